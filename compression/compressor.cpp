@@ -1,0 +1,54 @@
+#include "compression/compressor.hpp"
+
+#include "compression/detail/write_mode.hpp"
+#include "compression/payload_layout.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace dsq {
+
+namespace {
+
+// A message built by hand (not by from_bytes) may disagree with itself; checking the sizes is
+// O(1) and keeps every decoder free to index its payload without further checks.
+void check_decodable(const compressed_message& m, std::span<float> out) {
+  if (out.size() != m.dimension())
+    throw std::invalid_argument("decompress: output has " + std::to_string(out.size()) +
+                                " coordinates, message has " + std::to_string(m.dimension()));
+  const payload_layout layout = layout_of(m);
+  if (m.values.size() != layout.values || m.indices.size() != layout.indices ||
+      m.halves.size() != layout.halves || m.bits.size() != layout.bit_words())
+    throw std::invalid_argument(std::string{"decompress: "} + std::string{to_string(m.op)} +
+                                " message payload does not match its dimension and parameters");
+}
+
+void decode(const compressed_message& m, std::span<float> out, detail::write_mode mode) {
+  check_decodable(m, out);
+  switch (m.op) {
+  case operator_id::identity:
+    return detail::decode_identity(m, out, mode);
+  case operator_id::fp16:
+    return detail::decode_fp16(m, out, mode);
+  case operator_id::sign:
+    return detail::decode_sign(m, out, mode);
+  case operator_id::topk:
+  case operator_id::randomk:
+    return detail::decode_sparse(m, out, mode);
+  case operator_id::qsgd:
+    return detail::decode_qsgd(m, out, mode);
+  }
+}
+
+} // namespace
+
+void decompress(const compressed_message& m, std::span<float> out) {
+  decode(m, out, {.accumulate = false, .scale = 1.0f});
+}
+
+void add_scaled(const compressed_message& m, float scale, std::span<float> out) {
+  decode(m, out, {.accumulate = true, .scale = scale});
+}
+
+} // namespace dsq

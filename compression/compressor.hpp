@@ -1,0 +1,40 @@
+#pragma once
+
+#include "compression/compressed_message.hpp"
+#include "compression/random.hpp"
+
+#include <span>
+#include <string>
+
+namespace dsq {
+
+/// A compression operator C[·] (ALGORITHM.md, "Compression operators").
+///
+/// Compressors hold only their configuration, so one instance can be shared by any number of
+/// threads; all randomness comes from the caller's engine, which keeps runs reproducible.
+class compressor {
+public:
+  virtual ~compressor() = default;
+
+  /// Returns C[v]. Throws std::invalid_argument if v has more than 2^32 - 1 coordinates.
+  virtual compressed_message compress(std::span<const float> v, rng_engine& rng) const = 0;
+
+  /// True if E[C[v]] = v for every v.
+  virtual bool unbiased() const = 0;
+
+  /// The canonical spec string: make_compressor(spec()) builds an equal compressor.
+  virtual std::string spec() const = 0;
+};
+
+// Decoding is free-standing because messages describe themselves: the receiver of a message
+// need not know which compressor the sender used.
+
+/// out = C[v]. Throws std::invalid_argument if out.size() != m.dimension() or if the message is
+/// internally inconsistent (which from_bytes never lets through).
+void decompress(const compressed_message& m, std::span<float> out);
+
+/// out += scale * C[v], touching only the kept coordinates of sparse messages.
+/// Throws like decompress.
+void add_scaled(const compressed_message& m, float scale, std::span<float> out);
+
+} // namespace dsq

@@ -1,0 +1,30 @@
+#include "compression/error_feedback.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace dsq {
+
+error_feedback::error_feedback(std::size_t dim) : residual_(dim, 0.0f) {}
+
+compressed_message error_feedback::compress(const compressor& op, std::span<const float> g,
+                                            rng_engine& rng) {
+  if (g.size() != residual_.size())
+    throw std::invalid_argument("error_feedback: input has " + std::to_string(g.size()) +
+                                " coordinates, residual has " + std::to_string(residual_.size()));
+  // v = g + δ is built in the residual's own storage: no second d-sized buffer.
+  for (std::size_t j = 0; j < g.size(); ++j)
+    residual_[j] += g[j];
+  compressed_message c = op.compress(residual_, rng);
+  // δ ← v − c. Subtracting through add_scaled touches only the k kept coordinates of sparse
+  // messages, and leaves exact zeros where c_j = v_j.
+  add_scaled(c, -1.0f, residual_);
+  return c;
+}
+
+void error_feedback::reset() noexcept {
+  std::fill(residual_.begin(), residual_.end(), 0.0f);
+}
+
+} // namespace dsq

@@ -1,0 +1,29 @@
+#pragma once
+
+#include "compression/compressor.hpp"
+
+#include <cstdint>
+
+namespace dsq {
+
+/// 1-bit compression: C[v]_j = s_b · sign(v_j), with sign(0) = +1 and s_b = ‖v_b‖₁ / |b| the mean
+/// magnitude of the block b holding j. Without a block size the whole vector is one block.
+///
+/// This scale minimises ‖C[v] − v‖² over all scales for fixed signs, which gives
+/// ‖C[v] − v‖² = Σ_b (‖v_b‖₂² − ‖v_b‖₁² / |b|) ≤ ‖v‖₂². Biased; d + 32 · blocks bits.
+class sign_compressor final : public compressor {
+public:
+  /// block = 0: one scale for the whole vector.
+  explicit sign_compressor(std::uint32_t block = 0) noexcept : block_(block) {}
+
+  compressed_message compress(std::span<const float> v, rng_engine& rng) const override;
+  bool unbiased() const override { return false; }
+  std::string spec() const override;
+
+  std::uint32_t block() const noexcept { return block_; }
+
+private:
+  std::uint32_t block_;
+};
+
+} // namespace dsq

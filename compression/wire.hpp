@@ -1,0 +1,43 @@
+#pragma once
+
+#include "compression/compressed_message.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+namespace dsq {
+
+/// Bytes that cannot be a compressed_message. Thrown by from_bytes, whose input comes from the
+/// network and so may be truncated, corrupted or hostile.
+class decode_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What a decoder accepts before it allocates anything.
+struct decode_limits {
+  std::uint32_t max_dimension = 1u << 28;
+};
+
+/// The wire format, version 1 (docs/compression.md has the byte layout), written with Cereal's
+/// portable binary archive: little-endian, bit streams cut to whole bytes.
+/// Throws std::invalid_argument if m's payload does not match its op, dim and parameters, and
+/// std::length_error if the payload exceeds 2^32 - 1 bytes.
+std::vector<std::uint8_t> to_bytes(const compressed_message& m);
+
+/// The inverse of to_bytes. Throws decode_error unless `bytes` is exactly one well-formed message
+/// whose dimension is within `limits`; checks every length against the bytes actually present
+/// before allocating, so memory use stays proportional to bytes.size(). Floats are taken as they
+/// come: NaN or infinite scales and values decode as such (they cannot make decoding misbehave,
+/// and rejecting them would break the round trip of a diverged run's messages).
+compressed_message from_bytes(std::span<const std::uint8_t> bytes,
+                              const decode_limits& limits = {});
+
+/// to_bytes(m).size(), computed without serialising: the traffic a message costs.
+/// Throws std::invalid_argument if m's parameters make no sense for its op.
+std::size_t wire_size(const compressed_message& m);
+
+} // namespace dsq
