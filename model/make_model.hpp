@@ -1,0 +1,22 @@
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include <Eigen/Core>
+
+#include "model/model.hpp"
+#include "model/model_spec_error.hpp"
+
+namespace dsq {
+
+// Builds a model from its spec:
+//   softmax                      softmax_regression
+//   mlp                          multilayer_perceptron with hidden=256,128
+//   mlp:hidden=A,B,...           ... with the given hidden layer sizes
+// Both take l2=VALUE (default 0), e.g. "mlp:hidden=64,l2=1e-4" or "softmax:l2=1e-4".
+// Throws dsq::model_spec_error naming the spec and the known models for an unknown model,
+// an unknown option, a bad value, or sizes the model rejects.
+std::unique_ptr<model> make_model(std::string_view spec, Eigen::Index input_dim, int num_classes);
+
+} // namespace dsq

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include <Eigen/Core>
+
+#include "model/dataset.hpp"
+
+namespace dsq {
+
+struct evaluation {
+  double loss;     // mean loss, including the model's L2 term like model::loss
+  double accuracy; // fraction of samples classified correctly, in [0, 1]
+};
+
+// A classifier whose parameters are one flat vector, the form in which gradients are
+// compressed, averaged and applied. Implementations view parts of the vector as matrices
+// through Eigen::Map instead of holding their own copies, so the vector is the whole state.
+//
+// Inputs x are d x B, one sample per column. Models are immutable after construction, so one
+// instance may be used from several threads at once.
+//
+// Every method throws std::invalid_argument if params, x, y or out have the wrong size, or a
+// label lies outside [0, num_classes).
+class model {
+public:
+  virtual ~model() = default;
+
+  virtual std::size_t num_parameters() const = 0;
+
+  // Deterministic given the seed. params must already have num_parameters() entries.
+  virtual void initialize(Eigen::Ref<Eigen::VectorXf> params, std::uint64_t seed) const = 0;
+
+  // Mean loss over the batch (cross-entropy + optional L2); writes the mean gradient into grad
+  // (resized by caller to num_parameters()).
+  virtual float loss_and_gradient(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                  std::span<const std::int32_t> y,
+                                  Eigen::Ref<Eigen::VectorXf> grad) const = 0;
+
+  virtual float loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                     std::span<const std::int32_t> y) const = 0;
+
+  // The most likely class of each column of x; out.size() must equal x.cols().
+  virtual void predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                       std::span<std::int32_t> out) const = 0;
+
+  // The spec that make_model() turns back into an equal model, e.g. "mlp:hidden=256,128".
+  virtual std::string spec() const = 0;
+
+  // Loss and accuracy of one batch. The default calls loss() and predict(); the models of this
+  // library override it to share one forward pass between the two.
+  virtual evaluation evaluate_batch(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                    std::span<const std::int32_t> y) const;
+};
+
+// Evaluates loss and accuracy on a whole data set in chunks (bounded memory).
+// An empty data set gives {0, 0}.
+evaluation evaluate(const model& m, const Eigen::VectorXf& params, const dataset& data);
+
+} // namespace dsq
