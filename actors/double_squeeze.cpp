@@ -1,0 +1,53 @@
+#include "actors/double_squeeze.hpp"
+
+#include "compression/make_compressor.hpp"
+
+#include <stdexcept>
+#include <utility>
+
+namespace dsq {
+
+compression_pass::compression_pass(const std::string& spec, bool residual, std::size_t dim)
+    : op_(make_compressor(spec)) {
+  if (residual)
+    feedback_.emplace(dim);
+}
+
+compressed_message compression_pass::compress(std::span<const float> g, rng_engine& rng) {
+  if (feedback_)
+    return feedback_->compress(*op_, g, rng);
+  return op_->compress(g, rng);
+}
+
+std::span<const float> compression_pass::residual() const {
+  if (feedback_)
+    return std::as_const(*feedback_).residual();
+  return {};
+}
+
+compressed_message server_aggregate(std::span<const compressed_message> pushes,
+                                    compression_pass& downlink, Eigen::VectorXf& average,
+                                    rng_engine& rng) {
+  if (pushes.empty())
+    throw std::invalid_argument("server_aggregate: no pushes to average");
+  average.setZero();
+  std::span<float> avg{average.data(), static_cast<std::size_t>(average.size())};
+  // n is the number of workers that contributed to this step (ALGORITHM.md, membership).
+  const float weight = 1.0f / static_cast<float>(pushes.size());
+  for (const auto& c : pushes)
+    add_scaled(c, weight, avg);
+  return downlink.compress(avg, rng); // v = avg + δ; c = C[v]; δ ← v − c
+}
+
+void apply_update(const compressed_message& c, float lr, momentum* mom, Eigen::VectorXf& x,
+                  Eigen::VectorXf& scratch) {
+  if (mom == nullptr) {
+    add_scaled(c, -lr, std::span<float>{x.data(), static_cast<std::size_t>(x.size())});
+    return;
+  }
+  scratch.resize(x.size());
+  decompress(c, std::span<float>{scratch.data(), static_cast<std::size_t>(scratch.size())});
+  mom->apply(x, scratch, lr);
+}
+
+} // namespace dsq

@@ -1,0 +1,59 @@
+#pragma once
+
+// The DoubleSqueeze update (Algorithm 1 of ALGORITHM.md), free of CAF, in one place:
+//
+//   worker i:  v⁽ⁱ⁾ = g⁽ⁱ⁾ + δ⁽ⁱ⁾;  c⁽ⁱ⁾ = C[v⁽ⁱ⁾];  δ⁽ⁱ⁾ ← v⁽ⁱ⁾ − c⁽ⁱ⁾     (compression_pass)
+//   server:    v = (1/n) Σ_i c⁽ⁱ⁾ + δ;  c = C[v];  δ ← v − c              (server_aggregate)
+//   everyone:  x_{t+1} = x_t − γ c                                        (apply_update)
+//
+// Every baseline of the table in ALGORITHM.md is this loop with switches: a pass without
+// residual compresses g itself, a pass with the identity operator sends g exactly.
+
+#include "compression/compressed_message.hpp"
+#include "compression/compressor.hpp"
+#include "compression/error_feedback.hpp"
+#include "compression/random.hpp"
+#include "model/momentum.hpp"
+
+#include <Eigen/Core>
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+namespace dsq {
+
+/// One direction of communication: an operator C and, if switched on, its residual δ.
+class compression_pass {
+public:
+  compression_pass(const std::string& spec, bool residual, std::size_t dim);
+
+  /// With residual: v = g + δ; c = C[v]; δ ← v − c. Without: c = C[g].
+  compressed_message compress(std::span<const float> g, rng_engine& rng);
+
+  bool has_residual() const { return feedback_.has_value(); }
+
+  /// δ, or an empty span when the pass has no residual.
+  std::span<const float> residual() const;
+
+  const compressor& op() const { return *op_; }
+
+private:
+  std::unique_ptr<compressor> op_;
+  std::optional<error_feedback> feedback_;
+};
+
+/// Server, step 3: averages the n pushed c⁽ⁱ⁾ (in the order given, which callers keep fixed
+/// so that runs are reproducible) into `average`, then compresses it through the downlink pass.
+compressed_message server_aggregate(std::span<const compressed_message> pushes,
+                                    compression_pass& downlink, Eigen::VectorXf& average,
+                                    rng_engine& rng);
+
+/// Step 4 on every replica and on the server's copy: x ← x − γ c. With momentum μ > 0 the
+/// replicas run heavy ball on c (m ← μ m + c; x ← x − γ m), identically everywhere since all
+/// apply the same c. `scratch` holds the decompressed c when momentum needs it dense.
+void apply_update(const compressed_message& c, float lr, momentum* mom, Eigen::VectorXf& x,
+                  Eigen::VectorXf& scratch);
+
+} // namespace dsq

@@ -1,0 +1,28 @@
+#include "actors/local_run.hpp"
+
+#include "actors/worker.hpp"
+
+#include <caf/all.hpp>
+
+namespace dsq {
+
+run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,
+                      bool verbose) {
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = setup;
+  opts.verbose = verbose;
+  auto outcome = opts.outcome;
+  auto server = spawn_parameter_server(sys, std::move(opts));
+  caf::scoped_actor self{sys};
+  self->monitor(server);
+  for (std::uint64_t i = 0; i < cfg.workers; ++i)
+    spawn_worker(sys, server, worker_options{setup, "local", false});
+  self->receive([&](caf::down_msg& dm) {
+    if (dm.reason && outcome->error.empty())
+      outcome->error = sys.render(dm.reason);
+  });
+  return *outcome;
+}
+
+} // namespace dsq

@@ -1,0 +1,36 @@
+#include "actors/training_setup.hpp"
+
+#include "model/load_dataset.hpp"
+#include "model/make_model.hpp"
+#include "model/mnist.hpp"
+
+namespace dsq {
+
+training_setup load_training(const run_config& cfg) {
+  training_setup result;
+  std::string spec = cfg.dataset;
+  if (spec == "auto") {
+    if (mnist_available()) {
+      spec = "mnist";
+    } else {
+      spec = "synthetic";
+      result.note = "MNIST not found (run scripts/setup.sh to fetch it): using synthetic data";
+    }
+  }
+  auto data = std::make_shared<train_test>(load_dataset(spec, cfg.seed));
+  if (data->train.size() == 0)
+    throw config_error("--dataset=" + spec + ": the training set is empty");
+  result.net = make_model(cfg.model, data->train.dimension(), data->train.num_classes);
+  result.data = std::move(data);
+  return result;
+}
+
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) {
+  // splitmix64 finaliser over a combination of both: nearby inputs give unrelated outputs.
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+} // namespace dsq

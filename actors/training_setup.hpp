@@ -1,0 +1,29 @@
+#pragma once
+
+#include "config/run_config.hpp"
+#include "model/dataset.hpp"
+#include "model/model.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace dsq {
+
+/// What a run trains: the data and the model sized to it. Shared read-only by every actor
+/// of a process (workers of `dsq local` do not copy the data set).
+struct training_setup {
+  std::shared_ptr<const train_test> data;
+  std::shared_ptr<const model> net;
+  std::string note; ///< e.g. why synthetic data stands in for MNIST
+};
+
+/// Loads cfg.dataset ("auto" is MNIST when it has been fetched, synthetic data otherwise) and
+/// builds cfg.model for its dimensions. Throws with a message that names the problem.
+training_setup load_training(const run_config& cfg);
+
+/// Mixes a seed with a stream number (worker id, shard generation, ...): independent streams
+/// that are the same in every process, so that distributed runs are reproducible.
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream);
+
+} // namespace dsq

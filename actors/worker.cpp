@@ -1,0 +1,194 @@
+#include "actors/worker.hpp"
+
+#include "actors/double_squeeze.hpp"
+#include "compression/wire.hpp"
+#include "config/method.hpp"
+#include "model/lr_schedule.hpp"
+#include "model/minibatch_sampler.hpp"
+#include "model/sharding.hpp"
+#include "net/atoms.hpp"
+#include "net/messages.hpp"
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include <map>
+#include <optional>
+
+namespace dsq {
+
+namespace {
+
+struct worker_state {
+  caf::actor server;
+  worker_options opts;
+  run_config cfg;
+  std::uint32_t id = 0;
+  std::uint64_t version = 0;
+  std::uint64_t total_steps = 0;
+  bool joined = false;
+  Eigen::VectorXf x, grad, scratch;
+  std::optional<momentum> mom;
+  std::optional<compression_pass> uplink;
+  std::optional<minibatch_sampler> sampler;
+  std::optional<lr_schedule> schedule;
+  rng_engine rng{0};
+  Eigen::MatrixXf batch_x;
+  std::vector<std::int32_t> batch_y;
+  std::map<std::uint64_t, model_update> early; ///< updates that overtook their predecessors
+
+  static inline const char* name = "dsq_worker";
+};
+
+using worker_actor = caf::stateful_actor<worker_state>;
+
+void use_shard(worker_actor* self, const shard_assignment& shard) {
+  auto& st = self->state;
+  auto mode = st.cfg.shard == "contiguous" ? shard_mode::contiguous : shard_mode::shuffled;
+  auto indices =
+      shard_indices(st.opts.setup.data->train.size(), shard.index, shard.count, mode, st.cfg.seed);
+  st.sampler.emplace(std::move(indices), st.cfg.batch,
+                     mix_seed(st.cfg.seed, (shard.generation << 20) + st.id));
+}
+
+void push_gradient(worker_actor* self) {
+  auto& st = self->state;
+  auto idx = st.sampler->next();
+  gather(st.opts.setup.data->train, idx, st.batch_x, st.batch_y);
+  float loss = st.opts.setup.net->loss_and_gradient(st.x, st.batch_x, st.batch_y, st.grad);
+  auto c = st.uplink->compress({st.grad.data(), static_cast<std::size_t>(st.grad.size())}, st.rng);
+  gradient_push p{st.id, st.version, loss, to_bytes(c)};
+  self->send(st.server, push_atom::value, std::move(p));
+}
+
+void fail(worker_actor* self, const std::string& why) {
+  self->quit(caf::make_error(caf::sec::runtime_error, why));
+}
+
+void adopt(worker_actor* self, welcome& w) {
+  auto& st = self->state;
+  st.id = w.worker_id;
+  st.cfg = std::move(w.config);
+  st.version = w.version;
+  st.total_steps = w.total_steps;
+  if (!st.opts.setup.data)
+    st.opts.setup = load_training(st.cfg);
+  const auto d = st.opts.setup.net->num_parameters();
+  if (w.model.size() != d)
+    throw std::runtime_error(fmt::format("the server's model has {} parameters, this worker's "
+                                         "{} (different data or model?)",
+                                         w.model.size(), d));
+  st.x = Eigen::Map<const Eigen::VectorXf>(w.model.data(), static_cast<Eigen::Index>(d));
+  st.grad.resize(static_cast<Eigen::Index>(d));
+  if (st.cfg.momentum > 0) {
+    st.mom.emplace(d, static_cast<float>(st.cfg.momentum));
+    if (w.momentum.size() == d)
+      st.mom->buffer() =
+          Eigen::Map<const Eigen::VectorXf>(w.momentum.data(), static_cast<Eigen::Index>(d));
+  }
+  auto m = resolve_method(st.cfg);
+  // δ⁽ⁱ⁾ starts at zero, also for a worker that joins mid-run (ALGORITHM.md, membership).
+  st.uplink.emplace(m.uplink, m.uplink_residual, d);
+  st.schedule.emplace(parse_lr_schedule(st.cfg.lr_schedule));
+  st.rng = rng_engine{mix_seed(st.cfg.seed, 1000 + st.id)};
+  use_shard(self, w.shard);
+  st.joined = true;
+  if (st.opts.verbose)
+    fmt::print("worker {}: joined at step {} of {}, shard {}/{} ({} samples)\n", st.id, st.version,
+               st.total_steps, w.shard.index + 1, w.shard.count, st.sampler->shard_size());
+}
+
+void apply_payload(worker_actor* self, const std::vector<std::uint8_t>& payload) {
+  auto& st = self->state;
+  decode_limits limits;
+  limits.max_dimension = static_cast<std::uint32_t>(st.x.size());
+  auto c = from_bytes(payload, limits);
+  if (c.dimension() != static_cast<std::size_t>(st.x.size()))
+    throw std::runtime_error("update of the wrong dimension from the server");
+  float lr = st.schedule->at(st.version, static_cast<float>(st.cfg.lr));
+  apply_update(c, lr, st.mom ? &*st.mom : nullptr, st.x, st.scratch);
+  ++st.version;
+}
+
+/// Applies `u` if it is next in line (buffering it otherwise), then every buffered update
+/// that has become next; pushes a gradient for the newest model.
+void receive_update(worker_actor* self, const model_update& u) {
+  auto& st = self->state;
+  if (u.version != st.version + 1) {
+    st.early.emplace(u.version, u);
+    return;
+  }
+  apply_payload(self, u.payload);
+  for (auto it = st.early.find(st.version + 1); it != st.early.end();
+       it = st.early.find(st.version + 1)) {
+    apply_payload(self, it->second.payload);
+    st.early.erase(it);
+  }
+  if (st.version < st.total_steps)
+    push_gradient(self);
+  if (st.opts.verbose && (st.version % 100 == 0 || st.version == st.total_steps))
+    fmt::print("worker {}: step {}/{}\n", st.id, st.version, st.total_steps);
+}
+
+caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_options opts) {
+  self->state.server = server;
+  self->state.opts = std::move(opts);
+  self->monitor(server);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    if (dm.source == self->state.server)
+      fail(self, "lost the connection to the server");
+  });
+  self->send(server, register_atom::value,
+             worker_hello{protocol_version, self, self->state.opts.host});
+  return {
+      [=](welcome_atom, welcome& w) {
+        try {
+          adopt(self, w);
+          if (self->state.version < self->state.total_steps)
+            push_gradient(self);
+        } catch (const std::exception& e) {
+          fail(self, e.what());
+        }
+      },
+      [=](reshard_atom, const shard_assignment& shard) {
+        if (self->state.joined)
+          use_shard(self, shard);
+      },
+      [=](update_atom, const model_update& u) {
+        auto& st = self->state;
+        if (!st.joined || u.version <= st.version)
+          return; // a duplicate, or from before this worker's welcome
+        try {
+          receive_update(self, u);
+        } catch (const std::exception& e) {
+          fail(self, std::string{"corrupt update from the server: "} + e.what());
+        }
+      },
+      [=](shutdown_atom, const farewell& f) {
+        if (f.error)
+          fail(self, f.reason);
+        else
+          self->quit();
+      },
+      [=](reject_atom, const farewell& f) {
+        if (f.error) {
+          fail(self, "rejected by the server: " + f.reason);
+        } else {
+          fmt::print("worker: the server declined: {}\n", f.reason);
+          self->quit();
+        }
+      },
+      [=](leave_atom) {
+        self->send(self->state.server, leave_atom::value, self->state.id);
+        self->quit();
+      },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_options opts) {
+  return sys.spawn<caf::detached>(worker_behavior, std::move(server), std::move(opts));
+}
+
+} // namespace dsq

@@ -1,0 +1,42 @@
+#pragma once
+
+// The worker: one replica of the model, one shard of the data, one uplink pass.
+//
+// Protocol (see net/PROTOCOL.md for the whole picture):
+//   on start        -> server   (register_atom, worker_hello)
+//   <- server       (welcome_atom, welcome)          adopt id, config, x_version, shard; push
+//   <- server       (reshard_atom, shard_assignment)  sample from the new shard from now on
+//   <- server       (update_atom, model_update)       apply updates strictly in version
+//                                                     order (early ones are buffered, old
+//                                                     ones ignored), then push the gradient
+//                                                     for the new version unless it is the last
+//   -> server       (push_atom, gradient_push)        c⁽ⁱ⁾ = C[g⁽ⁱ⁾ + δ⁽ⁱ⁾] at x_step
+//   <- server       (reject_atom | shutdown_atom, farewell)  quit (error if farewell.error)
+//   <- anyone       (leave_atom)                      tell the server, then quit
+//   server down                                       quit with an error
+//
+// Gradients are computed inside the handler: spawn workers detached so that they do not
+// occupy CAF's scheduler threads (which the middleman and the server need).
+
+#include "actors/training_setup.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <functional>
+#include <string>
+
+namespace dsq {
+
+struct worker_options {
+  /// Data and model when they are already in the process (dsq local); empty: the worker
+  /// loads them from the configuration it receives in its welcome.
+  training_setup setup;
+  std::string host = "local";
+  bool verbose = false; ///< print progress of its own (dsq worker)
+};
+
+/// Spawns a detached worker that registers with `server` right away.
+caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_options opts);
+
+} // namespace dsq

@@ -1,0 +1,185 @@
+#include "config/dsq_options.hpp"
+
+#include <caf/config_option_adder.hpp>
+#include <caf/sec.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace dsq {
+
+dsq_options::dsq_options() {
+  auto& r = run;
+  opt_group{custom_options_, "global"}
+      .add(r.method, "method", "sgd | compressed | ef-worker | doublesqueeze")
+      .add(r.compressor, "compressor",
+           "operator C on both passes: identity, fp16, sign[:block=B], topk:k=K, "
+           "randomk:k=K[,unbiased=1], qsgd:s=S")
+      .add(r.uplink, "uplink", "uplink operator, overrides the method's")
+      .add(r.downlink, "downlink", "downlink operator, overrides the method's")
+      .add(r.uplink_residual, "uplink-residual", "on | off: worker error feedback")
+      .add(r.downlink_residual, "downlink-residual", "on | off: server error feedback")
+      .add(r.mode, "mode", "sync")
+      .add(r.workers, "workers,n", "number of workers (dsq local), initial workers (dsq server)")
+      .add(r.steps, "steps", "synchronous steps (default 2000 unless --epochs)")
+      .add(r.epochs, "epochs", "passes over the training set, instead of --steps")
+      .add(r.batch, "batch,b", "minibatch size per worker")
+      .add(r.lr, "lr", "step size gamma")
+      .add(r.lr_schedule, "lr-schedule",
+           "constant | step:every=N,gamma=G | cosine:total=N, each with optional ,warmup=N")
+      .add(r.momentum, "momentum", "heavy-ball momentum applied to the update on every replica")
+      .add(r.model, "model", "softmax | mlp[:hidden=256,128][,l2=L]")
+      .add(r.dataset, "dataset",
+           "auto (MNIST if fetched, else synthetic) | mnist | synthetic[:n=N,d=D,classes=C] | "
+           "libsvm:path=F | csv:path=F")
+      .add(r.shard, "shard", "contiguous | shuffled: how samples are split among workers")
+      .add(r.seed, "seed", "seed of initialisation, sampling and randomised operators")
+      .add(r.eval_every, "eval-every", "evaluate on the test set every K steps (0: at the end)")
+      .add(r.metrics, "metrics", "CSV file with one row per step")
+      .add(r.summary, "summary", "JSON file with the run's summary")
+      .add(r.quiet, "quiet,q", "no progress lines")
+      .add(r.port, "port", "dsq server: port to publish on (0 picks a free one)")
+      .add(r.bind, "bind", "dsq server: address to bind")
+      .add(r.server, "server", "dsq worker: HOST:PORT of the server")
+      .add(r.min_workers, "min-workers",
+           "dsq server: start once this many registered (0: --workers)")
+      .add(r.max_workers, "max-workers", "dsq server: refuse workers beyond this (0: no cap)")
+      .add(r.checkpoint, "checkpoint", "dsq server: directory for checkpoints")
+      .add(r.connect_timeout_s, "connect-timeout",
+           "dsq worker: seconds to keep retrying to connect");
+}
+
+std::string dsq_options::options_help() const {
+  std::string text = custom_options_.help_text(true);
+  // CAF lists its own --config-file; dsq's documented spelling is --config.
+  auto pos = text.find("--config-file=<string>");
+  if (pos != std::string::npos)
+    text.replace(pos, 22, "--config=<file>       ");
+  return text;
+}
+
+namespace {
+
+std::string trim(std::string s) {
+  auto first = s.find_first_not_of(" \t\r");
+  if (first == std::string::npos)
+    return {};
+  auto last = s.find_last_not_of(" \t\r");
+  return s.substr(first, last - first + 1);
+}
+
+// CAF renders parser errors as "parser_error(not_an_option, ({"argument" = "--x=1"}))"; users
+// deserve a sentence.
+std::string explain(const caf::actor_system_config& cfg, const caf::error& err,
+                    const std::string& origin) {
+  auto text = cfg.render(err);
+  auto arg_pos = text.find("\"argument\" = \"");
+  std::string arg;
+  if (arg_pos != std::string::npos) {
+    auto begin = arg_pos + 14;
+    arg = text.substr(begin, text.find('"', begin) - begin);
+  }
+  std::string what = "invalid option";
+  if (text.find("not_an_option") != std::string::npos)
+    what = "unknown option";
+  else if (text.find("integer_overflow") != std::string::npos)
+    what = "value out of range";
+  else if (text.find("unexpected_character") != std::string::npos ||
+           text.find("illegal_argument") != std::string::npos)
+    what = "invalid value";
+  if (arg.empty())
+    return origin + ": " + text;
+  return origin + ": " + what + " '" + arg + "' (see --help)";
+}
+
+} // namespace
+
+std::vector<std::string> ini_to_arguments(const std::string& text, const std::string& origin) {
+  std::vector<std::string> args;
+  std::istringstream in{text};
+  std::string line;
+  std::string section = "global";
+  for (int number = 1; std::getline(in, line); ++number) {
+    line = trim(line);
+    if (line.empty() || line[0] == ';' || line[0] == '#')
+      continue;
+    if (line[0] == '[') {
+      if (line.back() != ']')
+        throw config_error(origin + ":" + std::to_string(number) + ": malformed section header");
+      section = trim(line.substr(1, line.size() - 2));
+      continue;
+    }
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      throw config_error(origin + ":" + std::to_string(number) + ": expected key=value, got '" +
+                         line + "'");
+    auto key = trim(line.substr(0, eq));
+    auto value = trim(line.substr(eq + 1));
+    if (auto comment = value.find(" ;"); comment != std::string::npos && value[0] != '"')
+      value = trim(value.substr(0, comment));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+      value = value.substr(1, value.size() - 2);
+    if (key.empty())
+      throw config_error(origin + ":" + std::to_string(number) + ": empty key");
+    args.push_back("--" + (section == "global" ? key : section + "." + key) + "=" + value);
+  }
+  return args;
+}
+
+parse_result parse_options(const std::vector<std::string>& args, dsq_options& opts) {
+  parse_result result;
+  std::vector<std::string> cli;
+  std::string config_file;
+  for (const auto& arg : args) {
+    if (arg == "--help" || arg == "-h" || arg == "-?") {
+      result.help = true;
+      return result;
+    }
+    for (const char* prefix : {"--config=", "--config-file="}) {
+      if (arg.rfind(prefix, 0) == 0) {
+        config_file = arg.substr(std::string{prefix}.size());
+        goto next;
+      }
+    }
+    cli.push_back(arg);
+  next:;
+  }
+  try {
+    std::vector<std::string> merged;
+    if (!config_file.empty()) {
+      std::ifstream file{config_file};
+      if (!file) {
+        result.error = "cannot read config file '" + config_file + "'";
+        return result;
+      }
+      std::stringstream text;
+      text << file.rdbuf();
+      merged = ini_to_arguments(text.str(), config_file);
+      // Check the file on its own first, so that an error names the file.
+      dsq_options probe;
+      std::istringstream none;
+      if (auto err = probe.parse(merged, none)) {
+        result.error = explain(probe, err, config_file);
+        return result;
+      }
+    }
+    merged.insert(merged.end(), cli.begin(), cli.end());
+    std::istringstream none; // never read caf-application.ini behind the user's back
+    if (auto err = opts.parse(merged, none)) {
+      result.error = explain(opts, err, "command line");
+      return result;
+    }
+    if (!opts.remainder.empty()) {
+      result.error = "unexpected argument '" + opts.remainder.front() + "' (see --help)";
+      return result;
+    }
+    validate(opts.run);
+  } catch (const std::exception& e) {
+    result.error = e.what();
+    return result;
+  }
+  result.ok = true;
+  return result;
+}
+
+} // namespace dsq

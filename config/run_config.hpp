@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace dsq {
+
+/// Everything that defines a training run. The server's copy is the one that counts: it is sent
+/// to every worker when it registers, so workers on other hosts train with the same settings.
+struct run_config {
+  // -- what is trained ------------------------------------------------------------------------
+  std::string model = "mlp"; ///< model spec, e.g. "softmax", "mlp:hidden=256,128"
+  std::string dataset =
+      "auto"; ///< auto (MNIST if fetched, else synthetic), mnist, synthetic, libsvm:path=F, ...
+  std::string shard = "shuffled"; ///< how samples are split among workers: contiguous | shuffled
+
+  // -- how it is trained ----------------------------------------------------------------------
+  std::string method = "doublesqueeze"; ///< preset: sgd | compressed | ef-worker | doublesqueeze
+  std::string compressor = "sign";      ///< the operator C of the preset, on both passes
+  std::string uplink;                   ///< overrides the uplink operator of the preset
+  std::string downlink;                 ///< overrides the downlink operator of the preset
+  std::string uplink_residual;          ///< "on" | "off" overrides the preset; empty keeps it
+  std::string downlink_residual;        ///< "on" | "off" overrides the preset; empty keeps it
+  std::string mode = "sync";            ///< sync (Algorithm 1); async comes later
+  std::uint64_t workers = 4;
+  std::int64_t steps = -1; ///< -1: derived from epochs, or default_steps when neither is given
+  double epochs = 0;
+  std::uint64_t batch = 32; ///< per worker
+  double lr = 0.1;
+  std::string lr_schedule = "constant";
+  double momentum = 0;
+  std::uint64_t seed = 1;
+  std::uint64_t eval_every = 250; ///< 0: only at the end
+
+  // -- outputs --------------------------------------------------------------------------------
+  std::string metrics; ///< CSV file, one row per step
+  std::string summary; ///< JSON file written at the end
+  bool quiet = false;  ///< no progress lines
+
+  // -- across hosts ---------------------------------------------------------------------------
+  std::uint16_t port = 0;
+  std::string bind = "127.0.0.1";
+  std::string server;            ///< HOST:PORT, for `dsq worker`
+  std::uint64_t min_workers = 0; ///< 0: same as workers
+  std::uint64_t max_workers = 0; ///< 0: no cap
+  std::string checkpoint;        ///< directory for the server's checkpoint
+  std::uint64_t connect_timeout_s = 10;
+};
+
+/// Default number of steps when neither --steps nor --epochs is given.
+inline constexpr std::uint64_t default_steps = 2000;
+
+/// A configuration problem, with a message that names the option at fault.
+class config_error : public std::invalid_argument {
+public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// Checks every value that can be checked without data; throws config_error naming the option.
+void validate(const run_config& cfg);
+
+/// Steps of the run: --steps, or --epochs over `train_size` samples with the initial workers.
+std::uint64_t total_steps(const run_config& cfg, std::size_t train_size);
+
+} // namespace dsq

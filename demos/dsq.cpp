@@ -1,0 +1,197 @@
+// dsq: DoubleSqueeze training on CAF actors.
+//
+//   dsq local  [options]   server and workers as actors of one process
+//   dsq server [options]   publish the parameter server; train once --min-workers registered
+//   dsq worker --server=HOST:PORT   join a server (its configuration is the one that counts)
+
+#include "actors/local_run.hpp"
+#include "actors/parameter_server.hpp"
+#include "actors/worker.hpp"
+#include "config/dsq_options.hpp"
+#include "net/atoms.hpp"
+#include "net/register_types.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+#include <unistd.h>
+
+namespace {
+
+using namespace dsq;
+
+constexpr const char* usage = R"(usage: dsq <command> [--key=value ...] [--config=FILE]
+
+commands:
+  local    run the parameter server and --workers workers as actors of this process
+  server   publish the parameter server on --bind:--port and train once --min-workers
+           workers have registered; workers may join and leave while it trains
+  worker   connect to --server=HOST:PORT, receive the run's configuration and the model, train
+
+Options come from the command line and from the [global] section of an INI file given with
+--config=FILE (the command line wins). Ready-made files are in config/.
+Default run: DoubleSqueeze with 1-bit sign compression on both passes, 4 workers, an MLP on
+MNIST (synthetic data if MNIST has not been fetched).
+)";
+
+std::atomic<bool> stop_requested{false};
+
+extern "C" void on_signal(int) {
+  stop_requested = true;
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int fail(const std::string& message) {
+  fmt::print(stderr, "dsq: error: {}\n", message);
+  return 1;
+}
+
+/// Waits for `target` to terminate; on SIGINT/SIGTERM sends it `on_stop` (once).
+caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::message on_stop) {
+  caf::scoped_actor self{sys};
+  self->monitor(target);
+  caf::error reason;
+  bool done = false;
+  bool stop_sent = false;
+  while (!done) {
+    self->receive(
+        [&](caf::down_msg& dm) {
+          reason = dm.reason;
+          done = true;
+        },
+        caf::after(std::chrono::milliseconds(100)) >>
+            [&] {
+              if (stop_requested && !stop_sent) {
+                self->send(target, on_stop);
+                stop_sent = true;
+              }
+            });
+  }
+  return reason;
+}
+
+int run_local_command(caf::actor_system& sys, const run_config& cfg) {
+  auto setup = load_training(cfg);
+  if (cfg.quiet && !setup.note.empty())
+    fmt::print(stderr, "dsq: {}\n", setup.note);
+  auto outcome = run_local(sys, cfg, std::move(setup), !cfg.quiet);
+  if (!outcome.ok)
+    return fail(outcome.error);
+  return 0;
+}
+
+int run_server_command(caf::actor_system& sys, const run_config& cfg) {
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = load_training(cfg);
+  opts.elastic = true;
+  opts.verbose = !cfg.quiet;
+  auto outcome = opts.outcome;
+  auto server = spawn_parameter_server(sys, std::move(opts));
+  auto port = sys.middleman().publish(server, cfg.port, cfg.bind.c_str(), true);
+  if (!port) {
+    caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+    return fail(
+        fmt::format("cannot listen on {}:{}: {}", cfg.bind, cfg.port, sys.render(port.error())));
+  }
+  auto min_workers = cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
+  fmt::print("dsq server: listening on {}:{}, waiting for {} workers\n", cfg.bind, *port,
+             min_workers);
+  std::fflush(stdout);
+  wait_for(sys, server, caf::make_message(stop_atom::value));
+  if (!outcome->ok)
+    return fail(outcome->error);
+  return 0;
+}
+
+int run_worker_command(caf::actor_system& sys, const run_config& cfg) {
+  auto colon = cfg.server.rfind(':');
+  if (cfg.server.empty() || colon == std::string::npos)
+    return fail("dsq worker needs --server=HOST:PORT");
+  auto host = cfg.server.substr(0, colon);
+  int port = 0;
+  try {
+    port = std::stoi(cfg.server.substr(colon + 1));
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port <= 0 || port > 65535)
+    return fail("--server=" + cfg.server + ": invalid port");
+  // The server may still be starting: retry for a bounded time.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.connect_timeout_s);
+  caf::expected<caf::actor> server = caf::sec::cannot_connect_to_node;
+  for (;;) {
+    server = sys.middleman().remote_actor(host, static_cast<std::uint16_t>(port));
+    if (server || stop_requested || std::chrono::steady_clock::now() >= deadline)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!server)
+    return fail(fmt::format("no dsq server at {}:{} (tried for {} s): {}", host, port,
+                            cfg.connect_timeout_s, sys.render(server.error())));
+  char name[256] = "unknown";
+  gethostname(name, sizeof(name) - 1);
+  worker_options opts;
+  opts.host = fmt::format("{} pid {}", name, getpid());
+  opts.verbose = !cfg.quiet;
+  auto worker = spawn_worker(sys, *server, std::move(opts));
+  auto reason = wait_for(sys, worker, caf::make_message(leave_atom::value));
+  if (reason && reason != caf::exit_reason::normal && reason != caf::exit_reason::user_shutdown)
+    return fail(sys.render(reason));
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fmt::print(stderr, "{}", usage);
+    return 2;
+  }
+  std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    fmt::print("{}", usage);
+    return 0;
+  }
+  if (command != "local" && command != "server" && command != "worker") {
+    fmt::print(stderr, "dsq: error: unknown command '{}' (expected local, server or worker)\n",
+               command);
+    return 2;
+  }
+  dsq_options opts;
+  register_message_types(opts);
+  opts.load<caf::io::middleman>();
+  auto parsed = parse_options({argv + 2, argv + argc}, opts);
+  if (parsed.help) {
+    fmt::print("{}\noptions:\n{}", usage, opts.options_help());
+    return 0;
+  }
+  if (!parsed.ok) {
+    fmt::print(stderr, "dsq: error: {}\n", parsed.error);
+    return 2;
+  }
+  install_signal_handlers();
+  try {
+    caf::actor_system sys{opts};
+    if (command == "local")
+      return run_local_command(sys, opts.run);
+    if (command == "server")
+      return run_server_command(sys, opts.run);
+    return run_worker_command(sys, opts.run);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}

@@ -1,0 +1,19 @@
+#pragma once
+
+#include <caf/atom.hpp>
+
+namespace dsq {
+
+// The verbs of the protocol (see net/PROTOCOL.md). CAF 0.17 atoms: at most 10 characters.
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using welcome_atom = caf::atom_constant<caf::atom("welcome")>;
+using reject_atom = caf::atom_constant<caf::atom("reject")>;
+using push_atom = caf::atom_constant<caf::atom("push")>;
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using reshard_atom = caf::atom_constant<caf::atom("reshard")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using eval_atom = caf::atom_constant<caf::atom("eval")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+
+} // namespace dsq

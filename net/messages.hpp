@@ -1,0 +1,108 @@
+#pragma once
+
+#include "config/run_config.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dsq {
+
+/// Bumped whenever a message below changes shape; server and worker must agree on it.
+inline constexpr std::uint32_t protocol_version = 1;
+
+/// Worker -> server, with register_atom: who is asking to join.
+struct worker_hello {
+  std::uint32_t protocol = protocol_version;
+  caf::actor worker;
+  std::string host; ///< for logs only
+};
+
+/// Which part of the training set a worker samples from: shard `index` of `count`, under the
+/// membership numbered `generation` (bumped at every join or departure).
+struct shard_assignment {
+  std::uint64_t generation = 0;
+  std::uint32_t index = 0;
+  std::uint32_t count = 1;
+};
+
+/// Server -> worker, with welcome_atom: everything a worker needs to take part from `version`
+/// on. The model is sent in full precision so that the new replica equals the others exactly.
+struct welcome {
+  std::uint32_t worker_id = 0;
+  run_config config;
+  std::uint64_t version = 0;     ///< the model below is x_version
+  std::uint64_t total_steps = 0; ///< the run ends when the version reaches this
+  std::vector<float> model;
+  std::vector<float> momentum; ///< the momentum buffer every replica carries (empty if none)
+  shard_assignment shard;
+};
+
+/// Worker -> server, with push_atom: the compressed gradient c⁽ⁱ⁾ computed on x_step.
+/// (worker_id, step) identifies a push: a duplicate is ignored.
+struct gradient_push {
+  std::uint32_t worker_id = 0;
+  std::uint64_t step = 0;
+  float loss = 0;                    ///< minibatch loss at x_step, for the metrics
+  std::vector<std::uint8_t> payload; ///< compressed_message in its wire format
+};
+
+/// Server -> every worker, with update_atom: the compressed update c that turns x_{version-1}
+/// into x_version. One message object is shared by all recipients.
+struct model_update {
+  std::uint64_t version = 0;
+  std::vector<std::uint8_t> payload; ///< compressed_message in its wire format
+};
+
+/// Server -> worker, with reject_atom or shutdown_atom: why the worker must stop.
+struct farewell {
+  std::string reason;
+  bool error = false; ///< the worker should exit non-zero
+};
+
+// -- inspection (serialization) ---------------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_config& x) {
+  return f(caf::meta::type_name("run_config"), x.model, x.dataset, x.shard, x.method, x.compressor,
+           x.uplink, x.downlink, x.uplink_residual, x.downlink_residual, x.mode, x.workers, x.steps,
+           x.epochs, x.batch, x.lr, x.lr_schedule, x.momentum, x.seed, x.eval_every, x.metrics,
+           x.summary, x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers, x.checkpoint,
+           x.connect_timeout_s);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_hello& x) {
+  return f(caf::meta::type_name("worker_hello"), x.protocol, x.worker, x.host);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_assignment& x) {
+  return f(caf::meta::type_name("shard_assignment"), x.generation, x.index, x.count);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, welcome& x) {
+  return f(caf::meta::type_name("welcome"), x.worker_id, x.config, x.version, x.total_steps,
+           x.model, x.momentum, x.shard);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, gradient_push& x) {
+  return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, x.loss, x.payload);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_update& x) {
+  return f(caf::meta::type_name("model_update"), x.version, x.payload);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, farewell& x) {
+  return f(caf::meta::type_name("farewell"), x.reason, x.error);
+}
+
+} // namespace dsq

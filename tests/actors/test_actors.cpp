@@ -1,0 +1,324 @@
+// The parameter server and workers as actors of one process (what `dsq local` runs).
+#define BOOST_TEST_MODULE actors
+#include <boost/test/unit_test.hpp>
+
+#include "actors/local_run.hpp"
+#include "actors/worker.hpp"
+#include "compression/make_compressor.hpp"
+#include "model/mnist.hpp"
+#include "net/atoms.hpp"
+#include "net/messages.hpp"
+#include "net/register_types.hpp"
+
+#include <caf/all.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace dsq;
+
+namespace {
+
+struct system_fixture {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  system_fixture() {
+    register_message_types(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+};
+
+run_config small_run() {
+  run_config cfg;
+  cfg.dataset = "synthetic:n=3000,d=20,classes=4";
+  cfg.model = "softmax";
+  cfg.workers = 4;
+  cfg.steps = 100;
+  cfg.batch = 16;
+  cfg.lr = 0.1;
+  cfg.eval_every = 0;
+  cfg.seed = 3;
+  return cfg;
+}
+
+run_outcome run(caf::actor_system& sys, const run_config& cfg) {
+  auto outcome = run_local(sys, cfg, load_training(cfg), false);
+  BOOST_REQUIRE_MESSAGE(outcome.ok, outcome.error);
+  return outcome;
+}
+
+double final_loss(const run_outcome& o) {
+  return o.summary.final_train_loss;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(local_runs, system_fixture)
+
+BOOST_AUTO_TEST_CASE(identity_doublesqueeze_equals_sgd_step_for_step) {
+  auto cfg = small_run();
+  cfg.model = "mlp:hidden=16";
+  cfg.method = "sgd";
+  auto sgd = run(*sys, cfg);
+  cfg.method = "doublesqueeze";
+  cfg.compressor = "identity";
+  auto dsq = run(*sys, cfg);
+  BOOST_REQUIRE_EQUAL(sgd.rows.size(), dsq.rows.size());
+  for (std::size_t i = 1; i < sgd.rows.size(); ++i)
+    BOOST_REQUIRE_EQUAL(sgd.rows[i].train_loss, dsq.rows[i].train_loss);
+  BOOST_TEST((sgd.model - dsq.model).cwiseAbs().maxCoeff() == 0.0f);
+  BOOST_TEST(sgd.model.size() > 0);
+}
+
+BOOST_AUTO_TEST_CASE(same_seed_gives_the_same_model) {
+  auto cfg = small_run();
+  cfg.compressor = "qsgd:s=4"; // randomised operator: seeds must be honoured
+  auto a = run(*sys, cfg);
+  auto b = run(*sys, cfg);
+  BOOST_TEST((a.model - b.model).cwiseAbs().maxCoeff() == 0.0f);
+  cfg.seed = 4;
+  auto c = run(*sys, cfg);
+  BOOST_TEST((a.model - c.model).cwiseAbs().maxCoeff() > 0.0f);
+}
+
+BOOST_AUTO_TEST_CASE(doublesqueeze_sign_converges_like_sgd_and_compressed_does_worse) {
+  auto cfg = small_run();
+  cfg.dataset = "synthetic:n=4000,d=64,classes=10";
+  cfg.model = "mlp:hidden=32";
+  cfg.steps = 400;
+  cfg.lr = 0.05;
+  cfg.method = "sgd";
+  auto sgd = run(*sys, cfg);
+  cfg.method = "doublesqueeze";
+  cfg.compressor = "sign";
+  auto dsq = run(*sys, cfg);
+  cfg.method = "compressed";
+  auto plain = run(*sys, cfg);
+  BOOST_TEST_MESSAGE("final train loss: sgd " << final_loss(sgd) << ", doublesqueeze "
+                                              << final_loss(dsq) << ", compressed "
+                                              << final_loss(plain));
+  BOOST_TEST(final_loss(dsq) < final_loss(sgd) * 1.25 + 0.02);
+  BOOST_TEST(final_loss(plain) > final_loss(dsq) * 1.2);
+}
+
+BOOST_AUTO_TEST_CASE(traffic_per_step_is_what_the_operators_promise) {
+  auto cfg = small_run();
+  cfg.steps = 5;
+  cfg.compressor = "sign";
+  auto out = run(*sys, cfg);
+  const double d = static_cast<double>(out.model.size());
+  for (std::size_t i = 1; i < out.rows.size(); ++i) {
+    const auto& r = out.rows[i];
+    BOOST_TEST(r.workers == 4u);
+    // sign: d/8 bytes of bits a message plus a header of a few dozen bytes, each direction.
+    BOOST_TEST(r.bytes_up >= 4 * d / 8);
+    BOOST_TEST(r.bytes_up <= 4 * (d / 8 + 64));
+    BOOST_TEST(r.bytes_down >= 4 * d / 8);
+    BOOST_TEST(r.bytes_down <= 4 * (d / 8 + 64));
+  }
+  cfg.method = "sgd";
+  auto sgd = run(*sys, cfg);
+  BOOST_TEST(sgd.rows[1].bytes_up >= 4 * 4 * d);
+  BOOST_TEST(sgd.rows[1].bytes_up <= 4 * (4 * d + 64));
+  BOOST_TEST(sgd.summary.bytes_up == 5 * sgd.rows[1].bytes_up);
+}
+
+BOOST_AUTO_TEST_CASE(one_worker) {
+  auto cfg = small_run();
+  cfg.workers = 1;
+  auto out = run(*sys, cfg);
+  BOOST_TEST(out.summary.steps == 100u);
+  BOOST_TEST(out.rows.back().workers == 1u);
+  BOOST_TEST(out.summary.final_train_loss < out.rows[1].train_loss);
+}
+
+BOOST_AUTO_TEST_CASE(thirty_two_workers) {
+  auto cfg = small_run();
+  cfg.workers = 32;
+  cfg.steps = 30;
+  auto out = run(*sys, cfg);
+  BOOST_TEST(out.summary.steps == 30u);
+  for (std::size_t i = 1; i < out.rows.size(); ++i)
+    BOOST_REQUIRE_EQUAL(out.rows[i].workers, 32u);
+}
+
+BOOST_AUTO_TEST_CASE(zero_steps_evaluates_the_initial_model_and_stops) {
+  auto cfg = small_run();
+  cfg.steps = 0;
+  auto out = run(*sys, cfg);
+  BOOST_TEST(out.summary.steps == 0u);
+  BOOST_REQUIRE_EQUAL(out.rows.size(), 1u);
+  BOOST_TEST(std::isfinite(out.rows[0].test_loss));
+  BOOST_TEST(std::isfinite(out.summary.final_train_loss));
+  BOOST_TEST(out.summary.bytes_up == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(evaluation_every_step) {
+  auto cfg = small_run();
+  cfg.steps = 20;
+  cfg.eval_every = 1;
+  auto out = run(*sys, cfg);
+  BOOST_REQUIRE_EQUAL(out.rows.size(), 21u);
+  for (const auto& r : out.rows) {
+    BOOST_TEST(std::isfinite(r.test_loss));
+    BOOST_TEST(r.test_accuracy >= 0.0);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(metrics_and_summary_files) {
+  auto dir = std::filesystem::temp_directory_path() / "dsq-test-actors";
+  std::filesystem::create_directories(dir);
+  auto cfg = small_run();
+  cfg.steps = 10;
+  cfg.eval_every = 5;
+  cfg.metrics = (dir / "m.csv").string();
+  cfg.summary = (dir / "s.json").string();
+  run(*sys, cfg);
+  std::ifstream csv{cfg.metrics};
+  std::string header, line;
+  std::getline(csv, header);
+  BOOST_TEST(header == "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,bytes_down,"
+                       "workers,lr");
+  int rows = 0;
+  while (std::getline(csv, line))
+    ++rows;
+  BOOST_TEST(rows == 11);
+  std::stringstream json;
+  json << std::ifstream{cfg.summary}.rdbuf();
+  for (const char* key :
+       {"\"method\"", "\"compressor\"", "\"workers\": 4", "\"steps\": 10", "\"final_train_loss\"",
+        "\"test_accuracy\"", "\"bytes_up\"", "\"bytes_down\"", "\"wall_s\"", "\"steps_per_s\""})
+    BOOST_TEST(json.str().find(key) != std::string::npos, key);
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_that_dies_leaves_the_barrier) {
+  auto cfg = small_run();
+  cfg.steps = 1000000; // stopped by the test long before the end
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = load_training(cfg);
+  opts.verbose = false;
+  auto outcome = opts.outcome;
+  auto server = spawn_parameter_server(*sys, opts);
+  std::vector<caf::actor> workers;
+  for (int i = 0; i < 4; ++i)
+    workers.push_back(spawn_worker(*sys, server, worker_options{opts.setup, "local", false}));
+  caf::scoped_actor self{*sys};
+  self->monitor(server);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  self->send_exit(workers[2], caf::exit_reason::kill);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  self->send(server, stop_atom::value);
+  self->receive([](caf::down_msg&) {});
+  BOOST_REQUIRE_MESSAGE(outcome->ok, outcome->error);
+  BOOST_TEST(!outcome->summary.completed);
+  BOOST_TEST(outcome->summary.departures == 1u);
+  BOOST_TEST(outcome->rows.back().workers == 3u);
+  // Training went on after the departure: many steps with three contributors.
+  std::size_t with_three = 0;
+  for (const auto& r : outcome->rows)
+    with_three += r.workers == 3u;
+  BOOST_TEST(with_three > 10u);
+}
+
+BOOST_AUTO_TEST_CASE(every_worker_gone_fails_the_local_run) {
+  auto cfg = small_run();
+  cfg.steps = 100000;
+  cfg.workers = 2;
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = load_training(cfg);
+  opts.verbose = false;
+  auto outcome = opts.outcome;
+  auto server = spawn_parameter_server(*sys, opts);
+  std::vector<caf::actor> workers;
+  for (int i = 0; i < 2; ++i)
+    workers.push_back(spawn_worker(*sys, server, worker_options{opts.setup, "local", false}));
+  caf::scoped_actor self{*sys};
+  self->monitor(server);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (auto& w : workers)
+    self->send_exit(w, caf::exit_reason::kill);
+  self->receive([](caf::down_msg&) {});
+  BOOST_TEST(!outcome->ok);
+  BOOST_TEST(outcome->error.find("every worker is gone") != std::string::npos, outcome->error);
+}
+
+BOOST_AUTO_TEST_CASE(protocol_mismatch_is_rejected) {
+  auto cfg = small_run();
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = load_training(cfg);
+  opts.verbose = false;
+  auto server = spawn_parameter_server(*sys, opts);
+  caf::scoped_actor self{*sys};
+  self->send(server, register_atom::value, worker_hello{protocol_version + 1, self, "test"});
+  bool rejected = false;
+  self->receive([&](reject_atom, const farewell& f) {
+    rejected = f.error && f.reason.find("protocol version") != std::string::npos;
+  });
+  BOOST_TEST(rejected);
+  self->send_exit(server, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(a_corrupt_push_removes_the_worker_not_the_run) {
+  auto cfg = small_run();
+  cfg.workers = 2;
+  cfg.steps = 50;
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = load_training(cfg);
+  opts.verbose = false;
+  auto outcome = opts.outcome;
+  auto server = spawn_parameter_server(*sys, opts);
+  caf::scoped_actor self{*sys};
+  self->monitor(server);
+  // A fake worker registers first (id 0), then a real one completes the quorum.
+  self->send(server, register_atom::value, worker_hello{protocol_version, self, "fake"});
+  spawn_worker(*sys, server, worker_options{opts.setup, "local", false});
+  std::uint32_t my_id = 99;
+  self->receive([&](welcome_atom, const welcome& w) { my_id = w.worker_id; });
+  self->send(server, push_atom::value, gradient_push{my_id, 0, 1.0f, {1, 2, 3, 4, 5}});
+  bool told = false;
+  bool done = false;
+  while (!done)
+    self->receive([&](shutdown_atom, const farewell& f) { told = told || f.error; },
+                  [&](reshard_atom, const shard_assignment&) {},
+                  [&](update_atom, const model_update&) {}, [&](caf::down_msg&) { done = true; });
+  BOOST_TEST(told);
+  BOOST_REQUIRE_MESSAGE(outcome->ok, outcome->error);
+  BOOST_TEST(outcome->summary.steps == 50u);
+  BOOST_TEST(outcome->summary.departures == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(mnist_short_run_doublesqueeze_close_to_sgd_compressed_worse) {
+  if (!mnist_available()) {
+    BOOST_TEST_MESSAGE("MNIST not fetched (scripts/setup.sh): skipped");
+    return;
+  }
+  auto cfg = small_run();
+  cfg.dataset = "mnist";
+  cfg.model = "softmax";
+  cfg.steps = 300;
+  cfg.batch = 32;
+  cfg.compressor = "sign";
+  cfg.method = "sgd";
+  auto sgd = run(*sys, cfg);
+  cfg.method = "doublesqueeze";
+  auto dsq = run(*sys, cfg);
+  cfg.method = "compressed";
+  auto plain = run(*sys, cfg);
+  BOOST_TEST_MESSAGE("MNIST softmax, 300 steps, final train loss / test accuracy: sgd "
+                     << final_loss(sgd) << " / " << sgd.summary.test_accuracy << ", doublesqueeze "
+                     << final_loss(dsq) << " / " << dsq.summary.test_accuracy << ", compressed "
+                     << final_loss(plain) << " / " << plain.summary.test_accuracy);
+  BOOST_TEST(dsq.summary.test_accuracy > 0.85);
+  BOOST_TEST(final_loss(dsq) < final_loss(sgd) * 1.15 + 0.02);
+  BOOST_TEST(final_loss(plain) > final_loss(dsq) * 1.1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,162 @@
+// Options of `dsq`: command line, INI files, presets and validation.
+#define BOOST_TEST_MODULE config
+#include <boost/test/unit_test.hpp>
+
+#include "config/dsq_options.hpp"
+#include "config/method.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+using namespace dsq;
+
+namespace {
+
+parse_result parse(std::vector<std::string> args, dsq_options& opts) {
+  return parse_options(args, opts);
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / name;
+  std::ofstream{path} << text;
+  return path.string();
+}
+
+bool mentions(const parse_result& r, const std::string& what) {
+  return !r.ok && r.error.find(what) != std::string::npos;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(command_line_sets_the_run) {
+  dsq_options opts;
+  auto r = parse({"--workers=8", "--method=sgd", "--lr=0.5", "--model=mlp:hidden=64,32",
+                  "--batch=16", "--steps=0"},
+                 opts);
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_TEST(opts.run.workers == 8u);
+  BOOST_TEST(opts.run.method == "sgd");
+  BOOST_TEST(opts.run.lr == 0.5);
+  BOOST_TEST(opts.run.model == "mlp:hidden=64,32");
+  BOOST_TEST(opts.run.steps == 0);
+}
+
+BOOST_AUTO_TEST_CASE(ini_file_is_read_and_command_line_wins) {
+  auto file = write_file("dsq-test.ini", "; comment\n[global]\nworkers=7\nmethod=\"ef-worker\"\n"
+                                         "compressor=\"topk:k=0.01\"\n");
+  dsq_options opts;
+  auto r = parse({"--config=" + file, "--workers=3"}, opts);
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_TEST(opts.run.workers == 3u);
+  BOOST_TEST(opts.run.method == "ef-worker");
+  BOOST_TEST(opts.run.compressor == "topk:k=0.01");
+}
+
+BOOST_AUTO_TEST_CASE(the_shipped_config_files_are_valid) {
+  auto dir = std::filesystem::path{std::getenv("DSQ_SOURCE_DIR")} / "config";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".ini")
+      continue;
+    dsq_options opts;
+    auto r = parse({"--config=" + entry.path().string()}, opts);
+    BOOST_TEST(r.ok, entry.path() << ": " << r.error);
+    ++files;
+  }
+  BOOST_TEST(files >= 5);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_keys_and_bad_values_in_ini_files_name_the_file) {
+  auto typo = write_file("dsq-typo.ini", "[global]\nwrokers=3\n");
+  dsq_options a;
+  auto r = parse({"--config=" + typo}, a);
+  BOOST_TEST(mentions(r, "unknown option '--wrokers=3'"), r.error);
+  BOOST_TEST(mentions(r, typo), r.error);
+  auto bad = write_file("dsq-bad.ini", "[global]\nworkers=\"many\"\n");
+  dsq_options b;
+  r = parse({"--config=" + bad}, b);
+  BOOST_TEST(mentions(r, "invalid value"), r.error);
+  auto broken = write_file("dsq-broken.ini", "[global]\njust some words\n");
+  dsq_options c;
+  r = parse({"--config=" + broken}, c);
+  BOOST_TEST(mentions(r, ":2: expected key=value"), r.error);
+}
+
+BOOST_AUTO_TEST_CASE(missing_config_file_is_an_error) {
+  dsq_options opts;
+  auto r = parse({"--config=/nonexistent/dsq.ini"}, opts);
+  BOOST_TEST(mentions(r, "cannot read config file '/nonexistent/dsq.ini'"), r.error);
+}
+
+BOOST_AUTO_TEST_CASE(bad_command_lines_name_the_problem) {
+  struct expectation {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const auto& e : std::vector<expectation>{
+           {{"--nope=1"}, "unknown option '--nope=1'"},
+           {{"--workers=abc"}, "invalid value '--workers=abc'"},
+           {{"--workers=0"}, "--workers=0"},
+           {{"--method=adam"}, "unknown method"},
+           {{"--compressor=topq:k=3"}, "unknown compressor"},
+           {{"--compressor=topk:k=0"}, "--compressor=topk:k=0"},
+           {{"--uplink-residual=maybe"}, "expected on or off"},
+           {{"--batch=0"}, "--batch=0"},
+           {{"--lr=-1"}, "--lr="},
+           {{"--steps=10", "--epochs=1"}, "choose one"},
+           {{"--mode=async"}, "only sync"},
+           {{"--lr-schedule=wobbly"}, "--lr-schedule=wobbly"},
+           {{"extra"}, "unexpected argument 'extra'"},
+       }) {
+    dsq_options opts;
+    auto r = parse(e.args, opts);
+    BOOST_TEST(mentions(r, e.says), e.args.front() << " -> '" << r.error << "'");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(help_is_recognised_and_lists_the_options) {
+  dsq_options opts;
+  auto r = parse({"--help"}, opts);
+  BOOST_TEST(r.help);
+  auto text = opts.options_help();
+  for (const char* option : {"--method", "--compressor", "--workers", "--steps", "--epochs",
+                             "--batch", "--lr", "--momentum", "--model", "--dataset", "--seed",
+                             "--eval-every", "--metrics", "--summary", "--config=<file>"})
+    BOOST_TEST(text.find(option) != std::string::npos, option);
+}
+
+BOOST_AUTO_TEST_CASE(presets_are_the_table_of_algorithm_md) {
+  run_config cfg;
+  cfg.compressor = "sign";
+  auto check = [&](const char* method, const char* up, bool up_ef, const char* down, bool down_ef) {
+    cfg.method = method;
+    auto m = resolve_method(cfg);
+    BOOST_TEST(m.uplink == up, method);
+    BOOST_TEST(m.uplink_residual == up_ef, method);
+    BOOST_TEST(m.downlink == down, method);
+    BOOST_TEST(m.downlink_residual == down_ef, method);
+  };
+  check("sgd", "identity", false, "identity", false);
+  check("compressed", "sign", false, "sign", false);
+  check("ef-worker", "sign", true, "identity", false);
+  check("doublesqueeze", "sign", true, "sign", true);
+  cfg.method = "doublesqueeze";
+  cfg.downlink = "topk:k=0.1";
+  cfg.uplink_residual = "off";
+  auto m = resolve_method(cfg);
+  BOOST_TEST(m.downlink == "topk:k=0.1");
+  BOOST_TEST(!m.uplink_residual);
+  BOOST_TEST(m.downlink_residual);
+}
+
+BOOST_AUTO_TEST_CASE(steps_come_from_epochs_or_the_default) {
+  run_config cfg;
+  BOOST_TEST(total_steps(cfg, 60000) == default_steps);
+  cfg.epochs = 1;
+  cfg.workers = 4;
+  cfg.batch = 32;
+  BOOST_TEST(total_steps(cfg, 60000) == 469u); // ceil(60000 / 128)
+  cfg.epochs = 0;
+  cfg.steps = 0;
+  BOOST_TEST(total_steps(cfg, 60000) == 0u);
+}
