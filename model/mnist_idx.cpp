@@ -44,14 +44,18 @@ template <std::size_t Dims>
 std::array<std::uint64_t, Dims> read_idx_header(const std::vector<unsigned char>& bytes,
                                                 const std::filesystem::path& file,
                                                 std::uint32_t magic, const char* what) {
-  const std::size_t header_size = 4 * (1 + Dims);
-  if (bytes.size() < header_size)
-    throw data_error(file, fmt::format("truncated: {} bytes, shorter than the {}-byte IDX header",
-                                       bytes.size(), header_size));
+  // The magic number comes first: it tells a wrong kind of file from a damaged one.
+  if (bytes.size() < 4)
+    throw data_error(
+        file, fmt::format("truncated: {} bytes, too short for an IDX magic number", bytes.size()));
   const auto found = big_endian_u32(bytes, 0);
   if (found != magic)
     throw data_error(file, fmt::format("bad magic number 0x{:08x} (expected 0x{:08x} for IDX {})",
                                        found, magic, what));
+  const std::size_t header_size = 4 * (1 + Dims);
+  if (bytes.size() < header_size)
+    throw data_error(file, fmt::format("truncated: {} bytes, shorter than the {}-byte IDX header",
+                                       bytes.size(), header_size));
   std::array<std::uint64_t, Dims> dims{};
   std::uint64_t payload = 1;
   for (std::size_t k = 0; k < Dims; ++k) {
@@ -80,7 +84,7 @@ Eigen::MatrixXf read_idx_images(const std::filesystem::path& file) {
   // IDX stores each image contiguously, exactly the layout of one column.
   Eigen::Map<const Eigen::Matrix<unsigned char, Eigen::Dynamic, Eigen::Dynamic>> raw(
       bytes.data() + 16, pixels, static_cast<Eigen::Index>(count));
-  return raw.cast<float>() * (1.0f / 255.0f);
+  return raw.cast<float>() / 255.0f;
 }
 
 std::vector<std::int32_t> read_idx_labels(const std::filesystem::path& file) {

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// Builds the bytes of IDX files (big-endian header, then unsigned bytes) for reader tests.
+
+inline void append_big_endian(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+inline std::string idx_images(std::uint32_t count, std::uint32_t rows, std::uint32_t cols,
+                              const std::vector<unsigned char>& pixels,
+                              std::uint32_t magic = 0x803) {
+  std::string out;
+  append_big_endian(out, magic);
+  append_big_endian(out, count);
+  append_big_endian(out, rows);
+  append_big_endian(out, cols);
+  out.append(pixels.begin(), pixels.end());
+  return out;
+}
+
+inline std::string idx_labels(const std::vector<unsigned char>& labels,
+                              std::uint32_t magic = 0x801) {
+  std::string out;
+  append_big_endian(out, magic);
+  append_big_endian(out, static_cast<std::uint32_t>(labels.size()));
+  out.append(labels.begin(), labels.end());
+  return out;
+}

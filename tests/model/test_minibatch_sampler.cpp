@@ -1,0 +1,107 @@
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "model/minibatch_sampler.hpp"
+
+namespace {
+
+std::vector<std::size_t> shard_of(std::size_t first, std::size_t count) {
+  std::vector<std::size_t> v(count);
+  std::iota(v.begin(), v.end(), first);
+  return v;
+}
+
+// Draws `batches` batches and returns all indices in order.
+std::vector<std::size_t> draw(dsq::minibatch_sampler& s, std::size_t batches) {
+  std::vector<std::size_t> all;
+  for (std::size_t b = 0; b < batches; ++b) {
+    const auto batch = s.next();
+    all.insert(all.end(), batch.begin(), batch.end());
+  }
+  return all;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(minibatch_sampler)
+
+BOOST_AUTO_TEST_CASE(sampler_is_deterministic_given_the_seed) {
+  dsq::minibatch_sampler a(shard_of(100, 50), 8, 3), b(shard_of(100, 50), 8, 3),
+      c(shard_of(100, 50), 8, 4);
+  const auto drawn_a = draw(a, 20);
+  BOOST_TEST(drawn_a == draw(b, 20), boost::test_tools::per_element());
+  BOOST_TEST((drawn_a != draw(c, 20)));
+}
+
+BOOST_AUTO_TEST_CASE(every_epoch_covers_the_shard_exactly_once) {
+  // 50 is not a multiple of 8: batches straddle epochs, yet each epoch is a permutation.
+  for (std::size_t batch : {1u, 7u, 8u, 10u, 50u}) {
+    dsq::minibatch_sampler s(shard_of(100, 50), batch, 9);
+    const auto stream = draw(s, 4 * 50 / batch + 1);
+    for (std::size_t e = 0; e < 4; ++e) {
+      std::vector<std::size_t> epoch(stream.begin() + std::ptrdiff_t(50 * e),
+                                     stream.begin() + std::ptrdiff_t(50 * (e + 1)));
+      std::sort(epoch.begin(), epoch.end());
+      BOOST_TEST(epoch == shard_of(100, 50), boost::test_tools::per_element());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(epochs_are_counted_and_reshuffled) {
+  dsq::minibatch_sampler s(shard_of(0, 20), 10, 1);
+  BOOST_TEST(s.epoch() == 0u);
+  const auto first = draw(s, 2);
+  BOOST_TEST(s.epoch() == 1u);
+  const auto second = draw(s, 2);
+  BOOST_TEST(s.epoch() == 2u);
+  BOOST_TEST((first != second));
+  BOOST_TEST(s.shard_size() == 20u);
+}
+
+BOOST_AUTO_TEST_CASE(every_batch_has_the_batch_size) {
+  dsq::minibatch_sampler s(shard_of(0, 23), 5, 2);
+  for (int i = 0; i < 30; ++i)
+    BOOST_TEST(s.next().size() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(batch_larger_than_the_shard_is_the_whole_shard) {
+  dsq::minibatch_sampler s(shard_of(10, 6), 100, 2);
+  BOOST_TEST(s.batch_size() == 6u);
+  for (std::size_t e = 1; e <= 3; ++e) {
+    const auto batch = s.next();
+    std::vector<std::size_t> sorted(batch.begin(), batch.end());
+    std::sort(sorted.begin(), sorted.end());
+    BOOST_TEST(sorted == shard_of(10, 6), boost::test_tools::per_element());
+    BOOST_TEST(s.epoch() == e);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(empty_shard_or_zero_batch_is_rejected) {
+  BOOST_CHECK_THROW(dsq::minibatch_sampler({}, 4, 0), std::invalid_argument);
+  BOOST_CHECK_THROW(dsq::minibatch_sampler(shard_of(0, 4), 0, 0), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(gather_copies_the_chosen_columns_and_labels) {
+  dsq::dataset data;
+  data.features.resize(2, 4);
+  data.features << 0, 1, 2, 3, //
+      10, 11, 12, 13;
+  data.labels = {5, 6, 7, 8};
+  data.num_classes = 9;
+  Eigen::MatrixXf x;
+  std::vector<std::int32_t> y;
+  const std::vector<std::size_t> idx{3, 0, 3};
+  dsq::gather(data, idx, x, y);
+  Eigen::MatrixXf expected(2, 3);
+  expected << 3, 0, 3, //
+      13, 10, 13;
+  BOOST_TEST((x == expected));
+  BOOST_TEST(y == (std::vector<std::int32_t>{8, 5, 8}), boost::test_tools::per_element());
+  const std::vector<std::size_t> bad{4};
+  BOOST_CHECK_THROW(dsq::gather(data, bad, x, y), std::out_of_range);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
