@@ -3,10 +3,14 @@
 #include "compression/detail/write_mode.hpp"
 
 #include <algorithm>
-#include <array>
 #include <bit>
+#include <cmath>
 #include <functional>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace dsq {
 
@@ -74,6 +78,92 @@ selection select_threshold(std::span<const float> v, std::uint32_t k) {
   return {threshold, static_cast<std::uint32_t>(needed - static_cast<std::size_t>(greater))};
 }
 
+// A coordinate that may be among the k largest, as met in index order.
+struct candidate {
+  std::uint32_t index;
+  std::uint32_t key;
+};
+
+// The fast path for the usual case, k much smaller than d: estimate the k-th largest key from
+// a strided sample, then collect every coordinate at or above a bound set a little below that
+// estimate, in one vectorised pass. If the collection holds at least k coordinates it holds
+// the top k, whatever the data; if the estimate was off (or the data is adversarial), it
+// reports failure and the exact radix path runs instead. No randomness: the sample positions
+// are fixed, so the result stays a function of v.
+bool collect_candidates(std::span<const float> v, std::uint32_t k, std::vector<candidate>& out) {
+  constexpr std::size_t sample_size = 8192;
+  const std::size_t d = v.size();
+  if (d < 4 * sample_size || k > d / 16)
+    return false;
+  const std::size_t stride = d / sample_size;
+  std::vector<std::uint32_t> sample(sample_size);
+  for (std::size_t i = 0; i < sample_size; ++i)
+    sample[i] = magnitude_key(v[i * stride]);
+  // Aim for about 1.25 k candidates plus three standard deviations of the sample's count.
+  const double expected = double(k) * sample_size / double(d);
+  const auto rank = static_cast<std::size_t>(1.25 * expected + 3 * std::sqrt(expected) + 2);
+  if (rank >= sample_size)
+    return false;
+  std::nth_element(sample.begin(), sample.begin() + static_cast<std::ptrdiff_t>(rank), sample.end(),
+                   std::greater<>{});
+  const std::uint32_t bound = sample[rank];
+  if (bound == 0)
+    return false; // mostly zeros: every coordinate would qualify
+
+  const std::size_t cap = 4 * std::size_t{k} + 1024; // beyond this, sorting out beats filtering
+  out.clear();
+  out.reserve(2 * std::size_t{k} + 256);
+  auto consider = [&](std::size_t j) {
+    const std::uint32_t key = magnitude_key(v[j]);
+    if (key >= bound)
+      out.push_back({static_cast<std::uint32_t>(j), key});
+  };
+  std::size_t j = 0;
+#if defined(__SSE2__)
+  // Keys are below 2^31, so the signed 32-bit comparison orders them correctly.
+  const __m128i magnitude_mask = _mm_set1_epi32(0x7fffffff);
+  const __m128i below_bound = _mm_set1_epi32(static_cast<int>(bound - 1));
+  auto hits_of = [&](std::size_t at) {
+    const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(v.data() + at));
+    const __m128i over = _mm_cmpgt_epi32(_mm_and_si128(bits, magnitude_mask), below_bound);
+    return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(over)));
+  };
+  for (; j + 16 <= d; j += 16) {
+    const unsigned hits =
+        hits_of(j) | hits_of(j + 4) << 4 | hits_of(j + 8) << 8 | hits_of(j + 12) << 12;
+    if (hits == 0) [[likely]]
+      continue;
+    for (unsigned rest = hits; rest != 0; rest &= rest - 1)
+      consider(j + static_cast<std::size_t>(std::countr_zero(rest)));
+    if (out.size() > cap)
+      return false;
+  }
+#endif
+  for (; j < d; ++j)
+    consider(j);
+  return out.size() >= k && out.size() <= cap;
+}
+
+// Chooses the top k among candidates that are known to include them, lower index first among
+// equal keys; candidates are in index order, and so is the result.
+void keep_top(std::span<const float> v, const std::vector<candidate>& candidates,
+              compressed_message& m) {
+  std::vector<std::uint32_t> keys(candidates.size());
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    keys[i] = candidates[i].key;
+  const auto nth = keys.begin() + static_cast<std::ptrdiff_t>(m.k - 1);
+  std::nth_element(keys.begin(), nth, keys.end(), std::greater<>{});
+  const std::uint32_t threshold = *nth;
+  auto ties_left = static_cast<std::uint32_t>(
+      m.k - std::count_if(keys.begin(), nth, [&](std::uint32_t key) { return key > threshold; }));
+  for (const auto& c : candidates) {
+    if (c.key < threshold || (c.key == threshold && ties_left-- == 0))
+      continue;
+    m.indices.push_back(c.index);
+    m.values.push_back(v[c.index]);
+  }
+}
+
 } // namespace
 
 compressed_message topk_compressor::compress(std::span<const float> v, rng_engine&) const {
@@ -85,6 +175,13 @@ compressed_message topk_compressor::compress(std::span<const float> v, rng_engin
     return m;
   m.indices.reserve(m.k);
   m.values.reserve(m.k);
+
+  std::vector<candidate> candidates;
+  if (collect_candidates(v, m.k, candidates)) {
+    keep_top(v, candidates, m);
+    return m;
+  }
+
   const auto [threshold, ties] = select_threshold(v, m.k);
   // Scanning in index order yields sorted indices and hands ties to the lowest indices.
   std::uint32_t ties_left = ties;

@@ -260,6 +260,36 @@ BOOST_AUTO_TEST_CASE(topk_matches_a_full_sort_on_vectors_full_of_ties) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(topk_matches_a_full_sort_on_large_vectors_whichever_path_it_takes) {
+  // Large vectors go through a sampled prefilter with an exact fallback; these inputs cover
+  // the prefilter succeeding, drowning in ties, and being fooled by its fixed sample positions.
+  constexpr std::size_t d = 100000;
+  std::vector<std::vector<float>> inputs;
+  inputs.push_back(normal_vector(d, 77));
+  rng_engine rng{77};
+  std::vector<float> ties(d);
+  for (auto& x : ties)
+    x = static_cast<float>(int(uniform_below(rng, 5)) - 2);
+  inputs.push_back(ties);
+  std::vector<float> fooled(d, 2.0f); // small exactly where a strided sample looks
+  for (std::size_t j = 0; j < d; j += d / 8192)
+    fooled[j] = 1.0f;
+  inputs.push_back(fooled);
+  std::vector<float> sparse(d, 0.0f);
+  for (std::size_t j = 0; j < d; j += 997)
+    sparse[j] = float(j);
+  inputs.push_back(sparse);
+  std::vector<float> ascending(d);
+  std::iota(ascending.begin(), ascending.end(), 0.0f);
+  inputs.push_back(ascending);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    for (const char* spec : {"topk:k=0.001", "topk:k=0.01", "topk:k=0.05", "topk:k=0.2"}) {
+      const auto m = make_compressor(spec)->compress(inputs[i], rng);
+      BOOST_TEST_REQUIRE(m.indices == reference_topk(inputs[i], m.k), "input " << i << " " << spec);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(topk_handles_constant_and_zero_vectors) {
   rng_engine rng{0};
   const std::vector<float> constant(1000, 0.5f), zeros(1000, 0.0f);
