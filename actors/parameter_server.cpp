@@ -73,8 +73,13 @@ using server_actor = caf::stateful_actor<server_state>;
 
 void finish(server_actor* self, std::string failure = {});
 
-std::string megabytes(std::uint64_t bytes) {
-  return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
+std::string human_bytes(std::uint64_t bytes) {
+  auto b = static_cast<double>(bytes);
+  if (b >= 1e9)
+    return fmt::format("{:.2f} GB", b / 1e9);
+  if (b >= 1e6)
+    return fmt::format("{:.1f} MB", b / 1e6);
+  return fmt::format("{:.1f} kB", b / 1e3);
 }
 
 welcome make_welcome(server_actor* self, std::uint32_t id, const shard_assignment& shard) {
@@ -106,8 +111,9 @@ void print_progress(server_actor* self, const step_record& row) {
       std::isnan(row.train_loss) ? std::string{"  -   "} : fmt::format("{:.4f}", row.train_loss);
   fmt::print("step {:>6}/{}  train_loss {}  test_loss {:.4f}  test_acc {:.2f}%  up {}  down {}  "
              "{:.1f} steps/s  workers {}\n",
-             row.step, st.total_steps, train, row.test_loss, 100 * row.test_accuracy, megabytes(up),
-             megabytes(down), row.wall_s > 0 ? static_cast<double>(row.step) / row.wall_s : 0.0,
+             row.step, st.total_steps, train, row.test_loss, 100 * row.test_accuracy,
+             human_bytes(up), human_bytes(down),
+             row.wall_s > 0 ? static_cast<double>(row.step) / row.wall_s : 0.0,
              row.step == 0 ? st.members.size() : row.workers);
   std::fflush(stdout);
 }
@@ -160,7 +166,7 @@ void maybe_quit(server_actor* self) {
     fmt::print("done: {} steps in {:.1f} s ({:.1f} steps/s), train_loss {:.4f}, test_loss {:.4f}, "
                "test_acc {:.2f}%, traffic up {} down {}\n",
                s.steps, s.wall_s, s.steps_per_s, s.final_train_loss, s.test_loss,
-               100 * s.test_accuracy, megabytes(s.bytes_up), megabytes(s.bytes_down));
+               100 * s.test_accuracy, human_bytes(s.bytes_up), human_bytes(s.bytes_down));
   self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
   if (out.ok)
     self->quit();
