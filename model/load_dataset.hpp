@@ -4,6 +4,8 @@
 #include <string_view>
 
 #include "model/dataset.hpp"
+// mnist_available(), for callers that fall back to synthetic data when MNIST is not there.
+#include "model/mnist.hpp"
 
 namespace dsq {
 
