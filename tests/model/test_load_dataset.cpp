@@ -20,10 +20,14 @@ namespace {
 // Sets an environment variable for the lifetime of the object, restoring the old value after.
 class scoped_env {
 public:
-  scoped_env(const char* name, const std::string& value) : name_(name) {
+  // Sets `name` to `value`, or unsets it for std::nullopt.
+  scoped_env(const char* name, const std::optional<std::string>& value) : name_(name) {
     if (const char* old = std::getenv(name))
       old_ = old;
-    ::setenv(name, value.c_str(), 1);
+    if (value)
+      ::setenv(name, value->c_str(), 1);
+    else
+      ::unsetenv(name);
   }
   ~scoped_env() {
     if (old_)
@@ -96,6 +100,19 @@ BOOST_AUTO_TEST_CASE(mnist_is_found_through_dsq_data_dir) {
   BOOST_TEST(dsq::mnist_available());
   BOOST_TEST(dsq::find_mnist_directory().value() == dir.path() / "mnist");
   BOOST_TEST(dsq::load_dataset("mnist", 0).train.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(without_dsq_data_dir_mnist_is_looked_for_in_data_then_the_source_tree) {
+  temp_directory dir;
+  write_tiny_mnist(dir.path() / "data" / "mnist");
+  scoped_env no_data_dir("DSQ_DATA_DIR", std::nullopt);
+  scoped_env source("DSQ_SOURCE_DIR", dir.path().string());
+  const auto path = dsq::mnist_search_path();
+  BOOST_TEST_REQUIRE(path.size() == 2u);
+  BOOST_TEST(path[0] == std::filesystem::path("data") / "mnist");
+  BOOST_TEST(path[1] == dir.path() / "data" / "mnist");
+  if (!std::filesystem::exists("data/mnist/train-images-idx3-ubyte")) // true under CTest
+    BOOST_TEST(dsq::find_mnist_directory().value() == dir.path() / "data" / "mnist");
 }
 
 BOOST_AUTO_TEST_CASE(missing_mnist_is_a_data_error_saying_where_it_looked) {
