@@ -97,17 +97,53 @@ compressed_message sign_compressor::compress(std::span<const float> v, rng_engin
 void detail::decode_sign(const compressed_message& m, std::span<float> out, write_mode mode) {
   const std::size_t d = out.size();
   const std::size_t block = m.block == 0 ? d : m.block;
-  with_writer(mode, [&](auto write) {
-    for (std::size_t start = 0, b = 0; start < d; start += block, ++b) {
-      // Flipping the float's sign bit negates exactly, so ±s needs no multiplication.
-      const std::uint32_t scale_bits = std::bit_cast<std::uint32_t>(m.values[b]);
-      const std::size_t end = std::min(d, start + block);
-      for (std::size_t j = start; j < end; ++j) {
-        const auto negative = static_cast<std::uint32_t>(m.bits[j / 64] >> (j % 64)) & 1u;
-        write(out[j], std::bit_cast<float>(scale_bits ^ (negative << 31)));
-      }
+  for (std::size_t start = 0, b = 0; start < d; start += block, ++b) {
+    // Every coordinate of a block is ±magnitude; for add_scaled the scale is folded in first,
+    // which is exact because flipping a float's sign bit commutes with the multiplication.
+    const float magnitude = mode.accumulate ? mode.scale * m.values[b] : m.values[b];
+    const std::uint32_t magnitude_bits = std::bit_cast<std::uint32_t>(magnitude);
+    const std::size_t end = std::min(d, start + block);
+    auto value = [&](std::size_t j) {
+      const auto negative = static_cast<std::uint32_t>(m.bits[j / 64] >> (j % 64)) & 1u;
+      return std::bit_cast<float>(magnitude_bits ^ (negative << 31));
+    };
+    std::size_t j = start;
+    auto scalar_until = [&](std::size_t stop) {
+      for (; j < stop; ++j)
+        out[j] = mode.accumulate ? out[j] + value(j) : value(j);
+    };
+#if defined(__SSE2__)
+    // Four coordinates at a time: their four sign bits pick a ready-made mask of float sign bits.
+    alignas(16) static constexpr std::uint32_t sign_masks[16][4] = {
+        {0, 0, 0, 0},
+        {1u << 31, 0, 0, 0},
+        {0, 1u << 31, 0, 0},
+        {1u << 31, 1u << 31, 0, 0},
+        {0, 0, 1u << 31, 0},
+        {1u << 31, 0, 1u << 31, 0},
+        {0, 1u << 31, 1u << 31, 0},
+        {1u << 31, 1u << 31, 1u << 31, 0},
+        {0, 0, 0, 1u << 31},
+        {1u << 31, 0, 0, 1u << 31},
+        {0, 1u << 31, 0, 1u << 31},
+        {1u << 31, 1u << 31, 0, 1u << 31},
+        {0, 0, 1u << 31, 1u << 31},
+        {1u << 31, 0, 1u << 31, 1u << 31},
+        {0, 1u << 31, 1u << 31, 1u << 31},
+        {1u << 31, 1u << 31, 1u << 31, 1u << 31}};
+    scalar_until(std::min(end, (start + 3) / 4 * 4)); // bit groups of 4 start at multiples of 4
+    const __m128 magnitudes = _mm_set1_ps(magnitude);
+    for (; j + 4 <= end; j += 4) {
+      const auto nibble = static_cast<unsigned>(m.bits[j / 64] >> (j % 64)) & 15u;
+      const __m128 signed_values =
+          _mm_xor_ps(magnitudes, _mm_load_ps(reinterpret_cast<const float*>(sign_masks[nibble])));
+      float* target = out.data() + j;
+      _mm_storeu_ps(target, mode.accumulate ? _mm_add_ps(_mm_loadu_ps(target), signed_values)
+                                            : signed_values);
     }
-  });
+#endif
+    scalar_until(end);
+  }
 }
 
 } // namespace dsq

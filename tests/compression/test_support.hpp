@@ -57,6 +57,7 @@ inline const std::vector<std::string>& all_specs() {
                                                  "fp16",
                                                  "sign",
                                                  "sign:block=100",
+                                                 "sign:block=5",
                                                  "topk:k=0.01",
                                                  "topk:k=3",
                                                  "randomk:k=0.01",
