@@ -19,9 +19,9 @@ dsq_options::dsq_options() {
       .add(r.downlink, "downlink", "downlink operator, overrides the method's")
       .add(r.uplink_residual, "uplink-residual", "on | off: worker error feedback")
       .add(r.downlink_residual, "downlink-residual", "on | off: server error feedback")
-      .add(r.mode, "mode", "sync")
+      .add(r.mode, "mode", "sync (the asynchronous variant is not implemented yet)")
       .add(r.workers, "workers,n", "number of workers (dsq local), initial workers (dsq server)")
-      .add(r.steps, "steps", "synchronous steps (default 2000 unless --epochs)")
+      .add(r.steps, "steps", "synchronous steps (default 6000 unless --epochs)")
       .add(r.epochs, "epochs", "passes over the training set, instead of --steps")
       .add(r.batch, "batch,b", "minibatch size per worker")
       .add(r.lr, "lr", "step size gamma")
@@ -50,11 +50,25 @@ dsq_options::dsq_options() {
 }
 
 std::string dsq_options::options_help() const {
-  std::string text = custom_options_.help_text(true);
-  // CAF lists its own --config-file; dsq's documented spelling is --config.
-  auto pos = text.find("--config-file=<string>");
-  if (pos != std::string::npos)
-    text.replace(pos, 22, "--config=<file>       ");
+  // CAF's own lines (--long-help, its --config-file with caf-application.ini, which dsq never
+  // reads) would not tell the truth about dsq: replace them with dsq's.
+  std::istringstream in{custom_options_.help_text(true)};
+  std::string text =
+      "  --help                       : print this text and exit\n"
+      "  --config=<file>              : INI file whose [global] section holds options; the\n"
+      "                                 command line wins\n"
+      "  --dump-config                : print the merged configuration (CAF's format) to stderr "
+      "and exit\n";
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.find("global options") != std::string::npos ||
+        line.find("--help") != std::string::npos ||
+        line.find("--config-file") != std::string::npos ||
+        line.find("--long-help") != std::string::npos ||
+        line.find("--dump-config") != std::string::npos)
+      continue;
+    text += line + "\n";
+  }
   return text;
 }
 
@@ -131,7 +145,7 @@ parse_result parse_options(const std::vector<std::string>& args, dsq_options& op
   std::vector<std::string> cli;
   std::string config_file;
   for (const auto& arg : args) {
-    if (arg == "--help" || arg == "-h" || arg == "-?") {
+    if (arg == "--help" || arg == "-h" || arg == "-?" || arg == "--long-help") {
       result.help = true;
       return result;
     }
@@ -167,6 +181,11 @@ parse_result parse_options(const std::vector<std::string>& args, dsq_options& op
     std::istringstream none; // never read caf-application.ini behind the user's back
     if (auto err = opts.parse(merged, none)) {
       result.error = explain(opts, err, "command line");
+      return result;
+    }
+    if (opts.cli_helptext_printed) { // --dump-config: CAF printed it
+      result.help = true;
+      result.printed = true;
       return result;
     }
     if (!opts.remainder.empty()) {

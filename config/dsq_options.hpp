@@ -25,8 +25,9 @@ public:
 /// What parse_options found.
 struct parse_result {
   bool ok = false;
-  bool help = false; ///< --help was asked for: print help, exit 0
-  std::string error; ///< one line that names the problem, when !ok
+  bool help = false;    ///< --help was asked for: print help, exit 0
+  bool printed = false; ///< CAF already printed what was asked for (--dump-config)
+  std::string error;    ///< one line that names the problem, when !ok
 };
 
 /// Parses `args` (the command line without program name and subcommand) into `opts`.

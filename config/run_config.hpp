@@ -31,7 +31,7 @@ struct run_config {
   std::string lr_schedule = "constant";
   double momentum = 0;
   std::uint64_t seed = 1;
-  std::uint64_t eval_every = 250; ///< 0: only at the end
+  std::uint64_t eval_every = 1000; ///< 0: only at the end
 
   // -- outputs --------------------------------------------------------------------------------
   std::string metrics; ///< CSV file, one row per step
@@ -49,7 +49,7 @@ struct run_config {
 };
 
 /// Default number of steps when neither --steps nor --epochs is given.
-inline constexpr std::uint64_t default_steps = 2000;
+inline constexpr std::uint64_t default_steps = 6000;
 
 /// A configuration problem, with a message that names the option at fault.
 class config_error : public std::invalid_argument {

@@ -176,6 +176,8 @@ int main(int argc, char** argv) {
   opts.load<caf::io::middleman>();
   auto parsed = parse_options({argv + 2, argv + argc}, opts);
   if (parsed.help) {
+    if (parsed.printed)
+      return 0;
     fmt::print("{}\noptions:\n{}", usage, opts.options_help());
     return 0;
   }
