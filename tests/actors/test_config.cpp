@@ -53,7 +53,9 @@ BOOST_AUTO_TEST_CASE(ini_file_is_read_and_command_line_wins) {
 }
 
 BOOST_AUTO_TEST_CASE(the_shipped_config_files_are_valid) {
-  auto dir = std::filesystem::path{std::getenv("DSQ_SOURCE_DIR")} / "config";
+  const char* source = std::getenv("DSQ_SOURCE_DIR"); // set by CTest
+  BOOST_REQUIRE_MESSAGE(source != nullptr, "DSQ_SOURCE_DIR is not set");
+  auto dir = std::filesystem::path{source} / "config";
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".ini")
