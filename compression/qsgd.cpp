@@ -9,6 +9,23 @@
 
 namespace dsq {
 
+namespace {
+
+// In double, since float would lose the small terms of a long sum; four independent partial
+// sums, since a single chain of dependent additions would be the slowest part of the encoder.
+double sum_of_squares(std::span<const float> v) {
+  double partial[4] = {0, 0, 0, 0};
+  std::size_t j = 0;
+  for (; j + 4 <= v.size(); j += 4)
+    for (int lane = 0; lane < 4; ++lane)
+      partial[lane] += double(v[j + lane]) * double(v[j + lane]);
+  for (; j < v.size(); ++j)
+    partial[0] += double(v[j]) * double(v[j]);
+  return (partial[0] + partial[1]) + (partial[2] + partial[3]);
+}
+
+} // namespace
+
 qsgd_compressor::qsgd_compressor(std::uint32_t levels) : levels_(levels) {
   if (levels < 1 || levels > qsgd_max_levels)
     throw std::invalid_argument("qsgd: levels must be in [1, 65535]");
@@ -19,10 +36,7 @@ compressed_message qsgd_compressor::compress(std::span<const float> v, rng_engin
   m.op = operator_id::qsgd;
   m.dim = detail::checked_dimension(v.size());
   m.levels = levels_;
-  double squares = 0.0;
-  for (const float x : v)
-    squares += double(x) * double(x);
-  const auto norm = static_cast<float>(std::sqrt(squares));
+  const auto norm = static_cast<float>(std::sqrt(sum_of_squares(v)));
   m.values = {norm};
 
   const unsigned level_bits = qsgd_bits_per_coordinate(levels_) - 1;
@@ -33,19 +47,8 @@ compressed_message qsgd_compressor::compress(std::span<const float> v, rng_engin
   bit_writer writer{m.bits};
   const float s = static_cast<float>(levels_);
   const float levels_per_unit = s / norm;
-  // One engine call yields two 24-bit uniforms; 24 bits is all a float in [0, 1) can resolve.
-  std::uint64_t random_bits = 0;
-  bool have_spare = false;
-  for (const float x : v) {
-    float uniform;
-    if (have_spare) {
-      uniform = static_cast<float>(random_bits & 0xffffffu) * 0x1p-24f;
-    } else {
-      random_bits = rng();
-      uniform = static_cast<float>(random_bits >> 40) * 0x1p-24f;
-    }
-    have_spare = !have_spare;
-
+  // The field of one coordinate: its level, stochastically rounded with `uniform`, and its sign.
+  auto field = [&](float x, float uniform) {
     const float scaled = std::fabs(x) * levels_per_unit;
     std::uint32_t level;
     if (!(scaled < s)) { // also catches NaN and rounding just above s
@@ -56,8 +59,18 @@ compressed_message qsgd_compressor::compress(std::span<const float> v, rng_engin
     }
     // A zero level carries no sign, so it is written as +; this keeps encoding canonical.
     const std::uint32_t negative = (x < 0.0f && level != 0) ? 1u : 0u;
-    writer.put(level | (negative << level_bits), level_bits + 1);
+    return level | (negative << level_bits);
+  };
+  // One engine call yields two 24-bit uniforms; 24 bits is all a float in [0, 1) can resolve.
+  const unsigned width = level_bits + 1;
+  std::size_t j = 0;
+  for (; j + 2 <= v.size(); j += 2) {
+    const std::uint64_t random_bits = rng();
+    writer.put(field(v[j], static_cast<float>(random_bits >> 40) * 0x1p-24f), width);
+    writer.put(field(v[j + 1], static_cast<float>(random_bits & 0xffffffu) * 0x1p-24f), width);
   }
+  if (j < v.size())
+    writer.put(field(v[j], static_cast<float>(rng() >> 40) * 0x1p-24f), width);
   writer.flush();
   return m;
 }
