@@ -23,7 +23,8 @@ public:
   /// δ starts at 0.
   explicit error_feedback(std::size_t dim);
 
-  /// Throws std::invalid_argument if g.size() differs from the dimension.
+  /// Throws std::invalid_argument if g.size() differs from the dimension (δ is then unchanged).
+  /// Should the compressor itself throw (only std::bad_alloc can), δ holds v = g + δ afterwards.
   compressed_message compress(const compressor& op, std::span<const float> g, rng_engine& rng);
 
   std::span<const float> residual() const noexcept { return residual_; }

@@ -236,7 +236,10 @@ std::vector<std::uint8_t> to_bytes(const compressed_message& m) {
     archive(cereal::binary_data(m.indices.data(), m.indices.size() * sizeof(std::uint32_t)));
     archive(cereal::binary_data(m.values.data(), m.values.size() * sizeof(float)));
     archive(cereal::binary_data(m.halves.data(), m.halves.size() * sizeof(std::uint16_t)));
-    if (!m.bits.empty()) {
+    if constexpr (std::endian::native == std::endian::little) {
+      archive(cereal::binary_data(reinterpret_cast<const std::uint8_t*>(m.bits.data()),
+                                  layout.bit_bytes()));
+    } else {
       std::vector<std::uint64_t> words = m.bits;
       words_to_little_endian(words);
       archive(cereal::binary_data(reinterpret_cast<const std::uint8_t*>(words.data()),
