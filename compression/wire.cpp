@@ -58,7 +58,9 @@ public:
 
 protected:
   std::streamsize xsputn(const char* data, std::streamsize count) override {
-    bytes_.insert(bytes_.end(), data, data + count);
+    // Same element type on both sides, so the insertion is a plain memmove.
+    const auto* first = reinterpret_cast<const std::uint8_t*>(data);
+    bytes_.insert(bytes_.end(), first, first + count);
     return count;
   }
   int_type overflow(int_type c) override {
