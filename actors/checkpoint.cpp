@@ -97,4 +97,11 @@ checkpoint read_checkpoint(const std::string& dir) {
   return ckpt;
 }
 
+void check_fits(const checkpoint& ckpt, std::size_t dim) {
+  if (static_cast<std::size_t>(ckpt.model.size()) != dim)
+    throw std::runtime_error("the checkpoint holds " + std::to_string(ckpt.model.size()) +
+                             " parameters, the model has " + std::to_string(dim) +
+                             " (different model or data?)");
+}
+
 } // namespace dsq

@@ -25,4 +25,7 @@ void write_checkpoint(const std::string& dir, const checkpoint& ckpt);
 /// not a checkpoint, sizes that disagree).
 checkpoint read_checkpoint(const std::string& dir);
 
+/// Throws std::runtime_error unless `ckpt` fits a model of `dim` parameters.
+void check_fits(const checkpoint& ckpt, std::size_t dim);
+
 } // namespace dsq

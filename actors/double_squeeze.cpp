@@ -25,6 +25,15 @@ std::span<const float> compression_pass::residual() const {
   return {};
 }
 
+void compression_pass::restore_residual(std::span<const float> delta) {
+  if (!feedback_ || delta.empty())
+    return;
+  auto target = feedback_->residual();
+  if (delta.size() != target.size())
+    throw std::invalid_argument("restore_residual: dimension mismatch");
+  std::copy(delta.begin(), delta.end(), target.begin());
+}
+
 compressed_message server_aggregate(std::span<const compressed_message> pushes,
                                     compression_pass& downlink, Eigen::VectorXf& average,
                                     rng_engine& rng) {

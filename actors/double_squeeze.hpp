@@ -39,6 +39,9 @@ public:
 
   const compressor& op() const { return *op_; }
 
+  /// Sets δ (from a checkpoint); ignored by a pass without residual.
+  void restore_residual(std::span<const float> delta);
+
 private:
   std::unique_ptr<compressor> op_;
   std::optional<error_feedback> feedback_;

@@ -8,9 +8,7 @@ namespace dsq {
 
 run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,
                       bool verbose) {
-  server_options opts;
-  opts.cfg = cfg;
-  opts.setup = setup;
+  auto opts = make_server_options(cfg, setup);
   opts.verbose = verbose;
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));

@@ -46,6 +46,7 @@ struct server_state {
   std::optional<lr_schedule> schedule;
   rng_engine rng{0};
   std::uint64_t version = 0;
+  std::uint64_t first_version = 0; ///< where this run started (non-zero when resumed)
   std::uint64_t total_steps = 0;
   phase now = phase::waiting;
   std::map<std::uint32_t, member> members;       ///< in the barrier
@@ -72,6 +73,7 @@ struct server_state {
 using server_actor = caf::stateful_actor<server_state>;
 
 void finish(server_actor* self, std::string failure = {});
+void save_checkpoint(server_actor* self);
 
 std::string human_bytes(std::uint64_t bytes) {
   auto b = static_cast<double>(bytes);
@@ -113,8 +115,8 @@ void print_progress(server_actor* self, const step_record& row) {
              "{:.1f} steps/s  workers {}\n",
              row.step, st.total_steps, train, row.test_loss, 100 * row.test_accuracy,
              human_bytes(up), human_bytes(down),
-             row.wall_s > 0 ? static_cast<double>(row.step) / row.wall_s : 0.0,
-             row.step == 0 ? st.members.size() : row.workers);
+             row.wall_s > 0 ? static_cast<double>(row.step - st.first_version) / row.wall_s : 0.0,
+             row.workers);
   std::fflush(stdout);
 }
 
@@ -139,7 +141,7 @@ void maybe_quit(server_actor* self) {
   s.bytes_up = st.log->bytes_up();
   s.bytes_down = st.log->bytes_down();
   s.wall_s = st.elapsed();
-  s.steps_per_s = s.wall_s > 0 ? static_cast<double>(st.version) / s.wall_s : 0;
+  s.steps_per_s = s.wall_s > 0 ? static_cast<double>(st.version - st.first_version) / s.wall_s : 0;
   s.joins = st.joins;
   s.departures = st.departures;
   s.ignored_pushes = st.ignored;
@@ -165,8 +167,8 @@ void maybe_quit(server_actor* self) {
   if (st.opts.verbose) {
     // What the same pushes and updates would have cost in fp32: the saving compression buys.
     std::uint64_t pushes = 0;
-    for (const auto& r : out.rows)
-      pushes += r.workers;
+    for (std::size_t i = 1; i < out.rows.size(); ++i) // row 0 is the initial model
+      pushes += out.rows[i].workers;
     const double dense_bytes = 4.0 * static_cast<double>(st.dim()) * static_cast<double>(pushes);
     fmt::print("done: {} steps in {:.1f} s ({:.1f} steps/s), train_loss {:.4f}, test_loss {:.4f}, "
                "test_acc {:.2f}%, traffic up {} down {}",
@@ -248,7 +250,7 @@ void cross_boundary(server_actor* self, const std::optional<model_update>& updat
   }
   for (auto& [id, m] : st.joining) {
     self->send(m.handle, welcome_atom::value, make_welcome(self, id, shards[id]));
-    if (st.opts.verbose && st.now == phase::training && st.version > 0)
+    if (st.opts.verbose && st.now == phase::training && st.version > st.first_version)
       fmt::print("worker {} ({}) joins at step {}\n", id, m.host, st.version);
     st.members.emplace(id, std::move(m));
   }
@@ -290,6 +292,15 @@ void complete_step(server_actor* self) {
   cross_boundary(self, update);
   if (evaluate_now)
     request_evaluation(self, false);
+  const auto ckpt_every = st.opts.cfg.checkpoint_every;
+  if (!last && ckpt_every > 0 && !st.opts.cfg.checkpoint.empty() && st.version % ckpt_every == 0) {
+    try {
+      save_checkpoint(self);
+    } catch (const std::exception& e) {
+      finish(self, e.what());
+      return;
+    }
+  }
   if (last)
     finish(self);
 }
@@ -331,11 +342,14 @@ void start_training(server_actor* self) {
   auto& st = self->state;
   st.now = phase::training;
   st.start = clock_type::now();
-  step_record initial; // row 0: the initial model
+  step_record initial; // the first row: the initial (or resumed) model
+  initial.step = st.version;
+  initial.workers = static_cast<std::uint32_t>(st.joining.size());
+  const bool nothing_to_do = st.version >= st.total_steps;
   st.log->record(initial, true);
-  request_evaluation(self, st.total_steps == 0);
+  request_evaluation(self, nothing_to_do);
   cross_boundary(self, std::nullopt);
-  if (st.total_steps == 0)
+  if (nothing_to_do)
     finish(self);
 }
 
@@ -396,6 +410,15 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
   st.downlink.emplace(st.method.downlink, st.method.downlink_residual, d);
   st.schedule.emplace(parse_lr_schedule(cfg.lr_schedule));
   st.rng = rng_engine{mix_seed(cfg.seed, 999)};
+  if (const auto& ckpt = st.opts.resume_from) {
+    st.x = ckpt->model;
+    st.version = ckpt->version;
+    st.first_version = ckpt->version;
+    st.downlink->restore_residual(
+        {ckpt->server_residual.data(), static_cast<std::size_t>(ckpt->server_residual.size())});
+    if (st.mom && ckpt->momentum.size() == st.x.size())
+      st.mom->buffer() = ckpt->momentum;
+  }
   st.total_steps = total_steps(cfg, st.opts.setup.data->train.size());
   st.log.emplace(cfg.metrics);
   st.evaluator = spawn_evaluator(self->system(), st.opts.setup);
@@ -497,6 +520,18 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
 }
 
 } // namespace
+
+server_options make_server_options(const run_config& cfg, training_setup setup) {
+  server_options opts;
+  opts.cfg = cfg;
+  if (!cfg.resume.empty()) {
+    opts.resume_from = read_checkpoint(cfg.resume);
+    check_fits(*opts.resume_from, setup.net->num_parameters());
+  }
+  opts.setup = std::move(setup);
+  opts.verbose = !cfg.quiet;
+  return opts;
+}
 
 caf::actor spawn_parameter_server(caf::actor_system& sys, server_options opts) {
   return sys.spawn<caf::detached>(server_behavior, std::move(opts));

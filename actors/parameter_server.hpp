@@ -23,6 +23,7 @@
 //   -> workers  (shutdown_atom, farewell)       when the run ends
 // Aggregation is O(n d): the server is spawned detached, and evaluation runs in the evaluator.
 
+#include "actors/checkpoint.hpp"
 #include "actors/run_log.hpp"
 #include "actors/training_setup.hpp"
 #include "config/run_config.hpp"
@@ -32,6 +33,7 @@
 #include <caf/actor_system.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace dsq {
@@ -51,9 +53,15 @@ struct server_options {
   /// true for `dsq server`: when every worker is gone, wait for new ones instead of failing.
   bool elastic = false;
   bool verbose = true;
+  /// Where to start from (--resume), already checked to fit the model.
+  std::optional<checkpoint> resume_from;
   /// Filled in just before the server quits.
   std::shared_ptr<run_outcome> outcome = std::make_shared<run_outcome>();
 };
+
+/// Options for cfg and setup; loads and checks the checkpoint named by cfg.resume (throws
+/// std::runtime_error naming the problem).
+server_options make_server_options(const run_config& cfg, training_setup setup);
 
 /// Spawns the parameter server (detached) and its evaluator.
 caf::actor spawn_parameter_server(caf::actor_system& sys, server_options opts);

@@ -44,7 +44,11 @@ dsq_options::dsq_options() {
       .add(r.min_workers, "min-workers",
            "dsq server: start once this many registered (0: --workers)")
       .add(r.max_workers, "max-workers", "dsq server: refuse workers beyond this (0: no cap)")
-      .add(r.checkpoint, "checkpoint", "dsq server: directory for checkpoints")
+      .add(r.checkpoint, "checkpoint", "directory for the server's checkpoint, written at the end")
+      .add(r.checkpoint_every, "checkpoint-every", "also write the checkpoint every K steps")
+      .add(r.resume, "resume",
+           "start from the checkpoint in DIR (model, server residual, momentum, version); "
+           "worker residuals start at zero")
       .add(r.connect_timeout_s, "connect-timeout",
            "dsq worker: seconds to keep retrying to connect");
 }

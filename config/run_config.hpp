@@ -41,10 +41,12 @@ struct run_config {
   // -- across hosts ---------------------------------------------------------------------------
   std::uint16_t port = 0;
   std::string bind = "127.0.0.1";
-  std::string server;            ///< HOST:PORT, for `dsq worker`
-  std::uint64_t min_workers = 0; ///< 0: same as workers
-  std::uint64_t max_workers = 0; ///< 0: no cap
-  std::string checkpoint;        ///< directory for the server's checkpoint
+  std::string server;                 ///< HOST:PORT, for `dsq worker`
+  std::uint64_t min_workers = 0;      ///< 0: same as workers
+  std::uint64_t max_workers = 0;      ///< 0: no cap
+  std::string checkpoint;             ///< directory for the server's checkpoint
+  std::uint64_t checkpoint_every = 0; ///< also checkpoint every K steps (0: only at the end)
+  std::string resume;                 ///< directory of a checkpoint to start from
   std::uint64_t connect_timeout_s = 10;
 };
 

@@ -94,11 +94,8 @@ int run_local_command(caf::actor_system& sys, const run_config& cfg) {
 }
 
 int run_server_command(caf::actor_system& sys, const run_config& cfg) {
-  server_options opts;
-  opts.cfg = cfg;
-  opts.setup = load_training(cfg);
+  auto opts = make_server_options(cfg, load_training(cfg));
   opts.elastic = true;
-  opts.verbose = !cfg.quiet;
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));
   auto port = sys.middleman().publish(server, cfg.port, cfg.bind.c_str(), true);

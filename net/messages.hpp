@@ -71,7 +71,7 @@ typename Inspector::result_type inspect(Inspector& f, run_config& x) {
            x.uplink, x.downlink, x.uplink_residual, x.downlink_residual, x.mode, x.workers, x.steps,
            x.epochs, x.batch, x.lr, x.lr_schedule, x.momentum, x.seed, x.eval_every, x.metrics,
            x.summary, x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers, x.checkpoint,
-           x.connect_timeout_s);
+           x.checkpoint_every, x.resume, x.connect_timeout_s);
 }
 
 template <class Inspector>

@@ -321,4 +321,26 @@ BOOST_AUTO_TEST_CASE(mnist_short_run_doublesqueeze_close_to_sgd_compressed_worse
   BOOST_TEST(final_loss(plain) > final_loss(dsq) * 1.1);
 }
 
+BOOST_AUTO_TEST_CASE(resume_starts_from_the_checkpoint) {
+  auto dir = std::filesystem::temp_directory_path() / "dsq-test-resume";
+  std::filesystem::remove_all(dir);
+  auto cfg = small_run();
+  cfg.steps = 60;
+  cfg.checkpoint = dir.string();
+  auto first = run(*sys, cfg);
+  BOOST_REQUIRE(std::filesystem::exists(dir / "server.ckpt"));
+  cfg.checkpoint.clear();
+  cfg.resume = dir.string();
+  cfg.steps = 100;
+  auto second = run(*sys, cfg);
+  BOOST_TEST(second.rows.front().step == 60u);
+  // The resumed run's first evaluation is of the checkpointed model.
+  BOOST_TEST(second.rows.front().test_loss == first.summary.test_loss);
+  BOOST_TEST(second.rows.back().step == 100u);
+  BOOST_TEST(second.rows.size() == 41u);
+  cfg.model = "mlp:hidden=8"; // does not fit the checkpoint
+  BOOST_CHECK_THROW(run_local(*sys, cfg, load_training(cfg), false), std::runtime_error);
+  std::filesystem::remove_all(dir);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
