@@ -462,6 +462,11 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
                      farewell{fmt::format("the server is full ({} workers)", cap), false});
           return;
         }
+        if (st.members.size() + st.joining.size() >= st.opts.setup.data->train.size()) {
+          self->send(hello.worker, reject_atom::value,
+                     farewell{"every training sample already has a worker", false});
+          return;
+        }
         auto id = st.next_id++;
         self->monitor(hello.worker);
         st.joining.emplace(id, member{hello.worker, hello.host});
@@ -524,6 +529,12 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
 server_options make_server_options(const run_config& cfg, training_setup setup) {
   server_options opts;
   opts.cfg = cfg;
+  // Every worker needs a non-empty shard.
+  const auto samples = setup.data->train.size();
+  if (std::max(cfg.workers, cfg.min_workers) > samples)
+    throw config_error(fmt::format("{} workers but only {} training samples: every worker needs "
+                                   "at least one",
+                                   std::max(cfg.workers, cfg.min_workers), samples));
   if (!cfg.resume.empty()) {
     opts.resume_from = read_checkpoint(cfg.resume);
     check_fits(*opts.resume_from, setup.net->num_parameters());

@@ -343,4 +343,15 @@ BOOST_AUTO_TEST_CASE(resume_starts_from_the_checkpoint) {
   std::filesystem::remove_all(dir);
 }
 
+BOOST_AUTO_TEST_CASE(more_workers_than_samples_is_refused) {
+  auto cfg = small_run();
+  cfg.dataset = "synthetic:n=3,test=3,d=4,classes=2";
+  cfg.workers = 4;
+  BOOST_CHECK_EXCEPTION(make_server_options(cfg, load_training(cfg)), config_error,
+                        [](const config_error& e) {
+                          return std::string{e.what()}.find("only 3 training samples") !=
+                                 std::string::npos;
+                        });
+}
+
 BOOST_AUTO_TEST_SUITE_END()
