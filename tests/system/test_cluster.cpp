@@ -1,0 +1,340 @@
+// `dsq server` and `dsq worker` as separate processes on 127.0.0.1: the same model as
+// `dsq local`, workers that join, die, leave, are declined or find no server, a server that is
+// stopped, and strangers on the server's port.
+#define BOOST_TEST_MODULE dsq_system_cluster
+#include <boost/test/unit_test.hpp>
+
+#include "system_support.hpp"
+
+#include <csignal>
+#include <random>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace dsq::system_test;
+
+namespace {
+
+/// Upper bound for any tiny run to finish once its workers are there (seconds, not minutes,
+/// are expected; the margin is for a machine busy with compiling).
+constexpr auto run_timeout = 90s;
+
+/// The `workers` column of rows 1.. (row 0 is the initial model).
+std::vector<int> workers_per_step(const csv_table& csv) {
+  std::vector<int> n;
+  for (std::size_t i = 1; i < csv.rows.size(); ++i)
+    n.push_back(std::stoi(csv.at(i, "workers")));
+  return n;
+}
+
+/// Index (step) of the first row after row 0 whose workers column differs from row 1's; 0 if
+/// none. Also checks the column changes once, from `before` to `after`.
+std::size_t single_change(const csv_table& csv, int before, int after) {
+  auto n = workers_per_step(csv);
+  BOOST_REQUIRE(!n.empty());
+  BOOST_TEST(n.front() == before);
+  BOOST_TEST(n.back() == after);
+  std::size_t changes = 0, at = 0;
+  for (std::size_t i = 1; i < n.size(); ++i)
+    if (n[i] != n[i - 1]) {
+      ++changes;
+      at = i + 1; // n[i] is row i+1
+    }
+  BOOST_TEST(changes == 1u, "the workers column changes once, from " << before << " to " << after);
+  return at;
+}
+
+void expect_completed(cluster& c, std::uint64_t steps) {
+  auto csv = read_csv(c.metrics());
+  BOOST_TEST(csv.rows.size() == steps + 1);
+  BOOST_TEST(c.summary_value("completed").value_or("") == "true");
+  BOOST_TEST(c.summary_value("steps").value_or("") == std::to_string(steps));
+}
+
+/// A TCP connection to 127.0.0.1:`port` that is closed when it goes out of scope.
+class tcp_client {
+public:
+  explicit tcp_client(std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    BOOST_REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE_MESSAGE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
+                          "connect to port " << port);
+  }
+  ~tcp_client() { ::close(fd_); }
+  tcp_client(const tcp_client&) = delete;
+  tcp_client& operator=(const tcp_client&) = delete;
+
+  /// Sends what it can; the server may close the connection at any point, which is fine.
+  void send(const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      auto n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n <= 0)
+        return;
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+private:
+  int fd_ = -1;
+};
+
+/// A port on 127.0.0.1 that nobody listens on (bound, then released).
+std::uint16_t closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  BOOST_REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(same_model_as_local)
+
+// Every per-step training loss, the test loss and the final loss on the training set as
+// printed: the processes compute bit for bit what the actors of one process compute.
+void compare_with_local(const std::vector<std::string>& config) {
+  cluster c{"same"};
+  auto& local = c.start(
+      "local", concat({dsq_binary(), "local", "--quiet", "--workers=2",
+                       "--metrics=" + c.file("local.csv"), "--summary=" + c.file("local.json")},
+                      config));
+  auto local_status = local.wait_for(run_timeout);
+  BOOST_REQUIRE_MESSAGE(local_status && local_status->success(), "dsq local failed");
+
+  c.start_server(concat({"--quiet", "--workers=2"}, config));
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the distributed run did not end in time");
+  BOOST_TEST(c.server().status()->success());
+  BOOST_TEST(w1.status()->success());
+  BOOST_TEST(w2.status()->success());
+
+  auto mine = read_csv(c.metrics());
+  auto theirs = read_csv(c.file("local.csv"));
+  BOOST_REQUIRE_EQUAL(mine.rows.size(), theirs.rows.size());
+  for (const char* column : {"step", "train_loss", "test_loss", "test_accuracy", "bytes_up",
+                             "bytes_down", "workers", "lr"}) {
+    auto a = mine.values(column), b = theirs.values(column);
+    BOOST_TEST_CONTEXT("column " << column) {
+      BOOST_TEST(a == b, boost::test_tools::per_element());
+    }
+  }
+  auto local_json = read_text(c.file("local.json"));
+  for (const char* key : {"final_train_loss", "test_loss", "test_accuracy", "bytes_up",
+                          "bytes_down", "steps", "workers", "completed"})
+    BOOST_TEST(c.summary_value(key).value_or("(absent)") ==
+                   json_value(local_json, key).value_or("(absent)"),
+               "summary " << key);
+}
+
+BOOST_AUTO_TEST_CASE(doublesqueeze_sign) {
+  compare_with_local(concat(tiny_run(200), {"--method=doublesqueeze", "--compressor=sign"}));
+}
+
+BOOST_AUTO_TEST_CASE(ef_worker_topk_with_momentum) {
+  compare_with_local(concat(tiny_run(200), {"--method=ef-worker", "--compressor=topk:k=0.25",
+                                            "--momentum=0.9", "--lr=0.05"}));
+}
+
+BOOST_AUTO_TEST_CASE(sgd_contiguous_shards) {
+  compare_with_local(concat(tiny_run(200), {"--method=sgd", "--shard=contiguous", "--batch=8"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(membership)
+
+BOOST_AUTO_TEST_CASE(a_worker_started_mid_run_takes_part_from_the_next_step) {
+  const std::uint64_t steps = 4000;
+  cluster c{"join"};
+  c.start_server(concat(tiny_run(steps), {"--workers=2", "--min-workers=2", "--batch=64"}));
+  c.start_worker();
+  c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(50, run_timeout), "the run did not start");
+  auto& late = c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
+  BOOST_TEST(c.server().status()->success());
+  BOOST_TEST(late.status()->success(), late.status()->describe());
+  expect_completed(c, steps);
+  BOOST_TEST(c.summary_value("joins").value_or("") == "1");
+  BOOST_TEST(c.summary_value("departures").value_or("") == "0");
+  BOOST_TEST(c.summary_value("workers").value_or("") == "3");
+
+  auto csv = read_csv(c.metrics());
+  auto first_with_three = single_change(csv, 2, 3);
+  // "worker 2: joined at step K of N": it pushes for step K, so row K+1 is its first.
+  std::smatch m;
+  auto out = late.out();
+  BOOST_REQUIRE_MESSAGE(std::regex_search(out, m, std::regex{"joined at step ([0-9]+) of"}),
+                        "the late worker says when it joined:\n"
+                            << out);
+  auto joined_at = std::stoull(m[1].str());
+  BOOST_TEST(joined_at >= 50u);
+  BOOST_TEST(first_with_three == joined_at + 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_killed_with_sigkill_does_not_stop_training) {
+  const std::uint64_t steps = 4000;
+  cluster c{"kill"};
+  c.start_server(concat(tiny_run(steps), {"--workers=3", "--batch=64"}));
+  auto& w1 = c.start_worker();
+  auto& victim = c.start_worker();
+  auto& w3 = c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(50, run_timeout), "the run did not start");
+  victim.send_signal(SIGKILL);
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
+  BOOST_TEST(victim.status()->signal == SIGKILL);
+  BOOST_TEST(c.server().status()->success());
+  BOOST_TEST(w1.status()->success());
+  BOOST_TEST(w3.status()->success());
+  expect_completed(c, steps);
+  BOOST_TEST(c.summary_value("departures").value_or("") == "1");
+  BOOST_TEST(c.summary_value("joins").value_or("") == "0");
+  auto csv = read_csv(c.metrics());
+  BOOST_TEST(single_change(csv, 3, 2) > 50u);
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_makes_a_worker_leave_with_exit_0_and_the_server_continues) {
+  const std::uint64_t steps = 4000;
+  cluster c{"term-worker"};
+  c.start_server(concat(tiny_run(steps), {"--workers=3", "--batch=64"}));
+  auto& w1 = c.start_worker();
+  auto& leaver = c.start_worker();
+  auto& w3 = c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(50, run_timeout), "the run did not start");
+  leaver.send_signal(SIGTERM);
+  auto left = leaver.wait_for(15s);
+  BOOST_REQUIRE_MESSAGE(left.has_value(), "the worker did not exit within 15 s of SIGTERM");
+  BOOST_TEST(left->success(), left->describe());
+  BOOST_TEST(c.server().running());
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
+  BOOST_TEST(c.server().status()->success());
+  BOOST_TEST(w1.status()->success());
+  BOOST_TEST(w3.status()->success());
+  expect_completed(c, steps);
+  BOOST_TEST(c.summary_value("departures").value_or("") == "1");
+  auto csv = read_csv(c.metrics());
+  BOOST_TEST(single_change(csv, 3, 2) > 50u);
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_stops_the_server_which_checkpoints_and_dismisses_workers) {
+  cluster c{"term-server"};
+  const auto ckpt = c.file("ckpt");
+  c.start_server(concat(tiny_run(10'000'000), {"--workers=2", "--checkpoint=" + ckpt}));
+  auto& w1 = c.start_worker();
+  auto& w2 = c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(50, run_timeout), "the run did not start");
+  c.server().send_signal(SIGTERM);
+  auto stopped = c.server().wait_for(20s);
+  BOOST_REQUIRE_MESSAGE(stopped.has_value(), "the server did not exit within 20 s of SIGTERM");
+  BOOST_TEST(stopped->success(), stopped->describe());
+  for (auto* w : {&w1, &w2}) {
+    auto s = w->wait_for(15s);
+    BOOST_REQUIRE_MESSAGE(s.has_value(), w->name() << " did not exit after the server stopped");
+    BOOST_TEST(s->success(), w->name() << ": " << s->describe());
+  }
+  const auto file = std::filesystem::path{ckpt} / "server.ckpt";
+  BOOST_TEST(std::filesystem::exists(file), file);
+  BOOST_TEST((std::filesystem::exists(file) && std::filesystem::file_size(file) > 84 * 4));
+  BOOST_TEST(c.summary_value("completed").value_or("") == "false");
+  auto steps = std::stoull(c.summary_value("steps").value_or("0"));
+  BOOST_TEST(steps >= 50u);
+  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_beyond_max_workers_is_told_so_and_exits_0) {
+  cluster c{"full"};
+  c.start_server(concat(tiny_run(10'000'000), {"--workers=2", "--max-workers=2"}));
+  c.start_worker();
+  c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(20, run_timeout), "the run did not start");
+  auto& third = c.start_worker();
+  auto s = third.wait_for(15s);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "the third worker did not exit");
+  BOOST_TEST(s->success(), s->describe());
+  BOOST_TEST(third.out().find("full") != std::string::npos, "it says why:\n" << third.out());
+  BOOST_TEST(c.server().running());
+  c.server().send_signal(SIGTERM);
+  BOOST_REQUIRE_MESSAGE(c.wait_all(30s), "the server and its workers did not stop");
+  BOOST_TEST(c.server().status()->success());
+  BOOST_TEST(c.summary_value("joins").value_or("") == "0");
+  BOOST_TEST(c.summary_value("workers").value_or("") == "2");
+  for (auto w : workers_per_step(read_csv(c.metrics())))
+    BOOST_TEST(w == 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(failures)
+
+BOOST_AUTO_TEST_CASE(a_worker_gives_up_on_a_closed_port_and_names_the_address) {
+  cluster c{"closed"};
+  const auto port = closed_port();
+  const auto address = "127.0.0.1:" + std::to_string(port);
+  auto start = clock_type::now();
+  auto& w =
+      c.start("worker", {dsq_binary(), "worker", "--server=" + address, "--connect-timeout=1"});
+  auto s = w.wait_for(15s);
+  auto took = std::chrono::duration<double>(clock_type::now() - start).count();
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "the worker kept trying");
+  BOOST_TEST(s->exited);
+  BOOST_TEST(s->code != 0);
+  BOOST_TEST(took < 5.0, "gave up after " << took << " s");
+  auto errors = lines(w.err());
+  BOOST_REQUIRE(!errors.empty());
+  BOOST_TEST(errors.back().rfind("dsq: error:", 0) == 0u, errors.back());
+  BOOST_TEST(errors.back().find(address) != std::string::npos, errors.back());
+}
+
+BOOST_AUTO_TEST_CASE(strangers_on_the_port_do_not_disturb_the_server) {
+  const std::uint64_t steps = 3000;
+  cluster c{"strangers"};
+  c.start_server(concat(tiny_run(steps), {"--workers=2"}));
+  std::mt19937 gen{20190514}; // fixed: the same bytes in every run
+  auto random_bytes = [&](std::size_t n) {
+    std::string s(n, '\0');
+    for (auto& ch : s)
+      ch = static_cast<char>(gen() & 0xff);
+    return s;
+  };
+  const std::string http = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  // Before training: garbage, an HTTP request, a lone byte, an empty connection.
+  for (int i = 0; i < 5; ++i)
+    tcp_client{c.port()}.send(random_bytes(64 + 1000 * static_cast<std::size_t>(i)));
+  tcp_client{c.port()}.send(http);
+  tcp_client{c.port()}.send(std::string(1, '\x01'));
+  { tcp_client silent{c.port()}; }
+  tcp_client idle{c.port()}; // stays open, silent, for the whole run
+  BOOST_TEST(c.server().running());
+
+  auto& w1 = c.start_worker();
+  auto& w2 = c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(20, run_timeout), "the run did not start");
+  // During training.
+  tcp_client{c.port()}.send(http);
+  for (int i = 0; i < 3; ++i)
+    tcp_client{c.port()}.send(random_bytes(4096));
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
+  BOOST_TEST(c.server().status()->success());
+  BOOST_TEST(w1.status()->success());
+  BOOST_TEST(w2.status()->success());
+  expect_completed(c, steps);
+  BOOST_TEST(c.summary_value("departures").value_or("") == "0");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
