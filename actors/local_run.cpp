@@ -14,8 +14,7 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
   auto server = spawn_parameter_server(sys, std::move(opts));
   caf::scoped_actor self{sys};
   self->monitor(server);
-  for (std::uint64_t i = 0; i < cfg.workers; ++i)
-    spawn_worker(sys, server, worker_options{setup, "local", false});
+  spawn_local_workers(sys, server, setup, cfg.workers);
   self->receive([&](caf::down_msg& dm) {
     if (dm.reason && outcome->error.empty())
       outcome->error = sys.render(dm.reason);

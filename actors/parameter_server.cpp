@@ -102,19 +102,12 @@ void print_progress(server_actor* self, const step_record& row) {
   auto& st = self->state;
   if (!st.opts.verbose)
     return;
-  std::uint64_t up = 0, down = 0; // traffic up to this row, not up to now
-  for (const auto& r : st.log->rows()) {
-    if (r.step > row.step)
-      break;
-    up += r.bytes_up;
-    down += r.bytes_down;
-  }
   auto train =
       std::isnan(row.train_loss) ? std::string{"  -   "} : fmt::format("{:.4f}", row.train_loss);
   fmt::print("step {:>6}/{}  train_loss {}  test_loss {:.4f}  test_acc {:.2f}%  up {}  down {}  "
              "{:.1f} steps/s  workers {}\n",
              row.step, st.total_steps, train, row.test_loss, 100 * row.test_accuracy,
-             human_bytes(up), human_bytes(down),
+             human_bytes(row.total_bytes_up), human_bytes(row.total_bytes_down),
              row.wall_s > 0 ? static_cast<double>(row.step - st.first_version) / row.wall_s : 0.0,
              row.workers);
   std::fflush(stdout);
@@ -196,13 +189,12 @@ void request_evaluation(server_actor* self, bool with_train) {
           [=](double test_loss, double test_accuracy, double train_loss) {
             auto& st = self->state;
             --st.evals_in_flight;
-            st.log->set_evaluation(step, test_loss, test_accuracy);
+            auto row = st.log->set_evaluation(step, test_loss, test_accuracy);
             st.log->flush();
             if (with_train)
               st.opts.outcome->summary.final_train_loss = train_loss;
-            for (const auto& row : st.log->rows())
-              if (row.step == step)
-                print_progress(self, row);
+            if (row != nullptr)
+              print_progress(self, *row);
             maybe_quit(self);
           },
           [=](caf::error& err) {
@@ -322,8 +314,12 @@ void maybe_complete(server_actor* self) {
 
 void depart(server_actor* self, std::uint32_t id, const std::string& why) {
   auto& st = self->state;
-  if (st.joining.erase(id) > 0)
+  if (st.joining.erase(id) > 0) {
+    // Nobody else will come to a local run: it cannot reach its quorum any more.
+    if (st.now == phase::waiting && !st.opts.elastic)
+      finish(self, fmt::format("worker {} is gone before training started ({})", id, why));
     return;
+  }
   auto it = st.members.find(id);
   if (it == st.members.end())
     return;

@@ -43,22 +43,26 @@ run_log::run_log(const std::string& metrics_path) {
 }
 
 void run_log::record(const step_record& row, bool awaiting_evaluation) {
-  rows_.push_back(row);
-  waiting_.push_back(awaiting_evaluation);
   bytes_up_ += row.bytes_up;
   bytes_down_ += row.bytes_down;
+  rows_.push_back(row);
+  rows_.back().total_bytes_up = bytes_up_;
+  rows_.back().total_bytes_down = bytes_down_;
+  waiting_.push_back(awaiting_evaluation);
 }
 
-void run_log::set_evaluation(std::uint64_t step, double test_loss, double test_accuracy) {
+const step_record* run_log::set_evaluation(std::uint64_t step, double test_loss,
+                                           double test_accuracy) {
   // Rows are appended in step order, and evaluations come back for recent steps: search back.
   for (auto i = rows_.size(); i-- > 0;) {
     if (rows_[i].step == step) {
       rows_[i].test_loss = test_loss;
       rows_[i].test_accuracy = test_accuracy;
       waiting_[i] = false;
-      return;
+      return &rows_[i];
     }
   }
+  return nullptr;
 }
 
 void run_log::flush(bool all) {
@@ -70,8 +74,12 @@ void run_log::flush(bool all) {
                         number(r.test_loss), number(r.test_accuracy), r.bytes_up, r.bytes_down,
                         r.workers, number(r.lr));
   }
-  if (csv_.is_open())
+  // Hand rows to the OS at least once a second (and at the end), not at every step.
+  auto now = std::chrono::steady_clock::now();
+  if (csv_.is_open() && (all || now - last_sync_ >= std::chrono::seconds(1))) {
     csv_.flush();
+    last_sync_ = now;
+  }
 }
 
 const step_record* run_log::last_evaluated() const {

@@ -3,6 +3,7 @@
 // The record of a run: one row per step for --metrics (CSV) and the totals for --summary (JSON).
 // Plain C++: the parameter server fills it, tests read it.
 
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -26,6 +27,8 @@ struct step_record {
   std::uint64_t bytes_down = 0; ///< serialized update times the workers it was sent to
   std::uint32_t workers = 0;    ///< workers that contributed to this step
   double lr = 0;
+  std::uint64_t total_bytes_up = 0;   ///< bytes_up of this and every earlier row
+  std::uint64_t total_bytes_down = 0; ///< bytes_down of this and every earlier row
 };
 
 class run_log {
@@ -36,7 +39,8 @@ public:
   /// Appends a row; `awaiting_evaluation` holds it back from the file until set_evaluation.
   void record(const step_record& row, bool awaiting_evaluation);
 
-  void set_evaluation(std::uint64_t step, double test_loss, double test_accuracy);
+  /// Fills in the test columns of row `step`; returns that row (nullptr if there is none).
+  const step_record* set_evaluation(std::uint64_t step, double test_loss, double test_accuracy);
 
   /// Writes every row that is no longer waiting for its evaluation (all of them if `all`).
   void flush(bool all = false);
@@ -53,6 +57,7 @@ private:
   std::vector<step_record> rows_;
   std::vector<bool> waiting_;
   std::size_t written_ = 0;
+  std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
   std::uint64_t bytes_up_ = 0;
   std::uint64_t bytes_down_ = 0;
 };

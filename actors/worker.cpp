@@ -138,8 +138,9 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
     if (dm.source == self->state.server)
       fail(self, "lost the connection to the server");
   });
-  self->send(server, register_atom::value,
-             worker_hello{protocol_version, self, self->state.opts.host});
+  if (self->state.opts.self_register)
+    self->send(server, register_atom::value,
+               worker_hello{protocol_version, self, self->state.opts.host});
   return {
       [=](welcome_atom, welcome& w) {
         try {
@@ -186,6 +187,18 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
 }
 
 } // namespace
+
+std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
+                                            const training_setup& setup, std::size_t n) {
+  std::vector<caf::actor> workers;
+  for (std::size_t i = 0; i < n; ++i) {
+    worker_options opts{setup, "local", false, false};
+    workers.push_back(spawn_worker(sys, server, std::move(opts)));
+    caf::anon_send(server, register_atom::value,
+                   worker_hello{protocol_version, workers.back(), "local"});
+  }
+  return workers;
+}
 
 caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_options opts) {
   return sys.spawn<caf::detached>(worker_behavior, std::move(server), std::move(opts));

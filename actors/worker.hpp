@@ -34,9 +34,17 @@ struct worker_options {
   training_setup setup;
   std::string host = "local";
   bool verbose = false; ///< print progress of its own (dsq worker)
+  /// false: whoever spawns the worker registers it (see spawn_local_workers), so that the
+  /// server monitors it even if it dies before it runs.
+  bool self_register = true;
 };
 
-/// Spawns a detached worker that registers with `server` right away.
+/// Spawns a detached worker that registers with `server` right away (if opts.self_register).
 caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_options opts);
+
+/// Spawns `n` workers sharing `setup` and registers each with `server` on its behalf, in
+/// order: the server knows (and monitors) every one of them, whatever happens to it next.
+std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
+                                            const training_setup& setup, std::size_t n);
 
 } // namespace dsq

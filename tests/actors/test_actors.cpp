@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unistd.h>
 
 using namespace dsq;
 
@@ -169,7 +170,8 @@ BOOST_AUTO_TEST_CASE(evaluation_every_step) {
 }
 
 BOOST_AUTO_TEST_CASE(metrics_and_summary_files) {
-  auto dir = std::filesystem::temp_directory_path() / "dsq-test-actors";
+  auto dir =
+      std::filesystem::temp_directory_path() / ("dsq-test-actors-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto cfg = small_run();
   cfg.steps = 10;
@@ -204,9 +206,7 @@ BOOST_AUTO_TEST_CASE(a_worker_that_dies_leaves_the_barrier) {
   opts.verbose = false;
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(*sys, opts);
-  std::vector<caf::actor> workers;
-  for (int i = 0; i < 4; ++i)
-    workers.push_back(spawn_worker(*sys, server, worker_options{opts.setup, "local", false}));
+  auto workers = spawn_local_workers(*sys, server, opts.setup, 4);
   caf::scoped_actor self{*sys};
   self->monitor(server);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -235,9 +235,7 @@ BOOST_AUTO_TEST_CASE(every_worker_gone_fails_the_local_run) {
   opts.verbose = false;
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(*sys, opts);
-  std::vector<caf::actor> workers;
-  for (int i = 0; i < 2; ++i)
-    workers.push_back(spawn_worker(*sys, server, worker_options{opts.setup, "local", false}));
+  auto workers = spawn_local_workers(*sys, server, opts.setup, 2);
   caf::scoped_actor self{*sys};
   self->monitor(server);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -246,6 +244,26 @@ BOOST_AUTO_TEST_CASE(every_worker_gone_fails_the_local_run) {
   self->receive([](caf::down_msg&) {});
   BOOST_TEST(!outcome->ok);
   BOOST_TEST(outcome->error.find("every worker is gone") != std::string::npos, outcome->error);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_dead_before_training_fails_the_local_run_instead_of_hanging) {
+  auto cfg = small_run();
+  cfg.workers = 2;
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = load_training(cfg);
+  opts.verbose = false;
+  auto outcome = opts.outcome;
+  auto server = spawn_parameter_server(*sys, opts);
+  caf::scoped_actor self{*sys};
+  self->monitor(server);
+  // Registered on its behalf, then killed before the second worker exists: no quorum.
+  auto first = spawn_local_workers(*sys, server, opts.setup, 1);
+  self->send_exit(first[0], caf::exit_reason::kill);
+  self->receive([](caf::down_msg&) {});
+  BOOST_TEST(!outcome->ok);
+  BOOST_TEST(outcome->error.find("gone before training started") != std::string::npos,
+             outcome->error);
 }
 
 BOOST_AUTO_TEST_CASE(protocol_mismatch_is_rejected) {
@@ -322,7 +340,8 @@ BOOST_AUTO_TEST_CASE(mnist_short_run_doublesqueeze_close_to_sgd_compressed_worse
 }
 
 BOOST_AUTO_TEST_CASE(resume_starts_from_the_checkpoint) {
-  auto dir = std::filesystem::temp_directory_path() / "dsq-test-resume";
+  auto dir =
+      std::filesystem::temp_directory_path() / ("dsq-test-resume-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   auto cfg = small_run();
   cfg.steps = 60;
@@ -347,11 +366,10 @@ BOOST_AUTO_TEST_CASE(more_workers_than_samples_is_refused) {
   auto cfg = small_run();
   cfg.dataset = "synthetic:n=3,test=3,d=4,classes=2";
   cfg.workers = 4;
-  BOOST_CHECK_EXCEPTION(make_server_options(cfg, load_training(cfg)), config_error,
-                        [](const config_error& e) {
-                          return std::string{e.what()}.find("only 3 training samples") !=
-                                 std::string::npos;
-                        });
+  BOOST_CHECK_EXCEPTION(
+      make_server_options(cfg, load_training(cfg)), config_error, [](const config_error& e) {
+        return std::string{e.what()}.find("only 3 training samples") != std::string::npos;
+      });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 using namespace dsq;
 
@@ -17,7 +18,7 @@ parse_result parse(std::vector<std::string> args, dsq_options& opts) {
 }
 
 std::string write_file(const std::string& name, const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / name;
+  auto path = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name);
   std::ofstream{path} << text;
   return path.string();
 }
