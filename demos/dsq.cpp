@@ -59,6 +59,14 @@ int fail(const std::string& message) {
   return 1;
 }
 
+/// The sentence inside an error an actor quit with, rather than CAF's rendering of it.
+std::string describe(caf::actor_system& sys, const caf::error& err) {
+  const auto& ctx = err.context();
+  if (err.category() == caf::atom("system") && ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return sys.render(err);
+}
+
 /// Waits for `target` to terminate; on SIGINT/SIGTERM sends it `on_stop` (once).
 caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::message on_stop) {
   caf::scoped_actor self{sys};
@@ -147,7 +155,7 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg) {
   auto worker = spawn_worker(sys, *server, std::move(opts));
   auto reason = wait_for(sys, worker, caf::make_message(leave_atom::value));
   if (reason && reason != caf::exit_reason::normal && reason != caf::exit_reason::user_shutdown)
-    return fail(sys.render(reason));
+    return fail(describe(sys, reason));
   return 0;
 }
 
@@ -183,14 +191,27 @@ int main(int argc, char** argv) {
     return 2;
   }
   install_signal_handlers();
+  int code = 0;
   try {
     caf::actor_system sys{opts};
     if (command == "local")
-      return run_local_command(sys, opts.run);
-    if (command == "server")
-      return run_server_command(sys, opts.run);
-    return run_worker_command(sys, opts.run);
+      code = run_local_command(sys, opts.run);
+    else if (command == "server")
+      code = run_server_command(sys, opts.run);
+    else
+      code = run_worker_command(sys, opts.run);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    // CAF 0.17's actor_system destructor waits for every detached actor to be destroyed. A
+    // worker process on a rate-limited link was seen to wait forever there: the middleman,
+    // already stopped, still held a message of the worker's. The run's work and output are
+    // complete at this point, so a bounded grace period replaces an unbounded wait.
+    std::thread{[code] {
+      std::this_thread::sleep_for(std::chrono::seconds(5));
+      std::_Exit(code);
+    }}.detach();
   } catch (const std::exception& e) {
     return fail(e.what());
   }
+  return code;
 }
