@@ -55,6 +55,23 @@ double final_loss(const run_outcome& o) {
   return o.summary.final_train_loss;
 }
 
+/// A server the test drives by hand (workers are the test's business).
+struct manual_server {
+  training_setup setup;
+  std::shared_ptr<run_outcome> outcome;
+  caf::actor handle;
+};
+
+manual_server start_server(caf::actor_system& sys, const run_config& cfg) {
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = load_training(cfg);
+  opts.verbose = false;
+  manual_server result{opts.setup, opts.outcome, {}};
+  result.handle = spawn_parameter_server(sys, std::move(opts));
+  return result;
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(local_runs, system_fixture)
@@ -200,13 +217,10 @@ BOOST_AUTO_TEST_CASE(metrics_and_summary_files) {
 BOOST_AUTO_TEST_CASE(a_worker_that_dies_leaves_the_barrier) {
   auto cfg = small_run();
   cfg.steps = 1000000; // stopped by the test long before the end
-  server_options opts;
-  opts.cfg = cfg;
-  opts.setup = load_training(cfg);
-  opts.verbose = false;
-  auto outcome = opts.outcome;
-  auto server = spawn_parameter_server(*sys, opts);
-  auto workers = spawn_local_workers(*sys, server, opts.setup, 4);
+  auto ps = start_server(*sys, cfg);
+  auto server = ps.handle;
+  auto outcome = ps.outcome;
+  auto workers = spawn_local_workers(*sys, server, ps.setup, 4);
   caf::scoped_actor self{*sys};
   self->monitor(server);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -229,13 +243,10 @@ BOOST_AUTO_TEST_CASE(every_worker_gone_fails_the_local_run) {
   auto cfg = small_run();
   cfg.steps = 100000;
   cfg.workers = 2;
-  server_options opts;
-  opts.cfg = cfg;
-  opts.setup = load_training(cfg);
-  opts.verbose = false;
-  auto outcome = opts.outcome;
-  auto server = spawn_parameter_server(*sys, opts);
-  auto workers = spawn_local_workers(*sys, server, opts.setup, 2);
+  auto ps = start_server(*sys, cfg);
+  auto server = ps.handle;
+  auto outcome = ps.outcome;
+  auto workers = spawn_local_workers(*sys, server, ps.setup, 2);
   caf::scoped_actor self{*sys};
   self->monitor(server);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -249,16 +260,13 @@ BOOST_AUTO_TEST_CASE(every_worker_gone_fails_the_local_run) {
 BOOST_AUTO_TEST_CASE(a_worker_dead_before_training_fails_the_local_run_instead_of_hanging) {
   auto cfg = small_run();
   cfg.workers = 2;
-  server_options opts;
-  opts.cfg = cfg;
-  opts.setup = load_training(cfg);
-  opts.verbose = false;
-  auto outcome = opts.outcome;
-  auto server = spawn_parameter_server(*sys, opts);
+  auto ps = start_server(*sys, cfg);
+  auto server = ps.handle;
+  auto outcome = ps.outcome;
   caf::scoped_actor self{*sys};
   self->monitor(server);
   // Registered on its behalf, then killed before the second worker exists: no quorum.
-  auto first = spawn_local_workers(*sys, server, opts.setup, 1);
+  auto first = spawn_local_workers(*sys, server, ps.setup, 1);
   self->send_exit(first[0], caf::exit_reason::kill);
   self->receive([](caf::down_msg&) {});
   BOOST_TEST(!outcome->ok);
@@ -268,11 +276,8 @@ BOOST_AUTO_TEST_CASE(a_worker_dead_before_training_fails_the_local_run_instead_o
 
 BOOST_AUTO_TEST_CASE(protocol_mismatch_is_rejected) {
   auto cfg = small_run();
-  server_options opts;
-  opts.cfg = cfg;
-  opts.setup = load_training(cfg);
-  opts.verbose = false;
-  auto server = spawn_parameter_server(*sys, opts);
+  auto ps = start_server(*sys, cfg);
+  auto server = ps.handle;
   caf::scoped_actor self{*sys};
   self->send(server, register_atom::value, worker_hello{protocol_version + 1, self, "test"});
   bool rejected = false;
@@ -287,17 +292,14 @@ BOOST_AUTO_TEST_CASE(a_corrupt_push_removes_the_worker_not_the_run) {
   auto cfg = small_run();
   cfg.workers = 2;
   cfg.steps = 50;
-  server_options opts;
-  opts.cfg = cfg;
-  opts.setup = load_training(cfg);
-  opts.verbose = false;
-  auto outcome = opts.outcome;
-  auto server = spawn_parameter_server(*sys, opts);
+  auto ps = start_server(*sys, cfg);
+  auto server = ps.handle;
+  auto outcome = ps.outcome;
   caf::scoped_actor self{*sys};
   self->monitor(server);
   // A fake worker registers first (id 0), then a real one completes the quorum.
   self->send(server, register_atom::value, worker_hello{protocol_version, self, "fake"});
-  spawn_worker(*sys, server, worker_options{opts.setup, "local", false});
+  spawn_worker(*sys, server, worker_options{ps.setup, "local", false});
   std::uint32_t my_id = 99;
   self->receive([&](welcome_atom, const welcome& w) { my_id = w.worker_id; });
   self->send(server, push_atom::value, gradient_push{my_id, 0, 1.0f, {1, 2, 3, 4, 5}});
