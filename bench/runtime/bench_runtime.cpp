@@ -1,8 +1,9 @@
 // Steps per second of `dsq local` and the runtime's own cost per step.
 //
 // For each method and worker count: the wall time per synchronous step, and the compute on its
-// critical path (one worker's gradient + compression + update, the server's aggregation),
-// measured by running exactly those calls in a loop in this thread. The difference is what the
+// critical path (a worker's gradient + compression + update, times ceil(workers / cores) since
+// the workers share the cores, plus the server's aggregation), measured by running exactly
+// those calls in a loop in this thread. The difference is what the
 // actors, mailboxes and thread hand-offs cost. A ping actor on CAF's scheduler measures how
 // responsive the scheduler stays while training runs (workers and server are detached, so it
 // should stay in the microseconds).
@@ -67,7 +68,10 @@ double critical_path_us(const run_config& cfg, const training_setup& setup, int 
     apply_update(update, 0.0f, nullptr, x, scratch); // the worker's copy of step 4
     worker_s += seconds_since(t2);
   }
-  return 1e6 * (worker_s + server_s) / reps;
+  // n workers share the machine's cores: each core computes ceil(n / cores) gradients a step.
+  const auto cores = std::max(1u, std::thread::hardware_concurrency());
+  const auto rounds = (static_cast<unsigned>(n) + cores - 1) / cores;
+  return 1e6 * (worker_s * rounds + server_s) / reps;
 }
 
 /// Round trips to an event-based actor on CAF's scheduler while `busy` is set.
