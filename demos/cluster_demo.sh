@@ -76,7 +76,7 @@ pids+=("$server")
 tail -n +1 -f "$work/server.log" 2>/dev/null | sed -u 's/^/    server | /' &
 tail_pid=$!
 
-wait_for "the server's port" 20 grep -q "listening on" "$work/server.log"
+wait_for "the server's port" 20 grep -q "listening on [0-9.]*:[0-9]*," "$work/server.log"
 port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\),.*/\1/p' "$work/server.log" | head -n 1)
 say "the server listens on port $port; starting three workers"
 
