@@ -59,4 +59,17 @@ void apply_update(const compressed_message& c, float lr, momentum* mom, Eigen::V
   mom->apply(x, scratch, lr);
 }
 
+std::uint64_t replica_digest(const Eigen::VectorXf& x) {
+  // FNV-1a over 32-bit words, then a final mix: cheap next to a gradient, and any flipped bit
+  // of any coordinate changes it.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  const auto* words = reinterpret_cast<const std::uint32_t*>(x.data());
+  for (Eigen::Index i = 0; i < x.size(); ++i)
+    h = (h ^ words[i]) * 0x100000001b3ULL;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h == 0 ? 1 : h;
+}
+
 } // namespace dsq

@@ -59,4 +59,8 @@ compressed_message server_aggregate(std::span<const compressed_message> pushes,
 void apply_update(const compressed_message& c, float lr, momentum* mom, Eigen::VectorXf& x,
                   Eigen::VectorXf& scratch);
 
+/// A 64-bit digest of the bits of x (never 0): replicas that apply the same updates are equal
+/// bit for bit, so equal digests are what a healthy run shows.
+std::uint64_t replica_digest(const Eigen::VectorXf& x);
+
 } // namespace dsq

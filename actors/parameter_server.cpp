@@ -57,7 +57,7 @@ struct server_state {
   std::uint32_t next_id = 0;
   std::optional<run_log> log;
   std::size_t evals_in_flight = 0;
-  std::uint64_t joins = 0, departures = 0, ignored = 0;
+  std::uint64_t joins = 0, departures = 0, ignored = 0, verified = 0;
   clock_type::time_point start;
   std::string failure;
   bool stopped_early = false;
@@ -138,6 +138,7 @@ void maybe_quit(server_actor* self) {
   s.joins = st.joins;
   s.departures = st.departures;
   s.ignored_pushes = st.ignored;
+  s.verified_replicas = st.verified;
   s.completed = st.failure.empty() && st.version == st.total_steps;
   s.note = !st.failure.empty() ? st.failure
            : st.stopped_early  ? fmt::format("stopped at step {} of {}", st.version, st.total_steps)
@@ -499,6 +500,16 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
                      farewell{std::string{"corrupt gradient: "} + e.what(), true});
           depart(self, p.worker_id, std::string{"corrupt gradient: "} + e.what());
           return;
+        }
+        if (p.model_digest != 0) {
+          if (p.model_digest != replica_digest(st.x)) {
+            auto why =
+                fmt::format("its replica differs from the server's model at step {}", st.version);
+            self->send(st.members[p.worker_id].handle, shutdown_atom::value, farewell{why, true});
+            depart(self, p.worker_id, why);
+            return;
+          }
+          ++st.verified;
         }
         r.loss = p.loss;
         r.bytes = p.payload.size();

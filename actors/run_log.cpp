@@ -97,14 +97,15 @@ void write_summary(const std::string& path, const run_summary& s) {
       "  \"seed\": {},\n  \"workers\": {},\n  \"steps\": {},\n  \"final_train_loss\": {},\n"
       "  \"test_loss\": {},\n  \"test_accuracy\": {},\n  \"bytes_up\": {},\n"
       "  \"bytes_down\": {},\n  \"wall_s\": {},\n  \"steps_per_s\": {},\n  \"joins\": {},\n"
-      "  \"departures\": {},\n  \"ignored_pushes\": {},\n  \"completed\": {},\n  \"note\": {}\n"
+      "  \"departures\": {},\n  \"ignored_pushes\": {},\n  \"verified_replicas\": {},\n  "
+      "\"completed\": {},\n  \"note\": {}\n"
       "}}\n",
       json_string(s.method), json_string(s.uplink), json_string(s.downlink),
       json_string(s.uplink == s.downlink ? s.uplink : s.uplink + "/" + s.downlink),
       json_string(s.model), json_string(s.dataset), json_string(s.mode), s.parameters, s.seed,
       s.workers, s.steps, json_number(s.final_train_loss), json_number(s.test_loss),
       json_number(s.test_accuracy), s.bytes_up, s.bytes_down, json_number(s.wall_s),
-      json_number(s.steps_per_s), s.joins, s.departures, s.ignored_pushes,
+      json_number(s.steps_per_s), s.joins, s.departures, s.ignored_pushes, s.verified_replicas,
       s.completed ? "true" : "false", json_string(s.note));
   auto tmp = path + ".tmp";
   {

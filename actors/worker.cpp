@@ -57,7 +57,10 @@ void push_gradient(worker_actor* self) {
   gather(st.opts.setup.data->train, idx, st.batch_x, st.batch_y);
   float loss = st.opts.setup.net->loss_and_gradient(st.x, st.batch_x, st.batch_y, st.grad);
   auto c = st.uplink->compress({st.grad.data(), static_cast<std::size_t>(st.grad.size())}, st.rng);
-  gradient_push p{st.id, st.version, loss, to_bytes(c)};
+  gradient_push p{st.id, st.version, loss, 0, to_bytes(c)};
+  const auto every = st.cfg.verify_replicas;
+  if (every > 0 && st.version % every == 0)
+    p.model_digest = replica_digest(st.x);
   self->send(st.server, push_atom::value, std::move(p));
 }
 

@@ -35,6 +35,8 @@ dsq_options::dsq_options() {
       .add(r.shard, "shard", "contiguous | shuffled: how samples are split among workers")
       .add(r.seed, "seed", "seed of initialisation, sampling and randomised operators")
       .add(r.eval_every, "eval-every", "evaluate on the test set every K steps (0: at the end)")
+      .add(r.verify_replicas, "verify-replicas",
+           "every K steps, check that each worker's model equals the server's bit for bit")
       .add(r.metrics, "metrics", "CSV file with one row per step")
       .add(r.summary, "summary", "JSON file with the run's summary")
       .add(r.quiet, "quiet,q", "no progress lines")

@@ -31,7 +31,8 @@ struct run_config {
   std::string lr_schedule = "constant";
   double momentum = 0;
   std::uint64_t seed = 1;
-  std::uint64_t eval_every = 1000; ///< 0: only at the end
+  std::uint64_t eval_every = 1000;   ///< 0: only at the end
+  std::uint64_t verify_replicas = 0; ///< compare worker replicas with the server's every K steps
 
   // -- outputs --------------------------------------------------------------------------------
   std::string metrics; ///< CSV file, one row per step

@@ -47,6 +47,7 @@ struct gradient_push {
   std::uint32_t worker_id = 0;
   std::uint64_t step = 0;
   float loss = 0;                    ///< minibatch loss at x_step, for the metrics
+  std::uint64_t model_digest = 0;    ///< replica_digest(x_step), or 0 when not checked
   std::vector<std::uint8_t> payload; ///< compressed_message in its wire format
 };
 
@@ -69,9 +70,10 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_config& x) {
   return f(caf::meta::type_name("run_config"), x.model, x.dataset, x.shard, x.method, x.compressor,
            x.uplink, x.downlink, x.uplink_residual, x.downlink_residual, x.mode, x.workers, x.steps,
-           x.epochs, x.batch, x.lr, x.lr_schedule, x.momentum, x.seed, x.eval_every, x.metrics,
-           x.summary, x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers, x.checkpoint,
-           x.checkpoint_every, x.resume, x.connect_timeout_s);
+           x.epochs, x.batch, x.lr, x.lr_schedule, x.momentum, x.seed, x.eval_every,
+           x.verify_replicas, x.metrics, x.summary, x.quiet, x.port, x.bind, x.server,
+           x.min_workers, x.max_workers, x.checkpoint, x.checkpoint_every, x.resume,
+           x.connect_timeout_s);
 }
 
 template <class Inspector>
@@ -92,7 +94,8 @@ typename Inspector::result_type inspect(Inspector& f, welcome& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gradient_push& x) {
-  return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, x.loss, x.payload);
+  return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, x.loss, x.model_digest,
+           x.payload);
 }
 
 template <class Inspector>

@@ -5,6 +5,7 @@
 #include "actors/local_run.hpp"
 #include "actors/worker.hpp"
 #include "compression/make_compressor.hpp"
+#include "compression/wire.hpp"
 #include "model/mnist.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
@@ -302,7 +303,7 @@ BOOST_AUTO_TEST_CASE(a_corrupt_push_removes_the_worker_not_the_run) {
   spawn_worker(*sys, server, worker_options{ps.setup, "local", false});
   std::uint32_t my_id = 99;
   self->receive([&](welcome_atom, const welcome& w) { my_id = w.worker_id; });
-  self->send(server, push_atom::value, gradient_push{my_id, 0, 1.0f, {1, 2, 3, 4, 5}});
+  self->send(server, push_atom::value, gradient_push{my_id, 0, 1.0f, 0, {1, 2, 3, 4, 5}});
   bool told = false;
   bool done = false;
   while (!done)
@@ -372,6 +373,67 @@ BOOST_AUTO_TEST_CASE(more_workers_than_samples_is_refused) {
       make_server_options(cfg, load_training(cfg)), config_error, [](const config_error& e) {
         return std::string{e.what()}.find("only 3 training samples") != std::string::npos;
       });
+}
+
+BOOST_AUTO_TEST_CASE(replicas_stay_bit_identical_with_momentum_schedules_and_a_join) {
+  auto cfg = small_run();
+  cfg.model = "mlp:hidden=16";
+  cfg.workers = 2;
+  cfg.steps = 1000000; // stopped by the test
+  cfg.momentum = 0.9;
+  cfg.lr = 0.01;
+  cfg.lr_schedule = "cosine:total=5000,warmup=50";
+  cfg.compressor = "qsgd:s=8"; // randomised: every replica must still agree
+  cfg.verify_replicas = 1;
+  auto ps = start_server(*sys, cfg);
+  caf::scoped_actor self{*sys};
+  self->monitor(ps.handle);
+  spawn_local_workers(*sys, ps.handle, ps.setup, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  spawn_local_workers(*sys, ps.handle, ps.setup, 1); // joins with the model and momentum buffer
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  self->send(ps.handle, stop_atom::value);
+  self->receive([](caf::down_msg&) {});
+  const auto& out = *ps.outcome;
+  BOOST_REQUIRE_MESSAGE(out.ok, out.error);
+  BOOST_TEST(out.summary.joins == 1u);
+  BOOST_TEST(out.summary.departures == 0u); // a diverged replica would have been removed
+  BOOST_TEST(out.rows.back().workers == 3u);
+  // Every push of every step was checked against the server's model.
+  std::uint64_t pushes = 0;
+  for (std::size_t i = 1; i < out.rows.size(); ++i)
+    pushes += out.rows[i].workers;
+  BOOST_TEST(out.summary.verified_replicas >= pushes);
+  BOOST_TEST(pushes > 30u);
+}
+
+BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
+  auto cfg = small_run();
+  cfg.workers = 2;
+  cfg.steps = 20;
+  cfg.verify_replicas = 1;
+  auto ps = start_server(*sys, cfg);
+  caf::scoped_actor self{*sys};
+  self->monitor(ps.handle);
+  self->send(ps.handle, register_atom::value, worker_hello{protocol_version, self, "fake"});
+  spawn_local_workers(*sys, ps.handle, ps.setup, 1);
+  welcome w;
+  self->receive([&](welcome_atom, const welcome& received) { w = received; });
+  rng_engine rng{1};
+  std::vector<float> zeros(w.model.size(), 0.0f);
+  auto payload = to_bytes(make_compressor("identity")->compress(zeros, rng));
+  self->send(ps.handle, push_atom::value,
+             gradient_push{w.worker_id, 0, 1.0f, 12345, std::move(payload)});
+  std::string reason;
+  bool done = false;
+  while (!done)
+    self->receive([&](shutdown_atom, const farewell& f) { reason = f.reason; },
+                  [&](reshard_atom, const shard_assignment&) {},
+                  [&](update_atom, const model_update&) {}, [&](caf::down_msg&) { done = true; });
+  BOOST_TEST(reason.find("replica differs") != std::string::npos, reason);
+  BOOST_REQUIRE_MESSAGE(ps.outcome->ok, ps.outcome->error);
+  BOOST_TEST(ps.outcome->summary.departures == 1u);
+  BOOST_TEST(ps.outcome->summary.steps == 20u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
