@@ -37,6 +37,9 @@ struct worker_options {
   /// false: whoever spawns the worker registers it (see spawn_local_workers), so that the
   /// server monitors it even if it dies before it runs.
   bool self_register = true;
+  /// >= 0: the worker's thread runs only on the cpu_slot-th CPU (modulo their number) of those
+  /// the process may use. spawn_local_workers sets it (see there); -1: the OS places the thread.
+  int cpu_slot = -1;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).
@@ -44,6 +47,8 @@ caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_option
 
 /// Spawns `n` workers sharing `setup` and registers each with `server` on its behalf, in
 /// order: the server knows (and monitors) every one of them, whatever happens to it next.
+/// Worker i is pinned to CPU i modulo the CPUs the process may use, so that workers spread
+/// evenly over the cores (see worker.cpp, pin_to_cpu_slot, for why).
 std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
                                             const training_setup& setup, std::size_t n);
 
