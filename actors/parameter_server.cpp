@@ -226,7 +226,7 @@ std::map<std::uint32_t, shard_assignment> assign_shards(server_actor* self) {
 
 /// Step boundary: re-shard if membership changed, broadcast `update` to the members, then
 /// welcome the workers that were waiting to join (with the model that includes `update`).
-void cross_boundary(server_actor* self, const std::optional<model_update>& update) {
+void cross_boundary(server_actor* self, std::optional<model_update> update) {
   auto& st = self->state;
   std::map<std::uint32_t, shard_assignment> shards;
   if (st.membership_changed || !st.joining.empty()) {
@@ -236,8 +236,9 @@ void cross_boundary(server_actor* self, const std::optional<model_update>& updat
     st.membership_changed = false;
   }
   if (update) {
-    // One message object for all recipients: in one process they share the payload.
-    auto msg = caf::make_message(update_atom::value, *update);
+    // One message object for all recipients: in one process they share the payload, which
+    // moves in rather than being copied.
+    auto msg = caf::make_message(update_atom::value, std::move(*update));
     for (auto& [id, m] : st.members)
       self->send(m.handle, msg);
   }
@@ -265,16 +266,25 @@ void complete_step(server_actor* self) {
   st.pushes.clear();
   auto c = server_aggregate(cs, *st.downlink, st.average, st.rng);
   model_update update{st.version + 1, to_bytes(c)};
-  float lr = st.schedule->at(st.version, static_cast<float>(st.opts.cfg.lr));
-  apply_update(c, lr, st.mom ? &*st.mom : nullptr, st.x, st.scratch);
+  const float lr = st.schedule->at(st.version, static_cast<float>(st.opts.cfg.lr));
+  const std::uint64_t bytes_down = update.payload.size() * st.members.size();
+  // The workers wait for the update; nobody waits for the server's copy of x_{t+1} or for the
+  // log, so those come after the send, which takes the server's update (a pass over x) off
+  // the critical path. Only welcoming joiners needs x_{t+1} (and its momentum) first.
+  const bool welcomes = !st.joining.empty();
+  if (welcomes)
+    apply_update(c, lr, st.mom ? &*st.mom : nullptr, st.x, st.scratch);
   ++st.version;
+  cross_boundary(self, std::move(update));
+  if (!welcomes)
+    apply_update(c, lr, st.mom ? &*st.mom : nullptr, st.x, st.scratch);
 
   step_record row;
   row.step = st.version;
   row.wall_s = st.elapsed();
   row.train_loss = loss_sum / static_cast<double>(n);
   row.bytes_up = bytes_up;
-  row.bytes_down = update.payload.size() * st.members.size();
+  row.bytes_down = bytes_down;
   row.workers = static_cast<std::uint32_t>(n);
   row.lr = lr;
   const bool last = st.version == st.total_steps;
@@ -282,7 +292,6 @@ void complete_step(server_actor* self) {
   const bool evaluate_now = !last && every > 0 && st.version % every == 0;
   st.log->record(row, evaluate_now || last);
   st.log->flush();
-  cross_boundary(self, update);
   if (evaluate_now)
     request_evaluation(self, false);
   const auto ckpt_every = st.opts.cfg.checkpoint_every;
