@@ -55,7 +55,7 @@ struct server_state {
   bool membership_changed = false;
   std::uint64_t generation = 0;
   std::uint32_t next_id = 0;
-  std::optional<run_log> log;
+  std::shared_ptr<run_log> log;
   std::size_t evals_in_flight = 0;
   std::uint64_t joins = 0, departures = 0, ignored = 0, verified = 0;
   clock_type::time_point start;
@@ -426,7 +426,8 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
       st.mom->buffer() = ckpt->momentum;
   }
   st.total_steps = total_steps(cfg, st.opts.setup.data->train.size());
-  st.log.emplace(cfg.metrics);
+  // Opened by make_server_options, so that a bad path fails before anything runs.
+  st.log = st.opts.log ? st.opts.log : std::make_shared<run_log>(std::string{});
   st.evaluator = spawn_evaluator(self->system(), st.opts.setup);
   st.start = clock_type::now();
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -545,6 +546,9 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
 server_options make_server_options(const run_config& cfg, training_setup setup) {
   server_options opts;
   opts.cfg = cfg;
+  opts.log = std::make_shared<run_log>(cfg.metrics);
+  if (!cfg.summary.empty())
+    check_writable(cfg.summary, "summary");
   // Every worker needs a non-empty shard.
   const auto samples = setup.data->train.size();
   if (std::max(cfg.workers, cfg.min_workers) > samples)

@@ -53,6 +53,8 @@ struct server_options {
   /// true for `dsq server`: when every worker is gone, wait for new ones instead of failing.
   bool elastic = false;
   bool verbose = true;
+  /// The run's record, with --metrics already open (make_server_options); none: no file.
+  std::shared_ptr<run_log> log;
   /// Where to start from (--resume), already checked to fit the model.
   std::optional<checkpoint> resume_from;
   /// Filled in just before the server quits.

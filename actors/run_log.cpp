@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 
 namespace dsq {
@@ -87,6 +88,18 @@ const step_record* run_log::last_evaluated() const {
     if (!std::isnan(rows_[i].test_accuracy))
       return &rows_[i];
   return nullptr;
+}
+
+void check_writable(const std::string& path, const char* what) {
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(path, ec);
+  {
+    std::ofstream probe{path, std::ios::app};
+    if (!probe)
+      throw std::runtime_error(fmt::format("cannot write {} file '{}'", what, path));
+  }
+  if (!existed)
+    std::filesystem::remove(path, ec);
 }
 
 void write_summary(const std::string& path, const run_summary& s) {

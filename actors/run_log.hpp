@@ -74,6 +74,10 @@ struct run_summary {
   std::string note;
 };
 
+/// Throws std::runtime_error "cannot write <what> file '<path>'" unless `path` can be written;
+/// leaves no file behind that was not there before.
+void check_writable(const std::string& path, const char* what);
+
 /// Writes `s` as a JSON object to `path` (write to a temporary file, then rename).
 void write_summary(const std::string& path, const run_summary& s);
 

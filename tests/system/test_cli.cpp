@@ -104,18 +104,13 @@ BOOST_AUTO_TEST_CASE(missing_config_file) {
   expect_one_error_line({"--config=/nonexistent.ini"}, "/nonexistent.ini");
 }
 
-// Known bug (reported, not fixed here: actors/ belongs to others): run_log's constructor throws
-// inside the parameter server actor, CAF prints "*** unhandled exception ... cannot write
-// metrics file '...'" on stdout, and stderr only says "dsq: error: system_error(runtime_error)".
-// The one assertion that fails is that the line names the file; remove the decorator once fixed.
-BOOST_AUTO_TEST_CASE(unwritable_metrics_file, *boost::unit_test::expected_failures(1)) {
+// The metrics file is opened before any actor starts, so the error names it.
+BOOST_AUTO_TEST_CASE(unwritable_metrics_file) {
   expect_one_error_line({"--metrics=/nonexistent-dir/m.csv"}, "/nonexistent-dir/m.csv");
 }
 
-// The same in `dsq server`, where it is worse: the server actor is already dead when dsq
-// publishes it, so dsq prints "listening on ..." and then "dsq: error: " with no text.
-// Expected to fail twice (the line names nothing; a listening line was printed) until fixed.
-BOOST_AUTO_TEST_CASE(server_with_unwritable_metrics_file, *boost::unit_test::expected_failures(2)) {
+// The same in `dsq server`: it fails before it publishes anything.
+BOOST_AUTO_TEST_CASE(server_with_unwritable_metrics_file) {
   temp_dir cwd{"cli-cwd"};
   auto r = run_dsq(concat(concat({"server", "--port=0", "--bind=127.0.0.1"}, tiny_run(20)),
                           {"--metrics=/nonexistent-dir/m.csv"}),
