@@ -138,6 +138,7 @@ void adopt(worker_actor* self, welcome& w) {
   if (st.opts.verbose)
     fmt::print("worker {}: joined at step {} of {}, shard {}/{} ({} samples)\n", st.id, st.version,
                st.total_steps, w.shard.index + 1, w.shard.count, st.sampler->shard_size());
+  std::fflush(stdout); // a worker's log must show where it is, also when it is killed
 }
 
 void apply_payload(worker_actor* self, const std::vector<std::uint8_t>& payload) {
@@ -168,8 +169,10 @@ void receive_update(worker_actor* self, const model_update& u) {
   }
   if (st.version < st.total_steps)
     push_gradient(self);
-  if (st.opts.verbose && (st.version % 100 == 0 || st.version == st.total_steps))
+  if (st.opts.verbose && (st.version % 100 == 0 || st.version == st.total_steps)) {
     fmt::print("worker {}: step {}/{}\n", st.id, st.version, st.total_steps);
+    std::fflush(stdout);
+  }
 }
 
 caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_options opts) {
