@@ -316,8 +316,10 @@ void maybe_complete(server_actor* self) {
       return;
   if (!st.pushes.empty()) {
     complete_step(self);
-    return;
+    if (st.now != phase::training)
+      return;
   }
+  // Also after a step that the last member pushed to before it left: nobody is left to push.
   if (st.members.empty() && st.joining.empty() && !st.opts.elastic)
     finish(self, fmt::format("every worker is gone at step {}", st.version));
 }

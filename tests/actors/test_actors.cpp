@@ -258,6 +258,32 @@ BOOST_AUTO_TEST_CASE(every_worker_gone_fails_the_local_run) {
   BOOST_TEST(outcome->error.find("every worker is gone") != std::string::npos, outcome->error);
 }
 
+BOOST_AUTO_TEST_CASE(the_last_worker_leaving_after_its_push_fails_the_local_run) {
+  auto cfg = small_run();
+  cfg.workers = 1;
+  auto ps = start_server(*sys, cfg);
+  caf::scoped_actor self{*sys};
+  self->monitor(ps.handle);
+  // A hand-driven worker pushes for step 0, then announces its departure.
+  self->send(ps.handle, register_atom::value, worker_hello{protocol_version, self, "test"});
+  welcome w;
+  self->receive([&](welcome_atom, const welcome& received) { w = received; });
+  rng_engine rng{1};
+  std::vector<float> zeros(w.model.size(), 0.0f);
+  self->send(ps.handle, push_atom::value,
+             gradient_push{w.worker_id, 0, 1.0f, 0,
+                           to_bytes(make_compressor("sign")->compress(zeros, rng))});
+  self->send(ps.handle, leave_atom::value, w.worker_id);
+  bool done = false;
+  while (!done)
+    self->receive([&](update_atom, const model_update&) {}, [&](caf::down_msg&) { done = true; },
+                  caf::after(std::chrono::seconds(10)) >> [&] { done = true; });
+  BOOST_TEST(!ps.outcome->ok);
+  BOOST_TEST(ps.outcome->error.find("every worker is gone at step 1") != std::string::npos,
+             ps.outcome->error);
+  self->send_exit(ps.handle, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_CASE(a_worker_dead_before_training_fails_the_local_run_instead_of_hanging) {
   auto cfg = small_run();
   cfg.workers = 2;
