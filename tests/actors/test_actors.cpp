@@ -258,30 +258,35 @@ BOOST_AUTO_TEST_CASE(every_worker_gone_fails_the_local_run) {
   BOOST_TEST(outcome->error.find("every worker is gone") != std::string::npos, outcome->error);
 }
 
-BOOST_AUTO_TEST_CASE(the_last_worker_leaving_after_its_push_fails_the_local_run) {
+BOOST_AUTO_TEST_CASE(the_last_workers_leaving_mid_step_fail_the_local_run) {
   auto cfg = small_run();
-  cfg.workers = 1;
+  cfg.workers = 2;
   auto ps = start_server(*sys, cfg);
-  caf::scoped_actor self{*sys};
-  self->monitor(ps.handle);
-  // A hand-driven worker pushes for step 0, then announces its departure.
-  self->send(ps.handle, register_atom::value, worker_hello{protocol_version, self, "test"});
-  welcome w;
-  self->receive([&](welcome_atom, const welcome& received) { w = received; });
+  caf::scoped_actor a{*sys};
+  caf::scoped_actor b{*sys};
+  a->monitor(ps.handle);
+  // Two hand-driven workers: a pushes for step 0 and leaves, then b leaves without pushing.
+  // The step completes with a's push alone, and then nobody is left.
+  a->send(ps.handle, register_atom::value, worker_hello{protocol_version, a, "a"});
+  b->send(ps.handle, register_atom::value, worker_hello{protocol_version, b, "b"});
+  welcome wa, wb;
+  a->receive([&](welcome_atom, const welcome& received) { wa = received; });
+  b->receive([&](welcome_atom, const welcome& received) { wb = received; });
   rng_engine rng{1};
-  std::vector<float> zeros(w.model.size(), 0.0f);
-  self->send(ps.handle, push_atom::value,
-             gradient_push{w.worker_id, 0, 1.0f, 0,
-                           to_bytes(make_compressor("sign")->compress(zeros, rng))});
-  self->send(ps.handle, leave_atom::value, w.worker_id);
+  std::vector<float> zeros(wa.model.size(), 0.0f);
+  a->send(ps.handle, push_atom::value,
+          gradient_push{wa.worker_id, 0, 1.0f, 0,
+                        to_bytes(make_compressor("sign")->compress(zeros, rng))});
+  a->send(ps.handle, leave_atom::value, wa.worker_id);
+  b->send(ps.handle, leave_atom::value, wb.worker_id);
   bool done = false;
   while (!done)
-    self->receive([&](update_atom, const model_update&) {}, [&](caf::down_msg&) { done = true; },
-                  caf::after(std::chrono::seconds(10)) >> [&] { done = true; });
+    a->receive([&](update_atom, const model_update&) {}, [&](caf::down_msg&) { done = true; },
+               caf::after(std::chrono::seconds(10)) >> [&] { done = true; });
   BOOST_TEST(!ps.outcome->ok);
   BOOST_TEST(ps.outcome->error.find("every worker is gone at step 1") != std::string::npos,
              ps.outcome->error);
-  self->send_exit(ps.handle, caf::exit_reason::user_shutdown);
+  a->send_exit(ps.handle, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_dead_before_training_fails_the_local_run_instead_of_hanging) {
