@@ -1,5 +1,6 @@
 #include "actors/training_setup.hpp"
 
+#include "compression/random.hpp"
 #include "model/load_dataset.hpp"
 #include "model/make_model.hpp"
 #include "model/mnist.hpp"
@@ -26,11 +27,9 @@ training_setup load_training(const run_config& cfg) {
 }
 
 std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) {
-  // splitmix64 finaliser over a combination of both: nearby inputs give unrelated outputs.
-  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (stream + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+  // A splitmix64 step from a state that combines both: nearby inputs give unrelated outputs.
+  std::uint64_t state = seed + 0x9e3779b97f4a7c15ULL * stream;
+  return splitmix64(state);
 }
 
 } // namespace dsq

@@ -5,6 +5,15 @@
 
 namespace dsq {
 
+/// One step of splitmix64: advances `state` and returns a well-mixed 64-bit value. Also what
+/// derives independent seeds from (seed, stream) pairs elsewhere.
+constexpr std::uint64_t splitmix64(std::uint64_t& state) noexcept {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
 /// xoshiro256** (Blackman & Vigna), seeded through splitmix64.
 ///
 /// Chosen over std::mt19937_64 because it is several times faster, has a 32-byte state, and its
@@ -18,13 +27,8 @@ public:
 
   void seed(std::uint64_t seed) noexcept {
     // splitmix64 spreads any seed (including 0) over the whole state, which must not be all zero.
-    for (auto& word : state_) {
-      seed += 0x9e3779b97f4a7c15u;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-      word = z ^ (z >> 31);
-    }
+    for (auto& word : state_)
+      word = splitmix64(seed);
   }
 
   static constexpr result_type min() noexcept { return 0; }
