@@ -396,8 +396,9 @@ void finish(server_actor* self, std::string failure) {
     self->send(m.handle, shutdown_atom::value, bye);
   for (auto& [id, m] : st.joining)
     self->send(m.handle, shutdown_atom::value, bye);
-  // The final evaluation, including the loss on the whole training set.
-  if (previous == phase::training && st.version > 0)
+  // The final evaluation, including the loss on the whole training set; start_training asked
+  // for it already when no step was made.
+  if (previous == phase::training && st.version > st.first_version)
     request_evaluation(self, true);
   else if (previous == phase::waiting)
     st.start = clock_type::now();
