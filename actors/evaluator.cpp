@@ -1,6 +1,6 @@
 #include "actors/evaluator.hpp"
 
-#include "actors/run_log.hpp"
+#include "training/run_log.hpp"
 #include "net/atoms.hpp"
 
 #include <caf/all.hpp>

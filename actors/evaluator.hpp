@@ -7,7 +7,7 @@
 //   (eval_atom, step, std::vector<float> params, bool with_train)
 //     -> (double test_loss, double test_accuracy, double train_loss)   train_loss NaN if not asked
 
-#include "actors/training_setup.hpp"
+#include "training/training_setup.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>

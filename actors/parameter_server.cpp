@@ -1,7 +1,7 @@
 #include "actors/parameter_server.hpp"
 
-#include "actors/checkpoint.hpp"
-#include "actors/double_squeeze.hpp"
+#include "training/checkpoint.hpp"
+#include "training/double_squeeze.hpp"
 #include "actors/evaluator.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"

@@ -23,9 +23,9 @@
 //   -> workers  (shutdown_atom, farewell)       when the run ends
 // Aggregation is O(n d): the server is spawned detached, and evaluation runs in the evaluator.
 
-#include "actors/checkpoint.hpp"
-#include "actors/run_log.hpp"
-#include "actors/training_setup.hpp"
+#include "training/checkpoint.hpp"
+#include "training/run_log.hpp"
+#include "training/training_setup.hpp"
 #include "config/run_config.hpp"
 
 #include <Eigen/Core>

@@ -1,6 +1,6 @@
 #include "actors/worker.hpp"
 
-#include "actors/double_squeeze.hpp"
+#include "training/double_squeeze.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "model/lr_schedule.hpp"

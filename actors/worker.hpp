@@ -18,7 +18,7 @@
 // Gradients are computed inside the handler: spawn workers detached so that they do not
 // occupy CAF's scheduler threads (which the middleman and the server need).
 
-#include "actors/training_setup.hpp"
+#include "training/training_setup.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>

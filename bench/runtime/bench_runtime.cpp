@@ -10,7 +10,7 @@
 //
 // usage: bench_runtime [--quick]
 
-#include "actors/double_squeeze.hpp"
+#include "training/double_squeeze.hpp"
 #include "actors/local_run.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"

@@ -2,7 +2,7 @@
 #define BOOST_TEST_MODULE checkpoint
 #include <boost/test/unit_test.hpp>
 
-#include "actors/checkpoint.hpp"
+#include "training/checkpoint.hpp"
 
 #include <filesystem>
 #include <fstream>

@@ -1,4 +1,4 @@
-#include "actors/checkpoint.hpp"
+#include "training/checkpoint.hpp"
 
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/types/string.hpp>

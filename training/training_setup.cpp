@@ -1,4 +1,4 @@
-#include "actors/training_setup.hpp"
+#include "training/training_setup.hpp"
 
 #include "compression/random.hpp"
 #include "model/load_dataset.hpp"

@@ -2,7 +2,7 @@
 #define BOOST_TEST_MODULE double_squeeze
 #include <boost/test/unit_test.hpp>
 
-#include "actors/double_squeeze.hpp"
+#include "training/double_squeeze.hpp"
 #include "compression/wire.hpp"
 
 #include <random>

@@ -1,4 +1,4 @@
-#include "actors/run_log.hpp"
+#include "training/run_log.hpp"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "actors/double_squeeze.hpp"
+#include "training/double_squeeze.hpp"
 
 #include "compression/make_compressor.hpp"
 
