@@ -40,7 +40,8 @@ run_log::run_log(const std::string& metrics_path) {
   csv_.open(metrics_path, std::ios::trunc);
   if (!csv_)
     throw std::runtime_error("cannot write metrics file '" + metrics_path + "'");
-  csv_ << "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,bytes_down,workers,lr\n";
+  csv_ << "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,bytes_down,workers,lr,pushes,"
+          "staleness\n";
 }
 
 void run_log::record(const step_record& row, bool awaiting_evaluation) {
@@ -71,9 +72,9 @@ void run_log::flush(bool all) {
     if (!csv_.is_open())
       continue;
     const auto& r = rows_[written_];
-    csv_ << fmt::format("{},{:.6f},{},{},{},{},{},{},{}\n", r.step, r.wall_s, number(r.train_loss),
-                        number(r.test_loss), number(r.test_accuracy), r.bytes_up, r.bytes_down,
-                        r.workers, number(r.lr));
+    csv_ << fmt::format("{},{:.6f},{},{},{},{},{},{},{},{},{}\n", r.step, r.wall_s,
+                        number(r.train_loss), number(r.test_loss), number(r.test_accuracy),
+                        r.bytes_up, r.bytes_down, r.workers, number(r.lr), r.pushes, r.staleness);
   }
   // Hand rows to the OS at least once a second (and at the end), not at every step.
   auto now = std::chrono::steady_clock::now();

@@ -14,9 +14,9 @@ namespace dsq {
 
 inline constexpr double not_measured = std::numeric_limits<double>::quiet_NaN();
 
-/// One synchronous step. Row `step` = s describes the update that produced x_s: train_loss is
-/// the mean minibatch loss of the pushes (computed at x_{s-1}); the test columns, when the step
-/// was evaluated, describe x_s. Row 0 holds the evaluation of the initial model.
+/// One update, in either mode. Row `step` = s describes the update that produced x_s: train_loss
+/// is the mean minibatch loss of the pushes it applied; the test columns, when the step was
+/// evaluated, describe x_s. Row 0 holds the evaluation of the initial model.
 struct step_record {
   std::uint64_t step = 0;
   double wall_s = 0;
@@ -29,6 +29,8 @@ struct step_record {
   double lr = 0;
   std::uint64_t total_bytes_up = 0;   ///< bytes_up of this and every earlier row
   std::uint64_t total_bytes_down = 0; ///< bytes_down of this and every earlier row
+  std::uint32_t pushes = 0;    ///< pushes applied by this update (sync: workers; async: 1)
+  std::uint64_t staleness = 0; ///< the largest staleness among them (0 in sync mode)
 };
 
 class run_log {
