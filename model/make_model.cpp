@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "model/cnn.hpp"
 #include "model/keyed_spec.hpp"
 #include "model/multilayer_perceptron.hpp"
 #include "model/softmax_regression.hpp"
@@ -10,9 +11,11 @@ namespace dsq {
 
 namespace {
 
-constexpr const char* known_models = "softmax[:l2=X], mlp[:hidden=N,N,...][,l2=X]";
+constexpr const char* known_models =
+    "softmax[:l2=X], mlp[:hidden=N,N,...][,l2=X], cnn[:channels=A,B][,hidden=H][,l2=X]";
 
 const std::vector<std::uint64_t> default_hidden{256, 128};
+const std::vector<std::uint64_t> default_cnn_channels{32, 64};
 
 std::unique_ptr<model> build(keyed_spec& spec, Eigen::Index input_dim, int num_classes) {
   // The constructors' own complaints (a zero layer size, too few classes) name no spec.
@@ -36,6 +39,20 @@ std::unique_ptr<model> build(keyed_spec& spec, Eigen::Index input_dim, int num_c
     std::vector<Eigen::Index> hidden(sizes.begin(), sizes.end());
     return construct([&] {
       return std::make_unique<multilayer_perceptron>(input_dim, hidden, num_classes, l2);
+    });
+  }
+  if (spec.name() == "cnn") {
+    spec.reject_unknown({"channels", "hidden", "l2"});
+    const auto l2 = static_cast<float>(spec.take_double("l2").value_or(0.0));
+    const auto channels = spec.take_unsigned_list("channels").value_or(default_cnn_channels);
+    if (channels.size() != 2)
+      throw std::invalid_argument(
+          spec.error_message("channels= needs two counts, one per convolution (e.g. 32,64)"));
+    const auto hidden = static_cast<Eigen::Index>(spec.take_unsigned("hidden").value_or(1024));
+    return construct([&] {
+      return std::make_unique<convolutional_network>(
+          input_dim, std::array{Eigen::Index(channels[0]), Eigen::Index(channels[1])}, hidden,
+          num_classes, l2);
     });
   }
   throw std::invalid_argument(spec.error_message(fmt::format("unknown model '{}'", spec.name())));

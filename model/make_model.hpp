@@ -14,7 +14,8 @@ namespace dsq {
 //   softmax                      softmax_regression
 //   mlp                          multilayer_perceptron with hidden=256,128
 //   mlp:hidden=A,B,...           ... with the given hidden layer sizes
-// Both take l2=VALUE (default 0), e.g. "mlp:hidden=64,l2=1e-4" or "softmax:l2=1e-4".
+//   cnn[:channels=A,B][,hidden=H] convolutional_network, default channels=32,64,hidden=1024
+// All take l2=VALUE (default 0), e.g. "mlp:hidden=64,l2=1e-4" or "softmax:l2=1e-4".
 // Throws dsq::model_spec_error naming the spec and the known models for an unknown model,
 // an unknown option, a bad value, or sizes the model rejects.
 std::unique_ptr<model> make_model(std::string_view spec, Eigen::Index input_dim, int num_classes);

@@ -1,0 +1,356 @@
+#include "model/cnn.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "model/batch_checks.hpp"
+#include "model/cross_entropy.hpp"
+#include "model/data_rng.hpp"
+
+namespace dsq {
+
+namespace {
+
+using const_matrix_view = Eigen::Map<const Eigen::MatrixXf>;
+using const_vector_view = Eigen::Map<const Eigen::VectorXf>;
+using matrix_view = Eigen::Map<Eigen::MatrixXf>;
+
+constexpr Eigen::Index kernel = 5;
+constexpr Eigen::Index padding = kernel / 2; // "same" convolution: the side is kept
+
+// Samples per forward/backward pass. The second layer's im2col matrix holds
+// channels[0] * 25 * (side/2)^2 numbers per sample (3.1 MB for 32 channels on 28 x 28), so an
+// evaluation chunk of 1024 images at once would need gigabytes; 32 keeps it at ~100 MB and the
+// matrix products still have thousands of columns.
+constexpr Eigen::Index samples_per_pass = 32;
+
+// Feature maps are stored as a matrix (channels, pixels * count): column b * side^2 + r * side
+// + c holds the channels of pixel (r, c) of sample b. A single-channel input batch (d x count,
+// column-major) already has this layout, and so does a flattened (channels * pixels, count).
+
+// cols (channels * 25, side^2 * count): column of output pixel (b, r, c) holds the 5 x 5
+// neighbourhood of every input channel, zero outside the image.
+void im2col(const float* in, Eigen::Index channels, Eigen::Index side, Eigen::Index count,
+            Eigen::MatrixXf& cols) {
+  const Eigen::Index pixels = side * side, rows = channels * kernel * kernel;
+  cols.resize(rows, pixels * count);
+  float* out = cols.data();
+  for (Eigen::Index b = 0; b < count; ++b)
+    for (Eigen::Index r = 0; r < side; ++r)
+      for (Eigen::Index c = 0; c < side; ++c, out += rows)
+        for (Eigen::Index ch = 0; ch < channels; ++ch)
+          for (Eigen::Index kr = 0; kr < kernel; ++kr) {
+            float* taps = out + (ch * kernel + kr) * kernel;
+            const Eigen::Index rr = r + kr - padding;
+            for (Eigen::Index kc = 0; kc < kernel; ++kc) {
+              const Eigen::Index cc = c + kc - padding;
+              taps[kc] = rr >= 0 && rr < side && cc >= 0 && cc < side
+                             ? in[(b * pixels + rr * side + cc) * channels + ch]
+                             : 0.0f;
+            }
+          }
+}
+
+// The adjoint of im2col: adds every entry of dcols back onto the input pixel it was copied from.
+void col2im(const Eigen::MatrixXf& dcols, Eigen::Index channels, Eigen::Index side,
+            Eigen::Index count, Eigen::MatrixXf& din) {
+  const Eigen::Index pixels = side * side, rows = channels * kernel * kernel;
+  din.setZero(channels, pixels * count);
+  float* in = din.data();
+  const float* src = dcols.data();
+  for (Eigen::Index b = 0; b < count; ++b)
+    for (Eigen::Index r = 0; r < side; ++r)
+      for (Eigen::Index c = 0; c < side; ++c, src += rows)
+        for (Eigen::Index ch = 0; ch < channels; ++ch)
+          for (Eigen::Index kr = 0; kr < kernel; ++kr) {
+            const Eigen::Index rr = r + kr - padding;
+            if (rr < 0 || rr >= side)
+              continue;
+            const float* taps = src + (ch * kernel + kr) * kernel;
+            for (Eigen::Index kc = 0; kc < kernel; ++kc) {
+              const Eigen::Index cc = c + kc - padding;
+              if (cc >= 0 && cc < side)
+                in[(b * pixels + rr * side + cc) * channels + ch] += taps[kc];
+            }
+          }
+}
+
+// 2 x 2 max-pooling of z (channels, side^2 * count) followed by ReLU; `where` records the
+// index into z of each maximum, for the backward pass.
+void pool_and_relu(const Eigen::MatrixXf& z, Eigen::Index channels, Eigen::Index side,
+                   Eigen::Index count, Eigen::MatrixXf& out, std::vector<Eigen::Index>& where) {
+  const Eigen::Index half = side / 2, pixels = side * side;
+  out.resize(channels, half * half * count);
+  where.resize(static_cast<std::size_t>(out.size()));
+  const float* in = z.data();
+  float* dst = out.data();
+  std::size_t i = 0;
+  for (Eigen::Index b = 0; b < count; ++b)
+    for (Eigen::Index r = 0; r < half; ++r)
+      for (Eigen::Index c = 0; c < half; ++c)
+        for (Eigen::Index ch = 0; ch < channels; ++ch, ++i) {
+          const Eigen::Index corner = (b * pixels + 2 * r * side + 2 * c) * channels + ch;
+          Eigen::Index best = corner;
+          for (const Eigen::Index offset : {channels, side * channels, (side + 1) * channels})
+            if (in[corner + offset] > in[best])
+              best = corner + offset;
+          where[i] = best;
+          dst[i] = std::max(in[best], 0.0f);
+        }
+}
+
+// The adjoint of pool_and_relu: each output's gradient goes to the input that was its maximum,
+// where the ReLU let it through.
+void unpool(const Eigen::MatrixXf& dout, const Eigen::MatrixXf& out,
+            const std::vector<Eigen::Index>& where, Eigen::Index rows, Eigen::Index cols,
+            Eigen::MatrixXf& dz) {
+  dz.setZero(rows, cols);
+  float* d = dz.data();
+  for (Eigen::Index i = 0; i < out.size(); ++i)
+    if (out.data()[i] > 0.0f)
+      d[where[static_cast<std::size_t>(i)]] = dout.data()[i];
+}
+
+} // namespace
+
+// Everything the backward pass of one chunk needs from its forward pass.
+struct convolutional_network::chunk_pass {
+  Eigen::MatrixXf cols1, pooled1, cols2, pooled2, hidden, logits;
+  std::vector<Eigen::Index> where1, where2;
+  Eigen::MatrixXf z, delta, below, dcols; // scratch
+};
+
+convolutional_network::convolutional_network(Eigen::Index input_dim,
+                                             std::array<Eigen::Index, 2> channels,
+                                             Eigen::Index hidden, int num_classes, float l2)
+    : input_dim_(input_dim), side_(0), channels_(channels), hidden_(hidden),
+      num_classes_(num_classes), l2_(l2) {
+  while ((side_ + 1) * (side_ + 1) <= input_dim)
+    ++side_;
+  if (input_dim < 16 || side_ * side_ != input_dim || side_ % 4 != 0)
+    throw std::invalid_argument(fmt::format(
+        "convolutional_network: needs square images whose side is a multiple of 4 (such as "
+        "28 x 28 = 784 features), got {} features",
+        input_dim));
+  if (num_classes < 2 || !(l2 >= 0))
+    throw std::invalid_argument(fmt::format(
+        "convolutional_network: need num_classes >= 2 and l2 >= 0 (got {}, {})", num_classes, l2));
+  if (channels[0] < 1 || channels[1] < 1 || hidden < 1)
+    throw std::invalid_argument(
+        fmt::format("convolutional_network: channels and hidden must be >= 1 (got {},{} and {})",
+                    channels[0], channels[1], hidden));
+  const Eigen::Index quarter = side_ / 4;
+  const std::array<std::array<Eigen::Index, 2>, 4> shapes{{
+      {channels[0], kernel * kernel},
+      {channels[1], channels[0] * kernel * kernel},
+      {hidden, channels[1] * quarter * quarter},
+      {Eigen::Index{num_classes}, hidden},
+  }};
+  for (std::size_t l = 0; l < shapes.size(); ++l) {
+    const auto [rows, cols] = shapes[l];
+    const auto weights = static_cast<std::size_t>(rows * cols);
+    blocks_[l] = {rows, cols, num_parameters_, num_parameters_ + weights};
+    num_parameters_ += weights + static_cast<std::size_t>(rows);
+  }
+}
+
+std::size_t convolutional_network::num_parameters() const {
+  return num_parameters_;
+}
+
+void convolutional_network::initialize(Eigen::Ref<Eigen::VectorXf> params,
+                                       std::uint64_t seed) const {
+  check_parameter_count("convolutional_network::initialize", params.size(), num_parameters());
+  for (std::size_t l = 0; l < blocks_.size(); ++l) {
+    const auto& blk = blocks_[l];
+    auto rng = data_rng::for_stream(seed, l);
+    const double stddev = std::sqrt(2.0 / double(blk.cols));
+    for (auto& w : params.segment(Eigen::Index(blk.weight_offset), blk.rows * blk.cols))
+      w = static_cast<float>(stddev * rng.normal());
+    params.segment(Eigen::Index(blk.bias_offset), blk.rows).setZero();
+  }
+}
+
+void convolutional_network::forward(const Eigen::VectorXf& params, const float* images,
+                                    Eigen::Index count, chunk_pass& pass) const {
+  auto weights = [&](std::size_t l) {
+    return const_matrix_view(params.data() + blocks_[l].weight_offset, blocks_[l].rows,
+                             blocks_[l].cols);
+  };
+  auto bias = [&](std::size_t l) {
+    return const_vector_view(params.data() + blocks_[l].bias_offset, blocks_[l].rows);
+  };
+  const Eigen::Index half = side_ / 2, quarter = side_ / 4;
+
+  im2col(images, 1, side_, count, pass.cols1);
+  pass.z.resize(channels_[0], pass.cols1.cols());
+  pass.z.noalias() = weights(0) * pass.cols1;
+  pass.z.colwise() += bias(0);
+  pool_and_relu(pass.z, channels_[0], side_, count, pass.pooled1, pass.where1);
+
+  im2col(pass.pooled1.data(), channels_[0], half, count, pass.cols2);
+  pass.z.resize(channels_[1], pass.cols2.cols());
+  pass.z.noalias() = weights(1) * pass.cols2;
+  pass.z.colwise() += bias(1);
+  pool_and_relu(pass.z, channels_[1], half, count, pass.pooled2, pass.where2);
+
+  const const_matrix_view features(pass.pooled2.data(), channels_[1] * quarter * quarter, count);
+  pass.hidden.resize(hidden_, count);
+  pass.hidden.noalias() = weights(2) * features;
+  pass.hidden.colwise() += bias(2);
+  pass.hidden = pass.hidden.cwiseMax(0.0f);
+  pass.logits.resize(num_classes_, count);
+  pass.logits.noalias() = weights(3) * pass.hidden;
+  pass.logits.colwise() += bias(3);
+}
+
+// Adds this chunk's gradient to grad; on entry pass.delta holds the gradient of the (whole
+// batch's) loss with respect to the chunk's logits.
+void convolutional_network::backward(const Eigen::VectorXf& params, const float* images,
+                                     Eigen::Index count, chunk_pass& pass,
+                                     Eigen::Ref<Eigen::VectorXf> grad) const {
+  (void)images; // its im2col matrix, pass.cols1, is all that the first layer's gradient needs
+  auto weights = [&](std::size_t l) {
+    return const_matrix_view(params.data() + blocks_[l].weight_offset, blocks_[l].rows,
+                             blocks_[l].cols);
+  };
+  auto grad_weights = [&](std::size_t l) {
+    return matrix_view(grad.data() + blocks_[l].weight_offset, blocks_[l].rows, blocks_[l].cols);
+  };
+  auto grad_bias = [&](std::size_t l) {
+    return grad.segment(Eigen::Index(blocks_[l].bias_offset), blocks_[l].rows);
+  };
+  const Eigen::Index half = side_ / 2, quarter = side_ / 4;
+
+  // Output layer, then the dense hidden layer (its ReLU output is pass.hidden).
+  grad_weights(3).noalias() += pass.delta * pass.hidden.transpose();
+  grad_bias(3) += pass.delta.rowwise().sum();
+  pass.below.resize(hidden_, count);
+  pass.below.noalias() = weights(3).transpose() * pass.delta;
+  pass.below.array() *= (pass.hidden.array() > 0.0f).cast<float>();
+  pass.delta.swap(pass.below);
+
+  const const_matrix_view features(pass.pooled2.data(), channels_[1] * quarter * quarter, count);
+  grad_weights(2).noalias() += pass.delta * features.transpose();
+  grad_bias(2) += pass.delta.rowwise().sum();
+  pass.below.resize(features.rows(), count);
+  pass.below.noalias() = weights(2).transpose() * pass.delta;
+  // Flattened features and the pooled maps share one layout: reinterpret, then unpool.
+  pass.below.resize(channels_[1], quarter * quarter * count);
+  unpool(pass.below, pass.pooled2, pass.where2, channels_[1], half * half * count, pass.z);
+
+  // Second convolution: pass.z is now the gradient with respect to its output.
+  grad_weights(1).noalias() += pass.z * pass.cols2.transpose();
+  grad_bias(1) += pass.z.rowwise().sum();
+  pass.dcols.resize(pass.cols2.rows(), pass.cols2.cols());
+  pass.dcols.noalias() = weights(1).transpose() * pass.z;
+  col2im(pass.dcols, channels_[0], half, count, pass.below);
+  unpool(pass.below, pass.pooled1, pass.where1, channels_[0], side_ * side_ * count, pass.z);
+
+  // First convolution; the gradient with respect to the images is not needed.
+  grad_weights(0).noalias() += pass.z * pass.cols1.transpose();
+  grad_bias(0) += pass.z.rowwise().sum();
+}
+
+float convolutional_network::penalty(const Eigen::VectorXf& params) const {
+  if (l2_ == 0)
+    return 0;
+  double sum = 0;
+  for (const auto& blk : blocks_)
+    sum += params.segment(Eigen::Index(blk.weight_offset), blk.rows * blk.cols).squaredNorm();
+  return static_cast<float>(0.5 * l2_ * sum);
+}
+
+float convolutional_network::loss_and_gradient(const Eigen::VectorXf& params,
+                                               const Eigen::MatrixXf& x,
+                                               std::span<const std::int32_t> y,
+                                               Eigen::Ref<Eigen::VectorXf> grad) const {
+  constexpr const char* who = "convolutional_network::loss_and_gradient";
+  check_parameter_count(who, params.size(), num_parameters());
+  check_parameter_count(who, grad.size(), num_parameters());
+  check_inputs(who, x, input_dim_);
+  check_labels(who, x, y, num_classes_);
+
+  grad.setZero();
+  chunk_pass pass;
+  const Eigen::Index total = x.cols();
+  double data_loss = 0;
+  for (Eigen::Index start = 0; start < total; start += samples_per_pass) {
+    const Eigen::Index count = std::min(samples_per_pass, total - start);
+    const float* images = x.data() + start * input_dim_;
+    forward(params, images, count, pass);
+    pass.delta = std::move(pass.logits);
+    // The chunk's mean loss and its gradient, reweighted into the whole batch's mean.
+    const float chunk_loss = cross_entropy_with_gradient(
+        pass.delta, y.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(count)));
+    const double weight = double(count) / double(total);
+    data_loss += weight * chunk_loss;
+    pass.delta *= static_cast<float>(weight);
+    backward(params, images, count, pass, grad);
+  }
+  if (l2_ != 0)
+    for (const auto& blk : blocks_) {
+      const auto n = blk.rows * blk.cols;
+      grad.segment(Eigen::Index(blk.weight_offset), n) +=
+          l2_ * params.segment(Eigen::Index(blk.weight_offset), n);
+    }
+  return static_cast<float>(data_loss) + penalty(params);
+}
+
+evaluation convolutional_network::evaluate_batch(const Eigen::VectorXf& params,
+                                                 const Eigen::MatrixXf& x,
+                                                 std::span<const std::int32_t> y) const {
+  constexpr const char* who = "convolutional_network::evaluate_batch";
+  check_parameter_count(who, params.size(), num_parameters());
+  check_inputs(who, x, input_dim_);
+  check_labels(who, x, y, num_classes_);
+  chunk_pass pass;
+  double loss_sum = 0;
+  std::size_t correct = 0;
+  std::vector<std::int32_t> predicted;
+  for (Eigen::Index start = 0; start < x.cols(); start += samples_per_pass) {
+    const Eigen::Index count = std::min(samples_per_pass, x.cols() - start);
+    forward(params, x.data() + start * input_dim_, count, pass);
+    const auto labels = y.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(count));
+    loss_sum += total_cross_entropy(pass.logits, labels);
+    predicted.resize(labels.size());
+    argmax_per_column(pass.logits, predicted);
+    for (std::size_t i = 0; i < labels.size(); ++i)
+      correct += predicted[i] == labels[i];
+  }
+  return {loss_sum / double(x.cols()) + penalty(params), double(correct) / double(y.size())};
+}
+
+float convolutional_network::loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                  std::span<const std::int32_t> y) const {
+  return static_cast<float>(evaluate_batch(params, x, y).loss);
+}
+
+void convolutional_network::predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                    std::span<std::int32_t> out) const {
+  constexpr const char* who = "convolutional_network::predict";
+  check_parameter_count(who, params.size(), num_parameters());
+  check_inputs(who, x, input_dim_);
+  if (out.size() != static_cast<std::size_t>(x.cols()))
+    throw std::invalid_argument(
+        fmt::format("{}: {} samples but room for {} predictions", who, x.cols(), out.size()));
+  chunk_pass pass;
+  for (Eigen::Index start = 0; start < x.cols(); start += samples_per_pass) {
+    const Eigen::Index count = std::min(samples_per_pass, x.cols() - start);
+    forward(params, x.data() + start * input_dim_, count, pass);
+    argmax_per_column(
+        pass.logits, out.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(count)));
+  }
+}
+
+std::string convolutional_network::spec() const {
+  auto text = fmt::format("cnn:channels={},{},hidden={}", channels_[0], channels_[1], hidden_);
+  if (l2_ != 0)
+    text += fmt::format(",l2={:g}", l2_);
+  return text;
+}
+
+} // namespace dsq
