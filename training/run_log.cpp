@@ -1,18 +1,33 @@
 #include "training/run_log.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace dsq {
 
 namespace {
 
+constexpr const char* metrics_header = "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,"
+                                       "bytes_down,workers,lr,pushes,staleness\n";
+
+/// A measured value: non-finite ones are spelled out (a NaN's sign is dropped: "-nan" is noise).
 std::string number(double x) {
-  return std::isnan(x) ? std::string{} : fmt::format("{:.6g}", x);
+  return std::isnan(x) ? std::string{"nan"} : fmt::format("{:.6g}", x);
+}
+
+/// A value that may not have been measured: an empty cell then, and only then.
+std::string cell(double x, bool measured) {
+  return measured ? number(x) : std::string{};
 }
 
 std::string json_number(double x) {
@@ -37,11 +52,62 @@ std::string json_string(const std::string& s) {
 run_log::run_log(const std::string& metrics_path) {
   if (metrics_path.empty())
     return;
-  csv_.open(metrics_path, std::ios::trunc);
-  if (!csv_)
-    throw std::runtime_error("cannot write metrics file '" + metrics_path + "'");
-  csv_ << "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,bytes_down,workers,lr,pushes,"
-          "staleness\n";
+  csv_ = output_file{metrics_path, output_file::mode::truncate, "metrics file"};
+  csv_.write(metrics_header);
+}
+
+run_log::run_log(const std::string& metrics_path, append_at_step from) {
+  if (metrics_path.empty())
+    return;
+  std::error_code ec;
+  if (!std::filesystem::exists(metrics_path, ec) ||
+      std::filesystem::file_size(metrics_path, ec) == 0) {
+    *this = run_log{metrics_path};
+    return;
+  }
+  if (!std::filesystem::is_regular_file(metrics_path, ec))
+    throw std::runtime_error("cannot continue metrics file '" + metrics_path +
+                             "': not a regular file");
+  std::string text;
+  {
+    std::ifstream in{metrics_path, std::ios::binary};
+    text.assign(std::istreambuf_iterator<char>{in}, {});
+    if (!in && !in.eof())
+      throw std::runtime_error(
+          fmt::format("cannot read metrics file '{}': {}", metrics_path, std::strerror(errno)));
+  }
+  const std::string_view header{metrics_header};
+  if (text.compare(0, header.size(), header) != 0) {
+    const auto first_line = text.substr(0, text.find('\n'));
+    throw std::runtime_error(fmt::format(
+        "cannot continue metrics file '{}': its header is '{}', this version writes '{}' (give "
+        "--metrics another file)",
+        metrics_path, first_line, header.substr(0, header.size() - 1)));
+  }
+  // Keep the complete rows of earlier steps; cut at the first row of step >= from.step, or at a
+  // last line without its newline (the run stopped while writing it).
+  std::size_t keep = header.size();
+  for (std::size_t line = 2; keep < text.size(); ++line) {
+    const auto end = text.find('\n', keep);
+    if (end == std::string::npos)
+      break;
+    const auto comma = text.find(',', keep);
+    std::uint64_t step = 0;
+    const auto* first = text.data() + keep;
+    const auto* last = text.data() + std::min(comma, end);
+    if (auto [ptr, err] = std::from_chars(first, last, step); err != std::errc{} || ptr != last)
+      throw std::runtime_error(fmt::format("cannot continue metrics file '{}': line {} is not a "
+                                           "row of dsq's metrics",
+                                           metrics_path, line));
+    if (step >= from.step)
+      break;
+    keep = end + 1;
+  }
+  std::filesystem::resize_file(metrics_path, keep, ec);
+  if (ec)
+    throw std::runtime_error(
+        fmt::format("cannot write metrics file '{}': {}", metrics_path, ec.message()));
+  csv_ = output_file{metrics_path, output_file::mode::append, "metrics file"};
 }
 
 void run_log::record(const step_record& row, bool awaiting_evaluation) {
@@ -50,6 +116,9 @@ void run_log::record(const step_record& row, bool awaiting_evaluation) {
   rows_.push_back(row);
   rows_.back().total_bytes_up = bytes_up_;
   rows_.back().total_bytes_down = bytes_down_;
+  // A row recorded with its test columns filled has been evaluated, whatever their values.
+  if (!std::isnan(row.test_loss) || !std::isnan(row.test_accuracy))
+    rows_.back().evaluated = true;
   waiting_.push_back(awaiting_evaluation);
 }
 
@@ -60,6 +129,7 @@ const step_record* run_log::set_evaluation(std::uint64_t step, double test_loss,
     if (rows_[i].step == step) {
       rows_[i].test_loss = test_loss;
       rows_[i].test_accuracy = test_accuracy;
+      rows_[i].evaluated = true;
       waiting_[i] = false;
       return &rows_[i];
     }
@@ -68,25 +138,43 @@ const step_record* run_log::set_evaluation(std::uint64_t step, double test_loss,
 }
 
 void run_log::flush(bool all) {
+  if (!failure_.empty())
+    throw std::runtime_error(failure_);
   for (; written_ < rows_.size() && (all || !waiting_[written_]); ++written_) {
     if (!csv_.is_open())
       continue;
     const auto& r = rows_[written_];
-    csv_ << fmt::format("{},{:.6f},{},{},{},{},{},{},{},{},{}\n", r.step, r.wall_s,
-                        number(r.train_loss), number(r.test_loss), number(r.test_accuracy),
-                        r.bytes_up, r.bytes_down, r.workers, number(r.lr), r.pushes, r.staleness);
+    // The initial (or resumed) model has no pushes, hence no training loss: an empty cell. A
+    // step with pushes whose loss is not finite writes nan or inf: the run diverged there.
+    const bool trained = r.pushes > 0 || !std::isnan(r.train_loss);
+    pending_ += fmt::format("{},{:.6f},{},{},{},{},{},{},{},{},{}\n", r.step, r.wall_s,
+                            cell(r.train_loss, trained), cell(r.test_loss, r.evaluated),
+                            cell(r.test_accuracy, r.evaluated), r.bytes_up, r.bytes_down, r.workers,
+                            number(r.lr), r.pushes, r.staleness);
   }
   // Hand rows to the OS at least once a second (and at the end), not at every step.
   auto now = std::chrono::steady_clock::now();
   if (csv_.is_open() && (all || now - last_sync_ >= std::chrono::seconds(1))) {
-    csv_.flush();
+    write_pending(all);
     last_sync_ = now;
+  }
+}
+
+void run_log::write_pending(bool sync) {
+  try {
+    csv_.write(pending_);
+    pending_.clear();
+    if (sync)
+      csv_.sync();
+  } catch (const std::runtime_error& e) {
+    failure_ = e.what();
+    throw;
   }
 }
 
 const step_record* run_log::last_evaluated() const {
   for (auto i = rows_.size(); i-- > 0;)
-    if (!std::isnan(rows_[i].test_accuracy))
+    if (rows_[i].evaluated)
       return &rows_[i];
   return nullptr;
 }
@@ -94,11 +182,8 @@ const step_record* run_log::last_evaluated() const {
 void check_writable(const std::string& path, const char* what) {
   std::error_code ec;
   const bool existed = std::filesystem::exists(path, ec);
-  {
-    std::ofstream probe{path, std::ios::app};
-    if (!probe)
-      throw std::runtime_error(fmt::format("cannot write {} file '{}'", what, path));
-  }
+  // Opening for appending changes nothing in an existing file.
+  output_file{path, output_file::mode::append, std::string{what} + " file"}.close();
   if (!existed)
     std::filesystem::remove(path, ec);
 }
@@ -111,8 +196,14 @@ void write_summary(const std::string& path, const run_summary& s) {
       "  \"seed\": {},\n  \"workers\": {},\n  \"steps\": {},\n  \"final_train_loss\": {},\n"
       "  \"test_loss\": {},\n  \"test_accuracy\": {},\n  \"bytes_up\": {},\n"
       "  \"bytes_down\": {},\n  \"wall_s\": {},\n  \"steps_per_s\": {},\n  \"joins\": {},\n"
-      "  \"departures\": {},\n  \"ignored_pushes\": {},\n  \"verified_replicas\": {},\n  "
-      "\"completed\": {},\n  \"note\": {}\n"
+      "  \"departures\": {},\n  \"ignored_pushes\": {},\n  \"verified_replicas\": {},\n"
+      "  \"rejected_pushes\": {},\n  \"timeouts\": {},\n  \"staleness_bound\": {},\n"
+      "  \"pushes_applied\": {},\n  \"max_staleness\": {},\n  \"mean_staleness\": {},\n"
+      "  \"staleness_histogram\": [{}],\n  \"admission_waits\": {},\n"
+      "  \"admission_wait_s\": {},\n  \"held_pushes\": {},\n  \"target_accuracy\": {},\n"
+      "  \"reached_target\": {},\n  \"time_to_target_s\": {},\n"
+      "  \"completed\": {},\n  \"diverged\": {},\n  \"diverged_at_step\": {},\n"
+      "  \"note\": {}\n"
       "}}\n",
       json_string(s.method), json_string(s.uplink), json_string(s.downlink),
       json_string(s.uplink == s.downlink ? s.uplink : s.uplink + "/" + s.downlink),
@@ -120,18 +211,16 @@ void write_summary(const std::string& path, const run_summary& s) {
       s.workers, s.steps, json_number(s.final_train_loss), json_number(s.test_loss),
       json_number(s.test_accuracy), s.bytes_up, s.bytes_down, json_number(s.wall_s),
       json_number(s.steps_per_s), s.joins, s.departures, s.ignored_pushes, s.verified_replicas,
-      s.completed ? "true" : "false", json_string(s.note));
-  auto tmp = path + ".tmp";
-  {
-    std::ofstream out{tmp, std::ios::trunc};
-    if (!out)
-      throw std::runtime_error("cannot write summary file '" + path + "'");
-    out << text;
-    if (!out)
-      throw std::runtime_error("cannot write summary file '" + path + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot write summary file '" + path + "'");
+      s.rejected_pushes, s.timeouts,
+      s.staleness_bound < 0 ? std::string{"null"} : std::to_string(s.staleness_bound),
+      s.pushes_applied, s.max_staleness, json_number(s.mean_staleness),
+      fmt::format("{}", fmt::join(s.staleness_histogram, ", ")), s.admission_waits,
+      json_number(s.admission_wait_s), s.held_pushes, json_number(s.target_accuracy),
+      s.reached_target ? "true" : "false", json_number(s.time_to_target_s),
+      s.completed && !s.diverged ? "true" : "false", s.diverged ? "true" : "false",
+      s.diverged && s.diverged_at_step ? std::to_string(*s.diverged_at_step) : std::string{"null"},
+      json_string(s.note));
+  write_file_atomically(path, text, "summary file");
 }
 
 } // namespace dsq

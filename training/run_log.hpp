@@ -1,12 +1,15 @@
 #pragma once
 
 // The record of a run: one row per step for --metrics (CSV) and the totals for --summary (JSON).
-// Plain C++: the parameter server fills it, tests read it.
+// Plain C++: the parameter server fills it, tests read it. Every write is checked
+// (training/output_file.hpp): a run whose record cannot be written fails with that error.
+
+#include "training/output_file.hpp"
 
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,14 +32,32 @@ struct step_record {
   double lr = 0;
   std::uint64_t total_bytes_up = 0;   ///< bytes_up of this and every earlier row
   std::uint64_t total_bytes_down = 0; ///< bytes_down of this and every earlier row
-  std::uint32_t pushes = 0;    ///< pushes applied by this update (sync: workers; async: 1)
-  std::uint64_t staleness = 0; ///< the largest staleness among them (0 in sync mode)
+  std::uint32_t pushes = 0;           ///< pushes applied by this update (sync: workers; async: 1)
+  std::uint64_t staleness = 0;        ///< the largest staleness among them (0 in sync mode)
+  /// The test columns hold an evaluation (possibly nan); set by run_log::set_evaluation.
+  bool evaluated = false;
 };
 
+/// Where a resumed run continues an existing metrics file: rows of this step and later (written
+/// after the checkpoint was taken) are removed, and the resumed run writes them anew.
+struct append_at_step {
+  std::uint64_t step = 0;
+};
+
+/// The rows of a run and their CSV file. In the file a non-finite value is written `nan`, `inf`
+/// or `-inf`; an empty cell means only "not measured": the test columns of a step that was not
+/// evaluated, and the training loss of a row without pushes (the initial or resumed model).
 class run_log {
 public:
-  /// Opens `metrics_path` (if not empty) right away, so that a bad path fails before training.
+  /// Opens `metrics_path` (if not empty) right away, truncating it and writing the header, so
+  /// that a bad path fails before training. Throws std::runtime_error naming file and reason.
   explicit run_log(const std::string& metrics_path);
+
+  /// Continues the metrics file of a resumed run (--resume): checks that its header is the one
+  /// this version writes, cuts the rows from `from.step` on (and a last line left incomplete by
+  /// a crash), and appends. A missing or empty file is started as the constructor above does.
+  /// Throws std::runtime_error naming the file and the problem.
+  run_log(const std::string& metrics_path, append_at_step from);
 
   /// Appends a row; `awaiting_evaluation` holds it back from the file until set_evaluation.
   void record(const step_record& row, bool awaiting_evaluation);
@@ -44,7 +65,10 @@ public:
   /// Fills in the test columns of row `step`; returns that row (nullptr if there is none).
   const step_record* set_evaluation(std::uint64_t step, double test_loss, double test_accuracy);
 
-  /// Writes every row that is no longer waiting for its evaluation (all of them if `all`).
+  /// Writes every row that is no longer waiting for its evaluation (all of them if `all`, and
+  /// then syncs the file to disk). Rows reach the OS at least once a second. Throws
+  /// std::runtime_error naming the file and the OS's reason when a write fails; once failed,
+  /// every later call throws the same error, so a failed record is never reported as written.
   void flush(bool all = false);
 
   const std::vector<step_record>& rows() const { return rows_; }
@@ -55,7 +79,11 @@ public:
   const step_record* last_evaluated() const;
 
 private:
-  std::ofstream csv_;
+  void write_pending(bool sync);
+
+  output_file csv_;
+  std::string pending_; ///< formatted rows not yet handed to the OS
+  std::string failure_; ///< the first write error; sticky
   std::vector<step_record> rows_;
   std::vector<bool> waiting_;
   std::size_t written_ = 0;
@@ -72,15 +100,34 @@ struct run_summary {
   std::uint64_t bytes_up = 0, bytes_down = 0;
   double wall_s = 0, steps_per_s = 0;
   std::uint64_t joins = 0, departures = 0, ignored_pushes = 0, verified_replicas = 0;
-  bool completed = true;
+  std::uint64_t rejected_pushes = 0; ///< pushes that failed validation (their worker removed)
+  std::uint64_t timeouts = 0;        ///< workers removed for silence (--worker-timeout)
+  // -- staleness (async mode; zeros in sync) --------------------------------------------------
+  std::int64_t staleness_bound = -1; ///< τ, or -1 in sync mode (written as null)
+  std::uint64_t pushes_applied = 0;
+  std::uint64_t max_staleness = 0;
+  double mean_staleness = 0;
+  std::vector<std::uint64_t> staleness_histogram; ///< entry s: applied pushes with staleness s
+  std::uint64_t admission_waits = 0; ///< times a worker waited for permission to compute
+  double admission_wait_s = 0;       ///< their total wait
+  std::uint64_t held_pushes = 0;     ///< pushes held back until the bound allowed them
+  // -- --target-accuracy ------------------------------------------------------------------------
+  double target_accuracy = not_measured; ///< NaN: no target
+  bool reached_target = false;
+  double time_to_target_s = not_measured; ///< wall seconds from the start of training
+  bool completed = true;                  ///< written false when diverged
+  bool diverged = false; ///< the model became non-finite (the server stopped the run)
+  std::optional<std::uint64_t> diverged_at_step; ///< the first non-finite step, if diverged
   std::string note;
 };
 
-/// Throws std::runtime_error "cannot write <what> file '<path>'" unless `path` can be written;
-/// leaves no file behind that was not there before.
+/// Throws std::runtime_error "cannot write <what> file '<path>': <reason>" unless `path` can be
+/// written; leaves no file behind that was not there before.
 void check_writable(const std::string& path, const char* what);
 
-/// Writes `s` as a JSON object to `path` (write to a temporary file, then rename).
+/// Writes `s` as a JSON object to `path` atomically (training/output_file.hpp); non-finite
+/// numbers are null, diverged_at_step is null unless diverged. Throws std::runtime_error naming
+/// the file and the reason when it cannot be written.
 void write_summary(const std::string& path, const run_summary& s);
 
 } // namespace dsq
