@@ -52,7 +52,18 @@ dsq_options::dsq_options() {
            "start from the checkpoint in DIR (model, server residual, momentum, version); "
            "worker residuals start at zero")
       .add(r.connect_timeout_s, "connect-timeout",
-           "dsq worker: seconds to keep retrying to connect");
+           "dsq worker: seconds to reach the server, handshake included (retries while nobody "
+           "listens)")
+      .add(r.tls_cert, "tls-cert",
+           "dsq server/worker: PEM certificate of this node, signed by --tls-ca (TLS needs all "
+           "three --tls-* options)")
+      .add(r.tls_key, "tls-key", "dsq server/worker: PEM private key of --tls-cert")
+      .add(r.tls_ca, "tls-ca",
+           "dsq server/worker: PEM certificate of the CA; peers without a certificate it signed "
+           "are refused")
+      .add(r.insecure, "insecure",
+           "dsq server: allow a non-loopback --bind without TLS (anyone who reaches the port "
+           "can send any message)");
 }
 
 std::string dsq_options::options_help() const {

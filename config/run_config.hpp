@@ -49,6 +49,11 @@ struct run_config {
   std::uint64_t checkpoint_every = 0; ///< also checkpoint every K steps (0: only at the end)
   std::string resume;                 ///< directory of a checkpoint to start from
   std::uint64_t connect_timeout_s = 10;
+  // Node-local, never sent to workers: this node's TLS identity (net/transport.hpp).
+  std::string tls_cert;  ///< PEM certificate this node presents
+  std::string tls_key;   ///< PEM private key of tls_cert
+  std::string tls_ca;    ///< PEM certificate of the CA that signs every node's certificate
+  bool insecure = false; ///< dsq server: allow a non-loopback --bind without TLS
 };
 
 /// Default number of steps when neither --steps nor --epochs is given.

@@ -10,6 +10,7 @@
 #include "config/dsq_options.hpp"
 #include "net/atoms.hpp"
 #include "net/register_types.hpp"
+#include "net/transport.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -106,14 +107,15 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg) {
   opts.elastic = true;
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));
-  auto port = sys.middleman().publish(server, cfg.port, cfg.bind.c_str(), true);
-  if (!port) {
+  std::uint16_t port = 0;
+  try {
+    port = publish_server(sys, server, cfg.port, cfg.bind, cfg.insecure);
+  } catch (const transport_error& e) {
     caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
-    return fail(
-        fmt::format("cannot listen on {}:{}: {}", cfg.bind, cfg.port, sys.render(port.error())));
+    return fail(e.what());
   }
   auto min_workers = cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
-  fmt::print("dsq server: listening on {}:{}, waiting for {} workers\n", cfg.bind, *port,
+  fmt::print("dsq server: listening on {}:{}, waiting for {} workers\n", cfg.bind, port,
              min_workers);
   std::fflush(stdout);
   wait_for(sys, server, caf::make_message(stop_atom::value));
@@ -135,24 +137,26 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg) {
   }
   if (port <= 0 || port > 65535)
     return fail("--server=" + cfg.server + ": invalid port");
-  // The server may still be starting: retry for a bounded time.
+  // The server may still be starting: retries for a bounded time, handshake included.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.connect_timeout_s);
-  caf::expected<caf::actor> server = caf::sec::cannot_connect_to_node;
-  for (;;) {
-    server = sys.middleman().remote_actor(host, static_cast<std::uint16_t>(port));
-    if (server || stop_requested || std::chrono::steady_clock::now() >= deadline)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  caf::actor server;
+  try {
+    server = connect_to_server(sys, host, static_cast<std::uint16_t>(port), deadline,
+                               [] { return stop_requested.load(); });
+  } catch (const transport_error& e) {
+    fail(fmt::format("{} (--connect-timeout={})", e.what(), cfg.connect_timeout_s));
+    // The handshake given up on may still occupy CAF's I/O thread (OpenSSL retries it in a
+    // loop), and the actor system's destructor would wait for it; nothing of the run exists
+    // yet, so there is nothing to finish.
+    std::fflush(stdout);
+    std::_Exit(1);
   }
-  if (!server)
-    return fail(fmt::format("no dsq server at {}:{} (tried for {} s): {}", host, port,
-                            cfg.connect_timeout_s, sys.render(server.error())));
   char name[256] = "unknown";
   gethostname(name, sizeof(name) - 1);
   worker_options opts;
   opts.host = fmt::format("{} pid {}", name, getpid());
   opts.verbose = !cfg.quiet;
-  auto worker = spawn_worker(sys, *server, std::move(opts));
+  auto worker = spawn_worker(sys, server, std::move(opts));
   auto reason = wait_for(sys, worker, caf::make_message(leave_atom::value));
   if (reason && reason != caf::exit_reason::normal && reason != caf::exit_reason::user_shutdown)
     return fail(describe(sys, reason));
@@ -189,6 +193,18 @@ int main(int argc, char** argv) {
   if (!parsed.ok) {
     fmt::print(stderr, "dsq: error: {}\n", parsed.error);
     return 2;
+  }
+  if (command != "local") {
+    const tls_files tls{opts.run.tls_cert, opts.run.tls_key, opts.run.tls_ca};
+    try {
+      check_tls_files(tls);
+      if (command == "server")
+        check_bind_address(opts.run.bind, tls.enabled(), opts.run.insecure);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "dsq: error: {}\n", e.what());
+      return 2;
+    }
+    configure_transport(opts, tls);
   }
   install_signal_handlers();
   int code = 0;

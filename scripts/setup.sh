@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make libcaf-dev libeigen3-dev libcereal-dev libboost-test-dev libfmt-dev
           clang libclang-rt-14-dev iproute2 npm)
+# TLS between hosts: OpenSSL's headers (caf_openssl's peer), its CLI for scripts/make-certs.sh.
+packages+=(libssl-dev openssl)
 
 sudo_if_needed() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
