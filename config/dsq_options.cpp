@@ -3,6 +3,9 @@
 #include <caf/config_option_adder.hpp>
 #include <caf/sec.hpp>
 
+#include "config/run_limits.hpp"
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -178,6 +181,20 @@ parse_result parse_options(const std::vector<std::string>& args, dsq_options& op
   try {
     std::vector<std::string> merged;
     if (!config_file.empty()) {
+      // A device or a fifo would be read forever (--config=/dev/zero): only a regular file of
+      // reasonable size is an INI file.
+      std::error_code ec;
+      const auto status = std::filesystem::status(config_file, ec);
+      if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+        result.error = "config file '" + config_file + "' is not a regular file";
+        return result;
+      }
+      if (const auto size = std::filesystem::file_size(config_file, ec);
+          !ec && size > max_config_file_bytes) {
+        result.error = "config file '" + config_file + "' has " + std::to_string(size) +
+                       " bytes, more than the limit of " + std::to_string(max_config_file_bytes);
+        return result;
+      }
       std::ifstream file{config_file};
       if (!file) {
         result.error = "cannot read config file '" + config_file + "'";

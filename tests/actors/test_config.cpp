@@ -163,3 +163,65 @@ BOOST_AUTO_TEST_CASE(steps_come_from_epochs_or_the_default) {
   cfg.steps = 0;
   BOOST_TEST(total_steps(cfg, 60000) == 0u);
 }
+
+// Values that fit their option's type but overflow where they are used: each error names the
+// option (config/run_limits.hpp).
+BOOST_AUTO_TEST_CASE(values_that_would_overflow_are_refused_naming_the_option) {
+  struct expectation {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const auto& e : std::vector<expectation>{
+           {{"--lr=1e39"}, "--lr=1e+39: beyond the largest float"},
+           {{"--lr=1e-50"}, "--lr=1e-50: rounds to 0 as a float"},
+           {{"--lr=nan"}, "--lr="},
+           {{"--lr=inf"}, "--lr="},
+           {{"--epochs=1e20"}, "--epochs=1e+20: more than the limit of 1e+06"},
+           {{"--epochs=nan"}, "--epochs="},
+           {{"--steps=1000000000001"}, "--steps=1000000000001: more than the limit of"},
+           {{"--steps=1e20"}, "--steps=1e20"},
+           {{"--workers=1000000"}, "--workers=1000000: more than the limit of 65536"},
+           {{"--min-workers=1000000"}, "--min-workers="},
+           {{"--batch=100000000"}, "--batch=100000000: more than the limit of 16777216"},
+           {{"--connect-timeout=10000000000000"}, "--connect-timeout="},
+       }) {
+    dsq_options opts;
+    auto r = parse(e.args, opts);
+    BOOST_TEST(mentions(r, e.says), e.args.front() << " -> '" << r.error << "'");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(epochs_that_work_out_to_too_many_or_no_steps_are_errors) {
+  run_config cfg;
+  cfg.epochs = 1e6; // within the limit of --epochs, but 10^6 passes over 10^9 samples of batch 1
+  cfg.workers = 1;
+  cfg.batch = 1;
+  BOOST_CHECK_EXCEPTION(total_steps(cfg, 1'000'000'000), config_error, [](const auto& e) {
+    return std::string{e.what()}.find("--epochs=1e+06") != std::string::npos &&
+           std::string{e.what()}.find("limit") != std::string::npos;
+  });
+  cfg.epochs = 1;
+  BOOST_CHECK_EXCEPTION(total_steps(cfg, 0), config_error, [](const auto& e) {
+    return std::string{e.what()}.find("no step to make") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_config_file_must_be_a_regular_file_of_reasonable_size) {
+  {
+    dsq_options opts;
+    auto r = parse({"--config=/dev/zero"}, opts); // would be read forever
+    BOOST_TEST(mentions(r, "config file '/dev/zero' is not a regular file"), r.error);
+  }
+  {
+    dsq_options opts;
+    auto r = parse({"--config=" + std::filesystem::temp_directory_path().string()}, opts);
+    BOOST_TEST(mentions(r, "is not a regular file"), r.error);
+  }
+  {
+    auto big = write_file("big.ini", "[global]\n" + std::string(2 << 20, ';'));
+    dsq_options opts;
+    auto r = parse({"--config=" + big}, opts);
+    BOOST_TEST(mentions(r, "more than the limit of 1048576"), r.error);
+    std::filesystem::remove(big);
+  }
+}
