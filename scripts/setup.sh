@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake make libcaf-dev libeigen3-dev libcereal-dev libboost-test-dev libfmt-dev
-          clang libclang-rt-14-dev iproute2 npm)
+          clang libclang-rt-14-dev iproute2 npm gnuplot-nox)
 # TLS between hosts: OpenSSL's headers (caf_openssl's peer), its CLI for scripts/make-certs.sh.
 packages+=(libssl-dev openssl)
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# CTest `reproduce_quick`: scripts/reproduce.sh --quick into a fresh directory must write every
+# table and plot, none of them empty (PNGs must be PNGs, CSV tables must have a data row), and
+# must fail when a run fails.
+#
+# usage: reproduce_quick.sh SOURCE_DIR DSQ_BINARY
+set -euo pipefail
+src=$1
+dsq=$2
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/dsq-reproduce-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+status=0
+fail() {
+  echo "reproduce_quick: FAIL: $*" >&2
+  status=1
+}
+
+# A run that fails must stop the script with a non-zero exit code.
+if DSQ=/bin/false "$src/scripts/reproduce.sh" --quick --only=rq1 --out="$tmp/failing" >/dev/null 2>&1; then
+  fail "reproduce.sh exited 0 although every dsq run failed"
+fi
+
+start=$SECONDS
+if ! DSQ=$dsq "$src/scripts/reproduce.sh" --quick --out="$tmp/results"; then
+  echo "reproduce_quick: FAIL: scripts/reproduce.sh --quick exited non-zero" >&2
+  exit 1
+fi
+echo "reproduce_quick: --quick took $((SECONDS - start)) s"
+out=$tmp/results
+
+required=(
+  tables/rq1_summary.csv tables/rq1_summary.md tables/rq1_claims.md
+  tables/rq2_speedup.csv tables/rq2_speedup.md
+  tables/rq4_operators.csv tables/rq4_operators.md
+  tables/cnn_summary.csv tables/cnn_summary.md
+  tables/summary.csv tables/summary.md
+  plots/rq1_loss_vs_epoch.png plots/rq1_accuracy_vs_epoch.png plots/rq1_loss_vs_bytes.png
+  plots/rq2_loss_vs_step.png plots/rq2_speedup.png
+  plots/rq4_final_loss.png
+  plots/cnn_loss_vs_epoch.png plots/cnn_accuracy_vs_epoch.png plots/cnn_loss_vs_bytes.png
+  command.txt
+)
+# Parts that may be skipped, but only with a reason in skipped.txt.
+if grep -q '^rq5:' "$out/skipped.txt"; then
+  echo "reproduce_quick: rq5 skipped: $(grep '^rq5:' "$out/skipped.txt")"
+else
+  required+=(tables/rq5_bandwidth.csv tables/rq5_bandwidth.md plots/rq5_step_time.png plots/rq5_time_to_target.png)
+fi
+if grep -q '^staleness:' "$out/skipped.txt"; then
+  echo "reproduce_quick: staleness skipped: $(grep '^staleness:' "$out/skipped.txt")"
+else
+  required+=(tables/staleness.csv tables/staleness.md plots/staleness.png)
+fi
+
+for f in "${required[@]}"; do
+  path=$out/$f
+  if [ ! -s "$path" ]; then
+    fail "$f is missing or empty"
+    continue
+  fi
+  case $f in
+    *.png) [ "$(head -c 4 "$path" | tail -c 3)" = PNG ] || fail "$f is not a PNG" ;;
+    *.csv) [ "$(grep -c . "$path")" -ge 2 ] || fail "$f has no data row" ;;
+    *.md) grep -q '^|' "$path" || fail "$f holds no table" ;;
+  esac
+done
+# Every run wrote its metrics: 8 RQ1 + 4 RQ4 configurations, 2 x 5 RQ2 runs, 2 CNN runs.
+runs=$(find "$out/runs" -name '*.csv' -size +0 | wc -l)
+[ "$runs" -ge 24 ] || fail "only $runs metrics CSV files under runs/ (expected at least 24)"
+# The summary has one row per configuration (8 + 4 + 2), each with a test accuracy.
+rows=$(($(grep -c . "$out/tables/summary.csv") - 1))
+[ "$rows" -eq 14 ] || fail "summary.csv has $rows rows, expected 14"
+exit $status
