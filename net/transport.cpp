@@ -61,15 +61,16 @@ void check_tls_files(const tls_files& tls) {
   check_readable(tls.key, "tls-key");
   check_readable(tls.ca, "tls-ca");
   // Load them the way CAF's OpenSSL module will, so that a wrong file is reported now, by name,
-  // rather than as a handshake that fails on every connection.
+  // rather than as a handshake that fails on every connection. The key goes first: loaded
+  // after it, a certificate of another key only drops the key, which the check below reports.
   ERR_clear_error();
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx{SSL_CTX_new(TLS_method()), SSL_CTX_free};
   if (!ctx)
     throw config_error("cannot set up TLS: " + openssl_reason());
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert.c_str()) != 1)
-    throw config_error("--tls-cert=" + tls.cert + ": not a PEM certificate: " + openssl_reason());
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key.c_str(), SSL_FILETYPE_PEM) != 1)
     throw config_error("--tls-key=" + tls.key + ": not a PEM private key: " + openssl_reason());
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert.c_str()) != 1)
+    throw config_error("--tls-cert=" + tls.cert + ": not a PEM certificate: " + openssl_reason());
   if (SSL_CTX_check_private_key(ctx.get()) != 1)
     throw config_error("--tls-key=" + tls.key + ": not the key of the certificate " + tls.cert);
   if (SSL_CTX_load_verify_locations(ctx.get(), tls.ca.c_str(), nullptr) != 1)

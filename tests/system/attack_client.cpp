@@ -1,0 +1,198 @@
+// attack_client: a hostile peer of a plaintext `dsq server`, for tests/system/test_attacks.cpp.
+// It speaks the protocol of net/messages.hpp through CAF like a worker, but lies:
+//
+//   attack_client HOST:PORT ATTACK
+//
+//   stop            a stranger (never registered) sends stop_atom to the server
+//   nan-identity    registers, then pushes an identity-encoded gradient of NaN every step
+//   huge-identity   registers, then pushes identity-encoded 1e30 every step
+//   huge-sign       registers, then pushes sign-encoded 1e30 every step
+//   wrong-operator  registers, then pushes a top-k encoding (the run uses sign) every step
+//   spoof           registers, pushes zeros under its own id and +10 per coordinate (sign,
+//                   within any sane norm bound) under every other worker's id, every step
+//   silent          registers twice and never says anything more
+//
+// It prints one line per event ("attack: ..."), and exits 0 once the server has ended, told it
+// to go, or removed it (it stops receiving updates: it waits for the server's end then). It
+// gives up after 120 s. Its exit says nothing about the attack's success: the test judges the
+// server's run.
+
+#include "compression/make_compressor.hpp"
+#include "compression/wire.hpp"
+#include "net/atoms.hpp"
+#include "net/messages.hpp"
+#include "net/register_types.hpp"
+#include "net/transport.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace dsq;
+using namespace std::chrono_literals;
+
+void say(const std::string& line) {
+  std::cout << "attack: " << line << std::endl;
+}
+
+/// `spec` applied to `values`, in the wire format.
+std::vector<std::uint8_t> encode(const std::string& spec, const std::vector<float>& values) {
+  rng_engine rng{7};
+  return to_bytes(make_compressor(spec)->compress(values, rng));
+}
+
+std::vector<std::uint8_t> push_payload(const std::string& attack, std::size_t dim) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  if (attack == "nan-identity")
+    return encode("identity", std::vector<float>(dim, nan));
+  if (attack == "huge-identity")
+    return encode("identity", std::vector<float>(dim, 1e30f));
+  if (attack == "huge-sign")
+    return encode("sign", std::vector<float>(dim, 1e30f));
+  if (attack == "wrong-operator") {
+    std::vector<float> small(dim);
+    for (std::size_t i = 0; i < dim; ++i)
+      small[i] = 0.01f * static_cast<float>(i % 7) - 0.03f;
+    return encode("topk:k=0.5", small);
+  }
+  throw std::invalid_argument("no payload for " + attack);
+}
+
+gradient_push make_push(std::uint32_t id, std::uint64_t step, std::vector<std::uint8_t> payload) {
+  gradient_push p;
+  p.worker_id = id;
+  p.step = step;
+  p.loss = 1.0f;
+  p.payload = std::move(payload);
+  return p;
+}
+
+/// Registers `self` with `server` the way a worker does.
+void register_with(caf::scoped_actor& self, const caf::actor& server, const std::string& host) {
+  worker_hello hello;
+  hello.worker = caf::actor_cast<caf::actor>(self);
+  hello.host = host;
+  self->send(server, register_atom::value, std::move(hello));
+}
+
+class config : public caf::actor_system_config {
+public:
+  config() {
+    register_message_types(*this);
+    load<caf::io::middleman>();
+  }
+};
+
+int play(caf::actor_system& sys, const std::string& address, const std::string& attack) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos)
+    throw std::invalid_argument("expected HOST:PORT, got " + address);
+  auto server = connect_to_server(sys, address.substr(0, colon),
+                                  static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))),
+                                  std::chrono::steady_clock::now() + 10s);
+  say("connected to " + address);
+  caf::scoped_actor self{sys};
+  self->monitor(server);
+  const auto give_up = std::chrono::steady_clock::now() + 120s;
+
+  if (attack == "stop") {
+    self->send(server, stop_atom::value);
+    caf::anon_send(server, stop_atom::value);
+    say("sent stop_atom twice (from a scoped actor and anonymously)");
+  } else if (attack == "silent") {
+    caf::scoped_actor second{sys};
+    register_with(self, server, "silent attacker 1");
+    register_with(second, server, "silent attacker 2");
+    say("registered twice; silent from now on");
+    // `second` must outlive the run: a destroyed actor would be reported down to the server.
+    bool done = false;
+    while (!done && std::chrono::steady_clock::now() < give_up)
+      self->receive([&](caf::down_msg&) { done = true; },
+                    [&](shutdown_atom, const farewell& f) { say("told to go: " + f.reason); },
+                    [&](reject_atom, const farewell& f) { say("rejected: " + f.reason); },
+                    caf::after(1s) >> [] {});
+    say(done ? "the server ended" : "gave up waiting");
+    return 0;
+  } else {
+    if (attack != "spoof")
+      push_payload(attack, 8); // an unknown attack fails here, before it registers
+    register_with(self, server, "attacker");
+    say("registered");
+  }
+
+  std::uint32_t id = 0;
+  std::size_t dim = 0;
+  std::vector<std::uint8_t> payload, zeros, spoofed;
+  auto push = [&](std::uint64_t version, std::uint64_t total) {
+    if (version >= total)
+      return;
+    if (attack == "spoof") {
+      self->send(server, push_atom::value, make_push(id, version, zeros));
+      for (std::uint32_t other = 0; other < 8; ++other)
+        if (other != id)
+          self->send(server, push_atom::value, make_push(other, version, spoofed));
+    } else {
+      self->send(server, push_atom::value, make_push(id, version, payload));
+    }
+  };
+  std::uint64_t total = 0, pushes = 0;
+  bool done = false;
+  while (!done && std::chrono::steady_clock::now() < give_up) {
+    self->receive(
+        [&](welcome_atom, const welcome& w) {
+          id = w.worker_id;
+          dim = w.model.size();
+          total = w.total_steps;
+          if (attack == "spoof") {
+            zeros = encode("sign", std::vector<float>(dim, 0.0f));
+            spoofed = encode("sign", std::vector<float>(dim, 10.0f));
+          } else if (attack != "stop") {
+            payload = push_payload(attack, dim);
+          }
+          say("welcomed as worker " + std::to_string(id) + " at version " +
+              std::to_string(w.version) + ", dimension " + std::to_string(dim));
+          push(w.version, total);
+          ++pushes;
+        },
+        [&](update_atom, const model_update& u) {
+          push(u.version, total);
+          if (++pushes % 100 == 0)
+            say("still a member at version " + std::to_string(u.version));
+        },
+        [&](shutdown_atom, const farewell& f) { say("told to go: " + f.reason); },
+        [&](reject_atom, const farewell& f) { say("rejected: " + f.reason); },
+        [&](caf::down_msg&) { done = true; }, caf::after(1s) >> [] {});
+  }
+  say(done ? "the server ended" : "gave up waiting");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|"
+                 "wrong-operator|spoof|silent\n";
+    return 2;
+  }
+  try {
+    config cfg;
+    caf::actor_system sys{cfg};
+    auto code = play(sys, argv[1], argv[2]);
+    std::fflush(stdout);
+    // Messages to the server may still be queued in the middleman; the process ends with the
+    // test anyway, so do not wait for CAF's orderly shutdown.
+    std::_Exit(code);
+  } catch (const std::exception& e) {
+    std::cerr << "attack_client: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,170 @@
+// Attacks on a plaintext `dsq server` on 127.0.0.1 training with real `dsq worker` processes,
+// played by tests/system/attack_client.cpp (a CAF peer speaking net/messages.hpp) or by raw
+// bytes: a stranger's stop, NaN and 1e30 pushes, the wrong operator, pushes under another
+// worker's id, registrations that never push, a forged 1 GiB transport header. After each the
+// run must complete, and its test accuracy must be that of an undisturbed run within 1 point.
+#define BOOST_TEST_MODULE dsq_system_attacks
+#include <boost/test/unit_test.hpp>
+
+#include "raw_peer.hpp"
+#include "system_support.hpp"
+
+#include <cmath>
+#include <optional>
+
+#ifndef DSQ_ATTACK_CLIENT
+#error "DSQ_ATTACK_CLIENT must name the attack_client executable (tests/system/CMakeLists.txt)"
+#endif
+
+using namespace dsq::system_test;
+
+namespace {
+
+constexpr auto run_timeout = 90s;
+constexpr std::uint64_t steps = 400;
+
+/// Every run of this file: a few hundred steps of the default method (DoubleSqueeze, sign on
+/// both passes), one evaluation at the end.
+std::vector<std::string> run_config() {
+  return concat(tiny_run(steps), {"--quiet"});
+}
+
+double accuracy_of(const cluster& c) {
+  auto text = c.summary_value("test_accuracy");
+  BOOST_REQUIRE_MESSAGE(text.has_value(), "no test_accuracy in the summary");
+  return std::stod(*text);
+}
+
+/// The accuracy of the run without an attacker (two workers), measured once.
+double undisturbed_accuracy() {
+  static std::optional<double> accuracy;
+  if (!accuracy) {
+    cluster c{"attack-reference"};
+    c.start_server(concat(run_config(), {"--workers=2"}));
+    c.start_worker({"--quiet"});
+    c.start_worker({"--quiet"});
+    BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the undisturbed run did not end in time");
+    BOOST_REQUIRE(c.server().status()->success());
+    BOOST_REQUIRE(c.summary_value("completed").value_or("") == "true");
+    accuracy = accuracy_of(c);
+    BOOST_TEST_MESSAGE("undisturbed accuracy " << *accuracy);
+    BOOST_REQUIRE_MESSAGE(*accuracy > 0.5, "the reference run should learn something");
+  }
+  return *accuracy;
+}
+
+/// The run completed every step, its two real workers exited 0, and its accuracy is within one
+/// point of the undisturbed run's.
+void expect_undisturbed(cluster& c, child_process& w1, child_process& w2) {
+  BOOST_REQUIRE_MESSAGE(c.server().wait_for(run_timeout).has_value(),
+                        "the run did not end in time");
+  BOOST_TEST(c.server().status()->success(), c.server().report());
+  for (auto* w : {&w1, &w2}) {
+    auto s = w->wait_for(30s);
+    BOOST_REQUIRE_MESSAGE(s.has_value(), w->name() << " did not end");
+    BOOST_TEST(s->success(), w->report());
+  }
+  BOOST_TEST(c.summary_value("completed").value_or("") == "true");
+  BOOST_TEST(c.summary_value("steps").value_or("") == std::to_string(steps));
+  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
+  const auto reference = undisturbed_accuracy();
+  const auto accuracy = accuracy_of(c);
+  BOOST_TEST_MESSAGE("accuracy " << accuracy << " (undisturbed " << reference << ")");
+  BOOST_TEST(std::abs(accuracy - reference) <= 0.01,
+             "accuracy " << accuracy << ", undisturbed " << reference);
+}
+
+child_process& start_attacker(cluster& c, const std::string& attack) {
+  return c.start("attacker-" + attack, {DSQ_ATTACK_CLIENT, c.address(), attack});
+}
+
+/// An attacker that joins as a third worker: the run starts once it and two real workers have
+/// registered, so its first lie lands at step 0, long before the run could end without it.
+void play_member_attack(const std::string& attack, const std::vector<std::string>& extra = {}) {
+  undisturbed_accuracy();
+  cluster c{"attack-" + attack};
+  c.start_server(concat(concat(run_config(), {"--workers=3"}), extra));
+  auto& attacker = start_attacker(c, attack);
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: registered", 20s), attacker.report());
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  expect_undisturbed(c, w1, w2);
+  BOOST_TEST_MESSAGE("attacker said:\n" << attacker.out());
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(strangers)
+
+BOOST_AUTO_TEST_CASE(a_strangers_stop_is_ignored) {
+  undisturbed_accuracy();
+  cluster c{"attack-stop"};
+  c.start_server(concat(run_config(), {"--workers=2"}));
+  auto& attacker = start_attacker(c, "stop");
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: sent stop_atom", 20s), attacker.report());
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  expect_undisturbed(c, w1, w2);
+}
+
+// Plain CAF allocates the payload a transport header announces before reading it (CAF 0.17's
+// BASP broker): noted here, not asserted; this is why the server listens beyond loopback only
+// with TLS (test_tls.cpp: the same header over TLS is refused without allocating).
+BOOST_AUTO_TEST_CASE(a_forged_1_gib_transport_header_does_not_stop_the_run) {
+  undisturbed_accuracy();
+  cluster c{"attack-header"};
+  auto& server = c.start_server(concat(run_config(), {"--workers=2"}));
+  const long before = resident_kib(server.pid());
+  raw_peer attacker{c.port()};
+  BOOST_REQUIRE(attacker.send(forged_transport_header(1u << 30)));
+  // The server answers a new connection with its own handshake: once those bytes are here, the
+  // forged header has been read too, or soon will be.
+  wait_until([&] { return resident_kib(server.pid()) - before > 1000 * 1024 || !server.running(); },
+             5s);
+  const long after = resident_kib(server.pid());
+  BOOST_TEST_MESSAGE("plaintext: server VmRSS " << before << " KiB before the forged header, "
+                                                << after << " KiB after (+" << (after - before)
+                                                << " KiB)");
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  expect_undisturbed(c, w1, w2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(members)
+
+BOOST_AUTO_TEST_CASE(an_identity_encoded_nan_push_is_refused_in_a_sign_run) {
+  play_member_attack("nan-identity");
+}
+
+BOOST_AUTO_TEST_CASE(an_identity_encoded_push_of_1e30_is_refused) {
+  play_member_attack("huge-identity");
+}
+
+BOOST_AUTO_TEST_CASE(a_sign_encoded_push_of_1e30_is_refused) {
+  play_member_attack("huge-sign");
+}
+
+BOOST_AUTO_TEST_CASE(a_push_with_the_wrong_operator_is_refused) {
+  play_member_attack("wrong-operator");
+}
+
+BOOST_AUTO_TEST_CASE(pushes_under_another_workers_id_are_refused) {
+  play_member_attack("spoof");
+}
+
+BOOST_AUTO_TEST_CASE(registrations_that_never_push_are_removed_after_the_worker_timeout) {
+  undisturbed_accuracy();
+  cluster c{"attack-silent"};
+  c.start_server(concat(run_config(), {"--workers=4", "--worker-timeout=2"}));
+  auto& attacker = start_attacker(c, "silent");
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: registered twice", 20s),
+                        attacker.report());
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  expect_undisturbed(c, w1, w2);
+  BOOST_TEST(c.summary_value("departures").value_or("") == "2");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

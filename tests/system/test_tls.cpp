@@ -1,0 +1,262 @@
+// `dsq server` and `dsq worker` over TLS with certificates on both sides (CAF's OpenSSL module):
+// certificates made by scripts/make-certs.sh, peers without a certificate of the cluster's CA
+// refused in the handshake, a TLS run equal to a plaintext run, a forged transport header
+// refused without allocating, and the server's refusal to listen beyond loopback without TLS.
+#define BOOST_TEST_MODULE dsq_system_tls
+#include <boost/test/unit_test.hpp>
+
+#include "raw_peer.hpp"
+#include "system_support.hpp"
+
+#include <csignal>
+#include <cstdlib>
+
+using namespace dsq::system_test;
+
+namespace {
+
+constexpr auto run_timeout = 90s;
+
+std::string source_dir() {
+  const char* dir = std::getenv("DSQ_SOURCE_DIR");
+  BOOST_REQUIRE_MESSAGE(dir != nullptr, "DSQ_SOURCE_DIR is not set (CTest sets it)");
+  return dir;
+}
+
+/// A CA and certificates for a server and `workers` workers in `dir` (scripts/make-certs.sh).
+void make_certs(cluster& c, const std::string& dir, int workers) {
+  auto& script =
+      c.start("make-certs-" + std::filesystem::path{dir}.filename().string(),
+              {"bash", source_dir() + "/scripts/make-certs.sh", dir, std::to_string(workers)});
+  auto s = script.wait_for(60s);
+  BOOST_REQUIRE_MESSAGE(s && s->success(), "make-certs.sh failed:\n" << script.report());
+}
+
+/// The TLS options of node `name` (server, worker-1, ...) whose files are in `dir`, trusting
+/// the CA of `ca_dir`.
+std::vector<std::string> tls_options(const std::string& dir, const std::string& name,
+                                     const std::string& ca_dir) {
+  return {"--tls-cert=" + dir + "/" + name + ".pem", "--tls-key=" + dir + "/" + name + ".key",
+          "--tls-ca=" + ca_dir + "/ca.pem"};
+}
+
+std::vector<std::string> tls_options(const std::string& dir, const std::string& name) {
+  return tls_options(dir, name, dir);
+}
+
+/// A worker that must be turned away: it exits non-zero, soon, with one `dsq: error:` line
+/// that contains `expected`.
+void expect_refused(child_process& w, const std::string& expected) {
+  auto s = w.wait_for(30s);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), w.name() << " was not turned away:\n" << w.report());
+  BOOST_TEST(s->exited, s->describe());
+  BOOST_TEST(s->code != 0, w.name() << " exited 0:\n" << w.report());
+  auto errors = lines(w.err());
+  BOOST_REQUIRE_MESSAGE(!errors.empty(), w.report());
+  BOOST_TEST(errors.back().rfind("dsq: error:", 0) == 0u, errors.back());
+  BOOST_TEST(errors.back().find(expected) != std::string::npos, errors.back());
+}
+
+/// Runs `dsq args...` to its end (it must end by itself within 30 s).
+exit_status run_dsq(cluster& c, const std::string& name, const std::vector<std::string>& args) {
+  auto& p = c.start(name, concat({dsq_binary()}, args));
+  auto s = p.wait_for(30s);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), name << " did not end:\n" << p.report());
+  return *s;
+}
+
+std::string last_error(cluster& c, const std::string& name) {
+  (void)c;
+  auto file = c.file(name + ".err");
+  auto errors = lines(read_text(file));
+  return errors.empty() ? std::string{} : errors.back();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(handshake)
+
+BOOST_AUTO_TEST_CASE(workers_without_a_certificate_of_the_ca_are_refused_one_with_it_trains) {
+  const std::uint64_t steps = 100;
+  cluster c{"tls-refuse"};
+  const auto certs = c.file("certs"), other = c.file("other");
+  make_certs(c, certs, 1);
+  make_certs(c, other, 1);
+  c.start_server(concat(concat(tiny_run(steps), {"--workers=1"}), tls_options(certs, "server")));
+
+  // A certificate signed by another CA: the server refuses it during the TLS handshake.
+  auto& stranger =
+      c.start_worker(concat({"--connect-timeout=5"}, tls_options(other, "worker-1", certs)));
+  expect_refused(stranger, "during the handshake");
+  // No certificate at all, and no TLS: the server's handshake never completes for it.
+  auto& plain = c.start_worker({"--connect-timeout=3"});
+  expect_refused(plain, c.address());
+  BOOST_TEST(c.server().running());
+  BOOST_TEST(csv_rows(c.metrics()) == 0u, "nobody was admitted, so training has not started");
+
+  auto& member = c.start_worker(tls_options(certs, "worker-1"));
+  BOOST_REQUIRE_MESSAGE(c.server().wait_for(run_timeout).has_value(), "the run did not end");
+  BOOST_TEST(c.server().status()->success(), c.server().report());
+  auto s = member.wait_for(30s);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->success(), member.report());
+  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
+  BOOST_TEST(c.summary_value("completed").value_or("") == "true");
+  BOOST_TEST(c.summary_value("workers").value_or("") == "1");
+  BOOST_TEST(c.summary_value("joins").value_or("") == "0");
+}
+
+BOOST_AUTO_TEST_CASE(a_server_with_a_certificate_of_another_ca_is_refused_by_the_worker) {
+  cluster c{"tls-impostor"};
+  const auto certs = c.file("certs"), other = c.file("other");
+  make_certs(c, certs, 1);
+  make_certs(c, other, 1);
+  // The impostor trusts the cluster's CA, so only the worker's check can turn it down.
+  c.start_server(
+      concat(concat(tiny_run(100), {"--workers=1"}), tls_options(other, "server", certs)));
+  auto& w = c.start_worker(concat({"--connect-timeout=5"}, tls_options(certs, "worker-1")));
+  expect_refused(w, "during the handshake");
+  BOOST_TEST(csv_rows(c.metrics()) == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(same_run)
+
+// Encryption changes the bytes on the wire, not the messages: every column but the wall clock
+// and the summary's final figures are equal, as printed.
+BOOST_AUTO_TEST_CASE(a_tls_run_equals_the_plaintext_run_bit_for_bit) {
+  const auto config = concat(tiny_run(200), {"--workers=2", "--quiet"});
+  cluster plain{"tls-plain"};
+  plain.start_server(config);
+  plain.start_worker({"--quiet"});
+  plain.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(plain.wait_all(run_timeout), "the plaintext run did not end in time");
+  BOOST_REQUIRE(plain.server().status()->success());
+
+  cluster tls{"tls-same"};
+  const auto certs = tls.file("certs");
+  make_certs(tls, certs, 2);
+  tls.start_server(concat(config, tls_options(certs, "server")));
+  auto& w1 = tls.start_worker(concat({"--quiet"}, tls_options(certs, "worker-1")));
+  auto& w2 = tls.start_worker(concat({"--quiet"}, tls_options(certs, "worker-2")));
+  BOOST_REQUIRE_MESSAGE(tls.wait_all(run_timeout), "the TLS run did not end in time");
+  BOOST_TEST(tls.server().status()->success(), tls.server().report());
+  BOOST_TEST(w1.status()->success(), w1.report());
+  BOOST_TEST(w2.status()->success(), w2.report());
+
+  auto a = read_csv(plain.metrics()), b = read_csv(tls.metrics());
+  BOOST_REQUIRE_EQUAL(a.rows.size(), 201u);
+  BOOST_REQUIRE_EQUAL(b.rows.size(), a.rows.size());
+  BOOST_TEST(a.header == b.header, boost::test_tools::per_element());
+  for (const auto& column : a.header) {
+    if (column == "wall_s")
+      continue;
+    BOOST_TEST_CONTEXT("column " << column) {
+      BOOST_TEST(a.values(column) == b.values(column), boost::test_tools::per_element());
+    }
+  }
+  for (const char* key : {"final_train_loss", "test_loss", "test_accuracy", "bytes_up",
+                          "bytes_down", "steps", "completed"})
+    BOOST_TEST(plain.summary_value(key).value_or("(absent)") ==
+                   tls.summary_value(key).value_or("(absent)"),
+               "summary " << key);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(strangers)
+
+// Plain CAF allocates whatever payload a transport header announces (tests/system/
+// test_attacks.cpp notes how much); over TLS a stranger never gets past the TLS handshake.
+BOOST_AUTO_TEST_CASE(a_forged_1_gib_header_on_the_tls_port_is_refused_without_allocating) {
+  const std::uint64_t steps = 100;
+  cluster c{"tls-header"};
+  const auto certs = c.file("certs");
+  make_certs(c, certs, 1);
+  auto& server = c.start_server(
+      concat(concat(tiny_run(steps), {"--workers=1"}), tls_options(certs, "server")));
+  const long before = resident_kib(server.pid());
+  BOOST_REQUIRE(before > 0);
+  {
+    raw_peer attacker{c.port()};
+    attacker.send(forged_transport_header(1u << 30));
+    BOOST_TEST(attacker.wait_closed(10s), "the server closed the connection");
+  }
+  const long after = resident_kib(server.pid());
+  BOOST_TEST_MESSAGE("server VmRSS " << before << " KiB before, " << after << " KiB after");
+  BOOST_TEST(after - before < 32 * 1024, "VmRSS grew by " << (after - before) << " KiB");
+  BOOST_TEST(server.running());
+
+  auto& member = c.start_worker(tls_options(certs, "worker-1"));
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
+  BOOST_TEST(server.status()->success(), server.report());
+  BOOST_TEST(member.status()->success(), member.report());
+  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(options)
+
+BOOST_AUTO_TEST_CASE(without_tls_the_server_refuses_a_non_loopback_bind_and_says_why) {
+  cluster c{"tls-bind"};
+  for (const char* bind : {"0.0.0.0", "::", "192.0.2.1"}) {
+    const std::string name = std::string{"server-"} + (bind[0] == ':' ? "v6" : bind);
+    auto s = run_dsq(c, name,
+                     concat({"server", "--port=0", std::string{"--bind="} + bind}, tiny_run(10)));
+    BOOST_TEST(s.exited);
+    BOOST_TEST(s.code == 2, bind << ": " << s.describe());
+    auto error = last_error(c, name);
+    BOOST_TEST(error.rfind("dsq: error: --bind=", 0) == 0u, error);
+    BOOST_TEST(error.find("without TLS") != std::string::npos, error);
+    BOOST_TEST(error.find("--insecure") != std::string::npos, error);
+  }
+  // Loopback needs neither (the server is stopped once it listens).
+  for (const char* bind : {"127.0.0.1", "localhost"}) {
+    auto& server = c.start(
+        std::string{"loopback-"} + bind,
+        concat({dsq_binary(), "server", "--port=0", std::string{"--bind="} + bind}, tiny_run(10)));
+    BOOST_TEST(server.wait_for_output("dsq server: listening on", 20s), server.report());
+    server.send_signal(SIGTERM);
+    auto s = server.wait_for(20s);
+    BOOST_REQUIRE(s.has_value());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(tls_options_come_together_and_a_bad_file_is_named) {
+  cluster c{"tls-options"};
+  const auto certs = c.file("certs");
+  make_certs(c, certs, 1);
+  const auto cert = "--tls-cert=" + certs + "/server.pem";
+  const auto key = "--tls-key=" + certs + "/server.key";
+  const auto ca = "--tls-ca=" + certs + "/ca.pem";
+  struct bad_case {
+    std::string name;
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  const std::vector<bad_case> cases{
+      {"only-cert", {cert}, "missing: --tls-key, --tls-ca"},
+      {"no-ca", {cert, key}, "missing: --tls-ca"},
+      {"missing-key", {cert, "--tls-key=" + certs + "/nope.key", ca}, certs + "/nope.key"},
+      {"key-is-a-cert", {cert, "--tls-key=" + certs + "/ca.pem", ca}, "--tls-key=" + certs},
+      {"wrong-key", {cert, "--tls-key=" + certs + "/worker-1.key", ca}, "not the key of"},
+      {"ca-is-a-key", {cert, key, "--tls-ca=" + certs + "/ca.key"}, "--tls-ca=" + certs},
+  };
+  for (const auto& command : {"server", "worker"}) {
+    for (const auto& bad : cases) {
+      const auto name = std::string{command} + "-" + bad.name;
+      auto args = concat({command, "--port=0", "--server=127.0.0.1:1"}, bad.args);
+      if (std::string{command} == "worker")
+        args.erase(args.begin() + 1);
+      auto s = run_dsq(c, name, concat(args, tiny_run(10)));
+      BOOST_TEST(s.code == 2, name << ": " << s.describe());
+      auto error = last_error(c, name);
+      BOOST_TEST(error.rfind("dsq: error: ", 0) == 0u, name << ": " << error);
+      BOOST_TEST(error.find(bad.expected) != std::string::npos, name << ": " << error);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
