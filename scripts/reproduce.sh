@@ -324,7 +324,7 @@ summary_markdown() {
 
 # --- RQ1 / RQ3: methods and operators, loss and accuracy curves ----------------------------
 rq1_configs="rq1-sgd rq1-compressed-sign rq1-compressed-topk rq1-compressed-qsgd rq1-ef-worker-sign rq1-doublesqueeze-sign rq1-doublesqueeze-topk rq1-doublesqueeze-qsgd"
-rq4_extra="rq4-compressed-randomk rq4-doublesqueeze-randomk rq4-compressed-randomk-unbiased rq4-doublesqueeze-randomk-unbiased"
+rq4_extra="rq4-compressed-randomk-unbiased rq4-doublesqueeze-randomk-unbiased"
 
 # curves PART CONFIGS: loss/accuracy curve files data/PART-CONFIG.{loss,acc}.tsv
 curves() {
@@ -429,7 +429,6 @@ if wants rq4; then
     done <<EOF
 sign biased rq1-compressed-sign rq1-doublesqueeze-sign
 top-k_1% biased rq1-compressed-topk rq1-doublesqueeze-topk
-random-k_1% biased rq4-compressed-randomk rq4-doublesqueeze-randomk
 random-k_1%_(scaled_d/k) unbiased rq4-compressed-randomk-unbiased rq4-doublesqueeze-randomk-unbiased
 qsgd_s=16 unbiased rq1-compressed-qsgd rq1-doublesqueeze-qsgd
 EOF
