@@ -1,5 +1,6 @@
 #include "model/csv.hpp"
 
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -7,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "model/data_error.hpp"
+#include "model/data_file.hpp"
 #include "model/text_numbers.hpp"
 
 namespace dsq {
@@ -31,6 +33,7 @@ std::size_t label_index(csv_label_column where, std::size_t columns) {
 } // namespace
 
 dataset read_csv(const std::filesystem::path& file, csv_label_column label_column) {
+  check_data_file(file);
   std::ifstream in(file);
   if (!in) {
     std::error_code ec;
@@ -75,6 +78,9 @@ dataset read_csv(const std::filesystem::path& file, csv_label_column label_colum
         if (!value)
           throw data_error(file, fmt::format("line {}, column {}: '{}' is not a number",
                                              line_number, c + 1, fields[c]));
+        if (!std::isfinite(*value))
+          throw data_error(file, fmt::format("line {}, column {}: '{}' is not finite", line_number,
+                                             c + 1, fields[c]));
         values.push_back(*value);
       }
     }

@@ -1,5 +1,6 @@
 #include "model/libsvm.hpp"
 
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -7,11 +8,16 @@
 #include <fmt/format.h>
 
 #include "model/data_error.hpp"
+#include "model/data_file.hpp"
 #include "model/text_numbers.hpp"
 
 namespace dsq {
 
 dataset read_libsvm(const std::filesystem::path& file, Eigen::Index num_features) {
+  check_data_file(file);
+  if (num_features > max_libsvm_features)
+    throw data_error(file, fmt::format("features={} exceeds the limit of {} features", num_features,
+                                       max_libsvm_features));
   std::ifstream in(file);
   if (!in) {
     std::error_code ec;
@@ -63,6 +69,10 @@ dataset read_libsvm(const std::filesystem::path& file, Eigen::Index num_features
       if (!index || *index < 1)
         fail(fmt::format("feature index '{}' is not a positive integer (indices are 1-based)",
                          token.substr(0, colon)));
+      // Each index is a row of a dense matrix: a huge one is a damaged file, not a data set.
+      if (*index > max_libsvm_features)
+        fail(fmt::format("feature index {} exceeds the limit of {} features", *index,
+                         max_libsvm_features));
       if (*index <= previous)
         fail(fmt::format("feature index {} does not increase (after {})", *index, previous));
       if (num_features > 0 && *index > num_features)
@@ -72,6 +82,9 @@ dataset read_libsvm(const std::filesystem::path& file, Eigen::Index num_features
       if (!value)
         fail(fmt::format("value '{}' of feature {} is not a number", token.substr(colon + 1),
                          *index));
+      if (!std::isfinite(*value))
+        fail(
+            fmt::format("value '{}' of feature {} is not finite", token.substr(colon + 1), *index));
       previous = *index;
       max_index = std::max(max_index, *index);
       entries.push_back({*index - 1, *value});
@@ -83,6 +96,10 @@ dataset read_libsvm(const std::filesystem::path& file, Eigen::Index num_features
     throw data_error(file, "no samples");
 
   const auto rows = num_features > 0 ? num_features : static_cast<Eigen::Index>(max_index);
+  if (static_cast<std::uint64_t>(rows) * data.labels.size() > max_dense_values)
+    throw data_error(file, fmt::format("{} features x {} samples is more than the limit of {} "
+                                       "values held in memory",
+                                       rows, data.labels.size(), max_dense_values));
   data.features = Eigen::MatrixXf::Zero(rows, static_cast<Eigen::Index>(data.labels.size()));
   sample_start.push_back(entries.size());
   for (std::size_t s = 0; s + 1 < sample_start.size(); ++s)

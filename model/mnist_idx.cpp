@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "model/data_error.hpp"
+#include "model/data_file.hpp"
 
 namespace dsq {
 
@@ -16,11 +17,7 @@ constexpr std::uint32_t labels_magic = 0x00000801; // unsigned bytes, 1 dimensio
 constexpr int mnist_classes = 10;
 
 std::vector<unsigned char> read_whole_file(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::exists(file, ec))
-    throw data_error(file, "file not found");
-  if (!std::filesystem::is_regular_file(file, ec))
-    throw data_error(file, "not a regular file");
+  check_data_file(file);
   std::ifstream in(file, std::ios::binary);
   if (!in)
     throw data_error(file, "cannot open for reading");
@@ -62,7 +59,11 @@ std::array<std::uint64_t, Dims> read_idx_header(const std::vector<unsigned char>
     dims[k] = big_endian_u32(bytes, 4 * (1 + k));
     if (dims[k] == 0)
       throw data_error(file, fmt::format("header dimension {} is zero", k));
-    payload *= dims[k];
+    // Three 32-bit dimensions can multiply past 2^64 and wrap to a size that looks right.
+    if (__builtin_mul_overflow(payload, dims[k], &payload))
+      throw data_error(file, fmt::format("header dimensions overflow: their product exceeds 2^64 "
+                                         "bytes (file has {})",
+                                         bytes.size()));
   }
   const auto expected = header_size + payload;
   if (bytes.size() < expected)

@@ -6,6 +6,7 @@
 
 #include "model/csv.hpp"
 #include "model/data_error.hpp"
+#include "model/data_file.hpp"
 #include "model/libsvm.hpp"
 #include "model/mnist_idx.hpp"
 
@@ -214,6 +215,62 @@ BOOST_AUTO_TEST_CASE(csv_wrong_column_count_is_reported) {
   temp_directory dir;
   const auto file = dir.write("a.csv", "1,2,3\n1,2\n");
   expect_data_error([&] { dsq::read_csv(file); }, {"a.csv", "line 2", "2 columns", "expected 3"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Input that would crash, hang or poison a run is refused where it is read, naming file and line.
+BOOST_AUTO_TEST_SUITE(input_limits)
+
+BOOST_AUTO_TEST_CASE(non_finite_values_are_refused_with_their_line) {
+  temp_directory dir;
+  for (const char* value : {"nan", "inf", "-inf", "infinity", "NaN"}) {
+    BOOST_TEST_CONTEXT(value) {
+      // Whether the number parser or the reader's own check refuses it, the message names the
+      // file, the line, the place in it and the value.
+      const std::string quoted = std::string{"'"} + value + "'";
+      const auto svm = dir.write("n.svm", std::string{"1 1:1\n-1 1:2 3:"} + value + "\n");
+      expect_data_error([&] { dsq::read_libsvm(svm); }, {"n.svm", "line 2", "feature 3", quoted});
+      const auto csv = dir.write("n.csv", std::string{"label,a,b\n1,0.5,1\n0,"} + value + ",2\n");
+      expect_data_error([&] { dsq::read_csv(csv); }, {"n.csv", "line 3", "column 2", quoted});
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_value_beyond_float_is_refused) {
+  temp_directory dir;
+  const auto svm = dir.write("big.svm", "1 1:1e39\n");
+  expect_data_error([&] { dsq::read_libsvm(svm); }, {"big.svm", "line 1", "1e39"});
+}
+
+BOOST_AUTO_TEST_CASE(a_huge_feature_index_is_refused_naming_the_limit) {
+  temp_directory dir;
+  const auto svm = dir.write("wide.svm", "1 1:1\n1 2000000000:1\n");
+  expect_data_error(
+      [&] { dsq::read_libsvm(svm); },
+      {"wide.svm", "line 2", "feature index 2000000000 exceeds the limit of 10000000"});
+  expect_data_error([&] { dsq::read_libsvm(svm, dsq::max_libsvm_features + 1); },
+                    {"wide.svm", "features=10000001 exceeds the limit"});
+}
+
+BOOST_AUTO_TEST_CASE(idx_dimensions_whose_product_wraps_past_2_64_are_refused) {
+  temp_directory dir;
+  // 4 x 2^31 x 2^31 = 2^64: wrapped, it would announce 0 bytes and match an empty payload.
+  const auto wrap = dir.write("wrap", idx_images(4, 1u << 31, 1u << 31, {}));
+  expect_data_error([&] { dsq::read_idx_images(wrap); }, {"wrap", "overflow"});
+  // Dimensions that multiply to more than the file holds.
+  const auto big = dir.write("big", idx_images(60000, 65535, 65535, two_images));
+  expect_data_error([&] { dsq::read_idx_images(big); }, {"big", "truncated"});
+}
+
+BOOST_AUTO_TEST_CASE(devices_and_directories_are_not_data_files) {
+  temp_directory dir;
+  // /dev/zero would be read forever; a directory cannot be read at all.
+  expect_data_error([&] { dsq::read_libsvm("/dev/zero"); }, {"/dev/zero", "not a regular file"});
+  expect_data_error([&] { dsq::read_csv("/dev/zero"); }, {"/dev/zero", "not a regular file"});
+  expect_data_error([&] { dsq::read_idx_images("/dev/zero"); },
+                    {"/dev/zero", "not a regular file"});
+  expect_data_error([&] { dsq::read_libsvm(dir.path()); }, {"not a regular file"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
