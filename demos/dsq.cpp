@@ -8,6 +8,7 @@
 #include "actors/parameter_server.hpp"
 #include "actors/worker.hpp"
 #include "config/dsq_options.hpp"
+#include "config/runtime_defaults.hpp"
 #include "net/atoms.hpp"
 #include "net/register_types.hpp"
 #include "net/transport.hpp"
@@ -183,6 +184,7 @@ int main(int argc, char** argv) {
   dsq_options opts;
   register_message_types(opts);
   opts.load<caf::io::middleman>();
+  apply_runtime_defaults(opts, role_of_command(command)); // the user's settings win
   auto parsed = parse_options({argv + 2, argv + argc}, opts);
   if (parsed.help) {
     if (parsed.printed)

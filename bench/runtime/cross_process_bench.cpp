@@ -1,0 +1,707 @@
+// A synchronous step across processes, next to the same step in one process and to the
+// network's floor, with the runtime settings of dsq (config/runtime_defaults) and with CAF's own
+// defaults passed explicitly ("old"), interleaved in one run.
+//
+// For 1, 2, 4, 8 workers and the tiny model of issue 12 (softmax on
+// synthetic:n=4000,d=20,classes=4, sign DoubleSqueeze, --eval-every=0):
+//   - `dsq local --workers=N`, and `dsq server` + N `dsq worker` processes on 127.0.0.1,
+//   - raw_tcp_floor with N clients (plain blocking TCP, the same message pattern and sizes),
+// each as wall µs per step (from the metrics CSV, start-up excluded), CPU µs per step and
+// voluntary context switches ("wake-ups") per step, summed over all processes (wait4's rusage of
+// a run minus that of a one-step run of the same configuration, which holds the start-up).
+// Then MNIST mlp:hidden=128, batch 32, 4 worker processes, steps/s with both settings; the CPU
+// that waiting processes use (a worker stopped with SIGSTOP holds up the step: the server and
+// the other worker wait); and the compute of a step measured in this process (gradient,
+// compression, wire encoding, CAF serialization, aggregation), for the breakdown.
+//
+// Every configuration runs `--repeats` times, interleaved; medians are printed. The machine may
+// be loaded by other work: compare the ratios within one run, not the absolute figures.
+// Every child binds 127.0.0.1 only, runs in its own process group, dies with this program
+// (PR_SET_PDEATHSIG) and is killed when its time bound passes.
+//
+// usage: cross_process_bench [--quick] [--repeats=R] [--steps=S] [--workers=1,2,4,8]
+//                            [--no-mnist] [--dsq=PATH] [--old-dsq=PATH]
+//   --old-dsq: run the "old" configuration with another binary (e.g. a build of an older
+//              commit) instead of passing CAF's defaults to the same binary.
+
+#include "compression/compressor.hpp"
+#include "compression/wire.hpp"
+#include "config/method.hpp"
+#include "config/runtime_defaults.hpp"
+#include "model/minibatch_sampler.hpp"
+#include "training/double_squeeze.hpp"
+#include "training/training_setup.hpp"
+
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#ifndef DSQ_BINARY
+#define DSQ_BINARY "dsq"
+#endif
+#ifndef DSQ_SOURCE_DIR
+#define DSQ_SOURCE_DIR "."
+#endif
+#ifndef RAW_TCP_FLOOR_BINARY
+#define RAW_TCP_FLOOR_BINARY "raw_tcp_floor"
+#endif
+
+using namespace dsq;
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+// -- child processes --------------------------------------------------------------------------
+
+std::vector<pid_t> live_children; ///< process groups to kill if this program is interrupted
+
+extern "C" void on_interrupt(int) {
+  for (pid_t pid : live_children)
+    kill(-pid, SIGKILL);
+  std::_Exit(130);
+}
+
+/// What a finished child used.
+struct usage {
+  bool ok = false;
+  double cpu_us = 0;
+  double wakeups = 0; ///< voluntary context switches: the times a thread blocked and was woken
+};
+
+usage& operator+=(usage& a, const usage& b) {
+  a.ok = a.ok && b.ok;
+  a.cpu_us += b.cpu_us;
+  a.wakeups += b.wakeups;
+  return a;
+}
+
+/// A child process in its own process group with stdout and stderr in files; killed (the whole
+/// group) when the object goes away unless it was waited for.
+class child {
+public:
+  child(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
+    pid_ = fork();
+    if (pid_ < 0)
+      throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int in = open("/dev/null", O_RDONLY);
+      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(in, 0);
+      dup2(o, 1);
+      dup2(e, 2);
+      std::vector<char*> args;
+      for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      std::_Exit(127);
+    }
+    setpgid(pid_, pid_);
+    live_children.push_back(pid_);
+  }
+  child(const child&) = delete;
+  child& operator=(const child&) = delete;
+  ~child() {
+    if (!done_) {
+      kill(-pid_, SIGKILL);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    std::erase(live_children, pid_);
+  }
+
+  pid_t pid() const { return pid_; }
+
+  /// Waits until `deadline`; kills the group then. ok: exited with status 0 in time.
+  usage wait_until(clock_type::time_point deadline) {
+    usage u;
+    int status = 0;
+    rusage r{};
+    for (;;) {
+      pid_t got = wait4(pid_, &status, WNOHANG, &r);
+      if (got == pid_)
+        break;
+      if (clock_type::now() >= deadline) {
+        kill(-pid_, SIGKILL);
+        wait4(pid_, &status, 0, &r);
+        done_ = true;
+        return u;
+      }
+      std::this_thread::sleep_for(5ms); // a bench polls; tests wait on events instead
+    }
+    done_ = true;
+    u.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    u.cpu_us = 1e6 * static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+               static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+    u.wakeups = static_cast<double>(r.ru_nvcsw);
+    return u;
+  }
+
+private:
+  pid_t pid_ = -1;
+  bool done_ = false;
+};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in{p};
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// Polls `path` until it contains `needle` or `deadline` passes.
+bool wait_for_text(const fs::path& path, const std::string& needle,
+                   clock_type::time_point deadline) {
+  while (clock_type::now() < deadline) {
+    if (read_file(path).find(needle) != std::string::npos)
+      return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+/// Wall seconds per step from a metrics CSV: (wall_s[last] - wall_s[1]) / (steps - 1), which
+/// leaves out start-up, the welcome and the final evaluation.
+std::optional<double> seconds_per_step(const fs::path& csv) {
+  std::ifstream in{csv};
+  std::string line;
+  std::vector<double> wall;
+  std::getline(in, line); // header
+  while (std::getline(in, line)) {
+    auto a = line.find(',');
+    auto b = line.find(',', a + 1);
+    if (a == std::string::npos || b == std::string::npos)
+      continue;
+    wall.push_back(std::stod(line.substr(a + 1, b - a - 1)));
+  }
+  if (wall.size() < 4)
+    return std::nullopt;
+  return (wall.back() - wall[1]) / static_cast<double>(wall.size() - 2);
+}
+
+/// CPU time (ns) that every thread of `pid` has run so far, from /proc/PID/task/*/schedstat.
+double cpu_ns_of(pid_t pid) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    std::ifstream in{task.path() / "schedstat"};
+    double ns = 0;
+    if (in >> ns)
+      total += ns;
+  }
+  return total;
+}
+
+// -- configurations ---------------------------------------------------------------------------
+
+struct bench_options {
+  bool quick = false;
+  int repeats = 3;
+  long steps = 2000;
+  std::vector<int> workers{1, 2, 4, 8};
+  bool mnist = true;
+  std::string dsq = DSQ_BINARY;
+  std::string old_dsq; ///< empty: the same binary with CAF's defaults passed explicitly
+  fs::path dir;
+};
+
+/// "old": CAF's own defaults (today's main before the runtime defaults), "new": dsq's.
+struct setting {
+  std::string name;
+  std::string binary;
+  std::vector<std::string> extra; ///< arguments that every process of the run gets
+};
+
+std::vector<setting> settings_of(const bench_options& o) {
+  setting old_setting{"old", o.old_dsq.empty() ? o.dsq : o.old_dsq, {}};
+  if (o.old_dsq.empty())
+    old_setting.extra = caf_default_arguments();
+  return {old_setting, setting{"new", o.dsq, {}}};
+}
+
+const std::vector<std::string> tiny_model{
+    "--model=softmax", "--dataset=synthetic:n=4000,d=20,classes=4", "--eval-every=0", "--quiet"};
+const std::vector<std::string> mnist_model{"--model=mlp:hidden=128", "--dataset=mnist",
+                                           "--batch=32", "--eval-every=0", "--quiet"};
+
+/// One measured run: wall µs per step and what all its processes used.
+struct run_result {
+  bool ok = false;
+  double us_per_step = 0;
+  usage used;
+};
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+int run_counter = 0;
+bool any_failed = false; ///< keep the run directories to look at
+
+/// `dsq local --workers=N` (n_processes == 0) or `dsq server` + N `dsq worker` processes.
+run_result run_dsq(const bench_options& o, const setting& s, bool local, int n, long steps,
+                   const std::vector<std::string>& model) {
+  run_result result;
+  auto dir = o.dir / fmt::format("run{}", run_counter++);
+  fs::create_directories(dir);
+  auto csv = dir / "metrics.csv";
+  auto deadline = clock_type::now() + std::chrono::seconds(o.quick ? 60 : 120);
+  std::vector<std::string> common = concat(model, s.extra);
+  common.push_back(fmt::format("--steps={}", steps));
+  common.push_back(fmt::format("--workers={}", n));
+  common.push_back("--metrics=" + csv.string());
+  if (local) {
+    child c(concat({s.binary, "local"}, common), dir / "local.out", dir / "local.err");
+    result.used = c.wait_until(deadline);
+  } else {
+    child server(concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, common),
+                 dir / "server.out", dir / "server.err");
+    if (!wait_for_text(dir / "server.out", "waiting for", deadline))
+      return result;
+    auto text = read_file(dir / "server.out");
+    auto at = text.find("127.0.0.1:");
+    auto port = std::stoi(text.substr(at + 10));
+    std::vector<std::unique_ptr<child>> workers;
+    for (int i = 0; i < n; ++i)
+      workers.push_back(std::make_unique<child>(
+          concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port), "--quiet"},
+                 s.extra),
+          dir / fmt::format("worker{}.out", i), dir / fmt::format("worker{}.err", i)));
+    result.used = server.wait_until(deadline);
+    for (auto& w : workers)
+      result.used += w->wait_until(deadline + 10s);
+  }
+  auto sps = seconds_per_step(csv);
+  result.ok = result.used.ok && (steps < 4 || sps.has_value());
+  if (sps)
+    result.us_per_step = 1e6 * *sps;
+  if (!result.ok) {
+    any_failed = true;
+    fmt::print("  (a run failed: see {})\n", dir.string());
+  }
+  return result;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  auto n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/// Per-step figures of one configuration, over the repeats.
+struct per_step {
+  std::vector<double> wall_us, cpu_us, wakeups;
+  void add(const run_result& full, const run_result& startup, long steps) {
+    if (!full.ok || !startup.ok)
+      return;
+    wall_us.push_back(full.us_per_step);
+    auto extra = static_cast<double>(steps - 1);
+    cpu_us.push_back((full.used.cpu_us - startup.used.cpu_us) / extra);
+    wakeups.push_back((full.used.wakeups - startup.used.wakeups) / extra);
+  }
+};
+
+/// raw_tcp_floor's figures for one client count.
+struct floor_result {
+  std::vector<double> us, cpu_us, wakeups;
+};
+
+void run_floor(const bench_options& o, int clients, std::size_t up, std::size_t down, long rounds,
+               floor_result& into) {
+  auto dir = o.dir / fmt::format("floor{}", run_counter++);
+  fs::create_directories(dir);
+  fs::path floor_binary = fs::path{o.dsq}.parent_path() / "bench" / "runtime" / "raw_tcp_floor";
+  if (!fs::exists(floor_binary))
+    floor_binary = RAW_TCP_FLOOR_BINARY;
+  child c({floor_binary.string(), fmt::format("--clients={}", clients), fmt::format("--up={}", up),
+           fmt::format("--down={}", down), fmt::format("--rounds={}", rounds)},
+          dir / "out", dir / "err");
+  if (!c.wait_until(clock_type::now() + 120s).ok) {
+    any_failed = true;
+    fmt::print("  (raw_tcp_floor failed: see {})\n", dir.string());
+    return;
+  }
+  auto text = read_file(dir / "out");
+  auto value = [&](const std::string& key) {
+    auto at = text.find(key + "=");
+    return at == std::string::npos ? 0.0 : std::stod(text.substr(at + key.size() + 1));
+  };
+  into.us.push_back(value("us_per_round"));
+  into.cpu_us.push_back(value("cpu_us_per_round"));
+  into.wakeups.push_back(value("wakeups_per_round"));
+}
+
+// -- the compute of a step, measured in this process ------------------------------------------
+
+struct compute_breakdown {
+  double gradient_us = 0;  ///< a worker's gather + loss_and_gradient
+  double compress_us = 0;  ///< uplink compression + to_bytes
+  double caf_ser_us = 0;   ///< CAF's binary serialization + deserialization of the payload
+  double aggregate_us = 0; ///< server: from_bytes of each push, aggregate, to_bytes
+  double apply_us = 0;     ///< from_bytes + apply_update (every replica, and the server)
+  std::size_t push_bytes = 0, update_bytes = 0;
+};
+
+compute_breakdown measure_compute(const std::vector<std::string>& model_args, int n, int reps) {
+  run_config cfg;
+  for (const auto& a : model_args) {
+    if (a.rfind("--model=", 0) == 0)
+      cfg.model = a.substr(8);
+    if (a.rfind("--dataset=", 0) == 0)
+      cfg.dataset = a.substr(10);
+    if (a.rfind("--batch=", 0) == 0)
+      cfg.batch = std::stoul(a.substr(8));
+  }
+  cfg.compressor = "sign";
+  auto setup = load_training(cfg);
+  auto m = resolve_method(cfg);
+  const auto d = setup.net->num_parameters();
+  compression_pass up(m.uplink, m.uplink_residual, d);
+  compression_pass down(m.downlink, m.downlink_residual, d);
+  Eigen::VectorXf x(static_cast<Eigen::Index>(d)), g(x.size()), avg(x.size()), scratch;
+  setup.net->initialize(x, 1);
+  std::vector<std::size_t> all(setup.data->train.size());
+  for (std::size_t i = 0; i < all.size(); ++i)
+    all[i] = i;
+  minibatch_sampler sampler(all, cfg.batch, 1);
+  Eigen::MatrixXf bx;
+  std::vector<std::int32_t> by;
+  rng_engine rng{1};
+  compute_breakdown b;
+  auto us_since = [](clock_type::time_point t) {
+    return std::chrono::duration<double, std::micro>(clock_type::now() - t).count();
+  };
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = clock_type::now();
+    gather(setup.data->train, sampler.next(), bx, by);
+    setup.net->loss_and_gradient(x, bx, by, g);
+    auto t1 = clock_type::now();
+    auto bytes = to_bytes(up.compress({g.data(), d}, rng));
+    b.compress_us += us_since(t1);
+    b.gradient_us += std::chrono::duration<double, std::micro>(t1 - t0).count();
+    // What BASP does to a payload on its way: serialize on one side, deserialize on the other.
+    auto t2 = clock_type::now();
+    std::vector<char> buffer;
+    caf::binary_serializer sink{nullptr, buffer};
+    sink(bytes);
+    std::vector<std::uint8_t> copy;
+    caf::binary_deserializer source{nullptr, buffer};
+    source(copy);
+    b.caf_ser_us += us_since(t2);
+    b.push_bytes = bytes.size();
+    auto t3 = clock_type::now();
+    std::vector<compressed_message> pushes;
+    for (int i = 0; i < n; ++i)
+      pushes.push_back(from_bytes(copy));
+    // server_aggregate's work: the average of the pushes, compressed through the downlink.
+    avg.setZero();
+    for (const auto& c : pushes)
+      add_scaled(c, 1.0f / static_cast<float>(n), {avg.data(), d});
+    auto update = to_bytes(down.compress({avg.data(), d}, rng));
+    b.aggregate_us += us_since(t3);
+    b.update_bytes = update.size();
+    auto t4 = clock_type::now();
+    apply_update(from_bytes(update), 0.0f, nullptr, x, scratch);
+    b.apply_us += us_since(t4);
+  }
+  for (double* v : {&b.gradient_us, &b.compress_us, &b.caf_ser_us, &b.aggregate_us, &b.apply_us})
+    *v /= reps;
+  return b;
+}
+
+// -- waiting without spinning -----------------------------------------------------------------
+
+/// CPU (% of one core) of the server and of a worker while another worker is stopped
+/// (SIGSTOP): both wait, the server for the missing push, the worker for the update. Also the
+/// server alone, before any worker connected.
+struct idle_cpu {
+  double server_waiting_for_workers = -1, server_waiting_for_push = -1,
+         worker_waiting_for_update = -1;
+};
+
+idle_cpu measure_idle(const bench_options& o, const setting& s) {
+  idle_cpu result;
+  auto dir = o.dir / fmt::format("idle{}", run_counter++);
+  fs::create_directories(dir);
+  auto deadline = clock_type::now() + 60s;
+  const auto window = 1s;
+  std::vector<std::string> args = concat(tiny_model, s.extra);
+  args.push_back("--steps=100000000");
+  args.push_back("--workers=2");
+  child server(concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, args),
+               dir / "server.out", dir / "server.err");
+  if (!wait_for_text(dir / "server.out", "waiting for", deadline))
+    return result;
+  auto percent = [&](std::vector<pid_t> pids) {
+    std::vector<double> before;
+    for (pid_t p : pids)
+      before.push_back(cpu_ns_of(p));
+    auto t0 = clock_type::now();
+    std::this_thread::sleep_for(window);
+    auto wall_ns = std::chrono::duration<double, std::nano>(clock_type::now() - t0).count();
+    std::vector<double> out;
+    for (std::size_t i = 0; i < pids.size(); ++i)
+      out.push_back(100 * (cpu_ns_of(pids[i]) - before[i]) / wall_ns);
+    return out;
+  };
+  result.server_waiting_for_workers = percent({server.pid()})[0];
+  auto text = read_file(dir / "server.out");
+  auto port = std::stoi(text.substr(text.find("127.0.0.1:") + 10));
+  // Worker 0 prints its progress (no --quiet): its lines tell that training runs.
+  std::vector<std::string> w0 =
+      concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port)}, s.extra);
+  std::vector<std::string> w1 = w0;
+  w1.push_back("--quiet");
+  child worker0(w0, dir / "worker0.out", dir / "worker0.err");
+  child worker1(w1, dir / "worker1.out", dir / "worker1.err");
+  if (!wait_for_text(dir / "worker0.out", "step 1000/", deadline))
+    return result;
+  kill(worker1.pid(), SIGSTOP);
+  std::this_thread::sleep_for(100ms); // let the step in flight end
+  auto waiting = percent({server.pid(), worker0.pid()});
+  kill(worker1.pid(), SIGCONT);
+  result.server_waiting_for_push = waiting[0];
+  result.worker_waiting_for_update = waiting[1];
+  kill(server.pid(), SIGTERM); // stops the run early; the workers are told to exit
+  server.wait_until(clock_type::now() + 20s);
+  worker0.wait_until(clock_type::now() + 10s);
+  worker1.wait_until(clock_type::now() + 10s);
+  return result;
+}
+
+// -- output -----------------------------------------------------------------------------------
+
+std::string load_average() {
+  std::ifstream in{"/proc/loadavg"};
+  double one = 0, five = 0, fifteen = 0;
+  in >> one >> five >> fifteen;
+  return fmt::format("{:.2f} {:.2f} {:.2f}", one, five, fifteen);
+}
+
+bench_options parse(int argc, char** argv) {
+  bench_options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* key) -> std::optional<std::string> {
+      std::string prefix = std::string{key} + "=";
+      if (a.rfind(prefix, 0) == 0)
+        return a.substr(prefix.size());
+      return std::nullopt;
+    };
+    if (a == "--quick") {
+      o.quick = true;
+      o.repeats = 1;
+      o.steps = 1000;
+      o.mnist = true;
+      o.workers = {1, 4};
+    } else if (a == "--no-mnist") {
+      o.mnist = false;
+    } else if (auto v = value("--repeats")) {
+      o.repeats = std::max(1, std::stoi(*v));
+    } else if (auto v = value("--steps")) {
+      o.steps = std::max(10L, std::stol(*v));
+    } else if (auto v = value("--dsq")) {
+      o.dsq = *v;
+    } else if (auto v = value("--old-dsq")) {
+      o.old_dsq = *v;
+    } else if (auto v = value("--workers")) {
+      o.workers.clear();
+      std::stringstream list{*v};
+      std::string item;
+      while (std::getline(list, item, ','))
+        o.workers.push_back(std::stoi(item));
+    } else {
+      throw std::invalid_argument("unknown argument '" + a + "' (see the comment at the top)");
+    }
+  }
+  return o;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  bench_options o;
+  try {
+    o = parse(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "cross_process_bench: error: {}\n", e.what());
+    return 2;
+  }
+  // dsq finds MNIST in data/mnist of its working directory or of DSQ_SOURCE_DIR.
+  if (std::getenv("DSQ_DATA_DIR") == nullptr && std::getenv("DSQ_SOURCE_DIR") == nullptr)
+    setenv("DSQ_SOURCE_DIR", DSQ_SOURCE_DIR, 1);
+  signal(SIGINT, on_interrupt);
+  signal(SIGTERM, on_interrupt);
+  o.dir = fs::temp_directory_path() / fmt::format("cross_process_bench.{}", getpid());
+  fs::create_directories(o.dir);
+  const auto settings = settings_of(o);
+  fmt::print("cross_process_bench: {} hardware threads, load average {} (other work may run: "
+             "compare ratios within this run)\n",
+             std::thread::hardware_concurrency(), load_average());
+  fmt::print("  old = {} {}\n", settings[0].binary, fmt::join(settings[0].extra, " "));
+  fmt::print("  new = {} (dsq's runtime defaults: server/worker {}; local {})\n",
+             settings[1].binary, fmt::join(runtime_default_arguments(runtime_role::server), " "),
+             fmt::join(runtime_default_arguments(runtime_role::local), " "));
+  fmt::print("  {} repeats, interleaved; medians\n", o.repeats);
+
+  // The compute of a step (this process, one core) and the message sizes.
+  const int reps = o.quick ? 300 : 2000;
+  std::map<int, compute_breakdown> compute;
+  for (int n : o.workers)
+    compute[n] = measure_compute(tiny_model, n, reps);
+  const auto& c1 = compute.begin()->second;
+  fmt::print("\ntiny model: push {} B, update {} B; per step on one core: gradient {:.1f} us, "
+             "compress+encode {:.1f} us, CAF (de)serialization of a payload {:.1f} us, apply "
+             "{:.1f} us\n",
+             c1.push_bytes, c1.update_bytes, c1.gradient_us, c1.compress_us, c1.caf_ser_us,
+             c1.apply_us);
+
+  // The tiny model: floor, local and cross-process, old and new, interleaved.
+  std::map<std::pair<int, std::string>, per_step> local, cross;
+  std::map<int, floor_result> floors;
+  const long rounds = o.quick ? 2000 : 5000;
+  for (int r = 0; r < o.repeats; ++r) {
+    for (int n : o.workers) {
+      run_floor(o, n, c1.push_bytes, c1.update_bytes, rounds, floors[n]);
+      auto order = settings;
+      if (r % 2 == 1)
+        std::reverse(order.begin(), order.end());
+      for (const auto& s : order) {
+        auto full = run_dsq(o, s, true, n, o.steps, tiny_model);
+        auto startup = run_dsq(o, s, true, n, 1, tiny_model);
+        local[{n, s.name}].add(full, startup, o.steps);
+        full = run_dsq(o, s, false, n, o.steps, tiny_model);
+        startup = run_dsq(o, s, false, n, 1, tiny_model);
+        cross[{n, s.name}].add(full, startup, o.steps);
+      }
+    }
+    fmt::print("  repeat {} of {} done, load average {}\n", r + 1, o.repeats, load_average());
+  }
+
+  fmt::print("\nTiny model (softmax, synthetic:n=4000,d=20,classes=4, sign), {} steps; µs per "
+             "step (wall), CPU µs per step and wake-ups per step over all processes\n",
+             o.steps);
+  fmt::print("{:>7} {:>8} | {:>9} {:>7} {:>6} | {:>9} {:>7} {:>6} | {:>9} {:>7} {:>6} | "
+             "{:>9} {:>9} {:>9}\n",
+             "workers", "setting", "local us", "cpu", "wakes", "cross us", "cpu", "wakes", "tcp us",
+             "cpu", "wakes", "cross/loc", "cross/rtt", "cross/tcp");
+  const double rtt = floors.count(1) ? median(floors[1].us) : 0;
+  for (int n : o.workers) {
+    for (const auto& s : settings) {
+      auto& l = local[{n, s.name}];
+      auto& x = cross[{n, s.name}];
+      auto& f = floors[n];
+      double lw = median(l.wall_us), xw = median(x.wall_us), fw = median(f.us);
+      fmt::print("{:>7} {:>8} | {:>9.1f} {:>7.1f} {:>6.1f} | {:>9.1f} {:>7.1f} {:>6.1f} | {:>9.1f} "
+                 "{:>7.1f} {:>6.1f} | {:>8.2f}x {:>8.2f}x {:>8.2f}x\n",
+                 n, s.name, lw, median(l.cpu_us), median(l.wakeups), xw, median(x.cpu_us),
+                 median(x.wakeups), fw, median(f.cpu_us), median(f.wakeups), lw > 0 ? xw / lw : 0,
+                 rtt > 0 ? xw / rtt : 0, fw > 0 ? xw / fw : 0);
+    }
+  }
+  fmt::print("(tcp: raw_tcp_floor with as many clients, same message sizes; cross/rtt: the step "
+             "in raw TCP round trips of one client, {:.1f} us)\n",
+             rtt);
+  for (int n : o.workers) {
+    double old_x = median(cross[{n, "old"}].wall_us), new_x = median(cross[{n, "new"}].wall_us);
+    double old_l = median(local[{n, "old"}].wall_us), new_l = median(local[{n, "new"}].wall_us);
+    fmt::print("{} workers: new vs old: cross-process {:.2f}x faster, local {:.2f}x faster\n", n,
+               new_x > 0 ? old_x / new_x : 0, new_l > 0 ? old_l / new_l : 0);
+  }
+
+  if (local.count({4, "new"}) && floors.count(1)) {
+    double x = median(cross[{4, "new"}].wall_us), l = median(local[{4, "new"}].wall_us);
+    fmt::print("goal, 4 worker processes, new: step <= 3x dsq local: {:.2f}x ({}); <= 4 raw TCP "
+               "round trips: {:.2f} ({})\n",
+               x / l, x <= 3 * l ? "met" : "NOT met", x / rtt, x <= 4 * rtt ? "met" : "NOT met");
+  }
+
+  // Breakdown of one cross-process step with the new settings.
+  for (int n : o.workers) {
+    const auto& c = compute[n];
+    double x = median(cross[{n, "new"}].wall_us);
+    double f = median(floors[n].us);
+    // The critical path of compute: every worker's gradient on 2 cores (ceil(n / cores) rounds),
+    // the server's aggregation, one apply on the worker.
+    const auto cores = std::max(1u, std::thread::hardware_concurrency());
+    const double rounds_per_core = std::ceil(static_cast<double>(n) / cores);
+    double worker = rounds_per_core * (c.gradient_us + c.compress_us + c.apply_us);
+    double ser = 2 * c.caf_ser_us;
+    double rest = x - worker - c.aggregate_us - ser - f;
+    fmt::print("breakdown, {} workers, new: step {:.1f} us = worker compute {:.1f} + server "
+               "aggregation {:.1f} + CAF serialization {:.1f} + TCP transport floor {:.1f} + "
+               "the rest (wake-ups and hand-offs between CAF's threads) {:.1f}\n",
+               n, x, worker, c.aggregate_us, ser, f, rest);
+  }
+
+  if (o.mnist) {
+    fmt::print("\nMNIST mlp:hidden=128, batch 32, 4 worker processes\n");
+    const long steps = o.quick ? 150 : 500;
+    std::map<std::string, std::vector<double>> steps_per_s, cpu;
+    for (int r = 0; r < std::max(1, o.repeats - 1); ++r) {
+      auto order = settings;
+      if (r % 2 == 1)
+        std::reverse(order.begin(), order.end());
+      for (const auto& s : order) {
+        auto full = run_dsq(o, s, false, 4, steps, mnist_model);
+        auto startup = run_dsq(o, s, false, 4, 1, mnist_model);
+        if (full.ok && startup.ok) {
+          steps_per_s[s.name].push_back(1e6 / full.us_per_step);
+          cpu[s.name].push_back((full.used.cpu_us - startup.used.cpu_us) /
+                                static_cast<double>(steps - 1));
+        }
+      }
+    }
+    for (const auto& s : settings)
+      fmt::print("{:>8}: {:.1f} steps/s, CPU {:.0f} us per step\n", s.name,
+                 median(steps_per_s[s.name]), median(cpu[s.name]));
+    double o_sps = median(steps_per_s["old"]), n_sps = median(steps_per_s["new"]);
+    if (o_sps > 0)
+      fmt::print("new vs old: {:.2f}x the steps per second (goal >= 1.6x: {})\n", n_sps / o_sps,
+                 n_sps >= 1.6 * o_sps ? "met" : "NOT met");
+  }
+
+  fmt::print("\nWaiting processes (% of one core over 1 s; tiny model, 2 workers, one of them "
+             "stopped with SIGSTOP)\n");
+  for (const auto& s : settings) {
+    auto idle = measure_idle(o, s);
+    fmt::print("{:>8}: server before any worker {:.2f}%, server waiting for a push {:.2f}%, "
+               "worker waiting for the update {:.2f}%\n",
+               s.name, idle.server_waiting_for_workers, idle.server_waiting_for_push,
+               idle.worker_waiting_for_update);
+  }
+  fmt::print("\nload average at the end: {}\n", load_average());
+  std::error_code ec;
+  if (any_failed)
+    fmt::print("some runs failed; their outputs are in {}\n", o.dir.string());
+  else
+    fs::remove_all(o.dir, ec);
+  return 0;
+}

@@ -1,0 +1,102 @@
+// dsq's runtime defaults (config/runtime_defaults): what `dsq` runs with unless the user says
+// otherwise, on the command line or in the INI file.
+#define BOOST_TEST_MODULE runtime_defaults
+#include <boost/test/unit_test.hpp>
+
+#include "config/dsq_options.hpp"
+#include "config/runtime_defaults.hpp"
+
+#include <caf/io/middleman.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <unistd.h>
+
+using namespace dsq;
+
+namespace {
+
+/// Options as `dsq` builds them: the runtime defaults first, then the user's arguments.
+struct parsed_options {
+  dsq_options opts;
+  parse_result result;
+  parsed_options(runtime_role role, const std::vector<std::string>& args) {
+    opts.load<caf::io::middleman>();
+    apply_runtime_defaults(opts, role);
+    result = parse_options(args, opts);
+  }
+  std::string policy() const {
+    return caf::to_string(caf::get_or(opts, "scheduler.policy", caf::atom("unset")));
+  }
+  std::size_t max_threads() const { return caf::get_or(opts, "scheduler.max-threads", 0ul); }
+  std::size_t middleman_workers() const { return caf::get_or(opts, "middleman.workers", 99ul); }
+};
+
+/// stdout and stderr of `command` (bounded by `timeout`).
+std::string output_of(const std::string& command) {
+  std::string text;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe{
+      popen(("timeout 60 " + command + " 2>&1").c_str(), "r"), pclose};
+  BOOST_REQUIRE(pipe);
+  std::array<char, 4096> buffer{};
+  while (auto n = std::fread(buffer.data(), 1, buffer.size(), pipe.get()))
+    text.append(buffer.data(), n);
+  return text;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(server_and_worker_get_the_chosen_defaults) {
+  for (auto role : {runtime_role::server, runtime_role::worker}) {
+    parsed_options p{role, {}};
+    BOOST_REQUIRE(p.result.ok);
+    BOOST_TEST(p.policy() == "sharing");
+    BOOST_TEST(p.max_threads() == 2u);
+    BOOST_TEST(p.middleman_workers() == 0u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(local_gets_the_sharing_scheduler) {
+  parsed_options p{runtime_role::local, {}};
+  BOOST_REQUIRE(p.result.ok);
+  BOOST_TEST(p.policy() == "sharing");
+}
+
+BOOST_AUTO_TEST_CASE(the_command_line_wins) {
+  parsed_options p{runtime_role::server, {"--scheduler.policy=stealing", "--middleman.workers=1"}};
+  BOOST_REQUIRE(p.result.ok);
+  BOOST_TEST(p.policy() == "stealing");
+  BOOST_TEST(p.middleman_workers() == 1u);
+  BOOST_TEST(p.max_threads() == 2u); // the one not given keeps dsq's default
+}
+
+BOOST_AUTO_TEST_CASE(the_ini_file_wins) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("dsq-runtime-defaults-" + std::to_string(::getpid()) + ".ini");
+  std::ofstream{path} << "[global]\nworkers=2\n[scheduler]\npolicy=\"stealing\"\nmax-threads=3\n";
+  parsed_options p{runtime_role::worker, {"--config=" + path.string()}};
+  std::filesystem::remove(path);
+  BOOST_REQUIRE_MESSAGE(p.result.ok, p.result.error);
+  BOOST_TEST(p.policy() == "stealing");
+  BOOST_TEST(p.max_threads() == 3u);
+  BOOST_TEST(p.middleman_workers() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(caf_default_arguments_restore_cafs_own_settings) {
+  parsed_options p{runtime_role::server, caf_default_arguments()};
+  BOOST_REQUIRE(p.result.ok);
+  BOOST_TEST(p.policy() == "stealing");
+  BOOST_TEST(p.middleman_workers() != 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_dsq_command_applies_them) {
+  // --dump-config prints the configuration that the actor system would start with.
+  auto defaults = output_of(std::string{DSQ_BINARY} + " server --dump-config");
+  BOOST_TEST(defaults.find("policy = 'sharing'") != std::string::npos, defaults);
+  auto chosen =
+      output_of(std::string{DSQ_BINARY} + " worker --scheduler.policy=stealing --dump-config");
+  BOOST_TEST(chosen.find("policy = 'stealing'") != std::string::npos, chosen);
+}
