@@ -61,6 +61,19 @@ int fail(const std::string& message) {
   return 1;
 }
 
+/// The exit code of a run whose model stopped being finite, told apart from other failures.
+constexpr int exit_diverged = 3;
+
+int report_divergence(const run_outcome& outcome) {
+  const auto& s = outcome.summary;
+  auto message = !outcome.error.empty() ? outcome.error
+                 : s.diverged_at_step
+                     ? fmt::format("training diverged at step {}", *s.diverged_at_step)
+                     : std::string{"training diverged"};
+  fmt::print(stderr, "dsq: error: {}\n", message);
+  return exit_diverged;
+}
+
 /// The sentence inside an error an actor quit with, rather than CAF's rendering of it.
 std::string describe(caf::actor_system& sys, const caf::error& err) {
   const auto& ctx = err.context();
@@ -98,6 +111,8 @@ int run_local_command(caf::actor_system& sys, const run_config& cfg) {
   if (cfg.quiet && !setup.note.empty())
     fmt::print(stderr, "dsq: {}\n", setup.note);
   auto outcome = run_local(sys, cfg, std::move(setup), !cfg.quiet);
+  if (outcome.summary.diverged)
+    return report_divergence(outcome);
   if (!outcome.ok)
     return fail(outcome.error);
   return 0;
@@ -120,6 +135,8 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg) {
              min_workers);
   std::fflush(stdout);
   wait_for(sys, server, caf::make_message(stop_atom::value));
+  if (outcome->summary.diverged)
+    return report_divergence(*outcome);
   if (!outcome->ok)
     return fail(outcome->error);
   return 0;
