@@ -151,9 +151,9 @@ BOOST_AUTO_TEST_CASE(local_run_writes_the_documented_csv_and_json) {
   BOOST_REQUIRE_MESSAGE(r.status.success(), r.status.describe() << "\n" << r.err);
 
   auto csv = read_csv(dir / "m.csv");
-  const std::vector<std::string> columns{"step",       "wall_s",        "train_loss",
-                                         "test_loss",  "test_accuracy", "bytes_up",
-                                         "bytes_down", "workers",       "lr"};
+  const std::vector<std::string> columns{
+      "step",       "wall_s",  "train_loss", "test_loss", "test_accuracy", "bytes_up",
+      "bytes_down", "workers", "lr",         "pushes",    "staleness"};
   BOOST_TEST(csv.header == columns, boost::test_tools::per_element());
   BOOST_REQUIRE_EQUAL(csv.rows.size(), static_cast<std::size_t>(steps + 1));
   for (std::size_t i = 0; i < csv.rows.size(); ++i) {
