@@ -99,6 +99,17 @@ void sync_directory(const std::filesystem::path& dir, const std::string& what) {
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes,
                            const std::string& what) {
+  // A device or a fifo (--summary=/dev/stdout) is written in place: renaming a file over it
+  // would replace the device node itself.
+  std::error_code status_error;
+  const auto status = std::filesystem::status(path, status_error);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    output_file out{path, output_file::mode::truncate, what};
+    out.write(bytes);
+    out.sync();
+    out.close();
+    return;
+  }
   auto tmp = path;
   tmp += ".tmp";
   try {

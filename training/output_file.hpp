@@ -49,6 +49,7 @@ std::string write_error(const std::string& what, const std::filesystem::path& pa
 
 /// Replaces `path` by `bytes` atomically: written to `path`.tmp, synced, renamed over `path`,
 /// and the directory synced, so that a crash leaves either the old or the new file, never a mix.
+/// A `path` that is a device or a fifo is written in place.
 /// Throws std::runtime_error naming `what`, the file and the reason; removes the temporary file.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes,
                            const std::string& what);

@@ -263,6 +263,16 @@ BOOST_AUTO_TEST_CASE(write_summary_throws_on_a_full_disk_and_keeps_the_old_summa
   BOOST_TEST(!fs::exists(fs.path() / "s.json.tmp"));
 }
 
+BOOST_AUTO_TEST_CASE(a_summary_to_a_full_device_fails_and_the_device_stays_a_device) {
+  BOOST_CHECK_EXCEPTION(write_summary("/dev/full", run_summary{}), std::runtime_error,
+                        [](const auto& e) {
+                          return says(e, "cannot write summary file '/dev/full'") &&
+                                 says(e, "No space left on device");
+                        });
+  BOOST_TEST(fs::is_character_file("/dev/full")); // not replaced by a renamed temporary file
+  BOOST_TEST(!fs::exists("/dev/full.tmp"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(summary)
