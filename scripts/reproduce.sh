@@ -28,8 +28,8 @@
 #              (skipped with a message while `dsq local --help` has no --staleness)
 #   cnn  sgd and doublesqueeze-sign with the convolutional network
 # Parts that cannot run here (rq5 without root or network namespaces, staleness without the
-# asynchronous mode) are listed with the reason in DIR/skipped.txt. Any run that fails stops
-# the script with a non-zero exit code.
+# asynchronous mode) are listed with the reason in DIR/skipped.txt. A run that fails is listed
+# in DIR/failed.txt and left out of the tables; the script finishes the others, then exits 1.
 set -euo pipefail
 
 # Everything runs inside main, which bash reads whole before it starts: editing this file while
@@ -66,6 +66,7 @@ command -v gnuplot >/dev/null || { echo "reproduce: gnuplot not found (scripts/s
 mkdir -p "$out"/runs "$out"/data "$out"/plots "$out"/tables
 out=$(cd "$out" && pwd)
 : >"$out/skipped.txt"
+: >"$out/failed.txt"
 conf=config/reproduce
 start_time=$SECONDS
 
@@ -122,7 +123,8 @@ skip() {
 note() { echo "reproduce: [$((SECONDS - start_time)) s] $*" >&2; }
 
 # run_local PART NAME INI [dsq options...]: one `dsq local` run, its CSV, JSON and log under
-# runs/PART/; stops the script if it fails or does not complete.
+# runs/PART/. A run that fails or does not complete is listed in failed.txt and left out of
+# the tables and plots; the script goes on with the others and exits non-zero at the end.
 run_local() {
   local part=$1 name=$2 ini=$3
   shift 3
@@ -134,15 +136,29 @@ run_local() {
   fi
   if ! "$dsq" local --config="$ini" ${data_override[@]+"${data_override[@]}"} --quiet \
       --metrics="$dir/$name.csv" --summary="$dir/$name.json" "$@" >"$dir/$name.log" 2>&1; then
-    echo "reproduce: run $part/$name failed ($dsq local --config=$ini $*):" >&2
+    echo "reproduce: run $part/$name FAILED ($dsq local --config=$ini $*):" >&2
     tail -n 20 "$dir/$name.log" >&2
-    exit 1
+    echo "$part/$name: $(tail -n 1 "$dir/$name.log")" >>"$out/failed.txt"
+    rm -f "$dir/$name.json"
+    return 0
   fi
   if ! grep -q '"completed": true' "$dir/$name.json"; then
     echo "reproduce: run $part/$name did not complete, see $dir/$name.log" >&2
-    exit 1
+    echo "$part/$name: did not complete" >>"$out/failed.txt"
+    rm -f "$dir/$name.json"
+    return 0
   fi
   note "$part/$name ($((SECONDS - t0)) s)"
+}
+
+# completed PART NAME EXT...: the file runs/PART/NAME.EXT of every seed whose run completed.
+completed() {
+  local part=$1 name=$2 ext=$3 s
+  for s in $seeds; do
+    if grep -qs '"completed": true' "$out/runs/$part/$name-s$s.json"; then
+      echo "$out/runs/$part/$name-s$s.$ext"
+    fi
+  done
 }
 
 # Shared awk: column lookup by header name, numeric test (NaN, inf and empty are not numbers).
@@ -330,10 +346,11 @@ rq4_extra="rq4-compressed-randomk-unbiased rq4-doublesqueeze-randomk-unbiased"
 curves() {
   local part=$1 c files ntrain workers batch
   for c in $2; do
-    files=()
-    for s in $seeds; do files+=("$out/runs/$part/$c-s$s.csv"); done
-    ntrain=$(train_size "$out/runs/$part/$c-s1.json")
-    workers=$(field "$out/runs/$part/$c-s1.json" workers)
+    mapfile -t files < <(completed "$part" "$c" csv)
+    rm -f "$out/data/$part-$c.loss.tsv" "$out/data/$part-$c.acc.tsv"
+    [ "${#files[@]}" -gt 0 ] || continue
+    ntrain=$(train_size "${files[0]%.csv}.json")
+    workers=$(field "${files[0]%.csv}.json" workers)
     batch=$(sed -n 's/^batch=//p' "$conf/$c.ini")
     binned_curve "$bin_steps" $((workers * batch)) "$ntrain" "${files[@]}" >"$out/data/$part-$c.loss.tsv"
     accuracy_curve $((workers * batch)) "$ntrain" "${files[@]}" >"$out/data/$part-$c.acc.tsv"
@@ -345,12 +362,14 @@ curve_plots() {
   local part=$1 configs=$2 prefix=$3 title=$4 c loss="" acc="" bytes=""
   for c in $configs; do
     local d=$out/data/$part-$c st lab
+    [ -s "$d.loss.tsv" ] || continue
     st=$(style_of "$c")
     lab=$(label_of "$conf/$c.ini")
     loss+="'$d.loss.tsv' using 1:(\$3-\$4):(\$3+\$4) with filledcurves $st notitle, '' using 1:3 with lines $st title '$lab', "
     acc+="'$d.acc.tsv' using 1:(100*(\$3-\$4)):(100*(\$3+\$4)) with filledcurves $st notitle, '' using 1:(100*\$3) with linespoints $st pt 7 ps 0.6 title '$lab', "
     bytes+="'$d.loss.tsv' using 5:3 with lines $st title '$lab', "
   done
+  [ -n "$loss" ] || return 0 # no run of these completed: failed.txt says which
   local seeds_note="mean ± std over seeds $seeds"
   plot_png "${prefix}_loss_vs_epoch" "set title '$title: training loss ($seeds_note, bins of $bin_steps steps)'
 set xlabel 'epoch'; set ylabel 'training loss (minibatch, binned)'; set logscale y; set yrange [*:10]
@@ -376,9 +395,8 @@ if wants rq1; then
   {
     echo "$summary_header"
     for c in $rq1_configs; do
-      js=()
-      for s in $seeds; do js+=("$out/runs/rq1/$c-s$s.json"); done
-      summary_row rq1 "$c" "$(label_of "$conf/$c.ini")" "${js[@]}"
+      mapfile -t js < <(completed rq1 "$c" json)
+      [ "${#js[@]}" -eq 0 ] || summary_row rq1 "$c" "$(label_of "$conf/$c.ini")" "${js[@]}"
     done
   } >"$out/tables/rq1_summary.csv"
   summary_markdown "$out/tables/rq1_summary.csv" >"$out/tables/rq1_summary.md"
@@ -418,9 +436,12 @@ if wants rq4; then
       row=()
       for c in "$comp" "$ds"; do
         part=${c%%-*}
-        js=()
-        for s in $seeds; do js+=("$out/runs/$part/$c-s$s.json"); done
-        row+=("$(summary_row "$part" "$c" x "${js[@]}")")
+        mapfile -t js < <(completed "$part" "$c" json)
+        if [ "${#js[@]}" -eq 0 ]; then
+          row+=("$part,$c,x,,,,,,,0,0,nan,nan,nan,nan,,,,")
+        else
+          row+=("$(summary_row "$part" "$c" x "${js[@]}")")
+        fi
       done
       printf '%s\n%s\n' "${row[0]}" "${row[1]}" | flatten_csv | awk -F, -v op="$op" -v kind="$kind" '
         { loss[NR] = $12; std[NR] = $13; acc[NR] = $14; div[NR] = $11 }
@@ -460,16 +481,17 @@ if wants rq2; then
     for n in $rq2_workers; do
       window=$(((rq2_window_samples + batch * n / 2) / (batch * n)))
       [ "$window" -ge 1 ] || window=1
-      for s in $seeds; do
-        binned_curve "$window" $((n * batch)) 60000 "$out/runs/rq2/$c-n$n-s$s.csv" >"$out/data/rq2-$c-n$n-s$s.tsv"
+      rm -f "$out"/data/rq2-$c-n$n-s*.tsv "$out/data/rq2-$c-n$n.tsv"
+      mapfile -t files < <(completed rq2 "$c-n$n" csv)
+      for f in ${files[@]+"${files[@]}"}; do
+        binned_curve "$window" $((n * batch)) 60000 "$f" >"$out/data/rq2-$(basename "${f%.csv}").tsv"
       done
-      files=()
-      for s in $seeds; do files+=("$out/runs/rq2/$c-n$n-s$s.csv"); done
-      binned_curve "$window" $((n * batch)) 60000 "${files[@]}" >"$out/data/rq2-$c-n$n.tsv"
+      [ "${#files[@]}" -eq 0 ] || binned_curve "$window" $((n * batch)) 60000 "${files[@]}" >"$out/data/rq2-$c-n$n.tsv"
     done
   done
   first_n=${rq2_workers%% *}
   target=$(for c in rq2-sgd rq2-doublesqueeze-sign; do
+      [ -s "$out/data/rq2-$c-n$first_n.tsv" ] || continue
       awk '{ step[NR] = $2; loss[NR] = $3 } END { for (i = 1; i <= NR; i++) if (step[i] >= 0.75 * step[NR]) { print loss[i]; exit } }' \
         "$out/data/rq2-$c-n$first_n.tsv"
     done | awk 'NR == 1 || $1 > t { t = $1 } END { printf "%.3g\n", t }')
@@ -477,8 +499,9 @@ if wants rq2; then
     echo "method,workers,target_loss,steps_to_target_mean,steps_to_target_std,speedup,ideal"
     for c in rq2-sgd rq2-doublesqueeze-sign; do
       for n in $rq2_workers; do
-        for s in $seeds; do
-          awk -v t="$target" '$3 <= t { print $2; found = 1; exit } END { if (!found) print "none" }' "$out/data/rq2-$c-n$n-s$s.tsv"
+        for f in "$out"/data/rq2-$c-n$n-s*.tsv; do
+          [ -e "$f" ] || continue
+          awk -v t="$target" '$3 <= t { print $2; found = 1; exit } END { if (!found) print "none" }' "$f"
         done | awk -v m="${c#rq2-}" -v n="$n" -v t="$target" '
           $1 == "none" { miss++; next } { s += $1; q += $1 * $1; k++ }
           END { if (miss || !k) { printf "%s,%d,%s,not reached,,,%d\n", m, n, t, n; exit }
@@ -495,8 +518,10 @@ if wants rq2; then
   colours=('#1f77b4' '#2ca02c' '#ff7f0e' '#d62728' '#9467bd')
   i=0
   for n in $rq2_workers; do
-    lines+="'$out/data/rq2-rq2-sgd-n$n.tsv' using 2:3 with lines lc rgb '${colours[$((i % 5))]}' dt 2 lw 2 title 'sgd, n=$n', "
-    lines+="'$out/data/rq2-rq2-doublesqueeze-sign-n$n.tsv' using 2:3 with lines lc rgb '${colours[$((i % 5))]}' dt 1 lw 2 title 'doublesqueeze sign, n=$n', "
+    [ -s "$out/data/rq2-rq2-sgd-n$n.tsv" ] &&
+      lines+="'$out/data/rq2-rq2-sgd-n$n.tsv' using 2:3 with lines lc rgb '${colours[$((i % 5))]}' dt 2 lw 2 title 'sgd, n=$n', "
+    [ -s "$out/data/rq2-rq2-doublesqueeze-sign-n$n.tsv" ] &&
+      lines+="'$out/data/rq2-rq2-doublesqueeze-sign-n$n.tsv' using 2:3 with lines lc rgb '${colours[$((i % 5))]}' dt 1 lw 2 title 'doublesqueeze sign, n=$n', "
     i=$((i + 1))
   done
   plot_png rq2_loss_vs_step "set title 'Training loss vs step, batch 32 per worker (mean over seeds $seeds; $rq2_window_samples-sample windows)'
@@ -541,6 +566,7 @@ if wants rq5; then
     {
       echo "rate,method,mbit_per_s,s_per_step,mb_per_step,target_accuracy,steps_to_target,time_to_target_s"
       tail -n +2 "$out/runs/rq5/bench/results.tsv" | while IFS=$'\t' read -r rate m steps sps bps; do
+        grep -qs '"completed": true' "$out/runs/rq5/${rq5_config[$m]}-s1.json" || continue
         to_target=$(awk -F, -v t="$rq5_target" "$awk_lib"'
           FNR == 1 { header(); next }
           { a = get("test_accuracy"); if (isnum(a) && a >= t) { print get("step"); found = 1; exit } }
@@ -627,9 +653,8 @@ fi
   for f in "$out"/tables/*_summary.csv; do tail -n +2 "$f"; done
   if [ -d "$out/runs/rq4" ]; then
     for c in $rq4_extra; do
-      js=()
-      for s in $seeds; do js+=("$out/runs/rq4/$c-s$s.json"); done
-      [ -s "${js[0]}" ] && summary_row rq4 "$c" "$(label_of "$conf/$c.ini")" "${js[@]}"
+      mapfile -t js < <(completed rq4 "$c" json)
+      [ "${#js[@]}" -eq 0 ] || summary_row rq4 "$c" "$(label_of "$conf/$c.ini")" "${js[@]}"
     done
   fi
 } >"$out/tables/summary.csv"
@@ -640,6 +665,11 @@ note "done in $((SECONDS - start_time)) s: tables in $out/tables, plots in $out/
 if [ -s "$out/skipped.txt" ]; then
   echo "reproduce: skipped:" >&2
   sed 's/^/  /' "$out/skipped.txt" >&2
+fi
+if [ -s "$out/failed.txt" ]; then
+  echo "reproduce: FAILED runs (left out of the tables and plots):" >&2
+  sed 's/^/  /' "$out/failed.txt" >&2
+  exit 1
 fi
 }
 
