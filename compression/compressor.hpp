@@ -1,7 +1,7 @@
 #pragma once
 
+#include "base/random.hpp"
 #include "compression/compressed_message.hpp"
-#include "compression/random.hpp"
 
 #include <span>
 #include <string>

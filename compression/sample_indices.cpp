@@ -1,5 +1,7 @@
 #include "compression/sample_indices.hpp"
 
+#include "compression/uniform_below.hpp"
+
 #include <bit>
 #include <stdexcept>
 

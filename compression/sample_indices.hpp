@@ -1,6 +1,6 @@
 #pragma once
 
-#include "compression/random.hpp"
+#include "base/random.hpp"
 
 #include <cstdint>
 #include <vector>

@@ -7,9 +7,10 @@
 
 #include <fmt/format.h>
 
+#include "base/parse_number.hpp"
+#include "base/trim.hpp"
 #include "model/data_error.hpp"
 #include "model/data_file.hpp"
-#include "model/text_numbers.hpp"
 
 namespace dsq {
 
@@ -19,7 +20,7 @@ std::vector<std::string_view> split_fields(std::string_view line) {
   std::vector<std::string_view> fields;
   while (true) {
     const auto comma = line.find(',');
-    fields.push_back(text::trim(line.substr(0, comma)));
+    fields.push_back(trim(line.substr(0, comma)));
     if (comma == std::string_view::npos)
       return fields;
     line.remove_prefix(comma + 1);
@@ -46,7 +47,7 @@ dataset read_csv(const std::filesystem::path& file, csv_label_column label_colum
   bool first_line = true;
   std::string line;
   for (std::size_t line_number = 1; std::getline(in, line); ++line_number) {
-    if (text::trim(line).empty())
+    if (trim(line).empty())
       continue;
     const auto fields = split_fields(line);
     if (first_line) {
@@ -58,7 +59,7 @@ dataset read_csv(const std::filesystem::path& file, csv_label_column label_colum
                                            line_number, columns));
       // A label is always a number in data, and a name ("label", "class") in a header; the
       // other fields are not looked at, so a typo in the first sample is still reported.
-      if (!text::parse_whole<double>(fields[label_index(label_column, columns)]))
+      if (!parse_number<double>(fields[label_index(label_column, columns)]))
         continue;
     }
     if (fields.size() != columns)
@@ -67,14 +68,14 @@ dataset read_csv(const std::filesystem::path& file, csv_label_column label_colum
     const std::size_t label_at = label_index(label_column, columns);
     for (std::size_t c = 0; c < columns; ++c) {
       if (c == label_at) {
-        const auto label = text::parse_class_label(fields[c]);
+        const auto label = parse_number<std::int32_t>(fields[c]);
         if (!label)
           throw data_error(file, fmt::format("line {}, column {}: label '{}' is not an integer "
                                              "class",
                                              line_number, c + 1, fields[c]));
         data.labels.push_back(*label);
       } else {
-        const auto value = text::parse_whole<float>(fields[c]);
+        const auto value = parse_number<float>(fields[c]);
         if (!value)
           throw data_error(file, fmt::format("line {}, column {}: '{}' is not a number",
                                              line_number, c + 1, fields[c]));

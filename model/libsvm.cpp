@@ -7,9 +7,10 @@
 
 #include <fmt/format.h>
 
+#include "base/parse_number.hpp"
+#include "base/trim.hpp"
 #include "model/data_error.hpp"
 #include "model/data_file.hpp"
-#include "model/text_numbers.hpp"
 
 namespace dsq {
 
@@ -38,7 +39,7 @@ dataset read_libsvm(const std::filesystem::path& file, Eigen::Index num_features
     std::string_view rest = line;
     if (auto hash = rest.find('#'); hash != std::string_view::npos)
       rest = rest.substr(0, hash);
-    rest = text::trim(rest);
+    rest = trim(rest);
     if (rest.empty())
       continue;
     auto fail = [&](const std::string& problem) {
@@ -55,7 +56,7 @@ dataset read_libsvm(const std::filesystem::path& file, Eigen::Index num_features
       return token;
     };
     const auto label_token = next_token();
-    const auto label = text::parse_class_label(label_token);
+    const auto label = parse_number<std::int32_t>(label_token);
     if (!label)
       fail(fmt::format("label '{}' is not an integer class", label_token));
     data.labels.push_back(*label);
@@ -65,7 +66,7 @@ dataset read_libsvm(const std::filesystem::path& file, Eigen::Index num_features
       const auto colon = token.find(':');
       if (colon == std::string_view::npos)
         fail(fmt::format("'{}' is not index:value", token));
-      const auto index = text::parse_whole<std::int64_t>(token.substr(0, colon));
+      const auto index = parse_number<std::int64_t>(token.substr(0, colon));
       if (!index || *index < 1)
         fail(fmt::format("feature index '{}' is not a positive integer (indices are 1-based)",
                          token.substr(0, colon)));
@@ -78,7 +79,7 @@ dataset read_libsvm(const std::filesystem::path& file, Eigen::Index num_features
       if (num_features > 0 && *index > num_features)
         fail(fmt::format("feature index {} exceeds the {} features asked for", *index,
                          num_features));
-      const auto value = text::parse_whole<float>(token.substr(colon + 1));
+      const auto value = parse_number<float>(token.substr(colon + 1));
       if (!value)
         fail(fmt::format("value '{}' of feature {} is not a number", token.substr(colon + 1),
                          *index));

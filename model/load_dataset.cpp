@@ -7,7 +7,7 @@
 
 #include "model/csv.hpp"
 #include "model/data_error.hpp"
-#include "model/keyed_spec.hpp"
+#include "base/keyed_spec.hpp"
 #include "model/label_encoding.hpp"
 #include "model/libsvm.hpp"
 #include "model/mnist.hpp"

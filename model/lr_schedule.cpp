@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "model/keyed_spec.hpp"
+#include "base/keyed_spec.hpp"
 
 namespace dsq {
 

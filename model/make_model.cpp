@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "model/cnn.hpp"
-#include "model/keyed_spec.hpp"
+#include "base/keyed_spec.hpp"
 #include "model/multilayer_perceptron.hpp"
 #include "model/softmax_regression.hpp"
 

@@ -9,10 +9,10 @@
 // Every baseline of the table in ALGORITHM.md is this loop with switches: a pass without
 // residual compresses g itself, a pass with the identity operator sends g exactly.
 
+#include "base/random.hpp"
 #include "compression/compressed_message.hpp"
 #include "compression/compressor.hpp"
 #include "compression/error_feedback.hpp"
-#include "compression/random.hpp"
 #include "model/momentum.hpp"
 
 #include <Eigen/Core>

@@ -1,6 +1,5 @@
 #include "training/training_setup.hpp"
 
-#include "compression/random.hpp"
 #include "model/load_dataset.hpp"
 #include "model/make_model.hpp"
 #include "model/mnist.hpp"
@@ -24,12 +23,6 @@ training_setup load_training(const run_config& cfg) {
   result.net = make_model(cfg.model, data->train.dimension(), data->train.num_classes);
   result.data = std::move(data);
   return result;
-}
-
-std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) {
-  // A splitmix64 step from a state that combines both: nearby inputs give unrelated outputs.
-  std::uint64_t state = seed + 0x9e3779b97f4a7c15ULL * stream;
-  return splitmix64(state);
 }
 
 } // namespace dsq

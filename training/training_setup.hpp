@@ -22,8 +22,4 @@ struct training_setup {
 /// builds cfg.model for its dimensions. Throws with a message that names the problem.
 training_setup load_training(const run_config& cfg);
 
-/// Mixes a seed with a stream number (worker id, shard generation, ...): independent streams
-/// that are the same in every process, so that distributed runs are reproducible.
-std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream);
-
 } // namespace dsq

@@ -1,7 +1,8 @@
 #pragma once
 
+#include "base/random.hpp"
 #include "compression/compressor.hpp"
-#include "compression/random.hpp"
+#include "compression/uniform_below.hpp"
 
 #include <cmath>
 #include <cstdint>
