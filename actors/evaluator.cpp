@@ -1,7 +1,7 @@
 #include "actors/evaluator.hpp"
 
-#include "training/run_log.hpp"
 #include "net/atoms.hpp"
+#include "training/run_log.hpp"
 
 #include <caf/all.hpp>
 
@@ -26,8 +26,10 @@ caf::behavior evaluator_behavior(caf::event_based_actor*, training_setup setup) 
 
 } // namespace
 
-caf::actor spawn_evaluator(caf::actor_system& sys, training_setup setup) {
-  return sys.spawn<caf::detached>(evaluator_behavior, std::move(setup));
+caf::actor spawn_evaluator(caf::actor_system& sys, training_setup setup, bool detached) {
+  if (detached)
+    return sys.spawn<caf::detached>(evaluator_behavior, std::move(setup));
+  return sys.spawn(evaluator_behavior, std::move(setup));
 }
 
 } // namespace dsq

@@ -14,6 +14,7 @@
 
 namespace dsq {
 
-caf::actor spawn_evaluator(caf::actor_system& sys, training_setup setup);
+/// Spawns the evaluator; detached (a thread of its own) unless `detached` is false.
+caf::actor spawn_evaluator(caf::actor_system& sys, training_setup setup, bool detached = true);
 
 } // namespace dsq

@@ -1,32 +1,36 @@
 #pragma once
 
-// The parameter server: owns membership, the barrier, the server residual δ and its own copy
-// of x (for evaluation, checkpoints and workers that join).
+// The parameter server: a thin actor over the parts of training/ — membership (who takes part),
+// the round policy (sync barrier or bounded-staleness admission), the update engine (x, δ,
+// version), push_check (validation) and the reporter (metrics, summary, console).
 //
-// Protocol (see net/PROTOCOL.md for the whole picture):
-//   <- worker   (register_atom, worker_hello)   protocol mismatch or cap reached -> reject;
-//                                               else an id; the worker enters the barrier when
-//                                               training starts (min-workers registered) or
-//                                               at the next step boundary
+// Protocol (net/PROTOCOL.md has the whole picture):
+//   <- worker   (register_atom, worker_hello)   refused: protocol mismatch, run over, full,
+//                                               a hello for another actor; else an id. The worker
+//                                               enters when training starts (--min-workers), at
+//                                               the next step boundary (sync) or at once (async)
 //   -> worker   (welcome_atom, welcome)         id, config, x_version in full precision, shard
-//   <- worker   (push_atom, gradient_push)      kept once per (worker, step); other steps and
-//                                               duplicates are ignored and counted; a corrupt
-//                                               payload removes the worker
-//   -> workers  (reshard_atom, shard_assignment) at a step boundary after membership changed,
-//                                               before the update of that boundary
-//   -> workers  (update_atom, model_update)     once every live member pushed for step t:
-//                                               v = (1/n) Σ c⁽ⁱ⁾ + δ; c = C[v]; δ ← v − c;
-//                                               x ← x − γ c; version t+1
-//   <- worker   (leave_atom, id) or its down_msg  leaves the barrier; the step completes with
-//                                               the others (its residual is lost)
-//   <- anyone   (stop_atom)                     stop early: tell workers, write outputs
+//   -> worker   (grant_atom, version)           async: compute one gradient on x_(>= version)
+//   <- worker   (push_atom, gradient_push)      only from the actor that registered that id;
+//                                               decoded and validated (operator, dimension,
+//                                               finite, norm): a bad push removes its worker;
+//                                               offered to the round policy, which may ignore it
+//                                               (duplicate, other step, no grant) or hold it
+//   -> workers  (reshard_atom, shard_assignment) after membership changed: at the next step
+//                                               boundary (sync), at once (async)
+//   -> workers  (update_atom, model_update)     each update the policy releases:
+//                                               v = w Σ c⁽ⁱ⁾ + δ; c = C[v]; δ ← v − c;
+//                                               x ← x − γ c; version + 1
+//   <- worker   (heartbeat_atom)                liveness; a worker silent for --worker-timeout
+//                                               is removed (summary `timeouts`)
+//   <- worker   (leave_atom, id) or its down_msg  leaves; its outstanding work is released
+//   <- local    (stop_atom)                     stop early (only from this process)
 //   -> workers  (shutdown_atom, farewell)       when the run ends
-// Aggregation is O(n d): the server is spawned detached, and evaluation runs in the evaluator.
 
+#include "config/run_config.hpp"
 #include "training/checkpoint.hpp"
 #include "training/run_log.hpp"
 #include "training/training_setup.hpp"
-#include "config/run_config.hpp"
 
 #include <Eigen/Core>
 #include <caf/actor.hpp>
@@ -53,6 +57,8 @@ struct server_options {
   /// true for `dsq server`: when every worker is gone, wait for new ones instead of failing.
   bool elastic = false;
   bool verbose = true;
+  /// false: the server runs on CAF's scheduler (e.g. under the test coordinator).
+  bool detached = true;
   /// The run's record, with --metrics already open (make_server_options); none: no file.
   std::shared_ptr<run_log> log;
   /// Where to start from (--resume), already checked to fit the model.
@@ -65,7 +71,7 @@ struct server_options {
 /// std::runtime_error naming the problem).
 server_options make_server_options(const run_config& cfg, training_setup setup);
 
-/// Spawns the parameter server (detached) and its evaluator.
+/// Spawns the parameter server and its evaluator (detached unless opts.detached is false).
 caf::actor spawn_parameter_server(caf::actor_system& sys, server_options opts);
 
 } // namespace dsq

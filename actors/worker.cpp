@@ -1,18 +1,16 @@
 #include "actors/worker.hpp"
 
-#include "training/double_squeeze.hpp"
-#include "compression/wire.hpp"
-#include "config/method.hpp"
-#include "model/lr_schedule.hpp"
-#include "model/minibatch_sampler.hpp"
-#include "model/sharding.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
+#include "training/double_squeeze.hpp"
+#include "training/push_policy.hpp"
+#include "training/update_sequencer.hpp"
+#include "training/worker_engine.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
 
-#include <map>
+#include <chrono>
 #include <optional>
 
 #if defined(__linux__)
@@ -24,25 +22,23 @@ namespace dsq {
 
 namespace {
 
+using send_push_atom = caf::atom_constant<caf::atom("send_push")>;
+
 struct worker_state {
   caf::actor server;
   worker_options opts;
   run_config cfg;
   std::uint32_t id = 0;
-  std::uint64_t version = 0;
   std::uint64_t total_steps = 0;
-  bool joined = false;
-  Eigen::VectorXf x, grad, scratch;
-  std::optional<momentum> mom;
-  std::optional<compression_pass> uplink;
-  std::optional<minibatch_sampler> sampler;
-  std::optional<lr_schedule> schedule;
-  rng_engine rng{0};
-  Eigen::MatrixXf batch_x;
-  std::vector<std::int32_t> batch_y;
-  std::map<std::uint64_t, model_update> early; ///< updates that overtook their predecessors
+  std::optional<worker_engine> engine;
+  update_sequencer updates;
+  std::optional<push_policy> policy;
+  double slow = 1;                      ///< --slow-worker factor of this worker
+  std::optional<gradient_push> delayed; ///< a straggler's push, waiting for its send time
 
   static inline const char* name = "dsq_worker";
+
+  bool joined() const { return engine.has_value(); }
 };
 
 using worker_actor = caf::stateful_actor<worker_state>;
@@ -81,103 +77,87 @@ void pin_to_cpu_slot(int slot) {
 #endif
 }
 
-void use_shard(worker_actor* self, const shard_assignment& shard) {
-  auto& st = self->state;
-  auto mode = st.cfg.shard == "contiguous" ? shard_mode::contiguous : shard_mode::shuffled;
-  auto indices =
-      shard_indices(st.opts.setup.data->train.size(), shard.index, shard.count, mode, st.cfg.seed);
-  st.sampler.emplace(std::move(indices), st.cfg.batch,
-                     mix_seed(st.cfg.seed, (shard.generation << 20) + st.id));
-}
-
-void push_gradient(worker_actor* self) {
-  auto& st = self->state;
-  auto idx = st.sampler->next();
-  gather(st.opts.setup.data->train, idx, st.batch_x, st.batch_y);
-  float loss = st.opts.setup.net->loss_and_gradient(st.x, st.batch_x, st.batch_y, st.grad);
-  auto c = st.uplink->compress({st.grad.data(), static_cast<std::size_t>(st.grad.size())}, st.rng);
-  gradient_push p{st.id, st.version, loss, 0, to_bytes(c)};
-  const auto every = st.cfg.verify_replicas;
-  if (every > 0 && st.version % every == 0)
-    p.model_digest = replica_digest(st.x);
-  self->send(st.server, push_atom::value, std::move(p));
-}
-
 void fail(worker_actor* self, const std::string& why) {
   self->quit(caf::make_error(caf::sec::runtime_error, why));
+}
+
+/// Computes and pushes a gradient if the push policy says so. A straggler holds the push back
+/// for (FACTOR − 1) times its compute time, still applying updates meanwhile.
+void maybe_push(worker_actor* self) {
+  auto& st = self->state;
+  if (st.delayed || !st.policy->should_compute(st.engine->version()))
+    return;
+  const auto started = std::chrono::steady_clock::now();
+  auto g = st.engine->compute();
+  st.policy->computed(g.step);
+  gradient_push p{st.id, g.step, g.loss, 0, std::move(g.payload)};
+  const auto every = st.cfg.verify_replicas;
+  if (every > 0 && g.step % every == 0)
+    p.model_digest = replica_digest(st.engine->x());
+  if (st.slow > 1) {
+    auto extra = (st.slow - 1) * (std::chrono::steady_clock::now() - started);
+    st.delayed = std::move(p);
+    self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(extra),
+                       send_push_atom::value);
+    return;
+  }
+  self->send(st.server, push_atom::value, std::move(p));
 }
 
 void adopt(worker_actor* self, welcome& w) {
   auto& st = self->state;
   st.id = w.worker_id;
   st.cfg = std::move(w.config);
-  st.version = w.version;
   st.total_steps = w.total_steps;
   if (!st.opts.setup.data)
     st.opts.setup = load_training(st.cfg);
-  const auto d = st.opts.setup.net->num_parameters();
-  if (w.model.size() != d)
-    throw std::runtime_error(fmt::format("the server's model has {} parameters, this worker's "
-                                         "{} (different data or model?)",
-                                         w.model.size(), d));
-  st.x = Eigen::Map<const Eigen::VectorXf>(w.model.data(), static_cast<Eigen::Index>(d));
-  st.grad.resize(static_cast<Eigen::Index>(d));
-  if (st.cfg.momentum > 0) {
-    st.mom.emplace(d, static_cast<float>(st.cfg.momentum));
-    if (w.momentum.size() == d)
-      st.mom->buffer() =
-          Eigen::Map<const Eigen::VectorXf>(w.momentum.data(), static_cast<Eigen::Index>(d));
-  }
-  auto m = resolve_method(st.cfg);
-  // δ⁽ⁱ⁾ starts at zero, also for a worker that joins mid-run (ALGORITHM.md, membership).
-  st.uplink.emplace(m.uplink, m.uplink_residual, d);
-  st.schedule.emplace(parse_lr_schedule(st.cfg.lr_schedule));
-  st.rng = rng_engine{mix_seed(st.cfg.seed, 1000 + st.id)};
-  use_shard(self, w.shard);
-  st.joined = true;
+  st.engine.emplace(st.cfg, st.opts.setup, st.id, w.version, w.model, w.momentum, w.shard);
+  st.updates = update_sequencer{w.version};
+  st.policy.emplace(st.cfg.mode == "async", st.total_steps);
+  st.slow = slow_factor(st.cfg, st.id);
   if (st.opts.verbose)
-    fmt::print("worker {}: joined at step {} of {}, shard {}/{} ({} samples)\n", st.id, st.version,
-               st.total_steps, w.shard.index + 1, w.shard.count, st.sampler->shard_size());
+    fmt::print("worker {}: joined at step {} of {}, shard {}/{} ({} samples){}\n", st.id, w.version,
+               st.total_steps, w.shard.index + 1, w.shard.count, st.engine->shard_size(),
+               st.slow > 1 ? fmt::format(", {}x slower", st.slow) : std::string{});
   std::fflush(stdout); // a worker's log must show where it is, also when it is killed
 }
 
-void apply_payload(worker_actor* self, const std::vector<std::uint8_t>& payload) {
+/// Takes an update in whatever order it came, applies every update that is next in line,
+/// then pushes if the policy says so.
+void receive_update(worker_actor* self, model_update& u) {
   auto& st = self->state;
-  decode_limits limits;
-  limits.max_dimension = static_cast<std::uint32_t>(st.x.size());
-  auto c = from_bytes(payload, limits);
-  if (c.dimension() != static_cast<std::size_t>(st.x.size()))
-    throw std::runtime_error("update of the wrong dimension from the server");
-  float lr = st.schedule->at(st.version, static_cast<float>(st.cfg.lr));
-  apply_update(c, lr, st.mom ? &*st.mom : nullptr, st.x, st.scratch);
-  ++st.version;
-}
-
-/// Applies `u` if it is next in line (buffering it otherwise), then every buffered update
-/// that has become next; pushes a gradient for the newest model.
-void receive_update(worker_actor* self, const model_update& u) {
-  auto& st = self->state;
-  if (u.version != st.version + 1) {
-    st.early.emplace(u.version, u);
-    return;
-  }
-  apply_payload(self, u.payload);
-  for (auto it = st.early.find(st.version + 1); it != st.early.end();
-       it = st.early.find(st.version + 1)) {
-    apply_payload(self, it->second.payload);
-    st.early.erase(it);
-  }
-  if (st.version < st.total_steps)
-    push_gradient(self);
-  if (st.opts.verbose && (st.version % 100 == 0 || st.version == st.total_steps)) {
-    fmt::print("worker {}: step {}/{}\n", st.id, st.version, st.total_steps);
+  if (!st.updates.offer(u.version, std::move(u.payload)))
+    return; // a duplicate, or from before this worker's welcome
+  while (auto payload = st.updates.next())
+    st.engine->apply(*payload);
+  maybe_push(self);
+  const auto v = st.engine->version();
+  if (st.opts.verbose && (v % 100 == 0 || v == st.total_steps)) {
+    fmt::print("worker {}: step {}/{}\n", st.id, v, st.total_steps);
     std::fflush(stdout);
   }
 }
 
+/// Liveness: the server removes a worker it has not heard from for --worker-timeout.
+void heartbeat(worker_actor* self) {
+  auto& st = self->state;
+  self->send(st.server, heartbeat_atom::value);
+  double period = 1.0;
+  if (st.joined() && st.cfg.worker_timeout_s > 0)
+    period = std::min(period, st.cfg.worker_timeout_s / 4);
+  else if (!st.joined())
+    period = 0.25;
+  self->delayed_send(
+      self,
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(period)),
+      heartbeat_atom::value);
+}
+
 caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_options opts) {
-  // The behavior runs on the worker's own (detached) thread: this pins that thread.
-  pin_to_cpu_slot(opts.cpu_slot);
+  // The behavior runs on the worker's own (detached) thread: this pins that thread. Never pin
+  // a thread of CAF's scheduler.
+  if (opts.detached)
+    pin_to_cpu_slot(opts.cpu_slot);
   self->state.server = server;
   self->state.opts = std::move(opts);
   self->monitor(server);
@@ -188,30 +168,46 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
   if (self->state.opts.self_register)
     self->send(server, register_atom::value,
                worker_hello{protocol_version, self, self->state.opts.host});
+  heartbeat(self);
   return {
       [=](welcome_atom, welcome& w) {
+        if (self->state.joined())
+          return;
         try {
           adopt(self, w);
-          if (self->state.version < self->state.total_steps)
-            push_gradient(self);
+          maybe_push(self);
         } catch (const std::exception& e) {
           fail(self, e.what());
         }
       },
       [=](reshard_atom, const shard_assignment& shard) {
-        if (self->state.joined)
-          use_shard(self, shard);
+        if (self->state.joined())
+          self->state.engine->use_shard(shard);
       },
-      [=](update_atom, const model_update& u) {
-        auto& st = self->state;
-        if (!st.joined || u.version <= st.version)
-          return; // a duplicate, or from before this worker's welcome
+      [=](update_atom, model_update& u) {
+        if (!self->state.joined())
+          return; // from before this worker's welcome
         try {
           receive_update(self, u);
         } catch (const std::exception& e) {
           fail(self, std::string{"corrupt update from the server: "} + e.what());
         }
       },
+      [=](grant_atom, std::uint64_t version) {
+        if (!self->state.joined())
+          return;
+        self->state.policy->on_grant(version);
+        maybe_push(self);
+      },
+      [=](send_push_atom) {
+        auto& st = self->state;
+        if (!st.delayed)
+          return;
+        self->send(st.server, push_atom::value, std::move(*st.delayed));
+        st.delayed.reset();
+        maybe_push(self);
+      },
+      [=](heartbeat_atom) { heartbeat(self); },
       [=](shutdown_atom, const farewell& f) {
         if (f.error)
           fail(self, f.reason);
@@ -236,10 +232,11 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
 } // namespace
 
 std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
-                                            const training_setup& setup, std::size_t n) {
+                                            const training_setup& setup, std::size_t n,
+                                            bool detached) {
   std::vector<caf::actor> workers;
   for (std::size_t i = 0; i < n; ++i) {
-    worker_options opts{setup, "local", false, false, static_cast<int>(i)};
+    worker_options opts{setup, "local", false, false, static_cast<int>(i), detached};
     workers.push_back(spawn_worker(sys, server, std::move(opts)));
     caf::anon_send(server, register_atom::value,
                    worker_hello{protocol_version, workers.back(), "local"});
@@ -248,7 +245,9 @@ std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::a
 }
 
 caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_options opts) {
-  return sys.spawn<caf::detached>(worker_behavior, std::move(server), std::move(opts));
+  if (opts.detached)
+    return sys.spawn<caf::detached>(worker_behavior, std::move(server), std::move(opts));
+  return sys.spawn(worker_behavior, std::move(server), std::move(opts));
 }
 
 } // namespace dsq

@@ -4,19 +4,26 @@
 //
 // Protocol (see net/PROTOCOL.md for the whole picture):
 //   on start        -> server   (register_atom, worker_hello)
-//   <- server       (welcome_atom, welcome)          adopt id, config, x_version, shard; push
+//   <- server       (welcome_atom, welcome)          adopt id, config, x_version, shard
 //   <- server       (reshard_atom, shard_assignment)  sample from the new shard from now on
 //   <- server       (update_atom, model_update)       apply updates strictly in version
 //                                                     order (early ones are buffered, old
-//                                                     ones ignored), then push the gradient
-//                                                     for the new version unless it is the last
-//   -> server       (push_atom, gradient_push)        c⁽ⁱ⁾ = C[g⁽ⁱ⁾ + δ⁽ⁱ⁾] at x_step
+//                                                     ones ignored)
+//   <- server       (grant_atom, version)             async: one gradient on x_(>= version)
+//   -> server       (push_atom, gradient_push)        c⁽ⁱ⁾ = C[g⁽ⁱ⁾ + δ⁽ⁱ⁾] at x_step, when the
+//                                                     push policy says so: sync after the
+//                                                     welcome and every update but the last;
+//                                                     async with each grant. A straggler
+//                                                     (--slow-worker) sends it (FACTOR − 1)
+//                                                     compute times late, applying updates
+//                                                     meanwhile
+//   -> server       (heartbeat_atom)                  every min(1 s, --worker-timeout / 4)
 //   <- server       (reject_atom | shutdown_atom, farewell)  quit (error if farewell.error)
 //   <- anyone       (leave_atom)                      tell the server, then quit
 //   server down                                       quit with an error
 //
-// Gradients are computed inside the handler: spawn workers detached so that they do not
-// occupy CAF's scheduler threads (which the middleman and the server need).
+// Gradients are computed inside the handler: spawn workers detached (the default) so that they
+// do not occupy CAF's scheduler threads (which the middleman and the server need).
 
 #include "training/training_setup.hpp"
 
@@ -40,6 +47,8 @@ struct worker_options {
   /// >= 0: the worker's thread runs only on the cpu_slot-th CPU (modulo their number) of those
   /// the process may use. spawn_local_workers sets it (see there); -1: the OS places the thread.
   int cpu_slot = -1;
+  /// false: the worker runs on CAF's scheduler (e.g. under the test coordinator).
+  bool detached = true;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).
@@ -50,6 +59,7 @@ caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_option
 /// Worker i is pinned to CPU i modulo the CPUs the process may use, so that workers spread
 /// evenly over the cores (see worker.cpp, pin_to_cpu_slot, for why).
 std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
-                                            const training_setup& setup, std::size_t n);
+                                            const training_setup& setup, std::size_t n,
+                                            bool detached = true);
 
 } // namespace dsq

@@ -22,9 +22,24 @@ dsq_options::dsq_options() {
       .add(r.downlink, "downlink", "downlink operator, overrides the method's")
       .add(r.uplink_residual, "uplink-residual", "on | off: worker error feedback")
       .add(r.downlink_residual, "downlink-residual", "on | off: server error feedback")
-      .add(r.mode, "mode", "sync (the asynchronous variant is not implemented yet)")
+      .add(r.mode, "mode",
+           "sync (every step waits for every worker) | async (pushes applied one at a time, "
+           "staleness bounded by --staleness)")
+      .add(r.staleness, "staleness",
+           "async: no applied push is more than TAU versions old (default 4)")
+      .add(r.slow_worker, "slow-worker",
+           "ID:FACTOR[,ID:FACTOR...]: worker ID takes FACTOR times as long per gradient")
+      .add(r.target_accuracy, "target-accuracy",
+           "end the run at the first evaluation whose test accuracy reaches A (0 < A <= 1)")
+      .add(r.worker_timeout_s, "worker-timeout",
+           "seconds without a message (workers send heartbeats) after which a worker is "
+           "removed as hung (0: never)")
+      .add(r.max_push_norm, "max-push-norm",
+           "reject pushes whose norm exceeds this (0: 10000x the median of the last 64 pushes)")
       .add(r.workers, "workers,n", "number of workers (dsq local), initial workers (dsq server)")
-      .add(r.steps, "steps", "synchronous steps (default 6000 unless --epochs)")
+      .add(r.steps, "steps",
+           "versions to make: synchronous steps, or asynchronous pushes (default 6000 unless "
+           "--epochs)")
       .add(r.epochs, "epochs", "passes over the training set, instead of --steps")
       .add(r.batch, "batch,b", "minibatch size per worker")
       .add(r.lr, "lr", "step size gamma")

@@ -7,11 +7,55 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <sstream>
 
 namespace dsq {
 
 namespace {
+
+/// "ID:FACTOR[,ID:FACTOR...]" -> {id: factor}; throws config_error naming the bad part.
+std::map<std::uint32_t, double> parse_slow_workers(const std::string& spec) {
+  std::map<std::uint32_t, double> result;
+  if (spec.empty())
+    return result;
+  std::size_t begin = 0;
+  while (begin <= spec.size()) {
+    auto end = spec.find(',', begin);
+    if (end == std::string::npos)
+      end = spec.size();
+    auto part = spec.substr(begin, end - begin);
+    auto colon = part.find(':');
+    auto bad = [&](const std::string& why) {
+      return config_error("--slow-worker=" + spec + ": '" + part + "' " + why);
+    };
+    if (colon == std::string::npos)
+      throw bad("is not ID:FACTOR");
+    std::size_t used = 0;
+    unsigned long id = 0;
+    double factor = 0;
+    try {
+      id = std::stoul(part.substr(0, colon), &used);
+      if (used != colon || part[0] == '-')
+        throw bad("has a bad worker id");
+      auto f = part.substr(colon + 1);
+      factor = std::stod(f, &used);
+      if (used != f.size())
+        throw bad("has a bad factor");
+    } catch (const config_error&) {
+      throw;
+    } catch (const std::exception&) {
+      throw bad("is not ID:FACTOR with numbers");
+    }
+    if (id > 0xffffffffUL)
+      throw bad("has a worker id beyond 2^32");
+    if (!(factor >= 1 && factor <= 1000))
+      throw bad("needs a factor from 1 to 1000");
+    result[static_cast<std::uint32_t>(id)] = factor;
+    begin = end + 1;
+  }
+  return result;
+}
 
 /// A double as a user would write it: "1e+39", not std::to_string's forty digits.
 std::string shown(double x) {
@@ -64,8 +108,26 @@ void validate(const run_config& cfg) {
   check_compressor(cfg.compressor, "compressor");
   check_compressor(m.uplink, "uplink");
   check_compressor(m.downlink, "downlink");
-  if (cfg.mode != "sync")
-    throw config_error("--mode=" + cfg.mode + ": only sync is implemented so far");
+  if (cfg.mode != "sync" && cfg.mode != "async")
+    throw config_error("--mode=" + cfg.mode + ": expected sync or async");
+  if (cfg.mode == "sync" && cfg.staleness != -1)
+    throw config_error("--staleness=" + std::to_string(cfg.staleness) +
+                       " is for --mode=async: a synchronous run has no stale gradients");
+  if (cfg.staleness < -1)
+    throw config_error("--staleness=" + std::to_string(cfg.staleness) + ": must be 0 or more");
+  if (cfg.staleness > 1000000)
+    throw config_error("--staleness=" + std::to_string(cfg.staleness) +
+                       ": at most 1000000 (the server keeps one grant per unit of staleness)");
+  if (!(cfg.target_accuracy >= 0 && cfg.target_accuracy <= 1))
+    throw config_error("--target-accuracy=" + std::to_string(cfg.target_accuracy) +
+                       ": expected 0 < A <= 1 (0: no target)");
+  parse_slow_workers(cfg.slow_worker);
+  if (!(cfg.worker_timeout_s >= 0 && cfg.worker_timeout_s <= 86400))
+    throw config_error("--worker-timeout=" + std::to_string(cfg.worker_timeout_s) +
+                       ": expected 0 (never) to 86400 seconds");
+  if (!(cfg.max_push_norm >= 0) || !std::isfinite(cfg.max_push_norm))
+    throw config_error("--max-push-norm=" + std::to_string(cfg.max_push_norm) +
+                       ": expected a finite bound >= 0 (0: automatic)");
   if (cfg.workers == 0)
     throw config_error("--workers=0: at least one worker is needed");
   if (cfg.batch == 0)
@@ -92,11 +154,23 @@ void validate(const run_config& cfg) {
     throw config_error("--max-workers is below --min-workers");
 }
 
+std::uint64_t staleness_bound(const run_config& cfg) {
+  return cfg.staleness < 0 ? 4 : static_cast<std::uint64_t>(cfg.staleness);
+}
+
+double slow_factor(const run_config& cfg, std::uint32_t id) {
+  auto factors = parse_slow_workers(cfg.slow_worker);
+  auto it = factors.find(id);
+  return it == factors.end() ? 1.0 : it->second;
+}
+
 std::uint64_t total_steps(const run_config& cfg, std::size_t train_size) {
   if (cfg.steps >= 0)
     return static_cast<std::uint64_t>(cfg.steps);
   if (cfg.epochs > 0) {
-    auto per_step = static_cast<double>(cfg.workers * cfg.batch);
+    // Samples per version: a synchronous step averages --workers pushes, an asynchronous
+    // version applies one push.
+    auto per_step = static_cast<double>((cfg.mode == "async" ? 1 : cfg.workers) * cfg.batch);
     const double steps = std::ceil(cfg.epochs * static_cast<double>(train_size) / per_step);
     // Converting a double beyond uint64's range is undefined, and a run of 0 steps is no run.
     if (!(steps <= static_cast<double>(max_steps)))

@@ -22,7 +22,10 @@ struct run_config {
   std::string downlink;                 ///< overrides the downlink operator of the preset
   std::string uplink_residual;          ///< "on" | "off" overrides the preset; empty keeps it
   std::string downlink_residual;        ///< "on" | "off" overrides the preset; empty keeps it
-  std::string mode = "sync";            ///< sync (Algorithm 1); async comes later
+  std::string mode = "sync";            ///< sync (Algorithm 1) | async (bounded staleness)
+  std::int64_t staleness = -1;          ///< τ of async mode; -1: not given (async: 4)
+  std::string slow_worker;              ///< stragglers "ID:FACTOR[,ID:FACTOR...]"
+  double target_accuracy = 0;           ///< end at the first evaluation reaching it (0: none)
   std::uint64_t workers = 4;
   std::int64_t steps = -1; ///< -1: derived from epochs, or default_steps when neither is given
   double epochs = 0;
@@ -49,6 +52,8 @@ struct run_config {
   std::uint64_t checkpoint_every = 0; ///< also checkpoint every K steps (0: only at the end)
   std::string resume;                 ///< directory of a checkpoint to start from
   std::uint64_t connect_timeout_s = 10;
+  double worker_timeout_s = 30; ///< a worker silent this long is removed (0: never)
+  double max_push_norm = 0;     ///< bound on a push's norm (0: automatic, see push_check.hpp)
   // Node-local, never sent to workers: this node's TLS identity (net/transport.hpp).
   std::string tls_cert;  ///< PEM certificate this node presents
   std::string tls_key;   ///< PEM private key of tls_cert
@@ -68,7 +73,15 @@ public:
 /// Checks every value that can be checked without data; throws config_error naming the option.
 void validate(const run_config& cfg);
 
-/// Steps of the run: --steps, or --epochs over `train_size` samples with the initial workers.
+/// Versions the run makes: --steps, or --epochs over `train_size` samples. A version is one
+/// synchronous step of --workers pushes, or one asynchronous push: --epochs means the same
+/// number of training samples in both modes.
 std::uint64_t total_steps(const run_config& cfg, std::size_t train_size);
+
+/// τ of async mode: --staleness, or 4 when not given.
+std::uint64_t staleness_bound(const run_config& cfg);
+
+/// How many times as long worker `id` takes per gradient (--slow-worker); 1 if not listed.
+double slow_factor(const run_config& cfg, std::uint32_t id);
 
 } // namespace dsq

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "config/run_config.hpp"
+#include "training/membership.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
@@ -12,21 +13,13 @@
 namespace dsq {
 
 /// Bumped whenever a message below changes shape; server and worker must agree on it.
-inline constexpr std::uint32_t protocol_version = 1;
+inline constexpr std::uint32_t protocol_version = 2;
 
 /// Worker -> server, with register_atom: who is asking to join.
 struct worker_hello {
   std::uint32_t protocol = protocol_version;
   caf::actor worker;
   std::string host; ///< for logs only
-};
-
-/// Which part of the training set a worker samples from: shard `index` of `count`, under the
-/// membership numbered `generation` (bumped at every join or departure).
-struct shard_assignment {
-  std::uint64_t generation = 0;
-  std::uint32_t index = 0;
-  std::uint32_t count = 1;
 };
 
 /// Server -> worker, with welcome_atom: everything a worker needs to take part from `version`
@@ -69,11 +62,11 @@ struct farewell {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_config& x) {
   return f(caf::meta::type_name("run_config"), x.model, x.dataset, x.shard, x.method, x.compressor,
-           x.uplink, x.downlink, x.uplink_residual, x.downlink_residual, x.mode, x.workers, x.steps,
-           x.epochs, x.batch, x.lr, x.lr_schedule, x.momentum, x.seed, x.eval_every,
-           x.verify_replicas, x.metrics, x.summary, x.quiet, x.port, x.bind, x.server,
-           x.min_workers, x.max_workers, x.checkpoint, x.checkpoint_every, x.resume,
-           x.connect_timeout_s);
+           x.uplink, x.downlink, x.uplink_residual, x.downlink_residual, x.mode, x.staleness,
+           x.slow_worker, x.target_accuracy, x.workers, x.steps, x.epochs, x.batch, x.lr,
+           x.lr_schedule, x.momentum, x.seed, x.eval_every, x.verify_replicas, x.metrics, x.summary,
+           x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers, x.checkpoint,
+           x.checkpoint_every, x.resume, x.connect_timeout_s, x.worker_timeout_s, x.max_push_norm);
 }
 
 template <class Inspector>

@@ -34,15 +34,13 @@ void compression_pass::restore_residual(std::span<const float> delta) {
   std::copy(delta.begin(), delta.end(), target.begin());
 }
 
-compressed_message server_aggregate(std::span<const compressed_message> pushes,
+compressed_message server_aggregate(std::span<const compressed_message> pushes, float weight,
                                     compression_pass& downlink, Eigen::VectorXf& average,
                                     rng_engine& rng) {
   if (pushes.empty())
     throw std::invalid_argument("server_aggregate: no pushes to average");
   average.setZero();
   std::span<float> avg{average.data(), static_cast<std::size_t>(average.size())};
-  // n is the number of workers that contributed to this step (ALGORITHM.md, membership).
-  const float weight = 1.0f / static_cast<float>(pushes.size());
   for (const auto& c : pushes)
     add_scaled(c, weight, avg);
   return downlink.compress(avg, rng); // v = avg + δ; c = C[v]; δ ← v − c

@@ -3,8 +3,11 @@
 // The DoubleSqueeze update (Algorithm 1 of ALGORITHM.md), free of CAF, in one place:
 //
 //   worker i:  v⁽ⁱ⁾ = g⁽ⁱ⁾ + δ⁽ⁱ⁾;  c⁽ⁱ⁾ = C[v⁽ⁱ⁾];  δ⁽ⁱ⁾ ← v⁽ⁱ⁾ − c⁽ⁱ⁾     (compression_pass)
-//   server:    v = (1/n) Σ_i c⁽ⁱ⁾ + δ;  c = C[v];  δ ← v − c              (server_aggregate)
+//   server:    v = w Σ_i c⁽ⁱ⁾ + δ;  c = C[v];  δ ← v − c                  (server_aggregate)
 //   everyone:  x_{t+1} = x_t − γ c                                        (apply_update)
+//
+// The weight w is 1/n. Synchronous (Algorithm 1): the sum runs over the n pushes of one step.
+// Asynchronous variant: every push is applied alone, v = c⁽ⁱ⁾/n + δ, n the live workers.
 //
 // Every baseline of the table in ALGORITHM.md is this loop with switches: a pass without
 // residual compresses g itself, a pass with the identity operator sends g exactly.
@@ -47,9 +50,10 @@ private:
   std::optional<error_feedback> feedback_;
 };
 
-/// Server, step 3: averages the n pushed c⁽ⁱ⁾ (in the order given, which callers keep fixed
-/// so that runs are reproducible) into `average`, then compresses it through the downlink pass.
-compressed_message server_aggregate(std::span<const compressed_message> pushes,
+/// Server, step 3: sums `weight` times each pushed c⁽ⁱ⁾ (in the order given, which callers keep
+/// fixed so that runs are reproducible) into `average`, then compresses it through the downlink
+/// pass. Throws std::invalid_argument without pushes.
+compressed_message server_aggregate(std::span<const compressed_message> pushes, float weight,
                                     compression_pass& downlink, Eigen::VectorXf& average,
                                     rng_engine& rng);
 

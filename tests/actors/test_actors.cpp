@@ -201,7 +201,7 @@ BOOST_AUTO_TEST_CASE(metrics_and_summary_files) {
   std::string header, line;
   std::getline(csv, header);
   BOOST_TEST(header == "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,bytes_down,"
-                       "workers,lr");
+                       "workers,lr,pushes,staleness");
   int rows = 0;
   while (std::getline(csv, line))
     ++rows;
@@ -452,7 +452,7 @@ BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
   self->receive([&](welcome_atom, const welcome& received) { w = received; });
   rng_engine rng{1};
   std::vector<float> zeros(w.model.size(), 0.0f);
-  auto payload = to_bytes(make_compressor("identity")->compress(zeros, rng));
+  auto payload = to_bytes(make_compressor("sign")->compress(zeros, rng));
   self->send(ps.handle, push_atom::value,
              gradient_push{w.worker_id, 0, 1.0f, 12345, std::move(payload)});
   std::string reason;

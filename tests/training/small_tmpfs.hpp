@@ -4,6 +4,7 @@
 // needs root (CAP_SYS_ADMIN); elsewhere `mounted()` is false and the test says it skipped.
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -38,12 +39,20 @@ public:
   const std::string& why_not() const { return why_not_; }
   const std::filesystem::path& path() const { return path_; }
 
-  /// Fills every free block with a ballast file; later writes that need a block fail (ENOSPC).
-  void fill() const {
-    std::ofstream ballast{path_ / "ballast", std::ios::binary};
-    const std::string block(4096, 'x');
-    for (int i = 0; i < 64 && ballast.write(block.data(), block.size()); ++i)
-      ballast.flush();
+  /// Fills every free block with a ballast file but `free_blocks` of 4 KiB; writes that need
+  /// more blocks than that fail (ENOSPC).
+  void fill(std::uintmax_t free_blocks = 0) const {
+    const auto ballast = path_ / "ballast";
+    {
+      std::ofstream out{ballast, std::ios::binary};
+      const std::string block(4096, 'x');
+      for (int i = 0; i < 64 && out.write(block.data(), block.size()); ++i)
+        out.flush();
+    }
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(ballast, ec);
+    const auto keep = size > 4096 * free_blocks ? size - 4096 * free_blocks : 0;
+    std::filesystem::resize_file(ballast, keep - keep % 4096, ec);
   }
 
 private:

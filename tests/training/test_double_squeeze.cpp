@@ -2,8 +2,8 @@
 #define BOOST_TEST_MODULE double_squeeze
 #include <boost/test/unit_test.hpp>
 
-#include "training/double_squeeze.hpp"
 #include "compression/wire.hpp"
+#include "training/double_squeeze.hpp"
 
 #include <random>
 #include <vector>
@@ -56,7 +56,8 @@ struct simulation {
     std::vector<compressed_message> pushes;
     for (std::size_t i = 0; i < grads.size(); ++i)
       pushes.push_back(from_bytes(to_bytes(uplinks[i].compress(view(grads[i]), rng))));
-    auto c = server_aggregate(pushes, downlink, average, rng);
+    auto c =
+        server_aggregate(pushes, 1.0f / static_cast<float>(pushes.size()), downlink, average, rng);
     apply_update(from_bytes(to_bytes(c)), lr, nullptr, x, scratch);
   }
 
@@ -163,7 +164,7 @@ BOOST_AUTO_TEST_CASE(server_residual_bookkeeping_c_plus_delta_equals_v) {
       grads.push_back(random_gradient(gen, 1.0f));
       pushes.push_back(compression_pass("identity", false, dim).compress(view(grads.back()), rng));
     }
-    auto c = server_aggregate(pushes, down, average, rng);
+    auto c = server_aggregate(pushes, 1.0f / static_cast<float>(pushes.size()), down, average, rng);
     Eigen::VectorXf v = (grads[0] + grads[1] + grads[2]) / 3.0f + delta_before;
     Eigen::VectorXf delta = dense(down.residual());
     BOOST_REQUIRE_SMALL(((dense(c) + delta) - v).cwiseAbs().maxCoeff(), 1e-5f);

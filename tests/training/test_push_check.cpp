@@ -1,0 +1,92 @@
+// Validation of pushes before they touch the model: operator, dimension, finiteness, norm.
+#define BOOST_TEST_MODULE push_check
+#include <boost/test/unit_test.hpp>
+
+#include "compression/make_compressor.hpp"
+#include "compression/wire.hpp"
+#include "training/push_check.hpp"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+using namespace dsq;
+
+namespace {
+
+std::vector<std::uint8_t> encode(const std::string& spec, std::vector<float> v) {
+  rng_engine rng{1};
+  return to_bytes(make_compressor(spec)->compress(v, rng));
+}
+
+std::vector<float> gradient(std::size_t d, float scale) {
+  std::vector<float> g(d);
+  for (std::size_t i = 0; i < d; ++i)
+    g[i] = scale * static_cast<float>(static_cast<int>(i % 7) - 3);
+  return g;
+}
+
+bool rejected_with(push_check& check, const std::vector<std::uint8_t>& bytes,
+                   const std::string& words) {
+  try {
+    check.accept(bytes);
+  } catch (const push_rejected& e) {
+    BOOST_TEST_MESSAGE("rejected: " << e.what());
+    return std::string{e.what()}.find(words) != std::string::npos;
+  }
+  return false;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(honest_pushes_of_every_operator_pass) {
+  for (std::string spec : {"identity", "fp16", "sign", "sign:block=16", "topk:k=0.1",
+                           "randomk:k=0.1,unbiased=1", "qsgd:s=4"}) {
+    push_check check{spec, 100, 0};
+    for (int i = 0; i < 20; ++i) {
+      try {
+        check.accept(encode(spec, gradient(100, 0.1f * static_cast<float>(i + 1))));
+      } catch (const std::exception& e) {
+        BOOST_ERROR(spec << ": " << e.what());
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(another_operator_or_its_parameters_are_refused) {
+  push_check check{"sign", 100, 0};
+  BOOST_TEST(rejected_with(check, encode("identity", gradient(100, 1)), "identity"));
+  BOOST_TEST(rejected_with(check, encode("sign:block=16", gradient(100, 1)), "block"));
+  push_check topk{"topk:k=0.1", 100, 0};
+  BOOST_TEST(rejected_with(topk, encode("topk:k=0.2", gradient(100, 1)), "topk"));
+}
+
+BOOST_AUTO_TEST_CASE(wrong_dimension_and_garbage_are_refused) {
+  push_check check{"sign", 100, 0};
+  BOOST_TEST(rejected_with(check, encode("sign", gradient(50, 1)), "dimension"));
+  BOOST_TEST(rejected_with(check, {1, 2, 3, 4, 5}, "corrupt"));
+}
+
+BOOST_AUTO_TEST_CASE(nan_and_infinity_are_refused_for_every_operator) {
+  for (std::string spec : {"identity", "fp16", "sign", "topk:k=0.5", "qsgd:s=4"}) {
+    push_check check{spec, 8, 0};
+    auto g = gradient(8, 1);
+    g[3] = std::numeric_limits<float>::quiet_NaN();
+    BOOST_TEST(rejected_with(check, encode(spec, g), "NaN"), spec);
+    g[3] = std::numeric_limits<float>::infinity();
+    BOOST_TEST(rejected_with(check, encode(spec, g), "infinite"), spec);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_huge_push_is_refused_by_the_absolute_and_the_automatic_bound) {
+  push_check fixed{"identity", 100, 50.0};
+  BOOST_CHECK_NO_THROW(fixed.accept(encode("identity", gradient(100, 1))));
+  BOOST_TEST(rejected_with(fixed, encode("identity", gradient(100, 100)), "bound"));
+  push_check automatic{"sign", 100, 0};
+  BOOST_TEST(rejected_with(automatic, encode("sign", gradient(100, 1e30f)), "bound"));
+  for (int i = 0; i < 20; ++i)
+    automatic.accept(encode("sign", gradient(100, 1)));
+  BOOST_TEST(automatic.bound() < 1e6); // 10^4 x the median norm (about 17)
+  BOOST_TEST(rejected_with(automatic, encode("sign", gradient(100, 1e5f)), "bound"));
+  BOOST_CHECK_NO_THROW(automatic.accept(encode("sign", gradient(100, 20))));
+}

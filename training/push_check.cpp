@@ -1,0 +1,127 @@
+#include "training/push_check.hpp"
+
+#include "compression/compressor.hpp"
+#include "compression/make_compressor.hpp"
+#include "compression/wire.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace dsq {
+
+namespace {
+
+constexpr std::size_t history = 64;
+constexpr std::size_t warm = 8;
+
+const char* name_of(operator_id op) {
+  switch (op) {
+  case operator_id::identity:
+    return "identity";
+  case operator_id::fp16:
+    return "fp16";
+  case operator_id::sign:
+    return "sign";
+  case operator_id::topk:
+    return "topk";
+  case operator_id::randomk:
+    return "randomk";
+  case operator_id::qsgd:
+    return "qsgd";
+  }
+  return "unknown";
+}
+
+} // namespace
+
+double push_check::finite_norm(const compressed_message& c) {
+  // Sign, top-k, random-k and identity carry their values as floats: their norm and finiteness
+  // follow from those without a pass over d coordinates. fp16 and qsgd are decoded.
+  double sum = 0;
+  auto check = [](float v) {
+    if (!std::isfinite(v))
+      throw push_rejected(push_rejected::reason::not_finite,
+                          "gradient with NaN or infinite values");
+    return static_cast<double>(v) * static_cast<double>(v);
+  };
+  switch (c.op) {
+  case operator_id::identity:
+  case operator_id::topk:
+  case operator_id::randomk:
+    for (float v : c.values)
+      sum += check(v);
+    return std::sqrt(sum);
+  case operator_id::sign: {
+    const std::size_t block = c.block == 0 ? dim_ : c.block;
+    for (std::size_t b = 0; b < c.values.size(); ++b) {
+      const std::size_t len = std::min(block, dim_ - b * block);
+      sum += check(c.values[b]) * static_cast<double>(len);
+    }
+    return std::sqrt(sum);
+  }
+  default:
+    break;
+  }
+  decompress(c, {dense_.data(), dim_});
+  for (float v : std::span<const float>{dense_.data(), dim_})
+    sum += check(v);
+  return std::sqrt(sum);
+}
+
+push_check::push_check(const std::string& uplink_spec, std::size_t dim, double max_norm)
+    : dim_(dim), max_norm_(max_norm) {
+  // The operator's own output for a zero vector carries its id and parameters.
+  rng_engine rng{0};
+  std::vector<float> zeros(dim, 0.0f);
+  reference_ = make_compressor(uplink_spec)->compress(zeros, rng);
+  dense_.resize(static_cast<Eigen::Index>(dim));
+}
+
+double push_check::bound() const {
+  if (max_norm_ > 0)
+    return max_norm_;
+  if (recent_.size() < warm)
+    return push_norm_cold_bound;
+  std::vector<double> sorted(recent_.begin(), recent_.end());
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  return std::max(push_norm_factor * sorted[sorted.size() / 2], 1e-30);
+}
+
+compressed_message push_check::accept(std::span<const std::uint8_t> bytes) {
+  decode_limits limits;
+  limits.max_dimension = static_cast<std::uint32_t>(dim_);
+  compressed_message c;
+  try {
+    c = from_bytes(bytes, limits);
+  } catch (const std::exception& e) {
+    throw push_rejected(push_rejected::reason::corrupt,
+                        std::string{"corrupt gradient: "} + e.what());
+  }
+  if (c.dimension() != dim_)
+    throw push_rejected(
+        push_rejected::reason::dimension,
+        fmt::format("gradient of dimension {}, the model has {}", c.dimension(), dim_));
+  const auto& r = reference_;
+  if (c.op != r.op || c.block != r.block || c.levels != r.levels || c.k != r.k ||
+      c.shared_seed != r.shared_seed)
+    throw push_rejected(push_rejected::reason::operator_mismatch,
+                        fmt::format("gradient encoded with {} (block {}, levels {}, k {}), the "
+                                    "run's uplink is {} (block {}, levels {}, k {})",
+                                    name_of(c.op), c.block, c.levels, c.k, name_of(r.op), r.block,
+                                    r.levels, r.k));
+  const double norm = finite_norm(c);
+  if (norm > bound())
+    throw push_rejected(push_rejected::reason::norm,
+                        fmt::format("gradient norm {:.3g} exceeds the bound {:.3g} "
+                                    "(--max-push-norm)",
+                                    norm, bound()));
+  recent_.push_back(norm);
+  if (recent_.size() > history)
+    recent_.pop_front();
+  return c;
+}
+
+} // namespace dsq

@@ -1,0 +1,42 @@
+#pragma once
+
+// When a worker computes and pushes a gradient. Synchronous: on every version it reaches before
+// the end (the barrier waits for it). Asynchronous: only with a grant from the server's
+// admission (staleness_admission.hpp), on a replica at least as new as the granted version.
+
+#include <cstdint>
+#include <optional>
+
+namespace dsq {
+
+class push_policy {
+public:
+  /// `async` selects the rule; the run ends at version `total_steps`.
+  push_policy(bool async, std::uint64_t total_steps) : async_(async), total_(total_steps) {}
+
+  /// The server allows one gradient on a model of version >= `version` (async).
+  void on_grant(std::uint64_t version) { grant_ = version; }
+
+  /// True if the worker should compute a gradient now, its replica being at `version`.
+  bool should_compute(std::uint64_t version) const {
+    if (async_)
+      return grant_ && version >= *grant_;
+    return version < total_ && (!pushed_ || *pushed_ != version);
+  }
+
+  /// A gradient was computed at `version`: the grant is used up, the version is done.
+  void computed(std::uint64_t version) {
+    pushed_ = version;
+    grant_.reset();
+  }
+
+  bool async() const { return async_; }
+
+private:
+  bool async_;
+  std::uint64_t total_;
+  std::optional<std::uint64_t> grant_;
+  std::optional<std::uint64_t> pushed_;
+};
+
+} // namespace dsq

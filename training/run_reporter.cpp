@@ -1,0 +1,102 @@
+#include "training/run_reporter.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+
+namespace dsq {
+
+std::string human_bytes(std::uint64_t bytes) {
+  auto b = static_cast<double>(bytes);
+  if (b >= 1e9)
+    return fmt::format("{:.2f} GB", b / 1e9);
+  if (b >= 1e6)
+    return fmt::format("{:.1f} MB", b / 1e6);
+  return fmt::format("{:.1f} kB", b / 1e3);
+}
+
+run_reporter::run_reporter(std::shared_ptr<run_log> log, bool verbose, std::uint64_t total_steps)
+    : log_(log ? std::move(log) : std::make_shared<run_log>(std::string{})), verbose_(verbose),
+      total_steps_(total_steps) {}
+
+void run_reporter::start(std::uint64_t version) {
+  first_version_ = version;
+  start_ = std::chrono::steady_clock::now();
+}
+
+double run_reporter::elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void run_reporter::record(const step_record& row, bool awaiting_evaluation) {
+  log_->record(row, awaiting_evaluation);
+  log_->flush();
+}
+
+void run_reporter::evaluated(std::uint64_t step, double test_loss, double test_accuracy) {
+  const auto* row = log_->set_evaluation(step, test_loss, test_accuracy);
+  log_->flush();
+  if (row == nullptr || !verbose_)
+    return;
+  auto train =
+      std::isnan(row->train_loss) ? std::string{"  -   "} : fmt::format("{:.4f}", row->train_loss);
+  fmt::print("step {:>6}/{}  train_loss {}  test_loss {:.4f}  test_acc {:.2f}%  up {}  down {}  "
+             "{:.1f} steps/s  workers {}\n",
+             row->step, total_steps_, train, row->test_loss, 100 * row->test_accuracy,
+             human_bytes(row->total_bytes_up), human_bytes(row->total_bytes_down),
+             row->wall_s > 0 ? static_cast<double>(row->step - first_version_) / row->wall_s : 0.0,
+             row->workers);
+  std::fflush(stdout);
+}
+
+void run_reporter::applied_push(std::uint64_t staleness) {
+  auto& h = totals_.staleness_histogram;
+  if (h.size() <= staleness)
+    h.resize(staleness + 1, 0);
+  ++h[staleness];
+  ++totals_.pushes_applied;
+  totals_.max_staleness = std::max(totals_.max_staleness, staleness);
+  staleness_sum_ += staleness;
+}
+
+run_summary run_reporter::finish(std::uint64_t version) {
+  log_->flush(true);
+  run_summary s = totals_;
+  s.steps = version;
+  s.bytes_up = log_->bytes_up();
+  s.bytes_down = log_->bytes_down();
+  s.wall_s = elapsed();
+  s.steps_per_s = s.wall_s > 0 ? static_cast<double>(version - first_version_) / s.wall_s : 0;
+  s.mean_staleness =
+      s.pushes_applied > 0 ? static_cast<double>(staleness_sum_ / s.pushes_applied) : 0.0;
+  if (auto last = log_->last_evaluated()) {
+    s.test_loss = last->test_loss;
+    s.test_accuracy = last->test_accuracy;
+  }
+  return s;
+}
+
+void run_reporter::say(const std::string& line) const {
+  if (!verbose_)
+    return;
+  fmt::print("{}\n", line);
+  std::fflush(stdout);
+}
+
+void run_reporter::print_done(const run_summary& s, std::size_t dim) const {
+  if (!verbose_)
+    return;
+  // What the same pushes would have cost in fp32: the saving compression buys.
+  const double dense_bytes = 4.0 * static_cast<double>(dim) * static_cast<double>(s.pushes_applied);
+  fmt::print("done: {} steps in {:.1f} s ({:.1f} steps/s), train_loss {:.4f}, test_loss {:.4f}, "
+             "test_acc {:.2f}%, traffic up {} down {}",
+             s.steps, s.wall_s, s.steps_per_s, s.final_train_loss, s.test_loss,
+             100 * s.test_accuracy, human_bytes(s.bytes_up), human_bytes(s.bytes_down));
+  if (s.bytes_up > 0)
+    fmt::print(" ({:.1f}x less than fp32 uplink)", dense_bytes / static_cast<double>(s.bytes_up));
+  fmt::print("\n");
+  std::fflush(stdout);
+}
+
+} // namespace dsq

@@ -1,0 +1,59 @@
+#pragma once
+
+// What a run tells its user: the metrics rows (through run_log), the counters and staleness
+// statistics that end up in the summary, and the console lines. The parameter server reports
+// events here and never formats anything itself.
+
+#include "training/run_log.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace dsq {
+
+class run_reporter {
+public:
+  /// Rows go to `log`; console lines only if `verbose`. The run ends at version `total_steps`.
+  run_reporter(std::shared_ptr<run_log> log, bool verbose, std::uint64_t total_steps);
+
+  /// Training starts (or resumes) at `version`: the clock and steps/s count from here.
+  void start(std::uint64_t version);
+  double elapsed() const;
+
+  /// Appends a row (held back from the file until its evaluation if `awaiting_evaluation`).
+  void record(const step_record& row, bool awaiting_evaluation);
+
+  /// The test columns of row `step` arrived: fills them in and prints the progress line.
+  void evaluated(std::uint64_t step, double test_loss, double test_accuracy);
+
+  /// A push with staleness `s` was applied.
+  void applied_push(std::uint64_t staleness);
+
+  /// Counters and statistics so far; the server adds its own fields before writing it.
+  run_summary& totals() { return totals_; }
+  const run_log& log() const { return *log_; }
+  run_log& log() { return *log_; }
+
+  /// Writes every row, fills the summary's traffic, steps, timing and staleness fields.
+  run_summary finish(std::uint64_t version);
+
+  // -- console lines (only when verbose) ------------------------------------------------------
+  void say(const std::string& line) const;
+  void print_done(const run_summary& s, std::size_t dim) const;
+
+private:
+  std::shared_ptr<run_log> log_;
+  bool verbose_;
+  std::uint64_t total_steps_;
+  std::uint64_t first_version_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  run_summary totals_;
+  long double staleness_sum_ = 0;
+};
+
+/// "1.2 MB", "3.45 GB": traffic for people.
+std::string human_bytes(std::uint64_t bytes);
+
+} // namespace dsq

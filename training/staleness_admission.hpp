@@ -1,0 +1,73 @@
+#pragma once
+
+// Bounded-staleness admission for the asynchronous variant (ALGORITHM.md): pushes are applied
+// one at a time, and no applied push ever has staleness (server version when applied − version
+// its gradient was computed on) above τ. net/PROTOCOL.md explains the rule and why it holds.
+//
+// In short: a worker computes only with a grant. A grant issued at version g is a promise that
+// the push will be applied at a version <= g + τ, its deadline. The set of outstanding grants
+// (granted, not yet applied) is kept schedulable: sorted by deadline, the k-th (k = 1, 2, ...)
+// can still be applied at version V + k − 1. A new grant is issued only if that stays true
+// (it has the latest deadline, so: fewer than τ + 1 outstanding), and a received push is
+// applied only if the other outstanding grants stay schedulable at V + 1; otherwise it is held.
+// The earliest-deadline grant can always be applied, so a held push waits only for pushes that
+// are due before it: for their arrival or for their worker's departure, which releases them.
+
+#include "training/round_policy.hpp"
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+
+namespace dsq {
+
+class staleness_admission final : public round_policy {
+public:
+  /// τ >= 0.
+  explicit staleness_admission(std::uint64_t tau);
+
+  void enter(std::uint32_t id, std::uint64_t version) override;
+  void leave(std::uint32_t id) override;
+  bool offer(received_push p, std::uint64_t version) override;
+  std::optional<round> next(std::uint64_t version, std::size_t live) override;
+  std::vector<grant> grants(std::uint64_t version, std::uint64_t remaining) override;
+  bool has_pending_pushes() const override;
+
+  /// Grants issued and not yet applied or released.
+  std::size_t outstanding() const { return outstanding_.size(); }
+  /// Times a worker that was ready to compute had to wait for its grant, and for how long.
+  std::uint64_t admission_waits() const { return waits_; }
+  double admission_wait_s() const { return wait_s_; }
+  /// Times a received push was held because applying it would have broken the bound.
+  std::uint64_t held_pushes() const { return held_; }
+
+private:
+  struct gradient {
+    std::uint32_t worker = 0;
+    std::uint64_t deadline = 0; ///< grant version + τ: applied at a version <= this
+    std::optional<received_push> push;
+    bool counted_as_held = false;
+  };
+  using clock = std::chrono::steady_clock;
+
+  /// True if the outstanding grants, less `skip`, can all meet their deadlines from `version`.
+  bool schedulable(std::uint64_t version, std::uint64_t skip) const;
+
+  std::uint64_t tau_;
+  std::uint64_t next_seq_ = 0;
+  std::map<std::uint64_t, gradient> outstanding_;    ///< by grant number: issue order
+  std::map<std::uint32_t, std::uint64_t> computing_; ///< worker -> its grant not yet pushed
+  struct ready_worker {
+    std::uint32_t id = 0;
+    clock::time_point since;
+    bool passed_over = false; ///< a grants() pass left it waiting: it waits for admission
+  };
+  std::deque<ready_worker> ready_;     ///< waiting for a grant, first come first served
+  std::deque<std::uint64_t> arrivals_; ///< grants whose push arrived, in arrival order
+  std::set<std::uint32_t> members_;
+  std::uint64_t waits_ = 0, held_ = 0;
+  double wait_s_ = 0;
+};
+
+} // namespace dsq

@@ -1,0 +1,56 @@
+#include "training/update_engine.hpp"
+
+#include "config/method.hpp"
+#include "training/training_setup.hpp"
+
+namespace dsq {
+
+update_engine::update_engine(const run_config& cfg, const model& net)
+    : base_lr_(static_cast<float>(cfg.lr)),
+      downlink_(resolve_method(cfg).downlink, resolve_method(cfg).downlink_residual,
+                net.num_parameters()),
+      schedule_(parse_lr_schedule(cfg.lr_schedule)), rng_(mix_seed(cfg.seed, 999)) {
+  const auto d = static_cast<Eigen::Index>(net.num_parameters());
+  x_.resize(d);
+  net.initialize(x_, cfg.seed);
+  average_.resize(d);
+  if (cfg.momentum > 0)
+    mom_.emplace(net.num_parameters(), static_cast<float>(cfg.momentum));
+}
+
+compressed_message update_engine::aggregate(std::span<const compressed_message> pushes,
+                                            float weight) {
+  return server_aggregate(pushes, weight, downlink_, average_, rng_);
+}
+
+void update_engine::apply(const compressed_message& c) {
+  apply_update(c, lr(), mom_ ? &*mom_ : nullptr, x_, scratch_);
+  ++version_;
+}
+
+float update_engine::lr() const {
+  return schedule_.at(version_, base_lr_);
+}
+
+checkpoint update_engine::snapshot() const {
+  checkpoint ckpt;
+  ckpt.version = version_;
+  ckpt.model = x_;
+  auto delta = downlink_.residual();
+  ckpt.server_residual =
+      Eigen::Map<const Eigen::VectorXf>(delta.data(), static_cast<Eigen::Index>(delta.size()));
+  if (mom_)
+    ckpt.momentum = mom_->buffer();
+  return ckpt;
+}
+
+void update_engine::restore(const checkpoint& ckpt) {
+  x_ = ckpt.model;
+  version_ = ckpt.version;
+  downlink_.restore_residual(
+      {ckpt.server_residual.data(), static_cast<std::size_t>(ckpt.server_residual.size())});
+  if (mom_ && ckpt.momentum.size() == x_.size())
+    mom_->buffer() = ckpt.momentum;
+}
+
+} // namespace dsq

@@ -1,0 +1,60 @@
+#pragma once
+
+// The server's half of the DoubleSqueeze update (step 3 and its own copy of step 4): the model
+// x, the downlink pass with the server residual δ, the momentum buffer, the step-size schedule,
+// the server's random stream and the version. Both modes drive it; they differ only in which
+// pushes make one update and with what weight (see round_policy.hpp).
+
+#include "base/random.hpp"
+#include "compression/compressed_message.hpp"
+#include "config/run_config.hpp"
+#include "model/lr_schedule.hpp"
+#include "model/model.hpp"
+#include "model/momentum.hpp"
+#include "training/checkpoint.hpp"
+#include "training/double_squeeze.hpp"
+
+#include <Eigen/Core>
+
+#include <optional>
+#include <span>
+
+namespace dsq {
+
+class update_engine {
+public:
+  /// x_0 from the model's seeded initialisation, δ = 0, version 0.
+  update_engine(const run_config& cfg, const model& net);
+
+  /// v = weight · Σ c⁽ⁱ⁾ + δ;  c = C[v];  δ ← v − c. Does not touch x or the version.
+  compressed_message aggregate(std::span<const compressed_message> pushes, float weight);
+
+  /// x ← x − γ c (heavy ball with momentum), γ of the current version; version + 1.
+  void apply(const compressed_message& c);
+
+  /// γ for the update that produces the next version.
+  float lr() const;
+
+  std::uint64_t version() const { return version_; }
+  const Eigen::VectorXf& x() const { return x_; }
+  std::size_t dim() const { return static_cast<std::size_t>(x_.size()); }
+  /// The momentum buffer every replica carries, or nullptr without momentum.
+  const Eigen::VectorXf* momentum_buffer() const { return mom_ ? &mom_->buffer() : nullptr; }
+
+  /// The state a checkpoint keeps: x, δ, momentum, version.
+  checkpoint snapshot() const;
+
+  /// Continues from `ckpt` (already checked to fit the model).
+  void restore(const checkpoint& ckpt);
+
+private:
+  float base_lr_;
+  Eigen::VectorXf x_, average_, scratch_;
+  std::optional<momentum> mom_;
+  compression_pass downlink_;
+  lr_schedule schedule_;
+  rng_engine rng_;
+  std::uint64_t version_ = 0;
+};
+
+} // namespace dsq
