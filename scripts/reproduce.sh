@@ -650,7 +650,7 @@ fi
 # --- One table of every local run ----------------------------------------------------------
 {
   echo "$summary_header"
-  for f in "$out"/tables/*_summary.csv; do tail -n +2 "$f"; done
+  for f in "$out"/tables/*_summary.csv; do if [ -e "$f" ]; then tail -n +2 "$f"; fi; done
   if [ -d "$out/runs/rq4" ]; then
     for c in $rq4_extra; do
       mapfile -t js < <(completed rq4 "$c" json)
