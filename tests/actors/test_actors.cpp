@@ -10,6 +10,7 @@
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
+#include "training/double_squeeze.hpp"
 
 #include <caf/all.hpp>
 
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <unistd.h>
 
@@ -72,6 +74,70 @@ manual_server start_server(caf::actor_system& sys, const run_config& cfg) {
   result.handle = spawn_parameter_server(sys, std::move(opts));
   return result;
 }
+
+/// A worker driven by the test: it takes part in the barrier with zero gradients and lets the
+/// test wait for the server's progress as events (the updates it receives), never by sleeping.
+struct pacer {
+  caf::scoped_actor self;
+  caf::actor server;
+  welcome w;
+  std::uint64_t version = 0;
+  std::uint64_t pushes = 0;
+  std::vector<std::uint8_t> zero;
+  std::optional<std::uint64_t> grant; ///< async: the server allows one push
+
+  pacer(caf::actor_system& sys, caf::actor server_handle) : self{sys}, server(server_handle) {}
+
+  /// Registers; returns once the server has welcomed it (training has started).
+  void join() {
+    self->send(server, register_atom::value, worker_hello{protocol_version, self, "pacer"});
+    self->receive([&](welcome_atom, const welcome& received) { w = received; },
+                  caf::after(std::chrono::seconds(60)) >>
+                      [&] { BOOST_FAIL("the server did not welcome the pacer"); });
+    version = w.version;
+    rng_engine rng{1};
+    std::vector<float> zeros(w.model.size(), 0.0f);
+    zero = to_bytes(make_compressor(w.config.compressor)->compress(zeros, rng));
+    maybe_push();
+  }
+
+  bool async() const { return w.config.mode == "async"; }
+
+  /// Sync: a push for every version. Async: a push for every grant.
+  void maybe_push() {
+    if (async() && !(grant && version >= *grant))
+      return;
+    self->send(server, push_atom::value, gradient_push{w.worker_id, version, 1.0f, 0, zero});
+    ++pushes;
+    grant.reset();
+  }
+
+  /// Takes part in every step until the server's model reaches `target`.
+  void run_until(std::uint64_t target) {
+    while (version < target) {
+      bool progressed = false;
+      self->receive(
+          [&](update_atom, const model_update& u) {
+            if (u.version == version + 1) {
+              version = u.version;
+              progressed = true;
+            }
+          },
+          [&](grant_atom, std::uint64_t v) {
+            grant = v;
+            progressed = true;
+          },
+          [&](reshard_atom, const shard_assignment&) {},
+          caf::after(std::chrono::seconds(60)) >>
+              [&] { BOOST_FAIL("no update for 60 s at step " << version); });
+      if (progressed)
+        maybe_push();
+    }
+  }
+
+  /// Leaves the run.
+  void leave() { self->send(server, leave_atom::value, w.worker_id); }
+};
 
 } // namespace
 
@@ -217,42 +283,46 @@ BOOST_AUTO_TEST_CASE(metrics_and_summary_files) {
 
 BOOST_AUTO_TEST_CASE(a_worker_that_dies_leaves_the_barrier) {
   auto cfg = small_run();
+  cfg.workers = 5;     // four real workers and the pacer
   cfg.steps = 1000000; // stopped by the test long before the end
   auto ps = start_server(*sys, cfg);
-  auto server = ps.handle;
   auto outcome = ps.outcome;
-  auto workers = spawn_local_workers(*sys, server, ps.setup, 4);
+  auto workers = spawn_local_workers(*sys, ps.handle, ps.setup, 4);
   caf::scoped_actor self{*sys};
-  self->monitor(server);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  self->monitor(ps.handle);
+  pacer p{*sys, ps.handle};
+  p.join();
+  p.run_until(5);
   self->send_exit(workers[2], caf::exit_reason::kill);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  self->send(server, stop_atom::value);
+  p.run_until(40); // steps go on without it
+  self->send(ps.handle, stop_atom::value);
   self->receive([](caf::down_msg&) {});
   BOOST_REQUIRE_MESSAGE(outcome->ok, outcome->error);
   BOOST_TEST(!outcome->summary.completed);
   BOOST_TEST(outcome->summary.departures == 1u);
-  BOOST_TEST(outcome->rows.back().workers == 3u);
-  // Training went on after the departure: many steps with three contributors.
-  std::size_t with_three = 0;
+  BOOST_TEST(outcome->rows.back().workers == 4u);
+  // Training went on after the departure: many steps with the three real workers left.
+  std::size_t with_four = 0;
   for (const auto& r : outcome->rows)
-    with_three += r.workers == 3u;
-  BOOST_TEST(with_three > 10u);
+    with_four += r.workers == 4u;
+  BOOST_TEST(with_four > 10u);
 }
 
 BOOST_AUTO_TEST_CASE(every_worker_gone_fails_the_local_run) {
   auto cfg = small_run();
   cfg.steps = 100000;
-  cfg.workers = 2;
+  cfg.workers = 3; // two real workers and the pacer
   auto ps = start_server(*sys, cfg);
-  auto server = ps.handle;
   auto outcome = ps.outcome;
-  auto workers = spawn_local_workers(*sys, server, ps.setup, 2);
+  auto workers = spawn_local_workers(*sys, ps.handle, ps.setup, 2);
   caf::scoped_actor self{*sys};
-  self->monitor(server);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  self->monitor(ps.handle);
+  pacer p{*sys, ps.handle};
+  p.join();
+  p.run_until(3); // training runs: the failure must be "gone", not "before training started"
   for (auto& w : workers)
     self->send_exit(w, caf::exit_reason::kill);
+  p.leave();
   self->receive([](caf::down_msg&) {});
   BOOST_TEST(!outcome->ok);
   BOOST_TEST(outcome->error.find("every worker is gone") != std::string::npos, outcome->error);
@@ -409,7 +479,7 @@ BOOST_AUTO_TEST_CASE(more_workers_than_samples_is_refused) {
 BOOST_AUTO_TEST_CASE(replicas_stay_bit_identical_with_momentum_schedules_and_a_join) {
   auto cfg = small_run();
   cfg.model = "mlp:hidden=16";
-  cfg.workers = 2;
+  cfg.workers = 3;     // two real workers and the pacer
   cfg.steps = 1000000; // stopped by the test
   cfg.momentum = 0.9;
   cfg.lr = 0.01;
@@ -420,22 +490,25 @@ BOOST_AUTO_TEST_CASE(replicas_stay_bit_identical_with_momentum_schedules_and_a_j
   caf::scoped_actor self{*sys};
   self->monitor(ps.handle);
   spawn_local_workers(*sys, ps.handle, ps.setup, 2);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  pacer p{*sys, ps.handle};
+  p.join();
+  p.run_until(10);
   spawn_local_workers(*sys, ps.handle, ps.setup, 1); // joins with the model and momentum buffer
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  p.run_until(60);
   self->send(ps.handle, stop_atom::value);
   self->receive([](caf::down_msg&) {});
   const auto& out = *ps.outcome;
   BOOST_REQUIRE_MESSAGE(out.ok, out.error);
   BOOST_TEST(out.summary.joins == 1u);
   BOOST_TEST(out.summary.departures == 0u); // a diverged replica would have been removed
-  BOOST_TEST(out.rows.back().workers == 3u);
-  // Every push of every step was checked against the server's model.
+  BOOST_TEST(out.rows.back().workers == 4u);
+  // Every push of the real workers was checked against the server's model (the pacer sends no
+  // digest).
   std::uint64_t pushes = 0;
   for (std::size_t i = 1; i < out.rows.size(); ++i)
     pushes += out.rows[i].workers;
-  BOOST_TEST(out.summary.verified_replicas >= pushes);
-  BOOST_TEST(pushes > 30u);
+  BOOST_TEST(out.summary.verified_replicas + p.pushes >= pushes);
+  BOOST_TEST(out.summary.verified_replicas > 100u);
 }
 
 BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
@@ -465,6 +538,156 @@ BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
   BOOST_REQUIRE_MESSAGE(ps.outcome->ok, ps.outcome->error);
   BOOST_TEST(ps.outcome->summary.departures == 1u);
   BOOST_TEST(ps.outcome->summary.steps == 20u);
+}
+
+BOOST_AUTO_TEST_CASE(async_with_tau_0_and_one_worker_equals_sync_bit_for_bit) {
+  auto cfg = small_run();
+  cfg.workers = 1;
+  cfg.model = "mlp:hidden=16";
+  cfg.compressor = "qsgd:s=8"; // randomised: the random streams must line up too
+  cfg.steps = 150;
+  auto sync = run(*sys, cfg);
+  cfg.mode = "async";
+  cfg.staleness = 0;
+  auto async = run(*sys, cfg);
+  BOOST_TEST(async.summary.pushes_applied == 150u);
+  BOOST_TEST(async.summary.max_staleness == 0u);
+  BOOST_TEST((sync.model - async.model).cwiseAbs().maxCoeff() == 0.0f);
+  for (std::size_t i = 1; i < sync.rows.size(); ++i)
+    BOOST_REQUIRE_EQUAL(sync.rows[i].train_loss, async.rows[i].train_loss);
+}
+
+BOOST_AUTO_TEST_CASE(async_identity_with_one_worker_equals_sgd) {
+  auto cfg = small_run();
+  cfg.workers = 1;
+  cfg.steps = 120;
+  cfg.method = "sgd";
+  auto sgd = run(*sys, cfg);
+  cfg.method = "doublesqueeze";
+  cfg.compressor = "identity";
+  cfg.mode = "async";
+  cfg.staleness = 4;
+  auto async = run(*sys, cfg);
+  BOOST_TEST((sgd.model - async.model).cwiseAbs().maxCoeff() == 0.0f);
+}
+
+BOOST_AUTO_TEST_CASE(async_runs_with_stragglers_never_exceed_the_bound) {
+  for (std::int64_t tau : {0, 1, 4, 16}) {
+    auto cfg = small_run();
+    cfg.mode = "async";
+    cfg.staleness = tau;
+    cfg.steps = 400;
+    cfg.slow_worker = "0:3";
+    auto out = run(*sys, cfg);
+    BOOST_TEST_CONTEXT("tau " << tau) {
+      BOOST_TEST(out.summary.steps == 400u);
+      BOOST_TEST(out.summary.pushes_applied == 400u);
+      BOOST_TEST(out.summary.max_staleness <= static_cast<std::uint64_t>(tau));
+      std::uint64_t total = 0;
+      for (auto n : out.summary.staleness_histogram)
+        total += n;
+      BOOST_TEST(total == out.summary.pushes_applied);
+      for (std::size_t i = 1; i < out.rows.size(); ++i)
+        BOOST_REQUIRE_LE(out.rows[i].staleness, static_cast<std::uint64_t>(tau));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(async_survives_a_killed_worker_and_a_join) {
+  auto cfg = small_run();
+  cfg.mode = "async";
+  cfg.staleness = 2;
+  cfg.workers = 4; // three real workers and the pacer
+  cfg.steps = 1000000;
+  auto ps = start_server(*sys, cfg);
+  auto outcome = ps.outcome;
+  auto workers = spawn_local_workers(*sys, ps.handle, ps.setup, 3);
+  caf::scoped_actor self{*sys};
+  self->monitor(ps.handle);
+  pacer p{*sys, ps.handle};
+  p.join();
+  p.run_until(30);
+  self->send_exit(workers[1], caf::exit_reason::kill); // possibly while it holds a grant
+  p.run_until(100);
+  spawn_local_workers(*sys, ps.handle, ps.setup, 1);
+  p.run_until(200);
+  self->send(ps.handle, stop_atom::value);
+  self->receive([](caf::down_msg&) {});
+  BOOST_REQUIRE_MESSAGE(outcome->ok, outcome->error);
+  BOOST_TEST(outcome->summary.departures == 1u);
+  BOOST_TEST(outcome->summary.joins == 1u);
+  BOOST_TEST(outcome->summary.max_staleness <= 2u);
+  BOOST_TEST(outcome->summary.steps >= 200u);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_applies_updates_in_order_when_they_arrive_out_of_order) {
+  // The test plays the server: it welcomes a real worker, then sends updates 2 and 1 in that
+  // order. The worker must apply 1 then 2: its next push (step 2) carries the digest of
+  // x_0 − γ c₁ − γ c₂, computed here in order.
+  auto cfg = small_run();
+  cfg.verify_replicas = 1;
+  auto setup = load_training(cfg);
+  caf::scoped_actor server{*sys};
+  worker_options opts{setup, "local", false, false, -1, true};
+  auto worker = spawn_worker(*sys, server, std::move(opts));
+  server->send(worker, welcome_atom::value, [&] {
+    welcome w;
+    w.worker_id = 0;
+    w.config = cfg;
+    w.version = 0;
+    w.total_steps = 10;
+    Eigen::VectorXf x(static_cast<Eigen::Index>(setup.net->num_parameters()));
+    setup.net->initialize(x, cfg.seed);
+    w.model.assign(x.data(), x.data() + x.size());
+    return w;
+  }());
+  gradient_push first;
+  server->receive([&](push_atom, const gradient_push& p) { first = p; });
+  BOOST_TEST(first.step == 0u);
+  const auto d = static_cast<std::size_t>(setup.net->num_parameters());
+  rng_engine rng{5};
+  std::vector<float> g1(d, 0.01f), g2(d, -0.02f);
+  g2[0] = 0.5f;
+  auto c1 = make_compressor("sign")->compress(g1, rng);
+  auto c2 = make_compressor("sign")->compress(g2, rng);
+  server->send(worker, update_atom::value, model_update{2, to_bytes(c2)});
+  server->send(worker, update_atom::value, model_update{1, to_bytes(c1)});
+  gradient_push second;
+  server->receive([&](push_atom, const gradient_push& p) { second = p; }, [&](heartbeat_atom) {});
+  while (second.payload.empty())
+    server->receive([&](push_atom, const gradient_push& p) { second = p; }, [&](heartbeat_atom) {});
+  BOOST_TEST(second.step == 2u); // nothing was pushed for the buffered update alone
+  Eigen::VectorXf x(static_cast<Eigen::Index>(d)), scratch;
+  setup.net->initialize(x, cfg.seed);
+  apply_update(c1, static_cast<float>(cfg.lr), nullptr, x, scratch);
+  apply_update(c2, static_cast<float>(cfg.lr), nullptr, x, scratch);
+  BOOST_TEST(second.model_digest == replica_digest(x));
+  server->send_exit(worker, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(mnist_async_tau_4_is_within_a_point_of_sync) {
+  if (!mnist_available()) {
+    BOOST_TEST_MESSAGE("MNIST not fetched (scripts/setup.sh): skipped");
+    return;
+  }
+  auto cfg = small_run();
+  cfg.dataset = "mnist";
+  cfg.model = "mlp:hidden=64";
+  cfg.batch = 32;
+  cfg.epochs = 1;
+  cfg.steps = -1;
+  auto sync = run(*sys, cfg);
+  cfg.mode = "async";
+  cfg.staleness = 4;
+  auto async = run(*sys, cfg);
+  BOOST_TEST_MESSAGE("MNIST MLP, 1 epoch, 4 workers: sync " << sync.summary.test_accuracy
+                                                            << ", async tau 4 "
+                                                            << async.summary.test_accuracy);
+  // The same samples: a version is one push of a batch (rounded up per mode).
+  BOOST_TEST(async.summary.steps + 4 >= 4 * sync.summary.steps);
+  BOOST_TEST(async.summary.steps <= 4 * sync.summary.steps);
+  BOOST_TEST(std::abs(async.summary.test_accuracy - sync.summary.test_accuracy) <= 0.01);
+  BOOST_TEST(async.summary.max_staleness <= 4u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
