@@ -209,6 +209,33 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_with_sigkill_does_not_stop_training) {
   BOOST_TEST(single_change(csv, 3, 2) > 50u);
 }
 
+BOOST_AUTO_TEST_CASE(async_mode_survives_a_sigkill_and_a_join_across_processes) {
+  const std::uint64_t steps = 6000;
+  cluster c{"async"};
+  c.start_server(concat(tiny_run(steps), {"--workers=2", "--batch=64", "--mode=async",
+                                          "--staleness=3", "--slow-worker=0:2"}));
+  auto& w1 = c.start_worker();
+  auto& victim = c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(100, run_timeout), "the run did not start");
+  victim.send_signal(SIGKILL);
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(1000, run_timeout), "no progress after the kill");
+  auto& joiner = c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
+  BOOST_TEST(victim.status()->signal == SIGKILL);
+  BOOST_TEST(c.server().status()->success());
+  BOOST_TEST(w1.status()->success());
+  BOOST_TEST(joiner.status()->success());
+  expect_completed(c, steps);
+  BOOST_TEST(c.summary_value("mode").value_or("") == "async");
+  BOOST_TEST(c.summary_value("departures").value_or("") == "1");
+  BOOST_TEST(c.summary_value("joins").value_or("") == "1");
+  BOOST_TEST(c.summary_value("pushes_applied").value_or("") == std::to_string(steps));
+  BOOST_TEST(std::stoull(c.summary_value("max_staleness").value_or("99")) <= 3u);
+  auto csv = read_csv(c.metrics());
+  for (std::size_t i = 1; i < csv.rows.size(); ++i)
+    BOOST_REQUIRE_LE(std::stoull(csv.at(i, "staleness")), 3u);
+}
+
 BOOST_AUTO_TEST_CASE(sigterm_makes_a_worker_leave_with_exit_0_and_the_server_continues) {
   const std::uint64_t steps = 4000;
   cluster c{"term-worker"};
