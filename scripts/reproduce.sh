@@ -130,32 +130,42 @@ run_local() {
   shift 3
   local dir=$out/runs/$part
   mkdir -p "$dir"
-  local t0=$SECONDS
-  if [ "$reuse" -eq 1 ] && grep -qs '"completed": true' "$dir/$name.json" && [ -s "$dir/$name.csv" ]; then
+  local t0=$SECONDS status=0
+  if [ "$reuse" -eq 1 ] && [ -n "$(outcome "$dir/$name.json")" ] && [ -s "$dir/$name.csv" ]; then
     return 0
   fi
-  if ! "$dsq" local --config="$ini" ${data_override[@]+"${data_override[@]}"} --quiet \
-      --metrics="$dir/$name.csv" --summary="$dir/$name.json" "$@" >"$dir/$name.log" 2>&1; then
-    echo "reproduce: run $part/$name FAILED ($dsq local --config=$ini $*):" >&2
-    tail -n 20 "$dir/$name.log" >&2
-    echo "$part/$name: $(tail -n 1 "$dir/$name.log")" >>"$out/failed.txt"
-    rm -f "$dir/$name.json"
-    return 0
-  fi
-  if ! grep -q '"completed": true' "$dir/$name.json"; then
-    echo "reproduce: run $part/$name did not complete, see $dir/$name.log" >&2
-    echo "$part/$name: did not complete" >>"$out/failed.txt"
-    rm -f "$dir/$name.json"
-    return 0
-  fi
-  note "$part/$name ($((SECONDS - t0)) s)"
+  "$dsq" local --config="$ini" ${data_override[@]+"${data_override[@]}"} --quiet \
+    --metrics="$dir/$name.csv" --summary="$dir/$name.json" "$@" >"$dir/$name.log" 2>&1 || status=$?
+  case $status/$(outcome "$dir/$name.json") in
+    0/completed) note "$part/$name ($((SECONDS - t0)) s)" ;;
+    # dsq stops a run whose model became non-finite and exits 3: a result, not a failure
+    # (older builds ran such a run to the end and exited 0 with a null final loss).
+    3/diverged | 0/diverged)
+      note "$part/$name diverged at step $(field "$dir/$name.json" diverged_at_step) ($((SECONDS - t0)) s)" ;;
+    *)
+      echo "reproduce: run $part/$name FAILED, exit status $status ($dsq local --config=$ini $*):" >&2
+      tail -n 20 "$dir/$name.log" >&2
+      echo "$part/$name: exit status $status: $(tail -n 1 "$dir/$name.log")" >>"$out/failed.txt"
+      rm -f "$dir/$name.json"
+      ;;
+  esac
 }
 
-# completed PART NAME EXT...: the file runs/PART/NAME.EXT of every seed whose run completed.
+# A run's outcome from its summary JSON: "completed", "diverged", or nothing (no usable run).
+outcome() {
+  if grep -qs '"completed": true' "$1"; then
+    echo completed
+  elif grep -qs '"diverged": true' "$1"; then
+    echo diverged
+  fi
+}
+
+# completed PART NAME EXT: the file runs/PART/NAME-sSEED.EXT of every seed whose run completed
+# or diverged (both are results; a failed run is in failed.txt).
 completed() {
   local part=$1 name=$2 ext=$3 s
   for s in $seeds; do
-    if grep -qs '"completed": true' "$out/runs/$part/$name-s$s.json"; then
+    if [ -n "$(outcome "$out/runs/$part/$name-s$s.json")" ]; then
       echo "$out/runs/$part/$name-s$s.$ext"
     fi
   done
@@ -260,14 +270,17 @@ summary_row() {
     {
       k++
       if (isnum($1)) { l += $1; lq += $1 * $1; ln++ } else div++
-      a += $2; aq += $2 * $2; up += $3 / $6; down += $4 / $6; sps += $5
+      if (isnum($2)) { a += $2; aq += $2 * $2; ka++ }
+      if ($6 > 0) { up += $3 / $6; down += $4 / $6 }
+      if (isnum($5)) sps += $5
     }
     END {
       lm = ln ? l / ln : "nan"; ls = ln > 1 ? sqrt(max0((lq - ln * lm * lm) / (ln - 1))) : 0
-      am = a / k; as = k > 1 ? sqrt(max0((aq - k * am * am) / (k - 1))) : 0
-      printf "%s,%s,\"%s\",%s,\"%s\",\"%s\",%s,%s,%s,%d,%d,%s,%s,%.4f,%.4f,%.0f,%.0f,%.1f,%s\n", part, name, label,
+      am = ka ? a / ka : 0; as = ka > 1 ? sqrt(max0((aq - ka * am * am) / (ka - 1))) : 0
+      printf "%s,%s,\"%s\",%s,\"%s\",\"%s\",%s,%s,%s,%d,%d,%s,%s,%s,%s,%.0f,%.0f,%.1f,%s\n", part, name, label,
         method, compressor, model, workers, steps, epochs, k, div,
-        (ln ? sprintf("%.4f", lm) : "nan"), (ln ? sprintf("%.4f", ls) : "nan"), am, as, up / k, down / k, sps / k, dataset
+        (ln ? sprintf("%.4f", lm) : "nan"), (ln ? sprintf("%.4f", ls) : "nan"),
+        (ka ? sprintf("%.4f", am) : "nan"), (ka ? sprintf("%.4f", as) : "nan"), up / k, down / k, sps / k, dataset
     }
     function max0(v) { return v < 0 ? 0 : v }'
 }
@@ -333,8 +346,9 @@ summary_markdown() {
     function v(name) { x = $(col[name]); gsub("\034", ",", x); return x }
     {
       loss = v("diverged") > 0 ? sprintf("diverged (%d of %d seeds)", v("diverged"), v("seeds")) : sprintf("%.4f ± %.4f", v("final_train_loss_mean"), v("final_train_loss_std"))
-      printf "| %s | %s | %s | %s | %s | %s | %.2f ± %.2f | %.1f | %.1f | %.0f |\n", v("label"), v("model"), v("workers"), v("epochs"), v("seeds"),
-        loss, 100 * v("test_accuracy_mean"), 100 * v("test_accuracy_std"), v("bytes_up_per_step") / 1000, v("bytes_down_per_step") / 1000, v("steps_per_s")
+      acc = v("test_accuracy_mean") == "nan" ? "-" : sprintf("%.2f ± %.2f", 100 * v("test_accuracy_mean"), 100 * v("test_accuracy_std"))
+      printf "| %s | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.0f |\n", v("label"), v("model"), v("workers"), v("epochs"), v("seeds"),
+        loss, acc, v("bytes_up_per_step") / 1000, v("bytes_down_per_step") / 1000, v("steps_per_s")
     }'
 }
 
@@ -445,7 +459,7 @@ if wants rq4; then
       done
       printf '%s\n%s\n' "${row[0]}" "${row[1]}" | flatten_csv | awk -F, -v op="$op" -v kind="$kind" '
         { loss[NR] = $12; std[NR] = $13; acc[NR] = $14; div[NR] = $11 }
-        END { printf "%s,%s,%s,%s,%.4f,%s,%s,%.4f\n", op, kind, (div[1] > 0 ? "diverged" : loss[1]), std[1], acc[1],
+        END { printf "%s,%s,%s,%s,%s,%s,%s,%s\n", op, kind, (div[1] > 0 ? "diverged" : loss[1]), std[1], acc[1],
                 (div[2] > 0 ? "diverged" : loss[2]), std[2], acc[2] }'
     done <<EOF
 sign biased rq1-compressed-sign rq1-doublesqueeze-sign
