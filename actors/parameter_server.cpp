@@ -10,6 +10,7 @@
 #include "training/round_policy.hpp"
 #include "training/run_reporter.hpp"
 #include "training/staleness_admission.hpp"
+#include "training/training_spec.hpp"
 #include "training/update_engine.hpp"
 
 #include <caf/all.hpp>
@@ -247,7 +248,9 @@ void cross_boundary(server_actor* self, std::optional<model_update> update) {
 
 void save_checkpoint(server_actor* self) {
   auto& st = self->state;
-  write_checkpoint(st.opts.cfg.checkpoint, st.engine->snapshot());
+  auto ckpt = st.engine->snapshot();
+  ckpt.spec = training_spec_text(st.opts.cfg);
+  write_checkpoint(st.opts.cfg.checkpoint, ckpt);
   st.report->say(
       fmt::format("checkpoint of step {} written to {}", st.version(), st.opts.cfg.checkpoint));
 }
@@ -619,19 +622,26 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
 server_options make_server_options(const run_config& cfg, training_setup setup) {
   server_options opts;
   opts.cfg = cfg;
-  opts.log = std::make_shared<run_log>(cfg.metrics);
+  // Every output is checked before any training: a bad path is one clear error, at once.
+  if (!cfg.resume.empty()) {
+    opts.resume_from = read_checkpoint(cfg.resume);
+    check_fits(*opts.resume_from, setup.net->num_parameters());
+    check_same_training(*opts.resume_from, cfg);
+    // A resumed run continues its metrics file rather than truncating it.
+    opts.log = std::make_shared<run_log>(cfg.metrics, append_at_step{opts.resume_from->version});
+  } else {
+    opts.log = std::make_shared<run_log>(cfg.metrics);
+  }
   if (!cfg.summary.empty())
     check_writable(cfg.summary, "summary");
+  if (!cfg.checkpoint.empty())
+    check_checkpoint_dir(cfg.checkpoint);
   // Every worker needs a non-empty shard.
   const auto samples = setup.data->train.size();
   if (std::max(cfg.workers, cfg.min_workers) > samples)
     throw config_error(fmt::format("{} workers but only {} training samples: every worker needs "
                                    "at least one",
                                    std::max(cfg.workers, cfg.min_workers), samples));
-  if (!cfg.resume.empty()) {
-    opts.resume_from = read_checkpoint(cfg.resume);
-    check_fits(*opts.resume_from, setup.net->num_parameters());
-  }
   opts.setup = std::move(setup);
   opts.verbose = !cfg.quiet;
   return opts;
