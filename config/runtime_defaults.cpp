@@ -14,25 +14,19 @@ struct runtime_setting {
 };
 
 // The figures behind each choice are in docs/network.md ("Runtime defaults").
-//  - scheduler.policy=sharing: CAF's work-stealing threads poll for work after every job (100
-//    tries, then 500 more with 50 us sleeps, ~25 ms in all) before they block. A step wakes
-//    them every millisecond or so, so they never block: on 2 cores the polling takes the CPU
-//    from the gradients and from the threads that carry the messages. Work sharing blocks on a
-//    condition variable at once.
-//  - scheduler.max-threads=2: dsq's busy actors are detached (threads of their own); the
-//    scheduler only runs CAF's helpers, and idle threads on a condition variable cost nothing.
-//  - middleman.workers=0: the middleman's thread deserializes an arriving message and hands
-//    it to its actor itself, instead of passing it to a scheduler thread first: one thread
-//    hand-off (and one wake-up) fewer per message, for messages that take microseconds to
-//    deserialize.
+//  - middleman.workers=0 (server, worker): the middleman's thread deserializes an arriving
+//    message and hands it to its actor itself. With CAF's 1, every message first goes to a
+//    scheduler thread as a job: one more thread hand-off per message, and each job restarts the
+//    work-stealing scheduler's polling (100 tries, then 500 with 50 us sleeps, 25-35 ms in all),
+//    so with a step every millisecond or so its 4 threads per process never sleep and take the
+//    2 cores from the gradients. Without jobs the scheduler's threads sleep (10 ms timeouts).
+//  - Not chosen: scheduler.policy=sharing (blocks at once, used less CPU per step, but made the
+//    1M-parameter MLP's steps 1.5-3x slower), fewer scheduler threads, other polling settings.
+//  - dsq local: CAF's settings; no change measured a clear gain there.
 std::vector<runtime_setting> chosen(runtime_role role) {
-  std::vector<runtime_setting> result{
-      {"scheduler.policy", caf::config_value{caf::atom("sharing")}},
-      {"scheduler.max-threads", caf::config_value{caf::config_value::integer{2}}},
-  };
-  if (role != runtime_role::local)
-    result.push_back({"middleman.workers", caf::config_value{caf::config_value::integer{0}}});
-  return result;
+  if (role == runtime_role::local)
+    return {};
+  return {{"middleman.workers", caf::config_value{caf::config_value::integer{0}}}};
 }
 
 std::string as_argument(const runtime_setting& s) {
@@ -68,13 +62,9 @@ std::vector<std::string> runtime_default_arguments(runtime_role role) {
 }
 
 std::vector<std::string> caf_default_arguments() {
-  namespace d = caf::defaults;
   const std::vector<runtime_setting> defaults{
-      {"scheduler.policy", caf::config_value{d::scheduler::policy}},
-      {"scheduler.max-threads",
-       caf::config_value{static_cast<caf::config_value::integer>(d::scheduler::max_threads)}},
-      {"middleman.workers",
-       caf::config_value{static_cast<caf::config_value::integer>(d::middleman::workers)}},
+      {"middleman.workers", caf::config_value{static_cast<caf::config_value::integer>(
+                                caf::defaults::middleman::workers)}},
   };
   std::vector<std::string> args;
   for (const auto& s : defaults)

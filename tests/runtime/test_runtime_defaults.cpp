@@ -6,6 +6,7 @@
 #include "config/dsq_options.hpp"
 #include "config/runtime_defaults.hpp"
 
+#include <caf/defaults.hpp>
 #include <caf/io/middleman.hpp>
 
 #include <array>
@@ -53,50 +54,54 @@ BOOST_AUTO_TEST_CASE(server_and_worker_get_the_chosen_defaults) {
   for (auto role : {runtime_role::server, runtime_role::worker}) {
     parsed_options p{role, {}};
     BOOST_REQUIRE(p.result.ok);
-    BOOST_TEST(p.policy() == "sharing");
-    BOOST_TEST(p.max_threads() == 2u);
     BOOST_TEST(p.middleman_workers() == 0u);
+    BOOST_TEST(p.policy() == "unset"); // CAF's own scheduler settings
   }
 }
 
-BOOST_AUTO_TEST_CASE(local_gets_the_sharing_scheduler) {
+BOOST_AUTO_TEST_CASE(local_keeps_cafs_settings) {
   parsed_options p{runtime_role::local, {}};
   BOOST_REQUIRE(p.result.ok);
-  BOOST_TEST(p.policy() == "sharing");
+  BOOST_TEST(p.middleman_workers() == 99u); // unset
+  BOOST_TEST(runtime_default_arguments(runtime_role::local).empty());
 }
 
 BOOST_AUTO_TEST_CASE(the_command_line_wins) {
-  parsed_options p{runtime_role::server, {"--scheduler.policy=stealing", "--middleman.workers=1"}};
+  parsed_options p{runtime_role::server, {"--middleman.workers=2", "--scheduler.policy=sharing"}};
   BOOST_REQUIRE(p.result.ok);
-  BOOST_TEST(p.policy() == "stealing");
-  BOOST_TEST(p.middleman_workers() == 1u);
-  BOOST_TEST(p.max_threads() == 2u); // the one not given keeps dsq's default
+  BOOST_TEST(p.middleman_workers() == 2u);
+  BOOST_TEST(p.policy() == "sharing");
 }
 
 BOOST_AUTO_TEST_CASE(the_ini_file_wins) {
   auto path = std::filesystem::temp_directory_path() /
               ("dsq-runtime-defaults-" + std::to_string(::getpid()) + ".ini");
-  std::ofstream{path} << "[global]\nworkers=2\n[scheduler]\npolicy=\"stealing\"\nmax-threads=3\n";
+  std::ofstream{path} << "[global]\nworkers=2\n[middleman]\nworkers=3\n";
   parsed_options p{runtime_role::worker, {"--config=" + path.string()}};
   std::filesystem::remove(path);
   BOOST_REQUIRE_MESSAGE(p.result.ok, p.result.error);
-  BOOST_TEST(p.policy() == "stealing");
-  BOOST_TEST(p.max_threads() == 3u);
-  BOOST_TEST(p.middleman_workers() == 0u);
+  BOOST_TEST(p.middleman_workers() == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(caf_default_arguments_restore_cafs_own_settings) {
   parsed_options p{runtime_role::server, caf_default_arguments()};
   BOOST_REQUIRE(p.result.ok);
-  BOOST_TEST(p.policy() == "stealing");
-  BOOST_TEST(p.middleman_workers() != 0u);
+  BOOST_TEST(p.middleman_workers() == caf::defaults::middleman::workers);
+}
+
+/// The `middleman { ... }` group of a --dump-config output.
+std::string middleman_group(const std::string& dump) {
+  auto begin = dump.find("middleman {");
+  if (begin == std::string::npos)
+    return {};
+  return dump.substr(begin, dump.find('}', begin) - begin);
 }
 
 BOOST_AUTO_TEST_CASE(the_dsq_command_applies_them) {
   // --dump-config prints the configuration that the actor system would start with.
-  auto defaults = output_of(std::string{DSQ_BINARY} + " server --dump-config");
-  BOOST_TEST(defaults.find("policy = 'sharing'") != std::string::npos, defaults);
-  auto chosen =
-      output_of(std::string{DSQ_BINARY} + " worker --scheduler.policy=stealing --dump-config");
-  BOOST_TEST(chosen.find("policy = 'stealing'") != std::string::npos, chosen);
+  auto defaults = middleman_group(output_of(std::string{DSQ_BINARY} + " server --dump-config"));
+  BOOST_TEST(defaults.find("workers = 0") != std::string::npos, defaults);
+  auto chosen = middleman_group(
+      output_of(std::string{DSQ_BINARY} + " worker --middleman.workers=2 --dump-config"));
+  BOOST_TEST(chosen.find("workers = 2") != std::string::npos, chosen);
 }
