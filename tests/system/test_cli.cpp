@@ -290,9 +290,8 @@ BOOST_AUTO_TEST_CASE(metrics_rows_that_do_not_fit_end_the_run_with_an_error) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-// NEEDS THE SERVER'S PART (lead): --resume opens the metrics file with
-// run_log(path, append_at_step{checkpoint.version}). Enable it then.
-BOOST_AUTO_TEST_CASE(resume_continues_the_metrics_file, *boost::unit_test::disabled()) {
+// --resume continues the metrics file: the first run's rows, then the resumed run's, one header.
+BOOST_AUTO_TEST_CASE(resume_continues_the_metrics_file) {
   temp_dir dir{"cli-resume"};
   const auto run = [&](std::vector<std::string> extra) {
     auto r = run_dsq(concat(concat({"local", "--quiet", "--workers=2"}, tiny_run(100)), extra));
@@ -311,10 +310,8 @@ BOOST_AUTO_TEST_CASE(resuming_from_a_missing_checkpoint_fails_before_training) {
   expect_refused({synthetic, steps, "--resume=" + (dir / "nothing")}, 1, "no checkpoint");
 }
 
-// NEEDS THE SERVER'S PART (lead): make_server_options calls check_same_training(ckpt, cfg), and
-// checkpoints are written with spec = training_spec_text(cfg). Enable it then.
-BOOST_AUTO_TEST_CASE(resuming_with_another_seed_names_the_difference,
-                     *boost::unit_test::disabled()) {
+// The checkpoint records the training options; resuming with another one names it.
+BOOST_AUTO_TEST_CASE(resuming_with_another_seed_names_the_difference) {
   temp_dir dir{"cli-resume"};
   auto first = run_dsq(concat(concat({"local", "--quiet", "--workers=2", "--seed=1"}, tiny_run(50)),
                               {"--checkpoint=" + (dir / "ckpt")}));
