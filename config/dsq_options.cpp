@@ -46,7 +46,8 @@ dsq_options::dsq_options() {
       .add(r.lr_schedule, "lr-schedule",
            "constant | step:every=N,gamma=G | cosine:total=N, each with optional ,warmup=N")
       .add(r.momentum, "momentum", "heavy-ball momentum applied to the update on every replica")
-      .add(r.model, "model", "softmax | mlp[:hidden=256,128][,l2=L]")
+      .add(r.model, "model",
+           "softmax | mlp[:hidden=256,128][,l2=L] | cnn[:channels=32,64][,hidden=1024][,l2=L]")
       .add(r.dataset, "dataset",
            "auto (MNIST if fetched, else synthetic) | mnist | synthetic[:n=N,d=D,classes=C] | "
            "libsvm:path=F | csv:path=F")
