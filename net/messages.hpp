@@ -1,6 +1,7 @@
 #pragma once
 
 #include "config/run_config.hpp"
+#include "net/bounded_bytes.hpp"
 #include "training/membership.hpp"
 
 #include <caf/actor.hpp>
@@ -71,7 +72,7 @@ typename Inspector::result_type inspect(Inspector& f, run_config& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_hello& x) {
-  return f(caf::meta::type_name("worker_hello"), x.protocol, x.worker, x.host);
+  return f(caf::meta::type_name("worker_hello"), x.protocol, x.worker, bounded(x.host));
 }
 
 template <class Inspector>
@@ -88,17 +89,17 @@ typename Inspector::result_type inspect(Inspector& f, welcome& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gradient_push& x) {
   return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, x.loss, x.model_digest,
-           x.payload);
+           bounded(x.payload));
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_update& x) {
-  return f(caf::meta::type_name("model_update"), x.version, x.payload);
+  return f(caf::meta::type_name("model_update"), x.version, bounded(x.payload));
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, farewell& x) {
-  return f(caf::meta::type_name("farewell"), x.reason, x.error);
+  return f(caf::meta::type_name("farewell"), bounded(x.reason), x.error);
 }
 
 } // namespace dsq

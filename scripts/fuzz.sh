@@ -1,32 +1,57 @@
 #!/usr/bin/env bash
-# Fuzzes the compression wire decoder (tests/compression/fuzz_decode.cpp) with libFuzzer under
-# AddressSanitizer and UndefinedBehaviorSanitizer.
+# Fuzzes what dsq decodes from the network with libFuzzer under AddressSanitizer and
+# UndefinedBehaviorSanitizer.
 #
-#   scripts/fuzz.sh [seconds]      run for that long (default 20); exits non-zero on any finding
+#   scripts/fuzz.sh [seconds] [target]    run for that long (default 20); non-zero on any finding
+#
+# Targets:
+#   decode          the compression wire decoder (tests/compression/fuzz_decode.cpp; default)
+#   worker_hello    CAF's deserializer into the body of a registration
+#   gradient_push   ... into the body of a push, then the server's push_check
+#   message         a whole caf::message as the middleman hands it to the server
+#                   (the last three: tests/net/fuzz_messages.cpp, linked against libcaf_core)
 #
 # Builds into build-fuzz/ (FUZZ_BUILD_DIR overrides), rebuilding only when a source changed;
-# the corpus grows in build-fuzz/corpus and crashing inputs land in build-fuzz/ as crash-*.
-# Needs clang++ with libFuzzer (Debian: clang, libclang-rt-14-dev); FUZZ_CXX picks the compiler.
+# each target's corpus grows in build-fuzz/corpus[-TARGET] and crashing inputs land in
+# build-fuzz/ as TARGET-crash-*. Needs clang++ with libFuzzer (Debian: clang,
+# libclang-rt-14-dev); FUZZ_CXX picks the compiler.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-20}"
+target="${2:-decode}"
 cxx="${FUZZ_CXX:-clang++}"
 out="${FUZZ_BUILD_DIR:-build-fuzz}"
-mkdir -p "$out/obj" "$out/corpus" "$out/seeds"
+case "$target" in
+  decode | worker_hello | gradient_push | message) ;;
+  *) echo "fuzz: unknown target '$target' (decode, worker_hello, gradient_push, message)" >&2; exit 2 ;;
+esac
+mkdir -p "$out/obj" "$out/seeds"
+# CTest runs the targets in parallel over one build directory: one build at a time (the lock is
+# released when the fuzzer starts, by exec's closing of descriptor 9).
+exec 9>"$out/.build-lock"
+flock 9
 
-common=(-std=c++20 -I. -march=x86-64-v2 -g -O1 -fno-omit-frame-pointer)
+common=(-std=c++20 -I. -isystem /usr/include/eigen3 -march=x86-64-v2 -g -O1 -fno-omit-frame-pointer)
 sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 sources=(compression/*.cpp)
+[ -d base ] && sources+=(base/*.cpp)
+if [ "$target" != decode ]; then
+  sources+=(training/push_check.cpp net/register_types.cpp)
+fi
+# Headers a library object may depend on: any change rebuilds it (coarse, but safe).
+header_dirs=(compression base training net config)
 
-# Library objects are shared by the fuzzer and the seed writer: both only need them sanitized,
-# and -fsanitize=fuzzer-no-link adds the coverage the fuzzer steers by.
+# Library objects are shared by the fuzzers and the seed writers: both only need them
+# sanitized, and -fsanitize=fuzzer-no-link adds the coverage the fuzzer steers by.
 objects=()
 for src in "${sources[@]}"; do
-  obj="$out/obj/$(basename "${src%.cpp}").o"
+  obj="$out/obj/$(dirname "$src" | tr / _)_$(basename "${src%.cpp}").o"
   objects+=("$obj")
-  if [ ! -f "$obj" ] || [ -n "$(find "$src" compression -name '*.hpp' -newer "$obj" 2>/dev/null | head -1)" ] ||
-     [ "$src" -nt "$obj" ]; then
+  existing=()
+  for d in "${header_dirs[@]}"; do [ -d "$d" ] && existing+=("$d"); done
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] ||
+     [ -n "$(find "${existing[@]}" -name '*.hpp' -newer "$obj" 2>/dev/null | head -1)" ]; then
     echo "fuzz: compiling $src"
     "$cxx" "${common[@]}" "${sanitize[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" &
     # Two at a time: the machines this runs on have two cores shared with other work.
@@ -36,23 +61,39 @@ done
 wait
 
 link_if_stale() { # target, main source, extra flags...
-  local target=$1 main=$2
+  local binary=$1 main=$2
   shift 2
   local stale=0
-  [ -f "$target" ] || stale=1
+  [ -f "$binary" ] || stale=1
   for dep in "$main" "${objects[@]}"; do
-    [ "$dep" -nt "$target" ] && stale=1
+    [ "$dep" -nt "$binary" ] && stale=1
   done
   if [ "$stale" -eq 1 ]; then
-    echo "fuzz: linking $target"
-    "$cxx" "${common[@]}" "${sanitize[@]}" "$@" "$main" "${objects[@]}" -lfmt -o "$target"
+    echo "fuzz: linking $binary"
+    "$cxx" "${common[@]}" "${sanitize[@]}" "$@" "$main" "${objects[@]}" -lfmt -o "$binary"
   fi
 }
-link_if_stale "$out/fuzz_decode" tests/compression/fuzz_decode.cpp -fsanitize=fuzzer
-link_if_stale "$out/fuzz_seeds" tests/compression/fuzz_seeds.cpp
 
-"$out/fuzz_seeds" "$out/seeds"
-echo "fuzz: running for ${seconds}s"
-exec "$out/fuzz_decode" "$out/corpus" "$out/seeds" \
-  -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-  -artifact_prefix="$out/" -print_final_stats=1
+if [ "$target" = decode ]; then
+  mkdir -p "$out/corpus"
+  link_if_stale "$out/fuzz_decode" tests/compression/fuzz_decode.cpp -fsanitize=fuzzer
+  link_if_stale "$out/fuzz_seeds" tests/compression/fuzz_seeds.cpp
+  "$out/fuzz_seeds" "$out/seeds"
+  echo "fuzz: running decode for ${seconds}s"
+  exec 9>&-
+  exec "$out/fuzz_decode" "$out/corpus" "$out/seeds" \
+    -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$out/" -print_final_stats=1
+fi
+
+caf=(-lcaf_core -lpthread)
+link_if_stale "$out/fuzz_messages" tests/net/fuzz_messages.cpp -fsanitize=fuzzer "${caf[@]}"
+link_if_stale "$out/fuzz_message_seeds" tests/net/fuzz_message_seeds.cpp "${caf[@]}"
+"$out/fuzz_message_seeds" "$out/message-seeds" >/dev/null
+mkdir -p "$out/corpus-$target"
+echo "fuzz: running $target for ${seconds}s"
+exec 9>&-
+# CAF keeps caches (type names, node ids) for the life of the process: not leaks of an input.
+DSQ_FUZZ_TARGET="$target" exec "$out/fuzz_messages" "$out/corpus-$target" "$out/message-seeds/$target" \
+  -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -detect_leaks=0 \
+  -artifact_prefix="$out/$target-" -print_final_stats=1

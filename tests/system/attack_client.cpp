@@ -11,6 +11,10 @@
 //   spoof           registers, pushes zeros under its own id and +10 per coordinate (sign,
 //                   within any sane norm bound) under every other worker's id, every step
 //   silent          registers twice and never says anything more
+//   huge-length     a stranger sends a push whose payload announces 1 GiB and carries 16
+//                   (CAF 0.17 would allocate the announced size before reading; see
+//                   net/bounded_bytes.hpp), then a registration of a wrong protocol version,
+//                   whose refusal shows that the server has read the lie
 //
 // It prints one line per event ("attack: ..."), and exits 0 once the server has ended, told it
 // to go, or removed it (it stops receiving updates: it waits for the server's end then). It
@@ -32,6 +36,7 @@
 #include <iostream>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -83,10 +88,36 @@ void register_with(caf::scoped_actor& self, const caf::actor& server, const std:
   self->send(server, register_atom::value, std::move(hello));
 }
 
+/// What a gradient_push looks like on the wire, with a payload length that lies.
+struct lying_push {
+  std::uint32_t worker_id = 0;
+  std::uint64_t step = 0;
+  float loss = 1.0f;
+  std::uint64_t model_digest = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lying_push& x) {
+  if constexpr (Inspector::reads_state &&
+                std::is_same_v<typename Inspector::result_type, caf::error>) {
+    std::size_t announced = std::size_t{1} << 30;
+    char carried[16] = {};
+    return caf::error::eval([&] { return f(x.worker_id, x.step, x.loss, x.model_digest); },
+                            [&] { return f.begin_sequence(announced); },
+                            [&] { return f.apply_raw(sizeof carried, carried); },
+                            [&] { return f.end_sequence(); });
+  } else {
+    return f(x.worker_id, x.step, x.loss, x.model_digest);
+  }
+}
+
 class config : public caf::actor_system_config {
 public:
-  config() {
+  explicit config(const std::string& attack) {
     register_message_types(*this);
+    // Under the server's name for a push: the server decodes it as one.
+    if (attack == "huge-length")
+      add_message_type<lying_push>("dsq::gradient_push");
     load<caf::io::middleman>();
   }
 };
@@ -103,7 +134,17 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
   self->monitor(server);
   const auto give_up = std::chrono::steady_clock::now() + 120s;
 
-  if (attack == "stop") {
+  if (attack == "huge-length") {
+    self->send(server, push_atom::value, lying_push{});
+    say("sent a push announcing 1 GiB of payload");
+    worker_hello stale;
+    stale.protocol = 0;
+    stale.worker = caf::actor_cast<caf::actor>(self);
+    self->send(server, register_atom::value, std::move(stale));
+    self->receive([&](reject_atom, const farewell& f) { say("the server answered: " + f.reason); },
+                  [&](caf::down_msg&) { say("the server ended"); },
+                  caf::after(20s) >> [&] { say("no answer from the server"); });
+  } else if (attack == "stop") {
     self->send(server, stop_atom::value);
     caf::anon_send(server, stop_atom::value);
     say("sent stop_atom twice (from a scoped actor and anonymously)");
@@ -180,11 +221,11 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|"
-                 "wrong-operator|spoof|silent\n";
+                 "wrong-operator|spoof|silent|huge-length\n";
     return 2;
   }
   try {
-    config cfg;
+    config cfg{argv[2]};
     caf::actor_system sys{cfg};
     auto code = play(sys, argv[1], argv[2]);
     std::fflush(stdout);

@@ -83,12 +83,13 @@ inline std::string forged_transport_header(std::uint32_t payload_len) {
   return h; // operation data, source and destination actor: zero
 }
 
-/// The resident memory of process `pid` in KiB (VmRSS in /proc), or -1.
-inline long resident_kib(pid_t pid) {
+/// A memory figure of process `pid` from /proc/PID/status in KiB (`key` "VmRSS:", "VmHWM:"),
+/// or -1.
+inline long status_kib(pid_t pid, const std::string& key) {
   std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
-  std::string key;
-  while (status >> key) {
-    if (key == "VmRSS:") {
+  std::string word;
+  while (status >> word) {
+    if (word == key) {
       long kib = -1;
       status >> kib;
       return kib;
@@ -96,6 +97,16 @@ inline long resident_kib(pid_t pid) {
     status.ignore(4096, '\n');
   }
   return -1;
+}
+
+/// The resident memory of process `pid` in KiB, or -1.
+inline long resident_kib(pid_t pid) {
+  return status_kib(pid, "VmRSS:");
+}
+
+/// The peak resident memory of process `pid` in KiB (an allocation already freed counts), or -1.
+inline long peak_resident_kib(pid_t pid) {
+  return status_kib(pid, "VmHWM:");
 }
 
 } // namespace dsq::system_test

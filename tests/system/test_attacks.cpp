@@ -130,6 +130,25 @@ BOOST_AUTO_TEST_CASE(a_forged_1_gib_transport_header_does_not_stop_the_run) {
   expect_undisturbed(c, w1, w2);
 }
 
+// Twenty bytes that announce a gigabyte: CAF 0.17 resizes a byte field to its announced length
+// before reading it; net/bounded_bytes.hpp makes dsq's messages read such fields in chunks.
+BOOST_AUTO_TEST_CASE(a_push_announcing_a_1_gib_payload_allocates_nothing_and_changes_nothing) {
+  undisturbed_accuracy();
+  cluster c{"attack-length"};
+  auto& server = c.start_server(concat(run_config(), {"--workers=2"}));
+  const long before = peak_resident_kib(server.pid());
+  auto& attacker = start_attacker(c, "huge-length");
+  // The server answers the registration that follows the lie only after it has read the lie.
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: the server answered", 30s),
+                        attacker.report());
+  const long after = peak_resident_kib(server.pid());
+  BOOST_TEST_MESSAGE("server VmHWM " << before << " KiB before, " << after << " KiB after");
+  BOOST_TEST(after - before < 64 * 1024, "peak VmRSS grew by " << (after - before) << " KiB");
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  expect_undisturbed(c, w1, w2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(members)

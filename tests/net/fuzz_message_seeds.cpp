@@ -1,0 +1,90 @@
+// Writes a starting corpus for the fuzz targets of fuzz_messages.cpp into argv[1]/<target>/:
+// valid serialized messages of each kind the server accepts, so that the fuzzer starts past
+// CAF's type names and dsq's field layout.
+
+#include "compression/make_compressor.hpp"
+#include "compression/wire.hpp"
+#include "net/atoms.hpp"
+#include "net/messages.hpp"
+#include "net/register_types.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/message.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+class seed_config : public caf::actor_system_config {
+public:
+  seed_config() {
+    dsq::register_message_types(*this);
+    set("scheduler.max-threads", 1);
+  }
+};
+
+int written = 0;
+
+template <class T>
+void write(caf::actor_system& sys, const std::filesystem::path& dir, T& value) {
+  std::vector<char> bytes;
+  caf::binary_serializer sink{sys, bytes};
+  if (auto err = sink(value)) {
+    std::fprintf(stderr, "fuzz_message_seeds: cannot serialize: %s\n", sys.render(err).c_str());
+    std::exit(1);
+  }
+  std::filesystem::create_directories(dir);
+  std::ofstream file{dir / ("seed-" + std::to_string(written++)), std::ios::binary};
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<std::uint8_t> payload(const std::string& spec, std::size_t dim, float scale) {
+  std::vector<float> v(dim);
+  for (std::size_t j = 0; j < dim; ++j)
+    v[j] = scale * (static_cast<float>((j * 7919) % 23) - 11.0f);
+  dsq::rng_engine rng{dim};
+  return dsq::to_bytes(dsq::make_compressor(spec)->compress(v, rng));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s corpus-directory\n", argv[0]);
+    return 2;
+  }
+  const std::filesystem::path root{argv[1]};
+  seed_config cfg;
+  caf::actor_system sys{cfg};
+  for (const char* host : {"", "worker-1 pid 4242"}) {
+    dsq::worker_hello hello;
+    hello.host = host;
+    write(sys, root / "worker_hello", hello);
+    auto msg = caf::make_message(dsq::register_atom::value, hello);
+    write(sys, root / "message", msg);
+  }
+  for (const auto& spec : {"sign", "sign:block=16", "identity", "topk:k=8", "qsgd:s=4"}) {
+    for (float scale : {0.01f, 1e30f}) {
+      dsq::gradient_push push;
+      push.worker_id = 1;
+      push.step = 7;
+      push.loss = 0.5f;
+      push.payload = payload(spec, 84, scale);
+      write(sys, root / "gradient_push", push);
+      auto msg = caf::make_message(dsq::push_atom::value, push);
+      write(sys, root / "message", msg);
+    }
+  }
+  auto leave = caf::make_message(dsq::leave_atom::value, std::uint32_t{3});
+  write(sys, root / "message", leave);
+  auto stop = caf::make_message(dsq::stop_atom::value);
+  write(sys, root / "message", stop);
+  std::printf("fuzz_message_seeds: %d seeds in %s\n", written, argv[1]);
+  return 0;
+}

@@ -1,0 +1,115 @@
+// libFuzzer targets for what the server accepts from the network, in one binary (built once by
+// scripts/fuzz.sh) whose target the environment variable DSQ_FUZZ_TARGET selects:
+//
+//   worker_hello    the body of (register_atom, worker_hello)
+//   gradient_push   the body of (push_atom, gradient_push), then the server's push_check
+//   message         a whole caf::message as the middleman hands it over: type names, then any
+//                   registered type (the server's atoms with their arguments among them); a
+//                   (push_atom, gradient_push) goes on to push_check too
+//
+// Each input goes through CAF 0.17's binary_deserializer, which must either fail cleanly or
+// produce a value; a decoded push must be refused with push_rejected or accepted. Anything else,
+// and every sanitizer report (an allocation beyond -rss_limit_mb among them), is a crash. CAF
+// itself is not instrumented: the coverage that steers the fuzzer comes from dsq's inspect
+// overloads, net/bounded_bytes.hpp, the wire decoder and push_check.
+
+#include "net/atoms.hpp"
+#include "net/messages.hpp"
+#include "net/register_types.hpp"
+#include "training/push_check.hpp"
+
+#include "compression/wire.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/message.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+/// The dimension and operator of the run the fuzzed server trains (fuzz_message_seeds.cpp
+/// writes pushes of this shape).
+constexpr std::size_t fuzz_dimension = 84;
+
+class fuzz_config : public caf::actor_system_config {
+public:
+  fuzz_config() {
+    dsq::register_message_types(*this);
+    set("scheduler.max-threads", 1);
+    set("logger.verbosity", caf::atom("quiet"));
+  }
+};
+
+caf::actor_system& fuzz_system() {
+  // Never destroyed: libFuzzer ends the process with exit(), and CAF's actor system must not be
+  // torn down by static destructors after the objects it needs are gone.
+  static auto* cfg = new fuzz_config;
+  static auto* sys = new caf::actor_system{*cfg};
+  return *sys;
+}
+
+void check_push(const dsq::gradient_push& p) {
+  // A fresh check per input: what one input teaches the automatic bound must not change how
+  // the next is judged, or a crash could not be reproduced from its input alone.
+  dsq::push_check check{"sign", fuzz_dimension, 0};
+  try {
+    auto c = check.accept(p.payload);
+    if (c.dimension() != fuzz_dimension)
+      __builtin_trap();
+  } catch (const dsq::push_rejected&) {
+  }
+}
+
+enum class fuzz_target { worker_hello, gradient_push, message };
+
+fuzz_target target = fuzz_target::message;
+
+} // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  const char* name = std::getenv("DSQ_FUZZ_TARGET");
+  const std::string chosen = name ? name : "";
+  if (chosen == "worker_hello") {
+    target = fuzz_target::worker_hello;
+  } else if (chosen == "gradient_push") {
+    target = fuzz_target::gradient_push;
+  } else if (chosen == "message") {
+    target = fuzz_target::message;
+  } else {
+    std::fprintf(stderr, "DSQ_FUZZ_TARGET must be worker_hello, gradient_push or message\n");
+    std::exit(2);
+  }
+  fuzz_system();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  auto& sys = fuzz_system();
+  caf::binary_deserializer source{sys, reinterpret_cast<const char*>(data), size};
+  switch (target) {
+  case fuzz_target::worker_hello: {
+    dsq::worker_hello hello;
+    (void)source(hello);
+    break;
+  }
+  case fuzz_target::gradient_push: {
+    dsq::gradient_push push;
+    if (!source(push))
+      check_push(push);
+    break;
+  }
+  case fuzz_target::message: {
+    caf::message msg;
+    if (!source(msg) && msg.match_elements<dsq::push_atom, dsq::gradient_push>())
+      check_push(msg.get_as<dsq::gradient_push>(1));
+    break;
+  }
+  }
+  return 0;
+}
