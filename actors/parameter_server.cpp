@@ -90,7 +90,7 @@ welcome make_welcome(server_actor* self, std::uint32_t id, const shard_assignmen
   const auto& x = st.engine->x();
   welcome w;
   w.worker_id = id;
-  w.config = st.opts.cfg;
+  w.config = shared_training_part(st.opts.cfg); // never the server's paths, ports or keys
   w.version = st.version();
   w.total_steps = st.total_steps;
   w.model.assign(x.data(), x.data() + x.size());

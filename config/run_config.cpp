@@ -154,6 +154,29 @@ void validate(const run_config& cfg) {
     throw config_error("--max-workers is below --min-workers");
 }
 
+run_config shared_training_part(const run_config& cfg) {
+  run_config shared = cfg;
+  const run_config defaults;
+  shared.metrics = defaults.metrics;
+  shared.summary = defaults.summary;
+  shared.checkpoint = defaults.checkpoint;
+  shared.checkpoint_every = defaults.checkpoint_every;
+  shared.resume = defaults.resume;
+  shared.port = defaults.port;
+  shared.bind = defaults.bind;
+  shared.server = defaults.server;
+  shared.min_workers = defaults.min_workers;
+  shared.max_workers = defaults.max_workers;
+  shared.max_push_norm = defaults.max_push_norm;
+  shared.connect_timeout_s = defaults.connect_timeout_s;
+  shared.tls_cert = defaults.tls_cert;
+  shared.tls_key = defaults.tls_key;
+  shared.tls_ca = defaults.tls_ca;
+  shared.insecure = defaults.insecure;
+  shared.quiet = defaults.quiet;
+  return shared;
+}
+
 std::uint64_t staleness_bound(const run_config& cfg) {
   return cfg.staleness < 0 ? 4 : static_cast<std::uint64_t>(cfg.staleness);
 }

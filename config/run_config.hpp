@@ -78,6 +78,11 @@ void validate(const run_config& cfg);
 /// number of training samples in both modes.
 std::uint64_t total_steps(const run_config& cfg, std::size_t train_size);
 
+/// What a worker may know of the run: `cfg` without the server's node-local options (paths of
+/// metrics, summary, checkpoint and resume, ports and addresses, TLS files, worker caps, the
+/// push-norm bound). The welcome carries this, never the server's own configuration.
+run_config shared_training_part(const run_config& cfg);
+
 /// τ of async mode: --staleness, or 4 when not given.
 std::uint64_t staleness_bound(const run_config& cfg);
 

@@ -540,6 +540,31 @@ BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
   BOOST_TEST(ps.outcome->summary.steps == 20u);
 }
 
+BOOST_AUTO_TEST_CASE(the_welcome_carries_no_local_option_of_the_server) {
+  auto cfg = small_run();
+  cfg.workers = 1;
+  cfg.metrics = "/secret/metrics.csv";
+  cfg.summary = "/secret/summary.json";
+  cfg.checkpoint = "/secret/ckpt";
+  cfg.max_push_norm = 123;
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = load_training(cfg);
+  opts.verbose = false;
+  auto server = spawn_parameter_server(*sys, std::move(opts));
+  caf::scoped_actor self{*sys};
+  self->send(server, register_atom::value, worker_hello{protocol_version, self, "probe"});
+  welcome w;
+  self->receive([&](welcome_atom, const welcome& received) { w = received; });
+  BOOST_TEST(w.config.metrics.empty());
+  BOOST_TEST(w.config.summary.empty());
+  BOOST_TEST(w.config.checkpoint.empty());
+  BOOST_TEST(w.config.max_push_norm == 0.0);
+  BOOST_TEST(w.config.model == cfg.model); // the training specification is all there
+  BOOST_TEST(w.config.seed == cfg.seed);
+  self->send_exit(server, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_CASE(async_with_tau_0_and_one_worker_equals_sync_bit_for_bit) {
   auto cfg = small_run();
   cfg.workers = 1;
