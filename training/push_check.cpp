@@ -17,24 +17,6 @@ namespace {
 constexpr std::size_t history = 64;
 constexpr std::size_t warm = 8;
 
-const char* name_of(operator_id op) {
-  switch (op) {
-  case operator_id::identity:
-    return "identity";
-  case operator_id::fp16:
-    return "fp16";
-  case operator_id::sign:
-    return "sign";
-  case operator_id::topk:
-    return "topk";
-  case operator_id::randomk:
-    return "randomk";
-  case operator_id::qsgd:
-    return "qsgd";
-  }
-  return "unknown";
-}
-
 } // namespace
 
 double push_check::finite_norm(const compressed_message& c) {
@@ -110,7 +92,7 @@ compressed_message push_check::accept(std::span<const std::uint8_t> bytes) {
     throw push_rejected(push_rejected::reason::operator_mismatch,
                         fmt::format("gradient encoded with {} (block {}, levels {}, k {}), the "
                                     "run's uplink is {} (block {}, levels {}, k {})",
-                                    name_of(c.op), c.block, c.levels, c.k, name_of(r.op), r.block,
+                                    to_string(c.op), c.block, c.levels, c.k, to_string(r.op), r.block,
                                     r.levels, r.k));
   const double norm = finite_norm(c);
   if (norm > bound())
