@@ -48,6 +48,19 @@ run_config small_run() {
   return cfg;
 }
 
+/// small_run() on MNIST with `model` and batch 32, or nothing when MNIST has not been fetched.
+std::optional<run_config> mnist_run(const std::string& model) {
+  if (!mnist_available()) {
+    BOOST_TEST_MESSAGE("MNIST not fetched (scripts/setup.sh): skipped");
+    return std::nullopt;
+  }
+  auto cfg = small_run();
+  cfg.dataset = "mnist";
+  cfg.model = model;
+  cfg.batch = 32;
+  return cfg;
+}
+
 run_outcome run(caf::actor_system& sys, const run_config& cfg) {
   auto outcome = run_local(sys, cfg, load_training(cfg), false);
   BOOST_REQUIRE_MESSAGE(outcome.ok, outcome.error);
@@ -418,15 +431,11 @@ BOOST_AUTO_TEST_CASE(a_corrupt_push_removes_the_worker_not_the_run) {
 }
 
 BOOST_AUTO_TEST_CASE(mnist_short_run_doublesqueeze_close_to_sgd_compressed_worse) {
-  if (!mnist_available()) {
-    BOOST_TEST_MESSAGE("MNIST not fetched (scripts/setup.sh): skipped");
+  auto mnist = mnist_run("softmax");
+  if (!mnist)
     return;
-  }
-  auto cfg = small_run();
-  cfg.dataset = "mnist";
-  cfg.model = "softmax";
+  auto cfg = *mnist;
   cfg.steps = 300;
-  cfg.batch = 32;
   cfg.compressor = "sign";
   cfg.method = "sgd";
   auto sgd = run(*sys, cfg);
@@ -691,14 +700,10 @@ BOOST_AUTO_TEST_CASE(a_worker_applies_updates_in_order_when_they_arrive_out_of_o
 }
 
 BOOST_AUTO_TEST_CASE(mnist_async_tau_4_is_within_a_point_of_sync) {
-  if (!mnist_available()) {
-    BOOST_TEST_MESSAGE("MNIST not fetched (scripts/setup.sh): skipped");
+  auto mnist = mnist_run("mlp:hidden=64");
+  if (!mnist)
     return;
-  }
-  auto cfg = small_run();
-  cfg.dataset = "mnist";
-  cfg.model = "mlp:hidden=64";
-  cfg.batch = 32;
+  auto cfg = *mnist;
   cfg.epochs = 1;
   cfg.steps = -1;
   auto sync = run(*sys, cfg);
