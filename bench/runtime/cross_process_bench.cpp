@@ -519,7 +519,6 @@ bench_options parse(int argc, char** argv) {
       o.quick = true;
       o.repeats = 1;
       o.steps = 1000;
-      o.mnist = true;
       o.workers = {1, 4};
     } else if (a == "--no-mnist") {
       o.mnist = false;
@@ -566,9 +565,11 @@ int main(int argc, char** argv) {
              "compare ratios within this run)\n",
              std::thread::hardware_concurrency(), load_average());
   fmt::print("  old = {} {}\n", settings[0].binary, fmt::join(settings[0].extra, " "));
+  auto local_defaults = runtime_default_arguments(runtime_role::local);
   fmt::print("  new = {} (dsq's runtime defaults: server/worker {}; local {})\n",
              settings[1].binary, fmt::join(runtime_default_arguments(runtime_role::server), " "),
-             fmt::join(runtime_default_arguments(runtime_role::local), " "));
+             local_defaults.empty() ? std::string{"CAF's own"}
+                                    : fmt::format("{}", fmt::join(local_defaults, " ")));
   fmt::print("  {} repeats, interleaved; medians\n", o.repeats);
 
   // The compute of a step (this process, one core) and the message sizes.
