@@ -1,5 +1,6 @@
 #pragma once
 
+#include "config/fault_options.hpp"
 #include "config/run_config.hpp"
 
 #include <caf/actor_system_config.hpp>
@@ -17,6 +18,8 @@ public:
   dsq_options();
 
   run_config run;
+  /// The `faults` group and --fault-log, as given (training/fault_plan.hpp checks them).
+  fault_options faults;
 
   /// The options of the `global` group with their descriptions, for --help.
   std::string options_help() const;

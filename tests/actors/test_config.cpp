@@ -4,6 +4,7 @@
 
 #include "config/dsq_options.hpp"
 #include "config/method.hpp"
+#include "training/fault_plan.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -107,7 +108,12 @@ BOOST_AUTO_TEST_CASE(bad_command_lines_name_the_problem) {
            {{"--batch=0"}, "--batch=0"},
            {{"--lr=-1"}, "--lr="},
            {{"--steps=10", "--epochs=1"}, "choose one"},
-           {{"--mode=async"}, "only sync"},
+           {{"--mode=later"}, "expected sync or async"},
+           {{"--staleness=3"}, "is for --mode=async"},
+           {{"--mode=async", "--staleness=-2"}, "must be 0 or more"},
+           {{"--slow-worker=1:0.5"}, "factor from 1 to 1000"},
+           {{"--slow-worker=x"}, "not ID:FACTOR"},
+           {{"--target-accuracy=1.5"}, "--target-accuracy"},
            {{"--lr-schedule=wobbly"}, "--lr-schedule=wobbly"},
            {{"extra"}, "unexpected argument 'extra'"},
        }) {
@@ -224,4 +230,84 @@ BOOST_AUTO_TEST_CASE(a_config_file_must_be_a_regular_file_of_reasonable_size) {
     BOOST_TEST(mentions(r, "more than the limit of 1048576"), r.error);
     std::filesystem::remove(big);
   }
+}
+
+BOOST_AUTO_TEST_CASE(fault_options_come_from_the_command_line_and_change_nothing_by_default) {
+  {
+    dsq_options opts;
+    auto r = parse({}, opts);
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    BOOST_TEST(make_fault_plan(opts.faults).empty());
+    BOOST_TEST(opts.faults.log.empty());
+  }
+  dsq_options opts;
+  auto r = parse({"--faults.drop=0.05", "--faults.reorder=0.1", "--faults.delay=2.5",
+                  "--faults.bandwidth=100Mbit", "--faults.links=1,2,up",
+                  "--faults.crash=1@100,2@200", "--faults.hang=3@50:2.5",
+                  "--faults.server-crash=40", "--faults.seed=9", "--fault-log=faults.csv"},
+                 opts);
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_TEST(opts.faults.drop == 0.05);
+  BOOST_TEST(opts.faults.reorder == 0.1);
+  BOOST_TEST(opts.faults.delay_ms == 2.5);
+  BOOST_TEST(opts.faults.bandwidth == "100Mbit");
+  BOOST_TEST(opts.faults.links == "1,2,up");
+  BOOST_TEST(opts.faults.crash == "1@100,2@200");
+  BOOST_TEST(opts.faults.hang == "3@50:2.5");
+  BOOST_TEST(opts.faults.server_crash == "40");
+  BOOST_TEST(opts.faults.seed == 9u);
+  BOOST_TEST(opts.faults.log == "faults.csv");
+  const auto plan = make_fault_plan(opts.faults);
+  BOOST_TEST(plan.drop == 0.05);
+  BOOST_TEST(plan.crash.size() == 2u);
+  BOOST_TEST(plan.covers({2, link_direction::up}));
+  BOOST_TEST(!plan.covers({2, link_direction::down}));
+  const auto help = opts.options_help();
+  for (const char* option : {"--fault-log", "--faults.drop", "--faults.server-crash"})
+    BOOST_TEST(help.find(option) != std::string::npos, option);
+}
+
+BOOST_AUTO_TEST_CASE(a_faults_section_of_an_ini_file_is_read) {
+  auto file = write_file("dsq-faults.ini", "[global]\nworkers=3\nfault-log=\"f.csv\"\n"
+                                           "[faults]\ndrop=0.05\nduplicate = 0.01\n"
+                                           "links=\"1,down\"\npoison=2@7\nserver-crash=30\n");
+  dsq_options opts;
+  auto r = parse({"--config=" + file, "--faults.duplicate=0.02"}, opts);
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_TEST(opts.run.workers == 3u);
+  BOOST_TEST(opts.faults.drop == 0.05);
+  BOOST_TEST(opts.faults.duplicate == 0.02); // the command line wins
+  BOOST_TEST(opts.faults.links == "1,down");
+  BOOST_TEST(opts.faults.poison == "2@7");
+  BOOST_TEST(opts.faults.server_crash == "30");
+  BOOST_TEST(opts.faults.log == "f.csv");
+  std::filesystem::remove(file);
+}
+
+BOOST_AUTO_TEST_CASE(bad_fault_options_are_option_errors) {
+  {
+    dsq_options opts;
+    auto r = parse({"--faults.drop=lots"}, opts);
+    BOOST_TEST(mentions(r, "invalid value '--faults.drop=lots'"), r.error);
+  }
+  {
+    dsq_options opts;
+    auto r = parse({"--faults.dorp=0.1"}, opts);
+    BOOST_TEST(mentions(r, "unknown option '--faults.dorp=0.1'"), r.error);
+  }
+  {
+    auto file = write_file("dsq-bad-faults.ini", "[faults]\ndelay=soon\n");
+    dsq_options opts;
+    auto r = parse({"--config=" + file}, opts);
+    BOOST_TEST(mentions(r, "invalid value '--faults.delay=soon'"), r.error);
+    BOOST_TEST(mentions(r, file), r.error);
+    std::filesystem::remove(file);
+  }
+  // Values of the right type but out of range are refused when the plan is made.
+  dsq_options opts;
+  auto r = parse({"--faults.drop=1.5", "--faults.crash=1@x"}, opts);
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_CHECK_EXCEPTION(make_fault_plan(opts.faults), config_error, [](const auto& e) {
+    return std::string{e.what()}.find("--faults.drop=1.5") != std::string::npos;
+  });
 }
