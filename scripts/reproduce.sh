@@ -617,7 +617,10 @@ fi
 
 # --- Staleness (asynchronous mode) ---------------------------------------------------------
 if wants staleness; then
-  if ! "$dsq" local --help 2>&1 | grep -q -- '--staleness'; then
+  # The help text is read whole first: `dsq ... | grep -q` would stop reading at the match,
+  # dsq would die of SIGPIPE, and pipefail would turn that into "no asynchronous mode".
+  dsq_help=$("$dsq" local --help 2>&1 || true)
+  if ! grep -q -- '--staleness' <<<"$dsq_help"; then
     skip staleness "this dsq has no asynchronous mode yet (no --staleness in dsq local --help)"
   else
     note "staleness: TAU in $taus, one straggler"

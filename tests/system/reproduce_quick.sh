@@ -46,7 +46,11 @@ if grep -q '^rq5:' "$out/skipped.txt"; then
 else
   required+=(tables/rq5_bandwidth.csv tables/rq5_bandwidth.md plots/rq5_step_time.png plots/rq5_time_to_target.png)
 fi
-if grep -q '^staleness:' "$out/skipped.txt"; then
+# The staleness part may be skipped only by a dsq without the asynchronous mode.
+"$dsq" local --help >"$tmp/help.txt" 2>&1 || true
+async=0
+if grep -q -- '--staleness' "$tmp/help.txt"; then async=1; fi
+if [ "$async" -eq 0 ] && grep -q '^staleness:' "$out/skipped.txt"; then
   echo "reproduce_quick: staleness skipped: $(grep '^staleness:' "$out/skipped.txt")"
 else
   required+=(tables/staleness.csv tables/staleness.md plots/staleness.png)
