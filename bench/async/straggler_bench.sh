@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 dsq=${DSQ:-build/dsq}
 [ -x "$dsq" ] || { echo "straggler_bench: $dsq not built (run scripts/build.sh)" >&2; exit 1; }
 factors=(1 2 4 8)
-target=0.95
+target=0.92
 epochs=5
 if [ "${1:-}" = "--quick" ]; then
   shift
@@ -23,7 +23,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 field() { sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1"; }
 
-common=(--dataset=auto --model=mlp:hidden=128 --workers=4 --batch=32 --lr=0.1 --seed=1
+common=(--dataset=auto --model=mlp:hidden=256,128 --workers=4 --batch=128 --lr=0.1 --seed=1
         --epochs=$epochs --target-accuracy=$target --quiet)
 run() { # name, factor, extra options...
   local name=$1 factor=$2
@@ -36,14 +36,14 @@ run() { # name, factor, extra options...
 rate() { awk -F, 'NR > 2 { p += $10; t = $2 } END { print p / t }' "$out/$1-$2.csv"; }
 EXTRA=("$@")
 
-printf 'target test accuracy %.2f, MNIST mlp:hidden=128, 4 workers, worker 0 slowed by FACTOR\n' \
+printf 'target test accuracy %.2f, MNIST mlp:hidden=256,128, batch 128, 4 workers, worker 0 slowed by FACTOR\n' \
   "$target"
 printf '%-7s %9s %10s %11s %14s %14s %13s\n' factor sync_s async4_s async16_s \
   sync/async4 sync/async16 ideal_ratio
 for f in "${factors[@]}"; do
-  run sync "$f" --mode=sync --eval-every=100
-  run async4 "$f" --mode=async --staleness=4 --eval-every=400
-  run async16 "$f" --mode=async --staleness=16 --eval-every=400
+  run sync "$f" --mode=sync --eval-every=25
+  run async4 "$f" --mode=async --staleness=4 --eval-every=100
+  run async16 "$f" --mode=async --staleness=16 --eval-every=100
   # The limit: no staleness bound to wait for, same budget, no target (pushes per second).
   run free "$f" --mode=async --staleness=100000 --eval-every=0 --target-accuracy=0 \
     --epochs=0.5

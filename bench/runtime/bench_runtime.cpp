@@ -61,7 +61,7 @@ double critical_path_us(const run_config& cfg, const training_setup& setup, int 
     worker_s += seconds_since(t0);
     std::vector<compressed_message> pushes(static_cast<std::size_t>(n), c);
     auto t1 = clock_type::now();
-    auto update = from_bytes(to_bytes(server_aggregate(pushes, down, avg, rng)));
+    auto update = from_bytes(to_bytes(server_aggregate(pushes, 1.0f / static_cast<float>(pushes.size()), down, avg, rng)));
     apply_update(update, 0.0f, nullptr, x, scratch);
     server_s += seconds_since(t1);
     auto t2 = clock_type::now();
