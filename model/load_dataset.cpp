@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "base/keyed_spec.hpp"
 #include "model/csv.hpp"
 #include "model/data_error.hpp"
-#include "base/keyed_spec.hpp"
 #include "model/label_encoding.hpp"
 #include "model/libsvm.hpp"
 #include "model/mnist.hpp"

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "model/cnn.hpp"
 #include "base/keyed_spec.hpp"
+#include "model/cnn.hpp"
 #include "model/multilayer_perceptron.hpp"
 #include "model/softmax_regression.hpp"
 

@@ -92,8 +92,8 @@ compressed_message push_check::accept(std::span<const std::uint8_t> bytes) {
     throw push_rejected(push_rejected::reason::operator_mismatch,
                         fmt::format("gradient encoded with {} (block {}, levels {}, k {}), the "
                                     "run's uplink is {} (block {}, levels {}, k {})",
-                                    to_string(c.op), c.block, c.levels, c.k, to_string(r.op), r.block,
-                                    r.levels, r.k));
+                                    to_string(c.op), c.block, c.levels, c.k, to_string(r.op),
+                                    r.block, r.levels, r.k));
   const double norm = finite_norm(c);
   if (norm > bound())
     throw push_rejected(push_rejected::reason::norm,

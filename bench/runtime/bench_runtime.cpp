@@ -10,12 +10,12 @@
 //
 // usage: bench_runtime [--quick]
 
-#include "training/double_squeeze.hpp"
 #include "actors/local_run.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "model/minibatch_sampler.hpp"
 #include "net/register_types.hpp"
+#include "training/double_squeeze.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
@@ -61,7 +61,8 @@ double critical_path_us(const run_config& cfg, const training_setup& setup, int 
     worker_s += seconds_since(t0);
     std::vector<compressed_message> pushes(static_cast<std::size_t>(n), c);
     auto t1 = clock_type::now();
-    auto update = from_bytes(to_bytes(server_aggregate(pushes, 1.0f / static_cast<float>(pushes.size()), down, avg, rng)));
+    auto update = from_bytes(to_bytes(
+        server_aggregate(pushes, 1.0f / static_cast<float>(pushes.size()), down, avg, rng)));
     apply_update(update, 0.0f, nullptr, x, scratch);
     server_s += seconds_since(t1);
     auto t2 = clock_type::now();
