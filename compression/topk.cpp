@@ -157,8 +157,14 @@ void keep_top(std::span<const float> v, const std::vector<candidate>& candidates
   auto ties_left = static_cast<std::uint32_t>(
       m.k - std::count_if(keys.begin(), nth, [&](std::uint32_t key) { return key > threshold; }));
   for (const auto& c : candidates) {
-    if (c.key < threshold || (c.key == threshold && ties_left-- == 0))
+    if (c.key < threshold)
       continue;
+    if (c.key == threshold) {
+      // Not `ties_left-- == 0`: past zero that would wrap and keep every later tie.
+      if (ties_left == 0)
+        continue;
+      --ties_left;
+    }
     m.indices.push_back(c.index);
     m.values.push_back(v[c.index]);
   }

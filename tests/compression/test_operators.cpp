@@ -282,6 +282,12 @@ BOOST_AUTO_TEST_CASE(topk_matches_a_full_sort_on_large_vectors_whichever_path_it
   std::vector<float> ascending(d);
   std::iota(ascending.begin(), ascending.end(), 0.0f);
   inputs.push_back(ascending);
+  // More ties at the k-th magnitude than k, among few enough candidates for the prefilter:
+  // the fast path must keep exactly k (it once kept every tie after the last one it needed).
+  auto tied_top = normal_vector(d, 78);
+  for (std::size_t j = 0; j < d; j += 33)
+    tied_top[j] = 50.0f;
+  inputs.push_back(tied_top);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     for (const char* spec : {"topk:k=0.001", "topk:k=0.01", "topk:k=0.05", "topk:k=0.2"}) {
       const auto m = make_compressor(spec)->compress(inputs[i], rng);
