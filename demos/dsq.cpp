@@ -110,7 +110,7 @@ int run_local_command(caf::actor_system& sys, const run_config& cfg) {
   auto setup = load_training(cfg);
   if (cfg.quiet && !setup.note.empty())
     fmt::print(stderr, "dsq: {}\n", setup.note);
-  auto outcome = run_local(sys, cfg, std::move(setup), !cfg.quiet);
+  auto outcome = run_local(sys, cfg, std::move(setup), !cfg.quiet, &stop_requested);
   if (outcome.summary.diverged)
     return report_divergence(outcome);
   if (!outcome.ok)

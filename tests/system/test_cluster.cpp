@@ -236,6 +236,20 @@ BOOST_AUTO_TEST_CASE(async_mode_survives_a_sigkill_and_a_join_across_processes) 
     BOOST_REQUIRE_LE(std::stoull(csv.at(i, "staleness")), 3u);
 }
 
+BOOST_AUTO_TEST_CASE(sigterm_stops_dsq_local_which_writes_its_outputs) {
+  cluster c{"local-term"};
+  auto& local = c.start("local", concat({dsq_binary(), "local", "--quiet", "--workers=2",
+                                         "--metrics=" + c.metrics(), "--summary=" + c.summary()},
+                                        tiny_run(10'000'000)));
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(50, run_timeout), "the run did not start");
+  local.send_signal(SIGTERM);
+  auto s = local.wait_for(30s);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq local did not stop on SIGTERM");
+  BOOST_TEST(s->success(), s->describe());
+  BOOST_TEST(c.summary_value("completed").value_or("") == "false");
+  BOOST_TEST(c.summary_value("note").value_or("").find("stopped at step") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(sigterm_makes_a_worker_leave_with_exit_0_and_the_server_continues) {
   const std::uint64_t steps = 4000;
   cluster c{"term-worker"};
