@@ -7,6 +7,7 @@
 #include "net/messages.hpp"
 #include "training/membership.hpp"
 #include "training/push_check.hpp"
+#include "training/recent_losses.hpp"
 #include "training/round_policy.hpp"
 #include "training/run_reporter.hpp"
 #include "training/staleness_admission.hpp"
@@ -31,29 +32,6 @@ using clock_type = std::chrono::steady_clock;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 enum class phase { waiting, training, finishing };
-
-/// The minibatch losses of recent accepted pushes: a push too large for the norm bound whose
-/// loss is also far above them comes from a run that is blowing up, not from a bad worker.
-class recent_losses {
-public:
-  void add(float loss) {
-    losses_.push_back(loss);
-    if (losses_.size() > 64)
-      losses_.pop_front();
-  }
-  bool exploded(float loss) const {
-    if (!std::isfinite(loss))
-      return true;
-    if (losses_.size() < 8)
-      return false;
-    std::vector<float> sorted(losses_.begin(), losses_.end());
-    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
-    return loss > 100 * std::max(sorted[sorted.size() / 2], 1e-6f);
-  }
-
-private:
-  std::deque<float> losses_;
-};
 
 struct server_state {
   server_options opts;

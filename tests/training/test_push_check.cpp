@@ -5,6 +5,7 @@
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "training/push_check.hpp"
+#include "training/recent_losses.hpp"
 
 #include <cmath>
 #include <limits>
@@ -89,4 +90,15 @@ BOOST_AUTO_TEST_CASE(a_huge_push_is_refused_by_the_absolute_and_the_automatic_bo
   BOOST_TEST(automatic.bound() < 1e6); // 10^4 x the median norm (about 17)
   BOOST_TEST(rejected_with(automatic, encode("sign", gradient(100, 1e5f)), "bound"));
   BOOST_CHECK_NO_THROW(automatic.accept(encode("sign", gradient(100, 20))));
+}
+
+BOOST_AUTO_TEST_CASE(a_loss_far_above_recent_ones_means_the_run_is_blowing_up) {
+  recent_losses losses;
+  BOOST_TEST(!losses.exploded(1e6f)); // no history yet: nothing to compare with
+  BOOST_TEST(losses.exploded(std::numeric_limits<float>::infinity()));
+  for (int i = 0; i < 20; ++i)
+    losses.add(0.5f + 0.01f * static_cast<float>(i));
+  BOOST_TEST(!losses.exploded(5.0f));
+  BOOST_TEST(losses.exploded(1000.0f));
+  BOOST_TEST(losses.exploded(std::numeric_limits<float>::quiet_NaN()));
 }
