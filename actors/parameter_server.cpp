@@ -10,7 +10,6 @@
 #include "training/recent_losses.hpp"
 #include "training/round_policy.hpp"
 #include "training/run_reporter.hpp"
-#include "training/staleness_admission.hpp"
 #include "training/training_spec.hpp"
 #include "training/update_engine.hpp"
 
@@ -99,11 +98,7 @@ void maybe_quit(server_actor* self) {
   s.dataset = st.opts.setup.data->description;
   s.mode = cfg.mode;
   s.staleness_bound = st.async() ? static_cast<std::int64_t>(staleness_bound(cfg)) : -1;
-  if (auto* admission = dynamic_cast<staleness_admission*>(st.policy.get())) {
-    s.admission_waits = admission->admission_waits();
-    s.admission_wait_s = admission->admission_wait_s();
-    s.held_pushes = admission->held_pushes();
-  }
+  st.policy->add_statistics(s);
   s.parameters = st.engine->dim();
   s.seed = cfg.seed;
   s.workers = st.members->ids_given(); // every worker that took part

@@ -6,6 +6,7 @@
 // when a worker may start a gradient. The parameter server asks its policy, never the mode.
 
 #include "compression/compressed_message.hpp"
+#include "training/run_log.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -60,6 +61,9 @@ public:
 
   /// True if pushes are accepted and waiting that no update has applied yet.
   virtual bool has_pending_pushes() const = 0;
+
+  /// Adds what the policy measured (admission waits, held pushes) to the run's summary.
+  virtual void add_statistics(run_summary&) const {}
 };
 
 /// The policy of `mode` ("sync" or "async"); `staleness` is τ for async. Throws

@@ -98,6 +98,12 @@ std::vector<grant> staleness_admission::grants(std::uint64_t version, std::uint6
   return result;
 }
 
+void staleness_admission::add_statistics(run_summary& s) const {
+  s.admission_waits = waits_;
+  s.admission_wait_s = wait_s_;
+  s.held_pushes = held_;
+}
+
 bool staleness_admission::has_pending_pushes() const {
   return !arrivals_.empty();
 }
