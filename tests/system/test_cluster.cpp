@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE dsq_system_cluster
 #include <boost/test/unit_test.hpp>
 
+#include "raw_peer.hpp"
 #include "system_support.hpp"
 
 #include <csignal>
@@ -53,38 +54,6 @@ void expect_completed(cluster& c, std::uint64_t steps) {
   BOOST_TEST(c.summary_value("completed").value_or("") == "true");
   BOOST_TEST(c.summary_value("steps").value_or("") == std::to_string(steps));
 }
-
-/// A TCP connection to 127.0.0.1:`port` that is closed when it goes out of scope.
-class tcp_client {
-public:
-  explicit tcp_client(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    BOOST_REQUIRE(fd_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_REQUIRE_MESSAGE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
-                          "connect to port " << port);
-  }
-  ~tcp_client() { ::close(fd_); }
-  tcp_client(const tcp_client&) = delete;
-  tcp_client& operator=(const tcp_client&) = delete;
-
-  /// Sends what it can; the server may close the connection at any point, which is fine.
-  void send(const std::string& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      auto n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-      if (n <= 0)
-        return;
-      done += static_cast<std::size_t>(n);
-    }
-  }
-
-private:
-  int fd_ = -1;
-};
 
 /// A port on 127.0.0.1 that nobody listens on (bound, then released).
 std::uint16_t closed_port() {
@@ -357,20 +326,20 @@ BOOST_AUTO_TEST_CASE(strangers_on_the_port_do_not_disturb_the_server) {
   const std::string http = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   // Before training: garbage, an HTTP request, a lone byte, an empty connection.
   for (int i = 0; i < 5; ++i)
-    tcp_client{c.port()}.send(random_bytes(64 + 1000 * static_cast<std::size_t>(i)));
-  tcp_client{c.port()}.send(http);
-  tcp_client{c.port()}.send(std::string(1, '\x01'));
-  { tcp_client silent{c.port()}; }
-  tcp_client idle{c.port()}; // stays open, silent, for the whole run
+    raw_peer{c.port()}.send(random_bytes(64 + 1000 * static_cast<std::size_t>(i)));
+  raw_peer{c.port()}.send(http);
+  raw_peer{c.port()}.send(std::string(1, '\x01'));
+  { raw_peer silent{c.port()}; }
+  raw_peer idle{c.port()}; // stays open, silent, for the whole run
   BOOST_TEST(c.server().running());
 
   auto& w1 = c.start_worker();
   auto& w2 = c.start_worker();
   BOOST_REQUIRE_MESSAGE(c.wait_for_rows(20, run_timeout), "the run did not start");
   // During training.
-  tcp_client{c.port()}.send(http);
+  raw_peer{c.port()}.send(http);
   for (int i = 0; i < 3; ++i)
-    tcp_client{c.port()}.send(random_bytes(4096));
+    raw_peer{c.port()}.send(random_bytes(4096));
   BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
   BOOST_TEST(c.server().status()->success());
   BOOST_TEST(w1.status()->success());
