@@ -3,6 +3,8 @@
 // differences on instances small enough to check every coordinate, and its spec.
 #include <boost/test/unit_test.hpp>
 
+#include "gradient_check.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -12,22 +14,6 @@
 #include "model/make_model.hpp"
 
 namespace {
-
-struct image_batch {
-  Eigen::MatrixXf x;
-  std::vector<std::int32_t> y;
-};
-
-image_batch make_images(Eigen::Index side, Eigen::Index batch, int classes, std::uint64_t seed) {
-  dsq::data_rng rng(seed);
-  image_batch b;
-  b.x.resize(side * side, batch);
-  for (auto& v : b.x.reshaped())
-    v = static_cast<float>(rng.normal());
-  for (Eigen::Index i = 0; i < batch; ++i)
-    b.y.push_back(static_cast<std::int32_t>(rng.below(std::uint64_t(classes))));
-  return b;
-}
 
 Eigen::VectorXf initialized_params(const dsq::model& m, std::uint64_t seed) {
   Eigen::VectorXf p(static_cast<Eigen::Index>(m.num_parameters()));
@@ -39,37 +25,9 @@ Eigen::VectorXf initialized_params(const dsq::model& m, std::uint64_t seed) {
   return p;
 }
 
-// Same finite-difference check as test_gradients.cpp uses for the other models. Max-pooling
-// adds a kink where two inputs of a window tie, like ReLU's at 0; the seeds below put neither
-// within h of a parameter's perturbation.
-void check_gradient(const dsq::model& m, const Eigen::VectorXf& params, const image_batch& b) {
-  Eigen::VectorXf grad(params.size());
-  const float loss = m.loss_and_gradient(params, b.x, b.y, grad);
-  BOOST_TEST(std::abs(loss - m.loss(params, b.x, b.y)) <= 1e-5f * std::abs(loss));
-
-  const float h = 2e-3f;
-  Eigen::VectorXf numeric(params.size());
-  Eigen::VectorXf probe = params;
-  for (Eigen::Index k = 0; k < params.size(); ++k) {
-    probe(k) = params(k) + h;
-    const double up = m.loss(probe, b.x, b.y);
-    probe(k) = params(k) - h;
-    const double down = m.loss(probe, b.x, b.y);
-    probe(k) = params(k);
-    numeric(k) = static_cast<float>((up - down) / (2.0 * h));
-  }
-  int bad = 0;
-  for (Eigen::Index k = 0; k < params.size(); ++k)
-    if (!(std::abs(grad(k) - numeric(k)) <= 2e-3f + 2e-2f * std::abs(numeric(k))) && ++bad <= 10)
-      BOOST_ERROR("coordinate " << k << ": analytic " << grad(k) << ", numeric " << numeric(k));
-  BOOST_TEST(bad == 0);
-  BOOST_TEST((grad - numeric).norm() <= 1e-2f * numeric.norm());
-  BOOST_TEST(numeric.norm() > 1e-3f); // a zero gradient would match trivially
-}
-
 // The network evaluated by the definition in cnn.hpp, one multiply-add at a time.
-double direct_mean_loss(const Eigen::VectorXf& p, const image_batch& b, Eigen::Index side, int c1,
-                        int c2, int hidden, int classes) {
+double direct_mean_loss(const Eigen::VectorXf& p, const dsq::test::labelled_batch& b,
+                        Eigen::Index side, int c1, int c2, int hidden, int classes) {
   std::size_t offset = 0;
   auto take = [&](std::size_t n) {
     const float* at = p.data() + offset;
@@ -170,7 +128,7 @@ BOOST_AUTO_TEST_SUITE(cnn)
 BOOST_AUTO_TEST_CASE(loss_equals_a_direct_evaluation_of_the_documented_network) {
   const dsq::convolutional_network m(12 * 12, {3, 4}, 6, 5);
   const auto params = initialized_params(m, 21);
-  const auto b = make_images(12, 4, 5, 22);
+  const auto b = dsq::test::random_batch(12 * 12, 4, 5, 22);
   const double expected = direct_mean_loss(params, b, 12, 3, 4, 6, 5);
   BOOST_TEST(std::abs(m.loss(params, b.x, b.y) - expected) <= 1e-5 * std::abs(expected));
   BOOST_TEST(expected > 0.1); // not a degenerate network whose loss anything would match
@@ -178,12 +136,12 @@ BOOST_AUTO_TEST_CASE(loss_equals_a_direct_evaluation_of_the_documented_network) 
 
 BOOST_AUTO_TEST_CASE(gradient_matches_finite_differences) {
   const dsq::convolutional_network m(8 * 8, {2, 3}, 5, 3);
-  check_gradient(m, initialized_params(m, 1), make_images(8, 6, 3, 2));
+  dsq::test::check_gradient(m, initialized_params(m, 1), dsq::test::random_batch(8 * 8, 6, 3, 2));
 }
 
 BOOST_AUTO_TEST_CASE(gradient_with_l2_matches_finite_differences) {
   const dsq::convolutional_network m(8 * 8, {2, 2}, 4, 4, 0.3f);
-  check_gradient(m, initialized_params(m, 3), make_images(8, 5, 4, 4));
+  dsq::test::check_gradient(m, initialized_params(m, 3), dsq::test::random_batch(8 * 8, 5, 4, 4));
 }
 
 BOOST_AUTO_TEST_CASE(a_batch_larger_than_one_pass_gets_the_weighted_mean_of_its_parts) {
@@ -191,7 +149,7 @@ BOOST_AUTO_TEST_CASE(a_batch_larger_than_one_pass_gets_the_weighted_mean_of_its_
   // differences over 70 images would cross too many ReLU and max-pool kinks to be exact.
   const dsq::convolutional_network m(8 * 8, {2, 3}, 4, 3);
   const auto params = initialized_params(m, 5);
-  const auto b = make_images(8, 70, 3, 6);
+  const auto b = dsq::test::random_batch(8 * 8, 70, 3, 6);
   const Eigen::Index n = params.size();
   Eigen::VectorXf whole(n), part(n), expected = Eigen::VectorXf::Zero(n);
   const float loss = m.loss_and_gradient(params, b.x, b.y, whole);
@@ -210,7 +168,7 @@ BOOST_AUTO_TEST_CASE(a_batch_larger_than_one_pass_gets_the_weighted_mean_of_its_
 BOOST_AUTO_TEST_CASE(evaluate_and_predict_agree_with_the_loss_across_passes) {
   const dsq::convolutional_network m(8 * 8, {2, 3}, 5, 4);
   const auto params = initialized_params(m, 7);
-  const auto b = make_images(8, 45, 4, 8);
+  const auto b = dsq::test::random_batch(8 * 8, 45, 4, 8);
   const auto e = m.evaluate_batch(params, b.x, b.y);
   BOOST_TEST(std::abs(e.loss - direct_mean_loss(params, b, 8, 2, 3, 5, 4)) <= 1e-5 * e.loss);
   std::vector<std::int32_t> predicted(b.y.size());

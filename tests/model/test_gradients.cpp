@@ -2,6 +2,8 @@
 // every coordinate.
 #include <boost/test/unit_test.hpp>
 
+#include "gradient_check.hpp"
+
 #include <cmath>
 #include <vector>
 
@@ -10,51 +12,6 @@
 #include "model/softmax_regression.hpp"
 
 namespace {
-
-struct small_batch {
-  Eigen::MatrixXf x;
-  std::vector<std::int32_t> y;
-};
-
-small_batch make_batch(Eigen::Index d, Eigen::Index batch, int classes, std::uint64_t seed) {
-  dsq::data_rng rng(seed);
-  small_batch b;
-  b.x.resize(d, batch);
-  for (auto& v : b.x.reshaped())
-    v = static_cast<float>(rng.normal());
-  for (Eigen::Index i = 0; i < batch; ++i)
-    b.y.push_back(static_cast<std::int32_t>(rng.below(std::uint64_t(classes))));
-  return b;
-}
-
-// Compares every coordinate of the analytic gradient with (L(p + h e_k) - L(p - h e_k)) / 2h.
-// The step suits float: the rounding error of the loss (about 1e-7 relative) contributes some
-// 1e-4 to the estimate and the truncation error about h^2, both far below what a wrong gradient
-// gives (a missing 1/B, a sign, a dropped ReLU mask, a transposed layer). A ReLU kink within h
-// of a pre-activation would spoil one coordinate; the batches are fixed by their seeds, and
-// these seeds put none there.
-void check_gradient(const dsq::model& m, const Eigen::VectorXf& params, const small_batch& b) {
-  Eigen::VectorXf grad(params.size());
-  const float loss = m.loss_and_gradient(params, b.x, b.y, grad);
-  BOOST_TEST(std::abs(loss - m.loss(params, b.x, b.y)) <= 1e-5f * std::abs(loss));
-
-  const float h = 2e-3f;
-  Eigen::VectorXf numeric(params.size());
-  Eigen::VectorXf probe = params;
-  for (Eigen::Index k = 0; k < params.size(); ++k) {
-    probe(k) = params(k) + h;
-    const double up = m.loss(probe, b.x, b.y);
-    probe(k) = params(k) - h;
-    const double down = m.loss(probe, b.x, b.y);
-    probe(k) = params(k);
-    numeric(k) = static_cast<float>((up - down) / (2.0 * h));
-  }
-  for (Eigen::Index k = 0; k < params.size(); ++k)
-    BOOST_TEST(std::abs(grad(k) - numeric(k)) <= 2e-3f + 2e-2f * std::abs(numeric(k)),
-               "coordinate " << k << ": analytic " << grad(k) << ", numeric " << numeric(k));
-  BOOST_TEST((grad - numeric).norm() <= 1e-2f * numeric.norm());
-  BOOST_TEST(numeric.norm() > 1e-3f); // a zero gradient would match trivially
-}
 
 Eigen::VectorXf random_params(const dsq::model& m, std::uint64_t seed) {
   Eigen::VectorXf p(static_cast<Eigen::Index>(m.num_parameters()));
@@ -70,12 +27,12 @@ BOOST_AUTO_TEST_SUITE(gradients)
 
 BOOST_AUTO_TEST_CASE(softmax_gradient_matches_finite_differences) {
   dsq::softmax_regression m(6, 4);
-  check_gradient(m, random_params(m, 1), make_batch(6, 9, 4, 2));
+  dsq::test::check_gradient(m, random_params(m, 1), dsq::test::random_batch(6, 9, 4, 2));
 }
 
 BOOST_AUTO_TEST_CASE(softmax_gradient_with_l2_matches_finite_differences) {
   dsq::softmax_regression m(6, 4, 0.3f);
-  check_gradient(m, random_params(m, 3), make_batch(6, 9, 4, 4));
+  dsq::test::check_gradient(m, random_params(m, 3), dsq::test::random_batch(6, 9, 4, 4));
 }
 
 BOOST_AUTO_TEST_CASE(mlp_gradient_matches_finite_differences) {
@@ -83,7 +40,7 @@ BOOST_AUTO_TEST_CASE(mlp_gradient_matches_finite_differences) {
   Eigen::VectorXf params(static_cast<Eigen::Index>(m.num_parameters()));
   m.initialize(params, 5);
   params += random_params(m, 6) * 0.2f; // non-zero biases, so every term of the gradient counts
-  check_gradient(m, params, make_batch(5, 8, 3, 7));
+  dsq::test::check_gradient(m, params, dsq::test::random_batch(5, 8, 3, 7));
 }
 
 BOOST_AUTO_TEST_CASE(mlp_gradient_with_l2_matches_finite_differences) {
@@ -91,14 +48,14 @@ BOOST_AUTO_TEST_CASE(mlp_gradient_with_l2_matches_finite_differences) {
   Eigen::VectorXf params(static_cast<Eigen::Index>(m.num_parameters()));
   m.initialize(params, 8);
   params += random_params(m, 9) * 0.2f;
-  check_gradient(m, params, make_batch(5, 8, 4, 10));
+  dsq::test::check_gradient(m, params, dsq::test::random_batch(5, 8, 4, 10));
 }
 
 BOOST_AUTO_TEST_CASE(l2_adds_l2_times_weights_but_nothing_to_biases) {
   const float l2 = 0.5f;
   dsq::multilayer_perceptron plain(4, {3}, 2), regularised(4, {3}, 2, l2);
   Eigen::VectorXf params = random_params(plain, 11);
-  const auto b = make_batch(4, 5, 2, 12);
+  const auto b = dsq::test::random_batch(4, 5, 2, 12);
   Eigen::VectorXf g_plain(params.size()), g_reg(params.size());
   const float loss_plain = plain.loss_and_gradient(params, b.x, b.y, g_plain);
   const float loss_reg = regularised.loss_and_gradient(params, b.x, b.y, g_reg);
