@@ -41,7 +41,8 @@ struct server_state {
   std::optional<membership<caf::actor>> members;
   std::optional<run_reporter> report;
   std::optional<push_check> checks;
-  std::map<std::uint32_t, clock_type::time_point> last_heard;
+  std::map<std::uint32_t, clock_type::time_point> last_heard;    ///< any message
+  std::map<std::uint32_t, clock_type::time_point> last_progress; ///< entered, or pushed
   std::uint64_t total_steps = 0;
   std::uint64_t first_version = 0; ///< where this run started (non-zero when resumed)
   phase now = phase::waiting;
@@ -189,8 +190,10 @@ void send_grants(server_actor* self) {
   if (st.now != phase::training)
     return;
   for (const auto& g : st.policy->grants(st.version(), st.total_steps - st.version()))
-    if (const auto* m = st.members->get(g.worker))
+    if (const auto* m = st.members->get(g.worker)) {
       self->send(m->handle, grant_atom::value, g.version);
+      st.last_progress[g.worker] = clock_type::now(); // it owes a push from now on
+    }
 }
 
 /// A membership boundary: re-shard if membership changed, broadcast `update` to the members,
@@ -216,6 +219,7 @@ void cross_boundary(server_actor* self, std::optional<model_update> update) {
     if (st.now == phase::training && st.version() > st.first_version)
       st.report->say(fmt::format("worker {} ({}) joins at step {}", id, m.host, st.version()));
     st.policy->enter(id, st.version());
+    st.last_progress[id] = clock_type::now();
   }
 }
 
@@ -259,6 +263,10 @@ void apply_round(server_actor* self, round r) {
       self->send(m.handle, msg);
   } else {
     cross_boundary(self, std::move(update));
+    // A new step: every member owes its push from now on.
+    const auto now = clock_type::now();
+    for (const auto& [id, m] : st.members->members())
+      st.last_progress[id] = now;
   }
   if (!welcomes)
     st.engine->apply(c);
@@ -322,6 +330,7 @@ void drain(server_actor* self) {
 void depart(server_actor* self, std::uint32_t id, const std::string& why) {
   auto& st = self->state;
   st.last_heard.erase(id);
+  st.last_progress.erase(id);
   auto removed = st.members->remove(id);
   if (removed == membership<caf::actor>::removal::joiner) {
     // Nobody else will come to a local run: it cannot reach its quorum any more.
@@ -401,21 +410,30 @@ void finish(server_actor* self, std::string failure) {
   maybe_quit(self);
 }
 
-/// Removes workers not heard from (push, heartbeat, anything) for --worker-timeout.
+/// Removes workers not heard from (push, heartbeat, anything) for --worker-timeout, and workers
+/// the run waits for that have not pushed for as long: heartbeats prove a process alive, not
+/// that it takes part (a registration that never pushes must not hold a seat or the barrier).
 void check_liveness(server_actor* self) {
   auto& st = self->state;
   const auto timeout = std::chrono::duration<double>(st.opts.cfg.worker_timeout_s);
   const auto now = clock_type::now();
-  std::vector<std::uint32_t> silent;
-  for (const auto& [id, when] : st.last_heard)
-    if (now - when > timeout)
-      silent.push_back(id);
-  for (auto id : silent) {
+  std::vector<std::pair<std::uint32_t, std::string>> removed;
+  for (const auto& [id, when] : st.last_heard) {
+    if (now - when > timeout) {
+      removed.emplace_back(id, "no message");
+      continue;
+    }
+    auto progress = st.last_progress.find(id);
+    if (st.now == phase::training && st.policy->owes_push(id) &&
+        progress != st.last_progress.end() && now - progress->second > timeout)
+      removed.emplace_back(id, "no push");
+  }
+  for (const auto& [id, what] : removed) {
     if (st.now == phase::finishing)
       return;
     ++st.report->totals().timeouts;
     expel(self, id,
-          fmt::format("no message for {} s (--worker-timeout)", st.opts.cfg.worker_timeout_s));
+          fmt::format("{} for {} s (--worker-timeout)", what, st.opts.cfg.worker_timeout_s));
   }
 }
 
@@ -520,6 +538,7 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
           return;
         }
         st.last_heard[*id] = clock_type::now();
+        st.last_progress[*id] = st.last_heard[*id];
         if (st.now != phase::training || !st.members->is_member(*id)) {
           ++st.report->totals().ignored_pushes;
           return;

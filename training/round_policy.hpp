@@ -59,6 +59,10 @@ public:
   /// The synchronous barrier grants nothing: its workers compute after every update.
   virtual std::vector<grant> grants(std::uint64_t version, std::uint64_t remaining) = 0;
 
+  /// True if the run waits for a push from worker `id` now (sync: a member that has not pushed
+  /// for this step; async: a worker holding a grant).
+  virtual bool owes_push(std::uint32_t id) const = 0;
+
   /// True if pushes are accepted and waiting that no update has applied yet.
   virtual bool has_pending_pushes() const = 0;
 

@@ -33,6 +33,7 @@ public:
   std::optional<round> next(std::uint64_t version, std::size_t live) override;
   std::vector<grant> grants(std::uint64_t version, std::uint64_t remaining) override;
   bool has_pending_pushes() const override;
+  bool owes_push(std::uint32_t id) const override { return computing_.count(id) > 0; }
   void add_statistics(run_summary& s) const override;
 
   /// Grants issued and not yet applied or released.

@@ -19,6 +19,9 @@ public:
   std::optional<round> next(std::uint64_t version, std::size_t live) override;
   std::vector<grant> grants(std::uint64_t version, std::uint64_t remaining) override;
   bool has_pending_pushes() const override { return !pushes_.empty(); }
+  bool owes_push(std::uint32_t id) const override {
+    return members_.count(id) > 0 && pushes_.count(id) == 0;
+  }
 
 private:
   std::set<std::uint32_t> members_;

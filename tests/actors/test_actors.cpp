@@ -549,6 +549,38 @@ BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
   BOOST_TEST(ps.outcome->summary.steps == 20u);
 }
 
+BOOST_AUTO_TEST_CASE(a_registration_that_heartbeats_but_never_pushes_is_removed) {
+  for (const char* mode : {"sync", "async"}) {
+    auto cfg = small_run();
+    cfg.mode = mode;
+    cfg.workers = 3; // two real workers and a freeloader that only sends heartbeats
+    cfg.steps = 200;
+    cfg.worker_timeout_s = 1;
+    auto ps = start_server(*sys, cfg);
+    caf::scoped_actor freeloader{*sys};
+    freeloader->send(ps.handle, register_atom::value,
+                     worker_hello{protocol_version, freeloader, "freeloader"});
+    spawn_local_workers(*sys, ps.handle, ps.setup, 2);
+    caf::scoped_actor self{*sys};
+    self->monitor(ps.handle);
+    std::string why;
+    for (int i = 0; i < 300 && why.empty(); ++i) // bounded: 30 s
+      freeloader->receive([&](shutdown_atom, const farewell& f) { why = f.reason; },
+                          [](welcome_atom, const welcome&) {}, [](grant_atom, std::uint64_t) {},
+                          [](update_atom, const model_update&) {},
+                          [](reshard_atom, const shard_assignment&) {},
+                          caf::after(std::chrono::milliseconds(100)) >>
+                              [&] { freeloader->send(ps.handle, heartbeat_atom::value); });
+    self->receive([](caf::down_msg&) {});
+    BOOST_TEST_CONTEXT(mode) {
+      BOOST_TEST(why.find("no push") != std::string::npos, why);
+      BOOST_REQUIRE_MESSAGE(ps.outcome->ok, ps.outcome->error);
+      BOOST_TEST(ps.outcome->summary.timeouts == 1u);
+      BOOST_TEST(ps.outcome->summary.steps == 200u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(the_welcome_carries_no_local_option_of_the_server) {
   auto cfg = small_run();
   cfg.workers = 1;
