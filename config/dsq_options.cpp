@@ -32,8 +32,8 @@ dsq_options::dsq_options() {
       .add(r.target_accuracy, "target-accuracy",
            "end the run at the first evaluation whose test accuracy reaches A (0 < A <= 1)")
       .add(r.worker_timeout_s, "worker-timeout",
-           "seconds without a message (workers send heartbeats) after which a worker is "
-           "removed as hung (0: never)")
+           "seconds without a message (workers send heartbeats), or without a push while the "
+           "run waits for one, after which a worker is removed (0: never)")
       .add(r.max_push_norm, "max-push-norm",
            "reject pushes whose norm exceeds this (0: 10000x the median of the last 64 pushes)")
       .add(r.workers, "workers,n", "number of workers (dsq local), initial workers (dsq server)")
