@@ -155,8 +155,9 @@ void request_evaluation(server_actor* self, bool with_train) {
           [=](double test_loss, double test_accuracy, double train_loss) {
             auto& st = self->state;
             --st.evals_in_flight;
+            const step_record* row = nullptr;
             try {
-              st.report->evaluated(step, test_loss, test_accuracy);
+              row = st.report->evaluated(step, test_loss, test_accuracy);
             } catch (const std::exception& e) {
               finish(self, e.what());
             }
@@ -166,9 +167,8 @@ void request_evaluation(server_actor* self, bool with_train) {
             const auto target = st.opts.cfg.target_accuracy;
             if (target > 0 && !totals.reached_target && test_accuracy >= target) {
               totals.reached_target = true;
-              for (const auto& row : st.report->log().rows())
-                if (row.step == step)
-                  totals.time_to_target_s = row.wall_s;
+              if (row != nullptr)
+                totals.time_to_target_s = row->wall_s;
               st.report->say(
                   fmt::format("target accuracy {:.2f}% reached at step {}", 100 * target, step));
               finish(self);

@@ -34,11 +34,12 @@ void run_reporter::record(const step_record& row, bool awaiting_evaluation) {
   log_->flush();
 }
 
-void run_reporter::evaluated(std::uint64_t step, double test_loss, double test_accuracy) {
+const step_record* run_reporter::evaluated(std::uint64_t step, double test_loss,
+                                           double test_accuracy) {
   const auto* row = log_->set_evaluation(step, test_loss, test_accuracy);
   log_->flush();
   if (row == nullptr || !verbose_)
-    return;
+    return row;
   auto train =
       std::isnan(row->train_loss) ? std::string{"  -   "} : fmt::format("{:.4f}", row->train_loss);
   fmt::print("step {:>6}/{}  train_loss {}  test_loss {:.4f}  test_acc {:.2f}%  up {}  down {}  "
@@ -48,6 +49,7 @@ void run_reporter::evaluated(std::uint64_t step, double test_loss, double test_a
              row->wall_s > 0 ? static_cast<double>(row->step - first_version_) / row->wall_s : 0.0,
              row->workers);
   std::fflush(stdout);
+  return row;
 }
 
 void run_reporter::applied_push(std::uint64_t staleness) {

@@ -26,7 +26,8 @@ public:
   void record(const step_record& row, bool awaiting_evaluation);
 
   /// The test columns of row `step` arrived: fills them in and prints the progress line.
-  void evaluated(std::uint64_t step, double test_loss, double test_accuracy);
+  /// Returns that row (nullptr if there is none).
+  const step_record* evaluated(std::uint64_t step, double test_loss, double test_accuracy);
 
   /// A push with staleness `s` was applied.
   void applied_push(std::uint64_t staleness);
