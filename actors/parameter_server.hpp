@@ -36,6 +36,8 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +67,12 @@ struct server_options {
   std::optional<checkpoint> resume_from;
   /// Filled in just before the server quits.
   std::shared_ptr<run_outcome> outcome = std::make_shared<run_outcome>();
+  /// Called after every applied update with the new version; true: the server dies at once,
+  /// without a goodbye or a checkpoint (it quits with exit_reason::kill). The fault plan's
+  /// server-crash uses it; empty: never.
+  std::function<bool(std::uint64_t version)> crash_hook;
+  /// Read at the end for the summary's `faults_injected` ({kind: count}); empty: none.
+  std::function<std::map<std::string, std::uint64_t>()> faults_injected;
 };
 
 /// Options for cfg and setup; loads and checks the checkpoint named by cfg.resume (throws

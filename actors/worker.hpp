@@ -49,6 +49,10 @@ struct worker_options {
   int cpu_slot = -1;
   /// false: the worker runs on CAF's scheduler (e.g. under the test coordinator).
   bool detached = true;
+  /// Empty: a worker that loses its server fails. Else the worker keeps its state, calls this
+  /// with itself and waits for (reconnect_atom, server), then registers again asking for its
+  /// identity back (net/PROTOCOL.md, "A lost server").
+  std::function<void(caf::actor worker)> on_server_lost;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).

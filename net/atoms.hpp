@@ -17,5 +17,10 @@ using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using eval_atom = caf::atom_constant<caf::atom("eval")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+// Recovery of lost messages and of a lost server (net/PROTOCOL.md, "Faults").
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using resync_atom = caf::atom_constant<caf::atom("resync")>;
+using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 
 } // namespace dsq

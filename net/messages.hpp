@@ -3,6 +3,7 @@
 #include "config/run_config.hpp"
 #include "net/bounded_bytes.hpp"
 #include "training/membership.hpp"
+#include "training/worker_snapshot.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
@@ -14,13 +15,17 @@
 namespace dsq {
 
 /// Bumped whenever a message below changes shape; server and worker must agree on it.
-inline constexpr std::uint32_t protocol_version = 2;
+inline constexpr std::uint32_t protocol_version = 3;
 
 /// Worker -> server, with register_atom: who is asking to join.
 struct worker_hello {
   std::uint32_t protocol = protocol_version;
   caf::actor worker;
   std::string host; ///< for logs only
+  /// A worker that lost its server (or was removed and woke up) asks for `previous_id` back;
+  /// a restarted server gives it, with the worker's state, if its checkpoint knows the id.
+  bool returning = false;
+  std::uint32_t previous_id = 0;
 };
 
 /// Server -> worker, with welcome_atom: everything a worker needs to take part from `version`
@@ -33,6 +38,12 @@ struct welcome {
   std::vector<float> model;
   std::vector<float> momentum; ///< the momentum buffer every replica carries (empty if none)
   shard_assignment shard;
+  /// Sync runs with checkpoints: attach the worker's state to pushes whose step is a multiple
+  /// of this (0: never), so that the server's checkpoint of that step holds it.
+  std::uint64_t state_every = 0;
+  /// A returning worker's own state from the server's checkpoint, to continue exactly.
+  bool has_state = false;
+  worker_snapshot state;
 };
 
 /// Worker -> server, with push_atom: the compressed gradient c⁽ⁱ⁾ computed on x_step.
@@ -43,6 +54,9 @@ struct gradient_push {
   float loss = 0;                    ///< minibatch loss at x_step, for the metrics
   std::uint64_t model_digest = 0;    ///< replica_digest(x_step), or 0 when not checked
   std::vector<std::uint8_t> payload; ///< compressed_message in its wire format
+  /// The worker's state before it computed this gradient (see welcome::state_every).
+  bool has_state = false;
+  worker_snapshot state;
 };
 
 /// Server -> every worker, with update_atom: the compressed update c that turns x_{version-1}
@@ -55,7 +69,8 @@ struct model_update {
 /// Server -> worker, with reject_atom or shutdown_atom: why the worker must stop.
 struct farewell {
   std::string reason;
-  bool error = false; ///< the worker should exit non-zero
+  bool error = false;      ///< the worker should exit non-zero
+  bool may_rejoin = false; ///< removed for silence: a worker that wakes up may register anew
 };
 
 // -- inspection (serialization) ---------------------------------------------------------------
@@ -72,7 +87,8 @@ typename Inspector::result_type inspect(Inspector& f, run_config& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_hello& x) {
-  return f(caf::meta::type_name("worker_hello"), x.protocol, x.worker, bounded(x.host));
+  return f(caf::meta::type_name("worker_hello"), x.protocol, x.worker, bounded(x.host), x.returning,
+           x.previous_id);
 }
 
 template <class Inspector>
@@ -81,15 +97,21 @@ typename Inspector::result_type inspect(Inspector& f, shard_assignment& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_snapshot& x) {
+  return f(caf::meta::type_name("worker_snapshot"), x.worker_id, x.version, x.residual, x.rng,
+           x.shard, x.sampler_epoch, x.sampler_position);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, welcome& x) {
   return f(caf::meta::type_name("welcome"), x.worker_id, x.config, x.version, x.total_steps,
-           x.model, x.momentum, x.shard);
+           x.model, x.momentum, x.shard, x.state_every, x.has_state, x.state);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gradient_push& x) {
   return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, x.loss, x.model_digest,
-           bounded(x.payload));
+           bounded(x.payload), x.has_state, x.state);
 }
 
 template <class Inspector>
@@ -99,7 +121,7 @@ typename Inspector::result_type inspect(Inspector& f, model_update& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, farewell& x) {
-  return f(caf::meta::type_name("farewell"), bounded(x.reason), x.error);
+  return f(caf::meta::type_name("farewell"), bounded(x.reason), x.error, x.may_rejoin);
 }
 
 } // namespace dsq
