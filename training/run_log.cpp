@@ -188,6 +188,18 @@ void check_writable(const std::string& path, const char* what) {
     std::filesystem::remove(path, ec);
 }
 
+namespace {
+
+/// {"drop": 12, "crash": 1} without the braces.
+std::string json_counts(const std::map<std::string, std::uint64_t>& counts) {
+  std::string out;
+  for (const auto& [kind, n] : counts)
+    out += fmt::format("{}{}: {}", out.empty() ? "" : ", ", json_string(kind), n);
+  return out;
+}
+
+} // namespace
+
 void write_summary(const std::string& path, const run_summary& s) {
   auto text = fmt::format(
       "{{\n"
@@ -197,7 +209,9 @@ void write_summary(const std::string& path, const run_summary& s) {
       "  \"test_loss\": {},\n  \"test_accuracy\": {},\n  \"bytes_up\": {},\n"
       "  \"bytes_down\": {},\n  \"wall_s\": {},\n  \"steps_per_s\": {},\n  \"joins\": {},\n"
       "  \"departures\": {},\n  \"ignored_pushes\": {},\n  \"verified_replicas\": {},\n"
-      "  \"rejected_pushes\": {},\n  \"timeouts\": {},\n  \"staleness_bound\": {},\n"
+      "  \"rejected_pushes\": {},\n  \"timeouts\": {},\n  \"retransmissions\": {},\n"
+      "  \"resyncs\": {},\n  \"returned_workers\": {},\n  \"residuals_lost\": {},\n"
+      "  \"faults_injected\": {{{}}},\n  \"staleness_bound\": {},\n"
       "  \"pushes_applied\": {},\n  \"max_staleness\": {},\n  \"mean_staleness\": {},\n"
       "  \"staleness_histogram\": [{}],\n  \"admission_waits\": {},\n"
       "  \"admission_wait_s\": {},\n  \"held_pushes\": {},\n  \"target_accuracy\": {},\n"
@@ -211,7 +225,8 @@ void write_summary(const std::string& path, const run_summary& s) {
       s.workers, s.steps, json_number(s.final_train_loss), json_number(s.test_loss),
       json_number(s.test_accuracy), s.bytes_up, s.bytes_down, json_number(s.wall_s),
       json_number(s.steps_per_s), s.joins, s.departures, s.ignored_pushes, s.verified_replicas,
-      s.rejected_pushes, s.timeouts,
+      s.rejected_pushes, s.timeouts, s.retransmissions, s.resyncs, s.returned_workers,
+      s.residuals_lost, json_counts(s.faults_injected),
       s.staleness_bound < 0 ? std::string{"null"} : std::to_string(s.staleness_bound),
       s.pushes_applied, s.max_staleness, json_number(s.mean_staleness),
       fmt::format("{}", fmt::join(s.staleness_histogram, ", ")), s.admission_waits,

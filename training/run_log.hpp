@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -102,6 +103,12 @@ struct run_summary {
   std::uint64_t joins = 0, departures = 0, ignored_pushes = 0, verified_replicas = 0;
   std::uint64_t rejected_pushes = 0; ///< pushes that failed validation (their worker removed)
   std::uint64_t timeouts = 0;        ///< workers removed for silence (--worker-timeout)
+  // -- recovery (net/PROTOCOL.md, "Faults") -----------------------------------------------------
+  std::uint64_t retransmissions = 0;  ///< pushes, updates and grants that had to be sent again
+  std::uint64_t resyncs = 0;          ///< workers brought back with the full model
+  std::uint64_t returned_workers = 0; ///< workers that came back with their identity and state
+  std::uint64_t residuals_lost = 0;   ///< members that left mid-run, taking their residual along
+  std::map<std::string, std::uint64_t> faults_injected; ///< {kind: count} (--faults.*)
   // -- staleness (async mode; zeros in sync) --------------------------------------------------
   std::int64_t staleness_bound = -1; ///< τ, or -1 in sync mode (written as null)
   std::uint64_t pushes_applied = 0;
