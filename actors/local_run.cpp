@@ -1,19 +1,241 @@
 #include "actors/local_run.hpp"
 
+#include "actors/fault_link.hpp"
 #include "actors/worker.hpp"
 
 #include "net/atoms.hpp"
+#include "net/messages.hpp"
 
 #include <caf/all.hpp>
+#include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
+#include <map>
+#include <vector>
 
 namespace dsq {
 
-run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,
-                      bool verbose, const std::atomic<bool>* stop) {
+namespace {
+
+/// (server_lost_atom, worker): a worker lost its server and waits for (reconnect_atom, server).
+using server_lost_atom = caf::atom_constant<caf::atom("srv_lost")>;
+
+/// The server's options for `cfg`, with the fault plan's hooks.
+server_options make_local_server_options(const run_config& cfg, const training_setup& setup,
+                                         bool verbose,
+                                         const std::shared_ptr<fault_injector>& faults) {
   auto opts = make_server_options(cfg, setup);
   opts.verbose = verbose;
+  if (!faults)
+    return opts;
+  opts.faults_injected = [faults] { return faults->counts(); };
+  if (faults->plan().server_crash)
+    opts.crash_hook = [faults](std::uint64_t version) {
+      // Once per run: the restarted server gets the same hook, which then never fires.
+      if (!faults->take_server_crash(version))
+        return false;
+      faults->record(version, fault_kind::server_crash, "");
+      return true;
+    };
+  return opts;
+}
+
+/// A `dsq local` run with a fault plan: the workers, their links, and a server that may be
+/// restarted once.
+class faulty_cluster {
+public:
+  faulty_cluster(caf::actor_system& sys, caf::scoped_actor& self, const run_config& cfg,
+                 training_setup setup, bool verbose, std::shared_ptr<fault_injector> faults)
+      : sys_(sys), self_(self), cfg_(cfg), setup_(std::move(setup)), verbose_(verbose),
+        faults_(std::move(faults)), next_id_(static_cast<std::uint32_t>(cfg.workers)) {}
+
+  /// Spawns the server and registers the workers on their behalf, in id order.
+  void start(server_options opts) {
+    outcome_ = opts.outcome;
+    server_ = spawn_parameter_server(sys_, std::move(opts));
+    self_->monitor(server_);
+    for (std::uint32_t id = 0; id < cfg_.workers; ++id)
+      spawn_one(id);
+  }
+
+  const caf::actor& server() const { return server_; }
+  std::shared_ptr<run_outcome> outcome() const { return outcome_; }
+
+  /// A rejoin fault: a fresh worker joins through the elastic-join path.
+  void rejoin(std::uint32_t replaced, std::uint64_t version) {
+    faults_->record(version, fault_kind::rejoin, std::to_string(replaced));
+    spawn_one(next_id_++);
+  }
+
+  /// The server went down. True: it was the injected crash, and it was restarted.
+  bool restart_after(const caf::down_msg& dm) {
+    if (restarted_ || dm.reason != caf::exit_reason::kill ||
+        faults_->count(fault_kind::server_crash) == 0)
+      return false;
+    restarted_ = true;
+    auto cfg = cfg_;
+    if (std::filesystem::exists(std::filesystem::path{cfg_.checkpoint} / "server.ckpt")) {
+      cfg.resume = cfg_.checkpoint;
+    } else {
+      cfg.resume.clear();
+      if (verbose_)
+        fmt::print("dsq: no checkpoint was written before the server crashed: it restarts from "
+                   "the initial model\n");
+    }
+    if (verbose_)
+      fmt::print("dsq: the server crashed (--faults.server-crash); restarting it{}\n",
+                 cfg.resume.empty() ? "" : " from " + cfg.resume);
+    start_server_only(make_local_server_options(cfg, setup_, verbose_, faults_));
+    for (auto& w : std::exchange(lost_, {}))
+      reconnect(w);
+    return true;
+  }
+
+  /// A worker lost its server: reconnect it once the server is back.
+  void server_lost(const caf::actor& worker) {
+    if (restarted_)
+      reconnect(worker);
+    else
+      lost_.push_back(worker);
+  }
+
+  /// Ends every worker and link still running (a hung or orphaned one waits forever).
+  void end() {
+    for (auto& a : spawned_)
+      self_->send_exit(a, caf::exit_reason::user_shutdown);
+  }
+
+private:
+  void start_server_only(server_options opts) {
+    outcome_ = opts.outcome;
+    server_ = spawn_parameter_server(sys_, std::move(opts));
+    self_->monitor(server_);
+  }
+
+  /// The end a worker with id `id` talks to: the server, or a new link to it.
+  caf::actor end_for(std::uint32_t id, const caf::actor& worker) {
+    if (!faults_->needs_link(id))
+      return server_;
+    fault_link_options opts;
+    opts.injector = faults_;
+    opts.supervisor = caf::actor_cast<caf::actor>(self_);
+    auto link = spawn_fault_link(sys_, server_, std::move(opts));
+    spawned_.push_back(link);
+    if (worker)
+      attach_worker(link, worker);
+    return link;
+  }
+
+  void spawn_one(std::uint32_t id) {
+    worker_options opts;
+    opts.setup = setup_;
+    opts.host = "local";
+    opts.self_register = false;
+    opts.cpu_slot = static_cast<int>(id);
+    if (faults_->plan().server_crash) {
+      // The worker keeps its state and waits to be told where the restarted server is.
+      auto coordinator = caf::actor_cast<caf::actor>(self_);
+      opts.on_server_lost = [coordinator](caf::actor worker) {
+        caf::anon_send(coordinator, server_lost_atom::value, std::move(worker));
+      };
+    }
+    auto end = end_for(id, {});
+    auto worker = spawn_worker(sys_, end, std::move(opts));
+    spawned_.push_back(worker);
+    ids_[worker.address()] = id;
+    const bool linked = end != server_;
+    if (linked)
+      attach_worker(end, worker); // before the registration below: both are anon_sends
+    // Registered on its behalf, in order, as spawn_local_workers does: ids follow spawn order.
+    // A linked worker is registered as its link, the actor the server will talk to.
+    caf::anon_send(server_, register_atom::value,
+                   worker_hello{protocol_version, linked ? end : worker, "local"});
+  }
+
+  void reconnect(const caf::actor& worker) {
+    auto id = ids_.find(worker.address());
+    auto end = end_for(id != ids_.end() ? id->second : 0, worker);
+    caf::anon_send(worker, reconnect_atom::value, end);
+  }
+
+  caf::actor_system& sys_;
+  caf::scoped_actor& self_;
+  run_config cfg_;
+  training_setup setup_;
+  bool verbose_;
+  std::shared_ptr<fault_injector> faults_;
+  std::uint32_t next_id_;
+  caf::actor server_;
+  std::shared_ptr<run_outcome> outcome_;
+  std::vector<caf::actor> spawned_;
+  std::map<caf::actor_addr, std::uint32_t> ids_;
+  std::vector<caf::actor> lost_;
+  bool restarted_ = false;
+};
+
+run_outcome run_faulty(caf::actor_system& sys, const run_config& cfg, training_setup setup,
+                       bool verbose, const std::atomic<bool>* stop,
+                       std::shared_ptr<fault_injector> faults) {
+  caf::scoped_actor self{sys};
+  faulty_cluster cluster{sys, self, cfg, setup, verbose, faults};
+  cluster.start(make_local_server_options(cfg, setup, verbose, faults));
+  bool done = false, stop_sent = false;
+  while (!done)
+    self->receive(
+        [&](caf::down_msg& dm) {
+          if (dm.source != cluster.server().address())
+            return;
+          try {
+            if (cluster.restart_after(dm)) {
+              stop_sent = false;
+              return;
+            }
+          } catch (const std::exception& e) {
+            cluster.outcome()->error = fmt::format("restarting the crashed server: {}", e.what());
+            done = true;
+            return;
+          }
+          if (dm.reason && cluster.outcome()->error.empty())
+            cluster.outcome()->error = sys.render(dm.reason);
+          done = true;
+        },
+        [&](fault_rejoin_atom, std::uint32_t worker, std::uint64_t version) {
+          cluster.rejoin(worker, version);
+        },
+        [&](server_lost_atom, const caf::actor& worker) { cluster.server_lost(worker); },
+        caf::after(std::chrono::milliseconds(100)) >>
+            [&] {
+              if (stop != nullptr && *stop && !stop_sent) {
+                self->send(cluster.server(), stop_atom::value);
+                stop_sent = true;
+              }
+            });
+  cluster.end();
+  auto outcome = *cluster.outcome();
+  outcome.summary.faults_injected = faults->counts();
+  try {
+    faults->sync();
+  } catch (const std::exception& e) {
+    outcome.ok = false;
+    if (outcome.error.empty())
+      outcome.error = e.what();
+  }
+  return outcome;
+}
+
+} // namespace
+
+run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,
+                      bool verbose, const std::atomic<bool>* stop,
+                      std::shared_ptr<fault_injector> faults) {
+  // A plan that injects nothing takes exactly the fault-free path: no link, no hook.
+  if (faults && !faults->plan().empty())
+    return run_faulty(sys, cfg, std::move(setup), verbose, stop, std::move(faults));
+  auto opts = make_server_options(cfg, setup);
+  opts.verbose = verbose;
+  if (faults)
+    opts.faults_injected = [faults] { return faults->counts(); };
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));
   caf::scoped_actor self{sys};
@@ -35,7 +257,17 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
                 stop_sent = true;
               }
             });
-  return *outcome;
+  auto result = *outcome;
+  if (faults) {
+    try {
+      faults->sync(); // the log's header, written at start
+    } catch (const std::exception& e) {
+      result.ok = false;
+      if (result.error.empty())
+        result.error = e.what();
+    }
+  }
+  return result;
 }
 
 } // namespace dsq

@@ -1,17 +1,28 @@
 #pragma once
 
+#include "actors/fault_injector.hpp"
 #include "actors/parameter_server.hpp"
 
 #include <caf/actor_system.hpp>
 
 #include <atomic>
+#include <memory>
 
 namespace dsq {
 
 /// `dsq local`: the parameter server and cfg.workers workers as actors of `sys`, exchanging
 /// the same serialized messages they would exchange across hosts. Blocks until the run ends.
 /// When `stop` becomes true the run stops early as `dsq server` does on a signal.
+///
+/// With `faults` (checked by check_local_plan), the plan is injected in the message path: a
+/// fault_link between the server and each worker the plan touches (actors/fault_link.hpp), the
+/// server's crash hook for server-crash, and the summary's faults_injected. server-crash kills
+/// the server once; it is restarted from its last checkpoint in cfg.checkpoint (from the start
+/// if none was written yet), without the fault, and every live worker is sent
+/// (reconnect_atom, server or its new link). A rejoin fault spawns and registers a new worker.
+/// Without faults, or with a plan that injects nothing, the run is exactly the fault-free run.
 run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,
-                      bool verbose, const std::atomic<bool>* stop = nullptr);
+                      bool verbose, const std::atomic<bool>* stop = nullptr,
+                      std::shared_ptr<fault_injector> faults = nullptr);
 
 } // namespace dsq

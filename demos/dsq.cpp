@@ -4,6 +4,8 @@
 //   dsq server [options]   publish the parameter server; train once --min-workers registered
 //   dsq worker --server=HOST:PORT   join a server (its configuration is the one that counts)
 
+#include "actors/fault_injector.hpp"
+#include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
 #include "actors/worker.hpp"
@@ -12,6 +14,7 @@
 #include "net/atoms.hpp"
 #include "net/register_types.hpp"
 #include "net/transport.hpp"
+#include "training/fault_plan.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -40,6 +43,16 @@ Options come from the command line and from the [global] section of an INI file 
 --config=FILE (the command line wins). Ready-made files are in config/.
 Default run: DoubleSqueeze with 1-bit sign compression on both passes, 4 workers, an MLP on
 MNIST (synthetic data if MNIST has not been fetched).
+
+Injected faults (--faults.*, net/PROTOCOL.md): dsq local injects the whole plan; a dsq worker
+injects message and worker faults on its own link to the server (rejoin: start a new worker
+process); dsq server injects only server-crash, and not when resumed (the fault happens once).
+
+exit codes:
+  0  the run finished          3  the model diverged (non-finite)
+  1  an error                  4  dsq server: injected crash (--faults.server-crash); restart
+  2  bad options                  it with --resume=DIR
+                               5  dsq worker: injected crash (--faults.crash)
 )";
 
 std::atomic<bool> stop_requested{false};
@@ -106,11 +119,13 @@ caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::messa
   return reason;
 }
 
-int run_local_command(caf::actor_system& sys, const run_config& cfg) {
+int run_local_command(caf::actor_system& sys, const run_config& cfg,
+                      std::shared_ptr<fault_injector> faults) {
   auto setup = load_training(cfg);
   if (cfg.quiet && !setup.note.empty())
     fmt::print(stderr, "dsq: {}\n", setup.note);
-  auto outcome = run_local(sys, cfg, std::move(setup), !cfg.quiet, &stop_requested);
+  auto outcome =
+      run_local(sys, cfg, std::move(setup), !cfg.quiet, &stop_requested, std::move(faults));
   if (outcome.summary.diverged)
     return report_divergence(outcome);
   if (!outcome.ok)
@@ -118,9 +133,61 @@ int run_local_command(caf::actor_system& sys, const run_config& cfg) {
   return 0;
 }
 
-int run_server_command(caf::actor_system& sys, const run_config& cfg) {
+/// The server process's share of the plan: server-crash through the crash hook (never on a
+/// resumed server: the fault happens once), and the summary's counts.
+void inject_server_faults(server_options& opts, const std::shared_ptr<fault_injector>& faults) {
+  if (!faults)
+    return;
+  opts.faults_injected = [faults] { return faults->counts(); };
+  const auto& plan = faults->plan();
+  if (plan.has_message_faults() || !plan.crash.empty() || !plan.hang.empty() ||
+      !plan.rejoin.empty() || !plan.corrupt.empty() || !plan.poison.empty())
+    fmt::print(stderr, "dsq server: note: message and worker faults are injected by dsq worker "
+                       "processes (give them --faults.*); this process injects only "
+                       "server-crash\n");
+  if (!plan.server_crash)
+    return;
+  if (!opts.cfg.resume.empty()) {
+    fmt::print(stderr, "dsq server: note: resumed, so --faults.server-crash is not injected "
+                       "again (the fault happens once)\n");
+    return;
+  }
+  opts.crash_hook = [faults](std::uint64_t version) {
+    if (!faults->take_server_crash(version))
+      return false;
+    faults->record(version, fault_kind::server_crash, "");
+    try {
+      faults->sync();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "dsq: error: {}\n", e.what());
+    }
+    fmt::print(stderr, "dsq server: injected crash (--faults.server-crash) at step {}: exit {}\n",
+               version, exit_injected_server_crash);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(exit_injected_server_crash);
+    return true;
+  };
+}
+
+/// Writes the fault log to disk at the end of a run; false (after printing why) on failure.
+bool finish_fault_log(const std::shared_ptr<fault_injector>& faults) {
+  if (!faults)
+    return true;
+  try {
+    faults->sync();
+    return true;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "dsq: error: {}\n", e.what());
+    return false;
+  }
+}
+
+int run_server_command(caf::actor_system& sys, const run_config& cfg,
+                       const std::shared_ptr<fault_injector>& faults) {
   auto opts = make_server_options(cfg, load_training(cfg));
   opts.elastic = true;
+  inject_server_faults(opts, faults);
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));
   std::uint16_t port = 0;
@@ -139,10 +206,34 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg) {
     return report_divergence(*outcome);
   if (!outcome->ok)
     return fail(outcome->error);
-  return 0;
+  return finish_fault_log(faults) ? 0 : 1;
 }
 
-int run_worker_command(caf::actor_system& sys, const run_config& cfg) {
+/// Whether a worker process puts a link between its worker and the server: message faults, or
+/// worker faults (the worker's id is known only from its welcome, so any id may be this one).
+bool worker_needs_link(const std::shared_ptr<fault_injector>& faults) {
+  if (!faults)
+    return false;
+  const auto& plan = faults->plan();
+  return plan.has_message_faults() || !plan.crash.empty() || !plan.hang.empty() ||
+         !plan.corrupt.empty() || !plan.poison.empty();
+}
+
+/// What a worker process's worker talks to: `server`, or a fault link to it. A worker that
+/// reconnects to a restarted server needs a new link: pass the new server here, then
+/// attach_worker(link, worker) before (reconnect_atom, link).
+caf::actor server_end(caf::actor_system& sys, const caf::actor& server,
+                      const std::shared_ptr<fault_injector>& faults) {
+  if (!worker_needs_link(faults))
+    return server;
+  fault_link_options opts;
+  opts.injector = faults;
+  opts.crash_exits_process = true; // --faults.crash: this process dies without a goodbye
+  return spawn_fault_link(sys, server, std::move(opts));
+}
+
+int run_worker_command(caf::actor_system& sys, const run_config& cfg,
+                       const std::shared_ptr<fault_injector>& faults) {
   auto colon = cfg.server.rfind(':');
   if (cfg.server.empty() || colon == std::string::npos)
     return fail("dsq worker needs --server=HOST:PORT");
@@ -174,8 +265,19 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg) {
   worker_options opts;
   opts.host = fmt::format("{} pid {}", name, getpid());
   opts.verbose = !cfg.quiet;
-  auto worker = spawn_worker(sys, server, std::move(opts));
+  if (faults && (faults->plan().server_crash || !faults->plan().rejoin.empty()))
+    fmt::print(stderr, "dsq worker: note: server-crash and rejoin are not injected by a worker "
+                       "process (rejoin: start a new dsq worker)\n");
+  auto end = server_end(sys, server, faults);
+  auto worker = spawn_worker(sys, end, std::move(opts));
+  if (end != server)
+    attach_worker(end, worker);
   auto reason = wait_for(sys, worker, caf::make_message(leave_atom::value));
+  if (faults) {
+    fmt::print("dsq worker: faults injected {}\n", faults->counts_json());
+    if (!finish_fault_log(faults))
+      return 1;
+  }
   if (reason && reason != caf::exit_reason::normal && reason != caf::exit_reason::user_shutdown)
     return fail(describe(sys, reason));
   return 0;
@@ -225,16 +327,30 @@ int main(int argc, char** argv) {
     }
     configure_transport(opts, tls);
   }
+  // The fault plan is checked before anything runs: a bad value is a bad option.
+  fault_plan plan;
+  try {
+    plan = make_fault_plan(opts.faults);
+    if (command == "local")
+      check_local_plan(plan, opts.run.workers, opts.run.checkpoint);
+  } catch (const config_error& e) {
+    fmt::print(stderr, "dsq: error: {}\n", e.what());
+    return 2;
+  }
   install_signal_handlers();
   int code = 0;
   try {
+    // No plan and no log: no injector, so the run takes exactly the fault-free path.
+    std::shared_ptr<fault_injector> faults;
+    if (!plan.empty() || !opts.faults.log.empty())
+      faults = std::make_shared<fault_injector>(plan, opts.faults.log); // opens --fault-log
     caf::actor_system sys{opts};
     if (command == "local")
-      code = run_local_command(sys, opts.run);
+      code = run_local_command(sys, opts.run, faults);
     else if (command == "server")
-      code = run_server_command(sys, opts.run);
+      code = run_server_command(sys, opts.run, faults);
     else
-      code = run_worker_command(sys, opts.run);
+      code = run_worker_command(sys, opts.run, faults);
     std::fflush(stdout);
     std::fflush(stderr);
     // CAF 0.17's actor_system destructor waits for every detached actor to be destroyed. A
