@@ -1,7 +1,10 @@
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 
 namespace dsq {
 
@@ -52,6 +55,22 @@ public:
     state_[2] ^= t;
     state_[3] = rotl(state_[3], 45);
     return result;
+  }
+
+  /// The four state words: with set_state() they continue this engine's sequence elsewhere
+  /// (checkpoints, a worker resumed after its server restarted).
+  std::array<std::uint64_t, 4> state() const noexcept {
+    return {state_[0], state_[1], state_[2], state_[3]};
+  }
+
+  /// Continues the sequence of the engine whose state() was `words`. Throws
+  /// std::invalid_argument for all-zero words, the one state xoshiro never reaches (it would
+  /// stay zero forever): such words are damage, not a stream.
+  void set_state(const std::array<std::uint64_t, 4>& words) {
+    if ((words[0] | words[1] | words[2] | words[3]) == 0)
+      throw std::invalid_argument("xoshiro256: an all-zero state is not a random stream");
+    for (std::size_t i = 0; i < 4; ++i)
+      state_[i] = words[i];
   }
 
   /// Equal engines produce equal sequences.

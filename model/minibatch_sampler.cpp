@@ -26,6 +26,16 @@ void minibatch_sampler::start_epoch() {
   position_ = 0;
 }
 
+void minibatch_sampler::restore(std::uint64_t epoch, std::size_t position) {
+  if (position >= shard_.size())
+    throw std::invalid_argument("minibatch_sampler: position " + std::to_string(position) +
+                                " is outside a shard of " + std::to_string(shard_.size()) +
+                                " samples");
+  epoch_ = static_cast<std::size_t>(epoch);
+  start_epoch();
+  position_ = position;
+}
+
 std::span<const std::size_t> minibatch_sampler::next() {
   for (std::size_t filled = 0; filled < batch_.size();) {
     const auto take = std::min(batch_.size() - filled, order_.size() - position_);

@@ -28,8 +28,17 @@ public:
   // Sample indices of the next batch; valid until the next call.
   std::span<const std::size_t> next();
 
-  // Number of complete passes over the shard so far.
+  // Number of complete passes over the shard so far, which is also the number of the epoch in
+  // progress (the next one starts as soon as one completes).
   std::size_t epoch() const { return epoch_; }
+  // The next entry of the current epoch's permutation that next() hands out; < shard_size().
+  std::size_t position() const { return position_; }
+
+  // Continues as the sampler over the same shard, batch size and seed that stood at
+  // (epoch(), position()) = (epoch, position): the epoch's permutation is recomputed from its
+  // seed, so the batches that follow are the ones that sampler would have drawn. Throws
+  // std::invalid_argument if position >= shard_size().
+  void restore(std::uint64_t epoch, std::size_t position);
   std::size_t shard_size() const { return order_.size(); }
   // The size of every batch: min(batch_size, shard_size()).
   std::size_t batch_size() const { return batch_.size(); }

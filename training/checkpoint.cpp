@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <unistd.h>
@@ -24,7 +25,7 @@ namespace dsq {
 namespace {
 
 constexpr std::uint32_t magic = 0x4453514b; // "DSQK"
-constexpr std::uint32_t format_version = 2;
+constexpr std::uint32_t format_version = 3;
 constexpr std::size_t header_size = 4 + 4 + 8; // magic, format, body length
 constexpr std::size_t crc_size = 4;
 /// A vector longer than this is damage, not a model (2^32 floats are 16 GiB).
@@ -58,33 +59,204 @@ T get_le(const std::string& in, std::size_t offset) {
   return v;
 }
 
-/// One named block of the body: the vector's length, then its floats.
-std::string vector_section(const Eigen::VectorXf& v) {
+/// Writes one section's content into a string through a portable binary archive.
+template <class F>
+std::string section(F&& fill) {
   std::ostringstream out;
   {
     cereal::PortableBinaryOutputArchive ar{out};
-    ar(static_cast<std::uint64_t>(v.size()));
-    ar(cereal::binary_data(v.data(), sizeof(float) * static_cast<std::size_t>(v.size())));
+    fill(ar);
   }
   return out.str();
 }
 
+void put_floats(cereal::PortableBinaryOutputArchive& ar, const float* data, std::size_t n) {
+  ar(static_cast<std::uint64_t>(n));
+  ar(cereal::binary_data(data, sizeof(float) * n));
+}
+
+/// One named block of the body: the vector's length, then its floats.
+std::string vector_section(const Eigen::VectorXf& v) {
+  return section([&](auto& ar) { put_floats(ar, v.data(), static_cast<std::size_t>(v.size())); });
+}
+
+std::string rng_section(const std::vector<std::uint64_t>& words) {
+  return section([&](auto& ar) {
+    ar(static_cast<std::uint64_t>(words.size()));
+    for (auto w : words)
+      ar(w);
+  });
+}
+
+void put_shard(cereal::PortableBinaryOutputArchive& ar, const shard_assignment& s) {
+  ar(s.generation, s.index, s.count);
+}
+
+std::string membership_section(const membership_snapshot& m) {
+  return section([&](auto& ar) {
+    ar(m.next_id, m.generation, static_cast<std::uint32_t>(m.members.size()));
+    for (const auto& [id, shard] : m.members) {
+      ar(id);
+      put_shard(ar, shard);
+    }
+  });
+}
+
+std::string workers_section(const std::map<std::uint32_t, worker_snapshot>& workers) {
+  return section([&](auto& ar) {
+    ar(static_cast<std::uint32_t>(workers.size()));
+    for (const auto& [id, w] : workers) {
+      ar(id, w.worker_id, w.version);
+      put_shard(ar, w.shard);
+      ar(w.sampler_epoch, w.sampler_position);
+      ar(static_cast<std::uint64_t>(w.rng.size()));
+      for (auto word : w.rng)
+        ar(word);
+      put_floats(ar, w.residual.data(), w.residual.size());
+    }
+  });
+}
+
+/// Reads one section's content; knows how many bytes are left, so that a count read from the
+/// file is checked against them before anything is allocated.
+class section_reader {
+public:
+  section_reader(std::string name, const std::string& bytes)
+      : name_(std::move(name)), size_(bytes.size()), in_(bytes), ar_(in_) {}
+
+  template <class T>
+  T get() {
+    T v{};
+    need(sizeof(T));
+    ar_(v);
+    return v;
+  }
+
+  /// A count of items of `item_size` bytes each that must fit in what is left.
+  std::uint64_t count(std::size_t item_size) {
+    const auto n = get<std::uint64_t>();
+    if (n > left() / item_size)
+      fail(fmt::format("announces {} values in {} bytes", n, left()));
+    return n;
+  }
+
+  void floats(float* out, std::uint64_t n) {
+    ar_(cereal::binary_data(out, sizeof(float) * n));
+    for (std::uint64_t i = 0; i < n; ++i)
+      if (!std::isfinite(out[i]))
+        fail(fmt::format("holds a value that is not finite ({}) at index {}", out[i], i));
+  }
+
+  shard_assignment shard() {
+    shard_assignment s;
+    s.generation = get<std::uint64_t>();
+    s.index = get<std::uint32_t>();
+    s.count = get<std::uint32_t>();
+    if (s.count == 0 || s.index >= s.count)
+      fail(fmt::format("holds shard {} of {}, which does not exist", s.index, s.count));
+    return s;
+  }
+
+  std::size_t left() { return size_ - static_cast<std::size_t>(in_.tellg()); }
+
+  void finish() {
+    if (left() != 0)
+      fail(fmt::format("has {} bytes after its content", left()));
+  }
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw std::runtime_error(fmt::format("section '{}' {}", name_, problem));
+  }
+
+private:
+  void need(std::size_t n) {
+    if (left() < n)
+      fail("is truncated");
+  }
+
+  std::string name_;
+  std::size_t size_;
+  std::istringstream in_;
+  cereal::PortableBinaryInputArchive ar_;
+};
+
 Eigen::VectorXf read_vector_section(const std::string& name, const std::string& bytes) {
-  std::istringstream in{bytes};
-  cereal::PortableBinaryInputArchive ar{in};
-  std::uint64_t n = 0;
-  ar(n);
-  const auto left = bytes.size() - static_cast<std::size_t>(in.tellg());
-  if (n > max_vector_length || n * sizeof(float) != left)
-    throw std::runtime_error(
-        fmt::format("section '{}' announces {} values in {} bytes", name, n, left));
+  section_reader r{name, bytes};
+  const auto n = r.get<std::uint64_t>();
+  if (n > max_vector_length || n * sizeof(float) != r.left())
+    r.fail(fmt::format("announces {} values in {} bytes", n, r.left()));
   Eigen::VectorXf v(static_cast<Eigen::Index>(n));
-  ar(cereal::binary_data(v.data(), sizeof(float) * n));
-  for (Eigen::Index i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i]))
-      throw std::runtime_error(fmt::format(
-          "section '{}' holds a value that is not finite ({}) at index {}", name, v[i], i));
+  r.floats(v.data(), n);
   return v;
+}
+
+std::vector<std::uint64_t> read_rng(section_reader& r) {
+  const auto n = r.count(sizeof(std::uint64_t));
+  if (n != 4)
+    r.fail(fmt::format("holds a random stream of {} words instead of 4", n));
+  std::vector<std::uint64_t> words(4);
+  for (auto& w : words)
+    w = r.get<std::uint64_t>();
+  if ((words[0] | words[1] | words[2] | words[3]) == 0)
+    r.fail("holds an all-zero random stream");
+  return words;
+}
+
+std::vector<std::uint64_t> read_rng_section(const std::string& bytes) {
+  section_reader r{"server_rng", bytes};
+  auto words = read_rng(r);
+  r.finish();
+  return words;
+}
+
+membership_snapshot read_membership_section(const std::string& bytes) {
+  section_reader r{"membership", bytes};
+  membership_snapshot m;
+  m.next_id = r.get<std::uint32_t>();
+  m.generation = r.get<std::uint64_t>();
+  const auto n = r.get<std::uint32_t>();
+  for (std::uint32_t k = 0; k < n; ++k) {
+    const auto id = r.get<std::uint32_t>();
+    auto shard = r.shard();
+    if (id >= m.next_id)
+      r.fail(fmt::format("names member {}, an id never handed out (next id {})", id, m.next_id));
+    if (shard.generation > m.generation)
+      r.fail(fmt::format("gives member {} a shard of generation {}, after the last ({})", id,
+                         shard.generation, m.generation));
+    if (!m.members.emplace(id, shard).second)
+      r.fail(fmt::format("names member {} twice", id));
+  }
+  r.finish();
+  return m;
+}
+
+std::map<std::uint32_t, worker_snapshot> read_workers_section(const std::string& bytes,
+                                                              std::uint64_t version) {
+  section_reader r{"workers", bytes};
+  std::map<std::uint32_t, worker_snapshot> workers;
+  const auto n = r.get<std::uint32_t>();
+  for (std::uint32_t k = 0; k < n; ++k) {
+    const auto key = r.get<std::uint32_t>();
+    worker_snapshot w;
+    w.worker_id = r.get<std::uint32_t>();
+    if (w.worker_id != key)
+      r.fail(fmt::format("files worker {}'s state under worker {}", w.worker_id, key));
+    w.version = r.get<std::uint64_t>();
+    if (w.version != version)
+      r.fail(fmt::format("holds worker {}'s state of step {} in a checkpoint of step {}", key,
+                         w.version, version));
+    w.shard = r.shard();
+    w.sampler_epoch = r.get<std::uint64_t>();
+    w.sampler_position = r.get<std::uint64_t>();
+    w.rng = read_rng(r);
+    const auto d = r.count(sizeof(float));
+    w.residual.resize(static_cast<std::size_t>(d));
+    r.floats(w.residual.data(), d);
+    if (!workers.emplace(key, std::move(w)).second)
+      r.fail(fmt::format("holds worker {} twice", key));
+  }
+  r.finish();
+  return workers;
 }
 
 std::string body_of(const checkpoint& ckpt) {
@@ -92,13 +264,16 @@ std::string body_of(const checkpoint& ckpt) {
   {
     cereal::PortableBinaryOutputArchive ar{out};
     ar(ckpt.spec, ckpt.version);
-    const std::pair<const char*, const Eigen::VectorXf*> sections[] = {
-        {"model", &ckpt.model},
-        {"server_residual", &ckpt.server_residual},
-        {"momentum", &ckpt.momentum}};
+    const std::pair<const char*, std::string> sections[] = {
+        {"model", vector_section(ckpt.model)},
+        {"server_residual", vector_section(ckpt.server_residual)},
+        {"momentum", vector_section(ckpt.momentum)},
+        {"server_rng", rng_section(ckpt.server_rng)},
+        {"membership", membership_section(ckpt.members)},
+        {"workers", workers_section(ckpt.workers)}};
     ar(static_cast<std::uint32_t>(std::size(sections)));
-    for (const auto& [name, v] : sections)
-      ar(std::string{name}, vector_section(*v));
+    for (const auto& [name, bytes] : sections)
+      ar(std::string{name}, bytes);
   }
   return out.str();
 }
@@ -109,24 +284,32 @@ void read_body(const std::string& body, checkpoint& ckpt) {
   ar(ckpt.spec, ckpt.version);
   std::uint32_t count = 0;
   ar(count);
-  bool have_model = false;
+  std::set<std::string> seen;
   for (std::uint32_t k = 0; k < count; ++k) {
     std::string name, bytes;
     ar(name, bytes);
+    if (!seen.insert(name).second)
+      throw std::runtime_error("section '" + name + "' appears twice");
     if (name == "model") {
       ckpt.model = read_vector_section(name, bytes);
-      have_model = true;
     } else if (name == "server_residual") {
       ckpt.server_residual = read_vector_section(name, bytes);
     } else if (name == "momentum") {
       ckpt.momentum = read_vector_section(name, bytes);
+    } else if (name == "server_rng") {
+      ckpt.server_rng = read_rng_section(bytes);
+    } else if (name == "membership") {
+      ckpt.members = read_membership_section(bytes);
+    } else if (name == "workers") {
+      ckpt.workers = read_workers_section(bytes, ckpt.version);
     } else {
       throw std::runtime_error("unknown section '" + name +
                                "' (written by a newer version of dsq?)");
     }
   }
-  if (!have_model)
-    throw std::runtime_error("no model section");
+  for (const char* required : {"model", "server_rng", "membership"})
+    if (seen.count(required) == 0)
+      throw std::runtime_error(std::string{"no "} + required + " section");
   if (in.peek() != std::char_traits<char>::eof())
     throw std::runtime_error("bytes after the last section");
 }
@@ -210,6 +393,11 @@ checkpoint read_checkpoint(const std::string& dir) {
     fail(fmt::format("damaged: checksum 0x{:08x} does not match its content (0x{:08x})", stored,
                      computed));
   const auto format = get_le<std::uint32_t>(file, 4);
+  if (format < format_version)
+    fail(fmt::format("checkpoint format {} was written by an older version of dsq; this version "
+                     "reads format {} only (it also keeps the random streams and the workers' "
+                     "states)",
+                     format, format_version));
   if (format != format_version)
     fail(fmt::format("checkpoint format {}, this version of dsq reads format {}", format,
                      format_version));
@@ -226,6 +414,10 @@ checkpoint read_checkpoint(const std::string& dir) {
   };
   if (!sized(ckpt.server_residual) || !sized(ckpt.momentum))
     fail("vector sizes disagree");
+  for (const auto& [id, w] : ckpt.workers)
+    if (!w.residual.empty() && w.residual.size() != static_cast<std::size_t>(ckpt.model.size()))
+      fail(fmt::format("worker {}'s residual has {} values, the model {} parameters", id,
+                       w.residual.size(), ckpt.model.size()));
   return ckpt;
 }
 

@@ -1,29 +1,43 @@
 #pragma once
 
 // The server's state on disk: enough to resume a run where it stopped (model, server residual,
-// momentum buffer, version), and the training specification it was written with. Written to a
-// temporary file, synced and renamed, so that a reader never sees half a checkpoint; a CRC-32
-// over everything before it refuses a damaged or truncated file.
+// momentum buffer, version, the server's random stream, the membership), optionally every
+// member's own state for a resume that continues bit for bit, and the training specification
+// it was written with. Written to a temporary file, synced and renamed, so that a reader never
+// sees half a checkpoint; a CRC-32 over everything before it refuses a damaged or truncated file.
 //
-// Format 2: "DSQK" | format (u32) | body length (u64) | body | CRC-32 of all before (u32),
+// Format 3: "DSQK" | format (u32) | body length (u64) | body | CRC-32 of all before (u32),
 // little-endian. The body is the spec text, the version, and named sections ("model",
-// "server_residual", "momentum"), each a length-prefixed block, so that more state (worker
-// residuals, random streams, membership) can be added as new sections.
+// "server_residual", "momentum", "server_rng", "membership", "workers"), each a
+// length-prefixed block, so that more state can be added as new sections. Format 2 (without
+// the last three) is refused: it cannot resume bit for bit.
 
 #include "config/run_config.hpp"
+#include "training/membership.hpp"
+#include "training/worker_snapshot.hpp"
 
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace dsq {
 
+/// Everything a resumed server continues from.
 struct checkpoint {
   std::uint64_t version = 0;
   Eigen::VectorXf model;
   Eigen::VectorXf server_residual; ///< empty when the downlink has no residual
   Eigen::VectorXf momentum;        ///< empty without momentum
+  /// The server's random stream (the 4 rng_engine state words; update_engine::snapshot fills
+  /// it in). A file without exactly 4 words, or with all four zero, is refused.
+  std::vector<std::uint64_t> server_rng;
+  membership_snapshot members; ///< next id, shard generation, members and their shards
+  /// Each member's own state at `version` (keyed by worker id), for a resume that continues
+  /// bit for bit. May be empty: the final checkpoint, async mode, or states not yet collected.
+  std::map<std::uint32_t, worker_snapshot> workers;
   /// training_spec_text() of the run that wrote it (training/training_spec.hpp); the writer
   /// must fill it in, --resume compares it with the resuming run (check_same_training).
   std::string spec;
@@ -38,8 +52,10 @@ void check_checkpoint_dir(const std::string& dir);
 void write_checkpoint(const std::string& dir, const checkpoint& ckpt);
 
 /// Reads `dir`/server.ckpt; throws std::runtime_error naming the file and the problem (missing,
-/// not a regular file, not a checkpoint, truncated, checksum mismatch, unknown format or
-/// section, sizes that disagree, a value that is not finite).
+/// not a regular file, not a checkpoint, truncated, checksum mismatch, unknown or older format,
+/// unknown, missing or repeated section, sizes that disagree, a value that is not finite, a
+/// random stream that is not 4 non-zero words, a shard that does not exist, a member id never
+/// handed out, a worker state of another step or with a residual not of the model's size).
 checkpoint read_checkpoint(const std::string& dir);
 
 /// Throws std::runtime_error unless `ckpt` fits a model of `dim` parameters.

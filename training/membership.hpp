@@ -5,11 +5,18 @@
 //
 // Plain C++ over any handle type (caf::actor in the server, an int in tests), so that the
 // rules can be tested without actors.
+//
+// A server resumed from a checkpoint restores the membership it kept (membership_snapshot):
+// the members of the checkpoint come back under their old ids (admit_returning), and when
+// exactly they have returned, they get back exactly the shards they had, under the same
+// generation, so that their samplers continue where they stood.
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -21,6 +28,20 @@ struct shard_assignment {
   std::uint64_t generation = 0;
   std::uint32_t index = 0;
   std::uint32_t count = 1;
+
+  /// Same generation, index and count.
+  friend bool operator==(const shard_assignment&, const shard_assignment&) = default;
+};
+
+/// What a checkpoint keeps of the membership: the ids handed out, the generation of the shard
+/// assignment, and who the members were with their shards.
+struct membership_snapshot {
+  std::uint32_t next_id = 0;                         ///< the id the next new worker gets
+  std::uint64_t generation = 0;                      ///< of the last shard assignment
+  std::map<std::uint32_t, shard_assignment> members; ///< member ids, in order, and their shards
+
+  /// Equal in every field.
+  friend bool operator==(const membership_snapshot&, const membership_snapshot&) = default;
 };
 
 /// The workers of a run: `members` take part in training; `joining` were admitted and enter at
@@ -32,6 +53,7 @@ public:
   struct member {
     Handle handle;
     std::string host;
+    shard_assignment shard = {}; ///< from the last assign_shards() that included it
   };
 
   using group = std::map<std::uint32_t, member>;
@@ -59,10 +81,14 @@ public:
   /// What remove() found.
   enum class removal { none, member, joiner };
 
-  /// Removes worker `id` wherever it is; a removed member changes the shard assignment.
+  /// Removes worker `id` wherever it is; a removed member changes the shard assignment. A
+  /// returning worker removed before it entered is expected again (its state is still good).
   removal remove(std::uint32_t id) {
-    if (joining_.erase(id) > 0)
+    if (joining_.erase(id) > 0) {
+      if (restored_ && restored_->members.count(id) > 0)
+        expected_.insert(id);
       return removal::joiner;
+    }
     if (members_.erase(id) > 0) {
       changed_ = true;
       return removal::member;
@@ -75,7 +101,10 @@ public:
   bool needs_reshard() const { return changed_ || !joining_.empty(); }
 
   /// Shard i of n for members and joiners together, in id order, under a new generation:
-  /// every sample belongs to exactly one live worker.
+  /// every sample belongs to exactly one live worker. The first assignment after restore()
+  /// keeps the snapshot's generation when exactly its members take part and its assignment was
+  /// still current (no member had left since): each gets back the very shard it had, so its
+  /// sampler continues unchanged. Any other set of workers gets a new generation.
   std::map<std::uint32_t, shard_assignment> assign_shards() {
     std::vector<std::uint32_t> ids;
     for (auto& [id, m] : members_)
@@ -83,14 +112,71 @@ public:
     for (auto& [id, m] : joining_)
       ids.push_back(id);
     std::sort(ids.begin(), ids.end());
-    ++generation_;
+    const auto n = static_cast<std::uint32_t>(ids.size());
+    const bool same = restored_ && is_current(*restored_) && restored_->members.size() == n &&
+                      std::equal(ids.begin(), ids.end(), restored_->members.begin(),
+                                 [](std::uint32_t id, const auto& kv) { return id == kv.first; });
+    restored_.reset(); // only the first assignment after a restore may keep its generation
+    if (!same)
+      ++generation_;
     changed_ = false;
     std::map<std::uint32_t, shard_assignment> result;
-    const auto n = static_cast<std::uint32_t>(ids.size());
     for (std::uint32_t i = 0; i < n; ++i)
       result[ids[i]] = shard_assignment{generation_, i, n};
+    for (auto* g : {&members_, &joining_})
+      for (auto& [id, m] : *g)
+        m.shard = result[id];
     return result;
   }
+
+  /// The state a checkpoint keeps: next id, generation, members and their shards. Joiners are
+  /// not in it: they had not started to train.
+  membership_snapshot snapshot() const {
+    membership_snapshot s;
+    s.next_id = next_id_;
+    s.generation = generation_;
+    for (const auto& [id, m] : members_)
+      s.members.emplace(id, m.shard);
+    return s;
+  }
+
+  /// Continues from `s` (the membership must be empty, as at the start of a resumed run): new
+  /// workers get ids from s.next_id on, and the members of `s` are expected back
+  /// (admit_returning). Throws std::logic_error if workers were already admitted, and
+  /// std::invalid_argument for a snapshot whose member ids are not below its next id.
+  void restore(const membership_snapshot& s) {
+    if (!members_.empty() || !joining_.empty())
+      throw std::logic_error("membership::restore: workers were admitted before the restore");
+    if (!s.members.empty() && s.members.rbegin()->first >= s.next_id)
+      throw std::invalid_argument(
+          "membership snapshot: member id " + std::to_string(s.members.rbegin()->first) +
+          " was never handed out (next id " + std::to_string(s.next_id) + ")");
+    next_id_ = s.next_id;
+    generation_ = s.generation;
+    changed_ = false;
+    expected_.clear();
+    for (const auto& [id, shard] : s.members)
+      expected_.insert(id);
+    restored_ = s;
+  }
+
+  /// Admits a worker that took part before the restore under its old id, if that id is
+  /// expected back (check refusal() first, as for admit()): it waits in joining() like any
+  /// joiner. Nothing if the id is not expected; the caller then admits it as a new worker.
+  std::optional<std::uint32_t> admit_returning(std::uint32_t previous_id, Handle handle,
+                                               std::string host) {
+    if (expected_.erase(previous_id) == 0)
+      return std::nullopt;
+    joining_.emplace(previous_id, member{std::move(handle), std::move(host)});
+    return previous_id;
+  }
+
+  /// Ids of the restored members that have not returned yet.
+  const std::set<std::uint32_t>& expected() const { return expected_; }
+
+  /// Gives up on the members that have not returned: they are admitted as new workers if they
+  /// come back later.
+  void stop_expecting() { expected_.clear(); }
 
   /// Moves every joiner into members; returns them (id order) for their welcome.
   group enter_joiners() {
@@ -129,6 +215,17 @@ public:
   std::uint64_t generation() const { return generation_; }
 
 private:
+  /// True when `s`'s members hold shard i of n, in id order, of its generation: the assignment
+  /// was still in force (no member had left since it was made).
+  static bool is_current(const membership_snapshot& s) {
+    const auto n = static_cast<std::uint32_t>(s.members.size());
+    std::uint32_t i = 0;
+    for (const auto& [id, shard] : s.members)
+      if (shard != shard_assignment{s.generation, i++, n})
+        return false;
+    return n > 0;
+  }
+
   std::uint64_t max_workers_;
   std::size_t train_size_;
   group members_;
@@ -136,6 +233,9 @@ private:
   std::uint32_t next_id_ = 0;
   std::uint64_t generation_ = 0;
   bool changed_ = false;
+  std::set<std::uint32_t> expected_;
+  /// The snapshot of the last restore(), until the first assign_shards() after it.
+  std::optional<membership_snapshot> restored_;
 };
 
 } // namespace dsq

@@ -3,6 +3,9 @@
 #include "config/method.hpp"
 #include "training/training_setup.hpp"
 
+#include <stdexcept>
+#include <string>
+
 namespace dsq {
 
 update_engine::update_engine(const run_config& cfg, const model& net)
@@ -41,10 +44,25 @@ checkpoint update_engine::snapshot() const {
       Eigen::Map<const Eigen::VectorXf>(delta.data(), static_cast<Eigen::Index>(delta.size()));
   if (mom_)
     ckpt.momentum = mom_->buffer();
+  auto words = rng_.state();
+  ckpt.server_rng.assign(words.begin(), words.end());
   return ckpt;
 }
 
 void update_engine::restore(const checkpoint& ckpt) {
+  rng_engine rng = rng_;
+  if (!ckpt.server_rng.empty()) {
+    if (ckpt.server_rng.size() != 4)
+      throw std::runtime_error("checkpoint: the server's random stream has " +
+                               std::to_string(ckpt.server_rng.size()) + " words instead of 4");
+    try {
+      rng.set_state(
+          {ckpt.server_rng[0], ckpt.server_rng[1], ckpt.server_rng[2], ckpt.server_rng[3]});
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(std::string{"checkpoint: "} + e.what());
+    }
+  }
+  rng_ = rng;
   x_ = ckpt.model;
   version_ = ckpt.version;
   downlink_.restore_residual(

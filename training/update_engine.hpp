@@ -41,10 +41,15 @@ public:
   /// The momentum buffer every replica carries, or nullptr without momentum.
   const Eigen::VectorXf* momentum_buffer() const { return mom_ ? &mom_->buffer() : nullptr; }
 
-  /// The state a checkpoint keeps: x, δ, momentum, version.
+  /// The state a checkpoint keeps: x, δ, momentum, version, and the random stream of the
+  /// downlink operator. With it a restored engine aggregates and applies bit for bit what this
+  /// one would have (the step size is a function of the version). The caller adds the spec,
+  /// the membership and the workers' states.
   checkpoint snapshot() const;
 
-  /// Continues from `ckpt` (already checked to fit the model).
+  /// Continues from `ckpt` (already checked to fit the model). A checkpoint without a random
+  /// stream (empty server_rng) keeps the engine's own. Throws std::runtime_error for a random
+  /// stream that is not 4 words or is all zero.
   void restore(const checkpoint& ckpt);
 
 private:

@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <stdexcept>
+#include <string>
 
 namespace dsq {
 
@@ -42,12 +44,97 @@ worker_engine::worker_engine(const run_config& cfg, training_setup setup, std::u
   use_shard(shard);
 }
 
-void worker_engine::use_shard(const shard_assignment& shard) {
+minibatch_sampler worker_engine::make_sampler(const shard_assignment& shard) const {
   auto mode = cfg_.shard == "contiguous" ? shard_mode::contiguous : shard_mode::shuffled;
   auto indices =
       shard_indices(setup_.data->train.size(), shard.index, shard.count, mode, cfg_.seed);
-  sampler_.emplace(std::move(indices), cfg_.batch,
-                   mix_seed(cfg_.seed, (shard.generation << 20) + id_));
+  return minibatch_sampler{std::move(indices), cfg_.batch,
+                           mix_seed(cfg_.seed, (shard.generation << 20) + id_)};
+}
+
+void worker_engine::use_shard(const shard_assignment& shard) {
+  // Generations only grow, so an equal assignment is the same one again (after restore()),
+  // never a new one: starting its sampler over would lose the restored position.
+  if (sampler_ && shard == shard_)
+    return;
+  sampler_.emplace(make_sampler(shard));
+  shard_ = shard;
+}
+
+worker_snapshot worker_engine::snapshot() const {
+  worker_snapshot s;
+  s.worker_id = id_;
+  s.version = version_;
+  auto delta = uplink_.residual();
+  s.residual.assign(delta.begin(), delta.end());
+  auto words = rng_.state();
+  s.rng.assign(words.begin(), words.end());
+  s.shard = shard_;
+  s.sampler_epoch = sampler_->epoch();
+  s.sampler_position = sampler_->position();
+  return s;
+}
+
+void worker_engine::restore(const worker_snapshot& state) {
+  auto fail = [&](const std::string& problem) {
+    throw std::runtime_error(
+        fmt::format("cannot restore worker {} from its saved state: {}", id_, problem));
+  };
+  if (state.worker_id != id_)
+    fail(fmt::format("the state is worker {}'s", state.worker_id));
+  if (state.version != version_)
+    fail(fmt::format("the state is of step {}, the replica holds the model of step {}",
+                     state.version, version_));
+  const auto d = static_cast<std::size_t>(x_.size());
+  if (uplink_.has_residual() && state.residual.size() != d)
+    fail(fmt::format("its residual has {} values, the model {} parameters", state.residual.size(),
+                     d));
+  if (!uplink_.has_residual() && !state.residual.empty())
+    fail("it holds a residual, but this run's uplink keeps none");
+  if (state.rng.size() != 4)
+    fail(fmt::format("its random stream has {} words instead of 4", state.rng.size()));
+  std::array<std::uint64_t, 4> words{state.rng[0], state.rng[1], state.rng[2], state.rng[3]};
+  rng_engine rng;
+  try {
+    rng.set_state(words);
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  }
+  if (state.shard.count == 0 || state.shard.index >= state.shard.count)
+    fail(fmt::format("shard {} of {} does not exist", state.shard.index, state.shard.count));
+  // Everything that can fail before anything changes: the engine is left as it was.
+  std::optional<minibatch_sampler> sampler;
+  try {
+    sampler.emplace(make_sampler(state.shard));
+    sampler->restore(state.sampler_epoch, static_cast<std::size_t>(state.sampler_position));
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  }
+  uplink_.restore_residual(state.residual);
+  rng_ = rng;
+  sampler_ = std::move(sampler);
+  shard_ = state.shard;
+}
+
+void worker_engine::reset_model(std::uint64_t version, std::span<const float> model,
+                                std::span<const float> momentum) {
+  const auto d = static_cast<std::size_t>(x_.size());
+  if (model.size() != d)
+    throw std::runtime_error(fmt::format(
+        "resync: the server's model has {} parameters, this worker's {}", model.size(), d));
+  if (mom_ && !momentum.empty() && momentum.size() != d)
+    throw std::runtime_error(
+        fmt::format("resync: the server's momentum buffer has {} values, the model {} parameters",
+                    momentum.size(), d));
+  const auto n = static_cast<Eigen::Index>(d);
+  x_ = Eigen::Map<const Eigen::VectorXf>(model.data(), n);
+  if (mom_) {
+    if (momentum.empty())
+      mom_->buffer().setZero();
+    else
+      mom_->buffer() = Eigen::Map<const Eigen::VectorXf>(momentum.data(), n);
+  }
+  version_ = version;
 }
 
 computed_gradient worker_engine::compute() {

@@ -3,6 +3,10 @@
 // The worker's half of the DoubleSqueeze update (steps 1, 2 and 4 of Algorithm 1): a replica of
 // x, the uplink pass with the worker residual δ⁽ⁱ⁾, the sampler over its shard, its random
 // stream. Free of CAF: the worker actor only moves its inputs and outputs.
+//
+// snapshot() and restore() carry the worker's own state (δ⁽ⁱ⁾, random stream, shard and sampler
+// position) across a restart of the server: with the model of the same version, a restored
+// engine computes bit for bit what the original would have.
 
 #include "base/random.hpp"
 #include "config/run_config.hpp"
@@ -12,6 +16,7 @@
 #include "training/double_squeeze.hpp"
 #include "training/membership.hpp"
 #include "training/training_setup.hpp"
+#include "training/worker_snapshot.hpp"
 
 #include <Eigen/Core>
 
@@ -37,8 +42,29 @@ public:
                 std::uint64_t version, std::span<const float> model,
                 std::span<const float> momentum_buffer, const shard_assignment& shard);
 
-  /// Samples from `shard` from now on.
+  /// Samples from `shard` from now on, from the start of its first epoch. The shard it already
+  /// samples from changes nothing: a welcome that gives back the shard of a restored snapshot
+  /// keeps the restored sampler position.
   void use_shard(const shard_assignment& shard);
+
+  /// The worker's own state now, at a step boundary (call it before compute() of the step it
+  /// belongs to): with x, the momentum buffer and the version it is everything compute()
+  /// depends on.
+  worker_snapshot snapshot() const;
+
+  /// Continues from `state` (δ⁽ⁱ⁾, random stream, shard, sampler position). The engine must
+  /// already hold the model of state.version (constructor or reset_model()). Throws
+  /// std::runtime_error naming the problem, and changes nothing, if `state` belongs to another
+  /// worker or version, has a residual of the wrong dimension (or one where the uplink keeps
+  /// none, or none where it keeps one), a malformed random stream or shard, or a sampler
+  /// position outside the shard.
+  void restore(const worker_snapshot& state);
+
+  /// Resync: x ← `model`, the momentum buffer ← `momentum` (zero when empty), at `version`.
+  /// Keeps δ⁽ⁱ⁾, the sampler and the random stream. Throws std::runtime_error, and changes
+  /// nothing, if a size does not fit the model.
+  void reset_model(std::uint64_t version, std::span<const float> model,
+                   std::span<const float> momentum);
 
   /// g⁽ⁱ⁾ = ∇F(x; ξ);  v = g + δ⁽ⁱ⁾;  c = C[v];  δ⁽ⁱ⁾ ← v − c.
   computed_gradient compute();
@@ -48,11 +74,20 @@ public:
   void apply(std::span<const std::uint8_t> payload);
 
   std::uint64_t version() const { return version_; }
+  std::uint32_t id() const { return id_; }
+  /// The shard it samples from.
+  const shard_assignment& shard() const { return shard_; }
+  /// The momentum buffer, or nullptr without momentum.
+  const Eigen::VectorXf* momentum_buffer() const { return mom_ ? &mom_->buffer() : nullptr; }
+  /// δ⁽ⁱ⁾, or an empty span when the uplink keeps no residual.
+  std::span<const float> residual() const { return uplink_.residual(); }
   const Eigen::VectorXf& x() const { return x_; }
   std::size_t shard_size() const { return sampler_->shard_size(); }
   const training_setup& setup() const { return setup_; }
 
 private:
+  minibatch_sampler make_sampler(const shard_assignment& shard) const;
+
   run_config cfg_;
   training_setup setup_;
   std::uint32_t id_;
@@ -60,6 +95,7 @@ private:
   Eigen::VectorXf x_, grad_, scratch_;
   std::optional<momentum> mom_;
   compression_pass uplink_;
+  shard_assignment shard_;
   std::optional<minibatch_sampler> sampler_;
   lr_schedule schedule_;
   rng_engine rng_;

@@ -18,9 +18,12 @@ struct worker_snapshot {
   std::uint64_t version = 0;       ///< the replica held x_version; taken before gradient `version`
   std::vector<float> residual;     ///< δ⁽ⁱ⁾ (empty when the uplink keeps no residual)
   std::vector<std::uint64_t> rng;  ///< the worker's random stream (rng_engine state words)
-  shard_assignment shard;          ///< the shard it samples from
-  std::uint64_t sampler_epoch = 0; ///< minibatch_sampler: epochs started
+  shard_assignment shard;          ///< the shard it samples from (training/membership.hpp)
+  std::uint64_t sampler_epoch = 0; ///< minibatch_sampler: the epoch in progress (epochs completed)
   std::uint64_t sampler_position = 0; ///< minibatch_sampler: next entry of the epoch's permutation
+
+  /// Equal in every field (the residuals compared value by value).
+  friend bool operator==(const worker_snapshot&, const worker_snapshot&) = default;
 };
 
 } // namespace dsq

@@ -2,10 +2,13 @@
 #define BOOST_TEST_MODULE checkpoint
 #include <boost/test/unit_test.hpp>
 
+#include <boost/crc.hpp>
+
 #include "small_tmpfs.hpp"
 #include "training/checkpoint.hpp"
 #include "training/training_spec.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -28,6 +31,7 @@ checkpoint sample() {
   c.version = 1234;
   c.model = Eigen::VectorXf::LinSpaced(1000, -1.0f, 1.0f);
   c.server_residual = Eigen::VectorXf::Constant(1000, 0.25f);
+  c.server_rng = {1, 2, 3, 4};
   return c;
 }
 
@@ -52,7 +56,34 @@ checkpoint small_sample() {
   c.model = Eigen::VectorXf::LinSpaced(8, -1.0f, 1.0f);
   c.server_residual = Eigen::VectorXf::Constant(8, 0.5f);
   c.momentum = Eigen::VectorXf::Constant(8, -0.25f);
+  c.server_rng = {0x0123456789abcdefULL, 2, 0, 0xffffffffffffffffULL};
+  c.members.next_id = 4;
+  c.members.generation = 3;
+  c.members.members[0] = shard_assignment{3, 0, 2};
+  c.members.members[3] = shard_assignment{3, 1, 2};
+  worker_snapshot w;
+  w.worker_id = 3;
+  w.version = 7;
+  w.residual = {0.5f, -0.5f, 1e-40f, -0.0f, 3.0f, 4.0f, 5.0f, 6.0f};
+  w.rng = {9, 8, 7, 6};
+  w.shard = shard_assignment{3, 1, 2};
+  w.sampler_epoch = 12;
+  w.sampler_position = 5;
+  c.workers[3] = w;
   return c;
+}
+
+/// Rewrites the format field of `file` and fixes the checksum: a well-formed file of that format.
+void set_format(const fs::path& file, std::uint32_t format) {
+  auto bytes = read_bytes(file);
+  for (int i = 0; i < 4; ++i)
+    bytes[4 + i] = static_cast<char>((format >> (8 * i)) & 0xff);
+  boost::crc_32_type crc;
+  crc.process_bytes(bytes.data(), bytes.size() - 4);
+  const auto sum = crc.checksum();
+  for (int i = 0; i < 4; ++i)
+    bytes[bytes.size() - 4 + i] = static_cast<char>((sum >> (8 * i)) & 0xff);
+  write_bytes(file, bytes);
 }
 
 } // namespace
@@ -213,4 +244,119 @@ BOOST_AUTO_TEST_CASE(a_full_disk_fails_the_write_and_keeps_the_old_checkpoint) {
   });
   BOOST_TEST(!fs::exists(fs::path{dir} / "server.ckpt.tmp"));
   BOOST_TEST(read_checkpoint(dir).version == 7u); // the previous one, intact
+}
+
+BOOST_AUTO_TEST_CASE(every_section_round_trips_exactly) {
+  temp_dir dir;
+  const auto c = small_sample();
+  write_checkpoint(dir.path.string(), c);
+  const auto back = read_checkpoint(dir.path.string());
+  BOOST_TEST(back.version == c.version);
+  BOOST_TEST(back.spec == c.spec);
+  BOOST_TEST(back.model == c.model);
+  BOOST_TEST(back.server_residual == c.server_residual);
+  BOOST_TEST(back.momentum == c.momentum);
+  BOOST_TEST(back.server_rng == c.server_rng);
+  BOOST_TEST((back.members == c.members));
+  BOOST_TEST(back.workers.size() == 1u);
+  BOOST_TEST((back.workers.at(3) == c.workers.at(3)));
+  // -0.0f and a denormal come back bit for bit, not merely equal.
+  BOOST_TEST(std::signbit(back.workers.at(3).residual[3]));
+  BOOST_TEST(back.workers.at(3).residual[2] == 1e-40f);
+}
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_without_worker_states_or_members_round_trips) {
+  temp_dir dir;
+  auto c = sample(); // no momentum, no members, no workers: the final checkpoint of a run
+  write_checkpoint(dir.path.string(), c);
+  const auto back = read_checkpoint(dir.path.string());
+  BOOST_TEST(back.workers.empty());
+  BOOST_TEST(back.members.members.empty());
+  BOOST_TEST(back.server_rng == c.server_rng);
+}
+
+BOOST_AUTO_TEST_CASE(an_older_or_newer_format_is_refused_naming_it) {
+  temp_dir dir;
+  write_checkpoint(dir.path.string(), small_sample());
+  const auto file = dir.path / "server.ckpt";
+  set_format(file, 2);
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error, [](const auto& e) {
+    return says(e, "checkpoint format 2") && says(e, "older") && says(e, "reads format 3");
+  });
+  set_format(file, 4);
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+                        [](const auto& e) { return says(e, "checkpoint format 4"); });
+  set_format(file, 3);
+  BOOST_CHECK_NO_THROW(read_checkpoint(dir.path.string()));
+}
+
+BOOST_AUTO_TEST_CASE(a_torn_write_leaves_the_previous_checkpoint_readable) {
+  temp_dir dir;
+  write_checkpoint(dir.path.string(), small_sample());
+  // A writer killed mid-write leaves half a temporary file; the checkpoint is untouched.
+  const auto good = read_bytes(dir.path / "server.ckpt");
+  write_bytes(dir.path / "server.ckpt.tmp", good.substr(0, good.size() / 2));
+  BOOST_TEST(read_checkpoint(dir.path.string()).version == 7u);
+  auto c = small_sample();
+  c.version = 8;
+  for (auto& [id, w] : c.workers)
+    w.version = 8;
+  write_checkpoint(dir.path.string(), c); // replaces the torn temporary file
+  BOOST_TEST(!fs::exists(dir.path / "server.ckpt.tmp"));
+  BOOST_TEST(read_checkpoint(dir.path.string()).version == 8u);
+}
+
+BOOST_AUTO_TEST_CASE(inconsistent_worker_states_are_refused) {
+  temp_dir dir;
+  const auto file = (dir.path / "server.ckpt").string();
+  auto refused = [&](const checkpoint& c, const std::string& what) {
+    write_checkpoint(dir.path.string(), c); // a correct checksum over bad content
+    BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+                          [&](const auto& e) { return says(e, file) && says(e, what); });
+  };
+  auto c = small_sample();
+  c.workers.at(3).residual.resize(7);
+  refused(c, "worker 3's residual has 7 values, the model 8 parameters");
+  c = small_sample();
+  c.workers.at(3).residual.clear(); // no residual: allowed
+  write_checkpoint(dir.path.string(), c);
+  BOOST_TEST(read_checkpoint(dir.path.string()).workers.at(3).residual.empty());
+  c = small_sample();
+  c.workers.at(3).residual[1] = std::numeric_limits<float>::infinity();
+  refused(c, "'workers'");
+  c = small_sample();
+  c.workers.at(3).version = 6;
+  refused(c, "state of step 6 in a checkpoint of step 7");
+  c = small_sample();
+  c.workers.at(3).worker_id = 2;
+  refused(c, "worker 2's state under worker 3");
+  c = small_sample();
+  c.workers.at(3).rng = {1, 2};
+  refused(c, "2 words instead of 4");
+  c = small_sample();
+  c.workers.at(3).shard = shard_assignment{3, 2, 2};
+  refused(c, "shard 2 of 2");
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_random_stream_or_membership_is_refused) {
+  temp_dir dir;
+  auto refused = [&](const checkpoint& c, const std::string& what) {
+    write_checkpoint(dir.path.string(), c);
+    BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+                          [&](const auto& e) { return says(e, what); });
+  };
+  auto c = small_sample();
+  c.server_rng.clear();
+  refused(c, "'server_rng' holds a random stream of 0 words");
+  c.server_rng.assign(4, 0);
+  refused(c, "all-zero");
+  c = small_sample();
+  c.members.members[4] = shard_assignment{3, 0, 1};
+  refused(c, "member 4, an id never handed out");
+  c = small_sample();
+  c.members.members[0].generation = 9;
+  refused(c, "generation 9");
+  c = small_sample();
+  c.members.members[0].count = 0;
+  refused(c, "shard 0 of 0");
 }
