@@ -45,12 +45,28 @@ struct server_state {
   std::map<std::uint32_t, clock_type::time_point> last_progress; ///< entered, or pushed
   std::uint64_t total_steps = 0;
   std::uint64_t first_version = 0; ///< where this run started (non-zero when resumed)
+  std::size_t resumed_members = 0; ///< members of the checkpoint resumed from, if it had states
+  bool given_up_waiting = false;   ///< some of them did not come back in time
   phase now = phase::waiting;
   std::size_t evals_in_flight = 0;
   std::string failure;
   bool stopped_early = false;
   std::optional<std::uint64_t> diverged_at;
   recent_losses loss_history;
+  /// The latest updates as sent (one shared message each), oldest first: what a worker that
+  /// missed some gets again. Bounded in count and bytes; older gaps get the full model.
+  std::deque<std::pair<std::uint64_t, caf::message>> recent_updates;
+  std::size_t recent_bytes = 0;
+  /// The step of the latest push accepted from each worker: a push not newer is a resend.
+  std::map<std::uint32_t, std::uint64_t> last_step;
+  /// Sync with checkpoints: workers attach their state to pushes of steps that are multiples
+  /// of this, and the server writes the checkpoint of that step with them (0: never).
+  std::uint64_t state_every = 0;
+  /// The states attached to the pushes of the current step, by worker id.
+  std::map<std::uint32_t, worker_snapshot> collected;
+  /// Resumed: the workers' states from the checkpoint, handed back to each as it returns.
+  std::map<std::uint32_t, worker_snapshot> returning_states;
+  clock_type::time_point waiting_since = clock_type::now();
 
   static inline const char* name = "dsq_parameter_server";
 
@@ -62,6 +78,11 @@ using server_actor = caf::stateful_actor<server_state>;
 
 void finish(server_actor* self, std::string failure = {});
 void drain(server_actor* self);
+void start_training(server_actor* self);
+
+/// Bounds of the ring of recent updates.
+constexpr std::size_t recent_updates_max = 256;
+constexpr std::size_t recent_bytes_max = std::size_t{64} << 20;
 
 welcome make_welcome(server_actor* self, std::uint32_t id, const shard_assignment& shard) {
   auto& st = self->state;
@@ -75,6 +96,12 @@ welcome make_welcome(server_actor* self, std::uint32_t id, const shard_assignmen
   if (const auto* m = st.engine->momentum_buffer())
     w.momentum.assign(m->data(), m->data() + m->size());
   w.shard = shard;
+  w.state_every = st.state_every;
+  if (auto it = st.returning_states.find(id); it != st.returning_states.end()) {
+    w.has_state = true;
+    w.state = std::move(it->second);
+    st.returning_states.erase(it);
+  }
   return w;
 }
 
@@ -100,6 +127,8 @@ void maybe_quit(server_actor* self) {
   s.mode = cfg.mode;
   s.staleness_bound = st.async() ? static_cast<std::int64_t>(staleness_bound(cfg)) : -1;
   st.policy->add_statistics(s);
+  if (st.opts.faults_injected)
+    s.faults_injected = st.opts.faults_injected();
   s.parameters = st.engine->dim();
   s.seed = cfg.seed;
   s.workers = st.members->ids_given(); // every worker that took part
@@ -199,7 +228,7 @@ void send_grants(server_actor* self) {
 /// A membership boundary: re-shard if membership changed, broadcast `update` to the members,
 /// then welcome the workers waiting to join (with the model that includes `update`). Sync mode
 /// crosses one at each step; async mode whenever membership changes.
-void cross_boundary(server_actor* self, std::optional<model_update> update) {
+void cross_boundary(server_actor* self, const caf::message* update) {
   auto& st = self->state;
   std::map<std::uint32_t, shard_assignment> shards;
   if (st.members->needs_reshard()) {
@@ -207,13 +236,9 @@ void cross_boundary(server_actor* self, std::optional<model_update> update) {
     for (auto& [id, m] : st.members->members())
       self->send(m.handle, reshard_atom::value, shards[id]);
   }
-  if (update) {
-    // One message object for all recipients: in one process they share the payload, which
-    // moves in rather than being copied.
-    auto msg = caf::make_message(update_atom::value, std::move(*update));
+  if (update != nullptr)
     for (auto& [id, m] : st.members->members())
-      self->send(m.handle, msg);
-  }
+      self->send(m.handle, *update);
   for (auto& [id, m] : st.members->enter_joiners()) {
     self->send(m.handle, welcome_atom::value, make_welcome(self, id, shards[id]));
     if (st.now == phase::training && st.version() > st.first_version)
@@ -223,18 +248,73 @@ void cross_boundary(server_actor* self, std::optional<model_update> update) {
   }
 }
 
-void save_checkpoint(server_actor* self) {
+/// Writes the checkpoint of the current version; `workers`: the members' own states at this
+/// step (sync), which make the checkpoint one that a run resumes from exactly.
+void save_checkpoint(server_actor* self, std::map<std::uint32_t, worker_snapshot> workers = {}) {
   auto& st = self->state;
   auto ckpt = st.engine->snapshot();
   ckpt.spec = training_spec_text(st.opts.cfg);
+  ckpt.members = st.members->snapshot();
+  const bool exact = !workers.empty();
+  ckpt.workers = std::move(workers);
   write_checkpoint(st.opts.cfg.checkpoint, ckpt);
-  st.report->say(
-      fmt::format("checkpoint of step {} written to {}", st.version(), st.opts.cfg.checkpoint));
+  st.report->say(fmt::format("checkpoint of step {} written to {}{}", st.version(),
+                             st.opts.cfg.checkpoint, exact ? " (with the workers' states)" : ""));
+}
+
+/// Keeps `update` (the message that made `version`) for workers that miss it.
+void remember_update(server_actor* self, std::uint64_t version, const caf::message& update,
+                     std::size_t bytes) {
+  auto& st = self->state;
+  st.recent_updates.emplace_back(version, update);
+  st.recent_bytes += bytes;
+  while (st.recent_updates.size() > recent_updates_max ||
+         (st.recent_bytes > recent_bytes_max && st.recent_updates.size() > 1)) {
+    st.recent_bytes -= st.recent_updates.front().second.get_as<model_update>(1).payload.size();
+    st.recent_updates.pop_front();
+  }
+}
+
+/// Brings worker `id`, which holds x_`held`, up to the server's version: the updates it lacks
+/// from the ring, or the full model when the ring no longer has them (a resync).
+void catch_up(server_actor* self, std::uint32_t id, std::uint64_t held) {
+  auto& st = self->state;
+  const auto* m = st.members->get(id);
+  if (m == nullptr || !st.members->is_member(id) || held >= st.version())
+    return;
+  const bool in_ring = !st.recent_updates.empty() && st.recent_updates.front().first <= held + 1;
+  if (!in_ring) {
+    self->send(m->handle, resync_atom::value, make_welcome(self, id, m->shard));
+    ++st.report->totals().resyncs;
+    return;
+  }
+  for (const auto& [version, msg] : st.recent_updates)
+    if (version > held) {
+      self->send(m->handle, msg);
+      ++st.report->totals().retransmissions;
+    }
 }
 
 /// Applies one round released by the policy: the DoubleSqueeze update, its broadcast and its row.
 void apply_round(server_actor* self, round r) {
   auto& st = self->state;
+  // Sync: the checkpoint of step t is written when its last push arrived, before the update:
+  // it holds x_t, δ_t and every member's own state before its gradient t (attached to the
+  // pushes), which is everything the uninterrupted run depends on from here.
+  const bool resumed_here = st.opts.resume_from && st.version() == st.first_version;
+  if (st.state_every > 0 && st.version() % st.state_every == 0 && !resumed_here) {
+    std::map<std::uint32_t, worker_snapshot> workers;
+    for (auto& [id, state] : st.collected)
+      if (st.members->is_member(id) && state.version == st.version())
+        workers.emplace(id, std::move(state));
+    try {
+      save_checkpoint(self, std::move(workers));
+    } catch (const std::exception& e) {
+      finish(self, e.what());
+      return;
+    }
+  }
+  st.collected.clear();
   std::vector<compressed_message> cs;
   cs.reserve(r.pushes.size());
   double loss_sum = 0;
@@ -249,8 +329,12 @@ void apply_round(server_actor* self, round r) {
   }
   auto c = st.engine->aggregate(cs, r.weight);
   const float lr = st.engine->lr();
-  model_update update{st.version() + 1, to_bytes(c)};
-  const std::uint64_t bytes_down = update.payload.size() * st.members->members().size();
+  const auto new_version = st.version() + 1;
+  // One message object for every recipient and the ring: in one process they share the
+  // payload, which moves in rather than being copied.
+  auto update = caf::make_message(update_atom::value, model_update{new_version, to_bytes(c)});
+  const auto update_bytes = update.get_as<model_update>(1).payload.size();
+  const std::uint64_t bytes_down = update_bytes * st.members->members().size();
   // The workers wait for the update; nobody waits for the server's copy of x_{t+1} or for the
   // log, so those come after the send, which takes the server's update (a pass over x) off
   // the critical path. Only welcoming joiners needs x_{t+1} (and its momentum) first.
@@ -258,11 +342,10 @@ void apply_round(server_actor* self, round r) {
   if (welcomes)
     st.engine->apply(c);
   if (st.async()) {
-    auto msg = caf::make_message(update_atom::value, std::move(update));
     for (auto& [id, m] : st.members->members())
-      self->send(m.handle, msg);
+      self->send(m.handle, update);
   } else {
-    cross_boundary(self, std::move(update));
+    cross_boundary(self, &update);
     // A new step: every member owes its push from now on.
     const auto now = clock_type::now();
     for (const auto& [id, m] : st.members->members())
@@ -270,6 +353,13 @@ void apply_round(server_actor* self, round r) {
   }
   if (!welcomes)
     st.engine->apply(c);
+  remember_update(self, new_version, update, update_bytes);
+  if (st.opts.crash_hook && st.opts.crash_hook(st.version())) {
+    // An injected crash: gone at once, with nothing written and nobody told.
+    self->send_exit(st.evaluator, caf::exit_reason::kill);
+    self->quit(caf::exit_reason::kill);
+    return;
+  }
 
   step_record row;
   row.step = st.version();
@@ -294,8 +384,9 @@ void apply_round(server_actor* self, round r) {
     return;
   if (evaluate_now)
     request_evaluation(self, false);
+  // Async (and sync without worker states): the server's own state after the update.
   const auto ckpt_every = st.opts.cfg.checkpoint_every;
-  if (!last && ckpt_every > 0 && !st.opts.cfg.checkpoint.empty() &&
+  if (!last && st.state_every == 0 && ckpt_every > 0 && !st.opts.cfg.checkpoint.empty() &&
       st.version() % ckpt_every == 0) {
     try {
       save_checkpoint(self);
@@ -331,6 +422,8 @@ void depart(server_actor* self, std::uint32_t id, const std::string& why) {
   auto& st = self->state;
   st.last_heard.erase(id);
   st.last_progress.erase(id);
+  st.last_step.erase(id);
+  st.collected.erase(id);
   auto removed = st.members->remove(id);
   if (removed == membership<caf::actor>::removal::joiner) {
     // Nobody else will come to a local run: it cannot reach its quorum any more.
@@ -344,20 +437,41 @@ void depart(server_actor* self, std::uint32_t id, const std::string& why) {
   if (st.now == phase::finishing)
     return; // workers quitting at the end are not departures
   ++st.report->totals().departures;
+  ++st.report->totals().residuals_lost;
   st.report->say(
       fmt::format("worker {} left at step {} ({}); its uplink residual is lost, {} workers remain",
                   id, st.version(), why, st.members->members().size()));
   // Async: the remaining workers take over the departed one's samples at once.
   if (st.async() && st.now == phase::training)
-    cross_boundary(self, std::nullopt);
+    cross_boundary(self, nullptr);
   drain(self);
 }
 
-/// Removes a worker that broke the rules, telling it why.
-void expel(server_actor* self, std::uint32_t id, const std::string& why) {
+/// Removes a worker that broke the rules, telling it why; `may_rejoin`: it was only silent,
+/// and may register again (as a new worker) if it wakes up.
+void expel(server_actor* self, std::uint32_t id, const std::string& why, bool may_rejoin = false) {
   if (const auto* m = self->state.members->get(id))
-    self->send(m->handle, shutdown_atom::value, farewell{why, true});
+    self->send(m->handle, shutdown_atom::value, farewell{why, true, may_rejoin});
   depart(self, id, why);
+}
+
+/// Starts training once --min-workers registered; after a resume, once every worker of the
+/// checkpoint is back (or stopped being waited for, see check_liveness).
+void maybe_start(server_actor* self) {
+  auto& st = self->state;
+  if (st.now != phase::waiting)
+    return;
+  const auto present = st.members->joining().size();
+  if (st.resumed_members > 0) {
+    // Resumed with the workers' states: the checkpoint's members, not --min-workers, decide.
+    if (st.members->expected().empty() || (st.given_up_waiting && present > 0))
+      start_training(self);
+    return;
+  }
+  const auto& cfg = st.opts.cfg;
+  const std::size_t min_workers = cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
+  if (present >= min_workers)
+    start_training(self);
 }
 
 void start_training(server_actor* self) {
@@ -375,7 +489,7 @@ void start_training(server_actor* self) {
     return;
   }
   request_evaluation(self, nothing_to_do);
-  cross_boundary(self, std::nullopt);
+  cross_boundary(self, nullptr);
   if (nothing_to_do)
     finish(self);
   else
@@ -417,6 +531,18 @@ void check_liveness(server_actor* self) {
   auto& st = self->state;
   const auto timeout = std::chrono::duration<double>(st.opts.cfg.worker_timeout_s);
   const auto now = clock_type::now();
+  if (st.now == phase::waiting && !st.given_up_waiting && !st.members->expected().empty() &&
+      now - st.waiting_since > timeout) {
+    std::string ids;
+    for (auto id : st.members->expected())
+      ids += fmt::format("{}{}", ids.empty() ? "" : ", ", id);
+    st.report->say(fmt::format("workers {} did not come back within --worker-timeout: their "
+                               "states are lost, training goes on without them",
+                               ids));
+    st.returning_states.clear(); // a late one gets its id back, but not a stale state
+    st.given_up_waiting = true;
+    maybe_start(self);
+  }
   std::vector<std::pair<std::uint32_t, std::string>> removed;
   for (const auto& [id, when] : st.last_heard) {
     if (now - when > timeout) {
@@ -433,7 +559,7 @@ void check_liveness(server_actor* self) {
       return;
     ++st.report->totals().timeouts;
     expel(self, id,
-          fmt::format("{} for {} s (--worker-timeout)", what, st.opts.cfg.worker_timeout_s));
+          fmt::format("{} for {} s (--worker-timeout)", what, st.opts.cfg.worker_timeout_s), true);
   }
 }
 
@@ -462,11 +588,21 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
   st.method = resolve_method(cfg);
   const auto d = st.opts.setup.net->num_parameters();
   st.engine.emplace(cfg, *st.opts.setup.net);
-  if (st.opts.resume_from)
-    st.engine->restore(*st.opts.resume_from);
+  st.members.emplace(cfg.max_workers, st.opts.setup.data->train.size());
+  if (st.opts.resume_from) {
+    auto& from = *st.opts.resume_from;
+    st.engine->restore(from);
+    // With the workers' states the run continues exactly: the same ids, shards and residuals.
+    if (!from.workers.empty()) {
+      st.members->restore(from.members);
+      st.returning_states = std::move(from.workers);
+      st.resumed_members = st.returning_states.size();
+    }
+  }
   st.first_version = st.version();
   st.policy = make_round_policy(cfg.mode, staleness_bound(cfg));
-  st.members.emplace(cfg.max_workers, st.opts.setup.data->train.size());
+  if (!st.async() && !cfg.checkpoint.empty() && cfg.checkpoint_every > 0)
+    st.state_every = cfg.checkpoint_every;
   st.checks.emplace(st.method.uplink, d, cfg.max_push_norm);
   st.total_steps = total_steps(cfg, st.opts.setup.data->train.size());
   // Opened by make_server_options, so that a bad path fails before anything runs.
@@ -513,24 +649,28 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
           return; // registered already
         if (auto why = st.members->refusal())
           return refuse(*why, true);
-        auto id = st.members->admit(hello.worker, hello.host);
+        // A worker of the checkpoint this server resumed from gets its identity (and, in its
+        // welcome, its state) back; anybody else is a new worker.
+        std::optional<std::uint32_t> back;
+        if (hello.returning)
+          back = st.members->admit_returning(hello.previous_id, hello.worker, hello.host);
+        auto id = back ? *back : st.members->admit(hello.worker, hello.host);
+        if (back) {
+          ++st.report->totals().returned_workers;
+          st.report->say(fmt::format("worker {} ({}) is back", id, hello.host));
+        }
         st.last_heard[id] = clock_type::now();
         self->monitor(hello.worker);
-        auto min_workers =
-            st.opts.cfg.min_workers > 0 ? st.opts.cfg.min_workers : st.opts.cfg.workers;
-        if (st.now == phase::waiting) {
-          if (st.members->joining().size() >= min_workers)
-            start_training(self);
-          return;
-        }
+        if (st.now == phase::waiting)
+          return maybe_start(self);
         ++st.report->totals().joins;
         // Sync: a joiner waits for the next step boundary, unless no step is in progress.
         if (st.async() || (st.members->members().empty() && !st.policy->has_pending_pushes())) {
-          cross_boundary(self, std::nullopt);
+          cross_boundary(self, nullptr);
           send_grants(self);
         }
       },
-      [=](push_atom, gradient_push& p) {
+      [=](push_atom, const gradient_push& p) {
         auto& st = self->state;
         auto id = sender_id(self);
         if (!id || *id != p.worker_id) {
@@ -542,6 +682,14 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
         if (st.now != phase::training || !st.members->is_member(*id)) {
           ++st.report->totals().ignored_pushes;
           return;
+        }
+        if (auto last = st.last_step.find(*id);
+            last != st.last_step.end() && p.step <= last->second) {
+          // A resend of a push in hand (its first copy, or an update since, was lost): the
+          // same bytes, never applied twice. Say so, and send what the worker lacks.
+          ++st.report->totals().retransmissions;
+          self->send(st.members->get(*id)->handle, ack_atom::value, p.step);
+          return catch_up(self, *id, p.step);
         }
         if (!std::isfinite(p.loss)) {
           // Computed on the shared model: a non-finite loss means the model has diverged.
@@ -577,14 +725,30 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
         r.loss = p.loss;
         r.bytes = p.payload.size();
         if (!st.policy->offer(std::move(r), st.version())) {
-          ++st.report->totals().ignored_pushes; // late, early, duplicate, or without a grant
-          return;
+          ++st.report->totals().ignored_pushes; // late, early, or without a grant
+          return catch_up(self, *id, p.step);
         }
+        st.last_step[*id] = p.step;
+        if (p.has_state && st.state_every > 0 && p.step % st.state_every == 0)
+          st.collected[*id] = p.state;
         drain(self);
       },
       [=](heartbeat_atom) {
         if (auto id = sender_id(self))
           self->state.last_heard[*id] = clock_type::now();
+      },
+      [=](status_atom, std::uint64_t held) {
+        // A worker waiting with no push in flight: it lacks updates, or its grant was lost.
+        auto& st = self->state;
+        auto id = sender_id(self);
+        if (!id || st.now != phase::training || !st.members->is_member(*id))
+          return;
+        st.last_heard[*id] = clock_type::now();
+        catch_up(self, *id, held);
+        if (auto g = st.policy->open_grant(*id)) {
+          self->send(st.members->get(*id)->handle, grant_atom::value, *g);
+          ++st.report->totals().retransmissions;
+        }
       },
       [=](tick_atom) {
         check_liveness(self);

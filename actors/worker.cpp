@@ -23,6 +23,12 @@ namespace dsq {
 namespace {
 
 using send_push_atom = caf::atom_constant<caf::atom("send_push")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using clock_type = std::chrono::steady_clock;
+
+/// Bounds of the retransmission timeout: never busier than this, never lazier than that.
+constexpr auto min_retry = std::chrono::milliseconds(20);
+constexpr auto max_retry = std::chrono::milliseconds(1000);
 
 struct worker_state {
   caf::actor server;
@@ -30,11 +36,25 @@ struct worker_state {
   run_config cfg;
   std::uint32_t id = 0;
   std::uint64_t total_steps = 0;
+  std::uint64_t state_every = 0; ///< attach the state to pushes of these steps (welcome)
   std::optional<worker_engine> engine;
   update_sequencer updates;
   std::optional<push_policy> policy;
   double slow = 1;                      ///< --slow-worker factor of this worker
   std::optional<gradient_push> delayed; ///< a straggler's push, waiting for its send time
+  // -- recovery (net/PROTOCOL.md, "Faults") ---------------------------------------------------
+  /// The last push sent and not yet known to be in the server's hands: resent as the same
+  /// bytes (computing again would fold the residual in twice).
+  std::optional<caf::message> unacked;
+  std::uint64_t unacked_step = 0;
+  clock_type::time_point last_progress = clock_type::now(); ///< an update, grant, ack, or send
+  clock_type::time_point pushed_at = clock_type::now();
+  clock_type::duration round_trip = std::chrono::milliseconds(5); ///< smoothed push -> answer
+  clock_type::duration backoff{}; ///< current retry interval; doubles while nothing comes
+  bool retry_armed = false;
+  bool registered = false; ///< a welcome is expected (registered, not yet welcomed)
+  bool orphaned = false;   ///< lost the server, waiting for (reconnect_atom, server)
+  std::uint64_t retransmissions = 0;
 
   static inline const char* name = "dsq_worker";
 
@@ -81,6 +101,75 @@ void fail(worker_actor* self, const std::string& why) {
   self->quit(caf::make_error(caf::sec::runtime_error, why));
 }
 
+// -- retransmission ----------------------------------------------------------------------------
+// A worker that waits for the server (for the update after its push, or for a grant) and hears
+// nothing for a few round trips sends again: its unacknowledged push (the same bytes), or else
+// a status (its version), which makes the server resend lost updates or a lost grant. The
+// interval doubles while nothing comes, and starts again at the next progress.
+
+/// The retry interval after progress: a few smoothed round trips, within bounds.
+clock_type::duration base_retry(const worker_state& st) {
+  return std::clamp<clock_type::duration>(4 * st.round_trip, min_retry, max_retry);
+}
+
+void arm_retry(worker_actor* self, clock_type::duration after) {
+  auto& st = self->state;
+  if (st.retry_armed)
+    return;
+  st.retry_armed = true;
+  after = std::max<clock_type::duration>(after, min_retry);
+  self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(after),
+                     retry_atom::value);
+}
+
+/// Something came from the server, or a push went to it: the wait starts anew.
+void progressed(worker_actor* self) {
+  auto& st = self->state;
+  st.last_progress = clock_type::now();
+  st.backoff = base_retry(st);
+  arm_retry(self, st.backoff);
+}
+
+/// The push for `step` (or a later one) is in the server's hands.
+void acknowledged(worker_actor* self, std::uint64_t step) {
+  auto& st = self->state;
+  if (!st.unacked || step < st.unacked_step)
+    return;
+  st.unacked.reset();
+  st.round_trip = (7 * st.round_trip + (clock_type::now() - st.pushed_at)) / 8;
+}
+
+void on_retry(worker_actor* self) {
+  auto& st = self->state;
+  st.retry_armed = false;
+  if (!st.joined() || st.orphaned || st.delayed)
+    return; // nothing is owed to this worker (a straggler's timer sends its push)
+  if (!st.unacked && !st.policy->waiting(st.engine->version()))
+    return; // not waiting: the next progress arms the timer again
+  const auto now = clock_type::now();
+  const auto quiet = now - st.last_progress;
+  if (quiet < st.backoff)
+    return arm_retry(self, st.backoff - quiet);
+  if (st.unacked)
+    self->send(st.server, *st.unacked);
+  else
+    self->send(st.server, status_atom::value, st.engine->version());
+  ++st.retransmissions;
+  st.last_progress = now;
+  st.backoff = std::min<clock_type::duration>(2 * st.backoff, max_retry);
+  arm_retry(self, st.backoff);
+}
+
+/// Sends `p` and keeps it until the server has it.
+void send_push(worker_actor* self, gradient_push p) {
+  auto& st = self->state;
+  st.unacked_step = p.step;
+  st.unacked = caf::make_message(push_atom::value, std::move(p));
+  st.pushed_at = clock_type::now();
+  self->send(st.server, *st.unacked);
+  progressed(self);
+}
+
 /// Computes and pushes a gradient if the push policy says so. A straggler holds the push back
 /// for (FACTOR − 1) times its compute time, still applying updates meanwhile.
 void maybe_push(worker_actor* self) {
@@ -88,9 +177,18 @@ void maybe_push(worker_actor* self) {
   if (st.delayed || !st.policy->should_compute(st.engine->version()))
     return;
   const auto started = std::chrono::steady_clock::now();
+  gradient_push p;
+  if (st.state_every > 0 && st.engine->version() % st.state_every == 0) {
+    // For the server's checkpoint of this step: the state before this gradient.
+    p.has_state = true;
+    p.state = st.engine->snapshot();
+  }
   auto g = st.engine->compute();
   st.policy->computed(g.step);
-  gradient_push p{st.id, g.step, g.loss, 0, std::move(g.payload)};
+  p.worker_id = st.id;
+  p.step = g.step;
+  p.loss = g.loss;
+  p.payload = std::move(g.payload);
   const auto every = st.cfg.verify_replicas;
   if (every > 0 && g.step % every == 0)
     p.model_digest = replica_digest(st.engine->x());
@@ -101,7 +199,7 @@ void maybe_push(worker_actor* self) {
                        send_push_atom::value);
     return;
   }
-  self->send(st.server, push_atom::value, std::move(p));
+  send_push(self, std::move(p));
 }
 
 void adopt(worker_actor* self, welcome& w) {
@@ -109,15 +207,22 @@ void adopt(worker_actor* self, welcome& w) {
   st.id = w.worker_id;
   st.cfg = std::move(w.config);
   st.total_steps = w.total_steps;
+  st.state_every = w.state_every;
   if (!st.opts.setup.data)
     st.opts.setup = load_training(st.cfg);
   st.engine.emplace(st.cfg, st.opts.setup, st.id, w.version, w.model, w.momentum, w.shard);
+  if (w.has_state)
+    st.engine->restore(w.state); // back after a server restart: exactly where the run was
   st.updates = update_sequencer{w.version};
   st.policy.emplace(st.cfg.mode == "async", st.total_steps);
   st.slow = slow_factor(st.cfg, st.id);
+  st.unacked.reset();
+  st.delayed.reset();
+  st.registered = false;
   if (st.opts.verbose)
-    fmt::print("worker {}: joined at step {} of {}, shard {}/{} ({} samples){}\n", st.id, w.version,
-               st.total_steps, w.shard.index + 1, w.shard.count, st.engine->shard_size(),
+    fmt::print("worker {}: {} at step {} of {}, shard {}/{} ({} samples){}\n", st.id,
+               w.has_state ? "back with its state" : "joined", w.version, st.total_steps,
+               w.shard.index + 1, w.shard.count, st.engine->shard_size(),
                st.slow > 1 ? fmt::format(", {}x slower", st.slow) : std::string{});
   std::fflush(stdout); // a worker's log must show where it is, also when it is killed
 }
@@ -128,8 +233,14 @@ void receive_update(worker_actor* self, model_update& u) {
   auto& st = self->state;
   if (!st.updates.offer(u.version, std::move(u.payload)))
     return; // a duplicate, or from before this worker's welcome
+  const auto before = st.engine->version();
   while (auto payload = st.updates.next())
     st.engine->apply(*payload);
+  if (st.engine->version() > before) {
+    if (!st.policy->async())
+      acknowledged(self, st.engine->version() - 1); // the update answers every older push
+    progressed(self);
+  }
   maybe_push(self);
   const auto v = st.engine->version();
   if (st.opts.verbose && (v % 100 == 0 || v == st.total_steps)) {
@@ -153,6 +264,16 @@ void heartbeat(worker_actor* self) {
       heartbeat_atom::value);
 }
 
+/// Registers with the server: as a new worker, or (`returning`) asking for its id back.
+void register_with_server(worker_actor* self, bool returning) {
+  auto& st = self->state;
+  worker_hello hello{protocol_version, self, st.opts.host};
+  hello.returning = returning;
+  hello.previous_id = st.id;
+  st.registered = true;
+  self->send(st.server, register_atom::value, std::move(hello));
+}
+
 caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_options opts) {
   // The behavior runs on the worker's own (detached) thread: this pins that thread. Never pin
   // a thread of CAF's scheduler.
@@ -162,17 +283,23 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
   self->state.opts = std::move(opts);
   self->monitor(server);
   self->set_down_handler([=](caf::down_msg& dm) {
-    if (dm.source == self->state.server)
-      fail(self, "lost the connection to the server");
+    auto& st = self->state;
+    if (dm.source != st.server)
+      return; // a server this worker has left behind
+    if (!st.opts.on_server_lost)
+      return fail(self, "lost the connection to the server");
+    // Keep everything and wait to be told where the server is now.
+    st.orphaned = true;
+    st.registered = false;
+    st.opts.on_server_lost(self);
   });
   if (self->state.opts.self_register)
-    self->send(server, register_atom::value,
-               worker_hello{protocol_version, self, self->state.opts.host});
+    register_with_server(self, false);
   heartbeat(self);
   return {
       [=](welcome_atom, welcome& w) {
-        if (self->state.joined())
-          return;
+        if (self->state.joined() && !self->state.registered)
+          return; // a copy of the welcome this worker already took
         try {
           adopt(self, w);
           maybe_push(self);
@@ -194,21 +321,68 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
         }
       },
       [=](grant_atom, std::uint64_t version) {
-        if (!self->state.joined())
-          return;
-        self->state.policy->on_grant(version);
+        auto& st = self->state;
+        if (!st.joined() || !st.policy->on_grant(version))
+          return;                        // before the welcome, or a copy of a grant already taken
+        acknowledged(self, version - 1); // granted again: the last push was taken
+        progressed(self);
         maybe_push(self);
+      },
+      [=](ack_atom, std::uint64_t step) {
+        if (self->state.joined())
+          acknowledged(self, step);
+      },
+      [=](resync_atom, welcome& w) {
+        // Too far behind for the server's ring: the full model, keeping δ⁽ⁱ⁾ and the sampler.
+        auto& st = self->state;
+        if (!st.joined() || w.worker_id != st.id || w.version <= st.engine->version())
+          return;
+        try {
+          st.engine->reset_model(w.version, w.model, w.momentum);
+          if (w.shard.generation != st.engine->shard().generation)
+            st.engine->use_shard(w.shard);
+        } catch (const std::exception& e) {
+          return fail(self, std::string{"bad resync from the server: "} + e.what());
+        }
+        st.updates = update_sequencer{w.version};
+        acknowledged(self, w.version - 1);
+        progressed(self);
+        maybe_push(self);
+      },
+      [=](retry_atom) { on_retry(self); },
+      [=](reconnect_atom, caf::actor new_server) {
+        // The server is back (a new actor): register again, asking for this worker's id.
+        auto& st = self->state;
+        if (!new_server || new_server == st.server)
+          return;
+        st.server = new_server;
+        self->monitor(new_server);
+        st.orphaned = false;
+        register_with_server(self, st.joined());
       },
       [=](send_push_atom) {
         auto& st = self->state;
         if (!st.delayed)
           return;
-        self->send(st.server, push_atom::value, std::move(*st.delayed));
+        auto p = std::move(*st.delayed);
         st.delayed.reset();
+        send_push(self, std::move(p));
         maybe_push(self);
       },
       [=](heartbeat_atom) { heartbeat(self); },
       [=](shutdown_atom, const farewell& f) {
+        auto& st = self->state;
+        if (f.may_rejoin && st.joined()) {
+          // Removed for silence (hung, or cut off): awake again, join anew through the
+          // elastic-join path, as a new worker with a zero residual.
+          if (st.opts.verbose)
+            fmt::print("worker {}: removed ({}); registering again\n", st.id, f.reason);
+          st.engine.reset();
+          st.unacked.reset();
+          st.delayed.reset();
+          register_with_server(self, false);
+          return;
+        }
         if (f.error)
           fail(self, f.reason);
         else
@@ -233,10 +407,16 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
 
 std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
                                             const training_setup& setup, std::size_t n,
-                                            bool detached) {
+                                            bool detached,
+                                            std::function<void(caf::actor)> on_server_lost) {
   std::vector<caf::actor> workers;
   for (std::size_t i = 0; i < n; ++i) {
-    worker_options opts{setup, "local", false, false, static_cast<int>(i), detached};
+    worker_options opts;
+    opts.setup = setup;
+    opts.self_register = false;
+    opts.cpu_slot = static_cast<int>(i);
+    opts.detached = detached;
+    opts.on_server_lost = on_server_lost;
     workers.push_back(spawn_worker(sys, server, std::move(opts)));
     caf::anon_send(server, register_atom::value,
                    worker_hello{protocol_version, workers.back(), "local"});

@@ -62,8 +62,10 @@ caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_option
 /// order: the server knows (and monitors) every one of them, whatever happens to it next.
 /// Worker i is pinned to CPU i modulo the CPUs the process may use, so that workers spread
 /// evenly over the cores (see worker.cpp, pin_to_cpu_slot, for why).
+/// `on_server_lost`: see worker_options (empty: a worker that loses the server fails).
 std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
                                             const training_setup& setup, std::size_t n,
-                                            bool detached = true);
+                                            bool detached = true,
+                                            std::function<void(caf::actor)> on_server_lost = {});
 
 } // namespace dsq

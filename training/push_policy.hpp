@@ -14,8 +14,24 @@ public:
   /// `async` selects the rule; the run ends at version `total_steps`.
   push_policy(bool async, std::uint64_t total_steps) : async_(async), total_(total_steps) {}
 
-  /// The server allows one gradient on a model of version >= `version` (async).
-  void on_grant(std::uint64_t version) { grant_ = version; }
+  /// The server allows one gradient on a model of version >= `version` (async). A worker's
+  /// grants come with growing versions, so one not newer than the last is a duplicate (a
+  /// retransmission, or the network's): false, and it is ignored, because computing twice
+  /// for one grant would fold a gradient into the residual that the server never applies.
+  bool on_grant(std::uint64_t version) {
+    if (last_grant_ && version <= *last_grant_)
+      return false;
+    grant_ = version;
+    last_grant_ = version;
+    return true;
+  }
+
+  /// True if the worker waits for the server: for permission (async) or for the next update.
+  bool waiting(std::uint64_t version) const {
+    if (async_)
+      return !grant_ || version < *grant_;
+    return version < total_ && pushed_ && *pushed_ == version;
+  }
 
   /// True if the worker should compute a gradient now, its replica being at `version`.
   bool should_compute(std::uint64_t version) const {
@@ -36,6 +52,7 @@ private:
   bool async_;
   std::uint64_t total_;
   std::optional<std::uint64_t> grant_;
+  std::optional<std::uint64_t> last_grant_;
   std::optional<std::uint64_t> pushed_;
 };
 

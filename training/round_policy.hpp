@@ -63,6 +63,10 @@ public:
   /// for this step; async: a worker holding a grant).
   virtual bool owes_push(std::uint32_t id) const = 0;
 
+  /// The version of the grant worker `id` holds and has not pushed for (async), if any: a
+  /// worker that says it has none lost it on the way, and gets it again.
+  virtual std::optional<std::uint64_t> open_grant(std::uint32_t) const { return std::nullopt; }
+
   /// True if pushes are accepted and waiting that no update has applied yet.
   virtual bool has_pending_pushes() const = 0;
 
