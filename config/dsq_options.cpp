@@ -68,8 +68,12 @@ dsq_options::dsq_options() {
       .add(r.checkpoint, "checkpoint", "directory for the server's checkpoint, written at the end")
       .add(r.checkpoint_every, "checkpoint-every", "also write the checkpoint every K steps")
       .add(r.resume, "resume",
-           "start from the checkpoint in DIR (model, server residual, momentum, version); "
-           "worker residuals start at zero")
+           "start from the checkpoint in DIR (model, server state, version; sync runs with "
+           "--checkpoint-every also every worker's residual and sampler, given back as each "
+           "worker returns)")
+      .add(r.reconnect_timeout_s, "reconnect-timeout",
+           "dsq worker: seconds to keep trying to reach a lost server (a server restarted with "
+           "--resume gives the worker its identity and state back); 0: exit at once")
       .add(r.connect_timeout_s, "connect-timeout",
            "dsq worker: seconds to reach the server, handshake included (retries while nobody "
            "listens)")

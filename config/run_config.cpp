@@ -91,6 +91,7 @@ void check_limits(const run_config& cfg) {
   check_at_most(cfg.max_workers, max_worker_count, "max-workers");
   check_at_most(cfg.batch, max_batch, "batch");
   check_at_most(cfg.connect_timeout_s, max_connect_timeout_s, "connect-timeout");
+  check_at_most(cfg.reconnect_timeout_s, max_connect_timeout_s, "reconnect-timeout");
 }
 
 void check_compressor(const std::string& spec, const char* option) {
@@ -169,6 +170,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.max_workers = defaults.max_workers;
   shared.max_push_norm = defaults.max_push_norm;
   shared.connect_timeout_s = defaults.connect_timeout_s;
+  shared.reconnect_timeout_s = defaults.reconnect_timeout_s;
   shared.tls_cert = defaults.tls_cert;
   shared.tls_key = defaults.tls_key;
   shared.tls_ca = defaults.tls_ca;

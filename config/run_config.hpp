@@ -52,6 +52,9 @@ struct run_config {
   std::uint64_t checkpoint_every = 0; ///< also checkpoint every K steps (0: only at the end)
   std::string resume;                 ///< directory of a checkpoint to start from
   std::uint64_t connect_timeout_s = 10;
+  /// dsq worker: after losing the server, seconds to retry reaching it (a restarted server
+  /// gives the worker its identity back) before giving up; 0: give up at once
+  std::uint64_t reconnect_timeout_s = 60;
   double worker_timeout_s = 30; ///< a worker silent this long is removed (0: never)
   double max_push_norm = 0;     ///< bound on a push's norm (0: automatic, see push_check.hpp)
   // Node-local, never sent to workers: this node's TLS identity (net/transport.hpp).

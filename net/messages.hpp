@@ -82,7 +82,8 @@ typename Inspector::result_type inspect(Inspector& f, run_config& x) {
            x.slow_worker, x.target_accuracy, x.workers, x.steps, x.epochs, x.batch, x.lr,
            x.lr_schedule, x.momentum, x.seed, x.eval_every, x.verify_replicas, x.metrics, x.summary,
            x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers, x.checkpoint,
-           x.checkpoint_every, x.resume, x.connect_timeout_s, x.worker_timeout_s, x.max_push_norm);
+           x.checkpoint_every, x.resume, x.connect_timeout_s, x.reconnect_timeout_s,
+           x.worker_timeout_s, x.max_push_norm);
 }
 
 template <class Inspector>

@@ -1,6 +1,8 @@
 #include "net/transport.hpp"
 
 #include "config/run_config.hpp"
+#include "net/atoms.hpp"
+#include "net/messages.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/io/middleman.hpp>
@@ -9,6 +11,7 @@
 #include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/sec.hpp>
+#include <caf/send.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -171,6 +174,30 @@ caf::actor connect_to_server(caf::actor_system& sys, const std::string& host, st
                : ": the server may require TLS (--tls-cert, --tls-key, --tls-ca)"));
     throw transport_error("no dsq server at " + address + ": " + sys.render(failure));
   }
+}
+
+std::function<void(caf::actor)> reconnect_to_server(caf::actor_system& sys, std::string host,
+                                                    std::uint16_t port,
+                                                    std::chrono::seconds timeout,
+                                                    std::function<bool()> stop,
+                                                    std::function<caf::actor(caf::actor)> wrap) {
+  return [&sys, host, port, timeout, stop, wrap](caf::actor worker) {
+    // connect_to_server blocks: never on the worker's thread, which must keep answering.
+    std::thread{[&sys, host, port, timeout, stop, wrap, worker] {
+      const auto address = host + ":" + std::to_string(port);
+      try {
+        auto server =
+            connect_to_server(sys, host, port, std::chrono::steady_clock::now() + timeout, stop);
+        caf::anon_send(worker, reconnect_atom::value, wrap ? wrap(server) : server);
+      } catch (const std::exception& e) {
+        caf::anon_send(
+            worker, shutdown_atom::value,
+            farewell{"lost the server at " + address +
+                         " and could not reach it again within --reconnect-timeout: " + e.what(),
+                     true});
+      }
+    }}.detach();
+  };
 }
 
 } // namespace dsq
