@@ -101,10 +101,14 @@ public:
   bool needs_reshard() const { return changed_ || !joining_.empty(); }
 
   /// Shard i of n for members and joiners together, in id order, under a new generation:
-  /// every sample belongs to exactly one live worker. The first assignment after restore()
-  /// keeps the snapshot's generation when exactly its members take part and its assignment was
-  /// still current (no member had left since): each gets back the very shard it had, so its
-  /// sampler continues unchanged. Any other set of workers gets a new generation.
+  /// every sample belongs to exactly one live worker.
+  ///
+  /// Except the first assignment after restore() when exactly the snapshot's members take
+  /// part: each gets back the very shard it had (same generation), so its sampler continues
+  /// unchanged. If a member had left after that assignment (the snapshot's shards are not i of
+  /// n), the uninterrupted run had a new assignment pending for its next step: needs_reshard()
+  /// stays true, and the next call makes it, as that run did. Any other set of workers gets a
+  /// new generation at once.
   std::map<std::uint32_t, shard_assignment> assign_shards() {
     std::vector<std::uint32_t> ids;
     for (auto& [id, m] : members_)
@@ -113,16 +117,19 @@ public:
       ids.push_back(id);
     std::sort(ids.begin(), ids.end());
     const auto n = static_cast<std::uint32_t>(ids.size());
-    const bool same = restored_ && is_current(*restored_) && restored_->members.size() == n &&
-                      std::equal(ids.begin(), ids.end(), restored_->members.begin(),
-                                 [](std::uint32_t id, const auto& kv) { return id == kv.first; });
-    restored_.reset(); // only the first assignment after a restore may keep its generation
-    if (!same)
-      ++generation_;
-    changed_ = false;
     std::map<std::uint32_t, shard_assignment> result;
-    for (std::uint32_t i = 0; i < n; ++i)
-      result[ids[i]] = shard_assignment{generation_, i, n};
+    if (restored_ && n > 0 && restored_->members.size() == n &&
+        std::equal(ids.begin(), ids.end(), restored_->members.begin(),
+                   [](std::uint32_t id, const auto& kv) { return id == kv.first; })) {
+      result = restored_->members;
+      changed_ = !is_current(*restored_);
+    } else {
+      ++generation_;
+      changed_ = false;
+      for (std::uint32_t i = 0; i < n; ++i)
+        result[ids[i]] = shard_assignment{generation_, i, n};
+    }
+    restored_.reset(); // only the first assignment after a restore may give back old shards
     for (auto* g : {&members_, &joining_})
       for (auto& [id, m] : *g)
         m.shard = result[id];
@@ -223,7 +230,7 @@ private:
     for (const auto& [id, shard] : s.members)
       if (shard != shard_assignment{s.generation, i++, n})
         return false;
-    return n > 0;
+    return true;
   }
 
   std::uint64_t max_workers_;

@@ -127,18 +127,23 @@ BOOST_AUTO_TEST_CASE(a_returning_worker_that_drops_before_entering_is_expected_a
 }
 
 // A snapshot taken after a member left but before the shards were assigned anew: the
-// uninterrupted run would assign new shards at its next step, so the resumed one does too, and
-// gets the same ones (the assignment is a function of the ids and the generation).
-BOOST_AUTO_TEST_CASE(a_snapshot_with_a_pending_reshard_reshards_as_the_run_would_have) {
+// uninterrupted run computed its step with the old shards (one of them orphaned) and assigned
+// new ones at its next step. The resumed one does the same, and gets the same new ones.
+BOOST_AUTO_TEST_CASE(a_snapshot_with_a_pending_reshard_reshards_when_the_run_would_have) {
   auto original = with_history();
   original.remove(2);
   const auto s = original.snapshot();
   BOOST_TEST((s.members.at(4) == shard_assignment{2, 2, 3})); // not yet reassigned
   auto m = resumed(s, {0, 4});
+  BOOST_TEST((m.assign_shards() == s.members)); // the step of the checkpoint: old shards
+  m.enter_joiners();
+  BOOST_TEST(m.needs_reshard()); // still pending, as in the original
+  BOOST_TEST(original.needs_reshard());
   auto shards = m.assign_shards();
   auto expected = original.assign_shards();
   BOOST_TEST((shards == expected));
-  BOOST_TEST(shards.at(4).generation == 3u);
+  BOOST_TEST((shards.at(4) == shard_assignment{3, 1, 2}));
+  BOOST_TEST(!m.needs_reshard());
 }
 
 BOOST_AUTO_TEST_CASE(restore_needs_an_empty_membership_and_a_consistent_snapshot) {
