@@ -360,6 +360,19 @@ BOOST_AUTO_TEST_CASE(a_hung_worker_is_removed_by_the_liveness_timeout) {
   BOOST_TEST((std::chrono::steady_clock::now() - start < 10s));
 }
 
+BOOST_AUTO_TEST_CASE(a_worker_that_wakes_from_a_hang_joins_again_as_a_new_worker) {
+  auto cfg = small_run();
+  cfg.steps = 6000; // long after the hang: the run goes on for a second or more after it ends
+  cfg.worker_timeout_s = 0.3;
+  auto faults = std::make_shared<fault_injector>(plan_of({{"hang", "3@4:0.6"}}));
+  auto outcome = run_with(*sys, cfg, faults);
+  BOOST_TEST(outcome.summary.completed);
+  BOOST_TEST(outcome.summary.timeouts == 1u);
+  // Removed for silence, told it may rejoin (delivered when the hang ends), joined anew.
+  BOOST_TEST(outcome.summary.joins == 1u);
+  BOOST_TEST(outcome.rows.back().workers == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(rejoin_brings_a_new_worker_in_place_of_a_crashed_one) {
   auto cfg = small_run();
   auto faults = std::make_shared<fault_injector>(plan_of({{"crash", "1@5"}, {"rejoin", "1@10"}}));
