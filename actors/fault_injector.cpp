@@ -83,7 +83,7 @@ bool fault_injector::needs_link(std::uint32_t worker) const {
   const bool message_faults =
       plan_.has_message_faults() &&
       (plan_.covers({worker, link_direction::up}) || plan_.covers({worker, link_direction::down}));
-  return message_faults || has_worker_fault(worker) || !plan_.rejoin.empty();
+  return message_faults || has_worker_fault(worker);
 }
 
 std::uint64_t fault_injector::count(fault_kind kind) const {

@@ -50,8 +50,7 @@ public:
   bool take_server_crash(std::uint64_t step);
 
   /// Whether worker `worker` needs a link: message faults on one of its directions, or a worker
-  /// fault of its own (crash, hang, corrupt, poison); with rejoin faults, every worker does (its
-  /// link reports the versions at which rejoins are due).
+  /// fault of its own (crash, hang, corrupt, poison).
   bool needs_link(std::uint32_t worker) const;
   /// Whether worker `worker` has a fault of its own (crash, hang, corrupt, poison).
   bool has_worker_fault(std::uint32_t worker) const;

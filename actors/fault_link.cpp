@@ -249,9 +249,6 @@ void crash(link_actor* self, std::uint64_t step) {
 bool on_version(link_actor* self, std::uint64_t v) {
   auto& st = self->state;
   auto& inj = *st.opts.injector;
-  if (st.opts.supervisor)
-    for (const auto& f : inj.take_rejoins(v))
-      self->send(st.opts.supervisor, fault_rejoin_atom::value, f.worker, v);
   if (!st.id)
     return true;
   if (inj.take(fault_kind::crash, *st.id, v)) {

@@ -24,7 +24,6 @@
 //           SECONDS (then releases it in order), or for good
 //   corrupt damages the wire header and bytes of the first push of step >= STEP (seeded)
 //   poison  the first push of step >= STEP decodes to NaN values
-//   rejoin  reported to the supervisor when an update reaches STEP (dsq local spawns the joiner)
 // The link monitors both ends and quits when one goes down, after delivering what it still
 // holds for the other end, with the reason of the end that went down.
 
@@ -40,16 +39,11 @@ namespace dsq {
 
 /// (fault_attach_atom, worker): the worker behind the link (sent once, before it registers).
 using fault_attach_atom = caf::atom_constant<caf::atom("fl_attach")>;
-/// (fault_rejoin_atom, u32 worker, u64 version): a rejoin fault is due (to the supervisor).
-using fault_rejoin_atom = caf::atom_constant<caf::atom("fl_rejoin")>;
 
 /// How a link injects faults.
 struct fault_link_options {
   /// The plan, log and one-time faults shared by every link of the process; never null.
   std::shared_ptr<fault_injector> injector;
-  /// Receives (fault_rejoin_atom, worker, version) when a rejoin fault is due; none: rejoins are
-  /// not this process's business (dsq worker).
-  caf::actor supervisor;
   /// true (dsq worker): a crash fault exits the process with exit_injected_worker_crash after
   /// recording it; false (dsq local): it kills the worker actor.
   bool crash_exits_process = false;

@@ -21,17 +21,26 @@ namespace {
 /// (server_lost_atom, worker): a worker lost its server and waits for (reconnect_atom, server).
 using server_lost_atom = caf::atom_constant<caf::atom("srv_lost")>;
 
-/// The server's options for `cfg`, with the fault plan's hooks.
+/// (fault_rejoin_atom, u32 worker, u64 version): a rejoin fault is due (from the crash hook).
+using fault_rejoin_atom = caf::atom_constant<caf::atom("fl_rejoin")>;
+
+/// The server's options for `cfg`, with the fault plan's hooks. The crash hook, called after
+/// every applied update, also tells `coordinator` when a rejoin is due.
 server_options make_local_server_options(const run_config& cfg, const training_setup& setup,
                                          bool verbose,
-                                         const std::shared_ptr<fault_injector>& faults) {
+                                         const std::shared_ptr<fault_injector>& faults,
+                                         const caf::actor& coordinator = {}) {
   auto opts = make_server_options(cfg, setup);
   opts.verbose = verbose;
   if (!faults)
     return opts;
   opts.faults_injected = [faults] { return faults->counts(); };
-  if (faults->plan().server_crash)
-    opts.crash_hook = [faults](std::uint64_t version) {
+  const auto& plan = faults->plan();
+  if (plan.server_crash || !plan.rejoin.empty())
+    opts.crash_hook = [faults, coordinator](std::uint64_t version) {
+      if (coordinator)
+        for (const auto& f : faults->take_rejoins(version))
+          caf::anon_send(coordinator, fault_rejoin_atom::value, f.worker, version);
       // Once per run: the restarted server gets the same hook, which then never fires.
       if (!faults->take_server_crash(version))
         return false;
@@ -60,6 +69,8 @@ public:
   }
 
   const caf::actor& server() const { return server_; }
+  /// The actor that receives rejoin and server-lost reports: the run's own scoped actor.
+  caf::actor coordinator() const { return caf::actor_cast<caf::actor>(self_); }
   std::shared_ptr<run_outcome> outcome() const { return outcome_; }
 
   /// A rejoin fault: a fresh worker joins through the elastic-join path.
@@ -86,7 +97,7 @@ public:
     if (verbose_)
       fmt::print("dsq: the server crashed (--faults.server-crash); restarting it{}\n",
                  cfg.resume.empty() ? "" : " from " + cfg.resume);
-    start_server_only(make_local_server_options(cfg, setup_, verbose_, faults_));
+    start_server_only(make_local_server_options(cfg, setup_, verbose_, faults_, coordinator()));
     for (auto& w : std::exchange(lost_, {}))
       reconnect(w);
     return true;
@@ -119,7 +130,6 @@ private:
       return server_;
     fault_link_options opts;
     opts.injector = faults_;
-    opts.supervisor = caf::actor_cast<caf::actor>(self_);
     auto link = spawn_fault_link(sys_, server_, std::move(opts));
     spawned_.push_back(link);
     if (worker)
@@ -135,8 +145,7 @@ private:
     opts.cpu_slot = static_cast<int>(id);
     if (faults_->plan().server_crash) {
       // The worker keeps its state and waits to be told where the restarted server is.
-      auto coordinator = caf::actor_cast<caf::actor>(self_);
-      opts.on_server_lost = [coordinator](caf::actor worker) {
+      opts.on_server_lost = [coordinator = coordinator()](caf::actor worker) {
         caf::anon_send(coordinator, server_lost_atom::value, std::move(worker));
       };
     }
@@ -179,7 +188,7 @@ run_outcome run_faulty(caf::actor_system& sys, const run_config& cfg, training_s
                        std::shared_ptr<fault_injector> faults) {
   caf::scoped_actor self{sys};
   faulty_cluster cluster{sys, self, cfg, setup, verbose, faults};
-  cluster.start(make_local_server_options(cfg, setup, verbose, faults));
+  cluster.start(make_local_server_options(cfg, setup, verbose, faults, cluster.coordinator()));
   bool done = false, stop_sent = false;
   while (!done)
     self->receive(

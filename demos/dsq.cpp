@@ -268,6 +268,24 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   if (faults && (faults->plan().server_crash || !faults->plan().rejoin.empty()))
     fmt::print(stderr, "dsq worker: note: server-crash and rejoin are not injected by a worker "
                        "process (rejoin: start a new dsq worker)\n");
+  if (cfg.reconnect_timeout_s > 0) {
+    // A lost server: keep the state, reach the address again (a supervisor restarts the server
+    // with --resume meanwhile), through a new fault link when the plan has one.
+    const auto h = host;
+    const auto p = static_cast<std::uint16_t>(port);
+    const auto timeout = std::chrono::seconds(cfg.reconnect_timeout_s);
+    opts.on_server_lost = [&sys, h, p, timeout, faults](caf::actor worker) {
+      auto through_link = [&sys, faults, worker](caf::actor new_server) {
+        auto new_end = server_end(sys, new_server, faults);
+        if (new_end != new_server)
+          attach_worker(new_end, worker); // before the worker hears of the link
+        return new_end;
+      };
+      reconnect_to_server(
+          sys, h, p, timeout, [] { return stop_requested.load(); },
+          through_link)(std::move(worker));
+    };
+  }
   auto end = server_end(sys, server, faults);
   auto worker = spawn_worker(sys, end, std::move(opts));
   if (end != server)

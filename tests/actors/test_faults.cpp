@@ -382,6 +382,8 @@ BOOST_AUTO_TEST_CASE(rejoin_brings_a_new_worker_in_place_of_a_crashed_one) {
   BOOST_TEST(outcome.summary.departures == 1u);
   BOOST_TEST(outcome.rows.back().workers == 4u);
   BOOST_TEST(faults->count(fault_kind::rejoin) == 1u);
+  // Only the crashing worker needs a link: the server's hook says when the rejoin is due.
+  BOOST_TEST(faults->links_spawned() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(server_crash_restarts_the_server_from_its_checkpoint) {
