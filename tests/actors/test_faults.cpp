@@ -281,6 +281,49 @@ BOOST_AUTO_TEST_CASE(the_link_quits_when_an_end_goes_down_after_delivering_what_
   BOOST_TEST(joined(got) == "push 1, leave");
 }
 
+BOOST_AUTO_TEST_CASE(a_hang_holds_both_directions_for_its_seconds_then_releases_in_order) {
+  link_rig rig{*sys, plan_of({{"hang", "0@5:0.2"}})};
+  rig.server->send(rig.link, update_atom::value, model_update{4, {}});
+  rig.worker->receive([](update_atom, const model_update& u) { BOOST_TEST(u.version == 4u); },
+                      caf::after(10s) >> [] { BOOST_FAIL("update 4 did not pass"); });
+  const auto start = std::chrono::steady_clock::now();
+  rig.server->send(rig.link, update_atom::value, model_update{5, {}}); // the hang starts here
+  rig.push(5);
+  rig.heartbeat();
+  rig.leave();
+  BOOST_TEST(joined(rig.received_up_to_leave()) == "push 5, heartbeat, leave");
+  rig.worker->receive([](update_atom, const model_update& u) { BOOST_TEST(u.version == 5u); },
+                      caf::after(10s) >> [] { BOOST_FAIL("update 5 never came"); });
+  BOOST_TEST((std::chrono::steady_clock::now() - start >= 200ms));
+  BOOST_TEST(rig.injector->count(fault_kind::hang) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_crash_kills_the_worker_and_the_link_with_it) {
+  caf::scoped_actor server{*sys};
+  auto faults = std::make_shared<fault_injector>(plan_of({{"crash", "0@3"}}));
+  fault_link_options opts;
+  opts.injector = faults;
+  auto link = spawn_fault_link(*sys, caf::actor_cast<caf::actor>(server), std::move(opts));
+  auto worker = sys->spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {[](welcome_atom, const welcome&) {}, [](update_atom, const model_update&) {}};
+  });
+  attach_worker(link, worker);
+  server->monitor(link);
+  server->monitor(worker);
+  server->send(link, welcome_atom::value, welcome{});
+  server->send(link, update_atom::value, model_update{1, {}});
+  server->send(link, update_atom::value, model_update{3, {}});
+  int downs = 0;
+  while (downs < 2)
+    server->receive(
+        [&](caf::down_msg& dm) {
+          ++downs;
+          BOOST_TEST((dm.reason == caf::exit_reason::kill));
+        },
+        caf::after(10s) >> [] { BOOST_FAIL("the crash did not happen"); });
+  BOOST_TEST(faults->count(fault_kind::crash) == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(corrupt_payloads_do_not_decode_and_poisoned_ones_are_not_finite) {
   rng_engine rng{1};
   std::vector<float> v(100, 0.5f);
