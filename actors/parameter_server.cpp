@@ -57,8 +57,8 @@ struct server_state {
   /// missed some gets again. Bounded in count and bytes; older gaps get the full model.
   std::deque<std::pair<std::uint64_t, caf::message>> recent_updates;
   std::size_t recent_bytes = 0;
-  /// The step of the latest push accepted from each worker: a push not newer is a resend.
-  std::map<std::uint32_t, std::uint64_t> last_step;
+  /// The key of the latest push accepted from each worker (push_key): one not newer is a resend.
+  std::map<std::uint32_t, std::uint64_t> last_push;
   /// Sync with checkpoints: workers attach their state to pushes of steps that are multiples
   /// of this, and the server writes the checkpoint of that step with them (0: never).
   std::uint64_t state_every = 0;
@@ -79,6 +79,12 @@ using server_actor = caf::stateful_actor<server_state>;
 void finish(server_actor* self, std::string failure = {});
 void drain(server_actor* self);
 void start_training(server_actor* self);
+
+/// What makes a worker's push unique and grows with each of its pushes: its step in sync (one
+/// push per step), its grant's number in async (two grants may name the same version).
+std::uint64_t push_key(bool async, const gradient_push& p) {
+  return async ? p.grant : p.step;
+}
 
 /// Bounds of the ring of recent updates.
 constexpr std::size_t recent_updates_max = 256;
@@ -220,7 +226,7 @@ void send_grants(server_actor* self) {
     return;
   for (const auto& g : st.policy->grants(st.version(), st.total_steps - st.version()))
     if (const auto* m = st.members->get(g.worker)) {
-      self->send(m->handle, grant_atom::value, g.version);
+      self->send(m->handle, grant_atom::value, g.version, g.number);
       st.last_progress[g.worker] = clock_type::now(); // it owes a push from now on
     }
 }
@@ -422,7 +428,7 @@ void depart(server_actor* self, std::uint32_t id, const std::string& why) {
   auto& st = self->state;
   st.last_heard.erase(id);
   st.last_progress.erase(id);
-  st.last_step.erase(id);
+  st.last_push.erase(id);
   st.collected.erase(id);
   auto removed = st.members->remove(id);
   if (removed == membership<caf::actor>::removal::joiner) {
@@ -683,12 +689,12 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
           ++st.report->totals().ignored_pushes;
           return;
         }
-        if (auto last = st.last_step.find(*id);
-            last != st.last_step.end() && p.step <= last->second) {
+        const auto key = push_key(st.async(), p);
+        if (auto last = st.last_push.find(*id); last != st.last_push.end() && key <= last->second) {
           // A resend of a push in hand (its first copy, or an update since, was lost): the
           // same bytes, never applied twice. Say so, and send what the worker lacks.
           ++st.report->totals().retransmissions;
-          self->send(st.members->get(*id)->handle, ack_atom::value, p.step);
+          self->send(st.members->get(*id)->handle, ack_atom::value, key);
           return catch_up(self, *id, p.step);
         }
         if (!std::isfinite(p.loss)) {
@@ -728,7 +734,7 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
           ++st.report->totals().ignored_pushes; // late, early, or without a grant
           return catch_up(self, *id, p.step);
         }
-        st.last_step[*id] = p.step;
+        st.last_push[*id] = key;
         if (p.has_state && st.state_every > 0 && p.step % st.state_every == 0)
           st.collected[*id] = p.state;
         drain(self);
@@ -746,7 +752,7 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
         st.last_heard[*id] = clock_type::now();
         catch_up(self, *id, held);
         if (auto g = st.policy->open_grant(*id)) {
-          self->send(st.members->get(*id)->handle, grant_atom::value, *g);
+          self->send(st.members->get(*id)->handle, grant_atom::value, g->version, g->number);
           ++st.report->totals().retransmissions;
         }
       },

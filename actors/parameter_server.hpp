@@ -10,7 +10,7 @@
 //                                               enters when training starts (--min-workers), at
 //                                               the next step boundary (sync) or at once (async)
 //   -> worker   (welcome_atom, welcome)         id, config, x_version in full precision, shard
-//   -> worker   (grant_atom, version)           async: compute one gradient on x_(>= version)
+//   -> worker   (grant_atom, version, number)   async: compute one gradient on x_(>= version)
 //   <- worker   (push_atom, gradient_push)      only from the actor that registered that id;
 //                                               decoded and validated (operator, dimension,
 //                                               finite, norm): a bad push removes its worker;

@@ -46,7 +46,7 @@ struct worker_state {
   /// The last push sent and not yet known to be in the server's hands: resent as the same
   /// bytes (computing again would fold the residual in twice).
   std::optional<caf::message> unacked;
-  std::uint64_t unacked_step = 0;
+  std::uint64_t unacked_key = 0; ///< its step (sync) or grant number (async)
   clock_type::time_point last_progress = clock_type::now(); ///< an update, grant, ack, or send
   clock_type::time_point pushed_at = clock_type::now();
   clock_type::duration round_trip = std::chrono::milliseconds(5); ///< smoothed push -> answer
@@ -130,10 +130,11 @@ void progressed(worker_actor* self) {
   arm_retry(self, st.backoff);
 }
 
-/// The push for `step` (or a later one) is in the server's hands.
-void acknowledged(worker_actor* self, std::uint64_t step) {
+/// The push of key `key` (its step in sync, its grant number in async), or a later one, is in
+/// the server's hands.
+void acknowledged(worker_actor* self, std::uint64_t key) {
   auto& st = self->state;
-  if (!st.unacked || step < st.unacked_step)
+  if (!st.unacked || key < st.unacked_key)
     return;
   st.unacked.reset();
   st.round_trip = (7 * st.round_trip + (clock_type::now() - st.pushed_at)) / 8;
@@ -163,7 +164,7 @@ void on_retry(worker_actor* self) {
 /// Sends `p` and keeps it until the server has it.
 void send_push(worker_actor* self, gradient_push p) {
   auto& st = self->state;
-  st.unacked_step = p.step;
+  st.unacked_key = st.policy->async() ? p.grant : p.step;
   st.unacked = caf::make_message(push_atom::value, std::move(p));
   st.pushed_at = clock_type::now();
   self->send(st.server, *st.unacked);
@@ -183,6 +184,7 @@ void maybe_push(worker_actor* self) {
     p.has_state = true;
     p.state = st.engine->snapshot();
   }
+  p.grant = st.policy->grant_number();
   auto g = st.engine->compute();
   st.policy->computed(g.step);
   p.worker_id = st.id;
@@ -320,11 +322,11 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
           fail(self, std::string{"corrupt update from the server: "} + e.what());
         }
       },
-      [=](grant_atom, std::uint64_t version) {
+      [=](grant_atom, std::uint64_t version, std::uint64_t number) {
         auto& st = self->state;
-        if (!st.joined() || !st.policy->on_grant(version))
-          return;                        // before the welcome, or a copy of a grant already taken
-        acknowledged(self, version - 1); // granted again: the last push was taken
+        if (!st.joined() || !st.policy->on_grant(version, number))
+          return;                       // before the welcome, or a copy of a grant already taken
+        acknowledged(self, number - 1); // granted again: the last push was taken
         progressed(self);
         maybe_push(self);
       },
@@ -345,7 +347,8 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
           return fail(self, std::string{"bad resync from the server: "} + e.what());
         }
         st.updates = update_sequencer{w.version};
-        acknowledged(self, w.version - 1);
+        if (!st.policy->async())
+          acknowledged(self, w.version - 1);
         progressed(self);
         maybe_push(self);
       },

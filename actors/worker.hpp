@@ -9,7 +9,8 @@
 //   <- server       (update_atom, model_update)       apply updates strictly in version
 //                                                     order (early ones are buffered, old
 //                                                     ones ignored)
-//   <- server       (grant_atom, version)             async: one gradient on x_(>= version)
+//   <- server       (grant_atom, version, number)     async: one gradient on x_(>= version);
+//                                                     a copy (same number) is ignored
 //   -> server       (push_atom, gradient_push)        c⁽ⁱ⁾ = C[g⁽ⁱ⁾ + δ⁽ⁱ⁾] at x_step, when the
 //                                                     push policy says so: sync after the
 //                                                     welcome and every update but the last;

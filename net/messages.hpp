@@ -51,9 +51,12 @@ struct welcome {
 struct gradient_push {
   std::uint32_t worker_id = 0;
   std::uint64_t step = 0;
-  float loss = 0;                    ///< minibatch loss at x_step, for the metrics
-  std::uint64_t model_digest = 0;    ///< replica_digest(x_step), or 0 when not checked
+  float loss = 0;                 ///< minibatch loss at x_step, for the metrics
+  std::uint64_t model_digest = 0; ///< replica_digest(x_step), or 0 when not checked
   std::vector<std::uint8_t> payload; ///< compressed_message in its wire format
+  /// Async: the number of the grant it was computed under (0 in sync). With the step, it tells
+  /// a resend from a new push: two grants of a worker may name the same version.
+  std::uint64_t grant = 0;
   /// The worker's state before it computed this gradient (see welcome::state_every).
   bool has_state = false;
   worker_snapshot state;
@@ -112,7 +115,7 @@ typename Inspector::result_type inspect(Inspector& f, welcome& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gradient_push& x) {
   return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, x.loss, x.model_digest,
-           bounded(x.payload), x.has_state, x.state);
+           x.grant, bounded(x.payload), x.has_state, x.state);
 }
 
 template <class Inspector>

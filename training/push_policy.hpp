@@ -14,17 +14,20 @@ public:
   /// `async` selects the rule; the run ends at version `total_steps`.
   push_policy(bool async, std::uint64_t total_steps) : async_(async), total_(total_steps) {}
 
-  /// The server allows one gradient on a model of version >= `version` (async). A worker's
-  /// grants come with growing versions, so one not newer than the last is a duplicate (a
-  /// retransmission, or the network's): false, and it is ignored, because computing twice
-  /// for one grant would fold a gradient into the residual that the server never applies.
-  bool on_grant(std::uint64_t version) {
-    if (last_grant_ && version <= *last_grant_)
+  /// The server allows one gradient on a model of version >= `version` (async), in its grant
+  /// number `number`. Numbers grow, so one not above the last is a copy (a retransmission, or
+  /// the network's): false, and it is ignored, because computing twice for one grant would
+  /// fold a gradient into the residual that the server never applies.
+  bool on_grant(std::uint64_t version, std::uint64_t number) {
+    if (last_grant_ && number <= *last_grant_)
       return false;
     grant_ = version;
-    last_grant_ = version;
+    last_grant_ = number;
     return true;
   }
+
+  /// The number of the latest grant taken (async; 0 before the first).
+  std::uint64_t grant_number() const { return last_grant_.value_or(0); }
 
   /// True if the worker waits for the server: for permission (async) or for the next update.
   bool waiting(std::uint64_t version) const {

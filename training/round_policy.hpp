@@ -35,6 +35,9 @@ struct round {
 struct grant {
   std::uint32_t worker = 0;
   std::uint64_t version = 0;
+  /// Grants are numbered in the order they are issued: a worker may get two grants for the same
+  /// version (its push was held, not yet applied), so the number tells a copy from a new one.
+  std::uint64_t number = 0;
 };
 
 class round_policy {
@@ -63,9 +66,9 @@ public:
   /// for this step; async: a worker holding a grant).
   virtual bool owes_push(std::uint32_t id) const = 0;
 
-  /// The version of the grant worker `id` holds and has not pushed for (async), if any: a
-  /// worker that says it has none lost it on the way, and gets it again.
-  virtual std::optional<std::uint64_t> open_grant(std::uint32_t) const { return std::nullopt; }
+  /// The grant worker `id` holds and has not pushed for (async), if any: a worker that says it
+  /// has none lost it on the way, and gets it again.
+  virtual std::optional<grant> open_grant(std::uint32_t) const { return std::nullopt; }
 
   /// True if pushes are accepted and waiting that no update has applied yet.
   virtual bool has_pending_pushes() const = 0;

@@ -87,7 +87,7 @@ std::vector<grant> staleness_admission::grants(std::uint64_t version, std::uint6
     const auto seq = next_seq_++;
     outstanding_.emplace(seq, gradient{id, version + tau_, std::nullopt, false});
     computing_[id] = seq;
-    result.push_back(grant{id, version});
+    result.push_back(grant{id, version, seq});
     if (w.passed_over) {
       ++waits_;
       wait_s_ += std::chrono::duration<double>(clock::now() - w.since).count();

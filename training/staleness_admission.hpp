@@ -34,11 +34,11 @@ public:
   std::vector<grant> grants(std::uint64_t version, std::uint64_t remaining) override;
   bool has_pending_pushes() const override;
   bool owes_push(std::uint32_t id) const override { return computing_.count(id) > 0; }
-  std::optional<std::uint64_t> open_grant(std::uint32_t id) const override {
+  std::optional<grant> open_grant(std::uint32_t id) const override {
     auto it = computing_.find(id);
     if (it == computing_.end())
       return std::nullopt;
-    return outstanding_.at(it->second).deadline - tau_;
+    return grant{id, outstanding_.at(it->second).deadline - tau_, it->second};
   }
   void add_statistics(run_summary& s) const override;
 

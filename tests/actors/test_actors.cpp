@@ -98,6 +98,7 @@ struct pacer {
   std::uint64_t pushes = 0;
   std::vector<std::uint8_t> zero;
   std::optional<std::uint64_t> grant; ///< async: the server allows one push
+  std::uint64_t grant_number = 0;     ///< of that grant: it goes with the push
 
   pacer(caf::actor_system& sys, caf::actor server_handle) : self{sys}, server(server_handle) {}
 
@@ -120,7 +121,9 @@ struct pacer {
   void maybe_push() {
     if (async() && !(grant && version >= *grant))
       return;
-    self->send(server, push_atom::value, gradient_push{w.worker_id, version, 1.0f, 0, zero});
+    gradient_push p{w.worker_id, version, 1.0f, 0, zero};
+    p.grant = grant_number;
+    self->send(server, push_atom::value, std::move(p));
     ++pushes;
     grant.reset();
   }
@@ -136,8 +139,9 @@ struct pacer {
               progressed = true;
             }
           },
-          [&](grant_atom, std::uint64_t v) {
+          [&](grant_atom, std::uint64_t v, std::uint64_t number) {
             grant = v;
+            grant_number = number;
             progressed = true;
           },
           [&](reshard_atom, const shard_assignment&) {},
@@ -565,12 +569,12 @@ BOOST_AUTO_TEST_CASE(a_registration_that_heartbeats_but_never_pushes_is_removed)
     self->monitor(ps.handle);
     std::string why;
     for (int i = 0; i < 300 && why.empty(); ++i) // bounded: 30 s
-      freeloader->receive([&](shutdown_atom, const farewell& f) { why = f.reason; },
-                          [](welcome_atom, const welcome&) {}, [](grant_atom, std::uint64_t) {},
-                          [](update_atom, const model_update&) {},
-                          [](reshard_atom, const shard_assignment&) {},
-                          caf::after(std::chrono::milliseconds(100)) >>
-                              [&] { freeloader->send(ps.handle, heartbeat_atom::value); });
+      freeloader->receive(
+          [&](shutdown_atom, const farewell& f) { why = f.reason; },
+          [](welcome_atom, const welcome&) {}, [](grant_atom, std::uint64_t, std::uint64_t) {},
+          [](update_atom, const model_update&) {}, [](reshard_atom, const shard_assignment&) {},
+          caf::after(std::chrono::milliseconds(100)) >>
+              [&] { freeloader->send(ps.handle, heartbeat_atom::value); });
     self->receive([](caf::down_msg&) {});
     BOOST_TEST_CONTEXT(mode) {
       BOOST_TEST(why.find("no push") != std::string::npos, why);

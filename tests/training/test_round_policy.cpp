@@ -38,6 +38,7 @@ struct sim_event {
   enum kind { grant_arrives, update_arrives, push_arrives, compute_done, join, depart } what;
   std::uint32_t worker = 0;
   std::uint64_t version = 0;
+  std::uint64_t number = 0; ///< of a grant
   bool operator>(const sim_event& o) const {
     return time != o.time ? time > o.time : order > o.order;
   }
@@ -68,8 +69,9 @@ sim_result simulate(std::uint64_t seed, std::uint64_t tau, std::uint32_t n, std:
   auto delay = [&] { return 0.05 + unit(rng) * 0.5; }; // reorders messages freely
   std::priority_queue<sim_event, std::vector<sim_event>, std::greater<>> events;
   std::uint64_t order = 0;
-  auto schedule = [&](double t, sim_event::kind k, std::uint32_t w, std::uint64_t v) {
-    events.push(sim_event{t, order++, k, w, v});
+  auto schedule = [&](double t, sim_event::kind k, std::uint32_t w, std::uint64_t v,
+                      std::uint64_t number = 0) {
+    events.push(sim_event{t, order++, k, w, v, number});
   };
 
   staleness_admission admission{tau};
@@ -86,7 +88,7 @@ sim_result simulate(std::uint64_t seed, std::uint64_t tau, std::uint32_t n, std:
   };
   auto send_grants = [&] {
     for (const auto& g : admission.grants(version, total - version))
-      schedule(now + delay(), sim_event::grant_arrives, g.worker, g.version);
+      schedule(now + delay(), sim_event::grant_arrives, g.worker, g.version, g.number);
   };
   auto drain = [&] {
     while (auto r = admission.next(version, live())) {
@@ -145,7 +147,7 @@ sim_result simulate(std::uint64_t seed, std::uint64_t tau, std::uint32_t n, std:
     switch (e.what) {
     case sim_event::grant_arrives:
       if (w.alive) {
-        w.policy.on_grant(e.version);
+        w.policy.on_grant(e.version, e.number);
         maybe_compute(e.worker);
       }
       break;
@@ -361,11 +363,15 @@ BOOST_AUTO_TEST_CASE(push_policy_sync_pushes_every_version_async_only_with_a_gra
   BOOST_TEST(!sync.should_compute(3)); // the last version needs no gradient
   push_policy async{true, 100};
   BOOST_TEST(!async.should_compute(0));
-  async.on_grant(5);
+  BOOST_TEST(async.on_grant(5, 1));
   BOOST_TEST(!async.should_compute(4)); // replica older than the grant: wait for updates
   BOOST_TEST(async.should_compute(6));
   async.computed(6);
   BOOST_TEST(!async.should_compute(6));
+  BOOST_TEST(!async.on_grant(5, 1)); // a copy of the grant: one grant, one gradient
+  BOOST_TEST(!async.should_compute(6));
+  BOOST_TEST(async.on_grant(6, 2)); // a new grant, also for a version already held
+  BOOST_TEST(async.should_compute(6));
 }
 
 BOOST_AUTO_TEST_CASE(membership_assigns_disjoint_shards_and_enforces_caps) {
