@@ -69,7 +69,12 @@ double push_check::bound() const {
     return push_norm_cold_bound;
   std::vector<double> sorted(recent_.begin(), recent_.end());
   std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
-  return std::max(push_norm_factor * sorted[sorted.size() / 2], 1e-30);
+  const double median = sorted[sorted.size() / 2];
+  // Mostly zero pushes (a worker with nothing to say, or one that sends zeros on purpose) say
+  // nothing about the scale of honest gradients: they must not shrink the bound to nothing.
+  if (!(median > 0))
+    return push_norm_cold_bound;
+  return push_norm_factor * median;
 }
 
 compressed_message push_check::accept(std::span<const std::uint8_t> bytes) {

@@ -57,7 +57,8 @@ private:
 /// The automatic bound: an honest push is C[g + δ] for a minibatch gradient g, whose norm moves
 /// slowly over a run; 10⁴ times the median of the last 64 accepted norms leaves room for honest
 /// spikes (and for a run that slowly blows up, which then ends as diverged) and none for a push
-/// of 1e30. A single worker cannot move a median. Before 8 pushes have been accepted: 1e8.
+/// of 1e30. A single worker of many cannot move a median. Before 8 pushes have been accepted, and
+/// while the median is 0 (zero pushes say nothing about the scale of gradients): 1e8.
 inline constexpr double push_norm_factor = 1e4;
 inline constexpr double push_norm_cold_bound = 1e8;
 

@@ -7,6 +7,8 @@
 
 #include "actors/parameter_server.hpp"
 #include "actors/worker.hpp"
+#include "base/random.hpp"
+#include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
@@ -145,6 +147,99 @@ BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
       }
     }
   }
+}
+
+// The test plays one of two workers of a sync run, with tiny gradients, and then misbehaves as
+// a lossy network would make a worker misbehave.
+BOOST_AUTO_TEST_CASE(resends_are_acknowledged_missing_updates_come_again_or_as_a_resync) {
+  auto cfg = small_run("sign", 0);
+  cfg.workers = 2;
+  cfg.steps = 400;
+  server_options opts;
+  opts.cfg = cfg;
+  opts.setup = load_training(cfg);
+  opts.verbose = false;
+  auto outcome = opts.outcome;
+  auto server = spawn_parameter_server(*sys, std::move(opts));
+  caf::scoped_actor self{*sys};
+  self->monitor(server);
+  self->send(server, register_atom::value, worker_hello{protocol_version, self, "test"});
+  auto real = spawn_worker(*sys, server, [] {
+    worker_options o;
+    o.host = "real";
+    return o;
+  }());
+  caf::scoped_actor watcher{*sys};
+  watcher->monitor(real);
+  welcome w;
+  self->receive([&](welcome_atom, welcome& received) { w = std::move(received); },
+                caf::after(std::chrono::seconds(30)) >> [] { BOOST_FAIL("no welcome"); });
+  rng_engine rng{1};
+  // A tiny gradient, not zero: the server's automatic norm bound follows the pushes it sees.
+  std::vector<float> tiny(w.model.size(), 1e-3f);
+  const auto zero = to_bytes(make_compressor(cfg.compressor)->compress(tiny, rng));
+  auto push = [&](std::uint64_t step) {
+    self->send(server, push_atom::value, gradient_push{w.worker_id, step, 1.0f, 0, zero});
+  };
+  auto wait = [&](auto... handlers) {
+    self->receive(
+        handlers..., [](reshard_atom, const shard_assignment&) {},
+        caf::after(std::chrono::seconds(30)) >> [] { BOOST_FAIL("nothing for 30 s"); });
+  };
+  // 300 steps of the barrier: push, then wait for the update it completes.
+  std::uint64_t version = 0;
+  while (version < 300) {
+    push(version);
+    wait([&](update_atom, const model_update& u) { version = std::max(version, u.version); });
+  }
+  // The push of step 299 again (as if update 300 were lost): acknowledged, never applied again,
+  // and update 300 comes again from the ring.
+  push(299);
+  std::optional<std::uint64_t> acked, resent;
+  while (!acked || !resent)
+    wait([&](ack_atom, std::uint64_t key) { acked = key; },
+         [&](update_atom, const model_update& u) { resent = u.version; });
+  BOOST_TEST(*acked == 299u);
+  BOOST_TEST(*resent == 300u);
+  // "I hold x_297": updates 298..300 come again.
+  self->send(server, status_atom::value, std::uint64_t{297});
+  std::vector<std::uint64_t> again;
+  while (again.size() < 3)
+    wait([&](update_atom, const model_update& u) { again.push_back(u.version); });
+  BOOST_TEST(again == (std::vector<std::uint64_t>{298, 299, 300}),
+             boost::test_tools::per_element());
+  // "I hold x_0": older than the ring (256 updates), so the whole model comes, at version 300.
+  self->send(server, status_atom::value, std::uint64_t{0});
+  welcome resync;
+  wait([&](resync_atom, welcome& received) { resync = std::move(received); });
+  BOOST_TEST(resync.version == 300u);
+  BOOST_TEST(resync.model.size() == w.model.size());
+  BOOST_TEST(resync.worker_id == w.worker_id);
+  // Go on to the end: every push applied exactly once.
+  while (version < cfg.steps) {
+    push(version);
+    bool moved = false;
+    while (!moved)
+      wait([&](update_atom, const model_update& u) {
+        moved = u.version > version;
+        version = std::max(version, u.version);
+      });
+  }
+  self->receive([](shutdown_atom, const farewell&) {});
+  self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(30)) >>
+                                           [] { BOOST_FAIL("the server did not end"); });
+  watcher->receive([&](caf::down_msg& dm) { // the honest worker took part to the end
+    BOOST_TEST(!dm.reason, sys->render(dm.reason));
+  });
+});
+BOOST_REQUIRE_MESSAGE(outcome->ok, outcome->error);
+const auto& s = outcome->summary;
+BOOST_TEST(s.steps == cfg.steps);
+BOOST_TEST(s.resyncs == 1u);
+BOOST_TEST(s.retransmissions >= 1u + 1u + 3u); // the push, update 300, updates 298..300
+for (std::size_t i = 1; i < outcome->rows.size(); ++i)
+  BOOST_REQUIRE_EQUAL(outcome->rows[i].pushes,
+                      2u); // nothing applied twice, nobody lost // nothing applied twice
 }
 
 BOOST_AUTO_TEST_SUITE_END()

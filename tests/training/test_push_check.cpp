@@ -92,6 +92,17 @@ BOOST_AUTO_TEST_CASE(a_huge_push_is_refused_by_the_absolute_and_the_automatic_bo
   BOOST_CHECK_NO_THROW(automatic.accept(encode("sign", gradient(100, 20))));
 }
 
+// One of two workers pushing zeros (nothing to say, or on purpose) makes the median norm 0: the
+// bound must not shrink to nothing and expel the honest worker.
+BOOST_AUTO_TEST_CASE(zero_pushes_do_not_shrink_the_automatic_bound_to_nothing) {
+  push_check check{"sign", 100, 0};
+  for (int i = 0; i < 64; ++i)
+    check.accept(encode("sign", std::vector<float>(100, 0.0f)));
+  BOOST_TEST(check.bound() == push_norm_cold_bound);
+  BOOST_CHECK_NO_THROW(check.accept(encode("sign", gradient(100, 3))));
+  BOOST_TEST(rejected_with(check, encode("sign", gradient(100, 1e30f)), "bound"));
+}
+
 BOOST_AUTO_TEST_CASE(a_loss_far_above_recent_ones_means_the_run_is_blowing_up) {
   recent_losses losses;
   BOOST_TEST(!losses.exploded(1e6f)); // no history yet: nothing to compare with
