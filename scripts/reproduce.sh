@@ -30,6 +30,8 @@
 # Parts that cannot run here (rq5 without root or network namespaces, staleness without the
 # asynchronous mode) are listed with the reason in DIR/skipped.txt. A run that fails is listed
 # in DIR/failed.txt and left out of the tables; the script finishes the others, then exits 1.
+# A run that diverges (dsq stops it and exits 3) is a result, not a failure: the tables say
+# "diverged" for it, and the RQ4 plot draws no bar.
 set -euo pipefail
 
 # Everything runs inside main, which bash reads whole before it starts: editing this file while
@@ -122,15 +124,24 @@ skip() {
 }
 note() { echo "reproduce: [$((SECONDS - start_time)) s] $*" >&2; }
 
+# The number of steps each run was asked for, by its summary JSON's path: a diverged run's
+# JSON has the steps it made before dsq stopped it, and a configuration whose every seed
+# diverged is still listed with the length it was run for.
+declare -A planned_steps=()
+
 # run_local PART NAME INI [dsq options...]: one `dsq local` run, its CSV, JSON and log under
 # runs/PART/. A run that fails or does not complete is listed in failed.txt and left out of
 # the tables and plots; the script goes on with the others and exits non-zero at the end.
 run_local() {
   local part=$1 name=$2 ini=$3
   shift 3
-  local dir=$out/runs/$part
+  local dir=$out/runs/$part a
   mkdir -p "$dir"
   local t0=$SECONDS status=0
+  planned_steps[$dir/$name.json]=$(sed -n 's/^steps=//p' "$ini" | tail -n 1)
+  for a in "$@"; do
+    case $a in --steps=*) planned_steps[$dir/$name.json]=${a#--steps=} ;; esac
+  done
   if [ "$reuse" -eq 1 ] && [ -n "$(outcome "$dir/$name.json")" ] && [ -s "$dir/$name.csv" ]; then
     return 0
   fi
@@ -244,43 +255,59 @@ train_size() {
 }
 
 # summary_row PART CONFIG_NAME LABEL JSON...: one CSV row over the seeds of a configuration.
-# Columns: see summary_header.
-summary_header="part,config,label,method,compressor,model,workers,steps,epochs,seeds,diverged,final_train_loss_mean,final_train_loss_std,test_accuracy_mean,test_accuracy_std,bytes_up_per_step,bytes_down_per_step,steps_per_s,dataset"
+# Columns: see summary_header. A seed whose summary says "diverged": true (dsq stopped it and
+# exited 3), or whose final loss is not a number (older builds), counts in "diverged" and is
+# left out of the loss, accuracy and steps/s columns: its loss is that of the model dsq
+# stopped, huge but finite, and its accuracy is chance. "steps" and "epochs" are those of the
+# seeds that completed, or the planned ones when every seed diverged; "diverged_at_steps"
+# lists where dsq stopped the diverged seeds.
+summary_header="part,config,label,method,compressor,model,workers,steps,epochs,seeds,diverged,final_train_loss_mean,final_train_loss_std,test_accuracy_mean,test_accuracy_std,bytes_up_per_step,bytes_down_per_step,steps_per_s,dataset,diverged_at_steps"
 summary_row() {
   local part=$1 name=$2 label=$3
   shift 3
   local first=$1 j
-  local method compressor model workers steps batch ntrain dataset
+  local method compressor model workers batch ntrain dataset
   method=$(field "$first" method)
   compressor=$(field "$first" compressor)
   model=$(field "$first" model)
   workers=$(field "$first" workers)
-  steps=$(field "$first" steps)
   dataset=$(field "$first" dataset | sed 's/ (.*//')
   ntrain=$(train_size "$first")
   batch=$(sed -n 's/^batch=//p' "$conf/$name.ini" 2>/dev/null || true)
   batch=${batch:-32}
+  # One tab-separated line per seed (fields may be empty): loss, accuracy, bytes up, bytes
+  # down, steps/s, steps made, outcome, step it diverged at, steps planned.
   for j in "$@"; do
-    printf '%s %s %s %s %s %s\n' "$(field "$j" final_train_loss)" "$(field "$j" test_accuracy)" \
-      "$(field "$j" bytes_up)" "$(field "$j" bytes_down)" "$(field "$j" steps_per_s)" "$(field "$j" steps)"
-  done | awk -v part="$part" -v name="$name" -v label="$label" -v method="$method" \
-    -v compressor="$compressor" -v model="$model" -v workers="$workers" -v steps="$steps" \
-    -v epochs="$(awk -v s="$steps" -v w="$workers" -v b="$batch" -v n="$ntrain" 'BEGIN { printf "%.2f", s * w * b / n }')" \
-    -v dataset="$dataset" "$awk_lib"'
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(field "$j" final_train_loss)" "$(field "$j" test_accuracy)" \
+      "$(field "$j" bytes_up)" "$(field "$j" bytes_down)" "$(field "$j" steps_per_s)" "$(field "$j" steps)" \
+      "$(outcome "$j")" "$(field "$j" diverged_at_step)" "${planned_steps[$j]:-}"
+  done | awk -F'\t' -v part="$part" -v name="$name" -v label="$label" -v method="$method" \
+    -v compressor="$compressor" -v model="$model" -v workers="$workers" -v batch="$batch" \
+    -v ntrain="$ntrain" -v dataset="$dataset" "$awk_lib"'
     {
       k++
-      if (isnum($1)) { l += $1; lq += $1 * $1; ln++ } else div++
-      if (isnum($2)) { a += $2; aq += $2 * $2; ka++ }
       if ($6 > 0) { up += $3 / $6; down += $4 / $6 }
-      if (isnum($5)) sps += $5
+      if ($7 == "diverged" || !isnum($1)) {
+        div++
+        if (isnum($8)) at = at (at == "" ? "" : " ") $8
+        if (plan == "" && isnum($9)) plan = $9
+        next
+      }
+      if (made == "" && $6 > 0) made = $6
+      l += $1; lq += $1 * $1; ln++
+      if (isnum($2)) { a += $2; aq += $2 * $2; ka++ }
+      if (isnum($5)) { sps += $5; ks++ }
     }
     END {
-      lm = ln ? l / ln : "nan"; ls = ln > 1 ? sqrt(max0((lq - ln * lm * lm) / (ln - 1))) : 0
+      steps = made != "" ? made : plan
+      epochs = steps != "" ? sprintf("%.2f", steps * workers * batch / ntrain) : "nan"
+      lm = ln ? l / ln : 0; ls = ln > 1 ? sqrt(max0((lq - ln * lm * lm) / (ln - 1))) : 0
       am = ka ? a / ka : 0; as = ka > 1 ? sqrt(max0((aq - ka * am * am) / (ka - 1))) : 0
-      printf "%s,%s,\"%s\",%s,\"%s\",\"%s\",%s,%s,%s,%d,%d,%s,%s,%s,%s,%.0f,%.0f,%.1f,%s\n", part, name, label,
-        method, compressor, model, workers, steps, epochs, k, div,
+      printf "%s,%s,\"%s\",%s,\"%s\",\"%s\",%s,%s,%s,%d,%d,%s,%s,%s,%s,%.0f,%.0f,%s,%s,%s\n", part, name, label,
+        method, compressor, model, workers, (steps != "" ? steps : "nan"), epochs, k, div,
         (ln ? sprintf("%.4f", lm) : "nan"), (ln ? sprintf("%.4f", ls) : "nan"),
-        (ka ? sprintf("%.4f", am) : "nan"), (ka ? sprintf("%.4f", as) : "nan"), up / k, down / k, sps / k, dataset
+        (ka ? sprintf("%.4f", am) : "nan"), (ka ? sprintf("%.4f", as) : "nan"), up / k, down / k,
+        (ks ? sprintf("%.1f", sps / ks) : "nan"), dataset, at
     }
     function max0(v) { return v < 0 ? 0 : v }'
 }
@@ -345,10 +372,16 @@ summary_markdown() {
               print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"; next }
     function v(name) { x = $(col[name]); gsub("\034", ",", x); return x }
     {
-      loss = v("diverged") > 0 ? sprintf("diverged (%d of %d seeds)", v("diverged"), v("seeds")) : sprintf("%.4f ± %.4f", v("final_train_loss_mean"), v("final_train_loss_std"))
+      d = v("diverged") + 0; k = v("seeds") + 0; at = v("diverged_at_steps"); gsub(" ", ", ", at)
+      where = at == "" ? "" : (d > 1 ? ", at steps " : ", at step ") at
+      loss = sprintf("%.4f ± %.4f", v("final_train_loss_mean"), v("final_train_loss_std"))
+      if (d >= k && d > 0) loss = sprintf("diverged (%d of %d seeds%s)", d, k, where)
+      else if (d > 0) loss = sprintf("%s (%d of %d seeds diverged%s)", loss, d, k, where)
       acc = v("test_accuracy_mean") == "nan" ? "-" : sprintf("%.2f ± %.2f", 100 * v("test_accuracy_mean"), 100 * v("test_accuracy_std"))
-      printf "| %s | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.0f |\n", v("label"), v("model"), v("workers"), v("epochs"), v("seeds"),
-        loss, acc, v("bytes_up_per_step") / 1000, v("bytes_down_per_step") / 1000, v("steps_per_s")
+      sps = v("steps_per_s") == "nan" ? "-" : sprintf("%.0f", v("steps_per_s"))
+      printf "| %s | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %s |\n", v("label"), v("model"), v("workers"),
+        (v("epochs") == "nan" ? "-" : v("epochs")), v("seeds"), loss, acc, v("bytes_up_per_step") / 1000,
+        v("bytes_down_per_step") / 1000, sps
     }'
 }
 
@@ -415,22 +448,37 @@ if wants rq1; then
   } >"$out/tables/rq1_summary.csv"
   summary_markdown "$out/tables/rq1_summary.csv" >"$out/tables/rq1_summary.md"
 
-  # The acceptance checks of the issue, computed from the table above.
+  # The acceptance checks of the issue, computed from the table above. The epochs and seeds
+  # are those of the runs a claim compares (not of another row: a diverged configuration's
+  # differ); a claim on a configuration that diverged in any seed does not hold.
   flatten_csv <"$out/tables/rq1_summary.csv" | awk -F, '
     NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     { acc[$2] = $(col["test_accuracy_mean"]); sd[$2] = $(col["test_accuracy_std"]); loss[$2] = $(col["final_train_loss_mean"])
-      up[$2] = $(col["bytes_up_per_step"]); down[$2] = $(col["bytes_down_per_step"]); ep = $(col["epochs"]); k = $(col["seeds"]) }
+      up[$2] = $(col["bytes_up_per_step"]); down[$2] = $(col["bytes_down_per_step"]); ep[$2] = $(col["epochs"])
+      k[$2] = $(col["seeds"]); div[$2] = $(col["diverged"]) }
+    function ok(c) { return (c in acc) && div[c] == 0 && acc[c] != "nan" }
+    function runs(a, b) { return ep[a] == ep[b] && k[a] == k[b] ? sprintf("%s epochs (mean of %d seeds)", ep[a], k[a]) \
+                            : sprintf("%s / %s epochs (mean of %d / %d seeds)", ep[a], ep[b], k[a], k[b]) }
+    function why(a, b) { return sprintf("not measured: %s", (a in acc) && (b in acc) ? "a run diverged" : "a run is missing") }
     END {
       print "| claim | measured | holds |"
       print "|---|---|---|"
-      d = 100 * (acc["rq1-doublesqueeze-sign"] - acc["rq1-sgd"])
-      printf "| doublesqueeze-sign within 0.5 points of sgd test accuracy after %s epochs (mean of %d seeds) | %.2f%% vs %.2f%% (%+.2f points) | %s |\n",
-        ep, k, 100 * acc["rq1-doublesqueeze-sign"], 100 * acc["rq1-sgd"], d, (d >= -0.5 ? "yes" : "no")
-      d2 = 100 * (acc["rq1-compressed-sign"] - acc["rq1-sgd"])
-      worse = d2 < 0 && -d2 > 2 * 100 * (sd["rq1-compressed-sign"] + sd["rq1-sgd"])
-      printf "| compressed-sign measurably worse than sgd (gap > 2 x the summed std) | %.2f%% vs %.2f%% (%+.2f points, std %.2f / %.2f); final loss %s vs %s | %s |\n",
-        100 * acc["rq1-compressed-sign"], 100 * acc["rq1-sgd"], d2, 100 * sd["rq1-compressed-sign"], 100 * sd["rq1-sgd"],
-        loss["rq1-compressed-sign"], loss["rq1-sgd"], (worse ? "yes" : "no")
+      ds = "rq1-doublesqueeze-sign"; cs = "rq1-compressed-sign"; sg = "rq1-sgd"
+      d = 100 * (acc[ds] - acc[sg])
+      if (ok(ds) && ok(sg))
+        printf "| doublesqueeze-sign within 0.5 points of sgd test accuracy after %s | %.2f%% vs %.2f%% (%+.2f points) | %s |\n",
+          runs(ds, sg), 100 * acc[ds], 100 * acc[sg], d, (d >= -0.5 ? "yes" : "no")
+      else
+        printf "| doublesqueeze-sign within 0.5 points of sgd test accuracy | %s | no |\n", why(ds, sg)
+      d2 = 100 * (acc[cs] - acc[sg])
+      worse = d2 < 0 && -d2 > 2 * 100 * (sd[cs] + sd[sg])
+      if (ok(cs) && ok(sg))
+        printf "| compressed-sign measurably worse than sgd (gap > 2 x the summed std) | %.2f%% vs %.2f%% (%+.2f points, std %.2f / %.2f); final loss %s vs %s | %s |\n",
+          100 * acc[cs], 100 * acc[sg], d2, 100 * sd[cs], 100 * sd[sg], loss[cs], loss[sg], (worse ? "yes" : "no")
+      else if ((cs in div) && div[cs] > 0 && ok(sg))
+        printf "| compressed-sign measurably worse than sgd (gap > 2 x the summed std) | compressed-sign diverged in %d of %d seeds | yes |\n", div[cs], k[cs]
+      else
+        printf "| compressed-sign measurably worse than sgd (gap > 2 x the summed std) | %s | no |\n", why(cs, sg)
       ru = up["rq1-sgd"] / up["rq1-doublesqueeze-sign"]; rd = down["rq1-sgd"] / down["rq1-doublesqueeze-sign"]
       printf "| bytes per step with sign at most 1/25 of sgd each way | up %.0f vs %.0f B/step (1/%.1f), down %.0f vs %.0f (1/%.1f) | %s |\n",
         up["rq1-doublesqueeze-sign"], up["rq1-sgd"], ru, down["rq1-doublesqueeze-sign"], down["rq1-sgd"], rd, (ru >= 25 && rd >= 25 ? "yes" : "no")
@@ -452,15 +500,20 @@ if wants rq4; then
         part=${c%%-*}
         mapfile -t js < <(completed "$part" "$c" json)
         if [ "${#js[@]}" -eq 0 ]; then
-          row+=("$part,$c,x,,,,,,,0,0,nan,nan,nan,nan,,,,")
+          row+=("$part,$c,x,,,,,,,0,0,nan,nan,nan,nan,,,,,")
         else
           row+=("$(summary_row "$part" "$c" x "${js[@]}")")
         fi
       done
+      # A configuration that diverged in any seed: "diverged" (with how many seeds if not all)
+      # and no std or accuracy, as the stopped models' are not results.
       printf '%s\n%s\n' "${row[0]}" "${row[1]}" | flatten_csv | awk -F, -v op="$op" -v kind="$kind" '
-        { loss[NR] = $12; std[NR] = $13; acc[NR] = $14; div[NR] = $11 }
-        END { printf "%s,%s,%s,%s,%s,%s,%s,%s\n", op, kind, (div[1] > 0 ? "diverged" : loss[1]), std[1], acc[1],
-                (div[2] > 0 ? "diverged" : loss[2]), std[2], acc[2] }'
+        { k[NR] = $10; div[NR] = $11; loss[NR] = $12; std[NR] = $13; acc[NR] = $14 }
+        function cells(i) {
+          if (div[i] == 0) return loss[i] "," std[i] "," acc[i]
+          return (div[i] >= k[i] ? "diverged" : sprintf("diverged in %d of %d seeds", div[i], k[i])) ",,"
+        }
+        END { printf "%s,%s,%s,%s\n", op, kind, cells(1), cells(2) }'
     done <<EOF
 sign biased rq1-compressed-sign rq1-doublesqueeze-sign
 top-k_1% biased rq1-compressed-topk rq1-doublesqueeze-topk
@@ -469,7 +522,7 @@ qsgd_s=16 unbiased rq1-compressed-qsgd rq1-doublesqueeze-qsgd
 EOF
   } | sed 's/_/ /g; 1s/ /_/g' >"$out/tables/rq4_operators.csv"
   csv_to_markdown "$out/tables/rq4_operators.csv" >"$out/tables/rq4_operators.md"
-  awk -F, 'NR > 1 { c = $3 == "diverged" ? "NaN" : $3; d = $6 == "diverged" ? "NaN" : $6
+  awk -F, "$awk_lib"'NR > 1 { c = isnum($3) ? $3 : "NaN"; d = isnum($6) ? $6 : "NaN"
                     printf "\"%s (%s)\"\t%s\t%s\n", $1, $2, c, d }' "$out/tables/rq4_operators.csv" >"$out/data/rq4.tsv"
   plot_png rq4_final_loss "set title 'Final training loss by operator (MLP, MNIST, 4 workers; mean over seeds $seeds; no bar = diverged)'
 set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1
@@ -639,11 +692,13 @@ if wants staleness; then
           FNR == 1 { header(); next }
           { x = get("test_accuracy"); if (isnum(x) && x >= a) { print get("wall_s"); found = 1; exit } }
           END { if (!found) print "not reached" }' "${j%.json}.csv")
-        echo "$tau,$(field "$j" final_train_loss),$(field "$j" test_accuracy),$staleness_target,$t,$(field "$j" max_staleness),$(field "$j" mean_staleness),$(field "$j" wall_s)"
+        loss=$(field "$j" final_train_loss)
+        [ "$(outcome "$j")" != diverged ] || loss="diverged at step $(field "$j" diverged_at_step)"
+        echo "$tau,$loss,$(field "$j" test_accuracy),$staleness_target,$t,$(field "$j" max_staleness),$(field "$j" mean_staleness),$(field "$j" wall_s)"
       done
     } >"$out/tables/staleness.csv"
     csv_to_markdown "$out/tables/staleness.csv" >"$out/tables/staleness.md"
-    awk -F, 'NR > 1 { print $1 "\t" $2 "\t" ($5 == "not reached" ? "NaN" : $5) }' "$out/tables/staleness.csv" >"$out/data/staleness.tsv"
+    awk -F, "$awk_lib"'NR > 1 { print $1 "\t" (isnum($2) ? $2 : "NaN") "\t" ($5 == "not reached" ? "NaN" : $5) }' "$out/tables/staleness.csv" >"$out/data/staleness.tsv"
     plot_png staleness "set multiplot layout 1,2 title 'Asynchronous doublesqueeze (sign), one worker slowed down; staleness bound TAU'
 set xlabel 'TAU'; set ylabel 'final training loss'; set key off
 plot '$out/data/staleness.tsv' using 1:2 with linespoints lc rgb '#1f77b4' lw 2 pt 7

@@ -74,4 +74,24 @@ runs=$(find "$out/runs" -name '*.csv' -size +0 | wc -l)
 # The summary has one row per configuration (8 + 2 + 2).
 rows=$(($(grep -c . "$out/tables/summary.csv") - 1))
 [ "$rows" -eq 12 ] || fail "summary.csv has $rows rows, expected 12"
+
+# Diverged runs (dsq stops them and exits 3; QSGD and random-k diverge within a few steps) are
+# results: not in failed.txt, and shown as "diverged" in the tables, not as the huge finite
+# loss of the stopped model nor with the epochs where it stopped.
+diverged=$( (grep -l '"diverged": true' "$out"/runs/*/*.json 2>/dev/null || true) | wc -l)
+echo "reproduce_quick: $diverged diverged runs"
+[ ! -s "$out/failed.txt" ] || fail "failed.txt lists runs: $(tr '\n' ' ' <"$out/failed.txt")"
+# summary.csv with the commas inside quoted fields replaced, so that awk -F, sees the columns.
+flat_summary=$(awk -F'"' '{ l = ""; for (i = 1; i <= NF; i++) { f = $i; if (i % 2 == 0) gsub(",", ";", f); l = l f }; print l }' \
+  "$out/tables/summary.csv")
+if [ "$diverged" -gt 0 ]; then
+  div_rows=$(awk -F, 'NR > 1 && $11 > 0' <<<"$flat_summary" | wc -l)
+  [ "$div_rows" -gt 0 ] || fail "summary.csv counts no diverged seed although $diverged runs diverged"
+  md_rows=$(grep -c 'diverged' "$out/tables/summary.md" || true)
+  [ "$md_rows" -eq "$div_rows" ] || fail "summary.md shows $md_rows diverged rows, summary.csv has $div_rows"
+fi
+# Every row's epochs are those of the configuration (all RQ1/RQ4 configurations run as long).
+epochs=$(awk -F, '$2 ~ /^rq[14]-/ { print $9 }' <<<"$flat_summary" | sort -u)
+[ "$(echo "$epochs" | wc -l)" -eq 1 ] || fail "RQ1/RQ4 rows of summary.csv differ in epochs: $(echo $epochs)"
+grep -q "after $epochs epochs" "$out/tables/rq1_claims.md" || fail "rq1_claims.md does not say 'after $epochs epochs'"
 exit $status
