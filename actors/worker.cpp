@@ -213,8 +213,12 @@ void adopt(worker_actor* self, welcome& w) {
   if (!st.opts.setup.data)
     st.opts.setup = load_training(st.cfg);
   st.engine.emplace(st.cfg, st.opts.setup, st.id, w.version, w.model, w.momentum, w.shard);
-  if (w.has_state)
+  if (w.has_state) {
     st.engine->restore(w.state); // back after a server restart: exactly where the run was
+    // The welcome's shard wins: the same one (nothing changes) when every member came back,
+    // a new generation when not.
+    st.engine->use_shard(w.shard);
+  }
   st.updates = update_sequencer{w.version};
   st.policy.emplace(st.cfg.mode == "async", st.total_steps);
   st.slow = slow_factor(st.cfg, st.id);

@@ -128,8 +128,10 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(membership)
 
+// The runs below must outlast the start of a new process and the detection of a dead one on a
+// loaded machine: a tiny step takes ~0.2 ms here, so they are long in steps, short in time.
 BOOST_AUTO_TEST_CASE(a_worker_started_mid_run_takes_part_from_the_next_step) {
-  const std::uint64_t steps = 4000;
+  const std::uint64_t steps = 40000;
   cluster c{"join"};
   c.start_server(concat(tiny_run(steps), {"--workers=2", "--min-workers=2", "--batch=64"}));
   c.start_worker();
@@ -158,7 +160,7 @@ BOOST_AUTO_TEST_CASE(a_worker_started_mid_run_takes_part_from_the_next_step) {
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_killed_with_sigkill_does_not_stop_training) {
-  const std::uint64_t steps = 4000;
+  const std::uint64_t steps = 40000;
   cluster c{"kill"};
   c.start_server(concat(tiny_run(steps), {"--workers=3", "--batch=64"}));
   auto& w1 = c.start_worker();
@@ -179,7 +181,7 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_with_sigkill_does_not_stop_training) {
 }
 
 BOOST_AUTO_TEST_CASE(async_mode_survives_a_sigkill_and_a_join_across_processes) {
-  const std::uint64_t steps = 6000;
+  const std::uint64_t steps = 60000;
   cluster c{"async"};
   c.start_server(concat(tiny_run(steps), {"--workers=2", "--batch=64", "--mode=async",
                                           "--staleness=3", "--slow-worker=0:2"}));
