@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE actors
 #include <boost/test/unit_test.hpp>
 
+#include "actor_test_support.hpp"
 #include "actors/local_run.hpp"
 #include "actors/worker.hpp"
 #include "compression/make_compressor.hpp"
@@ -26,14 +27,7 @@ using namespace dsq;
 
 namespace {
 
-struct system_fixture {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  system_fixture() {
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-  }
-};
+using testing::system_fixture;
 
 run_config small_run() {
   run_config cfg;

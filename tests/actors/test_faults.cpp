@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE faults
 #include <boost/test/unit_test.hpp>
 
+#include "actor_test_support.hpp"
 #include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
@@ -30,14 +31,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct system_fixture {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  system_fixture() {
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-  }
-};
+using testing::system_fixture;
 
 fault_plan plan_of(const std::vector<std::pair<std::string, std::string>>& entries) {
   return parse_fault_plan(entries);

@@ -5,6 +5,7 @@
 #define BOOST_TEST_MODULE recovery
 #include <boost/test/unit_test.hpp>
 
+#include "actor_test_support.hpp"
 #include "actors/parameter_server.hpp"
 #include "actors/worker.hpp"
 #include "base/random.hpp"
@@ -24,14 +25,7 @@ using namespace dsq;
 
 namespace {
 
-struct system_fixture {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  system_fixture() {
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-  }
-};
+using testing::system_fixture;
 
 /// A fresh directory under the temporary folder, removed with the object.
 struct temp_dir {
