@@ -24,6 +24,8 @@ namespace {
 
 using release_atom = caf::atom_constant<caf::atom("fl_release")>;
 using hang_end_atom = caf::atom_constant<caf::atom("fl_hangend")>;
+/// (hold_cap_atom, up, hold number): a held message's bound has passed.
+using hold_cap_atom = caf::atom_constant<caf::atom("fl_holdcap")>;
 
 using clock_type = std::chrono::steady_clock;
 
@@ -40,10 +42,17 @@ clock_type::duration millis(double ms) {
       std::chrono::duration<double, std::milli>(ms));
 }
 
+/// The least time a held message waits for the next one beyond its own delay. A held message
+/// goes after the next message of its direction or after max(this, delay + jitter), whichever
+/// comes first: a sync update is the last message of its step, and waiting for the next one
+/// would hold it until the worker's retry.
+constexpr double min_hold_ms = 10;
+
 /// A message held back by a reorder fault until the next message of its direction.
 struct held_message {
   caf::message msg;
-  double delay_ms = 0; ///< what its own delay would have been
+  double delay_ms = 0;    ///< what its own delay would have been
+  std::uint64_t hold = 0; ///< its number among the holds of the direction (for its timer)
 };
 
 /// One direction of the link.
@@ -53,6 +62,7 @@ struct direction_state {
   clock_type::time_point busy_until{};                       ///< bandwidth: busy sending
   clock_type::time_point last_release{};                     ///< keeps FIFO order
   std::optional<held_message> held;
+  std::uint64_t holds = 0; ///< messages held so far
 };
 
 struct link_state {
@@ -200,8 +210,14 @@ void route(link_actor* self, link_direction d, caf::message msg, std::uint64_t s
   dir.held.reset();
   if (action == message_action::hold) {
     st.opts.injector->record(step, fault_kind::reorder, where(self, d));
-    dir.held =
-        held_message{std::move(msg), std::chrono::duration<double, std::milli>(when - now).count()};
+    const double own_ms = std::chrono::duration<double, std::milli>(when - now).count();
+    dir.held = held_message{std::move(msg), own_ms, ++dir.holds};
+    // Bounded: the fate (held) is the plan's; only how long it waits depends on traffic.
+    const double cap_ms = own_ms + std::max(min_hold_ms, plan.delay_ms + plan.jitter_ms);
+    self->delayed_send(self,
+                       std::chrono::ceil<std::chrono::microseconds>(
+                           std::chrono::duration<double, std::milli>(cap_ms)),
+                       hold_cap_atom::value, d == link_direction::up, dir.holds);
   } else {
     if (action == message_action::duplicate) {
       st.opts.injector->record(step, fault_kind::duplicate, where(self, d));
@@ -388,6 +404,16 @@ caf::behavior link_behavior(link_actor* self, caf::actor server, fault_link_opti
       },
       [=](release_atom, bool up) {
         release_due(self, up ? link_direction::up : link_direction::down);
+      },
+      [=](hold_cap_atom, bool up, std::uint64_t hold) {
+        // The next message did not come within the bound: the held one goes on its own.
+        const auto d = up ? link_direction::up : link_direction::down;
+        auto& dir = self->state.dir(d);
+        if (!dir.held || dir.held->hold != hold)
+          return; // released already, by a later message or a drop
+        auto held = std::move(*dir.held);
+        dir.held.reset();
+        release_at(self, d, std::max(clock_type::now(), dir.last_release), std::move(held.msg));
       },
       [=](hang_end_atom) {
         auto& st = self->state;

@@ -9,7 +9,11 @@
 // What it does to a message depends on its first atom (net/PROTOCOL.md, "Fault injection"):
 //   data (push, update, grant, heartbeat, status, ack)   every message fault of the plan: drop,
 //                                                        duplicate, reorder (held until after
-//                                                        the next message of that direction),
+//                                                        the next message of that direction,
+//                                                        or for at most its own delay plus
+//                                                        max(10 ms, delay + jitter): a sync
+//                                                        update, the last message of its
+//                                                        step, is not held until a retry),
 //                                                        delay, jitter, bandwidth
 //   control (everything else)                            delay, jitter and bandwidth only
 // Without jitter, messages of one direction leave in the order they came. Bandwidth makes the
