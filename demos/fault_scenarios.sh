@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Runs every failure scenario of config/faults/ with `dsq local`, and each scenario's fault-free
+# twin, then prints a Markdown matrix: what each run completed, its test accuracy beside the
+# twin's, the faults injected, what the protocol recovered and what was lost.
+#
+#   demos/fault_scenarios.sh                   every scenario (a few minutes on 2 cores)
+#   demos/fault_scenarios.sh --out=DIR         keep the runs in DIR (default: a temporary
+#                                              directory, removed at the end)
+#   demos/fault_scenarios.sh --only=a,b        a subset, by file name without .ini
+#
+# Environment: DSQ [build/dsq] the binary to run.
+#
+# Each run writes DIR/NAME.json (--summary), DIR/NAME.faults.csv (--fault-log) and
+# DIR/NAME.log (its output); a scenario with --checkpoint gets DIR/NAME.ckpt of its own.
+# The fault-free twin of a scenario is its file without the [faults] section and without the
+# options that only shape the fault (slow-worker, worker-timeout, checkpoint, checkpoint-every):
+# the same training. Scenarios with the same twin share one twin run (DIR/twin-HASH.json).
+# Exit status: 0 when every run exited 0 and completed its steps; 1 otherwise (the matrix
+# is printed all the same, with the failed runs marked); 2 for a bad argument.
+set -euo pipefail
+
+main() {
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo" # dataset=auto finds data/mnist here
+
+# The matrix's order: message faults, worker faults, server fault.
+all="drop-5 drop-5-async duplicate-reorder bandwidth-100mbit straggler-sync straggler-async
+worker-crash worker-hang late-join poison server-crash"
+out=""
+only=""
+for arg in "$@"; do
+  case $arg in
+    --out=*) out=${arg#--out=} ;;
+    --only=*) only=${arg#--only=}; only=${only//,/ } ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "fault_scenarios: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+scenarios=${only:-$all}
+for name in $scenarios; do
+  if [[ ! -f config/faults/$name.ini ]]; then
+    echo "fault_scenarios: no scenario config/faults/$name.ini" >&2
+    exit 2
+  fi
+done
+dsq=${DSQ:-build/dsq}
+if [[ ! -x $dsq ]]; then
+  echo "fault_scenarios: $dsq is not an executable (build it, or set DSQ=path)" >&2
+  exit 2
+fi
+if [[ -z $out ]]; then
+  out=$(mktemp -d "${TMPDIR:-/tmp}/dsq-faults.XXXXXX")
+  trap 'rm -rf "$out"' EXIT
+else
+  mkdir -p "$out"
+fi
+
+failed=""
+for name in $scenarios; do
+  file=config/faults/$name.ini
+  twin_text=$(twin_of "$file")
+  twin=twin-$(printf '%s' "$twin_text" | md5sum | cut -c1-12)
+  if [[ ! -f $out/$twin.json ]]; then
+    printf '%s\n' "$twin_text" >"$out/$twin.ini"
+    echo "fault_scenarios: $name: fault-free twin ($twin)" >&2
+    run "$twin" "$out/$twin.ini" || failed+=" $twin($name)"
+  fi
+  echo "$name" >"$out/$name.twin"
+  echo "$twin" >>"$out/$name.twin"
+  extra=()
+  grep -q '^checkpoint=' "$file" && extra+=(--checkpoint="$out/$name.ckpt")
+  echo "fault_scenarios: $name" >&2
+  run "$name" "$file" --fault-log="$out/$name.faults.csv" "${extra[@]}" || failed+=" $name"
+done
+
+echo "| scenario | mode | steps done | test accuracy | fault-free accuracy | faults injected | recovered | lost |"
+echo "|---|---|---:|---:|---:|---|---|---|"
+for name in $scenarios; do
+  row "$name" "$(sed -n 2p "$out/$name.twin")"
+done
+if [[ -n $failed ]]; then
+  echo "fault_scenarios: failed:$failed (see $out/*.log)" >&2
+  [[ $out == "${TMPDIR:-/tmp}"/dsq-faults.* ]] && trap - EXIT && echo "fault_scenarios: kept $out" >&2
+  exit 1
+fi
+}
+
+# The scenario file without its [faults] section and the options that only shape a fault.
+twin_of() {
+  awk '/^[[:space:]]*\[/ { skip = ($0 ~ /^[[:space:]]*\[faults\]/) }
+       skip { next }
+       /^[[:space:]]*;/ { next }
+       /^[[:space:]]*(slow-worker|worker-timeout|checkpoint|checkpoint-every)[[:space:]]*=/ { next }
+       NF { print }' "$1"
+}
+
+# run NAME INI [ARGS...]: one dsq local run; fails unless it exits 0 and completes.
+run() {
+  local name=$1 ini=$2
+  shift 2
+  local start=$SECONDS rc=0
+  "$dsq" local --config="$ini" --quiet --summary="$out/$name.json" "$@" >"$out/$name.log" 2>&1 ||
+    rc=$?
+  echo "fault_scenarios:   exit $rc in $((SECONDS - start)) s" >&2
+  [[ $rc -eq 0 && -f $out/$name.json ]] && [[ $(field "$out/$name.json" completed) == true ]]
+}
+
+# field FILE KEY: the value of a top-level key of a summary (one key per line).
+field() {
+  sed -n "s/^  \"$2\": \(.*\)\$/\1/p" "$1" | sed 's/,$//'
+}
+
+# The accuracy as a percentage, or "-".
+percent() {
+  awk -v a="$1" 'BEGIN { if (a ~ /^[0-9.eE+-]+$/) printf "%.2f%%", 100 * a; else print "-" }'
+}
+
+# "label n" pairs whose n is not 0, comma-separated; "none" when all are.
+nonzero() {
+  local text="" label value
+  while [[ $# -ge 2 ]]; do
+    label=$1 value=$2
+    shift 2
+    [[ -n $value && $value != 0 ]] && text+="${text:+, }$label $value"
+  done
+  echo "${text:-none}"
+}
+
+row() {
+  local name=$1 twin=$2 s=$out/$1.json
+  if [[ ! -f $s ]]; then
+    echo "| $name | - | failed (no summary) | - | - | - | - | - |"
+    return
+  fi
+  local faults steps
+  faults=$(field "$s" faults_injected | sed 's/[{}"]//g; s/: / /g')
+  steps=$(field "$s" steps)
+  [[ $(field "$s" completed) == true ]] || steps="$steps (not completed)"
+  echo "| $name | $(field "$s" mode) | $steps | $(percent "$(field "$s" test_accuracy)")" \
+    "| $(percent "$(field "$out/$twin.json" test_accuracy 2>/dev/null)") | ${faults:-none}" \
+    "| $(nonzero timeouts "$(field "$s" timeouts)" retransmissions "$(field "$s" retransmissions)" \
+      resyncs "$(field "$s" resyncs)" returned "$(field "$s" returned_workers)" \
+      joins "$(field "$s" joins)")" \
+    "| $(nonzero "residuals lost" "$(field "$s" residuals_lost)" \
+      "pushes rejected" "$(field "$s" rejected_pushes)") |"
+}
+
+main "$@"
