@@ -88,25 +88,32 @@ dsq_options::dsq_options() {
            "dsq server: allow a non-loopback --bind without TLS (anyone who reaches the port "
            "can send any message)")
       .add(faults.log, "fault-log", "CSV file with one row per injected fault (see --faults.*)");
-  // Injected faults (issue 9), checked by training/fault_plan.hpp. Nothing injects them yet.
+  // Injected faults (issue 9), checked by training/fault_plan.hpp and injected in the message
+  // path (actors/fault_link.hpp) and by the server's crash hook.
   auto& f = faults;
   opt_group{custom_options_, "faults"}
       .add(f.drop, "drop", "probability that a message is lost")
       .add(f.duplicate, "duplicate", "probability that a message is delivered twice")
       .add(f.reorder, "reorder",
-           "probability that a message is held back and delivered after the next one")
+           "probability that a message is held back and delivered after the next one (or "
+           "after max(10 ms, delay + jitter) when no next one comes)")
       .add(f.delay_ms, "delay", "milliseconds every message waits")
       .add(f.jitter_ms, "jitter", "extra milliseconds drawn uniformly from [0, MS)")
       .add(f.bandwidth, "bandwidth",
            "link rate per second (kbit, Mbit, Gbit, kB, MB, GB): B bytes wait B / RATE")
       .add(f.links, "links",
            "comma list of worker ids and up/down the message faults apply to (default: all)")
-      .add(f.crash, "crash", "ID@STEP[,...]: worker ID's process dies at STEP")
+      .add(f.crash, "crash",
+           "ID@STEP[,...]: worker ID dies without a goodbye at STEP (dsq worker: exit code 5)")
       .add(f.hang, "hang", "ID@STEP[:SECONDS][,...]: worker ID stops answering at STEP")
-      .add(f.rejoin, "rejoin", "ID@STEP[,...]: worker ID registers again at STEP")
+      .add(f.rejoin, "rejoin",
+           "ID@STEP[,...]: a new worker joins in place of worker ID at server step STEP (dsq "
+           "local)")
       .add(f.corrupt, "corrupt", "ID@STEP[,...]: worker ID's push for STEP has damaged bytes")
       .add(f.poison, "poison", "ID@STEP[,...]: worker ID's push for STEP is non-finite")
-      .add(f.server_crash, "server-crash", "STEP: the server's process dies at STEP")
+      .add(f.server_crash, "server-crash",
+           "STEP: the server dies at STEP (dsq local restarts it from --checkpoint; dsq server "
+           "exits with code 4: restart it with --resume)")
       .add(f.seed, "seed", "seed of every random fault decision");
 }
 
@@ -132,7 +139,7 @@ std::string dsq_options::options_help() const {
   }
   // help_text(true) holds only the global group; of the others, only `faults` is dsq's.
   std::istringstream all{custom_options_.help_text(false)};
-  text += "\nfaults to inject (issue 9; checked, not injected yet):\n";
+  text += "\nfaults to inject (net/PROTOCOL.md; ready scenarios in config/faults/):\n";
   while (std::getline(all, line)) {
     // Lines that start with the option: not --fault-log, whose description mentions them.
     const auto start = line.find_first_not_of(' ');

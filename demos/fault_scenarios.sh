@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every failure scenario of config/faults/ with `dsq local`, and each scenario's fault-free
 # twin, then prints a Markdown matrix: what each run completed, its test accuracy beside the
-# twin's, the faults injected, what the protocol recovered and what was lost.
+# twin's, the faults injected, what the protocol recovered, what was lost, and the training
+# time beside the twin's.
 #
 #   demos/fault_scenarios.sh                   every scenario (a few minutes on 2 cores)
 #   demos/fault_scenarios.sh --out=DIR         keep the runs in DIR (default: a temporary
@@ -73,8 +74,8 @@ for name in $scenarios; do
   run "$name" "$file" --fault-log="$out/$name.faults.csv" "${extra[@]}" || failed+=" $name"
 done
 
-echo "| scenario | mode | steps done | test accuracy | fault-free accuracy | faults injected | recovered | lost |"
-echo "|---|---|---:|---:|---:|---|---|---|"
+echo "| scenario | mode | steps done | test accuracy | fault-free accuracy | faults injected | recovered | lost | wall s (fault-free) |"
+echo "|---|---|---:|---:|---:|---|---|---|---:|"
 for name in $scenarios; do
   row "$name" "$(sed -n 2p "$out/$name.twin")"
 done
@@ -115,6 +116,11 @@ percent() {
   awk -v a="$1" 'BEGIN { if (a ~ /^[0-9.eE+-]+$/) printf "%.2f%%", 100 * a; else print "-" }'
 }
 
+# Seconds with one decimal, or "-".
+seconds() {
+  awk -v s="$1" 'BEGIN { if (s ~ /^[0-9.eE+-]+$/) printf "%.1f", s; else print "-" }'
+}
+
 # "label n" pairs whose n is not 0, comma-separated; "none" when all are.
 nonzero() {
   local text="" label value
@@ -129,20 +135,21 @@ nonzero() {
 row() {
   local name=$1 twin=$2 s=$out/$1.json
   if [[ ! -f $s ]]; then
-    echo "| $name | - | failed (no summary) | - | - | - | - | - |"
+    echo "| $name | - | failed (no summary) | - | - | - | - | - | - |"
     return
   fi
   local faults steps
   faults=$(field "$s" faults_injected | sed 's/[{}"]//g; s/: / /g')
   steps=$(field "$s" steps)
   [[ $(field "$s" completed) == true ]] || steps="$steps (not completed)"
-  echo "| $name | $(field "$s" mode) | $steps | $(percent "$(field "$s" test_accuracy)")" \
+  echo "| $name | $(field "$s" mode | tr -d '"') | $steps | $(percent "$(field "$s" test_accuracy)")" \
     "| $(percent "$(field "$out/$twin.json" test_accuracy 2>/dev/null)") | ${faults:-none}" \
     "| $(nonzero timeouts "$(field "$s" timeouts)" retransmissions "$(field "$s" retransmissions)" \
       resyncs "$(field "$s" resyncs)" returned "$(field "$s" returned_workers)" \
       joins "$(field "$s" joins)")" \
     "| $(nonzero "residuals lost" "$(field "$s" residuals_lost)" \
-      "pushes rejected" "$(field "$s" rejected_pushes)") |"
+      "pushes rejected" "$(field "$s" rejected_pushes)")" \
+    "| $(seconds "$(field "$s" wall_s)") ($(seconds "$(field "$out/$twin.json" wall_s 2>/dev/null)")) |"
 }
 
 main "$@"
