@@ -11,7 +11,9 @@
 #include "training/checkpoint.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
