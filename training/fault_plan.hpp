@@ -7,6 +7,7 @@
 // Keys (the `faults` option group, config/fault_options.hpp):
 //   drop=P, duplicate=P, reorder=P   probability per message (P in [0,1], summed at most 1): lost,
 //                                    delivered twice, held back and delivered after the next one
+//                                    (or, if none comes, after a bound: actors/fault_link.hpp)
 //   delay=MS, jitter=MS              every message waits MS, plus a uniform draw from [0, jitter)
 //   bandwidth=RATE                   a message of B bytes also waits B / RATE; RATE is a number
 //                                    with a unit per second: kbit, Mbit, Gbit (10^3, 10^6, 10^9
@@ -108,7 +109,7 @@ enum class message_action : std::uint8_t {
   deliver,   ///< delivered once
   drop,      ///< lost
   duplicate, ///< delivered twice
-  hold       ///< held back and delivered after the next message on the link
+  hold       ///< held back and delivered after the next message on the link, or a bound
 };
 
 /// The name of `action`: "deliver", "drop", "duplicate", "reorder" (the key that causes hold).
