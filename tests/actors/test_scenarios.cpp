@@ -6,8 +6,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/fault_injector.hpp"
+#include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "config/dsq_options.hpp"
+#include "net/atoms.hpp"
+#include "net/messages.hpp"
 #include "net/register_types.hpp"
 #include "training/fault_plan.hpp"
 
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 using namespace dsq;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -154,6 +158,27 @@ BOOST_AUTO_TEST_CASE(duplicate_reorder_applies_nothing_twice_and_changes_nothing
   // A held message goes after the next one or within a bound: a held update, the last message
   // of its step, no longer waits for the worker's retry (it took 20 s for 60 steps).
   BOOST_TEST(run.summary().wall_s < 60.0);
+}
+
+// The bound behind that: a held message with no next one on its link goes after max(10 ms,
+// delay + jitter) past its own delay, not never.
+BOOST_AUTO_TEST_CASE(a_held_message_with_no_next_one_goes_after_the_bound) {
+  caf::scoped_actor server{*sys}, worker{*sys};
+  auto faults = std::make_shared<fault_injector>(parse_fault_plan({{"reorder", "1"}}));
+  fault_link_options opts;
+  opts.injector = faults;
+  auto link = spawn_fault_link(*sys, caf::actor_cast<caf::actor>(server), std::move(opts));
+  attach_worker(link, caf::actor_cast<caf::actor>(worker));
+  server->send(link, welcome_atom::value, welcome{}); // control: never held; the id is 0
+  worker->receive([](welcome_atom, const welcome&) {},
+                  caf::after(10s) >> [] { BOOST_FAIL("the welcome did not pass the link"); });
+  const auto start = std::chrono::steady_clock::now();
+  server->send(link, update_atom::value, model_update{1, {}}); // held, and nothing follows
+  worker->receive([](update_atom, const model_update& u) { BOOST_TEST(u.version == 1u); },
+                  caf::after(10s) >> [] { BOOST_FAIL("the held update was never delivered"); });
+  BOOST_TEST((std::chrono::steady_clock::now() - start >= 10ms));
+  BOOST_TEST(faults->count(fault_kind::reorder) == 1u);
+  server->send_exit(link, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_CASE(bandwidth_100mbit_delays_every_message_and_changes_nothing) {
