@@ -136,7 +136,7 @@ BOOST_AUTO_TEST_CASE(drop_5_sync_completes_applies_every_push_once_and_keeps_the
 }
 
 BOOST_AUTO_TEST_CASE(drop_5_async_completes_applies_every_push_once_and_keeps_the_accuracy) {
-  const std::vector<std::string> args{"--steps=120"};
+  const std::vector<std::string> args{"--steps=80"};
   const auto run = run_scenario(*sys, "drop-5-async", args);
   const auto twin = run_scenario(*sys, "drop-5-async", args, false);
   BOOST_TEST(injected(run, "drop") > 0u);
