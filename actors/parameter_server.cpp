@@ -258,6 +258,9 @@ void cross_boundary(server_actor* self, const caf::message* update) {
 /// step (sync), which make the checkpoint one that a run resumes from exactly.
 void save_checkpoint(server_actor* self, std::map<std::uint32_t, worker_snapshot> workers = {}) {
   auto& st = self->state;
+  // The rows up to here reach the OS first: a resumed run continues the metrics file from the
+  // checkpoint's step, and rows still buffered in a killed process would leave a gap.
+  st.report->log().hand_over();
   auto ckpt = st.engine->snapshot();
   ckpt.spec = training_spec_text(st.opts.cfg);
   ckpt.members = st.members->snapshot();

@@ -24,6 +24,7 @@ namespace {
 
 using send_push_atom = caf::atom_constant<caf::atom("send_push")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using lost_again_atom = caf::atom_constant<caf::atom("lost_again")>;
 using clock_type = std::chrono::steady_clock;
 
 /// Bounds of the retransmission timeout: never busier than this, never lazier than that.
@@ -52,8 +53,9 @@ struct worker_state {
   clock_type::duration round_trip = std::chrono::milliseconds(5); ///< smoothed push -> answer
   clock_type::duration backoff{}; ///< current retry interval; doubles while nothing comes
   bool retry_armed = false;
-  bool registered = false; ///< a welcome is expected (registered, not yet welcomed)
-  bool orphaned = false;   ///< lost the server, waiting for (reconnect_atom, server)
+  bool registered = false;  ///< a welcome is expected (registered, not yet welcomed)
+  bool orphaned = false;    ///< lost the server, waiting for (reconnect_atom, server)
+  int stale_reconnects = 0; ///< reconnects answered with the server that died
   std::uint64_t retransmissions = 0;
 
   static inline const char* name = "dsq_worker";
@@ -357,11 +359,27 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
         maybe_push(self);
       },
       [=](retry_atom) { on_retry(self); },
+      [=](lost_again_atom) {
+        if (self->state.orphaned)
+          self->state.opts.on_server_lost(self);
+      },
       [=](reconnect_atom, caf::actor new_server) {
         // The server is back (a new actor): register again, asking for this worker's id.
         auto& st = self->state;
-        if (!new_server || new_server == st.server)
+        if (!new_server)
           return;
+        if (new_server == st.server) {
+          // CAF's middleman may answer a connect from its cache with the proxy of the server
+          // that just died, until it has processed that death: ask again a little later.
+          if (st.orphaned && st.opts.on_server_lost) {
+            if (++st.stale_reconnects > 100)
+              return fail(self, "lost the connection to the server (reconnecting gives back "
+                                "the server that died)");
+            self->delayed_send(self, std::chrono::milliseconds(100), lost_again_atom::value);
+          }
+          return;
+        }
+        st.stale_reconnects = 0;
         st.server = new_server;
         self->monitor(new_server);
         st.orphaned = false;

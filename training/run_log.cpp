@@ -160,6 +160,11 @@ void run_log::flush(bool all) {
   }
 }
 
+void run_log::hand_over() {
+  last_sync_ = {};
+  flush(false);
+}
+
 void run_log::write_pending(bool sync) {
   try {
     csv_.write(pending_);

@@ -72,6 +72,11 @@ public:
   /// every later call throws the same error, so a failed record is never reported as written.
   void flush(bool all = false);
 
+  /// Hands every row that is no longer waiting for its evaluation to the OS now (no fsync): a
+  /// checkpoint is written after it, so that a killed process leaves no gap before the step a
+  /// resumed run continues from. Throws like flush().
+  void hand_over();
+
   const std::vector<step_record>& rows() const { return rows_; }
   std::uint64_t bytes_up() const { return bytes_up_; }
   std::uint64_t bytes_down() const { return bytes_down_; }

@@ -281,53 +281,13 @@ void kill_and_resume(std::uint64_t steps, std::uint64_t every, std::uint64_t kil
 
 } // namespace
 
-// Known bugs of the product that make tests of this file fail (described in the report of the
-// change that added this file). Those tests are skipped, naming their bug, unless
-// DSQ_RUN_KNOWN_BUGS is set; once the bug is fixed, drop the precondition.
-//
-// Reconnect race: a `dsq worker` whose server died asks CAF's middleman to connect to the same
-// host:port at once (net/transport.cpp, reconnect_to_server). When the middleman has not yet
-// processed the down_msg of the dead server's proxy, it answers from its connection cache with
-// that dead proxy; the worker gets (reconnect_atom, the lost server) and ignores it
-// (actors/worker.cpp, reconnect_atom handler: `new_server == st.server` returns) and never tries
-// again: it stays orphaned, without a connection, until killed. The resumed server gives up on
-// it after --worker-timeout (the rest of the run is not the uninterrupted one) and the worker
-// process never exits. Seen in about one of six SIGKILLs here.
-constexpr const char* reconnect_race =
-    "known bug: a worker whose reconnect is answered from CAF's cache with the dead server stays "
-    "orphaned (actors/worker.cpp, reconnect_atom)";
-
-// Metrics gap: the server hands metrics rows to the OS at most once a second
-// (training/run_log.cpp, run_log::flush) and writing a checkpoint does not flush them
-// (actors/parameter_server.cpp, save_checkpoint). After a SIGKILL the rows before the
-// checkpoint's step that were still in the dead process are lost, and the resumed server appends
-// from the checkpoint's step: the metrics file has a gap (a run of 2000 steps killed at step 700
-// keeps no row before 650).
-constexpr const char* metrics_gap =
-    "known bug: metrics rows before the checkpoint are lost with a SIGKILLed server (rows are not "
-    "flushed with the checkpoint)";
-
-/// Precondition of a test that a known bug makes fail: skipped, naming the bug, unless
-/// DSQ_RUN_KNOWN_BUGS is set.
-struct unless_known_bug {
-  const char* bug;
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    if (std::getenv("DSQ_RUN_KNOWN_BUGS") != nullptr)
-      return true;
-    boost::test_tools::assertion_result skip{false};
-    skip.message() << bug << "; DSQ_RUN_KNOWN_BUGS=1 runs it";
-    return skip;
-  }
-};
-
 BOOST_AUTO_TEST_SUITE(server_failures)
 
 // The goal of issue 9: whenever a SIGKILL comes, the run resumed from the last checkpoint with
 // its reconnecting workers ends with the uninterrupted run's model. Three moments, seeded, one
 // in each part of the run; progress is read from the processes' lines, so the kill lands some
 // steps after them (anywhere between two checkpoints).
-BOOST_AUTO_TEST_CASE(sigkill_at_random_moments_resumes_bit_for_bit,
-                     *boost::unit_test::precondition(unless_known_bug{reconnect_race})) {
+BOOST_AUTO_TEST_CASE(sigkill_at_random_moments_resumes_bit_for_bit) {
   const std::uint64_t steps = 2000, every = 50;
   uninterrupted(steps, every);
   std::mt19937_64 gen{20261201};
@@ -344,8 +304,7 @@ BOOST_AUTO_TEST_CASE(sigkill_at_random_moments_resumes_bit_for_bit,
 
 // --faults.server-crash: the server exits with code 4 at the step (after sending its update),
 // a supervisor (this test) restarts it with --resume, and the run ends as if nothing happened.
-BOOST_AUTO_TEST_CASE(an_injected_server_crash_exits_4_and_resumes_bit_for_bit,
-                     *boost::unit_test::precondition(unless_known_bug{reconnect_race})) {
+BOOST_AUTO_TEST_CASE(an_injected_server_crash_exits_4_and_resumes_bit_for_bit) {
   const std::uint64_t steps = 2000, every = 50, crash_at = 777;
   uninterrupted(steps, every);
   restartable_run run{"server-crash", exact_run(steps), every};
@@ -373,8 +332,7 @@ BOOST_AUTO_TEST_CASE(an_injected_server_crash_exits_4_and_resumes_bit_for_bit,
 
 // The metrics file continues across a SIGKILL: every step has exactly one row, those before
 // the checkpoint's step from the first server, the others from the resumed one.
-BOOST_AUTO_TEST_CASE(the_metrics_file_keeps_every_step_across_a_sigkill,
-                     *boost::unit_test::precondition(unless_known_bug{metrics_gap})) {
+BOOST_AUTO_TEST_CASE(the_metrics_file_keeps_every_step_across_a_sigkill) {
   const std::uint64_t steps = 2000, every = 50, kill_at = 700;
   restartable_run run{"metrics-gap", exact_run(steps), every};
   auto& first = run.start();
