@@ -9,7 +9,8 @@
 #                                              directory, removed at the end)
 #   demos/fault_scenarios.sh --only=a,b        a subset, by file name without .ini
 #
-# Environment: DSQ [build/dsq] the binary to run.
+# Environment: DSQ [build/dsq] the binary to run. Relative paths (DSQ, --out) are taken from
+# the directory it is called from; the runs themselves run in the repository (data/mnist).
 #
 # Each run writes DIR/NAME.json (--summary), DIR/NAME.faults.csv (--fault-log) and
 # DIR/NAME.log (its output); a scenario with --checkpoint gets DIR/NAME.ckpt of its own.
@@ -21,6 +22,7 @@
 set -euo pipefail
 
 main() {
+caller=$PWD
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo" # dataset=auto finds data/mnist here
 
@@ -45,6 +47,7 @@ for name in $scenarios; do
   fi
 done
 dsq=${DSQ:-build/dsq}
+[[ -n ${DSQ:-} && $dsq != /* ]] && dsq=$caller/$dsq
 if [[ ! -x $dsq ]]; then
   echo "fault_scenarios: $dsq is not an executable (build it, or set DSQ=path)" >&2
   exit 2
@@ -53,15 +56,18 @@ if [[ -z $out ]]; then
   out=$(mktemp -d "${TMPDIR:-/tmp}/dsq-faults.XXXXXX")
   trap 'rm -rf "$out"' EXIT
 else
+  [[ $out == /* ]] || out=$caller/$out
   mkdir -p "$out"
 fi
 
 failed=""
+declare -A twin_done # twins run by this invocation (a --out=DIR may hold older ones)
 for name in $scenarios; do
   file=config/faults/$name.ini
   twin_text=$(twin_of "$file")
   twin=twin-$(printf '%s' "$twin_text" | md5sum | cut -c1-12)
-  if [[ ! -f $out/$twin.json ]]; then
+  if [[ -z ${twin_done[$twin]:-} ]]; then
+    twin_done[$twin]=1
     printf '%s\n' "$twin_text" >"$out/$twin.ini"
     echo "fault_scenarios: $name: fault-free twin ($twin)" >&2
     run "$twin" "$out/$twin.ini" || failed+=" $twin($name)"
