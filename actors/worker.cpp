@@ -53,6 +53,7 @@ struct worker_state {
   clock_type::duration round_trip = std::chrono::milliseconds(5); ///< smoothed push -> answer
   clock_type::duration backoff{}; ///< current retry interval; doubles while nothing comes
   bool retry_armed = false;
+  bool resent = false; ///< the unacknowledged push went more than once: its round trip says nothing
   bool registered = false;  ///< a welcome is expected (registered, not yet welcomed)
   bool orphaned = false;    ///< lost the server, waiting for (reconnect_atom, server)
   int stale_reconnects = 0; ///< reconnects answered with the server that died
@@ -139,7 +140,14 @@ void acknowledged(worker_actor* self, std::uint64_t key) {
   if (!st.unacked || key < st.unacked_key)
     return;
   st.unacked.reset();
-  st.round_trip = (7 * st.round_trip + (clock_type::now() - st.pushed_at)) / 8;
+  // Karn's rule: the answer to a resent push may answer either copy, so it is no sample. And one
+  // sample moves the estimate at most to twice itself: a round trip that includes waiting for
+  // others (sync) must not run the estimate, and with it the retry interval, up to its cap.
+  if (st.resent)
+    return;
+  const auto sample =
+      std::min<clock_type::duration>(clock_type::now() - st.pushed_at, 2 * st.round_trip);
+  st.round_trip = (7 * st.round_trip + sample) / 8;
 }
 
 void on_retry(worker_actor* self) {
@@ -153,9 +161,10 @@ void on_retry(worker_actor* self) {
   const auto quiet = now - st.last_progress;
   if (quiet < st.backoff)
     return arm_retry(self, st.backoff - quiet);
-  if (st.unacked)
+  if (st.unacked) {
     self->send(st.server, *st.unacked);
-  else
+    st.resent = true;
+  } else
     self->send(st.server, status_atom::value, st.engine->version());
   ++st.retransmissions;
   st.last_progress = now;
@@ -169,6 +178,7 @@ void send_push(worker_actor* self, gradient_push p) {
   st.unacked_key = st.policy->async() ? p.grant : p.step;
   st.unacked = caf::make_message(push_atom::value, std::move(p));
   st.pushed_at = clock_type::now();
+  st.resent = false;
   self->send(st.server, *st.unacked);
   progressed(self);
 }
