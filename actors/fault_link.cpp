@@ -63,6 +63,10 @@ struct direction_state {
   clock_type::time_point last_release{};                     ///< keeps FIFO order
   std::optional<held_message> held;
   std::uint64_t holds = 0; ///< messages held so far
+  /// Copies of each (verb, step) of the protocol's step messages seen so far: a resend is the
+  /// next copy, with a fate of its own.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> copies;
+  std::uint64_t timed = 0; ///< timer-driven and other messages seen so far
 };
 
 struct link_state {
@@ -170,6 +174,26 @@ std::string where(link_actor* self, link_direction d) {
   return to_string(link_id{*self->state.id, d});
 }
 
+/// The index of `msg` for its fate (link_faults::decide). Pushes and updates, which the protocol
+/// sends once per step, are numbered by (verb, step, copy): the same seed loses the same pushes
+/// and updates at the same steps in every run, however heartbeats, status probes and resends
+/// fall in between; their k-th resend has a fate of its own. Other messages (heartbeats, status,
+/// acks, grants: driven by timers or by timing) are numbered in arrival order.
+std::uint64_t fate_index(direction_state& dir, const caf::message& msg, std::uint64_t step) {
+  const auto atom = first_atom(msg);
+  const bool stepped =
+      (atom == push_atom::value && msg.match_elements<push_atom, gradient_push>()) ||
+      (atom == update_atom::value && msg.match_elements<update_atom, model_update>());
+  if (!stepped)
+    return mix_seed(0x7469'6d65'6400ULL, dir.timed++);
+  const auto verb = static_cast<std::uint64_t>(atom);
+  const auto copy = dir.copies[{verb, step}]++;
+  // Steps only grow: forget the copies of long-gone steps.
+  if (dir.copies.size() > 4096)
+    std::erase_if(dir.copies, [&](const auto& entry) { return entry.first.second + 1024 < step; });
+  return mix_seed(mix_seed(verb, step), copy);
+}
+
 /// Applies the message faults of direction `d` to `msg` (`step` for the log).
 void route(link_actor* self, link_direction d, caf::message msg, std::uint64_t step) {
   auto& st = self->state;
@@ -181,7 +205,7 @@ void route(link_actor* self, link_direction d, caf::message msg, std::uint64_t s
   }
   const auto& plan = st.opts.injector->plan();
   const auto bytes = wire_bytes(msg);
-  const auto fate = dir.faults->next(bytes);
+  const auto fate = dir.faults->decide(fate_index(dir, msg, step), bytes);
   const bool data = is_data(first_atom(msg));
   // Control messages ride a link that loses nothing: only their delay applies.
   const auto action = data ? fate.action : message_action::deliver;

@@ -227,6 +227,41 @@ BOOST_AUTO_TEST_CASE(the_same_seed_gives_the_same_fault_log) {
   BOOST_TEST(a.front().find(",0/up") != std::string::npos, a.front());
 }
 
+// Pushes and updates are lost at the same steps whatever timer-driven messages (heartbeats here)
+// fall between them, and a resend of a lost push has a fate of its own.
+BOOST_AUTO_TEST_CASE(the_same_pushes_are_lost_whatever_comes_between_them) {
+  const auto lost = [&](int heartbeats_between, bool resend) {
+    link_rig rig{*sys, plan_of({{"drop", "0.3"}, {"seed", "5"}})};
+    for (std::uint64_t step = 0; step < 100; ++step) {
+      rig.push(step);
+      if (resend)
+        rig.push(step); // its second copy
+      for (int i = 0; i < heartbeats_between; ++i)
+        rig.heartbeat();
+    }
+    rig.leave();
+    std::vector<std::uint64_t> arrived(100, 0);
+    for (const auto& item : rig.received_up_to_leave())
+      if (item.rfind("push ", 0) == 0)
+        ++arrived[std::stoull(item.substr(5))];
+    return arrived;
+  };
+  const auto quiet = lost(0, false);
+  const auto chatty = lost(3, false);
+  BOOST_TEST(quiet == chatty, boost::test_tools::per_element());
+  const auto lost_once = std::count(quiet.begin(), quiet.end(), 0);
+  BOOST_TEST(lost_once > 10); // about 30 of 100
+  // With a resend of every push, a step is lost only when both copies are (about 9 of 100):
+  // the first copy has the same fate as before, the second one its own.
+  const auto resent = lost(1, true);
+  std::size_t both_lost = 0;
+  for (std::size_t step = 0; step < 100; ++step) {
+    BOOST_TEST((quiet[step] == 0 ? resent[step] <= 1 : resent[step] >= 1), "step " << step);
+    both_lost += resent[step] == 0;
+  }
+  BOOST_TEST(both_lost < static_cast<std::size_t>(lost_once));
+}
+
 BOOST_AUTO_TEST_CASE(registration_through_the_link_names_the_link) {
   link_rig rig{*sys, plan_of({{"delay", "1"}})};
   rig.worker->send(rig.link, register_atom::value,
