@@ -89,16 +89,7 @@ std::string joined(const std::vector<std::string>& items) {
   return text;
 }
 
-/// The rows of a fault log without their wall-clock column.
-std::vector<std::string> rows_without_time(const std::string& path) {
-  std::ifstream in{path};
-  std::vector<std::string> rows;
-  std::string line;
-  std::getline(in, line); // header
-  while (std::getline(in, line))
-    rows.push_back(line.substr(line.find(',') + 1));
-  return rows;
-}
+using testing::rows_without_time;
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() /

@@ -5,6 +5,7 @@
 #define BOOST_TEST_MODULE scenarios
 #include <boost/test/unit_test.hpp>
 
+#include "actor_test_support.hpp"
 #include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
@@ -28,14 +29,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct system_fixture {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  system_fixture() {
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-  }
-};
+using testing::system_fixture;
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() /
@@ -98,16 +92,7 @@ void check_pushes_add_up(const scenario_run& run, std::uint32_t per_row) {
   BOOST_TEST(run.summary().pushes_applied == run.cfg.steps * per_row);
 }
 
-/// The rows of a fault log without their wall-clock column.
-std::vector<std::string> rows_without_time(const std::string& path) {
-  std::ifstream in{path};
-  std::vector<std::string> rows;
-  std::string line;
-  std::getline(in, line); // header
-  while (std::getline(in, line))
-    rows.push_back(line.substr(line.find(',') + 1));
-  return rows;
-}
+using testing::rows_without_time;
 
 const step_record& row_at(const scenario_run& run, std::uint64_t step) {
   for (const auto& row : run.outcome.rows)
