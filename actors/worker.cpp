@@ -1,5 +1,6 @@
 #include "actors/worker.hpp"
 
+#include "actors/cpu_affinity.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "training/double_squeeze.hpp"
@@ -12,11 +13,6 @@
 
 #include <chrono>
 #include <optional>
-
-#if defined(__linux__)
-#include <pthread.h>
-#include <sched.h>
-#endif
 
 namespace dsq {
 
@@ -65,40 +61,6 @@ struct worker_state {
 };
 
 using worker_actor = caf::stateful_actor<worker_state>;
-
-/// Restricts the calling thread to the `slot`-th CPU (modulo their number) of those it may use.
-///
-/// Why: the workers of `dsq local` wake at almost the same moment (one update for all) and the
-/// kernel queues a woken thread on a busy CPU when none is idle. Once two CPUs hold 3 and 1
-/// workers, that split sticks: a CPU that runs dry does not pull a waiting worker, since the
-/// worker ran moments ago and counts as cache-hot. With 4 workers on 2 cores the last worker
-/// then starts its gradient ~75 us after the update instead of ~40, and whole runs fall into
-/// the slow mode or the fast one (tiny model of bench_runtime, 10 runs of 3000 steps: median
-/// 138 us/step unpinned, 106 pinned; 2 workers: 87 and 70). Pinned round-robin, every CPU holds
-/// floor(n / cores) or ceil(n / cores) workers in every step. Best effort: a failure leaves the
-/// thread where the OS puts it.
-void pin_to_cpu_slot(int slot) {
-#if defined(__linux__)
-  cpu_set_t allowed;
-  if (slot < 0 || sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-    return;
-  const int count = CPU_COUNT(&allowed);
-  if (count <= 1)
-    return;
-  int wanted = slot % count;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (!CPU_ISSET(cpu, &allowed) || wanted-- > 0)
-      continue;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-    return;
-  }
-#else
-  (void)slot;
-#endif
-}
 
 void fail(worker_actor* self, const std::string& why) {
   self->quit(caf::make_error(caf::sec::runtime_error, why));
@@ -222,6 +184,8 @@ void adopt(worker_actor* self, welcome& w) {
   st.cfg = std::move(w.config);
   st.total_steps = w.total_steps;
   st.state_every = w.state_every;
+  if (st.opts.pin_process)
+    pin_process_to_cpu_slot(static_cast<int>(st.id) + 1);
   if (!st.opts.setup.data)
     st.opts.setup = load_training(st.cfg);
   st.engine.emplace(st.cfg, st.opts.setup, st.id, w.version, w.model, w.momentum, w.shard);
@@ -296,7 +260,7 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
   // The behavior runs on the worker's own (detached) thread: this pins that thread. Never pin
   // a thread of CAF's scheduler.
   if (opts.detached)
-    pin_to_cpu_slot(opts.cpu_slot);
+    pin_thread_to_cpu_slot(opts.cpu_slot);
   self->state.server = server;
   self->state.opts = std::move(opts);
   self->monitor(server);

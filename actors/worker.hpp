@@ -54,6 +54,9 @@ struct worker_options {
   /// with itself and waits for (reconnect_atom, server), then registers again asking for its
   /// identity back (net/PROTOCOL.md, "A lost server").
   std::function<void(caf::actor worker)> on_server_lost;
+  /// true (dsq worker --pin-cpus): once its id is known, every thread of the process runs on
+  /// CPU slot id + 1 (actors/cpu_affinity.hpp; the server takes slot 0).
+  bool pin_process = false;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).
@@ -62,7 +65,7 @@ caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_option
 /// Spawns `n` workers sharing `setup` and registers each with `server` on its behalf, in
 /// order: the server knows (and monitors) every one of them, whatever happens to it next.
 /// Worker i is pinned to CPU i modulo the CPUs the process may use, so that workers spread
-/// evenly over the cores (see worker.cpp, pin_to_cpu_slot, for why).
+/// evenly over the cores (see actors/cpu_affinity.hpp for why).
 /// `on_server_lost`: see worker_options (empty: a worker that loses the server fails).
 std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
                                             const training_setup& setup, std::size_t n,

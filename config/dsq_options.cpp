@@ -71,6 +71,9 @@ dsq_options::dsq_options() {
            "start from the checkpoint in DIR (model, server state, version; sync runs with "
            "--checkpoint-every also every worker's residual and sampler, given back as each "
            "worker returns)")
+      .add(r.pin_cpus, "pin-cpus",
+           "dsq server/worker: run every thread of the process on one CPU (server: the first, "
+           "worker i: the (i+1)-th, modulo the CPUs allowed), for processes sharing a host")
       .add(r.reconnect_timeout_s, "reconnect-timeout",
            "dsq worker: seconds to keep trying to reach a lost server (a server restarted with "
            "--resume gives the worker its identity and state back); 0: exit at once")

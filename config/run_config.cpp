@@ -171,6 +171,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.max_push_norm = defaults.max_push_norm;
   shared.connect_timeout_s = defaults.connect_timeout_s;
   shared.reconnect_timeout_s = defaults.reconnect_timeout_s;
+  shared.pin_cpus = defaults.pin_cpus;
   shared.tls_cert = defaults.tls_cert;
   shared.tls_key = defaults.tls_key;
   shared.tls_ca = defaults.tls_ca;

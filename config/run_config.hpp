@@ -55,6 +55,9 @@ struct run_config {
   /// dsq worker: after losing the server, seconds to retry reaching it (a restarted server
   /// gives the worker its identity back) before giving up; 0: give up at once
   std::uint64_t reconnect_timeout_s = 60;
+  /// dsq server / dsq worker: every thread of the process on one CPU (the server on the first,
+  /// worker i on the (i+1)-th, modulo the CPUs allowed), for processes sharing one host
+  bool pin_cpus = false;
   double worker_timeout_s = 30; ///< a worker silent this long is removed (0: never)
   double max_push_norm = 0;     ///< bound on a push's norm (0: automatic, see push_check.hpp)
   // Node-local, never sent to workers: this node's TLS identity (net/transport.hpp).

@@ -4,6 +4,7 @@
 //   dsq server [options]   publish the parameter server; train once --min-workers registered
 //   dsq worker --server=HOST:PORT   join a server (its configuration is the one that counts)
 
+#include "actors/cpu_affinity.hpp"
 #include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
@@ -190,6 +191,8 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   inject_server_faults(opts, faults);
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));
+  if (cfg.pin_cpus)
+    pin_process_to_cpu_slot(0); // the workers take the slots after it
   std::uint16_t port = 0;
   try {
     port = publish_server(sys, server, cfg.port, cfg.bind, cfg.insecure);
@@ -265,6 +268,7 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   worker_options opts;
   opts.host = fmt::format("{} pid {}", name, getpid());
   opts.verbose = !cfg.quiet;
+  opts.pin_process = cfg.pin_cpus;
   if (faults && (faults->plan().server_crash || !faults->plan().rejoin.empty()))
     fmt::print(stderr, "dsq worker: note: server-crash and rejoin are not injected by a worker "
                        "process (rejoin: start a new dsq worker)\n");

@@ -51,8 +51,8 @@ struct welcome {
 struct gradient_push {
   std::uint32_t worker_id = 0;
   std::uint64_t step = 0;
-  float loss = 0;                 ///< minibatch loss at x_step, for the metrics
-  std::uint64_t model_digest = 0; ///< replica_digest(x_step), or 0 when not checked
+  float loss = 0;                    ///< minibatch loss at x_step, for the metrics
+  std::uint64_t model_digest = 0;    ///< replica_digest(x_step), or 0 when not checked
   std::vector<std::uint8_t> payload; ///< compressed_message in its wire format
   /// Async: the number of the grant it was computed under (0 in sync). With the step, it tells
   /// a resend from a new push: two grants of a worker may name the same version.
@@ -85,7 +85,7 @@ typename Inspector::result_type inspect(Inspector& f, run_config& x) {
            x.slow_worker, x.target_accuracy, x.workers, x.steps, x.epochs, x.batch, x.lr,
            x.lr_schedule, x.momentum, x.seed, x.eval_every, x.verify_replicas, x.metrics, x.summary,
            x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers, x.checkpoint,
-           x.checkpoint_every, x.resume, x.connect_timeout_s, x.reconnect_timeout_s,
+           x.checkpoint_every, x.resume, x.connect_timeout_s, x.reconnect_timeout_s, x.pin_cpus,
            x.worker_timeout_s, x.max_push_norm);
 }
 
