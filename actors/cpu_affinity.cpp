@@ -15,19 +15,23 @@ namespace dsq {
 namespace {
 
 #if defined(__linux__)
-/// The `slot`-th CPU (modulo their number) that the calling thread may use, or -1.
-int cpu_of_slot(int slot) {
+/// The set holding only the `slot`-th CPU (modulo their number) that the calling thread may use;
+/// false when there is nothing to pin (slot < 0, one CPU, or the OS would not say).
+bool single_cpu_of_slot(int slot, cpu_set_t& one) {
   cpu_set_t allowed;
   if (slot < 0 || sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-    return -1;
+    return false;
   const int count = CPU_COUNT(&allowed);
   if (count <= 1)
-    return -1;
+    return false;
   int wanted = slot % count;
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-    if (CPU_ISSET(cpu, &allowed) && wanted-- == 0)
-      return cpu;
-  return -1;
+    if (CPU_ISSET(cpu, &allowed) && wanted-- == 0) {
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      return true;
+    }
+  return false;
 }
 #endif
 
@@ -35,13 +39,9 @@ int cpu_of_slot(int slot) {
 
 void pin_thread_to_cpu_slot(int slot) {
 #if defined(__linux__)
-  const int cpu = cpu_of_slot(slot);
-  if (cpu < 0)
-    return;
   cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+  if (single_cpu_of_slot(slot, one))
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
 #else
   (void)slot;
 #endif
@@ -49,12 +49,9 @@ void pin_thread_to_cpu_slot(int slot) {
 
 void pin_process_to_cpu_slot(int slot) {
 #if defined(__linux__)
-  const int cpu = cpu_of_slot(slot);
-  if (cpu < 0)
-    return;
   cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
+  if (!single_cpu_of_slot(slot, one))
+    return;
   DIR* tasks = opendir("/proc/self/task");
   if (tasks == nullptr)
     return;
