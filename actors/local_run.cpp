@@ -24,6 +24,17 @@ using server_lost_atom = caf::atom_constant<caf::atom("srv_lost")>;
 /// (fault_rejoin_atom, u32 worker, u64 version): a rejoin fault is due (from the crash hook).
 using fault_rejoin_atom = caf::atom_constant<caf::atom("fl_rejoin")>;
 
+/// Syncs the fault log at the end of a run; a failed write fails the run.
+void sync_fault_log(fault_injector& faults, run_outcome& outcome) {
+  try {
+    faults.sync();
+  } catch (const std::exception& e) {
+    outcome.ok = false;
+    if (outcome.error.empty())
+      outcome.error = e.what();
+  }
+}
+
 /// The server's options for `cfg`, with the fault plan's hooks. The crash hook, called after
 /// every applied update, also tells `coordinator` when a rejoin is due.
 server_options make_local_server_options(const run_config& cfg, const training_setup& setup,
@@ -61,9 +72,7 @@ public:
 
   /// Spawns the server and registers the workers on their behalf, in id order.
   void start(server_options opts) {
-    outcome_ = opts.outcome;
-    server_ = spawn_parameter_server(sys_, std::move(opts));
-    self_->monitor(server_);
+    start_server_only(std::move(opts));
     for (std::uint32_t id = 0; id < cfg_.workers; ++id)
       spawn_one(id);
   }
@@ -223,13 +232,7 @@ run_outcome run_faulty(caf::actor_system& sys, const run_config& cfg, training_s
   cluster.end();
   auto outcome = *cluster.outcome();
   outcome.summary.faults_injected = faults->counts();
-  try {
-    faults->sync();
-  } catch (const std::exception& e) {
-    outcome.ok = false;
-    if (outcome.error.empty())
-      outcome.error = e.what();
-  }
+  sync_fault_log(*faults, outcome);
   return outcome;
 }
 
@@ -241,10 +244,7 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
   // A plan that injects nothing takes exactly the fault-free path: no link, no hook.
   if (faults && !faults->plan().empty())
     return run_faulty(sys, cfg, std::move(setup), verbose, stop, std::move(faults));
-  auto opts = make_server_options(cfg, setup);
-  opts.verbose = verbose;
-  if (faults)
-    opts.faults_injected = [faults] { return faults->counts(); };
+  auto opts = make_local_server_options(cfg, setup, verbose, faults);
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));
   caf::scoped_actor self{sys};
@@ -267,15 +267,8 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
               }
             });
   auto result = *outcome;
-  if (faults) {
-    try {
-      faults->sync(); // the log's header, written at start
-    } catch (const std::exception& e) {
-      result.ok = false;
-      if (result.error.empty())
-        result.error = e.what();
-    }
-  }
+  if (faults)
+    sync_fault_log(*faults, result); // the log's header, written at start
   return result;
 }
 

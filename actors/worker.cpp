@@ -53,7 +53,6 @@ struct worker_state {
   bool registered = false;  ///< a welcome is expected (registered, not yet welcomed)
   bool orphaned = false;    ///< lost the server, waiting for (reconnect_atom, server)
   int stale_reconnects = 0; ///< reconnects answered with the server that died
-  std::uint64_t retransmissions = 0;
 
   static inline const char* name = "dsq_worker";
 
@@ -128,7 +127,6 @@ void on_retry(worker_actor* self) {
     st.resent = true;
   } else
     self->send(st.server, status_atom::value, st.engine->version());
-  ++st.retransmissions;
   st.last_progress = now;
   st.backoff = std::min<clock_type::duration>(2 * st.backoff, max_retry);
   arm_retry(self, st.backoff);
@@ -310,9 +308,9 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
         progressed(self);
         maybe_push(self);
       },
-      [=](ack_atom, std::uint64_t step) {
+      [=](ack_atom, std::uint64_t key) {
         if (self->state.joined())
-          acknowledged(self, step);
+          acknowledged(self, key);
       },
       [=](resync_atom, welcome& w) {
         // Too far behind for the server's ring: the full model, keeping δ⁽ⁱ⁾ and the sampler.
@@ -321,8 +319,7 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
           return;
         try {
           st.engine->reset_model(w.version, w.model, w.momentum);
-          if (w.shard.generation != st.engine->shard().generation)
-            st.engine->use_shard(w.shard);
+          st.engine->use_shard(w.shard); // the same shard changes nothing
         } catch (const std::exception& e) {
           return fail(self, std::string{"bad resync from the server: "} + e.what());
         }

@@ -141,8 +141,7 @@ void inject_server_faults(server_options& opts, const std::shared_ptr<fault_inje
     return;
   opts.faults_injected = [faults] { return faults->counts(); };
   const auto& plan = faults->plan();
-  if (plan.has_message_faults() || !plan.crash.empty() || !plan.hang.empty() ||
-      !plan.rejoin.empty() || !plan.corrupt.empty() || !plan.poison.empty())
+  if (plan.has_message_faults() || plan.has_link_worker_faults() || !plan.rejoin.empty())
     fmt::print(stderr, "dsq server: note: message and worker faults are injected by dsq worker "
                        "processes (give them --faults.*); this process injects only "
                        "server-crash\n");
@@ -217,9 +216,7 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
 bool worker_needs_link(const std::shared_ptr<fault_injector>& faults) {
   if (!faults)
     return false;
-  const auto& plan = faults->plan();
-  return plan.has_message_faults() || !plan.crash.empty() || !plan.hang.empty() ||
-         !plan.corrupt.empty() || !plan.poison.empty();
+  return faults->plan().has_message_faults() || faults->plan().has_link_worker_faults();
 }
 
 /// What a worker process's worker talks to: `server`, or a fault link to it. A worker that

@@ -169,9 +169,12 @@ bool fault_plan::has_message_faults() const {
          bandwidth_bytes_per_s > 0;
 }
 
+bool fault_plan::has_link_worker_faults() const {
+  return !crash.empty() || !hang.empty() || !corrupt.empty() || !poison.empty();
+}
+
 bool fault_plan::empty() const {
-  return !has_message_faults() && crash.empty() && hang.empty() && rejoin.empty() &&
-         corrupt.empty() && poison.empty() && !server_crash;
+  return !has_message_faults() && !has_link_worker_faults() && rejoin.empty() && !server_crash;
 }
 
 double parse_bandwidth(std::string_view text, std::string_view option) {

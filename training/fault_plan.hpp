@@ -87,6 +87,9 @@ struct fault_plan {
   bool covers(link_id link) const;
   /// Whether any message fault is configured (drop, duplicate, reorder, delay, jitter, bandwidth).
   bool has_message_faults() const;
+  /// Whether any worker fault that a worker's link applies is configured (crash, hang, corrupt,
+  /// poison; rejoin is the injecting process's business).
+  bool has_link_worker_faults() const;
   /// Whether the plan injects nothing at all.
   bool empty() const;
 };
