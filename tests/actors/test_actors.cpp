@@ -115,7 +115,7 @@ struct pacer {
   void maybe_push() {
     if (async() && !(grant && version >= *grant))
       return;
-    gradient_push p{w.worker_id, version, 1.0f, 0, zero};
+    gradient_push p = testing::make_push(w.worker_id, version, 1.0f, 0, zero);
     p.grant = grant_number;
     self->send(server, push_atom::value, std::move(p));
     ++pushes;
@@ -356,8 +356,8 @@ BOOST_AUTO_TEST_CASE(the_last_workers_leaving_mid_step_fail_the_local_run) {
   rng_engine rng{1};
   std::vector<float> zeros(wa.model.size(), 0.0f);
   a->send(ps.handle, push_atom::value,
-          gradient_push{wa.worker_id, 0, 1.0f, 0,
-                        to_bytes(make_compressor("sign")->compress(zeros, rng))});
+          testing::make_push(wa.worker_id, 0, 1.0f, 0,
+                             to_bytes(make_compressor("sign")->compress(zeros, rng))));
   a->send(ps.handle, leave_atom::value, wa.worker_id);
   b->send(ps.handle, leave_atom::value, wb.worker_id);
   bool done = false;
@@ -412,10 +412,10 @@ BOOST_AUTO_TEST_CASE(a_corrupt_push_removes_the_worker_not_the_run) {
   self->monitor(server);
   // A fake worker registers first (id 0), then a real one completes the quorum.
   self->send(server, register_atom::value, worker_hello{protocol_version, self, "fake"});
-  spawn_worker(*sys, server, worker_options{ps.setup, "local", false});
+  spawn_worker(*sys, server, testing::local_worker_options(ps.setup));
   std::uint32_t my_id = 99;
   self->receive([&](welcome_atom, const welcome& w) { my_id = w.worker_id; });
-  self->send(server, push_atom::value, gradient_push{my_id, 0, 1.0f, 0, {1, 2, 3, 4, 5}});
+  self->send(server, push_atom::value, testing::make_push(my_id, 0, 1.0f, 0, {1, 2, 3, 4, 5}));
   bool told = false;
   bool done = false;
   while (!done)
@@ -534,7 +534,7 @@ BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
   std::vector<float> zeros(w.model.size(), 0.0f);
   auto payload = to_bytes(make_compressor("sign")->compress(zeros, rng));
   self->send(ps.handle, push_atom::value,
-             gradient_push{w.worker_id, 0, 1.0f, 12345, std::move(payload)});
+             testing::make_push(w.worker_id, 0, 1.0f, 12345, std::move(payload)));
   std::string reason;
   bool done = false;
   while (!done)
@@ -692,7 +692,8 @@ BOOST_AUTO_TEST_CASE(a_worker_applies_updates_in_order_when_they_arrive_out_of_o
   cfg.verify_replicas = 1;
   auto setup = load_training(cfg);
   caf::scoped_actor server{*sys};
-  worker_options opts{setup, "local", false, false, -1, true};
+  auto opts = testing::local_worker_options(setup);
+  opts.self_register = false; // the test plays the server: it welcomes the worker itself
   auto worker = spawn_worker(*sys, server, std::move(opts));
   server->send(worker, welcome_atom::value, [&] {
     welcome w;

@@ -61,7 +61,7 @@ struct link_rig {
 
   void push(std::uint64_t step, std::size_t bytes = 8) {
     worker->send(link, push_atom::value,
-                 gradient_push{0, step, 1.0f, 0, std::vector<std::uint8_t>(bytes, 7)});
+                 testing::make_push(0, step, 1.0f, 0, std::vector<std::uint8_t>(bytes, 7)));
   }
   void heartbeat() { worker->send(link, heartbeat_atom::value); }
   /// A control message up.
@@ -278,7 +278,7 @@ BOOST_AUTO_TEST_CASE(the_link_quits_when_an_end_goes_down_after_delivering_what_
   // A worker that, once welcomed, pushes, says goodbye and quits at once.
   auto worker = sys->spawn([link](caf::event_based_actor* self) -> caf::behavior {
     return {[=](welcome_atom, const welcome&) {
-      self->send(link, push_atom::value, gradient_push{0, 1, 1.0f, 0, {}});
+      self->send(link, push_atom::value, testing::make_push(0, 1, 1.0f, 0, {}));
       self->send(link, leave_atom::value, std::uint32_t{0});
       self->quit();
     }};

@@ -130,7 +130,7 @@ BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
     cfg.checkpoint = reference.path.string();
     cfg.checkpoint_every = 10;
     auto uninterrupted = run(*sys, cfg, std::nullopt);
-    BOOST_TEST(uninterrupted.summary.steps == cfg.steps);
+    BOOST_TEST(uninterrupted.summary.steps == static_cast<std::uint64_t>(cfg.steps));
     for (std::uint64_t crash_at : {7u, 20u, 41u, 59u}) {
       BOOST_TEST_CONTEXT(compressor << ", crash after step " << crash_at) {
         temp_dir dir{"crash"};
@@ -148,7 +148,8 @@ BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
 BOOST_AUTO_TEST_CASE(resends_are_acknowledged_missing_updates_come_again_or_as_a_resync) {
   auto cfg = small_run("sign", 0);
   cfg.workers = 2;
-  cfg.steps = 400;
+  const std::uint64_t steps = 400;
+  cfg.steps = static_cast<std::int64_t>(steps);
   server_options opts;
   opts.cfg = cfg;
   opts.setup = load_training(cfg);
@@ -173,7 +174,7 @@ BOOST_AUTO_TEST_CASE(resends_are_acknowledged_missing_updates_come_again_or_as_a
   std::vector<float> tiny(w.model.size(), 1e-3f);
   const auto zero = to_bytes(make_compressor(cfg.compressor)->compress(tiny, rng));
   auto push = [&](std::uint64_t step) {
-    self->send(server, push_atom::value, gradient_push{w.worker_id, step, 1.0f, 0, zero});
+    self->send(server, push_atom::value, testing::make_push(w.worker_id, step, 1.0f, 0, zero));
   };
   auto wait = [&](auto... handlers) {
     self->receive(
@@ -210,7 +211,7 @@ BOOST_AUTO_TEST_CASE(resends_are_acknowledged_missing_updates_come_again_or_as_a
   BOOST_TEST(resync.model.size() == w.model.size());
   BOOST_TEST(resync.worker_id == w.worker_id);
   // Go on to the end: every push applied exactly once.
-  while (version < cfg.steps) {
+  while (version < steps) {
     push(version);
     bool moved = false;
     while (!moved)
@@ -227,7 +228,7 @@ BOOST_AUTO_TEST_CASE(resends_are_acknowledged_missing_updates_come_again_or_as_a
   });
   BOOST_REQUIRE_MESSAGE(outcome->ok, outcome->error);
   const auto& s = outcome->summary;
-  BOOST_TEST(s.steps == cfg.steps);
+  BOOST_TEST(s.steps == steps);
   BOOST_TEST(s.resyncs == 1u);
   BOOST_TEST(s.retransmissions >= 1u + 1u + 3u); // the push, update 300, updates 298..300
   // Nothing applied twice, nobody lost: every step has both pushes.
