@@ -185,16 +185,27 @@ std::function<void(caf::actor)> reconnect_to_server(caf::actor_system& sys, std:
     // connect_to_server blocks: never on the worker's thread, which must keep answering.
     std::thread{[&sys, host, port, timeout, stop, wrap, worker] {
       const auto address = host + ":" + std::to_string(port);
-      try {
-        auto server =
-            connect_to_server(sys, host, port, std::chrono::steady_clock::now() + timeout, stop);
-        caf::anon_send(worker, reconnect_atom::value, wrap ? wrap(server) : server);
-      } catch (const std::exception& e) {
-        caf::anon_send(
-            worker, shutdown_atom::value,
-            farewell{"lost the server at " + address +
-                         " and could not reach it again within --reconnect-timeout: " + e.what(),
-                     true});
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      // Unlike a first connect, any failure is tried again until the deadline: a server being
+      // restarted can drop a connection during its handshake (seen while its port came back).
+      for (;;) {
+        try {
+          auto server = connect_to_server(sys, host, port, deadline, stop);
+          caf::anon_send(worker, reconnect_atom::value, wrap ? wrap(server) : server);
+          return;
+        } catch (const std::exception& e) {
+          if (std::chrono::steady_clock::now() < deadline && !(stop && stop())) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            continue;
+          }
+          caf::anon_send(worker, shutdown_atom::value,
+                         farewell{"lost the server at " + address +
+                                      " and could not reach it again within "
+                                      "--reconnect-timeout: " +
+                                      e.what(),
+                                  true});
+          return;
+        }
       }
     }}.detach();
   };
