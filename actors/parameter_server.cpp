@@ -580,6 +580,13 @@ std::optional<std::uint32_t> sender_id(server_actor* self) {
   return self->state.members->find_if([&](const caf::actor& h) { return h.address() == sender; });
 }
 
+/// Whether the current message comes from an actor of this process (an anonymous one may come
+/// from anywhere).
+bool from_this_process(server_actor* self) {
+  auto sender = self->current_sender();
+  return sender && sender->node() == self->node();
+}
+
 /// Who may register `worker`: the worker itself, or code of this process on its behalf (dsq
 /// local registers its workers so that the server monitors them before they run).
 bool may_register(server_actor* self, const caf::actor& worker) {
@@ -773,11 +780,28 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
       },
       [=](stop_atom) {
         // Only this process may stop the run (dsq's signal handler, tests): never the network.
-        auto sender = self->current_sender();
-        if (!sender || sender->node() != self->node())
+        if (!from_this_process(self))
           return;
         self->state.stopped_early = true;
         finish(self);
+      },
+      [=](network_lost_atom, const std::string& why) {
+        // CAF's network layer ended (dsq server): no worker can be reached, so nothing more can
+        // be trained. End as a crash would, for --resume to continue exactly: finish() would
+        // write a checkpoint of this step, which lacks the workers' states, over the last one.
+        if (!from_this_process(self))
+          return;
+        auto& st = self->state;
+        auto& out = *st.opts.outcome;
+        out.ok = false;
+        out.error = why;
+        try {
+          st.report->log().hand_over(); // the resumed run continues the metrics from here
+        } catch (const std::exception& e) {
+          out.error += fmt::format(" (and the metrics: {})", e.what());
+        }
+        self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
+        self->quit(caf::make_error(caf::sec::runtime_error, out.error));
       },
   };
 }

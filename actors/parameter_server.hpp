@@ -25,6 +25,8 @@
 //                                               is removed (summary `timeouts`)
 //   <- worker   (leave_atom, id) or its down_msg  leaves; its outstanding work is released
 //   <- local    (stop_atom)                     stop early (only from this process)
+//   <- local    (network_lost_atom, reason)     no peer reachable: end as a crash would, keeping
+//                                               the last checkpoint (only from this process)
 //   -> workers  (shutdown_atom, farewell)       when the run ends
 
 #include "config/run_config.hpp"

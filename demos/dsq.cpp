@@ -54,6 +54,8 @@ exit codes:
   1  an error                  4  dsq server: injected crash (--faults.server-crash); restart
   2  bad options                  it with --resume=DIR
                                5  dsq worker: injected crash (--faults.crash)
+                               6  dsq server: a peer's message ended CAF's network layer;
+                                  restart it with --resume=DIR
 )";
 
 std::atomic<bool> stop_requested{false};
@@ -78,6 +80,9 @@ int fail(const std::string& message) {
 /// The exit code of a run whose model stopped being finite, told apart from other failures.
 constexpr int exit_diverged = 3;
 
+/// The exit code of a server whose network layer ended (a peer's message CAF could not decode).
+constexpr int exit_network_lost = 6;
+
 int report_divergence(const run_outcome& outcome) {
   const auto& s = outcome.summary;
   auto message = !outcome.error.empty() ? outcome.error
@@ -96,17 +101,27 @@ std::string describe(caf::actor_system& sys, const caf::error& err) {
   return sys.render(err);
 }
 
-/// Waits for `target` to terminate; on SIGINT/SIGTERM sends it `on_stop` (once).
-caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::message on_stop) {
+/// Waits for `target` to terminate, or for `watched` (when given) to terminate first; on
+/// SIGINT/SIGTERM sends `target` `on_stop` (once).
+struct ending {
+  caf::error reason;    ///< why the one that ended did
+  bool watched = false; ///< `watched` ended first
+};
+
+ending wait_for(caf::actor_system& sys, const caf::actor& target, caf::message on_stop,
+                const caf::actor& watched = {}) {
   caf::scoped_actor self{sys};
   self->monitor(target);
-  caf::error reason;
+  if (watched)
+    self->monitor(watched);
+  ending result;
   bool done = false;
   bool stop_sent = false;
   while (!done) {
     self->receive(
         [&](caf::down_msg& dm) {
-          reason = dm.reason;
+          result.reason = dm.reason;
+          result.watched = dm.source != target.address();
           done = true;
         },
         caf::after(std::chrono::milliseconds(100)) >>
@@ -117,7 +132,7 @@ caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::messa
               }
             });
   }
-  return reason;
+  return result;
 }
 
 int run_local_command(caf::actor_system& sys, const run_config& cfg,
@@ -203,7 +218,25 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   fmt::print("dsq server: listening on {}:{}, waiting for {} workers\n", cfg.bind, port,
              min_workers);
   std::fflush(stdout);
-  wait_for(sys, server, caf::make_message(stop_atom::value));
+  // One message CAF cannot decode ends its network layer for good (net/PROTOCOL.md): no worker
+  // can be reached then, and the server ends at once, resumable, rather than wait for ever.
+  auto ended = wait_for(sys, server, caf::make_message(stop_atom::value), network_layer(sys));
+  if (ended.watched) {
+    auto why = fmt::format("CAF's network layer ended ({}), probably on a message it could not "
+                           "decode; no worker can be reached",
+                           describe(sys, ended.reason));
+    caf::scoped_actor {
+      sys
+      } -> send(server, network_lost_atom::value, why); // a sender of ours
+    wait_for(sys, server, caf::make_message(stop_atom::value));
+    fmt::print(stderr, "dsq: error: {}. {}: exit {}\n", why,
+               cfg.checkpoint.empty() ? "Without --checkpoint the run cannot be resumed"
+                                      : "Restart the server with --resume=" + cfg.checkpoint +
+                                            " (the workers reconnect within --reconnect-timeout)",
+               exit_network_lost);
+    finish_fault_log(faults);
+    return exit_network_lost;
+  }
   if (outcome->summary.diverged)
     return report_divergence(*outcome);
   if (!outcome->ok)
@@ -291,7 +324,7 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   auto worker = spawn_worker(sys, end, std::move(opts));
   if (end != server)
     attach_worker(end, worker);
-  auto reason = wait_for(sys, worker, caf::make_message(leave_atom::value));
+  auto reason = wait_for(sys, worker, caf::make_message(leave_atom::value)).reason;
   if (faults) {
     fmt::print("dsq worker: faults injected {}\n", faults->counts_json());
     if (!finish_fault_log(faults))

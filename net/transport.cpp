@@ -5,6 +5,7 @@
 #include "net/messages.hpp"
 
 #include <caf/atom.hpp>
+#include <caf/io/basp_broker.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/openssl/manager.hpp>
@@ -127,6 +128,12 @@ std::uint16_t publish_server(caf::actor_system& sys, const caf::actor& server, s
     throw transport_error("cannot listen on " + bind + ":" + std::to_string(port) + ": " +
                           sys.render(published.error()));
   return *published;
+}
+
+caf::actor network_layer(caf::actor_system& sys) {
+  // The middleman creates it when it starts (the OpenSSL module uses the same one); after that,
+  // this only reads the middleman's map of brokers.
+  return sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
 }
 
 caf::actor connect_to_server(caf::actor_system& sys, const std::string& host, std::uint16_t port,

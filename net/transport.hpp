@@ -55,6 +55,12 @@ struct transport_error : std::runtime_error {
 std::uint16_t publish_server(caf::actor_system& sys, const caf::actor& server, std::uint16_t port,
                              const std::string& bind, bool insecure);
 
+/// CAF's BASP broker, which carries every message from and to other processes. CAF 0.17
+/// deserializes arriving messages inside it, and its deserializer throws on a variant tag out of
+/// range in a built-in type (config_value, for one): the broker then ends for good, and the
+/// process can reach no peer any more. Monitor it to notice; call after the system started.
+caf::actor network_layer(caf::actor_system& sys);
+
 /// Connects to the server published at `host`:`port` (over TLS when the system was configured
 /// with it). Retries while nobody listens there, as the server may still be starting; every
 /// attempt, handshake included, ends by `deadline`, so a peer that accepts and never answers

@@ -15,6 +15,10 @@
 //                   (CAF 0.17 would allocate the announced size before reading; see
 //                   net/bounded_bytes.hpp), then a registration of a wrong protocol version,
 //                   whose refusal shows that the server has read the lie
+//   bad-variant     a stranger connects, says "attack: armed" and waits for SIGUSR1 (the test
+//                   picks the moment), then sends a message whose element claims to be CAF's
+//                   built-in config_value but carries a variant tag no config_value has (CAF
+//                   0.17's deserializer throws on it, which ends the server's network layer)
 //
 // It prints one line per event ("attack: ..."), and exits 0 once the server has ended, told it
 // to go, or removed it (it stops receiving updates: it waits for the server's end then). It
@@ -32,12 +36,15 @@
 #include <caf/io/all.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include <pthread.h>
 
 namespace {
 
@@ -111,6 +118,32 @@ typename Inspector::result_type inspect(Inspector& f, lying_push& x) {
   }
 }
 
+/// Serialized under the name of CAF's config_value: one variant tag past its last alternative.
+struct forged_config_value {};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, forged_config_value&) {
+  std::uint8_t tag = 0xff;
+  return f(tag);
+}
+
+/// Blocks SIGUSR1 in this thread and in every thread started after (CAF's), so that
+/// wait_for_sigusr1 receives it.
+void block_sigusr1() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void wait_for_sigusr1() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  int sig = 0;
+  sigwait(&set, &sig);
+}
+
 class config : public caf::actor_system_config {
 public:
   explicit config(const std::string& attack) {
@@ -118,6 +151,8 @@ public:
     // Under the server's name for a push: the server decodes it as one.
     if (attack == "huge-length")
       add_message_type<lying_push>("dsq::gradient_push");
+    if (attack == "bad-variant")
+      add_message_type<forged_config_value>("@config_value");
     load<caf::io::middleman>();
   }
 };
@@ -134,9 +169,16 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
   self->monitor(server);
   const auto give_up = std::chrono::steady_clock::now() + 120s;
 
-  if (attack == "huge-length") {
-    self->send(server, push_atom::value, lying_push{});
-    say("sent a push announcing 1 GiB of payload");
+  if (attack == "huge-length" || attack == "bad-variant") {
+    if (attack == "huge-length") {
+      self->send(server, push_atom::value, lying_push{});
+      say("sent a push announcing 1 GiB of payload");
+    } else {
+      say("armed");
+      wait_for_sigusr1();
+      self->send(server, forged_config_value{});
+      say("sent a config_value with an invalid variant tag");
+    }
     worker_hello stale;
     stale.protocol = 0;
     stale.worker = caf::actor_cast<caf::actor>(self);
@@ -144,6 +186,8 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
     self->receive([&](reject_atom, const farewell& f) { say("the server answered: " + f.reason); },
                   [&](caf::down_msg&) { say("the server ended"); },
                   caf::after(20s) >> [&] { say("no answer from the server"); });
+    if (attack == "bad-variant")
+      return 0; // nothing more to say: the connection is gone
   } else if (attack == "stop") {
     self->send(server, stop_atom::value);
     caf::anon_send(server, stop_atom::value);
@@ -221,9 +265,10 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|"
-                 "wrong-operator|spoof|silent|huge-length\n";
+                 "wrong-operator|spoof|silent|huge-length|bad-variant\n";
     return 2;
   }
+  block_sigusr1();
   try {
     config cfg{argv[2]};
     caf::actor_system sys{cfg};

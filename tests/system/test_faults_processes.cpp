@@ -2,13 +2,18 @@
 // killed with SIGKILL and resumed from its checkpoint ends with the model of the uninterrupted
 // run bit for bit, as does one that exits on --faults.server-crash; a worker that crashes on
 // --faults.crash, or hangs (SIGSTOP) and wakes again, or joins late, and the same fault seed
-// giving the same faults. Every wait is on an event (a line of output, a file, an exit) and
+// giving the same faults; a server whose network layer a peer's message ended exits 6 and
+// resumes bit for bit too. Every wait is on an event (a line of output, a file, an exit) and
 // bounded; the cluster kills whatever still runs at the end of each test.
 #define BOOST_TEST_MODULE dsq_system_faults_processes
 #include <boost/test/unit_test.hpp>
 
 #include "system_support.hpp"
 #include "training/checkpoint.hpp"
+
+#ifndef DSQ_ATTACK_CLIENT
+#error "DSQ_ATTACK_CLIENT must name the attack_client executable (tests/system/CMakeLists.txt)"
+#endif
 
 #include <algorithm>
 #include <cctype>
@@ -349,6 +354,41 @@ BOOST_AUTO_TEST_CASE(the_metrics_file_keeps_every_step_across_a_sigkill) {
   for (std::uint64_t s = 0; s <= steps; ++s)
     expected.push_back(std::to_string(s));
   BOOST_TEST(csv.values("step") == expected, boost::test_tools::per_element());
+}
+
+// One message CAF 0.17 cannot decode (a config_value whose variant tag is past its last
+// alternative) ends the server's network layer for good (net/PROTOCOL.md). The server exits 6
+// at once instead of waiting for workers it can no longer hear, keeps its last checkpoint, and
+// restarted with --resume ends the run exactly like the uninterrupted one.
+BOOST_AUTO_TEST_CASE(a_message_caf_cannot_decode_exits_6_and_the_run_resumes_bit_for_bit) {
+  const std::uint64_t steps = 2000, every = 50;
+  uninterrupted(steps, every);
+  restartable_run run{"bad-variant", exact_run(steps), every};
+  auto& first = run.start();
+  auto& attacker =
+      run.files().start("attacker", {DSQ_ATTACK_CLIENT, run.files().address(), "bad-variant"});
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: armed", 20s), attacker.report());
+  run.start_workers(3);
+  BOOST_REQUIRE(run.wait_for_progress(4 * every));
+  BOOST_REQUIRE_MESSAGE(first.running(), "the run ended before the attack");
+  attacker.send_signal(SIGUSR1);
+  auto ended = first.wait_for(30s);
+  BOOST_REQUIRE_MESSAGE(ended.has_value(), "the server did not end after its network layer did:\n"
+                                               << first.report());
+  BOOST_TEST(ended->exited);
+  BOOST_TEST(ended->code == 6, ended->describe());
+  BOOST_TEST(first.err().find("CAF's network layer ended") != std::string::npos, first.err());
+  BOOST_TEST(first.err().find("--resume=" + run.checkpoint_dir()) != std::string::npos,
+             first.err());
+  BOOST_TEST(attacker.out().find("attack: sent a config_value") != std::string::npos,
+             attacker.report());
+  auto ckpt = dsq::read_checkpoint(run.checkpoint_dir());
+  BOOST_TEST(ckpt.version % every == 0);
+  BOOST_TEST(ckpt.workers.size() == 3u, "the last checkpoint, with the workers' states, stays");
+  run.restart();
+  run.expect_back(3);
+  run.expect_completed(steps);
+  expect_same_as_uninterrupted(run, steps, every, ckpt.version);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
