@@ -1,5 +1,7 @@
 #include "actors/parameter_server.hpp"
 
+#include "actors/local_exits_only.hpp"
+
 #include "actors/evaluator.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
@@ -14,6 +16,8 @@
 #include "training/update_engine.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/broker.hpp>
+#include <caf/io/middleman.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -22,6 +26,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace dsq {
 
@@ -29,11 +34,18 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using goodbye_atom = caf::atom_constant<caf::atom("goodbye")>;
+
+/// How long a server that awaits goodbyes waits for the workers it told to go.
+constexpr auto goodbye_grace = std::chrono::seconds(2);
 
 enum class phase { waiting, training, finishing };
 
 struct server_state {
   server_options opts;
+  /// Workers told to go whose connection is still open (opts.await_goodbyes).
+  std::set<caf::actor_addr> told_to_go;
+  bool goodbye_wait_over = false;
   method_switches method;
   caf::actor evaluator;
   std::optional<update_engine> engine;
@@ -74,11 +86,18 @@ struct server_state {
   std::uint64_t version() const { return engine->version(); }
 };
 
-using server_actor = caf::stateful_actor<server_state>;
+/// The server as an actor of its own (detached or scheduled: dsq local, tests) or as a broker,
+/// which runs in the middleman's thread (dsq server): one behavior for both, written against
+/// `Self`.
+using server_actor = local_exits_only<server_state>;
+using server_broker = local_exits_only<server_state, caf::io::broker>;
 
-void finish(server_actor* self, std::string failure = {});
-void drain(server_actor* self);
-void start_training(server_actor* self);
+template <class Self>
+void finish(Self* self, std::string failure = {});
+template <class Self>
+void drain(Self* self);
+template <class Self>
+void start_training(Self* self);
 
 /// What makes a worker's push unique and grows with each of its pushes: its step in sync (one
 /// push per step), its grant's number in async (two grants may name the same version).
@@ -90,7 +109,8 @@ std::uint64_t push_key(bool async, const gradient_push& p) {
 constexpr std::size_t recent_updates_max = 256;
 constexpr std::size_t recent_bytes_max = std::size_t{64} << 20;
 
-welcome make_welcome(server_actor* self, std::uint32_t id, const shard_assignment& shard) {
+template <class Self>
+welcome make_welcome(Self* self, std::uint32_t id, const shard_assignment& shard) {
   auto& st = self->state;
   const auto& x = st.engine->x();
   welcome w;
@@ -111,9 +131,12 @@ welcome make_welcome(server_actor* self, std::uint32_t id, const shard_assignmen
   return w;
 }
 
-void maybe_quit(server_actor* self) {
+template <class Self>
+void maybe_quit(Self* self) {
   auto& st = self->state;
   if (st.now != phase::finishing || st.evals_in_flight > 0)
+    return;
+  if (!st.told_to_go.empty() && !st.goodbye_wait_over)
     return;
   auto& out = *st.opts.outcome;
   const auto& cfg = st.opts.cfg;
@@ -168,7 +191,8 @@ void maybe_quit(server_actor* self) {
 }
 
 /// Ends the run when the model or its loss is no longer finite: nothing after it is training.
-bool check_diverged(server_actor* self, double loss) {
+template <class Self>
+bool check_diverged(Self* self, double loss) {
   auto& st = self->state;
   if (std::isfinite(loss) && (st.version() % 64 != 0 || st.engine->x().allFinite()))
     return false;
@@ -179,7 +203,8 @@ bool check_diverged(server_actor* self, double loss) {
 }
 
 /// Asks the evaluator about x_version; the row of that step waits in the log for the answer.
-void request_evaluation(server_actor* self, bool with_train) {
+template <class Self>
+void request_evaluation(Self* self, bool with_train) {
   auto& st = self->state;
   auto step = st.version();
   ++st.evals_in_flight;
@@ -220,7 +245,8 @@ void request_evaluation(server_actor* self, bool with_train) {
 }
 
 /// Sends the policy's grants: who may start a gradient now (async only).
-void send_grants(server_actor* self) {
+template <class Self>
+void send_grants(Self* self) {
   auto& st = self->state;
   if (st.now != phase::training)
     return;
@@ -234,7 +260,8 @@ void send_grants(server_actor* self) {
 /// A membership boundary: re-shard if membership changed, broadcast `update` to the members,
 /// then welcome the workers waiting to join (with the model that includes `update`). Sync mode
 /// crosses one at each step; async mode whenever membership changes.
-void cross_boundary(server_actor* self, const caf::message* update) {
+template <class Self>
+void cross_boundary(Self* self, const caf::message* update) {
   auto& st = self->state;
   std::map<std::uint32_t, shard_assignment> shards;
   if (st.members->needs_reshard()) {
@@ -256,7 +283,8 @@ void cross_boundary(server_actor* self, const caf::message* update) {
 
 /// Writes the checkpoint of the current version; `workers`: the members' own states at this
 /// step (sync), which make the checkpoint one that a run resumes from exactly.
-void save_checkpoint(server_actor* self, std::map<std::uint32_t, worker_snapshot> workers = {}) {
+template <class Self>
+void save_checkpoint(Self* self, std::map<std::uint32_t, worker_snapshot> workers = {}) {
   auto& st = self->state;
   // The rows up to here reach the OS first: a resumed run continues the metrics file from the
   // checkpoint's step, and rows still buffered in a killed process would leave a gap.
@@ -272,21 +300,24 @@ void save_checkpoint(server_actor* self, std::map<std::uint32_t, worker_snapshot
 }
 
 /// Keeps `update` (the message that made `version`) for workers that miss it.
-void remember_update(server_actor* self, std::uint64_t version, const caf::message& update,
+template <class Self>
+void remember_update(Self* self, std::uint64_t version, const caf::message& update,
                      std::size_t bytes) {
   auto& st = self->state;
   st.recent_updates.emplace_back(version, update);
   st.recent_bytes += bytes;
   while (st.recent_updates.size() > recent_updates_max ||
          (st.recent_bytes > recent_bytes_max && st.recent_updates.size() > 1)) {
-    st.recent_bytes -= st.recent_updates.front().second.get_as<model_update>(1).payload.size();
+    st.recent_bytes -=
+        st.recent_updates.front().second.template get_as<model_update>(1).payload.size();
     st.recent_updates.pop_front();
   }
 }
 
 /// Brings worker `id`, which holds x_`held`, up to the server's version: the updates it lacks
 /// from the ring, or the full model when the ring no longer has them (a resync).
-void catch_up(server_actor* self, std::uint32_t id, std::uint64_t held) {
+template <class Self>
+void catch_up(Self* self, std::uint32_t id, std::uint64_t held) {
   auto& st = self->state;
   const auto* m = st.members->get(id);
   if (m == nullptr || !st.members->is_member(id) || held >= st.version())
@@ -305,7 +336,8 @@ void catch_up(server_actor* self, std::uint32_t id, std::uint64_t held) {
 }
 
 /// Applies one round released by the policy: the DoubleSqueeze update, its broadcast and its row.
-void apply_round(server_actor* self, round r) {
+template <class Self>
+void apply_round(Self* self, round r) {
   auto& st = self->state;
   // Sync: the checkpoint of step t is written when its last push arrived, before the update:
   // it holds x_t, δ_t and every member's own state before its gradient t (attached to the
@@ -409,7 +441,8 @@ void apply_round(server_actor* self, round r) {
 }
 
 /// Applies every round the policy releases, then hands out grants.
-void drain(server_actor* self) {
+template <class Self>
+void drain(Self* self) {
   auto& st = self->state;
   while (st.now == phase::training) {
     auto r = st.policy->next(st.version(), st.members->members().size());
@@ -427,7 +460,8 @@ void drain(server_actor* self) {
   send_grants(self);
 }
 
-void depart(server_actor* self, std::uint32_t id, const std::string& why) {
+template <class Self>
+void depart(Self* self, std::uint32_t id, const std::string& why) {
   auto& st = self->state;
   st.last_heard.erase(id);
   st.last_progress.erase(id);
@@ -458,7 +492,8 @@ void depart(server_actor* self, std::uint32_t id, const std::string& why) {
 
 /// Removes a worker that broke the rules, telling it why; `may_rejoin`: it was only silent,
 /// and may register again (as a new worker) if it wakes up.
-void expel(server_actor* self, std::uint32_t id, const std::string& why, bool may_rejoin = false) {
+template <class Self>
+void expel(Self* self, std::uint32_t id, const std::string& why, bool may_rejoin = false) {
   if (const auto* m = self->state.members->get(id))
     self->send(m->handle, shutdown_atom::value, farewell{why, true, may_rejoin});
   depart(self, id, why);
@@ -466,7 +501,8 @@ void expel(server_actor* self, std::uint32_t id, const std::string& why, bool ma
 
 /// Starts training once --min-workers registered; after a resume, once every worker of the
 /// checkpoint is back (or stopped being waited for, see check_liveness).
-void maybe_start(server_actor* self) {
+template <class Self>
+void maybe_start(Self* self) {
   auto& st = self->state;
   if (st.now != phase::waiting)
     return;
@@ -483,7 +519,8 @@ void maybe_start(server_actor* self) {
     start_training(self);
 }
 
-void start_training(server_actor* self) {
+template <class Self>
+void start_training(Self* self) {
   auto& st = self->state;
   st.now = phase::training;
   st.report->start(st.version());
@@ -505,7 +542,8 @@ void start_training(server_actor* self) {
     send_grants(self);
 }
 
-void finish(server_actor* self, std::string failure) {
+template <class Self>
+void finish(Self* self, std::string failure) {
   auto& st = self->state;
   if (st.now == phase::finishing)
     return;
@@ -522,8 +560,13 @@ void finish(server_actor* self, std::string failure) {
   }
   farewell bye{st.failure.empty() ? "training finished" : st.failure, false};
   for (const auto* group : {&st.members->members(), &st.members->joining()})
-    for (auto& [id, m] : *group)
+    for (auto& [id, m] : *group) {
       self->send(m.handle, shutdown_atom::value, bye);
+      if (st.opts.await_goodbyes)
+        st.told_to_go.insert(m.handle.address());
+    }
+  if (!st.told_to_go.empty())
+    self->delayed_send(self, goodbye_grace, goodbye_atom::value);
   // The final evaluation, including the loss on the whole training set; start_training asked
   // for it already when no step was made.
   if (previous == phase::training && st.version() > st.first_version)
@@ -536,7 +579,8 @@ void finish(server_actor* self, std::string failure) {
 /// Removes workers not heard from (push, heartbeat, anything) for --worker-timeout, and workers
 /// the run waits for that have not pushed for as long: heartbeats prove a process alive, not
 /// that it takes part (a registration that never pushes must not hold a seat or the barrier).
-void check_liveness(server_actor* self) {
+template <class Self>
+void check_liveness(Self* self) {
   auto& st = self->state;
   const auto timeout = std::chrono::duration<double>(st.opts.cfg.worker_timeout_s);
   const auto now = clock_type::now();
@@ -573,7 +617,8 @@ void check_liveness(server_actor* self) {
 }
 
 /// The worker id of the actor that sent the current message, if it is one of ours.
-std::optional<std::uint32_t> sender_id(server_actor* self) {
+template <class Self>
+std::optional<std::uint32_t> sender_id(Self* self) {
   auto sender = self->current_sender();
   if (!sender)
     return std::nullopt;
@@ -582,14 +627,16 @@ std::optional<std::uint32_t> sender_id(server_actor* self) {
 
 /// Whether the current message comes from an actor of this process (an anonymous one may come
 /// from anywhere).
-bool from_this_process(server_actor* self) {
+template <class Self>
+bool from_this_process(Self* self) {
   auto sender = self->current_sender();
   return sender && sender->node() == self->node();
 }
 
 /// Who may register `worker`: the worker itself, or code of this process on its behalf (dsq
 /// local registers its workers so that the server monitors them before they run).
-bool may_register(server_actor* self, const caf::actor& worker) {
+template <class Self>
+bool may_register(Self* self, const caf::actor& worker) {
   auto sender = self->current_sender();
   if (sender && worker.address() == sender)
     return true;
@@ -597,7 +644,8 @@ bool may_register(server_actor* self, const caf::actor& worker) {
   return local_worker && (!sender || sender->node() == self->node());
 }
 
-caf::behavior server_behavior(server_actor* self, server_options opts) {
+template <class Self>
+caf::behavior server_behavior(Self* self, server_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
   const auto& cfg = st.opts.cfg;
@@ -625,11 +673,17 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
   st.report.emplace(st.opts.log, st.opts.verbose, st.total_steps);
   st.report->start(st.version());
   st.evaluator = spawn_evaluator(self->system(), st.opts.setup, st.opts.detached);
+  // CAF ends an actor on an error message it did not ask for: a stranger could end the run with
+  // one. The server asks nothing of other actors, so no error message is its concern. (Exit
+  // messages from other processes never get here: local_exits_only.)
+  self->set_error_handler([](caf::error&) {});
   self->set_down_handler([=](caf::down_msg& dm) {
     auto id =
         self->state.members->find_if([&](const caf::actor& h) { return h.address() == dm.source; });
     if (id)
       depart(self, *id, "connection lost: " + self->system().render(dm.reason));
+    if (self->state.told_to_go.erase(dm.source) > 0)
+      maybe_quit(self);
   });
   if (cfg.worker_timeout_s > 0) {
     auto period = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -774,9 +828,19 @@ caf::behavior server_behavior(server_actor* self, server_options opts) {
           self->delayed_send(self, period, tick_atom::value);
       },
       [=](leave_atom, std::uint32_t id) {
-        // Only a worker itself may announce its departure.
-        if (auto sender = sender_id(self); sender && *sender == id)
+        // Only a worker itself may announce its departure. The farewell tells it that the
+        // leave arrived: its process may end now without losing it.
+        if (auto sender = sender_id(self); sender && *sender == id) {
           depart(self, id, "left");
+          self->send(caf::actor_cast<caf::actor>(self->current_sender()), shutdown_atom::value,
+                     farewell{"left", false});
+        }
+      },
+      [=](goodbye_atom) {
+        if (self->current_sender() != self->ctrl())
+          return;
+        self->state.goodbye_wait_over = true;
+        maybe_quit(self);
       },
       [=](stop_atom) {
         // Only this process may stop the run (dsq's signal handler, tests): never the network.
@@ -838,9 +902,11 @@ server_options make_server_options(const run_config& cfg, training_setup setup) 
 }
 
 caf::actor spawn_parameter_server(caf::actor_system& sys, server_options opts) {
+  if (opts.in_middleman)
+    return sys.middleman().spawn_broker(server_behavior<server_broker>, std::move(opts));
   if (opts.detached)
-    return sys.spawn<caf::detached>(server_behavior, std::move(opts));
-  return sys.spawn(server_behavior, std::move(opts));
+    return sys.spawn<caf::detached>(server_behavior<server_actor>, std::move(opts));
+  return sys.spawn(server_behavior<server_actor>, std::move(opts));
 }
 
 } // namespace dsq

@@ -23,11 +23,13 @@
 //                                               x ← x − γ c; version + 1
 //   <- worker   (heartbeat_atom)                liveness; a worker silent for --worker-timeout
 //                                               is removed (summary `timeouts`)
-//   <- worker   (leave_atom, id) or its down_msg  leaves; its outstanding work is released
+//   <- worker   (leave_atom, id) or its down_msg  leaves; its outstanding work is released;
+//                                               a leave is answered with a farewell
 //   <- local    (stop_atom)                     stop early (only from this process)
 //   <- local    (network_lost_atom, reason)     no peer reachable: end as a crash would, keeping
 //                                               the last checkpoint (only from this process)
-//   -> workers  (shutdown_atom, farewell)       when the run ends
+//   -> workers  (shutdown_atom, farewell)       when the run ends (dsq server: quits once their
+//                                               connections closed, or after 2 s)
 
 #include "config/run_config.hpp"
 #include "training/checkpoint.hpp"
@@ -63,6 +65,14 @@ struct server_options {
   bool verbose = true;
   /// false: the server runs on CAF's scheduler (e.g. under the test coordinator).
   bool detached = true;
+  /// true (dsq server): the server is a broker and runs in the middleman's thread, which hands
+  /// it the workers' messages and takes its updates without a thread wake-up
+  /// (docs/network.md). Needs the middleman; wins over `detached`.
+  bool in_middleman = false;
+  /// true (dsq server): at the end, wait until every worker told to go has closed its
+  /// connection (at most 2 s) before quitting; the process's exit would drop farewells still in
+  /// the middleman's buffers, and their workers would try to reconnect.
+  bool await_goodbyes = false;
   /// The run's record, with --metrics already open (make_server_options); none: no file.
   std::shared_ptr<run_log> log;
   /// Where to start from (--resume), already checked to fit the model.
@@ -81,7 +91,8 @@ struct server_options {
 /// std::runtime_error naming the problem).
 server_options make_server_options(const run_config& cfg, training_setup setup);
 
-/// Spawns the parameter server and its evaluator (detached unless opts.detached is false).
+/// Spawns the parameter server and its evaluator (the server: in the middleman's thread if
+/// opts.in_middleman, else detached unless opts.detached is false; the evaluator detached).
 caf::actor spawn_parameter_server(caf::actor_system& sys, server_options opts);
 
 } // namespace dsq

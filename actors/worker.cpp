@@ -9,6 +9,8 @@
 #include "training/worker_engine.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/broker.hpp>
+#include <caf/io/middleman.hpp>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -59,9 +61,13 @@ struct worker_state {
   bool joined() const { return engine.has_value(); }
 };
 
+/// The worker as an actor of its own (detached or scheduled: dsq local) or as a broker, which
+/// runs in the middleman's thread (dsq worker): one behavior for both, written against `Self`.
 using worker_actor = caf::stateful_actor<worker_state>;
+using worker_broker = caf::stateful_actor<worker_state, caf::io::broker>;
 
-void fail(worker_actor* self, const std::string& why) {
+template <class Self>
+void fail(Self* self, const std::string& why) {
   self->quit(caf::make_error(caf::sec::runtime_error, why));
 }
 
@@ -76,7 +82,8 @@ clock_type::duration base_retry(const worker_state& st) {
   return std::clamp<clock_type::duration>(4 * st.round_trip, min_retry, max_retry);
 }
 
-void arm_retry(worker_actor* self, clock_type::duration after) {
+template <class Self>
+void arm_retry(Self* self, clock_type::duration after) {
   auto& st = self->state;
   if (st.retry_armed)
     return;
@@ -87,7 +94,8 @@ void arm_retry(worker_actor* self, clock_type::duration after) {
 }
 
 /// Something came from the server, or a push went to it: the wait starts anew.
-void progressed(worker_actor* self) {
+template <class Self>
+void progressed(Self* self) {
   auto& st = self->state;
   st.last_progress = clock_type::now();
   st.backoff = base_retry(st);
@@ -96,7 +104,8 @@ void progressed(worker_actor* self) {
 
 /// The push of key `key` (its step in sync, its grant number in async), or a later one, is in
 /// the server's hands.
-void acknowledged(worker_actor* self, std::uint64_t key) {
+template <class Self>
+void acknowledged(Self* self, std::uint64_t key) {
   auto& st = self->state;
   if (!st.unacked || key < st.unacked_key)
     return;
@@ -111,7 +120,8 @@ void acknowledged(worker_actor* self, std::uint64_t key) {
   st.round_trip = (7 * st.round_trip + sample) / 8;
 }
 
-void on_retry(worker_actor* self) {
+template <class Self>
+void on_retry(Self* self) {
   auto& st = self->state;
   st.retry_armed = false;
   if (!st.joined() || st.orphaned || st.delayed)
@@ -133,7 +143,8 @@ void on_retry(worker_actor* self) {
 }
 
 /// Sends `p` and keeps it until the server has it.
-void send_push(worker_actor* self, gradient_push p) {
+template <class Self>
+void send_push(Self* self, gradient_push p) {
   auto& st = self->state;
   st.unacked_key = st.policy->async() ? p.grant : p.step;
   st.unacked = caf::make_message(push_atom::value, std::move(p));
@@ -145,7 +156,8 @@ void send_push(worker_actor* self, gradient_push p) {
 
 /// Computes and pushes a gradient if the push policy says so. A straggler holds the push back
 /// for (FACTOR − 1) times its compute time, still applying updates meanwhile.
-void maybe_push(worker_actor* self) {
+template <class Self>
+void maybe_push(Self* self) {
   auto& st = self->state;
   if (st.delayed || !st.policy->should_compute(st.engine->version()))
     return;
@@ -176,7 +188,8 @@ void maybe_push(worker_actor* self) {
   send_push(self, std::move(p));
 }
 
-void adopt(worker_actor* self, welcome& w) {
+template <class Self>
+void adopt(Self* self, welcome& w) {
   auto& st = self->state;
   st.id = w.worker_id;
   st.cfg = std::move(w.config);
@@ -209,7 +222,8 @@ void adopt(worker_actor* self, welcome& w) {
 
 /// Takes an update in whatever order it came, applies every update that is next in line,
 /// then pushes if the policy says so.
-void receive_update(worker_actor* self, model_update& u) {
+template <class Self>
+void receive_update(Self* self, model_update& u) {
   auto& st = self->state;
   if (!st.updates.offer(u.version, std::move(u.payload)))
     return; // a duplicate, or from before this worker's welcome
@@ -230,7 +244,8 @@ void receive_update(worker_actor* self, model_update& u) {
 }
 
 /// Liveness: the server removes a worker it has not heard from for --worker-timeout.
-void heartbeat(worker_actor* self) {
+template <class Self>
+void heartbeat(Self* self) {
   auto& st = self->state;
   self->send(st.server, heartbeat_atom::value);
   double period = 1.0;
@@ -245,7 +260,8 @@ void heartbeat(worker_actor* self) {
 }
 
 /// Registers with the server: as a new worker, or (`returning`) asking for its id back.
-void register_with_server(worker_actor* self, bool returning) {
+template <class Self>
+void register_with_server(Self* self, bool returning) {
   auto& st = self->state;
   worker_hello hello{protocol_version, self, st.opts.host};
   hello.returning = returning;
@@ -254,10 +270,11 @@ void register_with_server(worker_actor* self, bool returning) {
   self->send(st.server, register_atom::value, std::move(hello));
 }
 
-caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_options opts) {
+template <class Self>
+caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts) {
   // The behavior runs on the worker's own (detached) thread: this pins that thread. Never pin
   // a thread of CAF's scheduler.
-  if (opts.detached)
+  if (opts.detached && !opts.in_middleman)
     pin_thread_to_cpu_slot(opts.cpu_slot);
   self->state.server = server;
   self->state.opts = std::move(opts);
@@ -393,8 +410,21 @@ caf::behavior worker_behavior(worker_actor* self, caf::actor server, worker_opti
         }
       },
       [=](leave_atom) {
-        self->send(self->state.server, leave_atom::value, self->state.id);
-        self->quit();
+        auto& st = self->state;
+        if (!st.joined())
+          return self->quit(); // nothing to announce: its down_msg tells the server
+        self->send(st.server, leave_atom::value, st.id);
+        // The server's farewell says the leave arrived: quitting at once could end the process
+        // before the middleman sent it. Nothing else matters any more; give up after 2 s.
+        self->set_down_handler([=](caf::down_msg&) { self->quit(); });
+        self->delayed_send(self, std::chrono::seconds(2), leave_atom::value);
+        // Updates, grants, acks: too late. Skipped, not dropped: dropping answers the sender
+        // with an error message, which would end the server.
+        self->set_default_handler(caf::skip);
+        self->become(caf::behavior{
+            [=](shutdown_atom, const farewell&) { self->quit(); },
+            [=](leave_atom) { self->quit(); },
+        });
       },
   };
 }
@@ -421,9 +451,13 @@ std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::a
 }
 
 caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_options opts) {
+  if (opts.in_middleman)
+    return sys.middleman().spawn_broker(worker_behavior<worker_broker>, std::move(server),
+                                        std::move(opts));
   if (opts.detached)
-    return sys.spawn<caf::detached>(worker_behavior, std::move(server), std::move(opts));
-  return sys.spawn(worker_behavior, std::move(server), std::move(opts));
+    return sys.spawn<caf::detached>(worker_behavior<worker_actor>, std::move(server),
+                                    std::move(opts));
+  return sys.spawn(worker_behavior<worker_actor>, std::move(server), std::move(opts));
 }
 
 } // namespace dsq

@@ -20,11 +20,13 @@
 //                                                     meanwhile
 //   -> server       (heartbeat_atom)                  every min(1 s, --worker-timeout / 4)
 //   <- server       (reject_atom | shutdown_atom, farewell)  quit (error if farewell.error)
-//   <- anyone       (leave_atom)                      tell the server, then quit
+//   <- anyone       (leave_atom)                      tell the server, then quit on its farewell
+//                                                     (or its loss, or after 2 s)
 //   server down                                       quit with an error
 //
 // Gradients are computed inside the handler: spawn workers detached (the default) so that they
-// do not occupy CAF's scheduler threads (which the middleman and the server need).
+// do not occupy CAF's scheduler threads (which the middleman and the server need), or, alone
+// in their process, in the middleman's thread (worker_options::in_middleman).
 
 #include "training/training_setup.hpp"
 
@@ -50,6 +52,11 @@ struct worker_options {
   int cpu_slot = -1;
   /// false: the worker runs on CAF's scheduler (e.g. under the test coordinator).
   bool detached = true;
+  /// true (dsq worker): the worker is a broker and runs in the middleman's thread, which hands
+  /// it the server's messages and takes its pushes without a thread wake-up (docs/network.md);
+  /// the process has nothing else to do while it computes. Needs the middleman; wins over
+  /// `detached`.
+  bool in_middleman = false;
   /// Empty: a worker that loses its server fails. Else the worker keeps its state, calls this
   /// with itself and waits for (reconnect_atom, server), then registers again asking for its
   /// identity back (net/PROTOCOL.md, "A lost server").

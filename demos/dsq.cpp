@@ -202,6 +202,8 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
                        const std::shared_ptr<fault_injector>& faults) {
   auto opts = make_server_options(cfg, load_training(cfg));
   opts.elastic = true;
+  opts.in_middleman = true; // its workers' messages arrive there: no thread hand-off for them
+  opts.await_goodbyes = true;
   inject_server_faults(opts, faults);
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));
@@ -211,7 +213,9 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   try {
     port = publish_server(sys, server, cfg.port, cfg.bind, cfg.insecure);
   } catch (const transport_error& e) {
-    caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+    caf::scoped_actor {
+      sys
+      } -> send_exit(server, caf::exit_reason::user_shutdown); // ours
     return fail(e.what());
   }
   auto min_workers = cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
@@ -239,8 +243,10 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   }
   if (outcome->summary.diverged)
     return report_divergence(*outcome);
-  if (!outcome->ok)
-    return fail(outcome->error);
+  if (!outcome->ok) // the server ended without an outcome: say why it ended
+    return fail(!outcome->error.empty()
+                    ? outcome->error
+                    : "the parameter server ended: " + describe(sys, ended.reason));
   return finish_fault_log(faults) ? 0 : 1;
 }
 
@@ -299,6 +305,7 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   opts.host = fmt::format("{} pid {}", name, getpid());
   opts.verbose = !cfg.quiet;
   opts.pin_process = cfg.pin_cpus;
+  opts.in_middleman = true; // alone in this process: no thread hand-off per message
   if (faults && (faults->plan().server_crash || !faults->plan().rejoin.empty()))
     fmt::print(stderr, "dsq worker: note: server-crash and rejoin are not injected by a worker "
                        "process (rejoin: start a new dsq worker)\n");

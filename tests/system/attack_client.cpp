@@ -10,6 +10,8 @@
 //   wrong-operator  registers, then pushes a top-k encoding (the run uses sign) every step
 //   spoof           registers, pushes zeros under its own id and +10 per coordinate (sign,
 //                   within any sane norm bound) under every other worker's id, every step
+//   error-exit      a stranger sends an error message and an exit message (kill) to the server,
+//                   from an actor and anonymously: CAF's default handlers would end the server
 //   silent          registers twice and never says anything more
 //   huge-length     a stranger sends a push whose payload announces 1 GiB and carries 16
 //                   (CAF 0.17 would allocate the announced size before reading; see
@@ -192,6 +194,12 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
     self->send(server, stop_atom::value);
     caf::anon_send(server, stop_atom::value);
     say("sent stop_atom twice (from a scoped actor and anonymously)");
+  } else if (attack == "error-exit") {
+    self->send(server, caf::make_error(caf::sec::runtime_error, "an attacker's error"));
+    self->send_exit(server, caf::exit_reason::kill);
+    caf::anon_send(server, caf::make_error(caf::sec::runtime_error, "an attacker's error"));
+    caf::anon_send_exit(server, caf::exit_reason::kill);
+    say("sent an error and an exit (kill), from an actor and anonymously");
   } else if (attack == "silent") {
     caf::scoped_actor second{sys};
     register_with(self, server, "silent attacker 1");
@@ -265,7 +273,7 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|"
-                 "wrong-operator|spoof|silent|huge-length|bad-variant\n";
+                 "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit\n";
     return 2;
   }
   block_sigusr1();

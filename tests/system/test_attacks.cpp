@@ -107,6 +107,19 @@ BOOST_AUTO_TEST_CASE(a_strangers_stop_is_ignored) {
   expect_undisturbed(c, w1, w2);
 }
 
+// CAF's default handlers end an actor on an error message it did not ask for and on an exit
+// message with a reason other than normal; the server obeys neither from the network.
+BOOST_AUTO_TEST_CASE(a_strangers_error_and_exit_messages_are_ignored) {
+  undisturbed_accuracy();
+  cluster c{"attack-error-exit"};
+  c.start_server(concat(run_config(), {"--workers=2"}));
+  auto& attacker = start_attacker(c, "error-exit");
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: sent an error", 20s), attacker.report());
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  expect_undisturbed(c, w1, w2);
+}
+
 // Plain CAF allocates the payload a transport header announces before reading it (CAF 0.17's
 // BASP broker): noted here, not asserted; this is why the server listens beyond loopback only
 // with TLS (test_tls.cpp: the same header over TLS is refused without allocating).

@@ -222,7 +222,7 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_dsq_local_which_writes_its_outputs) {
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_makes_a_worker_leave_with_exit_0_and_the_server_continues) {
-  const std::uint64_t steps = 4000;
+  const std::uint64_t steps = 40000; // outlasts the first second, when rows reach the file
   cluster c{"term-worker"};
   c.start_server(concat(tiny_run(steps), {"--workers=3", "--batch=64"}));
   auto& w1 = c.start_worker();
