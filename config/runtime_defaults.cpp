@@ -23,6 +23,9 @@ struct runtime_setting {
 //  - Not chosen: scheduler.policy=sharing (blocks at once, used less CPU per step, but made the
 //    1M-parameter MLP's steps 1.5-3x slower), fewer scheduler threads, other polling settings.
 //  - dsq local: CAF's settings; no change measured a clear gain there.
+//  - Not a setting but code: dsq server and dsq worker spawn their actor in the middleman's
+//    thread (server_options / worker_options::in_middleman), which saves the thread hand-offs
+//    that remain with middleman.workers=0.
 std::vector<runtime_setting> chosen(runtime_role role) {
   if (role == runtime_role::local)
     return {};
