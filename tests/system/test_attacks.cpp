@@ -1,8 +1,9 @@
 // Attacks on a plaintext `dsq server` on 127.0.0.1 training with real `dsq worker` processes,
 // played by tests/system/attack_client.cpp (a CAF peer speaking net/messages.hpp) or by raw
-// bytes: a stranger's stop, NaN and 1e30 pushes, the wrong operator, pushes under another
-// worker's id, registrations that never push, a forged 1 GiB transport header. After each the
-// run must complete, and its test accuracy must be that of an undisturbed run within 1 point.
+// bytes: a stranger's stop, error and exit messages, NaN and 1e30 pushes, the wrong operator,
+// pushes under another worker's id, registrations that never push, a forged 1 GiB transport header.
+// After each the run must complete, and its test accuracy must be that of an undisturbed run within
+// 1 point.
 #define BOOST_TEST_MODULE dsq_system_attacks
 #include <boost/test/unit_test.hpp>
 
@@ -92,32 +93,31 @@ void play_member_attack(const std::string& attack, const std::vector<std::string
   BOOST_TEST_MESSAGE("attacker said:\n" << attacker.out());
 }
 
-} // namespace
-
-BOOST_AUTO_TEST_SUITE(strangers)
-
-BOOST_AUTO_TEST_CASE(a_strangers_stop_is_ignored) {
+/// A stranger (never registered) that attacks before the workers start: once it says `said`,
+/// two real workers run; the run must be undisturbed.
+void play_stranger_attack(const std::string& attack, const std::string& said) {
   undisturbed_accuracy();
-  cluster c{"attack-stop"};
+  cluster c{"attack-" + attack};
   c.start_server(concat(run_config(), {"--workers=2"}));
-  auto& attacker = start_attacker(c, "stop");
-  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: sent stop_atom", 20s), attacker.report());
+  auto& attacker = start_attacker(c, attack);
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output(said, 20s), attacker.report());
   auto& w1 = c.start_worker({"--quiet"});
   auto& w2 = c.start_worker({"--quiet"});
   expect_undisturbed(c, w1, w2);
 }
 
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(strangers)
+
+BOOST_AUTO_TEST_CASE(a_strangers_stop_is_ignored) {
+  play_stranger_attack("stop", "attack: sent stop_atom");
+}
+
 // CAF's default handlers end an actor on an error message it did not ask for and on an exit
-// message with a reason other than normal; the server obeys neither from the network.
+// message with reason kill (before any handler); the server obeys neither from the network.
 BOOST_AUTO_TEST_CASE(a_strangers_error_and_exit_messages_are_ignored) {
-  undisturbed_accuracy();
-  cluster c{"attack-error-exit"};
-  c.start_server(concat(run_config(), {"--workers=2"}));
-  auto& attacker = start_attacker(c, "error-exit");
-  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: sent an error", 20s), attacker.report());
-  auto& w1 = c.start_worker({"--quiet"});
-  auto& w2 = c.start_worker({"--quiet"});
-  expect_undisturbed(c, w1, w2);
+  play_stranger_attack("error-exit", "attack: sent an error");
 }
 
 // Plain CAF allocates the payload a transport header announces before reading it (CAF 0.17's
