@@ -370,6 +370,28 @@ BOOST_AUTO_TEST_CASE(the_last_workers_leaving_mid_step_fail_the_local_run) {
   a->send_exit(ps.handle, caf::exit_reason::user_shutdown);
 }
 
+// A leaving worker quits on the server's answer, so that its process cannot end before the
+// middleman sent the leave (net/PROTOCOL.md): the server answers a leave with a farewell.
+BOOST_AUTO_TEST_CASE(a_leave_is_answered_with_a_farewell) {
+  auto cfg = small_run();
+  cfg.workers = 1;
+  auto ps = start_server(*sys, cfg);
+  caf::scoped_actor a{*sys};
+  a->send(ps.handle, register_atom::value, worker_hello{protocol_version, a, "a"});
+  welcome w;
+  a->receive([&](welcome_atom, const welcome& received) { w = received; });
+  a->send(ps.handle, leave_atom::value, w.worker_id);
+  std::optional<farewell> answer;
+  while (!answer)
+    a->receive([&](shutdown_atom, const farewell& f) { answer = f; },
+               [&](update_atom, const model_update&) {},
+               [&](reshard_atom, const shard_assignment&) {},
+               caf::after(std::chrono::seconds(10)) >> [&] { BOOST_FAIL("no farewell in 10 s"); });
+  BOOST_TEST(answer->reason == "left");
+  BOOST_TEST(!answer->error);
+  a->send_exit(ps.handle, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_CASE(a_worker_dead_before_training_fails_the_local_run_instead_of_hanging) {
   auto cfg = small_run();
   cfg.workers = 2;
