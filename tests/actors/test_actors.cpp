@@ -392,6 +392,43 @@ BOOST_AUTO_TEST_CASE(a_leave_is_answered_with_a_farewell) {
   a->send_exit(ps.handle, caf::exit_reason::user_shutdown);
 }
 
+// A leaving worker waits for the server's farewell, but not for ever: a server that never
+// answers (here a stand-in that took the welcome of a real server and stays silent) costs it at
+// most 2 s.
+BOOST_AUTO_TEST_CASE(a_leaving_worker_quits_without_a_farewell_after_its_bound) {
+  auto cfg = small_run();
+  cfg.workers = 1;
+  auto ps = start_server(*sys, cfg);
+  caf::scoped_actor silent{*sys}; // the worker's server: takes its messages, never answers
+  silent->send(ps.handle, register_atom::value, worker_hello{protocol_version, silent, "probe"});
+  welcome w;
+  silent->receive([&](welcome_atom, const welcome& received) { w = received; });
+  auto opts = testing::local_worker_options(ps.setup);
+  opts.self_register = false;
+  auto worker = spawn_worker(*sys, silent, std::move(opts));
+  silent->monitor(worker);
+  silent->send(worker, welcome_atom::value, w);
+  silent->receive([&](push_atom, const gradient_push&) {}); // it has joined and trains
+  silent->send(worker, leave_atom::value);
+  bool left = false;
+  bool ended = false;
+  while (!ended)
+    silent->receive(
+        [&](leave_atom, std::uint32_t id) {
+          BOOST_TEST(id == w.worker_id);
+          left = true;
+        },
+        [&](caf::down_msg& dm) {
+          BOOST_TEST((dm.source == worker.address()));
+          ended = true;
+        },
+        [&](heartbeat_atom) {}, [&](push_atom, const gradient_push&) {},
+        caf::after(std::chrono::seconds(10)) >>
+            [&] { BOOST_FAIL("the worker did not end within 10 s of its leave"); });
+  BOOST_TEST(left, "the worker announced its leave before it ended");
+  silent->send_exit(ps.handle, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_CASE(a_worker_dead_before_training_fails_the_local_run_instead_of_hanging) {
   auto cfg = small_run();
   cfg.workers = 2;
