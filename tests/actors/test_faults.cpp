@@ -12,6 +12,7 @@
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/run_config.hpp"
+#include "link_rig.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
@@ -31,56 +32,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using testing::link_rig;
 using testing::system_fixture;
 
 fault_plan plan_of(const std::vector<std::pair<std::string, std::string>>& entries) {
   return parse_fault_plan(entries);
 }
-
-/// A link between two scoped actors: `server` and `worker` play the two ends. The link has
-/// learnt its worker's id (0) from a welcome when the constructor returns.
-struct link_rig {
-  caf::scoped_actor server, worker;
-  std::shared_ptr<fault_injector> injector;
-  caf::actor link;
-
-  link_rig(caf::actor_system& sys, const fault_plan& plan, const std::string& log = {})
-      : server{sys}, worker{sys}, injector{std::make_shared<fault_injector>(plan, log)} {
-    fault_link_options opts;
-    opts.injector = injector;
-    link = spawn_fault_link(sys, caf::actor_cast<caf::actor>(server), std::move(opts));
-    attach_worker(link, caf::actor_cast<caf::actor>(worker));
-    welcome w;
-    w.worker_id = 0;
-    server->send(link, welcome_atom::value, w);
-    worker->receive([](welcome_atom, const welcome&) {},
-                    caf::after(10s) >> [] { BOOST_FAIL("the welcome did not pass the link"); });
-  }
-
-  ~link_rig() { server->send_exit(link, caf::exit_reason::user_shutdown); }
-
-  void push(std::uint64_t step, std::size_t bytes = 8) {
-    worker->send(link, push_atom::value,
-                 testing::make_push(0, step, 1.0f, 0, std::vector<std::uint8_t>(bytes, 7)));
-  }
-  void heartbeat() { worker->send(link, heartbeat_atom::value); }
-  /// A control message up.
-  void leave() { worker->send(link, leave_atom::value, std::uint32_t{0}); }
-
-  /// What reaches the server end up to and including the leave: "push 3", "heartbeat", "leave".
-  std::vector<std::string> received_up_to_leave() {
-    std::vector<std::string> got;
-    while (got.empty() || got.back() != "leave")
-      server->receive(
-          [&](push_atom, const gradient_push& p) {
-            got.push_back("push " + std::to_string(p.step));
-          },
-          [&](heartbeat_atom) { got.push_back("heartbeat"); },
-          [&](leave_atom, std::uint32_t) { got.push_back("leave"); },
-          caf::after(10s) >> [&] { BOOST_FAIL("nothing reached the server for 10 s"); });
-    return got;
-  }
-};
 
 std::string joined(const std::vector<std::string>& items) {
   std::string text;
@@ -271,10 +228,8 @@ BOOST_AUTO_TEST_CASE(registration_through_the_link_names_the_link) {
 
 BOOST_AUTO_TEST_CASE(the_link_quits_when_an_end_goes_down_after_delivering_what_it_holds) {
   caf::scoped_actor server{*sys};
-  auto faults = std::make_shared<fault_injector>(plan_of({{"delay", "20"}}));
-  fault_link_options opts;
-  opts.injector = faults;
-  auto link = spawn_fault_link(*sys, caf::actor_cast<caf::actor>(server), std::move(opts));
+  auto link = testing::spawn_link(*sys, server,
+                                  std::make_shared<fault_injector>(plan_of({{"delay", "20"}})));
   // A worker that, once welcomed, pushes, says goodbye and quits at once.
   auto worker = sys->spawn([link](caf::event_based_actor* self) -> caf::behavior {
     return {[=](welcome_atom, const welcome&) {
@@ -321,9 +276,7 @@ BOOST_AUTO_TEST_CASE(a_hang_holds_both_directions_for_its_seconds_then_releases_
 BOOST_AUTO_TEST_CASE(a_crash_kills_the_worker_and_the_link_with_it) {
   caf::scoped_actor server{*sys};
   auto faults = std::make_shared<fault_injector>(plan_of({{"crash", "0@3"}}));
-  fault_link_options opts;
-  opts.injector = faults;
-  auto link = spawn_fault_link(*sys, caf::actor_cast<caf::actor>(server), std::move(opts));
+  auto link = testing::spawn_link(*sys, server, faults);
   auto worker = sys->spawn([](caf::event_based_actor*) -> caf::behavior {
     return {[](welcome_atom, const welcome&) {}, [](update_atom, const model_update&) {}};
   });

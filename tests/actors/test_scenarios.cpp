@@ -10,6 +10,7 @@
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "config/dsq_options.hpp"
+#include "link_rig.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
@@ -92,6 +93,18 @@ void check_pushes_add_up(const scenario_run& run, std::uint32_t per_row) {
   BOOST_TEST(run.summary().pushes_applied == run.cfg.steps * per_row);
 }
 
+/// A drop scenario against its fault-free twin: drops were injected and answered by
+/// retransmissions, nobody was removed, every push was applied once (`per_row` per update),
+/// and the accuracy is the twin's within a point.
+void check_drops_survived(const scenario_run& run, const scenario_run& twin,
+                          std::uint32_t per_row) {
+  BOOST_TEST(injected(run, "drop") > 0u);
+  BOOST_TEST(run.summary().retransmissions > 0u);
+  BOOST_TEST(run.summary().departures == 0u);
+  check_pushes_add_up(run, per_row);
+  BOOST_TEST(std::abs(run.summary().test_accuracy - twin.summary().test_accuracy) <= 0.01);
+}
+
 using testing::rows_without_time;
 
 const step_record& row_at(const scenario_run& run, std::uint64_t step) {
@@ -111,11 +124,7 @@ BOOST_AUTO_TEST_CASE(drop_5_sync_completes_applies_every_push_once_and_keeps_the
   const std::vector<std::string> args{"--steps=60"};
   const auto run = run_scenario(*sys, "drop-5", args);
   const auto twin = run_scenario(*sys, "drop-5", args, false);
-  BOOST_TEST(injected(run, "drop") > 0u);
-  BOOST_TEST(run.summary().retransmissions > 0u);
-  BOOST_TEST(run.summary().departures == 0u);
-  check_pushes_add_up(run, 4);
-  BOOST_TEST(std::abs(run.summary().test_accuracy - twin.summary().test_accuracy) <= 0.01);
+  check_drops_survived(run, twin, 4);
   // Sync is deterministic: lost messages delay the run but do not change it.
   BOOST_TEST(run.outcome.model == twin.outcome.model);
 }
@@ -124,12 +133,8 @@ BOOST_AUTO_TEST_CASE(drop_5_async_completes_applies_every_push_once_and_keeps_th
   const std::vector<std::string> args{"--steps=80"};
   const auto run = run_scenario(*sys, "drop-5-async", args);
   const auto twin = run_scenario(*sys, "drop-5-async", args, false);
-  BOOST_TEST(injected(run, "drop") > 0u);
-  BOOST_TEST(run.summary().retransmissions > 0u);
-  BOOST_TEST(run.summary().departures == 0u);
-  check_pushes_add_up(run, 1);
+  check_drops_survived(run, twin, 1);
   BOOST_TEST(run.summary().max_staleness <= 4u);
-  BOOST_TEST(std::abs(run.summary().test_accuracy - twin.summary().test_accuracy) <= 0.01);
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_reorder_applies_nothing_twice_and_changes_nothing) {
@@ -148,22 +153,14 @@ BOOST_AUTO_TEST_CASE(duplicate_reorder_applies_nothing_twice_and_changes_nothing
 // The bound behind that: a held message with no next one on its link goes after max(10 ms,
 // delay + jitter) past its own delay, not never.
 BOOST_AUTO_TEST_CASE(a_held_message_with_no_next_one_goes_after_the_bound) {
-  caf::scoped_actor server{*sys}, worker{*sys};
-  auto faults = std::make_shared<fault_injector>(parse_fault_plan({{"reorder", "1"}}));
-  fault_link_options opts;
-  opts.injector = faults;
-  auto link = spawn_fault_link(*sys, caf::actor_cast<caf::actor>(server), std::move(opts));
-  attach_worker(link, caf::actor_cast<caf::actor>(worker));
-  server->send(link, welcome_atom::value, welcome{}); // control: never held; the id is 0
-  worker->receive([](welcome_atom, const welcome&) {},
-                  caf::after(10s) >> [] { BOOST_FAIL("the welcome did not pass the link"); });
+  // The rig's welcome is a control message: never held.
+  testing::link_rig rig{*sys, parse_fault_plan({{"reorder", "1"}})};
   const auto start = std::chrono::steady_clock::now();
-  server->send(link, update_atom::value, model_update{1, {}}); // held, and nothing follows
-  worker->receive([](update_atom, const model_update& u) { BOOST_TEST(u.version == 1u); },
-                  caf::after(10s) >> [] { BOOST_FAIL("the held update was never delivered"); });
+  rig.server->send(rig.link, update_atom::value, model_update{1, {}}); // held, nothing follows
+  rig.worker->receive([](update_atom, const model_update& u) { BOOST_TEST(u.version == 1u); },
+                      caf::after(10s) >> [] { BOOST_FAIL("the held update was never delivered"); });
   BOOST_TEST((std::chrono::steady_clock::now() - start >= 10ms));
-  BOOST_TEST(faults->count(fault_kind::reorder) == 1u);
-  server->send_exit(link, caf::exit_reason::user_shutdown);
+  BOOST_TEST(rig.injector->count(fault_kind::reorder) == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(bandwidth_100mbit_delays_every_message_and_changes_nothing) {
