@@ -213,9 +213,8 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   try {
     port = publish_server(sys, server, cfg.port, cfg.bind, cfg.insecure);
   } catch (const transport_error& e) {
-    caf::scoped_actor {
-      sys
-      } -> send_exit(server, caf::exit_reason::user_shutdown); // ours
+    caf::scoped_actor self{sys}; // the server obeys an exit only from its own process
+    self->send_exit(server, caf::exit_reason::user_shutdown);
     return fail(e.what());
   }
   auto min_workers = cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
@@ -229,9 +228,8 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
     auto why = fmt::format("CAF's network layer ended ({}), probably on a message it could not "
                            "decode; no worker can be reached",
                            describe(sys, ended.reason));
-    caf::scoped_actor {
-      sys
-      } -> send(server, network_lost_atom::value, why); // a sender of ours
+    caf::scoped_actor self{sys}; // the server obeys this only from its own process
+    self->send(server, network_lost_atom::value, why);
     wait_for(sys, server, caf::make_message(stop_atom::value));
     fmt::print(stderr, "dsq: error: {}. {}: exit {}\n", why,
                cfg.checkpoint.empty() ? "Without --checkpoint the run cannot be resumed"
