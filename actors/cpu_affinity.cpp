@@ -1,13 +1,18 @@
 #include "actors/cpu_affinity.hpp"
 
+#include <cstdlib>
+#include <string>
+#include <system_error>
+
 #if defined(__linux__)
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <cstdlib>
 #endif
 
 namespace dsq {
@@ -47,22 +52,73 @@ void pin_thread_to_cpu_slot(int slot) {
 #endif
 }
 
-void pin_process_to_cpu_slot(int slot) {
+int pin_process_to_cpu_slot(int slot) {
 #if defined(__linux__)
   cpu_set_t one;
   if (!single_cpu_of_slot(slot, one))
-    return;
+    return -1;
   DIR* tasks = opendir("/proc/self/task");
   if (tasks == nullptr)
-    return;
+    return -1;
   while (const dirent* entry = readdir(tasks)) {
     const pid_t tid = static_cast<pid_t>(std::atoi(entry->d_name));
     if (tid > 0)
       sched_setaffinity(tid, sizeof one, &one);
   }
   closedir(tasks);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &one))
+      return cpu;
+  return -1;
 #else
   (void)slot;
+  return -1;
+#endif
+}
+
+int claim_host_cpu_slot(const std::filesystem::path& dir) {
+#if defined(__linux__)
+  // Only a directory of this user's own, not writable by others: another user could otherwise
+  // hold every slot, or plant links where the lock files go.
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return -1;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() ||
+      (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return -1;
+  // More slots than any host has CPUs for dsq processes; the bound keeps a broken directory
+  // from turning this into a long loop.
+  constexpr int max_slots = 4096;
+  for (int slot = 0; slot < max_slots; ++slot) {
+    const auto file = dir / ("cpu-slot-" + std::to_string(slot));
+    const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+      return -1;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
+      return slot; // the descriptor stays open: the slot is held until the process ends
+    const int why = errno;
+    ::close(fd);
+    if (why != EWOULDBLOCK)
+      return -1;
+  }
+  return -1;
+#else
+  (void)dir;
+  return -1;
+#endif
+}
+
+std::filesystem::path host_cpu_slot_dir() {
+  if (const char* runtime = std::getenv("XDG_RUNTIME_DIR"); runtime != nullptr && *runtime)
+    return std::filesystem::path{runtime} / "dsq-cpu-slots";
+  std::error_code ec;
+  auto tmp = std::filesystem::temp_directory_path(ec);
+  if (ec)
+    tmp = "/tmp";
+#if defined(__linux__)
+  return tmp / ("dsq-cpu-slots-" + std::to_string(::getuid()));
+#else
+  return tmp / "dsq-cpu-slots";
 #endif
 }
 

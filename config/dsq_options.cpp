@@ -74,6 +74,10 @@ dsq_options::dsq_options() {
       .add(r.pin_cpus, "pin-cpus",
            "dsq server/worker: run every thread of the process on one CPU (server: the first, "
            "worker i: the (i+1)-th, modulo the CPUs allowed), for processes sharing a host")
+      .add(r.placement, "placement",
+           "dsq worker: spread (default): the process on one CPU, the lowest CPU slot free among "
+           "the dsq workers of this host, round-robin over the CPUs allowed; os: where the OS "
+           "puts it (--pin-cpus wins over both)")
       .add(r.reconnect_timeout_s, "reconnect-timeout",
            "dsq worker: seconds to keep trying to reach a lost server (a server restarted with "
            "--resume gives the worker its identity and state back); 0: exit at once")

@@ -58,6 +58,10 @@ struct run_config {
   /// dsq server / dsq worker: every thread of the process on one CPU (the server on the first,
   /// worker i on the (i+1)-th, modulo the CPUs allowed), for processes sharing one host
   bool pin_cpus = false;
+  /// Node-local, dsq worker: "spread" (each worker process of a host on its own CPU slot, the
+  /// lowest free one, round-robin over the CPUs allowed) or "os" (where the OS puts it).
+  /// --pin-cpus wins over it.
+  std::string placement = "spread";
   double worker_timeout_s = 30; ///< a worker silent this long is removed (0: never)
   double max_push_norm = 0;     ///< bound on a push's norm (0: automatic, see push_check.hpp)
   // Node-local, never sent to workers: this node's TLS identity (net/transport.hpp).

@@ -303,6 +303,14 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   opts.host = fmt::format("{} pid {}", name, getpid());
   opts.verbose = !cfg.quiet;
   opts.pin_process = cfg.pin_cpus;
+  if (!cfg.pin_cpus && cfg.placement == "spread") {
+    // Before the worker computes anything: the processes of this host share its CPUs evenly.
+    const int slot = claim_host_cpu_slot(host_cpu_slot_dir());
+    const int cpu = pin_process_to_cpu_slot(slot);
+    if (cpu >= 0 && !cfg.quiet)
+      fmt::print("dsq worker: runs on CPU {} (slot {} of this host; --placement=os: anywhere)\n",
+                 cpu, slot);
+  }
   opts.in_middleman = true; // alone in this process: no thread hand-off per message
   if (faults && (faults->plan().server_crash || !faults->plan().rejoin.empty()))
     fmt::print(stderr, "dsq worker: note: server-crash and rejoin are not injected by a worker "

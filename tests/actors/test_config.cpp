@@ -115,6 +115,7 @@ BOOST_AUTO_TEST_CASE(bad_command_lines_name_the_problem) {
            {{"--slow-worker=x"}, "not ID:FACTOR"},
            {{"--target-accuracy=1.5"}, "--target-accuracy"},
            {{"--lr-schedule=wobbly"}, "--lr-schedule=wobbly"},
+           {{"--placement=numa"}, "--placement=numa: expected spread or os"},
            {{"extra"}, "unexpected argument 'extra'"},
        }) {
     dsq_options opts;
