@@ -5,7 +5,8 @@
 #include <system_error>
 
 #if defined(__linux__)
-#include <dirent.h>
+#include "actors/process_threads.hpp"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -57,15 +58,8 @@ int pin_process_to_cpu_slot(int slot) {
   cpu_set_t one;
   if (!single_cpu_of_slot(slot, one))
     return -1;
-  DIR* tasks = opendir("/proc/self/task");
-  if (tasks == nullptr)
+  if (!for_each_thread_of_process([&](pid_t tid) { sched_setaffinity(tid, sizeof one, &one); }))
     return -1;
-  while (const dirent* entry = readdir(tasks)) {
-    const pid_t tid = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (tid > 0)
-      sched_setaffinity(tid, sizeof one, &one);
-  }
-  closedir(tasks);
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
     if (CPU_ISSET(cpu, &one))
       return cpu;

@@ -78,6 +78,10 @@ dsq_options::dsq_options() {
            "dsq worker: spread (default): the process on one CPU, the lowest CPU slot free among "
            "the dsq workers of this host, round-robin over the CPUs allowed; os: where the OS "
            "puts it (--pin-cpus wins over both)")
+      .add(r.scheduling, "scheduling",
+           "dsq worker: batch (default): the kernel's SCHED_BATCH policy, under which a waking "
+           "worker lets the running thread finish its time slice (the server's sends of an "
+           "update); normal: the kernel's default policy")
       .add(r.reconnect_timeout_s, "reconnect-timeout",
            "dsq worker: seconds to keep trying to reach a lost server (a server restarted with "
            "--resume gives the worker its identity and state back); 0: exit at once")

@@ -145,6 +145,8 @@ void validate(const run_config& cfg) {
     throw config_error("--epochs=" + std::to_string(cfg.epochs) + ": must be positive");
   if (cfg.placement != "spread" && cfg.placement != "os")
     throw config_error("--placement=" + cfg.placement + ": expected spread or os");
+  if (cfg.scheduling != "batch" && cfg.scheduling != "normal")
+    throw config_error("--scheduling=" + cfg.scheduling + ": expected batch or normal");
   if (cfg.shard != "contiguous" && cfg.shard != "shuffled")
     throw config_error("--shard=" + cfg.shard + ": expected contiguous or shuffled");
   try {
@@ -175,6 +177,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.reconnect_timeout_s = defaults.reconnect_timeout_s;
   shared.pin_cpus = defaults.pin_cpus;
   shared.placement = defaults.placement;
+  shared.scheduling = defaults.scheduling;
   shared.tls_cert = defaults.tls_cert;
   shared.tls_key = defaults.tls_key;
   shared.tls_ca = defaults.tls_ca;

@@ -62,6 +62,9 @@ struct run_config {
   /// lowest free one, round-robin over the CPUs allowed) or "os" (where the OS puts it).
   /// --pin-cpus wins over it.
   std::string placement = "spread";
+  /// Node-local, dsq worker: "batch" (the kernel's SCHED_BATCH: waking, the worker does not
+  /// preempt the running thread) or "normal".
+  std::string scheduling = "batch";
   double worker_timeout_s = 30; ///< a worker silent this long is removed (0: never)
   double max_push_norm = 0;     ///< bound on a push's norm (0: automatic, see push_check.hpp)
   // Node-local, never sent to workers: this node's TLS identity (net/transport.hpp).

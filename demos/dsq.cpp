@@ -4,6 +4,7 @@
 //   dsq server [options]   publish the parameter server; train once --min-workers registered
 //   dsq worker --server=HOST:PORT   join a server (its configuration is the one that counts)
 
+#include "actors/batch_scheduling.hpp"
 #include "actors/cpu_affinity.hpp"
 #include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
@@ -303,6 +304,9 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   opts.host = fmt::format("{} pid {}", name, getpid());
   opts.verbose = !cfg.quiet;
   opts.pin_process = cfg.pin_cpus;
+  if (cfg.scheduling == "batch" && !schedule_process_as_batch() && !cfg.quiet)
+    fmt::print(stderr, "dsq worker: note: the OS refused SCHED_BATCH; the worker runs under "
+                       "its default policy\n");
   if (!cfg.pin_cpus && cfg.placement == "spread") {
     // Before the worker computes anything: the processes of this host share its CPUs evenly.
     const int slot = claim_host_cpu_slot(host_cpu_slot_dir());

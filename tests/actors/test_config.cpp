@@ -116,6 +116,7 @@ BOOST_AUTO_TEST_CASE(bad_command_lines_name_the_problem) {
            {{"--target-accuracy=1.5"}, "--target-accuracy"},
            {{"--lr-schedule=wobbly"}, "--lr-schedule=wobbly"},
            {{"--placement=numa"}, "--placement=numa: expected spread or os"},
+           {{"--scheduling=fifo"}, "--scheduling=fifo: expected batch or normal"},
            {{"extra"}, "unexpected argument 'extra'"},
        }) {
     dsq_options opts;
