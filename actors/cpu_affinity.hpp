@@ -26,8 +26,8 @@ void pin_thread_to_cpu_slot(int slot);
 ///
 /// Why (dsq server and dsq worker processes on one host): a message between two processes
 /// wakes a thread in each; on the same CPU that wake-up needs no inter-processor interrupt, and
-/// the kernel no longer piles 3 processes on one core of 2 (docs/network.md, "Placing the
-/// processes").
+/// the kernel no longer piles 3 processes on one core of 2 (docs/network.md, "Runtime
+/// defaults").
 int pin_process_to_cpu_slot(int slot);
 
 /// Takes the lowest CPU slot that no other live process holds in `dir` and keeps it for the
@@ -39,7 +39,7 @@ int pin_process_to_cpu_slot(int slot);
 /// worker that replaces one that ended takes the CPU that was freed. With 4 worker processes
 /// on 2 cores, unpinned, the kernel often keeps 3 of them on one core (see
 /// pin_thread_to_cpu_slot): spread, a step of the tiny model was 1.1-1.3x faster and one of
-/// MNIST 1.1-1.4x (docs/network.md, "Placing the processes").
+/// MNIST 1.1-1.4x (docs/network.md, "Runtime defaults").
 int claim_host_cpu_slot(const std::filesystem::path& dir);
 
 /// The directory where the dsq processes of this user on this host keep their CPU slots:

@@ -103,7 +103,7 @@ BOOST_AUTO_TEST_CASE(a_slot_directory_that_others_may_write_or_a_linked_slot_is_
   BOOST_TEST(dsq::claim_host_cpu_slot(dir.path) == 0);
 }
 
-BOOST_AUTO_TEST_CASE(the_slot_directory_is_this_users_own) {
+BOOST_AUTO_TEST_CASE(the_slot_directory_is_one_per_user) {
   const auto dir = dsq::host_cpu_slot_dir().filename().string();
   const char* runtime = std::getenv("XDG_RUNTIME_DIR");
   if (runtime != nullptr && *runtime)
