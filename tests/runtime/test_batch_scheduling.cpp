@@ -5,39 +5,22 @@
 
 #include "actors/batch_scheduling.hpp"
 #include "actors/process_threads.hpp"
+#include "parked_threads.hpp"
 
 #include <sched.h>
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 BOOST_AUTO_TEST_CASE(every_thread_of_the_process_runs_as_batch) {
   BOOST_REQUIRE(sched_getscheduler(0) == SCHED_OTHER);
-  // Threads that exist before, parked until the test ends.
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  std::vector<std::thread> parked;
-  for (int i = 0; i < 3; ++i)
-    parked.emplace_back([&] {
-      std::unique_lock lock{m};
-      cv.wait(lock, [&] { return done; });
-    });
+  const parked_threads parked{3}; // threads that exist before
   BOOST_TEST(dsq::schedule_process_as_batch());
   int later = -1; // and one created afterwards inherits the policy
   std::thread{[&] { later = sched_getscheduler(0); }}.join();
   std::vector<int> policies;
   BOOST_TEST(dsq::for_each_thread_of_process(
       [&](pid_t tid) { policies.push_back(sched_getscheduler(tid)); }));
-  {
-    std::lock_guard lock{m};
-    done = true;
-  }
-  cv.notify_all();
-  for (auto& t : parked)
-    t.join();
   BOOST_TEST(policies.size() >= 4u);
   for (int policy : policies)
     BOOST_TEST(policy == SCHED_BATCH);

@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/cpu_affinity.hpp"
+#include "parked_threads.hpp"
 
 #include <dirent.h>
 #include <sched.h>
@@ -13,10 +14,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
-#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -123,16 +122,7 @@ BOOST_AUTO_TEST_CASE(every_thread_of_the_process_runs_on_the_cpu_of_its_slot) {
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
     if (CPU_ISSET(cpu, &allowed))
       cpus.push_back(cpu);
-  // Threads that exist before the pinning, parked until the test ends.
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  std::vector<std::thread> parked;
-  for (int i = 0; i < 3; ++i)
-    parked.emplace_back([&] {
-      std::unique_lock lock{m};
-      cv.wait(lock, [&] { return done; });
-    });
+  const parked_threads parked{3}; // threads that exist before the pinning
   dsq::pin_process_to_cpu_slot(1);
   const int expected = cpus[1 % cpus.size()];
   // And one created afterwards inherits it.
@@ -145,13 +135,6 @@ BOOST_AUTO_TEST_CASE(every_thread_of_the_process_runs_on_the_cpu_of_its_slot) {
         later.insert(cpu);
   }}.join();
   const auto threads = cpus_of_every_thread();
-  {
-    std::lock_guard lock{m};
-    done = true;
-  }
-  cv.notify_all();
-  for (auto& t : parked)
-    t.join();
   BOOST_TEST(threads.size() >= 4u);
   for (const auto& on : threads)
     BOOST_TEST((on == std::set<int>{expected}));
