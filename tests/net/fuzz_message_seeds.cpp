@@ -1,12 +1,14 @@
 // Writes a starting corpus for the fuzz targets of fuzz_messages.cpp into argv[1]/<target>/:
 // valid serialized messages of each kind the server accepts, so that the fuzzer starts past
-// CAF's type names and dsq's field layout.
+// CAF's type names and dsq's field layout, and the one message CAF cannot decode
+// (forged_config_value.hpp), so that every run starts from it.
 
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
+#include "tests/net/forged_config_value.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -22,22 +24,11 @@
 
 namespace {
 
-/// Serialized under the name of CAF's config_value with a variant tag past its last
-/// alternative: the input CI's fuzzer found, on which CAF 0.17's decoder throws (a seed, so
-/// that every run starts from it; fuzz_messages.cpp lets exactly that exception through).
-struct forged_config_value {};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, forged_config_value&) {
-  std::uint8_t tag = 0xff;
-  return f(tag);
-}
-
 class seed_config : public caf::actor_system_config {
 public:
   seed_config() {
     dsq::register_message_types(*this);
-    add_message_type<forged_config_value>("@config_value");
+    add_message_type<dsq::testing::forged_config_value>("@config_value");
     set("scheduler.max-threads", 1);
   }
 };
@@ -98,7 +89,7 @@ int main(int argc, char** argv) {
   write(sys, root / "message", leave);
   auto stop = caf::make_message(dsq::stop_atom::value);
   write(sys, root / "message", stop);
-  auto bad_variant = caf::make_message(forged_config_value{});
+  auto bad_variant = caf::make_message(dsq::testing::forged_config_value{});
   write(sys, root / "message", bad_variant);
   std::printf("fuzz_message_seeds: %d seeds in %s\n", written, argv[1]);
   return 0;

@@ -33,6 +33,7 @@
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
 #include "net/transport.hpp"
+#include "tests/net/forged_config_value.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -120,15 +121,6 @@ typename Inspector::result_type inspect(Inspector& f, lying_push& x) {
   }
 }
 
-/// Serialized under the name of CAF's config_value: one variant tag past its last alternative.
-struct forged_config_value {};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, forged_config_value&) {
-  std::uint8_t tag = 0xff;
-  return f(tag);
-}
-
 /// Blocks SIGUSR1 in this thread and in every thread started after (CAF's), so that
 /// wait_for_sigusr1 receives it.
 void block_sigusr1() {
@@ -154,7 +146,7 @@ public:
     if (attack == "huge-length")
       add_message_type<lying_push>("dsq::gradient_push");
     if (attack == "bad-variant")
-      add_message_type<forged_config_value>("@config_value");
+      add_message_type<testing::forged_config_value>("@config_value");
     load<caf::io::middleman>();
   }
 };
@@ -178,7 +170,7 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
     } else {
       say("armed");
       wait_for_sigusr1();
-      self->send(server, forged_config_value{});
+      self->send(server, testing::forged_config_value{});
       say("sent a config_value with an invalid variant tag");
     }
     worker_hello stale;
