@@ -21,23 +21,28 @@ namespace dsq {
 namespace {
 
 #if defined(__linux__)
-/// The set holding only the `slot`-th CPU (modulo their number) that the calling thread may use;
-/// false when there is nothing to pin (slot < 0, one CPU, or the OS would not say).
-bool single_cpu_of_slot(int slot, cpu_set_t& one) {
+/// The `slot`-th CPU (modulo their number) that the calling thread may use; -1 when there is
+/// nothing to pin (slot < 0, one CPU, or the OS would not say).
+int cpu_of_slot(int slot) {
   cpu_set_t allowed;
   if (slot < 0 || sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-    return false;
+    return -1;
   const int count = CPU_COUNT(&allowed);
   if (count <= 1)
-    return false;
+    return -1;
   int wanted = slot % count;
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-    if (CPU_ISSET(cpu, &allowed) && wanted-- == 0) {
-      CPU_ZERO(&one);
-      CPU_SET(cpu, &one);
-      return true;
-    }
-  return false;
+    if (CPU_ISSET(cpu, &allowed) && wanted-- == 0)
+      return cpu;
+  return -1;
+}
+
+/// The set holding only `cpu`.
+cpu_set_t only(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return one;
 }
 #endif
 
@@ -45,9 +50,10 @@ bool single_cpu_of_slot(int slot, cpu_set_t& one) {
 
 void pin_thread_to_cpu_slot(int slot) {
 #if defined(__linux__)
-  cpu_set_t one;
-  if (single_cpu_of_slot(slot, one))
+  if (const int cpu = cpu_of_slot(slot); cpu >= 0) {
+    const auto one = only(cpu);
     pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+  }
 #else
   (void)slot;
 #endif
@@ -55,15 +61,13 @@ void pin_thread_to_cpu_slot(int slot) {
 
 int pin_process_to_cpu_slot(int slot) {
 #if defined(__linux__)
-  cpu_set_t one;
-  if (!single_cpu_of_slot(slot, one))
+  const int cpu = cpu_of_slot(slot);
+  if (cpu < 0)
     return -1;
+  const auto one = only(cpu);
   if (!for_each_thread_of_process([&](pid_t tid) { sched_setaffinity(tid, sizeof one, &one); }))
     return -1;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-    if (CPU_ISSET(cpu, &one))
-      return cpu;
-  return -1;
+  return cpu;
 #else
   (void)slot;
   return -1;
