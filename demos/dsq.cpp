@@ -102,13 +102,14 @@ std::string describe(caf::actor_system& sys, const caf::error& err) {
   return sys.render(err);
 }
 
-/// Waits for `target` to terminate, or for `watched` (when given) to terminate first; on
-/// SIGINT/SIGTERM sends `target` `on_stop` (once).
+/// How wait_for ended.
 struct ending {
   caf::error reason;    ///< why the one that ended did
   bool watched = false; ///< `watched` ended first
 };
 
+/// Waits for `target` to terminate, or for `watched` (when given) to terminate first; on
+/// SIGINT/SIGTERM sends `target` `on_stop` (once).
 ending wait_for(caf::actor_system& sys, const caf::actor& target, caf::message on_stop,
                 const caf::actor& watched = {}) {
   caf::scoped_actor self{sys};
