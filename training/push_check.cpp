@@ -14,7 +14,6 @@ namespace dsq {
 
 namespace {
 
-constexpr std::size_t history = 64;
 constexpr std::size_t warm = 8;
 
 } // namespace
@@ -67,9 +66,7 @@ double push_check::bound() const {
     return max_norm_;
   if (recent_.size() < warm)
     return push_norm_cold_bound;
-  std::vector<double> sorted(recent_.begin(), recent_.end());
-  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
-  const double median = sorted[sorted.size() / 2];
+  const double median = recent_.median();
   // Mostly zero pushes (a worker with nothing to say, or one that sends zeros on purpose) say
   // nothing about the scale of honest gradients: they must not shrink the bound to nothing.
   if (!(median > 0))
@@ -105,9 +102,7 @@ compressed_message push_check::accept(std::span<const std::uint8_t> bytes) {
                         fmt::format("gradient norm {:.3g} exceeds the bound {:.3g} "
                                     "(--max-push-norm)",
                                     norm, bound()));
-  recent_.push_back(norm);
-  if (recent_.size() > history)
-    recent_.pop_front();
+  recent_.add(norm);
   return c;
 }
 

@@ -5,11 +5,11 @@
 // the network, so each of these is checked, not assumed (issue: "nothing untrusted gets in").
 
 #include "compression/compressed_message.hpp"
+#include "training/sliding_median.hpp"
 
 #include <Eigen/Core>
 
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -51,7 +51,7 @@ private:
   std::size_t dim_;
   double max_norm_;
   Eigen::VectorXf dense_;
-  std::deque<double> recent_; ///< norms of the latest accepted pushes
+  sliding_median<double, 64> recent_; ///< norms of the latest accepted pushes
 };
 
 /// The automatic bound: an honest push is C[g + δ] for a minibatch gradient g, whose norm moves

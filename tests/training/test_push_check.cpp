@@ -6,9 +6,13 @@
 #include "compression/wire.hpp"
 #include "training/push_check.hpp"
 #include "training/recent_losses.hpp"
+#include "training/sliding_median.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <deque>
 #include <limits>
+#include <random>
 #include <vector>
 
 using namespace dsq;
@@ -112,4 +116,24 @@ BOOST_AUTO_TEST_CASE(a_loss_far_above_recent_ones_means_the_run_is_blowing_up) {
   BOOST_TEST(!losses.exploded(5.0f));
   BOOST_TEST(losses.exploded(1000.0f));
   BOOST_TEST(losses.exploded(std::numeric_limits<float>::quiet_NaN()));
+}
+
+BOOST_AUTO_TEST_CASE(the_sliding_median_is_the_median_of_the_last_values_added) {
+  // Against the obvious implementation (copy the window, partially sort it), over a stream with
+  // many repeats so that equal values enter and leave the window.
+  std::mt19937 rng{7};
+  std::uniform_int_distribution<int> pick{0, 40};
+  sliding_median<double, 16> window;
+  std::deque<double> kept;
+  for (int i = 0; i < 2000; ++i) {
+    const double v = pick(rng) / 4.0;
+    window.add(v);
+    kept.push_back(v);
+    if (kept.size() > 16)
+      kept.pop_front();
+    std::vector<double> sorted(kept.begin(), kept.end());
+    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+    BOOST_REQUIRE_EQUAL(window.size(), kept.size());
+    BOOST_REQUIRE_EQUAL(window.median(), sorted[sorted.size() / 2]);
+  }
 }
