@@ -19,14 +19,12 @@
 // Every child binds 127.0.0.1 only, runs in its own process group, dies with this program
 // (PR_SET_PDEATHSIG) and is killed when its time bound passes.
 //
-// usage: cross_process_bench [--quick] [--repeats=R] [--steps=S] [--workers=1,2,4,8]
-//                            [--no-mnist] [--dsq=PATH] [--old-dsq=PATH]
-//   --old-dsq: run the "old" configuration with another binary (e.g. a build of an older
-//              commit) instead of passing CAF's defaults to the same binary.
+// Options: `cross_process_bench --help` (the `usage` text below).
 
 #include "compression/compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
+#include "config/run_config.hpp"
 #include "config/runtime_defaults.hpp"
 #include "model/minibatch_sampler.hpp"
 #include "training/double_squeeze.hpp"
@@ -219,6 +217,7 @@ double cpu_ns_of(pid_t pid) {
 // -- configurations ---------------------------------------------------------------------------
 
 struct bench_options {
+  bool help = false;
   bool quick = false;
   int repeats = 3;
   long steps = 2000;
@@ -505,6 +504,39 @@ std::string load_average() {
   return fmt::format("{:.2f} {:.2f} {:.2f}", one, five, fifteen);
 }
 
+constexpr const char* usage = R"(usage: cross_process_bench [options]
+A synchronous dsq step across processes (dsq server + N dsq worker on 127.0.0.1), next to the
+same step in one process (dsq local) and to raw TCP with the same messages, with dsq's runtime
+defaults ("new") and with CAF's own passed explicitly or another binary ("old"), interleaved.
+Prints µs, CPU µs and wake-ups per step, the issue-12 goals, MNIST steps/s and the CPU of
+waiting processes. Compare ratios within one run: the machine may be loaded by other work.
+
+  --quick           1 repeat, 1000 steps, 1 and 4 workers
+  --repeats=R       runs of every configuration, interleaved; medians (default 3)
+  --steps=S         steps of the tiny model per run (default 2000, at least 10)
+  --workers=LIST    worker counts, comma-separated (default 1,2,4,8)
+  --no-mnist        skip the MNIST rows
+  --dsq=PATH        the dsq binary under test (default: this build's)
+  --old-dsq=PATH    run the "old" rows with another binary (e.g. a build of an older commit)
+                    instead of passing CAF's defaults to the same binary
+  --help            this text
+)";
+
+/// `text` as a whole number of at least `least`, or an error that names `option`.
+long whole_number(const std::string& option, const std::string& text, long least) {
+  std::size_t used = 0;
+  long n = 0;
+  try {
+    n = std::stol(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || n < least)
+    throw std::invalid_argument(
+        fmt::format("{}: expected a whole number of at least {}, got '{}'", option, least, text));
+  return n;
+}
+
 bench_options parse(int argc, char** argv) {
   bench_options o;
   for (int i = 1; i < argc; ++i) {
@@ -515,7 +547,9 @@ bench_options parse(int argc, char** argv) {
         return a.substr(prefix.size());
       return std::nullopt;
     };
-    if (a == "--quick") {
+    if (a == "--help" || a == "-h") {
+      o.help = true;
+    } else if (a == "--quick") {
       o.quick = true;
       o.repeats = 1;
       o.steps = 1000;
@@ -523,9 +557,9 @@ bench_options parse(int argc, char** argv) {
     } else if (a == "--no-mnist") {
       o.mnist = false;
     } else if (auto v = value("--repeats")) {
-      o.repeats = std::max(1, std::stoi(*v));
+      o.repeats = static_cast<int>(whole_number("--repeats", *v, 1));
     } else if (auto v = value("--steps")) {
-      o.steps = std::max(10L, std::stol(*v));
+      o.steps = whole_number("--steps", *v, 10);
     } else if (auto v = value("--dsq")) {
       o.dsq = *v;
     } else if (auto v = value("--old-dsq")) {
@@ -535,9 +569,11 @@ bench_options parse(int argc, char** argv) {
       std::stringstream list{*v};
       std::string item;
       while (std::getline(list, item, ','))
-        o.workers.push_back(std::stoi(item));
+        o.workers.push_back(static_cast<int>(whole_number("--workers", item, 1)));
+      if (o.workers.empty())
+        throw std::invalid_argument("--workers: expected worker counts such as 1,4");
     } else {
-      throw std::invalid_argument("unknown argument '" + a + "' (see the comment at the top)");
+      throw std::invalid_argument("unknown argument '" + a + "' (see --help)");
     }
   }
   return o;
@@ -553,6 +589,10 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "cross_process_bench: error: {}\n", e.what());
     return 2;
   }
+  if (o.help) {
+    fmt::print("{}", usage);
+    return 0;
+  }
   // dsq finds MNIST in data/mnist of its working directory or of DSQ_SOURCE_DIR.
   if (std::getenv("DSQ_DATA_DIR") == nullptr && std::getenv("DSQ_SOURCE_DIR") == nullptr)
     setenv("DSQ_SOURCE_DIR", DSQ_SOURCE_DIR, 1);
@@ -566,8 +606,13 @@ int main(int argc, char** argv) {
              std::thread::hardware_concurrency(), load_average());
   fmt::print("  old = {} {}\n", settings[0].binary, fmt::join(settings[0].extra, " "));
   auto local_defaults = runtime_default_arguments(runtime_role::local);
-  fmt::print("  new = {} (dsq's runtime defaults: server/worker {}; local {})\n",
+  // The worker's process settings are options of dsq worker, not CAF settings: named too, so
+  // that the line says everything "new" changes.
+  const run_config worker_defaults;
+  fmt::print("  new = {} (dsq's runtime defaults: server/worker {}; worker --placement={} "
+             "--scheduling={}; local {})\n",
              settings[1].binary, fmt::join(runtime_default_arguments(runtime_role::server), " "),
+             worker_defaults.placement, worker_defaults.scheduling,
              local_defaults.empty() ? std::string{"CAF's own"}
                                     : fmt::format("{}", fmt::join(local_defaults, " ")));
   fmt::print("  {} repeats, interleaved; medians\n", o.repeats);
