@@ -22,12 +22,12 @@ public:
     if (size_ == N) {
       // Overwrite the oldest value's slot in the sorted copy, then move it to its place.
       const T oldest = arrival_[next_];
-      auto* slot = std::lower_bound(sorted_.begin(), sorted_.begin() + size_, oldest);
+      T* slot = std::lower_bound(sorted_.data(), sorted_.data() + size_, oldest);
       *slot = value;
       restore_order(slot);
     } else {
       sorted_[size_] = value;
-      restore_order(sorted_.begin() + size_);
+      restore_order(sorted_.data() + size_);
       ++size_;
     }
     arrival_[next_] = value;
@@ -44,8 +44,8 @@ public:
 private:
   // One value at `slot` may be out of place; a shift in either direction puts it back.
   void restore_order(T* slot) {
-    const auto* end = sorted_.begin() + size_ + (size_ < N ? 1 : 0);
-    while (slot != sorted_.begin() && slot[-1] > slot[0]) {
+    const T* end = sorted_.data() + size_ + (size_ < N ? 1 : 0);
+    while (slot != sorted_.data() && slot[-1] > slot[0]) {
       std::swap(slot[-1], slot[0]);
       --slot;
     }

@@ -512,9 +512,10 @@ Prints µs, CPU µs and wake-ups per step, the issue-12 goals, MNIST steps/s and
 waiting processes. Compare ratios within one run: the machine may be loaded by other work.
 
   --quick           1 repeat, 1000 steps, 1 and 4 workers
-  --repeats=R       runs of every configuration, interleaved; medians (default 3)
-  --steps=S         steps of the tiny model per run (default 2000, at least 10)
-  --workers=LIST    worker counts, comma-separated (default 1,2,4,8)
+  --repeats=R       runs of every configuration, interleaved; medians (default 3, at most
+                    1000)
+  --steps=S         steps of the tiny model per run (default 2000, from 10 to 10^8)
+  --workers=LIST    worker counts from 1 to 64, comma-separated (default 1,2,4,8)
   --no-mnist        skip the MNIST rows
   --dsq=PATH        the dsq binary under test (default: this build's)
   --old-dsq=PATH    run the "old" rows with another binary (e.g. a build of an older commit)
@@ -522,8 +523,8 @@ waiting processes. Compare ratios within one run: the machine may be loaded by o
   --help            this text
 )";
 
-/// `text` as a whole number of at least `least`, or an error that names `option`.
-long whole_number(const std::string& option, const std::string& text, long least) {
+/// `text` as a whole number from `least` to `most`, or an error that names `option`.
+long whole_number(const std::string& option, const std::string& text, long least, long most) {
   std::size_t used = 0;
   long n = 0;
   try {
@@ -531,9 +532,9 @@ long whole_number(const std::string& option, const std::string& text, long least
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != text.size() || n < least)
-    throw std::invalid_argument(
-        fmt::format("{}: expected a whole number of at least {}, got '{}'", option, least, text));
+  if (used == 0 || used != text.size() || n < least || n > most)
+    throw std::invalid_argument(fmt::format("{}: expected a whole number from {} to {}, got '{}'",
+                                            option, least, most, text));
   return n;
 }
 
@@ -557,9 +558,9 @@ bench_options parse(int argc, char** argv) {
     } else if (a == "--no-mnist") {
       o.mnist = false;
     } else if (auto v = value("--repeats")) {
-      o.repeats = static_cast<int>(whole_number("--repeats", *v, 1));
+      o.repeats = static_cast<int>(whole_number("--repeats", *v, 1, 1000));
     } else if (auto v = value("--steps")) {
-      o.steps = whole_number("--steps", *v, 10);
+      o.steps = whole_number("--steps", *v, 10, 100000000);
     } else if (auto v = value("--dsq")) {
       o.dsq = *v;
     } else if (auto v = value("--old-dsq")) {
@@ -569,7 +570,7 @@ bench_options parse(int argc, char** argv) {
       std::stringstream list{*v};
       std::string item;
       while (std::getline(list, item, ','))
-        o.workers.push_back(static_cast<int>(whole_number("--workers", item, 1)));
+        o.workers.push_back(static_cast<int>(whole_number("--workers", item, 1, 64)));
       if (o.workers.empty())
         throw std::invalid_argument("--workers: expected worker counts such as 1,4");
     } else {
