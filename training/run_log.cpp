@@ -147,10 +147,10 @@ void run_log::flush(bool all) {
     // The initial (or resumed) model has no pushes, hence no training loss: an empty cell. A
     // step with pushes whose loss is not finite writes nan or inf: the run diverged there.
     const bool trained = r.pushes > 0 || !std::isnan(r.train_loss);
-    pending_ += fmt::format("{},{:.6f},{},{},{},{},{},{},{},{},{}\n", r.step, r.wall_s,
-                            cell(r.train_loss, trained), cell(r.test_loss, r.evaluated),
-                            cell(r.test_accuracy, r.evaluated), r.bytes_up, r.bytes_down, r.workers,
-                            number(r.lr), r.pushes, r.staleness);
+    fmt::format_to(std::back_inserter(pending_), "{},{:.6f},{},{},{},{},{},{},{},{},{}\n", r.step,
+                   r.wall_s, cell(r.train_loss, trained), cell(r.test_loss, r.evaluated),
+                   cell(r.test_accuracy, r.evaluated), r.bytes_up, r.bytes_down, r.workers,
+                   number(r.lr), r.pushes, r.staleness);
   }
   // Hand rows to the OS at least once a second (and at the end), not at every step.
   auto now = std::chrono::steady_clock::now();
