@@ -5,15 +5,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/cpu_affinity.hpp"
+#include "actors/process_threads.hpp"
 #include "parked_threads.hpp"
 
-#include <dirent.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -22,24 +21,25 @@
 
 namespace {
 
+/// The CPUs that thread `tid` (0: the calling one) may run on; none if the OS would not say
+/// (which fails every comparison with an expected set). No assertion: also called on threads
+/// other than the test's.
+std::set<int> cpus_of(pid_t tid) {
+  cpu_set_t set;
+  std::set<int> cpus;
+  if (sched_getaffinity(tid, sizeof set, &set) != 0)
+    return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set))
+      cpus.insert(cpu);
+  return cpus;
+}
+
 /// The CPUs each thread of this process may run on.
 std::vector<std::set<int>> cpus_of_every_thread() {
   std::vector<std::set<int>> result;
-  DIR* tasks = opendir("/proc/self/task");
-  BOOST_REQUIRE(tasks != nullptr);
-  while (const dirent* entry = readdir(tasks)) {
-    const int tid = std::atoi(entry->d_name);
-    if (tid <= 0)
-      continue;
-    cpu_set_t set;
-    BOOST_REQUIRE(sched_getaffinity(tid, sizeof set, &set) == 0);
-    std::set<int> cpus;
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-      if (CPU_ISSET(cpu, &set))
-        cpus.insert(cpu);
-    result.push_back(cpus);
-  }
-  closedir(tasks);
+  BOOST_REQUIRE(
+      dsq::for_each_thread_of_process([&](pid_t tid) { result.push_back(cpus_of(tid)); }));
   return result;
 }
 
@@ -127,13 +127,7 @@ BOOST_AUTO_TEST_CASE(every_thread_of_the_process_runs_on_the_cpu_of_its_slot) {
   const int expected = cpus[1 % cpus.size()];
   // And one created afterwards inherits it.
   std::set<int> later;
-  std::thread{[&] {
-    cpu_set_t set;
-    sched_getaffinity(0, sizeof set, &set);
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-      if (CPU_ISSET(cpu, &set))
-        later.insert(cpu);
-  }}.join();
+  std::thread{[&] { later = cpus_of(0); }}.join();
   const auto threads = cpus_of_every_thread();
   BOOST_TEST(threads.size() >= 4u);
   for (const auto& on : threads)
