@@ -76,9 +76,8 @@ dsq_options::dsq_options() {
            "worker i: the (i+1)-th, modulo the CPUs allowed), for processes sharing a host")
       .add(r.placement, "placement",
            "dsq worker: spread (default): the process on one CPU, the lowest CPU slot free among "
-           "this user's dsq workers on this host, round-robin over the CPUs allowed; os: where the "
-           "OS "
-           "puts it (--pin-cpus wins over both)")
+           "this user's dsq workers on this host, round-robin over the CPUs allowed; os: where "
+           "the OS puts it (--pin-cpus wins over both)")
       .add(r.scheduling, "scheduling",
            "dsq worker: batch (default): the kernel's SCHED_BATCH policy, under which a waking "
            "worker lets the running thread finish its time slice (the server's sends of an "
