@@ -82,6 +82,11 @@ dsq_options::dsq_options() {
            "dsq worker: batch (default): the kernel's SCHED_BATCH policy, under which a waking "
            "worker lets the running thread finish its time slice (the server's sends of an "
            "update); normal: the kernel's default policy")
+      .add(r.tcp, "tcp",
+           "dsq server/worker: eager (default): plain TCP connections send a message at once and "
+           "read what the socket holds in one call (net/eager_tcp.hpp); caf: CAF's own, which "
+           "waits for epoll before every send and makes three reads per message. TLS "
+           "connections are always CAF's")
       .add(r.reconnect_timeout_s, "reconnect-timeout",
            "dsq worker: seconds to keep trying to reach a lost server (a server restarted with "
            "--resume gives the worker its identity and state back); 0: exit at once")

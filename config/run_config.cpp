@@ -147,6 +147,8 @@ void validate(const run_config& cfg) {
     throw config_error("--placement=" + cfg.placement + ": expected spread or os");
   if (cfg.scheduling != "batch" && cfg.scheduling != "normal")
     throw config_error("--scheduling=" + cfg.scheduling + ": expected batch or normal");
+  if (cfg.tcp != "eager" && cfg.tcp != "caf")
+    throw config_error("--tcp=" + cfg.tcp + ": expected eager or caf");
   if (cfg.shard != "contiguous" && cfg.shard != "shuffled")
     throw config_error("--shard=" + cfg.shard + ": expected contiguous or shuffled");
   try {
@@ -178,6 +180,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.pin_cpus = defaults.pin_cpus;
   shared.placement = defaults.placement;
   shared.scheduling = defaults.scheduling;
+  shared.tcp = defaults.tcp;
   shared.tls_cert = defaults.tls_cert;
   shared.tls_key = defaults.tls_key;
   shared.tls_ca = defaults.tls_ca;

@@ -65,6 +65,9 @@ struct run_config {
   /// Node-local, dsq worker: "batch" (the kernel's SCHED_BATCH: waking, the worker does not
   /// preempt the running thread) or "normal".
   std::string scheduling = "batch";
+  /// Node-local, dsq server / dsq worker: "eager" (connections that send at once and read
+  /// ahead, net/eager_tcp.hpp) or "caf" (CAF 0.17's own). TLS connections are always CAF's.
+  std::string tcp = "eager";
   double worker_timeout_s = 30; ///< a worker silent this long is removed (0: never)
   double max_push_norm = 0;     ///< bound on a push's norm (0: automatic, see push_check.hpp)
   // Node-local, never sent to workers: this node's TLS identity (net/transport.hpp).

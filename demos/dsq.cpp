@@ -14,6 +14,7 @@
 #include "config/dsq_options.hpp"
 #include "config/runtime_defaults.hpp"
 #include "net/atoms.hpp"
+#include "net/eager_tcp.hpp"
 #include "net/register_types.hpp"
 #include "net/transport.hpp"
 #include "training/fault_plan.hpp"
@@ -372,7 +373,6 @@ int main(int argc, char** argv) {
   }
   dsq_options opts;
   register_message_types(opts);
-  opts.load<caf::io::middleman>();
   apply_runtime_defaults(opts, role_of_command(command)); // the user's settings win
   auto parsed = parse_options({argv + 2, argv + argc}, opts);
   if (parsed.help) {
@@ -385,6 +385,11 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "dsq: error: {}\n", parsed.error);
     return 2;
   }
+  // Plain TCP connections send at once and read ahead (net/eager_tcp.hpp) unless --tcp=caf.
+  if (opts.run.tcp == "eager")
+    opts.load<caf::io::middleman, eager_multiplexer>();
+  else
+    opts.load<caf::io::middleman>();
   if (command != "local") {
     const tls_files tls{opts.run.tls_cert, opts.run.tls_key, opts.run.tls_ca};
     try {

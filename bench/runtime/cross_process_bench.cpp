@@ -1,6 +1,7 @@
 // A synchronous step across processes, next to the same step in one process and to the
-// network's floor, with the runtime settings of dsq (config/runtime_defaults) and with CAF's own
-// defaults passed explicitly ("old"), interleaved in one run.
+// network's floor, with the runtime settings of dsq (config/runtime_defaults, and its connections,
+// net/eager_tcp.hpp) and with CAF's own passed explicitly ("old": CAF's defaults, --tcp=caf),
+// interleaved in one run.
 //
 // For 1, 2, 4, 8 workers and the tiny model of issue 12 (softmax on
 // synthetic:n=4000,d=20,classes=4, sign DoubleSqueeze, --eval-every=0):
@@ -224,7 +225,7 @@ struct bench_options {
   std::vector<int> workers{1, 2, 4, 8};
   bool mnist = true;
   std::string dsq = DSQ_BINARY;
-  std::string old_dsq; ///< empty: the same binary with CAF's defaults passed explicitly
+  std::string old_dsq; ///< empty: the same binary with CAF's own settings passed explicitly
   fs::path dir;
 };
 
@@ -237,8 +238,10 @@ struct setting {
 
 std::vector<setting> settings_of(const bench_options& o) {
   setting old_setting{"old", o.old_dsq.empty() ? o.dsq : o.old_dsq, {}};
-  if (o.old_dsq.empty())
+  if (o.old_dsq.empty()) {
     old_setting.extra = caf_default_arguments();
+    old_setting.extra.push_back("--tcp=caf"); // CAF's own connections (dsq's: net/eager_tcp.hpp)
+  }
   return {old_setting, setting{"new", o.dsq, {}}};
 }
 
@@ -519,7 +522,7 @@ waiting processes. Compare ratios within one run: the machine may be loaded by o
   --no-mnist        skip the MNIST rows
   --dsq=PATH        the dsq binary under test (default: this build's)
   --old-dsq=PATH    run the "old" rows with another binary (e.g. a build of an older commit)
-                    instead of passing CAF's defaults to the same binary
+                    instead of passing CAF's defaults (and --tcp=caf) to the same binary
   --help            this text
 )";
 
@@ -610,10 +613,10 @@ int main(int argc, char** argv) {
   // The worker's process settings are options of dsq worker, not CAF settings: named too, so
   // that the line says everything "new" changes.
   const run_config worker_defaults;
-  fmt::print("  new = {} (dsq's runtime defaults: server/worker {}; worker --placement={} "
-             "--scheduling={}; local {})\n",
+  fmt::print("  new = {} (dsq's runtime defaults: server/worker {} --tcp={}; worker "
+             "--placement={} --scheduling={}; local {})\n",
              settings[1].binary, fmt::join(runtime_default_arguments(runtime_role::server), " "),
-             worker_defaults.placement, worker_defaults.scheduling,
+             worker_defaults.tcp, worker_defaults.placement, worker_defaults.scheduling,
              local_defaults.empty() ? std::string{"CAF's own"}
                                     : fmt::format("{}", fmt::join(local_defaults, " ")));
   fmt::print("  {} repeats, interleaved; medians\n", o.repeats);

@@ -117,6 +117,7 @@ BOOST_AUTO_TEST_CASE(bad_command_lines_name_the_problem) {
            {{"--lr-schedule=wobbly"}, "--lr-schedule=wobbly"},
            {{"--placement=numa"}, "--placement=numa: expected spread or os"},
            {{"--scheduling=fifo"}, "--scheduling=fifo: expected batch or normal"},
+           {{"--tcp=udp"}, "--tcp=udp: expected eager or caf"},
            {{"extra"}, "unexpected argument 'extra'"},
        }) {
     dsq_options opts;
