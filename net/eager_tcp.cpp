@@ -22,7 +22,11 @@ class eager_stream : public caf::io::network::stream {
 public:
   eager_stream(caf::io::network::default_multiplexer& mpx, native_socket fd) : stream(mpx, fd) {}
 
-  void handle_event(operation op) override { handle_event_impl(op, policy_); }
+  void handle_event(operation op) override {
+    if (op == operation::read)
+      policy_.start_turn();
+    handle_event_impl(op, policy_);
+  }
 
   /// Sends what the buffer holds right away when nothing is being written before it; what
   /// the socket does not take, and every error, goes CAF's way (epoll, then send).

@@ -5,9 +5,10 @@
 // many bytes as the message's next part needs (a BASP header, then its payload) and calls
 // read_some until a call reads nothing, so a message costs CAF's policy three recv: header,
 // payload, and one that finds the socket empty. This policy takes what the socket holds in
-// one recv and hands it out as asked; when that recv left the socket empty, the next call
-// that finds the buffer empty reads nothing without asking the kernel. epoll is level-
-// triggered, so bytes that arrive in between are reported on the event loop's next turn.
+// one recv and hands it out as asked; when that recv left the socket empty, the next call of
+// the same turn of the event loop that finds the buffer empty reads nothing without asking the
+// kernel. epoll is level-triggered, so bytes that arrive in between are reported on the loop's
+// next turn (start_turn).
 
 #include <caf/io/network/native_socket.hpp>
 #include <caf/io/network/rw_state.hpp>
@@ -42,7 +43,7 @@ public:
       }
       if (len >= capacity / 2) {
         auto state = caf::policy::tcp::read_some(result, fd, out, len);
-        drained_ = state == rw_state::success && result < len;
+        drained_ = state == rw_state::success && result > 0 && result < len;
         return state;
       }
       if (buf_.empty())
@@ -69,6 +70,10 @@ public:
     return caf::policy::tcp::write_some(result, fd, buf, len);
   }
 
+  /// Called when epoll reports the socket readable: what the last turn found out about the
+  /// socket no longer holds.
+  void start_turn() { drained_ = false; }
+
   /// True while bytes wait in the buffer: CAF's read loop then goes on (epoll cannot report
   /// bytes that already left the socket).
   bool must_read_more(native_socket, std::size_t) const { return holds_bytes(); }
@@ -80,7 +85,7 @@ private:
   std::vector<char> buf_;
   std::size_t begin_ = 0; ///< next byte to hand out
   std::size_t end_ = 0;   ///< one past the last byte read
-  bool drained_ = false;  ///< the last recv left the socket empty
+  bool drained_ = false;  ///< this turn's last recv left the socket empty
 };
 
 } // namespace dsq

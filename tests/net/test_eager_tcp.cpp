@@ -110,6 +110,18 @@ BOOST_AUTO_TEST_CASE(one_recv_serves_the_headers_and_payloads_of_every_message_t
   BOOST_TEST(next.bytes == "later");
 }
 
+BOOST_AUTO_TEST_CASE(a_new_turn_of_the_event_loop_reads_the_socket_again) {
+  socket_pair s;
+  read_ahead_tcp policy;
+  s.write("abc");
+  BOOST_TEST(read(policy, s.reader, 40).bytes == "abc"); // the socket is empty now
+  // CAF's loop ended this turn without another read (a broker that stopped reading, say).
+  // Bytes arrive and epoll reports them: the next turn reads them at once.
+  s.write("def");
+  policy.start_turn();
+  BOOST_TEST(read(policy, s.reader, 40).bytes == "def");
+}
+
 BOOST_AUTO_TEST_CASE(an_empty_socket_reads_nothing) {
   socket_pair s;
   read_ahead_tcp policy;
