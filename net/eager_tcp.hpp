@@ -23,10 +23,10 @@ class eager_multiplexer : public caf::io::network::default_multiplexer {
 public:
   using default_multiplexer::default_multiplexer;
 
-  /// A connection of this file for an open socket (accepted, or connected by CAF).
+  /// A connection that sends at once and reads ahead, for a socket CAF accepted or connected.
   caf::io::scribe_ptr new_scribe(caf::io::network::native_socket fd) override;
 
-  /// How many flushes went out whole without waiting for epoll (for tests and benchmarks).
+  /// How many flushes went out whole without waiting for epoll, over all connections.
   std::uint64_t sends_at_once() const { return sends_at_once_.load(std::memory_order_relaxed); }
 
   /// Counts one such flush; called from the event loop.
