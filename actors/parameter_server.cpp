@@ -292,6 +292,7 @@ void save_checkpoint(Self* self, std::map<std::uint32_t, worker_snapshot> worker
   auto ckpt = st.engine->snapshot();
   ckpt.spec = training_spec_text(st.opts.cfg);
   ckpt.members = st.members->snapshot();
+  ckpt.push_norms = st.checks->recent_norms();
   const bool exact = !workers.empty();
   ckpt.workers = std::move(workers);
   write_checkpoint(st.opts.cfg.checkpoint, ckpt);
@@ -340,8 +341,9 @@ template <class Self>
 void apply_round(Self* self, round r) {
   auto& st = self->state;
   // Sync: the checkpoint of step t is written when its last push arrived, before the update:
-  // it holds x_t, δ_t and every member's own state before its gradient t (attached to the
-  // pushes), which is everything the uninterrupted run depends on from here.
+  // it holds x_t, δ_t, every member's own state before its gradient t (attached to the
+  // pushes) and the push bound's history up to step t - 1, which is everything the
+  // uninterrupted run depends on from here.
   const bool resumed_here = st.opts.resume_from && st.version() == st.first_version;
   if (st.state_every > 0 && st.version() % st.state_every == 0 && !resumed_here) {
     std::map<std::uint32_t, worker_snapshot> workers;
@@ -361,6 +363,9 @@ void apply_round(Self* self, round r) {
   double loss_sum = 0;
   std::uint64_t bytes_up = 0, staleness = 0;
   for (auto& p : r.pushes) {
+    // The push bound learns from the pushes applied, in the round's order (worker ids in
+    // sync), so that its history is the same in every run and in a resumed one.
+    st.checks->record(p.norm);
     const auto s = st.version() - p.step;
     st.report->applied_push(s);
     staleness = std::max(staleness, s);
@@ -668,6 +673,8 @@ caf::behavior server_behavior(Self* self, server_options opts) {
   if (!st.async() && !cfg.checkpoint.empty() && cfg.checkpoint_every > 0)
     st.state_every = cfg.checkpoint_every;
   st.checks.emplace(st.method.uplink, d, cfg.max_push_norm);
+  if (st.opts.resume_from) // the automatic bound goes on from where the run stopped
+    st.checks->restore_norms(st.opts.resume_from->push_norms);
   st.total_steps = total_steps(cfg, st.opts.setup.data->train.size());
   // Opened by make_server_options, so that a bad path fails before anything runs.
   st.report.emplace(st.opts.log, st.opts.verbose, st.total_steps);
@@ -770,7 +777,9 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         }
         received_push r;
         try {
-          r.c = st.checks->accept(p.payload);
+          auto checked = st.checks->check(p.payload);
+          r.c = std::move(checked.message);
+          r.norm = checked.norm;
         } catch (const push_rejected& e) {
           if (e.why() == push_rejected::reason::norm && st.loss_history.exploded(p.loss)) {
             // Honest workers of a run that blows up: the run diverged, not this worker.

@@ -1,6 +1,7 @@
 #include "training/checkpoint.hpp"
 
 #include "training/output_file.hpp"
+#include "training/push_check.hpp"
 #include "training/training_spec.hpp"
 
 #include <boost/crc.hpp>
@@ -85,6 +86,14 @@ std::string rng_section(const std::vector<std::uint64_t>& words) {
     ar(static_cast<std::uint64_t>(words.size()));
     for (auto w : words)
       ar(w);
+  });
+}
+
+std::string push_norms_section(const std::vector<double>& norms) {
+  return section([&](auto& ar) {
+    ar(static_cast<std::uint64_t>(norms.size()));
+    for (double n : norms)
+      ar(n);
   });
 }
 
@@ -202,6 +211,22 @@ std::vector<std::uint64_t> read_rng(section_reader& r) {
   return words;
 }
 
+std::vector<double> read_push_norms_section(const std::string& bytes) {
+  section_reader r{"push_norms", bytes};
+  const auto n = r.count(sizeof(double));
+  if (n > push_norm_window)
+    r.fail(fmt::format("holds {} norms; the push bound looks at {}", n, push_norm_window));
+  std::vector<double> norms;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto v = r.get<double>();
+    if (!std::isfinite(v) || v < 0)
+      r.fail(fmt::format("holds {} at index {}, which is not a norm", v, i));
+    norms.push_back(v);
+  }
+  r.finish();
+  return norms;
+}
+
 std::vector<std::uint64_t> read_rng_section(const std::string& bytes) {
   section_reader r{"server_rng", bytes};
   auto words = read_rng(r);
@@ -270,7 +295,8 @@ std::string body_of(const checkpoint& ckpt) {
         {"momentum", vector_section(ckpt.momentum)},
         {"server_rng", rng_section(ckpt.server_rng)},
         {"membership", membership_section(ckpt.members)},
-        {"workers", workers_section(ckpt.workers)}};
+        {"workers", workers_section(ckpt.workers)},
+        {"push_norms", push_norms_section(ckpt.push_norms)}};
     ar(static_cast<std::uint32_t>(std::size(sections)));
     for (const auto& [name, bytes] : sections)
       ar(std::string{name}, bytes);
@@ -302,6 +328,8 @@ void read_body(const std::string& body, checkpoint& ckpt) {
       ckpt.members = read_membership_section(bytes);
     } else if (name == "workers") {
       ckpt.workers = read_workers_section(bytes, ckpt.version);
+    } else if (name == "push_norms") {
+      ckpt.push_norms = read_push_norms_section(bytes);
     } else {
       throw std::runtime_error("unknown section '" + name +
                                "' (written by a newer version of dsq?)");

@@ -1,16 +1,18 @@
 #pragma once
 
 // The server's state on disk: enough to resume a run where it stopped (model, server residual,
-// momentum buffer, version, the server's random stream, the membership), optionally every
+// momentum buffer, version, the server's random stream, the membership, the push norms behind
+// the automatic bound on pushes), optionally every
 // member's own state for a resume that continues bit for bit, and the training specification
 // it was written with. Written to a temporary file, synced and renamed, so that a reader never
 // sees half a checkpoint; a CRC-32 over everything before it refuses a damaged or truncated file.
 //
 // Format 3: "DSQK" | format (u32) | body length (u64) | body | CRC-32 of all before (u32),
 // little-endian. The body is the spec text, the version, and named sections ("model",
-// "server_residual", "momentum", "server_rng", "membership", "workers"), each a
+// "server_residual", "momentum", "server_rng", "membership", "workers", "push_norms"), each a
 // length-prefixed block, so that more state can be added as new sections. Format 2 (without
-// the last three) is refused: it cannot resume bit for bit.
+// "server_rng", "membership" and "workers") is refused: it cannot resume bit for bit. A file
+// without "push_norms" (written before it existed) resumes with the cold bound.
 
 #include "config/run_config.hpp"
 #include "training/membership.hpp"
@@ -38,6 +40,9 @@ struct checkpoint {
   /// Each member's own state at `version` (keyed by worker id), for a resume that continues
   /// bit for bit. May be empty: the final checkpoint, async mode, or states not yet collected.
   std::map<std::uint32_t, worker_snapshot> workers;
+  /// push_check::recent_norms(): the automatic push bound's history, oldest first (at most
+  /// push_norm_window, each finite and not negative). Empty: the cold bound.
+  std::vector<double> push_norms;
   /// training_spec_text() of the run that wrote it (training/training_spec.hpp); the writer
   /// must fill it in, --resume compares it with the resuming run (check_same_training).
   std::string spec;
@@ -55,7 +60,8 @@ void write_checkpoint(const std::string& dir, const checkpoint& ckpt);
 /// not a regular file, not a checkpoint, truncated, checksum mismatch, unknown or older format,
 /// unknown, missing or repeated section, sizes that disagree, a value that is not finite, a
 /// random stream that is not 4 non-zero words, a shard that does not exist, a member id never
-/// handed out, a worker state of another step or with a residual not of the model's size).
+/// handed out, a worker state of another step or with a residual not of the model's size, more
+/// push norms than the bound looks at or one that is negative).
 checkpoint read_checkpoint(const std::string& dir);
 
 /// Throws std::runtime_error unless `ckpt` fits a model of `dim` parameters.

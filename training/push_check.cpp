@@ -74,7 +74,21 @@ double push_check::bound() const {
   return push_norm_factor * median;
 }
 
+void push_check::restore_norms(std::span<const double> norms) {
+  for (double n : norms)
+    if (!std::isfinite(n) || n < 0)
+      throw std::invalid_argument(fmt::format("push norm {} is not a norm", n));
+  for (double n : norms)
+    recent_.add(n);
+}
+
 compressed_message push_check::accept(std::span<const std::uint8_t> bytes) {
+  auto c = check(bytes);
+  record(c.norm);
+  return std::move(c.message);
+}
+
+push_check::checked push_check::check(std::span<const std::uint8_t> bytes) {
   decode_limits limits;
   limits.max_dimension = static_cast<std::uint32_t>(dim_);
   compressed_message c;
@@ -102,8 +116,7 @@ compressed_message push_check::accept(std::span<const std::uint8_t> bytes) {
                         fmt::format("gradient norm {:.3g} exceeds the bound {:.3g} "
                                     "(--max-push-norm)",
                                     norm, bound()));
-  recent_.add(norm);
-  return c;
+  return {std::move(c), norm};
 }
 
 } // namespace dsq

@@ -13,6 +13,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace dsq {
 
@@ -30,18 +31,43 @@ private:
   reason why_;
 };
 
+/// How many norms of the latest pushes taken the automatic bound looks at.
+inline constexpr std::size_t push_norm_window = 64;
+
 class push_check {
 public:
   /// Pushes must be encoded by `uplink_spec` (e.g. "sign:block=4096") for `dim` coordinates.
   /// `max_norm` > 0 bounds ‖C[v]‖₂ absolutely; 0 picks the automatic bound (see accept()).
   push_check(const std::string& uplink_spec, std::size_t dim, double max_norm);
 
-  /// Decodes `bytes` and checks them; throws push_rejected naming the problem. On success the
-  /// push's norm joins the history of the automatic bound.
+  /// A push that passed every check, and its norm ‖C[v]‖₂.
+  struct checked {
+    compressed_message message;
+    double norm;
+  };
+
+  /// Decodes `bytes` and checks them against the bound in force; throws push_rejected naming
+  /// the problem. The bound does not change: record() the norm once the push is taken (a push
+  /// that comes too late or too early says nothing about the run's gradients).
+  checked check(std::span<const std::uint8_t> bytes);
+
+  /// Counts the norm of a push that was taken in the history of the automatic bound.
+  void record(double norm) { recent_.add(norm); }
+
+  /// check() and record() in one, for a caller that takes every push that passes.
   compressed_message accept(std::span<const std::uint8_t> bytes);
 
   /// The norm bound in force now.
   double bound() const;
+
+  /// The norms the automatic bound is made of (the latest pushes recorded, oldest first), for
+  /// the server's checkpoint.
+  std::vector<double> recent_norms() const { return recent_.in_arrival_order(); }
+
+  /// Continues the automatic bound from `norms` (recent_norms() of the run resumed), so that a
+  /// restarted server does not fall back to the cold bound. Throws std::invalid_argument for a
+  /// norm that is negative or not finite.
+  void restore_norms(std::span<const double> norms);
 
 private:
   /// ‖C[v]‖₂ of a decoded push; throws push_rejected if any value is not finite.
@@ -51,13 +77,13 @@ private:
   std::size_t dim_;
   double max_norm_;
   Eigen::VectorXf dense_;
-  sliding_median<double, 64> recent_; ///< norms of the latest accepted pushes
+  sliding_median<double, push_norm_window> recent_; ///< norms of the latest pushes recorded
 };
 
 /// The automatic bound: an honest push is C[g + δ] for a minibatch gradient g, whose norm moves
-/// slowly over a run; 10⁴ times the median of the last 64 accepted norms leaves room for honest
+/// slowly over a run; 10⁴ times the median of the last 64 norms recorded leaves room for honest
 /// spikes (and for a run that slowly blows up, which then ends as diverged) and none for a push
-/// of 1e30. A single worker of many cannot move a median. Before 8 pushes have been accepted, and
+/// of 1e30. A single worker of many cannot move a median. Before 8 norms have been recorded, and
 /// while the median is 0 (zero pushes say nothing about the scale of gradients): 1e8.
 inline constexpr double push_norm_factor = 1e4;
 inline constexpr double push_norm_cold_bound = 1e8;

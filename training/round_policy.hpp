@@ -23,6 +23,7 @@ struct received_push {
   compressed_message c;
   float loss = 0;
   std::size_t bytes = 0; ///< its size on the wire
+  double norm = 0;       ///< ‖c‖₂, which the push bound learns from once it is applied
 };
 
 /// Pushes that make one update, in the order they are summed, each weighted by `weight` (1/n).

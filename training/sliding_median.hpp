@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <vector>
 
 namespace dsq {
 
@@ -40,6 +41,16 @@ public:
   /// The element at position size() / 2 of the kept values in ascending order (the upper
   /// median for an even count); size() must be positive.
   T median() const { return sorted_[size_ / 2]; }
+
+  /// The kept values, oldest first: adding them to an empty window gives this one back.
+  std::vector<T> in_arrival_order() const {
+    std::vector<T> out;
+    out.reserve(size_);
+    const std::size_t oldest = size_ == N ? next_ : 0;
+    for (std::size_t k = 0; k < size_; ++k)
+      out.push_back(arrival_[(oldest + k) % N]);
+    return out;
+  }
 
 private:
   // One value at `slot` may be out of place; a shift in either direction puts it back.

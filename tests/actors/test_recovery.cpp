@@ -14,6 +14,8 @@
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
+#include "training/checkpoint.hpp"
+#include "training/push_check.hpp"
 
 #include <caf/all.hpp>
 
@@ -131,6 +133,10 @@ BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
     cfg.checkpoint_every = 10;
     auto uninterrupted = run(*sys, cfg, std::nullopt);
     BOOST_TEST(uninterrupted.summary.steps == static_cast<std::uint64_t>(cfg.steps));
+    // The automatic push bound's history (the norms of the last 64 pushes taken) is part of the
+    // state a resumed run continues from, like the model.
+    const auto norms = read_checkpoint(reference.path.string()).push_norms;
+    BOOST_TEST(norms.size() == push_norm_window);
     for (std::uint64_t crash_at : {7u, 20u, 41u, 59u}) {
       BOOST_TEST_CONTEXT(compressor << ", crash after step " << crash_at) {
         temp_dir dir{"crash"};
@@ -138,6 +144,7 @@ BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
         auto resumed = run(*sys, cfg, crash_at);
         BOOST_TEST(resumed.summary.returned_workers == cfg.workers);
         BOOST_TEST(same_bits(resumed.model, uninterrupted.model));
+        BOOST_TEST(read_checkpoint(dir.path.string()).push_norms == norms);
       }
     }
   }

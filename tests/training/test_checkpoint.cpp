@@ -6,13 +6,18 @@
 
 #include "small_tmpfs.hpp"
 #include "training/checkpoint.hpp"
+#include "training/push_check.hpp"
 #include "training/training_spec.hpp"
+
+#include <cereal/archives/portable_binary.hpp>
+#include <cereal/types/string.hpp>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <sstream>
 
 using namespace dsq;
 namespace fs = std::filesystem;
@@ -70,6 +75,7 @@ checkpoint small_sample() {
   w.sampler_epoch = 12;
   w.sampler_position = 5;
   c.workers[3] = w;
+  c.push_norms = {17.5, 0.0, 3.25, 1e-300};
   return c;
 }
 
@@ -263,6 +269,69 @@ BOOST_AUTO_TEST_CASE(every_section_round_trips_exactly) {
   // -0.0f and a denormal come back bit for bit, not merely equal.
   BOOST_TEST(std::signbit(back.workers.at(3).residual[3]));
   BOOST_TEST(back.workers.at(3).residual[2] == 1e-40f);
+  BOOST_TEST(back.push_norms == c.push_norms);
+}
+
+BOOST_AUTO_TEST_CASE(push_norms_that_are_no_norms_or_too_many_are_refused) {
+  temp_dir dir;
+  for (const auto& [norms, says_what] : std::vector<std::pair<std::vector<double>, std::string>>{
+           {{1.0, -2.0}, "-2 at index 1, which is not a norm"},
+           {{std::numeric_limits<double>::infinity()}, "which is not a norm"},
+           {std::vector<double>(push_norm_window + 1, 1.0), "the push bound looks at 64"}}) {
+    auto c = small_sample();
+    c.push_norms = norms;
+    write_checkpoint(dir.path.string(), c);
+    BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+                          [&](const auto& e) {
+                            BOOST_TEST_MESSAGE(e.what());
+                            return says(e, "'push_norms'") && says(e, says_what);
+                          });
+  }
+}
+
+// A checkpoint written before the section existed still resumes: with the cold bound.
+BOOST_AUTO_TEST_CASE(a_checkpoint_without_push_norms_reads_with_none) {
+  temp_dir dir;
+  write_checkpoint(dir.path.string(), small_sample());
+  const auto file = dir.path / "server.ckpt";
+  auto bytes = read_bytes(file);
+  // Rebuild the body without its last section, "push_norms", and fix the length and checksum.
+  std::istringstream in{bytes.substr(16, bytes.size() - 20)};
+  std::string spec;
+  std::uint64_t version = 0;
+  std::uint32_t count = 0;
+  std::vector<std::pair<std::string, std::string>> sections;
+  {
+    cereal::PortableBinaryInputArchive ar{in};
+    ar(spec, version, count);
+    for (std::uint32_t k = 0; k < count; ++k) {
+      std::string name, content;
+      ar(name, content);
+      sections.emplace_back(name, content);
+    }
+  }
+  BOOST_REQUIRE(sections.back().first == "push_norms");
+  sections.pop_back();
+  std::ostringstream out;
+  {
+    cereal::PortableBinaryOutputArchive ar{out};
+    ar(spec, version, static_cast<std::uint32_t>(sections.size()));
+    for (const auto& [name, content] : sections)
+      ar(name, content);
+  }
+  const auto body = out.str();
+  std::string rebuilt = bytes.substr(0, 8);
+  for (int i = 0; i < 8; ++i)
+    rebuilt.push_back(static_cast<char>((std::uint64_t{body.size()} >> (8 * i)) & 0xff));
+  rebuilt += body;
+  boost::crc_32_type crc;
+  crc.process_bytes(rebuilt.data(), rebuilt.size());
+  for (int i = 0; i < 4; ++i)
+    rebuilt.push_back(static_cast<char>((crc.checksum() >> (8 * i)) & 0xff));
+  write_bytes(file, rebuilt);
+  const auto back = read_checkpoint(dir.path.string());
+  BOOST_TEST(back.push_norms.empty());
+  BOOST_TEST(back.model == small_sample().model);
 }
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_without_worker_states_or_members_round_trips) {

@@ -135,5 +135,28 @@ BOOST_AUTO_TEST_CASE(the_sliding_median_is_the_median_of_the_last_values_added) 
     std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
     BOOST_REQUIRE_EQUAL(window.size(), kept.size());
     BOOST_REQUIRE_EQUAL(window.median(), sorted[sorted.size() / 2]);
+    const auto in_order = window.in_arrival_order();
+    BOOST_REQUIRE(std::equal(in_order.begin(), in_order.end(), kept.begin(), kept.end()));
   }
+}
+
+// A restarted server continues the automatic bound from its checkpoint (push_norms) instead of
+// going back to the cold bound, under which a push 10^6 times too large would get in.
+BOOST_AUTO_TEST_CASE(a_restored_norm_history_continues_the_automatic_bound) {
+  push_check before{"sign", 100, 0};
+  for (int i = 0; i < 80; ++i) // more than the window: the oldest have left it
+    before.accept(encode("sign", gradient(100, 1.0f + 0.1f * static_cast<float>(i % 9))));
+  push_check after{"sign", 100, 0};
+  BOOST_TEST(after.bound() == push_norm_cold_bound);
+  after.restore_norms(before.recent_norms());
+  BOOST_TEST(after.recent_norms() == before.recent_norms());
+  BOOST_TEST(after.recent_norms().size() == push_norm_window);
+  BOOST_TEST(after.bound() == before.bound());
+  BOOST_TEST(rejected_with(after, encode("sign", gradient(100, 1e5f)), "bound"));
+  // Both go on alike: the same push ages the same oldest norm out of either window.
+  before.accept(encode("sign", gradient(100, 50)));
+  after.accept(encode("sign", gradient(100, 50)));
+  BOOST_TEST(after.recent_norms() == before.recent_norms());
+  BOOST_CHECK_THROW(after.restore_norms(std::vector<double>{-1.0}), std::invalid_argument);
+  BOOST_CHECK_THROW(after.restore_norms(std::vector<double>{std::nan("")}), std::invalid_argument);
 }
