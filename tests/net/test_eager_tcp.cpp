@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -20,7 +21,7 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -196,6 +197,7 @@ caf::behavior echo(caf::event_based_actor*) {
 /// A child process with an echo actor published on 127.0.0.1 over dsq's connections; it ends
 /// when the actor quits, when this process ends, or with this object. (Two actor systems of
 /// one process that reach each other do not shut down in CAF 0.17, so the peer is a process.)
+/// Make it before any actor system of this process: a fork copies only the calling thread.
 struct echo_process {
   pid_t pid = -1;
   std::uint16_t port = 0;
@@ -218,8 +220,10 @@ struct echo_process {
       ::_exit(0); // the system's destructor is not needed by anyone
     }
     ::close(fds[1]);
-    // Returns once the child wrote its port, or with 0 bytes when it died first.
-    auto n = ::read(fds[0], &port, sizeof port);
+    // The child writes its port, or dies first (0 bytes); a child that hangs is given up on.
+    pollfd ready{fds[0], POLLIN, 0};
+    const int waited = ::poll(&ready, 1, static_cast<int>(patience.count() * 1000));
+    auto n = waited == 1 ? ::read(fds[0], &port, sizeof port) : -1;
     ::close(fds[0]);
     BOOST_REQUIRE_MESSAGE(n == sizeof port && port != 0, "the echo process did not publish");
   }
@@ -262,8 +266,8 @@ void round_trip(caf::actor_system& sys, const caf::actor& target,
 BOOST_AUTO_TEST_SUITE(between_processes)
 
 BOOST_AUTO_TEST_CASE(small_messages_arrive_in_order_and_are_sent_without_waiting_for_epoll) {
-  eager_system client;
   echo_process peer;
+  eager_system client;
   auto target = connect(client, peer);
   const auto before = client.mpx().sends_at_once();
   std::vector<std::size_t> sizes;
@@ -275,8 +279,8 @@ BOOST_AUTO_TEST_CASE(small_messages_arrive_in_order_and_are_sent_without_waiting
 }
 
 BOOST_AUTO_TEST_CASE(messages_larger_than_the_socket_buffers_arrive_whole) {
-  eager_system client;
   echo_process peer;
+  eager_system client;
   auto target = connect(client, peer);
   // 16 MiB does not fit into a socket's buffers: part goes out at once, the rest when epoll
   // reports the socket writable; the reader gets it by large reads past its buffer.
@@ -284,8 +288,8 @@ BOOST_AUTO_TEST_CASE(messages_larger_than_the_socket_buffers_arrive_whole) {
 }
 
 BOOST_AUTO_TEST_CASE(a_peer_that_goes_away_is_noticed) {
-  eager_system client;
   echo_process peer;
+  eager_system client;
   auto target = connect(client, peer);
   round_trip(*client.sys, target, {10});
   caf::scoped_actor self{*client.sys};
