@@ -219,7 +219,7 @@ std::vector<double> read_push_norms_section(const std::string& bytes) {
   std::vector<double> norms;
   for (std::uint64_t i = 0; i < n; ++i) {
     const auto v = r.get<double>();
-    if (!std::isfinite(v) || v < 0)
+    if (!is_push_norm(v))
       r.fail(fmt::format("holds {} at index {}, which is not a norm", v, i));
     norms.push_back(v);
   }

@@ -76,7 +76,7 @@ double push_check::bound() const {
 
 void push_check::restore_norms(std::span<const double> norms) {
   for (double n : norms)
-    if (!std::isfinite(n) || n < 0)
+    if (!is_push_norm(n))
       throw std::invalid_argument(fmt::format("push norm {} is not a norm", n));
   for (double n : norms)
     recent_.add(n);

@@ -9,6 +9,7 @@
 
 #include <Eigen/Core>
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <stdexcept>
@@ -33,6 +34,11 @@ private:
 
 /// How many norms of the latest pushes taken the automatic bound looks at.
 inline constexpr std::size_t push_norm_window = 64;
+
+/// True for a value the automatic bound's history may hold: a norm, finite and not negative.
+inline bool is_push_norm(double n) {
+  return std::isfinite(n) && n >= 0;
+}
 
 class push_check {
 public:

@@ -1,6 +1,6 @@
 #pragma once
 
-// The median of the last N values of a stream. The server asks for it on every accepted push
+// The median of the last N values of a stream. The server asks for it on every push it checks
 // (push_check.hpp), on the one thread that receives the pushes, aggregates and sends updates, so
 // the window is kept sorted as values come and go instead of being copied and partially sorted
 // for each question; no allocation either.

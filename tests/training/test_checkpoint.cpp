@@ -79,16 +79,21 @@ checkpoint small_sample() {
   return c;
 }
 
-/// Rewrites the format field of `file` and fixes the checksum: a well-formed file of that format.
-void set_format(const fs::path& file, std::uint32_t format) {
-  auto bytes = read_bytes(file);
-  for (int i = 0; i < 4; ++i)
-    bytes[4 + i] = static_cast<char>((format >> (8 * i)) & 0xff);
+/// Writes the CRC-32 of everything before the last 4 bytes of `bytes` into those 4 bytes.
+void fix_checksum(std::string& bytes) {
   boost::crc_32_type crc;
   crc.process_bytes(bytes.data(), bytes.size() - 4);
   const auto sum = crc.checksum();
   for (int i = 0; i < 4; ++i)
     bytes[bytes.size() - 4 + i] = static_cast<char>((sum >> (8 * i)) & 0xff);
+}
+
+/// Rewrites the format field of `file` and fixes the checksum: a well-formed file of that format.
+void set_format(const fs::path& file, std::uint32_t format) {
+  auto bytes = read_bytes(file);
+  for (int i = 0; i < 4; ++i)
+    bytes[4 + i] = static_cast<char>((format >> (8 * i)) & 0xff);
+  fix_checksum(bytes);
   write_bytes(file, bytes);
 }
 
@@ -324,10 +329,8 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_without_push_norms_reads_with_none) {
   for (int i = 0; i < 8; ++i)
     rebuilt.push_back(static_cast<char>((std::uint64_t{body.size()} >> (8 * i)) & 0xff));
   rebuilt += body;
-  boost::crc_32_type crc;
-  crc.process_bytes(rebuilt.data(), rebuilt.size());
-  for (int i = 0; i < 4; ++i)
-    rebuilt.push_back(static_cast<char>((crc.checksum() >> (8 * i)) & 0xff));
+  rebuilt.append(4, '\0'); // the checksum's place
+  fix_checksum(rebuilt);
   write_bytes(file, rebuilt);
   const auto back = read_checkpoint(dir.path.string());
   BOOST_TEST(back.push_norms.empty());
