@@ -30,7 +30,8 @@ struct runtime_setting {
 std::vector<runtime_setting> chosen(runtime_role role) {
   if (role == runtime_role::local)
     return {};
-  return {{"middleman.workers", caf::config_value{caf::config_value::integer{0}}}};
+  return {{"middleman.workers", caf::config_value{caf::config_value::integer{0}}},
+          {"scheduler.policy", caf::config_value{caf::atom("sharing")}}};
 }
 
 std::string as_argument(const runtime_setting& s) {
@@ -69,6 +70,7 @@ std::vector<std::string> caf_default_arguments() {
   const std::vector<runtime_setting> defaults{
       {"middleman.workers", caf::config_value{static_cast<caf::config_value::integer>(
                                 caf::defaults::middleman::workers)}},
+      {"scheduler.policy", caf::config_value{caf::defaults::scheduler::policy}},
   };
   std::vector<std::string> args;
   for (const auto& s : defaults)

@@ -55,7 +55,8 @@ BOOST_AUTO_TEST_CASE(server_and_worker_get_the_chosen_defaults) {
     parsed_options p{role, {}};
     BOOST_REQUIRE(p.result.ok);
     BOOST_TEST(p.middleman_workers() == 0u);
-    BOOST_TEST(p.policy() == "unset"); // CAF's own scheduler settings
+    BOOST_TEST(p.policy() == "sharing");
+    BOOST_TEST(p.max_threads() == 0u); // unset: CAF's own thread count
   }
 }
 
@@ -63,30 +64,33 @@ BOOST_AUTO_TEST_CASE(local_keeps_cafs_settings) {
   parsed_options p{runtime_role::local, {}};
   BOOST_REQUIRE(p.result.ok);
   BOOST_TEST(p.middleman_workers() == 99u); // unset
+  BOOST_TEST(p.policy() == "unset");
   BOOST_TEST(runtime_default_arguments(runtime_role::local).empty());
 }
 
 BOOST_AUTO_TEST_CASE(the_command_line_wins) {
-  parsed_options p{runtime_role::server, {"--middleman.workers=2", "--scheduler.policy=sharing"}};
+  parsed_options p{runtime_role::server, {"--middleman.workers=2", "--scheduler.policy=stealing"}};
   BOOST_REQUIRE(p.result.ok);
   BOOST_TEST(p.middleman_workers() == 2u);
-  BOOST_TEST(p.policy() == "sharing");
+  BOOST_TEST(p.policy() == "stealing");
 }
 
 BOOST_AUTO_TEST_CASE(the_ini_file_wins) {
   auto path = std::filesystem::temp_directory_path() /
               ("dsq-runtime-defaults-" + std::to_string(::getpid()) + ".ini");
-  std::ofstream{path} << "[global]\nworkers=2\n[middleman]\nworkers=3\n";
+  std::ofstream{path} << "[global]\nworkers=2\n[middleman]\nworkers=3\n[scheduler]\npolicy='stealing'\n";
   parsed_options p{runtime_role::worker, {"--config=" + path.string()}};
   std::filesystem::remove(path);
   BOOST_REQUIRE_MESSAGE(p.result.ok, p.result.error);
   BOOST_TEST(p.middleman_workers() == 3u);
+  BOOST_TEST(p.policy() == "stealing");
 }
 
 BOOST_AUTO_TEST_CASE(caf_default_arguments_restore_cafs_own_settings) {
   parsed_options p{runtime_role::server, caf_default_arguments()};
   BOOST_REQUIRE(p.result.ok);
   BOOST_TEST(p.middleman_workers() == caf::defaults::middleman::workers);
+  BOOST_TEST(p.policy() == caf::to_string(caf::defaults::scheduler::policy));
 }
 
 /// The `middleman { ... }` group of a --dump-config output.
