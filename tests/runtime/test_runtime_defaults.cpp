@@ -78,7 +78,8 @@ BOOST_AUTO_TEST_CASE(the_command_line_wins) {
 BOOST_AUTO_TEST_CASE(the_ini_file_wins) {
   auto path = std::filesystem::temp_directory_path() /
               ("dsq-runtime-defaults-" + std::to_string(::getpid()) + ".ini");
-  std::ofstream{path} << "[global]\nworkers=2\n[middleman]\nworkers=3\n[scheduler]\npolicy='stealing'\n";
+  std::ofstream{path}
+      << "[global]\nworkers=2\n[middleman]\nworkers=3\n[scheduler]\npolicy='stealing'\n";
   parsed_options p{runtime_role::worker, {"--config=" + path.string()}};
   std::filesystem::remove(path);
   BOOST_REQUIRE_MESSAGE(p.result.ok, p.result.error);
