@@ -1,6 +1,7 @@
 #include "config/dsq_options.hpp"
 
 #include <caf/config_option_adder.hpp>
+#include <caf/defaults.hpp>
 #include <caf/sec.hpp>
 
 #include "config/run_limits.hpp"
@@ -175,6 +176,15 @@ std::string trim(std::string s) {
   return s.substr(first, last - first + 1);
 }
 
+/// CAF 0.17 takes an unknown scheduler policy for `stealing` after a warning, and `testing`
+/// runs nothing that is not driven by hand: both are refused.
+void check_scheduler_policy(const caf::actor_system_config& cfg) {
+  const auto policy = caf::get_or(cfg, "scheduler.policy", caf::defaults::scheduler::policy);
+  if (policy != caf::atom("stealing") && policy != caf::atom("sharing"))
+    throw std::invalid_argument("--scheduler.policy=" + caf::to_string(policy) +
+                                ": expected stealing or sharing");
+}
+
 // CAF renders parser errors as "parser_error(not_an_option, ({"argument" = "--x=1"}))"; users
 // deserve a sentence.
 std::string explain(const caf::actor_system_config& cfg, const caf::error& err,
@@ -300,6 +310,7 @@ parse_result parse_options(const std::vector<std::string>& args, dsq_options& op
       return result;
     }
     validate(opts.run);
+    check_scheduler_policy(opts);
   } catch (const std::exception& e) {
     result.error = e.what();
     return result;

@@ -60,6 +60,18 @@ exit codes:
                                   restart it with --resume=DIR
 )";
 
+/// The help's last paragraph: CAF's own options, and the ones this command sets itself.
+std::string caf_options_help(const std::string& command, const std::vector<std::string>& chosen) {
+  std::string text = "CAF's own options (--scheduler.*, --work-stealing.*, --middleman.*, ...; "
+                     "--dump-config shows them all)\nare accepted too, on the command line or in "
+                     "the INI file's [scheduler], [middleman] sections.\n";
+  if (chosen.empty())
+    return text + "dsq " + command + " runs with CAF's defaults.\n";
+  return text + "Unless they are set, dsq " + command + " runs with " +
+         fmt::format("{}", fmt::join(chosen, " ")) +
+         "\n(config/runtime_defaults.cpp; why: docs/network.md).\n";
+}
+
 std::atomic<bool> stop_requested{false};
 
 extern "C" void on_signal(int) {
@@ -378,7 +390,8 @@ int main(int argc, char** argv) {
   if (parsed.help) {
     if (parsed.printed)
       return 0;
-    fmt::print("{}\noptions:\n{}", usage, opts.options_help());
+    fmt::print("{}\noptions:\n{}\n{}", usage, opts.options_help(),
+               caf_options_help(command, runtime_default_arguments(role_of_command(command))));
     return 0;
   }
   if (!parsed.ok) {

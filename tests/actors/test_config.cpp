@@ -118,11 +118,22 @@ BOOST_AUTO_TEST_CASE(bad_command_lines_name_the_problem) {
            {{"--placement=numa"}, "--placement=numa: expected spread or os"},
            {{"--scheduling=fifo"}, "--scheduling=fifo: expected batch or normal"},
            {{"--tcp=udp"}, "--tcp=udp: expected eager or caf"},
+           {{"--scheduler.policy=fifo"}, "--scheduler.policy=fifo: expected stealing or sharing"},
+           {{"--scheduler.policy=testing"}, "--scheduler.policy=testing"},
            {{"extra"}, "unexpected argument 'extra'"},
        }) {
     dsq_options opts;
     auto r = parse(e.args, opts);
     BOOST_TEST(mentions(r, e.says), e.args.front() << " -> '" << r.error << "'");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(cafs_two_scheduler_policies_are_accepted) {
+  for (const char* policy : {"stealing", "sharing"}) {
+    dsq_options opts;
+    auto r = parse({std::string{"--scheduler.policy="} + policy}, opts);
+    BOOST_TEST(r.ok, policy << " -> '" << r.error << "'");
+    BOOST_TEST(caf::to_string(caf::get_or(opts, "scheduler.policy", caf::atom("unset"))) == policy);
   }
 }
 

@@ -110,3 +110,11 @@ BOOST_AUTO_TEST_CASE(the_dsq_command_applies_them) {
       output_of(std::string{DSQ_BINARY} + " worker --middleman.workers=2 --dump-config"));
   BOOST_TEST(chosen.find("workers = 2") != std::string::npos, chosen);
 }
+
+BOOST_AUTO_TEST_CASE(the_help_names_them) {
+  const auto server = output_of(std::string{DSQ_BINARY} + " server --help");
+  for (const auto& arg : runtime_default_arguments(runtime_role::server))
+    BOOST_TEST(server.find(arg) != std::string::npos, arg);
+  const auto local = output_of(std::string{DSQ_BINARY} + " local --help");
+  BOOST_TEST(local.find("dsq local runs with CAF's defaults") != std::string::npos);
+}
