@@ -24,7 +24,7 @@ struct runtime_setting {
 //    the scheduler has no jobs while training runs, yet CAF's work-stealing threads still wake
 //    every 10 ms to look for one: 400 wake-ups a second per process. Sharing's threads block
 //    until a job comes. Wake-ups per step halve, waiting processes use 0.1-0.2 % of a core
-//    instead of 1 %, and the 4-process step of the tiny model is 1.2-1.3x faster. (With detached
+//    instead of 1 %, and the 4-process step of the tiny model is 1.08-1.27x faster. (With detached
 //    actors sharing had made the 1M-parameter MLP 1.5-3x slower; as brokers it is not.)
 //  - Not chosen: fewer scheduler threads, other polling settings.
 //  - dsq local: CAF's settings; no change measured a clear gain there.
