@@ -363,9 +363,11 @@ void apply_round(Self* self, round r) {
   double loss_sum = 0;
   std::uint64_t bytes_up = 0, staleness = 0;
   for (auto& p : r.pushes) {
-    // The push bound learns from the pushes applied, in the round's order (worker ids in
-    // sync), so that its history is the same in every run and in a resumed one.
+    // The push bound and the divergence check learn from the pushes applied, in the round's
+    // order (worker ids in sync), so that the norm history is the same in every run and in a
+    // resumed one, and pushes that came too late or too early count for neither.
     st.checks->record(p.norm);
+    st.loss_history.add(p.loss);
     const auto s = st.version() - p.step;
     st.report->applied_push(s);
     staleness = std::max(staleness, s);
@@ -791,7 +793,6 @@ caf::behavior server_behavior(Self* self, server_options opts) {
           ++st.report->totals().rejected_pushes;
           return expel(self, *id, e.what());
         }
-        st.loss_history.add(p.loss);
         if (p.model_digest != 0 && p.step == st.version()) {
           if (p.model_digest != replica_digest(st.engine->x()))
             return expel(self, *id,

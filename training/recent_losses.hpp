@@ -11,11 +11,11 @@
 
 namespace dsq {
 
-/// The minibatch losses of recent accepted pushes: a push too large for the norm bound whose
+/// The minibatch losses of recent applied pushes: a push too large for the norm bound whose
 /// loss is also far above them comes from a run that is blowing up, not from a bad worker.
 class recent_losses {
 public:
-  /// An accepted push's minibatch loss; the last 64 are kept.
+  /// An applied push's minibatch loss; the last 64 are kept.
   void add(float loss) {
     losses_.push_back(loss);
     if (losses_.size() > 64)

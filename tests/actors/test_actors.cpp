@@ -606,6 +606,48 @@ BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
   BOOST_TEST(ps.outcome->summary.steps == 20u);
 }
 
+BOOST_AUTO_TEST_CASE(the_divergence_check_learns_only_from_pushes_applied) {
+  // A push over the norm bound whose loss is 100 times the median of recent losses means that
+  // the run blows up, not that its worker misbehaves (training/recent_losses.hpp). Pushes that
+  // the round policy ignores, here early ones with huge losses, must not move that median.
+  auto cfg = small_run();
+  cfg.workers = 1;
+  cfg.steps = 50;
+  cfg.max_push_norm = 1e3;
+  auto ps = start_server(*sys, cfg);
+  caf::scoped_actor self{*sys};
+  self->monitor(ps.handle);
+  self->send(ps.handle, register_atom::value, worker_hello{protocol_version, self, "test"});
+  welcome w;
+  self->receive([&](welcome_atom, const welcome& received) { w = received; });
+  rng_engine rng{1};
+  auto sign = make_compressor("sign");
+  std::vector<float> values(w.model.size(), 0.0f);
+  const auto zero = to_bytes(sign->compress(values, rng));
+  auto version = w.version;
+  for (int i = 0; i < 10; ++i) { // applied, with losses of 1
+    self->send(ps.handle, push_atom::value,
+               testing::make_push(w.worker_id, version, 1.0f, 0, zero));
+    self->receive([&](update_atom, const model_update& u) { version = u.version; });
+  }
+  for (int i = 0; i < 70; ++i) // early, so ignored, with losses of 10^6
+    self->send(ps.handle, push_atom::value,
+               testing::make_push(w.worker_id, version + 2, 1e6f, 0, zero));
+  std::fill(values.begin(), values.end(), 1e6f); // a norm far over 1e3
+  self->send(
+      ps.handle, push_atom::value,
+      testing::make_push(w.worker_id, version, 1e6f, 0, to_bytes(sign->compress(values, rng))));
+  bool done = false;
+  while (!done)
+    self->receive([&](caf::down_msg&) { done = true; }, [](shutdown_atom, const farewell&) {},
+                  [](reject_atom, const farewell&) {}, [](update_atom, const model_update&) {},
+                  [](ack_atom, std::uint64_t) {});
+  BOOST_TEST(ps.outcome->summary.ignored_pushes == 70u);
+  BOOST_TEST(ps.outcome->summary.diverged); // with the ignored losses counted: worker removed
+  BOOST_TEST(ps.outcome->summary.rejected_pushes == 0u);
+  BOOST_TEST(ps.outcome->summary.departures == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(a_registration_that_heartbeats_but_never_pushes_is_removed) {
   for (const char* mode : {"sync", "async"}) {
     auto cfg = small_run();
