@@ -2,17 +2,18 @@
 
 // The server's state on disk: enough to resume a run where it stopped (model, server residual,
 // momentum buffer, version, the server's random stream, the membership, the push norms behind
-// the automatic bound on pushes), optionally every
+// the automatic bound on pushes and the losses behind the divergence check), optionally every
 // member's own state for a resume that continues bit for bit, and the training specification
 // it was written with. Written to a temporary file, synced and renamed, so that a reader never
 // sees half a checkpoint; a CRC-32 over everything before it refuses a damaged or truncated file.
 //
 // Format 3: "DSQK" | format (u32) | body length (u64) | body | CRC-32 of all before (u32),
 // little-endian. The body is the spec text, the version, and named sections ("model",
-// "server_residual", "momentum", "server_rng", "membership", "workers", "push_norms"), each a
-// length-prefixed block, so that more state can be added as new sections. Format 2 (without
-// "server_rng", "membership" and "workers") is refused: it cannot resume bit for bit. A file
-// without "push_norms" (written before it existed) resumes with the cold bound.
+// "server_residual", "momentum", "server_rng", "membership", "workers", "push_norms",
+// "push_losses"), each a length-prefixed block, so that more state can be added as new
+// sections. Format 2 (without "server_rng", "membership" and "workers") is refused: it cannot
+// resume bit for bit. A file without "push_norms" or "push_losses" (written before they existed)
+// resumes with the cold bound, or an empty loss history.
 
 #include "config/run_config.hpp"
 #include "training/membership.hpp"
@@ -43,6 +44,9 @@ struct checkpoint {
   /// push_check::recent_norms(): the automatic push bound's history, oldest first (at most
   /// push_norm_window, each finite and not negative). Empty: the cold bound.
   std::vector<double> push_norms;
+  /// recent_losses::in_order(): the divergence check's history, oldest first (at most
+  /// loss_window, each finite). Empty: a history that starts anew.
+  std::vector<float> push_losses;
   /// training_spec_text() of the run that wrote it (training/training_spec.hpp); the writer
   /// must fill it in, --resume compares it with the resuming run (check_same_training).
   std::string spec;

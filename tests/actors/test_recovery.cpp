@@ -16,6 +16,7 @@
 #include "net/register_types.hpp"
 #include "training/checkpoint.hpp"
 #include "training/push_check.hpp"
+#include "training/recent_losses.hpp"
 
 #include <caf/all.hpp>
 
@@ -133,10 +134,14 @@ BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
     cfg.checkpoint_every = 10;
     auto uninterrupted = run(*sys, cfg, std::nullopt);
     BOOST_TEST(uninterrupted.summary.steps == static_cast<std::uint64_t>(cfg.steps));
-    // The automatic push bound's history (the norms of the last 64 pushes taken) is part of the
-    // state a resumed run continues from, like the model.
-    const auto norms = read_checkpoint(reference.path.string()).push_norms;
+    // The automatic push bound's history (the norms of the last 64 pushes applied) and the
+    // divergence check's (their losses) are part of the state a resumed run continues from,
+    // like the model.
+    const auto final_state = read_checkpoint(reference.path.string());
+    const auto& norms = final_state.push_norms;
+    const auto& losses = final_state.push_losses;
     BOOST_TEST(norms.size() == push_norm_window);
+    BOOST_TEST(losses.size() == loss_window);
     for (std::uint64_t crash_at : {7u, 20u, 41u, 59u}) {
       BOOST_TEST_CONTEXT(compressor << ", crash after step " << crash_at) {
         temp_dir dir{"crash"};
@@ -144,7 +149,9 @@ BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
         auto resumed = run(*sys, cfg, crash_at);
         BOOST_TEST(resumed.summary.returned_workers == cfg.workers);
         BOOST_TEST(same_bits(resumed.model, uninterrupted.model));
-        BOOST_TEST(read_checkpoint(dir.path.string()).push_norms == norms);
+        const auto resumed_state = read_checkpoint(dir.path.string());
+        BOOST_TEST(resumed_state.push_norms == norms);
+        BOOST_TEST(resumed_state.push_losses == losses);
       }
     }
   }

@@ -7,6 +7,7 @@
 #include "small_tmpfs.hpp"
 #include "training/checkpoint.hpp"
 #include "training/push_check.hpp"
+#include "training/recent_losses.hpp"
 #include "training/training_spec.hpp"
 
 #include <cereal/archives/portable_binary.hpp>
@@ -76,6 +77,7 @@ checkpoint small_sample() {
   w.sampler_position = 5;
   c.workers[3] = w;
   c.push_norms = {17.5, 0.0, 3.25, 1e-300};
+  c.push_losses = {1.25f, 0.0f, 2.5f, 1e-40f};
   return c;
 }
 
@@ -275,6 +277,7 @@ BOOST_AUTO_TEST_CASE(every_section_round_trips_exactly) {
   BOOST_TEST(std::signbit(back.workers.at(3).residual[3]));
   BOOST_TEST(back.workers.at(3).residual[2] == 1e-40f);
   BOOST_TEST(back.push_norms == c.push_norms);
+  BOOST_TEST(back.push_losses == c.push_losses);
 }
 
 BOOST_AUTO_TEST_CASE(push_norms_that_are_no_norms_or_too_many_are_refused) {
@@ -294,13 +297,32 @@ BOOST_AUTO_TEST_CASE(push_norms_that_are_no_norms_or_too_many_are_refused) {
   }
 }
 
-// A checkpoint written before the section existed still resumes: with the cold bound.
-BOOST_AUTO_TEST_CASE(a_checkpoint_without_push_norms_reads_with_none) {
+BOOST_AUTO_TEST_CASE(push_losses_that_are_not_finite_or_too_many_are_refused) {
+  temp_dir dir;
+  for (const auto& [losses, says_what] : std::vector<std::pair<std::vector<float>, std::string>>{
+           {{1.0f, std::numeric_limits<float>::quiet_NaN()}, "at index 1, which is not a loss"},
+           {{-std::numeric_limits<float>::infinity()}, "which is not a loss"},
+           {std::vector<float>(loss_window + 1, 1.0f), "the divergence check looks at 64"}}) {
+    auto c = small_sample();
+    c.push_losses = losses;
+    write_checkpoint(dir.path.string(), c);
+    BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+                          [&](const auto& e) {
+                            BOOST_TEST_MESSAGE(e.what());
+                            return says(e, "'push_losses'") && says(e, says_what);
+                          });
+  }
+}
+
+// A checkpoint written before these sections existed still resumes: with the cold bound and an
+// empty loss history.
+BOOST_AUTO_TEST_CASE(a_checkpoint_without_the_push_histories_reads_with_none) {
   temp_dir dir;
   write_checkpoint(dir.path.string(), small_sample());
   const auto file = dir.path / "server.ckpt";
   auto bytes = read_bytes(file);
-  // Rebuild the body without its last section, "push_norms", and fix the length and checksum.
+  // Rebuild the body without its last sections, "push_norms" and "push_losses", and fix the
+  // length and checksum.
   std::istringstream in{bytes.substr(16, bytes.size() - 20)};
   std::string spec;
   std::uint64_t version = 0;
@@ -315,6 +337,9 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_without_push_norms_reads_with_none) {
       sections.emplace_back(name, content);
     }
   }
+  BOOST_REQUIRE(sections.size() >= 2u);
+  BOOST_REQUIRE(sections.back().first == "push_losses");
+  sections.pop_back();
   BOOST_REQUIRE(sections.back().first == "push_norms");
   sections.pop_back();
   std::ostringstream out;
@@ -334,6 +359,7 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_without_push_norms_reads_with_none) {
   write_bytes(file, rebuilt);
   const auto back = read_checkpoint(dir.path.string());
   BOOST_TEST(back.push_norms.empty());
+  BOOST_TEST(back.push_losses.empty());
   BOOST_TEST(back.model == small_sample().model);
 }
 

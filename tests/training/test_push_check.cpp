@@ -118,6 +118,23 @@ BOOST_AUTO_TEST_CASE(a_loss_far_above_recent_ones_means_the_run_is_blowing_up) {
   BOOST_TEST(losses.exploded(std::numeric_limits<float>::quiet_NaN()));
 }
 
+// A restarted server continues the divergence check from its checkpoint (push_losses): the same
+// loss is judged the same way before and after.
+BOOST_AUTO_TEST_CASE(a_restored_loss_history_judges_like_the_original) {
+  recent_losses before;
+  for (int i = 0; i < 80; ++i) // more than the window: the oldest have left it
+    before.add(0.5f + 0.1f * static_cast<float>(i % 7));
+  recent_losses after;
+  BOOST_TEST(!after.exploded(1000.0f)); // empty: nothing to compare with
+  after.restore(before.in_order());
+  BOOST_TEST(after.in_order() == before.in_order());
+  BOOST_TEST(after.in_order().size() == loss_window);
+  BOOST_TEST(after.exploded(1000.0f));
+  BOOST_TEST(!after.exploded(5.0f));
+  BOOST_CHECK_THROW(after.restore(std::vector<float>{std::numeric_limits<float>::infinity()}),
+                    std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(the_sliding_median_is_the_median_of_the_last_values_added) {
   // Against the obvious implementation (copy the window, partially sort it), over a stream with
   // many repeats so that equal values enter and leave the window.
