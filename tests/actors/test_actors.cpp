@@ -82,6 +82,24 @@ manual_server start_server(caf::actor_system& sys, const run_config& cfg) {
   return result;
 }
 
+/// Registers `self` with `server` as a worker that the test drives by hand, and watches the
+/// server; `before_welcome` runs in between (e.g. workers that complete the quorum).
+template <class F>
+welcome join_by_hand(caf::scoped_actor& self, const caf::actor& server, F before_welcome) {
+  self->monitor(server);
+  self->send(server, register_atom::value, worker_hello{protocol_version, self, "by hand"});
+  before_welcome();
+  welcome w;
+  self->receive([&](welcome_atom, const welcome& received) { w = received; });
+  return w;
+}
+
+/// The bytes of a sign push of `values`.
+std::vector<std::uint8_t> sign_payload(const std::vector<float>& values) {
+  rng_engine rng{1};
+  return to_bytes(make_compressor("sign")->compress(values, rng));
+}
+
 /// A worker driven by the test: it takes part in the barrier with zero gradients and lets the
 /// test wait for the server's progress as events (the updates it receives), never by sleeping.
 struct pacer {
@@ -584,14 +602,9 @@ BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
   cfg.verify_replicas = 1;
   auto ps = start_server(*sys, cfg);
   caf::scoped_actor self{*sys};
-  self->monitor(ps.handle);
-  self->send(ps.handle, register_atom::value, worker_hello{protocol_version, self, "fake"});
-  spawn_local_workers(*sys, ps.handle, ps.setup, 1);
-  welcome w;
-  self->receive([&](welcome_atom, const welcome& received) { w = received; });
-  rng_engine rng{1};
-  std::vector<float> zeros(w.model.size(), 0.0f);
-  auto payload = to_bytes(make_compressor("sign")->compress(zeros, rng));
+  auto w =
+      join_by_hand(self, ps.handle, [&] { spawn_local_workers(*sys, ps.handle, ps.setup, 1); });
+  auto payload = sign_payload(std::vector<float>(w.model.size(), 0.0f));
   self->send(ps.handle, push_atom::value,
              testing::make_push(w.worker_id, 0, 1.0f, 12345, std::move(payload)));
   std::string reason;
@@ -616,14 +629,8 @@ BOOST_AUTO_TEST_CASE(the_divergence_check_learns_only_from_pushes_applied) {
   cfg.max_push_norm = 1e3;
   auto ps = start_server(*sys, cfg);
   caf::scoped_actor self{*sys};
-  self->monitor(ps.handle);
-  self->send(ps.handle, register_atom::value, worker_hello{protocol_version, self, "test"});
-  welcome w;
-  self->receive([&](welcome_atom, const welcome& received) { w = received; });
-  rng_engine rng{1};
-  auto sign = make_compressor("sign");
-  std::vector<float> values(w.model.size(), 0.0f);
-  const auto zero = to_bytes(sign->compress(values, rng));
+  auto w = join_by_hand(self, ps.handle, [] {});
+  const auto zero = sign_payload(std::vector<float>(w.model.size(), 0.0f));
   auto version = w.version;
   for (int i = 0; i < 10; ++i) { // applied, with losses of 1
     self->send(ps.handle, push_atom::value,
@@ -633,10 +640,8 @@ BOOST_AUTO_TEST_CASE(the_divergence_check_learns_only_from_pushes_applied) {
   for (int i = 0; i < 70; ++i) // early, so ignored, with losses of 10^6
     self->send(ps.handle, push_atom::value,
                testing::make_push(w.worker_id, version + 2, 1e6f, 0, zero));
-  std::fill(values.begin(), values.end(), 1e6f); // a norm far over 1e3
-  self->send(
-      ps.handle, push_atom::value,
-      testing::make_push(w.worker_id, version, 1e6f, 0, to_bytes(sign->compress(values, rng))));
+  const auto huge = sign_payload(std::vector<float>(w.model.size(), 1e6f)); // norm far over 1e3
+  self->send(ps.handle, push_atom::value, testing::make_push(w.worker_id, version, 1e6f, 0, huge));
   bool done = false;
   while (!done)
     self->receive([&](caf::down_msg&) { done = true; }, [](shutdown_atom, const farewell&) {},
