@@ -35,6 +35,8 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using goodbye_atom = caf::atom_constant<caf::atom("goodbye")>;
+/// From the server to itself: a worker's connection was lost (see the down handler).
+using lost_atom = caf::atom_constant<caf::atom("lost")>;
 
 /// How long a server that awaits goodbyes waits for the workers it told to go.
 constexpr auto goodbye_grace = std::chrono::seconds(2);
@@ -633,6 +635,25 @@ std::optional<std::uint32_t> sender_id(Self* self) {
   return self->state.members->find_if([&](const caf::actor& h) { return h.address() == sender; });
 }
 
+/// CAF's network layer ended (dsq server): no worker can be reached, so nothing more can be
+/// trained. Ends as a crash would, for --resume to continue exactly: finish() would write a
+/// checkpoint of this step, which lacks the workers' states, over the last one.
+template <class Self>
+void end_without_network(Self* self, const std::string& why) {
+  auto& st = self->state;
+  auto& out = *st.opts.outcome;
+  out.ok = false;
+  out.network_lost = true;
+  out.error = why;
+  try {
+    st.report->log().hand_over(); // the resumed run continues the metrics from here
+  } catch (const std::exception& e) {
+    out.error += fmt::format(" (and the metrics: {})", e.what());
+  }
+  self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
+  self->quit(caf::make_error(caf::sec::runtime_error, out.error));
+}
+
 /// Whether the current message comes from an actor of this process (an anonymous one may come
 /// from anywhere).
 template <class Self>
@@ -689,12 +710,23 @@ caf::behavior server_behavior(Self* self, server_options opts) {
   // one. The server asks nothing of other actors, so no error message is its concern. (Exit
   // messages from other processes never get here: local_exits_only.)
   self->set_error_handler([](caf::error&) {});
+  if (st.opts.network_layer)
+    self->monitor(st.opts.network_layer);
   self->set_down_handler([=](caf::down_msg& dm) {
-    auto id =
-        self->state.members->find_if([&](const caf::actor& h) { return h.address() == dm.source; });
-    if (id)
-      depart(self, *id, "connection lost: " + self->system().render(dm.reason));
-    if (self->state.told_to_go.erase(dm.source) > 0)
+    auto& st = self->state;
+    if (st.opts.network_layer && dm.source == st.opts.network_layer.address())
+      return end_without_network(self, "CAF's network layer ended (" +
+                                           self->system().render(dm.reason) +
+                                           "), probably on a message it could not decode; no "
+                                           "worker can be reached");
+    // A worker's departure waits for one turn of the mailbox. When CAF's network layer ends,
+    // every worker's connection ends with it, and their down messages come before the layer's
+    // own: taken at once, they would make the server train on without its workers and write a
+    // checkpoint without their states over the last one.
+    if (st.members->find_if([&](const caf::actor& h) { return h.address() == dm.source; }))
+      self->send(self, lost_atom::value, dm.source,
+                 "connection lost: " + self->system().render(dm.reason));
+    if (st.told_to_go.erase(dm.source) > 0)
       maybe_quit(self);
   });
   if (cfg.worker_timeout_s > 0) {
@@ -863,22 +895,16 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         finish(self);
       },
       [=](network_lost_atom, const std::string& why) {
-        // CAF's network layer ended (dsq server): no worker can be reached, so nothing more can
-        // be trained. End as a crash would, for --resume to continue exactly: finish() would
-        // write a checkpoint of this step, which lacks the workers' states, over the last one.
-        if (!from_this_process(self))
-          return;
-        auto& st = self->state;
-        auto& out = *st.opts.outcome;
-        out.ok = false;
-        out.error = why;
-        try {
-          st.report->log().hand_over(); // the resumed run continues the metrics from here
-        } catch (const std::exception& e) {
-          out.error += fmt::format(" (and the metrics: {})", e.what());
-        }
-        self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
-        self->quit(caf::make_error(caf::sec::runtime_error, out.error));
+        if (from_this_process(self))
+          end_without_network(self, why);
+      },
+      [=](lost_atom, const caf::actor_addr& worker, const std::string& why) {
+        if (self->current_sender() != self->ctrl())
+          return; // only the down handler says so
+        auto id = self->state.members->find_if(
+            [&](const caf::actor& h) { return h.address() == worker; });
+        if (id)
+          depart(self, *id, why);
       },
   };
 }

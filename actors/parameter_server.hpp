@@ -52,7 +52,8 @@ namespace dsq {
 struct run_outcome {
   bool ok = false;
   std::string error;
-  Eigen::VectorXf model; ///< the server's x at the end
+  bool network_lost = false; ///< ended because CAF's network layer did (`error` says so)
+  Eigen::VectorXf model;     ///< the server's x at the end
   std::vector<step_record> rows;
   run_summary summary;
 };
@@ -73,6 +74,10 @@ struct server_options {
   /// connection (at most 2 s) before quitting; the process's exit would drop farewells still in
   /// the middleman's buffers, and their workers would try to reconnect.
   bool await_goodbyes = false;
+  /// dsq server: CAF's BASP broker (net/transport.hpp, network_layer). The server monitors it
+  /// and, when it ends, ends at once without a checkpoint, before it acts on the connections
+  /// lost with it. None: nothing is monitored (dsq local, tests).
+  caf::actor network_layer;
   /// The run's record, with --metrics already open (make_server_options); none: no file.
   std::shared_ptr<run_log> log;
   /// Where to start from (--resume), already checked to fit the model.

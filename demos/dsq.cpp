@@ -218,6 +218,7 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   auto opts = make_server_options(cfg, load_training(cfg));
   opts.elastic = true;
   opts.in_middleman = true; // its workers' messages arrive there: no thread hand-off for them
+  opts.network_layer = network_layer(sys);
   opts.await_goodbyes = true;
   inject_server_faults(opts, faults);
   auto outcome = opts.outcome;
@@ -238,14 +239,18 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   std::fflush(stdout);
   // One message CAF cannot decode ends its network layer for good (net/PROTOCOL.md): no worker
   // can be reached then, and the server ends at once, resumable, rather than wait for ever.
+  // The server monitors it too, and whichever notices first ends the run.
   auto ended = wait_for(sys, server, caf::make_message(stop_atom::value), network_layer(sys));
-  if (ended.watched) {
-    auto why = fmt::format("CAF's network layer ended ({}), probably on a message it could not "
-                           "decode; no worker can be reached",
-                           describe(sys, ended.reason));
-    caf::scoped_actor self{sys}; // the server obeys this only from its own process
-    self->send(server, network_lost_atom::value, why);
-    wait_for(sys, server, caf::make_message(stop_atom::value));
+  if (ended.watched || outcome->network_lost) {
+    auto why = outcome->error;
+    if (ended.watched) {
+      why = fmt::format("CAF's network layer ended ({}), probably on a message it could not "
+                        "decode; no worker can be reached",
+                        describe(sys, ended.reason));
+      caf::scoped_actor self{sys}; // the server obeys this only from its own process
+      self->send(server, network_lost_atom::value, why);
+      wait_for(sys, server, caf::make_message(stop_atom::value));
+    }
     fmt::print(stderr, "dsq: error: {}. {}: exit {}\n", why,
                cfg.checkpoint.empty() ? "Without --checkpoint the run cannot be resumed"
                                       : "Restart the server with --resume=" + cfg.checkpoint +
