@@ -129,9 +129,10 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(membership)
 
 // The runs below must outlast the start of a new process and the detection of a dead one on a
-// loaded machine: a tiny step takes ~0.2 ms here, so they are long in steps, short in time.
+// loaded machine: a tiny step takes 0.1-0.2 ms here, so they are long in steps, short in time.
+// They were sized when a step took 0.2 ms, and made 1.5x longer when steps got faster.
 BOOST_AUTO_TEST_CASE(a_worker_started_mid_run_takes_part_from_the_next_step) {
-  const std::uint64_t steps = 40000;
+  const std::uint64_t steps = 60000;
   cluster c{"join"};
   c.start_server(concat(tiny_run(steps), {"--workers=2", "--min-workers=2", "--batch=64"}));
   c.start_worker();
@@ -160,7 +161,7 @@ BOOST_AUTO_TEST_CASE(a_worker_started_mid_run_takes_part_from_the_next_step) {
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_killed_with_sigkill_does_not_stop_training) {
-  const std::uint64_t steps = 40000;
+  const std::uint64_t steps = 60000;
   cluster c{"kill"};
   c.start_server(concat(tiny_run(steps), {"--workers=3", "--batch=64"}));
   auto& w1 = c.start_worker();
@@ -181,7 +182,7 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_with_sigkill_does_not_stop_training) {
 }
 
 BOOST_AUTO_TEST_CASE(async_mode_survives_a_sigkill_and_a_join_across_processes) {
-  const std::uint64_t steps = 60000;
+  const std::uint64_t steps = 90000;
   cluster c{"async"};
   c.start_server(concat(tiny_run(steps), {"--workers=2", "--batch=64", "--mode=async",
                                           "--staleness=3", "--slow-worker=0:2"}));
@@ -222,7 +223,7 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_dsq_local_which_writes_its_outputs) {
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_makes_a_worker_leave_with_exit_0_and_the_server_continues) {
-  const std::uint64_t steps = 40000; // outlasts the first second, when rows reach the file
+  const std::uint64_t steps = 60000; // outlasts the first second, when rows reach the file
   cluster c{"term-worker"};
   c.start_server(concat(tiny_run(steps), {"--workers=3", "--batch=64"}));
   auto& w1 = c.start_worker();
