@@ -316,8 +316,8 @@ std::string body_of(const checkpoint& ckpt) {
         {"server_rng", rng_section(ckpt.server_rng)},
         {"membership", membership_section(ckpt.members)},
         {"workers", workers_section(ckpt.workers)},
-        {"push_norms", history_section(ckpt.push_norms)},
-        {"push_losses", history_section(ckpt.push_losses)}};
+        {norm_history.section, history_section(ckpt.push_norms)},
+        {loss_history.section, history_section(ckpt.push_losses)}};
     ar(static_cast<std::uint32_t>(std::size(sections)));
     for (const auto& [name, bytes] : sections)
       ar(std::string{name}, bytes);
