@@ -176,8 +176,9 @@ std::string trim(std::string s) {
   return s.substr(first, last - first + 1);
 }
 
-/// CAF 0.17 takes an unknown scheduler policy for `stealing` after a warning, and `testing`
-/// runs nothing that is not driven by hand: both are refused.
+/// CAF 0.17 takes an unknown scheduler policy for `stealing` after a warning, and `testing` is
+/// its coordinator for unit tests, which runs a scheduled actor only when a test says so: both
+/// are refused.
 void check_scheduler_policy(const caf::actor_system_config& cfg) {
   const auto policy = caf::get_or(cfg, "scheduler.policy", caf::defaults::scheduler::policy);
   if (policy != caf::atom("stealing") && policy != caf::atom("sharing"))
