@@ -894,10 +894,6 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         self->state.stopped_early = true;
         finish(self);
       },
-      [=](network_lost_atom, const std::string& why) {
-        if (from_this_process(self))
-          end_without_network(self, why);
-      },
       [=](lost_atom, const caf::actor_addr& worker, const std::string& why) {
         if (self->current_sender() != self->ctrl())
           return; // only the down handler says so

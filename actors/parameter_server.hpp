@@ -26,8 +26,10 @@
 //   <- worker   (leave_atom, id) or its down_msg  leaves; its outstanding work is released;
 //                                               a leave is answered with a farewell
 //   <- local    (stop_atom)                     stop early (only from this process)
-//   <- local    (network_lost_atom, reason)     no peer reachable: end as a crash would, keeping
-//                                               the last checkpoint (only from this process)
+//   <- local    down_msg of CAF's BASP broker   (dsq server, opts.network_layer) no peer
+//                                               reachable: end as a crash would, keeping the
+//                                               last checkpoint
+//   <- self     (lost_atom, address, reason)    a worker's down_msg, one mailbox turn later
 //   -> workers  (shutdown_atom, farewell)       when the run ends (dsq server: quits once their
 //                                               connections closed, or after 2 s)
 

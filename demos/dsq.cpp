@@ -115,28 +115,18 @@ std::string describe(caf::actor_system& sys, const caf::error& err) {
   return sys.render(err);
 }
 
-/// How wait_for ended.
-struct ending {
-  caf::error reason;    ///< why the one that ended did
-  bool watched = false; ///< `watched` ended first
-};
-
-/// Waits for `target` to terminate, or for `watched` (when given) to terminate first; on
-/// SIGINT/SIGTERM sends `target` `on_stop` (once).
-ending wait_for(caf::actor_system& sys, const caf::actor& target, caf::message on_stop,
-                const caf::actor& watched = {}) {
+/// Waits for `target` to terminate and returns why it did; on SIGINT/SIGTERM sends `target`
+/// `on_stop` (once).
+caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::message on_stop) {
   caf::scoped_actor self{sys};
   self->monitor(target);
-  if (watched)
-    self->monitor(watched);
-  ending result;
+  caf::error reason;
   bool done = false;
   bool stop_sent = false;
   while (!done) {
     self->receive(
         [&](caf::down_msg& dm) {
-          result.reason = dm.reason;
-          result.watched = dm.source != target.address();
+          reason = dm.reason;
           done = true;
         },
         caf::after(std::chrono::milliseconds(100)) >>
@@ -147,7 +137,7 @@ ending wait_for(caf::actor_system& sys, const caf::actor& target, caf::message o
               }
             });
   }
-  return result;
+  return reason;
 }
 
 int run_local_command(caf::actor_system& sys, const run_config& cfg,
@@ -237,21 +227,12 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   fmt::print("dsq server: listening on {}:{}, waiting for {} workers\n", cfg.bind, port,
              min_workers);
   std::fflush(stdout);
+  auto reason = wait_for(sys, server, caf::make_message(stop_atom::value));
   // One message CAF cannot decode ends its network layer for good (net/PROTOCOL.md): no worker
-  // can be reached then, and the server ends at once, resumable, rather than wait for ever.
-  // The server monitors it too, and whichever notices first ends the run.
-  auto ended = wait_for(sys, server, caf::make_message(stop_atom::value), network_layer(sys));
-  if (ended.watched || outcome->network_lost) {
-    auto why = outcome->error;
-    if (ended.watched) {
-      why = fmt::format("CAF's network layer ended ({}), probably on a message it could not "
-                        "decode; no worker can be reached",
-                        describe(sys, ended.reason));
-      caf::scoped_actor self{sys}; // the server obeys this only from its own process
-      self->send(server, network_lost_atom::value, why);
-      wait_for(sys, server, caf::make_message(stop_atom::value));
-    }
-    fmt::print(stderr, "dsq: error: {}. {}: exit {}\n", why,
+  // can be reached then, and the server, which watches it (opts.network_layer), ends at once,
+  // resumable, rather than wait for ever.
+  if (outcome->network_lost) {
+    fmt::print(stderr, "dsq: error: {}. {}: exit {}\n", outcome->error,
                cfg.checkpoint.empty() ? "Without --checkpoint the run cannot be resumed"
                                       : "Restart the server with --resume=" + cfg.checkpoint +
                                             " (the workers reconnect within --reconnect-timeout)",
@@ -262,9 +243,8 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   if (outcome->summary.diverged)
     return report_divergence(*outcome);
   if (!outcome->ok) // the server ended without an outcome: say why it ended
-    return fail(!outcome->error.empty()
-                    ? outcome->error
-                    : "the parameter server ended: " + describe(sys, ended.reason));
+    return fail(!outcome->error.empty() ? outcome->error
+                                        : "the parameter server ended: " + describe(sys, reason));
   return finish_fault_log(faults) ? 0 : 1;
 }
 
@@ -360,7 +340,7 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   auto worker = spawn_worker(sys, end, std::move(opts));
   if (end != server)
     attach_worker(end, worker);
-  auto reason = wait_for(sys, worker, caf::make_message(leave_atom::value)).reason;
+  auto reason = wait_for(sys, worker, caf::make_message(leave_atom::value));
   if (faults) {
     fmt::print("dsq worker: faults injected {}\n", faults->counts_json());
     if (!finish_fault_log(faults))

@@ -17,8 +17,6 @@ using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using eval_atom = caf::atom_constant<caf::atom("eval")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
-// From the server's own process: its network layer ended (net/transport.hpp, network_layer).
-using network_lost_atom = caf::atom_constant<caf::atom("netlost")>;
 // Recovery of lost messages and of a lost server (net/PROTOCOL.md, "Faults").
 using ack_atom = caf::atom_constant<caf::atom("ack")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
