@@ -65,7 +65,8 @@ void write_checkpoint(const std::string& dir, const checkpoint& ckpt);
 /// unknown, missing or repeated section, sizes that disagree, a value that is not finite, a
 /// random stream that is not 4 non-zero words, a shard that does not exist, a member id never
 /// handed out, a worker state of another step or with a residual not of the model's size, more
-/// push norms than the bound looks at or one that is negative).
+/// push norms or losses than their checks look at, or a norm that is negative or a loss that is
+/// not finite).
 checkpoint read_checkpoint(const std::string& dir);
 
 /// Throws std::runtime_error unless `ckpt` fits a model of `dim` parameters.
