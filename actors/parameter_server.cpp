@@ -295,6 +295,7 @@ void save_checkpoint(Self* self, std::map<std::uint32_t, worker_snapshot> worker
   ckpt.spec = training_spec_text(st.opts.cfg);
   ckpt.members = st.members->snapshot();
   ckpt.push_norms = st.checks->recent_norms();
+  ckpt.push_norm_peak = st.checks->peak_median();
   ckpt.push_losses = st.loss_history.in_order();
   const bool exact = !workers.empty();
   ckpt.workers = std::move(workers);
@@ -698,7 +699,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
     st.state_every = cfg.checkpoint_every;
   st.checks.emplace(st.method.uplink, d, cfg.max_push_norm);
   if (st.opts.resume_from) { // the automatic bound and the divergence check go on
-    st.checks->restore_norms(st.opts.resume_from->push_norms);
+    st.checks->restore_norms(st.opts.resume_from->push_norms, st.opts.resume_from->push_norm_peak);
     st.loss_history.restore(st.opts.resume_from->push_losses);
   }
   st.total_steps = total_steps(cfg, st.opts.setup.data->train.size());

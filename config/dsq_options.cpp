@@ -36,7 +36,8 @@ dsq_options::dsq_options() {
            "seconds without a message (workers send heartbeats), or without a push while the "
            "run waits for one, after which a worker is removed (0: never)")
       .add(r.max_push_norm, "max-push-norm",
-           "reject pushes whose norm exceeds this (0: 10000x the median of the last 64 pushes)")
+           "reject pushes whose norm exceeds this (0: 10000x the largest median of the norms of "
+           "the last 64 pushes applied so far)")
       .add(r.workers, "workers,n", "number of workers (dsq local), initial workers (dsq server)")
       .add(r.steps, "steps",
            "versions to make: synchronous steps, or asynchronous pushes (default 6000 unless "

@@ -100,6 +100,10 @@ std::string history_section(const std::vector<T>& values) {
   });
 }
 
+std::string number_section(double v) {
+  return section([&](auto& ar) { ar(v); });
+}
+
 void put_shard(cereal::PortableBinaryOutputArchive& ar, const shard_assignment& s) {
   ar(s.generation, s.index, s.count);
 }
@@ -247,6 +251,16 @@ constexpr history_kind norm_history{"push_norms", "norm", "norms", "the push bou
 constexpr history_kind loss_history{"push_losses", "loss", "losses", "the divergence check",
                                     loss_window};
 
+/// A section of one push norm (push_norm_peak).
+double read_norm_section(const std::string& name, const std::string& bytes) {
+  section_reader r{name, bytes};
+  const auto v = r.get<double>();
+  if (!is_push_norm(v))
+    r.fail(fmt::format("holds {}, which is not a norm", v));
+  r.finish();
+  return v;
+}
+
 std::vector<std::uint64_t> read_rng_section(const std::string& bytes) {
   section_reader r{"server_rng", bytes};
   auto words = read_rng(r);
@@ -317,6 +331,7 @@ std::string body_of(const checkpoint& ckpt) {
         {"membership", membership_section(ckpt.members)},
         {"workers", workers_section(ckpt.workers)},
         {norm_history.section, history_section(ckpt.push_norms)},
+        {"push_norm_peak", number_section(ckpt.push_norm_peak)},
         {loss_history.section, history_section(ckpt.push_losses)}};
     ar(static_cast<std::uint32_t>(std::size(sections)));
     for (const auto& [name, bytes] : sections)
@@ -351,6 +366,8 @@ void read_body(const std::string& body, checkpoint& ckpt) {
       ckpt.workers = read_workers_section(bytes, ckpt.version);
     } else if (name == norm_history.section) {
       ckpt.push_norms = read_history_section<double>(norm_history, bytes, is_push_norm);
+    } else if (name == "push_norm_peak") {
+      ckpt.push_norm_peak = read_norm_section(name, bytes);
     } else if (name == loss_history.section) {
       ckpt.push_losses = read_history_section<float>(loss_history, bytes, is_push_loss);
     } else {

@@ -10,10 +10,11 @@
 // Format 3: "DSQK" | format (u32) | body length (u64) | body | CRC-32 of all before (u32),
 // little-endian. The body is the spec text, the version, and named sections ("model",
 // "server_residual", "momentum", "server_rng", "membership", "workers", "push_norms",
-// "push_losses"), each a length-prefixed block, so that more state can be added as new
-// sections. Format 2 (without "server_rng", "membership" and "workers") is refused: it cannot
-// resume bit for bit. A file without "push_norms" or "push_losses" (written before they existed)
-// resumes with the cold bound, or an empty loss history.
+// "push_norm_peak", "push_losses"), each a length-prefixed block, so that more state can be added
+// as new sections. Format 2 (without "server_rng", "membership" and "workers") is refused: it
+// cannot resume bit for bit. A file without "push_norms", "push_norm_peak" or "push_losses"
+// (written before they existed) resumes with the cold bound, a peak that is the median of the
+// norms, or an empty loss history.
 
 #include "config/run_config.hpp"
 #include "training/membership.hpp"
@@ -44,6 +45,9 @@ struct checkpoint {
   /// push_check::recent_norms(): the automatic push bound's history, oldest first (at most
   /// push_norm_window, each finite and not negative). Empty: the cold bound.
   std::vector<double> push_norms;
+  /// push_check::peak_median(): what the automatic push bound scales (finite, not negative; 0
+  /// for none yet).
+  double push_norm_peak = 0;
   /// recent_losses::in_order(): the divergence check's history, oldest first (at most
   /// loss_window, each finite). Empty: a history that starts anew.
   std::vector<float> push_losses;
@@ -65,8 +69,8 @@ void write_checkpoint(const std::string& dir, const checkpoint& ckpt);
 /// unknown, missing or repeated section, sizes that disagree, a value that is not finite, a
 /// random stream that is not 4 non-zero words, a shard that does not exist, a member id never
 /// handed out, a worker state of another step or with a residual not of the model's size, more
-/// push norms or losses than their checks look at, or a norm that is negative or a loss that is
-/// not finite).
+/// push norms or losses than their checks look at, or a norm or peak norm that is negative or a
+/// loss that is not finite).
 checkpoint read_checkpoint(const std::string& dir);
 
 /// Throws std::runtime_error unless `ckpt` fits a model of `dim` parameters.

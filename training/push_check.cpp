@@ -12,12 +12,6 @@
 
 namespace dsq {
 
-namespace {
-
-constexpr std::size_t warm = 8;
-
-} // namespace
-
 double push_check::finite_norm(const compressed_message& c) {
   // Sign, top-k, random-k and identity carry their values as floats: their norm and finiteness
   // follow from those without a pass over d coordinates. fp16 and qsgd are decoded.
@@ -64,22 +58,32 @@ push_check::push_check(const std::string& uplink_spec, std::size_t dim, double m
 double push_check::bound() const {
   if (max_norm_ > 0)
     return max_norm_;
-  if (recent_.size() < warm)
-    return push_norm_cold_bound;
-  const double median = recent_.median();
   // Mostly zero pushes (a worker with nothing to say, or one that sends zeros on purpose) say
-  // nothing about the scale of honest gradients: they must not shrink the bound to nothing.
-  if (!(median > 0))
+  // nothing about the scale of honest gradients: a peak of 0 keeps the cold bound.
+  if (!(peak_ > 0))
     return push_norm_cold_bound;
-  return push_norm_factor * median;
+  return push_norm_factor * peak_;
 }
 
-void push_check::restore_norms(std::span<const double> norms) {
+void push_check::record(double norm) {
+  recent_.add(norm);
+  if (recent_.size() >= push_norm_warm)
+    peak_ = std::max(peak_, recent_.median());
+}
+
+void push_check::restore_norms(std::span<const double> norms, double peak) {
   for (double n : norms)
     if (!is_push_norm(n))
       throw std::invalid_argument(fmt::format("push norm {} is not a norm", n));
+  if (!is_push_norm(peak))
+    throw std::invalid_argument(fmt::format("push norm peak {} is not a norm", peak));
+  // Not through record(): the windows on the way in are not windows the run had, and their
+  // medians are no peak of it. The run's own window is, so a peak below it is raised to it.
   for (double n : norms)
     recent_.add(n);
+  peak_ = peak;
+  if (recent_.size() >= push_norm_warm)
+    peak_ = std::max(peak_, recent_.median());
 }
 
 compressed_message push_check::accept(std::span<const std::uint8_t> bytes) {

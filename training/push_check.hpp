@@ -58,7 +58,7 @@ public:
   checked check(std::span<const std::uint8_t> bytes);
 
   /// Counts the norm of a push that was taken in the history of the automatic bound.
-  void record(double norm) { recent_.add(norm); }
+  void record(double norm);
 
   /// check() and record() in one, for a caller that takes every push that passes.
   compressed_message accept(std::span<const std::uint8_t> bytes);
@@ -70,10 +70,15 @@ public:
   /// the server's checkpoint.
   std::vector<double> recent_norms() const { return recent_.in_arrival_order(); }
 
-  /// Continues the automatic bound from `norms` (recent_norms() of the run resumed), so that a
-  /// restarted server does not fall back to the cold bound. Throws std::invalid_argument for a
-  /// norm that is negative or not finite.
-  void restore_norms(std::span<const double> norms);
+  /// The largest median the history has had (0 before it had one): what the automatic bound
+  /// scales, kept for the server's checkpoint.
+  double peak_median() const { return peak_; }
+
+  /// Continues the automatic bound from `norms` (recent_norms() of the run resumed) and `peak`
+  /// (its peak_median(); 0 for a checkpoint written before it was kept, which then takes the
+  /// median of `norms`), so that a restarted server does not fall back to the cold bound. Throws
+  /// std::invalid_argument for a norm or peak that is negative or not finite.
+  void restore_norms(std::span<const double> norms, double peak);
 
 private:
   /// ‖C[v]‖₂ of a decoded push; throws push_rejected if any value is not finite.
@@ -84,14 +89,22 @@ private:
   double max_norm_;
   Eigen::VectorXf dense_;
   sliding_median<double, push_norm_window> recent_; ///< norms of the latest pushes recorded
+  double peak_ = 0; ///< the largest median of recent_ once it held push_norm_warm norms
 };
 
-/// The automatic bound: an honest push is C[g + δ] for a minibatch gradient g, whose norm moves
-/// slowly over a run; 10⁴ times the median of the last 64 norms recorded leaves room for honest
-/// spikes (and for a run that slowly blows up, which then ends as diverged) and none for a push
-/// of 1e30. A single worker of many cannot move a median. Before 8 norms have been recorded, and
-/// while the median is 0 (zero pushes say nothing about the scale of gradients): 1e8.
+/// The automatic bound: 10⁴ times the largest median that the last 64 norms recorded have had in
+/// the run. An honest push is C[g + δ] for a minibatch gradient g. Its norm can fall by orders of
+/// magnitude as a model fits its data (a separable data set drives most minibatch gradients
+/// towards 0) and still jump back to the scale of the first steps on a minibatch that is not
+/// fitted yet, so the bound scales with the largest typical norm seen, not the current one: the
+/// current median shrank the bound below such a push and ended healthy runs as diverged. That
+/// leaves room for honest spikes (and for a run that slowly blows up, which then ends as
+/// diverged) and none for a push of 1e30. A single worker of many cannot move a median. Until
+/// the median of at least 8 norms has been positive (zero pushes say nothing about the scale of
+/// gradients): 1e8.
 inline constexpr double push_norm_factor = 1e4;
 inline constexpr double push_norm_cold_bound = 1e8;
+/// How many norms the history needs before its median counts.
+inline constexpr std::size_t push_norm_warm = 8;
 
 } // namespace dsq

@@ -77,6 +77,7 @@ checkpoint small_sample() {
   w.sampler_position = 5;
   c.workers[3] = w;
   c.push_norms = {17.5, 0.0, 3.25, 1e-300};
+  c.push_norm_peak = 21.75;
   c.push_losses = {1.25f, 0.0f, 2.5f, 1e-40f};
   return c;
 }
@@ -277,6 +278,7 @@ BOOST_AUTO_TEST_CASE(every_section_round_trips_exactly) {
   BOOST_TEST(std::signbit(back.workers.at(3).residual[3]));
   BOOST_TEST(back.workers.at(3).residual[2] == 1e-40f);
   BOOST_TEST(back.push_norms == c.push_norms);
+  BOOST_TEST(back.push_norm_peak == c.push_norm_peak);
   BOOST_TEST(back.push_losses == c.push_losses);
 }
 
@@ -306,6 +308,16 @@ BOOST_AUTO_TEST_CASE(push_norms_that_are_no_norms_or_too_many_are_refused) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_push_norm_peak_that_is_no_norm_is_refused) {
+  temp_dir dir;
+  for (double peak :
+       {-1.0, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    auto c = small_sample();
+    c.push_norm_peak = peak;
+    BOOST_TEST(refused_saying(dir, c, "push_norm_peak", "which is not a norm"), peak);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(push_losses_that_are_not_finite_or_too_many_are_refused) {
   temp_dir dir;
   for (const auto& [losses, says_what] : std::vector<std::pair<std::vector<float>, std::string>>{
@@ -318,15 +330,15 @@ BOOST_AUTO_TEST_CASE(push_losses_that_are_not_finite_or_too_many_are_refused) {
   }
 }
 
-// A checkpoint written before these sections existed still resumes: with the cold bound and an
-// empty loss history.
+// A checkpoint written before these sections existed still resumes: with the cold bound, no peak
+// and an empty loss history.
 BOOST_AUTO_TEST_CASE(a_checkpoint_without_the_push_histories_reads_with_none) {
   temp_dir dir;
   write_checkpoint(dir.path.string(), small_sample());
   const auto file = dir.path / "server.ckpt";
   auto bytes = read_bytes(file);
-  // Rebuild the body without its last sections, "push_norms" and "push_losses", and fix the
-  // length and checksum.
+  // Rebuild the body without its last sections, "push_norms", "push_norm_peak" and "push_losses",
+  // and fix the length and checksum.
   std::istringstream in{bytes.substr(16, bytes.size() - 20)};
   std::string spec;
   std::uint64_t version = 0;
@@ -341,11 +353,11 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_without_the_push_histories_reads_with_none) {
       sections.emplace_back(name, content);
     }
   }
-  BOOST_REQUIRE(sections.size() >= 2u);
-  BOOST_REQUIRE(sections.back().first == "push_losses");
-  sections.pop_back();
-  BOOST_REQUIRE(sections.back().first == "push_norms");
-  sections.pop_back();
+  for (const char* last : {"push_losses", "push_norm_peak", "push_norms"}) {
+    BOOST_REQUIRE(!sections.empty());
+    BOOST_REQUIRE_EQUAL(sections.back().first, last);
+    sections.pop_back();
+  }
   std::ostringstream out;
   {
     cereal::PortableBinaryOutputArchive ar{out};
@@ -363,6 +375,7 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_without_the_push_histories_reads_with_none) {
   write_bytes(file, rebuilt);
   const auto back = read_checkpoint(dir.path.string());
   BOOST_TEST(back.push_norms.empty());
+  BOOST_TEST(back.push_norm_peak == 0.0);
   BOOST_TEST(back.push_losses.empty());
   BOOST_TEST(back.model == small_sample().model);
 }
