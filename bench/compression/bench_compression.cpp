@@ -103,8 +103,27 @@ void run(std::size_t d) {
 int main(int argc, char** argv) {
   // Dimensions may be given on the command line; the default is the pair the goals refer to.
   std::vector<std::size_t> dims;
-  for (int i = 1; i < argc; ++i)
-    dims.push_back(static_cast<std::size_t>(std::stod(argv[i])));
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      fmt::print("usage: bench_compression [D...]\n"
+                 "Encode and decode throughput of every operator for vectors of D coordinates "
+                 "(default 1e6 and 1e7), next to memcpy.\n");
+      return 0;
+    }
+    std::size_t used = 0;
+    double d = 0;
+    try {
+      d = std::stod(a, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != a.size() || !(d >= 1) || d > 1e9) {
+      fmt::print(stderr, "bench_compression: '{}' is no dimension (1 to 1e9; see --help)\n", a);
+      return 2;
+    }
+    dims.push_back(static_cast<std::size_t>(d));
+  }
   if (dims.empty())
     dims = {1000000, 10000000};
   for (const auto d : dims)
