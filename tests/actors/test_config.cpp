@@ -4,11 +4,10 @@
 
 #include "config/dsq_options.hpp"
 #include "config/method.hpp"
+#include "tests/support/temp_directory.hpp"
 #include "training/fault_plan.hpp"
 
 #include <filesystem>
-#include <fstream>
-#include <unistd.h>
 
 using namespace dsq;
 
@@ -16,12 +15,6 @@ namespace {
 
 parse_result parse(std::vector<std::string> args, dsq_options& opts) {
   return parse_options(args, opts);
-}
-
-std::string write_file(const std::string& name, const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name);
-  std::ofstream{path} << text;
-  return path.string();
 }
 
 bool mentions(const parse_result& r, const std::string& what) {
@@ -44,8 +37,10 @@ BOOST_AUTO_TEST_CASE(command_line_sets_the_run) {
 }
 
 BOOST_AUTO_TEST_CASE(ini_file_is_read_and_command_line_wins) {
-  auto file = write_file("dsq-test.ini", "; comment\n[global]\nworkers=7\nmethod=\"ef-worker\"\n"
-                                         "compressor=\"topk:k=0.01\"\n");
+  temp_directory dir{"config"};
+  auto file = dir.write("dsq-test.ini", "; comment\n[global]\nworkers=7\nmethod=\"ef-worker\"\n"
+                                        "compressor=\"topk:k=0.01\"\n")
+                  .string();
   dsq_options opts;
   auto r = parse({"--config=" + file, "--workers=3"}, opts);
   BOOST_REQUIRE_MESSAGE(r.ok, r.error);
@@ -71,16 +66,17 @@ BOOST_AUTO_TEST_CASE(the_shipped_config_files_are_valid) {
 }
 
 BOOST_AUTO_TEST_CASE(unknown_keys_and_bad_values_in_ini_files_name_the_file) {
-  auto typo = write_file("dsq-typo.ini", "[global]\nwrokers=3\n");
+  temp_directory dir{"config"};
+  auto typo = dir.write("dsq-typo.ini", "[global]\nwrokers=3\n").string();
   dsq_options a;
   auto r = parse({"--config=" + typo}, a);
   BOOST_TEST(mentions(r, "unknown option '--wrokers=3'"), r.error);
   BOOST_TEST(mentions(r, typo), r.error);
-  auto bad = write_file("dsq-bad.ini", "[global]\nworkers=\"many\"\n");
+  auto bad = dir.write("dsq-bad.ini", "[global]\nworkers=\"many\"\n").string();
   dsq_options b;
   r = parse({"--config=" + bad}, b);
   BOOST_TEST(mentions(r, "invalid value"), r.error);
-  auto broken = write_file("dsq-broken.ini", "[global]\njust some words\n");
+  auto broken = dir.write("dsq-broken.ini", "[global]\njust some words\n").string();
   dsq_options c;
   r = parse({"--config=" + broken}, c);
   BOOST_TEST(mentions(r, ":2: expected key=value"), r.error);
@@ -238,11 +234,11 @@ BOOST_AUTO_TEST_CASE(a_config_file_must_be_a_regular_file_of_reasonable_size) {
     BOOST_TEST(mentions(r, "is not a regular file"), r.error);
   }
   {
-    auto big = write_file("big.ini", "[global]\n" + std::string(2 << 20, ';'));
+    temp_directory dir{"config"};
+    auto big = dir.write("big.ini", "[global]\n" + std::string(2 << 20, ';')).string();
     dsq_options opts;
     auto r = parse({"--config=" + big}, opts);
     BOOST_TEST(mentions(r, "more than the limit of 1048576"), r.error);
-    std::filesystem::remove(big);
   }
 }
 
@@ -282,9 +278,11 @@ BOOST_AUTO_TEST_CASE(fault_options_come_from_the_command_line_and_change_nothing
 }
 
 BOOST_AUTO_TEST_CASE(a_faults_section_of_an_ini_file_is_read) {
-  auto file = write_file("dsq-faults.ini", "[global]\nworkers=3\nfault-log=\"f.csv\"\n"
-                                           "[faults]\ndrop=0.05\nduplicate = 0.01\n"
-                                           "links=\"1,down\"\npoison=2@7\nserver-crash=30\n");
+  temp_directory dir{"config"};
+  auto file = dir.write("dsq-faults.ini", "[global]\nworkers=3\nfault-log=\"f.csv\"\n"
+                                          "[faults]\ndrop=0.05\nduplicate = 0.01\n"
+                                          "links=\"1,down\"\npoison=2@7\nserver-crash=30\n")
+                  .string();
   dsq_options opts;
   auto r = parse({"--config=" + file, "--faults.duplicate=0.02"}, opts);
   BOOST_REQUIRE_MESSAGE(r.ok, r.error);
@@ -295,7 +293,6 @@ BOOST_AUTO_TEST_CASE(a_faults_section_of_an_ini_file_is_read) {
   BOOST_TEST(opts.faults.poison == "2@7");
   BOOST_TEST(opts.faults.server_crash == "30");
   BOOST_TEST(opts.faults.log == "f.csv");
-  std::filesystem::remove(file);
 }
 
 BOOST_AUTO_TEST_CASE(bad_fault_options_are_option_errors) {
@@ -310,12 +307,12 @@ BOOST_AUTO_TEST_CASE(bad_fault_options_are_option_errors) {
     BOOST_TEST(mentions(r, "unknown option '--faults.dorp=0.1'"), r.error);
   }
   {
-    auto file = write_file("dsq-bad-faults.ini", "[faults]\ndelay=soon\n");
+    temp_directory dir{"config"};
+    auto file = dir.write("dsq-bad-faults.ini", "[faults]\ndelay=soon\n").string();
     dsq_options opts;
     auto r = parse({"--config=" + file}, opts);
     BOOST_TEST(mentions(r, "invalid value '--faults.delay=soon'"), r.error);
     BOOST_TEST(mentions(r, file), r.error);
-    std::filesystem::remove(file);
   }
   // Values of the right type but out of range are refused when the plan is made.
   dsq_options opts;

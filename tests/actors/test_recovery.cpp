@@ -14,6 +14,7 @@
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
+#include "tests/support/temp_directory.hpp"
 #include "training/checkpoint.hpp"
 #include "training/push_check.hpp"
 #include "training/recent_losses.hpp"
@@ -21,29 +22,12 @@
 #include <caf/all.hpp>
 
 #include <chrono>
-#include <filesystem>
-#include <unistd.h>
 
 using namespace dsq;
 
 namespace {
 
 using testing::system_fixture;
-
-/// A fresh directory under the temporary folder, removed with the object.
-struct temp_dir {
-  std::filesystem::path path;
-  explicit temp_dir(const std::string& name)
-      : path(std::filesystem::temp_directory_path() /
-             ("dsq-recovery-" + name + "-" + std::to_string(getpid()))) {
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 run_config small_run(const std::string& compressor, double momentum) {
   run_config cfg;
@@ -129,15 +113,15 @@ BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
   for (auto [compressor, momentum] :
        {std::pair{"randomk:k=0.1", 0.0}, {"qsgd:s=4", 0.5}, {"topk:k=0.05", 0.0}}) {
     auto cfg = small_run(compressor, momentum);
-    temp_dir reference{"reference"};
-    cfg.checkpoint = reference.path.string();
+    temp_directory reference{"recovery-reference"};
+    cfg.checkpoint = reference.path().string();
     cfg.checkpoint_every = 10;
     auto uninterrupted = run(*sys, cfg, std::nullopt);
     BOOST_TEST(uninterrupted.summary.steps == static_cast<std::uint64_t>(cfg.steps));
     // The automatic push bound's history (the norms of the last 64 pushes applied and the
     // largest median they have had) and the divergence check's (their losses) are part of the
     // state a resumed run continues from, like the model.
-    const auto final_state = read_checkpoint(reference.path.string());
+    const auto final_state = read_checkpoint(reference.path().string());
     const auto& norms = final_state.push_norms;
     const auto& losses = final_state.push_losses;
     BOOST_TEST(norms.size() == push_norm_window);
@@ -145,12 +129,12 @@ BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
     BOOST_TEST(losses.size() == loss_window);
     for (std::uint64_t crash_at : {7u, 20u, 41u, 59u}) {
       BOOST_TEST_CONTEXT(compressor << ", crash after step " << crash_at) {
-        temp_dir dir{"crash"};
-        cfg.checkpoint = dir.path.string();
+        temp_directory dir{"recovery-crash"};
+        cfg.checkpoint = dir.path().string();
         auto resumed = run(*sys, cfg, crash_at);
         BOOST_TEST(resumed.summary.returned_workers == cfg.workers);
         BOOST_TEST(same_bits(resumed.model, uninterrupted.model));
-        const auto resumed_state = read_checkpoint(dir.path.string());
+        const auto resumed_state = read_checkpoint(dir.path().string());
         BOOST_TEST(resumed_state.push_norms == norms);
         BOOST_TEST(resumed_state.push_norm_peak == final_state.push_norm_peak);
         BOOST_TEST(resumed_state.push_losses == losses);

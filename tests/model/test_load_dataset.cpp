@@ -13,7 +13,7 @@
 #include "model/mnist.hpp"
 
 #include "idx_files.hpp"
-#include "temp_directory.hpp"
+#include "tests/support/temp_directory.hpp"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include "model/mnist_idx.hpp"
 
 #include "idx_files.hpp"
-#include "temp_directory.hpp"
+#include "tests/support/temp_directory.hpp"
 
 namespace {
 

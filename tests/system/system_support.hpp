@@ -5,11 +5,11 @@
 // every process's output when the test fails and kills whatever still runs when it ends.
 
 #include "child_process.hpp"
+#include "tests/support/temp_directory.hpp"
 
 #include <boost/test/results_collector.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -21,8 +21,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #ifndef DSQ_BINARY
 #error "DSQ_BINARY must name the dsq executable (set by tests/system/CMakeLists.txt)"
@@ -46,33 +44,15 @@ inline std::vector<std::string> concat(std::vector<std::string> a,
   return a;
 }
 
-/// A fresh directory under /tmp, removed with its contents at the end (kept when the test
-/// failed and DSQ_KEEP_TEST_DIRS is set, for a look at the logs).
-class temp_dir {
+/// The shared temporary directory (tests/support/temp_directory.hpp), tagged "system" unless
+/// told otherwise, with `dir / "name"` as a string for the command lines built from it.
+class temp_dir : public temp_directory {
 public:
-  explicit temp_dir(const std::string& tag = "system") {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("dsq-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~temp_dir() {
-    if (std::getenv("DSQ_KEEP_TEST_DIRS") != nullptr) {
-      std::cerr << "kept " << path_ << "\n";
-      return;
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+  /// A fresh `<tmp>/dsq-<tag>-<pid>-<counter>`.
+  explicit temp_dir(const std::string& tag = "system") : temp_directory{tag} {}
 
-  const std::filesystem::path& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-  std::filesystem::path path_;
+  /// The path of the file `name` of this directory.
+  std::string operator/(const std::string& name) const { return (path() / name).string(); }
 };
 
 inline std::string read_text(const std::filesystem::path& path) {

@@ -5,6 +5,7 @@
 #include <boost/crc.hpp>
 
 #include "small_tmpfs.hpp"
+#include "tests/support/temp_directory.hpp"
 #include "training/checkpoint.hpp"
 #include "training/push_check.hpp"
 #include "training/recent_losses.hpp"
@@ -24,12 +25,6 @@ using namespace dsq;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path = fs::temp_directory_path() / ("dsq-ckpt-" + std::to_string(::getpid()));
-  temp_dir() { fs::remove_all(path); }
-  ~temp_dir() { fs::remove_all(path); }
-};
 
 checkpoint sample() {
   checkpoint c;
@@ -103,11 +98,12 @@ void set_format(const fs::path& file, std::uint32_t format) {
 } // namespace
 
 BOOST_AUTO_TEST_CASE(round_trip_is_exact) {
-  temp_dir dir;
+  temp_directory dir{"ckpt"};
+  const auto where = dir.path() / "new"; // not there yet: write_checkpoint creates it
   auto c = sample();
-  write_checkpoint(dir.path.string(), c);
-  BOOST_TEST(!fs::exists(dir.path / "server.ckpt.tmp")); // renamed into place
-  auto back = read_checkpoint(dir.path.string());
+  write_checkpoint(where.string(), c);
+  BOOST_TEST(!fs::exists(where / "server.ckpt.tmp")); // renamed into place
+  auto back = read_checkpoint(where.string());
   BOOST_TEST(back.version == 1234u);
   BOOST_TEST(back.spec == c.spec);
   BOOST_TEST(back.model == c.model);
@@ -116,38 +112,38 @@ BOOST_AUTO_TEST_CASE(round_trip_is_exact) {
 }
 
 BOOST_AUTO_TEST_CASE(rewriting_replaces_the_old_checkpoint) {
-  temp_dir dir;
+  temp_directory dir{"ckpt"};
   auto c = sample();
-  write_checkpoint(dir.path.string(), c);
+  write_checkpoint(dir.path().string(), c);
   c.version = 1300;
   c.model *= 2.0f;
-  write_checkpoint(dir.path.string(), c);
-  auto back = read_checkpoint(dir.path.string());
+  write_checkpoint(dir.path().string(), c);
+  auto back = read_checkpoint(dir.path().string());
   BOOST_TEST(back.version == 1300u);
   BOOST_TEST(back.model == c.model);
 }
 
 BOOST_AUTO_TEST_CASE(missing_truncated_and_foreign_files_are_reported) {
-  temp_dir dir;
-  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+  temp_directory dir{"ckpt"};
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
                         [](const auto& e) { return says(e, "no checkpoint"); });
-  write_checkpoint(dir.path.string(), sample());
-  auto file = dir.path / "server.ckpt";
+  write_checkpoint(dir.path().string(), sample());
+  auto file = dir.path() / "server.ckpt";
   auto size = fs::file_size(file);
   for (auto keep : {std::uintmax_t{0}, std::uintmax_t{6}, size / 2, size - 1}) {
-    write_checkpoint(dir.path.string(), sample());
+    write_checkpoint(dir.path().string(), sample());
     fs::resize_file(file, keep);
-    BOOST_CHECK_THROW(read_checkpoint(dir.path.string()), std::runtime_error);
+    BOOST_CHECK_THROW(read_checkpoint(dir.path().string()), std::runtime_error);
   }
   std::ofstream{file, std::ios::trunc} << "this is not a checkpoint at all";
-  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
                         [](const auto& e) { return says(e, "not a dsq checkpoint"); });
 }
 
 BOOST_AUTO_TEST_CASE(every_single_flipped_byte_is_refused) {
-  temp_dir dir;
-  write_checkpoint(dir.path.string(), small_sample());
-  const auto file = dir.path / "server.ckpt";
+  temp_directory dir{"ckpt"};
+  write_checkpoint(dir.path().string(), small_sample());
+  const auto file = dir.path() / "server.ckpt";
   const auto good = read_bytes(file);
   int refused = 0;
   for (std::size_t i = 0; i < good.size(); ++i) {
@@ -155,7 +151,7 @@ BOOST_AUTO_TEST_CASE(every_single_flipped_byte_is_refused) {
     bad[i] = static_cast<char>(bad[i] ^ 0x10);
     write_bytes(file, bad);
     try {
-      read_checkpoint(dir.path.string());
+      read_checkpoint(dir.path().string());
       BOOST_ERROR("byte " << i << " flipped was accepted");
     } catch (const std::runtime_error& e) {
       ++refused;
@@ -167,42 +163,43 @@ BOOST_AUTO_TEST_CASE(every_single_flipped_byte_is_refused) {
   auto bad = good;
   bad[good.size() / 2] = static_cast<char>(bad[good.size() / 2] ^ 0x01);
   write_bytes(file, bad);
-  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
                         [](const auto& e) { return says(e, "checksum"); });
 }
 
 BOOST_AUTO_TEST_CASE(every_truncation_is_refused) {
-  temp_dir dir;
-  write_checkpoint(dir.path.string(), small_sample());
-  const auto file = dir.path / "server.ckpt";
+  temp_directory dir{"ckpt"};
+  write_checkpoint(dir.path().string(), small_sample());
+  const auto file = dir.path() / "server.ckpt";
   const auto good = read_bytes(file);
   for (std::size_t keep = 0; keep < good.size(); ++keep) {
     write_bytes(file, good.substr(0, keep));
-    BOOST_CHECK_THROW(read_checkpoint(dir.path.string()), std::runtime_error);
+    BOOST_CHECK_THROW(read_checkpoint(dir.path().string()), std::runtime_error);
   }
   write_bytes(file, good + "x"); // and an extended one
-  BOOST_CHECK_THROW(read_checkpoint(dir.path.string()), std::runtime_error);
+  BOOST_CHECK_THROW(read_checkpoint(dir.path().string()), std::runtime_error);
 }
 
 BOOST_AUTO_TEST_CASE(a_directory_or_device_in_place_of_the_file_is_refused) {
-  temp_dir dir;
-  fs::create_directories(dir.path / "server.ckpt");
-  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+  temp_directory dir{"ckpt"};
+  fs::create_directories(dir.path() / "server.ckpt");
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
                         [](const auto& e) { return says(e, "not a regular file"); });
 }
 
 BOOST_AUTO_TEST_CASE(non_finite_values_are_refused_naming_the_section) {
-  temp_dir dir;
+  temp_directory dir{"ckpt"};
   auto c = small_sample();
   c.model[3] = std::numeric_limits<float>::quiet_NaN();
-  write_checkpoint(dir.path.string(), c); // a correct checksum over a NaN
-  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error, [](const auto& e) {
-    return says(e, "'model'") && says(e, "not finite") && says(e, "index 3");
-  });
+  write_checkpoint(dir.path().string(), c); // a correct checksum over a NaN
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
+                        [](const auto& e) {
+                          return says(e, "'model'") && says(e, "not finite") && says(e, "index 3");
+                        });
   c = small_sample();
   c.momentum[0] = -std::numeric_limits<float>::infinity();
-  write_checkpoint(dir.path.string(), c);
-  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+  write_checkpoint(dir.path().string(), c);
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
                         [](const auto& e) { return says(e, "'momentum'"); });
 }
 
@@ -230,14 +227,14 @@ BOOST_AUTO_TEST_CASE(resuming_with_another_specification_names_the_difference) {
 }
 
 BOOST_AUTO_TEST_CASE(the_checkpoint_directory_is_checked_before_training) {
-  temp_dir dir;
-  check_checkpoint_dir((dir.path / "a" / "b").string()); // created
-  BOOST_TEST(fs::is_directory(dir.path / "a" / "b"));
-  BOOST_TEST(fs::is_empty(dir.path / "a" / "b")); // the probe file is gone
-  std::ofstream{dir.path / "file"} << "x";
-  BOOST_CHECK_EXCEPTION(check_checkpoint_dir((dir.path / "file").string()), std::runtime_error,
+  temp_directory dir{"ckpt"};
+  check_checkpoint_dir((dir.path() / "a" / "b").string()); // created
+  BOOST_TEST(fs::is_directory(dir.path() / "a" / "b"));
+  BOOST_TEST(fs::is_empty(dir.path() / "a" / "b")); // the probe file is gone
+  std::ofstream{dir.path() / "file"} << "x";
+  BOOST_CHECK_EXCEPTION(check_checkpoint_dir((dir.path() / "file").string()), std::runtime_error,
                         [](const auto& e) { return says(e, "checkpoint directory"); });
-  BOOST_CHECK_EXCEPTION(check_checkpoint_dir((dir.path / "file" / "sub").string()),
+  BOOST_CHECK_EXCEPTION(check_checkpoint_dir((dir.path() / "file" / "sub").string()),
                         std::runtime_error, [](const auto& e) { return says(e, "/file/sub"); });
 }
 
@@ -261,10 +258,10 @@ BOOST_AUTO_TEST_CASE(a_full_disk_fails_the_write_and_keeps_the_old_checkpoint) {
 }
 
 BOOST_AUTO_TEST_CASE(every_section_round_trips_exactly) {
-  temp_dir dir;
+  temp_directory dir{"ckpt"};
   const auto c = small_sample();
-  write_checkpoint(dir.path.string(), c);
-  const auto back = read_checkpoint(dir.path.string());
+  write_checkpoint(dir.path().string(), c);
+  const auto back = read_checkpoint(dir.path().string());
   BOOST_TEST(back.version == c.version);
   BOOST_TEST(back.spec == c.spec);
   BOOST_TEST(back.model == c.model);
@@ -284,11 +281,11 @@ BOOST_AUTO_TEST_CASE(every_section_round_trips_exactly) {
 
 /// Writes `c` (its checksum correct) and tells whether reading it back is refused with a message
 /// that names `section` and says `what`.
-bool refused_saying(const temp_dir& dir, const checkpoint& c, const std::string& section,
+bool refused_saying(const temp_directory& dir, const checkpoint& c, const std::string& section,
                     const std::string& what) {
-  write_checkpoint(dir.path.string(), c);
+  write_checkpoint(dir.path().string(), c);
   try {
-    read_checkpoint(dir.path.string());
+    read_checkpoint(dir.path().string());
   } catch (const std::runtime_error& e) {
     BOOST_TEST_MESSAGE(e.what());
     return says(e, "'" + section + "'") && says(e, what);
@@ -297,7 +294,7 @@ bool refused_saying(const temp_dir& dir, const checkpoint& c, const std::string&
 }
 
 BOOST_AUTO_TEST_CASE(push_norms_that_are_no_norms_or_too_many_are_refused) {
-  temp_dir dir;
+  temp_directory dir{"ckpt"};
   for (const auto& [norms, says_what] : std::vector<std::pair<std::vector<double>, std::string>>{
            {{1.0, -2.0}, "-2 at index 1, which is not a norm"},
            {{std::numeric_limits<double>::infinity()}, "which is not a norm"},
@@ -309,7 +306,7 @@ BOOST_AUTO_TEST_CASE(push_norms_that_are_no_norms_or_too_many_are_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(a_push_norm_peak_that_is_no_norm_is_refused) {
-  temp_dir dir;
+  temp_directory dir{"ckpt"};
   for (double peak :
        {-1.0, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
     auto c = small_sample();
@@ -319,7 +316,7 @@ BOOST_AUTO_TEST_CASE(a_push_norm_peak_that_is_no_norm_is_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(push_losses_that_are_not_finite_or_too_many_are_refused) {
-  temp_dir dir;
+  temp_directory dir{"ckpt"};
   for (const auto& [losses, says_what] : std::vector<std::pair<std::vector<float>, std::string>>{
            {{1.0f, std::numeric_limits<float>::quiet_NaN()}, "at index 1, which is not a loss"},
            {{-std::numeric_limits<float>::infinity()}, "which is not a loss"},
@@ -333,9 +330,9 @@ BOOST_AUTO_TEST_CASE(push_losses_that_are_not_finite_or_too_many_are_refused) {
 // A checkpoint written before these sections existed still resumes: with the cold bound, no peak
 // and an empty loss history.
 BOOST_AUTO_TEST_CASE(a_checkpoint_without_the_push_histories_reads_with_none) {
-  temp_dir dir;
-  write_checkpoint(dir.path.string(), small_sample());
-  const auto file = dir.path / "server.ckpt";
+  temp_directory dir{"ckpt"};
+  write_checkpoint(dir.path().string(), small_sample());
+  const auto file = dir.path() / "server.ckpt";
   auto bytes = read_bytes(file);
   // Rebuild the body without its last sections, "push_norms", "push_norm_peak" and "push_losses",
   // and fix the length and checksum.
@@ -373,7 +370,7 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_without_the_push_histories_reads_with_none) {
   rebuilt.append(4, '\0'); // the checksum's place
   fix_checksum(rebuilt);
   write_bytes(file, rebuilt);
-  const auto back = read_checkpoint(dir.path.string());
+  const auto back = read_checkpoint(dir.path().string());
   BOOST_TEST(back.push_norms.empty());
   BOOST_TEST(back.push_norm_peak == 0.0);
   BOOST_TEST(back.push_losses.empty());
@@ -381,52 +378,53 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_without_the_push_histories_reads_with_none) {
 }
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_without_worker_states_or_members_round_trips) {
-  temp_dir dir;
+  temp_directory dir{"ckpt"};
   auto c = sample(); // no momentum, no members, no workers: the final checkpoint of a run
-  write_checkpoint(dir.path.string(), c);
-  const auto back = read_checkpoint(dir.path.string());
+  write_checkpoint(dir.path().string(), c);
+  const auto back = read_checkpoint(dir.path().string());
   BOOST_TEST(back.workers.empty());
   BOOST_TEST(back.members.members.empty());
   BOOST_TEST(back.server_rng == c.server_rng);
 }
 
 BOOST_AUTO_TEST_CASE(an_older_or_newer_format_is_refused_naming_it) {
-  temp_dir dir;
-  write_checkpoint(dir.path.string(), small_sample());
-  const auto file = dir.path / "server.ckpt";
+  temp_directory dir{"ckpt"};
+  write_checkpoint(dir.path().string(), small_sample());
+  const auto file = dir.path() / "server.ckpt";
   set_format(file, 2);
-  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error, [](const auto& e) {
-    return says(e, "checkpoint format 2") && says(e, "older") && says(e, "reads format 3");
-  });
+  BOOST_CHECK_EXCEPTION(
+      read_checkpoint(dir.path().string()), std::runtime_error, [](const auto& e) {
+        return says(e, "checkpoint format 2") && says(e, "older") && says(e, "reads format 3");
+      });
   set_format(file, 4);
-  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
                         [](const auto& e) { return says(e, "checkpoint format 4"); });
   set_format(file, 3);
-  BOOST_CHECK_NO_THROW(read_checkpoint(dir.path.string()));
+  BOOST_CHECK_NO_THROW(read_checkpoint(dir.path().string()));
 }
 
 BOOST_AUTO_TEST_CASE(a_torn_write_leaves_the_previous_checkpoint_readable) {
-  temp_dir dir;
-  write_checkpoint(dir.path.string(), small_sample());
+  temp_directory dir{"ckpt"};
+  write_checkpoint(dir.path().string(), small_sample());
   // A writer killed mid-write leaves half a temporary file; the checkpoint is untouched.
-  const auto good = read_bytes(dir.path / "server.ckpt");
-  write_bytes(dir.path / "server.ckpt.tmp", good.substr(0, good.size() / 2));
-  BOOST_TEST(read_checkpoint(dir.path.string()).version == 7u);
+  const auto good = read_bytes(dir.path() / "server.ckpt");
+  write_bytes(dir.path() / "server.ckpt.tmp", good.substr(0, good.size() / 2));
+  BOOST_TEST(read_checkpoint(dir.path().string()).version == 7u);
   auto c = small_sample();
   c.version = 8;
   for (auto& [id, w] : c.workers)
     w.version = 8;
-  write_checkpoint(dir.path.string(), c); // replaces the torn temporary file
-  BOOST_TEST(!fs::exists(dir.path / "server.ckpt.tmp"));
-  BOOST_TEST(read_checkpoint(dir.path.string()).version == 8u);
+  write_checkpoint(dir.path().string(), c); // replaces the torn temporary file
+  BOOST_TEST(!fs::exists(dir.path() / "server.ckpt.tmp"));
+  BOOST_TEST(read_checkpoint(dir.path().string()).version == 8u);
 }
 
 BOOST_AUTO_TEST_CASE(inconsistent_worker_states_are_refused) {
-  temp_dir dir;
-  const auto file = (dir.path / "server.ckpt").string();
+  temp_directory dir{"ckpt"};
+  const auto file = (dir.path() / "server.ckpt").string();
   auto refused = [&](const checkpoint& c, const std::string& what) {
-    write_checkpoint(dir.path.string(), c); // a correct checksum over bad content
-    BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+    write_checkpoint(dir.path().string(), c); // a correct checksum over bad content
+    BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
                           [&](const auto& e) { return says(e, file) && says(e, what); });
   };
   auto c = small_sample();
@@ -434,8 +432,8 @@ BOOST_AUTO_TEST_CASE(inconsistent_worker_states_are_refused) {
   refused(c, "worker 3's residual has 7 values, the model 8 parameters");
   c = small_sample();
   c.workers.at(3).residual.clear(); // no residual: allowed
-  write_checkpoint(dir.path.string(), c);
-  BOOST_TEST(read_checkpoint(dir.path.string()).workers.at(3).residual.empty());
+  write_checkpoint(dir.path().string(), c);
+  BOOST_TEST(read_checkpoint(dir.path().string()).workers.at(3).residual.empty());
   c = small_sample();
   c.workers.at(3).residual[1] = std::numeric_limits<float>::infinity();
   refused(c, "'workers'");
@@ -454,10 +452,10 @@ BOOST_AUTO_TEST_CASE(inconsistent_worker_states_are_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(a_malformed_random_stream_or_membership_is_refused) {
-  temp_dir dir;
+  temp_directory dir{"ckpt"};
   auto refused = [&](const checkpoint& c, const std::string& what) {
-    write_checkpoint(dir.path.string(), c);
-    BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path.string()), std::runtime_error,
+    write_checkpoint(dir.path().string(), c);
+    BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
                           [&](const auto& e) { return says(e, what); });
   };
   auto c = small_sample();

@@ -7,19 +7,17 @@
 #include "compression/wire.hpp"
 #include "model/make_model.hpp"
 #include "model/synthetic.hpp"
+#include "tests/support/temp_directory.hpp"
 #include "training/checkpoint.hpp"
 #include "training/update_engine.hpp"
 #include "training/worker_engine.hpp"
 
 #include <bit>
 #include <cstring>
-#include <filesystem>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 using namespace dsq;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -341,12 +339,6 @@ std::vector<compressed_message> pushes_of(std::uint64_t t, std::size_t dim) {
   return out;
 }
 
-struct temp_dir {
-  fs::path path = fs::temp_directory_path() / ("dsq-resume-" + std::to_string(::getpid()));
-  temp_dir() { fs::remove_all(path); }
-  ~temp_dir() { fs::remove_all(path); }
-};
-
 } // namespace
 
 // The server's state goes through a checkpoint file and back; the resumed engine's updates and
@@ -364,11 +356,11 @@ BOOST_AUTO_TEST_CASE(a_restored_server_continues_bit_for_bit) {
         const std::uint64_t s = 7;
         for (std::uint64_t t = 0; t < s; ++t)
           a.apply(a.aggregate(pushes_of(t, dim), 1.0f / 3));
-        temp_dir dir;
+        temp_directory dir{"resume"};
         auto ckpt = a.snapshot();
         BOOST_TEST(ckpt.server_rng.size() == 4u);
-        write_checkpoint(dir.path.string(), ckpt);
-        const auto back = read_checkpoint(dir.path.string());
+        write_checkpoint(dir.path().string(), ckpt);
+        const auto back = read_checkpoint(dir.path().string());
         update_engine b{cfg, *setup.net};
         b.restore(back);
         update_engine unseeded{cfg, *setup.net}; // same, but keeps its own random stream

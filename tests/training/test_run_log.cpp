@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "small_tmpfs.hpp"
+#include "tests/support/temp_directory.hpp"
 #include "training/run_log.hpp"
 
 #include <filesystem>
@@ -16,15 +17,6 @@ using namespace dsq;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path = fs::temp_directory_path() / ("dsq-run-log-" + std::to_string(::getpid()));
-  temp_dir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-};
 
 std::string read_text(const fs::path& file) {
   std::ifstream in{file, std::ios::binary};
@@ -83,8 +75,8 @@ constexpr double inf = std::numeric_limits<double>::infinity();
 BOOST_AUTO_TEST_SUITE(csv_cells)
 
 BOOST_AUTO_TEST_CASE(non_finite_values_are_written_nan_and_inf_never_empty) {
-  temp_dir dir;
-  const auto file = dir.path / "m.csv";
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "m.csv";
   {
     run_log log{file.string()};
     step_record initial; // no pushes: no training loss, evaluated below
@@ -135,8 +127,8 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(resume_appends)
 
 BOOST_AUTO_TEST_CASE(rows_from_the_checkpoint_on_are_replaced_and_earlier_ones_kept) {
-  temp_dir dir;
-  const auto file = dir.path / "m.csv";
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "m.csv";
   write_rows(file, 10); // the first run went on to step 10 after a checkpoint at step 6
   {
     run_log log{file.string(), append_at_step{6}};
@@ -157,8 +149,8 @@ BOOST_AUTO_TEST_CASE(rows_from_the_checkpoint_on_are_replaced_and_earlier_ones_k
 }
 
 BOOST_AUTO_TEST_CASE(a_line_cut_short_by_a_crash_is_dropped) {
-  temp_dir dir;
-  const auto file = dir.path / "m.csv";
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "m.csv";
   write_rows(file, 3);
   std::ofstream{file, std::ios::app} << "4,0.1,0.5"; // no newline: the run died here
   {
@@ -173,8 +165,8 @@ BOOST_AUTO_TEST_CASE(a_line_cut_short_by_a_crash_is_dropped) {
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_file_is_started_with_its_header) {
-  temp_dir dir;
-  const auto file = dir.path / "new.csv";
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "new.csv";
   {
     run_log log{file.string(), append_at_step{100}};
     log.record(trained_row(100), false);
@@ -187,8 +179,8 @@ BOOST_AUTO_TEST_CASE(a_missing_file_is_started_with_its_header) {
 }
 
 BOOST_AUTO_TEST_CASE(a_file_with_another_header_is_refused_and_left_alone) {
-  temp_dir dir;
-  const auto file = dir.path / "other.csv";
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "other.csv";
   std::ofstream{file} << "epoch,loss\n1,0.5\n";
   BOOST_CHECK_EXCEPTION(
       (run_log{file.string(), append_at_step{1}}), std::runtime_error,
@@ -197,8 +189,8 @@ BOOST_AUTO_TEST_CASE(a_file_with_another_header_is_refused_and_left_alone) {
 }
 
 BOOST_AUTO_TEST_CASE(a_row_that_is_not_a_row_is_refused) {
-  temp_dir dir;
-  const auto file = dir.path / "m.csv";
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "m.csv";
   write_rows(file, 2);
   std::ofstream{file, std::ios::app} << "garbage,1\n";
   BOOST_CHECK_EXCEPTION((run_log{file.string(), append_at_step{9}}), std::runtime_error,
@@ -278,8 +270,8 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(summary)
 
 BOOST_AUTO_TEST_CASE(a_diverged_run_is_not_completed_and_names_its_step) {
-  temp_dir dir;
-  const auto file = dir.path / "s.json";
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "s.json";
   run_summary s;
   s.completed = true; // even if the caller forgot: diverged is never completed
   s.diverged = true;
@@ -294,8 +286,8 @@ BOOST_AUTO_TEST_CASE(a_diverged_run_is_not_completed_and_names_its_step) {
 }
 
 BOOST_AUTO_TEST_CASE(a_run_that_did_not_diverge_writes_null_for_the_step) {
-  temp_dir dir;
-  const auto file = dir.path / "s.json";
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "s.json";
   write_summary(file.string(), run_summary{});
   const auto text = read_text(file);
   BOOST_TEST(text.find("\"diverged\": false") != std::string::npos, text);
