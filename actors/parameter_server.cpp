@@ -7,9 +7,9 @@
 #include "config/method.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
+#include "training/divergence_probe.hpp"
 #include "training/membership.hpp"
 #include "training/push_check.hpp"
-#include "training/recent_losses.hpp"
 #include "training/round_policy.hpp"
 #include "training/run_reporter.hpp"
 #include "training/training_spec.hpp"
@@ -66,7 +66,7 @@ struct server_state {
   std::string failure;
   bool stopped_early = false;
   std::optional<std::uint64_t> diverged_at;
-  recent_losses loss_history;
+  std::optional<divergence_probe> probe; ///< judges a bad push: diverged model or bad worker
   /// The latest updates as sent (one shared message each), oldest first: what a worker that
   /// missed some gets again. Bounded in count and bytes; older gaps get the full model.
   std::deque<std::pair<std::uint64_t, caf::message>> recent_updates;
@@ -204,6 +204,23 @@ bool check_diverged(Self* self, double loss) {
   return true;
 }
 
+/// For a push of worker `id` that could come from a model that blows up (`what` says why):
+/// ends the run as diverged if the server's model has (divergence_probe.hpp), and returns true;
+/// returns false if it has not, and the push is the worker's fault.
+template <class Self>
+bool end_if_diverged(Self* self, std::uint32_t id, const std::string& what) {
+  auto& st = self->state;
+  const double loss = st.probe->loss(st.engine->x());
+  if (!st.probe->diverged(loss))
+    return false;
+  st.diverged_at = st.version();
+  finish(self,
+         fmt::format("the run diverged at step {} (worker {}: {}; the model's loss on {} "
+                     "training samples is {:.3g}, {:.3g} at the start)",
+                     st.version(), id, what, st.probe->samples(), loss, st.probe->initial_loss()));
+  return true;
+}
+
 /// Asks the evaluator about x_version; the row of that step waits in the log for the answer.
 template <class Self>
 void request_evaluation(Self* self, bool with_train) {
@@ -296,7 +313,6 @@ void save_checkpoint(Self* self, std::map<std::uint32_t, worker_snapshot> worker
   ckpt.members = st.members->snapshot();
   ckpt.push_norms = st.checks->recent_norms();
   ckpt.push_norm_peak = st.checks->peak_median();
-  ckpt.push_losses = st.loss_history.in_order();
   const bool exact = !workers.empty();
   ckpt.workers = std::move(workers);
   write_checkpoint(st.opts.cfg.checkpoint, ckpt);
@@ -367,11 +383,10 @@ void apply_round(Self* self, round r) {
   double loss_sum = 0;
   std::uint64_t bytes_up = 0, staleness = 0;
   for (auto& p : r.pushes) {
-    // The push bound and the divergence check learn from the pushes applied, in the round's
-    // order (worker ids in sync), so that the norm history is the same in every run and in a
-    // resumed one, and pushes that came too late or too early count for neither.
+    // The push bound learns from the pushes applied, in the round's order (worker ids in sync),
+    // so that its history is the same in every run and in a resumed one, and pushes that came
+    // too late or too early do not count.
     st.checks->record(p.norm);
-    st.loss_history.add(p.loss);
     const auto s = st.version() - p.step;
     st.report->applied_push(s);
     staleness = std::max(staleness, s);
@@ -698,10 +713,9 @@ caf::behavior server_behavior(Self* self, server_options opts) {
   if (!st.async() && !cfg.checkpoint.empty() && cfg.checkpoint_every > 0)
     st.state_every = cfg.checkpoint_every;
   st.checks.emplace(st.method.uplink, d, cfg.max_push_norm);
-  if (st.opts.resume_from) { // the automatic bound and the divergence check go on
+  if (st.opts.resume_from) // the automatic bound goes on
     st.checks->restore_norms(st.opts.resume_from->push_norms, st.opts.resume_from->push_norm_peak);
-    st.loss_history.restore(st.opts.resume_from->push_losses);
-  }
+  st.probe.emplace(st.opts.setup.net, st.opts.setup.data->train, cfg.seed);
   st.total_steps = total_steps(cfg, st.opts.setup.data->train.size());
   // Opened by make_server_options, so that a bad path fails before anything runs.
   st.report.emplace(st.opts.log, st.opts.verbose, st.total_steps);
@@ -807,11 +821,13 @@ caf::behavior server_behavior(Self* self, server_options opts) {
           return catch_up(self, *id, p.step);
         }
         if (!std::isfinite(p.loss)) {
-          // Computed on the shared model: a non-finite loss means the model has diverged.
-          st.diverged_at = st.version();
-          return finish(self, fmt::format("the run diverged at step {} (worker {} reports a "
-                                          "non-finite loss)",
-                                          st.version(), *id));
+          // Computed on the shared model: the model diverged, or the worker lies.
+          if (end_if_diverged(self, *id, "reports a loss that is not finite"))
+            return;
+          ++st.report->totals().rejected_pushes;
+          return expel(
+              self, *id,
+              fmt::format("it reported a loss of {} on a model that has not diverged", p.loss));
         }
         received_push r;
         try {
@@ -819,13 +835,11 @@ caf::behavior server_behavior(Self* self, server_options opts) {
           r.c = std::move(checked.message);
           r.norm = checked.norm;
         } catch (const push_rejected& e) {
-          if (e.why() == push_rejected::reason::norm && st.loss_history.exploded(p.loss)) {
-            // Honest workers of a run that blows up: the run diverged, not this worker.
-            st.diverged_at = st.version();
-            return finish(self, fmt::format("the run diverged at step {} (worker {}: {}, loss "
-                                            "{:.3g})",
-                                            st.version(), *id, e.what(), p.loss));
-          }
+          // Honest gradients of a model that blows up get too large, then overflow.
+          const bool blow_up = e.why() == push_rejected::reason::norm ||
+                               e.why() == push_rejected::reason::not_finite;
+          if (blow_up && end_if_diverged(self, *id, e.what()))
+            return;
           ++st.report->totals().rejected_pushes;
           return expel(self, *id, e.what());
         }

@@ -2,7 +2,6 @@
 
 #include "training/output_file.hpp"
 #include "training/push_check.hpp"
-#include "training/recent_losses.hpp"
 #include "training/training_spec.hpp"
 
 #include <boost/crc.hpp>
@@ -90,12 +89,11 @@ std::string rng_section(const std::vector<std::uint64_t>& words) {
   });
 }
 
-/// A history of numbers (push norms, push losses): its length, then the values.
-template <class T>
-std::string history_section(const std::vector<T>& values) {
+/// The automatic push bound's norms: their count, then the values.
+std::string norms_section(const std::vector<double>& norms) {
   return section([&](auto& ar) {
-    ar(static_cast<std::uint64_t>(values.size()));
-    for (T v : values)
+    ar(static_cast<std::uint64_t>(norms.size()));
+    for (double v : norms)
       ar(v);
   });
 }
@@ -218,38 +216,22 @@ std::vector<std::uint64_t> read_rng(section_reader& r) {
   return words;
 }
 
-/// What one history section holds and who reads it, for its checks and its messages.
-struct history_kind {
-  const char* section;
-  const char* item;   ///< "norm"
-  const char* items;  ///< "norms"
-  const char* reader; ///< "the push bound"
-  std::size_t window;
-};
-
-/// A history_section of `kind`: at most kind.window values, each one that `valid` accepts.
-template <class T, class Valid>
-std::vector<T> read_history_section(const history_kind& kind, const std::string& bytes,
-                                    Valid valid) {
-  section_reader r{kind.section, bytes};
-  const auto n = r.count(sizeof(T));
-  if (n > kind.window)
-    r.fail(fmt::format("holds {} {}; {} looks at {}", n, kind.items, kind.reader, kind.window));
-  std::vector<T> values;
+/// The push_norms section: at most push_norm_window norms.
+std::vector<double> read_norms_section(const std::string& bytes) {
+  section_reader r{"push_norms", bytes};
+  const auto n = r.count(sizeof(double));
+  if (n > push_norm_window)
+    r.fail(fmt::format("holds {} norms; the push bound looks at {}", n, push_norm_window));
+  std::vector<double> norms;
   for (std::uint64_t i = 0; i < n; ++i) {
-    const auto v = r.get<T>();
-    if (!valid(v))
-      r.fail(fmt::format("holds {} at index {}, which is not a {}", v, i, kind.item));
-    values.push_back(v);
+    const auto v = r.get<double>();
+    if (!is_push_norm(v))
+      r.fail(fmt::format("holds {} at index {}, which is not a norm", v, i));
+    norms.push_back(v);
   }
   r.finish();
-  return values;
+  return norms;
 }
-
-constexpr history_kind norm_history{"push_norms", "norm", "norms", "the push bound",
-                                    push_norm_window};
-constexpr history_kind loss_history{"push_losses", "loss", "losses", "the divergence check",
-                                    loss_window};
 
 /// A section of one push norm (push_norm_peak).
 double read_norm_section(const std::string& name, const std::string& bytes) {
@@ -330,9 +312,8 @@ std::string body_of(const checkpoint& ckpt) {
         {"server_rng", rng_section(ckpt.server_rng)},
         {"membership", membership_section(ckpt.members)},
         {"workers", workers_section(ckpt.workers)},
-        {norm_history.section, history_section(ckpt.push_norms)},
-        {"push_norm_peak", number_section(ckpt.push_norm_peak)},
-        {loss_history.section, history_section(ckpt.push_losses)}};
+        {"push_norms", norms_section(ckpt.push_norms)},
+        {"push_norm_peak", number_section(ckpt.push_norm_peak)}};
     ar(static_cast<std::uint32_t>(std::size(sections)));
     for (const auto& [name, bytes] : sections)
       ar(std::string{name}, bytes);
@@ -364,12 +345,12 @@ void read_body(const std::string& body, checkpoint& ckpt) {
       ckpt.members = read_membership_section(bytes);
     } else if (name == "workers") {
       ckpt.workers = read_workers_section(bytes, ckpt.version);
-    } else if (name == norm_history.section) {
-      ckpt.push_norms = read_history_section<double>(norm_history, bytes, is_push_norm);
+    } else if (name == "push_norms") {
+      ckpt.push_norms = read_norms_section(bytes);
     } else if (name == "push_norm_peak") {
       ckpt.push_norm_peak = read_norm_section(name, bytes);
-    } else if (name == loss_history.section) {
-      ckpt.push_losses = read_history_section<float>(loss_history, bytes, is_push_loss);
+    } else if (name == "push_losses") {
+      // Written by dsq before the divergence probe, which needs no history: nothing to restore.
     } else {
       throw std::runtime_error("unknown section '" + name +
                                "' (written by a newer version of dsq?)");

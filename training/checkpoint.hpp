@@ -2,19 +2,19 @@
 
 // The server's state on disk: enough to resume a run where it stopped (model, server residual,
 // momentum buffer, version, the server's random stream, the membership, the push norms behind
-// the automatic bound on pushes and the losses behind the divergence check), optionally every
-// member's own state for a resume that continues bit for bit, and the training specification
-// it was written with. Written to a temporary file, synced and renamed, so that a reader never
-// sees half a checkpoint; a CRC-32 over everything before it refuses a damaged or truncated file.
+// the automatic bound on pushes), optionally every member's own state for a resume that
+// continues bit for bit, and the training specification it was written with. Written to a
+// temporary file, synced and renamed, so that a reader never sees half a checkpoint; a CRC-32
+// over everything before it refuses a damaged or truncated file.
 //
 // Format 3: "DSQK" | format (u32) | body length (u64) | body | CRC-32 of all before (u32),
 // little-endian. The body is the spec text, the version, and named sections ("model",
 // "server_residual", "momentum", "server_rng", "membership", "workers", "push_norms",
-// "push_norm_peak", "push_losses"), each a length-prefixed block, so that more state can be added
-// as new sections. Format 2 (without "server_rng", "membership" and "workers") is refused: it
-// cannot resume bit for bit. A file without "push_norms", "push_norm_peak" or "push_losses"
-// (written before they existed) resumes with the cold bound, a peak that is the median of the
-// norms, or an empty loss history.
+// "push_norm_peak"), each a length-prefixed block, so that more state can be added as new
+// sections. Format 2 (without "server_rng", "membership" and "workers") is refused: it cannot
+// resume bit for bit. A file without "push_norms" or "push_norm_peak" (written before they
+// existed) resumes with the cold bound, or a peak that is the median of the norms. A
+// "push_losses" section (the loss history of an earlier divergence check) is skipped.
 
 #include "config/run_config.hpp"
 #include "training/membership.hpp"
@@ -48,9 +48,6 @@ struct checkpoint {
   /// push_check::peak_median(): what the automatic push bound scales (finite, not negative; 0
   /// for none yet).
   double push_norm_peak = 0;
-  /// recent_losses::in_order(): the divergence check's history, oldest first (at most
-  /// loss_window, each finite). Empty: a history that starts anew.
-  std::vector<float> push_losses;
   /// training_spec_text() of the run that wrote it (training/training_spec.hpp); the writer
   /// must fill it in, --resume compares it with the resuming run (check_same_training).
   std::string spec;
@@ -69,8 +66,7 @@ void write_checkpoint(const std::string& dir, const checkpoint& ckpt);
 /// unknown, missing or repeated section, sizes that disagree, a value that is not finite, a
 /// random stream that is not 4 non-zero words, a shard that does not exist, a member id never
 /// handed out, a worker state of another step or with a residual not of the model's size, more
-/// push norms or losses than their checks look at, or a norm or peak norm that is negative or a
-/// loss that is not finite).
+/// push norms than the bound looks at, or a norm or peak norm that is negative or not finite).
 checkpoint read_checkpoint(const std::string& dir);
 
 /// Throws std::runtime_error unless `ckpt` fits a model of `dim` parameters.

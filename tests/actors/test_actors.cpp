@@ -19,8 +19,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <sstream>
+#include <tuple>
 #include <unistd.h>
 
 using namespace dsq;
@@ -638,38 +640,61 @@ BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
   BOOST_TEST(ps.outcome->summary.steps == 20u);
 }
 
-BOOST_AUTO_TEST_CASE(the_divergence_check_learns_only_from_pushes_applied) {
-  // A push over the norm bound whose loss is 100 times the median of recent losses means that
-  // the run blows up, not that its worker misbehaves (training/recent_losses.hpp). Pushes that
-  // the round policy ignores, here early ones with huge losses, must not move that median.
-  auto cfg = small_run();
-  cfg.workers = 1;
-  cfg.steps = 50;
-  cfg.max_push_norm = 1e3;
-  auto ps = start_server(*sys, cfg);
-  caf::scoped_actor self{*sys};
-  auto w = join_by_hand(self, ps.handle, [] {});
-  const auto zero = sign_payload(std::vector<float>(w.model.size(), 0.0f));
-  auto version = w.version;
-  for (int i = 0; i < 10; ++i) { // applied, with losses of 1
-    self->send(ps.handle, push_atom::value,
-               testing::make_push(w.worker_id, version, 1.0f, 0, zero));
-    self->receive([&](update_atom, const model_update& u) { version = u.version; });
+// A push over the norm bound, one with values that are not finite, and one that reports a loss
+// that is not finite, sent on a model that has not diverged, are the worker's fault, whatever
+// loss it claims: it is removed and the run goes on (training/divergence_probe.hpp). A worker's
+// word alone must not end a run as diverged.
+BOOST_AUTO_TEST_CASE(a_bad_push_on_a_sound_model_removes_its_worker_whatever_loss_it_reports) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (auto [what, value, loss, says] :
+       {std::tuple{"over the bound", 1e6f, 1e6f, "exceeds the bound"},
+        std::tuple{"not finite", inf, 1e6f, "NaN or infinite"},
+        std::tuple{"with a NaN loss", 0.0f, nan,
+                   "a loss of nan on a model that has not diverged"}}) {
+    BOOST_TEST_CONTEXT(what) {
+      auto cfg = small_run();
+      cfg.workers = 1;
+      cfg.steps = 50;
+      cfg.max_push_norm = 1e3;
+      auto ps = start_server(*sys, cfg);
+      caf::scoped_actor self{*sys};
+      auto w = join_by_hand(self, ps.handle, [] {});
+      const auto payload = sign_payload(std::vector<float>(w.model.size(), value));
+      self->send(ps.handle, push_atom::value,
+                 testing::make_push(w.worker_id, w.version, loss, 0, payload));
+      std::string reason;
+      bool done = false;
+      while (!done)
+        self->receive([&](caf::down_msg&) { done = true; },
+                      [&](shutdown_atom, const farewell& f) { reason = f.reason; },
+                      [](update_atom, const model_update&) {}, [](ack_atom, std::uint64_t) {});
+      BOOST_TEST(reason.find(says) != std::string::npos, reason);
+      BOOST_TEST(!ps.outcome->summary.diverged);
+      BOOST_TEST(ps.outcome->summary.rejected_pushes == 1u);
+      BOOST_TEST(ps.outcome->summary.departures == 1u);
+    }
   }
-  for (int i = 0; i < 70; ++i) // early, so ignored, with losses of 10^6
-    self->send(ps.handle, push_atom::value,
-               testing::make_push(w.worker_id, version + 2, 1e6f, 0, zero));
-  const auto huge = sign_payload(std::vector<float>(w.model.size(), 1e6f)); // norm far over 1e3
-  self->send(ps.handle, push_atom::value, testing::make_push(w.worker_id, version, 1e6f, 0, huge));
-  bool done = false;
-  while (!done)
-    self->receive([&](caf::down_msg&) { done = true; }, [](shutdown_atom, const farewell&) {},
-                  [](reject_atom, const farewell&) {}, [](update_atom, const model_update&) {},
-                  [](ack_atom, std::uint64_t) {});
-  BOOST_TEST(ps.outcome->summary.ignored_pushes == 70u);
-  BOOST_TEST(ps.outcome->summary.diverged); // with the ignored losses counted: worker removed
-  BOOST_TEST(ps.outcome->summary.rejected_pushes == 0u);
-  BOOST_TEST(ps.outcome->summary.departures == 0u);
+}
+
+// Error compensation with an unbiased operator blows up (README: QSGD diverges under it): the
+// workers' gradients grow, then overflow. The run ends as diverged, with its workers; it used to
+// remove them one by one for their infinite pushes and end with "every worker is gone".
+BOOST_AUTO_TEST_CASE(a_run_that_blows_up_ends_as_diverged_with_its_workers) {
+  run_config cfg;
+  cfg.method = "ef-worker";
+  cfg.compressor = "qsgd:s=4";
+  cfg.model = "softmax";
+  cfg.dataset = "synthetic:n=4000,d=1000,classes=10";
+  cfg.batch = 4;
+  cfg.steps = 3000;
+  cfg.eval_every = 0;
+  auto out = run_local(*sys, cfg, load_training(cfg), false);
+  BOOST_TEST(!out.ok);
+  BOOST_TEST(out.error.find("diverged") != std::string::npos, out.error);
+  BOOST_TEST(out.summary.diverged);
+  BOOST_TEST(out.summary.departures == 0u);
+  BOOST_TEST(out.summary.rejected_pushes == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_registration_that_heartbeats_but_never_pushes_is_removed) {

@@ -4,9 +4,10 @@
 
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
+#include "training/divergence_probe.hpp"
 #include "training/push_check.hpp"
-#include "training/recent_losses.hpp"
 #include "training/sliding_median.hpp"
+#include "training/training_setup.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -124,32 +125,43 @@ BOOST_AUTO_TEST_CASE(zero_pushes_do_not_shrink_the_automatic_bound_to_nothing) {
   BOOST_TEST(rejected_with(check, encode("sign", gradient(100, 1e30f)), "bound"));
 }
 
-BOOST_AUTO_TEST_CASE(a_loss_far_above_recent_ones_means_the_run_is_blowing_up) {
-  recent_losses losses;
-  BOOST_TEST(!losses.exploded(1e6f)); // no history yet: nothing to compare with
-  BOOST_TEST(losses.exploded(std::numeric_limits<float>::infinity()));
-  for (int i = 0; i < 20; ++i)
-    losses.add(0.5f + 0.01f * static_cast<float>(i));
-  BOOST_TEST(!losses.exploded(5.0f));
-  BOOST_TEST(losses.exploded(1000.0f));
-  BOOST_TEST(losses.exploded(std::numeric_limits<float>::quiet_NaN()));
+// The server's own model tells a run that blows up from a bad worker: a model trained a little is
+// sound, one scaled far beyond it or with NaN in it has diverged.
+BOOST_AUTO_TEST_CASE(the_probe_tells_a_diverged_model_from_a_sound_one) {
+  run_config cfg;
+  cfg.model = "softmax";
+  cfg.dataset = "synthetic:n=1000,d=20,classes=4";
+  const auto setup = load_training(cfg);
+  divergence_probe probe{setup.net, setup.data->train, cfg.seed};
+  BOOST_TEST(probe.samples() == probe_samples);
+  Eigen::VectorXf x(static_cast<Eigen::Index>(setup.net->num_parameters()));
+  setup.net->initialize(x, cfg.seed);
+  BOOST_TEST(probe.loss(x) == probe.initial_loss());
+  BOOST_TEST(!probe.diverged(probe.loss(x)));
+  // Plain gradient descent on the probe's own set: its loss falls, the model stays sound.
+  Eigen::VectorXf g(x.size());
+  const auto& train = setup.data->train;
+  for (int i = 0; i < 50; ++i) {
+    setup.net->loss_and_gradient(x, train.features, train.labels, g);
+    x -= 0.5f * g;
+  }
+  BOOST_TEST(probe.loss(x) < probe.initial_loss());
+  BOOST_TEST(!probe.diverged(probe.loss(x)));
+  BOOST_TEST(probe.diverged(probe.loss(Eigen::VectorXf(-1e4f * x))));
+  x[0] = std::numeric_limits<float>::quiet_NaN();
+  BOOST_TEST(probe.diverged(probe.loss(x)));
+  BOOST_TEST(probe.diverged(std::numeric_limits<double>::infinity()));
 }
 
-// A restarted server continues the divergence check from its checkpoint (push_losses): the same
-// loss is judged the same way before and after.
-BOOST_AUTO_TEST_CASE(a_restored_loss_history_judges_like_the_original) {
-  recent_losses before;
-  for (int i = 0; i < 80; ++i) // more than the window: the oldest have left it
-    before.add(0.5f + 0.1f * static_cast<float>(i % 7));
-  recent_losses after;
-  BOOST_TEST(!after.exploded(1000.0f)); // empty: nothing to compare with
-  after.restore(before.in_order());
-  BOOST_TEST(after.in_order() == before.in_order());
-  BOOST_TEST(after.in_order().size() == loss_window);
-  BOOST_TEST(after.exploded(1000.0f));
-  BOOST_TEST(!after.exploded(5.0f));
-  BOOST_CHECK_THROW(after.restore(std::vector<float>{std::numeric_limits<float>::infinity()}),
-                    std::invalid_argument);
+// A data set smaller than the probe is all of the probe.
+BOOST_AUTO_TEST_CASE(the_probe_of_a_small_set_holds_all_of_it) {
+  run_config cfg;
+  cfg.model = "softmax";
+  cfg.dataset = "synthetic:n=100,d=5,classes=3";
+  const auto setup = load_training(cfg);
+  divergence_probe probe{setup.net, setup.data->train, cfg.seed};
+  BOOST_TEST(probe.samples() == setup.data->train.size());
+  BOOST_TEST(std::isfinite(probe.initial_loss()));
 }
 
 BOOST_AUTO_TEST_CASE(the_sliding_median_is_the_median_of_the_last_values_added) {
