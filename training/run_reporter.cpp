@@ -29,6 +29,16 @@ double run_reporter::elapsed() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
+namespace {
+
+/// A loss for the progress lines: 4 decimals, or 4 significant digits for the huge losses of a
+/// run that blows up (not 37 digits before the point).
+std::string loss_text(double v) {
+  return std::abs(v) < 1e5 ? fmt::format("{:.4f}", v) : fmt::format("{:.4g}", v);
+}
+
+} // namespace
+
 void run_reporter::record(const step_record& row, bool awaiting_evaluation) {
   log_->record(row, awaiting_evaluation);
   log_->flush();
@@ -40,11 +50,10 @@ const step_record* run_reporter::evaluated(std::uint64_t step, double test_loss,
   log_->flush();
   if (row == nullptr || !verbose_)
     return row;
-  auto train =
-      std::isnan(row->train_loss) ? std::string{"  -   "} : fmt::format("{:.4f}", row->train_loss);
-  fmt::print("step {:>6}/{}  train_loss {}  test_loss {:.4f}  test_acc {:.2f}%  up {}  down {}  "
+  auto train = std::isnan(row->train_loss) ? std::string{"  -   "} : loss_text(row->train_loss);
+  fmt::print("step {:>6}/{}  train_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}  "
              "{:.1f} steps/s  workers {}\n",
-             row->step, total_steps_, train, row->test_loss, 100 * row->test_accuracy,
+             row->step, total_steps_, train, loss_text(row->test_loss), 100 * row->test_accuracy,
              human_bytes(row->total_bytes_up), human_bytes(row->total_bytes_down),
              row->wall_s > 0 ? static_cast<double>(row->step - first_version_) / row->wall_s : 0.0,
              row->workers);
@@ -91,10 +100,11 @@ void run_reporter::print_done(const run_summary& s, std::size_t dim) const {
     return;
   // What the same pushes would have cost in fp32: the saving compression buys.
   const double dense_bytes = 4.0 * static_cast<double>(dim) * static_cast<double>(s.pushes_applied);
-  fmt::print("done: {} steps in {:.1f} s ({:.1f} steps/s), train_loss {:.4f}, test_loss {:.4f}, "
+  fmt::print("done: {} steps in {:.1f} s ({:.1f} steps/s), train_loss {}, test_loss {}, "
              "test_acc {:.2f}%, traffic up {} down {}",
-             s.steps, s.wall_s, s.steps_per_s, s.final_train_loss, s.test_loss,
-             100 * s.test_accuracy, human_bytes(s.bytes_up), human_bytes(s.bytes_down));
+             s.steps, s.wall_s, s.steps_per_s, loss_text(s.final_train_loss),
+             loss_text(s.test_loss), 100 * s.test_accuracy, human_bytes(s.bytes_up),
+             human_bytes(s.bytes_down));
   if (s.bytes_up > 0)
     fmt::print(" ({:.1f}x less than fp32 uplink)", dense_bytes / static_cast<double>(s.bytes_up));
   fmt::print("\n");
