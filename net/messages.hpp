@@ -2,6 +2,7 @@
 
 #include "config/run_config.hpp"
 #include "net/bounded_bytes.hpp"
+#include "net/exact_floats.hpp"
 #include "training/membership.hpp"
 #include "training/worker_snapshot.hpp"
 
@@ -15,7 +16,7 @@
 namespace dsq {
 
 /// Bumped whenever a message below changes shape; server and worker must agree on it.
-inline constexpr std::uint32_t protocol_version = 3;
+inline constexpr std::uint32_t protocol_version = 4;
 
 /// Worker -> server, with register_atom: who is asking to join.
 struct worker_hello {
@@ -77,16 +78,18 @@ struct farewell {
 };
 
 // -- inspection (serialization) ---------------------------------------------------------------
+// Every float and double goes through exact() (net/exact_floats.hpp), every byte field from the
+// network through bounded() (net/bounded_bytes.hpp): CAF 0.17's own ways are unsafe for both.
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_config& x) {
   return f(caf::meta::type_name("run_config"), x.model, x.dataset, x.shard, x.method, x.compressor,
            x.uplink, x.downlink, x.uplink_residual, x.downlink_residual, x.mode, x.staleness,
-           x.slow_worker, x.target_accuracy, x.workers, x.steps, x.epochs, x.batch, x.lr,
-           x.lr_schedule, x.momentum, x.seed, x.eval_every, x.verify_replicas, x.metrics, x.summary,
-           x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers, x.checkpoint,
-           x.checkpoint_every, x.resume, x.connect_timeout_s, x.reconnect_timeout_s, x.pin_cpus,
-           x.worker_timeout_s, x.max_push_norm);
+           x.slow_worker, exact(x.target_accuracy), x.workers, x.steps, exact(x.epochs), x.batch,
+           exact(x.lr), x.lr_schedule, exact(x.momentum), x.seed, x.eval_every, x.verify_replicas,
+           x.metrics, x.summary, x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers,
+           x.checkpoint, x.checkpoint_every, x.resume, x.connect_timeout_s, x.reconnect_timeout_s,
+           x.pin_cpus, exact(x.worker_timeout_s), exact(x.max_push_norm));
 }
 
 template <class Inspector>
@@ -102,20 +105,20 @@ typename Inspector::result_type inspect(Inspector& f, shard_assignment& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_snapshot& x) {
-  return f(caf::meta::type_name("worker_snapshot"), x.worker_id, x.version, x.residual, x.rng,
-           x.shard, x.sampler_epoch, x.sampler_position);
+  return f(caf::meta::type_name("worker_snapshot"), x.worker_id, x.version, exact(x.residual),
+           x.rng, x.shard, x.sampler_epoch, x.sampler_position);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, welcome& x) {
   return f(caf::meta::type_name("welcome"), x.worker_id, x.config, x.version, x.total_steps,
-           x.model, x.momentum, x.shard, x.state_every, x.has_state, x.state);
+           exact(x.model), exact(x.momentum), x.shard, x.state_every, x.has_state, x.state);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gradient_push& x) {
-  return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, x.loss, x.model_digest,
-           x.grant, bounded(x.payload), x.has_state, x.state);
+  return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, exact(x.loss),
+           x.model_digest, x.grant, bounded(x.payload), x.has_state, x.state);
 }
 
 template <class Inspector>

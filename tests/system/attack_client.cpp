@@ -7,6 +7,8 @@
 //   nan-identity    registers, then pushes an identity-encoded gradient of NaN every step
 //   huge-identity   registers, then pushes identity-encoded 1e30 every step
 //   huge-sign       registers, then pushes sign-encoded 1e30 every step
+//   nan-loss        registers, then pushes a valid zero gradient that reports a loss of NaN
+//                   (as if the shared model had diverged) every step
 //   wrong-operator  registers, then pushes a top-k encoding (the run uses sign) every step
 //   spoof           registers, pushes zeros under its own id and +10 per coordinate (sign,
 //                   within any sane norm bound) under every other worker's id, every step
@@ -72,6 +74,8 @@ std::vector<std::uint8_t> push_payload(const std::string& attack, std::size_t di
     return encode("identity", std::vector<float>(dim, 1e30f));
   if (attack == "huge-sign")
     return encode("sign", std::vector<float>(dim, 1e30f));
+  if (attack == "nan-loss")
+    return encode("sign", std::vector<float>(dim, 0.0f));
   if (attack == "wrong-operator") {
     std::vector<float> small(dim);
     for (std::size_t i = 0; i < dim; ++i)
@@ -81,11 +85,12 @@ std::vector<std::uint8_t> push_payload(const std::string& attack, std::size_t di
   throw std::invalid_argument("no payload for " + attack);
 }
 
-gradient_push make_push(std::uint32_t id, std::uint64_t step, std::vector<std::uint8_t> payload) {
+gradient_push make_push(std::uint32_t id, std::uint64_t step, std::vector<std::uint8_t> payload,
+                        float loss = 1.0f) {
   gradient_push p;
   p.worker_id = id;
   p.step = step;
-  p.loss = 1.0f;
+  p.loss = loss;
   p.payload = std::move(payload);
   return p;
 }
@@ -225,7 +230,8 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
         if (other != id)
           self->send(server, push_atom::value, make_push(other, version, spoofed));
     } else {
-      self->send(server, push_atom::value, make_push(id, version, payload));
+      const float loss = attack == "nan-loss" ? std::numeric_limits<float>::quiet_NaN() : 1.0f;
+      self->send(server, push_atom::value, make_push(id, version, payload, loss));
     }
   };
   std::uint64_t total = 0, pushes = 0;
@@ -264,8 +270,9 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::cerr << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|"
-                 "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit\n";
+    std::cerr
+        << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|nan-loss|"
+           "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit\n";
     return 2;
   }
   block_sigusr1();

@@ -1,9 +1,9 @@
 // Attacks on a plaintext `dsq server` on 127.0.0.1 training with real `dsq worker` processes,
 // played by tests/system/attack_client.cpp (a CAF peer speaking net/messages.hpp) or by raw
-// bytes: a stranger's stop, error and exit messages, NaN and 1e30 pushes, the wrong operator,
-// pushes under another worker's id, registrations that never push, a forged 1 GiB transport header.
-// After each the run must complete, and its test accuracy must be that of an undisturbed run within
-// 1 point.
+// bytes: a stranger's stop, error and exit messages, NaN and 1e30 pushes, a NaN loss, the wrong
+// operator, pushes under another worker's id, registrations that never push, a forged 1 GiB
+// transport header. After each the run must complete, and its test accuracy must be that of an
+// undisturbed run within 1 point.
 #define BOOST_TEST_MODULE dsq_system_attacks
 #include <boost/test/unit_test.hpp>
 
@@ -176,6 +176,12 @@ BOOST_AUTO_TEST_CASE(an_identity_encoded_push_of_1e30_is_refused) {
 
 BOOST_AUTO_TEST_CASE(a_sign_encoded_push_of_1e30_is_refused) {
   play_member_attack("huge-sign");
+}
+
+// A loss of NaN would mean that the shared model diverged; the server's own model says it has
+// not, so the liar is removed instead of the run ending (training/divergence_probe.hpp).
+BOOST_AUTO_TEST_CASE(a_worker_reporting_a_nan_loss_cannot_end_the_run) {
+  play_member_attack("nan-loss");
 }
 
 BOOST_AUTO_TEST_CASE(a_push_with_the_wrong_operator_is_refused) {
