@@ -29,25 +29,31 @@ bounded_bytes<Bytes> bounded(Bytes& field) {
 /// How much a load allocates ahead of the bytes it has read.
 inline constexpr std::size_t bounded_bytes_chunk = 64 * 1024;
 
+/// Loads a sequence that CAF's serializer wrote as its length and raw bytes into `out`, a vector
+/// of trivially copyable values, allocating at most `chunk` values ahead of the bytes read.
+template <class Inspector, class Vector>
+caf::error load_in_chunks(Inspector& f, Vector& out, std::size_t chunk) {
+  std::size_t announced = 0;
+  if (auto err = f.begin_sequence(announced))
+    return err;
+  out.clear();
+  while (out.size() < announced) {
+    const auto done = out.size();
+    const auto n = std::min(announced - done, chunk);
+    out.resize(done + n);
+    // Fails (end of stream) once the sender's bytes run out, long before a lie gets costly.
+    if (auto err = f.apply_raw(n * sizeof(out[0]), &out[done]))
+      return err;
+  }
+  return f.end_sequence();
+}
+
 template <class Inspector, class Bytes>
 typename Inspector::result_type inspect(Inspector& f, bounded_bytes<Bytes>& x) {
-  if constexpr (Inspector::reads_state) {
+  if constexpr (Inspector::reads_state)
     return f(x.value); // saving, printing: CAF's own way
-  } else {
-    std::size_t announced = 0;
-    if (auto err = f.begin_sequence(announced))
-      return err;
-    x.value.clear();
-    while (x.value.size() < announced) {
-      const auto done = x.value.size();
-      const auto n = std::min(announced - done, bounded_bytes_chunk);
-      x.value.resize(done + n);
-      // Fails (end of stream) once the sender's bytes run out, long before a lie gets costly.
-      if (auto err = f.apply_raw(n, &x.value[done]))
-        return err;
-    }
-    return f.end_sequence();
-  }
+  else
+    return load_in_chunks(f, x.value, bounded_bytes_chunk);
 }
 
 } // namespace dsq

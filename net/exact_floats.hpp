@@ -10,6 +10,8 @@
 // length and then its bytes, little-endian, read in bounded chunks like net/bounded_bytes.hpp.
 // Printing inspectors (to_string, logs) still see the values.
 
+#include "net/bounded_bytes.hpp"
+
 #include <caf/deserializer.hpp>
 #include <caf/error.hpp>
 #include <caf/serializer.hpp>
@@ -101,20 +103,10 @@ typename Inspector::result_type inspect(Inspector& f, exact_floats& x) {
     }
     return f.end_sequence();
   } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
-    std::size_t announced = 0;
-    if (auto err = f.begin_sequence(announced))
+    if (auto err = load_in_chunks(f, x.value, exact_floats_chunk))
       return err;
-    x.value.clear();
-    while (x.value.size() < announced) {
-      const auto done = x.value.size();
-      const auto n = std::min(announced - done, exact_floats_chunk);
-      x.value.resize(done + n);
-      // Fails (end of stream) once the sender's bytes run out, long before a lie gets costly.
-      if (auto err = f.apply_raw(n * sizeof(float), x.value.data() + done))
-        return err;
-      detail::to_or_from_little_endian(x.value.data() + done, n);
-    }
-    return f.end_sequence();
+    detail::to_or_from_little_endian(x.value.data(), x.value.size());
+    return caf::none;
   } else {
     return f(x.value); // printing
   }

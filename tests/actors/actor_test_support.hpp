@@ -6,6 +6,7 @@
 #include "actors/worker.hpp"
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
+#include "tests/support/actor_system_fixture.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -17,16 +18,6 @@
 #include <vector>
 
 namespace dsq::testing {
-
-/// A Boost.Test fixture: a fresh actor system per test case, with dsq's messages registered.
-struct system_fixture {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  system_fixture() {
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-  }
-};
 
 /// A push as a test sends it by hand: no worker state attached, no grant.
 inline gradient_push make_push(std::uint32_t worker, std::uint64_t step, float loss,

@@ -5,7 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "net/messages.hpp"
-#include "net/register_types.hpp"
+#include "tests/support/actor_system_fixture.hpp"
 
 #include <caf/all.hpp>
 #include <caf/binary_deserializer.hpp>
@@ -20,15 +20,6 @@
 using namespace dsq;
 
 namespace {
-
-struct system_fixture {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  system_fixture() {
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-  }
-};
 
 /// `x` after a trip through CAF's binary serializer and deserializer.
 template <class T>
@@ -75,7 +66,7 @@ std::vector<float> awkward_floats() {
 
 } // namespace
 
-BOOST_FIXTURE_TEST_SUITE(messages, system_fixture)
+BOOST_FIXTURE_TEST_SUITE(messages, testing::system_fixture)
 
 BOOST_AUTO_TEST_CASE(a_push_carries_any_loss_bit_for_bit) {
   for (float loss : awkward_floats()) {

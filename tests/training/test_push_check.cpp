@@ -43,6 +43,14 @@ bool rejected_with(push_check& check, const std::vector<std::uint8_t>& bytes,
   return false;
 }
 
+/// Softmax regression on `dataset`, as a run loads it.
+training_setup softmax_on(const std::string& dataset) {
+  run_config cfg;
+  cfg.model = "softmax";
+  cfg.dataset = dataset;
+  return load_training(cfg);
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(honest_pushes_of_every_operator_pass) {
@@ -128,14 +136,11 @@ BOOST_AUTO_TEST_CASE(zero_pushes_do_not_shrink_the_automatic_bound_to_nothing) {
 // The server's own model tells a run that blows up from a bad worker: a model trained a little is
 // sound, one scaled far beyond it or with NaN in it has diverged.
 BOOST_AUTO_TEST_CASE(the_probe_tells_a_diverged_model_from_a_sound_one) {
-  run_config cfg;
-  cfg.model = "softmax";
-  cfg.dataset = "synthetic:n=1000,d=20,classes=4";
-  const auto setup = load_training(cfg);
-  divergence_probe probe{setup.net, setup.data->train, cfg.seed};
+  const auto setup = softmax_on("synthetic:n=1000,d=20,classes=4");
+  divergence_probe probe{setup.net, setup.data->train, 1};
   BOOST_TEST(probe.samples() == probe_samples);
   Eigen::VectorXf x(static_cast<Eigen::Index>(setup.net->num_parameters()));
-  setup.net->initialize(x, cfg.seed);
+  setup.net->initialize(x, 1);
   BOOST_TEST(probe.loss(x) == probe.initial_loss());
   BOOST_TEST(!probe.diverged(probe.loss(x)));
   // Plain gradient descent on the probe's own set: its loss falls, the model stays sound.
@@ -155,11 +160,8 @@ BOOST_AUTO_TEST_CASE(the_probe_tells_a_diverged_model_from_a_sound_one) {
 
 // A data set smaller than the probe is all of the probe.
 BOOST_AUTO_TEST_CASE(the_probe_of_a_small_set_holds_all_of_it) {
-  run_config cfg;
-  cfg.model = "softmax";
-  cfg.dataset = "synthetic:n=100,d=5,classes=3";
-  const auto setup = load_training(cfg);
-  divergence_probe probe{setup.net, setup.data->train, cfg.seed};
+  const auto setup = softmax_on("synthetic:n=100,d=5,classes=3");
+  divergence_probe probe{setup.net, setup.data->train, 1};
   BOOST_TEST(probe.samples() == setup.data->train.size());
   BOOST_TEST(std::isfinite(probe.initial_loss()));
 }
