@@ -91,7 +91,8 @@ using link_actor = caf::stateful_actor<link_state>;
 
 bool is_data(caf::atom_value a) {
   return a == push_atom::value || a == update_atom::value || a == grant_atom::value ||
-         a == heartbeat_atom::value || a == status_atom::value || a == ack_atom::value;
+         a == heartbeat_atom::value || a == status_atom::value || a == ack_atom::value ||
+         a == probe_atom::value || a == resend_atom::value || a == sent_atom::value;
 }
 
 caf::atom_value first_atom(const caf::message& msg) {

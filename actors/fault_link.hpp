@@ -7,8 +7,8 @@
 // to the actor that registered it. Messages from the worker go up, every other message down.
 //
 // What it does to a message depends on its first atom (net/PROTOCOL.md, "Fault injection"):
-//   data (push, update, grant, heartbeat, status, ack)   every message fault of the plan: drop,
-//                                                        duplicate, reorder (held until after
+//   data (push, update, grant, heartbeat, probe,         every message fault of the plan: drop,
+//         resend, sent, status, ack)                     duplicate, reorder (held until after
 //                                                        the next message of that direction,
 //                                                        or for at most its own delay plus
 //                                                        max(10 ms, delay + jitter): a sync

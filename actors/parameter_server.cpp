@@ -867,8 +867,35 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         if (auto id = sender_id(self))
           self->state.last_heard[*id] = clock_type::now();
       },
+      [=](probe_atom, std::uint64_t pushed) {
+        // A worker that has waited a while asks what became of its push (`pushed`: its key + 1,
+        // or 0) and of its updates. Its earlier messages came before the probe, so a push not
+        // in hand now was lost; the answer goes behind every update sent to it, so the worker
+        // can tell a lost update from a slow one (worker.cpp, "retransmission").
+        auto& st = self->state;
+        auto id = sender_id(self);
+        if (!id || st.now != phase::training || !st.members->is_member(*id))
+          return;
+        st.last_heard[*id] = clock_type::now();
+        const auto& handle = st.members->get(*id)->handle;
+        if (pushed > 0) {
+          const auto key = pushed - 1;
+          if (auto last = st.last_push.find(*id);
+              last != st.last_push.end() && key <= last->second) {
+            self->send(handle, ack_atom::value, key);
+          } else {
+            self->send(handle, resend_atom::value, key);
+            ++st.report->totals().retransmissions;
+          }
+        }
+        if (auto g = st.policy->open_grant(*id)) {
+          self->send(handle, grant_atom::value, g->version, g->number);
+          ++st.report->totals().retransmissions;
+        }
+        self->send(handle, sent_atom::value, st.version());
+      },
       [=](status_atom, std::uint64_t held) {
-        // A worker waiting with no push in flight: it lacks updates, or its grant was lost.
+        // A worker that lacks updates after `held` (a probe's answer showed them lost).
         auto& st = self->state;
         auto id = sender_id(self);
         if (!id || st.now != phase::training || !st.members->is_member(*id))

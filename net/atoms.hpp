@@ -20,6 +20,9 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;
 // Recovery of lost messages and of a lost server (net/PROTOCOL.md, "Faults").
 using ack_atom = caf::atom_constant<caf::atom("ack")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+using resend_atom = caf::atom_constant<caf::atom("resend")>;
+using sent_atom = caf::atom_constant<caf::atom("sent")>;
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
 using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 
