@@ -12,28 +12,37 @@
 
 namespace dsq {
 
+namespace {
+
+/// Σ v², or push_rejected if a value is not finite. Vectorized: this runs on every push, on the
+/// server's one thread, and a loop with one running sum cost 13 µs for 10⁴ values (11 % of a
+/// `dsq local` sgd run).
+double finite_sum_of_squares(std::span<const float> v) {
+  const Eigen::Map<const Eigen::ArrayXf> a(v.data(), static_cast<Eigen::Index>(v.size()));
+  if (!a.allFinite())
+    throw push_rejected(push_rejected::reason::not_finite, "gradient with NaN or infinite values");
+  return a.cast<double>().square().sum();
+}
+
+} // namespace
+
 double push_check::finite_norm(const compressed_message& c) {
   // Sign, top-k, random-k and identity carry their values as floats: their norm and finiteness
   // follow from those without a pass over d coordinates. fp16 and qsgd are decoded.
-  double sum = 0;
-  auto check = [](float v) {
-    if (!std::isfinite(v))
-      throw push_rejected(push_rejected::reason::not_finite,
-                          "gradient with NaN or infinite values");
-    return static_cast<double>(v) * static_cast<double>(v);
-  };
   switch (c.op) {
   case operator_id::identity:
   case operator_id::topk:
   case operator_id::randomk:
-    for (float v : c.values)
-      sum += check(v);
-    return std::sqrt(sum);
+    return std::sqrt(finite_sum_of_squares(c.values));
   case operator_id::sign: {
+    // Each block's scale stands for `len` coordinates of that magnitude.
+    finite_sum_of_squares(c.values);
     const std::size_t block = c.block == 0 ? dim_ : c.block;
+    double sum = 0;
     for (std::size_t b = 0; b < c.values.size(); ++b) {
       const std::size_t len = std::min(block, dim_ - b * block);
-      sum += check(c.values[b]) * static_cast<double>(len);
+      sum += static_cast<double>(c.values[b]) * static_cast<double>(c.values[b]) *
+             static_cast<double>(len);
     }
     return std::sqrt(sum);
   }
@@ -41,9 +50,7 @@ double push_check::finite_norm(const compressed_message& c) {
     break;
   }
   decompress(c, {dense_.data(), dim_});
-  for (float v : std::span<const float>{dense_.data(), dim_})
-    sum += check(v);
-  return std::sqrt(sum);
+  return std::sqrt(finite_sum_of_squares({dense_.data(), dim_}));
 }
 
 push_check::push_check(const std::string& uplink_spec, std::size_t dim, double max_norm)

@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE push_check
 #include <boost/test/unit_test.hpp>
 
+#include "compression/compressor.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "training/divergence_probe.hpp"
@@ -64,6 +65,23 @@ BOOST_AUTO_TEST_CASE(honest_pushes_of_every_operator_pass) {
         BOOST_ERROR(spec << ": " << e.what());
       }
     }
+  }
+}
+
+// The norm the bound judges is ‖C[v]‖₂ of what the server will apply: the norm of the decoded
+// push, whether it is read from the values sent (identity, top-k, random-k, sign's block scales)
+// or from a decoding (fp16, qsgd).
+BOOST_AUTO_TEST_CASE(the_norm_is_that_of_the_decoded_push) {
+  for (std::string spec : {"identity", "fp16", "sign", "sign:block=16", "topk:k=0.1",
+                           "randomk:k=0.1,unbiased=1", "qsgd:s=4"}) {
+    push_check check{spec, 1000, 0};
+    const auto bytes = encode(spec, gradient(1000, 0.37f));
+    std::vector<float> decoded(1000);
+    decompress(from_bytes(bytes), decoded);
+    double sum = 0;
+    for (float v : decoded)
+      sum += static_cast<double>(v) * static_cast<double>(v);
+    BOOST_TEST(check.check(bytes).norm == std::sqrt(sum), boost::test_tools::tolerance(1e-9));
   }
 }
 
