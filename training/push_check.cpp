@@ -14,14 +14,27 @@ namespace dsq {
 
 namespace {
 
-/// Σ v², or push_rejected if a value is not finite. Vectorized: this runs on every push, on the
-/// server's one thread, and a loop with one running sum cost 13 µs for 10⁴ values (11 % of a
-/// `dsq local` sgd run).
+/// Σ v², or push_rejected if a value is not finite. This runs on every push, on the server's one
+/// thread: eight independent sums let the compiler use vector instructions, where one running
+/// sum cost 13 µs for 10⁴ values (11 % of a `dsq local` sgd run). A float squared cannot
+/// overflow a double, so the sum is finite exactly when every value is: one pass does both.
 double finite_sum_of_squares(std::span<const float> v) {
-  const Eigen::Map<const Eigen::ArrayXf> a(v.data(), static_cast<Eigen::Index>(v.size()));
-  if (!a.allFinite())
+  constexpr std::size_t lanes = 8;
+  double acc[lanes] = {};
+  std::size_t i = 0;
+  for (; i + lanes <= v.size(); i += lanes)
+    for (std::size_t k = 0; k < lanes; ++k) {
+      const double x = v[i + k];
+      acc[k] += x * x;
+    }
+  for (; i < v.size(); ++i)
+    acc[0] += static_cast<double>(v[i]) * static_cast<double>(v[i]);
+  double sum = 0;
+  for (double a : acc)
+    sum += a;
+  if (!std::isfinite(sum))
     throw push_rejected(push_rejected::reason::not_finite, "gradient with NaN or infinite values");
-  return a.cast<double>().square().sum();
+  return sum;
 }
 
 } // namespace
