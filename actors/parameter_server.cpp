@@ -651,6 +651,18 @@ std::optional<std::uint32_t> sender_id(Self* self) {
   return self->state.members->find_if([&](const caf::actor& h) { return h.address() == sender; });
 }
 
+/// The id of the member that sent the current message while training runs, its message counted
+/// as a sign of life; nothing for anyone else or at another time.
+template <class Self>
+std::optional<std::uint32_t> training_member(Self* self) {
+  auto& st = self->state;
+  auto id = sender_id(self);
+  if (!id || st.now != phase::training || !st.members->is_member(*id))
+    return std::nullopt;
+  st.last_heard[*id] = clock_type::now();
+  return id;
+}
+
 /// CAF's network layer ended (dsq server): no worker can be reached, so nothing more can be
 /// trained. Ends as a crash would, for --resume to continue exactly: finish() would write a
 /// checkpoint of this step, which lacks the workers' states, over the last one.
@@ -873,10 +885,9 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         // in hand now was lost; the answer goes behind every update sent to it, so the worker
         // can tell a lost update from a slow one (worker.cpp, "retransmission").
         auto& st = self->state;
-        auto id = sender_id(self);
-        if (!id || st.now != phase::training || !st.members->is_member(*id))
+        auto id = training_member(self);
+        if (!id)
           return;
-        st.last_heard[*id] = clock_type::now();
         const auto& handle = st.members->get(*id)->handle;
         if (pushed > 0) {
           const auto key = pushed - 1;
@@ -897,10 +908,9 @@ caf::behavior server_behavior(Self* self, server_options opts) {
       [=](status_atom, std::uint64_t held) {
         // A worker that lacks updates after `held` (a probe's answer showed them lost).
         auto& st = self->state;
-        auto id = sender_id(self);
-        if (!id || st.now != phase::training || !st.members->is_member(*id))
+        auto id = training_member(self);
+        if (!id)
           return;
-        st.last_heard[*id] = clock_type::now();
         catch_up(self, *id, held);
         if (auto g = st.policy->open_grant(*id)) {
           self->send(st.members->get(*id)->handle, grant_atom::value, g->version, g->number);
