@@ -642,13 +642,19 @@ void check_liveness(Self* self) {
   }
 }
 
+/// The id of the member (or joiner) whose actor has address `addr`, if any.
+template <class Self>
+std::optional<std::uint32_t> member_at(Self* self, const caf::actor_addr& addr) {
+  return self->state.members->find_if([&](const caf::actor& h) { return h.address() == addr; });
+}
+
 /// The worker id of the actor that sent the current message, if it is one of ours.
 template <class Self>
 std::optional<std::uint32_t> sender_id(Self* self) {
   auto sender = self->current_sender();
   if (!sender)
     return std::nullopt;
-  return self->state.members->find_if([&](const caf::actor& h) { return h.address() == sender; });
+  return member_at(self, caf::actor_cast<caf::actor_addr>(sender));
 }
 
 /// The id of the member that sent the current message while training runs, its message counted
@@ -750,7 +756,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
     // every worker's connection ends with it, and their down messages come before the layer's
     // own: taken at once, they would make the server train on without its workers and write a
     // checkpoint without their states over the last one.
-    if (st.members->find_if([&](const caf::actor& h) { return h.address() == dm.source; }))
+    if (member_at(self, dm.source))
       self->send(self, lost_atom::value, dm.source,
                  "connection lost: " + self->system().render(dm.reason));
     if (st.told_to_go.erase(dm.source) > 0)
@@ -907,15 +913,10 @@ caf::behavior server_behavior(Self* self, server_options opts) {
       },
       [=](status_atom, std::uint64_t held) {
         // A worker that lacks updates after `held` (a probe's answer showed them lost).
-        auto& st = self->state;
         auto id = training_member(self);
         if (!id)
           return;
-        catch_up(self, *id, held);
-        if (auto g = st.policy->open_grant(*id)) {
-          self->send(st.members->get(*id)->handle, grant_atom::value, g->version, g->number);
-          ++st.report->totals().retransmissions;
-        }
+        catch_up(self, *id, held); // an open grant went with the probe's answer
       },
       [=](tick_atom) {
         check_liveness(self);
@@ -949,9 +950,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
       [=](lost_atom, const caf::actor_addr& worker, const std::string& why) {
         if (self->current_sender() != self->ctrl())
           return; // only the down handler says so
-        auto id = self->state.members->find_if(
-            [&](const caf::actor& h) { return h.address() == worker; });
-        if (id)
+        if (auto id = member_at(self, worker))
           depart(self, *id, why);
       },
   };
