@@ -84,6 +84,9 @@ private:
   /// ‖C[v]‖₂ of a decoded push; throws push_rejected if any value is not finite.
   double finite_norm(const compressed_message& c);
 
+  /// Raises the peak to the current window's median, once the window counts.
+  void raise_peak();
+
   compressed_message reference_; ///< what the uplink operator makes of a vector of this size
   std::size_t dim_;
   double max_norm_;
