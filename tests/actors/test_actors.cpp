@@ -15,6 +15,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -94,6 +95,19 @@ welcome join_by_hand(caf::scoped_actor& self, const caf::actor& server, F before
   welcome w;
   self->receive([&](welcome_atom, const welcome& received) { w = received; });
   return w;
+}
+
+/// The farewells a worker played by `self` gets until the server it monitors ends; the updates,
+/// reshards and acks meanwhile are dropped.
+std::vector<farewell> farewells_until_down(caf::scoped_actor& self) {
+  std::vector<farewell> got;
+  bool done = false;
+  while (!done)
+    self->receive([&](shutdown_atom, const farewell& f) { got.push_back(f); },
+                  [](reshard_atom, const shard_assignment&) {},
+                  [](update_atom, const model_update&) {}, [](ack_atom, std::uint64_t) {},
+                  [&](caf::down_msg&) { done = true; });
+  return got;
 }
 
 /// The bytes of a sign push of `values`.
@@ -514,13 +528,8 @@ BOOST_AUTO_TEST_CASE(a_corrupt_push_removes_the_worker_not_the_run) {
   std::uint32_t my_id = 99;
   self->receive([&](welcome_atom, const welcome& w) { my_id = w.worker_id; });
   self->send(server, push_atom::value, testing::make_push(my_id, 0, 1.0f, 0, {1, 2, 3, 4, 5}));
-  bool told = false;
-  bool done = false;
-  while (!done)
-    self->receive([&](shutdown_atom, const farewell& f) { told = told || f.error; },
-                  [&](reshard_atom, const shard_assignment&) {},
-                  [&](update_atom, const model_update&) {}, [&](caf::down_msg&) { done = true; });
-  BOOST_TEST(told);
+  const auto told = farewells_until_down(self);
+  BOOST_TEST(std::any_of(told.begin(), told.end(), [](const farewell& f) { return f.error; }));
   BOOST_REQUIRE_MESSAGE(outcome->ok, outcome->error);
   BOOST_TEST(outcome->summary.steps == 50u);
   BOOST_TEST(outcome->summary.departures == 1u);
@@ -628,13 +637,9 @@ BOOST_AUTO_TEST_CASE(a_diverged_replica_is_removed) {
   auto payload = sign_payload(std::vector<float>(w.model.size(), 0.0f));
   self->send(ps.handle, push_atom::value,
              testing::make_push(w.worker_id, 0, 1.0f, 12345, std::move(payload)));
-  std::string reason;
-  bool done = false;
-  while (!done)
-    self->receive([&](shutdown_atom, const farewell& f) { reason = f.reason; },
-                  [&](reshard_atom, const shard_assignment&) {},
-                  [&](update_atom, const model_update&) {}, [&](caf::down_msg&) { done = true; });
-  BOOST_TEST(reason.find("replica differs") != std::string::npos, reason);
+  const auto told = farewells_until_down(self);
+  BOOST_REQUIRE(!told.empty());
+  BOOST_TEST(told.back().reason.find("replica differs") != std::string::npos, told.back().reason);
   BOOST_REQUIRE_MESSAGE(ps.outcome->ok, ps.outcome->error);
   BOOST_TEST(ps.outcome->summary.departures == 1u);
   BOOST_TEST(ps.outcome->summary.steps == 20u);
@@ -663,13 +668,9 @@ BOOST_AUTO_TEST_CASE(a_bad_push_on_a_sound_model_removes_its_worker_whatever_los
       const auto payload = sign_payload(std::vector<float>(w.model.size(), value));
       self->send(ps.handle, push_atom::value,
                  testing::make_push(w.worker_id, w.version, loss, 0, payload));
-      std::string reason;
-      bool done = false;
-      while (!done)
-        self->receive([&](caf::down_msg&) { done = true; },
-                      [&](shutdown_atom, const farewell& f) { reason = f.reason; },
-                      [](update_atom, const model_update&) {}, [](ack_atom, std::uint64_t) {});
-      BOOST_TEST(reason.find(says) != std::string::npos, reason);
+      const auto told = farewells_until_down(self);
+      BOOST_REQUIRE(!told.empty());
+      BOOST_TEST(told.back().reason.find(says) != std::string::npos, told.back().reason);
       BOOST_TEST(!ps.outcome->summary.diverged);
       BOOST_TEST(ps.outcome->summary.rejected_pushes == 1u);
       BOOST_TEST(ps.outcome->summary.departures == 1u);
