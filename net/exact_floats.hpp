@@ -16,7 +16,6 @@
 #include <caf/error.hpp>
 #include <caf/serializer.hpp>
 
-#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
