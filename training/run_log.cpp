@@ -20,14 +20,19 @@ namespace {
 constexpr const char* metrics_header = "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,"
                                        "bytes_down,workers,lr,pushes,staleness\n";
 
-/// A measured value: non-finite ones are spelled out (a NaN's sign is dropped: "-nan" is noise).
-std::string number(double x) {
-  return std::isnan(x) ? std::string{"nan"} : fmt::format("{:.6g}", x);
+/// Appends a measured value: non-finite ones are spelled out (a NaN's sign is dropped: "-nan"
+/// is noise).
+void append_number(std::string& out, double x) {
+  if (std::isnan(x))
+    out += "nan";
+  else
+    fmt::format_to(std::back_inserter(out), "{:.6g}", x);
 }
 
-/// A value that may not have been measured: an empty cell then, and only then.
-std::string cell(double x, bool measured) {
-  return measured ? number(x) : std::string{};
+/// Appends a value that may not have been measured: nothing then, and only then.
+void append_cell(std::string& out, double x, bool measured) {
+  if (measured)
+    append_number(out, x);
 }
 
 std::string json_number(double x) {
@@ -120,6 +125,13 @@ void run_log::record(const step_record& row, bool awaiting_evaluation) {
   if (!std::isnan(row.test_loss) || !std::isnan(row.test_accuracy))
     rows_.back().evaluated = true;
   waiting_.push_back(awaiting_evaluation);
+  if (rows_.back().evaluated)
+    note_evaluated(rows_.back());
+}
+
+void run_log::note_evaluated(const step_record& row) {
+  if (!last_evaluated_ || row.step >= last_evaluated_->step)
+    last_evaluated_ = row;
 }
 
 const step_record* run_log::set_evaluation(std::uint64_t step, double test_loss,
@@ -131,6 +143,7 @@ const step_record* run_log::set_evaluation(std::uint64_t step, double test_loss,
       rows_[i].test_accuracy = test_accuracy;
       rows_[i].evaluated = true;
       waiting_[i] = false;
+      note_evaluated(rows_[i]);
       return &rows_[i];
     }
   }
@@ -147,10 +160,22 @@ void run_log::flush(bool all) {
     // The initial (or resumed) model has no pushes, hence no training loss: an empty cell. A
     // step with pushes whose loss is not finite writes nan or inf: the run diverged there.
     const bool trained = r.pushes > 0 || !std::isnan(r.train_loss);
-    fmt::format_to(std::back_inserter(pending_), "{},{:.6f},{},{},{},{},{},{},{},{},{}\n", r.step,
-                   r.wall_s, cell(r.train_loss, trained), cell(r.test_loss, r.evaluated),
-                   cell(r.test_accuracy, r.evaluated), r.bytes_up, r.bytes_down, r.workers,
-                   number(r.lr), r.pushes, r.staleness);
+    // Straight into the buffer: a row is written at every step.
+    fmt::format_to(std::back_inserter(pending_), "{},{:.6f},", r.step, r.wall_s);
+    append_cell(pending_, r.train_loss, trained);
+    pending_ += ',';
+    append_cell(pending_, r.test_loss, r.evaluated);
+    pending_ += ',';
+    append_cell(pending_, r.test_accuracy, r.evaluated);
+    fmt::format_to(std::back_inserter(pending_), ",{},{},{},", r.bytes_up, r.bytes_down, r.workers);
+    append_number(pending_, r.lr);
+    fmt::format_to(std::back_inserter(pending_), ",{},{}\n", r.pushes, r.staleness);
+  }
+  // Written rows are done with, but for the last few (rows()): a run of 10^8 steps must not
+  // hold 10^8 rows.
+  for (; written_ > 0 && rows_.size() > kept_rows; --written_) {
+    rows_.pop_front();
+    waiting_.pop_front();
   }
   // Hand rows to the OS at least once a second (and at the end), not at every step.
   auto now = std::chrono::steady_clock::now();
@@ -178,10 +203,7 @@ void run_log::write_pending(bool sync) {
 }
 
 const step_record* run_log::last_evaluated() const {
-  for (auto i = rows_.size(); i-- > 0;)
-    if (rows_[i].evaluated)
-      return &rows_[i];
-  return nullptr;
+  return last_evaluated_ ? &*last_evaluated_ : nullptr;
 }
 
 void check_writable(const std::string& path, const char* what) {

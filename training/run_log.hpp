@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <map>
 #include <optional>
@@ -45,9 +46,10 @@ struct append_at_step {
   std::uint64_t step = 0;
 };
 
-/// The rows of a run and their CSV file. In the file a non-finite value is written `nan`, `inf`
-/// or `-inf`; an empty cell means only "not measured": the test columns of a step that was not
-/// evaluated, and the training loss of a row without pushes (the initial or resumed model).
+/// The rows of a run and their CSV file. Memory holds the last rows only (rows()): a long run's
+/// record is its file, not the process's memory. In the file a non-finite value is written `nan`,
+/// `inf` or `-inf`; an empty cell means only "not measured": the test columns of a step that was
+/// not evaluated, and the training loss of a row without pushes (the initial or resumed model).
 class run_log {
 public:
   /// Opens `metrics_path` (if not empty) right away, truncating it and writing the header, so
@@ -77,7 +79,12 @@ public:
   /// resumed run continues from. Throws like flush().
   void hand_over();
 
-  const std::vector<step_record>& rows() const { return rows_; }
+  /// Written rows kept in memory (rows()); about 1 MB of them.
+  static constexpr std::size_t kept_rows = 10000;
+
+  /// The last rows recorded, in step order: every row not yet written, and the written ones
+  /// before them up to kept_rows rows in all (a run of up to kept_rows steps: every row).
+  std::vector<step_record> rows() const { return {rows_.begin(), rows_.end()}; }
   std::uint64_t bytes_up() const { return bytes_up_; }
   std::uint64_t bytes_down() const { return bytes_down_; }
 
@@ -86,13 +93,15 @@ public:
 
 private:
   void write_pending(bool sync);
+  void note_evaluated(const step_record& row);
 
   output_file csv_;
-  std::string pending_; ///< formatted rows not yet handed to the OS
-  std::string failure_; ///< the first write error; sticky
-  std::vector<step_record> rows_;
-  std::vector<bool> waiting_;
-  std::size_t written_ = 0;
+  std::string pending_;          ///< formatted rows not yet handed to the OS
+  std::string failure_;          ///< the first write error; sticky
+  std::deque<step_record> rows_; ///< the last rows (see rows())
+  std::deque<bool> waiting_;     ///< per row of rows_: held back for its evaluation
+  std::size_t written_ = 0;      ///< rows_[0, written_) are in the file (or have no file)
+  std::optional<step_record> last_evaluated_;
   std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
   std::uint64_t bytes_up_ = 0;
   std::uint64_t bytes_down_ = 0;

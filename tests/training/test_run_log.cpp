@@ -122,6 +122,44 @@ BOOST_AUTO_TEST_CASE(an_evaluation_that_is_nan_still_counts_as_the_last_evaluati
   BOOST_TEST(log.last_evaluated()->step == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(a_long_run_keeps_only_its_last_rows_in_memory_and_every_row_in_its_file) {
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "m.csv";
+  const std::uint64_t steps = 3 * run_log::kept_rows + 7;
+  {
+    run_log log{file.string()};
+    step_record initial;
+    log.record(initial, true); // held back for its evaluation, like a run's first row
+    log.set_evaluation(0, 2.3, 0.1);
+    for (std::uint64_t s = 1; s <= steps; ++s) {
+      // Row 5 waits for its evaluation until the end: it and every row after it stay unwritten,
+      // so they stay in memory too.
+      log.record(trained_row(s), s == 5 || s == 2 * run_log::kept_rows);
+      if (s == 2 * run_log::kept_rows)
+        log.set_evaluation(s, 0.25, 0.75);
+      log.flush();
+      if (s == 5 + run_log::kept_rows)
+        BOOST_TEST(log.rows().size() == run_log::kept_rows + 1); // rows 5 on: none written
+      if (s == 5 + run_log::kept_rows)
+        log.set_evaluation(5, 0.5, 0.5);
+    }
+    // The evaluated row survives as the last evaluation although its row has left memory.
+    BOOST_REQUIRE(log.last_evaluated() != nullptr);
+    BOOST_TEST(log.last_evaluated()->step == 2 * run_log::kept_rows);
+    BOOST_TEST(log.last_evaluated()->test_accuracy == 0.75);
+    const auto rows = log.rows();
+    BOOST_REQUIRE_EQUAL(rows.size(), run_log::kept_rows);
+    BOOST_TEST(rows.front().step == steps - run_log::kept_rows + 1);
+    BOOST_TEST(rows.back().step == steps);
+    log.flush(true);
+  }
+  const auto lines = read_lines(file);
+  BOOST_REQUIRE_EQUAL(lines.size(), steps + 2); // the header and rows 0..steps
+  for (std::uint64_t s = 0; s <= steps; ++s)
+    BOOST_REQUIRE_EQUAL(cells(lines[s + 1]).at(0), std::to_string(s));
+  BOOST_TEST(cells(lines[6]).at(3) == "0.5"); // row 5, evaluated late, written with its test loss
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(resume_appends)
