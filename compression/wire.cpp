@@ -83,6 +83,28 @@ public:
   }
 };
 
+// Constructing a stream costs more than coding a small message (std::basic_ios::init sets up its
+// locale), and every push and update is coded once: each thread keeps one stream per direction
+// and points it at the caller's buffer for the duration of one call.
+template <class Stream>
+class borrowed_stream {
+public:
+  explicit borrowed_stream(std::streambuf& buffer) : stream_(shared()) { stream_.rdbuf(&buffer); }
+  ~borrowed_stream() { stream_.rdbuf(nullptr); }
+  borrowed_stream(const borrowed_stream&) = delete;
+  borrowed_stream& operator=(const borrowed_stream&) = delete;
+
+  Stream& get() noexcept { return stream_; }
+
+private:
+  static Stream& shared() {
+    thread_local Stream stream{nullptr};
+    return stream;
+  }
+
+  Stream& stream_;
+};
+
 [[noreturn]] void reject(const std::string& problem) {
   throw decode_error("compressed message rejected: " + problem);
 }
@@ -92,7 +114,7 @@ public:
 class checked_reader {
 public:
   explicit checked_reader(std::span<const std::uint8_t> bytes)
-      : bytes_(bytes), source_(bytes), stream_(&source_), archive_(open(bytes, stream_)) {
+      : bytes_(bytes), source_(bytes), stream_(source_), archive_(open(bytes, stream_.get())) {
     consumed_ = 1;
   }
 
@@ -148,7 +170,7 @@ private:
 
   std::span<const std::uint8_t> bytes_;
   span_source source_;
-  std::istream stream_;
+  borrowed_stream<std::istream> stream_;
   cereal::PortableBinaryInputArchive archive_;
   std::size_t consumed_ = 0;
 };
@@ -212,8 +234,8 @@ std::vector<std::uint8_t> to_bytes(const compressed_message& m) {
   bytes.reserve(wire_size(m));
   {
     vector_sink sink{bytes};
-    std::ostream stream{&sink};
-    cereal::PortableBinaryOutputArchive archive{stream};
+    borrowed_stream<std::ostream> stream{sink}; // rdbuf() clears the state a failed call left
+    cereal::PortableBinaryOutputArchive archive{stream.get()};
     archive(magic, format_version, static_cast<std::uint8_t>(m.op), m.dim);
     switch (m.op) {
     case operator_id::sign:

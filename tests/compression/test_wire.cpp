@@ -135,6 +135,22 @@ BOOST_DATA_TEST_CASE(single_byte_corruptions_are_rejected_or_decoded_cleanly,
   }
 }
 
+// Each thread codes through one stream it keeps (wire.cpp): a call that failed halfway must leave
+// nothing behind for the next one.
+BOOST_AUTO_TEST_CASE(a_rejected_message_leaves_the_next_decode_and_encode_unaffected) {
+  rng_engine rng{3};
+  const auto m = make_compressor("sign")->compress(normal_vector(100, 3), rng);
+  const auto valid = to_bytes(m);
+  for (std::size_t cut = 0; cut < valid.size(); ++cut) {
+    const std::vector<std::uint8_t> truncated(valid.begin(), valid.begin() + cut);
+    BOOST_CHECK_THROW(from_bytes(truncated), decode_error);
+    const auto again = from_bytes(valid);
+    BOOST_REQUIRE(again.bits == m.bits);
+    BOOST_REQUIRE(again.values == m.values);
+    BOOST_REQUIRE(to_bytes(again) == valid);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(dimensions_above_the_limit_are_rejected_before_allocating) {
   auto bytes = encode("identity", 16);
   BOOST_TEST(from_bytes(bytes, {.max_dimension = 16}).dimension() == 16u);
