@@ -38,8 +38,10 @@ using goodbye_atom = caf::atom_constant<caf::atom("goodbye")>;
 /// From the server to itself: a worker's connection was lost (see the down handler).
 using lost_atom = caf::atom_constant<caf::atom("lost")>;
 
-/// How long a server that awaits goodbyes waits for the workers it told to go.
+/// A server that awaits goodbyes waits for a worker it told to go while the worker was heard
+/// from within this (its heartbeats come at least once a second), and at most goodbye_limit.
 constexpr auto goodbye_grace = std::chrono::seconds(2);
+constexpr auto goodbye_limit = std::chrono::minutes(5);
 
 enum class phase { waiting, training, finishing };
 
@@ -48,6 +50,8 @@ struct server_state {
   /// Workers told to go whose connection is still open (opts.await_goodbyes).
   std::set<caf::actor_addr> told_to_go;
   bool goodbye_wait_over = false;
+  clock_type::time_point farewells_sent;
+  bool said_slow_goodbyes = false;
   method_switches method;
   caf::actor evaluator;
   std::optional<update_engine> engine;
@@ -591,8 +595,10 @@ void finish(Self* self, std::string failure) {
       if (st.opts.await_goodbyes)
         st.told_to_go.insert(m.handle.address());
     }
-  if (!st.told_to_go.empty())
+  if (!st.told_to_go.empty()) {
+    st.farewells_sent = clock_type::now();
     self->delayed_send(self, goodbye_grace, goodbye_atom::value);
+  }
   // The final evaluation, including the loss on the whole training set; start_training asked
   // for it already when no step was made.
   if (previous == phase::training && st.version() > st.first_version)
@@ -646,6 +652,38 @@ void check_liveness(Self* self) {
 template <class Self>
 std::optional<std::uint32_t> member_at(Self* self, const caf::actor_addr& addr) {
   return self->state.members->find_if([&](const caf::actor& h) { return h.address() == addr; });
+}
+
+/// The end of the goodbye wait, or another look later. A worker told to go that still sends
+/// heartbeats is still receiving what went before its farewell: over a link slower than the
+/// run's last messages are long (the last updates of a 1M-parameter MLP without compression to 4
+/// workers take 14 s at 10 Mbit/s), and quitting would drop the farewell from the middleman's
+/// buffers. A silent worker (stopped, cut off) is not waited for.
+template <class Self>
+void check_goodbyes(Self* self) {
+  auto& st = self->state;
+  const auto now = clock_type::now();
+  std::size_t receiving = 0;
+  for (const auto& addr : st.told_to_go) {
+    auto id = member_at(self, addr);
+    auto heard = id ? st.last_heard.find(*id) : st.last_heard.end();
+    if (heard != st.last_heard.end() && now - heard->second < goodbye_grace)
+      ++receiving;
+  }
+  if (receiving > 0 && now - st.farewells_sent < goodbye_limit) {
+    if (!st.said_slow_goodbyes) {
+      st.said_slow_goodbyes = true;
+      st.report->say(fmt::format(
+          "dsq server: {} {} still receiving the end of the run; waiting (at most {} s; SIGINT or "
+          "SIGTERM stops waiting)",
+          receiving, receiving == 1 ? "worker is" : "workers are",
+          std::chrono::duration_cast<std::chrono::seconds>(goodbye_limit).count()));
+    }
+    self->delayed_send(self, goodbye_grace / 4, goodbye_atom::value);
+    return;
+  }
+  st.goodbye_wait_over = true;
+  maybe_quit(self);
 }
 
 /// The worker id of the actor that sent the current message, if it is one of ours.
@@ -937,14 +975,18 @@ caf::behavior server_behavior(Self* self, server_options opts) {
       [=](goodbye_atom) {
         if (self->current_sender() != self->ctrl())
           return;
-        self->state.goodbye_wait_over = true;
-        maybe_quit(self);
+        check_goodbyes(self);
       },
       [=](stop_atom) {
         // Only this process may stop the run (dsq's signal handler, tests): never the network.
         if (!from_this_process(self))
           return;
-        self->state.stopped_early = true;
+        auto& st = self->state;
+        if (st.now == phase::finishing) { // a signal during the goodbye wait ends it
+          st.goodbye_wait_over = true;
+          return maybe_quit(self);
+        }
+        st.stopped_early = true;
         finish(self);
       },
       [=](lost_atom, const caf::actor_addr& worker, const std::string& why) {

@@ -73,9 +73,11 @@ std::string caf_options_help(const std::string& command, const std::vector<std::
 }
 
 std::atomic<bool> stop_requested{false};
+std::atomic<unsigned> stop_signals{0}; ///< SIGINT/SIGTERM received so far
 
 extern "C" void on_signal(int) {
   stop_requested = true;
+  stop_signals.fetch_add(1);
 }
 
 void install_signal_handlers() {
@@ -115,14 +117,15 @@ std::string describe(caf::actor_system& sys, const caf::error& err) {
   return sys.render(err);
 }
 
-/// Waits for `target` to terminate and returns why it did; on SIGINT/SIGTERM sends `target`
-/// `on_stop` (once).
+/// Waits for `target` to terminate and returns why it did; sends `target` `on_stop` for every
+/// SIGINT/SIGTERM (a second one means "now": a worker's leave stops waiting for the server's
+/// farewell, a finished server stops waiting for its workers' goodbyes).
 caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::message on_stop) {
   caf::scoped_actor self{sys};
   self->monitor(target);
   caf::error reason;
   bool done = false;
-  bool stop_sent = false;
+  unsigned stops_sent = 0;
   while (!done) {
     self->receive(
         [&](caf::down_msg& dm) {
@@ -131,10 +134,8 @@ caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::messa
         },
         caf::after(std::chrono::milliseconds(100)) >>
             [&] {
-              if (stop_requested && !stop_sent) {
+              for (const auto signals = stop_signals.load(); stops_sent < signals; ++stops_sent)
                 self->send(target, on_stop);
-                stop_sent = true;
-              }
             });
   }
   return reason;

@@ -6,6 +6,8 @@
 
 #include "system_support.hpp"
 
+#include <csignal>
+
 using namespace dsq::system_test;
 
 namespace {
@@ -90,27 +92,39 @@ boost::test_tools::assertion_result namespaces_available(boost::unit_test::test_
   return true;
 }
 
+/// Namespaces a (the server's) and b (the workers') joined by a veth pair, addresses
+/// `net`1 and `net`2; the test's own, deleted with `ns`.
+struct veth_link {
+  std::string net, veth_a, veth_b;
+
+  explicit veth_link(namespace_pair& ns) {
+    for (const auto& name : {ns.a, ns.b}) {
+      auto err = ns.add(name);
+      BOOST_REQUIRE_MESSAGE(err.empty(), "ip netns add " << name << ": " << err);
+    }
+    // Addresses the test assigns itself, inside its own namespaces only.
+    const auto pid = std::to_string(::getpid());
+    net = "10.213." + std::to_string(1 + ::getpid() % 250) + ".";
+    veth_a = "dsq" + pid + "a";
+    veth_b = "dsq" + pid + "b";
+    ns.run(
+        {"-n", ns.a, "link", "add", veth_a, "type", "veth", "peer", "name", veth_b, "netns", ns.b});
+    ns.run({"-n", ns.a, "addr", "add", net + "1/24", "dev", veth_a});
+    ns.run({"-n", ns.b, "addr", "add", net + "2/24", "dev", veth_b});
+    for (const auto& [space, dev] : {std::pair{ns.a, veth_a}, std::pair{ns.b, veth_b}}) {
+      ns.run({"-n", space, "link", "set", "lo", "up"});
+      ns.run({"-n", space, "link", "set", dev, "up"});
+    }
+  }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(server_and_workers_in_two_namespaces_over_veth,
                      *boost::unit_test::precondition(namespaces_available)) {
   namespace_pair ns;
-  for (const auto& name : {ns.a, ns.b}) {
-    auto err = ns.add(name);
-    BOOST_REQUIRE_MESSAGE(err.empty(), "ip netns add " << name << ": " << err);
-  }
-  // Addresses the test assigns itself, inside its own namespaces only.
-  const auto pid = std::to_string(::getpid());
-  const auto net = "10.213." + std::to_string(1 + ::getpid() % 250) + ".";
-  const auto veth_a = "dsq" + pid + "a", veth_b = "dsq" + pid + "b";
-  ns.run(
-      {"-n", ns.a, "link", "add", veth_a, "type", "veth", "peer", "name", veth_b, "netns", ns.b});
-  ns.run({"-n", ns.a, "addr", "add", net + "1/24", "dev", veth_a});
-  ns.run({"-n", ns.b, "addr", "add", net + "2/24", "dev", veth_b});
-  for (const auto& [space, dev] : {std::pair{ns.a, veth_a}, std::pair{ns.b, veth_b}}) {
-    ns.run({"-n", space, "link", "set", "lo", "up"});
-    ns.run({"-n", space, "link", "set", dev, "up"});
-  }
+  const veth_link link{ns};
+  const auto& net = link.net;
 
   // The workers can reach the server only over the veth pair: namespace b has no other
   // route to 10.213.x.1, and the server listens on nothing else.
@@ -131,5 +145,70 @@ BOOST_AUTO_TEST_CASE(server_and_workers_in_two_namespaces_over_veth,
     BOOST_TEST(c.summary_value("completed").value_or("") == "true");
     BOOST_TEST(c.summary_value("workers").value_or("") == "2");
     BOOST_TEST(c.summary_value("steps").value_or("") == std::to_string(steps));
+  }
+}
+
+// The run's last update and the farewell behind it take longer to cross a slow link than the
+// 2 s a finished server used to wait: it quit with the farewell still in its middleman's
+// buffers, and the workers spent --reconnect-timeout looking for it, then failed. A server now
+// waits while its workers send heartbeats.
+BOOST_AUTO_TEST_CASE(a_finished_server_waits_while_a_slow_link_still_carries_its_farewell,
+                     *boost::unit_test::precondition(namespaces_available)) {
+  namespace_pair ns;
+  const veth_link link{ns};
+  // 100 kB/s from the server: the final update of 50 010 floats to each of two workers (400 kB)
+  // takes about 4 s.
+  ns.run({"netns", "exec", ns.a, "tc", "qdisc", "add", "dev", link.veth_a, "root", "tbf", "rate",
+          "800kbit", "burst", "32kb", "latency", "500ms"});
+  {
+    cluster c{"netns-slow"};
+    c.start_server({"--dataset=synthetic:n=2000,d=5000,classes=10", "--model=softmax",
+                    "--method=sgd", "--steps=1", "--eval-every=0", "--workers=2", "--insecure"},
+                   link.net + "1", {"ip", "netns", "exec", ns.a});
+    // A worker that lost its server would fail after 5 s of trying to reach it again.
+    auto& w1 = c.start_worker({"--reconnect-timeout=5"}, {"ip", "netns", "exec", ns.b});
+    auto& w2 = c.start_worker({"--reconnect-timeout=5"}, {"ip", "netns", "exec", ns.b});
+    BOOST_REQUIRE_MESSAGE(c.wait_all(90s), "the run did not end in time");
+    BOOST_TEST(c.server().status()->success());
+    BOOST_TEST(c.server().out().find("still receiving the end of the run") != std::string::npos,
+               "the server did not wait:\n"
+                   << c.server().report());
+    BOOST_TEST(w1.status()->success(), w1.report());
+    BOOST_TEST(w2.status()->success(), w2.report());
+    BOOST_TEST(c.summary_value("completed").value_or("") == "true");
+  }
+}
+
+// SIGTERM stops a run; a second one, while the stopped server waits for the goodbyes of workers
+// that are still receiving over a slow link, ends that wait.
+BOOST_AUTO_TEST_CASE(a_second_signal_ends_the_wait_for_goodbyes,
+                     *boost::unit_test::precondition(namespaces_available)) {
+  namespace_pair ns;
+  const veth_link link{ns};
+  auto shape = [&](const char* verb, const char* rate) {
+    ns.run({"netns", "exec", ns.a, "tc", "qdisc", verb, "dev", link.veth_a, "root", "tbf", "rate",
+            rate, "burst", "32kb", "latency", "500ms"});
+  };
+  shape("add", "800kbit");
+  {
+    cluster c{"netns-signal"};
+    auto& server = c.start_server({"--dataset=synthetic:n=2000,d=5000,classes=10",
+                                   "--model=softmax", "--method=sgd", "--steps=1000000",
+                                   "--eval-every=0", "--workers=2", "--insecure"},
+                                  link.net + "1", {"ip", "netns", "exec", ns.a});
+    auto& w1 = c.start_worker({"--reconnect-timeout=5"}, {"ip", "netns", "exec", ns.b});
+    auto& w2 = c.start_worker({"--reconnect-timeout=5"}, {"ip", "netns", "exec", ns.b});
+    BOOST_REQUIRE(w1.wait_for_output("joined", 60s));
+    BOOST_REQUIRE(w2.wait_for_output("joined", 60s));
+    // Both have the model: from now on an update (400 kB to the two) takes about 16 s.
+    shape("change", "200kbit");
+    server.send_signal(SIGTERM);
+    BOOST_REQUIRE_MESSAGE(server.wait_for_output("still receiving the end of the run", 60s),
+                          server.report());
+    server.send_signal(SIGTERM);
+    auto status = server.wait_for(6s); // the workers would keep it 10 s more
+    BOOST_REQUIRE_MESSAGE(status, "the server still waits:\n" << server.report());
+    BOOST_TEST(status->success(), server.report());
+    BOOST_TEST(c.summary_value("note").value_or("").find("stopped at step") != std::string::npos);
   }
 }
