@@ -38,11 +38,12 @@ void sync_fault_log(fault_injector& faults, run_outcome& outcome) {
 /// The server's options for `cfg`, with the fault plan's hooks. The crash hook, called after
 /// every applied update, also tells `coordinator` when a rejoin is due.
 server_options make_local_server_options(const run_config& cfg, const training_setup& setup,
-                                         bool verbose,
+                                         bool verbose, row_memory rows,
                                          const std::shared_ptr<fault_injector>& faults,
                                          const caf::actor& coordinator = {}) {
   auto opts = make_server_options(cfg, setup);
   opts.verbose = verbose;
+  opts.rows = rows;
   if (!faults)
     return opts;
   opts.faults_injected = [faults] { return faults->counts(); };
@@ -66,8 +67,9 @@ server_options make_local_server_options(const run_config& cfg, const training_s
 class faulty_cluster {
 public:
   faulty_cluster(caf::actor_system& sys, caf::scoped_actor& self, const run_config& cfg,
-                 training_setup setup, bool verbose, std::shared_ptr<fault_injector> faults)
-      : sys_(sys), self_(self), cfg_(cfg), setup_(std::move(setup)), verbose_(verbose),
+                 training_setup setup, bool verbose, row_memory rows,
+                 std::shared_ptr<fault_injector> faults)
+      : sys_(sys), self_(self), cfg_(cfg), setup_(std::move(setup)), verbose_(verbose), rows_(rows),
         faults_(std::move(faults)), next_id_(static_cast<std::uint32_t>(cfg.workers)) {}
 
   /// Spawns the server and registers the workers on their behalf, in id order.
@@ -106,7 +108,8 @@ public:
     if (verbose_)
       fmt::print("dsq: the server crashed (--faults.server-crash); restarting it{}\n",
                  cfg.resume.empty() ? "" : " from " + cfg.resume);
-    start_server_only(make_local_server_options(cfg, setup_, verbose_, faults_, coordinator()));
+    start_server_only(
+        make_local_server_options(cfg, setup_, verbose_, rows_, faults_, coordinator()));
     for (auto& w : std::exchange(lost_, {}))
       reconnect(w);
     return true;
@@ -182,6 +185,7 @@ private:
   run_config cfg_;
   training_setup setup_;
   bool verbose_;
+  row_memory rows_;
   std::shared_ptr<fault_injector> faults_;
   std::uint32_t next_id_;
   caf::actor server_;
@@ -194,10 +198,11 @@ private:
 
 run_outcome run_faulty(caf::actor_system& sys, const run_config& cfg, training_setup setup,
                        bool verbose, const std::atomic<bool>* stop,
-                       std::shared_ptr<fault_injector> faults) {
+                       std::shared_ptr<fault_injector> faults, row_memory rows) {
   caf::scoped_actor self{sys};
-  faulty_cluster cluster{sys, self, cfg, setup, verbose, faults};
-  cluster.start(make_local_server_options(cfg, setup, verbose, faults, cluster.coordinator()));
+  faulty_cluster cluster{sys, self, cfg, setup, verbose, rows, faults};
+  cluster.start(
+      make_local_server_options(cfg, setup, verbose, rows, faults, cluster.coordinator()));
   bool done = false, stop_sent = false;
   while (!done)
     self->receive(
@@ -240,11 +245,11 @@ run_outcome run_faulty(caf::actor_system& sys, const run_config& cfg, training_s
 
 run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,
                       bool verbose, const std::atomic<bool>* stop,
-                      std::shared_ptr<fault_injector> faults) {
+                      std::shared_ptr<fault_injector> faults, row_memory rows) {
   // A plan that injects nothing takes exactly the fault-free path: no link, no hook.
   if (faults && !faults->plan().empty())
-    return run_faulty(sys, cfg, std::move(setup), verbose, stop, std::move(faults));
-  auto opts = make_local_server_options(cfg, setup, verbose, faults);
+    return run_faulty(sys, cfg, std::move(setup), verbose, stop, std::move(faults), rows);
+  auto opts = make_local_server_options(cfg, setup, verbose, rows, faults);
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));
   caf::scoped_actor self{sys};

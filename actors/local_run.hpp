@@ -21,8 +21,10 @@ namespace dsq {
 /// if none was written yet), without the fault, and every live worker is sent
 /// (reconnect_atom, server or its new link). A rejoin fault spawns and registers a new worker.
 /// Without faults, or with a plan that injects nothing, the run is exactly the fault-free run.
+/// `rows` says which rows the outcome holds.
 run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,
                       bool verbose, const std::atomic<bool>* stop = nullptr,
-                      std::shared_ptr<fault_injector> faults = nullptr);
+                      std::shared_ptr<fault_injector> faults = nullptr,
+                      row_memory rows = row_memory::last);
 
 } // namespace dsq

@@ -775,6 +775,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
   st.total_steps = total_steps(cfg, st.opts.setup.data->train.size());
   // Opened by make_server_options, so that a bad path fails before anything runs.
   st.report.emplace(st.opts.log, st.opts.verbose, st.total_steps);
+  st.report->log().keep(st.opts.rows);
   st.report->start(st.version());
   st.evaluator = spawn_evaluator(self->system(), st.opts.setup, st.opts.detached);
   // CAF ends an actor on an error message it did not ask for: a stranger could end the run with

@@ -54,9 +54,9 @@ namespace dsq {
 struct run_outcome {
   bool ok = false;
   std::string error;
-  bool network_lost = false; ///< ended because CAF's network layer did (`error` says so)
-  Eigen::VectorXf model;     ///< the server's x at the end
-  std::vector<step_record> rows;
+  bool network_lost = false;     ///< ended because CAF's network layer did (`error` says so)
+  Eigen::VectorXf model;         ///< the server's x at the end
+  std::vector<step_record> rows; ///< the last rows, or all of them (server_options::rows)
   run_summary summary;
 };
 
@@ -82,6 +82,8 @@ struct server_options {
   caf::actor network_layer;
   /// The run's record, with --metrics already open (make_server_options); none: no file.
   std::shared_ptr<run_log> log;
+  /// The rows the record keeps in memory, hence run_outcome::rows.
+  row_memory rows = row_memory::last;
   /// Where to start from (--resume), already checked to fit the model.
   std::optional<checkpoint> resume_from;
   /// Filled in just before the server quits.

@@ -173,7 +173,7 @@ void run_log::flush(bool all) {
   }
   // Written rows are done with, but for the last few (rows()): a run of 10^8 steps must not
   // hold 10^8 rows.
-  for (; written_ > 0 && rows_.size() > kept_rows; --written_) {
+  for (; memory_ == row_memory::last && written_ > 0 && rows_.size() > kept_rows; --written_) {
     rows_.pop_front();
     waiting_.pop_front();
   }

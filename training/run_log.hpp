@@ -40,6 +40,12 @@ struct step_record {
   bool evaluated = false;
 };
 
+/// Which rows a run_log holds in memory once they are written (rows()).
+enum class row_memory {
+  last, ///< the last run_log::kept_rows: a long run's record is its metrics file
+  all,  ///< every row: for tests that read the rows of a long run
+};
+
 /// Where a resumed run continues an existing metrics file: rows of this step and later (written
 /// after the checkpoint was taken) are removed, and the resumed run writes them anew.
 struct append_at_step {
@@ -79,11 +85,14 @@ public:
   /// resumed run continues from. Throws like flush().
   void hand_over();
 
-  /// Written rows kept in memory (rows()); about 1 MB of them.
+  /// Written rows kept in memory (rows()) under row_memory::last; about 1 MB of them.
   static constexpr std::size_t kept_rows = 10000;
 
-  /// The last rows recorded, in step order: every row not yet written, and the written ones
-  /// before them up to kept_rows rows in all (a run of up to kept_rows steps: every row).
+  /// Which rows rows() holds from now on (row_memory::last unless told).
+  void keep(row_memory which) { memory_ = which; }
+
+  /// The rows recorded, in step order. Under row_memory::last: every row not yet written, and
+  /// the written ones before them up to kept_rows rows in all.
   std::vector<step_record> rows() const { return {rows_.begin(), rows_.end()}; }
   std::uint64_t bytes_up() const { return bytes_up_; }
   std::uint64_t bytes_down() const { return bytes_down_; }
@@ -102,6 +111,7 @@ private:
   std::deque<bool> waiting_;     ///< per row of rows_: held back for its evaluation
   std::size_t written_ = 0;      ///< rows_[0, written_) are in the file (or have no file)
   std::optional<step_record> last_evaluated_;
+  row_memory memory_ = row_memory::last;
   std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
   std::uint64_t bytes_up_ = 0;
   std::uint64_t bytes_down_ = 0;

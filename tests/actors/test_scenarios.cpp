@@ -71,7 +71,8 @@ scenario_run run_scenario(caf::actor_system& sys, const std::string& name,
     check_local_plan(plan, run.cfg.workers, run.cfg.checkpoint);
     run.faults = std::make_shared<fault_injector>(plan, fault_log);
   }
-  run.outcome = run_local(sys, run.cfg, load_training(run.cfg), false, nullptr, run.faults);
+  run.outcome = run_local(sys, run.cfg, load_training(run.cfg), false, nullptr, run.faults,
+                          row_memory::all); // the checks read every row of runs up to 12 000 steps
   BOOST_REQUIRE_MESSAGE(run.outcome.ok, name << ": " << run.outcome.error);
   BOOST_TEST(run.summary().completed, name);
   BOOST_TEST(run.summary().steps == run.cfg.steps, name);

@@ -160,6 +160,19 @@ BOOST_AUTO_TEST_CASE(a_long_run_keeps_only_its_last_rows_in_memory_and_every_row
   BOOST_TEST(cells(lines[6]).at(3) == "0.5"); // row 5, evaluated late, written with its test loss
 }
 
+BOOST_AUTO_TEST_CASE(row_memory_all_keeps_every_row) {
+  run_log log{""};
+  log.keep(row_memory::all);
+  const std::uint64_t steps = 2 * run_log::kept_rows;
+  for (std::uint64_t s = 1; s <= steps; ++s) {
+    log.record(trained_row(s), false);
+    log.flush();
+  }
+  const auto rows = log.rows();
+  BOOST_REQUIRE_EQUAL(rows.size(), steps);
+  BOOST_TEST(rows.front().step == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(resume_appends)
