@@ -238,7 +238,7 @@ void request_evaluation(Self* self, bool with_train) {
           [=](double test_loss, double test_accuracy, double train_loss) {
             auto& st = self->state;
             --st.evals_in_flight;
-            const step_record* row = nullptr;
+            std::optional<step_record> row;
             try {
               row = st.report->evaluated(step, test_loss, test_accuracy);
             } catch (const std::exception& e) {
@@ -250,7 +250,7 @@ void request_evaluation(Self* self, bool with_train) {
             const auto target = st.opts.cfg.target_accuracy;
             if (target > 0 && !totals.reached_target && test_accuracy >= target) {
               totals.reached_target = true;
-              if (row != nullptr)
+              if (row)
                 totals.time_to_target_s = row->wall_s;
               st.report->say(
                   fmt::format("target accuracy {:.2f}% reached at step {}", 100 * target, step));

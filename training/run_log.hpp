@@ -71,7 +71,8 @@ public:
   /// Appends a row; `awaiting_evaluation` holds it back from the file until set_evaluation.
   void record(const step_record& row, bool awaiting_evaluation);
 
-  /// Fills in the test columns of row `step`; returns that row (nullptr if there is none).
+  /// Fills in the test columns of row `step`; returns that row (nullptr if there is none),
+  /// valid until the next flush(), which may drop it from memory once it is written.
   const step_record* set_evaluation(std::uint64_t step, double test_loss, double test_accuracy);
 
   /// Writes every row that is no longer waiting for its evaluation (all of them if `all`, and

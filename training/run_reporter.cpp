@@ -44,11 +44,13 @@ void run_reporter::record(const step_record& row, bool awaiting_evaluation) {
   log_->flush();
 }
 
-const step_record* run_reporter::evaluated(std::uint64_t step, double test_loss,
-                                           double test_accuracy) {
-  const auto* row = log_->set_evaluation(step, test_loss, test_accuracy);
-  log_->flush();
-  if (row == nullptr || !verbose_)
+std::optional<step_record> run_reporter::evaluated(std::uint64_t step, double test_loss,
+                                                   double test_accuracy) {
+  std::optional<step_record> row;
+  if (const auto* kept = log_->set_evaluation(step, test_loss, test_accuracy))
+    row = *kept;
+  log_->flush(); // may drop the row from memory (run_log::rows())
+  if (!row || !verbose_)
     return row;
   auto train = std::isnan(row->train_loss) ? std::string{"  -   "} : loss_text(row->train_loss);
   fmt::print("step {:>6}/{}  train_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}  "

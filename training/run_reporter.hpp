@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace dsq {
@@ -26,8 +27,8 @@ public:
   void record(const step_record& row, bool awaiting_evaluation);
 
   /// The test columns of row `step` arrived: fills them in and prints the progress line.
-  /// Returns that row (nullptr if there is none).
-  const step_record* evaluated(std::uint64_t step, double test_loss, double test_accuracy);
+  /// Returns a copy of that row (none if there is none): writing it may drop it from memory.
+  std::optional<step_record> evaluated(std::uint64_t step, double test_loss, double test_accuracy);
 
   /// A push with staleness `s` was applied.
   void applied_push(std::uint64_t staleness);

@@ -6,10 +6,12 @@
 #include "small_tmpfs.hpp"
 #include "tests/support/temp_directory.hpp"
 #include "training/run_log.hpp"
+#include "training/run_reporter.hpp"
 
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -158,6 +160,25 @@ BOOST_AUTO_TEST_CASE(a_long_run_keeps_only_its_last_rows_in_memory_and_every_row
   for (std::uint64_t s = 0; s <= steps; ++s)
     BOOST_REQUIRE_EQUAL(cells(lines[s + 1]).at(0), std::to_string(s));
   BOOST_TEST(cells(lines[6]).at(3) == "0.5"); // row 5, evaluated late, written with its test loss
+}
+
+// An evaluation that arrives after more than kept_rows steps: writing its row drops it from
+// memory at once, and the reporter hands back a copy, not a pointer into the dropped row.
+BOOST_AUTO_TEST_CASE(a_late_evaluation_returns_its_row_although_writing_it_drops_it) {
+  auto log = std::make_shared<run_log>("");
+  run_reporter report{log, false, 100000};
+  report.record(trained_row(1), true);
+  for (std::uint64_t s = 2; s <= run_log::kept_rows + 5; ++s)
+    report.record(trained_row(s), false);
+  BOOST_REQUIRE_EQUAL(log->rows().size(), run_log::kept_rows + 5); // all held back by row 1
+  const auto row = report.evaluated(1, 0.25, 0.5);
+  BOOST_REQUIRE(row.has_value());
+  BOOST_TEST(row->step == 1u);
+  BOOST_TEST(row->test_loss == 0.25);
+  BOOST_TEST(row->test_accuracy == 0.5);
+  BOOST_TEST(log->rows().front().step > 1u); // row 1 is written and gone from memory
+  BOOST_REQUIRE(log->last_evaluated() != nullptr);
+  BOOST_TEST(log->last_evaluated()->step == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(row_memory_all_keeps_every_row) {
