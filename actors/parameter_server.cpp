@@ -531,6 +531,23 @@ void expel(Self* self, std::uint32_t id, const std::string& why, bool may_rejoin
 
 /// Starts training once --min-workers registered; after a resume, once every worker of the
 /// checkpoint is back (or stopped being waited for, see check_liveness).
+/// The number of workers a waiting run starts with (--min-workers, else --workers).
+std::size_t start_quorum(const run_config& cfg) {
+  return cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
+}
+
+/// What a waiting server waits for, in words.
+template <class Self>
+std::string start_condition(Self* self) {
+  auto& st = self->state;
+  if (st.resumed_members > 0)
+    return fmt::format("the resumed run starts when the checkpoint's workers are back ({} "
+                       "missing)",
+                       st.members->expected().size());
+  return fmt::format("{} of the {} needed to start", st.members->joining().size(),
+                     start_quorum(st.opts.cfg));
+}
+
 template <class Self>
 void maybe_start(Self* self) {
   auto& st = self->state;
@@ -543,9 +560,7 @@ void maybe_start(Self* self) {
       start_training(self);
     return;
   }
-  const auto& cfg = st.opts.cfg;
-  const std::size_t min_workers = cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
-  if (present >= min_workers)
+  if (present >= start_quorum(st.opts.cfg))
     start_training(self);
 }
 
@@ -847,8 +862,12 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         }
         st.last_heard[id] = clock_type::now();
         self->monitor(hello.worker);
-        if (st.now == phase::waiting)
+        if (st.now == phase::waiting) {
+          if (!back)
+            st.report->say(fmt::format("worker {} ({}) registered; {}", id, hello.host,
+                                       start_condition(self)));
           return maybe_start(self);
+        }
         ++st.report->totals().joins;
         // Sync: a joiner waits for the next step boundary, unless no step is in progress.
         if (st.async() || (st.members->members().empty() && !st.policy->has_pending_pushes())) {

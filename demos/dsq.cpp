@@ -298,6 +298,11 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
     std::fflush(stdout);
     std::_Exit(1);
   }
+  if (!cfg.quiet) {
+    // Flushed: until the run starts this is all a user (or a log reading a pipe) sees.
+    fmt::print("dsq worker: connected to {}; waiting for the server's welcome\n", cfg.server);
+    std::fflush(stdout);
+  }
   char name[256] = "unknown";
   gethostname(name, sizeof(name) - 1);
   worker_options opts;

@@ -177,6 +177,27 @@ BOOST_AUTO_TEST_CASE(a_worker_started_mid_run_takes_part_from_the_next_step) {
   BOOST_TEST(single_change(read_csv(c.metrics()), 2, 3) == joined + 1);
 }
 
+// Before training starts nothing else tells a user why nothing happens: the server names every
+// worker that registers and how many it still needs, and a worker says it reached the server.
+BOOST_AUTO_TEST_CASE(a_waiting_server_and_its_workers_say_who_has_registered) {
+  cluster c{"waiting"};
+  auto& server = c.start_server(concat(tiny_run(20), {"--workers=2"}));
+  auto& first = c.start_worker();
+  BOOST_REQUIRE_MESSAGE(server.wait_for_output("registered; 1 of the 2 needed to start", 30s),
+                        server.report());
+  BOOST_REQUIRE_MESSAGE(
+      first.wait_for_output("connected to " + c.address() + "; waiting for the server's welcome",
+                            30s),
+      first.report());
+  BOOST_TEST(first.out().find("joined") == std::string::npos); // nothing starts with one
+  c.start_worker();
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end");
+  BOOST_TEST(server.status()->success(), server.report());
+  BOOST_TEST(server.out().find("registered; 2 of the 2 needed to start") != std::string::npos,
+             server.out());
+  BOOST_TEST(first.out().find("joined at step 0") != std::string::npos, first.out());
+}
+
 BOOST_AUTO_TEST_CASE(a_worker_killed_with_sigkill_does_not_stop_training) {
   cluster c{"kill"};
   c.start_server(concat(tiny_run(forever), {"--workers=3", "--batch=64"}));
