@@ -100,6 +100,13 @@ void run_reporter::say(const std::string& line) const {
 void run_reporter::print_done(const run_summary& s, std::size_t dim) const {
   if (!verbose_)
     return;
+  if (s.pushes_applied == 0 && std::isnan(s.test_loss)) {
+    // Stopped before training started: there is no loss or accuracy to show.
+    fmt::print("done: no step made in {:.1f} s{}\n", s.wall_s,
+               s.note.empty() ? std::string{} : " (" + s.note + ")");
+    std::fflush(stdout);
+    return;
+  }
   // What the same pushes would have cost in fp32: the saving compression buys.
   const double dense_bytes = 4.0 * static_cast<double>(dim) * static_cast<double>(s.pushes_applied);
   fmt::print("done: {} steps in {:.1f} s ({:.1f} steps/s), train_loss {}, test_loss {}, "

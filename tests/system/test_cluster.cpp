@@ -198,6 +198,19 @@ BOOST_AUTO_TEST_CASE(a_waiting_server_and_its_workers_say_who_has_registered) {
   BOOST_TEST(first.out().find("joined at step 0") != std::string::npos, first.out());
 }
 
+BOOST_AUTO_TEST_CASE(a_server_stopped_before_its_run_starts_says_so_and_dismisses_its_worker) {
+  cluster c{"stopped-early"};
+  auto& server = c.start_server(concat(tiny_run(20), {"--workers=2"}));
+  auto& worker = c.start_worker();
+  BOOST_REQUIRE_MESSAGE(server.wait_for_output("1 of the 2 needed to start", 30s), server.report());
+  server.send_signal(SIGTERM);
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end after SIGTERM");
+  BOOST_TEST(server.status()->success(), server.report());
+  BOOST_TEST(server.out().find("done: no step made") != std::string::npos, server.out());
+  BOOST_TEST(server.out().find("nan") == std::string::npos, server.out());
+  BOOST_TEST(worker.status()->success(), worker.report());
+}
+
 BOOST_AUTO_TEST_CASE(a_worker_killed_with_sigkill_does_not_stop_training) {
   cluster c{"kill"};
   c.start_server(concat(tiny_run(forever), {"--workers=3", "--batch=64"}));
