@@ -120,29 +120,29 @@ void validate(const run_config& cfg) {
     throw config_error("--staleness=" + std::to_string(cfg.staleness) +
                        ": at most 1000000 (the server keeps one grant per unit of staleness)");
   if (!(cfg.target_accuracy >= 0 && cfg.target_accuracy <= 1))
-    throw config_error("--target-accuracy=" + std::to_string(cfg.target_accuracy) +
+    throw config_error("--target-accuracy=" + shown(cfg.target_accuracy) +
                        ": expected 0 < A <= 1 (0: no target)");
   parse_slow_workers(cfg.slow_worker);
   if (!(cfg.worker_timeout_s >= 0 && cfg.worker_timeout_s <= 86400))
-    throw config_error("--worker-timeout=" + std::to_string(cfg.worker_timeout_s) +
+    throw config_error("--worker-timeout=" + shown(cfg.worker_timeout_s) +
                        ": expected 0 (never) to 86400 seconds");
   if (!(cfg.max_push_norm >= 0) || !std::isfinite(cfg.max_push_norm))
-    throw config_error("--max-push-norm=" + std::to_string(cfg.max_push_norm) +
+    throw config_error("--max-push-norm=" + shown(cfg.max_push_norm) +
                        ": expected a finite bound >= 0 (0: automatic)");
   if (cfg.workers == 0)
     throw config_error("--workers=0: at least one worker is needed");
   if (cfg.batch == 0)
     throw config_error("--batch=0: the minibatch needs at least one sample");
   if (!(cfg.lr > 0) || !std::isfinite(cfg.lr))
-    throw config_error("--lr=" + std::to_string(cfg.lr) + ": the step size must be positive");
+    throw config_error("--lr=" + shown(cfg.lr) + ": the step size must be positive");
   if (!(cfg.momentum >= 0 && cfg.momentum < 1))
-    throw config_error("--momentum=" + std::to_string(cfg.momentum) + ": expected 0 <= m < 1");
+    throw config_error("--momentum=" + shown(cfg.momentum) + ": expected 0 <= m < 1");
   if (cfg.steps < -1)
     throw config_error("--steps=" + std::to_string(cfg.steps) + ": must be 0 or more");
   if (cfg.steps >= 0 && cfg.epochs > 0)
     throw config_error("--steps and --epochs both given: choose one");
   if (cfg.epochs < 0 || !std::isfinite(cfg.epochs))
-    throw config_error("--epochs=" + std::to_string(cfg.epochs) + ": must be positive");
+    throw config_error("--epochs=" + shown(cfg.epochs) + ": must be positive");
   if (cfg.placement != "spread" && cfg.placement != "os")
     throw config_error("--placement=" + cfg.placement + ": expected spread or os");
   if (cfg.scheduling != "batch" && cfg.scheduling != "normal")

@@ -102,7 +102,9 @@ BOOST_AUTO_TEST_CASE(bad_command_lines_name_the_problem) {
            {{"--compressor=topk:k=0"}, "--compressor=topk:k=0"},
            {{"--uplink-residual=maybe"}, "expected on or off"},
            {{"--batch=0"}, "--batch=0"},
-           {{"--lr=-1"}, "--lr="},
+           {{"--lr=-1"}, "--lr=-1: the step size must be positive"},
+           {{"--lr=-1e-9"}, "--lr=-1e-09: the step size"}, // not "-0.000000"
+           {{"--momentum=1.5"}, "--momentum=1.5: expected"},
            {{"--steps=10", "--epochs=1"}, "choose one"},
            {{"--mode=later"}, "expected sync or async"},
            {{"--staleness=3"}, "is for --mode=async"},
