@@ -15,10 +15,15 @@
 #include <caf/send.hpp>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -114,6 +119,37 @@ void configure_transport(caf::actor_system_config& cfg, const tls_files& tls) {
   cfg.load<caf::openssl::manager>();
 }
 
+namespace {
+
+/// Why the OS refuses `bind`:`port`, found by trying it (CAF says only "tcp socket creation
+/// failed" for every reason, "address already in use" included); empty if it does not.
+std::string bind_failure(const std::string& bind, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const auto service = std::to_string(port);
+  if (const int rc = getaddrinfo(bind.c_str(), service.c_str(), &hints, &found); rc != 0)
+    return gai_strerror(rc);
+  std::string why;
+  for (auto* a = found; a != nullptr && why.empty(); a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) {
+      why = std::strerror(errno);
+      continue;
+    }
+    const int on = 1; // as CAF's publish asks for
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0)
+      why = std::strerror(errno);
+    ::close(fd);
+  }
+  freeaddrinfo(found);
+  return why;
+}
+
+} // namespace
+
 std::uint16_t publish_server(caf::actor_system& sys, const caf::actor& server, std::uint16_t port,
                              const std::string& bind, bool insecure) {
   const bool tls = sys.has_openssl_manager();
@@ -124,9 +160,11 @@ std::uint16_t publish_server(caf::actor_system& sys, const caf::actor& server, s
   }
   auto published = tls ? caf::openssl::publish(server, port, bind.c_str(), true)
                        : sys.middleman().publish(server, port, bind.c_str(), true);
-  if (!published)
+  if (!published) {
+    const auto why = bind_failure(bind, port);
     throw transport_error("cannot listen on " + bind + ":" + std::to_string(port) + ": " +
-                          sys.render(published.error()));
+                          (why.empty() ? sys.render(published.error()) : why));
+  }
   return *published;
 }
 
