@@ -863,7 +863,9 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         st.last_heard[id] = clock_type::now();
         self->monitor(hello.worker);
         if (st.now == phase::waiting) {
-          if (!back)
+          // dsq server's workers come over the network, one by one, and may never come: say
+          // who came. dsq local's come at once.
+          if (!back && st.opts.elastic)
             st.report->say(fmt::format("worker {} ({}) registered; {}", id, hello.host,
                                        start_condition(self)));
           return maybe_start(self);
