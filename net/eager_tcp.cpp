@@ -1,11 +1,16 @@
 #include "net/eager_tcp.hpp"
 
+#include "net/basp_screen.hpp"
 #include "net/read_ahead_tcp.hpp"
 
+#include <caf/io/basp_broker.hpp>
 #include <caf/io/network/stream.hpp>
 #include <caf/io/scribe.hpp>
 #include <caf/make_counted.hpp>
 
+#include <sys/socket.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -78,6 +83,29 @@ public:
 
   void flush() override { stream_.flush_now(this); }
 
+  /// Hands what arrived to the broker, unless it is BASP's broker and the screen refuses it:
+  /// then the connection is shut down, and the broker learns that it closed.
+  bool consume(caf::execution_unit* ctx, const void* data, std::size_t size) override {
+    if (refused_)
+      return true;                      // what was read ahead behind the refused message: dropped
+    if (parent() != screened_parent_) { // the broker is set once; a cast per message is dear
+      screened_parent_ = parent();
+      basp_ = dynamic_cast<caf::io::basp_broker*>(screened_parent_);
+    }
+    if (auto* basp = basp_) {
+      if (!screen_.admit(ctx, basp->proxy_registry_ptr(), static_cast<const char*>(data), size)) {
+        refused_ = true;
+        std::fprintf(stderr,
+                     "dsq: closed the connection from %s:%u: it sent a message that CAF cannot "
+                     "decode\n",
+                     addr().c_str(), static_cast<unsigned>(port()));
+        ::shutdown(stream_.fd(), SHUT_RDWR); // the next read finds the end: the broker is told
+        return true;
+      }
+    }
+    return scribe::consume(ctx, data, size);
+  }
+
   std::string addr() const override {
     auto x = caf::io::network::remote_addr_of_fd(stream_.fd());
     return x ? *x : std::string{};
@@ -105,6 +133,10 @@ public:
 
 private:
   bool launched_ = false;
+  bool refused_ = false;
+  basp_screen screen_;
+  caf::io::abstract_broker* screened_parent_ = nullptr;
+  caf::io::basp_broker* basp_ = nullptr; ///< screened_parent_ if it is BASP's broker
   eager_stream stream_;
 };
 

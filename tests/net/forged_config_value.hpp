@@ -4,7 +4,9 @@
 // built-in config_value (register it as "@config_value"), it carries a variant tag past the
 // type's last alternative, on which the decoder throws std::runtime_error("invalid type
 // found"). The fuzzer found it; fuzz_message_seeds.cpp makes it a seed, and attack_client's
-// bad-variant attack sends it to a running server (net/PROTOCOL.md, exit 6).
+// bad-variant attack sends it to a running server (net/PROTOCOL.md: a closed connection, or exit
+// 6 where no screen stands in front of CAF's broker), and test_basp_screen feeds it to the
+// screen.
 
 #include <cstdint>
 

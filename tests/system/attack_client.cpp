@@ -22,7 +22,8 @@
 //   bad-variant     a stranger connects, says "attack: armed" and waits for SIGUSR1 (the test
 //                   picks the moment), then sends a message whose element claims to be CAF's
 //                   built-in config_value but carries a variant tag no config_value has (CAF
-//                   0.17's deserializer throws on it, which ends the server's network layer)
+//                   0.17's deserializer throws on it: dsq's connections close that connection,
+//                   over CAF's own (--tcp=caf) it ends the server's network layer)
 //
 // It prints one line per event ("attack: ..."), and exits 0 once the server has ended, told it
 // to go, or removed it (it stops receiving updates: it waits for the server's end then). It
