@@ -5,19 +5,24 @@
 //   gradient_push   the body of (push_atom, gradient_push), then the server's push_check
 //   message         a whole caf::message as the middleman hands it over: type names, then any
 //                   registered type (the server's atoms with their arguments among them); a
-//                   (push_atom, gradient_push) goes on to push_check too
+//                   (push_atom, gradient_push) goes on to push_check too. The same bytes, as
+//                   the payload of a BASP direct message, go through the screen dsq's
+//                   connections put in front of CAF's broker (net/basp_screen.hpp): it must
+//                   never let through a message whose decoding throws
 //
 // Each input goes through CAF 0.17's binary_deserializer, which must either fail cleanly or
 // produce a value; a decoded push must be refused with push_rejected or accepted. One exception
 // is known and let through: CAF's own decoder throws std::runtime_error("invalid type found") on
 // a variant tag out of range in a built-in type (config_value and the like), which dsq cannot
-// change; in a real server it ends CAF's network layer, which `dsq server` notices and exits 6
-// on, resumable (net/PROTOCOL.md; tests/system/test_faults_processes.cpp). Anything else,
+// change; dsq's connections screen such messages out (net/basp_screen.hpp), and over others it
+// ends CAF's network layer, which `dsq server` notices and exits 6 on, resumable
+// (net/PROTOCOL.md; tests/system/test_faults_processes.cpp). Anything else,
 // and every sanitizer report (an allocation beyond -rss_limit_mb among them), is a crash. CAF
 // itself is not instrumented: the coverage that steers the fuzzer comes from dsq's inspect
 // overloads, net/bounded_bytes.hpp, the wire decoder and push_check.
 
 #include "net/atoms.hpp"
+#include "net/basp_screen.hpp"
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
 #include "training/push_check.hpp"
@@ -27,8 +32,11 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/binary_deserializer.hpp>
+#include <caf/io/basp/header.hpp>
 #include <caf/message.hpp>
+#include <caf/scoped_execution_unit.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -36,6 +44,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -70,6 +79,25 @@ void check_push(const dsq::gradient_push& p) {
       __builtin_trap();
   } catch (const dsq::push_rejected&) {
   }
+}
+
+/// Would the screen hand `data` to CAF's broker as the payload of a direct message without
+/// forwarding stages?
+bool screen_admits(caf::actor_system& sys, const std::uint8_t* data, std::size_t size) {
+  std::vector<char> payload(size + 1, 0); // the stages: a count of 0
+  std::copy(data, data + size, payload.begin() + 1);
+  // A header as CAF's broker reads it: operation, padding, flags, then the payload's length in
+  // network order (caf/io/basp/header.hpp).
+  std::vector<char> header(caf::io::basp::header_size, 0);
+  header[0] = static_cast<char>(caf::io::basp::message_type::direct_message);
+  const auto length = static_cast<std::uint32_t>(payload.size());
+  for (int i = 0; i < 4; ++i)
+    header[4 + i] = static_cast<char>(length >> (8 * (3 - i)));
+  caf::scoped_execution_unit ctx{&sys};
+  dsq::basp_screen screen;
+  if (!screen.admit(&ctx, nullptr, header.data(), header.size()))
+    __builtin_trap(); // a header is never refused
+  return screen.admit(&ctx, nullptr, payload.data(), payload.size());
 }
 
 enum class fuzz_target { worker_hello, gradient_push, message };
@@ -118,6 +146,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const std::runtime_error& e) {
       if (std::string_view{e.what()} != "invalid type found")
         throw; // anything but CAF's known variant defect is a finding
+      if (size < 1000000 && screen_admits(sys, data, size))
+        __builtin_trap(); // the screen let it through: CAF's broker would have ended
     }
     if (decoded && msg.match_elements<dsq::push_atom, dsq::gradient_push>())
       check_push(msg.get_as<dsq::gradient_push>(1));
