@@ -86,9 +86,11 @@ public:
   /// Hands what arrived to the broker, unless it is BASP's broker and the screen refuses it:
   /// then the connection is shut down, and the broker learns that it closed.
   bool consume(caf::execution_unit* ctx, const void* data, std::size_t size) override {
+    // What was read ahead behind a refused message is dropped.
     if (refused_)
-      return true;                      // what was read ahead behind the refused message: dropped
-    if (parent() != screened_parent_) { // the broker is set once; a cast per message is dear
+      return true;
+    // The broker is set once: a cast per message would be dear.
+    if (parent() != screened_parent_) {
       screened_parent_ = parent();
       basp_ = dynamic_cast<caf::io::basp_broker*>(screened_parent_);
     }
