@@ -529,8 +529,6 @@ void expel(Self* self, std::uint32_t id, const std::string& why, bool may_rejoin
   depart(self, id, why);
 }
 
-/// Starts training once --min-workers registered; after a resume, once every worker of the
-/// checkpoint is back (or stopped being waited for, see check_liveness).
 /// The number of workers a waiting run starts with (--min-workers, else --workers).
 std::size_t start_quorum(const run_config& cfg) {
   return cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
@@ -548,6 +546,8 @@ std::string start_condition(Self* self) {
                      start_quorum(st.opts.cfg));
 }
 
+/// Starts training once --min-workers registered; after a resume, once every worker of the
+/// checkpoint is back (or stopped being waited for, see check_liveness).
 template <class Self>
 void maybe_start(Self* self) {
   auto& st = self->state;
