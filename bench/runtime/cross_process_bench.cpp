@@ -13,7 +13,9 @@
 // Then MNIST mlp:hidden=128, batch 32, 4 worker processes, steps/s with both settings; the CPU
 // that waiting processes use (a worker stopped with SIGSTOP holds up the step: the server and
 // the other worker wait); and the compute of a step measured in this process (gradient,
-// compression, wire encoding, CAF serialization, aggregation), for the breakdown.
+// compression, wire encoding, CAF serialization, aggregation), for the breakdown; and the step
+// seen from the processes: over a window in the middle of a long run, each process's CPU per
+// step (user and kernel), the time it was ready but waited for a CPU, and how often it blocked.
 //
 // Every configuration runs `--repeats` times, interleaved; medians are printed. The machine may
 // be loaded by other work: compare the ratios within one run, not the absolute figures.
@@ -213,6 +215,65 @@ double cpu_ns_of(pid_t pid) {
       total += ns;
   }
   return total;
+}
+
+/// What the threads of a process have used so far, from /proc/PID/task/*/{schedstat,stat,status}.
+struct process_times {
+  double run_ns = 0;       ///< on a CPU
+  double wait_ns = 0;      ///< runnable, waiting for a CPU
+  double user_ticks = 0;   ///< the kernel's tick samples of user and system time, which split
+  double system_ticks = 0; ///< run_ns between the two (ticks are too coarse to add up alone)
+  double blocks = 0;       ///< voluntary context switches: a thread blocked, to be woken later
+};
+
+process_times times_of(pid_t pid) {
+  process_times t;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    std::ifstream sched{task.path() / "schedstat"};
+    double run = 0, wait = 0;
+    if (sched >> run >> wait) {
+      t.run_ns += run;
+      t.wait_ns += wait;
+    }
+    // stat: "tid (comm) state ..."; utime and stime are the 12th and 13th fields after comm.
+    auto stat = read_file(task.path() / "stat");
+    auto close = stat.rfind(')');
+    if (close != std::string::npos) {
+      std::istringstream fields{stat.substr(close + 1)};
+      std::string field;
+      for (int i = 0; i < 13 && fields >> field; ++i) {
+        if (i == 11)
+          t.user_ticks += std::stod(field);
+        if (i == 12)
+          t.system_ticks += std::stod(field);
+      }
+    }
+    std::ifstream status{task.path() / "status"};
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+        t.blocks += std::stod(line.substr(line.find(':') + 1));
+  }
+  return t;
+}
+
+process_times operator-(process_times a, const process_times& b) {
+  a.run_ns -= b.run_ns;
+  a.wait_ns -= b.wait_ns;
+  a.user_ticks -= b.user_ticks;
+  a.system_ticks -= b.system_ticks;
+  a.blocks -= b.blocks;
+  return a;
+}
+
+process_times& operator+=(process_times& a, const process_times& b) {
+  a.run_ns += b.run_ns;
+  a.wait_ns += b.wait_ns;
+  a.user_ticks += b.user_ticks;
+  a.system_ticks += b.system_ticks;
+  a.blocks += b.blocks;
+  return a;
 }
 
 // -- configurations ---------------------------------------------------------------------------
@@ -498,6 +559,84 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   return result;
 }
 
+// -- a step in the steady state, per process -------------------------------------------------
+
+/// What the server and the workers of a running cross-process run used over a window in the
+/// middle of training (start-up and the end left out): a step's CPU split by process and
+/// between user and kernel, the time runnable but waiting for a CPU, and the blocks.
+struct steady_state {
+  bool ok = false;
+  double us_per_step = 0;
+  double steps = 0; ///< steps in the window
+  process_times server, workers;
+};
+
+steady_state measure_steady_state(const bench_options& o, const setting& s, int n) {
+  steady_state result;
+  auto dir = o.dir / fmt::format("steady{}", run_counter++);
+  fs::create_directories(dir);
+  auto csv = dir / "metrics.csv";
+  auto deadline = clock_type::now() + 60s;
+  const auto window = o.quick ? 500ms : 1500ms;
+  std::vector<std::string> args = concat(tiny_model, s.extra);
+  args.push_back("--steps=100000000"); // ended by SIGTERM after the window
+  args.push_back(fmt::format("--workers={}", n));
+  args.push_back("--metrics=" + csv.string());
+  child server(concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, args),
+               dir / "server.out", dir / "server.err");
+  if (!wait_for_text(dir / "server.out", "waiting for", deadline))
+    return result;
+  auto text = read_file(dir / "server.out");
+  auto port = std::stoi(text.substr(text.find("127.0.0.1:") + 10));
+  std::vector<std::unique_ptr<child>> workers;
+  for (int i = 0; i < n; ++i)
+    workers.push_back(std::make_unique<child>(
+        concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port), "--quiet"},
+               s.extra),
+        dir / fmt::format("worker{}.out", i), dir / fmt::format("worker{}.err", i)));
+  // The first row of the metrics reaches the file once training runs (rows follow each second).
+  if (!wait_for_text(csv, "\n0,", deadline))
+    return result;
+  std::this_thread::sleep_for(300ms); // past the first steps
+  auto sample = [&] {
+    std::pair<process_times, process_times> t{times_of(server.pid()), {}};
+    for (auto& w : workers)
+      t.second += times_of(w->pid());
+    return t;
+  };
+  auto before = sample();
+  auto t0 = clock_type::now();
+  std::this_thread::sleep_for(window);
+  auto after = sample();
+  auto window_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+  kill(server.pid(), SIGTERM); // the server stops the run and dismisses its workers
+  bool ok = server.wait_until(clock_type::now() + 30s).ok;
+  for (auto& w : workers)
+    ok = w->wait_until(clock_type::now() + 10s).ok && ok;
+  auto sps = seconds_per_step(csv);
+  if (!ok || !sps) {
+    any_failed = true;
+    fmt::print("  (a steady-state run failed: see {})\n", dir.string());
+    return result;
+  }
+  result.ok = true;
+  result.us_per_step = 1e6 * *sps;
+  result.steps = window_us / result.us_per_step;
+  result.server = after.first - before.first;
+  result.workers = after.second - before.second;
+  return result;
+}
+
+/// One row of the steady-state table: per step, `processes` processes' times divided among them.
+void print_times(const char* who, const process_times& t, double steps, double processes) {
+  const double per = 1e-3 / (steps * processes); // ns in all -> µs per step and process
+  const double ticks = t.user_ticks + t.system_ticks;
+  const double user = ticks > 0 ? t.user_ticks / ticks : 0;
+  fmt::print("  {:<12} {:>8.1f} {:>8.1f} {:>8.1f} {:>10.1f} {:>8.2f}\n", who, t.run_ns * per,
+             t.run_ns * per * user, t.run_ns * per * (1 - user), t.wait_ns * per,
+             t.blocks / (steps * processes));
+}
+
 // -- output -----------------------------------------------------------------------------------
 
 std::string load_average() {
@@ -511,7 +650,8 @@ constexpr const char* usage = R"(usage: cross_process_bench [options]
 A synchronous dsq step across processes (dsq server + N dsq worker on 127.0.0.1), next to the
 same step in one process (dsq local) and to raw TCP with the same messages, with dsq's runtime
 defaults ("new") and with CAF's own passed explicitly or another binary ("old"), interleaved.
-Prints µs, CPU µs and wake-ups per step, the issue-12 goals, MNIST steps/s and the CPU of
+Prints µs, CPU µs and wake-ups per step, the issue-12 goals, where a step's time goes in
+each process (CPU, user and kernel, waiting for a CPU, blocks), MNIST steps/s and the CPU of
 waiting processes. Compare ratios within one run: the machine may be loaded by other work.
 
   --quick           1 repeat, 1000 steps, 1 and 4 workers
@@ -709,11 +849,42 @@ int main(int argc, char** argv) {
     double worker = rounds_per_core * (c.gradient_us + c.compress_us + c.apply_us);
     double ser = 2 * c.caf_ser_us;
     double rest = x - worker - c.aggregate_us - ser - f;
-    fmt::print("breakdown, {} workers, new: step {:.1f} us = worker compute {:.1f} + server "
-               "aggregation {:.1f} + CAF serialization {:.1f} + TCP transport floor {:.1f} + "
-               "the rest (wake-ups and hand-offs between CAF's threads) {:.1f}\n",
-               n, x, worker, c.aggregate_us, ser, f, rest);
+    fmt::print(
+        "breakdown, {} workers, new: step {:.1f} us = worker compute {:.1f} + server "
+        "aggregation {:.1f} + CAF serialization {:.1f} + TCP transport floor {:.1f} + "
+        "the rest {:.1f} (CAF's work per message, the kernel's beyond raw TCP's, waiting for "
+        "a CPU: see the steady state below)\n",
+        n, x, worker, c.aggregate_us, ser, f, rest);
   }
+
+  // The same step seen from the processes: where each spends it, in the steady state.
+  fmt::print("\nsteady state: per step and process, over {} of a running cross-process run of "
+             "the tiny model\n",
+             o.quick ? "0.5 s" : "1.5 s");
+  fmt::print("  {:<12} {:>8} {:>8} {:>8} {:>10} {:>8}\n", "", "CPU us", "user", "kernel",
+             "runnable", "blocks");
+  for (int n : o.workers) {
+    for (const auto& s : settings) {
+      auto st = measure_steady_state(o, s, n);
+      if (!st.ok)
+        continue;
+      fmt::print("{} workers, {}: {:.0f} steps of {:.1f} us\n", n, s.name, st.steps,
+                 st.us_per_step);
+      print_times("server", st.server, st.steps, 1);
+      print_times("each worker", st.workers, st.steps, n);
+      const auto& c = compute[n];
+      const double cores = std::max(1u, std::thread::hardware_concurrency());
+      const double cpu = 1e-3 * (st.server.run_ns + st.workers.run_ns) / st.steps;
+      fmt::print("  all processes: {:.1f} us of CPU per step, {:.1f} us of wall on {:.0f} CPUs; "
+                 "of it dsq's compute {:.1f} (a worker's {:.1f}, the server's {:.1f})\n",
+                 cpu, cpu / cores, cores,
+                 n * (c.gradient_us + c.compress_us + c.apply_us) + c.aggregate_us,
+                 c.gradient_us + c.compress_us + c.apply_us, c.aggregate_us);
+    }
+  }
+  fmt::print("(CPU: on a CPU; user and kernel split it as the kernel's tick samples do; "
+             "runnable: ready but waiting for a CPU; blocks: waits for a message or a timer, "
+             "each ended by a wake-up)\n");
 
   if (o.mnist) {
     fmt::print("\nMNIST mlp:hidden=128, batch 32, 4 worker processes\n");
