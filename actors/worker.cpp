@@ -28,6 +28,8 @@ using clock_type = std::chrono::steady_clock;
 /// Bounds of the retransmission timeout: never busier than this, never lazier than that.
 constexpr auto min_retry = std::chrono::milliseconds(20);
 constexpr auto max_retry = std::chrono::milliseconds(1000);
+/// A retry timer that fires this much after it was due finds the worker back from a pause.
+constexpr auto late_timer = std::chrono::milliseconds(500);
 
 struct worker_state {
   caf::actor server;
@@ -47,10 +49,14 @@ struct worker_state {
   std::optional<caf::message> unacked;
   std::uint64_t unacked_key = 0; ///< its step (sync) or grant number (async)
   clock_type::time_point last_progress = clock_type::now(); ///< an update, grant, ack, or send
+  /// The first probe the server has not answered (no message from it since): how long it has
+  /// been silent to a waiting worker (worker_options::server_timeout).
+  std::optional<clock_type::time_point> unanswered_since;
   clock_type::time_point pushed_at = clock_type::now();
   clock_type::duration round_trip = std::chrono::milliseconds(5); ///< smoothed push -> answer
   clock_type::duration backoff{}; ///< current retry interval; doubles while nothing comes
   bool retry_armed = false;
+  clock_type::time_point retry_due; ///< when the armed retry timer should fire
   bool resent = false; ///< the unacknowledged push went more than once: its round trip says nothing
   bool registered = false;  ///< a welcome is expected (registered, not yet welcomed)
   bool orphaned = false;    ///< lost the server, waiting for (reconnect_atom, server)
@@ -93,6 +99,7 @@ void arm_retry(Self* self, clock_type::duration after) {
     return;
   st.retry_armed = true;
   after = std::max<clock_type::duration>(after, min_retry);
+  st.retry_due = clock_type::now() + after;
   self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(after),
                      retry_atom::value);
 }
@@ -124,6 +131,12 @@ void acknowledged(Self* self, std::uint64_t key) {
   st.round_trip = (7 * st.round_trip + sample) / 8;
 }
 
+/// A message from the server: it is alive.
+template <class Self>
+void heard_from_server(Self* self) {
+  self->state.unanswered_since.reset();
+}
+
 template <class Self>
 void on_retry(Self* self) {
   auto& st = self->state;
@@ -133,11 +146,27 @@ void on_retry(Self* self) {
   if (!st.unacked && !st.policy->waiting(st.engine->version()))
     return; // not waiting: the next progress arms the timer again
   const auto now = clock_type::now();
+  // A live server answers every probe, and probes go at least once a second while the worker
+  // waits: a probe unanswered this long says it is stopped, hung or cut off behind an open
+  // connection, which no down message will ever report. A timer this late says that this
+  // worker was not running (stopped itself, or a suspended machine): that time is no silence
+  // of the server's, and the next probe starts the count again.
+  if (now - st.retry_due > late_timer)
+    st.unanswered_since.reset();
+  const auto limit = st.opts.server_timeout;
+  if (limit > clock_type::duration::zero() && st.unanswered_since &&
+      now - *st.unanswered_since >= limit)
+    return fail(self,
+                fmt::format("the server has not answered for {:g} s while this worker waited "
+                            "for it (--server-timeout): it is stopped, hung or cut off",
+                            std::chrono::duration<double>(now - *st.unanswered_since).count()));
   const auto quiet = now - st.last_progress;
   if (quiet < st.backoff)
     return arm_retry(self, st.backoff - quiet);
   const std::uint64_t pushed = st.unacked ? st.unacked_key + 1 : 0;
   self->send(st.server, probe_atom::value, pushed);
+  if (!st.unanswered_since)
+    st.unanswered_since = now;
   st.last_progress = now;
   st.backoff = std::min<clock_type::duration>(2 * st.backoff, max_retry);
   arm_retry(self, st.backoff);
@@ -296,6 +325,7 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
   heartbeat(self);
   return {
       [=](welcome_atom, welcome& w) {
+        heard_from_server(self);
         if (self->state.joined() && !self->state.registered)
           return; // a copy of the welcome this worker already took
         try {
@@ -306,10 +336,12 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
         }
       },
       [=](reshard_atom, const shard_assignment& shard) {
+        heard_from_server(self);
         if (self->state.joined())
           self->state.engine->use_shard(shard);
       },
       [=](update_atom, model_update& u) {
+        heard_from_server(self);
         if (!self->state.joined())
           return; // from before this worker's welcome
         try {
@@ -319,6 +351,7 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
         }
       },
       [=](grant_atom, std::uint64_t version, std::uint64_t number) {
+        heard_from_server(self);
         auto& st = self->state;
         if (!st.joined() || !st.policy->on_grant(version, number))
           return;                       // before the welcome, or a copy of a grant already taken
@@ -327,6 +360,7 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
         maybe_push(self);
       },
       [=](resend_atom, std::uint64_t key) {
+        heard_from_server(self);
         // The server answered a probe without having this push: it was lost on the way.
         auto& st = self->state;
         if (st.unacked && st.unacked_key == key) {
@@ -335,6 +369,7 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
         }
       },
       [=](sent_atom, std::uint64_t latest) {
+        heard_from_server(self);
         // Every update the server sent before this answer came before it: one up to `latest`
         // that is still missing (updates apply in order, so any gap shows in the version) was
         // lost. Ask for what is missing.
@@ -343,10 +378,12 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
           self->send(st.server, status_atom::value, st.engine->version());
       },
       [=](ack_atom, std::uint64_t key) {
+        heard_from_server(self);
         if (self->state.joined())
           acknowledged(self, key);
       },
       [=](resync_atom, welcome& w) {
+        heard_from_server(self);
         // Too far behind for the server's ring: the full model, keeping δ⁽ⁱ⁾ and the sampler.
         auto& st = self->state;
         if (!st.joined() || w.worker_id != st.id || w.version <= st.engine->version())

@@ -22,7 +22,9 @@
 //   <- server       (reject_atom | shutdown_atom, farewell)  quit (error if farewell.error)
 //   <- anyone       (leave_atom)                      tell the server, then quit on its farewell
 //                                                     (or its loss, or after 2 s)
-//   server down                                       quit with an error
+//   server down                                       quit with an error (or wait for
+//                                                     (reconnect_atom, server): on_server_lost)
+//   server silent for server_timeout while waiting    quit with an error
 //
 // Gradients are computed inside the handler: spawn workers detached (the default) so that they
 // do not occupy CAF's scheduler threads (which the middleman and the server need), or, alone
@@ -33,6 +35,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -64,6 +67,12 @@ struct worker_options {
   /// true (dsq worker --pin-cpus): once its id is known, every thread of the process runs on
   /// CPU slot id + 1 (actors/cpu_affinity.hpp; the server takes slot 0).
   bool pin_process = false;
+  /// dsq worker --server-timeout: a worker that waits for the server (an update, a grant, an
+  /// answer to its push) and whose probe goes unanswered this long fails; zero: it waits
+  /// forever.
+  /// Only a server alive behind an open connection can be silent: one that is gone sends a
+  /// down message.
+  std::chrono::steady_clock::duration server_timeout{};
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).

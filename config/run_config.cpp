@@ -126,6 +126,9 @@ void validate(const run_config& cfg) {
   if (!(cfg.worker_timeout_s >= 0 && cfg.worker_timeout_s <= 86400))
     throw config_error("--worker-timeout=" + shown(cfg.worker_timeout_s) +
                        ": expected 0 (never) to 86400 seconds");
+  if (!(cfg.server_timeout_s >= 0 && cfg.server_timeout_s <= 86400))
+    throw config_error("--server-timeout=" + shown(cfg.server_timeout_s) +
+                       ": expected 0 (never) to 86400 seconds");
   if (!(cfg.max_push_norm >= 0) || !std::isfinite(cfg.max_push_norm))
     throw config_error("--max-push-norm=" + shown(cfg.max_push_norm) +
                        ": expected a finite bound >= 0 (0: automatic)");
@@ -177,6 +180,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.max_push_norm = defaults.max_push_norm;
   shared.connect_timeout_s = defaults.connect_timeout_s;
   shared.reconnect_timeout_s = defaults.reconnect_timeout_s;
+  shared.server_timeout_s = defaults.server_timeout_s;
   shared.pin_cpus = defaults.pin_cpus;
   shared.placement = defaults.placement;
   shared.scheduling = defaults.scheduling;

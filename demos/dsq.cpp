@@ -309,6 +309,8 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   opts.host = fmt::format("{} pid {}", name, getpid());
   opts.verbose = !cfg.quiet;
   opts.pin_process = cfg.pin_cpus;
+  opts.server_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(cfg.server_timeout_s));
   if (cfg.scheduling == "batch" && !schedule_process_as_batch() && !cfg.quiet)
     fmt::print(stderr, "dsq worker: note: the OS refused SCHED_BATCH; the worker runs under "
                        "its default policy\n");

@@ -116,6 +116,8 @@ BOOST_AUTO_TEST_CASE(bad_command_lines_name_the_problem) {
            {{"--placement=numa"}, "--placement=numa: expected spread or os"},
            {{"--scheduling=fifo"}, "--scheduling=fifo: expected batch or normal"},
            {{"--tcp=udp"}, "--tcp=udp: expected eager or caf"},
+           {{"--server-timeout=-1"}, "--server-timeout=-1: expected 0 (never) to 86400"},
+           {{"--server-timeout=nan"}, "--server-timeout="},
            {{"--scheduler.policy=fifo"}, "--scheduler.policy=fifo: expected stealing or sharing"},
            {{"--scheduler.policy=testing"}, "--scheduler.policy=testing"},
            {{"extra"}, "unexpected argument 'extra'"},

@@ -393,6 +393,33 @@ BOOST_AUTO_TEST_CASE(a_message_caf_cannot_decode_exits_6_and_the_run_resumes_bit
   expect_same_as_uninterrupted(run, steps, every, ckpt.version);
 }
 
+// A stopped server (SIGSTOP) keeps its connections open: no worker learns of it from the
+// network. Each gives up once it has waited --server-timeout without a word from it (a live
+// server answers every probe, sent at least once a second), and says why.
+BOOST_AUTO_TEST_CASE(workers_give_up_on_a_stopped_server_after_server_timeout) {
+  const double timeout_s = 2;
+  cluster c{"server-sigstop"};
+  c.start_server(concat(tiny_run(100000000), {"--workers=2"}));
+  auto& w0 = c.start_worker({"--server-timeout=2"});
+  auto& w1 = c.start_worker({"--server-timeout=2", "--quiet"});
+  BOOST_REQUIRE_MESSAGE(w0.wait_for_output(": step 300/", run_timeout), "the run did not start");
+  const auto stopped_at = clock_type::now();
+  c.server().send_signal(SIGSTOP);
+  auto s0 = w0.wait_for(30s);
+  auto s1 = w1.wait_for(30s);
+  const auto took = std::chrono::duration<double>(clock_type::now() - stopped_at).count();
+  c.server().send_signal(SIGCONT); // before any assertion can end the test
+  BOOST_REQUIRE_MESSAGE(s0 && s1, "a worker still waits for the stopped server");
+  BOOST_TEST_MESSAGE("both workers gave up " << took << " s after SIGSTOP");
+  BOOST_TEST(took >= timeout_s - 0.1);
+  BOOST_TEST(took <= timeout_s + 5, "gave up after " << took << " s");
+  for (auto* w : {&w0, &w1}) {
+    BOOST_TEST(!w->status()->success(), w->name() << " reported success");
+    BOOST_TEST(w->err().find("the server has not answered for") != std::string::npos, w->err());
+    BOOST_TEST(w->err().find("--server-timeout") != std::string::npos, w->err());
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(worker_failures)
@@ -443,14 +470,17 @@ BOOST_AUTO_TEST_CASE(an_injected_worker_crash_exits_5_and_training_goes_on) {
 // A genuinely hung process: SIGSTOP. The server removes it within --worker-timeout plus a margin
 // and trains on with the others; woken with SIGCONT, the worker reads its farewell (may rejoin)
 // and registers again, as a new worker, and the run completes.
+// The two others wait for the sleeper longer than their --server-timeout, but the server answers
+// their probes, so they wait on; the sleeper, stopped itself, does not take its own pause for
+// the server's silence.
 BOOST_AUTO_TEST_CASE(a_stopped_worker_is_removed_in_time_and_rejoins_when_continued) {
   const std::uint64_t steps = 12000;
   const double timeout_s = 2;
   cluster c{"sigstop"};
   c.start_server(concat(tiny_run(steps), {"--workers=3", "--worker-timeout=2"}));
-  auto& w0 = c.start_worker();
-  auto& w1 = c.start_worker();
-  auto& sleeper = c.start_worker();
+  auto& w0 = c.start_worker({"--server-timeout=1"});
+  auto& w1 = c.start_worker({"--server-timeout=1"});
+  auto& sleeper = c.start_worker({"--server-timeout=1"});
   BOOST_REQUIRE_MESSAGE(sleeper.wait_for_output(": step 300/", run_timeout),
                         "the run did not start");
   const int id = joined_id(sleeper);
