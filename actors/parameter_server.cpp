@@ -952,8 +952,13 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         // can tell a lost update from a slow one (worker.cpp, "retransmission").
         auto& st = self->state;
         auto id = training_member(self);
-        if (!id)
+        if (!id) {
+          // A worker waiting for its welcome (before the start, or for the next step boundary)
+          // asks whether the server is still there: it is.
+          if (auto waiting = sender_id(self); waiting && st.now != phase::finishing)
+            self->send(st.members->get(*waiting)->handle, sent_atom::value, st.version());
           return;
+        }
         const auto& handle = st.members->get(*id)->handle;
         if (pushed > 0) {
           const auto key = pushed - 1;

@@ -141,9 +141,13 @@ template <class Self>
 void on_retry(Self* self) {
   auto& st = self->state;
   st.retry_armed = false;
-  if (!st.joined() || st.orphaned || st.delayed)
+  // Waiting for a welcome is waiting for the server too, but only the silence rule needs
+  // probes then: without it nothing is asked.
+  const bool awaits_welcome =
+      st.registered && st.opts.server_timeout > clock_type::duration::zero();
+  if (!(st.joined() || awaits_welcome) || st.orphaned || st.delayed)
     return; // nothing is owed to this worker (a straggler's timer sends its push)
-  if (!st.unacked && !st.policy->waiting(st.engine->version()))
+  if (!awaits_welcome && !st.unacked && !st.policy->waiting(st.engine->version()))
     return; // not waiting: the next progress arms the timer again
   const auto now = clock_type::now();
   // A live server answers every probe, and probes go at least once a second while the worker
@@ -298,6 +302,7 @@ void register_with_server(Self* self, bool returning) {
   hello.previous_id = st.id;
   st.registered = true;
   self->send(st.server, register_atom::value, std::move(hello));
+  progressed(self); // the welcome is owed from now on
 }
 
 template <class Self>

@@ -22,6 +22,11 @@
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #ifndef DSQ_BINARY
 #error "DSQ_BINARY must name the dsq executable (set by tests/system/CMakeLists.txt)"
 #endif
@@ -149,6 +154,21 @@ inline std::optional<std::string> json_value(const std::string& text, const std:
   while (!v.empty() && (v.back() == ' ' || v.back() == '\r'))
     v.pop_back();
   return v;
+}
+
+/// A port on 127.0.0.1 that nobody listens on (bound, then released).
+inline std::uint16_t closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  BOOST_REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 /// The port of "dsq server: listening on ADDR:PORT" in `out`, or 0.

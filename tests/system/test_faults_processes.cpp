@@ -420,6 +420,36 @@ BOOST_AUTO_TEST_CASE(workers_give_up_on_a_stopped_server_after_server_timeout) {
   }
 }
 
+// Waiting for its welcome is waiting for the server too: a worker whose server waits for more
+// workers keeps waiting as long as the server answers it, well past its --server-timeout, and
+// gives up once the server is stopped.
+BOOST_AUTO_TEST_CASE(a_worker_waits_for_its_welcome_while_the_server_answers_it) {
+  const double timeout_s = 1;
+  cluster c{"welcome-sigstop"};
+  c.start_server(concat(tiny_run(100), {"--workers=2"}));
+  auto& waiting = c.start_worker({"--server-timeout=1"});
+  BOOST_REQUIRE_MESSAGE(c.server().wait_for_output("1 of the 2 needed to start", run_timeout),
+                        c.server().report());
+  // The clock: a worker that gives up on a closed port after --connect-timeout=2.
+  auto& clock = c.start("clock", {dsq_binary(), "worker",
+                                  "--server=127.0.0.1:" + std::to_string(closed_port()),
+                                  "--connect-timeout=2"});
+  BOOST_REQUIRE_MESSAGE(clock.wait_for(30s), "the clock worker did not give up");
+  BOOST_TEST(waiting.running(), "gave up on a live server:\n" << waiting.report());
+  const auto stopped_at = clock_type::now();
+  c.server().send_signal(SIGSTOP);
+  auto status = waiting.wait_for(30s);
+  const auto took = std::chrono::duration<double>(clock_type::now() - stopped_at).count();
+  c.server().send_signal(SIGCONT); // before any assertion can end the test
+  BOOST_REQUIRE_MESSAGE(status, "the worker still waits for the stopped server");
+  BOOST_TEST_MESSAGE("gave up " << took << " s after SIGSTOP");
+  BOOST_TEST(took >= timeout_s - 0.1);
+  BOOST_TEST(took <= timeout_s + 5, "gave up after " << took << " s");
+  BOOST_TEST(!status->success());
+  BOOST_TEST(waiting.err().find("the server has not answered for") != std::string::npos,
+             waiting.err());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(worker_failures)
