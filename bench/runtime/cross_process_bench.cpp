@@ -582,10 +582,15 @@ steady_state measure_steady_state(const bench_options& o, const setting& s, int 
   args.push_back("--steps=100000000"); // ended by SIGTERM after the window
   args.push_back(fmt::format("--workers={}", n));
   args.push_back("--metrics=" + csv.string());
+  auto failed = [&] {
+    any_failed = true;
+    fmt::print("  (a steady-state run failed: see {})\n", dir.string());
+    return result;
+  };
   child server(concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, args),
                dir / "server.out", dir / "server.err");
   if (!wait_for_text(dir / "server.out", "waiting for", deadline))
-    return result;
+    return failed();
   auto text = read_file(dir / "server.out");
   auto port = std::stoi(text.substr(text.find("127.0.0.1:") + 10));
   std::vector<std::unique_ptr<child>> workers;
@@ -596,7 +601,7 @@ steady_state measure_steady_state(const bench_options& o, const setting& s, int 
         dir / fmt::format("worker{}.out", i), dir / fmt::format("worker{}.err", i)));
   // The first row of the metrics reaches the file once training runs (rows follow each second).
   if (!wait_for_text(csv, "\n0,", deadline))
-    return result;
+    return failed();
   std::this_thread::sleep_for(300ms); // past the first steps
   auto sample = [&] {
     std::pair<process_times, process_times> t{times_of(server.pid()), {}};
@@ -614,11 +619,8 @@ steady_state measure_steady_state(const bench_options& o, const setting& s, int 
   for (auto& w : workers)
     ok = w->wait_until(clock_type::now() + 10s).ok && ok;
   auto sps = seconds_per_step(csv);
-  if (!ok || !sps) {
-    any_failed = true;
-    fmt::print("  (a steady-state run failed: see {})\n", dir.string());
-    return result;
-  }
+  if (!ok || !sps)
+    return failed();
   result.ok = true;
   result.us_per_step = 1e6 * *sps;
   result.steps = window_us / result.us_per_step;
