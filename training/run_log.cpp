@@ -1,5 +1,6 @@
 #include "training/run_log.hpp"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -26,7 +27,7 @@ void append_number(std::string& out, double x) {
   if (std::isnan(x))
     out += "nan";
   else
-    fmt::format_to(std::back_inserter(out), "{:.6g}", x);
+    fmt::format_to(std::back_inserter(out), FMT_COMPILE("{:.6g}"), x);
 }
 
 /// Appends a value that may not have been measured: nothing then, and only then.
@@ -161,15 +162,16 @@ void run_log::flush(bool all) {
     // step with pushes whose loss is not finite writes nan or inf: the run diverged there.
     const bool trained = r.pushes > 0 || !std::isnan(r.train_loss);
     // Straight into the buffer: a row is written at every step.
-    fmt::format_to(std::back_inserter(pending_), "{},{:.6f},", r.step, r.wall_s);
+    fmt::format_to(std::back_inserter(pending_), FMT_COMPILE("{},{:.6f},"), r.step, r.wall_s);
     append_cell(pending_, r.train_loss, trained);
     pending_ += ',';
     append_cell(pending_, r.test_loss, r.evaluated);
     pending_ += ',';
     append_cell(pending_, r.test_accuracy, r.evaluated);
-    fmt::format_to(std::back_inserter(pending_), ",{},{},{},", r.bytes_up, r.bytes_down, r.workers);
+    fmt::format_to(std::back_inserter(pending_), FMT_COMPILE(",{},{},{},"), r.bytes_up,
+                   r.bytes_down, r.workers);
     append_number(pending_, r.lr);
-    fmt::format_to(std::back_inserter(pending_), ",{},{}\n", r.pushes, r.staleness);
+    fmt::format_to(std::back_inserter(pending_), FMT_COMPILE(",{},{}\n"), r.pushes, r.staleness);
   }
   // Written rows are done with, but for the last few (rows()): a run of 10^8 steps must not
   // hold 10^8 rows.
