@@ -68,10 +68,9 @@ struct worker_options {
   /// CPU slot id + 1 (actors/cpu_affinity.hpp; the server takes slot 0).
   bool pin_process = false;
   /// dsq worker --server-timeout: a worker that waits for the server (an update, a grant, an
-  /// answer to its push) and whose probe goes unanswered this long fails; zero: it waits
-  /// forever.
-  /// Only a server alive behind an open connection can be silent: one that is gone sends a
-  /// down message.
+  /// answer to its push, its welcome) and whose probe goes unanswered this long fails; zero:
+  /// it waits forever. Only a server alive behind an open connection can be silent: one that
+  /// is gone sends a down message.
   std::chrono::steady_clock::duration server_timeout{};
 };
 

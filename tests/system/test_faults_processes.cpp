@@ -3,8 +3,10 @@
 // run bit for bit, as does one that exits on --faults.server-crash; a worker that crashes on
 // --faults.crash, or hangs (SIGSTOP) and wakes again, or joins late, and the same fault seed
 // giving the same faults; a server whose network layer a peer's message ended exits 6 and
-// resumes bit for bit too. Every wait is on an event (a line of output, a file, an exit) and
-// bounded; the cluster kills whatever still runs at the end of each test.
+// resumes bit for bit too; a server stopped with SIGSTOP, which its workers give up on after
+// --server-timeout, also while they wait for their welcome. Every wait is on an event (a line
+// of output, a file, an exit) and bounded; the cluster kills whatever still runs at the end of
+// each test.
 #define BOOST_TEST_MODULE dsq_system_faults_processes
 #include <boost/test/unit_test.hpp>
 
