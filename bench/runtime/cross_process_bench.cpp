@@ -204,19 +204,6 @@ std::optional<double> seconds_per_step(const fs::path& csv) {
   return (wall.back() - wall[1]) / static_cast<double>(wall.size() - 2);
 }
 
-/// CPU time (ns) that every thread of `pid` has run so far, from /proc/PID/task/*/schedstat.
-double cpu_ns_of(pid_t pid) {
-  double total = 0;
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
-    std::ifstream in{task.path() / "schedstat"};
-    double ns = 0;
-    if (in >> ns)
-      total += ns;
-  }
-  return total;
-}
-
 /// What the threads of a process have used so far, from /proc/PID/task/*/{schedstat,stat,status}.
 struct process_times {
   double run_ns = 0;       ///< on a CPU
@@ -525,13 +512,13 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   auto percent = [&](std::vector<pid_t> pids) {
     std::vector<double> before;
     for (pid_t p : pids)
-      before.push_back(cpu_ns_of(p));
+      before.push_back(times_of(p).run_ns);
     auto t0 = clock_type::now();
     std::this_thread::sleep_for(window);
     auto wall_ns = std::chrono::duration<double, std::nano>(clock_type::now() - t0).count();
     std::vector<double> out;
     for (std::size_t i = 0; i < pids.size(); ++i)
-      out.push_back(100 * (cpu_ns_of(pids[i]) - before[i]) / wall_ns);
+      out.push_back(100 * (times_of(pids[i]).run_ns - before[i]) / wall_ns);
     return out;
   };
   result.server_waiting_for_workers = percent({server.pid()})[0];
