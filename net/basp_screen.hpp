@@ -1,6 +1,6 @@
 #pragma once
 
-// A guard in front of CAF 0.17's BASP broker for one plain TCP connection. The broker decodes
+// A guard in front of CAF 0.17's BASP broker for one connection. The broker decodes
 // every message it receives in its own handler, and CAF 0.17's deserializer throws, rather
 // than failing, on some malformed built-in values (a config_value whose variant tag is past its
 // last alternative): the exception ends the broker, and with it every connection of the

@@ -1,16 +1,14 @@
 #include "net/eager_tcp.hpp"
 
-#include "net/basp_screen.hpp"
 #include "net/read_ahead_tcp.hpp"
+#include "net/screened_input.hpp"
 
-#include <caf/io/basp_broker.hpp>
 #include <caf/io/network/stream.hpp>
 #include <caf/io/scribe.hpp>
 #include <caf/make_counted.hpp>
 
 #include <sys/socket.h>
 
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -86,25 +84,8 @@ public:
   /// Hands what arrived to the broker, unless it is BASP's broker and the screen refuses it:
   /// then the connection is shut down, and the broker learns that it closed.
   bool consume(caf::execution_unit* ctx, const void* data, std::size_t size) override {
-    // What was read ahead behind a refused message is dropped.
-    if (refused_)
+    if (!input_.pass(*this, stream_.fd(), ctx, data, size))
       return true;
-    // The broker is set once: a cast per message would be dear.
-    if (parent() != screened_parent_) {
-      screened_parent_ = parent();
-      basp_ = dynamic_cast<caf::io::basp_broker*>(screened_parent_);
-    }
-    if (auto* basp = basp_) {
-      if (!screen_.admit(ctx, basp->proxy_registry_ptr(), static_cast<const char*>(data), size)) {
-        refused_ = true;
-        std::fprintf(stderr,
-                     "dsq: closed the connection from %s:%u: it sent a message that CAF cannot "
-                     "decode\n",
-                     addr().c_str(), static_cast<unsigned>(port()));
-        ::shutdown(stream_.fd(), SHUT_RDWR); // the next read finds the end: the broker is told
-        return true;
-      }
-    }
     return scribe::consume(ctx, data, size);
   }
 
@@ -135,10 +116,7 @@ public:
 
 private:
   bool launched_ = false;
-  bool refused_ = false;
-  basp_screen screen_;
-  caf::io::abstract_broker* screened_parent_ = nullptr;
-  caf::io::basp_broker* basp_ = nullptr; ///< screened_parent_ if it is BASP's broker
+  screened_input input_;
   eager_stream stream_;
 };
 

@@ -7,8 +7,8 @@
 // recv that finds the socket empty. With messages of a few dozen bytes those system calls are
 // most of a message's cost. The connections here send at once when nothing is queued before
 // them, and read what the socket holds in one recv, handing it out as CAF asks for it. The
-// wire format, BASP and the event loop stay CAF's; TLS connections (CAF's OpenSSL module) are
-// not affected.
+// wire format, BASP and the event loop stay CAF's; TLS connections (screened_tls.hpp) are not
+// affected.
 
 #include <caf/io/network/default_multiplexer.hpp>
 

@@ -3,13 +3,13 @@
 #include "config/run_config.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
+#include "net/screened_tls.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/io/basp_broker.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/openssl/manager.hpp>
-#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/sec.hpp>
 #include <caf/send.hpp>
@@ -148,6 +148,18 @@ std::string bind_failure(const std::string& bind, std::uint16_t port) {
   return why;
 }
 
+/// caf::openssl::publish, through the middleman actor of screened TLS connections.
+caf::expected<std::uint16_t> publish_screened_tls(caf::actor_system& sys, const caf::actor& server,
+                                                  std::uint16_t port, const std::string& bind) {
+  caf::expected<std::uint16_t> result = caf::sec::cannot_open_port;
+  caf::scoped_actor self{sys};
+  self->request(screened_tls_middleman(sys), caf::infinite, caf::publish_atom::value, port,
+                caf::actor_cast<caf::strong_actor_ptr>(server), std::set<std::string>{}, bind, true)
+      .receive([&](std::uint16_t bound) { result = bound; },
+               [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
 } // namespace
 
 std::uint16_t publish_server(caf::actor_system& sys, const caf::actor& server, std::uint16_t port,
@@ -158,7 +170,7 @@ std::uint16_t publish_server(caf::actor_system& sys, const caf::actor& server, s
   } catch (const config_error& e) {
     throw transport_error(e.what());
   }
-  auto published = tls ? caf::openssl::publish(server, port, bind.c_str(), true)
+  auto published = tls ? publish_screened_tls(sys, server, port, bind)
                        : sys.middleman().publish(server, port, bind.c_str(), true);
   if (!published) {
     const auto why = bind_failure(bind, port);
@@ -179,7 +191,8 @@ caf::actor connect_to_server(caf::actor_system& sys, const std::string& host, st
                              const std::function<bool()>& stop) {
   using namespace std::chrono;
   const bool tls = sys.has_openssl_manager();
-  auto handle = tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+  // Over TLS, dsq's connections rather than the OpenSSL module's: they screen their input.
+  auto handle = tls ? screened_tls_middleman(sys) : sys.middleman().actor_handle();
   const auto address = host + ":" + std::to_string(port);
   caf::scoped_actor self{sys};
   for (;;) {

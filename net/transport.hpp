@@ -1,7 +1,8 @@
 #pragma once
 
 // How a server publishes itself and a worker reaches it: over TLS with certificates on both
-// sides (CAF's OpenSSL module) when the node has a TLS identity, over the plain middleman
+// sides (CAF's OpenSSL module's sessions, dsq's screened connections: screened_tls.hpp) when
+// the node has a TLS identity, over the plain middleman
 // otherwise, and then only on a loopback address unless the user insists (--insecure).
 // Plain CAF trusts whoever connects: anyone who reaches the port can send any message, and a
 // forged transport header makes the middleman allocate whatever size it announces.

@@ -1,7 +1,11 @@
-// attack_client: a hostile peer of a plaintext `dsq server`, for tests/system/test_attacks.cpp.
+// attack_client: a hostile peer of a `dsq server`, for tests/system/test_attacks.cpp (and, over
+// TLS with a certificate of the cluster's CA, test_tls.cpp).
 // It speaks the protocol of net/messages.hpp through CAF like a worker, but lies:
 //
-//   attack_client HOST:PORT ATTACK
+//   attack_client HOST:PORT ATTACK [CERT KEY CA]
+//
+// With CERT, KEY and CA it connects over TLS (as a peer with a certificate of the cluster's CA,
+// the strongest attacker TLS admits).
 //
 //   stop            a stranger (never registered) sends stop_atom to the server
 //   nan-identity    registers, then pushes an identity-encoded gradient of NaN every step
@@ -146,7 +150,7 @@ void wait_for_sigusr1() {
 
 class config : public caf::actor_system_config {
 public:
-  explicit config(const std::string& attack) {
+  config(const std::string& attack, const tls_files& tls) {
     register_message_types(*this);
     // Under the server's name for a push: the server decodes it as one.
     if (attack == "huge-length")
@@ -154,6 +158,7 @@ public:
     if (attack == "bad-variant")
       add_message_type<testing::forged_config_value>("@config_value");
     load<caf::io::middleman>();
+    configure_transport(*this, tls); // after the middleman, which TLS needs; nothing without
   }
 };
 
@@ -270,15 +275,16 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
 } // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
+  if (argc != 3 && argc != 6) {
     std::cerr
         << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|nan-loss|"
-           "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit\n";
+           "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit [CERT KEY CA]\n";
     return 2;
   }
   block_sigusr1();
   try {
-    config cfg{argv[2]};
+    const tls_files tls = argc == 6 ? tls_files{argv[3], argv[4], argv[5]} : tls_files{};
+    config cfg{argv[2], tls};
     caf::actor_system sys{cfg};
     auto code = play(sys, argv[1], argv[2]);
     std::fflush(stdout);
