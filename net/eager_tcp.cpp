@@ -1,16 +1,10 @@
 #include "net/eager_tcp.hpp"
 
 #include "net/read_ahead_tcp.hpp"
-#include "net/screened_input.hpp"
+#include "net/screened_scribe.hpp"
 
 #include <caf/io/network/stream.hpp>
-#include <caf/io/scribe.hpp>
 #include <caf/make_counted.hpp>
-
-#include <sys/socket.h>
-
-#include <string>
-#include <vector>
 
 namespace dsq {
 
@@ -54,50 +48,12 @@ private:
   read_ahead_tcp policy_;
 };
 
-/// CAF's scribe_impl with an eager_stream.
-class eager_scribe final : public caf::io::scribe {
+/// CAF's scribe_impl with an eager_stream, screened.
+class eager_scribe final : public screened_scribe<eager_stream> {
 public:
-  eager_scribe(caf::io::network::default_multiplexer& mpx, native_socket fd)
-      : scribe(caf::io::network::conn_hdl_from_socket(fd)), stream_(mpx, fd) {}
-
-  void configure_read(caf::io::receive_policy::config config) override {
-    stream_.configure_read(config);
-    if (!launched_) {
-      launched_ = true;
-      stream_.start(this);
-    }
-  }
-
-  void ack_writes(bool enable) override { stream_.ack_writes(enable); }
-
-  std::vector<char>& wr_buf() override { return stream_.wr_buf(); }
-
-  std::vector<char>& rd_buf() override { return stream_.rd_buf(); }
-
-  void graceful_shutdown() override {
-    stream_.graceful_shutdown();
-    detach(&stream_.backend(), false);
-  }
+  using screened_scribe::screened_scribe;
 
   void flush() override { stream_.flush_now(this); }
-
-  /// Hands what arrived to the broker, unless it is BASP's broker and the screen refuses it:
-  /// then the connection is shut down, and the broker learns that it closed.
-  bool consume(caf::execution_unit* ctx, const void* data, std::size_t size) override {
-    if (!input_.pass(*this, stream_.fd(), ctx, data, size))
-      return true;
-    return scribe::consume(ctx, data, size);
-  }
-
-  std::string addr() const override {
-    auto x = caf::io::network::remote_addr_of_fd(stream_.fd());
-    return x ? *x : std::string{};
-  }
-
-  std::uint16_t port() const override {
-    auto x = caf::io::network::remote_port_of_fd(stream_.fd());
-    return x ? *x : 0;
-  }
 
   void add_to_loop() override {
     stream_.activate(this);
@@ -111,13 +67,6 @@ public:
       });
     }
   }
-
-  void remove_from_loop() override { stream_.passivate(); }
-
-private:
-  bool launched_ = false;
-  screened_input input_;
-  eager_stream stream_;
 };
 
 } // namespace

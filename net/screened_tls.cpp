@@ -1,6 +1,6 @@
 #include "net/screened_tls.hpp"
 
-#include "net/screened_input.hpp"
+#include "net/screened_scribe.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/io/basp_broker.hpp>
@@ -9,14 +9,12 @@
 #include <caf/io/network/default_multiplexer.hpp>
 #include <caf/io/network/doorman_impl.hpp>
 #include <caf/io/network/stream_impl.hpp>
-#include <caf/io/scribe.hpp>
 #include <caf/make_counted.hpp>
 #include <caf/openssl/session.hpp>
 #include <caf/send.hpp>
 
 #include <mutex>
 #include <string>
-#include <vector>
 
 namespace dsq {
 
@@ -26,83 +24,39 @@ using caf::io::network::default_multiplexer;
 using caf::io::network::native_socket;
 using caf::io::network::rw_state;
 
-/// Reads and writes of one TLS connection, through its OpenSSL session (which the scribe owns).
-struct tls_policy {
-  explicit tls_policy(caf::openssl::session* s) : session(s) {}
+/// Reads and writes of one TLS connection, through its OpenSSL session.
+class tls_policy {
+public:
+  explicit tls_policy(caf::openssl::session_ptr session) : session_(std::move(session)) {}
 
   rw_state read_some(std::size_t& result, native_socket fd, void* buf, std::size_t len) {
-    return session->read_some(result, fd, buf, len);
+    return session_->read_some(result, fd, buf, len);
   }
 
   rw_state write_some(std::size_t& result, native_socket fd, const void* buf, std::size_t len) {
-    return session->write_some(result, fd, buf, len);
+    return session_->write_some(result, fd, buf, len);
   }
 
   /// A TLS record is decrypted whole: bytes of it may wait in the session, not in the socket.
   bool must_read_more(native_socket fd, std::size_t threshold) {
-    return session->must_read_more(fd, threshold);
+    return session_->must_read_more(fd, threshold);
   }
-
-  caf::openssl::session* session;
-};
-
-/// A TLS connection as the OpenSSL module makes it, whose input passes dsq's screen before it
-/// reaches the broker.
-class tls_scribe final : public caf::io::scribe {
-public:
-  tls_scribe(default_multiplexer& mpx, native_socket fd, caf::openssl::session_ptr session)
-      : scribe(caf::io::network::conn_hdl_from_socket(fd)), session_(std::move(session)),
-        stream_(mpx, fd, session_.get()) {}
-
-  void configure_read(caf::io::receive_policy::config config) override {
-    stream_.configure_read(config);
-    if (!launched_) {
-      launched_ = true;
-      stream_.start(this);
-      // Until the handshake is done, SSL_connect or SSL_accept must run again when the socket
-      // is writable: ask epoll for that even with nothing to write.
-      stream_.force_empty_write(this);
-    }
-  }
-
-  void ack_writes(bool enable) override { stream_.ack_writes(enable); }
-
-  std::vector<char>& wr_buf() override { return stream_.wr_buf(); }
-
-  std::vector<char>& rd_buf() override { return stream_.rd_buf(); }
-
-  void graceful_shutdown() override {
-    stream_.graceful_shutdown();
-    detach(&stream_.backend(), false);
-  }
-
-  void flush() override { stream_.flush(this); }
-
-  bool consume(caf::execution_unit* ctx, const void* data, std::size_t size) override {
-    if (!input_.pass(*this, stream_.fd(), ctx, data, size))
-      return true;
-    return scribe::consume(ctx, data, size);
-  }
-
-  std::string addr() const override {
-    auto x = caf::io::network::remote_addr_of_fd(stream_.fd());
-    return x ? *x : std::string{};
-  }
-
-  std::uint16_t port() const override {
-    auto x = caf::io::network::remote_port_of_fd(stream_.fd());
-    return x ? *x : 0;
-  }
-
-  void add_to_loop() override { stream_.activate(this); }
-
-  void remove_from_loop() override { stream_.passivate(); }
 
 private:
-  bool launched_ = false;
-  screened_input input_;
-  caf::openssl::session_ptr session_; ///< before stream_, whose policy points into it
-  caf::io::network::stream_impl<tls_policy> stream_;
+  caf::openssl::session_ptr session_;
+};
+
+/// A TLS connection as the OpenSSL module makes it, screened.
+class tls_scribe final : public screened_scribe<caf::io::network::stream_impl<tls_policy>> {
+public:
+  using screened_scribe::screened_scribe;
+
+private:
+  void launched() override {
+    // Until the handshake is done, SSL_connect or SSL_accept must run again when the socket
+    // is writable: ask epoll for that even with nothing to write.
+    stream_.force_empty_write(this);
+  }
 };
 
 /// Accepts plain TCP and hands each connection to a tls_scribe with a server-side session.

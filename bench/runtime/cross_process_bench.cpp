@@ -313,6 +313,34 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
 int run_counter = 0;
 bool any_failed = false; ///< keep the run directories to look at
 
+/// A `dsq server` on 127.0.0.1 and its `dsq worker` processes.
+struct cross_run {
+  std::unique_ptr<child> server;
+  std::vector<std::unique_ptr<child>> workers;
+};
+
+/// Starts `dsq server server_args` on a free port of 127.0.0.1 and, once it listens, `n` quiet
+/// `dsq worker` processes, their outputs in `dir`; nullopt if the server did not listen by
+/// `deadline`.
+std::optional<cross_run> start_cross_run(const setting& s,
+                                         const std::vector<std::string>& server_args, int n,
+                                         const fs::path& dir, clock_type::time_point deadline) {
+  cross_run run;
+  run.server = std::make_unique<child>(
+      concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, server_args), dir / "server.out",
+      dir / "server.err");
+  if (!wait_for_text(dir / "server.out", "waiting for", deadline))
+    return std::nullopt;
+  auto text = read_file(dir / "server.out");
+  auto port = std::stoi(text.substr(text.find("127.0.0.1:") + 10));
+  for (int i = 0; i < n; ++i)
+    run.workers.push_back(std::make_unique<child>(
+        concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port), "--quiet"},
+               s.extra),
+        dir / fmt::format("worker{}.out", i), dir / fmt::format("worker{}.err", i)));
+  return run;
+}
+
 /// `dsq local --workers=N` (n_processes == 0) or `dsq server` + N `dsq worker` processes.
 run_result run_dsq(const bench_options& o, const setting& s, bool local, int n, long steps,
                    const std::vector<std::string>& model) {
@@ -329,21 +357,11 @@ run_result run_dsq(const bench_options& o, const setting& s, bool local, int n, 
     child c(concat({s.binary, "local"}, common), dir / "local.out", dir / "local.err");
     result.used = c.wait_until(deadline);
   } else {
-    child server(concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, common),
-                 dir / "server.out", dir / "server.err");
-    if (!wait_for_text(dir / "server.out", "waiting for", deadline))
+    auto run = start_cross_run(s, common, n, dir, deadline);
+    if (!run)
       return result;
-    auto text = read_file(dir / "server.out");
-    auto at = text.find("127.0.0.1:");
-    auto port = std::stoi(text.substr(at + 10));
-    std::vector<std::unique_ptr<child>> workers;
-    for (int i = 0; i < n; ++i)
-      workers.push_back(std::make_unique<child>(
-          concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port), "--quiet"},
-                 s.extra),
-          dir / fmt::format("worker{}.out", i), dir / fmt::format("worker{}.err", i)));
-    result.used = server.wait_until(deadline);
-    for (auto& w : workers)
+    result.used = run->server->wait_until(deadline);
+    for (auto& w : run->workers)
       result.used += w->wait_until(deadline + 10s);
   }
   auto sps = seconds_per_step(csv);
@@ -574,18 +592,11 @@ steady_state measure_steady_state(const bench_options& o, const setting& s, int 
     fmt::print("  (a steady-state run failed: see {})\n", dir.string());
     return result;
   };
-  child server(concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, args),
-               dir / "server.out", dir / "server.err");
-  if (!wait_for_text(dir / "server.out", "waiting for", deadline))
+  auto run = start_cross_run(s, args, n, dir, deadline);
+  if (!run)
     return failed();
-  auto text = read_file(dir / "server.out");
-  auto port = std::stoi(text.substr(text.find("127.0.0.1:") + 10));
-  std::vector<std::unique_ptr<child>> workers;
-  for (int i = 0; i < n; ++i)
-    workers.push_back(std::make_unique<child>(
-        concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port), "--quiet"},
-               s.extra),
-        dir / fmt::format("worker{}.out", i), dir / fmt::format("worker{}.err", i)));
+  auto& server = *run->server;
+  auto& workers = run->workers;
   // The first row of the metrics reaches the file once training runs (rows follow each second).
   if (!wait_for_text(csv, "\n0,", deadline))
     return failed();

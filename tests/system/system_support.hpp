@@ -10,6 +10,7 @@
 #include <boost/test/results_collector.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -279,5 +280,26 @@ private:
   std::uint16_t port_ = 0;
   int workers_started_ = 0;
 };
+
+/// Plays attack_client's bad-variant attack (tests/system/attack_client.cpp): arms it, fires it
+/// and requires that the server closed that one connection and still runs.
+inline void expect_undecodable_message_closes_only_its_connection(child_process& attacker,
+                                                                  child_process& server) {
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: armed", 20s), attacker.report());
+  attacker.send_signal(SIGUSR1);
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: sent a config_value", 20s),
+                        attacker.report());
+  // The attacker learns that its connection is gone (the server's proxy goes down).
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: the server ended", 30s),
+                        attacker.report());
+  BOOST_REQUIRE_MESSAGE(wait_until(
+                            [&] {
+                              return server.err().find("closed the connection from 127.0.0.1") !=
+                                     std::string::npos;
+                            },
+                            10s),
+                        server.report());
+  BOOST_REQUIRE_MESSAGE(server.running(), server.report());
+}
 
 } // namespace dsq::system_test

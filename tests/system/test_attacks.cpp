@@ -119,21 +119,7 @@ BOOST_AUTO_TEST_CASE(a_message_caf_cannot_decode_closes_only_its_own_connection)
   cluster c{"attack-bad-variant"};
   auto& server = c.start_server(concat(run_config(), {"--workers=2"}));
   auto& attacker = start_attacker(c, "bad-variant");
-  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: armed", 20s), attacker.report());
-  attacker.send_signal(SIGUSR1);
-  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: sent a config_value", 20s),
-                        attacker.report());
-  // The attacker learns that its connection is gone (the server's proxy goes down).
-  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: the server ended", 30s),
-                        attacker.report());
-  BOOST_REQUIRE_MESSAGE(wait_until(
-                            [&] {
-                              return server.err().find("closed the connection from 127.0.0.1") !=
-                                     std::string::npos;
-                            },
-                            10s),
-                        server.report());
-  BOOST_REQUIRE_MESSAGE(server.running(), server.report());
+  expect_undecodable_message_closes_only_its_connection(attacker, server);
   auto& w1 = c.start_worker({"--quiet"});
   auto& w2 = c.start_worker({"--quiet"});
   expect_undisturbed(c, w1, w2);

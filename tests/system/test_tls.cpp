@@ -49,6 +49,15 @@ std::vector<std::string> tls_options(const std::string& dir, const std::string& 
   return tls_options(dir, name, dir);
 }
 
+/// A TLS server of a 1-worker run of `steps`, with certificates for it and `workers` workers
+/// made in `c`'s directory "certs".
+child_process& start_tls_server(cluster& c, std::uint64_t steps, int workers) {
+  const auto certs = c.file("certs");
+  make_certs(c, certs, workers);
+  return c.start_server(concat(concat(tiny_run(static_cast<int>(steps)), {"--workers=1"}),
+                               tls_options(certs, "server")));
+}
+
 /// A worker that must be turned away: it exits non-zero, soon, with one `dsq: error:` line
 /// that contains `expected`.
 void expect_refused(child_process& w, const std::string& expected) {
@@ -177,10 +186,8 @@ BOOST_AUTO_TEST_SUITE(strangers)
 BOOST_AUTO_TEST_CASE(a_forged_1_gib_header_on_the_tls_port_is_refused_without_allocating) {
   const std::uint64_t steps = 100;
   cluster c{"tls-header"};
+  auto& server = start_tls_server(c, steps, 1);
   const auto certs = c.file("certs");
-  make_certs(c, certs, 1);
-  auto& server = c.start_server(
-      concat(concat(tiny_run(steps), {"--workers=1"}), tls_options(certs, "server")));
   const long before = peak_resident_kib(server.pid());
   BOOST_REQUIRE(before > 0);
   {
@@ -211,28 +218,12 @@ BOOST_AUTO_TEST_SUITE(members)
 BOOST_AUTO_TEST_CASE(an_authenticated_peer_sending_what_caf_cannot_decode_loses_only_its_link) {
   const std::uint64_t steps = 100;
   cluster c{"tls-bad-variant"};
+  auto& server = start_tls_server(c, steps, 2);
   const auto certs = c.file("certs");
-  make_certs(c, certs, 2);
-  auto& server = c.start_server(
-      concat(concat(tiny_run(steps), {"--workers=1"}), tls_options(certs, "server")));
   auto& attacker =
       c.start("attacker", {DSQ_ATTACK_CLIENT, c.address(), "bad-variant", certs + "/worker-2.pem",
                            certs + "/worker-2.key", certs + "/ca.pem"});
-  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: armed", 20s), attacker.report());
-  attacker.send_signal(SIGUSR1);
-  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: sent a config_value", 20s),
-                        attacker.report());
-  // The attacker learns that its connection is gone (the server's proxy goes down).
-  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: the server ended", 30s),
-                        attacker.report());
-  BOOST_REQUIRE_MESSAGE(wait_until(
-                            [&] {
-                              return server.err().find("closed the connection from 127.0.0.1") !=
-                                     std::string::npos;
-                            },
-                            10s),
-                        server.report());
-  BOOST_REQUIRE_MESSAGE(server.running(), server.report());
+  expect_undecodable_message_closes_only_its_connection(attacker, server);
   auto& member = c.start_worker(concat({"--quiet"}, tls_options(certs, "worker-1")));
   BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
   BOOST_TEST(server.status()->success(), server.report());
