@@ -58,6 +58,16 @@ child_process& start_tls_server(cluster& c, std::uint64_t steps, int workers) {
                                tls_options(certs, "server")));
 }
 
+/// Starts worker-1 of `c`'s "certs" and requires the run of start_tls_server to complete with
+/// it: every step written, server and worker exit 0.
+void expect_completed_with_worker_1(cluster& c, child_process& server, std::uint64_t steps) {
+  auto& member = c.start_worker(concat({"--quiet"}, tls_options(c.file("certs"), "worker-1")));
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
+  BOOST_TEST(server.status()->success(), server.report());
+  BOOST_TEST(member.status()->success(), member.report());
+  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
+}
+
 /// A worker that must be turned away: it exits non-zero, soon, with one `dsq: error:` line
 /// that contains `expected`.
 void expect_refused(child_process& w, const std::string& expected) {
@@ -187,7 +197,6 @@ BOOST_AUTO_TEST_CASE(a_forged_1_gib_header_on_the_tls_port_is_refused_without_al
   const std::uint64_t steps = 100;
   cluster c{"tls-header"};
   auto& server = start_tls_server(c, steps, 1);
-  const auto certs = c.file("certs");
   const long before = peak_resident_kib(server.pid());
   BOOST_REQUIRE(before > 0);
   {
@@ -201,11 +210,7 @@ BOOST_AUTO_TEST_CASE(a_forged_1_gib_header_on_the_tls_port_is_refused_without_al
   BOOST_TEST(after - before < 32 * 1024, "peak VmRSS grew by " << (after - before) << " KiB");
   BOOST_TEST(server.running());
 
-  auto& member = c.start_worker(tls_options(certs, "worker-1"));
-  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
-  BOOST_TEST(server.status()->success(), server.report());
-  BOOST_TEST(member.status()->success(), member.report());
-  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
+  expect_completed_with_worker_1(c, server, steps);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -224,11 +229,7 @@ BOOST_AUTO_TEST_CASE(an_authenticated_peer_sending_what_caf_cannot_decode_loses_
       c.start("attacker", {DSQ_ATTACK_CLIENT, c.address(), "bad-variant", certs + "/worker-2.pem",
                            certs + "/worker-2.key", certs + "/ca.pem"});
   expect_undecodable_message_closes_only_its_connection(attacker, server);
-  auto& member = c.start_worker(concat({"--quiet"}, tls_options(certs, "worker-1")));
-  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
-  BOOST_TEST(server.status()->success(), server.report());
-  BOOST_TEST(member.status()->success(), member.report());
-  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
+  expect_completed_with_worker_1(c, server, steps);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
