@@ -316,6 +316,7 @@ bool any_failed = false; ///< keep the run directories to look at
 /// A `dsq server` on 127.0.0.1 and its `dsq worker` processes.
 struct cross_run {
   std::unique_ptr<child> server;
+  int port = 0; ///< where the server listens
   std::vector<std::unique_ptr<child>> workers;
 };
 
@@ -332,10 +333,10 @@ std::optional<cross_run> start_cross_run(const setting& s,
   if (!wait_for_text(dir / "server.out", "waiting for", deadline))
     return std::nullopt;
   auto text = read_file(dir / "server.out");
-  auto port = std::stoi(text.substr(text.find("127.0.0.1:") + 10));
+  run.port = std::stoi(text.substr(text.find("127.0.0.1:") + 10));
   for (int i = 0; i < n; ++i)
     run.workers.push_back(std::make_unique<child>(
-        concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port), "--quiet"},
+        concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", run.port), "--quiet"},
                s.extra),
         dir / fmt::format("worker{}.out", i), dir / fmt::format("worker{}.err", i)));
   return run;
@@ -435,6 +436,9 @@ struct compute_breakdown {
   double aggregate_us = 0; ///< server: from_bytes of each push, aggregate, to_bytes
   double apply_us = 0;     ///< from_bytes + apply_update (every replica, and the server)
   std::size_t push_bytes = 0, update_bytes = 0;
+
+  /// A worker's part of a step: its gradient, compression and apply.
+  double worker_us() const { return gradient_us + compress_us + apply_us; }
 };
 
 compute_breakdown measure_compute(const std::vector<std::string>& model_args, int n, int reps) {
@@ -523,10 +527,10 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   std::vector<std::string> args = concat(tiny_model, s.extra);
   args.push_back("--steps=100000000");
   args.push_back("--workers=2");
-  child server(concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, args),
-               dir / "server.out", dir / "server.err");
-  if (!wait_for_text(dir / "server.out", "waiting for", deadline))
+  auto run = start_cross_run(s, args, 0, dir, deadline); // its workers come below
+  if (!run)
     return result;
+  auto& server = *run->server;
   auto percent = [&](std::vector<pid_t> pids) {
     std::vector<double> before;
     for (pid_t p : pids)
@@ -540,8 +544,7 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
     return out;
   };
   result.server_waiting_for_workers = percent({server.pid()})[0];
-  auto text = read_file(dir / "server.out");
-  auto port = std::stoi(text.substr(text.find("127.0.0.1:") + 10));
+  const auto port = run->port;
   // Worker 0 prints its progress (no --quiet): its lines tell that training runs.
   std::vector<std::string> w0 =
       concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port)}, s.extra);
@@ -846,7 +849,7 @@ int main(int argc, char** argv) {
     // the server's aggregation, one apply on the worker.
     const auto cores = std::max(1u, std::thread::hardware_concurrency());
     const double rounds_per_core = std::ceil(static_cast<double>(n) / cores);
-    double worker = rounds_per_core * (c.gradient_us + c.compress_us + c.apply_us);
+    double worker = rounds_per_core * c.worker_us();
     double ser = 2 * c.caf_ser_us;
     double rest = x - worker - c.aggregate_us - ser - f;
     fmt::print(
@@ -877,9 +880,8 @@ int main(int argc, char** argv) {
       const double cpu = 1e-3 * (st.server.run_ns + st.workers.run_ns) / st.steps;
       fmt::print("  all processes: {:.1f} us of CPU per step, {:.1f} us of wall on {:.0f} CPUs; "
                  "of it dsq's compute {:.1f} (a worker's {:.1f}, the server's {:.1f})\n",
-                 cpu, cpu / cores, cores,
-                 n * (c.gradient_us + c.compress_us + c.apply_us) + c.aggregate_us,
-                 c.gradient_us + c.compress_us + c.apply_us, c.aggregate_us);
+                 cpu, cpu / cores, cores, n * c.worker_us() + c.aggregate_us, c.worker_us(),
+                 c.aggregate_us);
     }
   }
   fmt::print("(CPU: on a CPU; user and kernel split it as the kernel's tick samples do; "
