@@ -137,6 +137,15 @@ public:
 
   pid_t pid() const { return pid_; }
 
+  /// True once the process has ended (it stays waitable: wait_until still collects it).
+  bool ended() const {
+    if (done_)
+      return true;
+    siginfo_t info{};
+    return waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           info.si_pid == pid_;
+  }
+
   /// Waits until `deadline`; kills the group then. ok: exited with status 0 in time.
   usage wait_until(clock_type::time_point deadline) {
     usage u;
@@ -174,12 +183,15 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
-/// Polls `path` until it contains `needle` or `deadline` passes.
-bool wait_for_text(const fs::path& path, const std::string& needle,
+/// Polls `path` until it contains `needle`, or `deadline` passes, or `writer` ended without
+/// writing it (a failed run fails at once instead of at the deadline).
+bool wait_for_text(const fs::path& path, const std::string& needle, const child& writer,
                    clock_type::time_point deadline) {
   while (clock_type::now() < deadline) {
     if (read_file(path).find(needle) != std::string::npos)
       return true;
+    if (writer.ended())
+      return read_file(path).find(needle) != std::string::npos;
     std::this_thread::sleep_for(5ms);
   }
   return false;
@@ -321,8 +333,8 @@ struct cross_run {
 };
 
 /// Starts `dsq server server_args` on a free port of 127.0.0.1 and, once it listens, `n` quiet
-/// `dsq worker` processes, their outputs in `dir`; nullopt if the server did not listen by
-/// `deadline`.
+/// `dsq worker` processes, their outputs in `dir`; nullopt if the server ended or did not listen
+/// by `deadline`.
 std::optional<cross_run> start_cross_run(const setting& s,
                                          const std::vector<std::string>& server_args, int n,
                                          const fs::path& dir, clock_type::time_point deadline) {
@@ -330,10 +342,13 @@ std::optional<cross_run> start_cross_run(const setting& s,
   run.server = std::make_unique<child>(
       concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, server_args), dir / "server.out",
       dir / "server.err");
-  if (!wait_for_text(dir / "server.out", "waiting for", deadline))
+  if (!wait_for_text(dir / "server.out", "waiting for", *run.server, deadline))
     return std::nullopt;
   auto text = read_file(dir / "server.out");
-  run.port = std::stoi(text.substr(text.find("127.0.0.1:") + 10));
+  auto at = text.find("127.0.0.1:");
+  if (at == std::string::npos)
+    return std::nullopt;
+  run.port = std::stoi(text.substr(at + 10));
   for (int i = 0; i < n; ++i)
     run.workers.push_back(std::make_unique<child>(
         concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", run.port), "--quiet"},
@@ -382,6 +397,16 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   auto n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/// The median of `v` as a table cell; "-" where every run failed (no figure, not a zero).
+std::string figure(const std::vector<double>& v) {
+  return v.empty() ? std::string{"-"} : fmt::format("{:.1f}", median(v));
+}
+
+/// a / b as a table cell; "-" where either was not measured.
+std::string ratio(double a, double b) {
+  return a > 0 && b > 0 ? fmt::format("{:.2f}x", a / b) : std::string{"-"};
 }
 
 /// Per-step figures of one configuration, over the repeats.
@@ -527,9 +552,14 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   std::vector<std::string> args = concat(tiny_model, s.extra);
   args.push_back("--steps=100000000");
   args.push_back("--workers=2");
+  auto failed = [&] {
+    any_failed = true;
+    fmt::print("  (the waiting measurement failed: see {})\n", dir.string());
+    return idle_cpu{};
+  };
   auto run = start_cross_run(s, args, 0, dir, deadline); // its workers come below
   if (!run)
-    return result;
+    return failed();
   auto& server = *run->server;
   auto percent = [&](std::vector<pid_t> pids) {
     std::vector<double> before;
@@ -552,8 +582,8 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   w1.push_back("--quiet");
   child worker0(w0, dir / "worker0.out", dir / "worker0.err");
   child worker1(w1, dir / "worker1.out", dir / "worker1.err");
-  if (!wait_for_text(dir / "worker0.out", "step 1000/", deadline))
-    return result;
+  if (!wait_for_text(dir / "worker0.out", "step 1000/", worker0, deadline))
+    return failed();
   kill(worker1.pid(), SIGSTOP);
   std::this_thread::sleep_for(100ms); // let the step in flight end
   auto waiting = percent({server.pid(), worker0.pid()});
@@ -561,10 +591,10 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   result.server_waiting_for_push = waiting[0];
   result.worker_waiting_for_update = waiting[1];
   kill(server.pid(), SIGTERM); // stops the run early; the workers are told to exit
-  server.wait_until(clock_type::now() + 20s);
-  worker0.wait_until(clock_type::now() + 10s);
-  worker1.wait_until(clock_type::now() + 10s);
-  return result;
+  bool ok = server.wait_until(clock_type::now() + 20s).ok;
+  ok = worker0.wait_until(clock_type::now() + 10s).ok && ok;
+  ok = worker1.wait_until(clock_type::now() + 10s).ok && ok;
+  return ok ? result : failed();
 }
 
 // -- a step in the steady state, per process -------------------------------------------------
@@ -601,7 +631,7 @@ steady_state measure_steady_state(const bench_options& o, const setting& s, int 
   auto& server = *run->server;
   auto& workers = run->workers;
   // The first row of the metrics reaches the file once training runs (rows follow each second).
-  if (!wait_for_text(csv, "\n0,", deadline))
+  if (!wait_for_text(csv, "\n0,", server, deadline))
     return failed();
   std::this_thread::sleep_for(300ms); // past the first steps
   auto sample = [&] {
@@ -816,11 +846,11 @@ int main(int argc, char** argv) {
       auto& x = cross[{n, s.name}];
       auto& f = floors[n];
       double lw = median(l.wall_us), xw = median(x.wall_us), fw = median(f.us);
-      fmt::print("{:>7} {:>8} | {:>9.1f} {:>7.1f} {:>6.1f} | {:>9.1f} {:>7.1f} {:>6.1f} | {:>9.1f} "
-                 "{:>7.1f} {:>6.1f} | {:>8.2f}x {:>8.2f}x {:>8.2f}x\n",
-                 n, s.name, lw, median(l.cpu_us), median(l.wakeups), xw, median(x.cpu_us),
-                 median(x.wakeups), fw, median(f.cpu_us), median(f.wakeups), lw > 0 ? xw / lw : 0,
-                 rtt > 0 ? xw / rtt : 0, fw > 0 ? xw / fw : 0);
+      fmt::print("{:>7} {:>8} | {:>9} {:>7} {:>6} | {:>9} {:>7} {:>6} | {:>9} {:>7} {:>6} | {:>9} "
+                 "{:>9} {:>9}\n",
+                 n, s.name, figure(l.wall_us), figure(l.cpu_us), figure(l.wakeups),
+                 figure(x.wall_us), figure(x.cpu_us), figure(x.wakeups), figure(f.us),
+                 figure(f.cpu_us), figure(f.wakeups), ratio(xw, lw), ratio(xw, rtt), ratio(xw, fw));
     }
   }
   fmt::print("(tcp: raw_tcp_floor with as many clients, same message sizes; cross/rtt: the step "
@@ -829,15 +859,18 @@ int main(int argc, char** argv) {
   for (int n : o.workers) {
     double old_x = median(cross[{n, "old"}].wall_us), new_x = median(cross[{n, "new"}].wall_us);
     double old_l = median(local[{n, "old"}].wall_us), new_l = median(local[{n, "new"}].wall_us);
-    fmt::print("{} workers: new vs old: cross-process {:.2f}x faster, local {:.2f}x faster\n", n,
-               new_x > 0 ? old_x / new_x : 0, new_l > 0 ? old_l / new_l : 0);
+    fmt::print("{} workers: new vs old: cross-process {} faster, local {} faster\n", n,
+               ratio(old_x, new_x), ratio(old_l, new_l));
   }
 
   if (local.count({4, "new"}) && floors.count(1)) {
     double x = median(cross[{4, "new"}].wall_us), l = median(local[{4, "new"}].wall_us);
-    fmt::print("goal, 4 worker processes, new: step <= 3x dsq local: {:.2f}x ({}); <= 4 raw TCP "
-               "round trips: {:.2f} ({})\n",
-               x / l, x <= 3 * l ? "met" : "NOT met", x / rtt, x <= 4 * rtt ? "met" : "NOT met");
+    if (x <= 0 || l <= 0 || rtt <= 0)
+      fmt::print("goal, 4 worker processes, new: not measured (runs failed)\n");
+    else
+      fmt::print("goal, 4 worker processes, new: step <= 3x dsq local: {:.2f}x ({}); <= 4 raw TCP "
+                 "round trips: {:.2f} ({})\n",
+                 x / l, x <= 3 * l ? "met" : "NOT met", x / rtt, x <= 4 * rtt ? "met" : "NOT met");
   }
 
   // Breakdown of one cross-process step with the new settings.
@@ -852,6 +885,10 @@ int main(int argc, char** argv) {
     double worker = rounds_per_core * c.worker_us();
     double ser = 2 * c.caf_ser_us;
     double rest = x - worker - c.aggregate_us - ser - f;
+    if (x <= 0 || f <= 0) {
+      fmt::print("breakdown, {} workers, new: not measured (runs failed)\n", n);
+      continue;
+    }
     fmt::print(
         "breakdown, {} workers, new: step {:.1f} us = worker compute {:.1f} + server "
         "aggregation {:.1f} + CAF serialization {:.1f} + TCP transport floor {:.1f} + "
@@ -910,7 +947,7 @@ int main(int argc, char** argv) {
       fmt::print("{:>8}: {:.1f} steps/s, CPU {:.0f} us per step\n", s.name,
                  median(steps_per_s[s.name]), median(cpu[s.name]));
     double o_sps = median(steps_per_s["old"]), n_sps = median(steps_per_s["new"]);
-    if (o_sps > 0)
+    if (o_sps > 0 && n_sps > 0)
       fmt::print("new vs old: {:.2f}x the steps per second (goal >= 1.6x: {})\n", n_sps / o_sps,
                  n_sps >= 1.6 * o_sps ? "met" : "NOT met");
   }
@@ -919,6 +956,10 @@ int main(int argc, char** argv) {
              "stopped with SIGSTOP)\n");
   for (const auto& s : settings) {
     auto idle = measure_idle(o, s);
+    if (idle.server_waiting_for_workers < 0 || idle.server_waiting_for_push < 0) {
+      fmt::print("{:>8}: not measured (the run failed)\n", s.name);
+      continue;
+    }
     fmt::print("{:>8}: server before any worker {:.2f}%, server waiting for a push {:.2f}%, "
                "worker waiting for the update {:.2f}%\n",
                s.name, idle.server_waiting_for_workers, idle.server_waiting_for_push,
@@ -926,9 +967,11 @@ int main(int argc, char** argv) {
   }
   fmt::print("\nload average at the end: {}\n", load_average());
   std::error_code ec;
-  if (any_failed)
+  // A figure of a failed run is missing, not measured: the bench does not report success.
+  if (any_failed) {
     fmt::print("some runs failed; their outputs are in {}\n", o.dir.string());
-  else
-    fs::remove_all(o.dir, ec);
+    return 1;
+  }
+  fs::remove_all(o.dir, ec);
   return 0;
 }
