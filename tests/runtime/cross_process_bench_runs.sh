@@ -7,13 +7,7 @@
 # usage: cross_process_bench_runs.sh CROSS_PROCESS_BENCH
 set -euo pipefail
 bench=$1
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dsq-bench-test.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-status=0
-fail() {
-  echo "cross_process_bench_runs: FAIL: $*" >&2
-  status=1
-}
+. "$(dirname "$0")/../support/script_checks.sh" cross_process_bench_runs
 
 # Every dsq run fails: the bench must exit non-zero and say where the runs' outputs are.
 if timeout 300 "$bench" --quick --no-mnist --workers=1 --steps=10 --dsq=/bin/false \

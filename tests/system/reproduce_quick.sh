@@ -7,13 +7,7 @@
 set -euo pipefail
 src=$1
 dsq=$2
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dsq-reproduce-test.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-status=0
-fail() {
-  echo "reproduce_quick: FAIL: $*" >&2
-  status=1
-}
+. "$(dirname "$0")/../support/script_checks.sh" reproduce_quick
 
 # A run that fails must stop the script with a non-zero exit code.
 if DSQ=/bin/false "$src/scripts/reproduce.sh" --quick --only=rq1 --out="$tmp/failing" >/dev/null 2>&1; then
