@@ -21,6 +21,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -157,8 +158,8 @@ inline std::optional<std::string> json_value(const std::string& text, const std:
   return v;
 }
 
-/// A port on 127.0.0.1 that nobody listens on (bound, then released).
-inline std::uint16_t closed_port() {
+/// A TCP socket bound to a free port of 127.0.0.1 (not listening): the socket and the port.
+inline std::pair<int, std::uint16_t> bound_loopback_socket() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   BOOST_REQUIRE(fd >= 0);
   sockaddr_in addr{};
@@ -168,8 +169,14 @@ inline std::uint16_t closed_port() {
   BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   socklen_t len = sizeof addr;
   BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  return {fd, ntohs(addr.sin_port)};
+}
+
+/// A port on 127.0.0.1 that nobody listens on (bound, then released).
+inline std::uint16_t closed_port() {
+  auto [fd, port] = bound_loopback_socket();
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return port;
 }
 
 /// The port of "dsq server: listening on ADDR:PORT" in `out`, or 0.

@@ -5,8 +5,6 @@
 #include "../training/small_tmpfs.hpp"
 #include "system_support.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -134,16 +132,9 @@ BOOST_AUTO_TEST_CASE(server_with_unwritable_metrics_file) {
 
 // CAF says "tcp socket creation failed" whatever the reason; dsq names the OS's.
 BOOST_AUTO_TEST_CASE(server_on_a_port_in_use_says_so) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  BOOST_REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const auto [fd, bound] = bound_loopback_socket();
   BOOST_REQUIRE(::listen(fd, 1) == 0);
-  BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  const auto port = std::to_string(ntohs(addr.sin_port));
+  const auto port = std::to_string(bound);
   auto r = run_dsq(concat({"server", "--port=" + port, "--bind=127.0.0.1"}, tiny_run(20)));
   ::close(fd);
   BOOST_TEST(r.status.exited);
