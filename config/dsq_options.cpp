@@ -95,8 +95,8 @@ dsq_options::dsq_options() {
       .add(r.server_timeout_s, "server-timeout",
            "dsq worker: seconds that a worker waiting for the server lets its question (sent "
            "at least once a second) go unanswered before it gives up: the server is stopped, "
-           "hung or cut off (0: never). Raise it with --worker-timeout where one message takes "
-           "longer to cross the link")
+           "hung or cut off (0: never). Raise it, as --worker-timeout on the server, where one "
+           "message takes longer than this to cross the link")
       .add(r.connect_timeout_s, "connect-timeout",
            "dsq worker: seconds to reach the server, handshake included (retries while nobody "
            "listens)")
