@@ -8,6 +8,7 @@
 #include <Eigen/Core>
 
 #include "model/dataset.hpp"
+#include "model/product_blocking.hpp"
 
 namespace dsq {
 
@@ -29,6 +30,12 @@ class model {
 public:
   virtual ~model() = default;
 
+protected:
+  /// Pins Eigen's product blocking (product_blocking.hpp), so that every model's numbers are
+  /// the same on any machine with the build's instruction set.
+  model() { pin_product_blocking(); }
+
+public:
   virtual std::size_t num_parameters() const = 0;
 
   // Deterministic given the seed. params must already have num_parameters() entries.
