@@ -51,8 +51,13 @@ dsq_options::dsq_options() {
       .add(r.model, "model",
            "softmax | mlp[:hidden=256,128][,l2=L] | cnn[:channels=32,64][,hidden=1024][,l2=L]")
       .add(r.dataset, "dataset",
-           "auto (MNIST if fetched, else synthetic) | mnist | synthetic[:n=N,d=D,classes=C] | "
-           "libsvm:path=F | csv:path=F")
+           "auto (MNIST if fetched, else synthetic) | mnist[:dir=D] | "
+           "synthetic[:n=N,d=D,classes=C] | libsvm:path=F[,test=F,split=0.2,zero_based=auto|0|1] "
+           "| csv:path=F[,test=F,split=0.2,label=auto|first|last|name:COL,sep=auto|comma|semicolon|"
+           "tab]; libsvm and csv take normalize=standardize (default) | unit | none")
+      .add(r.data_dir, "data-dir",
+           "where relative data paths and MNIST are looked for after the working directory, "
+           "before the installed data and the repository's data/ (default: $DSQ_DATA_DIR)")
       .add(r.shard, "shard", "contiguous | shuffled: how samples are split among workers")
       .add(r.seed, "seed", "seed of initialisation, sampling and randomised operators")
       .add(r.eval_every, "eval-every", "evaluate on the test set every K steps (0: at the end)")

@@ -6,6 +6,7 @@
 #include "model/lr_schedule.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -160,6 +161,9 @@ void validate(const run_config& cfg) {
     throw config_error("--lr-schedule=" + cfg.lr_schedule + ": " + e.what());
   }
   check_limits(cfg);
+  std::error_code ignored; // an unreadable path is as unusable as a missing one
+  if (!cfg.data_dir.empty() && !std::filesystem::is_directory(cfg.data_dir, ignored))
+    throw config_error("--data-dir=" + cfg.data_dir + ": no such directory");
   if (cfg.max_workers > 0 && cfg.max_workers < std::max(cfg.min_workers, std::uint64_t{1}))
     throw config_error("--max-workers is below --min-workers");
 }
@@ -190,6 +194,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.tls_ca = defaults.tls_ca;
   shared.insecure = defaults.insecure;
   shared.quiet = defaults.quiet;
+  shared.data_dir = defaults.data_dir;
   return shared;
 }
 

@@ -14,6 +14,9 @@ struct run_config {
   std::string dataset =
       "auto"; ///< auto (MNIST if fetched, else synthetic), mnist, synthetic, libsvm:path=F, ...
   std::string shard = "shuffled"; ///< how samples are split among workers: contiguous | shuffled
+  /// Node-local: directory searched for data after the working directory (before the installed
+  /// data and the repository's data/); empty: $DSQ_DATA_DIR. See model/data_locations.hpp.
+  std::string data_dir;
 
   // -- how it is trained ----------------------------------------------------------------------
   std::string method = "doublesqueeze"; ///< preset: sgd | compressed | ef-worker | doublesqueeze

@@ -1,6 +1,7 @@
 #include "model/load_dataset.hpp"
 
-#include <cstdlib>
+#include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -11,7 +12,6 @@
 #include "model/label_encoding.hpp"
 #include "model/libsvm.hpp"
 #include "model/mnist.hpp"
-#include "model/mnist_idx.hpp"
 #include "model/normalize.hpp"
 #include "model/split.hpp"
 #include "model/synthetic.hpp"
@@ -22,27 +22,6 @@ namespace {
 
 constexpr const char* known_kinds = "mnist, synthetic, libsvm, csv";
 constexpr double default_test_fraction = 0.2;
-
-std::filesystem::path idx_file(const std::filesystem::path& dir, const char* stem,
-                               const char* kind) {
-  // Both spellings circulate: "train-images-idx3-ubyte" and "train-images.idx3-ubyte".
-  auto dashed = dir / fmt::format("{}-{}-ubyte", stem, kind);
-  auto dotted = dir / fmt::format("{}.{}-ubyte", stem, kind);
-  std::error_code ec;
-  return !std::filesystem::exists(dashed, ec) && std::filesystem::exists(dotted, ec) ? dotted
-                                                                                     : dashed;
-}
-
-bool has_mnist_files(const std::filesystem::path& dir) {
-  std::error_code ec;
-  for (auto [stem, kind] : {std::pair{"train-images", "idx3"},
-                            {"train-labels", "idx1"},
-                            {"t10k-images", "idx3"},
-                            {"t10k-labels", "idx1"}})
-    if (!std::filesystem::is_regular_file(idx_file(dir, stem, kind), ec))
-      return false;
-  return true;
-}
 
 // Text formats may name fewer features in one file than in the other (trailing zeros are
 // simply not written): pad the narrower one with zero rows.
@@ -69,53 +48,173 @@ double take_test_fraction(keyed_spec& spec) {
   return fraction;
 }
 
-// The shared tail of the two text formats: train and test read by `read`, or one file split.
-template <class Read>
-train_test load_text_format(keyed_spec& spec, std::uint64_t seed, std::string_view format,
-                            Read read) {
+// The files of a text format: path= and test=, each looked for as data_locations describes.
+// split= is meaningless with a test file; it is accepted and ignored to keep scripts simple.
+struct text_files {
+  std::filesystem::path train;
+  std::optional<std::filesystem::path> test;
+  double test_fraction = default_test_fraction;
+};
+
+text_files take_text_files(keyed_spec& spec, const data_locations& where) {
   const auto path = spec.take("path");
   if (!path || path->empty())
     throw std::invalid_argument(spec.error_message("path=FILE is required"));
-  const auto test_path = spec.take("test");
+  text_files files;
+  files.train = find_data_file(*path, where);
+  if (auto test = spec.take("test"))
+    files.test = find_data_file(*test, where);
+  else
+    files.test_fraction = take_test_fraction(spec);
+  return files;
+}
+
+// The shared tail of the text formats: train and test as read (labels already encoded with one
+// mapping), or the one file split by the seed. `label_hint` follows the class-count error.
+train_test assemble(dataset train, std::optional<dataset> test, const text_files& files,
+                    std::uint64_t seed, std::string_view label_hint) {
   train_test data;
-  if (test_path) {
-    // split= is meaningless with a test file; it is accepted and ignored to keep scripts simple.
-    data.train = read(*path);
-    data.test = read(*test_path);
-    encode_labels(data.train, data.test);
+  if (test) {
+    data.train = std::move(train);
+    data.test = std::move(*test);
     pad_to_common_dimension(data);
   } else {
-    const auto fraction = take_test_fraction(spec);
-    auto all = read(*path);
-    encode_labels(all);
     try {
-      data = split_train_test(all, fraction, seed);
+      data = split_train_test(train, files.test_fraction, seed);
     } catch (const std::invalid_argument& e) {
-      throw data_error(*path, e.what());
+      throw data_error(files.train, e.what());
     }
   }
   if (data.train.num_classes < 2)
-    throw data_error(*path, "a classification data set needs at least 2 classes, found " +
-                                std::to_string(data.train.num_classes));
-  data.description = describe(fmt::format("{} {}", format, *path), data);
+    throw data_error(files.train,
+                     fmt::format("a classification data set needs at least 2 classes, found {}{}",
+                                 data.train.num_classes, label_hint));
   return data;
 }
 
-train_test load_mnist_spec(keyed_spec& spec) {
-  std::filesystem::path dir;
-  if (auto given = spec.take("dir")) {
-    dir = *given;
-  } else if (auto found = find_mnist_directory()) {
-    dir = *found;
-  } else {
-    std::string searched;
-    for (const auto& p : mnist_search_path())
-      searched += (searched.empty() ? "" : ", ") + p.string();
-    throw data_error(fmt::format("MNIST not found (looked in: {}); run scripts/setup.sh to fetch "
-                                 "it, or use the synthetic data set",
-                                 searched.empty() ? "nothing" : searched));
+libsvm_indexing choose_indexing(keyed_spec& spec, const std::vector<const libsvm_entries*>& files,
+                                std::string& note) {
+  const auto given = spec.take("zero_based").value_or("auto");
+  if (given == "1") {
+    note = "zero-based indices (zero_based=1)";
+    return libsvm_indexing::zero_based;
   }
-  auto data = load_mnist(dir);
+  if (given == "0") {
+    note = "one-based indices (zero_based=0)";
+    return libsvm_indexing::one_based;
+  }
+  if (given != "auto")
+    throw std::invalid_argument(spec.error_message("zero_based must be 0, 1 or auto"));
+  // Only an index 0 shows the numbering; without one, LIBSVM's own convention holds.
+  const bool zero = std::any_of(files.begin(), files.end(),
+                                [](const libsvm_entries* f) { return f->zero_index_line != 0; });
+  note = zero ? "zero-based indices (index 0 found)" : "one-based indices (no index 0 found)";
+  return zero ? libsvm_indexing::zero_based : libsvm_indexing::one_based;
+}
+
+train_test load_libsvm_spec(keyed_spec& spec, std::uint64_t seed, const data_locations& where,
+                            std::string& notes) {
+  const auto features = static_cast<Eigen::Index>(spec.take_unsigned("features").value_or(0));
+  const auto files = take_text_files(spec, where);
+  const auto train_entries = read_libsvm_entries(files.train);
+  std::optional<libsvm_entries> test_entries;
+  if (files.test)
+    test_entries = read_libsvm_entries(*files.test);
+  std::vector<const libsvm_entries*> all{&train_entries};
+  if (test_entries)
+    all.push_back(&*test_entries);
+  const auto indexing = choose_indexing(spec, all, notes);
+  auto train = to_dense(train_entries, indexing, features, files.train);
+  std::optional<dataset> test;
+  if (test_entries) {
+    test = to_dense(*test_entries, indexing, features, *files.test);
+    encode_labels(train, *test);
+  } else {
+    encode_labels(train);
+  }
+  auto data = assemble(std::move(train), std::move(test), files, seed, "");
+  data.description = describe(fmt::format("LIBSVM {}", files.train.string()), data);
+  return data;
+}
+
+csv_options take_csv_options(keyed_spec& spec) {
+  csv_options options;
+  try {
+    options.separator = parse_csv_separator(spec.take("sep").value_or("auto"));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(spec.error_message(e.what()));
+  }
+  // A header name is written name:COLUMN, so that a mistyped "first" is an error, not a name.
+  constexpr std::string_view by_name = "name:";
+  const auto label = spec.take("label").value_or("auto");
+  if (label == "auto")
+    options.label.how = csv_label::rule::automatic;
+  else if (label == "first")
+    options.label.how = csv_label::rule::first;
+  else if (label == "last")
+    options.label.how = csv_label::rule::last;
+  else if (label.size() > by_name.size() && label.starts_with(by_name))
+    options.label = {csv_label::rule::named, label.substr(by_name.size()), 0};
+  else
+    throw std::invalid_argument(spec.error_message(
+        "label must be auto, first, last or name:COLUMN (a header name), not '" + label + "'"));
+  return options;
+}
+
+std::string describe_label(const csv_file& file) {
+  if (!file.label_header.empty())
+    return fmt::format("label '{}' (column {})", file.label_header, file.label_column + 1);
+  if (file.label_column == 0)
+    return "label in the first column";
+  if (file.label_column + 1 == file.columns)
+    return "label in the last column";
+  return fmt::format("label in column {}", file.label_column + 1);
+}
+
+std::string describe_classes(const class_names& classes) {
+  if (classes.numeric)
+    return "";
+  constexpr std::size_t shown = 5;
+  std::string names;
+  for (std::size_t k = 0; k < std::min(shown, classes.names.size()); ++k)
+    names += fmt::format("{}{}", k == 0 ? "" : ", ", classes.names[k]);
+  if (classes.names.size() > shown)
+    names += ", ...";
+  return fmt::format(", classes by name in sorted order ({})", names);
+}
+
+train_test load_csv_spec(keyed_spec& spec, std::uint64_t seed, const data_locations& where,
+                         std::string& notes) {
+  const auto options = take_csv_options(spec);
+  const auto files = take_text_files(spec, where);
+  auto train = read_csv_file(files.train, options);
+  std::optional<csv_file> test;
+  class_names classes;
+  if (files.test) {
+    // The test file is read as the training file was: same separator, same label column.
+    csv_options same;
+    same.separator = train.separator;
+    same.label = {csv_label::rule::column, {}, train.label_column};
+    test = read_csv_file(*files.test, same);
+    classes = encode_written_labels({{train.labels, train.data}, {test->labels, test->data}});
+  } else {
+    classes = encode_written_labels({{train.labels, train.data}});
+  }
+  const auto label = describe_label(train);
+  const auto hint = fmt::format(
+      " ({}; label=first, label=last or label=name:COLUMN picks another column)", label);
+  auto data = assemble(std::move(train.data),
+                       test ? std::optional<dataset>(std::move(test->data)) : std::nullopt, files,
+                       seed, hint);
+  notes = label + describe_classes(classes);
+  if (train.separator != csv_separator::comma)
+    notes += fmt::format(", {}-separated", separator_name(train.separator));
+  data.description = describe(fmt::format("CSV {}", files.train.string()), data);
+  return data;
+}
+
+train_test load_mnist_spec(keyed_spec& spec, const data_locations& where) {
+  auto data = load_mnist(locate_mnist(spec.take("dir").value_or(""), where));
   if (auto limit = spec.take_unsigned("limit")) {
     if (*limit == 0)
       throw std::invalid_argument(spec.error_message("limit must be positive"));
@@ -147,46 +246,23 @@ train_test load_synthetic_spec(keyed_spec& spec, std::uint64_t seed) {
   }
 }
 
+// How the features were scaled, for the description; empty for none where none is the default.
+std::string describe_scaling(normalization how, bool text_format) {
+  switch (how) {
+  case normalization::standardize:
+    return "standardized (training-set statistics)";
+  case normalization::unit_range:
+    return "scaled to [0, 1] (training-set statistics)";
+  case normalization::none:
+    return text_format ? "unscaled (normalize=none)" : "";
+  }
+  return "";
+}
+
 } // namespace
 
-std::vector<std::filesystem::path> mnist_search_path() {
-  if (const char* data_dir = std::getenv("DSQ_DATA_DIR"); data_dir != nullptr && *data_dir)
-    return {std::filesystem::path(data_dir) / "mnist"};
-  std::vector<std::filesystem::path> dirs{std::filesystem::path("data") / "mnist"};
-  if (const char* source_dir = std::getenv("DSQ_SOURCE_DIR"); source_dir != nullptr && *source_dir)
-    dirs.push_back(std::filesystem::path(source_dir) / "data" / "mnist");
-  return dirs;
-}
-
-std::optional<std::filesystem::path> find_mnist_directory() {
-  for (const auto& dir : mnist_search_path())
-    if (has_mnist_files(dir))
-      return dir;
-  return std::nullopt;
-}
-
-bool mnist_available() {
-  return find_mnist_directory().has_value();
-}
-
-train_test load_mnist(const std::filesystem::path& directory) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(directory, ec))
-    throw data_error(directory, "MNIST directory not found");
-  train_test data;
-  data.train = read_mnist_pair(idx_file(directory, "train-images", "idx3"),
-                               idx_file(directory, "train-labels", "idx1"));
-  data.test = read_mnist_pair(idx_file(directory, "t10k-images", "idx3"),
-                              idx_file(directory, "t10k-labels", "idx1"));
-  if (data.train.dimension() != data.test.dimension())
-    throw data_error(directory, fmt::format("training images have {} pixels, test images {}",
-                                            data.train.dimension(), data.test.dimension()));
-  data.description = fmt::format("MNIST ({} train / {} test, {} features)", data.train.size(),
-                                 data.test.size(), data.train.dimension());
-  return data;
-}
-
-train_test load_dataset(std::string_view spec_text, std::uint64_t seed) {
+train_test load_dataset(std::string_view spec_text, std::uint64_t seed,
+                        const data_locations& where) {
   keyed_spec spec(spec_text, "data set");
   const auto& kind = spec.name();
   if (kind == "mnist")
@@ -194,40 +270,42 @@ train_test load_dataset(std::string_view spec_text, std::uint64_t seed) {
   else if (kind == "synthetic")
     spec.reject_unknown({"n", "test", "d", "classes", "noise", "separation", "normalize"});
   else if (kind == "libsvm")
-    spec.reject_unknown({"path", "test", "split", "features", "normalize"});
+    spec.reject_unknown({"path", "test", "split", "features", "zero_based", "normalize"});
   else if (kind == "csv")
-    spec.reject_unknown({"path", "test", "split", "label", "normalize"});
+    spec.reject_unknown({"path", "test", "split", "label", "sep", "normalize"});
   else
     throw std::invalid_argument(
         spec.error_message(fmt::format("unknown data set '{}' (known: {})", kind, known_kinds)));
 
+  // Features of a text format come in whatever units the file has: standardize unless told.
+  const bool text_format = kind == "libsvm" || kind == "csv";
   normalization how;
   try {
-    how = parse_normalization(spec.take("normalize").value_or("none"));
+    how =
+        parse_normalization(spec.take("normalize").value_or(text_format ? "standardize" : "none"));
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(spec.error_message(e.what()));
   }
 
   train_test data;
-  if (kind == "mnist") {
-    data = load_mnist_spec(spec);
-  } else if (kind == "synthetic") {
+  std::string notes; // what was decided about the files, for the description
+  if (kind == "mnist")
+    data = load_mnist_spec(spec, where);
+  else if (kind == "synthetic")
     data = load_synthetic_spec(spec, seed);
-  } else if (kind == "libsvm") {
-    const auto features = static_cast<Eigen::Index>(spec.take_unsigned("features").value_or(0));
-    data = load_text_format(spec, seed, "LIBSVM", [features](const std::string& file) {
-      return read_libsvm(file, features);
-    });
-  } else {
-    const auto label = spec.take("label").value_or("first");
-    if (label != "first" && label != "last")
-      throw std::invalid_argument(spec.error_message("label must be 'first' or 'last'"));
-    const auto column = label == "first" ? csv_label_column::first : csv_label_column::last;
-    data = load_text_format(spec, seed, "CSV",
-                            [column](const std::string& file) { return read_csv(file, column); });
-  }
+  else if (kind == "libsvm")
+    data = load_libsvm_spec(spec, seed, where, notes);
+  else
+    data = load_csv_spec(spec, seed, where, notes);
   normalize(data, how);
+  for (const auto& part : {notes, describe_scaling(how, text_format)})
+    if (!part.empty())
+      data.description += ", " + part;
   return data;
+}
+
+train_test load_dataset(std::string_view spec, std::uint64_t seed) {
+  return load_dataset(spec, seed, default_data_locations());
 }
 
 } // namespace dsq

@@ -326,3 +326,22 @@ BOOST_AUTO_TEST_CASE(bad_fault_options_are_option_errors) {
     return std::string{e.what()}.find("--faults.drop=1.5") != std::string::npos;
   });
 }
+
+BOOST_AUTO_TEST_CASE(data_dir_must_be_a_directory_and_stays_on_its_node) {
+  temp_directory dir{"config"};
+  dsq_options opts;
+  auto r = parse({"--data-dir=" + dir.path().string()}, opts);
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_TEST(opts.run.data_dir == dir.path().string());
+  // A directory of this host: never sent to workers, which have their own.
+  BOOST_TEST(shared_training_part(opts.run).data_dir.empty());
+  dsq_options missing;
+  r = parse({"--data-dir=" + (dir.path() / "absent").string()}, missing);
+  BOOST_TEST(mentions(r, "--data-dir=" + (dir.path() / "absent").string() + ": no such directory"),
+             r.error);
+  // The help names the option and the data set sub-options.
+  const auto text = opts.options_help();
+  for (const char* part : {"--data-dir", "zero_based=auto", "label=auto|first|last|name:COL",
+                           "sep=auto|comma|semicolon|tab", "normalize=standardize"})
+    BOOST_TEST(text.find(part) != std::string::npos, part);
+}
