@@ -8,9 +8,9 @@
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "training/divergence_probe.hpp"
+#include "training/make_round_policy.hpp"
 #include "training/membership.hpp"
 #include "training/push_check.hpp"
-#include "training/round_policy.hpp"
 #include "training/run_reporter.hpp"
 #include "training/training_spec.hpp"
 #include "training/update_engine.hpp"
@@ -88,7 +88,6 @@ struct server_state {
 
   static inline const char* name = "dsq_parameter_server";
 
-  bool async() const { return opts.cfg.mode == "async"; }
   std::uint64_t version() const { return engine->version(); }
 };
 
@@ -104,12 +103,6 @@ template <class Self>
 void drain(Self* self);
 template <class Self>
 void start_training(Self* self);
-
-/// What makes a worker's push unique and grows with each of its pushes: its step in sync (one
-/// push per step), its grant's number in async (two grants may name the same version).
-std::uint64_t push_key(bool async, const gradient_push& p) {
-  return async ? p.grant : p.step;
-}
 
 /// Bounds of the ring of recent updates.
 constexpr std::size_t recent_updates_max = 256;
@@ -160,7 +153,7 @@ void maybe_quit(Self* self) {
   s.model = st.opts.setup.net->spec();
   s.dataset = st.opts.setup.data->description;
   s.mode = cfg.mode;
-  s.staleness_bound = st.async() ? static_cast<std::int64_t>(staleness_bound(cfg)) : -1;
+  s.staleness_bound = st.policy->staleness_bound();
   st.policy->add_statistics(s);
   if (st.opts.faults_injected)
     s.faults_injected = st.opts.faults_injected();
@@ -412,7 +405,7 @@ void apply_round(Self* self, round r) {
   const bool welcomes = !st.members->joining().empty();
   if (welcomes)
     st.engine->apply(c);
-  if (st.async()) {
+  if (st.policy->changes_membership_at_once()) {
     for (auto& [id, m] : st.members->members())
       self->send(m.handle, update);
   } else {
@@ -438,7 +431,7 @@ void apply_round(Self* self, round r) {
   row.train_loss = loss_sum / static_cast<double>(cs.size());
   row.bytes_up = bytes_up;
   row.bytes_down = bytes_down;
-  row.workers = static_cast<std::uint32_t>(st.async() ? st.members->members().size() : cs.size());
+  row.workers = st.policy->row_workers(st.members->members().size(), cs.size());
   row.lr = lr;
   row.pushes = static_cast<std::uint32_t>(cs.size());
   row.staleness = staleness;
@@ -515,7 +508,7 @@ void depart(Self* self, std::uint32_t id, const std::string& why) {
       fmt::format("worker {} left at step {} ({}); its uplink residual is lost, {} workers remain",
                   id, st.version(), why, st.members->members().size()));
   // Async: the remaining workers take over the departed one's samples at once.
-  if (st.async() && st.now == phase::training)
+  if (st.policy->changes_membership_at_once() && st.now == phase::training)
     cross_boundary(self, nullptr);
   drain(self);
 }
@@ -781,7 +774,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
   }
   st.first_version = st.version();
   st.policy = make_round_policy(cfg.mode, staleness_bound(cfg));
-  if (!st.async() && !cfg.checkpoint.empty() && cfg.checkpoint_every > 0)
+  if (st.policy->collects_worker_states() && !cfg.checkpoint.empty() && cfg.checkpoint_every > 0)
     st.state_every = cfg.checkpoint_every;
   st.checks.emplace(st.method.uplink, d, cfg.max_push_norm);
   if (st.opts.resume_from) // the automatic bound goes on
@@ -822,8 +815,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
     self->delayed_send(self, period, tick_atom::value);
   }
   {
-    std::string mode = st.async() ? fmt::format("async, staleness <= {}", staleness_bound(cfg))
-                                  : std::string{"sync"};
+    std::string mode = st.policy->describe();
     st.report->say(fmt::format("dsq: {} ({}), {}, {} workers, model {} with {} parameters, {} "
                                "steps of batch {} per worker, data: {}",
                                cfg.method, describe(st.method), mode, cfg.workers,
@@ -872,7 +864,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         }
         ++st.report->totals().joins;
         // Sync: a joiner waits for the next step boundary, unless no step is in progress.
-        if (st.async() || (st.members->members().empty() && !st.policy->has_pending_pushes())) {
+        if (st.policy->lets_joiner_in_now(st.members->members().size())) {
           cross_boundary(self, nullptr);
           send_grants(self);
         }
@@ -890,7 +882,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
           ++st.report->totals().ignored_pushes;
           return;
         }
-        const auto key = push_key(st.async(), p);
+        const auto key = st.policy->push_key(p.step, p.grant);
         if (auto last = st.last_push.find(*id); last != st.last_push.end() && key <= last->second) {
           // A resend of a push in hand (its first copy, or an update since, was lost): the
           // same bytes, never applied twice. Say so, and send what the worker lacks.
