@@ -9,7 +9,10 @@
 #include "training/server/server_core.hpp"
 
 #include <chrono>
+#include <filesystem>
 #include <vector>
+
+#include <unistd.h>
 
 using namespace dsq;
 using namespace std::chrono_literals;
@@ -336,4 +339,50 @@ BOOST_AUTO_TEST_CASE(losing_the_network_stops_at_once_as_a_failure) {
   BOOST_TEST(effects<stop_server>(fx)[0].failed);
   BOOST_TEST(outcome->network_lost);
   BOOST_TEST(outcome->error == "no network");
+}
+
+BOOST_AUTO_TEST_CASE(a_sync_checkpoint_collects_the_members_states_before_the_update) {
+  auto cfg = small_run();
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("dsq_server_core_" + std::to_string(::getpid()));
+  cfg.checkpoint = dir.string();
+  cfg.checkpoint_every = 1;
+  started s{cfg};
+  auto welcomes = sent<welcome_msg>(s.at_start);
+  BOOST_REQUIRE(welcomes.size() == 2u);
+  BOOST_TEST(welcomes[0].second.w.state_every == 1u); // attach states to every push
+  const auto d = load_training(cfg).net->num_parameters();
+  for (std::uint32_t id = 0; id < 2; ++id) {
+    auto p = push_of(cfg, id, 0);
+    p.has_state = true;
+    p.state.worker_id = id;
+    p.state.version = 0;
+    p.state.residual.assign(d, 0.0f);
+    p.state.rng = {1, 2, 3, 4};
+    p.state.shard = welcomes[id].second.w.shard;
+    s.core.pushed(id + 1, p, t0);
+  }
+  BOOST_TEST(s.core.version() == 1u);
+  auto ckpt = read_checkpoint(cfg.checkpoint);
+  BOOST_TEST(ckpt.version == 0u); // x_0 and both states, written before the update
+  BOOST_TEST(ckpt.workers.size() == 2u);
+  BOOST_TEST(ckpt.members.members.size() == 2u);
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(an_injected_crash_stops_at_once_after_the_update_is_sent) {
+  auto cfg = small_run();
+  auto setup = setup_of(cfg);
+  setup.crash_hook = [](std::uint64_t version) { return version == 1; };
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  auto fx = core.pushed(2, push_of(cfg, 1, 0), t0);
+  BOOST_REQUIRE(!fx.empty());
+  const auto* stop = std::get_if<stop_server>(&fx.back());
+  BOOST_REQUIRE(stop != nullptr);
+  BOOST_TEST(stop->killed);
+  BOOST_TEST(sent<update_msg>(fx).size() == 2u); // the workers got x_1; nobody was told
+  BOOST_TEST(sent<farewell_msg>(fx).empty());
 }
