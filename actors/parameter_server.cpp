@@ -206,7 +206,7 @@ void run(Self* self, server_effects effects) {
       else
         self->delayed_send(self, t->after, goodbye_atom::value);
     } else if (auto* d = std::get_if<defer_loss>(&effect)) {
-      self->send(self, lost_atom::value, d->peer, d->why);
+      self->send(self, lost_atom::value, st.handles.at(d->peer).address(), d->why);
     } else {
       stop(self, std::get<stop_server>(effect));
     }
@@ -282,11 +282,13 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         if (from_this_process(self))
           run(self, core().stop_requested(clock_type::now()));
       },
-      [=](lost_atom, peer_id peer, const std::string& why) {
+      [=](lost_atom, const caf::actor_addr& worker, const std::string& why) {
         if (self->current_sender() != self->ctrl())
           return; // only the down handler says so
-        run(self, core().connection_lost(peer, why, clock_type::now()));
-        forget_if_done(self, peer);
+        if (auto peer = peer_at(self, worker)) {
+          run(self, core().connection_lost(*peer, why, clock_type::now()));
+          forget_if_done(self, *peer);
+        }
       },
   };
 }

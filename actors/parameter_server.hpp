@@ -30,7 +30,7 @@
 //   <- local    down_msg of CAF's BASP broker   (dsq server, opts.network_layer) no peer
 //                                               reachable: end as a crash would, keeping the
 //                                               last checkpoint
-//   <- self     (lost_atom, peer, reason)       a worker's down_msg, one mailbox turn later
+//   <- self     (lost_atom, address, reason)    a worker's down_msg, one mailbox turn later
 //   -> workers  (shutdown_atom, farewell)       when the run ends (dsq server: quits once their
 //                                               connections closed, or after 2 s)
 
