@@ -10,7 +10,9 @@
 //
 // A run waits (for its quorum, or for the workers of the checkpoint it resumed from), trains
 // (the round policy decides when pushes make an update; apply_round applies one), and finishes
-// (farewells, the last evaluation, the goodbye wait, the summary).
+// (farewells, the last evaluation, the goodbye wait, the summary). One class in three files:
+// server_core.cpp (set-up, registration, probes, departures, liveness), server_rounds.cpp
+// (pushes and rounds), server_end.cpp (the end).
 
 #include "config/method.hpp"
 #include "training/divergence_probe.hpp"
