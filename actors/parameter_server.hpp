@@ -1,8 +1,9 @@
 #pragma once
 
-// The parameter server: a thin actor over the parts of training/ — membership (who takes part),
-// the round policy (sync barrier or bounded-staleness admission), the update engine (x, δ,
-// version), push_check (validation) and the reporter (metrics, summary, console).
+// The parameter server: a thin actor over its core (training/server/server_core.hpp), which
+// holds the rules of a run (membership, the round policy, the update engine, push checks, the
+// resender's ring and ledger, liveness, checkpoints, the reporter). The actor receives, sends,
+// arms timers, monitors connections and checks who sent what.
 //
 // Protocol (net/PROTOCOL.md has the whole picture):
 //   <- worker   (register_atom, worker_hello)   refused: protocol mismatch, run over, full,
@@ -34,66 +35,27 @@
 //                                               connections closed, or after 2 s)
 
 #include "config/run_config.hpp"
-#include "training/checkpoint.hpp"
-#include "training/run_log.hpp"
+#include "training/server/run_outcome.hpp"
+#include "training/server/server_setup.hpp"
 #include "training/training_setup.hpp"
 
-#include <Eigen/Core>
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
-#include <functional>
-#include <map>
-#include <memory>
-#include <optional>
-#include <string>
-
 namespace dsq {
 
-/// What a finished run leaves behind, for `dsq` and for tests.
-struct run_outcome {
-  bool ok = false;
-  std::string error;
-  bool network_lost = false;     ///< ended because CAF's network layer did (`error` says so)
-  Eigen::VectorXf model;         ///< the server's x at the end
-  std::vector<step_record> rows; ///< the last rows, or all of them (server_options::rows)
-  run_summary summary;
-};
-
-struct server_options {
-  run_config cfg;
-  training_setup setup;
-  /// true for `dsq server`: when every worker is gone, wait for new ones instead of failing.
-  bool elastic = false;
-  bool verbose = true;
+/// The server's options: what its core reads (server_setup) and how it runs as an actor.
+struct server_options : server_setup {
   /// false: the server runs on CAF's scheduler (e.g. under the test coordinator).
   bool detached = true;
   /// true (dsq server): the server is a broker and runs in the middleman's thread, which hands
   /// it the workers' messages and takes its updates without a thread wake-up
   /// (docs/network.md). Needs the middleman; wins over `detached`.
   bool in_middleman = false;
-  /// true (dsq server): at the end, wait until every worker told to go has closed its
-  /// connection (at most 2 s) before quitting; the process's exit would drop farewells still in
-  /// the middleman's buffers, and their workers would try to reconnect.
-  bool await_goodbyes = false;
   /// dsq server: CAF's BASP broker (net/transport.hpp, network_layer). The server monitors it
   /// and, when it ends, ends at once without a checkpoint, before it acts on the connections
   /// lost with it. None: nothing is monitored (dsq local, tests).
   caf::actor network_layer;
-  /// The run's record, with --metrics already open (make_server_options); none: no file.
-  std::shared_ptr<run_log> log;
-  /// The rows the record keeps in memory, hence run_outcome::rows.
-  row_memory rows = row_memory::last;
-  /// Where to start from (--resume), already checked to fit the model.
-  std::optional<checkpoint> resume_from;
-  /// Filled in just before the server quits.
-  std::shared_ptr<run_outcome> outcome = std::make_shared<run_outcome>();
-  /// Called after every applied update with the new version; true: the server dies at once,
-  /// without a goodbye or a checkpoint (it quits with exit_reason::kill). The fault plan's
-  /// server-crash uses it; empty: never.
-  std::function<bool(std::uint64_t version)> crash_hook;
-  /// Read at the end for the summary's `faults_injected` ({kind: count}); empty: none.
-  std::function<std::map<std::string, std::uint64_t>()> faults_injected;
 };
 
 /// Options for cfg and setup; loads and checks the checkpoint named by cfg.resume (throws

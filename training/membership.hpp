@@ -182,7 +182,9 @@ public:
   const std::set<std::uint32_t>& expected() const { return expected_; }
 
   /// Gives up on the members that have not returned: they are admitted as new workers if they
-  /// come back later.
+  /// come back later. The server does not call it (a member given up on still gets its id back,
+  /// only not its state: server_core); kept because tests/training/test_membership_restore.cpp
+  /// pins the rule and existing tests stay unchanged in this restructuring.
   void stop_expecting() { expected_.clear(); }
 
   /// Moves every joiner into members; returns them (id order) for their welcome.
@@ -219,6 +221,7 @@ public:
   std::size_t seats_taken() const { return members_.size() + joining_.size(); }
   /// Ids handed out so far: every worker that took part.
   std::uint32_t ids_given() const { return next_id_; }
+  /// The generation of the last assignment (read by tests; the shards carry it to workers).
   std::uint64_t generation() const { return generation_; }
 
 private:

@@ -3,43 +3,22 @@
 // When the server may apply which pushes: the round policy. The synchronous barrier
 // (sync_barrier.hpp) applies one update per step with every live worker's push; the
 // bounded-staleness admission (staleness_admission.hpp) applies pushes one at a time and decides
-// when a worker may start a gradient. The parameter server asks its policy, never the mode.
+// when a worker may start a gradient. The parameter server asks its policy, never the mode:
+// every decision that differs between the modes is a question below (make_round_policy.hpp
+// reads the mode once, to pick the policy).
 
-#include "compression/compressed_message.hpp"
-#include "training/run_log.hpp"
+#include "training/grant.hpp"
+#include "training/received_push.hpp"
 
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace dsq {
 
-/// A push as the server accepted it: decoded and checked.
-struct received_push {
-  std::uint32_t worker = 0;
-  std::uint64_t step = 0; ///< the version its gradient was computed on
-  compressed_message c;
-  float loss = 0;
-  std::size_t bytes = 0; ///< its size on the wire
-  double norm = 0;       ///< ‖c‖₂, which the push bound learns from once it is applied
-};
-
-/// Pushes that make one update, in the order they are summed, each weighted by `weight` (1/n).
-struct round {
-  std::vector<received_push> pushes;
-  float weight = 1;
-};
-
-/// Permission for worker `worker` to compute a gradient on a model of version >= `version`.
-struct grant {
-  std::uint32_t worker = 0;
-  std::uint64_t version = 0;
-  /// Grants are numbered in the order they are issued: a worker may get two grants for the same
-  /// version (its push was held, not yet applied), so the number tells a copy from a new one.
-  std::uint64_t number = 0;
-};
+struct run_summary;
 
 class round_policy {
 public:
@@ -76,10 +55,34 @@ public:
 
   /// Adds what the policy measured (admission waits, held pushes) to the run's summary.
   virtual void add_statistics(run_summary&) const {}
-};
 
-/// The policy of `mode` ("sync" or "async"); `staleness` is τ for async. Throws
-/// std::invalid_argument for another mode.
-std::unique_ptr<round_policy> make_round_policy(const std::string& mode, std::uint64_t staleness);
+  // -- what the server asks instead of the mode -----------------------------------------------
+
+  /// True if membership changes (a join, a departure) take effect at once; false if they wait
+  /// for the next update, which is then a boundary (re-shard, welcome joiners) for everybody.
+  virtual bool changes_membership_at_once() const = 0;
+
+  /// True if a joiner may enter now, while `members` workers take part (sync: only when no step
+  /// is in progress).
+  virtual bool lets_joiner_in_now(std::size_t members) const = 0;
+
+  /// The workers a row of the metrics counts for an update of `pushes` pushes made while
+  /// `members` workers take part.
+  virtual std::uint32_t row_workers(std::size_t members, std::size_t pushes) const = 0;
+
+  /// True if the workers' own states can be collected with their pushes for checkpoints (all
+  /// of a step's pushes make one update, so the states belong to one version).
+  virtual bool collects_worker_states() const = 0;
+
+  /// What makes a worker's push unique and grows with each of its pushes, from its `step` and
+  /// its grant's `number` (a resend has a key not newer than the last accepted).
+  virtual std::uint64_t push_key(std::uint64_t step, std::uint64_t number) const = 0;
+
+  /// The staleness bound the summary reports (-1: none).
+  virtual std::int64_t staleness_bound() const = 0;
+
+  /// The mode in words, for the run's first console line.
+  virtual std::string describe() const = 0;
+};
 
 } // namespace dsq

@@ -1,5 +1,7 @@
 #include "training/staleness_admission.hpp"
 
+#include "training/run_log.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -102,6 +104,10 @@ void staleness_admission::add_statistics(run_summary& s) const {
   s.admission_waits = waits_;
   s.admission_wait_s = wait_s_;
   s.held_pushes = held_;
+}
+
+std::string staleness_admission::describe() const {
+  return "async, staleness <= " + std::to_string(tau_);
 }
 
 bool staleness_admission::has_pending_pushes() const {

@@ -41,12 +41,25 @@ public:
     return grant{id, outstanding_.at(it->second).deadline - tau_, it->second};
   }
   void add_statistics(run_summary& s) const override;
+  /// Joins and departures re-shard at once: there is no step to wait for.
+  bool changes_membership_at_once() const override { return true; }
+  bool lets_joiner_in_now(std::size_t) const override { return true; }
+  /// Every member: each contributes to the stream of updates.
+  std::uint32_t row_workers(std::size_t members, std::size_t) const override {
+    return static_cast<std::uint32_t>(members);
+  }
+  /// No: the pushes of one version are applied at different versions.
+  bool collects_worker_states() const override { return false; }
+  /// The grant's number: two grants of a worker may name the same version.
+  std::uint64_t push_key(std::uint64_t, std::uint64_t number) const override { return number; }
+  std::int64_t staleness_bound() const override { return static_cast<std::int64_t>(tau_); }
+  std::string describe() const override;
+
+  // Observers for tests (tests/training/test_round_policy.cpp): the summary gets the same
+  // numbers through add_statistics().
 
   /// Grants issued and not yet applied or released.
   std::size_t outstanding() const { return outstanding_.size(); }
-  /// Times a worker that was ready to compute had to wait for its grant, and for how long.
-  std::uint64_t admission_waits() const { return waits_; }
-  double admission_wait_s() const { return wait_s_; }
   /// Times a received push was held because applying it would have broken the bound.
   std::uint64_t held_pushes() const { return held_; }
 

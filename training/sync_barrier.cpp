@@ -1,9 +1,5 @@
 #include "training/sync_barrier.hpp"
 
-#include "training/staleness_admission.hpp"
-
-#include <stdexcept>
-
 namespace dsq {
 
 void sync_barrier::enter(std::uint32_t id, std::uint64_t) {
@@ -39,14 +35,6 @@ std::optional<round> sync_barrier::next(std::uint64_t, std::size_t) {
 
 std::vector<grant> sync_barrier::grants(std::uint64_t, std::uint64_t) {
   return {};
-}
-
-std::unique_ptr<round_policy> make_round_policy(const std::string& mode, std::uint64_t staleness) {
-  if (mode == "sync")
-    return std::make_unique<sync_barrier>();
-  if (mode == "async")
-    return std::make_unique<staleness_admission>(staleness);
-  throw std::invalid_argument("unknown mode '" + mode + "' (expected sync or async)");
 }
 
 } // namespace dsq

@@ -22,6 +22,21 @@ public:
   bool owes_push(std::uint32_t id) const override {
     return members_.count(id) > 0 && pushes_.count(id) == 0;
   }
+  /// A join or departure waits for the next step: every update is a boundary.
+  bool changes_membership_at_once() const override { return false; }
+  /// Only when no step is in progress (no member, no push waiting).
+  bool lets_joiner_in_now(std::size_t members) const override {
+    return members == 0 && pushes_.empty();
+  }
+  /// The pushes averaged: a push of a worker that left before the step completed counts.
+  std::uint32_t row_workers(std::size_t, std::size_t pushes) const override {
+    return static_cast<std::uint32_t>(pushes);
+  }
+  bool collects_worker_states() const override { return true; }
+  /// One push per step.
+  std::uint64_t push_key(std::uint64_t step, std::uint64_t) const override { return step; }
+  std::int64_t staleness_bound() const override { return -1; }
+  std::string describe() const override { return "sync"; }
 
 private:
   std::set<std::uint32_t> members_;

@@ -1,0 +1,388 @@
+// The parameter server's rules without actors (training/server/server_core.hpp): events go in
+// with the time they happened (a fake clock), and each test checks the effects that come out.
+#define BOOST_TEST_MODULE server_core
+#include <boost/test/unit_test.hpp>
+
+#include "compression/make_compressor.hpp"
+#include "compression/wire.hpp"
+#include "config/method.hpp"
+#include "training/server/server_core.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace dsq;
+using namespace std::chrono_literals;
+
+namespace {
+
+const server_core::time_point t0 = server_core::time_point{} + 1h;
+
+run_config small_run(const std::string& mode = "sync") {
+  run_config cfg;
+  cfg.dataset = "synthetic:n=200,d=8,classes=2";
+  cfg.model = "softmax";
+  cfg.workers = 2;
+  cfg.steps = 10;
+  cfg.batch = 4;
+  cfg.eval_every = 0;
+  cfg.seed = 1;
+  cfg.mode = mode;
+  cfg.staleness = 1;
+  cfg.worker_timeout_s = 10;
+  return cfg;
+}
+
+server_setup setup_of(const run_config& cfg) {
+  server_setup s;
+  s.cfg = cfg;
+  s.setup = load_training(cfg);
+  s.verbose = false;
+  s.log = std::make_shared<run_log>("");
+  return s;
+}
+
+/// The messages of type M sent in `fx`, with their recipients, in order.
+template <class M>
+std::vector<std::pair<peer_id, M>> sent(const server_effects& fx) {
+  std::vector<std::pair<peer_id, M>> out;
+  for (const auto& e : fx)
+    if (const auto* s = std::get_if<send_to>(&e))
+      if (const auto* m = std::get_if<M>(&s->what))
+        out.emplace_back(s->peer, *m);
+  return out;
+}
+
+/// The effects of type E in `fx`.
+template <class E>
+std::vector<E> effects(const server_effects& fx) {
+  std::vector<E> out;
+  for (const auto& e : fx)
+    if (const auto* x = std::get_if<E>(&e))
+      out.push_back(*x);
+  return out;
+}
+
+/// A push of worker `id` on x_step, as an honest worker of `cfg` makes it.
+gradient_push push_of(const run_config& cfg, std::uint32_t id, std::uint64_t step,
+                      std::uint64_t grant = 0) {
+  const auto d = load_training(cfg).net->num_parameters();
+  std::vector<float> g(d, 0.01f);
+  rng_engine rng{1};
+  gradient_push p;
+  p.worker_id = id;
+  p.step = step;
+  p.loss = 0.5f;
+  p.grant = grant;
+  p.payload = to_bytes(make_compressor(resolve_method(cfg).uplink)->compress(g, rng));
+  return p;
+}
+
+registration hello(peer_id peer) {
+  registration r;
+  r.peer = peer;
+  r.host = "test";
+  return r;
+}
+
+/// A core of `cfg` whose two workers (peers 1 and 2, ids 0 and 1) registered at t0.
+struct started {
+  run_config cfg;
+  server_core core;
+  server_effects at_start;
+  explicit started(run_config c) : cfg(std::move(c)), core(setup_of(cfg), t0) {
+    core.start();
+    core.registered(hello(1), t0);
+    at_start = core.registered(hello(2), t0);
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(training_starts_when_the_quorum_has_registered) {
+  auto cfg = small_run();
+  server_core core{setup_of(cfg), t0};
+  auto first = core.registered(hello(1), t0);
+  BOOST_TEST(effects<watch>(first).size() == 1u);
+  BOOST_TEST(sent<welcome_msg>(first).empty()); // 1 of 2: it waits
+  BOOST_TEST((core.now_in() == server_core::phase::waiting));
+  auto second = core.registered(hello(2), t0);
+  auto welcomes = sent<welcome_msg>(second);
+  BOOST_REQUIRE(welcomes.size() == 2u);
+  BOOST_TEST(welcomes[0].first == 1u);
+  BOOST_TEST(welcomes[0].second.w.worker_id == 0u);
+  BOOST_TEST(welcomes[1].second.w.worker_id == 1u);
+  BOOST_TEST(welcomes[1].second.w.shard.count == 2u);
+  BOOST_TEST(effects<evaluation_request>(second).size() == 1u); // the initial row
+  BOOST_TEST((core.now_in() == server_core::phase::training));
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_registration_is_told_why) {
+  auto cfg = small_run();
+  server_core core{setup_of(cfg), t0};
+  auto r = hello(1);
+  r.protocol = protocol_version + 1;
+  auto fx = core.registered(r, t0);
+  auto refusals = sent<farewell_msg>(fx);
+  BOOST_REQUIRE(refusals.size() == 1u);
+  BOOST_TEST(refusals[0].second.reject);
+  BOOST_TEST(refusals[0].second.bye.reason.find("protocol version") != std::string::npos);
+  BOOST_TEST(!core.knows(1));
+}
+
+BOOST_AUTO_TEST_CASE(a_sync_round_waits_for_every_member_and_is_sent_to_all) {
+  started s{small_run()};
+  auto first = s.core.pushed(1, push_of(s.cfg, 0, 0), t0 + 1s);
+  BOOST_TEST(effects<new_update>(first).empty());
+  BOOST_TEST(s.core.version() == 0u);
+  auto second = s.core.pushed(2, push_of(s.cfg, 1, 0), t0 + 1s);
+  BOOST_REQUIRE(effects<new_update>(second).size() == 1u);
+  BOOST_TEST(effects<new_update>(second)[0].version == 1u);
+  auto updates = sent<update_msg>(second);
+  BOOST_REQUIRE(updates.size() == 2u);
+  BOOST_TEST(updates[0].first == 1u);
+  BOOST_TEST(updates[1].first == 2u);
+  BOOST_TEST(updates[0].second.version == 1u);
+  BOOST_TEST(s.core.version() == 1u);
+  // The new update is made known before it is sent.
+  BOOST_TEST(std::holds_alternative<new_update>(second.front()));
+}
+
+BOOST_AUTO_TEST_CASE(an_async_round_is_applied_at_once_and_grants_follow) {
+  started s{small_run("async")};
+  auto grants = sent<grant_msg>(s.at_start);
+  BOOST_REQUIRE(grants.size() == 2u); // τ = 1: two outstanding grants
+  const auto g = grants[0].second;
+  auto fx = s.core.pushed(grants[0].first, push_of(s.cfg, 0, g.version, g.number), t0 + 1s);
+  BOOST_TEST(s.core.version() == 1u);
+  BOOST_TEST(sent<update_msg>(fx).size() == 2u); // to both members, no boundary
+  BOOST_TEST(sent<reshard_msg>(fx).empty());
+  BOOST_TEST(sent<grant_msg>(fx).size() == 1u); // worker 0 may compute again
+}
+
+BOOST_AUTO_TEST_CASE(a_resent_push_is_acknowledged_and_the_missing_update_sent_again) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0); // version 1
+  auto fx = s.core.pushed(1, push_of(s.cfg, 0, 0), t0 + 1s);
+  auto acks = sent<ack_msg>(fx);
+  BOOST_REQUIRE(acks.size() == 1u);
+  BOOST_TEST(acks[0].second.key == 0u);
+  auto resent = sent<update_msg>(fx);
+  BOOST_REQUIRE(resent.size() == 1u);
+  BOOST_TEST(resent[0].second.version == 1u);
+  BOOST_TEST(s.core.version() == 1u); // never applied twice
+  BOOST_TEST(s.core.totals().retransmissions == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_probe_is_answered_with_ack_or_resend_then_the_version_sent) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  auto in_hand = s.core.probed(1, 0 + 1, t0 + 1s); // push key 0 + 1
+  BOOST_TEST(sent<ack_msg>(in_hand).size() == 1u);
+  BOOST_REQUIRE(std::holds_alternative<send_to>(in_hand.back()));
+  BOOST_TEST(sent<sent_msg>(in_hand).at(0).second.version == 0u);
+  auto lost = s.core.probed(2, 0 + 1, t0 + 1s); // worker 1's push never came
+  BOOST_TEST(sent<resend_msg>(lost).at(0).second.key == 0u);
+  BOOST_TEST(sent<ack_msg>(lost).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_status_with_missing_updates_gets_them_from_the_ring) {
+  started s{small_run()};
+  for (std::uint64_t step = 0; step < 3; ++step) {
+    s.core.pushed(1, push_of(s.cfg, 0, step), t0);
+    s.core.pushed(2, push_of(s.cfg, 1, step), t0);
+  }
+  auto fx = s.core.status(2, 1, t0 + 1s);
+  auto resent = sent<update_msg>(fx);
+  BOOST_REQUIRE(resent.size() == 2u);
+  BOOST_TEST(resent[0].second.version == 2u);
+  BOOST_TEST(resent[1].second.version == 3u);
+  BOOST_TEST(s.core.status(99, 1, t0).empty()); // a stranger gets nothing
+}
+
+BOOST_AUTO_TEST_CASE(a_silent_worker_is_removed_after_the_timeout_and_the_round_goes_on) {
+  started s{small_run()};
+  auto early = s.core.tick(t0 + 5s);
+  BOOST_TEST(sent<farewell_msg>(early).empty());
+  BOOST_TEST(effects<arm_timer>(early).size() == 1u); // the next look
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0 + 9s);    // worker 1 is alive and pushed
+  auto late = s.core.tick(t0 + 11s);
+  auto byes = sent<farewell_msg>(late);
+  BOOST_REQUIRE(byes.size() == 1u);
+  BOOST_TEST(byes[0].first == 1u);
+  BOOST_TEST(byes[0].second.bye.may_rejoin);
+  BOOST_TEST(byes[0].second.bye.reason.find("--worker-timeout") != std::string::npos);
+  BOOST_TEST(s.core.totals().timeouts == 1u);
+  BOOST_TEST(s.core.version() == 1u); // worker 1's push completes the step alone
+  BOOST_TEST(!s.core.knows(1));
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_that_owes_a_push_is_removed_despite_heartbeats) {
+  started s{small_run()};
+  s.core.heartbeat(1, t0 + 8s);
+  s.core.heartbeat(2, t0 + 8s);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0 + 8s);
+  auto fx = s.core.tick(t0 + 11s);
+  auto byes = sent<farewell_msg>(fx);
+  BOOST_REQUIRE(byes.size() == 1u);
+  BOOST_TEST(byes[0].second.bye.reason.find("no push") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_joiner_during_a_sync_round_enters_at_the_next_boundary) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  auto join = s.core.registered(hello(3), t0);
+  BOOST_TEST(sent<welcome_msg>(join).empty()); // the step is in progress
+  BOOST_TEST(s.core.totals().joins == 1u);
+  auto fx = s.core.pushed(2, push_of(s.cfg, 1, 0), t0);
+  // Re-shard the members, send them the update, then welcome the joiner with x_1.
+  std::vector<int> order;
+  for (const auto& e : fx)
+    if (const auto* m = std::get_if<send_to>(&e))
+      order.push_back(static_cast<int>(m->what.index()));
+  const std::vector<int> expected{2, 2, 3, 3, 0}; // reshard, reshard, update, update, welcome
+  BOOST_TEST(order == expected, boost::test_tools::per_element());
+  auto welcomes = sent<welcome_msg>(fx);
+  BOOST_TEST(welcomes.at(0).first == 3u);
+  BOOST_TEST(welcomes.at(0).second.w.version == 1u);
+  BOOST_TEST(welcomes.at(0).second.w.shard.count == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_push_for_a_departed_worker_is_ignored) {
+  started s{small_run()};
+  auto fx = s.core.left(1, 0, t0);
+  auto byes = sent<farewell_msg>(fx);
+  BOOST_REQUIRE(byes.size() == 1u);
+  BOOST_TEST(byes[0].second.bye.reason == "left");
+  BOOST_TEST(!byes[0].second.bye.error);
+  auto late = s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  BOOST_TEST(late.empty());
+  BOOST_TEST(s.core.totals().ignored_pushes == 1u);
+  BOOST_TEST(s.core.left(2, 0, t0).empty()); // nobody leaves for another
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0);
+  BOOST_TEST(s.core.version() == 1u); // the remaining worker makes the step
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_connection_departs_one_turn_later) {
+  started s{small_run()};
+  auto closed = s.core.connection_closed(1, "connection lost: x", t0);
+  BOOST_REQUIRE(effects<defer_loss>(closed).size() == 1u);
+  BOOST_TEST(s.core.knows(1)); // not yet
+  s.core.connection_lost(1, "connection lost: x", t0);
+  BOOST_TEST(!s.core.knows(1));
+  BOOST_TEST(s.core.totals().departures == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_goodbye_wait_lasts_while_workers_are_heard_from) {
+  auto cfg = small_run();
+  auto setup = setup_of(cfg);
+  setup.await_goodbyes = true;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  auto fx = core.stop_requested(t0 + 1s);
+  BOOST_TEST(sent<farewell_msg>(fx).size() == 2u);
+  BOOST_REQUIRE(effects<arm_timer>(fx).size() == 1u);
+  BOOST_TEST((effects<arm_timer>(fx)[0].which == server_timer::goodbye));
+  BOOST_TEST(effects<stop_server>(core.evaluated(0, false, 1, 0.5, 0)).empty()); // waits
+  core.heartbeat(1, t0 + 2s);
+  auto still = core.goodbye_tick(t0 + 3s);
+  BOOST_TEST(effects<stop_server>(still).empty()); // worker 0 is still receiving
+  BOOST_TEST(effects<arm_timer>(still).at(0).after == 500ms);
+  auto closed = core.connection_closed(2, "gone", t0 + 3s);
+  BOOST_TEST(effects<stop_server>(closed).empty());
+  auto over = core.goodbye_tick(t0 + 5s); // nobody heard from within 2 s
+  BOOST_REQUIRE(effects<stop_server>(over).size() == 1u);
+  BOOST_TEST(!effects<stop_server>(over)[0].failed);
+}
+
+BOOST_AUTO_TEST_CASE(a_resumed_wait_gives_up_on_missing_workers_after_the_timeout) {
+  // A checkpoint with workers' states of members 0 and 1: the run waits for both.
+  auto cfg = small_run();
+  auto setup = setup_of(cfg);
+  update_engine engine{cfg, *setup.setup.net};
+  auto ckpt = engine.snapshot();
+  ckpt.members.next_id = 2;
+  ckpt.members.generation = 1;
+  ckpt.members.members = {{0, {1, 0, 2}}, {1, {1, 1, 2}}};
+  ckpt.workers[0] = worker_snapshot{};
+  ckpt.workers[1] = worker_snapshot{};
+  setup.resume_from = ckpt;
+  server_core core{setup, t0};
+  auto back = hello(1);
+  back.returning = true;
+  back.previous_id = 0;
+  core.registered(back, t0 + 1s);
+  BOOST_TEST((core.now_in() == server_core::phase::waiting)); // worker 1 is missing
+  core.heartbeat(1, t0 + 9s);
+  core.tick(t0 + 9s);
+  BOOST_TEST((core.now_in() == server_core::phase::waiting));
+  auto fx = core.tick(t0 + 11s);
+  BOOST_TEST((core.now_in() == server_core::phase::training));
+  auto welcomes = sent<welcome_msg>(fx);
+  BOOST_REQUIRE(welcomes.size() == 1u);
+  BOOST_TEST(welcomes[0].second.w.worker_id == 0u);
+  BOOST_TEST(!welcomes[0].second.w.has_state); // given up: the states are dropped
+}
+
+BOOST_AUTO_TEST_CASE(losing_the_network_stops_at_once_as_a_failure) {
+  auto cfg = small_run();
+  auto setup = setup_of(cfg);
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  auto fx = core.network_lost("no network");
+  BOOST_REQUIRE(effects<stop_server>(fx).size() == 1u);
+  BOOST_TEST(effects<stop_server>(fx)[0].failed);
+  BOOST_TEST(outcome->network_lost);
+  BOOST_TEST(outcome->error == "no network");
+}
+
+BOOST_AUTO_TEST_CASE(a_sync_checkpoint_collects_the_members_states_before_the_update) {
+  auto cfg = small_run();
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("dsq_server_core_" + std::to_string(::getpid()));
+  cfg.checkpoint = dir.string();
+  cfg.checkpoint_every = 1;
+  started s{cfg};
+  auto welcomes = sent<welcome_msg>(s.at_start);
+  BOOST_REQUIRE(welcomes.size() == 2u);
+  BOOST_TEST(welcomes[0].second.w.state_every == 1u); // attach states to every push
+  const auto d = load_training(cfg).net->num_parameters();
+  for (std::uint32_t id = 0; id < 2; ++id) {
+    auto p = push_of(cfg, id, 0);
+    p.has_state = true;
+    p.state.worker_id = id;
+    p.state.version = 0;
+    p.state.residual.assign(d, 0.0f);
+    p.state.rng = {1, 2, 3, 4};
+    p.state.shard = welcomes[id].second.w.shard;
+    s.core.pushed(id + 1, p, t0);
+  }
+  BOOST_TEST(s.core.version() == 1u);
+  auto ckpt = read_checkpoint(cfg.checkpoint);
+  BOOST_TEST(ckpt.version == 0u); // x_0 and both states, written before the update
+  BOOST_TEST(ckpt.workers.size() == 2u);
+  BOOST_TEST(ckpt.members.members.size() == 2u);
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(an_injected_crash_stops_at_once_after_the_update_is_sent) {
+  auto cfg = small_run();
+  auto setup = setup_of(cfg);
+  setup.crash_hook = [](std::uint64_t version) { return version == 1; };
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  auto fx = core.pushed(2, push_of(cfg, 1, 0), t0);
+  BOOST_REQUIRE(!fx.empty());
+  const auto* stop = std::get_if<stop_server>(&fx.back());
+  BOOST_REQUIRE(stop != nullptr);
+  BOOST_TEST(stop->killed);
+  BOOST_TEST(sent<update_msg>(fx).size() == 2u); // the workers got x_1; nobody was told
+  BOOST_TEST(sent<farewell_msg>(fx).empty());
+}

@@ -1,0 +1,398 @@
+// server_core: the run's set-up, registrations and the start, probes and heartbeats,
+// departures and liveness. Rounds: server_rounds.cpp; the end: server_end.cpp.
+
+#include "training/server/server_core.hpp"
+
+#include "training/make_round_policy.hpp"
+
+#include <fmt/format.h>
+
+namespace dsq {
+
+namespace {
+
+/// Bounds of the ring of recent updates: older gaps get the full model.
+constexpr std::size_t recent_updates_max = 256;
+constexpr std::size_t recent_bytes_max = std::size_t{64} << 20;
+
+/// The number of workers a waiting run starts with (--min-workers, else --workers).
+std::size_t start_quorum(const run_config& cfg) {
+  return cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
+}
+
+/// The liveness timer's period: a quarter of --worker-timeout.
+std::chrono::milliseconds liveness_period(const run_config& cfg) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::duration<double>(cfg.worker_timeout_s / 4));
+}
+
+std::uint64_t steps_of(const server_setup& s) {
+  return total_steps(s.cfg, s.setup.data->train.size());
+}
+
+} // namespace
+
+server_core::server_core(server_setup setup, time_point now)
+    : opts_(std::move(setup)), method_(resolve_method(opts_.cfg)),
+      engine_(opts_.cfg, *opts_.setup.net),
+      members_(opts_.cfg.max_workers, opts_.setup.data->train.size()),
+      total_steps_(steps_of(opts_)), report_(opts_.log, opts_.verbose, total_steps_),
+      checks_(method_.uplink, opts_.setup.net->num_parameters(), opts_.cfg.max_push_norm),
+      probe_(opts_.setup.net, opts_.setup.data->train, opts_.cfg.seed),
+      ring_(recent_updates_max, recent_bytes_max), now_(now), waiting_since_(now) {
+  const auto& cfg = opts_.cfg;
+  if (opts_.resume_from) {
+    auto& from = *opts_.resume_from;
+    engine_.restore(from);
+    // With the workers' states the run continues exactly: the same ids, shards and residuals.
+    if (!from.workers.empty()) {
+      members_.restore(from.members);
+      returning_states_ = std::move(from.workers);
+      resumed_members_ = returning_states_.size();
+    }
+  }
+  first_version_ = version();
+  policy_ = make_round_policy(cfg.mode, staleness_bound(cfg));
+  if (policy_->collects_worker_states() && !cfg.checkpoint.empty() && cfg.checkpoint_every > 0)
+    state_every_ = cfg.checkpoint_every;
+  if (opts_.resume_from) // the automatic bound goes on
+    checks_.restore_norms(opts_.resume_from->push_norms, opts_.resume_from->push_norm_peak);
+  report_.log().keep(opts_.rows);
+  report_.start(version());
+}
+
+server_effects server_core::start() {
+  const auto& cfg = opts_.cfg;
+  if (cfg.worker_timeout_s > 0)
+    out_.push_back(arm_timer{server_timer::liveness, liveness_period(cfg)});
+  report_.say(fmt::format("dsq: {} ({}), {}, {} workers, model {} with {} parameters, {} "
+                          "steps of batch {} per worker, data: {}",
+                          cfg.method, describe(method_), policy_->describe(), cfg.workers,
+                          opts_.setup.net->spec(), opts_.setup.net->num_parameters(), total_steps_,
+                          cfg.batch, opts_.setup.data->description));
+  if (!opts_.setup.note.empty())
+    report_.say("dsq: " + opts_.setup.note);
+  return take();
+}
+
+server_effects server_core::take() {
+  server_effects effects;
+  effects.swap(out_);
+  return effects;
+}
+
+std::optional<std::uint32_t> server_core::worker_of(peer_id peer) const {
+  return members_.find_if([&](peer_id h) { return h == peer; });
+}
+
+bool server_core::knows(peer_id peer) const {
+  return worker_of(peer).has_value() || told_to_go_.count(peer) > 0;
+}
+
+void server_core::send(std::uint32_t id, worker_message what) {
+  if (const auto* m = members_.get(id))
+    send_peer(m->handle, std::move(what));
+}
+
+// -- registration and the start ---------------------------------------------------------------
+
+server_effects server_core::registered(const registration& r, time_point now) {
+  now_ = now;
+  auto refuse = [&](std::string why) {
+    send_peer(r.peer, farewell_msg{farewell{std::move(why), true}, true});
+  };
+  if (r.protocol != protocol_version)
+    refuse(
+        fmt::format("protocol version {} but the server speaks {}", r.protocol, protocol_version));
+  else if (phase_ == phase::finishing)
+    refuse("the run has finished");
+  else if (worker_of(r.peer))
+    ; // registered already
+  else if (auto why = members_.refusal())
+    refuse(*why);
+  else
+    admit(r);
+  return take();
+}
+
+void server_core::admit(const registration& r) {
+  // A worker of the checkpoint this server resumed from gets its identity (and, in its
+  // welcome, its state) back; anybody else is a new worker.
+  std::optional<std::uint32_t> back;
+  if (r.returning)
+    back = members_.admit_returning(r.previous_id, r.peer, r.host);
+  auto id = back ? *back : members_.admit(r.peer, r.host);
+  if (back) {
+    ++report_.totals().returned_workers;
+    report_.say(fmt::format("worker {} ({}) is back", id, r.host));
+  }
+  last_heard_[id] = now_;
+  out_.push_back(watch{r.peer});
+  if (phase_ == phase::waiting) {
+    // dsq server's workers come over the network, one by one, and may never come: say who
+    // came. dsq local's come at once.
+    if (!back && opts_.elastic)
+      report_.say(fmt::format("worker {} ({}) registered; {}", id, r.host, start_condition()));
+    return maybe_start();
+  }
+  ++report_.totals().joins;
+  // Sync: a joiner waits for the next step boundary, unless no step is in progress.
+  if (policy_->lets_joiner_in_now(members_.members().size())) {
+    cross_boundary(nullptr);
+    send_grants();
+  }
+}
+
+/// What a waiting server waits for, in words.
+std::string server_core::start_condition() const {
+  if (resumed_members_ > 0)
+    return fmt::format("the resumed run starts when the checkpoint's workers are back ({} "
+                       "missing)",
+                       members_.expected().size());
+  return fmt::format("{} of the {} needed to start", members_.joining().size(),
+                     start_quorum(opts_.cfg));
+}
+
+/// Starts training once --min-workers registered; after a resume, once every worker of the
+/// checkpoint is back (or stopped being waited for, see check_resume_wait).
+void server_core::maybe_start() {
+  if (phase_ != phase::waiting)
+    return;
+  const auto present = members_.joining().size();
+  if (resumed_members_ > 0) {
+    // Resumed with the workers' states: the checkpoint's members, not --min-workers, decide.
+    if (members_.expected().empty() || (given_up_waiting_ && present > 0))
+      start_training();
+    return;
+  }
+  if (present >= start_quorum(opts_.cfg))
+    start_training();
+}
+
+void server_core::start_training() {
+  phase_ = phase::training;
+  report_.start(version());
+  step_record initial; // the first row: the initial (or resumed) model
+  initial.step = version();
+  initial.workers = static_cast<std::uint32_t>(members_.joining().size());
+  const bool nothing_to_do = version() >= total_steps_;
+  try {
+    report_.record(initial, true);
+  } catch (const std::exception& e) {
+    finish(e.what());
+    return;
+  }
+  request_evaluation(nothing_to_do);
+  cross_boundary(nullptr);
+  if (nothing_to_do)
+    finish();
+  else
+    send_grants();
+}
+
+// -- probes, heartbeats, departures, liveness -------------------------------------------------
+
+server_effects server_core::heartbeat(std::optional<peer_id> from, time_point now) {
+  now_ = now;
+  if (auto id = from ? worker_of(*from) : std::nullopt)
+    last_heard_[*id] = now_;
+  return take();
+}
+
+/// The id of the member that sent a message while training runs, its message counted as a
+/// sign of life; nothing for anyone else or at another time.
+std::optional<std::uint32_t> server_core::training_member(std::optional<peer_id> from) {
+  auto id = from ? worker_of(*from) : std::nullopt;
+  if (!id || phase_ != phase::training || !members_.is_member(*id))
+    return std::nullopt;
+  last_heard_[*id] = now_;
+  return id;
+}
+
+server_effects server_core::probed(std::optional<peer_id> from, std::uint64_t pushed,
+                                   time_point now) {
+  // A worker that has waited a while asks what became of its push (`pushed`: its key + 1, or
+  // 0) and of its updates. Its earlier messages came before the probe, so a push not in hand
+  // now was lost; the answer goes behind every update sent to it, so the worker can tell a
+  // lost update from a slow one (worker.cpp, "retransmission").
+  now_ = now;
+  auto id = training_member(from);
+  if (!id) {
+    // A worker waiting for its welcome (before the start, or for the next step boundary) asks
+    // whether the server is still there: it is.
+    if (auto waiting = from ? worker_of(*from) : std::nullopt;
+        waiting && phase_ != phase::finishing)
+      send(*waiting, sent_msg{version()});
+    return take();
+  }
+  if (pushed > 0) {
+    const auto key = pushed - 1;
+    if (ledger_.in_hand(*id, key)) {
+      send(*id, ack_msg{key});
+    } else {
+      send(*id, resend_msg{key});
+      ++report_.totals().retransmissions;
+    }
+  }
+  if (auto g = policy_->open_grant(*id)) {
+    send(*id, grant_msg{g->version, g->number});
+    ++report_.totals().retransmissions;
+  }
+  send(*id, sent_msg{version()});
+  return take();
+}
+
+server_effects server_core::status(std::optional<peer_id> from, std::uint64_t held,
+                                   time_point now) {
+  // A worker that lacks updates after `held` (a probe's answer showed them lost); an open
+  // grant went with the probe's answer.
+  now_ = now;
+  if (auto id = training_member(from))
+    catch_up(*id, held);
+  return take();
+}
+
+server_effects server_core::left(std::optional<peer_id> from, std::uint32_t id, time_point now) {
+  // Only a worker itself may announce its departure. The farewell tells it that the leave
+  // arrived: its process may end now without losing it.
+  now_ = now;
+  if (auto sender = from ? worker_of(*from) : std::nullopt; sender && *sender == id) {
+    depart(id, "left");
+    send_peer(*from, farewell_msg{farewell{"left", false}});
+  }
+  return take();
+}
+
+server_effects server_core::connection_closed(peer_id peer, const std::string& why,
+                                              time_point now) {
+  // A worker's departure waits for one turn of the mailbox. When CAF's network layer ends,
+  // every worker's connection ends with it, and their down messages come before the layer's
+  // own: taken at once, they would make the server train on without its workers and write a
+  // checkpoint without their states over the last one.
+  now_ = now;
+  if (worker_of(peer))
+    out_.push_back(defer_loss{peer, why});
+  if (told_to_go_.erase(peer) > 0)
+    maybe_quit();
+  return take();
+}
+
+server_effects server_core::connection_lost(peer_id peer, const std::string& why, time_point now) {
+  now_ = now;
+  if (auto id = worker_of(peer))
+    depart(*id, why);
+  return take();
+}
+
+void server_core::depart(std::uint32_t id, const std::string& why) {
+  last_heard_.erase(id);
+  last_progress_.erase(id);
+  ledger_.forget(id);
+  collected_.erase(id);
+  auto removed = members_.remove(id);
+  if (removed == membership<peer_id>::removal::joiner) {
+    // Nobody else will come to a local run: it cannot reach its quorum any more.
+    if (phase_ == phase::waiting && !opts_.elastic)
+      finish(fmt::format("worker {} is gone before training started ({})", id, why));
+    return;
+  }
+  if (removed == membership<peer_id>::removal::none)
+    return;
+  policy_->leave(id);
+  if (phase_ == phase::finishing)
+    return; // workers quitting at the end are not departures
+  ++report_.totals().departures;
+  ++report_.totals().residuals_lost;
+  report_.say(
+      fmt::format("worker {} left at step {} ({}); its uplink residual is lost, {} workers remain",
+                  id, version(), why, members_.members().size()));
+  // Async: the remaining workers take over the departed one's samples at once.
+  if (policy_->changes_membership_at_once() && phase_ == phase::training)
+    cross_boundary(nullptr);
+  drain();
+}
+
+/// Removes a worker that broke the rules, telling it why; `may_rejoin`: it was only silent,
+/// and may register again (as a new worker) if it wakes up.
+void server_core::expel(std::uint32_t id, const std::string& why, bool may_rejoin) {
+  send(id, farewell_msg{farewell{why, true, may_rejoin}});
+  depart(id, why);
+}
+
+server_effects server_core::tick(time_point now) {
+  now_ = now;
+  check_liveness();
+  if (phase_ != phase::finishing)
+    out_.push_back(arm_timer{server_timer::liveness, liveness_period(opts_.cfg)});
+  return take();
+}
+
+/// A resumed run waits for the checkpoint's workers for --worker-timeout at most, then goes on
+/// with those that came.
+void server_core::check_resume_wait() {
+  const auto timeout = std::chrono::duration<double>(opts_.cfg.worker_timeout_s);
+  if (phase_ != phase::waiting || given_up_waiting_ || members_.expected().empty() ||
+      now_ - waiting_since_ <= timeout)
+    return;
+  std::string ids;
+  for (auto id : members_.expected())
+    ids += fmt::format("{}{}", ids.empty() ? "" : ", ", id);
+  report_.say(fmt::format("workers {} did not come back within --worker-timeout: their "
+                          "states are lost, training goes on without them",
+                          ids));
+  returning_states_.clear(); // a late one gets its id back, but not a stale state
+  given_up_waiting_ = true;
+  maybe_start();
+}
+
+/// Removes workers not heard from (push, heartbeat, anything) for --worker-timeout, and workers
+/// the run waits for that have not pushed for as long: heartbeats prove a process alive, not
+/// that it takes part (a registration that never pushes must not hold a seat or the barrier).
+void server_core::check_liveness() {
+  check_resume_wait();
+  const auto timeout = std::chrono::duration<double>(opts_.cfg.worker_timeout_s);
+  std::vector<std::pair<std::uint32_t, std::string>> removed;
+  for (const auto& [id, when] : last_heard_) {
+    if (now_ - when > timeout) {
+      removed.emplace_back(id, "no message");
+      continue;
+    }
+    auto progress = last_progress_.find(id);
+    if (phase_ == phase::training && policy_->owes_push(id) && progress != last_progress_.end() &&
+        now_ - progress->second > timeout)
+      removed.emplace_back(id, "no push");
+  }
+  for (const auto& [id, what] : removed) {
+    if (phase_ == phase::finishing)
+      return;
+    ++report_.totals().timeouts;
+    expel(id, fmt::format("{} for {} s (--worker-timeout)", what, opts_.cfg.worker_timeout_s),
+          true);
+  }
+}
+
+/// Ends the run when the model or its loss is no longer finite: nothing after it is training.
+bool server_core::check_diverged(double loss) {
+  if (std::isfinite(loss) && (version() % 64 != 0 || engine_.x().allFinite()))
+    return false;
+  diverged_at_ = version();
+  finish(fmt::format("the run diverged at step {} (non-finite {})", version(),
+                     std::isfinite(loss) ? "model" : "loss"));
+  return true;
+}
+
+/// For a push of worker `id` that could come from a model that blows up (`what` says why):
+/// ends the run as diverged if the server's model has (divergence_probe.hpp), and returns true;
+/// returns false if it has not, and the push is the worker's fault.
+bool server_core::end_if_diverged(std::uint32_t id, const std::string& what) {
+  const double loss = probe_.loss(engine_.x());
+  if (!probe_.diverged(loss))
+    return false;
+  diverged_at_ = version();
+  finish(fmt::format("the run diverged at step {} (worker {}: {}; the model's loss on {} "
+                     "training samples is {:.3g}, {:.3g} at the start)",
+                     version(), id, what, probe_.samples(), loss, probe_.initial_loss()));
+  return true;
+}
+
+} // namespace dsq

@@ -1,0 +1,191 @@
+#pragma once
+
+// The parameter server's whole run as a state machine without actors: it takes events (a
+// registration, a push, a probe, a heartbeat, a departure, a timer, an evaluation's answer, a
+// stop, the loss of the network) with the time they happened, and returns effects
+// (server_effects.hpp): messages to send to whom, evaluations to ask for, timers to arm,
+// whether to stop. Checkpoint files and the run's record it writes itself (checkpoint.hpp,
+// run_reporter.hpp). actors/parameter_server.cpp receives, sends and keeps the time; the rules
+// are here, tested in tests/training/test_server_core.cpp.
+//
+// A run waits (for its quorum, or for the workers of the checkpoint it resumed from), trains
+// (the round policy decides when pushes make an update; apply_round applies one), and finishes
+// (farewells, the last evaluation, the goodbye wait, the summary). One class in three files:
+// server_core.cpp (set-up, registration, probes, departures, liveness), server_rounds.cpp
+// (pushes and rounds), server_end.cpp (the end).
+
+#include "config/method.hpp"
+#include "training/divergence_probe.hpp"
+#include "training/membership.hpp"
+#include "training/push_check.hpp"
+#include "training/resend/push_ledger.hpp"
+#include "training/resend/update_ring.hpp"
+#include "training/round_policy.hpp"
+#include "training/run_reporter.hpp"
+#include "training/server/server_effects.hpp"
+#include "training/server/server_setup.hpp"
+#include "training/update_engine.hpp"
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace dsq {
+
+/// A worker's registration: the hello without its actor handle, which the actor turned into
+/// `peer`.
+struct registration {
+  peer_id peer = 0;
+  std::uint32_t protocol = protocol_version;
+  std::string host; ///< for logs only
+  bool returning = false;
+  std::uint32_t previous_id = 0;
+};
+
+class server_core {
+public:
+  using clock = std::chrono::steady_clock;
+  using time_point = clock::time_point;
+
+  /// Sets up the run (the model, resumed or not, the policy, the record); `now`: when the
+  /// server started to wait for workers.
+  server_core(server_setup setup, time_point now);
+
+  /// The first console lines and the first liveness timer.
+  server_effects start();
+
+  // -- events from workers (`from`: the sender's peer, if the actor knows it) ------------------
+
+  /// A registration that the actor let through (the sender may register that actor).
+  server_effects registered(const registration& r, time_point now);
+  /// A push; the core checks that `from` is the worker it names.
+  server_effects pushed(std::optional<peer_id> from, const gradient_push& p, time_point now);
+  /// A sign of life.
+  server_effects heartbeat(std::optional<peer_id> from, time_point now);
+  /// A worker that waited asks what became of its push (`pushed`: its key + 1, or 0).
+  server_effects probed(std::optional<peer_id> from, std::uint64_t pushed, time_point now);
+  /// A worker lacks the updates after `held`.
+  server_effects status(std::optional<peer_id> from, std::uint64_t held, time_point now);
+  /// Worker `id` says it leaves (only `from` itself may).
+  server_effects left(std::optional<peer_id> from, std::uint32_t id, time_point now);
+
+  // -- events from the actor ------------------------------------------------------------------
+
+  /// `peer`'s connection is closed (its actor is down); `why` in words.
+  server_effects connection_closed(peer_id peer, const std::string& why, time_point now);
+  /// The loss deferred by defer_loss: the worker departs.
+  server_effects connection_lost(peer_id peer, const std::string& why, time_point now);
+  /// The liveness timer.
+  server_effects tick(time_point now);
+  /// The goodbye timer.
+  server_effects goodbye_tick(time_point now);
+  /// This process asks the run to stop (a signal, a test).
+  server_effects stop_requested(time_point now);
+  /// The network layer is gone: no worker can be reached.
+  server_effects network_lost(const std::string& why);
+  /// The evaluator's answer about x_step.
+  server_effects evaluated(std::uint64_t step, bool with_train, double test_loss,
+                           double test_accuracy, double train_loss);
+  /// The evaluator failed (`why` in words).
+  server_effects evaluation_failed(const std::string& why);
+
+  // -- what the actor and tests may read ------------------------------------------------------
+
+  /// The worker id of `peer` (member or joiner), if any.
+  std::optional<std::uint32_t> worker_of(peer_id peer) const;
+  /// True while the core may still name `peer` in an effect or ask about it: a member, a
+  /// joiner, or a worker told to go whose connection is open. The actor may forget the others.
+  bool knows(peer_id peer) const;
+  /// The model's version.
+  std::uint64_t version() const { return engine_.version(); }
+  /// Waiting for workers, training, or finishing.
+  enum class phase { waiting, training, finishing };
+  phase now_in() const { return phase_; }
+  /// The workers of the run.
+  const membership<peer_id>& members() const { return members_; }
+  /// The counters so far.
+  const run_summary& totals() { return report_.totals(); }
+
+private:
+  // registration and the start
+  std::optional<std::string> refusal_of(const registration& r) const;
+  void admit(const registration& r);
+  std::string start_condition() const;
+  void maybe_start();
+  void start_training();
+  // rounds
+  void accept_push(std::uint32_t id, const gradient_push& p);
+  std::optional<received_push> checked_push(std::uint32_t id, const gradient_push& p);
+  void drain();
+  void apply_round(round r);
+  bool checkpoint_before_round();
+  compressed_message aggregate(round& r, step_record& row);
+  void send_update(std::uint64_t version, std::vector<std::uint8_t> payload, std::size_t bytes);
+  void record_row(step_record row);
+  void send_grants();
+  void cross_boundary(const std::uint64_t* update);
+  welcome make_welcome(std::uint32_t id, const shard_assignment& shard);
+  void catch_up(std::uint32_t id, std::uint64_t held);
+  void request_evaluation(bool with_train);
+  void save_checkpoint(std::map<std::uint32_t, worker_snapshot> workers = {});
+  // departures and liveness
+  void depart(std::uint32_t id, const std::string& why);
+  void expel(std::uint32_t id, const std::string& why, bool may_rejoin = false);
+  void check_resume_wait();
+  void check_liveness();
+  bool check_diverged(double loss);
+  bool end_if_diverged(std::uint32_t id, const std::string& what);
+  std::optional<std::uint32_t> training_member(std::optional<peer_id> from);
+  // the end
+  void finish(std::string failure = {});
+  void maybe_quit();
+  run_summary summary();
+
+  void send(std::uint32_t id, worker_message what);
+  void send_peer(peer_id peer, worker_message what) {
+    out_.push_back(send_to{peer, std::move(what)});
+  }
+  server_effects take();
+
+  server_setup opts_;
+  method_switches method_;
+  update_engine engine_;
+  std::unique_ptr<round_policy> policy_;
+  membership<peer_id> members_;
+  std::uint64_t total_steps_ = 0;
+  run_reporter report_;
+  push_check checks_;
+  divergence_probe probe_; ///< judges a bad push: diverged model or bad worker
+  update_ring ring_;       ///< the latest updates sent, for workers that miss some
+  push_ledger ledger_;     ///< the latest push accepted from each worker
+  time_point now_;         ///< when the event being handled happened
+  phase phase_ = phase::waiting;
+  std::uint64_t first_version_ = 0; ///< where this run started (non-zero when resumed)
+  std::size_t resumed_members_ = 0; ///< members of the checkpoint resumed from, with states
+  bool given_up_waiting_ = false;   ///< some of them did not come back in time
+  time_point waiting_since_;
+  std::map<std::uint32_t, time_point> last_heard_;    ///< any message
+  std::map<std::uint32_t, time_point> last_progress_; ///< entered, or pushed
+  /// Sync with checkpoints: workers attach their state to pushes of steps that are multiples
+  /// of this, and the server writes the checkpoint of that step with them (0: never).
+  std::uint64_t state_every_ = 0;
+  /// The states attached to the pushes of the current step, by worker id.
+  std::map<std::uint32_t, worker_snapshot> collected_;
+  /// Resumed: the workers' states from the checkpoint, handed back to each as it returns.
+  std::map<std::uint32_t, worker_snapshot> returning_states_;
+  std::size_t evals_in_flight_ = 0;
+  std::string failure_;
+  bool stopped_early_ = false;
+  std::optional<std::uint64_t> diverged_at_;
+  /// Workers told to go whose connection is still open (await_goodbyes).
+  std::set<peer_id> told_to_go_;
+  bool goodbye_wait_over_ = false;
+  time_point farewells_sent_;
+  bool said_slow_goodbyes_ = false;
+  server_effects out_; ///< the effects of the event being handled
+};
+
+} // namespace dsq

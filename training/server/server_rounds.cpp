@@ -1,0 +1,374 @@
+// server_core: pushes and the rounds they make, in the order a round is applied (see
+// apply_round), and what workers that miss something get again.
+
+#include "training/server/server_core.hpp"
+
+#include "compression/wire.hpp"
+#include "training/double_squeeze.hpp"
+#include "training/training_spec.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace dsq {
+
+// -- pushes and rounds ------------------------------------------------------------------------
+
+server_effects server_core::pushed(std::optional<peer_id> from, const gradient_push& p,
+                                   time_point now) {
+  now_ = now;
+  auto id = from ? worker_of(*from) : std::nullopt;
+  if (!id || *id != p.worker_id) {
+    ++report_.totals().ignored_pushes; // a stranger, or a worker using another's id
+    return take();
+  }
+  last_heard_[*id] = now_;
+  last_progress_[*id] = now_;
+  if (phase_ != phase::training || !members_.is_member(*id)) {
+    ++report_.totals().ignored_pushes;
+    return take();
+  }
+  const auto key = policy_->push_key(p.step, p.grant);
+  if (ledger_.in_hand(*id, key)) {
+    // A resend of a push in hand (its first copy, or an update since, was lost): the same
+    // bytes, never applied twice. Say so, and send what the worker lacks.
+    ++report_.totals().retransmissions;
+    send(*id, ack_msg{key});
+    catch_up(*id, p.step);
+    return take();
+  }
+  accept_push(*id, p);
+  return take();
+}
+
+void server_core::accept_push(std::uint32_t id, const gradient_push& p) {
+  auto r = checked_push(id, p);
+  if (!r)
+    return;
+  const auto key = policy_->push_key(p.step, p.grant);
+  if (!policy_->offer(std::move(*r), version())) {
+    ++report_.totals().ignored_pushes; // late, early, or without a grant
+    return catch_up(id, p.step);
+  }
+  ledger_.accepted(id, key);
+  if (p.has_state && state_every_ > 0 && p.step % state_every_ == 0)
+    collected_[id] = p.state;
+  drain();
+}
+
+/// The push of worker `id` decoded and validated; nothing if it was rejected (its worker is
+/// expelled, or the run ends as diverged).
+std::optional<received_push> server_core::checked_push(std::uint32_t id, const gradient_push& p) {
+  if (!std::isfinite(p.loss)) {
+    // Computed on the shared model: the model diverged, or the worker lies.
+    if (end_if_diverged(id, "reports a loss that is not finite"))
+      return std::nullopt;
+    ++report_.totals().rejected_pushes;
+    expel(id, fmt::format("it reported a loss of {} on a model that has not diverged", p.loss));
+    return std::nullopt;
+  }
+  received_push r;
+  try {
+    auto checked = checks_.check(p.payload);
+    r.c = std::move(checked.message);
+    r.norm = checked.norm;
+  } catch (const push_rejected& e) {
+    // Honest gradients of a model that blows up get too large, then overflow.
+    const bool blow_up =
+        e.why() == push_rejected::reason::norm || e.why() == push_rejected::reason::not_finite;
+    if (blow_up && end_if_diverged(id, e.what()))
+      return std::nullopt;
+    ++report_.totals().rejected_pushes;
+    expel(id, e.what());
+    return std::nullopt;
+  }
+  if (p.model_digest != 0 && p.step == version()) {
+    if (p.model_digest != replica_digest(engine_.x())) {
+      expel(id, fmt::format("its replica differs from the server's model at step {}", version()));
+      return std::nullopt;
+    }
+    ++report_.totals().verified_replicas;
+  }
+  r.worker = id;
+  r.step = p.step;
+  r.loss = p.loss;
+  r.bytes = p.payload.size();
+  return r;
+}
+
+/// Applies every round the policy releases, then hands out grants.
+void server_core::drain() {
+  while (phase_ == phase::training) {
+    auto r = policy_->next(version(), members_.members().size());
+    if (!r)
+      break;
+    apply_round(std::move(*r));
+  }
+  if (phase_ != phase::training)
+    return;
+  // Also after a step that the last member pushed to before it left: nobody is left to push.
+  if (members_.members().empty() && members_.joining().empty() && !opts_.elastic) {
+    finish(fmt::format("every worker is gone at step {}", version()));
+    return;
+  }
+  send_grants();
+}
+
+/// Applies one round released by the policy: the checkpoint before it (sync with workers'
+/// states), the DoubleSqueeze update, its broadcast and its row.
+void server_core::apply_round(round r) {
+  if (!checkpoint_before_round())
+    return;
+  step_record row;
+  auto c = aggregate(r, row);
+  const float lr = engine_.lr();
+  const auto new_version = version() + 1;
+  auto payload = to_bytes(c);
+  const auto update_bytes = payload.size();
+  row.bytes_down = update_bytes * members_.members().size();
+  // The workers wait for the update; nobody waits for the server's copy of x_{t+1} or for the
+  // log, so those come after the send, which takes the server's update (a pass over x) off
+  // the critical path. Only welcoming joiners needs x_{t+1} (and its momentum) first.
+  const bool welcomes = !members_.joining().empty();
+  if (welcomes)
+    engine_.apply(c);
+  send_update(new_version, std::move(payload), update_bytes);
+  if (!welcomes)
+    engine_.apply(c);
+  if (opts_.crash_hook && opts_.crash_hook(version())) {
+    // An injected crash: gone at once, with nothing written and nobody told.
+    out_.push_back(stop_server{true, true, {}});
+    return;
+  }
+  row.step = version();
+  row.wall_s = report_.elapsed();
+  row.lr = lr;
+  row.workers = policy_->row_workers(members_.members().size(), row.pushes);
+  record_row(row);
+}
+
+/// Sync: the checkpoint of step t is written when its last push arrived, before the update: it
+/// holds x_t, δ_t, every member's own state before its gradient t (attached to the pushes) and
+/// the push bound's history up to step t - 1, which is everything the uninterrupted run depends
+/// on from here. False if writing it failed (the run ends).
+bool server_core::checkpoint_before_round() {
+  const bool resumed_here = opts_.resume_from && version() == first_version_;
+  if (state_every_ > 0 && version() % state_every_ == 0 && !resumed_here) {
+    std::map<std::uint32_t, worker_snapshot> workers;
+    for (auto& [id, state] : collected_)
+      if (members_.is_member(id) && state.version == version())
+        workers.emplace(id, std::move(state));
+    try {
+      save_checkpoint(std::move(workers));
+    } catch (const std::exception& e) {
+      finish(e.what());
+      return false;
+    }
+  }
+  collected_.clear();
+  return true;
+}
+
+/// The round's update c, and the row's columns that its pushes give.
+compressed_message server_core::aggregate(round& r, step_record& row) {
+  std::vector<compressed_message> cs;
+  cs.reserve(r.pushes.size());
+  double loss_sum = 0;
+  std::uint64_t bytes_up = 0, staleness = 0;
+  for (auto& p : r.pushes) {
+    // The push bound learns from the pushes applied, in the round's order (worker ids in sync),
+    // so that its history is the same in every run and in a resumed one, and pushes that came
+    // too late or too early do not count.
+    checks_.record(p.norm);
+    const auto s = version() - p.step;
+    report_.applied_push(s);
+    staleness = std::max(staleness, s);
+    loss_sum += p.loss;
+    bytes_up += p.bytes;
+    cs.push_back(std::move(p.c));
+  }
+  row.train_loss = loss_sum / static_cast<double>(cs.size());
+  row.bytes_up = bytes_up;
+  row.pushes = static_cast<std::uint32_t>(cs.size());
+  row.staleness = staleness;
+  return engine_.aggregate(cs, r.weight);
+}
+
+/// Sends the update that makes `version` to the members (one message for every recipient and
+/// the ring); in sync it is a step boundary, after which every member owes its push.
+void server_core::send_update(std::uint64_t version, std::vector<std::uint8_t> payload,
+                              std::size_t bytes) {
+  ring_.remember(version, bytes);
+  out_.push_back(new_update{version, std::move(payload), ring_.oldest()});
+  if (policy_->changes_membership_at_once()) {
+    for (auto& [id, m] : members_.members())
+      send_peer(m.handle, update_msg{version});
+    return;
+  }
+  cross_boundary(&version);
+  for (const auto& [id, m] : members_.members())
+    last_progress_[id] = now_;
+}
+
+/// Records the row of the update just applied; evaluates, checkpoints or ends as due.
+void server_core::record_row(step_record row) {
+  const bool last = version() == total_steps_;
+  const auto every = opts_.cfg.eval_every;
+  const bool evaluate_now = !last && every > 0 && version() % every == 0;
+  try {
+    report_.record(row, evaluate_now || last);
+  } catch (const std::exception& e) {
+    finish(e.what());
+    return;
+  }
+  if (check_diverged(row.train_loss))
+    return;
+  if (evaluate_now)
+    request_evaluation(false);
+  // Async (and sync without worker states): the server's own state after the update.
+  const auto ckpt_every = opts_.cfg.checkpoint_every;
+  if (!last && state_every_ == 0 && ckpt_every > 0 && !opts_.cfg.checkpoint.empty() &&
+      version() % ckpt_every == 0) {
+    try {
+      save_checkpoint();
+    } catch (const std::exception& e) {
+      finish(e.what());
+      return;
+    }
+  }
+  if (last)
+    finish();
+}
+
+/// Sends the policy's grants: who may start a gradient now (async only).
+void server_core::send_grants() {
+  if (phase_ != phase::training)
+    return;
+  for (const auto& g : policy_->grants(version(), total_steps_ - version()))
+    if (const auto* m = members_.get(g.worker)) {
+      send_peer(m->handle, grant_msg{g.version, g.number});
+      last_progress_[g.worker] = now_; // it owes a push from now on
+    }
+}
+
+/// A membership boundary: re-shard if membership changed, send the update of `update` (if any)
+/// to the members, then welcome the workers waiting to join (with the model that includes it).
+/// Sync mode crosses one at each step; async mode whenever membership changes.
+void server_core::cross_boundary(const std::uint64_t* update) {
+  std::map<std::uint32_t, shard_assignment> shards;
+  if (members_.needs_reshard()) {
+    shards = members_.assign_shards();
+    for (auto& [id, m] : members_.members())
+      send_peer(m.handle, reshard_msg{shards[id]});
+  }
+  if (update != nullptr)
+    for (auto& [id, m] : members_.members())
+      send_peer(m.handle, update_msg{*update});
+  for (auto& [id, m] : members_.enter_joiners()) {
+    send_peer(m.handle, welcome_msg{make_welcome(id, shards[id])});
+    if (phase_ == phase::training && version() > first_version_)
+      report_.say(fmt::format("worker {} ({}) joins at step {}", id, m.host, version()));
+    policy_->enter(id, version());
+    last_progress_[id] = now_;
+  }
+}
+
+welcome server_core::make_welcome(std::uint32_t id, const shard_assignment& shard) {
+  const auto& x = engine_.x();
+  welcome w;
+  w.worker_id = id;
+  w.config = shared_training_part(opts_.cfg); // never the server's paths, ports or keys
+  w.version = version();
+  w.total_steps = total_steps_;
+  w.model.assign(x.data(), x.data() + x.size());
+  if (const auto* m = engine_.momentum_buffer())
+    w.momentum.assign(m->data(), m->data() + m->size());
+  w.shard = shard;
+  w.state_every = state_every_;
+  if (auto it = returning_states_.find(id); it != returning_states_.end()) {
+    w.has_state = true;
+    w.state = std::move(it->second);
+    returning_states_.erase(it);
+  }
+  return w;
+}
+
+/// Brings worker `id`, which holds x_`held`, up to the server's version: the updates it lacks
+/// from the ring, or the full model when the ring no longer has them (a resync).
+void server_core::catch_up(std::uint32_t id, std::uint64_t held) {
+  const auto* m = members_.get(id);
+  if (m == nullptr || !members_.is_member(id))
+    return;
+  auto plan = ring_.catch_up(held, version());
+  if (plan.resync) {
+    send_peer(m->handle, welcome_msg{make_welcome(id, m->shard), true});
+    ++report_.totals().resyncs;
+    return;
+  }
+  for (auto v : plan.versions) {
+    send_peer(m->handle, update_msg{v});
+    ++report_.totals().retransmissions;
+  }
+}
+
+/// Asks the evaluator about x_version; the row of that step waits in the log for the answer.
+void server_core::request_evaluation(bool with_train) {
+  ++evals_in_flight_;
+  const auto& x = engine_.x();
+  out_.push_back(
+      evaluation_request{version(), std::vector<float>(x.data(), x.data() + x.size()), with_train});
+}
+
+server_effects server_core::evaluated(std::uint64_t step, bool with_train, double test_loss,
+                                      double test_accuracy, double train_loss) {
+  --evals_in_flight_;
+  std::optional<step_record> row;
+  try {
+    row = report_.evaluated(step, test_loss, test_accuracy);
+  } catch (const std::exception& e) {
+    finish(e.what());
+  }
+  if (with_train)
+    opts_.outcome->summary.final_train_loss = train_loss;
+  auto& totals = report_.totals();
+  const auto target = opts_.cfg.target_accuracy;
+  if (target > 0 && !totals.reached_target && test_accuracy >= target) {
+    totals.reached_target = true;
+    if (row)
+      totals.time_to_target_s = row->wall_s;
+    report_.say(fmt::format("target accuracy {:.2f}% reached at step {}", 100 * target, step));
+    finish();
+  }
+  maybe_quit();
+  return take();
+}
+
+server_effects server_core::evaluation_failed(const std::string& why) {
+  --evals_in_flight_;
+  if (failure_.empty())
+    failure_ = "evaluation failed: " + why;
+  maybe_quit();
+  return take();
+}
+
+/// Writes the checkpoint of the current version; `workers`: the members' own states at this
+/// step (sync), which make the checkpoint one that a run resumes from exactly.
+void server_core::save_checkpoint(std::map<std::uint32_t, worker_snapshot> workers) {
+  // The rows up to here reach the OS first: a resumed run continues the metrics file from the
+  // checkpoint's step, and rows still buffered in a killed process would leave a gap.
+  report_.log().hand_over();
+  auto ckpt = engine_.snapshot();
+  ckpt.spec = training_spec_text(opts_.cfg);
+  ckpt.members = members_.snapshot();
+  ckpt.push_norms = checks_.recent_norms();
+  ckpt.push_norm_peak = checks_.peak_median();
+  const bool exact = !workers.empty();
+  ckpt.workers = std::move(workers);
+  write_checkpoint(opts_.cfg.checkpoint, ckpt);
+  report_.say(fmt::format("checkpoint of step {} written to {}{}", version(), opts_.cfg.checkpoint,
+                          exact ? " (with the workers' states)" : ""));
+}
+
+} // namespace dsq
