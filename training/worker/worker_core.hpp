@@ -107,8 +107,6 @@ public:
   bool joined() const { return engine_.has_value(); }
   /// The version of the replica (joined only).
   std::uint64_t version() const { return engine_->version(); }
-  /// The id the server gave (0 before the first welcome).
-  std::uint32_t id() const { return id_; }
   /// The engine (joined only).
   const worker_engine& engine() const { return *engine_; }
   /// The resend bookkeeping: the unacknowledged push, the round trip, the backoff.
