@@ -49,7 +49,20 @@ public:
     grant_.reset();
   }
 
-  bool async() const { return async_; }
+  /// The number by which the server acknowledges a push of `step` under grant `grant`: the
+  /// grant number (async: two grants may name the same version) or the step (sync).
+  std::uint64_t push_key(std::uint64_t step, std::uint64_t grant) const {
+    return async_ ? grant : step;
+  }
+
+  /// The push key that reaching version `version` through the server's updates (or a resync)
+  /// acknowledges, with every older one: sync, the push of the step before (the barrier waited
+  /// for it); async, none (an update does not say whose pushes it holds).
+  std::optional<std::uint64_t> acknowledged_by(std::uint64_t version) const {
+    if (async_)
+      return std::nullopt;
+    return version - 1;
+  }
 
 private:
   bool async_;

@@ -1,0 +1,444 @@
+// The worker's side of the protocol without an actor system: events go in with the time of a
+// fake clock, and each test checks the effects that come out (what is sent, which timers start,
+// when the worker stops). Pushes are real gradients of a small model.
+#define BOOST_TEST_MODULE worker_core
+#include <boost/test/unit_test.hpp>
+
+#include "compression/wire.hpp"
+#include "model/make_model.hpp"
+#include "model/synthetic.hpp"
+#include "training/update_engine.hpp"
+#include "training/worker/worker_core.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace dsq;
+using namespace std::chrono_literals;
+using duration = worker_core::duration;
+using time_point = worker_core::time_point;
+namespace fx = worker_effect;
+
+namespace {
+
+const time_point t0 = time_point{} + 1h; ///< the fake clock's start
+
+training_setup small_setup() {
+  synthetic_options o;
+  o.train_size = 40;
+  o.test_size = 5;
+  o.dimension = 6;
+  o.num_classes = 3;
+  training_setup s;
+  auto data = std::make_shared<train_test>(make_synthetic(o, 3));
+  s.net = make_model("softmax", data->train.dimension(), data->train.num_classes);
+  s.data = std::move(data);
+  return s;
+}
+
+run_config config(const std::string& mode) {
+  run_config cfg;
+  cfg.mode = mode;
+  cfg.batch = 4;
+  cfg.seed = 7;
+  return cfg;
+}
+
+template <class T>
+std::vector<T> all_of(const worker_effects& effects) {
+  std::vector<T> out;
+  for (const auto& e : effects)
+    if (auto* x = std::get_if<T>(&e))
+      out.push_back(*x);
+  return out;
+}
+
+template <class T>
+std::optional<T> first_of(const worker_effects& effects) {
+  auto xs = all_of<T>(effects);
+  if (xs.empty())
+    return std::nullopt;
+  return xs.front();
+}
+
+/// The steps of the pushes sent among `effects`.
+std::vector<std::uint64_t> pushed_steps(const worker_effects& effects) {
+  std::vector<std::uint64_t> steps;
+  for (const auto& p : all_of<fx::send_push>(effects))
+    steps.push_back(p.push.step);
+  return steps;
+}
+
+std::optional<duration> timer_of(const worker_effects& effects, fx::timer which) {
+  for (const auto& t : all_of<fx::arm_timer>(effects))
+    if (t.which == which)
+      return t.after;
+  return std::nullopt;
+}
+
+/// A worker core, the server's model it starts from, and a fake clock. Events go through
+/// event(), which also computes and pushes when a gradient is due, as the actor does; a
+/// computation takes `compute_time` of the fake clock.
+struct rig {
+  run_config cfg;
+  training_setup setup = small_setup();
+  update_engine server;
+  std::vector<std::uint8_t> update_bytes; ///< a valid update of this model
+  time_point now = t0;
+  duration compute_time = 10ms;
+  worker_core core;
+
+  explicit rig(const std::string& mode, worker_settings settings = {})
+      : cfg(config(mode)), server(cfg, *setup.net), core(with_setup(settings), t0) {
+    worker_engine helper(cfg, setup, 9, 0, model(), {}, shard_assignment{});
+    auto g = helper.compute();
+    std::vector<compressed_message> pushes{from_bytes(g.payload)};
+    update_bytes = to_bytes(server.aggregate(pushes, 1.0f));
+  }
+
+  worker_settings with_setup(worker_settings s) const {
+    s.setup = setup;
+    return s;
+  }
+
+  std::vector<float> model() const { return {server.x().data(), server.x().data() + server.dim()}; }
+
+  template <class Event>
+  worker_effects event(Event&& e) {
+    auto out = e(core, now);
+    if (core.gradient_due()) {
+      const auto started = now;
+      auto p = core.compute();
+      now += compute_time;
+      auto sent = core.push(std::move(p), started, now);
+      out.insert(out.end(), sent.begin(), sent.end());
+    }
+    return out;
+  }
+
+  welcome make_welcome(std::uint32_t id, std::uint64_t total, std::uint64_t version = 0) const {
+    welcome w;
+    w.worker_id = id;
+    w.config = cfg;
+    w.version = version;
+    w.total_steps = total;
+    w.model = model();
+    w.shard = shard_assignment{1, 0, 1};
+    return w;
+  }
+
+  worker_effects join(std::uint32_t id, std::uint64_t total) {
+    auto w = make_welcome(id, total);
+    return event([&](worker_core& c, time_point) { return c.on_welcome(w); });
+  }
+
+  worker_effects update(std::uint64_t version) {
+    model_update u{version, update_bytes};
+    return event([&](worker_core& c, time_point t) { return c.on_update(u, t); });
+  }
+
+  worker_effects grant(std::uint64_t version, std::uint64_t number) {
+    return event([&](worker_core& c, time_point t) { return c.on_grant(version, number, t); });
+  }
+
+  worker_effects retry() {
+    return event([](worker_core& c, time_point t) { return c.on_retry_timer(t); });
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(sync_mode)
+
+BOOST_AUTO_TEST_CASE(pushes_after_the_welcome_and_after_every_update_but_the_last) {
+  rig r{"sync"};
+  auto fx = r.join(2, 3);
+  BOOST_TEST((pushed_steps(fx) == std::vector<std::uint64_t>{0}));
+  BOOST_TEST(all_of<fx::send_push>(fx).front().push.worker_id == 2u);
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 0u)); // kept until the server has it
+  fx = r.update(1);
+  BOOST_TEST((pushed_steps(fx) == std::vector<std::uint64_t>{1}));
+  // The update answers the push of step 0: now the push of step 1 is the one waited for.
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u));
+  BOOST_TEST((pushed_steps(r.update(2)) == std::vector<std::uint64_t>{2}));
+  fx = r.update(3); // the last version: the run is over, nothing more to compute
+  BOOST_TEST(pushed_steps(fx).empty());
+  BOOST_TEST(r.core.version() == 3u);
+  BOOST_TEST(!r.core.retransmit().unacknowledged());
+}
+
+BOOST_AUTO_TEST_CASE(an_update_out_of_order_waits_for_the_missing_one) {
+  rig r{"sync"};
+  r.join(1, 10);
+  auto fx = r.update(2);
+  BOOST_TEST(r.core.version() == 0u); // update 2 waits for update 1
+  BOOST_TEST(pushed_steps(fx).empty());
+  fx = r.update(1);
+  BOOST_TEST(r.core.version() == 2u);                              // both, in order
+  BOOST_TEST((pushed_steps(fx) == std::vector<std::uint64_t>{2})); // one push, on x_2
+  BOOST_TEST(r.update(1).empty());                                 // a duplicate changes nothing
+  BOOST_TEST(r.core.version() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(an_ack_clears_the_unacknowledged_push) {
+  rig r{"sync"};
+  r.join(1, 10);
+  r.update(1);
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u));
+  r.event([](worker_core& c, time_point t) { return c.on_ack(0, t); }); // an older push's
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u));
+  r.event([](worker_core& c, time_point t) { return c.on_ack(1, t); });
+  BOOST_TEST(!r.core.retransmit().unacknowledged());
+}
+
+BOOST_AUTO_TEST_CASE(a_resend_request_resends_the_kept_push_without_computing_again) {
+  rig r{"sync"};
+  r.join(1, 10);
+  const std::vector<float> residual(r.core.engine().residual().begin(),
+                                    r.core.engine().residual().end());
+  auto fx = r.event([](worker_core& c, time_point) { return c.on_resend(0); });
+  // The push of step 0 again, as it went (the adapter keeps its bytes): no new gradient, whose
+  // residual would be folded in twice.
+  BOOST_REQUIRE(fx.size() == 1u);
+  BOOST_REQUIRE(first_of<fx::resend_push>(fx));
+  BOOST_TEST(first_of<fx::resend_push>(fx)->key == 0u);
+  BOOST_TEST((std::vector<float>(r.core.engine().residual().begin(),
+                                 r.core.engine().residual().end()) == residual));
+  BOOST_TEST(r.event([](worker_core& c, time_point) { return c.on_resend(4); }).empty());
+  r.update(1); // answers the push of step 0
+  BOOST_TEST(r.event([](worker_core& c, time_point) { return c.on_resend(0); }).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_straggler_holds_its_push_back_while_it_still_takes_messages) {
+  rig r{"sync"};
+  r.cfg.slow_worker = "1:3"; // worker 1 takes 3 times as long
+  auto fx = r.join(1, 10);
+  BOOST_TEST(all_of<fx::send_push>(fx).empty());
+  auto delay = timer_of(fx, fx::timer::straggler);
+  BOOST_REQUIRE(delay);
+  BOOST_TEST((*delay == 2 * r.compute_time)); // (3 − 1) compute times
+  BOOST_TEST(!r.core.gradient_due());
+  r.now += 5ms;
+  BOOST_TEST(r.retry().empty()); // not waiting for the server yet: its push is not out
+  r.now += *delay;
+  fx = r.event([](worker_core& c, time_point t) { return c.on_straggler_due(t); });
+  BOOST_TEST((pushed_steps(fx) == std::vector<std::uint64_t>{0}));
+  BOOST_TEST(r.event([](worker_core& c, time_point t) { return c.on_straggler_due(t); }).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_update_is_asked_for_when_the_server_has_sent_it) {
+  rig r{"sync"};
+  r.join(1, 10);
+  r.update(1);
+  auto fx = r.event([](worker_core& c, time_point) { return c.on_sent(3); });
+  BOOST_REQUIRE(first_of<fx::send_status>(fx));
+  BOOST_TEST(first_of<fx::send_status>(fx)->version == 1u);
+  BOOST_TEST(r.event([](worker_core& c, time_point) { return c.on_sent(1); }).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(async_mode)
+
+BOOST_AUTO_TEST_CASE(computes_only_with_a_grant) {
+  rig r{"async"};
+  BOOST_TEST(pushed_steps(r.join(1, 10)).empty());
+  BOOST_TEST(pushed_steps(r.update(1)).empty());
+  auto fx = r.grant(1, 1);
+  BOOST_REQUIRE(pushed_steps(fx) == std::vector<std::uint64_t>{1});
+  BOOST_TEST(all_of<fx::send_push>(fx).front().push.grant == 1u);
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u)); // keyed by the grant's number
+  BOOST_TEST(r.grant(1, 1).empty());                        // a copy of a grant taken
+  // A grant on a newer model than the replica's: the gradient waits for the updates.
+  BOOST_TEST(pushed_steps(r.grant(3, 2)).empty());
+  BOOST_TEST(!r.core.retransmit().unacknowledged()); // grant 2 says grant 1's push arrived
+  BOOST_TEST(pushed_steps(r.update(2)).empty());
+  fx = r.update(3);
+  BOOST_REQUIRE(pushed_steps(fx) == std::vector<std::uint64_t>{3});
+  BOOST_TEST(all_of<fx::send_push>(fx).front().push.grant == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(an_update_does_not_acknowledge_a_push) {
+  rig r{"async"};
+  r.join(1, 10);
+  r.grant(0, 1);
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u));
+  r.update(1); // whose pushes it holds, it does not say
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(waiting_for_the_server)
+
+BOOST_AUTO_TEST_CASE(a_silent_server_is_probed_then_given_up_on) {
+  worker_settings s;
+  s.server_timeout = 300ms;
+  rig r{"sync", s};
+  auto fx = r.join(1, 10);
+  auto next = timer_of(fx, fx::timer::retry);
+  BOOST_REQUIRE(next);
+  int probes = 0;
+  std::optional<fx::stop> stop;
+  while (!stop && probes < 20) {
+    r.now += *next;
+    fx = r.retry();
+    stop = first_of<fx::stop>(fx);
+    if (auto probe = first_of<fx::send_probe>(fx)) {
+      BOOST_TEST(probe->pushed == 1u); // "have you got the push of step 0?"
+      ++probes;
+    }
+    if (!stop) {
+      next = timer_of(fx, fx::timer::retry);
+      BOOST_REQUIRE(next);
+    }
+  }
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(stop->error);
+  BOOST_TEST(stop->reason.find("--server-timeout") != std::string::npos);
+  BOOST_TEST(probes >= 2);
+  BOOST_TEST(!r.core.gradient_due());
+}
+
+BOOST_AUTO_TEST_CASE(an_answered_probe_keeps_the_worker_waiting) {
+  worker_settings s;
+  s.server_timeout = 300ms;
+  rig r{"sync", s};
+  auto next = timer_of(r.join(1, 10), fx::timer::retry);
+  for (int i = 0; i < 30; ++i) {
+    r.now += *next;
+    auto fx = r.retry();
+    BOOST_REQUIRE(!first_of<fx::stop>(fx));
+    next = timer_of(fx, fx::timer::retry);
+    BOOST_REQUIRE(next);
+    // The server answers every probe: alive, only slow (waiting for other workers).
+    r.event([](worker_core& c, time_point) { return c.on_sent(0); });
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_server_ends_a_worker_that_cannot_reconnect) {
+  rig r{"sync"};
+  r.join(1, 10);
+  auto fx = r.event([](worker_core& c, time_point) { return c.on_server_lost(); });
+  BOOST_REQUIRE(first_of<fx::stop>(fx));
+  BOOST_TEST(first_of<fx::stop>(fx)->error);
+  BOOST_TEST(first_of<fx::stop>(fx)->reason == "lost the connection to the server");
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_server_is_looked_for_and_registered_with_again) {
+  worker_settings s;
+  s.reconnects = true;
+  rig r{"sync", s};
+  r.join(4, 10);
+  auto fx = r.event([](worker_core& c, time_point) { return c.on_server_lost(); });
+  BOOST_TEST((fx.size() == 1u && first_of<fx::find_server>(fx)));
+  r.now += 1s;
+  BOOST_TEST(r.retry().empty()); // no probes to a server that is gone
+  // A reconnect that gives back the dead server: ask again later, and give up in the end.
+  for (int i = 0; i < 100; ++i) {
+    fx = r.event([](worker_core& c, time_point) { return c.on_stale_reconnect(); });
+    BOOST_REQUIRE((timer_of(fx, fx::timer::reconnect) == duration{100ms}));
+    fx = r.event([](worker_core& c, time_point) { return c.on_reconnect_timer(); });
+    BOOST_REQUIRE(first_of<fx::find_server>(fx));
+  }
+  // A new server: register asking for the old id, and take its welcome.
+  fx = r.event([](worker_core& c, time_point t) { return c.on_reconnected(t); });
+  auto reg = first_of<fx::send_register>(fx);
+  BOOST_REQUIRE(reg);
+  BOOST_TEST(reg->returning);
+  BOOST_TEST(reg->previous_id == 4u);
+  BOOST_TEST(r.event([](worker_core& c, time_point) { return c.on_reconnect_timer(); }).empty());
+  BOOST_TEST(r.core.takes_welcome());
+  auto w = r.make_welcome(4, 10, 0);
+  fx = r.event([&](worker_core& c, time_point) { return c.on_welcome(w); });
+  BOOST_TEST((pushed_steps(fx) == std::vector<std::uint64_t>{0}));
+  BOOST_TEST(!r.core.takes_welcome()); // a copy of it would be ignored
+}
+
+BOOST_AUTO_TEST_CASE(reconnecting_to_the_dead_server_for_ever_ends_the_worker) {
+  worker_settings s;
+  s.reconnects = true;
+  rig r{"sync", s};
+  r.join(1, 10);
+  r.event([](worker_core& c, time_point) { return c.on_server_lost(); });
+  worker_effects fx;
+  for (int i = 0; i <= 100; ++i)
+    fx = r.event([](worker_core& c, time_point) { return c.on_stale_reconnect(); });
+  BOOST_REQUIRE(first_of<fx::stop>(fx));
+  BOOST_TEST(first_of<fx::stop>(fx)->error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(joining_and_leaving)
+
+BOOST_AUTO_TEST_CASE(the_worker_registers_and_beats_until_welcomed) {
+  rig r{"sync"};
+  auto fx = r.core.start(true, r.now);
+  auto reg = first_of<fx::send_register>(fx);
+  BOOST_REQUIRE(reg);
+  BOOST_TEST(!reg->returning);
+  BOOST_TEST(first_of<fx::send_heartbeat>(fx).has_value());
+  BOOST_TEST((timer_of(fx, fx::timer::heartbeat) == duration{250ms}));
+  BOOST_TEST(!r.core.start(false, r.now).empty()); // the heartbeat starts anyway
+  BOOST_TEST(!first_of<fx::send_register>(r.core.start(false, r.now)).has_value());
+  r.cfg.worker_timeout_s = 2;
+  r.join(1, 10);
+  fx = r.event([](worker_core& c, time_point) { return c.on_heartbeat_timer(); });
+  BOOST_TEST((timer_of(fx, fx::timer::heartbeat) == duration{500ms})); // a quarter of it
+}
+
+BOOST_AUTO_TEST_CASE(a_welcome_it_already_took_is_ignored) {
+  rig r{"sync"};
+  r.join(1, 10);
+  auto w = r.make_welcome(1, 10);
+  BOOST_TEST(r.event([&](worker_core& c, time_point) { return c.on_welcome(w); }).empty());
+}
+
+BOOST_AUTO_TEST_CASE(leaving_tells_the_server_and_waits_for_its_farewell) {
+  rig r{"sync"};
+  auto fx = r.event([](worker_core& c, time_point) { return c.on_leave(); });
+  BOOST_REQUIRE(first_of<fx::stop>(fx)); // not joined: nothing to announce
+  BOOST_TEST(!first_of<fx::stop>(fx)->error);
+  rig joined{"sync"};
+  joined.join(3, 10);
+  fx = joined.event([](worker_core& c, time_point) { return c.on_leave(); });
+  auto leave = first_of<fx::send_leave>(fx);
+  BOOST_REQUIRE(leave);
+  BOOST_TEST(leave->id == 3u);
+  BOOST_TEST((leave->deadline == duration{2s}));
+  BOOST_TEST(!first_of<fx::stop>(fx));
+}
+
+BOOST_AUTO_TEST_CASE(a_farewell_ends_the_worker_or_lets_it_join_anew) {
+  rig r{"sync"};
+  r.join(1, 10);
+  auto fx = r.event([](worker_core& c, time_point t) {
+    return c.on_shutdown(farewell{"done", false}, t);
+  });
+  BOOST_REQUIRE(first_of<fx::stop>(fx));
+  BOOST_TEST(!first_of<fx::stop>(fx)->error);
+
+  rig removed{"sync"};
+  removed.join(1, 10);
+  fx = removed.event([](worker_core& c, time_point t) {
+    return c.on_shutdown(farewell{"silent", false, true}, t);
+  });
+  auto reg = first_of<fx::send_register>(fx);
+  BOOST_REQUIRE(reg); // as a new worker, with a zero residual
+  BOOST_TEST(!reg->returning);
+  BOOST_TEST(!removed.core.joined());
+  BOOST_TEST(!removed.core.retransmit().unacknowledged());
+
+  rig rejected{"sync"};
+  fx = rejected.event([](worker_core& c, time_point) {
+    return c.on_reject(farewell{"full", true});
+  });
+  BOOST_REQUIRE(first_of<fx::stop>(fx));
+  BOOST_TEST(first_of<fx::stop>(fx)->error);
+  BOOST_TEST(first_of<fx::stop>(fx)->reason == "rejected by the server: full");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,337 @@
+#include "training/worker/worker_core.hpp"
+
+#include "training/double_squeeze.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <exception>
+#include <string>
+#include <utility>
+
+namespace dsq {
+
+namespace effect = worker_effect;
+
+worker_core::worker_core(worker_settings settings, time_point now)
+    : settings_(std::move(settings)), timer_(now) {}
+
+worker_effects worker_core::start(bool self_register, time_point now) {
+  worker_effects out;
+  if (self_register)
+    register_with_server(false, now, out);
+  auto beat = on_heartbeat_timer();
+  out.insert(out.end(), beat.begin(), beat.end());
+  return out;
+}
+
+worker_effects worker_core::stop(bool error, std::string reason) {
+  stopped_ = true;
+  return {effect::stop{error, std::move(reason)}};
+}
+
+void worker_core::progressed(time_point now, worker_effects& out) {
+  if (auto after = timer_.progressed(now))
+    out.push_back(effect::arm_timer{effect::timer::retry, *after});
+}
+
+void worker_core::register_with_server(bool returning, time_point now, worker_effects& out) {
+  registered_ = true;
+  out.push_back(effect::send_register{returning, id_});
+  progressed(now, out); // the welcome is owed from now on
+}
+
+// -- the server's messages -------------------------------------------------------------------
+
+void worker_core::adopt(welcome& w) {
+  id_ = w.worker_id;
+  cfg_ = std::move(w.config);
+  total_steps_ = w.total_steps;
+  state_every_ = w.state_every;
+  if (!settings_.setup.data)
+    settings_.setup = load_training(cfg_);
+  engine_.emplace(cfg_, settings_.setup, id_, w.version, w.model, w.momentum, w.shard);
+  if (w.has_state) {
+    engine_->restore(w.state); // back after a server restart: exactly where the run was
+    // The welcome's shard wins: the same one (nothing changes) when every member came back,
+    // a new generation when not.
+    engine_->use_shard(w.shard);
+  }
+  updates_ = update_sequencer{w.version};
+  // The one place the mode is read: from here on the policy answers for it.
+  policy_.emplace(cfg_.mode == "async", total_steps_);
+  slow_ = slow_factor(cfg_, id_);
+  timer_.forget_push();
+  delayed_.reset();
+  registered_ = false;
+}
+
+worker_effects worker_core::on_welcome(welcome& w) {
+  timer_.heard_from_server();
+  if (!takes_welcome())
+    return {}; // a copy of the welcome this worker already took
+  try {
+    adopt(w);
+  } catch (const std::exception& e) {
+    return stop(true, e.what());
+  }
+  if (!settings_.verbose)
+    return {};
+  return {
+      effect::say{fmt::format("worker {}: {} at step {} of {}, shard {}/{} ({} samples){}", id_,
+                              w.has_state ? "back with its state" : "joined", w.version,
+                              total_steps_, w.shard.index + 1, w.shard.count, engine_->shard_size(),
+                              slow_ > 1 ? fmt::format(", {}x slower", slow_) : std::string{})}};
+}
+
+worker_effects worker_core::on_reshard(const shard_assignment& shard) {
+  timer_.heard_from_server();
+  if (joined())
+    engine_->use_shard(shard);
+  return {};
+}
+
+void worker_core::receive_update(model_update& u, time_point now, worker_effects& out) {
+  if (!updates_.offer(u.version, std::move(u.payload)))
+    return; // a duplicate, or from before this worker's welcome
+  const auto before = engine_->version();
+  while (auto payload = updates_.next())
+    engine_->apply(*payload);
+  if (engine_->version() > before) {
+    if (auto key = policy_->acknowledged_by(engine_->version()))
+      timer_.acknowledged(*key, now);
+    progressed(now, out);
+  }
+  const auto v = engine_->version();
+  if (settings_.verbose && (v % 100 == 0 || v == total_steps_))
+    out.push_back(effect::say{fmt::format("worker {}: step {}/{}", id_, v, total_steps_)});
+}
+
+worker_effects worker_core::on_update(model_update& u, time_point now) {
+  timer_.heard_from_server();
+  if (!joined())
+    return {}; // from before this worker's welcome
+  worker_effects out;
+  try {
+    receive_update(u, now, out);
+  } catch (const std::exception& e) {
+    return stop(true, std::string{"corrupt update from the server: "} + e.what());
+  }
+  return out;
+}
+
+worker_effects worker_core::on_grant(std::uint64_t version, std::uint64_t number, time_point now) {
+  timer_.heard_from_server();
+  if (!joined() || !policy_->on_grant(version, number))
+    return {};                          // before the welcome, or a copy of a grant already taken
+  timer_.acknowledged(number - 1, now); // granted again: the last push was taken
+  worker_effects out;
+  progressed(now, out);
+  return out;
+}
+
+worker_effects worker_core::on_ack(std::uint64_t key, time_point now) {
+  timer_.heard_from_server();
+  if (joined())
+    timer_.acknowledged(key, now);
+  return {};
+}
+
+worker_effects worker_core::on_resend(std::uint64_t key) {
+  timer_.heard_from_server();
+  if (!timer_.resend_requested(key))
+    return {};
+  return {effect::resend_push{key}};
+}
+
+worker_effects worker_core::on_sent(std::uint64_t latest) {
+  timer_.heard_from_server();
+  // Every update the server sent before this answer came before it: one up to `latest` that is
+  // still missing (updates apply in order, so any gap shows in the version) was lost. Ask for
+  // what is missing.
+  if (joined() && !orphaned_ && engine_->version() < latest)
+    return {effect::send_status{engine_->version()}};
+  return {};
+}
+
+worker_effects worker_core::on_resync(welcome& w, time_point now) {
+  timer_.heard_from_server();
+  // Too far behind for the server's ring: the full model, keeping δ⁽ⁱ⁾ and the sampler.
+  if (!joined() || w.worker_id != id_ || w.version <= engine_->version())
+    return {};
+  try {
+    engine_->reset_model(w.version, w.model, w.momentum);
+    engine_->use_shard(w.shard); // the same shard changes nothing
+  } catch (const std::exception& e) {
+    return stop(true, std::string{"bad resync from the server: "} + e.what());
+  }
+  updates_ = update_sequencer{w.version};
+  if (auto key = policy_->acknowledged_by(w.version))
+    timer_.acknowledged(*key, now);
+  worker_effects out;
+  progressed(now, out);
+  return out;
+}
+
+worker_effects worker_core::on_shutdown(const farewell& f, time_point now) {
+  if (!(f.may_rejoin && joined()))
+    return stop(f.error, f.reason);
+  // Removed for silence (hung, or cut off): awake again, join anew through the elastic-join
+  // path, as a new worker with a zero residual.
+  worker_effects out;
+  if (settings_.verbose)
+    out.push_back(
+        effect::say{fmt::format("worker {}: removed ({}); registering again", id_, f.reason)});
+  engine_.reset();
+  timer_.forget_push();
+  delayed_.reset();
+  register_with_server(false, now, out);
+  return out;
+}
+
+worker_effects worker_core::on_reject(const farewell& f) {
+  if (f.error)
+    return stop(true, "rejected by the server: " + f.reason);
+  auto out = stop(false, f.reason);
+  out.insert(out.begin(), effect::say{"worker: the server declined: " + f.reason});
+  return out;
+}
+
+// -- the connection --------------------------------------------------------------------------
+
+worker_effects worker_core::on_server_lost() {
+  if (!settings_.reconnects)
+    return stop(true, "lost the connection to the server");
+  // Keep everything and wait to be told where the server is now.
+  orphaned_ = true;
+  registered_ = false;
+  return {effect::find_server{}};
+}
+
+worker_effects worker_core::on_reconnected(time_point now) {
+  stale_reconnects_ = 0;
+  orphaned_ = false;
+  worker_effects out;
+  register_with_server(joined(), now, out);
+  return out;
+}
+
+worker_effects worker_core::on_stale_reconnect() {
+  if (!(orphaned_ && settings_.reconnects))
+    return {};
+  if (++stale_reconnects_ > 100)
+    return stop(true, "lost the connection to the server (reconnecting gives back the server "
+                      "that died)");
+  return {effect::arm_timer{effect::timer::reconnect, std::chrono::milliseconds(100)}};
+}
+
+worker_effects worker_core::on_reconnect_timer() {
+  if (!orphaned_)
+    return {};
+  return {effect::find_server{}};
+}
+
+worker_effects worker_core::on_leave() {
+  if (!joined())
+    return stop(false, {}); // nothing to announce: its down message tells the server
+  // The server's farewell says the leave arrived: quitting at once could end the process before
+  // the leave went out. Nothing else matters any more; give up after 2 s.
+  return {effect::send_leave{id_, std::chrono::seconds(2)}};
+}
+
+// -- timers ----------------------------------------------------------------------------------
+
+bool worker_core::waiting() const {
+  // Waiting for a welcome is waiting for the server too, but only the silence rule needs
+  // probes then: without it nothing is asked.
+  const bool awaits_welcome = registered_ && settings_.server_timeout > duration::zero();
+  if (!(joined() || awaits_welcome) || orphaned_ || delayed_)
+    return false; // nothing is owed to this worker (a straggler's timer sends its push)
+  return awaits_welcome || timer_.unacknowledged() || policy_->waiting(engine_->version());
+}
+
+worker_effects worker_core::on_retry_timer(time_point now) {
+  const auto next = timer_.fired(now, waiting(), settings_.server_timeout);
+  if (next.server_silent)
+    return stop(true, fmt::format("the server has not answered for {:g} s while this worker "
+                                  "waited for it (--server-timeout): it is stopped, hung or "
+                                  "cut off",
+                                  std::chrono::duration<double>(*next.server_silent).count()));
+  worker_effects out;
+  if (next.probe)
+    out.push_back(effect::send_probe{*next.probe});
+  if (next.timer)
+    out.push_back(effect::arm_timer{effect::timer::retry, *next.timer});
+  return out;
+}
+
+worker_effects worker_core::on_straggler_due(time_point now) {
+  if (!delayed_)
+    return {};
+  auto p = std::move(*delayed_);
+  delayed_.reset();
+  worker_effects out;
+  send(std::move(p), now, out);
+  return out;
+}
+
+worker_effects worker_core::on_heartbeat_timer() {
+  // Liveness: the server removes a worker it has not heard from for --worker-timeout.
+  double period = 1.0;
+  if (joined() && cfg_.worker_timeout_s > 0)
+    period = std::min(period, cfg_.worker_timeout_s / 4);
+  else if (!joined())
+    period = 0.25;
+  return {effect::send_heartbeat{},
+          effect::arm_timer{effect::timer::heartbeat,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::duration<double>(period))}};
+}
+
+// -- computing -------------------------------------------------------------------------------
+
+bool worker_core::gradient_due() const {
+  return !stopped_ && joined() && !delayed_ && policy_->should_compute(engine_->version());
+}
+
+gradient_push worker_core::compute() {
+  gradient_push p;
+  if (state_every_ > 0 && engine_->version() % state_every_ == 0) {
+    // For the server's checkpoint of this step: the state before this gradient.
+    p.has_state = true;
+    p.state = engine_->snapshot();
+  }
+  p.grant = policy_->grant_number();
+  auto g = engine_->compute();
+  policy_->computed(g.step);
+  p.worker_id = id_;
+  p.step = g.step;
+  p.loss = g.loss;
+  p.payload = std::move(g.payload);
+  const auto every = cfg_.verify_replicas;
+  if (every > 0 && g.step % every == 0)
+    p.model_digest = replica_digest(engine_->x());
+  return p;
+}
+
+worker_effects worker_core::push(gradient_push p, time_point started, time_point now) {
+  worker_effects out;
+  if (slow_ > 1) {
+    const auto extra = (slow_ - 1) * (now - started);
+    delayed_ = std::move(p);
+    out.push_back(effect::arm_timer{effect::timer::straggler,
+                                    std::chrono::duration_cast<std::chrono::microseconds>(extra)});
+    return out;
+  }
+  send(std::move(p), now, out);
+  return out;
+}
+
+void worker_core::send(gradient_push p, time_point now, worker_effects& out) {
+  const auto key = policy_->push_key(p.step, p.grant);
+  out.push_back(effect::send_push{std::move(p)});
+  if (auto after = timer_.pushed(key, now))
+    out.push_back(effect::arm_timer{effect::timer::retry, *after});
+}
+
+} // namespace dsq
