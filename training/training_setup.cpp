@@ -1,5 +1,6 @@
 #include "training/training_setup.hpp"
 
+#include "model/data_locations.hpp"
 #include "model/load_dataset.hpp"
 #include "model/make_model.hpp"
 #include "model/mnist.hpp"
@@ -9,15 +10,19 @@ namespace dsq {
 training_setup load_training(const run_config& cfg) {
   training_setup result;
   std::string spec = cfg.dataset;
+  // Relative data paths and MNIST are looked for in one documented order (data_locations.hpp),
+  // --data-dir before DSQ_DATA_DIR.
+  const auto where = default_data_locations(cfg.data_dir);
   if (spec == "auto") {
-    if (mnist_available()) {
+    if (find_mnist_directory(where)) {
       spec = "mnist";
     } else {
       spec = "synthetic";
-      result.note = "MNIST not found (run scripts/setup.sh to fetch it): using synthetic data";
+      result.note =
+          std::string(mnist_not_found(mnist_search_path(where)).what()) + ": using synthetic data";
     }
   }
-  auto data = std::make_shared<train_test>(load_dataset(spec, cfg.seed));
+  auto data = std::make_shared<train_test>(load_dataset(spec, cfg.seed, where));
   if (data->train.size() == 0)
     throw config_error("--dataset=" + spec + ": the training set is empty");
   result.net = make_model(cfg.model, data->train.dimension(), data->train.num_classes);
