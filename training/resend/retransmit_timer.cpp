@@ -65,10 +65,10 @@ retransmit_timer::outcome retransmit_timer::fired(time_point now, bool waiting,
     unanswered_since_.reset();
   if (silence_limit > duration::zero() && unanswered_since_ &&
       now - *unanswered_since_ >= silence_limit)
-    return {.server_silent = now - *unanswered_since_};
+    return {.server_silent = now - *unanswered_since_, .probe = {}, .timer = {}};
   const auto quiet = now - last_progress_;
   if (quiet < backoff_)
-    return {.timer = arm(now, backoff_ - quiet)};
+    return {.server_silent = {}, .probe = {}, .timer = arm(now, backoff_ - quiet)};
   outcome out;
   out.probe = unacked_ ? *unacked_ + 1 : 0;
   if (!unanswered_since_)
