@@ -101,11 +101,10 @@ DSQ_V3 double sum_of_squares(const float* v, std::size_t n) {
 
 namespace {
 
-// The fields of 8 coordinates x[0..7] with their uniforms from draws r[0..3] (coordinate 2i
-// takes the high 24 bits of r[i], coordinate 2i + 1 the low 24), as the reference's field().
-DSQ_V3 inline __m256i qsgd_fields_8(const float* x, const std::uint64_t* r, const qsgd_quantizer& q,
+// The fields of 8 coordinates x[0..7] with their uniforms from 4 draws (coordinate 2i takes
+// the high 24 bits of draw i, coordinate 2i + 1 the low 24), as the reference's field().
+DSQ_V3 inline __m256i qsgd_fields_8(const float* x, __m256i draws, const qsgd_quantizer& q,
                                     __m256 s, __m256 levels_per_unit) {
-  const __m256i draws = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r));
   // 32-bit lane 2i: r[i] >> 40; lane 2i + 1: r[i] & 0xffffff.
   const __m256i bits24 =
       _mm256_or_si256(_mm256_srli_epi64(draws, 40),
@@ -140,8 +139,9 @@ DSQ_V3 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, 
   rng_engine engine = rng;
   bit_appender out{words};
   std::size_t j = 0;
-  // 64 coordinates at a time: 32 draws, 64 fields, packed 8 (up to 8 bits each) or 4 (up to
-  // 16) at a time with one PEXT each. Wider fields (s >= 32768) take the scalar path.
+  // 64 coordinates at a time: 32 draws, then 8 fields at a time, packed with one PEXT (fields
+  // of up to 8 bits) or two (up to 16). Wider fields (s >= 32768) take the scalar path.
+  // Drawing a block's numbers in one run keeps the engine's state in registers.
   if (width <= 16) {
     const std::uint64_t byte_mask = lane_mask(width, 8);
     const std::uint64_t half_mask = lane_mask(width, 16);
@@ -150,7 +150,9 @@ DSQ_V3 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, 
       for (auto& d : draws)
         d = engine();
       for (unsigned c = 0; c < 64; c += 8) {
-        const __m256i fields = qsgd_fields_8(v + j + c, draws + c / 2, q, s, levels_per_unit);
+        const __m256i fields =
+            qsgd_fields_8(v + j + c, _mm256_load_si256(reinterpret_cast<__m256i*>(draws + c / 2)),
+                          q, s, levels_per_unit);
         const __m128i halves =
             _mm_packus_epi32(_mm256_castsi256_si128(fields), _mm256_extracti128_si256(fields, 1));
         if (width <= 8) {
@@ -190,33 +192,66 @@ DSQ_V3 inline __m256 qsgd_values_8(__m256i fields, unsigned level_bits, __m256 u
   return _mm256_xor_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(level), unit), _mm256_castsi256_ps(sign));
 }
 
+// 8 fields of up to 8 bits, the low 8 * width bits of `bits`, into 32-bit lanes.
+DSQ_V3 inline __m256i spread_bytes(std::uint64_t bits, std::uint64_t byte_mask) {
+  return _mm256_cvtepu8_epi32(
+      _mm_cvtsi64_si128(static_cast<long long>(_pdep_u64(bits, byte_mask))));
+}
+
+// 8 fields of up to 16 bits, 4 in the low 4 * width bits of each of `low` and `high`.
+DSQ_V3 inline __m256i spread_halves(std::uint64_t low, std::uint64_t high,
+                                    std::uint64_t half_mask) {
+  return _mm256_cvtepu16_epi32(_mm_set_epi64x(static_cast<long long>(_pdep_u64(high, half_mask)),
+                                              static_cast<long long>(_pdep_u64(low, half_mask))));
+}
+
+// Writes the values of 8 fields to out[0..7] as `mode` says, as the reference's writer:
+// out = x, or out + scale * x with two roundings.
+DSQ_V3 inline void store_8(float* out, __m256i fields, unsigned level_bits, __m256 unit,
+                           write_mode mode) {
+  const __m256 x = qsgd_values_8(fields, level_bits, unit);
+  _mm256_storeu_ps(
+      out, mode.accumulate
+               ? _mm256_add_ps(_mm256_loadu_ps(out), _mm256_mul_ps(_mm256_set1_ps(mode.scale), x))
+               : x);
+}
+
 } // namespace
 
 DSQ_V3 void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
                         float* out, write_mode mode) {
   const unsigned width = level_bits + 1;
   const __m256 units = _mm256_set1_ps(unit);
-  const __m256 scale = _mm256_set1_ps(mode.scale);
-  bit_extractor in{words};
   std::size_t j = 0;
-  if (width <= 16) {
-    const std::uint64_t byte_mask = lane_mask(width, 8);
-    const std::uint64_t half_mask = lane_mask(width, 16);
-    for (; j + 8 <= n; j += 8) {
-      __m256i fields;
-      if (width <= 8) {
-        const std::uint64_t bytes = _pdep_u64(in.get(8 * width), byte_mask);
-        fields = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes)));
-      } else {
-        const std::uint64_t low = _pdep_u64(in.get(4 * width), half_mask);
-        const std::uint64_t high = _pdep_u64(in.get(4 * width), half_mask);
-        fields = _mm256_cvtepu16_epi32(
-            _mm_set_epi64x(static_cast<long long>(high), static_cast<long long>(low)));
-      }
-      const __m256 x = qsgd_values_8(fields, level_bits, units);
-      _mm256_storeu_ps(
+  std::size_t position = 0; // in bits
+  const std::uint64_t byte_mask = lane_mask(width, 8);
+  const std::uint64_t half_mask = lane_mask(width, 16);
+  // 8 fields at a time, spread into bytes (fields of up to 7 bits) or 16-bit lanes (up to 14)
+  // by PDEP from one unaligned load each, while 8 bytes from the load's first byte on are
+  // still within the stream.
+  const std::size_t stream_bytes = (n * width + 63) / 64 * 8;
+  if (width <= 7) {
+    for (; j + 8 <= n && (position + 8 * width) / 8 + 8 <= stream_bytes;
+         j += 8, position += 8 * width)
+      store_8(out + j, spread_bytes(bits_at(words, position), byte_mask), level_bits, units, mode);
+  } else if (width <= 14) {
+    for (; j + 8 <= n && (position + 8 * width) / 8 + 8 <= stream_bytes;
+         j += 8, position += 8 * width)
+      store_8(
           out + j,
-          mode.accumulate ? _mm256_add_ps(_mm256_loadu_ps(out + j), _mm256_mul_ps(scale, x)) : x);
+          spread_halves(bits_at(words, position), bits_at(words, position + 4 * width), half_mask),
+          level_bits, units, mode);
+  }
+  // The stream's last groups, and fields of 15 and 16 bits: the same, word by word.
+  bit_extractor in{words, position};
+  if (width <= 16) {
+    for (; j + 8 <= n; j += 8) {
+      if (width <= 8) {
+        store_8(out + j, spread_bytes(in.get(8 * width), byte_mask), level_bits, units, mode);
+      } else {
+        const std::uint64_t low = in.get(4 * width);
+        store_8(out + j, spread_halves(low, in.get(4 * width), half_mask), level_bits, units, mode);
+      }
     }
   }
   for (; j < n; ++j) {

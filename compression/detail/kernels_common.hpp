@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace dsq::detail {
 
@@ -74,8 +75,9 @@ private:
 /// bit_reader for fields of up to 64 bits. The caller guarantees the stream holds them.
 class bit_extractor {
 public:
-  /// Reads from words[0] on.
-  explicit bit_extractor(const std::uint64_t* words) noexcept : words_(words) {}
+  /// Reads from bit `position` of words[0] on.
+  explicit bit_extractor(const std::uint64_t* words, std::size_t position = 0) noexcept
+      : words_(words), position_(position) {}
 
   /// The next `width` bits, width in [1, 64].
   std::uint64_t get(unsigned width) noexcept {
@@ -90,7 +92,16 @@ public:
 
 private:
   const std::uint64_t* words_;
-  std::size_t position_ = 0;
+  std::size_t position_;
 };
+
+/// Bits `position` on of a stream of 64-bit words, at least 57 of them valid, by one unaligned
+/// load (x86 is little-endian: the words' bytes are the stream's bytes in order). The caller
+/// makes sure the 8 bytes from byte position / 8 on are within the stream.
+inline std::uint64_t bits_at(const std::uint64_t* words, std::size_t position) noexcept {
+  std::uint64_t bits;
+  std::memcpy(&bits, reinterpret_cast<const unsigned char*>(words) + position / 8, sizeof bits);
+  return bits >> (position % 8);
+}
 
 } // namespace dsq::detail
