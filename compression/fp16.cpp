@@ -1,7 +1,6 @@
 #include "compression/fp16.hpp"
 
-#include "compression/detail/write_mode.hpp"
-#include "compression/half.hpp"
+#include "compression/detail/kernels.hpp"
 
 namespace dsq {
 
@@ -10,16 +9,12 @@ compressed_message fp16_compressor::compress(std::span<const float> v, rng_engin
   m.op = operator_id::fp16;
   m.dim = detail::checked_dimension(v.size());
   m.halves.resize(v.size());
-  for (std::size_t j = 0; j < v.size(); ++j)
-    m.halves[j] = float_to_half(v[j]);
+  detail::active_kernels().fp16_encode(v.data(), m.halves.data(), v.size());
   return m;
 }
 
 void detail::decode_fp16(const compressed_message& m, std::span<float> out, write_mode mode) {
-  with_writer(mode, [&](auto write) {
-    for (std::size_t j = 0; j < out.size(); ++j)
-      write(out[j], half_to_float(m.halves[j]));
-  });
+  active_kernels().fp16_decode(m.halves.data(), out.data(), out.size(), mode);
 }
 
 } // namespace dsq

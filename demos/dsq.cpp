@@ -11,6 +11,7 @@
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
 #include "actors/worker.hpp"
+#include "base/simd/simd_dispatch.hpp"
 #include "config/dsq_options.hpp"
 #include "config/runtime_defaults.hpp"
 #include "net/atoms.hpp"
@@ -389,6 +390,14 @@ int main(int argc, char** argv) {
   }
   if (!parsed.ok) {
     fmt::print(stderr, "dsq: error: {}\n", parsed.error);
+    return 2;
+  }
+  // The kernels' SIMD level is chosen before anything runs: a DSQ_SIMD this machine cannot
+  // honour is refused here in one line, like a bad option, not later inside an actor.
+  try {
+    active_simd_level();
+  } catch (const simd_level_error& e) {
+    fmt::print(stderr, "dsq: error: {}\n", e.what());
     return 2;
   }
   // Plain TCP connections send at once and read ahead (net/eager_tcp.hpp) unless --tcp=caf.

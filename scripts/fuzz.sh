@@ -35,7 +35,7 @@ flock 9
 common=(-std=c++20 -I. -isystem /usr/include/eigen3 -march=x86-64-v2 -g -O1 -fno-omit-frame-pointer)
 sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 sources=(compression/*.cpp)
-[ -d base ] && sources+=(base/*.cpp)
+[ -d base ] && sources+=(base/*.cpp base/simd/*.cpp)
 if [ "$target" != decode ]; then
   sources+=(training/push_check.cpp net/register_types.cpp net/basp_screen.cpp)
 fi

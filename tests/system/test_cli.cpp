@@ -108,6 +108,24 @@ BOOST_AUTO_TEST_CASE(missing_config_file) {
   expect_one_error_line({"--config=/nonexistent.ini"}, "/nonexistent.ini");
 }
 
+BOOST_AUTO_TEST_CASE(dsq_simd_that_names_no_level) {
+  // Through env(1), since the variable is the input here; refused before anything runs.
+  temp_dir logs{"cli"};
+  temp_dir cwd{"cli-cwd"};
+  child_process p{concat({"env", "DSQ_SIMD=v9", dsq_binary(), "local", "--quiet"}, tiny_run(20)),
+                  logs.path(), "dsq", cwd.path()};
+  const auto status = p.wait_for(30s);
+  BOOST_REQUIRE_MESSAGE(status.has_value(), "dsq did not end:\n" << p.report());
+  BOOST_TEST(status->exited, status->describe());
+  BOOST_TEST(status->code == 2);
+  const auto errors = lines(p.err());
+  BOOST_TEST(errors.size() == 1u, p.err());
+  if (!errors.empty()) {
+    BOOST_TEST(errors.back().rfind("dsq: error: DSQ_SIMD='v9'", 0) == 0u, errors.back());
+    BOOST_TEST(errors.back().find("v2, v3 or v4") != std::string::npos, errors.back());
+  }
+}
+
 // The metrics file is opened before any actor starts, so the error names it.
 BOOST_AUTO_TEST_CASE(unwritable_metrics_file) {
   expect_one_error_line({"--metrics=/nonexistent-dir/m.csv"}, "/nonexistent-dir/m.csv");

@@ -1,0 +1,64 @@
+#pragma once
+
+#include "base/random.hpp"
+#include "base/simd/simd_level.hpp"
+#include "compression/detail/write_mode.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace dsq::detail {
+
+/// What a QSGD encoder needs besides the vector (qsgd.cpp, qsgd_compressor::compress).
+struct qsgd_quantizer {
+  std::uint32_t levels = 1;    ///< s
+  unsigned level_bits = 1;     ///< bits of a level; a field is level_bits + 1 bits with its sign
+  float levels_per_unit = 0.f; ///< s / ‖v‖₂, with ‖v‖₂ > 0
+};
+
+/// The inner loops of the operators that run at memory speed, one table per SIMD level.
+///
+/// Every level computes the same bits as the v2 table, which is the scalar reference: the same
+/// halves, the same norm (the same order of summation), the same random draws in the same
+/// order, the same packed fields and decoded floats. tests/compression/test_kernels.cpp checks
+/// each level against it.
+struct kernel_table {
+  /// out[j] = float_to_half(in[j]) for j < n.
+  void (*fp16_encode)(const float* in, std::uint16_t* out, std::size_t n);
+  /// out[j] = half_to_float(in[j]), or out[j] += scale * half_to_float(in[j]), for j < n.
+  void (*fp16_decode)(const std::uint16_t* in, float* out, std::size_t n, write_mode mode);
+  /// Σ v[j]² in double, in four partial sums (lane j mod 4, the tail of n mod 4 in lane 0)
+  /// added as (p0 + p1) + (p2 + p3).
+  double (*sum_of_squares)(const float* v, std::size_t n);
+  /// Writes the n QSGD fields (level, then sign) of v into the zeroed stream `words`, least
+  /// significant bit first; one engine call gives the uniforms of two coordinates.
+  void (*qsgd_encode)(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
+                      std::uint64_t* words);
+  /// Decodes n fields of level_bits + 1 bits: ±level · unit, written as `mode` says.
+  void (*qsgd_decode)(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
+                      float* out, write_mode mode);
+};
+
+/// The table for `level`. The caller makes sure the machine supports it (machine_simd_levels):
+/// a table above the machine's level executes instructions the machine does not have.
+const kernel_table& kernels_at(simd_level level) noexcept;
+
+/// The table for active_simd_level(). Throws simd_level_error like active_simd_level().
+const kernel_table& active_kernels();
+
+// The tables, one per file, each compiled for its level.
+extern const kernel_table kernels_v2;
+extern const kernel_table kernels_v3;
+extern const kernel_table kernels_v4;
+
+// The v3 kernels that the v4 table reuses where AVX-512 would not pay: the norm is one chain of
+// dependent additions at any width, and QSGD's fields are packed one PEXT at a time.
+namespace v3 {
+double sum_of_squares(const float* v, std::size_t n);
+void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
+                 std::uint64_t* words);
+void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
+                 float* out, write_mode mode);
+} // namespace v3
+
+} // namespace dsq::detail

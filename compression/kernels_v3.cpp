@@ -1,0 +1,270 @@
+// The v3 kernels (AVX2, F16C, BMI2), compiled for that level function by function through
+// target attributes, so that the file builds in the v2 baseline and nothing of it runs unless
+// the dispatcher chose v3 or v4. Each reproduces the v2 reference bit for bit; the comments say
+// where the hardware differs from the reference and how the difference is undone.
+//
+// Helpers are in an anonymous namespace and carry the same attribute: an inline function with
+// external linkage compiled here for v3 could be the copy the linker keeps for every caller.
+
+#include "compression/detail/kernels.hpp"
+#include "compression/detail/kernels_common.hpp"
+#include "compression/half.hpp"
+
+#include <cmath>
+#include <immintrin.h>
+
+#define DSQ_V3 __attribute__((target("avx2,fma,bmi,bmi2,f16c,lzcnt,movbe,popcnt")))
+
+namespace dsq::detail {
+
+namespace {
+
+// float -> half for 8 lanes as float_to_half does. VCVTPS2PH rounds to nearest even like the
+// reference, subnormals included, but differs in two places, mended before converting:
+// finite values from 65520 up become inf (the reference saturates them to 65504), and a NaN
+// keeps its payload (the reference makes every NaN the quiet NaN 0x7e00 of its sign).
+DSQ_V3 inline __m128i float_to_half_8(__m256 x) {
+  const __m256i bits = _mm256_castps_si256(x);
+  const __m256i sign = _mm256_and_si256(bits, _mm256_set1_epi32(int(0x80000000u)));
+  __m256i magnitude = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
+  const __m256i infinity = _mm256_set1_epi32(0x7f800000);
+  const __m256i is_nan = _mm256_cmpgt_epi32(magnitude, infinity);
+  const __m256i too_large = _mm256_andnot_si256(
+      _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7f7fffff)), // finite only
+      _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x477fefff)));
+  magnitude = _mm256_blendv_epi8(magnitude, _mm256_set1_epi32(0x477fe000), too_large); // 65504
+  magnitude = _mm256_blendv_epi8(magnitude, _mm256_set1_epi32(0x7fc00000), is_nan);
+  return _mm256_cvtps_ph(_mm256_castsi256_ps(_mm256_or_si256(magnitude, sign)),
+                         _MM_FROUND_TO_NEAREST_INT);
+}
+
+// half -> float for 8 lanes as half_to_float does. VCVTPH2PS is exact like the reference but
+// sets the quiet bit of a signalling NaN; the reference keeps the NaN's bits as they are.
+DSQ_V3 inline __m256 half_to_float_8(__m128i h) {
+  const __m256 converted = _mm256_cvtph_ps(h);
+  const __m256i wide = _mm256_cvtepu16_epi32(h);
+  const __m256i magnitude = _mm256_and_si256(wide, _mm256_set1_epi32(0x7fff));
+  const __m256i is_nan = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7c00));
+  const __m256i kept = _mm256_or_si256(
+      _mm256_or_si256(_mm256_slli_epi32(magnitude, 13), _mm256_set1_epi32(0x70000000)),
+      _mm256_slli_epi32(_mm256_and_si256(wide, _mm256_set1_epi32(0x8000)), 16));
+  return _mm256_blendv_ps(converted, _mm256_castsi256_ps(kept), _mm256_castsi256_ps(is_nan));
+}
+
+} // namespace
+
+namespace v3 {
+
+DSQ_V3 void fp16_encode(const float* in, std::uint16_t* out, std::size_t n) {
+  std::size_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), float_to_half_8(_mm256_loadu_ps(in + j)));
+  for (; j < n; ++j)
+    out[j] = float_to_half(in[j]);
+}
+
+DSQ_V3 void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, write_mode mode) {
+  std::size_t j = 0;
+  if (mode.accumulate) {
+    // out += scale * x as two roundings, as the reference (no fused multiply-add).
+    const __m256 scale = _mm256_set1_ps(mode.scale);
+    for (; j + 8 <= n; j += 8) {
+      const __m256 x = half_to_float_8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + j)));
+      _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_loadu_ps(out + j), _mm256_mul_ps(scale, x)));
+    }
+    for (; j < n; ++j)
+      out[j] += mode.scale * half_to_float(in[j]);
+  } else {
+    for (; j + 8 <= n; j += 8)
+      _mm256_storeu_ps(out + j,
+                       half_to_float_8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + j))));
+    for (; j < n; ++j)
+      out[j] = half_to_float(in[j]);
+  }
+}
+
+// The reference's four partial sums are the four lanes of one register: same products, same
+// additions, same order. Its speed is the latency of that chain of additions.
+DSQ_V3 double sum_of_squares(const float* v, std::size_t n) {
+  __m256d partial = _mm256_setzero_pd();
+  std::size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(v + j));
+    partial = _mm256_add_pd(partial, _mm256_mul_pd(x, x));
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, partial);
+  for (; j < n; ++j)
+    lanes[0] += double(v[j]) * double(v[j]);
+  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
+namespace {
+
+// The fields of 8 coordinates x[0..7] with their uniforms from 4 draws (coordinate 2i takes
+// the high 24 bits of draw i, coordinate 2i + 1 the low 24), as the reference's field().
+DSQ_V3 inline __m256i qsgd_fields_8(const float* x, __m256i draws, const qsgd_quantizer& q,
+                                    __m256 s, __m256 levels_per_unit) {
+  // 32-bit lane 2i: r[i] >> 40; lane 2i + 1: r[i] & 0xffffff.
+  const __m256i bits24 =
+      _mm256_or_si256(_mm256_srli_epi64(draws, 40),
+                      _mm256_slli_epi64(_mm256_and_si256(draws, _mm256_set1_epi64x(0xffffff)), 32));
+  const __m256 uniform = _mm256_mul_ps(_mm256_cvtepi32_ps(bits24), _mm256_set1_ps(0x1p-24f));
+  const __m256 value = _mm256_loadu_ps(x);
+  const __m256 scaled = _mm256_mul_ps(
+      _mm256_and_ps(value, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))), levels_per_unit);
+  const __m256 below_s = _mm256_cmp_ps(scaled, s, _CMP_LT_OQ); // false for NaN, as !(scaled < s)
+  const __m256 floor = _mm256_floor_ps(scaled);
+  const __m256 round_up = _mm256_cmp_ps(uniform, _mm256_sub_ps(scaled, floor), _CMP_LT_OQ);
+  // All-ones is -1: subtracting the mask adds 1 where the level rounds up.
+  const __m256i rounded =
+      _mm256_sub_epi32(_mm256_cvttps_epi32(floor), _mm256_castps_si256(round_up));
+  const __m256i level = _mm256_blendv_epi8(_mm256_set1_epi32(static_cast<int>(q.levels)), rounded,
+                                           _mm256_castps_si256(below_s));
+  const __m256i negative = _mm256_andnot_si256(
+      _mm256_cmpeq_epi32(level, _mm256_setzero_si256()),
+      _mm256_castps_si256(_mm256_cmp_ps(value, _mm256_setzero_ps(), _CMP_LT_OQ)));
+  return _mm256_or_si256(
+      level, _mm256_and_si256(negative, _mm256_set1_epi32(static_cast<int>(1u << q.level_bits))));
+}
+
+} // namespace
+
+DSQ_V3 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
+                        std::uint64_t* words) {
+  const unsigned width = q.level_bits + 1;
+  const __m256 s = _mm256_set1_ps(static_cast<float>(q.levels));
+  const __m256 levels_per_unit = _mm256_set1_ps(q.levels_per_unit);
+  // A local engine, so that the stores into `words` cannot be taken to alias its state.
+  rng_engine engine = rng;
+  bit_appender out{words};
+  std::size_t j = 0;
+  // 64 coordinates at a time: 32 draws, then 8 fields at a time, packed with one PEXT (fields
+  // of up to 8 bits) or two (up to 16). Wider fields (s >= 32768) take the scalar path.
+  // Drawing a block's numbers in one run keeps the engine's state in registers.
+  if (width <= 16) {
+    const std::uint64_t byte_mask = lane_mask(width, 8);
+    const std::uint64_t half_mask = lane_mask(width, 16);
+    for (; j + 64 <= n; j += 64) {
+      alignas(32) std::uint64_t draws[32];
+      for (auto& d : draws)
+        d = engine();
+      for (unsigned c = 0; c < 64; c += 8) {
+        const __m256i fields =
+            qsgd_fields_8(v + j + c, _mm256_load_si256(reinterpret_cast<__m256i*>(draws + c / 2)),
+                          q, s, levels_per_unit);
+        const __m128i halves =
+            _mm_packus_epi32(_mm256_castsi256_si128(fields), _mm256_extracti128_si256(fields, 1));
+        if (width <= 8) {
+          const auto bytes =
+              static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_packus_epi16(halves, halves)));
+          out.put(_pext_u64(bytes, byte_mask), 8 * width);
+        } else {
+          out.put(_pext_u64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(halves)), half_mask),
+                  4 * width);
+          out.put(_pext_u64(static_cast<std::uint64_t>(_mm_extract_epi64(halves, 1)), half_mask),
+                  4 * width);
+        }
+      }
+    }
+  }
+  // The rest one pair at a time, exactly as the reference.
+  const float levels = static_cast<float>(q.levels);
+  for (; j < n; j += 2) {
+    const std::uint64_t random_bits = engine();
+    out.put(qsgd_field(v[j], static_cast<float>(random_bits >> 40) * 0x1p-24f, levels, q), width);
+    if (j + 1 < n)
+      out.put(
+          qsgd_field(v[j + 1], static_cast<float>(random_bits & 0xffffffu) * 0x1p-24f, levels, q),
+          width);
+  }
+  out.flush();
+  rng = engine;
+}
+
+namespace {
+
+// ±level · unit for 8 fields in 32-bit lanes: the reference's multiply, and its negation as a
+// flip of the sign bit.
+DSQ_V3 inline __m256 qsgd_values_8(__m256i fields, unsigned level_bits, __m256 unit) {
+  const __m256i level = _mm256_and_si256(fields, _mm256_set1_epi32((1 << level_bits) - 1));
+  const __m256i sign = _mm256_slli_epi32(_mm256_srli_epi32(fields, level_bits), 31);
+  return _mm256_xor_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(level), unit), _mm256_castsi256_ps(sign));
+}
+
+// 8 fields of up to 8 bits, the low 8 * width bits of `bits`, into 32-bit lanes.
+DSQ_V3 inline __m256i spread_bytes(std::uint64_t bits, std::uint64_t byte_mask) {
+  return _mm256_cvtepu8_epi32(
+      _mm_cvtsi64_si128(static_cast<long long>(_pdep_u64(bits, byte_mask))));
+}
+
+// 8 fields of up to 16 bits, 4 in the low 4 * width bits of each of `low` and `high`.
+DSQ_V3 inline __m256i spread_halves(std::uint64_t low, std::uint64_t high,
+                                    std::uint64_t half_mask) {
+  return _mm256_cvtepu16_epi32(_mm_set_epi64x(static_cast<long long>(_pdep_u64(high, half_mask)),
+                                              static_cast<long long>(_pdep_u64(low, half_mask))));
+}
+
+// Writes the values of 8 fields to out[0..7] as `mode` says, as the reference's writer:
+// out = x, or out + scale * x with two roundings.
+DSQ_V3 inline void store_8(float* out, __m256i fields, unsigned level_bits, __m256 unit,
+                           write_mode mode) {
+  const __m256 x = qsgd_values_8(fields, level_bits, unit);
+  _mm256_storeu_ps(
+      out, mode.accumulate
+               ? _mm256_add_ps(_mm256_loadu_ps(out), _mm256_mul_ps(_mm256_set1_ps(mode.scale), x))
+               : x);
+}
+
+} // namespace
+
+DSQ_V3 void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
+                        float* out, write_mode mode) {
+  const unsigned width = level_bits + 1;
+  const __m256 units = _mm256_set1_ps(unit);
+  std::size_t j = 0;
+  std::size_t position = 0; // in bits
+  const std::uint64_t byte_mask = lane_mask(width, 8);
+  const std::uint64_t half_mask = lane_mask(width, 16);
+  // 8 fields at a time, spread into bytes (fields of up to 7 bits) or 16-bit lanes (up to 14)
+  // by PDEP from one unaligned load each, while 8 bytes from the load's first byte on are
+  // still within the stream.
+  const std::size_t stream_bytes = (n * width + 63) / 64 * 8;
+  if (width <= 7) {
+    for (; j + 8 <= n && (position + 8 * width) / 8 + 8 <= stream_bytes;
+         j += 8, position += 8 * width)
+      store_8(out + j, spread_bytes(bits_at(words, position), byte_mask), level_bits, units, mode);
+  } else if (width <= 14) {
+    for (; j + 8 <= n && (position + 8 * width) / 8 + 8 <= stream_bytes;
+         j += 8, position += 8 * width)
+      store_8(
+          out + j,
+          spread_halves(bits_at(words, position), bits_at(words, position + 4 * width), half_mask),
+          level_bits, units, mode);
+  }
+  // The stream's last groups, and fields of 15 and 16 bits: the same, word by word.
+  bit_extractor in{words, position};
+  if (width <= 16) {
+    for (; j + 8 <= n; j += 8) {
+      if (width <= 8) {
+        store_8(out + j, spread_bytes(in.get(8 * width), byte_mask), level_bits, units, mode);
+      } else {
+        const std::uint64_t low = in.get(4 * width);
+        store_8(out + j, spread_halves(low, in.get(4 * width), half_mask), level_bits, units, mode);
+      }
+    }
+  }
+  for (; j < n; ++j) {
+    const auto field = static_cast<std::uint32_t>(in.get(width));
+    const float magnitude = static_cast<float>(field & ((1u << level_bits) - 1)) * unit;
+    const float x = (field >> level_bits) ? -magnitude : magnitude;
+    out[j] = mode.accumulate ? out[j] + mode.scale * x : x;
+  }
+}
+
+} // namespace v3
+
+const kernel_table kernels_v3 = {v3::fp16_encode, v3::fp16_decode, v3::sum_of_squares,
+                                 v3::qsgd_encode, v3::qsgd_decode};
+
+} // namespace dsq::detail

@@ -1,0 +1,208 @@
+// Every kernel at every SIMD level this machine supports against the v2 table, the scalar
+// reference, bit for bit: the wire format and the decoded values must not depend on the level.
+
+#include "base/simd/machine_levels.hpp"
+#include "base/simd/simd_dispatch.hpp"
+#include "compression/compressor.hpp"
+#include "compression/detail/kernels.hpp"
+#include "compression/make_compressor.hpp"
+#include "compression/payload_layout.hpp"
+#include "compression/wire.hpp"
+#include "tests/compression/test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+using namespace dsq;
+using namespace dsq::test;
+using detail::kernel_table;
+using detail::kernels_at;
+
+namespace {
+
+const kernel_table& reference = detail::kernels_v2;
+
+// The levels above the reference that this machine can run (none on a v2 machine).
+std::vector<simd_level> levels_to_check() {
+  std::vector<simd_level> levels;
+  for (const simd_level level : all_simd_levels)
+    if (level != simd_level::v2 && machine_simd_levels().contains(level))
+      levels.push_back(level);
+  return levels;
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+float from_bits(std::uint32_t bits) {
+  return std::bit_cast<float>(bits);
+}
+
+// Floats that reach every branch of the conversion: every exponent and sign with mantissas at
+// and around each rounding boundary of a half (normal and subnormal), inf, NaNs with and
+// without payloads, and random bit patterns.
+std::vector<float> awkward_floats() {
+  std::vector<float> v;
+  for (std::uint32_t high = 0; high < 0x10000; ++high)
+    for (const std::uint32_t low : {0x0000u, 0x0001u, 0x0fffu, 0x1000u, 0x1001u, 0x1fffu, 0x2000u,
+                                    0x3000u, 0x7fffu, 0x8000u, 0xffffu})
+      v.push_back(from_bits((high << 16) | low));
+  rng_engine rng{28};
+  for (int i = 0; i < 200000; ++i)
+    v.push_back(from_bits(static_cast<std::uint32_t>(rng())));
+  v.push_back(from_bits(0x477ff000u)); // 65520: the first value past 65504
+  v.push_back(from_bits(0x477fefffu));
+  return v;
+}
+
+// A vector for QSGD with everything its encoder treats specially mixed into normal values.
+std::vector<float> qsgd_input(std::size_t d, std::uint64_t seed) {
+  auto v = normal_vector(d, seed);
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            1e-30f,
+                            -1e-30f,
+                            std::numeric_limits<float>::denorm_min(),
+                            1e4f,
+                            -1e4f,
+                            std::numeric_limits<float>::quiet_NaN()};
+  for (std::size_t j = 0; j < d; j += 7)
+    v[j] = specials[(j / 7) % std::size(specials)];
+  return v;
+}
+
+// Restores the process's active level when a test that forces levels ends.
+struct active_level_guard {
+  simd_level saved = active_simd_level();
+  ~active_level_guard() { force_simd_level(saved); }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(kernels)
+
+BOOST_AUTO_TEST_CASE(fp16_encode_gives_the_reference_halves_at_every_level) {
+  const auto in = awkward_floats();
+  std::vector<std::uint16_t> expected(in.size());
+  reference.fp16_encode(in.data(), expected.data(), in.size());
+  for (const simd_level level : levels_to_check()) {
+    // Lengths that leave every tail a vector loop can leave.
+    for (const std::size_t n : {in.size(), in.size() - 1, in.size() - 9, std::size_t{15}}) {
+      std::vector<std::uint16_t> got(n);
+      kernels_at(level).fp16_encode(in.data(), got.data(), n);
+      BOOST_TEST(same_bits(got, std::vector<std::uint16_t>(expected.begin(), expected.begin() + n)),
+                 name(level) << " n = " << n);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fp16_decode_gives_the_reference_floats_for_every_half_at_every_level) {
+  std::vector<std::uint16_t> halves(0x10000 + 5);
+  for (std::size_t h = 0; h < halves.size(); ++h)
+    halves[h] = static_cast<std::uint16_t>(h * 40503u); // all 2^16 halves, in a scrambled order
+  const auto start = normal_vector(halves.size(), 3);
+  for (const detail::write_mode mode :
+       {detail::write_mode{false, 1.0f}, {true, -0.75f}, {true, 0.3f}}) {
+    auto expected = start;
+    reference.fp16_decode(halves.data(), expected.data(), halves.size(), mode);
+    for (const simd_level level : levels_to_check()) {
+      auto got = start;
+      kernels_at(level).fp16_decode(halves.data(), got.data(), halves.size(), mode);
+      BOOST_TEST(same_bits(got, expected), name(level) << " accumulate " << mode.accumulate);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sum_of_squares_adds_in_the_reference_order_at_every_level) {
+  for (const std::size_t n : {0, 1, 3, 4, 5, 8, 17, 1000, 100003}) {
+    const auto v = normal_vector(n, n + 1);
+    const double expected = reference.sum_of_squares(v.data(), n);
+    for (const simd_level level : levels_to_check())
+      BOOST_TEST(std::bit_cast<std::uint64_t>(kernels_at(level).sum_of_squares(v.data(), n)) ==
+                     std::bit_cast<std::uint64_t>(expected),
+                 name(level) << " n = " << n);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(qsgd_encode_gives_the_reference_stream_and_draws_at_every_level) {
+  // Every field width from 2 to 17 bits, and lengths around the kernels' groups of 8 and 64.
+  for (const std::uint32_t levels : {1u, 2u, 4u, 9u, 16u, 31u, 127u, 128u, 255u, 511u, 1023u, 2047u,
+                                     4095u, 8191u, 16383u, 32767u, 65535u}) {
+    const unsigned level_bits = qsgd_bits_per_coordinate(levels) - 1;
+    for (const std::size_t n : {1, 2, 7, 8, 63, 64, 65, 127, 1000, 4097}) {
+      const auto v = qsgd_input(n, levels + n);
+      // The norm of the coordinates other than the NaNs, so that the rest quantise normally.
+      double sum = 0;
+      for (const float x : v)
+        sum += std::isnan(x) ? 0.0 : double(x) * double(x);
+      const double norm = std::sqrt(sum);
+      const detail::qsgd_quantizer q{levels, level_bits,
+                                     static_cast<float>(levels) / static_cast<float>(norm)};
+      const std::size_t words = (n * (level_bits + 1) + 63) / 64;
+      std::vector<std::uint64_t> expected(words, 0);
+      rng_engine expected_rng{levels};
+      reference.qsgd_encode(v.data(), n, q, expected_rng, expected.data());
+      for (const simd_level level : levels_to_check()) {
+        std::vector<std::uint64_t> got(words, 0);
+        rng_engine rng{levels};
+        kernels_at(level).qsgd_encode(v.data(), n, q, rng, got.data());
+        BOOST_TEST(same_bits(got, expected), name(level) << " s = " << levels << " n = " << n);
+        BOOST_TEST((rng == expected_rng), name(level) << " s = " << levels << " n = " << n);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(qsgd_decode_gives_the_reference_floats_for_any_stream_at_every_level) {
+  // Random streams: levels above s and signed zero levels too, as a hostile sender may send.
+  for (unsigned level_bits = 1; level_bits <= 16; ++level_bits) {
+    for (const std::size_t n : {1, 7, 8, 9, 64, 100, 1001}) {
+      rng_engine rng{level_bits * 1000 + n};
+      std::vector<std::uint64_t> words((n * (level_bits + 1) + 63) / 64);
+      for (auto& w : words)
+        w = rng();
+      const auto start = normal_vector(n, n);
+      for (const detail::write_mode mode : {detail::write_mode{false, 1.0f}, {true, -0.75f}}) {
+        auto expected = start;
+        reference.qsgd_decode(words.data(), n, level_bits, 0.0123f, expected.data(), mode);
+        for (const simd_level level : levels_to_check()) {
+          auto got = start;
+          kernels_at(level).qsgd_decode(words.data(), n, level_bits, 0.0123f, got.data(), mode);
+          BOOST_TEST(same_bits(got, expected), name(level) << " bits " << level_bits << " n = " << n
+                                                           << " accumulate " << mode.accumulate);
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(operators_give_the_same_messages_and_values_at_every_level) {
+  active_level_guard guard;
+  const auto with_nan = qsgd_input(10007, 9);
+  const auto v = normal_vector(10007, 9); // a NaN makes QSGD's norm NaN: nothing to quantise
+  for (const std::string spec : {"identity", "fp16", "qsgd:s=1", "qsgd:s=16", "qsgd:s=65535"}) {
+    const auto op = make_compressor(spec);
+    force_simd_level(simd_level::v2);
+    rng_engine expected_rng{4};
+    const compressed_message expected = op->compress(spec == "fp16" ? with_nan : v, expected_rng);
+    const auto expected_values = decoded(expected);
+    for (const simd_level level : levels_to_check()) {
+      force_simd_level(level);
+      rng_engine rng{4};
+      const compressed_message m = op->compress(spec == "fp16" ? with_nan : v, rng);
+      // On the wire, since the messages carry NaNs (which == would call unequal to themselves).
+      BOOST_TEST((to_bytes(m) == to_bytes(expected)), spec << " at " << name(level));
+      BOOST_TEST(same_bits(decoded(m), expected_values), spec << " at " << name(level));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
