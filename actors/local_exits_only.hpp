@@ -30,7 +30,9 @@ inline bool local_only_message(const caf::mailbox_element& x) {
   const auto& content = x.content();
   if (content.match_elements<caf::exit_msg>())
     return true;
-  return content.match_element<caf::atom_value>(0) &&
+  // An empty message does arrive (CAF 0.17 delivers one whose decoding failed halfway), and
+  // match_element does not check the position.
+  return content.size() > 0 && content.match_element<caf::atom_value>(0) &&
          is_local_only(content.get_as<caf::atom_value>(0));
 }
 

@@ -210,7 +210,7 @@ bool basp_screen::admit(caf::execution_unit* ctx, caf::proxy_registry* proxies, 
     if (decoded.staged)
       return refuse(screen_refusal::local_only);
     const auto& content = decoded.content;
-    if (content.match_element<caf::atom_value>(0) &&
+    if (content.size() > 0 && content.match_element<caf::atom_value>(0) &&
         is_local_only(content.get_as<caf::atom_value>(0)))
       return refuse(screen_refusal::local_only);
   }

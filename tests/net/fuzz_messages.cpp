@@ -162,7 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (decoded && msg.match_elements<dsq::push_atom, dsq::gradient_push>())
       check_push(msg.get_as<dsq::gradient_push>(1));
     // What only this process's actors send (net/atoms.hpp) never passes a connection's screen.
-    if (decoded && size < 1000000 && msg.match_element<caf::atom_value>(0) &&
+    if (decoded && size < 1000000 && msg.size() > 0 && msg.match_element<caf::atom_value>(0) &&
         dsq::is_local_only(msg.get_as<caf::atom_value>(0)) &&
         screen_admits(sys, data, size, &fuzz_endpoints()))
       __builtin_trap();
