@@ -206,6 +206,12 @@ bool basp_screen::admit(caf::execution_unit* ctx, caf::proxy_registry* proxies, 
                   : decoded.from != ends->peer || decoded.to != ends->self)
       return refuse(screen_refusal::forged_sender);
   }
+  const bool carries_content = operation_ == message_type::direct_message ||
+                               (operation_ == message_type::routed_message && decoded.has_nodes);
+  // A message whose content fails to decode reaches its receiver as whatever part of it CAF
+  // had read (the server saw an empty one): its first atom cannot be checked, so it goes.
+  if (carries_content && !decoded.has_content)
+    return refuse(screen_refusal::undecodable);
   if (decoded.has_content) {
     if (decoded.staged)
       return refuse(screen_refusal::local_only);

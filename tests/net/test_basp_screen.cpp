@@ -216,6 +216,20 @@ BOOST_AUTO_TEST_CASE(atoms_only_this_process_sends_are_refused_from_the_network)
       ends));
 }
 
+// CAF hands a message whose content fails to decode to its receiver as whatever part it read;
+// the screen cannot check that part's first atom, so a connection does not pass it.
+BOOST_AUTO_TEST_CASE(a_message_whose_content_fails_to_decode_does_not_pass_a_connection) {
+  auto f = basp_frame(*sys, message_type::direct_message,
+                      caf::make_message(std::vector<std::string>{"a", "b"}));
+  f.payload.resize(f.payload.size() - 1); // the last string is one byte short
+  const auto length = static_cast<std::uint32_t>(f.payload.size());
+  for (int i = 0; i < 4; ++i)
+    f.header[4 + i] = static_cast<char>(length >> (8 * (3 - i)));
+  basp_screen screen;
+  BOOST_TEST(!admitted_between(*sys, screen, f, basp_endpoints{node(1, 'a'), node(2, 'b')}));
+  BOOST_TEST((screen.refusal() == screen_refusal::undecodable));
+}
+
 BOOST_AUTO_TEST_CASE(a_header_announcing_more_than_the_limit_is_refused_before_its_payload) {
   const auto f = basp_frame(*sys, message_type::direct_message,
                             caf::make_message(push_atom::value, gradient_push{}));
