@@ -38,6 +38,10 @@ dsq_options::dsq_options() {
       .add(r.max_push_norm, "max-push-norm",
            "reject pushes whose norm exceeds this (0: 10000x the largest median of the norms of "
            "the last 64 pushes applied so far)")
+      .add(r.max_message_bytes, "max-message-bytes",
+           "dsq server/worker: close a connection whose peer announces a larger message (0: "
+           "the server derives it from the model: twice its largest message plus 1 MiB; a "
+           "worker has no bound)")
       .add(r.workers, "workers,n", "number of workers (dsq local), initial workers (dsq server)")
       .add(r.steps, "steps",
            "versions to make: synchronous steps, or asynchronous pushes (default 6000 unless "

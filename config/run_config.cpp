@@ -182,6 +182,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.min_workers = defaults.min_workers;
   shared.max_workers = defaults.max_workers;
   shared.max_push_norm = defaults.max_push_norm;
+  shared.max_message_bytes = defaults.max_message_bytes;
   shared.connect_timeout_s = defaults.connect_timeout_s;
   shared.reconnect_timeout_s = defaults.reconnect_timeout_s;
   shared.server_timeout_s = defaults.server_timeout_s;

@@ -76,6 +76,9 @@ struct run_config {
   /// its push) whose probe goes unanswered this long gives up (0: never)
   double server_timeout_s = 60;
   double max_push_norm = 0; ///< bound on a push's norm (0: automatic, see push_check.hpp)
+  /// Node-local: the largest message a peer may announce, in bytes (0: dsq server derives it
+  /// from the model, net/message_size_limit.hpp; dsq worker then has none)
+  std::uint64_t max_message_bytes = 0;
   // Node-local, never sent to workers: this node's TLS identity (net/transport.hpp).
   std::string tls_cert;  ///< PEM certificate this node presents
   std::string tls_key;   ///< PEM private key of tls_cert

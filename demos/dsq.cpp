@@ -16,6 +16,7 @@
 #include "config/runtime_defaults.hpp"
 #include "net/atoms.hpp"
 #include "net/eager_tcp.hpp"
+#include "net/message_size_limit.hpp"
 #include "net/register_types.hpp"
 #include "net/transport.hpp"
 #include "training/fault_plan.hpp"
@@ -208,6 +209,17 @@ bool finish_fault_log(const std::shared_ptr<fault_injector>& faults) {
 int run_server_command(caf::actor_system& sys, const run_config& cfg,
                        const std::shared_ptr<fault_injector>& faults) {
   auto opts = make_server_options(cfg, load_training(cfg));
+  // Every connection refuses a header that announces more than this run can send, before
+  // CAF's broker sizes a buffer for it (net/message_size_limit.hpp); set before publishing.
+  const auto parameters = opts.setup.net->num_parameters();
+  if (cfg.max_message_bytes != 0 && cfg.max_message_bytes < largest_run_message(parameters)) {
+    fmt::print(stderr,
+               "dsq: error: --max-message-bytes={}: below the largest message of this run ({} "
+               "bytes for {} parameters)\n",
+               cfg.max_message_bytes, largest_run_message(parameters), parameters);
+    return 2;
+  }
+  set_message_size_limit(run_message_size_limit(parameters, cfg.max_message_bytes));
   opts.elastic = true;
   opts.in_middleman = true; // its workers' messages arrive there: no thread hand-off for them
   opts.network_layer = network_layer(sys);
@@ -285,6 +297,9 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   }
   if (port <= 0 || port > 65535)
     return fail("--server=" + cfg.server + ": invalid port");
+  // The model, and with it the largest legitimate message, comes with the server's welcome.
+  if (cfg.max_message_bytes != 0)
+    set_message_size_limit(cfg.max_message_bytes);
   // The server may still be starting: retries for a bounded time, handshake included.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.connect_timeout_s);
   caf::actor server;

@@ -20,9 +20,11 @@ namespace dsq {
 /// to its broker. Only BASP's broker is screened (a scribe may serve another broker first).
 class screened_input {
 public:
-  /// False: drop `data`. It is a message CAF cannot decode, or follows one: the connection (its
-  /// socket `fd`) is then shut down, so that the broker learns it closed, and the refusal is
-  /// written to stderr naming the peer.
+  /// False: drop `data`. It is a message the screen refuses (one CAF cannot decode, a header
+  /// announcing more than message_size_limit(), a message in another node's name or one only
+  /// this process's actors send), or follows one: the connection (its socket `fd`) is then
+  /// shut down, so that the broker learns it closed, and the refusal is written to stderr
+  /// naming the peer.
   bool pass(caf::io::scribe& connection, int fd, caf::execution_unit* ctx, const void* data,
             std::size_t size);
 

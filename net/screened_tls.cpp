@@ -13,6 +13,8 @@
 #include <caf/openssl/session.hpp>
 #include <caf/send.hpp>
 
+#include <openssl/err.h>
+
 #include <mutex>
 #include <string>
 
@@ -24,17 +26,33 @@ using caf::io::network::default_multiplexer;
 using caf::io::network::native_socket;
 using caf::io::network::rw_state;
 
+/// Runs `f`, a call into OpenSSL for one connection, with the thread's OpenSSL error queue
+/// empty before and after. Every connection of the process runs in the middleman's one
+/// thread, and OpenSSL keeps its errors per thread: CAF's session asks SSL_get_error after an
+/// SSL_read that found no data, and SSL_get_error answers SSL_ERROR_SSL whenever the queue
+/// holds anything. One stranger's failed handshake (an HTTP request, random bytes, a
+/// ClientHello cut short) left its errors there, and the next read of every authenticated
+/// connection failed on them: each worker lost its server (issue 29). OpenSSL's manual asks
+/// for an empty queue before every TLS I/O call.
+template <class F>
+auto with_clean_errors(F&& f) {
+  ERR_clear_error();
+  auto result = f();
+  ERR_clear_error(); // a failure's errors stay with its own call
+  return result;
+}
+
 /// Reads and writes of one TLS connection, through its OpenSSL session.
 class tls_policy {
 public:
   explicit tls_policy(caf::openssl::session_ptr session) : session_(std::move(session)) {}
 
   rw_state read_some(std::size_t& result, native_socket fd, void* buf, std::size_t len) {
-    return session_->read_some(result, fd, buf, len);
+    return with_clean_errors([&] { return session_->read_some(result, fd, buf, len); });
   }
 
   rw_state write_some(std::size_t& result, native_socket fd, const void* buf, std::size_t len) {
-    return session_->write_some(result, fd, buf, len);
+    return with_clean_errors([&] { return session_->write_some(result, fd, buf, len); });
   }
 
   /// A TLS record is decrypted whole: bytes of it may wait in the session, not in the socket.
@@ -70,7 +88,9 @@ public:
     auto& mpx = acceptor_.backend();
     auto fd = acceptor_.accepted_socket();
     caf::io::network::nonblocking(fd, true);
-    auto session = caf::openssl::make_session(parent()->system(), fd, true);
+    // The session starts the handshake (SSL_accept): its errors must not outlive it either.
+    auto session =
+        with_clean_errors([&] { return caf::openssl::make_session(parent()->system(), fd, true); });
     if (!session) {
       caf::io::network::close_socket(fd);
       return false;
@@ -95,7 +115,8 @@ protected:
     if (!fd)
       return std::move(fd.error());
     caf::io::network::nonblocking(*fd, true);
-    auto session = caf::openssl::make_session(system(), *fd, false);
+    auto session =
+        with_clean_errors([&] { return caf::openssl::make_session(system(), *fd, false); });
     if (!session) {
       caf::io::network::close_socket(*fd);
       return caf::sec::cannot_connect_to_node;

@@ -5,7 +5,8 @@
 // the node has a TLS identity, over the plain middleman
 // otherwise, and then only on a loopback address unless the user insists (--insecure).
 // Plain CAF trusts whoever connects: anyone who reaches the port can send any message, and a
-// forged transport header makes the middleman allocate whatever size it announces.
+// forged transport header makes the middleman allocate whatever size it announces (dsq's
+// connections screen both: net/basp_screen.hpp, net/message_size_limit.hpp).
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>

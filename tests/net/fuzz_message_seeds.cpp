@@ -89,6 +89,9 @@ int main(int argc, char** argv) {
   write(sys, root / "message", leave);
   auto stop = caf::make_message(dsq::stop_atom::value);
   write(sys, root / "message", stop);
+  // The server's timer, which strangers flooded (net/atoms.hpp, local_only_atoms).
+  auto tick = caf::make_message(caf::atom_constant<caf::atom("tick")>::value);
+  write(sys, root / "message", tick);
   auto bad_variant = caf::make_message(dsq::testing::forged_config_value{});
   write(sys, root / "message", bad_variant);
   std::printf("fuzz_message_seeds: %d seeds in %s\n", written, argv[1]);

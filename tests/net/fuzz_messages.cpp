@@ -8,7 +8,9 @@
 //                   (push_atom, gradient_push) goes on to push_check too. The same bytes, as
 //                   the payload of a BASP direct message, go through the screen dsq's
 //                   connections put in front of CAF's broker (net/basp_screen.hpp): it must
-//                   never let through a message whose decoding throws
+//                   never let through a message whose decoding throws, nor, between two
+//                   known nodes, one that starts with an atom only this process's own actors
+//                   send (net/atoms.hpp, local_only_atoms)
 //
 // Each input goes through CAF 0.17's binary_deserializer, which must either fail cleanly or
 // produce a value; a decoded push must be refused with push_rejected or accepted. One exception
@@ -82,8 +84,9 @@ void check_push(const dsq::gradient_push& p) {
 }
 
 /// Would the screen hand `data` to CAF's broker as the payload of a direct message without
-/// forwarding stages?
-bool screen_admits(caf::actor_system& sys, const std::uint8_t* data, std::size_t size) {
+/// forwarding stages? With `ends`, as a connection between two known nodes does.
+bool screen_admits(caf::actor_system& sys, const std::uint8_t* data, std::size_t size,
+                   const dsq::basp_endpoints* ends = nullptr) {
   std::vector<char> payload(size + 1, 0); // the stages: a count of 0
   std::copy(data, data + size, payload.begin() + 1);
   // A header as CAF's broker reads it: operation, padding, flags, then the payload's length in
@@ -95,9 +98,16 @@ bool screen_admits(caf::actor_system& sys, const std::uint8_t* data, std::size_t
     header[4 + i] = static_cast<char>(length >> (8 * (3 - i)));
   caf::scoped_execution_unit ctx{&sys};
   dsq::basp_screen screen;
-  if (!screen.admit(&ctx, nullptr, header.data(), header.size()))
-    __builtin_trap(); // a header is never refused
-  return screen.admit(&ctx, nullptr, payload.data(), payload.size());
+  if (!screen.admit(&ctx, nullptr, header.data(), header.size(), ends))
+    __builtin_trap(); // a header within the limit is never refused
+  return screen.admit(&ctx, nullptr, payload.data(), payload.size(), ends);
+}
+
+/// Two nodes of a connection: this process and its peer.
+const dsq::basp_endpoints& fuzz_endpoints() {
+  static const dsq::basp_endpoints ends{*caf::make_node_id(1, std::string(40, 'a')),
+                                        *caf::make_node_id(2, std::string(40, 'b'))};
+  return ends;
 }
 
 enum class fuzz_target { worker_hello, gradient_push, message };
@@ -151,6 +161,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (decoded && msg.match_elements<dsq::push_atom, dsq::gradient_push>())
       check_push(msg.get_as<dsq::gradient_push>(1));
+    // What only this process's actors send (net/atoms.hpp) never passes a connection's screen.
+    if (decoded && size < 1000000 && msg.size() > 0 && msg.match_element<caf::atom_value>(0) &&
+        dsq::is_local_only(msg.get_as<caf::atom_value>(0)) &&
+        screen_admits(sys, data, size, &fuzz_endpoints()))
+      __builtin_trap();
     break;
   }
   }

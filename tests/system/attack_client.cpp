@@ -23,6 +23,13 @@
 //                   (CAF 0.17 would allocate the announced size before reading; see
 //                   net/bounded_bytes.hpp), then a registration of a wrong protocol version,
 //                   whose refusal shows that the server has read the lie
+//   forged-stop     a stranger sends stop_atom in the server's own name (caf::send_as with the
+//                   server as sender: a routed message claiming the server's node)
+//   forged-kill     a stranger sends an exit message (kill) in the server's own name
+//   tick-flood      a stranger sends the server's private timer atom 200,000 times, anonymously
+//   tls-huge-header with CERT, KEY and CA: a TLS peer (OpenSSL, no CAF) that completes the TLS
+//                   handshake and then sends a raw BASP header announcing 1 GiB; reports
+//                   whether the server closed the connection
 //   bad-variant     a stranger connects, says "attack: armed" and waits for SIGUSR1 (the test
 //                   picks the moment), then sends a message whose element claims to be CAF's
 //                   built-in config_value but carries a variant tag no config_value has (CAF
@@ -45,6 +52,7 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -54,7 +62,14 @@
 #include <type_traits>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace {
 
@@ -63,6 +78,58 @@ using namespace std::chrono_literals;
 
 void say(const std::string& line) {
   std::cout << "attack: " << line << std::endl;
+}
+
+/// The server's private timer (actors/parameter_server.cpp).
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+/// A TLS connection with the certificate `tls` to 127.0.0.1:`port`, made with OpenSSL alone,
+/// that sends CAF's 32-byte BASP header announcing a 1 GiB payload (a client handshake) once
+/// the TLS handshake is done and the server's BASP handshake arrived; then reads until the
+/// server closes the connection. 0 if it did, 1 if not within 20 s.
+int send_huge_header_over_tls(const std::string& address, const tls_files& tls) {
+  auto colon = address.rfind(':');
+  const auto port = static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)));
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, tls.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_load_verify_locations(ctx, tls.ca.c_str(), nullptr) != 1)
+    throw std::runtime_error("cannot load the certificate, key or CA");
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw std::runtime_error("cannot connect to " + address);
+  timeval timeout{20, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  if (SSL_connect(ssl) != 1)
+    throw std::runtime_error("the TLS handshake failed");
+  say("TLS handshake done");
+  char buffer[4096];
+  if (SSL_read(ssl, buffer, sizeof buffer) <= 0) // the server's BASP handshake
+    throw std::runtime_error("no BASP handshake from the server");
+  unsigned char header[32] = {};
+  header[0] = 0x01; // message_type::client_handshake; padding, flags, then the length
+  const std::uint32_t announced = std::uint32_t{1} << 30;
+  for (int i = 0; i < 4; ++i)
+    header[4 + i] = static_cast<unsigned char>(announced >> (24 - 8 * i));
+  if (SSL_write(ssl, header, sizeof header) != static_cast<int>(sizeof header))
+    throw std::runtime_error("cannot send the header");
+  say("sent a BASP header announcing 1 GiB over TLS");
+  for (;;) {
+    const int n = SSL_read(ssl, buffer, sizeof buffer);
+    if (n > 0)
+      continue;
+    const int error = SSL_get_error(ssl, n);
+    const bool timed_out = error == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK);
+    say(timed_out ? "the connection is still open after 20 s" : "the server closed the connection");
+    return timed_out ? 1 : 0;
+  }
 }
 
 /// `spec` applied to `values`, in the wire format.
@@ -193,6 +260,18 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
                   caf::after(20s) >> [&] { say("no answer from the server"); });
     if (attack == "bad-variant")
       return 0; // nothing more to say: the connection is gone
+  } else if (attack == "forged-stop") {
+    // The server's proxy as sender: CAF writes a routed message whose source is the server's
+    // node and actor; the server's own broker would deliver it as a message from itself.
+    caf::send_as(server, server, stop_atom::value);
+    say("sent stop_atom in the server's name");
+  } else if (attack == "forged-kill") {
+    caf::send_as(server, server, caf::exit_msg{server.address(), caf::exit_reason::kill});
+    say("sent an exit (kill) in the server's name");
+  } else if (attack == "tick-flood") {
+    for (int i = 0; i < 200000; ++i)
+      caf::anon_send(server, tick_atom::value);
+    say("sent 200000 ticks");
   } else if (attack == "stop") {
     self->send(server, stop_atom::value);
     caf::anon_send(server, stop_atom::value);
@@ -278,12 +357,18 @@ int main(int argc, char** argv) {
   if (argc != 3 && argc != 6) {
     std::cerr
         << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|nan-loss|"
-           "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit [CERT KEY CA]\n";
+           "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit|forged-stop|"
+           "forged-kill|tick-flood|tls-huge-header [CERT KEY CA]\n";
     return 2;
   }
   block_sigusr1();
   try {
     const tls_files tls = argc == 6 ? tls_files{argv[3], argv[4], argv[5]} : tls_files{};
+    if (std::string{argv[2]} == "tls-huge-header") {
+      auto code = send_huge_header_over_tls(argv[1], tls);
+      std::fflush(stdout);
+      return code;
+    }
     config cfg{argv[2], tls};
     caf::actor_system sys{cfg};
     auto code = play(sys, argv[1], argv[2]);

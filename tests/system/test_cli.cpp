@@ -148,6 +148,20 @@ BOOST_AUTO_TEST_CASE(server_with_unwritable_metrics_file) {
                  << r.out);
 }
 
+// A limit below what the run itself sends would close every worker's connection: refused
+// before the server listens, naming the run's largest message (net/message_size_limit.hpp).
+BOOST_AUTO_TEST_CASE(server_with_a_message_limit_below_its_largest_message) {
+  auto r = run_dsq(
+      concat({"server", "--port=0", "--bind=127.0.0.1", "--max-message-bytes=1000"}, tiny_run(20)));
+  BOOST_TEST(r.status.exited);
+  BOOST_TEST(r.status.code == 2);
+  auto errors = lines(r.err);
+  BOOST_REQUIRE_EQUAL(errors.size(), 1u);
+  BOOST_TEST(errors[0] == "dsq: error: --max-message-bytes=1000: below the largest message of "
+                          "this run (66544 bytes for 84 parameters)");
+  BOOST_TEST(r.out.find("listening on") == std::string::npos, r.out);
+}
+
 // CAF says "tcp socket creation failed" whatever the reason; dsq names the OS's.
 BOOST_AUTO_TEST_CASE(server_on_a_port_in_use_says_so) {
   const auto [fd, bound] = bound_loopback_socket();
