@@ -1,3 +1,6 @@
+// The link actor of actors/fault_link.hpp: fault injection's CAF half (the CAF-free half, plan,
+// fates, log and injector, is training/faults/).
+
 #include "actors/fault_link.hpp"
 
 #include "base/random.hpp"

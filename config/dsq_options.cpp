@@ -111,8 +111,8 @@ dsq_options::dsq_options() {
            "dsq server: allow a non-loopback --bind without TLS (anyone who reaches the port "
            "can send any message)")
       .add(faults.log, "fault-log", "CSV file with one row per injected fault (see --faults.*)");
-  // Injected faults (issue 9), checked by training/fault_plan.hpp and injected in the message
-  // path (actors/fault_link.hpp) and by the server's crash hook.
+  // Injected faults (issue 9), checked by training/faults/fault_plan.hpp and injected in the
+  // message path (actors/fault_link.hpp) and by the server's crash hook.
   auto& f = faults;
   opt_group{custom_options_, "faults"}
       .add(f.drop, "drop", "probability that a message is lost")

@@ -18,7 +18,7 @@ public:
   dsq_options();
 
   run_config run;
-  /// The `faults` group and --fault-log, as given (training/fault_plan.hpp checks them).
+  /// The `faults` group and --fault-log, as given (training/faults/fault_plan.hpp checks them).
   fault_options faults;
 
   /// The options of the `global` group with their descriptions, for --help.

@@ -6,7 +6,6 @@
 
 #include "actors/batch_scheduling.hpp"
 #include "actors/cpu_affinity.hpp"
-#include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
@@ -17,7 +16,8 @@
 #include "net/eager_tcp.hpp"
 #include "net/register_types.hpp"
 #include "net/transport.hpp"
-#include "training/fault_plan.hpp"
+#include "training/faults/fault_injector.hpp"
+#include "training/faults/fault_plan.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>

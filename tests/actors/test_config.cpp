@@ -5,7 +5,7 @@
 #include "config/dsq_options.hpp"
 #include "config/method.hpp"
 #include "tests/support/temp_directory.hpp"
-#include "training/fault_plan.hpp"
+#include "training/faults/fault_plan.hpp"
 
 #include <filesystem>
 

@@ -5,7 +5,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actor_test_support.hpp"
-#include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "base/random.hpp"
@@ -16,6 +15,7 @@
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "net/register_types.hpp"
+#include "training/faults/fault_injector.hpp"
 
 #include <caf/all.hpp>
 

@@ -1,4 +1,4 @@
-#include "training/fault_log.hpp"
+#include "training/faults/fault_log.hpp"
 
 #include <fmt/format.h>
 

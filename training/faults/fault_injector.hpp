@@ -2,10 +2,11 @@
 
 // The shared, thread-safe side of fault injection in one process (issue 9): the checked plan,
 // the fault log with its clock and counts, and which one-time faults have fired. Every link
-// actor of a process and the server's crash hook hold one injector; it has no CAF in it.
+// actor of a process and the server's crash hook hold one injector; it has no CAF in it (the
+// link actor, fault injection's CAF half, is actors/fault_link.hpp).
 
-#include "training/fault_log.hpp"
-#include "training/fault_plan.hpp"
+#include "training/faults/fault_log.hpp"
+#include "training/faults/fault_plan.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "actors/fault_injector.hpp"
+#include "training/faults/fault_injector.hpp"
 
 #include "config/run_config.hpp"
 

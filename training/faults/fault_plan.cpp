@@ -1,4 +1,4 @@
-#include "training/fault_plan.hpp"
+#include "training/faults/fault_plan.hpp"
 
 #include "base/parse_number.hpp"
 #include "base/random.hpp"
