@@ -1,6 +1,6 @@
 #include "actors/worker.hpp"
 
-#include "actors/cpu_affinity.hpp"
+#include "base/os/cpu_affinity.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "training/double_squeeze.hpp"

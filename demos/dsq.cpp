@@ -4,12 +4,12 @@
 //   dsq server [options]   publish the parameter server; train once --min-workers registered
 //   dsq worker --server=HOST:PORT   join a server (its configuration is the one that counts)
 
-#include "actors/batch_scheduling.hpp"
-#include "actors/cpu_affinity.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
 #include "actors/worker.hpp"
+#include "base/os/batch_scheduling.hpp"
+#include "base/os/cpu_affinity.hpp"
 #include "config/dsq_options.hpp"
 #include "config/runtime_defaults.hpp"
 #include "net/atoms.hpp"

@@ -1,7 +1,7 @@
-#include "actors/batch_scheduling.hpp"
+#include "base/os/batch_scheduling.hpp"
 
 #if defined(__linux__)
-#include "actors/process_threads.hpp"
+#include "base/os/process_threads.hpp"
 
 #include <sched.h>
 #endif

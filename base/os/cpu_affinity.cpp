@@ -1,11 +1,11 @@
-#include "actors/cpu_affinity.hpp"
+#include "base/os/cpu_affinity.hpp"
 
 #include <cstdlib>
 #include <string>
 #include <system_error>
 
 #if defined(__linux__)
-#include "actors/process_threads.hpp"
+#include "base/os/process_threads.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
