@@ -4,6 +4,7 @@
 #include <caf/defaults.hpp>
 #include <caf/sec.hpp>
 
+#include "base/trim.hpp"
 #include "config/run_limits.hpp"
 
 #include <filesystem>
@@ -174,14 +175,6 @@ std::string dsq_options::options_help() const {
 
 namespace {
 
-std::string trim(std::string s) {
-  auto first = s.find_first_not_of(" \t\r");
-  if (first == std::string::npos)
-    return {};
-  auto last = s.find_last_not_of(" \t\r");
-  return s.substr(first, last - first + 1);
-}
-
 /// CAF 0.17 takes an unknown scheduler policy for `stealing` after a warning, and `testing` is
 /// its coordinator for unit tests, which runs a scheduled actor only when a test says so: both
 /// are refused.
@@ -224,23 +217,23 @@ std::vector<std::string> ini_to_arguments(const std::string& text, const std::st
   std::string line;
   std::string section = "global";
   for (int number = 1; std::getline(in, line); ++number) {
-    line = trim(line);
+    line = std::string{trim(line)};
     if (line.empty() || line[0] == ';' || line[0] == '#')
       continue;
     if (line[0] == '[') {
       if (line.back() != ']')
         throw config_error(origin + ":" + std::to_string(number) + ": malformed section header");
-      section = trim(line.substr(1, line.size() - 2));
+      section = std::string{trim(line.substr(1, line.size() - 2))};
       continue;
     }
     auto eq = line.find('=');
     if (eq == std::string::npos)
       throw config_error(origin + ":" + std::to_string(number) + ": expected key=value, got '" +
                          line + "'");
-    auto key = trim(line.substr(0, eq));
-    auto value = trim(line.substr(eq + 1));
+    auto key = std::string{trim(line.substr(0, eq))};
+    auto value = std::string{trim(line.substr(eq + 1))};
     if (auto comment = value.find(" ;"); comment != std::string::npos && value[0] != '"')
-      value = trim(value.substr(0, comment));
+      value = std::string{trim(value.substr(0, comment))};
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
       value = value.substr(1, value.size() - 2);
     if (key.empty())
