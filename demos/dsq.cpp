@@ -10,8 +10,8 @@
 #include "actors/worker.hpp"
 #include "base/os/batch_scheduling.hpp"
 #include "base/os/cpu_affinity.hpp"
-#include "config/dsq_options.hpp"
-#include "config/runtime_defaults.hpp"
+#include "config/cli/dsq_options.hpp"
+#include "config/cli/runtime_defaults.hpp"
 #include "net/atoms.hpp"
 #include "net/eager_tcp.hpp"
 #include "net/register_types.hpp"
@@ -69,7 +69,7 @@ std::string caf_options_help(const std::string& command, const std::vector<std::
     return text + "dsq " + command + " runs with CAF's defaults.\n";
   return text + "Unless they are set, dsq " + command + " runs with " +
          fmt::format("{}", fmt::join(chosen, " ")) +
-         "\n(config/runtime_defaults.cpp; why: docs/network.md).\n";
+         "\n(config/cli/runtime_defaults.cpp; why: docs/network.md).\n";
 }
 
 std::atomic<bool> stop_requested{false};

@@ -1,7 +1,7 @@
 // A synchronous step across processes, next to the same step in one process and to the
-// network's floor, with the runtime settings of dsq (config/runtime_defaults, and its connections,
-// net/eager_tcp.hpp) and with CAF's own passed explicitly ("old": CAF's defaults, --tcp=caf),
-// interleaved in one run.
+// network's floor, with the runtime settings of dsq (config/cli/runtime_defaults, and its
+// connections, net/eager_tcp.hpp) and with CAF's own passed explicitly ("old": CAF's defaults,
+// --tcp=caf), interleaved in one run.
 //
 // For 1, 2, 4, 8 workers and the tiny model of issue 12 (softmax on
 // synthetic:n=4000,d=20,classes=4, sign DoubleSqueeze, --eval-every=0):
@@ -26,9 +26,9 @@
 
 #include "compression/compressor.hpp"
 #include "compression/wire.hpp"
+#include "config/cli/runtime_defaults.hpp"
 #include "config/method.hpp"
 #include "config/run_config.hpp"
-#include "config/runtime_defaults.hpp"
 #include "model/minibatch_sampler.hpp"
 #include "training/double_squeeze.hpp"
 #include "training/training_setup.hpp"

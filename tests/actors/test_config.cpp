@@ -2,7 +2,7 @@
 #define BOOST_TEST_MODULE config
 #include <boost/test/unit_test.hpp>
 
-#include "config/dsq_options.hpp"
+#include "config/cli/dsq_options.hpp"
 #include "config/method.hpp"
 #include "tests/support/temp_directory.hpp"
 #include "training/faults/fault_plan.hpp"

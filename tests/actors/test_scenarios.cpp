@@ -8,7 +8,7 @@
 #include "actor_test_support.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
-#include "config/dsq_options.hpp"
+#include "config/cli/dsq_options.hpp"
 #include "link_rig.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"

@@ -1,4 +1,4 @@
-#include "config/dsq_options.hpp"
+#include "config/cli/dsq_options.hpp"
 
 #include <caf/config_option_adder.hpp>
 #include <caf/defaults.hpp>

@@ -1,4 +1,4 @@
-#include "config/runtime_defaults.hpp"
+#include "config/cli/runtime_defaults.hpp"
 
 #include <caf/defaults.hpp>
 #include <caf/settings.hpp>
