@@ -5,8 +5,8 @@
 
 #include "base/random.hpp"
 #include "compression/wire.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
 
 #include <caf/all.hpp>
 

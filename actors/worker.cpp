@@ -1,8 +1,8 @@
 #include "actors/worker.hpp"
 
 #include "base/os/cpu_affinity.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
 #include "training/double_squeeze.hpp"
 #include "training/push_policy.hpp"
 #include "training/update_sequencer.hpp"

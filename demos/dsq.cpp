@@ -12,10 +12,10 @@
 #include "base/os/cpu_affinity.hpp"
 #include "config/cli/dsq_options.hpp"
 #include "config/cli/runtime_defaults.hpp"
-#include "net/atoms.hpp"
-#include "net/eager_tcp.hpp"
-#include "net/register_types.hpp"
-#include "net/transport.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/register_types.hpp"
+#include "net/transport/eager_tcp.hpp"
+#include "net/transport/transport.hpp"
 #include "training/faults/fault_injector.hpp"
 #include "training/faults/fault_plan.hpp"
 
@@ -391,7 +391,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "dsq: error: {}\n", parsed.error);
     return 2;
   }
-  // Plain TCP connections send at once and read ahead (net/eager_tcp.hpp) unless --tcp=caf.
+  // Plain TCP connections send at once and read ahead (net/transport/eager_tcp.hpp) unless
+  // --tcp=caf.
   if (opts.run.tcp == "eager")
     opts.load<caf::io::middleman, eager_multiplexer>();
   else

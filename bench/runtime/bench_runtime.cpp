@@ -15,7 +15,7 @@
 #include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "model/minibatch_sampler.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/register_types.hpp"
 #include "training/double_squeeze.hpp"
 
 #include <caf/all.hpp>

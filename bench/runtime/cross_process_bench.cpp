@@ -1,6 +1,7 @@
 // A synchronous step across processes, next to the same step in one process and to the
 // network's floor, with the runtime settings of dsq (config/cli/runtime_defaults, and its
-// connections, net/eager_tcp.hpp) and with CAF's own passed explicitly ("old": CAF's defaults,
+// connections, net/transport/eager_tcp.hpp) and with CAF's own passed explicitly ("old": CAF's
+// defaults,
 // --tcp=caf), interleaved in one run.
 //
 // For 1, 2, 4, 8 workers and the tiny model of issue 12 (softmax on
@@ -300,7 +301,8 @@ std::vector<setting> settings_of(const bench_options& o) {
   setting old_setting{"old", o.old_dsq.empty() ? o.dsq : o.old_dsq, {}};
   if (o.old_dsq.empty()) {
     old_setting.extra = caf_default_arguments();
-    old_setting.extra.push_back("--tcp=caf"); // CAF's own connections (dsq's: net/eager_tcp.hpp)
+    old_setting.extra.push_back(
+        "--tcp=caf"); // CAF's own connections (dsq's: net/transport/eager_tcp.hpp)
   }
   return {old_setting, setting{"new", o.dsq, {}}};
 }

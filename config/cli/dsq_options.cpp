@@ -87,7 +87,8 @@ dsq_options::dsq_options() {
            "update); normal: the kernel's default policy")
       .add(r.tcp, "tcp",
            "dsq server/worker: eager (default): plain TCP connections send a message at once and "
-           "read what the socket holds in one call (net/eager_tcp.hpp); caf: CAF's own, which "
+           "read what the socket holds in one call (net/transport/eager_tcp.hpp); caf: CAF's own, "
+           "which "
            "waits for epoll before every send and makes three reads per message. TLS "
            "connections are always CAF's")
       .add(r.reconnect_timeout_s, "reconnect-timeout",

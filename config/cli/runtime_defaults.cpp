@@ -31,7 +31,7 @@ struct runtime_setting {
 //  - Not a setting but code: dsq server and dsq worker spawn their actor in the middleman's
 //    thread (server_options / worker_options::in_middleman), which saves the thread hand-offs
 //    that remain with middleman.workers=0; and their plain TCP connections send at once and
-//    read ahead (net/eager_tcp.hpp, --tcp=caf for CAF's own), which saves system calls.
+//    read ahead (net/transport/eager_tcp.hpp, --tcp=caf for CAF's own), which saves system calls.
 std::vector<runtime_setting> chosen(runtime_role role) {
   if (role == runtime_role::local)
     return {};

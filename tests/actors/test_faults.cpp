@@ -12,9 +12,9 @@
 #include "compression/wire.hpp"
 #include "config/run_config.hpp"
 #include "link_rig.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
 #include "training/faults/fault_injector.hpp"
 
 #include <caf/all.hpp>

@@ -10,9 +10,9 @@
 #include "actors/local_run.hpp"
 #include "config/cli/dsq_options.hpp"
 #include "link_rig.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
 #include "training/faults/fault_injector.hpp"
 #include "training/faults/fault_plan.hpp"
 

@@ -5,9 +5,9 @@
 
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
 #include "tests/net/forged_config_value.hpp"
 
 #include <caf/actor_system.hpp>

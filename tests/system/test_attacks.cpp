@@ -1,6 +1,6 @@
 // Attacks on a plaintext `dsq server` on 127.0.0.1 training with real `dsq worker` processes,
-// played by tests/system/attack_client.cpp (a CAF peer speaking net/messages.hpp) or by raw
-// bytes: a stranger's stop, error and exit messages, NaN and 1e30 pushes, a NaN loss, the wrong
+// played by tests/system/attack_client.cpp (a CAF peer speaking net/protocol/messages.hpp) or by
+// raw bytes: a stranger's stop, error and exit messages, NaN and 1e30 pushes, a NaN loss, the wrong
 // operator, pushes under another worker's id, registrations that never push, a forged 1 GiB
 // transport header. After each the run must complete, and its test accuracy must be that of an
 // undisturbed run within 1 point.
@@ -113,7 +113,8 @@ BOOST_AUTO_TEST_SUITE(strangers)
 
 // One message CAF 0.17 cannot decode (a config_value whose variant tag is past its last
 // alternative) used to end the server's network layer: exit 6. The screen in front of CAF's
-// BASP broker (net/basp_screen.hpp) closes that one connection instead, and the run goes on.
+// BASP broker (net/transport/basp_screen.hpp) closes that one connection instead, and the run goes
+// on.
 BOOST_AUTO_TEST_CASE(a_message_caf_cannot_decode_closes_only_its_own_connection) {
   undisturbed_accuracy();
   cluster c{"attack-bad-variant"};
@@ -159,7 +160,8 @@ BOOST_AUTO_TEST_CASE(a_forged_1_gib_transport_header_does_not_stop_the_run) {
 }
 
 // Twenty bytes that announce a gigabyte: CAF 0.17 resizes a byte field to its announced length
-// before reading it; net/bounded_bytes.hpp makes dsq's messages read such fields in chunks.
+// before reading it; net/protocol/bounded_bytes.hpp makes dsq's messages read such fields in
+// chunks.
 BOOST_AUTO_TEST_CASE(a_push_announcing_a_1_gib_payload_allocates_nothing_and_changes_nothing) {
   undisturbed_accuracy();
   cluster c{"attack-length"};

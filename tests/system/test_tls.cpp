@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_SUITE(members)
 
 // A certificate of the cluster's CA admits a peer, not everything it sends: a message that CAF
 // 0.17 cannot decode (it would throw in CAF's BASP broker and end the server's network layer)
-// closes only the connection that carried it (net/screened_tls.hpp), and the run goes on.
+// closes only the connection that carried it (net/transport/screened_tls.hpp), and the run goes on.
 BOOST_AUTO_TEST_CASE(an_authenticated_peer_sending_what_caf_cannot_decode_loses_only_its_link) {
   const std::uint64_t steps = 100;
   cluster c{"tls-bad-variant"};

@@ -1,6 +1,6 @@
-#include "net/register_types.hpp"
+#include "net/protocol/register_types.hpp"
 
-#include "net/messages.hpp"
+#include "net/protocol/messages.hpp"
 
 namespace dsq {
 

@@ -1,4 +1,4 @@
-#include "net/screened_input.hpp"
+#include "net/transport/screened_input.hpp"
 
 #include <caf/io/basp_broker.hpp>
 #include <caf/io/scribe.hpp>

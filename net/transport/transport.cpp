@@ -1,9 +1,9 @@
-#include "net/transport.hpp"
+#include "net/transport/transport.hpp"
 
 #include "config/run_config.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
-#include "net/screened_tls.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/transport/screened_tls.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/io/basp_broker.hpp>

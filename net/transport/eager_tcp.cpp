@@ -1,7 +1,7 @@
-#include "net/eager_tcp.hpp"
+#include "net/transport/eager_tcp.hpp"
 
-#include "net/read_ahead_tcp.hpp"
-#include "net/screened_scribe.hpp"
+#include "net/transport/read_ahead_tcp.hpp"
+#include "net/transport/screened_scribe.hpp"
 
 #include <caf/io/network/stream.hpp>
 #include <caf/make_counted.hpp>

@@ -1,4 +1,4 @@
-#include "net/basp_screen.hpp"
+#include "net/transport/basp_screen.hpp"
 
 #include <caf/actor_control_block.hpp>
 #include <caf/binary_deserializer.hpp>
@@ -26,8 +26,8 @@ constexpr std::array<std::string_view, 17> safe_builtins{
     "double"};
 
 bool safe_type(std::string_view name) {
-  // dsq's own types (net/register_types.cpp) decode through net/bounded_bytes.hpp and
-  // net/exact_floats.hpp, which fail with an error, never by throwing.
+  // dsq's own types (net/protocol/register_types.cpp) decode through net/protocol/bounded_bytes.hpp
+  // and net/protocol/exact_floats.hpp, which fail with an error, never by throwing.
   if (name.starts_with("dsq::") || name == "std::vector<float>")
     return true;
   for (auto safe : safe_builtins)

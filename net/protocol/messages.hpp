@@ -4,8 +4,8 @@
 // inspection (serialization) of every message; the plain data is training/messages.hpp.
 
 #include "config/run_config.hpp"
-#include "net/bounded_bytes.hpp"
-#include "net/exact_floats.hpp"
+#include "net/protocol/bounded_bytes.hpp"
+#include "net/protocol/exact_floats.hpp"
 #include "training/messages.hpp"
 
 #include <caf/actor.hpp>
@@ -29,8 +29,9 @@ struct worker_hello {
 };
 
 // -- inspection (serialization) ---------------------------------------------------------------
-// Every float and double goes through exact() (net/exact_floats.hpp), every byte field from the
-// network through bounded() (net/bounded_bytes.hpp): CAF 0.17's own ways are unsafe for both.
+// Every float and double goes through exact() (net/protocol/exact_floats.hpp), every byte field
+// from the network through bounded() (net/protocol/bounded_bytes.hpp): CAF 0.17's own ways are
+// unsafe for both.
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_config& x) {

@@ -1,7 +1,7 @@
 #pragma once
 
-// TLS connections whose input is screened like dsq's plain ones (net/basp_screen.hpp). CAF
-// 0.17's OpenSSL module makes its own scribes, out of reach of eager_multiplexer, so an
+// TLS connections whose input is screened like dsq's plain ones (net/transport/basp_screen.hpp).
+// CAF 0.17's OpenSSL module makes its own scribes, out of reach of eager_multiplexer, so an
 // authenticated peer could still send a message whose decoding throws in CAF's BASP broker and
 // end the process's network layer. This is the OpenSSL module's middleman actor again, with
 // scribes that screen what they hand to the broker: the same sessions (caf::openssl::session,

@@ -4,7 +4,7 @@
 // input screened before the broker takes it (screened_input.hpp). dsq's plain connections
 // (eager_tcp.hpp) and its TLS connections (screened_tls.hpp) are this with their own streams.
 
-#include "net/screened_input.hpp"
+#include "net/transport/screened_input.hpp"
 
 #include <caf/io/network/default_multiplexer.hpp>
 #include <caf/io/scribe.hpp>

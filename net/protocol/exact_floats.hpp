@@ -7,10 +7,10 @@
 // would differ from the others'). It also makes one virtual call and a loop per float of a
 // model. Wrapping a field in `exact(...)` inside an inspect overload sends the bit pattern
 // instead: a float or double as an unsigned integer in CAF's byte order, a vector of floats as its
-// length and then its bytes, little-endian, read in bounded chunks like net/bounded_bytes.hpp.
-// Printing inspectors (to_string, logs) still see the values.
+// length and then its bytes, little-endian, read in bounded chunks like
+// net/protocol/bounded_bytes.hpp. Printing inspectors (to_string, logs) still see the values.
 
-#include "net/bounded_bytes.hpp"
+#include "net/protocol/bounded_bytes.hpp"
 
 #include <caf/deserializer.hpp>
 #include <caf/error.hpp>

@@ -1,6 +1,6 @@
-#include "net/screened_tls.hpp"
+#include "net/transport/screened_tls.hpp"
 
-#include "net/screened_scribe.hpp"
+#include "net/transport/screened_scribe.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/io/basp_broker.hpp>

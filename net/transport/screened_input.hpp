@@ -1,10 +1,10 @@
 #pragma once
 
-// The screen of net/basp_screen.hpp as a connection applies it: what a scribe's consume() asks
-// before it hands arrived bytes to its broker. dsq's plain connections (eager_tcp.hpp) and its
+// The screen of net/transport/basp_screen.hpp as a connection applies it: what a scribe's consume()
+// asks before it hands arrived bytes to its broker. dsq's plain connections (eager_tcp.hpp) and its
 // TLS connections (screened_tls.hpp) both use it.
 
-#include "net/basp_screen.hpp"
+#include "net/transport/basp_screen.hpp"
 
 #include <cstddef>
 
