@@ -7,6 +7,7 @@
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
+#include "actors/reconnect_worker.hpp"
 #include "actors/worker.hpp"
 #include "base/os/batch_scheduling.hpp"
 #include "base/os/cpu_affinity.hpp"
@@ -339,7 +340,7 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
           attach_worker(new_end, worker); // before the worker hears of the link
         return new_end;
       };
-      reconnect_to_server(
+      reconnect_worker(
           sys, h, p, timeout, [] { return stop_requested.load(); },
           through_link)(std::move(worker));
     };

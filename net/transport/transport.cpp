@@ -1,8 +1,6 @@
 #include "net/transport/transport.hpp"
 
 #include "config/run_config.hpp"
-#include "net/protocol/atoms.hpp"
-#include "net/protocol/messages.hpp"
 #include "net/transport/screened_tls.hpp"
 
 #include <caf/atom.hpp>
@@ -12,7 +10,6 @@
 #include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/sec.hpp>
-#include <caf/send.hpp>
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -234,39 +231,33 @@ caf::actor connect_to_server(caf::actor_system& sys, const std::string& host, st
   }
 }
 
-std::function<void(caf::actor)> reconnect_to_server(caf::actor_system& sys, std::string host,
-                                                    std::uint16_t port,
-                                                    std::chrono::seconds timeout,
-                                                    std::function<bool()> stop,
-                                                    std::function<caf::actor(caf::actor)> wrap) {
-  return [&sys, host, port, timeout, stop, wrap](caf::actor worker) {
-    // connect_to_server blocks: never on the worker's thread, which must keep answering.
-    std::thread{[&sys, host, port, timeout, stop, wrap, worker] {
-      const auto address = host + ":" + std::to_string(port);
-      const auto deadline = std::chrono::steady_clock::now() + timeout;
-      // Unlike a first connect, any failure is tried again until the deadline: a server being
-      // restarted can drop a connection during its handshake (seen while its port came back).
-      for (;;) {
-        try {
-          auto server = connect_to_server(sys, host, port, deadline, stop);
-          caf::anon_send(worker, reconnect_atom::value, wrap ? wrap(server) : server);
-          return;
-        } catch (const std::exception& e) {
-          if (std::chrono::steady_clock::now() < deadline && !(stop && stop())) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
-            continue;
-          }
-          caf::anon_send(worker, shutdown_atom::value,
-                         farewell{"lost the server at " + address +
-                                      " and could not reach it again within "
-                                      "--reconnect-timeout: " +
-                                      e.what(),
-                                  true});
-          return;
+void reconnect_to_server(caf::actor_system& sys, std::string host, std::uint16_t port,
+                         std::chrono::seconds timeout, std::function<bool()> stop,
+                         std::function<void(caf::actor)> reached,
+                         std::function<void(std::string)> given_up) {
+  // connect_to_server blocks: never on the caller's thread (a worker's, which must keep
+  // answering).
+  std::thread{[&sys, host, port, timeout, stop, reached, given_up] {
+    const auto address = host + ":" + std::to_string(port);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // Unlike a first connect, any failure is tried again until the deadline: a server being
+    // restarted can drop a connection during its handshake (seen while its port came back).
+    for (;;) {
+      try {
+        auto server = connect_to_server(sys, host, port, deadline, stop);
+        reached(std::move(server));
+        return;
+      } catch (const std::exception& e) {
+        if (std::chrono::steady_clock::now() < deadline && !(stop && stop())) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          continue;
         }
+        given_up("lost the server at " + address +
+                 " and could not reach it again within --reconnect-timeout: " + e.what());
+        return;
       }
-    }}.detach();
-  };
+    }
+  }}.detach();
 }
 
 } // namespace dsq

@@ -70,14 +70,14 @@ caf::actor connect_to_server(caf::actor_system& sys, const std::string& host, st
                              std::chrono::steady_clock::time_point deadline,
                              const std::function<bool()>& stop = {});
 
-/// What a `dsq worker` does when it loses its server (worker_options::on_server_lost): on a
-/// thread of its own, tries to reach `host`:`port` again for `timeout` (a supervisor restarts
-/// the server with --resume meanwhile), then sends the worker (reconnect_atom, server), with
-/// `wrap(server)` in between when given (a fault link); when the time is up or `stop()` says
-/// so, the worker quits with an error naming the address and the reason.
-std::function<void(caf::actor)>
-reconnect_to_server(caf::actor_system& sys, std::string host, std::uint16_t port,
-                    std::chrono::seconds timeout, std::function<bool()> stop = {},
-                    std::function<caf::actor(caf::actor)> wrap = {});
+/// Reaches a lost server again: on a thread of its own, tries `host`:`port` for `timeout` (a
+/// supervisor restarts the server with --resume meanwhile) and calls `reached(server)`; when
+/// the time is up or `stop()` says so, calls `given_up(why)`, `why` a sentence naming the
+/// address and the reason. Both are called on that thread. Knows connections, not messages:
+/// what the worker is told is the caller's (actors/reconnect_worker.hpp).
+void reconnect_to_server(caf::actor_system& sys, std::string host, std::uint16_t port,
+                         std::chrono::seconds timeout, std::function<bool()> stop,
+                         std::function<void(caf::actor)> reached,
+                         std::function<void(std::string)> given_up);
 
 } // namespace dsq
