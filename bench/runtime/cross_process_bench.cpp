@@ -25,12 +25,12 @@
 //
 // Options: `cross_process_bench --help` (the `usage` text below).
 
+#include "bench/runtime/step_compute.hpp"
 #include "compression/compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/cli/runtime_defaults.hpp"
 #include "config/method.hpp"
 #include "config/run_config.hpp"
-#include "model/minibatch_sampler.hpp"
 #include "training/double_squeeze.hpp"
 #include "training/training_setup.hpp"
 
@@ -480,19 +480,8 @@ compute_breakdown measure_compute(const std::vector<std::string>& model_args, in
   }
   cfg.compressor = "sign";
   auto setup = load_training(cfg);
-  auto m = resolve_method(cfg);
-  const auto d = setup.net->num_parameters();
-  compression_pass up(m.uplink, m.uplink_residual, d);
-  compression_pass down(m.downlink, m.downlink_residual, d);
-  Eigen::VectorXf x(static_cast<Eigen::Index>(d)), g(x.size()), avg(x.size()), scratch;
-  setup.net->initialize(x, 1);
-  std::vector<std::size_t> all(setup.data->train.size());
-  for (std::size_t i = 0; i < all.size(); ++i)
-    all[i] = i;
-  minibatch_sampler sampler(all, cfg.batch, 1);
-  Eigen::MatrixXf bx;
-  std::vector<std::int32_t> by;
-  rng_engine rng{1};
+  bench::step_compute step{cfg, setup, 1};
+  auto& [m, d, up, down, x, g, avg, scratch, sampler, bx, by, rng] = step;
   compute_breakdown b;
   auto us_since = [](clock_type::time_point t) {
     return std::chrono::duration<double, std::micro>(clock_type::now() - t).count();
