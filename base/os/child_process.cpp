@@ -1,4 +1,4 @@
-#include "child_process.hpp"
+#include "base/os/child_process.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -6,13 +6,15 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-namespace dsq::system_test {
+namespace dsq {
 
 namespace {
 
@@ -109,8 +111,9 @@ child_process::child_process(std::vector<std::string> argv, const std::filesyste
   ::close(report[0]);
   if (n > 0) {
     int raw = 0;
-    ::waitpid(pid_, &raw, 0);
-    status_ = decode(raw);
+    rusage used{};
+    ::wait4(pid_, &raw, 0, &used);
+    reaped(raw, used);
     throw std::runtime_error("child_process: cannot start '" + command_line_ +
                              "': " + ::strerror(child_errno));
   }
@@ -120,13 +123,21 @@ child_process::~child_process() {
   kill_all();
 }
 
+void child_process::reaped(int raw, const struct rusage& used) {
+  status_ = decode(raw);
+  usage_.cpu_us = 1e6 * static_cast<double>(used.ru_utime.tv_sec + used.ru_stime.tv_sec) +
+                  static_cast<double>(used.ru_utime.tv_usec + used.ru_stime.tv_usec);
+  usage_.voluntary_switches = static_cast<double>(used.ru_nvcsw);
+}
+
 bool child_process::running() {
   if (status_)
     return false;
   int raw = 0;
-  pid_t r = ::waitpid(pid_, &raw, WNOHANG);
+  rusage used{};
+  pid_t r = ::wait4(pid_, &raw, WNOHANG, &used);
   if (r == pid_) {
-    status_ = decode(raw);
+    reaped(raw, used);
     // Anything it left behind in its group (there should be nothing) goes too.
     ::kill(-pid_, SIGKILL);
     return false;
@@ -135,7 +146,9 @@ bool child_process::running() {
 }
 
 std::optional<exit_status> child_process::wait_for(std::chrono::milliseconds timeout) {
-  wait_until([&] { return !running(); }, timeout, std::chrono::milliseconds{5});
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5}); // nothing to wait on: poll
   return status_;
 }
 
@@ -151,12 +164,13 @@ void child_process::kill_all() {
     ::kill(-pid_, SIGKILL);
     ::kill(pid_, SIGKILL);
     int raw = 0;
+    rusage used{};
     pid_t r;
     do
-      r = ::waitpid(pid_, &raw, 0);
+      r = ::wait4(pid_, &raw, 0, &used);
     while (r < 0 && errno == EINTR);
     if (r == pid_)
-      status_ = decode(raw);
+      reaped(raw, used);
   }
   // Once reaped, running() has already killed what was left of the group: the id may be
   // reused by now, so it is not signalled again.
@@ -171,15 +185,16 @@ std::string child_process::err() const {
 }
 
 bool child_process::wait_for_output(const std::string& text, std::chrono::milliseconds timeout) {
-  bool found = false;
-  wait_until(
-      [&] {
-        found = out().find(text) != std::string::npos;
-        return found || !running();
-      },
-      timeout);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (out().find(text) != std::string::npos)
+      return true;
+    if (!running() || std::chrono::steady_clock::now() >= deadline)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
   // It may have printed the text just before it ended.
-  return found || out().find(text) != std::string::npos;
+  return out().find(text) != std::string::npos;
 }
 
 std::string child_process::report() const {
@@ -191,4 +206,4 @@ std::string child_process::report() const {
   return r.str();
 }
 
-} // namespace dsq::system_test
+} // namespace dsq

@@ -1,22 +1,20 @@
 #pragma once
 
-// A child process for system tests: started in a process group of its own, its stdout and
-// stderr captured in files, waited for with a timeout, and SIGKILLed (the whole group) when the
-// object goes out of scope, so that a failing test never leaves a process behind.
+// A child process, for the system tests and the benchmarks that drive `dsq` as processes:
+// started in a process group of its own, its stdout and stderr captured in files, waited for
+// with a timeout, and SIGKILLed (the whole group) when the object goes out of scope or this
+// process dies, so that a failing test or an interrupted bench never leaves a process behind.
 
 #include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
-namespace dsq::system_test {
-
-using namespace std::chrono_literals;
-using clock_type = std::chrono::steady_clock;
+namespace dsq {
 
 /// How a child ended.
 struct exit_status {
@@ -25,8 +23,17 @@ struct exit_status {
   int signal = 0;      ///< the signal that ended it otherwise
 
   bool success() const { return exited && code == 0; }
+  /// "exit code 3", "killed by signal 9 (Killed)".
   std::string describe() const;
 };
+
+/// What a child used, from the kernel's accounting of it and its threads when it was reaped.
+struct child_usage {
+  double cpu_us = 0;             ///< user + system CPU time, microseconds
+  double voluntary_switches = 0; ///< the times a thread blocked and was woken
+};
+
+/// A started program; see the top of this file.
 
 class child_process {
 public:
@@ -53,6 +60,9 @@ public:
   /// The status once ended (nullopt while running).
   std::optional<exit_status> status() const { return status_; }
 
+  /// What it used, once ended (zeros while running).
+  const child_usage& usage() const { return usage_; }
+
   /// Sends `sig` to the process itself (not its group).
   void send_signal(int sig);
 
@@ -75,20 +85,10 @@ private:
   std::filesystem::path out_path_, err_path_;
   pid_t pid_ = -1;
   std::optional<exit_status> status_;
+  child_usage usage_;
+
+  /// Records how it ended and what it used.
+  void reaped(int raw, const struct rusage& used);
 };
 
-/// Polls `pred` every few milliseconds until it holds (true) or `timeout` passes (false).
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds poll = std::chrono::milliseconds{10}) {
-  auto deadline = clock_type::now() + timeout;
-  for (;;) {
-    if (pred())
-      return true;
-    if (clock_type::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(poll);
-  }
-}
-
-} // namespace dsq::system_test
+} // namespace dsq
