@@ -1,6 +1,6 @@
 #include "actors/evaluator.hpp"
 
-#include "net/atoms.hpp"
+#include "net/protocol/atoms.hpp"
 #include "training/run_log.hpp"
 
 #include <caf/all.hpp>

@@ -1,9 +1,12 @@
+// The link actor of actors/fault_link.hpp: fault injection's CAF half (the CAF-free half, plan,
+// fates, log and injector, is training/faults/).
+
 #include "actors/fault_link.hpp"
 
 #include "base/random.hpp"
 #include "compression/wire.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
 
 #include <caf/all.hpp>
 

@@ -19,6 +19,9 @@
 // Without jitter, messages of one direction leave in the order they came. Bandwidth makes the
 // direction busy for bytes / rate per message, so queueing adds up.
 //
+// This is fault injection's CAF half, and so it lives with the actors; its CAF-free half (the
+// plan, the fates of messages, the log, the injector) is training/faults/.
+//
 // Worker faults of its worker (the id comes from the welcome it forwards; before the welcome the
 // link forwards untouched):
 //   crash   at the first update of version >= STEP: kills the worker (exit_reason::kill) and
@@ -31,7 +34,7 @@
 // The link monitors both ends and quits when one goes down, after delivering what it still
 // holds for the other end, with the reason of the end that went down.
 
-#include "actors/fault_injector.hpp"
+#include "training/faults/fault_injector.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>

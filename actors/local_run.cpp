@@ -3,8 +3,8 @@
 #include "actors/fault_link.hpp"
 #include "actors/worker.hpp"
 
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "actors/fault_injector.hpp"
 #include "actors/parameter_server.hpp"
+#include "training/faults/fault_injector.hpp"
 
 #include <caf/actor_system.hpp>
 

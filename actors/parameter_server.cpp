@@ -2,8 +2,8 @@
 
 #include "actors/evaluator.hpp"
 #include "actors/local_exits_only.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
 #include "training/server/server_core.hpp"
 
 #include <caf/all.hpp>

@@ -1,8 +1,8 @@
 #include "actors/worker.hpp"
 
-#include "actors/cpu_affinity.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
+#include "base/os/cpu_affinity.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
 #include "training/worker/worker_core.hpp"
 
 #include <caf/all.hpp>

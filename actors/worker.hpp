@@ -65,7 +65,7 @@ struct worker_options {
   /// identity back (net/PROTOCOL.md, "A lost server").
   std::function<void(caf::actor worker)> on_server_lost;
   /// true (dsq worker --pin-cpus): once its id is known, every thread of the process runs on
-  /// CPU slot id + 1 (actors/cpu_affinity.hpp; the server takes slot 0).
+  /// CPU slot id + 1 (base/os/cpu_affinity.hpp; the server takes slot 0).
   bool pin_process = false;
   /// dsq worker --server-timeout: a worker that waits for the server (an update, a grant, an
   /// answer to its push, its welcome) and whose probe goes unanswered this long fails; zero:
@@ -80,7 +80,7 @@ caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_option
 /// Spawns `n` workers sharing `setup` and registers each with `server` on its behalf, in
 /// order: the server knows (and monitors) every one of them, whatever happens to it next.
 /// Worker i is pinned to CPU i modulo the CPUs the process may use, so that workers spread
-/// evenly over the cores (see actors/cpu_affinity.hpp for why).
+/// evenly over the cores (see base/os/cpu_affinity.hpp for why).
 /// `on_server_lost`: see worker_options (empty: a worker that loses the server fails).
 std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
                                             const training_setup& setup, std::size_t n,

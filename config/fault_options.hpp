@@ -1,9 +1,10 @@
 #pragma once
 
 // The options of the `faults` group (`--faults.drop=0.05`, or `drop=0.05` under `[faults]` in an
-// INI file) and `--fault-log`, kept as given. training/fault_plan.hpp turns them into a checked
-// fault plan. Kept apart from run_config because faults are local to the process that injects
-// them: nothing here is sent to workers, and a run without faults is the same run as before.
+// INI file) and `--fault-log`, kept as given. training/faults/fault_plan.hpp turns them into a
+// checked fault plan. Kept apart from run_config because faults are local to the process that
+// injects them: nothing here is sent to workers, and a run without faults is the same run as
+// before.
 
 #include <cstdint>
 #include <string>

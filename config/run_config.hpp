@@ -69,7 +69,8 @@ struct run_config {
   /// preempt the running thread) or "normal".
   std::string scheduling = "batch";
   /// Node-local, dsq server / dsq worker: "eager" (connections that send at once and read
-  /// ahead, net/eager_tcp.hpp) or "caf" (CAF 0.17's own). TLS connections are always CAF's.
+  /// ahead, net/transport/eager_tcp.hpp) or "caf" (CAF 0.17's own). TLS connections are always
+  /// CAF's.
   std::string tcp = "eager";
   double worker_timeout_s = 30; ///< a worker silent this long is removed (0: never)
   /// Node-local, dsq worker: a worker waiting for the server (an update, a grant, the answer to
@@ -77,9 +78,9 @@ struct run_config {
   double server_timeout_s = 60;
   double max_push_norm = 0; ///< bound on a push's norm (0: automatic, see push_check.hpp)
   /// Node-local: the largest message a peer may announce, in bytes (0: dsq server derives it
-  /// from the model, net/message_size_limit.hpp; dsq worker then has none)
+  /// from the model, net/transport/message_size_limit.hpp; dsq worker then has none)
   std::uint64_t max_message_bytes = 0;
-  // Node-local, never sent to workers: this node's TLS identity (net/transport.hpp).
+  // Node-local, never sent to workers: this node's TLS identity (net/transport/transport.hpp).
   std::string tls_cert;  ///< PEM certificate this node presents
   std::string tls_key;   ///< PEM private key of tls_cert
   std::string tls_ca;    ///< PEM certificate of the CA that signs every node's certificate

@@ -4,22 +4,23 @@
 //   dsq server [options]   publish the parameter server; train once --min-workers registered
 //   dsq worker --server=HOST:PORT   join a server (its configuration is the one that counts)
 
-#include "actors/batch_scheduling.hpp"
-#include "actors/cpu_affinity.hpp"
-#include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
+#include "actors/reconnect_worker.hpp"
 #include "actors/worker.hpp"
+#include "base/os/batch_scheduling.hpp"
+#include "base/os/cpu_affinity.hpp"
 #include "base/simd/simd_dispatch.hpp"
-#include "config/dsq_options.hpp"
-#include "config/runtime_defaults.hpp"
-#include "net/atoms.hpp"
-#include "net/eager_tcp.hpp"
-#include "net/message_size_limit.hpp"
-#include "net/register_types.hpp"
-#include "net/transport.hpp"
-#include "training/fault_plan.hpp"
+#include "config/cli/dsq_options.hpp"
+#include "config/cli/runtime_defaults.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/register_types.hpp"
+#include "net/transport/eager_tcp.hpp"
+#include "net/transport/message_size_limit.hpp"
+#include "net/transport/transport.hpp"
+#include "training/faults/fault_injector.hpp"
+#include "training/faults/fault_plan.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -71,7 +72,7 @@ std::string caf_options_help(const std::string& command, const std::vector<std::
     return text + "dsq " + command + " runs with CAF's defaults.\n";
   return text + "Unless they are set, dsq " + command + " runs with " +
          fmt::format("{}", fmt::join(chosen, " ")) +
-         "\n(config/runtime_defaults.cpp; why: docs/network.md).\n";
+         "\n(config/cli/runtime_defaults.cpp; why: docs/network.md).\n";
 }
 
 std::atomic<bool> stop_requested{false};
@@ -210,7 +211,7 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
                        const std::shared_ptr<fault_injector>& faults) {
   auto opts = make_server_options(cfg, load_training(cfg));
   // Every connection refuses a header that announces more than this run can send, before
-  // CAF's broker sizes a buffer for it (net/message_size_limit.hpp); set before publishing.
+  // CAF's broker sizes a buffer for it (net/transport/message_size_limit.hpp); set before publishing.
   const auto parameters = opts.setup.net->num_parameters();
   if (cfg.max_message_bytes != 0 && cfg.max_message_bytes < largest_run_message(parameters)) {
     fmt::print(stderr,
@@ -355,7 +356,7 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
           attach_worker(new_end, worker); // before the worker hears of the link
         return new_end;
       };
-      reconnect_to_server(
+      reconnect_worker(
           sys, h, p, timeout, [] { return stop_requested.load(); },
           through_link)(std::move(worker));
     };
@@ -415,7 +416,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "dsq: error: {}\n", e.what());
     return 2;
   }
-  // Plain TCP connections send at once and read ahead (net/eager_tcp.hpp) unless --tcp=caf.
+  // Plain TCP connections send at once and read ahead (net/transport/eager_tcp.hpp) unless --tcp=caf.
   if (opts.run.tcp == "eager")
     opts.load<caf::io::middleman, eager_multiplexer>();
   else

@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "model/batch_checks.hpp"
 #include "model/cross_entropy.hpp"
 #include "model/data_rng.hpp"
 
@@ -161,9 +160,8 @@ std::size_t convolutional_network::num_parameters() const {
   return num_parameters_;
 }
 
-void convolutional_network::initialize(Eigen::Ref<Eigen::VectorXf> params,
-                                       std::uint64_t seed) const {
-  check_parameter_count("convolutional_network::initialize", params.size(), num_parameters());
+void convolutional_network::do_initialize(Eigen::Ref<Eigen::VectorXf> params,
+                                          std::uint64_t seed) const {
   for (std::size_t l = 0; l < blocks_.size(); ++l) {
     const auto& blk = blocks_[l];
     auto rng = data_rng::for_stream(seed, l);
@@ -264,16 +262,10 @@ float convolutional_network::penalty(const Eigen::VectorXf& params) const {
   return static_cast<float>(0.5 * l2_ * sum);
 }
 
-float convolutional_network::loss_and_gradient(const Eigen::VectorXf& params,
-                                               const Eigen::MatrixXf& x,
-                                               std::span<const std::int32_t> y,
-                                               Eigen::Ref<Eigen::VectorXf> grad) const {
-  constexpr const char* who = "convolutional_network::loss_and_gradient";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_parameter_count(who, grad.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  check_labels(who, x, y, num_classes_);
-
+float convolutional_network::do_loss_and_gradient(const Eigen::VectorXf& params,
+                                                  const Eigen::MatrixXf& x,
+                                                  std::span<const std::int32_t> y,
+                                                  Eigen::Ref<Eigen::VectorXf> grad) const {
   grad.setZero();
   chunk_pass pass;
   const Eigen::Index total = x.cols();
@@ -300,13 +292,9 @@ float convolutional_network::loss_and_gradient(const Eigen::VectorXf& params,
   return static_cast<float>(data_loss) + penalty(params);
 }
 
-evaluation convolutional_network::evaluate_batch(const Eigen::VectorXf& params,
-                                                 const Eigen::MatrixXf& x,
-                                                 std::span<const std::int32_t> y) const {
-  constexpr const char* who = "convolutional_network::evaluate_batch";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  check_labels(who, x, y, num_classes_);
+evaluation convolutional_network::do_evaluate_batch(const Eigen::VectorXf& params,
+                                                    const Eigen::MatrixXf& x,
+                                                    std::span<const std::int32_t> y) const {
   chunk_pass pass;
   double loss_sum = 0;
   std::size_t correct = 0;
@@ -324,19 +312,13 @@ evaluation convolutional_network::evaluate_batch(const Eigen::VectorXf& params,
   return {loss_sum / double(x.cols()) + penalty(params), double(correct) / double(y.size())};
 }
 
-float convolutional_network::loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                                  std::span<const std::int32_t> y) const {
-  return static_cast<float>(evaluate_batch(params, x, y).loss);
+float convolutional_network::do_loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                     std::span<const std::int32_t> y) const {
+  return static_cast<float>(do_evaluate_batch(params, x, y).loss);
 }
 
-void convolutional_network::predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                                    std::span<std::int32_t> out) const {
-  constexpr const char* who = "convolutional_network::predict";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  if (out.size() != static_cast<std::size_t>(x.cols()))
-    throw std::invalid_argument(
-        fmt::format("{}: {} samples but room for {} predictions", who, x.cols(), out.size()));
+void convolutional_network::do_predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                       std::span<std::int32_t> out) const {
   chunk_pass pass;
   for (Eigen::Index start = 0; start < x.cols(); start += samples_per_pass) {
     const Eigen::Index count = std::min(samples_per_pass, x.cols() - start);

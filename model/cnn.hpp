@@ -36,26 +36,31 @@ public:
 
   /// Total number of weights and biases.
   std::size_t num_parameters() const override;
-  /// He initialisation (W ~ N(0, 2 / fan_in), fan_in of a convolution = in_channels * 25),
-  /// biases 0; each of the four layers draws from its own stream of the seed.
-  void initialize(Eigen::Ref<Eigen::VectorXf> params, std::uint64_t seed) const override;
-  /// Mean cross-entropy (+ L2) of the batch and its exact gradient.
-  float loss_and_gradient(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                          std::span<const std::int32_t> y,
-                          Eigen::Ref<Eigen::VectorXf> grad) const override;
-  /// Mean cross-entropy (+ L2) of the batch.
-  float loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-             std::span<const std::int32_t> y) const override;
-  /// The most likely class of each column of x.
-  void predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-               std::span<std::int32_t> out) const override;
+  /// Pixels of an image.
+  Eigen::Index input_dim() const override { return input_dim_; }
+  /// Classes of the output layer.
+  int num_classes() const override { return num_classes_; }
   /// "cnn:channels=A,B,hidden=H" (and ",l2=X" when l2 is not 0).
   std::string spec() const override;
-  /// Loss and accuracy from one forward pass.
-  evaluation evaluate_batch(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                            std::span<const std::int32_t> y) const override;
 
 private:
+  const char* name() const override { return "convolutional_network"; }
+  /// He initialisation (W ~ N(0, 2 / fan_in), fan_in of a convolution = in_channels * 25),
+  /// biases 0; each of the four layers draws from its own stream of the seed.
+  void do_initialize(Eigen::Ref<Eigen::VectorXf> params, std::uint64_t seed) const override;
+  /// Mean cross-entropy (+ L2) of the batch and its exact gradient.
+  float do_loss_and_gradient(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                             std::span<const std::int32_t> y,
+                             Eigen::Ref<Eigen::VectorXf> grad) const override;
+  /// Mean cross-entropy (+ L2) of the batch.
+  float do_loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                std::span<const std::int32_t> y) const override;
+  /// The most likely class of each column of x.
+  void do_predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                  std::span<std::int32_t> out) const override;
+  /// Loss and accuracy from one forward pass.
+  evaluation do_evaluate_batch(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                               std::span<const std::int32_t> y) const override;
   struct block {
     Eigen::Index rows, cols;                // of the weight matrix
     std::size_t weight_offset, bias_offset; // into the flat parameter vector

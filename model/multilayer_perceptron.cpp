@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "model/batch_checks.hpp"
 #include "model/cross_entropy.hpp"
 #include "model/data_rng.hpp"
 
@@ -47,9 +46,8 @@ std::size_t multilayer_perceptron::num_parameters() const {
   return num_parameters_;
 }
 
-void multilayer_perceptron::initialize(Eigen::Ref<Eigen::VectorXf> params,
-                                       std::uint64_t seed) const {
-  check_parameter_count("multilayer_perceptron::initialize", params.size(), num_parameters());
+void multilayer_perceptron::do_initialize(Eigen::Ref<Eigen::VectorXf> params,
+                                          std::uint64_t seed) const {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const auto& layer = layers_[l];
     auto rng = data_rng::for_stream(seed, l);
@@ -91,16 +89,10 @@ float multilayer_perceptron::penalty(const Eigen::VectorXf& params) const {
   return static_cast<float>(0.5 * l2_ * sum);
 }
 
-float multilayer_perceptron::loss_and_gradient(const Eigen::VectorXf& params,
-                                               const Eigen::MatrixXf& x,
-                                               std::span<const std::int32_t> y,
-                                               Eigen::Ref<Eigen::VectorXf> grad) const {
-  constexpr const char* who = "multilayer_perceptron::loss_and_gradient";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_parameter_count(who, grad.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  check_labels(who, x, y, num_classes_);
-
+float multilayer_perceptron::do_loss_and_gradient(const Eigen::VectorXf& params,
+                                                  const Eigen::MatrixXf& x,
+                                                  std::span<const std::int32_t> y,
+                                                  Eigen::Ref<Eigen::VectorXf> grad) const {
   auto pass = forward(params, x);
   // delta is the gradient of the mean loss with respect to the current layer's pre-activation.
   Eigen::MatrixXf delta = std::move(pass.logits);
@@ -127,34 +119,20 @@ float multilayer_perceptron::loss_and_gradient(const Eigen::VectorXf& params,
   return data_loss + penalty(params);
 }
 
-float multilayer_perceptron::loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                                  std::span<const std::int32_t> y) const {
-  constexpr const char* who = "multilayer_perceptron::loss";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  check_labels(who, x, y, num_classes_);
+float multilayer_perceptron::do_loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                     std::span<const std::int32_t> y) const {
   return static_cast<float>(total_cross_entropy(forward(params, x).logits, y) / double(x.cols())) +
          penalty(params);
 }
 
-void multilayer_perceptron::predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                                    std::span<std::int32_t> out) const {
-  constexpr const char* who = "multilayer_perceptron::predict";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  if (out.size() != static_cast<std::size_t>(x.cols()))
-    throw std::invalid_argument(
-        fmt::format("{}: {} samples but room for {} predictions", who, x.cols(), out.size()));
+void multilayer_perceptron::do_predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                       std::span<std::int32_t> out) const {
   argmax_per_column(forward(params, x).logits, out);
 }
 
-evaluation multilayer_perceptron::evaluate_batch(const Eigen::VectorXf& params,
-                                                 const Eigen::MatrixXf& x,
-                                                 std::span<const std::int32_t> y) const {
-  constexpr const char* who = "multilayer_perceptron::evaluate_batch";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  check_labels(who, x, y, num_classes_);
+evaluation multilayer_perceptron::do_evaluate_batch(const Eigen::VectorXf& params,
+                                                    const Eigen::MatrixXf& x,
+                                                    std::span<const std::int32_t> y) const {
   const auto logits = forward(params, x).logits;
   std::vector<std::int32_t> predicted(y.size());
   argmax_per_column(logits, predicted);

@@ -19,23 +19,26 @@ public:
                         float l2 = 0.0f);
 
   std::size_t num_parameters() const override;
-  // He initialisation: W ~ N(0, 2 / fan_in), which keeps the activation variance steady
-  // through ReLU layers; biases 0. Each layer draws from its own stream of the seed.
-  void initialize(Eigen::Ref<Eigen::VectorXf> params, std::uint64_t seed) const override;
-  float loss_and_gradient(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                          std::span<const std::int32_t> y,
-                          Eigen::Ref<Eigen::VectorXf> grad) const override;
-  float loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-             std::span<const std::int32_t> y) const override;
-  void predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-               std::span<std::int32_t> out) const override;
+  Eigen::Index input_dim() const override { return input_dim_; }
+  int num_classes() const override { return num_classes_; }
   std::string spec() const override;
-  evaluation evaluate_batch(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                            std::span<const std::int32_t> y) const override;
 
   const std::vector<Eigen::Index>& hidden_sizes() const { return hidden_; }
 
 private:
+  const char* name() const override { return "multilayer_perceptron"; }
+  // He initialisation: W ~ N(0, 2 / fan_in), which keeps the activation variance steady
+  // through ReLU layers; biases 0. Each layer draws from its own stream of the seed.
+  void do_initialize(Eigen::Ref<Eigen::VectorXf> params, std::uint64_t seed) const override;
+  float do_loss_and_gradient(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                             std::span<const std::int32_t> y,
+                             Eigen::Ref<Eigen::VectorXf> grad) const override;
+  float do_loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                std::span<const std::int32_t> y) const override;
+  void do_predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                  std::span<std::int32_t> out) const override;
+  evaluation do_evaluate_batch(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                               std::span<const std::int32_t> y) const override;
   struct layer {
     Eigen::Index fan_in, fan_out;
     std::size_t weight_offset, bias_offset; // into the flat parameter vector

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "model/batch_checks.hpp"
 #include "model/cross_entropy.hpp"
 
 namespace dsq {
@@ -29,8 +28,7 @@ std::size_t softmax_regression::num_parameters() const {
   return static_cast<std::size_t>(num_classes_) * static_cast<std::size_t>(input_dim_ + 1);
 }
 
-void softmax_regression::initialize(Eigen::Ref<Eigen::VectorXf> params, std::uint64_t) const {
-  check_parameter_count("softmax_regression::initialize", params.size(), num_parameters());
+void softmax_regression::do_initialize(Eigen::Ref<Eigen::VectorXf> params, std::uint64_t) const {
   params.setZero();
 }
 
@@ -50,15 +48,10 @@ float softmax_regression::penalty(const Eigen::VectorXf& params) const {
   return 0.5f * l2_ * params.head(num_classes_ * input_dim_).squaredNorm();
 }
 
-float softmax_regression::loss_and_gradient(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                                            std::span<const std::int32_t> y,
-                                            Eigen::Ref<Eigen::VectorXf> grad) const {
-  constexpr const char* who = "softmax_regression::loss_and_gradient";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_parameter_count(who, grad.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  check_labels(who, x, y, num_classes_);
-
+float softmax_regression::do_loss_and_gradient(const Eigen::VectorXf& params,
+                                               const Eigen::MatrixXf& x,
+                                               std::span<const std::int32_t> y,
+                                               Eigen::Ref<Eigen::VectorXf> grad) const {
   Eigen::MatrixXf delta = logits(params, x);
   const float data_loss = cross_entropy_with_gradient(delta, y);
   Eigen::Map<Eigen::MatrixXf> grad_w(grad.data(), num_classes_, input_dim_);
@@ -69,34 +62,20 @@ float softmax_regression::loss_and_gradient(const Eigen::VectorXf& params, const
   return data_loss + penalty(params);
 }
 
-float softmax_regression::loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                               std::span<const std::int32_t> y) const {
-  constexpr const char* who = "softmax_regression::loss";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  check_labels(who, x, y, num_classes_);
+float softmax_regression::do_loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                  std::span<const std::int32_t> y) const {
   return static_cast<float>(total_cross_entropy(logits(params, x), y) / double(x.cols())) +
          penalty(params);
 }
 
-void softmax_regression::predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                                 std::span<std::int32_t> out) const {
-  constexpr const char* who = "softmax_regression::predict";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  if (out.size() != static_cast<std::size_t>(x.cols()))
-    throw std::invalid_argument(
-        fmt::format("{}: {} samples but room for {} predictions", who, x.cols(), out.size()));
+void softmax_regression::do_predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                    std::span<std::int32_t> out) const {
   argmax_per_column(logits(params, x), out);
 }
 
-evaluation softmax_regression::evaluate_batch(const Eigen::VectorXf& params,
-                                              const Eigen::MatrixXf& x,
-                                              std::span<const std::int32_t> y) const {
-  constexpr const char* who = "softmax_regression::evaluate_batch";
-  check_parameter_count(who, params.size(), num_parameters());
-  check_inputs(who, x, input_dim_);
-  check_labels(who, x, y, num_classes_);
+evaluation softmax_regression::do_evaluate_batch(const Eigen::VectorXf& params,
+                                                 const Eigen::MatrixXf& x,
+                                                 std::span<const std::int32_t> y) const {
   const auto z = logits(params, x);
   std::vector<std::int32_t> predicted(y.size());
   argmax_per_column(z, predicted);

@@ -15,20 +15,23 @@ public:
   softmax_regression(Eigen::Index input_dim, int num_classes, float l2 = 0.0f);
 
   std::size_t num_parameters() const override;
-  // All zeros: the loss is convex, so the seed is not needed to break any symmetry.
-  void initialize(Eigen::Ref<Eigen::VectorXf> params, std::uint64_t seed) const override;
-  float loss_and_gradient(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                          std::span<const std::int32_t> y,
-                          Eigen::Ref<Eigen::VectorXf> grad) const override;
-  float loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-             std::span<const std::int32_t> y) const override;
-  void predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-               std::span<std::int32_t> out) const override;
+  Eigen::Index input_dim() const override { return input_dim_; }
+  int num_classes() const override { return num_classes_; }
   std::string spec() const override;
-  evaluation evaluate_batch(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
-                            std::span<const std::int32_t> y) const override;
 
 private:
+  const char* name() const override { return "softmax_regression"; }
+  // All zeros: the loss is convex, so the seed is not needed to break any symmetry.
+  void do_initialize(Eigen::Ref<Eigen::VectorXf> params, std::uint64_t seed) const override;
+  float do_loss_and_gradient(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                             std::span<const std::int32_t> y,
+                             Eigen::Ref<Eigen::VectorXf> grad) const override;
+  float do_loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                std::span<const std::int32_t> y) const override;
+  void do_predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                  std::span<std::int32_t> out) const override;
+  evaluation do_evaluate_batch(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                               std::span<const std::int32_t> y) const override;
   Eigen::MatrixXf logits(const Eigen::VectorXf& params, const Eigen::MatrixXf& x) const;
   float penalty(const Eigen::VectorXf& params) const;
 

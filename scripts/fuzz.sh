@@ -37,7 +37,7 @@ sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 sources=(compression/*.cpp)
 [ -d base ] && sources+=(base/*.cpp base/simd/*.cpp)
 if [ "$target" != decode ]; then
-  sources+=(training/push_check.cpp net/register_types.cpp net/basp_screen.cpp)
+  sources+=(training/push_check.cpp net/protocol/register_types.cpp net/transport/basp_screen.cpp)
 fi
 # Headers a library object may depend on: any change rebuilds it (coarse, but safe).
 header_dirs=(compression base training net config)

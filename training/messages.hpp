@@ -2,8 +2,8 @@
 
 // What the server and a worker say to each other, as plain data: the protocol's messages that
 // carry no actor handle. The cores (server_core, worker_core) read and write these;
-// net/messages.hpp adds the CAF side (the hello with its actor handle, and the inspection that
-// serializes them).
+// net/protocol/messages.hpp adds the CAF side (the hello with its actor handle, and the inspection
+// that serializes them).
 
 #include "config/run_config.hpp"
 #include "training/membership.hpp"

@@ -12,10 +12,10 @@
 // would be missing, not measured.
 
 #include "actors/local_run.hpp"
+#include "bench/runtime/step_compute.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
-#include "model/minibatch_sampler.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/register_types.hpp"
 #include "training/double_squeeze.hpp"
 
 #include <caf/all.hpp>
@@ -38,19 +38,8 @@ double seconds_since(clock_type::time_point t) {
 
 /// Compute on the critical path of one step, in microseconds, run serially in this thread.
 double critical_path_us(const run_config& cfg, const training_setup& setup, int n) {
-  auto m = resolve_method(cfg);
-  const auto d = setup.net->num_parameters();
-  compression_pass up(m.uplink, m.uplink_residual, d);
-  compression_pass down(m.downlink, m.downlink_residual, d);
-  Eigen::VectorXf x(static_cast<Eigen::Index>(d)), g(x.size()), avg(x.size()), scratch;
-  setup.net->initialize(x, cfg.seed);
-  std::vector<std::size_t> all(setup.data->train.size());
-  for (std::size_t i = 0; i < all.size(); ++i)
-    all[i] = i;
-  minibatch_sampler sampler(all, cfg.batch, 1);
-  Eigen::MatrixXf bx;
-  std::vector<std::int32_t> by;
-  rng_engine rng{1};
+  bench::step_compute step{cfg, setup, cfg.seed};
+  auto& [m, d, up, down, x, g, avg, scratch, sampler, bx, by, rng] = step;
   const int reps = 300;
   double worker_s = 0, server_s = 0;
   for (int r = 0; r < reps; ++r) {

@@ -1,7 +1,8 @@
 // A synchronous step across processes, next to the same step in one process and to the
-// network's floor, with the runtime settings of dsq (config/runtime_defaults, and its connections,
-// net/eager_tcp.hpp) and with CAF's own passed explicitly ("old": CAF's defaults, --tcp=caf),
-// interleaved in one run.
+// network's floor, with the runtime settings of dsq (config/cli/runtime_defaults, and its
+// connections, net/transport/eager_tcp.hpp) and with CAF's own passed explicitly ("old": CAF's
+// defaults,
+// --tcp=caf), interleaved in one run.
 //
 // For 1, 2, 4, 8 workers and the tiny model of issue 12 (softmax on
 // synthetic:n=4000,d=20,classes=4, sign DoubleSqueeze, --eval-every=0):
@@ -24,12 +25,13 @@
 //
 // Options: `cross_process_bench --help` (the `usage` text below).
 
+#include "base/os/child_process.hpp"
+#include "bench/runtime/step_compute.hpp"
 #include "compression/compressor.hpp"
 #include "compression/wire.hpp"
+#include "config/cli/runtime_defaults.hpp"
 #include "config/method.hpp"
 #include "config/run_config.hpp"
-#include "config/runtime_defaults.hpp"
-#include "model/minibatch_sampler.hpp"
 #include "training/double_squeeze.hpp"
 #include "training/training_setup.hpp"
 
@@ -37,11 +39,7 @@
 #include <caf/binary_serializer.hpp>
 #include <fmt/format.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,11 +73,9 @@ namespace {
 
 // -- child processes --------------------------------------------------------------------------
 
-std::vector<pid_t> live_children; ///< process groups to kill if this program is interrupted
-
+// Every child dies with this program (base/os/child_process.hpp: PR_SET_PDEATHSIG), also when
+// it is interrupted.
 extern "C" void on_interrupt(int) {
-  for (pid_t pid : live_children)
-    kill(-pid, SIGKILL);
   std::_Exit(130);
 }
 
@@ -97,84 +93,17 @@ usage& operator+=(usage& a, const usage& b) {
   return a;
 }
 
-/// A child process in its own process group with stdout and stderr in files; killed (the whole
-/// group) when the object goes away unless it was waited for.
-class child {
-public:
-  child(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
-    pid_ = fork();
-    if (pid_ < 0)
-      throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      int in = open("/dev/null", O_RDONLY);
-      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(in, 0);
-      dup2(o, 1);
-      dup2(e, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv)
-        args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      std::_Exit(127);
-    }
-    setpgid(pid_, pid_);
-    live_children.push_back(pid_);
+/// Waits for `c` until `deadline`; kills its group then. ok: exited with status 0 in time.
+usage wait_until(child_process& c, clock_type::time_point deadline) {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+  const auto status = c.wait_for(std::max(left, std::chrono::milliseconds{0}));
+  if (!status) {
+    c.kill_all();
+    return {};
   }
-  child(const child&) = delete;
-  child& operator=(const child&) = delete;
-  ~child() {
-    if (!done_) {
-      kill(-pid_, SIGKILL);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-    std::erase(live_children, pid_);
-  }
-
-  pid_t pid() const { return pid_; }
-
-  /// True once the process has ended (it stays waitable: wait_until still collects it).
-  bool ended() const {
-    if (done_)
-      return true;
-    siginfo_t info{};
-    return waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-           info.si_pid == pid_;
-  }
-
-  /// Waits until `deadline`; kills the group then. ok: exited with status 0 in time.
-  usage wait_until(clock_type::time_point deadline) {
-    usage u;
-    int status = 0;
-    rusage r{};
-    for (;;) {
-      pid_t got = wait4(pid_, &status, WNOHANG, &r);
-      if (got == pid_)
-        break;
-      if (clock_type::now() >= deadline) {
-        kill(-pid_, SIGKILL);
-        wait4(pid_, &status, 0, &r);
-        done_ = true;
-        return u;
-      }
-      std::this_thread::sleep_for(5ms); // a bench polls; tests wait on events instead
-    }
-    done_ = true;
-    u.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    u.cpu_us = 1e6 * static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-               static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
-    u.wakeups = static_cast<double>(r.ru_nvcsw);
-    return u;
-  }
-
-private:
-  pid_t pid_ = -1;
-  bool done_ = false;
-};
+  return {status->success(), c.usage().cpu_us, c.usage().voluntary_switches};
+}
 
 std::string read_file(const fs::path& p) {
   std::ifstream in{p};
@@ -185,12 +114,12 @@ std::string read_file(const fs::path& p) {
 
 /// Polls `path` until it contains `needle`, or `deadline` passes, or `writer` ended without
 /// writing it (a failed run fails at once instead of at the deadline).
-bool wait_for_text(const fs::path& path, const std::string& needle, const child& writer,
+bool wait_for_text(const fs::path& path, const std::string& needle, child_process& writer,
                    clock_type::time_point deadline) {
   while (clock_type::now() < deadline) {
     if (read_file(path).find(needle) != std::string::npos)
       return true;
-    if (writer.ended())
+    if (!writer.running())
       return read_file(path).find(needle) != std::string::npos;
     std::this_thread::sleep_for(5ms);
   }
@@ -300,7 +229,8 @@ std::vector<setting> settings_of(const bench_options& o) {
   setting old_setting{"old", o.old_dsq.empty() ? o.dsq : o.old_dsq, {}};
   if (o.old_dsq.empty()) {
     old_setting.extra = caf_default_arguments();
-    old_setting.extra.push_back("--tcp=caf"); // CAF's own connections (dsq's: net/eager_tcp.hpp)
+    old_setting.extra.push_back(
+        "--tcp=caf"); // CAF's own connections (dsq's: net/transport/eager_tcp.hpp)
   }
   return {old_setting, setting{"new", o.dsq, {}}};
 }
@@ -327,9 +257,9 @@ bool any_failed = false; ///< keep the run directories to look at
 
 /// A `dsq server` on 127.0.0.1 and its `dsq worker` processes.
 struct cross_run {
-  std::unique_ptr<child> server;
+  std::unique_ptr<child_process> server;
   int port = 0; ///< where the server listens
-  std::vector<std::unique_ptr<child>> workers;
+  std::vector<std::unique_ptr<child_process>> workers;
 };
 
 /// Starts `dsq server server_args` on a free port of 127.0.0.1 and, once it listens, `n` quiet
@@ -339,9 +269,8 @@ std::optional<cross_run> start_cross_run(const setting& s,
                                          const std::vector<std::string>& server_args, int n,
                                          const fs::path& dir, clock_type::time_point deadline) {
   cross_run run;
-  run.server = std::make_unique<child>(
-      concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, server_args), dir / "server.out",
-      dir / "server.err");
+  run.server = std::make_unique<child_process>(
+      concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, server_args), dir, "server");
   if (!wait_for_text(dir / "server.out", "waiting for", *run.server, deadline))
     return std::nullopt;
   auto text = read_file(dir / "server.out");
@@ -350,10 +279,10 @@ std::optional<cross_run> start_cross_run(const setting& s,
     return std::nullopt;
   run.port = std::stoi(text.substr(at + 10));
   for (int i = 0; i < n; ++i)
-    run.workers.push_back(std::make_unique<child>(
+    run.workers.push_back(std::make_unique<child_process>(
         concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", run.port), "--quiet"},
                s.extra),
-        dir / fmt::format("worker{}.out", i), dir / fmt::format("worker{}.err", i)));
+        dir, fmt::format("worker{}", i)));
   return run;
 }
 
@@ -370,15 +299,15 @@ run_result run_dsq(const bench_options& o, const setting& s, bool local, int n, 
   common.push_back(fmt::format("--workers={}", n));
   common.push_back("--metrics=" + csv.string());
   if (local) {
-    child c(concat({s.binary, "local"}, common), dir / "local.out", dir / "local.err");
-    result.used = c.wait_until(deadline);
+    child_process c(concat({s.binary, "local"}, common), dir, "local");
+    result.used = wait_until(c, deadline);
   } else {
     auto run = start_cross_run(s, common, n, dir, deadline);
     if (!run)
       return result;
-    result.used = run->server->wait_until(deadline);
+    result.used = wait_until(*run->server, deadline);
     for (auto& w : run->workers)
-      result.used += w->wait_until(deadline + 10s);
+      result.used += wait_until(*w, deadline + 10s);
   }
   auto sps = seconds_per_step(csv);
   result.ok = result.used.ok && (steps < 4 || sps.has_value());
@@ -434,15 +363,16 @@ void run_floor(const bench_options& o, int clients, std::size_t up, std::size_t 
   fs::path floor_binary = fs::path{o.dsq}.parent_path() / "bench" / "runtime" / "raw_tcp_floor";
   if (!fs::exists(floor_binary))
     floor_binary = RAW_TCP_FLOOR_BINARY;
-  child c({floor_binary.string(), fmt::format("--clients={}", clients), fmt::format("--up={}", up),
-           fmt::format("--down={}", down), fmt::format("--rounds={}", rounds)},
-          dir / "out", dir / "err");
-  if (!c.wait_until(clock_type::now() + 120s).ok) {
+  child_process c({floor_binary.string(), fmt::format("--clients={}", clients),
+                   fmt::format("--up={}", up), fmt::format("--down={}", down),
+                   fmt::format("--rounds={}", rounds)},
+                  dir, "raw_tcp_floor");
+  if (!wait_until(c, clock_type::now() + 120s).ok) {
     any_failed = true;
     fmt::print("  (raw_tcp_floor failed: see {})\n", dir.string());
     return;
   }
-  auto text = read_file(dir / "out");
+  auto text = c.out();
   auto value = [&](const std::string& key) {
     auto at = text.find(key + "=");
     return at == std::string::npos ? 0.0 : std::stod(text.substr(at + key.size() + 1));
@@ -478,19 +408,8 @@ compute_breakdown measure_compute(const std::vector<std::string>& model_args, in
   }
   cfg.compressor = "sign";
   auto setup = load_training(cfg);
-  auto m = resolve_method(cfg);
-  const auto d = setup.net->num_parameters();
-  compression_pass up(m.uplink, m.uplink_residual, d);
-  compression_pass down(m.downlink, m.downlink_residual, d);
-  Eigen::VectorXf x(static_cast<Eigen::Index>(d)), g(x.size()), avg(x.size()), scratch;
-  setup.net->initialize(x, 1);
-  std::vector<std::size_t> all(setup.data->train.size());
-  for (std::size_t i = 0; i < all.size(); ++i)
-    all[i] = i;
-  minibatch_sampler sampler(all, cfg.batch, 1);
-  Eigen::MatrixXf bx;
-  std::vector<std::int32_t> by;
-  rng_engine rng{1};
+  bench::step_compute step{cfg, setup, 1};
+  auto& [m, d, up, down, x, g, avg, scratch, sampler, bx, by, rng] = step;
   compute_breakdown b;
   auto us_since = [](clock_type::time_point t) {
     return std::chrono::duration<double, std::micro>(clock_type::now() - t).count();
@@ -580,8 +499,8 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
       concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port)}, s.extra);
   std::vector<std::string> w1 = w0;
   w1.push_back("--quiet");
-  child worker0(w0, dir / "worker0.out", dir / "worker0.err");
-  child worker1(w1, dir / "worker1.out", dir / "worker1.err");
+  child_process worker0(w0, dir, "worker0");
+  child_process worker1(w1, dir, "worker1");
   if (!wait_for_text(dir / "worker0.out", "step 1000/", worker0, deadline))
     return failed();
   kill(worker1.pid(), SIGSTOP);
@@ -591,9 +510,9 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   result.server_waiting_for_push = waiting[0];
   result.worker_waiting_for_update = waiting[1];
   kill(server.pid(), SIGTERM); // stops the run early; the workers are told to exit
-  bool ok = server.wait_until(clock_type::now() + 20s).ok;
-  ok = worker0.wait_until(clock_type::now() + 10s).ok && ok;
-  ok = worker1.wait_until(clock_type::now() + 10s).ok && ok;
+  bool ok = wait_until(server, clock_type::now() + 20s).ok;
+  ok = wait_until(worker0, clock_type::now() + 10s).ok && ok;
+  ok = wait_until(worker1, clock_type::now() + 10s).ok && ok;
   return ok ? result : failed();
 }
 
@@ -646,9 +565,9 @@ steady_state measure_steady_state(const bench_options& o, const setting& s, int 
   auto after = sample();
   auto window_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
   kill(server.pid(), SIGTERM); // the server stops the run and dismisses its workers
-  bool ok = server.wait_until(clock_type::now() + 30s).ok;
+  bool ok = wait_until(server, clock_type::now() + 30s).ok;
   for (auto& w : workers)
-    ok = w->wait_until(clock_type::now() + 10s).ok && ok;
+    ok = wait_until(*w, clock_type::now() + 10s).ok && ok;
   auto sps = seconds_per_step(csv);
   if (!ok || !sps)
     return failed();

@@ -4,8 +4,8 @@
 // and workers made by hand, and a reader of fault logs.
 
 #include "actors/worker.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
 #include "tests/support/actor_system_fixture.hpp"
 
 #include <caf/actor_system.hpp>

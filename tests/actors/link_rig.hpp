@@ -4,10 +4,10 @@
 // (tests/actors: test_faults, test_scenarios).
 
 #include "actor_test_support.hpp"
-#include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "training/faults/fault_injector.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <caf/all.hpp>

@@ -8,9 +8,9 @@
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "model/mnist.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
 #include "training/double_squeeze.hpp"
 
 #include <caf/all.hpp>

@@ -7,7 +7,7 @@
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
 #include "actors/worker.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/register_types.hpp"
 
 #include <caf/all.hpp>
 #include <caf/scheduler/test_coordinator.hpp>

@@ -5,7 +5,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actor_test_support.hpp"
-#include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "base/random.hpp"
@@ -13,9 +12,10 @@
 #include "compression/wire.hpp"
 #include "config/run_config.hpp"
 #include "link_rig.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
+#include "training/faults/fault_injector.hpp"
 
 #include <caf/all.hpp>
 

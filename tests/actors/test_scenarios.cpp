@@ -6,15 +6,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actor_test_support.hpp"
-#include "actors/fault_injector.hpp"
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
-#include "config/dsq_options.hpp"
+#include "config/cli/dsq_options.hpp"
 #include "link_rig.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
-#include "training/fault_plan.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
+#include "training/faults/fault_injector.hpp"
+#include "training/faults/fault_plan.hpp"
 
 #include <caf/all.hpp>
 

@@ -5,9 +5,9 @@
 
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
 #include "tests/net/forged_config_value.hpp"
 
 #include <caf/actor_system.hpp>
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   write(sys, root / "message", leave);
   auto stop = caf::make_message(dsq::stop_atom::value);
   write(sys, root / "message", stop);
-  // The server's timer, which strangers flooded (net/atoms.hpp, local_only_atoms).
+  // The server's timer, which strangers flooded (net/protocol/atoms.hpp, local_only_atoms).
   auto tick = caf::make_message(caf::atom_constant<caf::atom("tick")>::value);
   write(sys, root / "message", tick);
   auto bad_variant = caf::make_message(dsq::testing::forged_config_value{});

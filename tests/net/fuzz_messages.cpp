@@ -7,26 +7,26 @@
 //                   registered type (the server's atoms with their arguments among them); a
 //                   (push_atom, gradient_push) goes on to push_check too. The same bytes, as
 //                   the payload of a BASP direct message, go through the screen dsq's
-//                   connections put in front of CAF's broker (net/basp_screen.hpp): it must
+//                   connections put in front of CAF's broker (net/transport/basp_screen.hpp): it must
 //                   never let through a message whose decoding throws, nor, between two
 //                   known nodes, one that starts with an atom only this process's own actors
-//                   send (net/atoms.hpp, local_only_atoms)
+//                   send (net/protocol/atoms.hpp, local_only_atoms)
 //
 // Each input goes through CAF 0.17's binary_deserializer, which must either fail cleanly or
 // produce a value; a decoded push must be refused with push_rejected or accepted. One exception
 // is known and let through: CAF's own decoder throws std::runtime_error("invalid type found") on
 // a variant tag out of range in a built-in type (config_value and the like), which dsq cannot
-// change; dsq's connections screen such messages out (net/basp_screen.hpp), and over others it
-// ends CAF's network layer, which `dsq server` notices and exits 6 on, resumable
+// change; dsq's connections screen such messages out (net/transport/basp_screen.hpp), and over
+// others it ends CAF's network layer, which `dsq server` notices and exits 6 on, resumable
 // (net/PROTOCOL.md; tests/system/test_faults_processes.cpp). Anything else,
 // and every sanitizer report (an allocation beyond -rss_limit_mb among them), is a crash. CAF
 // itself is not instrumented: the coverage that steers the fuzzer comes from dsq's inspect
-// overloads, net/bounded_bytes.hpp, the wire decoder and push_check.
+// overloads, net/protocol/bounded_bytes.hpp, the wire decoder and push_check.
 
-#include "net/atoms.hpp"
-#include "net/basp_screen.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
+#include "net/transport/basp_screen.hpp"
 #include "training/push_check.hpp"
 
 #include "compression/wire.hpp"
@@ -161,7 +161,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (decoded && msg.match_elements<dsq::push_atom, dsq::gradient_push>())
       check_push(msg.get_as<dsq::gradient_push>(1));
-    // What only this process's actors send (net/atoms.hpp) never passes a connection's screen.
+    // What only this process's actors send (net/protocol/atoms.hpp) never passes a connection's screen.
     if (decoded && size < 1000000 && msg.size() > 0 && msg.match_element<caf::atom_value>(0) &&
         dsq::is_local_only(msg.get_as<caf::atom_value>(0)) &&
         screen_admits(sys, data, size, &fuzz_endpoints()))

@@ -1,12 +1,12 @@
-// The screen in front of CAF's BASP broker (net/basp_screen.hpp): frames as CAF writes them,
-// checked as the broker reads them. dsq's own messages pass without being decoded twice; one
+// The screen in front of CAF's BASP broker (net/transport/basp_screen.hpp): frames as CAF writes
+// them, checked as the broker reads them. dsq's own messages pass without being decoded twice; one
 // that CAF 0.17's decoder throws on does not pass; anything else is decoded first.
 #define BOOST_TEST_MODULE basp_screen
 #include <boost/test/unit_test.hpp>
 
-#include "net/atoms.hpp"
-#include "net/basp_screen.hpp"
-#include "net/messages.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/transport/basp_screen.hpp"
 #include "tests/net/forged_config_value.hpp"
 #include "tests/support/actor_system_fixture.hpp"
 

@@ -1,11 +1,12 @@
-// dsq's TCP connections on CAF's middleman (net/eager_tcp.hpp, net/read_ahead_tcp.hpp): a read
-// takes what the socket holds and hands it out as CAF asks, a send goes out at once, and
-// messages between two processes arrive whole and in order, large ones included.
+// dsq's TCP connections on CAF's middleman (net/transport/eager_tcp.hpp,
+// net/transport/read_ahead_tcp.hpp): a read takes what the socket holds and hands it out as CAF
+// asks, a send goes out at once, and messages between two processes arrive whole and in order,
+// large ones included.
 #define BOOST_TEST_MODULE eager_tcp
 #include <boost/test/unit_test.hpp>
 
-#include "net/eager_tcp.hpp"
-#include "net/read_ahead_tcp.hpp"
+#include "net/transport/eager_tcp.hpp"
+#include "net/transport/read_ahead_tcp.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>

@@ -4,7 +4,7 @@
 #define BOOST_TEST_MODULE messages
 #include <boost/test/unit_test.hpp>
 
-#include "net/messages.hpp"
+#include "net/protocol/messages.hpp"
 #include "tests/support/actor_system_fixture.hpp"
 
 #include <caf/all.hpp>

@@ -3,8 +3,8 @@
 #define BOOST_TEST_MODULE batch_scheduling
 #include <boost/test/unit_test.hpp>
 
-#include "actors/batch_scheduling.hpp"
-#include "actors/process_threads.hpp"
+#include "base/os/batch_scheduling.hpp"
+#include "base/os/process_threads.hpp"
 #include "parked_threads.hpp"
 
 #include <sched.h>

@@ -4,8 +4,8 @@
 #define BOOST_TEST_MODULE cpu_affinity
 #include <boost/test/unit_test.hpp>
 
-#include "actors/cpu_affinity.hpp"
-#include "actors/process_threads.hpp"
+#include "base/os/cpu_affinity.hpp"
+#include "base/os/process_threads.hpp"
 #include "parked_threads.hpp"
 
 #include <sched.h>

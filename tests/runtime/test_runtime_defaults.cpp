@@ -1,10 +1,10 @@
-// dsq's runtime defaults (config/runtime_defaults): what `dsq` runs with unless the user says
+// dsq's runtime defaults (config/cli/runtime_defaults): what `dsq` runs with unless the user says
 // otherwise, on the command line or in the INI file.
 #define BOOST_TEST_MODULE runtime_defaults
 #include <boost/test/unit_test.hpp>
 
-#include "config/dsq_options.hpp"
-#include "config/runtime_defaults.hpp"
+#include "config/cli/dsq_options.hpp"
+#include "config/cli/runtime_defaults.hpp"
 
 #include <caf/defaults.hpp>
 #include <caf/io/middleman.hpp>

@@ -3,7 +3,7 @@
 // A Boost.Test fixture for tests that need CAF: a fresh actor system per test case that knows
 // dsq's message types, so that no state leaks from one case into the next.
 
-#include "net/register_types.hpp"
+#include "net/protocol/register_types.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>

@@ -1,6 +1,6 @@
 // attack_client: a hostile peer of a `dsq server`, for tests/system/test_attacks.cpp (and, over
 // TLS with a certificate of the cluster's CA, test_tls.cpp).
-// It speaks the protocol of net/messages.hpp through CAF like a worker, but lies:
+// It speaks the protocol of net/protocol/messages.hpp through CAF like a worker, but lies:
 //
 //   attack_client HOST:PORT ATTACK [CERT KEY CA]
 //
@@ -21,7 +21,7 @@
 //   silent          registers twice and never says anything more
 //   huge-length     a stranger sends a push whose payload announces 1 GiB and carries 16
 //                   (CAF 0.17 would allocate the announced size before reading; see
-//                   net/bounded_bytes.hpp), then a registration of a wrong protocol version,
+//                   net/protocol/bounded_bytes.hpp), then a registration of a wrong protocol version,
 //                   whose refusal shows that the server has read the lie
 //   forged-stop     a stranger sends stop_atom in the server's own name (caf::send_as with the
 //                   server as sender: a routed message claiming the server's node)
@@ -43,10 +43,10 @@
 
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
-#include "net/atoms.hpp"
-#include "net/messages.hpp"
-#include "net/register_types.hpp"
-#include "net/transport.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/register_types.hpp"
+#include "net/transport/transport.hpp"
 #include "tests/net/forged_config_value.hpp"
 
 #include <caf/all.hpp>

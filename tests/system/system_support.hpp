@@ -4,12 +4,13 @@
 // outputs, and a `cluster` of dsq processes (one server, any number of workers) that prints
 // every process's output when the test fails and kills whatever still runs when it ends.
 
-#include "child_process.hpp"
+#include "base/os/child_process.hpp"
 #include "tests/support/temp_directory.hpp"
 
 #include <boost/test/results_collector.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -34,6 +36,25 @@
 #endif
 
 namespace dsq::system_test {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+using dsq::child_process; // base/os/child_process.hpp
+using dsq::exit_status;
+
+/// Polls `pred` every few milliseconds until it holds (true) or `timeout` passes (false).
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds poll = std::chrono::milliseconds{10}) {
+  auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    if (pred())
+      return true;
+    if (clock_type::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(poll);
+  }
+}
 
 inline std::string dsq_binary() {
   return DSQ_BINARY;

@@ -1,5 +1,5 @@
 // Attacks on a plaintext `dsq server` on 127.0.0.1 training with real `dsq worker` processes,
-// played by tests/system/attack_client.cpp (a CAF peer speaking net/messages.hpp) or by raw
+// played by tests/system/attack_client.cpp (a CAF peer speaking net/protocol/messages.hpp) or by raw
 // bytes: a stranger's stop, error and exit messages (also in the server's own name), a flood of
 // the server's timer atom, NaN and 1e30 pushes, a NaN loss, the wrong operator, pushes under
 // another worker's id, registrations that never push, forged transport headers announcing
@@ -114,7 +114,8 @@ BOOST_AUTO_TEST_SUITE(strangers)
 
 // One message CAF 0.17 cannot decode (a config_value whose variant tag is past its last
 // alternative) used to end the server's network layer: exit 6. The screen in front of CAF's
-// BASP broker (net/basp_screen.hpp) closes that one connection instead, and the run goes on.
+// BASP broker (net/transport/basp_screen.hpp) closes that one connection instead, and the run goes
+// on.
 BOOST_AUTO_TEST_CASE(a_message_caf_cannot_decode_closes_only_its_own_connection) {
   undisturbed_accuracy();
   cluster c{"attack-bad-variant"};
@@ -138,7 +139,7 @@ BOOST_AUTO_TEST_CASE(a_strangers_error_and_exit_messages_are_ignored) {
 
 // CAF 0.17's BASP broker sizes its buffer to the payload a transport header announces before
 // reading it: three headers announcing 1, 1 and 2 GiB grew the server to 4.2 GB (issue 29).
-// dsq's connections refuse a header over the run's limit (net/message_size_limit.hpp: about
+// dsq's connections refuse a header over the run's limit (net/transport/message_size_limit.hpp: about
 // 1.2 MB for this model) and close its connection before the broker sees it. The limit this
 // test states: the server's peak resident memory grows by less than 32 MiB.
 BOOST_AUTO_TEST_CASE(forged_transport_headers_announcing_gibibytes_are_refused_without_allocating) {
@@ -178,7 +179,7 @@ BOOST_AUTO_TEST_CASE(an_exit_kill_in_the_servers_own_name_is_refused) {
 
 // The server's private timer atom from the network: each of 200,000 anonymous ticks started a
 // timer of its own, slowing the run and growing the server by 50 MB (issue 29). Refused by the
-// screen (net/atoms.hpp, local_only_atoms) at the first. The limit this test states: the
+// screen (net/protocol/atoms.hpp, local_only_atoms) at the first. The limit this test states: the
 // server's peak resident memory grows by less than 32 MiB.
 BOOST_AUTO_TEST_CASE(a_flood_of_the_servers_private_timer_atom_is_dropped) {
   undisturbed_accuracy();
@@ -203,7 +204,8 @@ BOOST_AUTO_TEST_CASE(a_flood_of_the_servers_private_timer_atom_is_dropped) {
 }
 
 // Twenty bytes that announce a gigabyte: CAF 0.17 resizes a byte field to its announced length
-// before reading it; net/bounded_bytes.hpp makes dsq's messages read such fields in chunks.
+// before reading it; net/protocol/bounded_bytes.hpp makes dsq's messages read such fields in
+// chunks.
 BOOST_AUTO_TEST_CASE(a_push_announcing_a_1_gib_payload_allocates_nothing_and_changes_nothing) {
   undisturbed_accuracy();
   cluster c{"attack-length"};

@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(a_forged_1_gib_header_on_the_tls_port_is_refused_without_al
 // middleman's one thread: a stranger's failed handshake left its errors there, the next read
 // of every authenticated connection failed on them, and every worker lost the server (issue
 // 29). Each OpenSSL call of dsq's TLS connections now starts and ends with an empty error
-// queue (net/screened_tls.cpp). Three strangers while two workers train: an HTTP request,
+// queue (net/transport/screened_tls.cpp). Three strangers while two workers train: an HTTP request,
 // random bytes, and the first 5 bytes of a ClientHello held open while the run goes on.
 BOOST_AUTO_TEST_CASE(a_strangers_bad_connections_leave_the_authenticated_workers_alone) {
   const std::uint64_t steps = 6000;
@@ -275,7 +275,7 @@ BOOST_AUTO_TEST_SUITE(members)
 
 // A certificate of the run's CA admits a peer, not the sizes it announces: a 1 GiB BASP header
 // made CAF's broker allocate 1.07 GB (issue 29). The screen refuses a header over the run's
-// limit (net/message_size_limit.hpp) before the broker sizes its buffer, and closes that
+// limit (net/transport/message_size_limit.hpp) before the broker sizes its buffer, and closes that
 // connection. The limit this test states: the server's peak resident memory grows by less than
 // 32 MiB.
 BOOST_AUTO_TEST_CASE(an_authenticated_peers_1_gib_header_is_refused_without_allocating) {
@@ -302,7 +302,7 @@ BOOST_AUTO_TEST_CASE(an_authenticated_peers_1_gib_header_is_refused_without_allo
 
 // A certificate of the cluster's CA admits a peer, not everything it sends: a message that CAF
 // 0.17 cannot decode (it would throw in CAF's BASP broker and end the server's network layer)
-// closes only the connection that carried it (net/screened_tls.hpp), and the run goes on.
+// closes only the connection that carried it (net/transport/screened_tls.hpp), and the run goes on.
 BOOST_AUTO_TEST_CASE(an_authenticated_peer_sending_what_caf_cannot_decode_loses_only_its_link) {
   const std::uint64_t steps = 100;
   cluster c{"tls-bad-variant"};

@@ -5,8 +5,8 @@
 
 #include "config/fault_options.hpp"
 #include "config/run_config.hpp"
-#include "training/fault_log.hpp"
-#include "training/fault_plan.hpp"
+#include "training/faults/fault_log.hpp"
+#include "training/faults/fault_plan.hpp"
 
 #include <cmath>
 #include <filesystem>

@@ -1,0 +1,94 @@
+#pragma once
+
+// A child process, for the system tests and the benchmarks that drive `dsq` as processes:
+// started in a process group of its own, its stdout and stderr captured in files, waited for
+// with a timeout, and SIGKILLed (the whole group) when the object goes out of scope or this
+// process dies, so that a failing test or an interrupted bench never leaves a process behind.
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+namespace dsq {
+
+/// How a child ended.
+struct exit_status {
+  bool exited = false; ///< returned from main / called exit
+  int code = -1;       ///< exit code when `exited`
+  int signal = 0;      ///< the signal that ended it otherwise
+
+  bool success() const { return exited && code == 0; }
+  /// "exit code 3", "killed by signal 9 (Killed)".
+  std::string describe() const;
+};
+
+/// What a child used, from the kernel's accounting of it and its threads when it was reaped.
+struct child_usage {
+  double cpu_us = 0;             ///< user + system CPU time, microseconds
+  double voluntary_switches = 0; ///< the times a thread blocked and was woken
+};
+
+/// A started program; see the top of this file.
+
+class child_process {
+public:
+  /// Starts `argv` (argv[0] is the program, looked up in PATH if it has no slash) with stdin
+  /// from /dev/null and stdout/stderr in `log_dir`/`name`.out and .err. `cwd` empty: the
+  /// test's working directory. Throws std::runtime_error if the program cannot be started.
+  child_process(std::vector<std::string> argv, const std::filesystem::path& log_dir,
+                const std::string& name, const std::filesystem::path& cwd = {});
+  ~child_process();
+
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const std::string& name() const { return name_; }
+  const std::string& command_line() const { return command_line_; }
+
+  /// True until the process has ended (reaps it when it has).
+  bool running();
+
+  /// Waits up to `timeout` for the end; nullopt if it is still running then.
+  std::optional<exit_status> wait_for(std::chrono::milliseconds timeout);
+
+  /// The status once ended (nullopt while running).
+  std::optional<exit_status> status() const { return status_; }
+
+  /// What it used, once ended (zeros while running).
+  const child_usage& usage() const { return usage_; }
+
+  /// Sends `sig` to the process itself (not its group).
+  void send_signal(int sig);
+
+  /// SIGKILL to the whole process group, then reaps the process.
+  void kill_all();
+
+  /// What it wrote so far.
+  std::string out() const;
+  std::string err() const;
+
+  /// Waits until stdout contains `text` (true) or the process ended / `timeout` passed (false).
+  bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout);
+
+  /// Command line, status and both outputs, for failure messages.
+  std::string report() const;
+
+private:
+  std::string name_;
+  std::string command_line_;
+  std::filesystem::path out_path_, err_path_;
+  pid_t pid_ = -1;
+  std::optional<exit_status> status_;
+  child_usage usage_;
+
+  /// Records how it ended and what it used.
+  void reaped(int raw, const struct rusage& used);
+};
+
+} // namespace dsq

@@ -1,0 +1,86 @@
+#pragma once
+
+// The protocol's messages as CAF sees them: the hello (which carries the worker's actor) and the
+// inspection (serialization) of every message; the plain data is training/messages.hpp.
+
+#include "config/run_config.hpp"
+#include "net/protocol/bounded_bytes.hpp"
+#include "net/protocol/exact_floats.hpp"
+#include "training/messages.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dsq {
+
+/// Worker -> server, with register_atom: who is asking to join.
+struct worker_hello {
+  std::uint32_t protocol = protocol_version;
+  caf::actor worker;
+  std::string host; ///< for logs only
+  /// A worker that lost its server (or was removed and woke up) asks for `previous_id` back;
+  /// a restarted server gives it, with the worker's state, if its checkpoint knows the id.
+  bool returning = false;
+  std::uint32_t previous_id = 0;
+};
+
+// -- inspection (serialization) ---------------------------------------------------------------
+// Every float and double goes through exact() (net/protocol/exact_floats.hpp), every byte field
+// from the network through bounded() (net/protocol/bounded_bytes.hpp): CAF 0.17's own ways are
+// unsafe for both.
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_config& x) {
+  return f(caf::meta::type_name("run_config"), x.model, x.dataset, x.shard, x.method, x.compressor,
+           x.uplink, x.downlink, x.uplink_residual, x.downlink_residual, x.mode, x.staleness,
+           x.slow_worker, exact(x.target_accuracy), x.workers, x.steps, exact(x.epochs), x.batch,
+           exact(x.lr), x.lr_schedule, exact(x.momentum), x.seed, x.eval_every, x.verify_replicas,
+           x.metrics, x.summary, x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers,
+           x.checkpoint, x.checkpoint_every, x.resume, x.connect_timeout_s, x.reconnect_timeout_s,
+           x.pin_cpus, exact(x.worker_timeout_s), exact(x.max_push_norm));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_hello& x) {
+  return f(caf::meta::type_name("worker_hello"), x.protocol, x.worker, bounded(x.host), x.returning,
+           x.previous_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_assignment& x) {
+  return f(caf::meta::type_name("shard_assignment"), x.generation, x.index, x.count);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_snapshot& x) {
+  return f(caf::meta::type_name("worker_snapshot"), x.worker_id, x.version, exact(x.residual),
+           x.rng, x.shard, x.sampler_epoch, x.sampler_position);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, welcome& x) {
+  return f(caf::meta::type_name("welcome"), x.worker_id, x.config, x.version, x.total_steps,
+           exact(x.model), exact(x.momentum), x.shard, x.state_every, x.has_state, x.state);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, gradient_push& x) {
+  return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, exact(x.loss),
+           x.model_digest, x.grant, bounded(x.payload), x.has_state, x.state);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_update& x) {
+  return f(caf::meta::type_name("model_update"), x.version, bounded(x.payload));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, farewell& x) {
+  return f(caf::meta::type_name("farewell"), bounded(x.reason), x.error, x.may_rejoin);
+}
+
+} // namespace dsq

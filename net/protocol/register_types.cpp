@@ -1,0 +1,17 @@
+#include "net/protocol/register_types.hpp"
+
+#include "net/protocol/messages.hpp"
+
+namespace dsq {
+
+void register_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<worker_hello>("dsq::worker_hello")
+      .add_message_type<shard_assignment>("dsq::shard_assignment")
+      .add_message_type<welcome>("dsq::welcome")
+      .add_message_type<gradient_push>("dsq::gradient_push")
+      .add_message_type<model_update>("dsq::model_update")
+      .add_message_type<farewell>("dsq::farewell")
+      .add_message_type<std::vector<float>>("std::vector<float>");
+}
+
+} // namespace dsq
