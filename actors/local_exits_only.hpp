@@ -5,16 +5,16 @@
 // published actor. This base drops exit messages that do not come from an actor of this
 // process, so that no stranger can end the parameter server
 // (tests/system/test_attacks.cpp, "a_strangers_error_and_exit_messages_are_ignored"), and
-// likewise the messages only this process's own actors send (net/protocol/atoms.hpp, local_only_atoms:
+// likewise the messages only this process's own actors send (net/transport/local_only_atoms.hpp:
 // stop, the server's timer tick, ...), whose handlers need not check their sender then.
 //
 // "From this process" is the sender's node. That holds because dsq's connections decide a
 // message's sender by the connection it came in on and refuse one that claims this process's
-// node (net/transport/basp_screen.hpp): CAF's broker alone would take a routed message claiming it as a
-// message from the local actor with that id (issue 29). An anonymous message may come from
+// node (net/transport/basp_screen.hpp): CAF's broker alone would take a routed message claiming it
+// as a message from the local actor with that id (issue 29). An anonymous message may come from
 // anywhere, so it counts as foreign.
 
-#include "net/protocol/atoms.hpp"
+#include "net/transport/local_only_atoms.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/event_based_actor.hpp>

@@ -52,9 +52,9 @@ struct server_options : server_setup {
   /// it the workers' messages and takes its updates without a thread wake-up
   /// (docs/network.md). Needs the middleman; wins over `detached`.
   bool in_middleman = false;
-  /// dsq server: CAF's BASP broker (net/transport/transport.hpp, network_layer). The server monitors it
-  /// and, when it ends, ends at once without a checkpoint, before it acts on the connections
-  /// lost with it. None: nothing is monitored (dsq local, tests).
+  /// dsq server: CAF's BASP broker (net/transport/transport.hpp, network_layer). The server
+  /// monitors it and, when it ends, ends at once without a checkpoint, before it acts on the
+  /// connections lost with it. None: nothing is monitored (dsq local, tests).
   caf::actor network_layer;
 };
 

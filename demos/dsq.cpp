@@ -211,7 +211,8 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
                        const std::shared_ptr<fault_injector>& faults) {
   auto opts = make_server_options(cfg, load_training(cfg));
   // Every connection refuses a header that announces more than this run can send, before
-  // CAF's broker sizes a buffer for it (net/transport/message_size_limit.hpp); set before publishing.
+  // CAF's broker sizes a buffer for it (net/transport/message_size_limit.hpp); set before
+  // publishing.
   const auto parameters = opts.setup.net->num_parameters();
   if (cfg.max_message_bytes != 0 && cfg.max_message_bytes < largest_run_message(parameters)) {
     fmt::print(stderr,
@@ -416,7 +417,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "dsq: error: {}\n", e.what());
     return 2;
   }
-  // Plain TCP connections send at once and read ahead (net/transport/eager_tcp.hpp) unless --tcp=caf.
+  // Plain TCP connections send at once and read ahead (net/transport/eager_tcp.hpp) unless
+  // --tcp=caf.
   if (opts.run.tcp == "eager")
     opts.load<caf::io::middleman, eager_multiplexer>();
   else

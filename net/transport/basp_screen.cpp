@@ -1,6 +1,6 @@
 #include "net/transport/basp_screen.hpp"
 
-#include "net/protocol/atoms.hpp"
+#include "net/transport/local_only_atoms.hpp"
 
 #include <caf/actor_control_block.hpp>
 #include <caf/binary_deserializer.hpp>

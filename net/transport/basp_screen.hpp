@@ -19,9 +19,9 @@
 // screen refuses every message whose claimed source node is not the peer's, every handshake
 // that claims this process's node, every message before the peer's handshake, forwarding
 // stages (a reply would go out in the name of a local actor), and messages that start with an
-// atom only this process's own actors send (local_only_atoms, net/protocol/atoms.hpp: the server's
-// timer, stop, ...). And it refuses a header whose announced payload exceeds the limit before
-// the broker sizes its buffer for it (net/transport/message_size_limit.hpp).
+// atom only this process's own actors send (local_only_atoms, net/transport/local_only_atoms.hpp:
+// the server's timer, stop, ...). And it refuses a header whose announced payload exceeds the limit
+// before the broker sizes its buffer for it (net/transport/message_size_limit.hpp).
 
 #include <caf/io/basp/header.hpp>
 #include <caf/io/basp/message_type.hpp>

@@ -8,7 +8,7 @@
 #include "compression/make_compressor.hpp"
 #include "compression/payload_layout.hpp"
 #include "compression/wire.hpp"
-#include "tests/compression/test_support.hpp"
+#include "test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
 

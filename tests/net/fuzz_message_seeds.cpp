@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   write(sys, root / "message", leave);
   auto stop = caf::make_message(dsq::stop_atom::value);
   write(sys, root / "message", stop);
-  // The server's timer, which strangers flooded (net/protocol/atoms.hpp, local_only_atoms).
+  // The server's timer, which strangers flooded (net/transport/local_only_atoms.hpp).
   auto tick = caf::make_message(caf::atom_constant<caf::atom("tick")>::value);
   write(sys, root / "message", tick);
   auto bad_variant = caf::make_message(dsq::testing::forged_config_value{});

@@ -7,10 +7,10 @@
 //                   registered type (the server's atoms with their arguments among them); a
 //                   (push_atom, gradient_push) goes on to push_check too. The same bytes, as
 //                   the payload of a BASP direct message, go through the screen dsq's
-//                   connections put in front of CAF's broker (net/transport/basp_screen.hpp): it must
-//                   never let through a message whose decoding throws, nor, between two
-//                   known nodes, one that starts with an atom only this process's own actors
-//                   send (net/protocol/atoms.hpp, local_only_atoms)
+//                   connections put in front of CAF's broker (net/transport/basp_screen.hpp): it
+//                   must never let through a message whose decoding throws, nor, between two known
+//                   nodes, one that starts with an atom only this process's own actors send
+//                   (net/transport/local_only_atoms.hpp)
 //
 // Each input goes through CAF 0.17's binary_deserializer, which must either fail cleanly or
 // produce a value; a decoded push must be refused with push_rejected or accepted. One exception
@@ -27,6 +27,7 @@
 #include "net/protocol/messages.hpp"
 #include "net/protocol/register_types.hpp"
 #include "net/transport/basp_screen.hpp"
+#include "net/transport/local_only_atoms.hpp"
 #include "training/push_check.hpp"
 
 #include "compression/wire.hpp"
@@ -161,7 +162,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (decoded && msg.match_elements<dsq::push_atom, dsq::gradient_push>())
       check_push(msg.get_as<dsq::gradient_push>(1));
-    // What only this process's actors send (net/protocol/atoms.hpp) never passes a connection's screen.
+    // What only this process's actors send (net/protocol/atoms.hpp) never passes a connection's
+    // screen.
     if (decoded && size < 1000000 && msg.size() > 0 && msg.match_element<caf::atom_value>(0) &&
         dsq::is_local_only(msg.get_as<caf::atom_value>(0)) &&
         screen_admits(sys, data, size, &fuzz_endpoints()))

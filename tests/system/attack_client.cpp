@@ -21,8 +21,8 @@
 //   silent          registers twice and never says anything more
 //   huge-length     a stranger sends a push whose payload announces 1 GiB and carries 16
 //                   (CAF 0.17 would allocate the announced size before reading; see
-//                   net/protocol/bounded_bytes.hpp), then a registration of a wrong protocol version,
-//                   whose refusal shows that the server has read the lie
+//                   net/protocol/bounded_bytes.hpp), then a registration of a wrong protocol
+//                   version, whose refusal shows that the server has read the lie
 //   forged-stop     a stranger sends stop_atom in the server's own name (caf::send_as with the
 //                   server as sender: a routed message claiming the server's node)
 //   forged-kill     a stranger sends an exit message (kill) in the server's own name

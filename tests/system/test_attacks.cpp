@@ -1,6 +1,6 @@
 // Attacks on a plaintext `dsq server` on 127.0.0.1 training with real `dsq worker` processes,
-// played by tests/system/attack_client.cpp (a CAF peer speaking net/protocol/messages.hpp) or by raw
-// bytes: a stranger's stop, error and exit messages (also in the server's own name), a flood of
+// played by tests/system/attack_client.cpp (a CAF peer speaking net/protocol/messages.hpp) or by
+// raw bytes: a stranger's stop, error and exit messages (also in the server's own name), a flood of
 // the server's timer atom, NaN and 1e30 pushes, a NaN loss, the wrong operator, pushes under
 // another worker's id, registrations that never push, forged transport headers announcing
 // gibibytes. After each the run must complete, and its test accuracy must be that of an
@@ -139,8 +139,8 @@ BOOST_AUTO_TEST_CASE(a_strangers_error_and_exit_messages_are_ignored) {
 
 // CAF 0.17's BASP broker sizes its buffer to the payload a transport header announces before
 // reading it: three headers announcing 1, 1 and 2 GiB grew the server to 4.2 GB (issue 29).
-// dsq's connections refuse a header over the run's limit (net/transport/message_size_limit.hpp: about
-// 1.2 MB for this model) and close its connection before the broker sees it. The limit this
+// dsq's connections refuse a header over the run's limit (net/transport/message_size_limit.hpp:
+// about 1.2 MB for this model) and close its connection before the broker sees it. The limit this
 // test states: the server's peak resident memory grows by less than 32 MiB.
 BOOST_AUTO_TEST_CASE(forged_transport_headers_announcing_gibibytes_are_refused_without_allocating) {
   undisturbed_accuracy();
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(an_exit_kill_in_the_servers_own_name_is_refused) {
 
 // The server's private timer atom from the network: each of 200,000 anonymous ticks started a
 // timer of its own, slowing the run and growing the server by 50 MB (issue 29). Refused by the
-// screen (net/protocol/atoms.hpp, local_only_atoms) at the first. The limit this test states: the
+// screen (net/transport/local_only_atoms.hpp) at the first. The limit this test states: the
 // server's peak resident memory grows by less than 32 MiB.
 BOOST_AUTO_TEST_CASE(a_flood_of_the_servers_private_timer_atom_is_dropped) {
   undisturbed_accuracy();

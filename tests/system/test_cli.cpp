@@ -149,7 +149,8 @@ BOOST_AUTO_TEST_CASE(server_with_unwritable_metrics_file) {
 }
 
 // A limit below what the run itself sends would close every worker's connection: refused
-// before the server listens, naming the run's largest message (net/transport/message_size_limit.hpp).
+// before the server listens, naming the run's largest message
+// (net/transport/message_size_limit.hpp).
 BOOST_AUTO_TEST_CASE(server_with_a_message_limit_below_its_largest_message) {
   auto r = run_dsq(
       concat({"server", "--port=0", "--bind=127.0.0.1", "--max-message-bytes=1000"}, tiny_run(20)));
