@@ -29,4 +29,8 @@ namespace dsq {
 // formats), std::invalid_argument for a malformed spec (naming the spec and what is known).
 train_test load_dataset(std::string_view spec, std::uint64_t seed);
 
+/// Checks what can be checked of a data set spec without reading anything: its kind and keys
+/// ("auto" passes). Throws std::invalid_argument as load_dataset() does.
+void check_dataset_spec(std::string_view spec);
+
 } // namespace dsq

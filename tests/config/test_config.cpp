@@ -144,7 +144,7 @@ BOOST_AUTO_TEST_CASE(help_is_recognised_and_lists_the_options) {
   auto text = opts.options_help();
   for (const char* option : {"--method", "--compressor", "--workers", "--steps", "--epochs",
                              "--batch", "--lr", "--momentum", "--model", "--dataset", "--seed",
-                             "--eval-every", "--metrics", "--summary", "--config=<file>"})
+                             "--eval-every", "--metrics", "--summary", "--config=FILE"})
     BOOST_TEST(text.find(option) != std::string::npos, option);
 }
 
