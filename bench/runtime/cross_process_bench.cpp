@@ -147,8 +147,9 @@ public:
            info.si_pid == pid_;
   }
 
-  /// Waits until `deadline`; kills the group then. ok: exited with status 0 in time.
-  usage wait_until(clock_type::time_point deadline) {
+  /// Waits until `deadline`; kills the group then. ok: exited with status `expected` in time
+  /// (0; a dsq server stopped by SIGTERM exits with 143).
+  usage wait_until(clock_type::time_point deadline, int expected = 0) {
     usage u;
     int status = 0;
     rusage r{};
@@ -165,7 +166,7 @@ public:
       std::this_thread::sleep_for(5ms); // a bench polls; tests wait on events instead
     }
     done_ = true;
-    u.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    u.ok = WIFEXITED(status) && WEXITSTATUS(status) == expected;
     u.cpu_us = 1e6 * static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
                static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
     u.wakeups = static_cast<double>(r.ru_nvcsw);
@@ -295,13 +296,15 @@ struct setting {
   std::string name;
   std::string binary;
   std::vector<std::string> extra; ///< arguments that every process of the run gets
+  /// Arguments of dsq server and dsq worker only (dsq local refuses them: it has no network).
+  std::vector<std::string> network_extra;
 };
 
 std::vector<setting> settings_of(const bench_options& o) {
   setting old_setting{"old", o.old_dsq.empty() ? o.dsq : o.old_dsq, {}};
   if (o.old_dsq.empty()) {
     old_setting.extra = caf_default_arguments();
-    old_setting.extra.push_back(
+    old_setting.network_extra.push_back(
         "--tcp=caf"); // CAF's own connections (dsq's: net/transport/eager_tcp.hpp)
   }
   return {old_setting, setting{"new", o.dsq, {}}};
@@ -342,8 +345,9 @@ std::optional<cross_run> start_cross_run(const setting& s,
                                          const fs::path& dir, clock_type::time_point deadline) {
   cross_run run;
   run.server = std::make_unique<child>(
-      concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, server_args), dir / "server.out",
-      dir / "server.err");
+      concat(concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, server_args),
+             s.network_extra),
+      dir / "server.out", dir / "server.err");
   if (!wait_for_text(dir / "server.out", "waiting for", *run.server, deadline))
     return std::nullopt;
   auto text = read_file(dir / "server.out");
@@ -353,8 +357,10 @@ std::optional<cross_run> start_cross_run(const setting& s,
   run.port = std::stoi(text.substr(at + 10));
   for (int i = 0; i < n; ++i)
     run.workers.push_back(std::make_unique<child>(
-        concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", run.port), "--quiet"},
-               s.extra),
+        concat(
+            concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", run.port), "--quiet"},
+                   s.extra),
+            s.network_extra),
         dir / fmt::format("worker{}.out", i), dir / fmt::format("worker{}.err", i)));
   return run;
 }
@@ -579,7 +585,8 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   const auto port = run->port;
   // Worker 0 prints its progress (no --quiet): its lines tell that training runs.
   std::vector<std::string> w0 =
-      concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port)}, s.extra);
+      concat(concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port)}, s.extra),
+             s.network_extra);
   std::vector<std::string> w1 = w0;
   w1.push_back("--quiet");
   child worker0(w0, dir / "worker0.out", dir / "worker0.err");
@@ -593,7 +600,7 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   result.server_waiting_for_push = waiting[0];
   result.worker_waiting_for_update = waiting[1];
   kill(server.pid(), SIGTERM); // stops the run early; the workers are told to exit
-  bool ok = server.wait_until(clock_type::now() + 20s).ok;
+  bool ok = server.wait_until(clock_type::now() + 20s, 128 + SIGTERM).ok;
   ok = worker0.wait_until(clock_type::now() + 10s).ok && ok;
   ok = worker1.wait_until(clock_type::now() + 10s).ok && ok;
   return ok ? result : failed();
@@ -648,7 +655,7 @@ steady_state measure_steady_state(const bench_options& o, const setting& s, int 
   auto after = sample();
   auto window_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
   kill(server.pid(), SIGTERM); // the server stops the run and dismisses its workers
-  bool ok = server.wait_until(clock_type::now() + 30s).ok;
+  bool ok = server.wait_until(clock_type::now() + 30s, 128 + SIGTERM).ok;
   for (auto& w : workers)
     ok = w->wait_until(clock_type::now() + 10s).ok && ok;
   auto sps = seconds_per_step(csv);
@@ -783,7 +790,8 @@ int main(int argc, char** argv) {
   fmt::print("cross_process_bench: {} hardware threads, load average {} (other work may run: "
              "compare ratios within this run)\n",
              std::thread::hardware_concurrency(), load_average());
-  fmt::print("  old = {} {}\n", settings[0].binary, fmt::join(settings[0].extra, " "));
+  fmt::print("  old = {} {} (server/worker also {})\n", settings[0].binary,
+             fmt::join(settings[0].extra, " "), fmt::join(settings[0].network_extra, " "));
   auto local_defaults = runtime_default_arguments(runtime_role::local);
   // The worker's process settings are options of dsq worker, not CAF settings: named too, so
   // that the line says everything "new" changes.
