@@ -15,10 +15,12 @@ namespace dsq {
 
 /// One of dsq's own options (not CAF's): how --help shows it and which commands use it.
 struct option_info {
-  std::string name;         ///< as on the command line without "--": "lr", "faults.drop"
-  char short_name = 0;      ///< 'n' for -n (--workers); 0: none
-  std::string value;        ///< what the help writes after '=' ("N", "SPEC"); empty: a flag
-  std::string default_text; ///< shown as "(default ...)"; empty: not shown
+  std::string name;    ///< as on the command line without "--": "lr", "faults.drop"
+  char short_name = 0; ///< 'n' for -n (--workers); 0: none
+  std::string value;   ///< what the help writes after '=' ("N", "SPEC"); empty: a flag
+  /// Shown as "(default ...)"; empty: the member's value when defined ("-": none shown, the
+  /// description says what an absent value means)
+  std::string default_text;
   option_group group = option_group::run;
   command_set commands = all_commands;
   std::string description;
@@ -42,13 +44,15 @@ public:
   /// ("n"); nullptr if dsq has none (CAF's own, or unknown).
   const option_info* find_option(std::string_view name) const;
 
-  /// Every option of every command, grouped, with descriptions and defaults.
+  /// Every option of every command, in the order of the help, with descriptions and defaults.
   std::string options_help() const;
   /// The options `command` uses, grouped, with descriptions and defaults; lines fit 100
   /// columns.
   std::string options_help(dsq_command command) const;
 
 private:
+  /// Binds `member` to the option `info` describes (in CAF's `faults` category for a name
+  /// "faults.*", else `global`) and keeps `info` for the help and the command checks.
   template <class T>
   void define(T& member, option_info info);
 
