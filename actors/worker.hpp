@@ -72,6 +72,8 @@ struct worker_options {
   /// it waits forever. Only a server alive behind an open connection can be silent: one that
   /// is gone sends a down message.
   std::chrono::steady_clock::duration server_timeout{};
+  /// dsq worker --data-dir: where this host keeps the run's data.
+  std::string data_dir;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).

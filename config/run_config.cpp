@@ -3,7 +3,10 @@
 #include "compression/make_compressor.hpp"
 #include "config/method.hpp"
 #include "config/run_limits.hpp"
+#include "config/slow_workers.hpp"
+#include "model/load_dataset.hpp"
 #include "model/lr_schedule.hpp"
+#include "model/make_model.hpp"
 
 #include <cmath>
 #include <filesystem>
@@ -156,6 +159,16 @@ void validate(const run_config& cfg) {
   if (cfg.shard != "contiguous" && cfg.shard != "shuffled")
     throw config_error("--shard=" + cfg.shard + ": expected contiguous or shuffled");
   try {
+    check_model_spec(cfg.model);
+  } catch (const std::exception& e) {
+    throw config_error("--model=" + cfg.model + ": " + e.what());
+  }
+  try {
+    check_dataset_spec(cfg.dataset);
+  } catch (const std::exception& e) {
+    throw config_error("--dataset=" + cfg.dataset + ": " + e.what());
+  }
+  try {
     parse_lr_schedule(cfg.lr_schedule);
   } catch (const std::exception& e) {
     throw config_error("--lr-schedule=" + cfg.lr_schedule + ": " + e.what());
@@ -201,6 +214,10 @@ run_config shared_training_part(const run_config& cfg) {
 
 std::uint64_t staleness_bound(const run_config& cfg) {
   return cfg.staleness < 0 ? 4 : static_cast<std::uint64_t>(cfg.staleness);
+}
+
+std::map<std::uint32_t, double> slow_workers(const run_config& cfg) {
+  return parse_slow_workers(cfg.slow_worker);
 }
 
 double slow_factor(const run_config& cfg, std::uint32_t id) {

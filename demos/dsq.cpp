@@ -14,6 +14,7 @@
 #include "base/simd/simd_dispatch.hpp"
 #include "config/cli/dsq_options.hpp"
 #include "config/cli/runtime_defaults.hpp"
+#include "model/model_spec_error.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/register_types.hpp"
 #include "net/transport/eager_tcp.hpp"
@@ -37,7 +38,13 @@ namespace {
 
 using namespace dsq;
 
+#ifndef DSQ_VERSION
+#error "DSQ_VERSION must hold dsq's version (set by demos/CMakeLists.txt)"
+#endif
+
 constexpr const char* usage = R"(usage: dsq <command> [--key=value ...] [--config=FILE]
+       dsq <command> --help     the options of <command>, with their defaults
+       dsq --version
 
 commands:
   local    run the parameter server and --workers workers as actors of this process
@@ -46,28 +53,75 @@ commands:
   worker   connect to --server=HOST:PORT, receive the run's configuration and the model, train
 
 Options come from the command line and from the [global] section of an INI file given with
---config=FILE (the command line wins). Ready-made files are in config/.
+--config=FILE (the command line wins). Ready-made files are in config/. Each command refuses
+the options it does not use (a worker trains with the configuration the server sends).
 Default run: DoubleSqueeze with 1-bit sign compression on both passes, 4 workers, an MLP on
 MNIST (synthetic data if MNIST has not been fetched).
+)";
 
-Injected faults (--faults.*, net/PROTOCOL.md): dsq local injects the whole plan; a dsq worker
-injects message and worker faults on its own link to the server (rejoin: start a new worker
-process); dsq server injects only server-crash, and not when resumed (the fault happens once).
+constexpr const char* exit_codes = R"(exit codes:
+  0    the run finished (dsq worker: also when it left on SIGINT or SIGTERM)
+  1    an error
+  2    bad options
+  3    the model diverged (non-finite)
+  4    dsq server: injected crash (--faults.server-crash); restart it with --resume=DIR
+  5    dsq worker: injected crash (--faults.crash)
+  6    dsq server: a peer's message ended CAF's network layer; restart it with --resume=DIR
+  130  dsq local, dsq server: stopped by SIGINT before the end ("stopped at step N of M")
+  143  dsq local, dsq server: stopped by SIGTERM before the end (the summary has
+       "completed": false; with --checkpoint, --resume=DIR continues the run)
+)";
 
-exit codes:
-  0  the run finished          3  the model diverged (non-finite)
-  1  an error                  4  dsq server: injected crash (--faults.server-crash); restart
-  2  bad options                  it with --resume=DIR
-                               5  dsq worker: injected crash (--faults.crash)
-                               6  dsq server: a peer's message ended CAF's network layer;
-                                  restart it with --resume=DIR
+/// What `dsq COMMAND --help` says first: how to call it and what it does.
+std::string command_usage(dsq_command command) {
+  switch (command) {
+  case dsq_command::local:
+    return "usage: dsq local [--key=value ...] [--config=FILE]\n\n"
+           "Runs the parameter server and --workers workers as actors of this process. SIGINT or\n"
+           "SIGTERM stops the run at the current step (outputs and checkpoint written).\n";
+  case dsq_command::server:
+    return "usage: dsq server [--key=value ...] [--config=FILE]\n\n"
+           "Publishes the parameter server on --bind:--port and trains once --min-workers\n"
+           "workers have registered; workers may join and leave while it trains. Its options\n"
+           "are the run's: each worker receives them. SIGINT or SIGTERM stops the run at the\n"
+           "current step and dismisses the workers (a second one stops waiting for them).\n";
+  case dsq_command::worker:
+    return "usage: dsq worker --server=HOST:PORT [--key=value ...] [--config=FILE]\n\n"
+           "Connects to a dsq server, receives the run's configuration, its shard and the model,\n"
+           "and trains. The server's options count (model, data, method, steps, ...): a worker\n"
+           "takes only the options of its own process below. SIGINT or SIGTERM makes it leave\n"
+           "the run (a second one: at once).\n";
+  }
+  return {};
+}
+
+/// The syntax of the specs that --model, --dataset, --compressor and --lr-schedule take.
+constexpr const char* spec_help = R"(specs (NAME[:key=value,...]):
+  --model       softmax[:l2=X]
+                mlp[:hidden=N,N,...][,l2=X]                  (default hidden=256,128)
+                cnn[:channels=A,B][,hidden=H][,l2=X]         (default 32,64 and 1024)
+                at most 100000000 parameters (model/model_limits.hpp)
+  --dataset     auto: mnist if its files are found, else synthetic
+                mnist[:dir=PATH][,limit=N]
+                synthetic[:n=N][,test=N][,d=D][,classes=C][,noise=X][,separation=X]
+                libsvm:path=FILE[,test=FILE][,split=F][,features=N][,zero_based=auto|0|1]
+                csv:path=FILE[,test=FILE][,split=F][,label=auto|first|last|name:COL]
+                    [,sep=auto|comma|semicolon|tab]
+                each with [,normalize=none|unit|standardize] (fitted on the training part;
+                libsvm and csv default to standardize, the others to none); without test=,
+                split=F (default 0.2) of the samples are the test set.
+                Relative paths and MNIST are looked for in the working directory, then
+                --data-dir (else $DSQ_DATA_DIR), the installed data, the repository's data/.
+                Details: docs/model.md
+  --compressor  identity | fp16 | sign[:block=B] | topk:k=K | randomk:k=K[,unbiased=1] |
+                qsgd:s=S (also for --uplink and --downlink)
 )";
 
 /// The help's last paragraph: CAF's own options, and the ones this command sets itself.
 std::string caf_options_help(const std::string& command, const std::vector<std::string>& chosen) {
   std::string text = "CAF's own options (--scheduler.*, --work-stealing.*, --middleman.*, ...; "
-                     "--dump-config shows them all)\nare accepted too, on the command line or in "
-                     "the INI file's [scheduler], [middleman] sections.\n";
+                     "--dump-config shows\nthem all) are accepted too, on the command line or in "
+                     "the INI file's [scheduler], [middleman]\nsections.\n";
   if (chosen.empty())
     return text + "dsq " + command + " runs with CAF's defaults.\n";
   return text + "Unless they are set, dsq " + command + " runs with " +
@@ -77,10 +131,21 @@ std::string caf_options_help(const std::string& command, const std::vector<std::
 
 std::atomic<bool> stop_requested{false};
 std::atomic<unsigned> stop_signals{0}; ///< SIGINT/SIGTERM received so far
+std::atomic<int> first_signal{0};      ///< the first of them (0: none)
 
-extern "C" void on_signal(int) {
+extern "C" void on_signal(int sig) {
   stop_requested = true;
   stop_signals.fetch_add(1);
+  int none = 0;
+  first_signal.compare_exchange_strong(none, sig);
+}
+
+/// The exit code of a run that a signal stopped before its end: 128 + the signal, as a shell
+/// reports a process that the signal ended (130 for SIGINT, 143 for SIGTERM); 0 for a run that
+/// completed all the same.
+int exit_code_of_stopped_run(const run_summary& s) {
+  const int sig = first_signal.load();
+  return sig != 0 && !s.completed ? 128 + sig : 0;
 }
 
 void install_signal_handlers() {
@@ -155,7 +220,7 @@ int run_local_command(caf::actor_system& sys, const run_config& cfg,
     return report_divergence(outcome);
   if (!outcome.ok)
     return fail(outcome.error);
-  return 0;
+  return exit_code_of_stopped_run(outcome.summary);
 }
 
 /// The server process's share of the plan: server-crash through the crash hook (never on a
@@ -164,11 +229,8 @@ void inject_server_faults(server_options& opts, const std::shared_ptr<fault_inje
   if (!faults)
     return;
   opts.faults_injected = [faults] { return faults->counts(); };
+  // Message and worker faults are dsq worker's options: parse_options refused them here.
   const auto& plan = faults->plan();
-  if (plan.has_message_faults() || plan.has_link_worker_faults() || !plan.rejoin.empty())
-    fmt::print(stderr, "dsq server: note: message and worker faults are injected by dsq worker "
-                       "processes (give them --faults.*); this process injects only "
-                       "server-crash\n");
   if (!plan.server_crash)
     return;
   if (!opts.cfg.resume.empty()) {
@@ -261,7 +323,9 @@ int run_server_command(caf::actor_system& sys, const run_config& cfg,
   if (!outcome->ok) // the server ended without an outcome: say why it ended
     return fail(!outcome->error.empty() ? outcome->error
                                         : "the parameter server ended: " + describe(sys, reason));
-  return finish_fault_log(faults) ? 0 : 1;
+  if (!finish_fault_log(faults))
+    return 1;
+  return exit_code_of_stopped_run(outcome->summary);
 }
 
 /// Whether a worker process puts a link between its worker and the server: message faults, or
@@ -327,6 +391,7 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   opts.host = fmt::format("{} pid {}", name, getpid());
   opts.verbose = !cfg.quiet;
   opts.pin_process = cfg.pin_cpus;
+  opts.data_dir = cfg.data_dir;
   opts.server_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(cfg.server_timeout_s));
   if (cfg.scheduling == "batch" && !schedule_process_as_batch() && !cfg.quiet)
@@ -341,9 +406,6 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
                  cpu, slot);
   }
   opts.in_middleman = true; // alone in this process: no thread hand-off per message
-  if (faults && (faults->plan().server_crash || !faults->plan().rejoin.empty()))
-    fmt::print(stderr, "dsq worker: note: server-crash and rejoin are not injected by a worker "
-                       "process (rejoin: start a new dsq worker)\n");
   if (cfg.reconnect_timeout_s > 0) {
     // A lost server: keep the state, reach the address again (a supervisor restarts the server
     // with --resume meanwhile), through a new fault link when the plan has one.
@@ -386,7 +448,11 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") {
-    fmt::print("{}", usage);
+    fmt::print("{}\n{}", usage, exit_codes);
+    return 0;
+  }
+  if (command == "--version" || command == "version") {
+    fmt::print("dsq {}\n", DSQ_VERSION);
     return 0;
   }
   if (command != "local" && command != "server" && command != "worker") {
@@ -394,14 +460,22 @@ int main(int argc, char** argv) {
                command);
     return 2;
   }
+  const auto which = command == "local"    ? dsq_command::local
+                     : command == "server" ? dsq_command::server
+                                           : dsq_command::worker;
   dsq_options opts;
   register_message_types(opts);
   apply_runtime_defaults(opts, role_of_command(command)); // the user's settings win
-  auto parsed = parse_options({argv + 2, argv + argc}, opts);
+  auto parsed = parse_options({argv + 2, argv + argc}, opts, which);
+  if (parsed.version) {
+    fmt::print("dsq {}\n", DSQ_VERSION);
+    return 0;
+  }
   if (parsed.help) {
     if (parsed.printed)
       return 0;
-    fmt::print("{}\noptions:\n{}\n{}", usage, opts.options_help(),
+    fmt::print("{}\n{}\n{}{}\n{}", command_usage(which), opts.options_help(which),
+               which == dsq_command::worker ? "" : std::string{spec_help} + "\n", exit_codes,
                caf_options_help(command, runtime_default_arguments(role_of_command(command))));
     return 0;
   }
@@ -469,6 +543,12 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::seconds(5));
       std::_Exit(code);
     }}.detach();
+  } catch (const config_error& e) { // found once the data is known (--epochs, too few samples)
+    fmt::print(stderr, "dsq: error: {}\n", e.what());
+    return 2;
+  } catch (const model_spec_error& e) { // a model too large for the data (model_limits.hpp)
+    fmt::print(stderr, "dsq: error: {}\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     return fail(e.what());
   }

@@ -261,9 +261,10 @@ std::string describe_scaling(normalization how, bool text_format) {
 
 } // namespace
 
-train_test load_dataset(std::string_view spec_text, std::uint64_t seed,
-                        const data_locations& where) {
-  keyed_spec spec(spec_text, "data set");
+namespace {
+
+/// The kind of `spec` and its keys, checked: an unknown kind or key throws naming what is known.
+void check_kind_and_keys(const keyed_spec& spec) {
   const auto& kind = spec.name();
   if (kind == "mnist")
     spec.reject_unknown({"dir", "limit", "normalize"});
@@ -276,6 +277,22 @@ train_test load_dataset(std::string_view spec_text, std::uint64_t seed,
   else
     throw std::invalid_argument(
         spec.error_message(fmt::format("unknown data set '{}' (known: {})", kind, known_kinds)));
+}
+
+} // namespace
+
+void check_dataset_spec(std::string_view spec_text) {
+  if (spec_text == "auto")
+    return;
+  const keyed_spec spec(spec_text, "data set");
+  check_kind_and_keys(spec);
+}
+
+train_test load_dataset(std::string_view spec_text, std::uint64_t seed,
+                        const data_locations& where) {
+  keyed_spec spec(spec_text, "data set");
+  const auto& kind = spec.name();
+  check_kind_and_keys(spec);
 
   // Features of a text format come in whatever units the file has: standardize unless told.
   const bool text_format = kind == "libsvm" || kind == "csv";

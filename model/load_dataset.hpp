@@ -39,4 +39,8 @@ train_test load_dataset(std::string_view spec, std::uint64_t seed, const data_lo
 /// load_dataset() with default_data_locations(): $DSQ_DATA_DIR, no --data-dir.
 train_test load_dataset(std::string_view spec, std::uint64_t seed);
 
+/// Checks what can be checked of a data set spec without reading anything: its kind and keys
+/// ("auto" passes). Throws std::invalid_argument as load_dataset() does.
+void check_dataset_spec(std::string_view spec);
+
 } // namespace dsq

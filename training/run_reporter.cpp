@@ -100,18 +100,22 @@ void run_reporter::say(const std::string& line) const {
 void run_reporter::print_done(const run_summary& s, std::size_t dim) const {
   if (!verbose_)
     return;
+  // A run stopped before its end (a signal; the server's note says "stopped at step N of M")
+  // says so where a finished run says "done:".
+  const bool stopped = !s.completed && s.note.rfind("stopped at step ", 0) == 0;
+  const auto head = stopped ? s.note + ":" : std::string{"done:"};
   if (s.pushes_applied == 0 && std::isnan(s.test_loss)) {
     // Stopped before training started: there is no loss or accuracy to show.
-    fmt::print("done: no step made in {:.1f} s{}\n", s.wall_s,
-               s.note.empty() ? std::string{} : " (" + s.note + ")");
+    fmt::print("{} no step made in {:.1f} s{}\n", head, s.wall_s,
+               s.note.empty() || stopped ? std::string{} : " (" + s.note + ")");
     std::fflush(stdout);
     return;
   }
   // What the same pushes would have cost in fp32: the saving compression buys.
   const double dense_bytes = 4.0 * static_cast<double>(dim) * static_cast<double>(s.pushes_applied);
-  fmt::print("done: {} steps in {:.1f} s ({:.1f} steps/s), train_loss {}, test_loss {}, "
+  fmt::print("{} {} steps in {:.1f} s ({:.1f} steps/s), train_loss {}, test_loss {}, "
              "test_acc {:.2f}%, traffic up {} down {}",
-             s.steps, s.wall_s, s.steps_per_s, loss_text(s.final_train_loss),
+             head, s.steps, s.wall_s, s.steps_per_s, loss_text(s.final_train_loss),
              loss_text(s.test_loss), 100 * s.test_accuracy, human_bytes(s.bytes_up),
              human_bytes(s.bytes_down));
   if (s.bytes_up > 0)

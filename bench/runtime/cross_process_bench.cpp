@@ -93,8 +93,9 @@ usage& operator+=(usage& a, const usage& b) {
   return a;
 }
 
-/// Waits for `c` until `deadline`; kills its group then. ok: exited with status 0 in time.
-usage wait_until(child_process& c, clock_type::time_point deadline) {
+/// Waits for `c` until `deadline`; kills its group then. ok: exited with status `expected` in
+/// time (0; a dsq server stopped by SIGTERM exits with 143).
+usage wait_until(child_process& c, clock_type::time_point deadline, int expected = 0) {
   const auto left =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
   const auto status = c.wait_for(std::max(left, std::chrono::milliseconds{0}));
@@ -102,7 +103,8 @@ usage wait_until(child_process& c, clock_type::time_point deadline) {
     c.kill_all();
     return {};
   }
-  return {status->success(), c.usage().cpu_us, c.usage().voluntary_switches};
+  return {status->exited && status->code == expected, c.usage().cpu_us,
+          c.usage().voluntary_switches};
 }
 
 std::string read_file(const fs::path& p) {
@@ -223,13 +225,15 @@ struct setting {
   std::string name;
   std::string binary;
   std::vector<std::string> extra; ///< arguments that every process of the run gets
+  /// Arguments of dsq server and dsq worker only (dsq local refuses them: it has no network).
+  std::vector<std::string> network_extra;
 };
 
 std::vector<setting> settings_of(const bench_options& o) {
   setting old_setting{"old", o.old_dsq.empty() ? o.dsq : o.old_dsq, {}};
   if (o.old_dsq.empty()) {
     old_setting.extra = caf_default_arguments();
-    old_setting.extra.push_back(
+    old_setting.network_extra.push_back(
         "--tcp=caf"); // CAF's own connections (dsq's: net/transport/eager_tcp.hpp)
   }
   return {old_setting, setting{"new", o.dsq, {}}};
@@ -270,7 +274,9 @@ std::optional<cross_run> start_cross_run(const setting& s,
                                          const fs::path& dir, clock_type::time_point deadline) {
   cross_run run;
   run.server = std::make_unique<child_process>(
-      concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, server_args), dir, "server");
+      concat(concat({s.binary, "server", "--port=0", "--bind=127.0.0.1"}, server_args),
+             s.network_extra),
+      dir, "server");
   if (!wait_for_text(dir / "server.out", "waiting for", *run.server, deadline))
     return std::nullopt;
   auto text = read_file(dir / "server.out");
@@ -280,8 +286,10 @@ std::optional<cross_run> start_cross_run(const setting& s,
   run.port = std::stoi(text.substr(at + 10));
   for (int i = 0; i < n; ++i)
     run.workers.push_back(std::make_unique<child_process>(
-        concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", run.port), "--quiet"},
-               s.extra),
+        concat(
+            concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", run.port), "--quiet"},
+                   s.extra),
+            s.network_extra),
         dir, fmt::format("worker{}", i)));
   return run;
 }
@@ -496,7 +504,8 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   const auto port = run->port;
   // Worker 0 prints its progress (no --quiet): its lines tell that training runs.
   std::vector<std::string> w0 =
-      concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port)}, s.extra);
+      concat(concat({s.binary, "worker", fmt::format("--server=127.0.0.1:{}", port)}, s.extra),
+             s.network_extra);
   std::vector<std::string> w1 = w0;
   w1.push_back("--quiet");
   child_process worker0(w0, dir, "worker0");
@@ -510,7 +519,7 @@ idle_cpu measure_idle(const bench_options& o, const setting& s) {
   result.server_waiting_for_push = waiting[0];
   result.worker_waiting_for_update = waiting[1];
   kill(server.pid(), SIGTERM); // stops the run early; the workers are told to exit
-  bool ok = wait_until(server, clock_type::now() + 20s).ok;
+  bool ok = wait_until(server, clock_type::now() + 20s, 128 + SIGTERM).ok;
   ok = wait_until(worker0, clock_type::now() + 10s).ok && ok;
   ok = wait_until(worker1, clock_type::now() + 10s).ok && ok;
   return ok ? result : failed();
@@ -565,7 +574,7 @@ steady_state measure_steady_state(const bench_options& o, const setting& s, int 
   auto after = sample();
   auto window_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
   kill(server.pid(), SIGTERM); // the server stops the run and dismisses its workers
-  bool ok = wait_until(server, clock_type::now() + 30s).ok;
+  bool ok = wait_until(server, clock_type::now() + 30s, 128 + SIGTERM).ok;
   for (auto& w : workers)
     ok = wait_until(*w, clock_type::now() + 10s).ok && ok;
   auto sps = seconds_per_step(csv);
@@ -700,7 +709,8 @@ int main(int argc, char** argv) {
   fmt::print("cross_process_bench: {} hardware threads, load average {} (other work may run: "
              "compare ratios within this run)\n",
              std::thread::hardware_concurrency(), load_average());
-  fmt::print("  old = {} {}\n", settings[0].binary, fmt::join(settings[0].extra, " "));
+  fmt::print("  old = {} {} (server/worker also {})\n", settings[0].binary,
+             fmt::join(settings[0].extra, " "), fmt::join(settings[0].network_extra, " "));
   auto local_defaults = runtime_default_arguments(runtime_role::local);
   // The worker's process settings are options of dsq worker, not CAF settings: named too, so
   // that the line says everything "new" changes.

@@ -8,6 +8,8 @@
 #include "training/faults/fault_plan.hpp"
 
 #include <filesystem>
+#include <sstream>
+#include <utility>
 
 using namespace dsq;
 
@@ -144,7 +146,7 @@ BOOST_AUTO_TEST_CASE(help_is_recognised_and_lists_the_options) {
   auto text = opts.options_help();
   for (const char* option : {"--method", "--compressor", "--workers", "--steps", "--epochs",
                              "--batch", "--lr", "--momentum", "--model", "--dataset", "--seed",
-                             "--eval-every", "--metrics", "--summary", "--config=<file>"})
+                             "--eval-every", "--metrics", "--summary", "--config=FILE"})
     BOOST_TEST(text.find(option) != std::string::npos, option);
 }
 
@@ -344,4 +346,103 @@ BOOST_AUTO_TEST_CASE(data_dir_must_be_a_directory_and_stays_on_its_node) {
   for (const char* part : {"--data-dir", "zero_based=auto", "label=auto|first|last|name:COL",
                            "sep=auto|comma|semicolon|tab", "normalize=standardize"})
     BOOST_TEST(text.find(part) != std::string::npos, part);
+}
+
+// -- Each command's options (issue 26) -----------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(each_commands_help_lists_exactly_the_options_it_uses) {
+  dsq_options opts;
+  for (auto command : {dsq_command::local, dsq_command::server, dsq_command::worker}) {
+    const auto help = opts.options_help(command);
+    BOOST_TEST_CONTEXT(command_name(command)) {
+      for (const auto& o : opts.options()) {
+        const auto listed =
+            help.find("\n  --" + o.name + (o.value.empty() ? "" : "=")) != std::string::npos ||
+            help.find("\n  --" + o.name + " ") != std::string::npos ||
+            help.find("\n  --" + o.name + ",") != std::string::npos;
+        BOOST_TEST(listed == uses(o.commands, command), "--" << o.name);
+      }
+      std::istringstream lines{help};
+      for (std::string line; std::getline(lines, line);)
+        BOOST_TEST(line.size() <= 100u, line);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_option_a_command_does_not_use_is_refused_naming_who_uses_it) {
+  struct expectation {
+    dsq_command command;
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const auto& e : std::vector<expectation>{
+           {dsq_command::worker,
+            {"--lr=5"},
+            "dsq worker does not use --lr=5: --lr is an option of dsq local and dsq server"},
+           {dsq_command::worker, {"-n", "3"}, "--workers is an option of dsq local and dsq server"},
+           {dsq_command::server,
+            {"--faults.drop=0.1"},
+            "dsq server does not use --faults.drop=0.1: --faults.drop is an option of dsq local "
+            "and dsq worker"},
+           {dsq_command::local, {"--tls-ca=ca.pem"}, "an option of dsq server and dsq worker"},
+           {dsq_command::local, {"--insecure"}, "--insecure is an option of dsq server"},
+       }) {
+    dsq_options opts;
+    auto r = parse_options(e.args, opts, e.command);
+    BOOST_TEST(mentions(r, e.says), e.args.front() << " -> '" << r.error << "'");
+  }
+  // What each command uses passes; without a command everything does (as before).
+  for (const auto& [command, args] : std::vector<std::pair<dsq_command, std::vector<std::string>>>{
+           {dsq_command::worker,
+            {"--server=h:1", "--quiet", "--faults.drop=0.1", "--tcp=caf", "--fault-log=f.csv"}},
+           {dsq_command::server, {"--port=1", "--lr=0.5", "--faults.server-crash=9", "-n", "2"}},
+           {dsq_command::local, {"--lr=0.5", "--faults.rejoin=1@5", "--checkpoint=c"}}}) {
+    dsq_options opts;
+    auto r = parse_options(args, opts, command);
+    BOOST_TEST(r.ok, command_name(command) << ": " << r.error);
+  }
+  dsq_options any;
+  BOOST_TEST(parse({"--lr=5", "--server=h:1", "--faults.drop=0.1"}, any).ok);
+}
+
+BOOST_AUTO_TEST_CASE(written_out_defaults_and_ids_beyond_the_workers_are_refused) {
+  for (const auto& [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--steps=-1"}, "--steps=-1: must be 0 or more"},
+           {{"--epochs=0"}, "--epochs=0: must be positive"},
+           {{"--mode=async", "--staleness=-1"}, "--staleness=-1: must be 0 or more"},
+           {{"--staleness=-1"}, "--staleness=-1"},
+           {{"--lr", "0.1"}, "write --lr=0.1 (not '--lr 0.1')"},
+           {{"--seed"}, "write --seed=N"},
+           {{"--model=mlp:hidden="}, "--model=mlp:hidden="},
+           {{"--model=mlp:hidden=999999999"}, "more than the limit of 100000000"},
+           {{"--dataset=nope"}, "unknown data set 'nope'"},
+       }) {
+    dsq_options opts;
+    auto r = parse(args, opts);
+    BOOST_TEST(mentions(r, says), args.front() << " -> '" << r.error << "'");
+  }
+  dsq_options local;
+  auto r = parse_options({"--workers=4", "--slow-worker=1:2,9:2"}, local, dsq_command::local);
+  BOOST_TEST(mentions(r, "worker 9 does not exist (dsq local has --workers=4"), r.error);
+  // dsq server: workers that join later take the next ids.
+  dsq_options server;
+  r = parse_options({"--workers=4", "--slow-worker=9:2"}, server, dsq_command::server);
+  BOOST_TEST(r.ok, r.error);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_given_twice_in_one_section_is_an_error_naming_both_lines) {
+  BOOST_CHECK_EXCEPTION(
+      read_ini("[global]\nlr=0.1\n\nlr = 0.2\n", "run.ini"), config_error, [](const auto& e) {
+        return std::string{e.what()} == "run.ini:4: [global] lr is given twice, on lines 2 and 4";
+      });
+  BOOST_CHECK_EXCEPTION(read_ini("[faults]\ndrop=0.1\n[faults]\ndrop=0.2\n", "f.ini"), config_error,
+                        [](const auto& e) {
+                          return std::string{e.what()}.find("[faults] drop is given twice") !=
+                                 std::string::npos;
+                        });
+  // The same key in two sections is two options.
+  const auto entries = read_ini("[global]\nseed=1\n[faults]\nseed=2\n", "ok.ini");
+  BOOST_REQUIRE_EQUAL(entries.size(), 2u);
+  BOOST_TEST(entries[1].argument == "--faults.seed=2");
+  BOOST_TEST(entries[1].line == 4);
 }

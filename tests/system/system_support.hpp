@@ -60,6 +60,11 @@ inline std::string dsq_binary() {
   return DSQ_BINARY;
 }
 
+/// dsq local and dsq server exit with 128 + the signal that stopped their run (143: SIGTERM).
+inline bool stopped_by_sigterm(const exit_status& s) {
+  return s.exited && s.code == 128 + SIGTERM;
+}
+
 /// A tiny run that takes well under a second in one process.
 inline std::vector<std::string> tiny_run(int steps = 200) {
   return {"--dataset=synthetic:n=3000,d=20,classes=4", "--model=softmax",

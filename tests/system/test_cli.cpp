@@ -392,3 +392,220 @@ BOOST_AUTO_TEST_CASE(a_diverging_run_exits_3_and_says_so) {
   for (std::size_t i = 1; i < csv.rows.size(); ++i)
     BOOST_TEST(csv.at(i, "train_loss") != "", "row " << i);
 }
+
+// -- Issue 26 ("The command line") and issue 29 item 8: each command's own options, refused
+// options, the version, and a run stopped by a signal.
+
+#ifndef DSQ_VERSION
+#error "DSQ_VERSION must hold dsq's version (set by tests/system/CMakeLists.txt)"
+#endif
+
+namespace {
+
+/// Whether a line of `help` starts with the option `--name` ("  --name=...", "  --name,",
+/// "  --name" alone): the line that lists it, not a mention in another option's text.
+bool lists_option(const std::string& help, const std::string& name) {
+  const auto start = "  --" + name;
+  for (const auto& line : split(help, '\n'))
+    if (line.rfind(start, 0) == 0 && (line.size() == start.size() || line[start.size()] == '=' ||
+                                      line[start.size()] == ',' || line[start.size()] == ' '))
+      return true;
+  return false;
+}
+
+/// The lines of `text` longer than 100 columns.
+std::vector<std::string> long_lines(const std::string& text) {
+  std::vector<std::string> result;
+  for (const auto& line : split(text, '\n'))
+    if (line.size() > 100)
+      result.push_back(line);
+  return result;
+}
+
+/// `dsq args` (in a fresh directory) must exit 2 with one "dsq: error:" line that contains
+/// every one of `mentions`.
+void expect_option_error(const std::vector<std::string>& args,
+                         const std::vector<std::string>& mentions) {
+  temp_dir cwd{"cli-option"};
+  auto r = run_dsq(args, cwd.path());
+  BOOST_TEST_CONTEXT("dsq " << args.front() << " ... " << args.back() << "\nstderr:\n" << r.err) {
+    BOOST_TEST(r.status.exited, r.status.describe());
+    BOOST_TEST(r.status.code == 2);
+    auto errors = lines(r.err);
+    BOOST_REQUIRE_EQUAL(errors.size(), 1u);
+    BOOST_TEST(errors[0].rfind("dsq: error:", 0) == 0u);
+    for (const auto& m : mentions)
+      BOOST_TEST(errors[0].find(m) != std::string::npos, "the line names '" << m << "'");
+  }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(each_command_has_its_own_options)
+
+// Every command's help lists its own options and not those of another command, with the
+// dataset sub-options where the command takes a data set, in lines of at most 100 columns.
+BOOST_AUTO_TEST_CASE(each_help_lists_its_own_options_and_not_anothers) {
+  struct expectation {
+    std::string command;
+    std::vector<std::string> own, others;
+    std::vector<std::string> texts; ///< more text the help must hold
+  };
+  const std::vector<expectation> cases{
+      {"local",
+       {"workers", "steps", "lr", "method", "model", "dataset", "staleness", "checkpoint",
+        "faults.drop", "faults.rejoin", "faults.server-crash", "metrics", "quiet"},
+       {"server", "port", "bind", "min-workers", "tls-cert", "reconnect-timeout", "tcp",
+        "pin-cpus"},
+       {"mnist[:dir=PATH]", "csv:path=FILE[,test=FILE][,split=F][,label=first|last]",
+        "normalize=none|unit|standardize", "libsvm:path=FILE", "synthetic[:n=N]", "(default 0.1)",
+        "  130  "}},
+      {"server",
+       {"workers", "lr", "method", "model", "dataset", "port", "bind", "min-workers", "max-workers",
+        "insecure", "tls-cert", "faults.server-crash", "tcp", "metrics"},
+       {"server", "reconnect-timeout", "server-timeout", "placement", "faults.drop", "faults.crash",
+        "faults.rejoin"},
+       {"mnist[:dir=PATH]", "csv:path=FILE", "(default 127.0.0.1)", "  143  "}},
+      {"worker",
+       {"server", "connect-timeout", "reconnect-timeout", "server-timeout", "placement",
+        "scheduling", "tls-cert", "tls-key", "tls-ca", "tcp", "faults.drop", "faults.crash",
+        "fault-log", "quiet"},
+       {"lr", "method", "model", "dataset", "workers", "steps", "port", "bind", "metrics",
+        "summary", "checkpoint", "faults.rejoin", "faults.server-crash"},
+       {"(default 60)"}},
+  };
+  for (const auto& e : cases) {
+    auto r = run_dsq({e.command, "--help"});
+    BOOST_TEST_CONTEXT("dsq " << e.command << " --help:\n" << r.out) {
+      BOOST_TEST(r.status.success(), r.status.describe());
+      for (const auto& name : e.own)
+        BOOST_TEST(lists_option(r.out, name), "lists --" << name);
+      for (const auto& name : e.others)
+        BOOST_TEST(!lists_option(r.out, name), "does not list --" << name);
+      for (const auto& text : e.texts)
+        BOOST_TEST(r.out.find(text) != std::string::npos, "says '" << text << "'");
+      const auto too_long = long_lines(r.out);
+      BOOST_TEST(too_long.empty(), "a line exceeds 100 columns: " << too_long.front());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(dsq_help_gives_the_command_overview) {
+  auto r = run_dsq({"--help"});
+  BOOST_TEST(r.status.success(), r.status.describe());
+  for (const char* text : {"local ", "server ", "worker ", "dsq <command> --help", "--version"})
+    BOOST_TEST(r.out.find(text) != std::string::npos, text);
+  BOOST_TEST(!lists_option(r.out, "lr"), "the overview lists no command's options");
+  BOOST_TEST(long_lines(r.out).empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_option_the_command_ignores_is_an_error_naming_who_takes_it) {
+  expect_option_error({"worker", "--server=127.0.0.1:1", "--lr=5", "--model=mlp"},
+                      {"--lr=5", "dsq worker", "dsq local and dsq server"});
+  expect_option_error({"server", "--faults.drop=0.1"},
+                      {"--faults.drop=0.1", "dsq server", "dsq local and dsq worker"});
+  expect_option_error({"local", "--port=4242"}, {"--port=4242", "dsq local", "dsq server"});
+  expect_option_error({"server", "--server=127.0.0.1:1"}, {"dsq server", "dsq worker"});
+  // In a --config file as on the command line, named by file and line.
+  temp_dir dir{"cli-ini"};
+  write_text(dir / "run.ini", "[global]\nconnect-timeout=5\nlr=0.5\n");
+  expect_option_error({"worker", "--server=127.0.0.1:1", "--config=" + (dir / "run.ini")},
+                      {dir / "run.ini" + ":3", "lr=0.5", "dsq worker", "dsq local"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(bad_values_are_option_errors)
+
+// The values that stand for "not given" are refused when written out (they ran the defaults).
+BOOST_AUTO_TEST_CASE(written_out_defaults_are_refused) {
+  expect_refused({synthetic, "--steps=-1"}, 2, "--steps=-1: must be 0 or more");
+  expect_refused({synthetic, "--epochs=0"}, 2, "--epochs=0: must be positive");
+  expect_refused({synthetic, steps, "--mode=async", "--staleness=-1"}, 2,
+                 "--staleness=-1: must be 0 or more");
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_worker_beyond_dsq_locals_workers_is_refused) {
+  expect_refused({synthetic, steps, "--workers=4", "--slow-worker=9:2"}, 2,
+                 "--slow-worker=9:2: worker 9 does not exist");
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_model_spec_is_an_option_error) {
+  expect_refused({synthetic, steps, "--model=mlp:hidden="}, 2, "--model=mlp:hidden=");
+  expect_refused({synthetic, steps, "--dataset=csv:path=x.csv,sep=;"}, 2, "'sep'");
+}
+
+// Sizes that cannot fit are refused before anything is allocated, naming the limit: at once
+// when no data could make them fit, once the data's shape is known otherwise.
+BOOST_AUTO_TEST_CASE(a_model_beyond_the_parameter_limit_is_refused_naming_it) {
+  expect_refused({synthetic, steps, "--model=mlp:hidden=999999999"}, 2,
+                 "more than the limit of 100000000");
+  expect_refused({"--dataset=synthetic:n=100,d=20000", steps, "--model=mlp:hidden=6000"}, 2,
+                 "for 20000 features and 10 classes, more than the limit of 100000000");
+}
+
+BOOST_AUTO_TEST_CASE(an_option_and_its_value_apart_say_how_to_join_them) {
+  expect_refused({synthetic, steps, "--lr", "0.1"}, 2, "write --lr=0.1");
+}
+
+BOOST_AUTO_TEST_CASE(a_key_given_twice_in_a_config_file_names_both_lines) {
+  temp_dir dir{"cli-ini"};
+  write_text(dir / "twice.ini", "[global]\nlr=0.1\nbatch=16\nlr=0.2\n");
+  expect_refused({synthetic, steps, "--config=" + (dir / "twice.ini")}, 2,
+                 dir / "twice.ini" + ":4: [global] lr is given twice, on lines 2 and 4");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(version_prints_the_projects_version) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--version"}, {"version"}, {"local", "--version"}, {"worker", "--version"}}) {
+    auto r = run_dsq(args);
+    BOOST_TEST(r.status.success(), r.status.describe());
+    BOOST_TEST(r.out == std::string{"dsq "} + DSQ_VERSION + "\n", args.front());
+  }
+}
+
+BOOST_AUTO_TEST_SUITE(a_signal_stops_the_run_and_says_so)
+
+/// The closing line of a run stopped at step N of `total`, and N from the summary: the last
+/// line of `out` starts "stopped at step N of TOTAL:" and no line starts "done:".
+void expect_stopped_line(const std::string& out, const std::string& summary, int total) {
+  const auto steps = json_value(summary, "steps").value_or("?");
+  const auto all = lines(out);
+  BOOST_REQUIRE(!all.empty());
+  const auto expected = "stopped at step " + steps + " of " + std::to_string(total) + ":";
+  BOOST_TEST(all.back().rfind(expected, 0) == 0u, all.back() << " (expected " << expected << ")");
+  for (const auto& line : all)
+    BOOST_TEST(line.rfind("done:", 0) != 0u, line);
+  BOOST_TEST(json_value(summary, "completed").value_or("") == "false", summary);
+}
+
+BOOST_AUTO_TEST_CASE(sigint_ends_dsq_local_with_130) {
+  cluster c{"local-int"};
+  const int total = 10'000'000;
+  auto& local = c.start("local", concat({dsq_binary(), "local", "--workers=2",
+                                         "--metrics=" + c.metrics(), "--summary=" + c.summary()},
+                                        tiny_run(total)));
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(50, 60s), "the run did not start:\n" << local.report());
+  local.send_signal(SIGINT);
+  auto s = local.wait_for(30s);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq local did not stop on SIGINT");
+  BOOST_TEST((s->exited && s->code == 130), s->describe());
+  expect_stopped_line(local.out(), c.summary_text(), total);
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_ends_dsq_server_with_143_and_its_worker_with_0) {
+  cluster c{"server-term"};
+  const int total = 10'000'000;
+  auto& server = c.start_server(concat(tiny_run(total), {"--workers=1"}));
+  auto& worker = c.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(50, 60s), "the run did not start:\n" << server.report());
+  server.send_signal(SIGTERM);
+  BOOST_REQUIRE_MESSAGE(c.wait_all(60s), "the run did not end after SIGTERM");
+  BOOST_TEST(stopped_by_sigterm(*server.status()), server.report());
+  BOOST_TEST(worker.status()->success(), worker.report());
+  expect_stopped_line(server.out(), c.summary_text(), total);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -134,7 +134,7 @@ void expect_progress(cluster& c, std::size_t more, const char* after) {
 std::uint64_t stop_run(cluster& c) {
   c.server().send_signal(SIGTERM);
   BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end after SIGTERM");
-  BOOST_TEST(c.server().status()->success(), c.server().report());
+  BOOST_TEST(stopped_by_sigterm(*c.server().status()), c.server().report());
   BOOST_TEST(c.summary_value("completed").value_or("") == "false");
   const auto note = c.summary_value("note").value_or("");
   BOOST_TEST(note.find("stopped at step") != std::string::npos, note);
@@ -190,8 +190,9 @@ BOOST_AUTO_TEST_CASE(a_server_stopped_before_its_run_starts_says_so_and_dismisse
   BOOST_REQUIRE_MESSAGE(server.wait_for_output("1 of the 2 needed to start", 30s), server.report());
   server.send_signal(SIGTERM);
   BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end after SIGTERM");
-  BOOST_TEST(server.status()->success(), server.report());
-  BOOST_TEST(server.out().find("done: no step made") != std::string::npos, server.out());
+  BOOST_TEST(stopped_by_sigterm(*server.status()), server.report());
+  BOOST_TEST(server.out().find("stopped at step 0 of 20: no step made") != std::string::npos,
+             server.out());
   BOOST_TEST(server.out().find("nan") == std::string::npos, server.out());
   BOOST_TEST(worker.status()->success(), worker.report());
 }
@@ -251,7 +252,7 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_dsq_local_which_writes_its_outputs) {
   local.send_signal(SIGTERM);
   auto s = local.wait_for(30s);
   BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq local did not stop on SIGTERM");
-  BOOST_TEST(s->success(), s->describe());
+  BOOST_TEST(stopped_by_sigterm(*s), s->describe());
   BOOST_TEST(c.summary_value("completed").value_or("") == "false");
   BOOST_TEST(c.summary_value("note").value_or("").find("stopped at step") != std::string::npos);
 }
@@ -286,7 +287,7 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_the_server_which_checkpoints_and_dismisses_wo
   c.server().send_signal(SIGTERM);
   auto stopped = c.server().wait_for(20s);
   BOOST_REQUIRE_MESSAGE(stopped.has_value(), "the server did not exit within 20 s of SIGTERM");
-  BOOST_TEST(stopped->success(), stopped->describe());
+  BOOST_TEST(stopped_by_sigterm(*stopped), stopped->describe());
   for (auto* w : {&w1, &w2}) {
     auto s = w->wait_for(15s);
     BOOST_REQUIRE_MESSAGE(s.has_value(), w->name() << " did not exit after the server stopped");
@@ -316,7 +317,7 @@ BOOST_AUTO_TEST_CASE(a_worker_beyond_max_workers_is_told_so_and_fails) {
   BOOST_TEST(c.server().running());
   c.server().send_signal(SIGTERM);
   BOOST_REQUIRE_MESSAGE(c.wait_all(30s), "the server and its workers did not stop");
-  BOOST_TEST(c.server().status()->success());
+  BOOST_TEST(stopped_by_sigterm(*c.server().status()));
   BOOST_TEST(c.summary_value("joins").value_or("") == "0");
   BOOST_TEST(c.summary_value("workers").value_or("") == "2");
   for (auto w : workers_per_step(read_csv(c.metrics())))
@@ -380,7 +381,7 @@ BOOST_AUTO_TEST_CASE(strangers_on_the_port_do_not_disturb_the_server) {
   BOOST_REQUIRE_MESSAGE(c.wait_for_rows(rows + 200, run_timeout), "training stopped");
   c.server().send_signal(SIGTERM);
   BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
-  BOOST_TEST(c.server().status()->success());
+  BOOST_TEST(stopped_by_sigterm(*c.server().status()));
   BOOST_TEST(w1.status()->success());
   BOOST_TEST(w2.status()->success());
   BOOST_TEST(c.summary_value("departures").value_or("") == "0");

@@ -46,6 +46,7 @@ void worker_core::register_with_server(bool returning, time_point now, worker_ef
 void worker_core::adopt(welcome& w) {
   id_ = w.worker_id;
   cfg_ = std::move(w.config);
+  cfg_.data_dir = settings_.data_dir;
   total_steps_ = w.total_steps;
   state_every_ = w.state_every;
   if (!settings_.setup.data)

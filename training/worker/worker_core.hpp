@@ -35,6 +35,9 @@ struct worker_settings {
   bool reconnects = false;
   /// A waiting worker whose probe goes unanswered this long ends with an error; zero: never.
   std::chrono::steady_clock::duration server_timeout{};
+  /// This host's --data-dir: where the run's data is looked for when the welcome's
+  /// configuration is loaded (a node-local option, never sent by the server).
+  std::string data_dir;
 };
 
 class worker_core {
