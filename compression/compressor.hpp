@@ -8,7 +8,7 @@
 
 namespace dsq {
 
-/// A compression operator C[·] (ALGORITHM.md, "Compression operators").
+/// A compression operator C[·] (docs/algorithm.md, "Compression operators").
 ///
 /// Compressors hold only their configuration, so one instance can be shared by any number of
 /// threads; all randomness comes from the caller's engine, which keeps runs reproducible.

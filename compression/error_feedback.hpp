@@ -11,7 +11,7 @@ namespace dsq {
 /// Error compensation around a compressor: whatever compression drops this step is added back
 /// into the next step's input, so gradient information is delayed, never lost.
 ///
-/// One instance is one residual of ALGORITHM.md: δ⁽ⁱ⁾ on worker i (step 2), δ on the server
+/// One instance is one residual of docs/algorithm.md: δ⁽ⁱ⁾ on worker i (step 2), δ on the server
 /// (step 3). For an input g (a gradient, or the server's average of received c⁽ⁱ⁾):
 ///
 ///   v = g + δ;   c = C[v];   δ ← v − c;   return c

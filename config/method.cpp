@@ -14,7 +14,7 @@ struct preset {
   bool downlink_residual;
 };
 
-// The table of baselines in ALGORITHM.md.
+// The table of baselines in docs/algorithm.md.
 constexpr std::array<preset, 4> presets{{
     {"sgd", false, false, false, false},
     {"compressed", true, false, true, false},

@@ -6,7 +6,7 @@
 
 namespace dsq {
 
-/// The four switches behind every method of ALGORITHM.md: all baselines are the same loop.
+/// The four switches behind every method of docs/algorithm.md: all baselines are the same loop.
 struct method_switches {
   std::string uplink = "identity";   ///< operator spec for worker -> server
   bool uplink_residual = false;      ///< worker error feedback

@@ -1,6 +1,6 @@
 #pragma once
 
-// The DoubleSqueeze update (Algorithm 1 of ALGORITHM.md), free of CAF, in one place:
+// The DoubleSqueeze update (Algorithm 1 of docs/algorithm.md), free of CAF, in one place:
 //
 //   worker i:  v⁽ⁱ⁾ = g⁽ⁱ⁾ + δ⁽ⁱ⁾;  c⁽ⁱ⁾ = C[v⁽ⁱ⁾];  δ⁽ⁱ⁾ ← v⁽ⁱ⁾ − c⁽ⁱ⁾     (compression_pass)
 //   server:    v = w Σ_i c⁽ⁱ⁾ + δ;  c = C[v];  δ ← v − c                  (server_aggregate)
@@ -9,7 +9,7 @@
 // The weight w is 1/n. Synchronous (Algorithm 1): the sum runs over the n pushes of one step.
 // Asynchronous variant: every push is applied alone, v = c⁽ⁱ⁾/n + δ, n the live workers.
 //
-// Every baseline of the table in ALGORITHM.md is this loop with switches: a pass without
+// Every baseline of the table in docs/algorithm.md is this loop with switches: a pass without
 // residual compresses g itself, a pass with the identity operator sends g exactly.
 
 #include "base/random.hpp"

@@ -28,7 +28,7 @@ public:
   virtual void enter(std::uint32_t id, std::uint64_t version) = 0;
 
   /// Worker `id` is gone. Whatever it was allowed to compute is released, so that nobody waits
-  /// for it; a push of its that was already accepted is kept (ALGORITHM.md, membership).
+  /// for it; a push of its that was already accepted is kept (docs/algorithm.md, membership).
   virtual void leave(std::uint32_t id) = 0;
 
   /// Offers a push at server version `version`: true if accepted, false if it is not expected

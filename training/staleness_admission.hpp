@@ -1,6 +1,6 @@
 #pragma once
 
-// Bounded-staleness admission for the asynchronous variant (ALGORITHM.md): pushes are applied
+// Bounded-staleness admission for the asynchronous variant (docs/algorithm.md): pushes are applied
 // one at a time, and no applied push ever has staleness (server version when applied − version
 // its gradient was computed on) above τ. net/PROTOCOL.md explains the rule and why it holds.
 //

@@ -29,7 +29,7 @@ worker_engine::worker_engine(const run_config& cfg, training_setup setup, std::u
                              std::uint64_t version, std::span<const float> model,
                              std::span<const float> momentum_buffer, const shard_assignment& shard)
     : cfg_(cfg), setup_(std::move(setup)), id_(id), version_(version),
-      // δ⁽ⁱ⁾ starts at zero, also for a worker that joins mid-run (ALGORITHM.md, membership).
+      // δ⁽ⁱ⁾ starts at zero, also for a worker that joins mid-run (docs/algorithm.md, membership).
       uplink_(resolve_method(cfg).uplink, resolve_method(cfg).uplink_residual,
               checked_dim(setup_, model)),
       schedule_(parse_lr_schedule(cfg.lr_schedule)), rng_(mix_seed(cfg.seed, 1000 + id)) {

@@ -1,4 +1,4 @@
-// The equations of ALGORITHM.md, checked on the functions the actors use.
+// The equations of docs/algorithm.md, checked on the functions the actors use.
 #define BOOST_TEST_MODULE double_squeeze
 #include <boost/test/unit_test.hpp>
 

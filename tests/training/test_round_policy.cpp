@@ -248,8 +248,8 @@ BOOST_AUTO_TEST_CASE(a_large_bound_is_used_when_a_straggler_is_present) {
 }
 
 BOOST_AUTO_TEST_CASE(the_obvious_rule_alone_is_not_enough_but_admission_holds_the_push) {
-  // ALGORITHM.md's example with τ = 1: A starts at s and is slow; B starts at s and is applied;
-  // B's next gradient starts at s+1. The admission must not let B2 be applied before A.
+  // docs/algorithm.md's example with τ = 1: A starts at s and is slow; B starts at s and is
+  // applied; B's next gradient starts at s+1. The admission must not let B2 be applied before A.
   staleness_admission a{1};
   a.enter(0, 0); // A
   a.enter(1, 0); // B
