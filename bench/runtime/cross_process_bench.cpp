@@ -230,13 +230,13 @@ struct setting {
 };
 
 std::vector<setting> settings_of(const bench_options& o) {
-  setting old_setting{"old", o.old_dsq.empty() ? o.dsq : o.old_dsq, {}};
+  setting old_setting{"old", o.old_dsq.empty() ? o.dsq : o.old_dsq, {}, {}};
   if (o.old_dsq.empty()) {
     old_setting.extra = caf_default_arguments();
     old_setting.network_extra.push_back(
         "--tcp=caf"); // CAF's own connections (dsq's: net/transport/eager_tcp.hpp)
   }
-  return {old_setting, setting{"new", o.dsq, {}}};
+  return {old_setting, setting{"new", o.dsq, {}, {}}};
 }
 
 const std::vector<std::string> tiny_model{
