@@ -95,28 +95,6 @@ std::string command_usage(dsq_command command) {
   return {};
 }
 
-/// The syntax of the specs that --model, --dataset, --compressor and --lr-schedule take.
-constexpr const char* spec_help = R"(specs (NAME[:key=value,...]):
-  --model       softmax[:l2=X]
-                mlp[:hidden=N,N,...][,l2=X]                  (default hidden=256,128)
-                cnn[:channels=A,B][,hidden=H][,l2=X]         (default 32,64 and 1024)
-                at most 100000000 parameters (model/model_limits.hpp)
-  --dataset     auto: mnist if its files are found, else synthetic
-                mnist[:dir=PATH][,limit=N]
-                synthetic[:n=N][,test=N][,d=D][,classes=C][,noise=X][,separation=X]
-                libsvm:path=FILE[,test=FILE][,split=F][,features=N][,zero_based=auto|0|1]
-                csv:path=FILE[,test=FILE][,split=F][,label=auto|first|last|name:COL]
-                    [,sep=auto|comma|semicolon|tab]
-                each with [,normalize=none|unit|standardize] (fitted on the training part;
-                libsvm and csv default to standardize, the others to none); without test=,
-                split=F (default 0.2) of the samples are the test set.
-                Relative paths and MNIST are looked for in the working directory, then
-                --data-dir (else $DSQ_DATA_DIR), the installed data, the repository's data/.
-                Details: docs/model.md
-  --compressor  identity | fp16 | sign[:block=B] | topk:k=K | randomk:k=K[,unbiased=1] |
-                qsgd:s=S (also for --uplink and --downlink)
-)";
-
 /// The help's last paragraph: CAF's own options, and the ones this command sets itself.
 std::string caf_options_help(const std::string& command, const std::vector<std::string>& chosen) {
   std::string text = "CAF's own options (--scheduler.*, --work-stealing.*, --middleman.*, ...; "
@@ -475,7 +453,8 @@ int main(int argc, char** argv) {
     if (parsed.printed)
       return 0;
     fmt::print("{}\n{}\n{}{}\n{}", command_usage(which), opts.options_help(which),
-               which == dsq_command::worker ? "" : std::string{spec_help} + "\n", exit_codes,
+               which == dsq_command::worker ? "" : std::string{spec_syntax_help()} + "\n",
+               exit_codes,
                caf_options_help(command, runtime_default_arguments(role_of_command(command))));
     return 0;
   }

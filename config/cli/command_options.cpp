@@ -64,4 +64,27 @@ std::string_view group_heading(option_group g, dsq_command command) {
   return "";
 }
 
+std::string_view spec_syntax_help() {
+  return R"(specs (NAME[:key=value,...]):
+  --model       softmax[:l2=X]
+                mlp[:hidden=N,N,...][,l2=X]                  (default hidden=256,128)
+                cnn[:channels=A,B][,hidden=H][,l2=X]         (default 32,64 and 1024)
+                at most 100000000 parameters (model/model_limits.hpp)
+  --dataset     auto: mnist if its files are found, else synthetic
+                mnist[:dir=PATH][,limit=N]
+                synthetic[:n=N][,test=N][,d=D][,classes=C][,noise=X][,separation=X]
+                libsvm:path=FILE[,test=FILE][,split=F][,features=N][,zero_based=auto|0|1]
+                csv:path=FILE[,test=FILE][,split=F][,label=auto|first|last|name:COL]
+                    [,sep=auto|comma|semicolon|tab]
+                each with [,normalize=none|unit|standardize] (fitted on the training part;
+                libsvm and csv default to standardize, the others to none); without test=,
+                split=F (default 0.2) of the samples are the test set.
+                Relative paths and MNIST are looked for in the working directory, then
+                --data-dir (else $DSQ_DATA_DIR), the installed data, the repository's data/.
+                Details: docs/model.md
+  --compressor  identity | fp16 | sign[:block=B] | topk:k=K | randomk:k=K[,unbiased=1] |
+                qsgd:s=S (also for --uplink and --downlink)
+)";
+}
+
 } // namespace dsq

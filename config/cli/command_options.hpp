@@ -45,6 +45,10 @@ enum class option_group {
   output,
 };
 
+/// The syntax of the specs that --model, --dataset, --compressor and --lr-schedule take, for
+/// the help of the commands that define a run.
+std::string_view spec_syntax_help();
+
 /// The heading of `g` in the help of `command`.
 std::string_view group_heading(option_group g, dsq_command command);
 

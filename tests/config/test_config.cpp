@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE config
 #include <boost/test/unit_test.hpp>
 
+#include "config/cli/command_options.hpp"
 #include "config/cli/dsq_options.hpp"
 #include "config/method.hpp"
 #include "tests/support/temp_directory.hpp"
@@ -341,11 +342,12 @@ BOOST_AUTO_TEST_CASE(data_dir_must_be_a_directory_and_stays_on_its_node) {
   r = parse({"--data-dir=" + (dir.path() / "absent").string()}, missing);
   BOOST_TEST(mentions(r, "--data-dir=" + (dir.path() / "absent").string() + ": no such directory"),
              r.error);
-  // The help names the option and the data set sub-options.
-  const auto text = opts.options_help();
-  for (const char* part : {"--data-dir", "zero_based=auto", "label=auto|first|last|name:COL",
-                           "sep=auto|comma|semicolon|tab", "normalize=standardize"})
-    BOOST_TEST(text.find(part) != std::string::npos, part);
+  // The help names the option, and the spec syntax the data set sub-options.
+  BOOST_TEST(opts.options_help(dsq_command::worker).find("--data-dir") != std::string::npos);
+  const std::string specs{spec_syntax_help()};
+  for (const char* part : {"zero_based=auto", "label=auto|first|last|name:COL",
+                           "sep=auto|comma|semicolon|tab", "normalize=none|unit|standardize"})
+    BOOST_TEST(specs.find(part) != std::string::npos, part);
 }
 
 // -- Each command's options (issue 26) -----------------------------------------------------
