@@ -17,22 +17,9 @@
 
 #include "sgd_training.hpp"
 #include "tests/support/temp_directory.hpp"
+#include "thrown_message.hpp"
 
 namespace {
-
-template <class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 void expect_message(const std::string& message, std::initializer_list<const char*> parts) {
   for (const char* part : parts)

@@ -15,6 +15,7 @@
 #include "idx_files.hpp"
 #include "scoped_env.hpp"
 #include "tests/support/temp_directory.hpp"
+#include "thrown_message.hpp"
 
 namespace {
 
@@ -35,20 +36,6 @@ void write_tiny_mnist(const std::filesystem::path& dir) {
 void write_file(const std::filesystem::path& file, const std::string& text) {
   std::filesystem::create_directories(file.parent_path());
   std::ofstream(file, std::ios::binary) << text;
-}
-
-template <class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 // A small CSV whose first feature tells which copy was read.

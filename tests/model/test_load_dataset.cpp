@@ -15,6 +15,7 @@
 #include "idx_files.hpp"
 #include "scoped_env.hpp"
 #include "tests/support/temp_directory.hpp"
+#include "thrown_message.hpp"
 
 namespace {
 
@@ -28,20 +29,6 @@ void write_tiny_mnist(const std::filesystem::path& dir) {
   put("train-labels-idx1-ubyte", idx_labels({1, 2, 3}));
   put("t10k-images-idx3-ubyte", idx_images(2, 2, 2, {255, 0, 0, 0, 0, 0, 0, 255}));
   put("t10k-labels-idx1-ubyte", idx_labels({4, 5}));
-}
-
-template <class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 } // namespace
