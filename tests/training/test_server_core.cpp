@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <vector>
 
 #include <unistd.h>
@@ -385,4 +386,84 @@ BOOST_AUTO_TEST_CASE(an_injected_crash_stops_at_once_after_the_update_is_sent) {
   BOOST_TEST(stop->killed);
   BOOST_TEST(sent<update_msg>(fx).size() == 2u); // the workers got x_1; nobody was told
   BOOST_TEST(sent<farewell_msg>(fx).empty());
+}
+
+// -- issue 29: pushes never issued, evaluated divergence --------------------------------------
+
+BOOST_AUTO_TEST_CASE(an_async_push_under_a_grant_never_issued_is_refused) {
+  started s{small_run("async")};
+  auto grants = sent<grant_msg>(s.at_start);
+  BOOST_REQUIRE(grants.size() == 2u);
+  const auto g = grants[0].second;
+  const auto peer = grants[0].first;
+  const auto id = *s.core.worker_of(peer);
+  auto forged = s.core.pushed(peer, push_of(s.cfg, id, g.version, g.number + 1000), t0 + 1s);
+  BOOST_TEST(s.core.version() == 0u); // not applied
+  BOOST_TEST(sent<ack_msg>(forged).empty());
+  BOOST_TEST(s.core.totals().ignored_pushes == 1u);
+  // The worker's real push is taken, not acknowledged as a resend of the forged one.
+  auto real = s.core.pushed(peer, push_of(s.cfg, id, g.version, g.number), t0 + 2s);
+  BOOST_TEST(sent<ack_msg>(real).empty());
+  BOOST_TEST(s.core.version() == 1u);
+  BOOST_TEST(s.core.totals().retransmissions == 0u);
+  // Another worker's grant number is not this worker's either.
+  const auto other = grants[1].second;
+  s.core.pushed(peer, push_of(s.cfg, id, other.version, other.number), t0 + 3s);
+  BOOST_TEST(s.core.version() == 1u);
+  BOOST_TEST(s.core.totals().ignored_pushes == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_sync_push_for_a_step_ahead_of_the_model_is_refused) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 5), t0 + 1s); // the server is at step 0
+  BOOST_TEST(s.core.totals().ignored_pushes == 1u);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0 + 1s);
+  BOOST_TEST(s.core.version() == 0u); // worker 0 still owes step 0
+  auto fx = s.core.pushed(1, push_of(s.cfg, 0, 0), t0 + 2s);
+  BOOST_TEST(sent<ack_msg>(fx).empty()); // a new push, not a resend
+  BOOST_TEST(s.core.version() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_evaluated_loss_far_above_the_start_ends_the_run_as_diverged) {
+  auto cfg = small_run();
+  cfg.eval_every = 1;
+  auto setup = setup_of(cfg);
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0); // the initial row: healthy
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  BOOST_REQUIRE(core.version() == 1u);
+  // Pushes that passed every check; the model's test loss says otherwise.
+  auto fx = core.evaluated(1, false, 7e6, 0.7, 0);
+  BOOST_TEST((core.now_in() == server_core::phase::finishing));
+  BOOST_TEST(sent<farewell_msg>(fx).size() == 2u);
+  BOOST_REQUIRE(effects<evaluation_request>(fx).size() == 1u); // the final one
+  auto end = core.evaluated(1, true, 7e6, 0.7, 7e6);
+  BOOST_REQUIRE(effects<stop_server>(end).size() == 1u);
+  BOOST_TEST(effects<stop_server>(end)[0].failed);
+  BOOST_TEST(outcome->summary.diverged);
+  BOOST_TEST(*outcome->summary.diverged_at_step == 1u);
+  BOOST_TEST(!outcome->summary.completed);
+  BOOST_TEST(outcome->error.find("test loss") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_final_evaluation_far_above_the_start_makes_a_finished_run_diverged) {
+  auto cfg = small_run();
+  cfg.steps = 1;
+  auto setup = setup_of(cfg);
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  auto fx = core.pushed(2, push_of(cfg, 1, 0), t0); // the last step: the run finishes
+  BOOST_REQUIRE((core.now_in() == server_core::phase::finishing));
+  auto end = core.evaluated(1, true, std::numeric_limits<double>::quiet_NaN(), 0.1, 1);
+  BOOST_REQUIRE(effects<stop_server>(end).size() == 1u);
+  BOOST_TEST(outcome->summary.diverged);
+  BOOST_TEST(!outcome->ok);
 }

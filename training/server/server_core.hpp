@@ -138,6 +138,7 @@ private:
   void check_liveness();
   bool check_diverged(double loss);
   bool end_if_diverged(std::uint32_t id, const std::string& what);
+  void diverge_on_evaluation(std::uint64_t step, double test_loss);
   std::optional<std::uint32_t> training_member(std::optional<peer_id> from);
   // the end
   void finish(std::string failure = {});
