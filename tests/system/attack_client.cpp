@@ -28,6 +28,11 @@
 //                   built-in config_value but carries a variant tag no config_value has (CAF
 //                   0.17's deserializer throws on it: dsq's connections close that connection,
 //                   over CAF's own (--tcp=caf) it ends the server's network layer)
+//   plus-ten        registers, then pushes sign-encoded +10 on every coordinate every step:
+//                   well-formed and within the norm bound, it passes every check of a push
+//                   (issue 29: the run must end as diverged, not report success)
+//   minus-ten       the same with -10: the server's descent step adds to every weight, and the
+//                   activations of an MLP grow with them
 //
 // It prints one line per event ("attack: ..."), and exits 0 once the server has ended, told it
 // to go, or removed it (it stops receiving updates: it waits for the server's end then). It
@@ -87,6 +92,10 @@ std::vector<std::uint8_t> push_payload(const std::string& attack, std::size_t di
       small[i] = 0.01f * static_cast<float>(i % 7) - 0.03f;
     return encode("topk:k=0.5", small);
   }
+  if (attack == "plus-ten")
+    return encode("sign", std::vector<float>(dim, 10.0f));
+  if (attack == "minus-ten")
+    return encode("sign", std::vector<float>(dim, -10.0f));
   throw std::invalid_argument("no payload for " + attack);
 }
 
@@ -278,7 +287,9 @@ int main(int argc, char** argv) {
   if (argc != 3 && argc != 6) {
     std::cerr
         << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|nan-loss|"
-           "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit [CERT KEY CA]\n";
+           "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit|plus-ten|minus-ten "
+           "[CERT KEY "
+           "CA]\n";
     return 2;
   }
   block_sigusr1();

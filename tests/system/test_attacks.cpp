@@ -221,3 +221,32 @@ BOOST_AUTO_TEST_CASE(registrations_that_never_push_are_removed_after_the_worker_
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// -- issue 29: poisoned pushes that pass every check (helper H8) -------------------------------
+
+BOOST_AUTO_TEST_SUITE(poisoned_members)
+
+// Sign pushes of -10 on every coordinate are well-formed and within the norm bound: no check of
+// a push refuses them, and the server's descent step grows every weight of the MLP. The
+// server's evaluations see the damage (a test loss far above the start's,
+// training/divergence_probe.hpp): the run ends as diverged, exit 3, never success.
+BOOST_AUTO_TEST_CASE(pushes_of_ten_that_pass_every_check_end_the_run_as_diverged) {
+  cluster c{"attack-minus-ten"};
+  auto& server = c.start_server(
+      concat({"--dataset=synthetic:n=3000,d=20,classes=4", "--model=mlp:hidden=32,32",
+              "--steps=400", "--eval-every=50", "--quiet"},
+             {"--workers=3"}));
+  auto& attacker = start_attacker(c, "minus-ten");
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: registered", 20s), attacker.report());
+  c.start_worker({"--quiet"});
+  c.start_worker({"--quiet"});
+  auto status = server.wait_for(run_timeout);
+  BOOST_REQUIRE_MESSAGE(status.has_value(), "the run did not end in time");
+  BOOST_TEST(status->exited);
+  BOOST_TEST(status->code == 3, server.report());
+  BOOST_TEST(c.summary_value("diverged").value_or("") == "true");
+  BOOST_TEST(c.summary_value("completed").value_or("") == "false");
+  BOOST_TEST_MESSAGE("attacker said:\n" << attacker.out());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
