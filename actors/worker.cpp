@@ -1,6 +1,7 @@
 #include "actors/worker.hpp"
 
 #include "actors/cpu_affinity.hpp"
+#include "actors/unexpected_messages.hpp"
 #include "net/atoms.hpp"
 #include "net/messages.hpp"
 #include "training/double_squeeze.hpp"
@@ -33,6 +34,8 @@ constexpr auto late_timer = std::chrono::milliseconds(500);
 
 struct worker_state {
   caf::actor server;
+  /// Unexpected messages by kind, logged once each then counted (unexpected_messages.hpp).
+  kind_tally unexpected;
   worker_options opts;
   run_config cfg;
   std::uint32_t id = 0;
@@ -313,6 +316,7 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
     pin_thread_to_cpu_slot(opts.cpu_slot);
   self->state.server = server;
   self->state.opts = std::move(opts);
+  self->set_default_handler(count_unexpected(self, "dsq worker"));
   self->monitor(server);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
@@ -448,7 +452,8 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
           // Removed for silence (hung, or cut off): awake again, join anew through the
           // elastic-join path, as a new worker with a zero residual.
           if (st.opts.verbose)
-            fmt::print("worker {}: removed ({}); registering again\n", st.id, f.reason);
+            fmt::print("worker {}: removed ({}); registering again\n", st.id,
+                       log_safe(f.reason, log_text_chars));
           st.engine.reset();
           st.unacked.reset();
           st.delayed.reset();
@@ -456,15 +461,15 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
           return;
         }
         if (f.error)
-          fail(self, f.reason);
+          fail(self, log_safe(f.reason, log_text_chars));
         else
           self->quit();
       },
       [=](reject_atom, const farewell& f) {
         if (f.error) {
-          fail(self, "rejected by the server: " + f.reason);
+          fail(self, "rejected by the server: " + log_safe(f.reason, log_text_chars));
         } else {
-          fmt::print("worker: the server declined: {}\n", f.reason);
+          fmt::print("worker: the server declined: {}\n", log_safe(f.reason, log_text_chars));
           self->quit();
         }
       },

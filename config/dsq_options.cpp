@@ -71,7 +71,9 @@ dsq_options::dsq_options() {
       .add(r.server, "server", "dsq worker: HOST:PORT of the server")
       .add(r.min_workers, "min-workers",
            "dsq server: start once this many registered (0: --workers)")
-      .add(r.max_workers, "max-workers", "dsq server: refuse workers beyond this (0: no cap)")
+      .add(r.max_workers, "max-workers",
+           "dsq server: refuse workers beyond this (0, the default: 256, or --workers if more; "
+           "every seat costs the server state, traffic and a shard)")
       .add(r.checkpoint, "checkpoint", "directory for the server's checkpoint, written at the end")
       .add(r.checkpoint_every, "checkpoint-every", "also write the checkpoint every K steps")
       .add(r.resume, "resume",

@@ -5,6 +5,7 @@
 #include "config/run_limits.hpp"
 #include "model/lr_schedule.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -196,6 +197,12 @@ run_config shared_training_part(const run_config& cfg) {
   shared.quiet = defaults.quiet;
   shared.data_dir = defaults.data_dir;
   return shared;
+}
+
+std::uint64_t worker_cap(const run_config& cfg) {
+  if (cfg.max_workers > 0)
+    return cfg.max_workers;
+  return std::max({default_worker_cap, cfg.workers, cfg.min_workers});
 }
 
 std::uint64_t staleness_bound(const run_config& cfg) {

@@ -33,6 +33,10 @@
 //                   (issue 29: the run must end as diverged, not report success)
 //   minus-ten       the same with -10: the server's descent step adds to every weight, and the
 //                   activations of an MLP grow with them
+//   junk-long-host  sends 2000 messages the server has no handler for (an atom of its own and
+//                   a number), then registers with a 1 MiB host name full of control
+//                   characters, and leaves as soon as it is welcomed (issue 29: the log must
+//                   get a few lines, cut and printable, not 2000 or a megabyte)
 //
 // It prints one line per event ("attack: ..."), and exits 0 once the server has ended, told it
 // to go, or removed it (it stops receiving updates: it waits for the server's end then). It
@@ -226,6 +230,16 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
                     caf::after(1s) >> [] {});
     say(done ? "the server ended" : "gave up waiting");
     return 0;
+  } else if (attack == "junk-long-host") {
+    using junk_atom = caf::atom_constant<caf::atom("junk")>;
+    for (int i = 0; i < 2000; ++i)
+      self->send(server, junk_atom::value, i);
+    say("sent 2000 unexpected messages");
+    std::string host(std::size_t{1} << 20, 'h');
+    for (std::size_t i = 0; i < host.size(); i += 1000)
+      host[i] = '\n';
+    register_with(self, server, host);
+    say("registered");
   } else {
     if (attack != "spoof")
       push_payload(attack, 8); // an unknown attack fails here, before it registers
@@ -260,11 +274,16 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
           if (attack == "spoof") {
             zeros = encode("sign", std::vector<float>(dim, 0.0f));
             spoofed = encode("sign", std::vector<float>(dim, 10.0f));
-          } else if (attack != "stop") {
+          } else if (attack != "stop" && attack != "junk-long-host") {
             payload = push_payload(attack, dim);
           }
           say("welcomed as worker " + std::to_string(id) + " at version " +
               std::to_string(w.version) + ", dimension " + std::to_string(dim));
+          if (attack == "junk-long-host") {
+            self->send(server, leave_atom::value, id);
+            say("left");
+            return;
+          }
           push(w.version, total);
           ++pushes;
         },

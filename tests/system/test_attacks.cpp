@@ -13,6 +13,7 @@
 #include <cmath>
 #include <csignal>
 #include <optional>
+#include <sstream>
 
 #ifndef DSQ_ATTACK_CLIENT
 #error "DSQ_ATTACK_CLIENT must name the attack_client executable (tests/system/CMakeLists.txt)"
@@ -247,6 +248,40 @@ BOOST_AUTO_TEST_CASE(pushes_of_ten_that_pass_every_check_end_the_run_as_diverged
   BOOST_TEST(c.summary_value("diverged").value_or("") == "true");
   BOOST_TEST(c.summary_value("completed").value_or("") == "false");
   BOOST_TEST_MESSAGE("attacker said:\n" << attacker.out());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- issue 29: log amplification (helper H8) --------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(log_amplification)
+
+// 2000 messages the server has no handler for used to print 2000 lines (CAF's print_and_drop),
+// and a host name was logged whole: the server now logs the first of each kind and counts
+// (10, 100, 1000), and cuts the host name to 64 printable bytes.
+BOOST_AUTO_TEST_CASE(unexpected_messages_and_a_huge_host_name_cost_a_few_short_lines) {
+  cluster c{"attack-junk-long-host"};
+  auto& server = c.start_server(concat(tiny_run(200), {"--workers=2"}));
+  auto& attacker = start_attacker(c, "junk-long-host");
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: registered", 20s), attacker.report());
+  auto& w1 = c.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: left", 30s), attacker.report());
+  BOOST_REQUIRE_MESSAGE(server.wait_for(run_timeout).has_value(), "the run did not end in time");
+  BOOST_TEST(server.status()->success(), server.report());
+  BOOST_TEST(w1.wait_for(30s).has_value());
+  std::size_t unexpected_lines = 0, longest = 0;
+  for (const auto& text : {server.out(), server.err()}) {
+    std::istringstream lines{text};
+    for (std::string line; std::getline(lines, line);) {
+      longest = std::max(longest, line.size());
+      if (line.find("unexpected message") != std::string::npos)
+        ++unexpected_lines;
+    }
+  }
+  BOOST_TEST(unexpected_lines >= 1u);
+  BOOST_TEST(unexpected_lines <= 4u, server.report()); // 1, 10, 100, 1000
+  BOOST_TEST(longest < 1000u);
+  BOOST_TEST(server.out().find("bytes, cut") != std::string::npos, server.report());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -467,3 +467,38 @@ BOOST_AUTO_TEST_CASE(a_final_evaluation_far_above_the_start_makes_a_finished_run
   BOOST_TEST(outcome->summary.diverged);
   BOOST_TEST(!outcome->ok);
 }
+
+// -- issue 29: registrations ----------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_huge_host_name_is_cut_and_made_printable_before_it_is_kept) {
+  started s{small_run()};
+  auto r = hello(3);
+  r.host = "evil\n\x1b[2J" + std::string(std::size_t{1} << 20, 'h');
+  s.core.registered(r, t0);
+  auto id = s.core.worker_of(3);
+  BOOST_REQUIRE(id.has_value());
+  const auto* m = s.core.members().get(*id);
+  BOOST_REQUIRE(m != nullptr);
+  BOOST_TEST(m->host.size() < 100u);
+  BOOST_TEST(m->host.find('\n') == std::string::npos);
+  BOOST_TEST(m->host.find('\x1b') == std::string::npos);
+  BOOST_TEST(m->host.find("bytes, cut") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(without_max_workers_the_server_gives_256_seats) {
+  auto big = small_run();
+  big.dataset = "synthetic:n=2000,d=8,classes=2"; // a sample for every seat
+  started s{big}; // 2 members
+  for (peer_id peer = 3; peer <= 256; ++peer)
+    BOOST_TEST(sent<farewell_msg>(s.core.registered(hello(peer), t0)).empty());
+  auto full = sent<farewell_msg>(s.core.registered(hello(257), t0));
+  BOOST_REQUIRE(full.size() == 1u);
+  BOOST_TEST(full[0].second.reject);
+  BOOST_TEST(full[0].second.bye.reason.find("full (256 workers)") != std::string::npos);
+  // A run that asks for more workers than that gets them.
+  auto cfg = small_run();
+  cfg.workers = 300;
+  BOOST_TEST(worker_cap(cfg) == 300u);
+  cfg.max_workers = 3;
+  BOOST_TEST(worker_cap(cfg) == 3u);
+}

@@ -3,6 +3,7 @@
 
 #include "training/server/server_core.hpp"
 
+#include "base/log_text.hpp"
 #include "training/make_round_policy.hpp"
 
 #include <fmt/format.h>
@@ -35,7 +36,7 @@ std::uint64_t steps_of(const server_setup& s) {
 server_core::server_core(server_setup setup, time_point now)
     : opts_(std::move(setup)), method_(resolve_method(opts_.cfg)),
       engine_(opts_.cfg, *opts_.setup.net),
-      members_(opts_.cfg.max_workers, opts_.setup.data->train.size()),
+      members_(worker_cap(opts_.cfg), opts_.setup.data->train.size()),
       total_steps_(steps_of(opts_)), report_(opts_.log, opts_.verbose, total_steps_),
       checks_(method_.uplink, opts_.setup.net->num_parameters(), opts_.cfg.max_push_norm),
       probe_(opts_.setup.net, opts_.setup.data->train, opts_.cfg.seed),
@@ -96,8 +97,10 @@ void server_core::send(std::uint32_t id, worker_message what) {
 
 // -- registration and the start ---------------------------------------------------------------
 
-server_effects server_core::registered(const registration& r, time_point now) {
+server_effects server_core::registered(const registration& given, time_point now) {
   now_ = now;
+  auto r = given;
+  r.host = log_safe(r.host); // the peer's choice: capped and printable before any log line
   auto refuse = [&](std::string why) {
     send_peer(r.peer, farewell_msg{farewell{std::move(why), true}, true});
   };
