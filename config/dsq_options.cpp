@@ -96,6 +96,10 @@ dsq_options::dsq_options() {
            "read what the socket holds in one call (net/eager_tcp.hpp); caf: CAF's own, which "
            "waits for epoll before every send and makes three reads per message. TLS "
            "connections are always CAF's")
+      .add(r.idle_timeout_s, "idle-timeout",
+           "dsq server: once training started, seconds with no worker left after which the "
+           "server writes its checkpoint (with --checkpoint) and exits 1 (default 300; 0: wait "
+           "for ever)")
       .add(r.reconnect_timeout_s, "reconnect-timeout",
            "dsq worker: seconds to keep trying to reach a lost server (a server restarted with "
            "--resume gives the worker its identity and state back); 0: exit at once")

@@ -94,6 +94,7 @@ void check_limits(const run_config& cfg) {
   check_at_most(cfg.batch, max_batch, "batch");
   check_at_most(cfg.connect_timeout_s, max_connect_timeout_s, "connect-timeout");
   check_at_most(cfg.reconnect_timeout_s, max_connect_timeout_s, "reconnect-timeout");
+  check_at_most(cfg.idle_timeout_s, max_connect_timeout_s, "idle-timeout");
 }
 
 void check_compressor(const std::string& spec, const char* option) {
@@ -185,6 +186,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.max_push_norm = defaults.max_push_norm;
   shared.connect_timeout_s = defaults.connect_timeout_s;
   shared.reconnect_timeout_s = defaults.reconnect_timeout_s;
+  shared.idle_timeout_s = defaults.idle_timeout_s;
   shared.server_timeout_s = defaults.server_timeout_s;
   shared.pin_cpus = defaults.pin_cpus;
   shared.placement = defaults.placement;

@@ -58,6 +58,9 @@ struct run_config {
   /// dsq worker: after losing the server, seconds to retry reaching it (a restarted server
   /// gives the worker its identity back) before giving up; 0: give up at once
   std::uint64_t reconnect_timeout_s = 60;
+  /// dsq server: once training started, seconds with no worker at all after which the server
+  /// writes its checkpoint (with --checkpoint) and ends as failed; 0: wait for ever
+  std::uint64_t idle_timeout_s = 300;
   /// dsq server / dsq worker: every thread of the process on one CPU (the server on the first,
   /// worker i on the (i+1)-th, modulo the CPUs allowed), for processes sharing one host
   bool pin_cpus = false;

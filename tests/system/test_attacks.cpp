@@ -285,3 +285,30 @@ BOOST_AUTO_TEST_CASE(unexpected_messages_and_a_huge_host_name_cost_a_few_short_l
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// -- issue 29: a server left without workers (helper H8) --------------------------------------
+
+BOOST_AUTO_TEST_SUITE(idle_server)
+
+// Workers that gave up on a server (one paused longer than their --server-timeout) used to leave
+// it waiting for ever. With --idle-timeout it writes its checkpoint and exits 1, naming the
+// option.
+BOOST_AUTO_TEST_CASE(a_server_without_workers_for_the_idle_timeout_checkpoints_and_exits_1) {
+  cluster c{"idle-server"};
+  const auto ckpt = c.file("ckpt");
+  auto& server =
+      c.start_server(concat(tiny_run(10'000'000), {"--workers=1", "--idle-timeout=2",
+                                                   "--worker-timeout=2", "--checkpoint=" + ckpt}));
+  auto& worker = c.start_worker({});
+  BOOST_REQUIRE_MESSAGE(worker.wait_for_output("step", 30s), worker.report());
+  worker.kill_all();
+  auto status = server.wait_for(30s);
+  BOOST_REQUIRE_MESSAGE(status.has_value(), "the server did not end: " << server.report());
+  BOOST_TEST(status->exited);
+  BOOST_TEST(status->code == 1, server.report());
+  BOOST_TEST(server.err().find("--idle-timeout") != std::string::npos, server.report());
+  BOOST_TEST(std::filesystem::exists(ckpt), "no checkpoint in " << ckpt);
+  BOOST_TEST(c.summary_value("completed").value_or("") == "false");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

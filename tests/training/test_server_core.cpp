@@ -488,7 +488,7 @@ BOOST_AUTO_TEST_CASE(a_huge_host_name_is_cut_and_made_printable_before_it_is_kep
 BOOST_AUTO_TEST_CASE(without_max_workers_the_server_gives_256_seats) {
   auto big = small_run();
   big.dataset = "synthetic:n=2000,d=8,classes=2"; // a sample for every seat
-  started s{big}; // 2 members
+  started s{big};                                 // 2 members
   for (peer_id peer = 3; peer <= 256; ++peer)
     BOOST_TEST(sent<farewell_msg>(s.core.registered(hello(peer), t0)).empty());
   auto full = sent<farewell_msg>(s.core.registered(hello(257), t0));
@@ -501,4 +501,59 @@ BOOST_AUTO_TEST_CASE(without_max_workers_the_server_gives_256_seats) {
   BOOST_TEST(worker_cap(cfg) == 300u);
   cfg.max_workers = 3;
   BOOST_TEST(worker_cap(cfg) == 3u);
+}
+
+// -- issue 29: a dsq server left without workers ----------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_server_left_without_workers_checkpoints_and_fails_after_the_idle_timeout) {
+  auto cfg = small_run();
+  cfg.idle_timeout_s = 300;
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("dsq_server_idle_" + std::to_string(::getpid()));
+  cfg.checkpoint = dir.string();
+  auto setup = setup_of(cfg);
+  setup.elastic = true; // dsq server
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  BOOST_TEST(effects<arm_timer>(core.start()).size() == 1u);
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  BOOST_REQUIRE(core.version() == 1u);
+  core.connection_lost(1, "gone", t0 + 1s);
+  core.connection_lost(2, "gone", t0 + 2s);                    // no worker from here on
+  BOOST_TEST((core.now_in() == server_core::phase::training)); // elastic: it waits
+  BOOST_TEST(effects<stop_server>(core.tick(t0 + 2s + 299s)).empty());
+  // A worker that comes and goes again restarts the count.
+  core.registered(hello(3), t0 + 2s + 299s);
+  core.connection_lost(3, "gone", t0 + 2s + 300s);
+  BOOST_TEST(effects<stop_server>(core.tick(t0 + 2s + 301s)).empty());
+  BOOST_TEST((core.now_in() == server_core::phase::training));
+  auto fx = core.tick(t0 + 2s + 600s);
+  BOOST_TEST((core.now_in() == server_core::phase::finishing));
+  BOOST_REQUIRE(effects<evaluation_request>(fx).size() == 1u); // the final one
+  auto end = core.evaluated(1, true, 0.6, 0.6, 0.6);
+  BOOST_REQUIRE(effects<stop_server>(end).size() == 1u);
+  BOOST_TEST(effects<stop_server>(end)[0].failed);
+  BOOST_TEST(outcome->error.find("--idle-timeout") != std::string::npos, outcome->error);
+  BOOST_TEST(read_checkpoint(cfg.checkpoint).version == 1u);
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_timeout_of_0_waits_for_ever) {
+  auto cfg = small_run();
+  cfg.idle_timeout_s = 0;
+  cfg.worker_timeout_s = 0;
+  auto setup = setup_of(cfg);
+  setup.elastic = true;
+  server_core core{setup, t0};
+  BOOST_TEST(effects<arm_timer>(core.start()).empty()); // no timer at all, as before
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.connection_lost(1, "gone", t0);
+  core.connection_lost(2, "gone", t0);
+  BOOST_TEST(effects<stop_server>(core.tick(t0 + 100h)).empty());
+  BOOST_TEST((core.now_in() == server_core::phase::training));
 }

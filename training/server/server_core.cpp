@@ -21,10 +21,12 @@ std::size_t start_quorum(const run_config& cfg) {
   return cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
 }
 
-/// The liveness timer's period: a quarter of --worker-timeout.
+/// The liveness timer's period: a quarter of --worker-timeout (of --idle-timeout without one).
 std::chrono::milliseconds liveness_period(const run_config& cfg) {
+  const double timeout =
+      cfg.worker_timeout_s > 0 ? cfg.worker_timeout_s : static_cast<double>(cfg.idle_timeout_s);
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::duration<double>(cfg.worker_timeout_s / 4));
+      std::chrono::duration<double>(timeout / 4));
 }
 
 std::uint64_t steps_of(const server_setup& s) {
@@ -64,7 +66,7 @@ server_core::server_core(server_setup setup, time_point now)
 
 server_effects server_core::start() {
   const auto& cfg = opts_.cfg;
-  if (cfg.worker_timeout_s > 0)
+  if (cfg.worker_timeout_s > 0 || watches_idleness())
     out_.push_back(arm_timer{server_timer::liveness, liveness_period(cfg)});
   report_.say(fmt::format("dsq: {} ({}), {}, {} workers, model {} with {} parameters, {} "
                           "steps of batch {} per worker, data: {}",
@@ -130,6 +132,7 @@ void server_core::admit(const registration& r) {
     report_.say(fmt::format("worker {} ({}) is back", id, r.host));
   }
   last_heard_[id] = now_;
+  idle_since_.reset(); // somebody came: --idle-timeout counts from the next time nobody is left
   out_.push_back(watch{r.peer});
   if (phase_ == phase::waiting) {
     // dsq server's workers come over the network, one by one, and may never come: say who
@@ -302,6 +305,8 @@ void server_core::depart(std::uint32_t id, const std::string& why) {
   if (removed == membership<peer_id>::removal::none)
     return;
   policy_->leave(id);
+  if (members_.members().empty() && members_.joining().empty() && !idle_since_)
+    idle_since_ = now_; // --idle-timeout counts from the last departure
   if (phase_ == phase::finishing)
     return; // workers quitting at the end are not departures
   ++report_.totals().departures;
@@ -325,6 +330,7 @@ void server_core::expel(std::uint32_t id, const std::string& why, bool may_rejoi
 server_effects server_core::tick(time_point now) {
   now_ = now;
   check_liveness();
+  check_idle();
   if (phase_ != phase::finishing)
     out_.push_back(arm_timer{server_timer::liveness, liveness_period(opts_.cfg)});
   return take();
@@ -372,6 +378,33 @@ void server_core::check_liveness() {
     expel(id, fmt::format("{} for {} s (--worker-timeout)", what, opts_.cfg.worker_timeout_s),
           true);
   }
+}
+
+/// True for a dsq server with --idle-timeout: dsq local's workers never come back, and a run
+/// without any ends at once (drain).
+bool server_core::watches_idleness() const {
+  return opts_.elastic && opts_.cfg.idle_timeout_s > 0;
+}
+
+/// Ends a training dsq server that has had no worker for --idle-timeout: its workers gave up on
+/// it (a server paused longer than their --server-timeout) and nothing would ever end it. The
+/// checkpoint (--checkpoint) is written by finish(), for --resume.
+void server_core::check_idle() {
+  if (!watches_idleness() || phase_ != phase::training) {
+    idle_since_.reset();
+    return;
+  }
+  if (!members_.members().empty() || !members_.joining().empty()) {
+    idle_since_.reset();
+    return;
+  }
+  if (!idle_since_)
+    idle_since_ = now_;
+  const auto limit = std::chrono::seconds(opts_.cfg.idle_timeout_s);
+  if (now_ - *idle_since_ < limit)
+    return;
+  finish(fmt::format("no worker for {} s at step {} (--idle-timeout)", opts_.cfg.idle_timeout_s,
+                     version()));
 }
 
 /// Ends the run when the model or its loss is no longer finite: nothing after it is training.

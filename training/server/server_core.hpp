@@ -136,6 +136,8 @@ private:
   void expel(std::uint32_t id, const std::string& why, bool may_rejoin = false);
   void check_resume_wait();
   void check_liveness();
+  bool watches_idleness() const;
+  void check_idle();
   bool check_diverged(double loss);
   bool end_if_diverged(std::uint32_t id, const std::string& what);
   void diverge_on_evaluation(std::uint64_t step, double test_loss);
@@ -170,6 +172,8 @@ private:
   time_point waiting_since_;
   std::map<std::uint32_t, time_point> last_heard_;    ///< any message
   std::map<std::uint32_t, time_point> last_progress_; ///< entered, or pushed
+  /// Since when a training dsq server has had no worker at all (--idle-timeout).
+  std::optional<time_point> idle_since_;
   /// Sync with checkpoints: workers attach their state to pushes of steps that are multiples
   /// of this, and the server writes the checkpoint of that step with them (0: never).
   std::uint64_t state_every_ = 0;
