@@ -428,6 +428,7 @@ BOOST_AUTO_TEST_CASE(an_evaluated_loss_far_above_the_start_ends_the_run_as_diver
   auto cfg = small_run();
   cfg.eval_every = 1;
   auto setup = setup_of(cfg);
+  setup.elastic = true; // dsq server: its members may lie
   auto outcome = setup.outcome;
   server_core core{setup, t0};
   core.registered(hello(1), t0);
@@ -454,6 +455,7 @@ BOOST_AUTO_TEST_CASE(a_final_evaluation_far_above_the_start_makes_a_finished_run
   auto cfg = small_run();
   cfg.steps = 1;
   auto setup = setup_of(cfg);
+  setup.elastic = true;
   auto outcome = setup.outcome;
   server_core core{setup, t0};
   core.registered(hello(1), t0);
@@ -556,4 +558,66 @@ BOOST_AUTO_TEST_CASE(an_idle_timeout_of_0_waits_for_ever) {
   core.connection_lost(2, "gone", t0);
   BOOST_TEST(effects<stop_server>(core.tick(t0 + 100h)).empty());
   BOOST_TEST((core.now_in() == server_core::phase::training));
+}
+
+BOOST_AUTO_TEST_CASE(a_local_run_reports_its_evaluated_loss_whatever_it_is) {
+  // dsq local's workers are its own code: a method that wrecks the model is a result.
+  auto cfg = small_run();
+  cfg.steps = 1;
+  auto setup = setup_of(cfg);
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  core.evaluated(1, true, 7e6, 0.1, 7e6);
+  BOOST_TEST(!outcome->summary.diverged);
+  BOOST_TEST(outcome->ok);
+}
+
+// -- issue 29: what a worker may ask to be sent again -------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_status_flood_without_pushes_is_answered_up_to_the_budget_then_expelled) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0); // version 1
+  std::size_t resent = 0;
+  for (std::uint64_t i = 0; i < catch_up_limit; ++i)
+    resent += sent<update_msg>(s.core.status(2, 0, t0 + 1s)).size();
+  BOOST_TEST(resent == catch_up_limit); // each answered: the worker may have lost them
+  BOOST_TEST(s.core.knows(2));
+  auto over = s.core.status(2, 0, t0 + 1s);
+  BOOST_TEST(sent<update_msg>(over).empty());
+  auto byes = sent<farewell_msg>(over);
+  BOOST_REQUIRE(byes.size() == 1u);
+  BOOST_TEST(byes[0].second.bye.reason.find("without a new push") != std::string::npos);
+  BOOST_TEST(!s.core.knows(2));
+}
+
+BOOST_AUTO_TEST_CASE(a_push_taken_renews_the_budget) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0); // version 1
+  for (std::uint64_t i = 0; i < catch_up_limit; ++i)
+    s.core.status(2, 0, t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 1), t0); // an honest push: the budget starts again
+  BOOST_TEST(sent<update_msg>(s.core.status(2, 0, t0)).size() == 1u);
+  BOOST_TEST(s.core.knows(2));
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_gets_at_most_one_resync_per_version) {
+  catch_up_budget budget{3};
+  BOOST_TEST(budget.may_resync(0, 5));
+  BOOST_TEST(!budget.may_resync(0, 5)); // one is on its way
+  BOOST_TEST(budget.may_resync(1, 5));  // another worker's own
+  BOOST_TEST(budget.may_resync(0, 6));
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(!budget.ask(0));
+  budget.forget(0);
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(budget.may_resync(0, 6));
 }

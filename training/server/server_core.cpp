@@ -294,6 +294,7 @@ void server_core::depart(std::uint32_t id, const std::string& why) {
   last_heard_.erase(id);
   last_progress_.erase(id);
   ledger_.forget(id);
+  budget_.forget(id);
   collected_.erase(id);
   auto removed = members_.remove(id);
   if (removed == membership<peer_id>::removal::joiner) {

@@ -18,6 +18,7 @@
 #include "training/divergence_probe.hpp"
 #include "training/membership.hpp"
 #include "training/push_check.hpp"
+#include "training/resend/catch_up_budget.hpp"
 #include "training/resend/push_ledger.hpp"
 #include "training/resend/update_ring.hpp"
 #include "training/round_policy.hpp"
@@ -164,6 +165,7 @@ private:
   divergence_probe probe_; ///< judges a bad push: diverged model or bad worker
   update_ring ring_;       ///< the latest updates sent, for workers that miss some
   push_ledger ledger_;     ///< the latest push accepted from each worker
+  catch_up_budget budget_; ///< what each worker may ask to be sent again
   time_point now_;         ///< when the event being handled happened
   phase phase_ = phase::waiting;
   std::uint64_t first_version_ = 0; ///< where this run started (non-zero when resumed)

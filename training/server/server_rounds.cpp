@@ -61,6 +61,7 @@ void server_core::accept_push(std::uint32_t id, const gradient_push& p) {
     return catch_up(id, p.step);
   }
   ledger_.accepted(id, key);
+  budget_.pushed(id);
   if (p.has_state && state_every_ > 0 && p.step % state_every_ == 0)
     collected_[id] = p.state;
   drain();
@@ -310,7 +311,16 @@ void server_core::catch_up(std::uint32_t id, std::uint64_t held) {
   if (m == nullptr || !members_.is_member(id))
     return;
   auto plan = ring_.catch_up(held, version());
+  if (plan.resync || !plan.versions.empty()) {
+    if (!budget_.ask(id)) {
+      expel(id,
+            fmt::format("it asked for updates again {} times without a new push", budget_.limit()));
+      return;
+    }
+  }
   if (plan.resync) {
+    if (!budget_.may_resync(id, version()))
+      return; // one is on its way: it brings the worker to this version
     send_peer(m->handle, welcome_msg{make_welcome(id, m->shard), true});
     ++report_.totals().resyncs;
     return;
@@ -340,7 +350,10 @@ server_effects server_core::evaluated(std::uint64_t step, bool with_train, doubl
   }
   if (with_train)
     opts_.outcome->summary.final_train_loss = train_loss;
-  if (!diverged_at_ && probe_.evaluation_diverged(test_loss)) {
+  // dsq server only: its members come over the network and may push poison that passes every
+  // check. dsq local's workers are this process's own code, and a method that wrecks the model
+  // there is a result (the bit-for-bit tests and comparisons run such methods to the end).
+  if (opts_.elastic && !diverged_at_ && probe_.evaluation_diverged(test_loss)) {
     diverge_on_evaluation(step, test_loss);
     maybe_quit();
     return take();
