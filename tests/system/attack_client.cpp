@@ -37,6 +37,9 @@
 //                   a number), then registers with a 1 MiB host name full of control
 //                   characters, and leaves as soon as it is welcomed (issue 29: the log must
 //                   get a few lines, cut and printable, not 2000 or a megabyte)
+//   forged-grant    (async runs) registers, then answers every grant with a push of zeros
+//                   under the grant's number + 1000, a grant the server never issued (issue 29:
+//                   it was taken, and the worker's real pushes then acknowledged as resends)
 //
 // It prints one line per event ("attack: ..."), and exits 0 once the server has ended, told it
 // to go, or removed it (it stops receiving updates: it waits for the server's end then). It
@@ -241,7 +244,7 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
     register_with(self, server, host);
     say("registered");
   } else {
-    if (attack != "spoof")
+    if (attack != "spoof" && attack != "forged-grant")
       push_payload(attack, 8); // an unknown attack fails here, before it registers
     register_with(self, server, "attacker");
     say("registered");
@@ -274,7 +277,7 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
           if (attack == "spoof") {
             zeros = encode("sign", std::vector<float>(dim, 0.0f));
             spoofed = encode("sign", std::vector<float>(dim, 10.0f));
-          } else if (attack != "stop" && attack != "junk-long-host") {
+          } else if (attack != "stop" && attack != "junk-long-host" && attack != "forged-grant") {
             payload = push_payload(attack, dim);
           }
           say("welcomed as worker " + std::to_string(id) + " at version " +
@@ -284,13 +287,26 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
             say("left");
             return;
           }
-          push(w.version, total);
-          ++pushes;
+          if (attack != "forged-grant") {
+            push(w.version, total);
+            ++pushes;
+          }
         },
         [&](update_atom, const model_update& u) {
+          if (attack == "forged-grant")
+            return;
           push(u.version, total);
           if (++pushes % 100 == 0)
             say("still a member at version " + std::to_string(u.version));
+        },
+        [&](grant_atom, std::uint64_t version, std::uint64_t number) {
+          if (attack != "forged-grant")
+            return;
+          auto p = make_push(id, version, encode("sign", std::vector<float>(dim, 0.0f)));
+          p.grant = number + 1000;
+          self->send(server, push_atom::value, std::move(p));
+          if (++pushes % 100 == 1)
+            say("pushed under grant " + std::to_string(number + 1000));
         },
         [&](shutdown_atom, const farewell& f) { say("told to go: " + f.reason); },
         [&](reject_atom, const farewell& f) { say("rejected: " + f.reason); },

@@ -312,3 +312,32 @@ BOOST_AUTO_TEST_CASE(a_server_without_workers_for_the_idle_timeout_checkpoints_a
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// -- issue 29: pushes never issued (helper H8) ------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(never_issued)
+
+// In async mode a push under a grant number the server never issued (+1000) was taken, and the
+// worker's real pushes were then acknowledged as resends and never applied. It is refused
+// (counted in ignored_pushes); the attacker, which never pushes under a real grant, is removed
+// for owing a push, and the run completes with the two honest workers.
+BOOST_AUTO_TEST_CASE(an_async_push_under_a_grant_never_issued_is_refused) {
+  cluster c{"attack-forged-grant"};
+  auto& server = c.start_server(
+      concat(run_config(), {"--workers=3", "--mode=async", "--staleness=2", "--worker-timeout=2"}));
+  auto& attacker = start_attacker(c, "forged-grant");
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: registered", 20s), attacker.report());
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(server.wait_for(run_timeout).has_value(), "the run did not end in time");
+  BOOST_TEST(server.status()->success(), server.report());
+  for (auto* w : {&w1, &w2})
+    BOOST_TEST(w->wait_for(30s).has_value());
+  BOOST_TEST(attacker.out().find("attack: pushed under grant") != std::string::npos,
+             attacker.report());
+  BOOST_TEST(c.summary_value("completed").value_or("") == "true");
+  BOOST_TEST(std::stoull(c.summary_value("ignored_pushes").value_or("0")) >= 1u);
+  BOOST_TEST(accuracy_of(c) > 0.5);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
