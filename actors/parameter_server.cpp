@@ -2,6 +2,7 @@
 
 #include "actors/evaluator.hpp"
 #include "actors/local_exits_only.hpp"
+#include "actors/unexpected_messages.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
 #include "training/server/server_core.hpp"
@@ -38,6 +39,9 @@ struct server_state {
   /// The updates the core's ring keeps, by version: one shared message each, which every
   /// recipient and every resend share (in one process, the payload is never copied).
   std::map<std::uint64_t, caf::message> updates;
+  /// Unexpected messages by kind: the first of each is logged, then counts (issue 29: one line
+  /// each made 14,001 lines of one attacker's flood).
+  kind_tally unexpected;
 
   static inline const char* name = "dsq_parameter_server";
 };
@@ -244,6 +248,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
   // one. The server asks nothing of other actors, so no error message is its concern. (Exit
   // messages from other processes never get here: local_exits_only.)
   self->set_error_handler([](caf::error&) {});
+  self->set_default_handler(count_unexpected(self, "dsq server"));
   if (st.network_layer)
     self->monitor(st.network_layer);
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
@@ -254,8 +259,9 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         if (!hello.worker || !may_register(self, hello.worker))
           return; // a hello for somebody else's actor: not the sender's to give
         auto peer = peer_of(self, hello.worker);
-        run(self, core().registered(registration{peer, hello.protocol, hello.host, hello.returning,
-                                                 hello.previous_id},
+        // The host name is the peer's to choose: capped and printable before any log line.
+        run(self, core().registered(registration{peer, hello.protocol, log_safe(hello.host),
+                                                 hello.returning, hello.previous_id},
                                     clock_type::now()));
         forget_if_done(self, peer);
       },

@@ -1,5 +1,6 @@
 #include "actors/worker.hpp"
 
+#include "actors/unexpected_messages.hpp"
 #include "base/os/cpu_affinity.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
@@ -25,6 +26,8 @@ using clock_type = std::chrono::steady_clock;
 
 struct worker_state {
   caf::actor server;
+  /// Unexpected messages by kind, logged once each then counted (unexpected_messages.hpp).
+  kind_tally unexpected;
   worker_options opts;
   /// The protocol (training/worker/worker_core.hpp); made when the behavior starts.
   std::optional<worker_core> core;
@@ -174,6 +177,7 @@ void start_worker(Self* self, caf::actor server, worker_options opts) {
   auto& st = self->state;
   st.server = server;
   st.opts = std::move(opts);
+  self->set_default_handler(count_unexpected(self, "dsq worker"));
   const bool reconnects = static_cast<bool>(st.opts.on_server_lost);
   st.core.emplace(worker_settings{std::move(st.opts.setup), st.opts.verbose, reconnects,
                                   st.opts.server_timeout, st.opts.data_dir},
@@ -220,10 +224,14 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
       [=](resync_atom, welcome& w) {
         handle(self, [&](worker_core& core, time_point now) { return core.on_resync(w, now); });
       },
-      [=](shutdown_atom, const farewell& f) {
+      // A farewell's reason comes from the network and ends up in a log line: capped and
+      // made printable first (base/log_text.hpp).
+      [=](shutdown_atom, farewell f) {
+        f.reason = log_safe(f.reason, log_text_chars);
         handle(self, [&](worker_core& core, time_point now) { return core.on_shutdown(f, now); });
       },
-      [=](reject_atom, const farewell& f) {
+      [=](reject_atom, farewell f) {
+        f.reason = log_safe(f.reason, log_text_chars);
         handle(self, [&](worker_core& core, time_point) { return core.on_reject(f); });
       },
       [=](reconnect_atom, caf::actor new_server) {

@@ -8,6 +8,7 @@
 #include "model/lr_schedule.hpp"
 #include "model/make_model.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -96,6 +97,7 @@ void check_limits(const run_config& cfg) {
   check_at_most(cfg.batch, max_batch, "batch");
   check_at_most(cfg.connect_timeout_s, max_connect_timeout_s, "connect-timeout");
   check_at_most(cfg.reconnect_timeout_s, max_connect_timeout_s, "reconnect-timeout");
+  check_at_most(cfg.idle_timeout_s, max_connect_timeout_s, "idle-timeout");
 }
 
 void check_compressor(const std::string& spec, const char* option) {
@@ -198,6 +200,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.max_message_bytes = defaults.max_message_bytes;
   shared.connect_timeout_s = defaults.connect_timeout_s;
   shared.reconnect_timeout_s = defaults.reconnect_timeout_s;
+  shared.idle_timeout_s = defaults.idle_timeout_s;
   shared.server_timeout_s = defaults.server_timeout_s;
   shared.pin_cpus = defaults.pin_cpus;
   shared.placement = defaults.placement;
@@ -210,6 +213,12 @@ run_config shared_training_part(const run_config& cfg) {
   shared.quiet = defaults.quiet;
   shared.data_dir = defaults.data_dir;
   return shared;
+}
+
+std::uint64_t worker_cap(const run_config& cfg) {
+  if (cfg.max_workers > 0)
+    return cfg.max_workers;
+  return std::max({default_worker_cap, cfg.workers, cfg.min_workers});
 }
 
 std::uint64_t staleness_bound(const run_config& cfg) {

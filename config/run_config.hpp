@@ -50,7 +50,7 @@ struct run_config {
   std::string bind = "127.0.0.1";
   std::string server;                 ///< HOST:PORT, for `dsq worker`
   std::uint64_t min_workers = 0;      ///< 0: same as workers
-  std::uint64_t max_workers = 0;      ///< 0: no cap
+  std::uint64_t max_workers = 0;      ///< 0: default_worker_cap, or more (worker_cap)
   std::string checkpoint;             ///< directory for the server's checkpoint
   std::uint64_t checkpoint_every = 0; ///< also checkpoint every K steps (0: only at the end)
   std::string resume;                 ///< directory of a checkpoint to start from
@@ -58,6 +58,9 @@ struct run_config {
   /// dsq worker: after losing the server, seconds to retry reaching it (a restarted server
   /// gives the worker its identity back) before giving up; 0: give up at once
   std::uint64_t reconnect_timeout_s = 60;
+  /// dsq server: once training started, seconds with no worker at all after which the server
+  /// writes its checkpoint (with --checkpoint) and ends as failed; 0: wait for ever
+  std::uint64_t idle_timeout_s = 300;
   /// dsq server / dsq worker: every thread of the process on one CPU (the server on the first,
   /// worker i on the (i+1)-th, modulo the CPUs allowed), for processes sharing one host
   bool pin_cpus = false;
@@ -108,6 +111,10 @@ std::uint64_t total_steps(const run_config& cfg, std::size_t train_size);
 /// metrics, summary, checkpoint and resume, ports and addresses, TLS files, worker caps, the
 /// push-norm bound). The welcome carries this, never the server's own configuration.
 run_config shared_training_part(const run_config& cfg);
+
+/// The seats a server gives: --max-workers, or, when 0, the larger of default_worker_cap,
+/// --workers and --min-workers (a run asked for more workers than the default still gets them).
+std::uint64_t worker_cap(const run_config& cfg);
 
 /// τ of async mode: --staleness, or 4 when not given.
 std::uint64_t staleness_bound(const run_config& cfg);

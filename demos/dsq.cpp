@@ -528,6 +528,9 @@ int main(int argc, char** argv) {
   } catch (const model_spec_error& e) { // a model too large for the data (model_limits.hpp)
     fmt::print(stderr, "dsq: error: {}\n", e.what());
     return 2;
+  } catch (const std::invalid_argument& e) { // a spec value the loader refuses (sep=;)
+    fmt::print(stderr, "dsq: error: {}\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     return fail(e.what());
   }

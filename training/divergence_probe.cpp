@@ -39,4 +39,9 @@ bool divergence_probe::diverged(double probe_loss) const {
          probe_loss > probe_loss_factor * std::max(initial_loss(), 1e-3);
 }
 
+bool divergence_probe::evaluation_diverged(double test_loss) const {
+  return !std::isfinite(test_loss) ||
+         test_loss > evaluated_loss_factor * std::max(initial_loss(), 1e-3);
+}
+
 } // namespace dsq

@@ -28,6 +28,14 @@ inline constexpr std::size_t probe_samples = 256;
 /// model that learned nothing is about x_0's, and training only lowers it.
 inline constexpr double probe_loss_factor = 10;
 
+/// A run whose evaluated test loss is more than this many times the probe's loss of x_0 has
+/// diverged, whatever the pushes' checks said: pushes that pass every check can still wreck the
+/// model (issue 29: +10 sign pushes took a test loss from 2.3 to 7e6). Far above any loss a
+/// healthy run evaluates (the reproduce runs stay below 2.5, x_0 is about 2.3); the rule of bad
+/// pushes (probe_loss_factor) is stricter because it only decides whom to blame. Applied by
+/// dsq server only (server_core::evaluated), whose members may lie.
+inline constexpr double evaluated_loss_factor = 1000;
+
 class divergence_probe {
 public:
   /// Takes probe_samples samples of `train`, evenly spaced; x_0 is `net` initialized with
@@ -46,6 +54,10 @@ public:
   /// True if `probe_loss` (a loss() of the model in question) is not finite or more than
   /// probe_loss_factor times initial_loss().
   bool diverged(double probe_loss) const;
+
+  /// True if an evaluated test loss `test_loss` is not finite or more than
+  /// evaluated_loss_factor times initial_loss().
+  bool evaluation_diverged(double test_loss) const;
 
 private:
   std::shared_ptr<const model> net_;

@@ -78,6 +78,15 @@ public:
   /// its grant's `number` (a resend has a key not newer than the last accepted).
   virtual std::uint64_t push_key(std::uint64_t step, std::uint64_t number) const = 0;
 
+  /// True if a push of worker `id` for `step` under grant `number` answers something the server
+  /// issued to it, at server version `version`: sync, a step not after the server's version;
+  /// async, the grant the worker holds, computed on a version the server has made. A push that
+  /// fails this is refused before anything looks at it (a forged number taken into the push
+  /// ledger would mark the worker's real pushes as resends). Resends of pushes in hand are
+  /// recognized by the ledger before this is asked.
+  virtual bool issued(std::uint32_t id, std::uint64_t step, std::uint64_t number,
+                      std::uint64_t version) const = 0;
+
   /// The staleness bound the summary reports (-1: none).
   virtual std::int64_t staleness_bound() const = 0;
 

@@ -52,6 +52,12 @@ public:
   bool collects_worker_states() const override { return false; }
   /// The grant's number: two grants of a worker may name the same version.
   std::uint64_t push_key(std::uint64_t, std::uint64_t number) const override { return number; }
+  /// The grant the worker holds (its number), on a version the server has made.
+  bool issued(std::uint32_t id, std::uint64_t step, std::uint64_t number,
+              std::uint64_t version) const override {
+    auto it = computing_.find(id);
+    return it != computing_.end() && it->second == number && step <= version;
+  }
   std::int64_t staleness_bound() const override { return static_cast<std::int64_t>(tau_); }
   std::string describe() const override;
 

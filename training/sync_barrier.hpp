@@ -35,6 +35,11 @@ public:
   bool collects_worker_states() const override { return true; }
   /// One push per step.
   std::uint64_t push_key(std::uint64_t step, std::uint64_t) const override { return step; }
+  /// A step the server has reached (a late push is expected, and ignored by offer).
+  bool issued(std::uint32_t, std::uint64_t step, std::uint64_t,
+              std::uint64_t version) const override {
+    return step <= version;
+  }
   std::int64_t staleness_bound() const override { return -1; }
   std::string describe() const override { return "sync"; }
 

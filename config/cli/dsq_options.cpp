@@ -128,7 +128,12 @@ dsq_options::dsq_options() {
   define(r.min_workers, {"min-workers", 0, "N", "-", g::server, server_only,
                          "start once this many registered (default: --workers)"});
   define(r.max_workers, {"max-workers", 0, "N", "-", g::server, server_only,
-                         "refuse workers beyond this (default: no cap)"});
+                         "refuse workers beyond this (default 0: 256, or --workers if more; "
+                         "every seat costs the server state, traffic and a shard)"});
+  define(r.idle_timeout_s, {"idle-timeout", 0, "S", "", g::server, server_only,
+                            "once training started, seconds with no worker left after which "
+                            "the server writes its checkpoint (with --checkpoint) and exits 1 "
+                            "(0: wait for ever)"});
   define(r.insecure, {"insecure", 0, "", "", g::server, server_only,
                       "allow a non-loopback --bind without TLS (anyone who reaches the port can "
                       "send any message)"});

@@ -35,6 +35,18 @@
 //                   built-in config_value but carries a variant tag no config_value has (CAF
 //                   0.17's deserializer throws on it: dsq's connections close that connection,
 //                   over CAF's own (--tcp=caf) it ends the server's network layer)
+//   plus-ten        registers, then pushes sign-encoded +10 on every coordinate every step:
+//                   well-formed and within the norm bound, it passes every check of a push
+//                   (issue 29: the run must end as diverged, not report success)
+//   minus-ten       the same with -10: the server's descent step adds to every weight, and the
+//                   activations of an MLP grow with them
+//   junk-long-host  sends 2000 messages the server has no handler for (an atom of its own and
+//                   a number), then registers with a 1 MiB host name full of control
+//                   characters, and leaves as soon as it is welcomed (issue 29: the log must
+//                   get a few lines, cut and printable, not 2000 or a megabyte)
+//   forged-grant    (async runs) registers, then answers every grant with a push of zeros
+//                   under the grant's number + 1000, a grant the server never issued (issue 29:
+//                   it was taken, and the worker's real pushes then acknowledged as resends)
 //
 // It prints one line per event ("attack: ..."), and exits 0 once the server has ended, told it
 // to go, or removed it (it stops receiving updates: it waits for the server's end then). It
@@ -154,6 +166,10 @@ std::vector<std::uint8_t> push_payload(const std::string& attack, std::size_t di
       small[i] = 0.01f * static_cast<float>(i % 7) - 0.03f;
     return encode("topk:k=0.5", small);
   }
+  if (attack == "plus-ten")
+    return encode("sign", std::vector<float>(dim, 10.0f));
+  if (attack == "minus-ten")
+    return encode("sign", std::vector<float>(dim, -10.0f));
   throw std::invalid_argument("no payload for " + attack);
 }
 
@@ -296,8 +312,18 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
                     caf::after(1s) >> [] {});
     say(done ? "the server ended" : "gave up waiting");
     return 0;
+  } else if (attack == "junk-long-host") {
+    using junk_atom = caf::atom_constant<caf::atom("junk")>;
+    for (int i = 0; i < 2000; ++i)
+      self->send(server, junk_atom::value, i);
+    say("sent 2000 unexpected messages");
+    std::string host(std::size_t{1} << 20, 'h');
+    for (std::size_t i = 0; i < host.size(); i += 1000)
+      host[i] = '\n';
+    register_with(self, server, host);
+    say("registered");
   } else {
-    if (attack != "spoof")
+    if (attack != "spoof" && attack != "forged-grant")
       push_payload(attack, 8); // an unknown attack fails here, before it registers
     register_with(self, server, "attacker");
     say("registered");
@@ -330,18 +356,36 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
           if (attack == "spoof") {
             zeros = encode("sign", std::vector<float>(dim, 0.0f));
             spoofed = encode("sign", std::vector<float>(dim, 10.0f));
-          } else if (attack != "stop") {
+          } else if (attack != "stop" && attack != "junk-long-host" && attack != "forged-grant") {
             payload = push_payload(attack, dim);
           }
           say("welcomed as worker " + std::to_string(id) + " at version " +
               std::to_string(w.version) + ", dimension " + std::to_string(dim));
-          push(w.version, total);
-          ++pushes;
+          if (attack == "junk-long-host") {
+            self->send(server, leave_atom::value, id);
+            say("left");
+            return;
+          }
+          if (attack != "forged-grant") {
+            push(w.version, total);
+            ++pushes;
+          }
         },
         [&](update_atom, const model_update& u) {
+          if (attack == "forged-grant")
+            return;
           push(u.version, total);
           if (++pushes % 100 == 0)
             say("still a member at version " + std::to_string(u.version));
+        },
+        [&](grant_atom, std::uint64_t version, std::uint64_t number) {
+          if (attack != "forged-grant")
+            return;
+          auto p = make_push(id, version, encode("sign", std::vector<float>(dim, 0.0f)));
+          p.grant = number + 1000;
+          self->send(server, push_atom::value, std::move(p));
+          if (++pushes % 100 == 1)
+            say("pushed under grant " + std::to_string(number + 1000));
         },
         [&](shutdown_atom, const farewell& f) { say("told to go: " + f.reason); },
         [&](reject_atom, const farewell& f) { say("rejected: " + f.reason); },
@@ -358,7 +402,7 @@ int main(int argc, char** argv) {
     std::cerr
         << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|nan-loss|"
            "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit|forged-stop|"
-           "forged-kill|tick-flood|tls-huge-header [CERT KEY CA]\n";
+           "forged-kill|tick-flood|plus-ten|minus-ten|tls-huge-header [CERT KEY CA]\n";
     return 2;
   }
   block_sigusr1();

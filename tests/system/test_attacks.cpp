@@ -14,6 +14,7 @@
 #include <cmath>
 #include <csignal>
 #include <optional>
+#include <sstream>
 
 #ifndef DSQ_ATTACK_CLIENT
 #error "DSQ_ATTACK_CLIENT must name the attack_client executable (tests/system/CMakeLists.txt)"
@@ -264,6 +265,125 @@ BOOST_AUTO_TEST_CASE(registrations_that_never_push_are_removed_after_the_worker_
   auto& w2 = c.start_worker({"--quiet"});
   expect_undisturbed(c, w1, w2);
   BOOST_TEST(c.summary_value("departures").value_or("") == "2");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- issue 29: poisoned pushes that pass every check (helper H8) -------------------------------
+
+BOOST_AUTO_TEST_SUITE(poisoned_members)
+
+// Sign pushes of -10 on every coordinate are well-formed and within the norm bound: no check of
+// a push refuses them, and the server's descent step grows every weight of the MLP. The
+// server's evaluations see the damage (a test loss far above the start's,
+// training/divergence_probe.hpp): the run ends as diverged, exit 3, never success.
+BOOST_AUTO_TEST_CASE(pushes_of_ten_that_pass_every_check_end_the_run_as_diverged) {
+  cluster c{"attack-minus-ten"};
+  auto& server = c.start_server(
+      concat({"--dataset=synthetic:n=3000,d=20,classes=4", "--model=mlp:hidden=32,32",
+              "--steps=400", "--eval-every=50", "--quiet"},
+             {"--workers=3"}));
+  auto& attacker = start_attacker(c, "minus-ten");
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: registered", 20s), attacker.report());
+  c.start_worker({"--quiet"});
+  c.start_worker({"--quiet"});
+  auto status = server.wait_for(run_timeout);
+  BOOST_REQUIRE_MESSAGE(status.has_value(), "the run did not end in time");
+  BOOST_TEST(status->exited);
+  BOOST_TEST(status->code == 3, server.report());
+  BOOST_TEST(c.summary_value("diverged").value_or("") == "true");
+  BOOST_TEST(c.summary_value("completed").value_or("") == "false");
+  BOOST_TEST_MESSAGE("attacker said:\n" << attacker.out());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- issue 29: log amplification (helper H8) --------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(log_amplification)
+
+// 2000 messages the server has no handler for used to print 2000 lines (CAF's print_and_drop),
+// and a host name was logged whole: the server now logs the first of each kind and counts
+// (10, 100, 1000), and cuts the host name to 64 printable bytes.
+BOOST_AUTO_TEST_CASE(unexpected_messages_and_a_huge_host_name_cost_a_few_short_lines) {
+  cluster c{"attack-junk-long-host"};
+  auto& server = c.start_server(concat(tiny_run(200), {"--workers=2"}));
+  auto& attacker = start_attacker(c, "junk-long-host");
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: registered", 20s), attacker.report());
+  auto& w1 = c.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: left", 30s), attacker.report());
+  BOOST_REQUIRE_MESSAGE(server.wait_for(run_timeout).has_value(), "the run did not end in time");
+  BOOST_TEST(server.status()->success(), server.report());
+  BOOST_TEST(w1.wait_for(30s).has_value());
+  std::size_t unexpected_lines = 0, longest = 0;
+  for (const auto& text : {server.out(), server.err()}) {
+    std::istringstream lines{text};
+    for (std::string line; std::getline(lines, line);) {
+      longest = std::max(longest, line.size());
+      if (line.find("unexpected message") != std::string::npos)
+        ++unexpected_lines;
+    }
+  }
+  BOOST_TEST(unexpected_lines >= 1u);
+  BOOST_TEST(unexpected_lines <= 4u, server.report()); // 1, 10, 100, 1000
+  BOOST_TEST(longest < 1000u);
+  BOOST_TEST(server.out().find("bytes, cut") != std::string::npos, server.report());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- issue 29: a server left without workers (helper H8) --------------------------------------
+
+BOOST_AUTO_TEST_SUITE(idle_server)
+
+// Workers that gave up on a server (one paused longer than their --server-timeout) used to leave
+// it waiting for ever. With --idle-timeout it writes its checkpoint and exits 1, naming the
+// option.
+BOOST_AUTO_TEST_CASE(a_server_without_workers_for_the_idle_timeout_checkpoints_and_exits_1) {
+  cluster c{"idle-server"};
+  const auto ckpt = c.file("ckpt");
+  auto& server =
+      c.start_server(concat(tiny_run(10'000'000), {"--workers=1", "--idle-timeout=2",
+                                                   "--worker-timeout=2", "--checkpoint=" + ckpt}));
+  auto& worker = c.start_worker({});
+  BOOST_REQUIRE_MESSAGE(worker.wait_for_output("step", 30s), worker.report());
+  worker.kill_all();
+  auto status = server.wait_for(30s);
+  BOOST_REQUIRE_MESSAGE(status.has_value(), "the server did not end: " << server.report());
+  BOOST_TEST(status->exited);
+  BOOST_TEST(status->code == 1, server.report());
+  BOOST_TEST(server.err().find("--idle-timeout") != std::string::npos, server.report());
+  BOOST_TEST(std::filesystem::exists(ckpt), "no checkpoint in " << ckpt);
+  BOOST_TEST(c.summary_value("completed").value_or("") == "false");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- issue 29: pushes never issued (helper H8) ------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(never_issued)
+
+// In async mode a push under a grant number the server never issued (+1000) was taken, and the
+// worker's real pushes were then acknowledged as resends and never applied. It is refused
+// (counted in ignored_pushes); the attacker, which never pushes under a real grant, is removed
+// for owing a push, and the run completes with the two honest workers.
+BOOST_AUTO_TEST_CASE(an_async_push_under_a_grant_never_issued_is_refused) {
+  cluster c{"attack-forged-grant"};
+  auto& server = c.start_server(
+      concat(run_config(), {"--workers=3", "--mode=async", "--staleness=2", "--worker-timeout=2"}));
+  auto& attacker = start_attacker(c, "forged-grant");
+  BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: registered", 20s), attacker.report());
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(server.wait_for(run_timeout).has_value(), "the run did not end in time");
+  BOOST_TEST(server.status()->success(), server.report());
+  for (auto* w : {&w1, &w2})
+    BOOST_TEST(w->wait_for(30s).has_value());
+  BOOST_TEST(attacker.out().find("attack: pushed under grant") != std::string::npos,
+             attacker.report());
+  BOOST_TEST(c.summary_value("completed").value_or("") == "true");
+  BOOST_TEST(std::stoull(c.summary_value("ignored_pushes").value_or("0")) >= 1u);
+  BOOST_TEST(accuracy_of(c) > 0.5);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -457,7 +457,7 @@ BOOST_AUTO_TEST_CASE(each_help_lists_its_own_options_and_not_anothers) {
         "faults.drop", "faults.rejoin", "faults.server-crash", "metrics", "quiet"},
        {"server", "port", "bind", "min-workers", "tls-cert", "reconnect-timeout", "tcp",
         "pin-cpus"},
-       {"mnist[:dir=PATH]", "csv:path=FILE[,test=FILE][,split=F][,label=first|last]",
+       {"mnist[:dir=PATH]", "csv:path=FILE[,test=FILE][,split=F][,label=auto|first|last|name:COL]",
         "normalize=none|unit|standardize", "libsvm:path=FILE", "synthetic[:n=N]", "(default 0.1)",
         "  130  "}},
       {"server",
@@ -532,7 +532,9 @@ BOOST_AUTO_TEST_CASE(a_slow_worker_beyond_dsq_locals_workers_is_refused) {
 
 BOOST_AUTO_TEST_CASE(a_bad_model_spec_is_an_option_error) {
   expect_refused({synthetic, steps, "--model=mlp:hidden="}, 2, "--model=mlp:hidden=");
-  expect_refused({synthetic, steps, "--dataset=csv:path=x.csv,sep=;"}, 2, "'sep'");
+  expect_refused({synthetic, steps, "--dataset=csv:path=x.csv,delimiter=;"}, 2, "'delimiter'");
+  expect_refused({synthetic, steps, "--dataset=csv:path=x.csv,sep=;"}, 2,
+                 "sep must be auto, comma, semicolon or tab");
 }
 
 // Sizes that cannot fit are refused before anything is allocated, naming the limit: at once

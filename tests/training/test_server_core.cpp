@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <vector>
 
 #include <unistd.h>
@@ -385,4 +386,238 @@ BOOST_AUTO_TEST_CASE(an_injected_crash_stops_at_once_after_the_update_is_sent) {
   BOOST_TEST(stop->killed);
   BOOST_TEST(sent<update_msg>(fx).size() == 2u); // the workers got x_1; nobody was told
   BOOST_TEST(sent<farewell_msg>(fx).empty());
+}
+
+// -- issue 29: pushes never issued, evaluated divergence --------------------------------------
+
+BOOST_AUTO_TEST_CASE(an_async_push_under_a_grant_never_issued_is_refused) {
+  started s{small_run("async")};
+  auto grants = sent<grant_msg>(s.at_start);
+  BOOST_REQUIRE(grants.size() == 2u);
+  const auto g = grants[0].second;
+  const auto peer = grants[0].first;
+  const auto id = *s.core.worker_of(peer);
+  auto forged = s.core.pushed(peer, push_of(s.cfg, id, g.version, g.number + 1000), t0 + 1s);
+  BOOST_TEST(s.core.version() == 0u); // not applied
+  BOOST_TEST(sent<ack_msg>(forged).empty());
+  BOOST_TEST(s.core.totals().ignored_pushes == 1u);
+  // The worker's real push is taken, not acknowledged as a resend of the forged one.
+  auto real = s.core.pushed(peer, push_of(s.cfg, id, g.version, g.number), t0 + 2s);
+  BOOST_TEST(sent<ack_msg>(real).empty());
+  BOOST_TEST(s.core.version() == 1u);
+  BOOST_TEST(s.core.totals().retransmissions == 0u);
+  // Another worker's grant number is not this worker's either.
+  const auto other = grants[1].second;
+  s.core.pushed(peer, push_of(s.cfg, id, other.version, other.number), t0 + 3s);
+  BOOST_TEST(s.core.version() == 1u);
+  BOOST_TEST(s.core.totals().ignored_pushes == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_sync_push_for_a_step_ahead_of_the_model_is_refused) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 5), t0 + 1s); // the server is at step 0
+  BOOST_TEST(s.core.totals().ignored_pushes == 1u);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0 + 1s);
+  BOOST_TEST(s.core.version() == 0u); // worker 0 still owes step 0
+  auto fx = s.core.pushed(1, push_of(s.cfg, 0, 0), t0 + 2s);
+  BOOST_TEST(sent<ack_msg>(fx).empty()); // a new push, not a resend
+  BOOST_TEST(s.core.version() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_evaluated_loss_far_above_the_start_ends_the_run_as_diverged) {
+  auto cfg = small_run();
+  cfg.eval_every = 1;
+  auto setup = setup_of(cfg);
+  setup.elastic = true; // dsq server: its members may lie
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0); // the initial row: healthy
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  BOOST_REQUIRE(core.version() == 1u);
+  // Pushes that passed every check; the model's test loss says otherwise.
+  auto fx = core.evaluated(1, false, 7e6, 0.7, 0);
+  BOOST_TEST((core.now_in() == server_core::phase::finishing));
+  BOOST_TEST(sent<farewell_msg>(fx).size() == 2u);
+  BOOST_REQUIRE(effects<evaluation_request>(fx).size() == 1u); // the final one
+  auto end = core.evaluated(1, true, 7e6, 0.7, 7e6);
+  BOOST_REQUIRE(effects<stop_server>(end).size() == 1u);
+  BOOST_TEST(effects<stop_server>(end)[0].failed);
+  BOOST_TEST(outcome->summary.diverged);
+  BOOST_TEST(*outcome->summary.diverged_at_step == 1u);
+  BOOST_TEST(!outcome->summary.completed);
+  BOOST_TEST(outcome->error.find("test loss") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_final_evaluation_far_above_the_start_makes_a_finished_run_diverged) {
+  auto cfg = small_run();
+  cfg.steps = 1;
+  auto setup = setup_of(cfg);
+  setup.elastic = true;
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  auto fx = core.pushed(2, push_of(cfg, 1, 0), t0); // the last step: the run finishes
+  BOOST_REQUIRE((core.now_in() == server_core::phase::finishing));
+  auto end = core.evaluated(1, true, std::numeric_limits<double>::quiet_NaN(), 0.1, 1);
+  BOOST_REQUIRE(effects<stop_server>(end).size() == 1u);
+  BOOST_TEST(outcome->summary.diverged);
+  BOOST_TEST(!outcome->ok);
+}
+
+// -- issue 29: registrations ----------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_huge_host_name_is_cut_and_made_printable_before_it_is_kept) {
+  started s{small_run()};
+  auto r = hello(3);
+  r.host = "evil\n\x1b[2J" + std::string(std::size_t{1} << 20, 'h');
+  s.core.registered(r, t0);
+  auto id = s.core.worker_of(3);
+  BOOST_REQUIRE(id.has_value());
+  const auto* m = s.core.members().get(*id);
+  BOOST_REQUIRE(m != nullptr);
+  BOOST_TEST(m->host.size() < 100u);
+  BOOST_TEST(m->host.find('\n') == std::string::npos);
+  BOOST_TEST(m->host.find('\x1b') == std::string::npos);
+  BOOST_TEST(m->host.find("bytes, cut") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(without_max_workers_the_server_gives_256_seats) {
+  auto big = small_run();
+  big.dataset = "synthetic:n=2000,d=8,classes=2"; // a sample for every seat
+  started s{big};                                 // 2 members
+  for (peer_id peer = 3; peer <= 256; ++peer)
+    BOOST_TEST(sent<farewell_msg>(s.core.registered(hello(peer), t0)).empty());
+  auto full = sent<farewell_msg>(s.core.registered(hello(257), t0));
+  BOOST_REQUIRE(full.size() == 1u);
+  BOOST_TEST(full[0].second.reject);
+  BOOST_TEST(full[0].second.bye.reason.find("full (256 workers)") != std::string::npos);
+  // A run that asks for more workers than that gets them.
+  auto cfg = small_run();
+  cfg.workers = 300;
+  BOOST_TEST(worker_cap(cfg) == 300u);
+  cfg.max_workers = 3;
+  BOOST_TEST(worker_cap(cfg) == 3u);
+}
+
+// -- issue 29: a dsq server left without workers ----------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_server_left_without_workers_checkpoints_and_fails_after_the_idle_timeout) {
+  auto cfg = small_run();
+  cfg.idle_timeout_s = 300;
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("dsq_server_idle_" + std::to_string(::getpid()));
+  cfg.checkpoint = dir.string();
+  auto setup = setup_of(cfg);
+  setup.elastic = true; // dsq server
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  BOOST_TEST(effects<arm_timer>(core.start()).size() == 1u);
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  BOOST_REQUIRE(core.version() == 1u);
+  core.connection_lost(1, "gone", t0 + 1s);
+  core.connection_lost(2, "gone", t0 + 2s);                    // no worker from here on
+  BOOST_TEST((core.now_in() == server_core::phase::training)); // elastic: it waits
+  BOOST_TEST(effects<stop_server>(core.tick(t0 + 2s + 299s)).empty());
+  // A worker that comes and goes again restarts the count.
+  core.registered(hello(3), t0 + 2s + 299s);
+  core.connection_lost(3, "gone", t0 + 2s + 300s);
+  BOOST_TEST(effects<stop_server>(core.tick(t0 + 2s + 301s)).empty());
+  BOOST_TEST((core.now_in() == server_core::phase::training));
+  auto fx = core.tick(t0 + 2s + 600s);
+  BOOST_TEST((core.now_in() == server_core::phase::finishing));
+  BOOST_REQUIRE(effects<evaluation_request>(fx).size() == 1u); // the final one
+  auto end = core.evaluated(1, true, 0.6, 0.6, 0.6);
+  BOOST_REQUIRE(effects<stop_server>(end).size() == 1u);
+  BOOST_TEST(effects<stop_server>(end)[0].failed);
+  BOOST_TEST(outcome->error.find("--idle-timeout") != std::string::npos, outcome->error);
+  BOOST_TEST(read_checkpoint(cfg.checkpoint).version == 1u);
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_timeout_of_0_waits_for_ever) {
+  auto cfg = small_run();
+  cfg.idle_timeout_s = 0;
+  cfg.worker_timeout_s = 0;
+  auto setup = setup_of(cfg);
+  setup.elastic = true;
+  server_core core{setup, t0};
+  BOOST_TEST(effects<arm_timer>(core.start()).empty()); // no timer at all, as before
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.connection_lost(1, "gone", t0);
+  core.connection_lost(2, "gone", t0);
+  BOOST_TEST(effects<stop_server>(core.tick(t0 + 100h)).empty());
+  BOOST_TEST((core.now_in() == server_core::phase::training));
+}
+
+BOOST_AUTO_TEST_CASE(a_local_run_reports_its_evaluated_loss_whatever_it_is) {
+  // dsq local's workers are its own code: a method that wrecks the model is a result.
+  auto cfg = small_run();
+  cfg.steps = 1;
+  auto setup = setup_of(cfg);
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  core.evaluated(1, true, 7e6, 0.1, 7e6);
+  BOOST_TEST(!outcome->summary.diverged);
+  BOOST_TEST(outcome->ok);
+}
+
+// -- issue 29: what a worker may ask to be sent again -------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_status_flood_without_pushes_is_answered_up_to_the_budget_then_expelled) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0); // version 1
+  std::size_t resent = 0;
+  for (std::uint64_t i = 0; i < catch_up_limit; ++i)
+    resent += sent<update_msg>(s.core.status(2, 0, t0 + 1s)).size();
+  BOOST_TEST(resent == catch_up_limit); // each answered: the worker may have lost them
+  BOOST_TEST(s.core.knows(2));
+  auto over = s.core.status(2, 0, t0 + 1s);
+  BOOST_TEST(sent<update_msg>(over).empty());
+  auto byes = sent<farewell_msg>(over);
+  BOOST_REQUIRE(byes.size() == 1u);
+  BOOST_TEST(byes[0].second.bye.reason.find("without a new push") != std::string::npos);
+  BOOST_TEST(!s.core.knows(2));
+}
+
+BOOST_AUTO_TEST_CASE(a_push_taken_renews_the_budget) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0); // version 1
+  for (std::uint64_t i = 0; i < catch_up_limit; ++i)
+    s.core.status(2, 0, t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 1), t0); // an honest push: the budget starts again
+  BOOST_TEST(sent<update_msg>(s.core.status(2, 0, t0)).size() == 1u);
+  BOOST_TEST(s.core.knows(2));
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_gets_at_most_one_resync_per_version) {
+  catch_up_budget budget{3};
+  BOOST_TEST(budget.may_resync(0, 5));
+  BOOST_TEST(!budget.may_resync(0, 5)); // one is on its way
+  BOOST_TEST(budget.may_resync(1, 5));  // another worker's own
+  BOOST_TEST(budget.may_resync(0, 6));
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(!budget.ask(0));
+  budget.forget(0);
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(budget.may_resync(0, 6));
 }

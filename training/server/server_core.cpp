@@ -3,6 +3,7 @@
 
 #include "training/server/server_core.hpp"
 
+#include "base/log_text.hpp"
 #include "training/make_round_policy.hpp"
 
 #include <fmt/format.h>
@@ -20,10 +21,12 @@ std::size_t start_quorum(const run_config& cfg) {
   return cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
 }
 
-/// The liveness timer's period: a quarter of --worker-timeout.
+/// The liveness timer's period: a quarter of --worker-timeout (of --idle-timeout without one).
 std::chrono::milliseconds liveness_period(const run_config& cfg) {
+  const double timeout =
+      cfg.worker_timeout_s > 0 ? cfg.worker_timeout_s : static_cast<double>(cfg.idle_timeout_s);
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::duration<double>(cfg.worker_timeout_s / 4));
+      std::chrono::duration<double>(timeout / 4));
 }
 
 std::uint64_t steps_of(const server_setup& s) {
@@ -35,7 +38,7 @@ std::uint64_t steps_of(const server_setup& s) {
 server_core::server_core(server_setup setup, time_point now)
     : opts_(std::move(setup)), method_(resolve_method(opts_.cfg)),
       engine_(opts_.cfg, *opts_.setup.net),
-      members_(opts_.cfg.max_workers, opts_.setup.data->train.size()),
+      members_(worker_cap(opts_.cfg), opts_.setup.data->train.size()),
       total_steps_(steps_of(opts_)), report_(opts_.log, opts_.verbose, total_steps_),
       checks_(method_.uplink, opts_.setup.net->num_parameters(), opts_.cfg.max_push_norm),
       probe_(opts_.setup.net, opts_.setup.data->train, opts_.cfg.seed),
@@ -63,7 +66,7 @@ server_core::server_core(server_setup setup, time_point now)
 
 server_effects server_core::start() {
   const auto& cfg = opts_.cfg;
-  if (cfg.worker_timeout_s > 0)
+  if (cfg.worker_timeout_s > 0 || watches_idleness())
     out_.push_back(arm_timer{server_timer::liveness, liveness_period(cfg)});
   report_.say(fmt::format("dsq: {} ({}), {}, {} workers, model {} with {} parameters, {} "
                           "steps of batch {} per worker, data: {}",
@@ -96,8 +99,10 @@ void server_core::send(std::uint32_t id, worker_message what) {
 
 // -- registration and the start ---------------------------------------------------------------
 
-server_effects server_core::registered(const registration& r, time_point now) {
+server_effects server_core::registered(const registration& given, time_point now) {
   now_ = now;
+  auto r = given;
+  r.host = log_safe(r.host); // the peer's choice: capped and printable before any log line
   auto refuse = [&](std::string why) {
     send_peer(r.peer, farewell_msg{farewell{std::move(why), true}, true});
   };
@@ -127,6 +132,7 @@ void server_core::admit(const registration& r) {
     report_.say(fmt::format("worker {} ({}) is back", id, r.host));
   }
   last_heard_[id] = now_;
+  idle_since_.reset(); // somebody came: --idle-timeout counts from the next time nobody is left
   out_.push_back(watch{r.peer});
   if (phase_ == phase::waiting) {
     // dsq server's workers come over the network, one by one, and may never come: say who
@@ -288,6 +294,7 @@ void server_core::depart(std::uint32_t id, const std::string& why) {
   last_heard_.erase(id);
   last_progress_.erase(id);
   ledger_.forget(id);
+  budget_.forget(id);
   collected_.erase(id);
   auto removed = members_.remove(id);
   if (removed == membership<peer_id>::removal::joiner) {
@@ -299,6 +306,8 @@ void server_core::depart(std::uint32_t id, const std::string& why) {
   if (removed == membership<peer_id>::removal::none)
     return;
   policy_->leave(id);
+  if (members_.members().empty() && members_.joining().empty() && !idle_since_)
+    idle_since_ = now_; // --idle-timeout counts from the last departure
   if (phase_ == phase::finishing)
     return; // workers quitting at the end are not departures
   ++report_.totals().departures;
@@ -322,6 +331,7 @@ void server_core::expel(std::uint32_t id, const std::string& why, bool may_rejoi
 server_effects server_core::tick(time_point now) {
   now_ = now;
   check_liveness();
+  check_idle();
   if (phase_ != phase::finishing)
     out_.push_back(arm_timer{server_timer::liveness, liveness_period(opts_.cfg)});
   return take();
@@ -369,6 +379,33 @@ void server_core::check_liveness() {
     expel(id, fmt::format("{} for {} s (--worker-timeout)", what, opts_.cfg.worker_timeout_s),
           true);
   }
+}
+
+/// True for a dsq server with --idle-timeout: dsq local's workers never come back, and a run
+/// without any ends at once (drain).
+bool server_core::watches_idleness() const {
+  return opts_.elastic && opts_.cfg.idle_timeout_s > 0;
+}
+
+/// Ends a training dsq server that has had no worker for --idle-timeout: its workers gave up on
+/// it (a server paused longer than their --server-timeout) and nothing would ever end it. The
+/// checkpoint (--checkpoint) is written by finish(), for --resume.
+void server_core::check_idle() {
+  if (!watches_idleness() || phase_ != phase::training) {
+    idle_since_.reset();
+    return;
+  }
+  if (!members_.members().empty() || !members_.joining().empty()) {
+    idle_since_.reset();
+    return;
+  }
+  if (!idle_since_)
+    idle_since_ = now_;
+  const auto limit = std::chrono::seconds(opts_.cfg.idle_timeout_s);
+  if (now_ - *idle_since_ < limit)
+    return;
+  finish(fmt::format("no worker for {} s at step {} (--idle-timeout)", opts_.cfg.idle_timeout_s,
+                     version()));
 }
 
 /// Ends the run when the model or its loss is no longer finite: nothing after it is training.

@@ -18,6 +18,7 @@
 #include "training/divergence_probe.hpp"
 #include "training/membership.hpp"
 #include "training/push_check.hpp"
+#include "training/resend/catch_up_budget.hpp"
 #include "training/resend/push_ledger.hpp"
 #include "training/resend/update_ring.hpp"
 #include "training/round_policy.hpp"
@@ -136,8 +137,11 @@ private:
   void expel(std::uint32_t id, const std::string& why, bool may_rejoin = false);
   void check_resume_wait();
   void check_liveness();
+  bool watches_idleness() const;
+  void check_idle();
   bool check_diverged(double loss);
   bool end_if_diverged(std::uint32_t id, const std::string& what);
+  void diverge_on_evaluation(std::uint64_t step, double test_loss);
   std::optional<std::uint32_t> training_member(std::optional<peer_id> from);
   // the end
   void finish(std::string failure = {});
@@ -161,6 +165,7 @@ private:
   divergence_probe probe_; ///< judges a bad push: diverged model or bad worker
   update_ring ring_;       ///< the latest updates sent, for workers that miss some
   push_ledger ledger_;     ///< the latest push accepted from each worker
+  catch_up_budget budget_; ///< what each worker may ask to be sent again
   time_point now_;         ///< when the event being handled happened
   phase phase_ = phase::waiting;
   std::uint64_t first_version_ = 0; ///< where this run started (non-zero when resumed)
@@ -169,6 +174,8 @@ private:
   time_point waiting_since_;
   std::map<std::uint32_t, time_point> last_heard_;    ///< any message
   std::map<std::uint32_t, time_point> last_progress_; ///< entered, or pushed
+  /// Since when a training dsq server has had no worker at all (--idle-timeout).
+  std::optional<time_point> idle_since_;
   /// Sync with checkpoints: workers attach their state to pushes of steps that are multiples
   /// of this, and the server writes the checkpoint of that step with them (0: never).
   std::uint64_t state_every_ = 0;

@@ -39,6 +39,14 @@ server_effects server_core::pushed(std::optional<peer_id> from, const gradient_p
     catch_up(*id, p.step);
     return take();
   }
+  if (!policy_->issued(*id, p.step, p.grant, version())) {
+    // A step ahead of the model, or a grant number never given to this worker: refused and
+    // counted, not expelled (an honest worker's push from before a server restart can carry
+    // either). Taken, a forged number would mark the worker's real pushes as resends.
+    ++report_.totals().ignored_pushes;
+    catch_up(*id, p.step);
+    return take();
+  }
   accept_push(*id, p);
   return take();
 }
@@ -53,6 +61,7 @@ void server_core::accept_push(std::uint32_t id, const gradient_push& p) {
     return catch_up(id, p.step);
   }
   ledger_.accepted(id, key);
+  budget_.pushed(id);
   if (p.has_state && state_every_ > 0 && p.step % state_every_ == 0)
     collected_[id] = p.state;
   drain();
@@ -302,7 +311,16 @@ void server_core::catch_up(std::uint32_t id, std::uint64_t held) {
   if (m == nullptr || !members_.is_member(id))
     return;
   auto plan = ring_.catch_up(held, version());
+  if (plan.resync || !plan.versions.empty()) {
+    if (!budget_.ask(id)) {
+      expel(id,
+            fmt::format("it asked for updates again {} times without a new push", budget_.limit()));
+      return;
+    }
+  }
   if (plan.resync) {
+    if (!budget_.may_resync(id, version()))
+      return; // one is on its way: it brings the worker to this version
     send_peer(m->handle, welcome_msg{make_welcome(id, m->shard), true});
     ++report_.totals().resyncs;
     return;
@@ -332,6 +350,14 @@ server_effects server_core::evaluated(std::uint64_t step, bool with_train, doubl
   }
   if (with_train)
     opts_.outcome->summary.final_train_loss = train_loss;
+  // dsq server only: its members come over the network and may push poison that passes every
+  // check. dsq local's workers are this process's own code, and a method that wrecks the model
+  // there is a result (the bit-for-bit tests and comparisons run such methods to the end).
+  if (opts_.elastic && !diverged_at_ && probe_.evaluation_diverged(test_loss)) {
+    diverge_on_evaluation(step, test_loss);
+    maybe_quit();
+    return take();
+  }
   auto& totals = report_.totals();
   const auto target = opts_.cfg.target_accuracy;
   if (target > 0 && !totals.reached_target && test_accuracy >= target) {
@@ -343,6 +369,22 @@ server_effects server_core::evaluated(std::uint64_t step, bool with_train, doubl
   }
   maybe_quit();
   return take();
+}
+
+/// Ends the run as diverged at `step`, whose evaluated test loss `test_loss` is far above the
+/// start's (divergence_probe::evaluation_diverged); at the end, the run that finished is one.
+void server_core::diverge_on_evaluation(std::uint64_t step, double test_loss) {
+  diverged_at_ = step;
+  auto why =
+      fmt::format("the run diverged at step {} (its test loss {:.3g} is over {:g} x the "
+                  "initial model's loss {:.3g} on {} training samples)",
+                  step, test_loss, evaluated_loss_factor, probe_.initial_loss(), probe_.samples());
+  if (phase_ == phase::finishing) {
+    if (failure_.empty())
+      failure_ = std::move(why);
+    return;
+  }
+  finish(std::move(why));
 }
 
 server_effects server_core::evaluation_failed(const std::string& why) {
