@@ -6,6 +6,7 @@
 // that serializes them).
 
 #include "config/run_config.hpp"
+#include "model/data_identity.hpp"
 #include "training/membership.hpp"
 #include "training/worker_snapshot.hpp"
 
@@ -16,7 +17,7 @@
 namespace dsq {
 
 /// Bumped whenever a message below changes shape; server and worker must agree on it.
-inline constexpr std::uint32_t protocol_version = 4;
+inline constexpr std::uint32_t protocol_version = 5;
 
 /// Server -> worker, with welcome_atom: everything a worker needs to take part from `version`
 /// on. The model is sent in full precision so that the new replica equals the others exactly.
@@ -34,6 +35,9 @@ struct welcome {
   /// A returning worker's own state from the server's checkpoint, to continue exactly.
   bool has_state = false;
   worker_snapshot state;
+  /// The data the server trains on (its concrete spec, never `auto`, shape and fingerprint): a
+  /// worker loads that spec and is refused if what it loaded differs.
+  data_identity data;
 };
 
 /// Worker -> server, with push_atom: the compressed gradient c⁽ⁱ⁾ computed on x_step.

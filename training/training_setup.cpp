@@ -25,6 +25,7 @@ training_setup load_training(const run_config& cfg) {
   auto data = std::make_shared<train_test>(load_dataset(spec, cfg.seed, where));
   if (data->train.size() == 0)
     throw config_error("--dataset=" + spec + ": the training set is empty");
+  result.identity = identify_data(spec, *data);
   result.net = make_model(cfg.model, data->train.dimension(), data->train.num_classes);
   result.data = std::move(data);
   return result;

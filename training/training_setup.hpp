@@ -1,6 +1,7 @@
 #pragma once
 
 #include "config/run_config.hpp"
+#include "model/data_identity.hpp"
 #include "model/dataset.hpp"
 #include "model/model.hpp"
 
@@ -16,10 +17,14 @@ struct training_setup {
   std::shared_ptr<const train_test> data;
   std::shared_ptr<const model> net;
   std::string note; ///< e.g. why synthetic data stands in for MNIST
+  /// What `data` is (its concrete spec, shape and fingerprint); empty spec when the data did not
+  /// come from load_training().
+  data_identity identity;
 };
 
 /// Loads cfg.dataset ("auto" is MNIST when it has been fetched, synthetic data otherwise) and
-/// builds cfg.model for its dimensions. Throws with a message that names the problem.
+/// builds cfg.model for its dimensions, with the data's identity. Throws with a message that
+/// names the problem.
 training_setup load_training(const run_config& cfg);
 
 } // namespace dsq

@@ -62,9 +62,15 @@ typename Inspector::result_type inspect(Inspector& f, worker_snapshot& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, data_identity& x) {
+  return f(caf::meta::type_name("data_identity"), x.spec, x.train_fingerprint, x.test_fingerprint,
+           x.train_samples, x.test_samples, x.features, x.classes);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, welcome& x) {
   return f(caf::meta::type_name("welcome"), x.worker_id, x.config, x.version, x.total_steps,
-           exact(x.model), exact(x.momentum), x.shard, x.state_every, x.has_state, x.state);
+           exact(x.model), exact(x.momentum), x.shard, x.state_every, x.has_state, x.state, x.data);
 }
 
 template <class Inspector>

@@ -109,6 +109,19 @@ BOOST_AUTO_TEST_CASE(a_welcome_carries_the_model_and_the_configuration_bit_for_b
     BOOST_TEST(same_bits(a, b), a << " came back as " << b);
 }
 
+BOOST_AUTO_TEST_CASE(a_welcome_carries_the_data_identity) {
+  welcome w;
+  w.data.spec = "csv:path=points.csv,label=first";
+  w.data.train_fingerprint = 0xfedcba9876543210ULL;
+  w.data.test_fingerprint = 1;
+  w.data.train_samples = 72;
+  w.data.test_samples = 18;
+  w.data.features = 3;
+  w.data.classes = 3;
+  auto back = round_trip(*sys, w);
+  BOOST_TEST((back.data == w.data));
+}
+
 // A vector that announces far more floats than the bytes that follow fails once the bytes run
 // out, having allocated a chunk, not the announced size.
 BOOST_AUTO_TEST_CASE(a_float_vector_announcing_more_than_it_carries_is_refused) {

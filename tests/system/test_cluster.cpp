@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <random>
+#include <sstream>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -385,6 +386,66 @@ BOOST_AUTO_TEST_CASE(strangers_on_the_port_do_not_disturb_the_server) {
   BOOST_TEST(w1.status()->success());
   BOOST_TEST(w2.status()->success());
   BOOST_TEST(c.summary_value("departures").value_or("") == "0");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(data_that_follows_the_run)
+
+/// A CSV file of 90 samples, 3 features and 3 classes (label first); `changed` alters one value.
+std::string points_csv(bool changed) {
+  std::ostringstream text;
+  text << "label,a,b,c\n";
+  for (int i = 0; i < 90; ++i) {
+    const int label = i % 3;
+    const double a = label * 2.0 + (i % 7) * 0.1;
+    const double b = (changed && i == 41) ? 9.5 : -label + (i % 5) * 0.2;
+    text << label << ',' << a << ',' << b << ',' << (i % 11) * 0.05 << '\n';
+  }
+  return text.str();
+}
+
+// The server states the data set's identity in its welcome; a worker that loaded other data
+// (its --data-dir holds a CSV file of the same name and shape that differs in one value) is
+// refused with one line that names what differs and how to fix it, and exits non-zero. A worker
+// given the server's data trains.
+BOOST_AUTO_TEST_CASE(a_worker_whose_data_differs_is_refused_with_one_line) {
+  temp_dir servers{"data-server"}, others{"data-other"};
+  write_text(servers.path() / "points.csv", points_csv(false));
+  write_text(others.path() / "points.csv", points_csv(true));
+  const std::vector<std::string> run{"--dataset=csv:path=points.csv,label=first",
+                                     "--model=softmax",
+                                     "--batch=8",
+                                     "--eval-every=0",
+                                     "--workers=1",
+                                     "--data-dir=" + servers.path().string()};
+
+  cluster refused{"data-differs"};
+  refused.start_server(concat(run, {"--steps=10000000"})); // until stopped
+  auto& other = refused.start_worker({"--quiet", "--data-dir=" + others.path().string()});
+  const auto status = other.wait_for(run_timeout);
+  BOOST_REQUIRE_MESSAGE(status, other.report());
+  BOOST_TEST(status->exited, status->describe());
+  BOOST_TEST(status->code != 0, status->describe());
+  const auto errors = lines(other.err());
+  BOOST_REQUIRE_EQUAL(errors.size(), 1u);
+  // The changed sample fell into the seeded 80/20 split's test part.
+  BOOST_TEST(errors[0].rfind("dsq: error: this worker's data differs from the server's: CSV "
+                             "test set fingerprint ",
+                             0) == 0u,
+             errors[0]);
+  BOOST_TEST(errors[0].find("give --data-dir=DIR holding the server's data") != std::string::npos,
+             errors[0]);
+  refused.server().send_signal(SIGTERM);
+  BOOST_REQUIRE_MESSAGE(refused.wait_all(run_timeout), refused.server().report());
+
+  cluster same{"data-same"};
+  same.start_server(concat(run, {"--steps=30"}));
+  auto& worker = same.start_worker({"--quiet", "--data-dir=" + servers.path().string()});
+  BOOST_REQUIRE_MESSAGE(same.wait_all(run_timeout), "the run did not end");
+  BOOST_TEST(same.server().status()->success(), same.server().report());
+  BOOST_TEST(worker.status()->success(), worker.report());
+  BOOST_TEST(same.summary_value("steps").value_or("") == "30");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

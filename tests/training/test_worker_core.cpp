@@ -10,6 +10,8 @@
 #include "training/update_engine.hpp"
 #include "training/worker/worker_core.hpp"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -439,6 +441,84 @@ BOOST_AUTO_TEST_CASE(a_farewell_ends_the_worker_or_lets_it_join_anew) {
   BOOST_REQUIRE(first_of<fx::stop>(fx));
   BOOST_TEST(first_of<fx::stop>(fx)->error);
   BOOST_TEST(first_of<fx::stop>(fx)->reason == "rejected by the server: full");
+}
+
+/// A welcome from a server that trains on `spec` (its configuration says `auto`: the identity
+/// names the concrete data set), for a worker that loads its data itself.
+welcome welcome_on_data(const std::string& spec) {
+  run_config server_cfg = config("sync");
+  server_cfg.dataset = spec;
+  const auto loaded = load_training(server_cfg);
+  welcome w;
+  w.worker_id = 2;
+  w.config = server_cfg;
+  w.config.dataset = "auto";
+  w.total_steps = 10;
+  w.model.assign(loaded.net->num_parameters(), 0.0f);
+  w.shard = shard_assignment{1, 0, 1};
+  w.data = loaded.identity;
+  return w;
+}
+
+const std::string small_spec = "synthetic:n=40,test=5,d=6,classes=3";
+
+BOOST_AUTO_TEST_CASE(a_worker_that_loads_the_servers_data_joins) {
+  worker_core core{worker_settings{}, t0};
+  auto w = welcome_on_data(small_spec);
+  auto fx = core.on_welcome(w);
+  BOOST_TEST(!first_of<fx::stop>(fx));
+  BOOST_TEST(core.joined());
+  BOOST_TEST(core.engine().shard_size() == 40u);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_whose_data_differs_is_refused_with_one_line) {
+  worker_core core{worker_settings{}, t0};
+  auto w = welcome_on_data(small_spec);
+  const auto theirs = w.data.train_fingerprint;
+  w.data.train_fingerprint ^= 0x5a5a; // the server's files are other files
+  auto fx = core.on_welcome(w);
+  auto stop = first_of<fx::stop>(fx);
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(stop->error);
+  BOOST_TEST(!core.joined());
+  const auto expected =
+      fmt::format("this worker's data differs from the server's: synthetic train set "
+                  "fingerprint {:016x} vs {:016x} (different files?); ",
+                  w.data.train_fingerprint, theirs);
+  BOOST_TEST(stop->reason.rfind(expected, 0) == 0u, stop->reason);
+  BOOST_TEST(stop->reason.find('\n') == std::string::npos);
+
+  worker_core fewer{worker_settings{}, t0};
+  w = welcome_on_data(small_spec);
+  w.data.train_samples = 41;
+  stop = first_of<fx::stop>(fewer.on_welcome(w));
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(stop->reason.find("synthetic train set 41 samples vs 40") != std::string::npos,
+             stop->reason);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_loads_the_data_set_the_server_names_never_auto) {
+  // The server trains on MNIST; this worker's configuration says `auto` but it cannot find
+  // MNIST: it fails to find it instead of falling back to synthetic data.
+  auto w = welcome_on_data(small_spec);
+  w.data.spec = "mnist:dir=/nonexistent-dsq-data";
+  worker_core core{worker_settings{}, t0};
+  auto stop = first_of<fx::stop>(core.on_welcome(w));
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(stop->error);
+  BOOST_TEST(stop->reason.find("/nonexistent-dsq-data") != std::string::npos, stop->reason);
+  BOOST_TEST(stop->reason.rfind("MNIST not found", 0) == 0u, stop->reason);
+}
+
+BOOST_AUTO_TEST_CASE(data_shared_in_the_process_is_not_checked) {
+  // dsq local: the workers hold the server's own data (a welcome without identity is fine too).
+  rig r{"sync"};
+  auto w = r.make_welcome(1, 10);
+  w.data.spec = small_spec;
+  w.data.train_fingerprint = 1;
+  auto fx = r.event([&](worker_core& c, time_point) { return c.on_welcome(w); });
+  BOOST_TEST(!first_of<fx::stop>(fx));
+  BOOST_TEST(r.core.joined());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -296,6 +296,7 @@ welcome server_core::make_welcome(std::uint32_t id, const shard_assignment& shar
     w.momentum.assign(m->data(), m->data() + m->size());
   w.shard = shard;
   w.state_every = state_every_;
+  w.data = opts_.setup.identity;
   if (auto it = returning_states_.find(id); it != returning_states_.end()) {
     w.has_state = true;
     w.state = std::move(it->second);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -47,10 +48,20 @@ void worker_core::adopt(welcome& w) {
   id_ = w.worker_id;
   cfg_ = std::move(w.config);
   cfg_.data_dir = settings_.data_dir;
+  // The concrete data set the server loaded: a worker never resolves `auto` itself, so it never
+  // falls back to synthetic data when the server trains on MNIST (it fails to find MNIST).
+  if (!w.data.spec.empty())
+    cfg_.dataset = w.data.spec;
   total_steps_ = w.total_steps;
   state_every_ = w.state_every;
-  if (!settings_.setup.data)
+  if (!settings_.setup.data) {
     settings_.setup = load_training(cfg_);
+    own_data_ = true;
+  }
+  // Data shared in the process is the server's own; data loaded here must be the same.
+  if (own_data_ && !w.data.spec.empty())
+    if (auto differs = data_mismatch(w.data, settings_.setup.identity); !differs.empty())
+      throw std::runtime_error(differs);
   engine_.emplace(cfg_, settings_.setup, id_, w.version, w.model, w.momentum, w.shard);
   if (w.has_state) {
     engine_->restore(w.state); // back after a server restart: exactly where the run was

@@ -140,7 +140,8 @@ private:
   bool registered_ = false; ///< a welcome is expected (registered, not yet welcomed)
   bool orphaned_ = false;   ///< lost the server, waiting for a reconnect
   int stale_reconnects_ = 0;
-  bool stopped_ = false; ///< a stop effect was returned: nothing more is done
+  bool stopped_ = false;  ///< a stop effect was returned: nothing more is done
+  bool own_data_ = false; ///< the data was loaded by this worker (checked against each welcome)
 };
 
 } // namespace dsq

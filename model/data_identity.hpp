@@ -1,0 +1,45 @@
+#pragma once
+
+// What a run trains on, as the server states it in its welcome and every worker checks against
+// the data it loaded itself: the data set's spec, its shape and a fingerprint of its content as
+// loaded (after parsing, splitting and scaling), so that two hosts whose files differ, or a
+// worker that found other files than the server, are told apart before they train.
+
+#include "model/dataset.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace dsq {
+
+/// The identity of a loaded data set (train_test).
+struct data_identity {
+  /// The concrete spec that was loaded ("mnist", "synthetic:n=500", never "auto"); empty: no
+  /// identity known (the data came from elsewhere).
+  std::string spec;
+  std::uint64_t train_fingerprint = 0; ///< data_fingerprint() of the training part
+  std::uint64_t test_fingerprint = 0;  ///< data_fingerprint() of the test part
+  std::uint64_t train_samples = 0;
+  std::uint64_t test_samples = 0;
+  std::uint64_t features = 0;
+  std::uint32_t classes = 0;
+
+  friend bool operator==(const data_identity&, const data_identity&) = default;
+};
+
+/// A 64-bit hash of `data` as held in memory: its shape, the bits of every feature and every
+/// label. Equal data sets have equal fingerprints on every host; a single changed value changes
+/// it (with overwhelming probability).
+std::uint64_t data_fingerprint(const dataset& data);
+
+/// The identity of `data`, loaded from the concrete `spec`.
+data_identity identify_data(std::string_view spec, const train_test& data);
+
+/// Empty if `mine` (a worker's data) is `server`'s; else one line that names the first thing
+/// that differs and how to fix it, e.g. "this worker's data differs from the server's: MNIST
+/// train set fingerprint 1a2b... vs 3c4d... (different files?); give --data-dir=DIR holding the
+/// server's data".
+std::string data_mismatch(const data_identity& server, const data_identity& mine);
+
+} // namespace dsq
