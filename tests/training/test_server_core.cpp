@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE server_core
 #include <boost/test/unit_test.hpp>
 
+#include "base/simd/simd_dispatch.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
@@ -385,4 +386,46 @@ BOOST_AUTO_TEST_CASE(an_injected_crash_stops_at_once_after_the_update_is_sent) {
   BOOST_TEST(stop->killed);
   BOOST_TEST(sent<update_msg>(fx).size() == 2u); // the workers got x_1; nobody was told
   BOOST_TEST(sent<farewell_msg>(fx).empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_header_names_the_workers_the_run_starts_with_and_the_simd_level) {
+  auto cfg = small_run();
+  cfg.workers = 4;
+  cfg.min_workers = 2;
+  server_core core{setup_of(cfg), t0};
+  const auto header = core.header();
+  BOOST_TEST(header.find("starts with 2 workers") != std::string::npos, header);
+  BOOST_TEST(header.find("4 workers") == std::string::npos, header);
+  BOOST_TEST(header.find(std::string{", simd "} + name(active_simd_level())) != std::string::npos,
+             header);
+  cfg.min_workers = 0;
+  BOOST_TEST(server_core(setup_of(cfg), t0).header().find("starts with 4 workers") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_summary_counts_the_workers_that_trained_not_the_ids_given) {
+  auto cfg = small_run();
+  auto setup = setup_of(cfg);
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.registered(hello(3), t0); // joins: welcomed at the next boundary
+  core.pushed(1, push_of(cfg, 0, 0), t0 + 1s);
+  auto boundary = core.pushed(2, push_of(cfg, 1, 0), t0 + 1s);
+  BOOST_REQUIRE(sent<welcome_msg>(boundary).size() == 1u); // worker 2 entered...
+  core.connection_closed(3, "the server's model has 9 parameters, this worker's 8", t0 + 1s);
+  core.connection_lost(3, "the server's model has 9 parameters, this worker's 8", t0 + 1s);
+  BOOST_TEST(!core.knows(3)); // ...and failed before its first push
+  core.registered(hello(4), t0 + 1s);
+  core.connection_closed(4, "gone", t0 + 1s); // admitted, never entered
+  core.connection_lost(4, "gone", t0 + 1s);
+  core.pushed(1, push_of(cfg, 0, 1), t0 + 2s);
+  core.pushed(2, push_of(cfg, 1, 1), t0 + 2s);
+  BOOST_REQUIRE(core.version() == 2u);
+  core.stop_requested(t0 + 3s);
+  core.evaluated(0, false, 0.5, 0.5, 0); // the initial row's
+  core.evaluated(2, true, 0.5, 0.5, 0.5);
+  BOOST_TEST(outcome->summary.workers == 2u); // ids 0..3 were given, two workers trained
+  BOOST_TEST(outcome->summary.simd == name(active_simd_level()));
 }
