@@ -180,7 +180,8 @@ void start_worker(Self* self, caf::actor server, worker_options opts) {
   self->set_default_handler(count_unexpected(self, "dsq worker"));
   const bool reconnects = static_cast<bool>(st.opts.on_server_lost);
   st.core.emplace(worker_settings{std::move(st.opts.setup), st.opts.verbose, reconnects,
-                                  st.opts.server_timeout, st.opts.data_dir},
+                                  st.opts.server_timeout, st.opts.reconnect_timeout,
+                                  st.opts.data_dir},
                   clock_type::now());
   self->monitor(server);
   self->set_down_handler([=](caf::down_msg& dm) {

@@ -24,7 +24,8 @@
 //                                                     (or its loss, or after 2 s)
 //   server down                                       quit with an error (or wait for
 //                                                     (reconnect_atom, server): on_server_lost)
-//   server silent for server_timeout while waiting    quit with an error
+//   server silent for server_timeout while waiting    quit with an error (reconnecting:
+//                                                     after reconnect_timeout more)
 //
 // Gradients are computed inside the handler: spawn workers detached (the default) so that they
 // do not occupy CAF's scheduler threads (which the middleman and the server need), or, alone
@@ -72,6 +73,9 @@ struct worker_options {
   /// it waits forever. Only a server alive behind an open connection can be silent: one that
   /// is gone sends a down message.
   std::chrono::steady_clock::duration server_timeout{};
+  /// dsq worker --reconnect-timeout: with on_server_lost, a server silent for server_timeout
+  /// is probed this much longer before the worker fails (a stopped server may resume).
+  std::chrono::steady_clock::duration reconnect_timeout{};
   /// dsq worker --data-dir: where this host keeps the run's data.
   std::string data_dir;
 };

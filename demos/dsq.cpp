@@ -372,6 +372,7 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   opts.data_dir = cfg.data_dir;
   opts.server_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(cfg.server_timeout_s));
+  opts.reconnect_timeout = std::chrono::seconds(cfg.reconnect_timeout_s);
   if (cfg.scheduling == "batch" && !schedule_process_as_batch() && !cfg.quiet)
     fmt::print(stderr, "dsq worker: note: the OS refused SCHED_BATCH; the worker runs under "
                        "its default policy\n");

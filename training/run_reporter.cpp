@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -20,8 +21,18 @@ run_reporter::run_reporter(std::shared_ptr<run_log> log, bool verbose, std::uint
     : log_(log ? std::move(log) : std::make_shared<run_log>(std::string{})), verbose_(verbose),
       total_steps_(total_steps) {}
 
+std::string human_duration(double seconds) {
+  const auto s = static_cast<std::uint64_t>(std::llround(std::max(0.0, seconds)));
+  if (s < 60)
+    return fmt::format("{} s", s);
+  if (s < 3600)
+    return fmt::format("{} min {:02} s", s / 60, s % 60);
+  return fmt::format("{} h {:02} min", s / 3600, s / 60 % 60);
+}
+
 void run_reporter::start(std::uint64_t version) {
   first_version_ = version;
+  progress_from_.reset();
   start_ = std::chrono::steady_clock::now();
 }
 
@@ -53,7 +64,7 @@ std::optional<step_record> run_reporter::evaluated(std::uint64_t step, double te
   if (!row || !verbose_)
     return row;
   auto train = std::isnan(row->train_loss) ? std::string{"  -   "} : loss_text(row->train_loss);
-  fmt::print("step {:>6}/{}  train_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}  "
+  fmt::print("step {:>6}/{}  batch_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}  "
              "{:.1f} steps/s  workers {}\n",
              row->step, total_steps_, train, loss_text(row->test_loss), 100 * row->test_accuracy,
              human_bytes(row->total_bytes_up), human_bytes(row->total_bytes_down),
@@ -61,6 +72,29 @@ std::optional<step_record> run_reporter::evaluated(std::uint64_t step, double te
              row->workers);
   std::fflush(stdout);
   return row;
+}
+
+std::optional<std::string> run_reporter::progress(std::uint64_t version, time_point now) {
+  if (!verbose_)
+    return std::nullopt;
+  if (!progress_from_) {
+    progress_from_.emplace(version, now);
+    progress_said_ = now;
+    return std::nullopt;
+  }
+  if (now - progress_said_ < progress_period)
+    return std::nullopt;
+  progress_said_ = now;
+  const auto [from, since] = *progress_from_;
+  const double seconds = std::chrono::duration<double>(now - since).count();
+  const double rate = seconds > 0 ? static_cast<double>(version - from) / seconds : 0.0;
+  const auto left = total_steps_ > version ? total_steps_ - version : 0;
+  auto line = fmt::format("step {:>6}/{}  {:.1f} steps/s  ETA {}", version, total_steps_, rate,
+                          rate > 0 ? human_duration(static_cast<double>(left) / rate)
+                                   : std::string{"unknown"});
+  fmt::print("{}\n", line);
+  std::fflush(stdout);
+  return line;
 }
 
 void run_reporter::applied_push(std::uint64_t staleness) {
@@ -113,7 +147,7 @@ void run_reporter::print_done(const run_summary& s, std::size_t dim) const {
   }
   // What the same pushes would have cost in fp32: the saving compression buys.
   const double dense_bytes = 4.0 * static_cast<double>(dim) * static_cast<double>(s.pushes_applied);
-  fmt::print("{} {} steps in {:.1f} s ({:.1f} steps/s), train_loss {}, test_loss {}, "
+  fmt::print("{} {} steps in {:.1f} s ({:.1f} steps/s), train_loss (full set) {}, test_loss {}, "
              "test_acc {:.2f}%, traffic up {} down {}",
              head, s.steps, s.wall_s, s.steps_per_s, loss_text(s.final_train_loss),
              loss_text(s.test_loss), 100 * s.test_accuracy, human_bytes(s.bytes_up),

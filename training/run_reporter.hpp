@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace dsq {
 
@@ -18,6 +19,8 @@ class run_reporter {
 public:
   /// Rows go to `log`; console lines only if `verbose`. The run ends at version `total_steps`.
   run_reporter(std::shared_ptr<run_log> log, bool verbose, std::uint64_t total_steps);
+
+  using time_point = std::chrono::steady_clock::time_point;
 
   /// Training starts (or resumes) at `version`: the clock and steps/s count from here.
   void start(std::uint64_t version);
@@ -29,6 +32,15 @@ public:
   /// The test columns of row `step` arrived: fills them in and prints the progress line.
   /// Returns a copy of that row (none if there is none): writing it may drop it from memory.
   std::optional<step_record> evaluated(std::uint64_t step, double test_loss, double test_accuracy);
+
+  /// The run is at `version` at `now`: prints a progress line (steps, steps/s, ETA) if the last
+  /// one is `progress_period` old, so that a run says where it is every few seconds also
+  /// between evaluations (and with --eval-every=0). Rates count from the first call after
+  /// start(). Returns the line printed, if any.
+  std::optional<std::string> progress(std::uint64_t version, time_point now);
+
+  /// How often progress() prints at most.
+  static constexpr std::chrono::seconds progress_period{5};
 
   /// A push with staleness `s` was applied.
   void applied_push(std::uint64_t staleness);
@@ -51,9 +63,16 @@ private:
   std::uint64_t total_steps_;
   std::uint64_t first_version_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  /// Where progress() counts from (version and time of its first call after start()), and
+  /// when it last printed.
+  std::optional<std::pair<std::uint64_t, time_point>> progress_from_;
+  time_point progress_said_{};
   run_summary totals_;
   long double staleness_sum_ = 0;
 };
+
+/// "42 s", "3 min 05 s", "2 h 07 min": a remaining time for people.
+std::string human_duration(double seconds);
 
 /// "1.2 MB", "3.45 GB": traffic for people.
 std::string human_bytes(std::uint64_t bytes);

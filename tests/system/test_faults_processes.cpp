@@ -397,13 +397,14 @@ BOOST_AUTO_TEST_CASE(a_message_caf_cannot_decode_exits_6_and_the_run_resumes_bit
 
 // A stopped server (SIGSTOP) keeps its connections open: no worker learns of it from the
 // network. Each gives up once it has waited --server-timeout without a word from it (a live
-// server answers every probe, sent at least once a second), and says why.
+// server answers every probe, sent at least once a second), and --reconnect-timeout more (it
+// might resume), and says why.
 BOOST_AUTO_TEST_CASE(workers_give_up_on_a_stopped_server_after_server_timeout) {
-  const double timeout_s = 2;
+  const double timeout_s = 2 + 1;
   cluster c{"server-sigstop"};
   c.start_server(concat(tiny_run(100000000), {"--workers=2"}));
-  auto& w0 = c.start_worker({"--server-timeout=2"});
-  auto& w1 = c.start_worker({"--server-timeout=2", "--quiet"});
+  auto& w0 = c.start_worker({"--server-timeout=2", "--reconnect-timeout=1"});
+  auto& w1 = c.start_worker({"--server-timeout=2", "--reconnect-timeout=1", "--quiet"});
   BOOST_REQUIRE_MESSAGE(w0.wait_for_output(": step 300/", run_timeout), "the run did not start");
   const auto stopped_at = clock_type::now();
   c.server().send_signal(SIGSTOP);
@@ -420,16 +421,39 @@ BOOST_AUTO_TEST_CASE(workers_give_up_on_a_stopped_server_after_server_timeout) {
     BOOST_TEST(w->err().find("the server has not answered for") != std::string::npos, w->err());
     BOOST_TEST(w->err().find("--server-timeout") != std::string::npos, w->err());
   }
+  BOOST_TEST(w0.out().find("still trying to reach it") != std::string::npos, w0.out());
+}
+
+// A server stopped longer than --server-timeout but resumed within --reconnect-timeout more
+// finds its workers still there: they said it was silent, then that it answers again, and the
+// run goes on until it is stopped, and they end as after any run.
+BOOST_AUTO_TEST_CASE(workers_go_on_when_a_stopped_server_resumes_within_reconnect_timeout) {
+  cluster c{"server-sigstop-resume"};
+  c.start_server(concat(tiny_run(100000000), {"--workers=2", "--worker-timeout=30"}));
+  auto& w0 = c.start_worker({"--server-timeout=1", "--reconnect-timeout=30"});
+  auto& w1 = c.start_worker({"--server-timeout=1", "--reconnect-timeout=30"});
+  BOOST_REQUIRE_MESSAGE(w0.wait_for_output(": step 300/", run_timeout), "the run did not start");
+  c.server().send_signal(SIGSTOP);
+  const bool said = w0.wait_for_output("still trying to reach it", 30s);
+  c.server().send_signal(SIGCONT); // before any assertion can end the test
+  BOOST_REQUIRE_MESSAGE(said, "the worker did not say the server was silent:\n" << w0.report());
+  BOOST_TEST(w0.wait_for_output("the server answers again", 30s), w0.report());
+  c.server().send_signal(SIGINT);
+  auto s0 = w0.wait_for(run_timeout);
+  auto s1 = w1.wait_for(run_timeout);
+  BOOST_REQUIRE(s0 && s1);
+  BOOST_TEST(s0->success(), w0.report());
+  BOOST_TEST(s1->success(), w1.report());
 }
 
 // Waiting for its welcome is waiting for the server too: a worker whose server waits for more
 // workers keeps waiting as long as the server answers it, well past its --server-timeout, and
 // gives up once the server is stopped.
 BOOST_AUTO_TEST_CASE(a_worker_waits_for_its_welcome_while_the_server_answers_it) {
-  const double timeout_s = 1;
+  const double timeout_s = 1 + 1;
   cluster c{"welcome-sigstop"};
   c.start_server(concat(tiny_run(100), {"--workers=2"}));
-  auto& waiting = c.start_worker({"--server-timeout=1"});
+  auto& waiting = c.start_worker({"--server-timeout=1", "--reconnect-timeout=1"});
   BOOST_REQUIRE_MESSAGE(c.server().wait_for_output("1 of the 2 needed to start", run_timeout),
                         c.server().report());
   // The clock: a worker that gives up on a closed port after --connect-timeout=2.

@@ -359,6 +359,80 @@ BOOST_AUTO_TEST_CASE(a_lost_server_is_looked_for_and_registered_with_again) {
   BOOST_TEST(!r.core.takes_welcome()); // a copy of it would be ignored
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_reconnecting_worker_keeps_probing_a_silent_server_for_the_reconnect_timeout) {
+  worker_settings s;
+  s.verbose = true;
+  s.reconnects = true;
+  s.server_timeout = 300ms;
+  s.reconnect_timeout = 2s;
+  rig r{"sync", s};
+  auto fx = r.join(3, 10);
+  auto next = timer_of(fx, fx::timer::retry);
+  BOOST_REQUIRE(next);
+  const auto silent_from = r.now;
+  std::vector<std::string> said;
+  // Silent past --server-timeout: no stop, one line that says so, and the probes go on.
+  while (r.now - silent_from < 1s) {
+    r.now += *next;
+    fx = r.retry();
+    BOOST_REQUIRE(!first_of<fx::stop>(fx));
+    for (const auto& line : all_of<fx::say>(fx))
+      said.push_back(line.line);
+    next = timer_of(fx, fx::timer::retry);
+    BOOST_REQUIRE(next);
+  }
+  BOOST_REQUIRE(said.size() == 1u);
+  BOOST_TEST(said[0].find("worker 3: the server has not answered") == 0u, said[0]);
+  BOOST_TEST(said[0].find("--reconnect-timeout") != std::string::npos);
+  // The server resumes: it answers, and the worker goes on as the member it was (same id, no
+  // new registration).
+  fx = r.event([](worker_core& c, time_point) { return c.on_sent(0); });
+  BOOST_TEST(!first_of<fx::send_register>(fx));
+  BOOST_REQUIRE(first_of<fx::say>(fx));
+  BOOST_TEST(first_of<fx::say>(fx)->line == "worker 3: the server answers again; going on");
+  fx = r.update(1);
+  BOOST_TEST((pushed_steps(fx) == std::vector<std::uint64_t>{1}));
+  BOOST_TEST(r.core.version() == 1u);
+  // Silent again, for good: the worker gives up after --server-timeout + --reconnect-timeout.
+  // (The retry timer still runs from before: it fires within a second.)
+  next = timer_of(fx, fx::timer::retry).value_or(duration{1s});
+  const auto again = r.now;
+  std::optional<fx::stop> stop;
+  while (!stop && r.now - again < 10s) {
+    r.now += *next;
+    fx = r.retry();
+    stop = first_of<fx::stop>(fx);
+    if (!stop) {
+      next = timer_of(fx, fx::timer::retry);
+      BOOST_REQUIRE(next);
+    }
+  }
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(stop->error);
+  BOOST_TEST((r.now - again >= 2300ms));
+  BOOST_TEST(stop->reason.find("--server-timeout, then --reconnect-timeout") != std::string::npos,
+             stop->reason);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_says_when_it_loses_and_reaches_the_server_again) {
+  worker_settings s;
+  s.verbose = true;
+  s.reconnects = true;
+  rig r{"sync", s};
+  r.join(2, 10);
+  auto fx = r.event([](worker_core& c, time_point) { return c.on_server_lost(); });
+  BOOST_REQUIRE(first_of<fx::say>(fx));
+  BOOST_TEST(first_of<fx::say>(fx)->line.find("worker 2: lost the connection to the server; "
+                                              "reconnecting") == 0u);
+  BOOST_TEST(first_of<fx::find_server>(fx).has_value());
+  fx = r.event([](worker_core& c, time_point t) { return c.on_reconnected(t); });
+  BOOST_REQUIRE(first_of<fx::say>(fx));
+  BOOST_TEST(first_of<fx::say>(fx)->line ==
+             "worker 2: reached the server again; registering, asking for id 2 back");
+  BOOST_TEST(first_of<fx::send_register>(fx)->previous_id == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(reconnecting_to_the_dead_server_for_ever_ends_the_worker) {
   worker_settings s;
   s.reconnects = true;

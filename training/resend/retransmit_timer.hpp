@@ -79,6 +79,8 @@ public:
   /// (--server-timeout; zero: never).
   outcome fired(time_point now, bool waiting, duration silence_limit);
 
+  /// Since when the server has left a probe unanswered (nothing heard since), if it has.
+  std::optional<time_point> unanswered_since() const { return unanswered_since_; }
   /// The key of the push sent and not yet acknowledged, if any.
   std::optional<std::uint64_t> unacknowledged() const { return unacked_; }
   /// The smoothed round trip from a push to its answer.

@@ -4,6 +4,7 @@
 #include "training/server/server_core.hpp"
 
 #include "base/log_text.hpp"
+#include "base/simd/simd_dispatch.hpp"
 #include "training/make_round_policy.hpp"
 
 #include <fmt/format.h>
@@ -68,14 +69,23 @@ server_effects server_core::start() {
   const auto& cfg = opts_.cfg;
   if (cfg.worker_timeout_s > 0 || watches_idleness())
     out_.push_back(arm_timer{server_timer::liveness, liveness_period(cfg)});
-  report_.say(fmt::format("dsq: {} ({}), {}, {} workers, model {} with {} parameters, {} "
-                          "steps of batch {} per worker, data: {}",
-                          cfg.method, describe(method_), policy_->describe(), cfg.workers,
-                          opts_.setup.net->spec(), opts_.setup.net->num_parameters(), total_steps_,
-                          cfg.batch, opts_.setup.data->description));
+  report_.say(header());
   if (!opts_.setup.note.empty())
     report_.say("dsq: " + opts_.setup.note);
   return take();
+}
+
+std::string server_core::header() const {
+  const auto& cfg = opts_.cfg;
+  // The workers the run waits for before its first step: --min-workers (else --workers), or
+  // after a resume with the workers' states, the checkpoint's members.
+  const auto starts_with = resumed_members_ > 0 ? resumed_members_ : start_quorum(cfg);
+  return fmt::format("dsq: {} ({}), {}, starts with {} worker{}, model {} with {} parameters, {} "
+                     "steps of batch {} per worker, data: {}, simd {}",
+                     cfg.method, describe(method_), policy_->describe(), starts_with,
+                     starts_with == 1 ? "" : "s", opts_.setup.net->spec(),
+                     opts_.setup.net->num_parameters(), total_steps_, cfg.batch,
+                     opts_.setup.data->description, name(active_simd_level()));
 }
 
 server_effects server_core::take() {

@@ -57,6 +57,9 @@ public:
 
   /// The first console lines and the first liveness timer.
   server_effects start();
+  /// The run's header line: method, mode, the workers it starts with, model, steps, data and
+  /// this process's SIMD level.
+  std::string header() const;
 
   // -- events from workers (`from`: the sender's peer, if the actor knows it) ------------------
 
@@ -189,6 +192,9 @@ private:
   std::optional<std::uint64_t> diverged_at_;
   /// Workers told to go whose connection is still open (await_goodbyes).
   std::set<peer_id> told_to_go_;
+  /// Every worker id with a push applied (the summary's `workers`: a worker back under its id
+  /// counts once; a registration that never trained, refused or failed, not at all).
+  std::set<std::uint32_t> trained_;
   bool goodbye_wait_over_ = false;
   time_point farewells_sent_;
   bool said_slow_goodbyes_ = false;

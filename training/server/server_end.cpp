@@ -2,6 +2,8 @@
 
 #include "training/server/server_core.hpp"
 
+#include "base/simd/simd_dispatch.hpp"
+
 #include <fmt/format.h>
 
 namespace dsq {
@@ -144,7 +146,8 @@ run_summary server_core::summary() {
     s.faults_injected = opts_.faults_injected();
   s.parameters = engine_.dim();
   s.seed = cfg.seed;
-  s.workers = members_.ids_given(); // every worker that took part
+  s.workers = trained_.size(); // distinct workers that trained
+  s.simd = name(active_simd_level());
   if (cfg.target_accuracy > 0)
     s.target_accuracy = cfg.target_accuracy;
   s.completed = failure_.empty() && (version() == total_steps_ || s.reached_target);

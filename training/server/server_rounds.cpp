@@ -193,6 +193,7 @@ compressed_message server_core::aggregate(round& r, step_record& row) {
     checks_.record(p.norm);
     const auto s = version() - p.step;
     report_.applied_push(s);
+    trained_.insert(p.worker);
     staleness = std::max(staleness, s);
     loss_sum += p.loss;
     bytes_up += p.bytes;
@@ -236,6 +237,8 @@ void server_core::record_row(step_record row) {
     return;
   if (evaluate_now)
     request_evaluation(false);
+  else if (!last)
+    report_.progress(version(), now_); // between evaluation lines: every few seconds
   // Async (and sync without worker states): the server's own state after the update.
   const auto ckpt_every = opts_.cfg.checkpoint_every;
   if (!last && state_every_ == 0 && ckpt_every > 0 && !opts_.cfg.checkpoint.empty() &&

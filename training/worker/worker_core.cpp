@@ -31,6 +31,20 @@ worker_effects worker_core::stop(bool error, std::string reason) {
   return {effect::stop{error, std::move(reason)}};
 }
 
+std::string worker_core::who() const {
+  return joined() ? fmt::format("worker {}", id_) : std::string{"worker"};
+}
+
+worker_effects worker_core::heard_from_server() {
+  timer_.heard_from_server();
+  if (!silent_since_)
+    return {};
+  silent_since_.reset();
+  if (!settings_.verbose)
+    return {};
+  return {effect::say{who() + ": the server answers again; going on"}};
+}
+
 void worker_core::progressed(time_point now, worker_effects& out) {
   if (auto after = timer_.progressed(now))
     out.push_back(effect::arm_timer{effect::timer::retry, *after});
@@ -79,28 +93,29 @@ void worker_core::adopt(welcome& w) {
 }
 
 worker_effects worker_core::on_welcome(welcome& w) {
-  timer_.heard_from_server();
+  auto out = heard_from_server();
   if (!takes_welcome())
-    return {}; // a copy of the welcome this worker already took
+    return out; // a copy of the welcome this worker already took
   try {
     adopt(w);
   } catch (const std::exception& e) {
     return stop(true, e.what());
   }
   if (!settings_.verbose)
-    return {};
-  return {
+    return out;
+  out.push_back(
       effect::say{fmt::format("worker {}: {} at step {} of {}, shard {}/{} ({} samples){}", id_,
                               w.has_state ? "back with its state" : "joined", w.version,
                               total_steps_, w.shard.index + 1, w.shard.count, engine_->shard_size(),
-                              slow_ > 1 ? fmt::format(", {}x slower", slow_) : std::string{})}};
+                              slow_ > 1 ? fmt::format(", {}x slower", slow_) : std::string{})});
+  return out;
 }
 
 worker_effects worker_core::on_reshard(const shard_assignment& shard) {
-  timer_.heard_from_server();
+  auto out = heard_from_server();
   if (joined())
     engine_->use_shard(shard);
-  return {};
+  return out;
 }
 
 void worker_core::receive_update(model_update& u, time_point now, worker_effects& out) {
@@ -120,10 +135,9 @@ void worker_core::receive_update(model_update& u, time_point now, worker_effects
 }
 
 worker_effects worker_core::on_update(model_update& u, time_point now) {
-  timer_.heard_from_server();
+  auto out = heard_from_server();
   if (!joined())
-    return {}; // from before this worker's welcome
-  worker_effects out;
+    return out; // from before this worker's welcome
   try {
     receive_update(u, now, out);
   } catch (const std::exception& e) {
@@ -133,44 +147,43 @@ worker_effects worker_core::on_update(model_update& u, time_point now) {
 }
 
 worker_effects worker_core::on_grant(std::uint64_t version, std::uint64_t number, time_point now) {
-  timer_.heard_from_server();
+  auto out = heard_from_server();
   if (!joined() || !policy_->on_grant(version, number))
-    return {};                          // before the welcome, or a copy of a grant already taken
+    return out;                         // before the welcome, or a copy of a grant already taken
   timer_.acknowledged(number - 1, now); // granted again: the last push was taken
-  worker_effects out;
   progressed(now, out);
   return out;
 }
 
 worker_effects worker_core::on_ack(std::uint64_t key, time_point now) {
-  timer_.heard_from_server();
+  auto out = heard_from_server();
   if (joined())
     timer_.acknowledged(key, now);
-  return {};
+  return out;
 }
 
 worker_effects worker_core::on_resend(std::uint64_t key) {
-  timer_.heard_from_server();
-  if (!timer_.resend_requested(key))
-    return {};
-  return {effect::resend_push{key}};
+  auto out = heard_from_server();
+  if (timer_.resend_requested(key))
+    out.push_back(effect::resend_push{key});
+  return out;
 }
 
 worker_effects worker_core::on_sent(std::uint64_t latest) {
-  timer_.heard_from_server();
+  auto out = heard_from_server();
   // Every update the server sent before this answer came before it: one up to `latest` that is
   // still missing (updates apply in order, so any gap shows in the version) was lost. Ask for
   // what is missing.
   if (joined() && !orphaned_ && engine_->version() < latest)
-    return {effect::send_status{engine_->version()}};
-  return {};
+    out.push_back(effect::send_status{engine_->version()});
+  return out;
 }
 
 worker_effects worker_core::on_resync(welcome& w, time_point now) {
-  timer_.heard_from_server();
+  auto out = heard_from_server();
   // Too far behind for the server's ring: the full model, keeping δ⁽ⁱ⁾ and the sampler.
   if (!joined() || w.worker_id != id_ || w.version <= engine_->version())
-    return {};
+    return out;
   try {
     engine_->reset_model(w.version, w.model, w.momentum);
     engine_->use_shard(w.shard); // the same shard changes nothing
@@ -180,7 +193,6 @@ worker_effects worker_core::on_resync(welcome& w, time_point now) {
   updates_ = update_sequencer{w.version};
   if (auto key = policy_->acknowledged_by(w.version))
     timer_.acknowledged(*key, now);
-  worker_effects out;
   progressed(now, out);
   return out;
 }
@@ -217,13 +229,24 @@ worker_effects worker_core::on_server_lost() {
   // Keep everything and wait to be told where the server is now.
   orphaned_ = true;
   registered_ = false;
-  return {effect::find_server{}};
+  silent_since_.reset(); // gone, not silent: the reconnect has its own bound
+  worker_effects out{effect::find_server{}};
+  if (settings_.verbose)
+    out.insert(out.begin(), effect::say{who() + ": lost the connection to the server; "
+                                                "reconnecting (--reconnect-timeout)"});
+  return out;
 }
 
 worker_effects worker_core::on_reconnected(time_point now) {
   stale_reconnects_ = 0;
   orphaned_ = false;
   worker_effects out;
+  if (settings_.verbose)
+    out.push_back(effect::say{
+        joined() ? fmt::format("worker {}: reached the server again; registering, asking for "
+                               "id {} back",
+                               id_, id_)
+                 : std::string{"worker: reached the server again; registering"}});
   register_with_server(joined(), now, out);
   return out;
 }
@@ -263,13 +286,33 @@ bool worker_core::waiting() const {
 }
 
 worker_effects worker_core::on_retry_timer(time_point now) {
-  const auto next = timer_.fired(now, waiting(), settings_.server_timeout);
+  // A worker that reconnects does not give up on a silent server after --server-timeout: it
+  // says so and goes on probing it for --reconnect-timeout more (a stopped server that resumes
+  // finds its workers where they were), then gives up as one that does not reconnect.
+  const auto limit = settings_.server_timeout;
+  const bool keeps_trying = settings_.reconnects && limit > duration::zero() &&
+                            settings_.reconnect_timeout > duration::zero();
+  const auto next =
+      timer_.fired(now, waiting(), keeps_trying ? limit + settings_.reconnect_timeout : limit);
+  const auto seconds = [](duration d) { return std::chrono::duration<double>(d).count(); };
   if (next.server_silent)
     return stop(true, fmt::format("the server has not answered for {:g} s while this worker "
-                                  "waited for it (--server-timeout): it is stopped, hung or "
+                                  "waited for it (--server-timeout{}): it is stopped, hung or "
                                   "cut off",
-                                  std::chrono::duration<double>(*next.server_silent).count()));
+                                  seconds(*next.server_silent),
+                                  keeps_trying ? ", then --reconnect-timeout" : ""));
   worker_effects out;
+  const auto silent = timer_.unanswered_since();
+  if (!silent)
+    silent_since_.reset(); // the count started again (this worker was paused itself)
+  else if (keeps_trying && !silent_since_ && now - *silent >= limit) {
+    silent_since_ = *silent;
+    if (settings_.verbose)
+      out.push_back(effect::say{fmt::format(
+          "{}: the server has not answered for {:g} s (--server-timeout); still trying to reach "
+          "it for up to {:g} s (--reconnect-timeout)",
+          who(), seconds(now - *silent), seconds(settings_.reconnect_timeout))});
+  }
   if (next.probe)
     out.push_back(effect::send_probe{*next.probe});
   if (next.timer)

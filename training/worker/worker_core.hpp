@@ -33,8 +33,14 @@ struct worker_settings {
   /// true: a lost server is looked for (worker_effect::find_server); false: losing it ends the
   /// worker with an error.
   bool reconnects = false;
-  /// A waiting worker whose probe goes unanswered this long ends with an error; zero: never.
+  /// A waiting worker whose probe goes unanswered this long ends with an error (zero: never),
+  /// unless it reconnects: then it says so and keeps probing for reconnect_timeout more.
   std::chrono::steady_clock::duration server_timeout{};
+  /// With `reconnects`: how long a worker goes on trying to reach a server that went silent
+  /// (stopped, hung, cut off behind an open connection) after server_timeout, before it ends
+  /// with an error (--reconnect-timeout). A server that answers again finds the worker as it
+  /// was: still a member under its id, unless the server removed it meanwhile.
+  std::chrono::steady_clock::duration reconnect_timeout{};
   /// This host's --data-dir: where the run's data is looked for when the welcome's
   /// configuration is loaded (a node-local option, never sent by the server).
   std::string data_dir;
@@ -122,6 +128,11 @@ private:
   void send(gradient_push p, time_point now, worker_effects& out);
   void register_with_server(bool returning, time_point now, worker_effects& out);
   worker_effects stop(bool error, std::string reason);
+  /// A message came from the server: the silence count stops; a worker that had said the
+  /// server was silent says that it answers again.
+  worker_effects heard_from_server();
+  /// "worker 3" once welcomed, "worker" before.
+  std::string who() const;
   /// True if the worker waits for the server: for its welcome (only the silence rule needs
   /// probes then), an answer to its push, an update or a grant.
   bool waiting() const;
@@ -140,6 +151,9 @@ private:
   bool registered_ = false; ///< a welcome is expected (registered, not yet welcomed)
   bool orphaned_ = false;   ///< lost the server, waiting for a reconnect
   int stale_reconnects_ = 0;
+  /// The worker said that the server is silent (since then, at the time given) and waits for
+  /// it to answer again for --reconnect-timeout.
+  std::optional<time_point> silent_since_;
   bool stopped_ = false;  ///< a stop effect was returned: nothing more is done
   bool own_data_ = false; ///< the data was loaded by this worker (checked against each welcome)
 };
