@@ -565,97 +565,102 @@ BOOST_AUTO_TEST_CASE(a_local_run_reports_its_evaluated_loss_whatever_it_is) {
   // dsq local's workers are its own code: a method that wrecks the model is a result.
   auto cfg = small_run();
   cfg.steps = 1;
+  auto setup = setup_of(cfg);
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  core.evaluated(1, true, 7e6, 0.1, 7e6);
+  BOOST_TEST(!outcome->summary.diverged);
+  BOOST_TEST(outcome->ok);
+}
 
-  BOOST_AUTO_TEST_CASE(the_header_names_the_workers_the_run_starts_with_and_the_simd_level) {
-    auto cfg = small_run();
-    cfg.workers = 4;
-    cfg.min_workers = 2;
-    server_core core{setup_of(cfg), t0};
-    const auto header = core.header();
-    BOOST_TEST(header.find("starts with 2 workers") != std::string::npos, header);
-    BOOST_TEST(header.find("4 workers") == std::string::npos, header);
-    BOOST_TEST(header.find(std::string{", simd "} + name(active_simd_level())) != std::string::npos,
-               header);
-    cfg.min_workers = 0;
-    BOOST_TEST(server_core(setup_of(cfg), t0).header().find("starts with 4 workers") !=
-               std::string::npos);
-  }
+// -- issue 29: what a worker may ask to be sent again -------------------------------------------
 
-  BOOST_AUTO_TEST_CASE(the_summary_counts_the_workers_that_trained_not_the_ids_given) {
-    auto cfg = small_run();
-    auto setup = setup_of(cfg);
-    auto outcome = setup.outcome;
-    server_core core{setup, t0};
-    core.registered(hello(1), t0);
-    core.registered(hello(2), t0);
-    core.evaluated(0, false, 0.69, 0.5, 0);
-    core.pushed(1, push_of(cfg, 0, 0), t0);
-    core.pushed(2, push_of(cfg, 1, 0), t0);
-    core.evaluated(1, true, 7e6, 0.1, 7e6);
-    BOOST_TEST(!outcome->summary.diverged);
-    BOOST_TEST(outcome->ok);
-  }
+BOOST_AUTO_TEST_CASE(a_status_flood_without_pushes_is_answered_up_to_the_budget_then_expelled) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0); // version 1
+  std::size_t resent = 0;
+  for (std::uint64_t i = 0; i < catch_up_limit; ++i)
+    resent += sent<update_msg>(s.core.status(2, 0, t0 + 1s)).size();
+  BOOST_TEST(resent == catch_up_limit); // each answered: the worker may have lost them
+  BOOST_TEST(s.core.knows(2));
+  auto over = s.core.status(2, 0, t0 + 1s);
+  BOOST_TEST(sent<update_msg>(over).empty());
+  auto byes = sent<farewell_msg>(over);
+  BOOST_REQUIRE(byes.size() == 1u);
+  BOOST_TEST(byes[0].second.bye.reason.find("without a new push") != std::string::npos);
+  BOOST_TEST(!s.core.knows(2));
+}
 
-  // -- issue 29: what a worker may ask to be sent again -------------------------------------------
+BOOST_AUTO_TEST_CASE(a_push_taken_renews_the_budget) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0); // version 1
+  for (std::uint64_t i = 0; i < catch_up_limit; ++i)
+    s.core.status(2, 0, t0);
+  s.core.pushed(2, push_of(s.cfg, 1, 1), t0); // an honest push: the budget starts again
+  BOOST_TEST(sent<update_msg>(s.core.status(2, 0, t0)).size() == 1u);
+  BOOST_TEST(s.core.knows(2));
+}
 
-  BOOST_AUTO_TEST_CASE(a_status_flood_without_pushes_is_answered_up_to_the_budget_then_expelled) {
-    started s{small_run()};
-    s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
-    s.core.pushed(2, push_of(s.cfg, 1, 0), t0); // version 1
-    std::size_t resent = 0;
-    for (std::uint64_t i = 0; i < catch_up_limit; ++i)
-      resent += sent<update_msg>(s.core.status(2, 0, t0 + 1s)).size();
-    BOOST_TEST(resent == catch_up_limit); // each answered: the worker may have lost them
-    BOOST_TEST(s.core.knows(2));
-    auto over = s.core.status(2, 0, t0 + 1s);
-    BOOST_TEST(sent<update_msg>(over).empty());
-    auto byes = sent<farewell_msg>(over);
-    BOOST_REQUIRE(byes.size() == 1u);
-    BOOST_TEST(byes[0].second.bye.reason.find("without a new push") != std::string::npos);
-    BOOST_TEST(!s.core.knows(2));
-  }
+BOOST_AUTO_TEST_CASE(a_worker_gets_at_most_one_resync_per_version) {
+  catch_up_budget budget{3};
+  BOOST_TEST(budget.may_resync(0, 5));
+  BOOST_TEST(!budget.may_resync(0, 5)); // one is on its way
+  BOOST_TEST(budget.may_resync(1, 5));  // another worker's own
+  BOOST_TEST(budget.may_resync(0, 6));
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(!budget.ask(0));
+  budget.forget(0);
+  BOOST_TEST(budget.ask(0));
+  BOOST_TEST(budget.may_resync(0, 6));
+}
 
-  BOOST_AUTO_TEST_CASE(a_push_taken_renews_the_budget) {
-    started s{small_run()};
-    s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
-    s.core.pushed(2, push_of(s.cfg, 1, 0), t0); // version 1
-    for (std::uint64_t i = 0; i < catch_up_limit; ++i)
-      s.core.status(2, 0, t0);
-    s.core.pushed(2, push_of(s.cfg, 1, 1), t0); // an honest push: the budget starts again
-    BOOST_TEST(sent<update_msg>(s.core.status(2, 0, t0)).size() == 1u);
-    BOOST_TEST(s.core.knows(2));
-  }
+BOOST_AUTO_TEST_CASE(the_header_names_the_workers_the_run_starts_with_and_the_simd_level) {
+  auto cfg = small_run();
+  cfg.workers = 4;
+  cfg.min_workers = 2;
+  server_core core{setup_of(cfg), t0};
+  const auto header = core.header();
+  BOOST_TEST(header.find("starts with 2 workers") != std::string::npos, header);
+  BOOST_TEST(header.find("4 workers") == std::string::npos, header);
+  BOOST_TEST(header.find(std::string{", simd "} + name(active_simd_level())) != std::string::npos,
+             header);
+  cfg.min_workers = 0;
+  BOOST_TEST(server_core(setup_of(cfg), t0).header().find("starts with 4 workers") !=
+             std::string::npos);
+}
 
-  BOOST_AUTO_TEST_CASE(a_worker_gets_at_most_one_resync_per_version) {
-    catch_up_budget budget{3};
-    BOOST_TEST(budget.may_resync(0, 5));
-    BOOST_TEST(!budget.may_resync(0, 5)); // one is on its way
-    BOOST_TEST(budget.may_resync(1, 5));  // another worker's own
-    BOOST_TEST(budget.may_resync(0, 6));
-    BOOST_TEST(budget.ask(0));
-    BOOST_TEST(budget.ask(0));
-    BOOST_TEST(budget.ask(0));
-    BOOST_TEST(!budget.ask(0));
-    budget.forget(0);
-    BOOST_TEST(budget.ask(0));
-    BOOST_TEST(budget.may_resync(0, 6));
-
-    core.registered(hello(3), t0); // joins: welcomed at the next boundary
-    core.pushed(1, push_of(cfg, 0, 0), t0 + 1s);
-    auto boundary = core.pushed(2, push_of(cfg, 1, 0), t0 + 1s);
-    BOOST_REQUIRE(sent<welcome_msg>(boundary).size() == 1u); // worker 2 entered...
-    core.connection_closed(3, "the server's model has 9 parameters, this worker's 8", t0 + 1s);
-    core.connection_lost(3, "the server's model has 9 parameters, this worker's 8", t0 + 1s);
-    BOOST_TEST(!core.knows(3)); // ...and failed before its first push
-    core.registered(hello(4), t0 + 1s);
-    core.connection_closed(4, "gone", t0 + 1s); // admitted, never entered
-    core.connection_lost(4, "gone", t0 + 1s);
-    core.pushed(1, push_of(cfg, 0, 1), t0 + 2s);
-    core.pushed(2, push_of(cfg, 1, 1), t0 + 2s);
-    BOOST_REQUIRE(core.version() == 2u);
-    core.stop_requested(t0 + 3s);
-    core.evaluated(0, false, 0.5, 0.5, 0); // the initial row's
-    core.evaluated(2, true, 0.5, 0.5, 0.5);
-    BOOST_TEST(outcome->summary.workers == 2u); // ids 0..3 were given, two workers trained
-    BOOST_TEST(outcome->summary.simd == name(active_simd_level()));
-  }
+BOOST_AUTO_TEST_CASE(the_summary_counts_the_workers_that_trained_not_the_ids_given) {
+  auto cfg = small_run();
+  auto setup = setup_of(cfg);
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.registered(hello(3), t0); // joins: welcomed at the next boundary
+  core.pushed(1, push_of(cfg, 0, 0), t0 + 1s);
+  auto boundary = core.pushed(2, push_of(cfg, 1, 0), t0 + 1s);
+  BOOST_REQUIRE(sent<welcome_msg>(boundary).size() == 1u); // worker 2 entered...
+  core.connection_closed(3, "the server's model has 9 parameters, this worker's 8", t0 + 1s);
+  core.connection_lost(3, "the server's model has 9 parameters, this worker's 8", t0 + 1s);
+  BOOST_TEST(!core.knows(3)); // ...and failed before its first push
+  core.registered(hello(4), t0 + 1s);
+  core.connection_closed(4, "gone", t0 + 1s); // admitted, never entered
+  core.connection_lost(4, "gone", t0 + 1s);
+  core.pushed(1, push_of(cfg, 0, 1), t0 + 2s);
+  core.pushed(2, push_of(cfg, 1, 1), t0 + 2s);
+  BOOST_REQUIRE(core.version() == 2u);
+  core.stop_requested(t0 + 3s);
+  core.evaluated(0, false, 0.5, 0.5, 0); // the initial row's
+  core.evaluated(2, true, 0.5, 0.5, 0.5);
+  BOOST_TEST(outcome->summary.workers == 2u); // ids 0..3 were given, two workers trained
+  BOOST_TEST(outcome->summary.simd == name(active_simd_level()));
+}
