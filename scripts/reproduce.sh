@@ -691,14 +691,17 @@ plot ${lines%, }"
   speedup_notes=""
   for m in sgd doublesqueeze-sign; do
     case $m in sgd) st="lc rgb '#000000' lw 2 pt 7"; lab=sgd ;; *) st="lc rgb '#1f77b4' lw 2 pt 5"; lab="doublesqueeze, sign" ;; esac
-    missing=$(awk -F, -v m="$m" 'NR > 1 && $1 == m && $6 == "-" { l = l (l == "" ? "" : ", ") $2 } END { print l }' "$out/tables/rq2_speedup.csv")
+    # Without the 1-worker time to the target there is no speedup at any n: say that instead.
+    missing=$(awk -F, -v m="$m" 'NR > 1 && $1 == m && $2 == 1 && $4 == "not reached" { base = 1 }
+      NR > 1 && $1 == m && $4 == "not reached" { l = l (l == "" ? "" : ", ") $2 }
+      END { if (base) print "1, the base: no speedup at any n"; else if (l != "") print l " (no speedup there)" }' "$out/tables/rq2_speedup.csv")
     awk -F'\t' -v m="$m" '$1 == m' "$out/data/rq2_speedup.tsv" >"$out/data/rq2_speedup-$m.tsv"
     if [ -s "$out/data/rq2_speedup-$m.tsv" ]; then
       speedup_lines+="'$out/data/rq2_speedup-$m.tsv' using 2:3 with linespoints $st title '$lab', "
     else
       speedup_lines+="NaN with linespoints $st title '$lab: no point', "
     fi
-    [ -z "$missing" ] || speedup_notes+="${speedup_notes:+; }$lab: loss $target not reached with n = $missing (no speedup there)"
+    [ -z "$missing" ] || speedup_notes+="${speedup_notes:+; }$lab: loss $target not reached with n = $missing"
   done
   speedup_label=""
   [ -z "$speedup_notes" ] || speedup_label="set bmargin 5; set label 1 '${speedup_notes}' at screen 0.01, screen 0.02 font ',9' tc rgb '#aa0000'"
@@ -768,7 +771,12 @@ if wants rq5; then
     # time to it.
     rq5_notes=""
     limited=$(awk -F, 'NR > 1 && $3 != "" { print $1 }' "$out/tables/rq5_bandwidth.csv" | sort -u | wc -l)
-    [ "$limited" -ge 2 ] || rq5_notes="one limited rate measured ($rq5_rates): one point per method, no trend; the full run measures 1gbit, 100mbit, 10mbit"
+    rq5_xrange="set xrange [*:*]"
+    if [ "$limited" -lt 2 ]; then
+      rq5_notes="one limited rate measured ($rq5_rates): one point per method, no trend; the full run measures 1gbit, 100mbit, 10mbit"
+      # A decade each side of the one rate, so that the unlimited lines are lines, not dots.
+      rq5_xrange=$(awk -F, 'NR > 1 && $3 != "" { printf "set xrange [%g:%g]", $3 / 10, $3 * 10; exit }' "$out/tables/rq5_bandwidth.csv")
+    fi
     unreached=$(awk -F, 'NR > 1 && $8 == "not reached" { print $2 " (" $1 ")" }' "$out/tables/rq5_bandwidth.csv" | paste -sd, - | sed 's/,/, /g')
     rq5_label=""
     [ -z "$rq5_notes" ] || rq5_label="set bmargin 5; set label 1 '$rq5_notes' at screen 0.01, screen 0.02 font ',9' tc rgb '#aa0000'"
@@ -777,11 +785,11 @@ if wants rq5; then
       ttt_label="set bmargin 6; set label 1 '${rq5_notes:+$rq5_notes; }accuracy $rq5_target not reached (no point): $unreached' at screen 0.01, screen 0.02 font ',9' tc rgb '#aa0000'"
     fi
     plot_png rq5_step_time "set title 'Seconds per step vs link rate ($model, 4 worker processes, tbf-limited loopback)'
-set xlabel 'link rate (Mbit/s)'; set ylabel 'seconds per step'; set logscale xy; set xrange [*:*]
+set xlabel 'link rate (Mbit/s)'; set ylabel 'seconds per step'; set logscale xy; ${rq5_xrange:-set xrange [*:*]}
 $rq5_label
 plot ${lines%, }"
     plot_png rq5_time_to_target "set title 'Time to test accuracy $rq5_target = steps to it (local run) x seconds per step'
-set xlabel 'link rate (Mbit/s)'; set ylabel 'seconds'; set logscale xy
+set xlabel 'link rate (Mbit/s)'; set ylabel 'seconds'; set logscale xy; ${rq5_xrange:-set xrange [*:*]}
 set datafile missing 'not reached'
 $ttt_label
 plot ${ttt%, }"
