@@ -269,6 +269,7 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         run(self, core().pushed(sender_peer(self), p, clock_type::now()));
       },
       [=](heartbeat_atom) { run(self, core().heartbeat(sender_peer(self), clock_type::now())); },
+      [=](starting_atom) { run(self, core().starting(sender_peer(self), clock_type::now())); },
       [=](probe_atom, std::uint64_t pushed) {
         run(self, core().probed(sender_peer(self), pushed, clock_type::now()));
       },

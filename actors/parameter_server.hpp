@@ -24,6 +24,8 @@
 //                                               x ← x − γ c; version + 1
 //   <- worker   (heartbeat_atom)                liveness; a worker silent for --worker-timeout
 //                                               is removed (summary `timeouts`)
+//   <- worker   (starting_atom)                 it loads its data: not timed out until its
+//                                               next message (at most the start-up allowance)
 //   <- worker   (leave_atom, id) or its down_msg  leaves; its outstanding work is released;
 //                                               a leave is answered with a farewell
 //   <- local    (stop_atom)                     stop early (only from this process)

@@ -200,6 +200,9 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
         auto& st = self->state;
         if (st.opts.pin_process && st.core->takes_welcome())
           pin_process_to_cpu_slot(static_cast<int>(w.worker_id) + 1);
+        // Sent before the load, which holds this actor (and its heartbeats) up.
+        if (st.core->starts_up_on_welcome())
+          self->send(st.server, starting_atom::value);
         handle(self, [&](worker_core& core, time_point) { return core.on_welcome(w); });
       },
       [=](reshard_atom, const shard_assignment& shard) {

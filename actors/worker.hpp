@@ -19,6 +19,7 @@
 //                                                     compute times late, applying updates
 //                                                     meanwhile
 //   -> server       (heartbeat_atom)                  every min(1 s, --worker-timeout / 4)
+//   -> server       (starting_atom)                   on the welcome, before loading the data
 //   <- server       (reject_atom | shutdown_atom, farewell)  quit (error if farewell.error)
 //   <- anyone       (leave_atom)                      tell the server, then quit on its farewell
 //                                                     (or its loss, or after 2 s)

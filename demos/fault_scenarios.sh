@@ -25,6 +25,8 @@ main() {
 caller=$PWD
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo" # dataset=auto finds data/mnist here
+# shellcheck source=scripts/lib/check_summary.sh
+source scripts/lib/check_summary.sh
 
 # The matrix's order: message faults, worker faults, server fault.
 all="drop-5 drop-5-async duplicate-reorder bandwidth-100mbit straggler-sync straggler-async
@@ -101,7 +103,9 @@ twin_of() {
        NF { print }' "$1"
 }
 
-# run NAME INI [ARGS...]: one dsq local run; fails unless it exits 0 and completes.
+# run NAME INI [ARGS...]: one dsq local run; fails unless it exits 0, completes and ran what
+# its file claims: its workers, its steps, and no removal, departure, join or loss that its
+# faults do not cause (a fault-free twin: none at all).
 run() {
   local name=$1 ini=$2
   shift 2
@@ -109,7 +113,35 @@ run() {
   "$dsq" local --config="$ini" --quiet --summary="$out/$name.json" "$@" >"$out/$name.log" 2>&1 ||
     rc=$?
   echo "fault_scenarios:   exit $rc in $((SECONDS - start)) s" >&2
-  [[ $rc -eq 0 && -f $out/$name.json ]] && [[ $(field "$out/$name.json" completed) == true ]]
+  [[ $rc -eq 0 ]] || return 1
+  local allow workers
+  allow=$(allowed_by "$ini")
+  # A worker that comes back registers anew and counts in "workers": exact only without joins.
+  [[ ,$allow, == *,joins,* ]] || workers=workers=$(ini_value "$ini" workers)
+  check_summary "fault_scenarios $name" "$out/$name.json" ${workers:+"$workers"} \
+    "steps=$(ini_value "$ini" steps)" "allow=$allow"
+}
+
+# ini_value INI KEY: the last value of KEY in INI, quotes removed.
+ini_value() {
+  sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1 | tr -d '"'
+}
+
+# allowed_by INI: the counters that the faults of INI may make non-zero (check_summary's allow=).
+allowed_by() {
+  local faults allow=""
+  faults=$(awk '/^[[:space:]]*\[/ { on = ($0 ~ /^[[:space:]]*\[faults\]/); next }
+                on && /=/ { sub(/[[:space:]]*=.*/, ""); gsub(/[[:space:]]/, ""); print }' "$1")
+  for key in $faults; do
+    case $key in
+      drop | duplicate | reorder | bandwidth) allow+=,resyncs ;;
+      crash | hang) allow+=,timeouts,departures,residuals_lost,joins,resyncs ;;
+      rejoin) allow+=,joins,returned_workers,residuals_lost ;;
+      poison) allow+=,rejected_pushes,departures,residuals_lost ;;
+      server-crash) allow+=,returned_workers,resyncs,residuals_lost ;;
+    esac
+  done
+  echo "${allow#,}"
 }
 
 # field FILE KEY: the value of a top-level key of a summary (one key per line).

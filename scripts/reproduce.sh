@@ -115,6 +115,8 @@ fi
 } >"$out/command.txt"
 
 # --- Helpers -----------------------------------------------------------------------------
+# shellcheck source=scripts/lib/check_summary.sh
+source "$repo/scripts/lib/check_summary.sh"
 label_of() { sed -n 's/^; label: //p' "$1" | head -n 1; }
 # A field of a summary JSON (one "key": value per line), quotes removed.
 field() { sed -n "s/^  \"$2\": //p" "$1" | sed 's/,$//; s/^"//; s/"$//'; }
@@ -137,16 +139,35 @@ run_local() {
   shift 3
   local dir=$out/runs/$part a
   mkdir -p "$dir"
-  local t0=$SECONDS status=0
+  local t0=$SECONDS status=0 workers why
   planned_steps[$dir/$name.json]=$(sed -n 's/^steps=//p' "$ini" | tail -n 1)
+  workers=$(sed -n 's/^workers=//p' "$ini" | tail -n 1)
   for a in "$@"; do
-    case $a in --steps=*) planned_steps[$dir/$name.json]=${a#--steps=} ;; esac
+    case $a in
+      --steps=*) planned_steps[$dir/$name.json]=${a#--steps=} ;;
+      --workers=*) workers=${a#--workers=} ;;
+    esac
   done
   if [ "$reuse" -eq 1 ] && [ -n "$(outcome "$dir/$name.json")" ] && [ -s "$dir/$name.csv" ]; then
     return 0
   fi
   "$dsq" local --config="$ini" ${data_override[@]+"${data_override[@]}"} --quiet \
     --metrics="$dir/$name.csv" --summary="$dir/$name.json" "$@" >"$dir/$name.log" 2>&1 || status=$?
+  # It ran what it claims: its worker count, all its steps (unless it diverged), nobody removed
+  # or gone (scripts/lib/check_summary.sh); otherwise it is a failure, not a result.
+  if [ "$status" -eq 0 ] || [ "$status" -eq 3 ]; then
+    local expect=(${workers:+workers=$workers} completed=any)
+    if [ "$(outcome "$dir/$name.json")" = completed ] && [ -n "${planned_steps[$dir/$name.json]}" ]; then
+      expect+=(steps="${planned_steps[$dir/$name.json]}")
+    fi
+    if ! why=$(check_summary "$part/$name" "$dir/$name.json" "${expect[@]}" 2>&1); then
+      echo "reproduce: run $part/$name did not run what it claims:" >&2
+      echo "$why" >&2
+      echo "$part/$name: did not run what it claims: ${why//$'\n'/; }" >>"$out/failed.txt"
+      rm -f "$dir/$name.json"
+      return 0
+    fi
+  fi
   case $status/$(outcome "$dir/$name.json") in
     0/completed) note "$part/$name ($((SECONDS - t0)) s)" ;;
     # dsq stops a run whose model became non-finite and exits 3: a result, not a failure
@@ -404,28 +425,96 @@ curves() {
   done
 }
 
-# curve_plots PART CONFIGS PREFIX TITLE
+# seeds_note: how the curves of the seeds combine, in words: one seed has no spread to show.
+seeds_note() {
+  local n
+  n=$(wc -w <<<"$seeds")
+  if [ "$n" -gt 1 ]; then echo "mean ± std over seeds ${seeds// /, }"; else echo "seed $seeds only: no spread shown"; fi
+}
+
+# why_no_curve PART CONFIG: why a configuration has no curve (or a short one), in words.
+why_no_curve() {
+  local part=$1 c=$2 s j at="" missing=0
+  for s in $seeds; do
+    j=$out/runs/$part/$c-s$s.json
+    case $(outcome "$j") in
+      diverged) at+="${at:+, }$(field "$j" diverged_at_step)" ;;
+      completed) ;;
+      *) missing=1 ;;
+    esac
+  done
+  if [ -n "$at" ]; then
+    echo "diverged at step $at"
+  elif [ "$missing" -eq 1 ]; then
+    echo "failed, see failed.txt"
+  fi
+}
+
+# data_min COLUMN FILE...: the smallest finite value of COLUMN (tab-separated) over the files.
+data_min() {
+  local column=$1
+  shift
+  [ "$#" -gt 0 ] || return 0
+  awk -F'\t' -v c="$column" "$awk_lib"'isnum($c) && (!seen || $c < m) { m = $c; seen = 1 } END { if (seen) print m }' "$@" 2>/dev/null
+}
+
+# curve_plots PART CONFIGS PREFIX TITLE: loss and accuracy vs epoch, loss vs bytes. A band of
+# ± one std only with several seeds; a configuration that diverged or failed is named in the
+# key with the reason (a point where it has one, no line); axes follow the data.
 curve_plots() {
-  local part=$1 configs=$2 prefix=$3 title=$4 c loss="" acc="" bytes=""
+  local part=$1 configs=$2 prefix=$3 title=$4 c loss="" acc="" bytes="" band=0 any=0
+  local accfiles=() notes=""
+  [ "$(wc -w <<<"$seeds")" -le 1 ] || band=1
   for c in $configs; do
-    local d=$out/data/$part-$c st lab
-    [ -s "$d.loss.tsv" ] || continue
+    local d=$out/data/$part-$c st lab why points
     st=$(style_of "$c")
     lab=$(label_of "$conf/$c.ini")
-    loss+="'$d.loss.tsv' using 1:(\$3-\$4):(\$3+\$4) with filledcurves $st notitle, '' using 1:3 with lines $st title '$lab', "
-    acc+="'$d.acc.tsv' using 1:(100*(\$3-\$4)):(100*(\$3+\$4)) with filledcurves $st notitle, '' using 1:(100*\$3) with linespoints $st pt 7 ps 0.6 title '$lab', "
-    bytes+="'$d.loss.tsv' using 5:3 with lines $st title '$lab', "
+    why=$(why_no_curve "$part" "$c")
+    points=$(grep -c . "$d.loss.tsv" 2>/dev/null || true)
+    if [ "${points:-0}" -eq 0 ]; then
+      # Nothing to draw: the key says so (an entry without a line), instead of a bare name.
+      loss+="NaN with lines $st title '$lab: no curve (${why:-no data})', "
+      acc+="NaN with lines $st title '$lab: no curve (${why:-no data})', "
+      bytes+="NaN with lines $st title '$lab: no curve (${why:-no data})', "
+      notes+="${notes:+; }$lab: ${why:-no data}"
+      continue
+    fi
+    any=1
+    [ -z "$why" ] || lab="$lab ($why)"
+    if [ "$band" -eq 1 ]; then
+      loss+="'$d.loss.tsv' using 1:(\$3-\$4):(\$3+\$4) with filledcurves $st notitle, "
+      acc+="'$d.acc.tsv' using 1:(100*(\$3-\$4)):(100*(\$3+\$4)) with filledcurves $st notitle, "
+    fi
+    loss+="'$d.loss.tsv' using 1:3 with linespoints $st pt 7 ps 0.4 title '$lab', "
+    if [ -s "$d.acc.tsv" ]; then
+      acc+="'$d.acc.tsv' using 1:(100*\$3) with linespoints $st pt 7 ps 0.6 title '$lab', "
+      accfiles+=("$d.acc.tsv")
+    else
+      acc+="NaN with lines $st title '$lab: no evaluation', "
+    fi
+    bytes+="'$d.loss.tsv' using 5:3 with linespoints $st pt 7 ps 0.4 title '$lab', "
   done
-  [ -n "$loss" ] || return 0 # no run of these completed: failed.txt says which
-  local seeds_note="mean ± std over seeds $seeds"
-  plot_png "${prefix}_loss_vs_epoch" "set title '$title: training loss ($seeds_note, bins of $bin_steps steps)'
+  [ "$any" -eq 1 ] || return 0 # no run of these completed: failed.txt says which
+  # The accuracy axis: from 5 points below the lowest accuracy drawn (never below 0) to 100, so
+  # that a short run's low accuracy is on the plot.
+  local acc_lo=0 lowest
+  lowest=$(data_min 3 ${accfiles[@]+"${accfiles[@]}"})
+  if [ -n "$lowest" ]; then
+    acc_lo=$(awk -v m="$lowest" 'BEGIN { lo = int(100 * m / 5) * 5 - 5; print (lo < 0 ? 0 : lo) }')
+  fi
+  local footnote=""
+  [ -z "$notes" ] || footnote="set bmargin 5; set label 1 'not drawn: ${notes}' at screen 0.01, screen 0.02 font ',9' tc rgb '#aa0000'"
+  plot_png "${prefix}_loss_vs_epoch" "set title '$title: training loss ($(seeds_note), bins of $bin_steps steps)'
 set xlabel 'epoch'; set ylabel 'training loss (minibatch, binned)'; set logscale y; set yrange [*:10]
+$footnote
 plot ${loss%, }"
-  plot_png "${prefix}_accuracy_vs_epoch" "set title '$title: test accuracy ($seeds_note)'
-set xlabel 'epoch'; set ylabel 'test accuracy (%)'; set yrange [70:100]
+  plot_png "${prefix}_accuracy_vs_epoch" "set title '$title: test accuracy ($(seeds_note))'
+set xlabel 'epoch'; set ylabel 'test accuracy (%)'; set yrange [$acc_lo:100]
+$footnote
 plot ${acc%, }"
-  plot_png "${prefix}_loss_vs_bytes" "set title '$title: training loss vs bytes sent (up + down, all workers; mean over seeds)'
+  plot_png "${prefix}_loss_vs_bytes" "set title '$title: training loss vs bytes sent (up + down, all workers; $( [ "$band" -eq 1 ] && echo "mean over seeds ${seeds// /, }" || echo "seed $seeds only"))'
 set xlabel 'bytes sent' ; set ylabel 'training loss (minibatch, binned)'; set logscale xy; set format x '10^{%T}'; set yrange [*:10]
+$footnote
 plot ${bytes%, }"
 }
 
@@ -524,7 +613,7 @@ EOF
   csv_to_markdown "$out/tables/rq4_operators.csv" >"$out/tables/rq4_operators.md"
   awk -F, "$awk_lib"'NR > 1 { c = isnum($3) ? $3 : "NaN"; d = isnum($6) ? $6 : "NaN"
                     printf "\"%s (%s)\"\t%s\t%s\n", $1, $2, c, d }' "$out/tables/rq4_operators.csv" >"$out/data/rq4.tsv"
-  plot_png rq4_final_loss "set title 'Final training loss by operator (MLP, MNIST, 4 workers; mean over seeds $seeds; no bar = diverged)'
+  plot_png rq4_final_loss "set title 'Final training loss by operator (MLP, MNIST, 4 workers; $( [ "$(wc -w <<<"$seeds")" -gt 1 ] && echo "mean over seeds ${seeds// /, }" || echo "seed $seeds only"); no bar = diverged)'
 set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1
 set boxwidth 0.9; set logscale y; set ylabel 'final training loss (whole training set)'
 set xtics rotate by -20 scale 0; set key inside top left
@@ -591,16 +680,35 @@ if wants rq2; then
       lines+="'$out/data/rq2-rq2-doublesqueeze-sign-n$n.tsv' using 2:3 with lines lc rgb '${colours[$((i % 5))]}' dt 1 lw 2 title 'doublesqueeze sign, n=$n', "
     i=$((i + 1))
   done
-  plot_png rq2_loss_vs_step "set title 'Training loss vs step, batch 32 per worker (mean over seeds $seeds; $rq2_window_samples-sample windows)'
+  plot_png rq2_loss_vs_step "set title 'Training loss vs step, batch 32 per worker ($( [ "$(wc -w <<<"$seeds")" -gt 1 ] && echo "mean over seeds ${seeds// /, }" || echo "seed $seeds only"); $rq2_window_samples-sample windows)'
 set xlabel 'step'; set ylabel 'training loss (minibatch, smoothed)'; set logscale y
 set arrow from graph 0, first $target to graph 1, first $target nohead dt 3 lc rgb '#555555'
 plot ${lines%, }"
   awk -F, 'NR > 1 && $6 != "-" { print $1 "\t" $2 "\t" $6 }' "$out/tables/rq2_speedup.csv" >"$out/data/rq2_speedup.tsv"
+  # A method whose runs did not reach the target at some n has no speedup there: it gets no
+  # point, and the plot says so (in the quick mode doublesqueeze may not reach sgd's target).
+  speedup_lines="x with lines lc rgb '#888888' dt 3 title 'ideal (n)', "
+  speedup_notes=""
+  for m in sgd doublesqueeze-sign; do
+    case $m in sgd) st="lc rgb '#000000' lw 2 pt 7"; lab=sgd ;; *) st="lc rgb '#1f77b4' lw 2 pt 5"; lab="doublesqueeze, sign" ;; esac
+    # Without the 1-worker time to the target there is no speedup at any n: say that instead.
+    missing=$(awk -F, -v m="$m" 'NR > 1 && $1 == m && $2 == 1 && $4 == "not reached" { base = 1 }
+      NR > 1 && $1 == m && $4 == "not reached" { l = l (l == "" ? "" : ", ") $2 }
+      END { if (base) print "1, the base: no speedup at any n"; else if (l != "") print l " (no speedup there)" }' "$out/tables/rq2_speedup.csv")
+    awk -F'\t' -v m="$m" '$1 == m' "$out/data/rq2_speedup.tsv" >"$out/data/rq2_speedup-$m.tsv"
+    if [ -s "$out/data/rq2_speedup-$m.tsv" ]; then
+      speedup_lines+="'$out/data/rq2_speedup-$m.tsv' using 2:3 with linespoints $st title '$lab', "
+    else
+      speedup_lines+="NaN with linespoints $st title '$lab: no point', "
+    fi
+    [ -z "$missing" ] || speedup_notes+="${speedup_notes:+; }$lab: loss $target not reached with n = $missing"
+  done
+  speedup_label=""
+  [ -z "$speedup_notes" ] || speedup_label="set bmargin 5; set label 1 '${speedup_notes}' at screen 0.01, screen 0.02 font ',9' tc rgb '#aa0000'"
   plot_png rq2_speedup "set title 'Speedup in steps to training loss $target over 1 worker'
 set xlabel 'workers n'; set ylabel 'speedup'; set logscale xy 2; set key inside top left
-plot x with lines lc rgb '#888888' dt 3 title 'ideal (n)', \
-  '< grep ^sgd $out/data/rq2_speedup.tsv' using 2:3 with linespoints lc rgb '#000000' lw 2 pt 7 title 'sgd', \
-  '< grep ^doublesqueeze $out/data/rq2_speedup.tsv' using 2:3 with linespoints lc rgb '#1f77b4' lw 2 pt 5 title 'doublesqueeze, sign'"
+$speedup_label
+plot ${speedup_lines%, }"
 fi
 
 # --- RQ5: bandwidth ----------------------------------------------------------------------
@@ -658,12 +766,32 @@ if wants rq5; then
       fi
     done
     model=$(field "$out/runs/rq5/${rq5_config[${rq5_methods%% *}]}-s1.json" model)
+    # What the plots cannot show, said on them: a single limited rate makes single points (the
+    # dotted lines are the unlimited runs), and a method that did not reach the target has no
+    # time to it.
+    rq5_notes=""
+    limited=$(awk -F, 'NR > 1 && $3 != "" { print $1 }' "$out/tables/rq5_bandwidth.csv" | sort -u | wc -l)
+    rq5_xrange="set xrange [*:*]"
+    if [ "$limited" -lt 2 ]; then
+      rq5_notes="one limited rate measured ($rq5_rates): one point per method, no trend; the full run measures 1gbit, 100mbit, 10mbit"
+      # A decade each side of the one rate, so that the unlimited lines are lines, not dots.
+      rq5_xrange=$(awk -F, 'NR > 1 && $3 != "" { printf "set xrange [%g:%g]", $3 / 10, $3 * 10; exit }' "$out/tables/rq5_bandwidth.csv")
+    fi
+    unreached=$(awk -F, 'NR > 1 && $8 == "not reached" { print $2 " (" $1 ")" }' "$out/tables/rq5_bandwidth.csv" | paste -sd, - | sed 's/,/, /g')
+    rq5_label=""
+    [ -z "$rq5_notes" ] || rq5_label="set bmargin 5; set label 1 '$rq5_notes' at screen 0.01, screen 0.02 font ',9' tc rgb '#aa0000'"
+    ttt_label=$rq5_label
+    if [ -n "$unreached" ]; then
+      ttt_label="set bmargin 6; set label 1 '${rq5_notes:+$rq5_notes; }accuracy $rq5_target not reached (no point): $unreached' at screen 0.01, screen 0.02 font ',9' tc rgb '#aa0000'"
+    fi
     plot_png rq5_step_time "set title 'Seconds per step vs link rate ($model, 4 worker processes, tbf-limited loopback)'
-set xlabel 'link rate (Mbit/s)'; set ylabel 'seconds per step'; set logscale xy; set xrange [*:*]
+set xlabel 'link rate (Mbit/s)'; set ylabel 'seconds per step'; set logscale xy; ${rq5_xrange:-set xrange [*:*]}
+$rq5_label
 plot ${lines%, }"
     plot_png rq5_time_to_target "set title 'Time to test accuracy $rq5_target = steps to it (local run) x seconds per step'
-set xlabel 'link rate (Mbit/s)'; set ylabel 'seconds'; set logscale xy
+set xlabel 'link rate (Mbit/s)'; set ylabel 'seconds'; set logscale xy; ${rq5_xrange:-set xrange [*:*]}
 set datafile missing 'not reached'
+$ttt_label
 plot ${ttt%, }"
   fi
 fi
@@ -699,10 +827,17 @@ if wants staleness; then
     } >"$out/tables/staleness.csv"
     csv_to_markdown "$out/tables/staleness.csv" >"$out/tables/staleness.md"
     awk -F, "$awk_lib"'NR > 1 { print $1 "\t" (isnum($2) ? $2 : "NaN") "\t" ($5 == "not reached" ? "NaN" : $5) }' "$out/tables/staleness.csv" >"$out/data/staleness.tsv"
+    # Both axes start at 0, so that a difference of a few thousandths in the loss looks as
+    # small as it is; a TAU without a point (diverged, or the target not reached) is named.
+    stale_missing=$(awk -F'\t' '$2 == "NaN" || $3 == "NaN" { print $1 }' "$out/data/staleness.tsv" | paste -sd, - | sed 's/,/, /g')
+    stale_label=""
+    [ -z "$stale_missing" ] || stale_label="set bmargin 5; set label 1 'no point for TAU = $stale_missing (diverged, or accuracy $staleness_target not reached)' at screen 0.01, screen 0.02 font ',9' tc rgb '#aa0000'"
     plot_png staleness "set multiplot layout 1,2 title 'Asynchronous doublesqueeze (sign), one worker slowed down; staleness bound TAU'
-set xlabel 'TAU'; set ylabel 'final training loss'; set key off
+set xlabel 'TAU'; set ylabel 'final training loss'; set key off; set yrange [0:*]
+$stale_label
 plot '$out/data/staleness.tsv' using 1:2 with linespoints lc rgb '#1f77b4' lw 2 pt 7
-set ylabel 'seconds to test accuracy $staleness_target'
+unset label 1
+set ylabel 'seconds to test accuracy $staleness_target'; set yrange [0:*]
 plot '$out/data/staleness.tsv' using 1:3 with linespoints lc rgb '#d62728' lw 2 pt 7
 unset multiplot"
   fi
@@ -721,7 +856,10 @@ if wants cnn; then
   curve_plots cnn "$cnn_configs" cnn "CNN on MNIST, 4 workers"
   {
     echo "$summary_header"
-    for c in $cnn_configs; do summary_row cnn "$c" "$(label_of "$conf/$c.ini")" "$out/runs/cnn/$c-s1.json"; done
+    for c in $cnn_configs; do
+      mapfile -t js < <(completed cnn "$c" json) # a failed run is in failed.txt, not here
+      [ "${#js[@]}" -eq 0 ] || summary_row cnn "$c" "$(label_of "$conf/$c.ini")" "${js[@]}"
+    done
   } >"$out/tables/cnn_summary.csv"
   summary_markdown "$out/tables/cnn_summary.csv" >"$out/tables/cnn_summary.md"
   seeds=$seeds_saved

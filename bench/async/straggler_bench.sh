@@ -8,6 +8,8 @@
 # usage: bench/async/straggler_bench.sh [--quick] [extra dsq options]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/lib/check_summary.sh
+source scripts/lib/check_summary.sh
 dsq=${DSQ:-build/dsq}
 [ -x "$dsq" ] || { echo "straggler_bench: $dsq not built (run scripts/build.sh)" >&2; exit 1; }
 factors=(1 2 4 8)
@@ -30,6 +32,10 @@ run() { # name, factor, extra options...
   shift 2
   "$dsq" local "${common[@]}" --slow-worker=0:$factor --summary="$out/$name-$factor.json" \
     --metrics="$out/$name-$factor.csv" "$@" "${EXTRA[@]}" >/dev/null
+  # Its 4 workers from start to end (complete: all its steps, or its target reached), none
+  # removed or gone on the way.
+  check_summary "straggler_bench $name-$factor" "$out/$name-$factor.json" workers=4 ||
+    { echo "straggler_bench: $name-$factor did not run what it claims" >&2; exit 1; }
 }
 # Pushes per second of training, from the last metrics row (the summary's wall time also
 # holds the final evaluation on the whole training set).

@@ -27,6 +27,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=scripts/lib/check_summary.sh
+source "$repo/scripts/lib/check_summary.sh"
 dsq=${DSQ:-$repo/build/dsq}
 rates=(${RATES:-unlimited 1gbit 100mbit 10mbit})
 methods=(${METHODS:-sgd ef-sign ds-sign ds-topk})
@@ -162,6 +164,12 @@ run_one() {
   pids=()
   if [ "$status" -ne 0 ] || ! grep -q '"completed": true' "$out/$tag.json" 2>/dev/null; then
     echo "bandwidth_bench: $tag did not complete (server status $status), see $out" >&2
+    return 1
+  fi
+  # A result only if it ran what the table claims: $workers workers for $steps steps, none
+  # removed (--worker-timeout) or gone on the way.
+  if ! check_summary "bandwidth_bench $tag" "$out/$tag.json" workers=$workers steps="$steps"; then
+    echo "bandwidth_bench: $tag did not run what it claims, see $out" >&2
     return 1
   fi
   read -r result_s result_b < <(awk -F, 'NR > 1 && $1 >= 1 {

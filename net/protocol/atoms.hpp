@@ -14,6 +14,8 @@ using push_atom = caf::atom_constant<caf::atom("push")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using grant_atom = caf::atom_constant<caf::atom("grant")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+/// A worker took its welcome and loads its data before it can train (net/PROTOCOL.md).
+using starting_atom = caf::atom_constant<caf::atom("starting")>;
 using reshard_atom = caf::atom_constant<caf::atom("reshard")>;
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CTest `reproduce_quick`: scripts/reproduce.sh --quick into a fresh directory must write every
 # table and plot, none of them empty (PNGs must be PNGs, CSV tables must have a data row), and
-# must fail when a run fails.
+# must fail when a run fails or did not run what it claims.
 #
 # usage: reproduce_quick.sh SOURCE_DIR DSQ_BINARY
 set -euo pipefail
@@ -12,6 +12,23 @@ dsq=$2
 # A run that fails must stop the script with a non-zero exit code.
 if DSQ=/bin/false "$src/scripts/reproduce.sh" --quick --only=rq1 --out="$tmp/failing" >/dev/null 2>&1; then
   fail "reproduce.sh exited 0 although every dsq run failed"
+fi
+
+# A run that exits 0 but did not run what it claims must fail the script too, naming the run
+# and what differed: here a dsq whose summaries lack "workers" (as if it lost count of them).
+cat >"$tmp/dsq-without-workers" <<EOF
+#!/usr/bin/env bash
+"$dsq" "\$@" || exit \$?
+for a in "\$@"; do
+  case \$a in --summary=*) sed -i '/^  "workers": /d' "\${a#--summary=}" ;; esac
+done
+EOF
+chmod +x "$tmp/dsq-without-workers"
+if DSQ=$tmp/dsq-without-workers "$src/scripts/reproduce.sh" --quick --only=cnn --out="$tmp/degraded" \
+    >/dev/null 2>"$tmp/degraded.err"; then
+  fail "reproduce.sh exited 0 although its runs' summaries do not show their workers"
+elif ! grep -q 'cnn/cnn-sgd-s1: did not run what it claims: .*no "workers"' "$tmp/degraded/failed.txt"; then
+  fail "failed.txt does not name the run whose summary lacks workers: $(cat "$tmp/degraded/failed.txt" 2>/dev/null)"
 fi
 
 start=$SECONDS

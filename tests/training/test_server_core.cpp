@@ -234,6 +234,55 @@ BOOST_AUTO_TEST_CASE(a_worker_that_owes_a_push_is_removed_despite_heartbeats) {
   BOOST_TEST(byes[0].second.bye.reason.find("no push") != std::string::npos);
 }
 
+/// The farewells in `fx` sent to `peer`.
+std::vector<farewell_msg> farewells_to(const server_effects& fx, peer_id peer) {
+  std::vector<farewell_msg> out;
+  for (const auto& [to, m] : sent<farewell_msg>(fx))
+    if (to == peer)
+      out.push_back(m);
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_starting_up_is_not_timed_out_until_it_has_started) {
+  // A loaded machine: worker 0 took its welcome at t0 and needs 40 s to load its data, four
+  // times --worker-timeout; it said so (starting) before it went quiet.
+  started s{small_run()};
+  s.core.starting(1, t0 + 1s);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0 + 5s);
+  BOOST_TEST(farewells_to(s.core.tick(t0 + 11s), 1).empty());
+  s.core.heartbeat(2, t0 + 30s);
+  BOOST_TEST(farewells_to(s.core.tick(t0 + 35s), 1).empty());
+  // Started: its next message ends the start-up, and the push clock starts there.
+  s.core.heartbeat(1, t0 + 41s);
+  s.core.heartbeat(1, t0 + 48s);
+  s.core.heartbeat(2, t0 + 48s);
+  BOOST_TEST(farewells_to(s.core.tick(t0 + 50s), 1).empty());
+  auto late = farewells_to(s.core.tick(t0 + 52s), 1);
+  BOOST_REQUIRE(late.size() == 1u);
+  BOOST_TEST(late[0].bye.reason.find("no push") != std::string::npos);
+  BOOST_TEST(s.core.totals().timeouts == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_start_up_that_never_ends_is_timed_out_after_its_allowance) {
+  started s{small_run()}; // --worker-timeout 10 s: the start-up may take 120 s
+  s.core.starting(1, t0);
+  s.core.heartbeat(2, t0 + 100s);
+  BOOST_TEST(farewells_to(s.core.tick(t0 + 110s), 1).empty());
+  auto gone = farewells_to(s.core.tick(t0 + 121s), 1);
+  BOOST_REQUIRE(gone.size() == 1u);
+  BOOST_TEST(gone[0].bye.reason.find("start-up") != std::string::npos);
+  BOOST_TEST(gone[0].bye.may_rejoin);
+}
+
+BOOST_AUTO_TEST_CASE(starting_counts_only_for_a_member) {
+  auto cfg = small_run();
+  server_core core{setup_of(cfg), t0};
+  core.registered(hello(1), t0); // waiting for a second worker: not a member yet
+  core.starting(1, t0);
+  auto fx = core.tick(t0 + 11s);
+  BOOST_TEST(sent<farewell_msg>(fx).size() == 1u); // silent for the timeout while waiting
+}
+
 BOOST_AUTO_TEST_CASE(a_joiner_during_a_sync_round_enters_at_the_next_boundary) {
   started s{small_run()};
   s.core.pushed(1, push_of(s.cfg, 0, 0), t0);

@@ -22,6 +22,12 @@ std::size_t start_quorum(const run_config& cfg) {
   return cfg.min_workers > 0 ? cfg.min_workers : cfg.workers;
 }
 
+/// How long a worker that said it starts up (server_core::starting) may stay silent: ten times
+/// --worker-timeout, and at least two minutes.
+std::chrono::duration<double> startup_allowance(const run_config& cfg) {
+  return std::chrono::duration<double>(std::max(10 * cfg.worker_timeout_s, 120.0));
+}
+
 /// The liveness timer's period: a quarter of --worker-timeout (of --idle-timeout without one).
 std::chrono::milliseconds liveness_period(const run_config& cfg) {
   const double timeout =
@@ -211,8 +217,27 @@ void server_core::start_training() {
 server_effects server_core::heartbeat(std::optional<peer_id> from, time_point now) {
   now_ = now;
   if (auto id = from ? worker_of(*from) : std::nullopt)
-    last_heard_[*id] = now_;
+    heard_from(*id);
   return take();
+}
+
+server_effects server_core::starting(std::optional<peer_id> from, time_point now) {
+  now_ = now;
+  auto id = from ? worker_of(*from) : std::nullopt;
+  // Only a member (it has its welcome) starts up; a worker sends this once, on its welcome.
+  if (id && phase_ == phase::training && members_.is_member(*id)) {
+    last_heard_[*id] = now_;
+    starting_since_[*id] = now_;
+  }
+  return take();
+}
+
+/// Any message of worker `id`: alive. If it was starting up, it is done: the clocks of
+/// check_liveness start now, as if it had just entered.
+void server_core::heard_from(std::uint32_t id) {
+  last_heard_[id] = now_;
+  if (starting_since_.erase(id) > 0 && last_progress_.count(id) > 0)
+    last_progress_[id] = now_;
 }
 
 /// The id of the member that sent a message while training runs, its message counted as a
@@ -221,7 +246,7 @@ std::optional<std::uint32_t> server_core::training_member(std::optional<peer_id>
   auto id = from ? worker_of(*from) : std::nullopt;
   if (!id || phase_ != phase::training || !members_.is_member(*id))
     return std::nullopt;
-  last_heard_[*id] = now_;
+  heard_from(*id);
   return id;
 }
 
@@ -303,6 +328,7 @@ server_effects server_core::connection_lost(peer_id peer, const std::string& why
 void server_core::depart(std::uint32_t id, const std::string& why) {
   last_heard_.erase(id);
   last_progress_.erase(id);
+  starting_since_.erase(id);
   ledger_.forget(id);
   budget_.forget(id);
   collected_.erase(id);
@@ -373,6 +399,14 @@ void server_core::check_liveness() {
   const auto timeout = std::chrono::duration<double>(opts_.cfg.worker_timeout_s);
   std::vector<std::pair<std::uint32_t, std::string>> removed;
   for (const auto& [id, when] : last_heard_) {
+    if (auto s = starting_since_.find(id); s != starting_since_.end()) {
+      // Starting up: a loaded machine may take longer than --worker-timeout to load the data
+      // and build the model, and the worker cannot answer meanwhile. Only a start-up that takes
+      // longer than startup_allowance removes it.
+      if (now_ - s->second > startup_allowance(opts_.cfg))
+        removed.emplace_back(id, "no message after its start-up");
+      continue;
+    }
     if (now_ - when > timeout) {
       removed.emplace_back(id, "no message");
       continue;

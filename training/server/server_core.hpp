@@ -69,6 +69,10 @@ public:
   server_effects pushed(std::optional<peer_id> from, const gradient_push& p, time_point now);
   /// A sign of life.
   server_effects heartbeat(std::optional<peer_id> from, time_point now);
+  /// A worker took its welcome and starts up (loads its data, builds its model) before it can
+  /// train: --worker-timeout does not count until its next message, for a while at most
+  /// (startup_allowance).
+  server_effects starting(std::optional<peer_id> from, time_point now);
   /// A worker that waited asks what became of its push (`pushed`: its key + 1, or 0).
   server_effects probed(std::optional<peer_id> from, std::uint64_t pushed, time_point now);
   /// A worker lacks the updates after `held`.
@@ -146,6 +150,7 @@ private:
   bool end_if_diverged(std::uint32_t id, const std::string& what);
   void diverge_on_evaluation(std::uint64_t step, double test_loss);
   std::optional<std::uint32_t> training_member(std::optional<peer_id> from);
+  void heard_from(std::uint32_t id);
   // the end
   void finish(std::string failure = {});
   void maybe_quit();
@@ -179,6 +184,8 @@ private:
   std::map<std::uint32_t, time_point> last_progress_; ///< entered, or pushed
   /// Since when a training dsq server has had no worker at all (--idle-timeout).
   std::optional<time_point> idle_since_;
+  /// Workers that said they start up, and since when (starting); their next message ends it.
+  std::map<std::uint32_t, time_point> starting_since_;
   /// Sync with checkpoints: workers attach their state to pushes of steps that are multiples
   /// of this, and the server writes the checkpoint of that step with them (0: never).
   std::uint64_t state_every_ = 0;

@@ -24,7 +24,7 @@ server_effects server_core::pushed(std::optional<peer_id> from, const gradient_p
     ++report_.totals().ignored_pushes; // a stranger, or a worker using another's id
     return take();
   }
-  last_heard_[*id] = now_;
+  heard_from(*id);
   last_progress_[*id] = now_;
   if (phase_ != phase::training || !members_.is_member(*id)) {
     ++report_.totals().ignored_pushes;

@@ -62,6 +62,10 @@ public:
   // -- the server's messages ---------------------------------------------------------------------
   /// True if a welcome now would be taken (not a copy of one already taken).
   bool takes_welcome() const { return !joined() || registered_; }
+  /// True if taking a welcome now loads the data set first (a worker process, not one of dsq
+  /// local's): the server is told before (starting_atom), so that a slow load on a busy
+  /// machine does not count against --worker-timeout.
+  bool starts_up_on_welcome() const { return takes_welcome() && !settings_.setup.data; }
   /// (welcome_atom, w): join the run (or, back after a server restart, continue in it).
   worker_effects on_welcome(welcome& w);
   /// (reshard_atom, shard): sample from `shard` from now on.
