@@ -23,6 +23,11 @@ dsq_options::dsq_options() {
       .add(r.downlink, "downlink", "downlink operator, overrides the method's")
       .add(r.uplink_residual, "uplink-residual", "on | off: worker error feedback")
       .add(r.downlink_residual, "downlink-residual", "on | off: server error feedback")
+      .add(r.aggregate, "aggregate",
+           "sync: how the server combines a step's pushes: mean (default) | median | "
+           "trimmed-mean:f=F (drops the F largest and F smallest values of every coordinate; "
+           "needs --workers > 2F). median and trimmed-mean bound what a member pushing anything "
+           "can do to the update")
       .add(r.mode, "mode",
            "sync (every step waits for every worker) | async (pushes applied one at a time, "
            "staleness bounded by --staleness)")

@@ -2,6 +2,8 @@
 
 #include "training/server/server_core.hpp"
 
+#include "config/aggregate_rule.hpp"
+
 #include <fmt/format.h>
 
 namespace dsq {
@@ -138,6 +140,7 @@ run_summary server_core::summary() {
   s.model = opts_.setup.net->spec();
   s.dataset = opts_.setup.data->description;
   s.mode = cfg.mode;
+  s.aggregate = to_string(parse_aggregate_rule(cfg.aggregate));
   s.staleness_bound = policy_->staleness_bound();
   policy_->add_statistics(s);
   if (opts_.faults_injected)
