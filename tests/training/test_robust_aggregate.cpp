@@ -88,6 +88,29 @@ BOOST_AUTO_TEST_CASE(pushes_are_combined_coordinate_by_coordinate_whatever_their
              boost::test_tools::per_element());
 }
 
+// Up to 16 pushes are sorted row-wide, more one coordinate at a time: both give what the rule
+// of one coordinate gives, for n on either side of the limit and ties from a coarse grid.
+BOOST_AUTO_TEST_CASE(every_way_of_sorting_gives_the_rule_of_one_coordinate) {
+  std::mt19937_64 gen{11};
+  std::uniform_int_distribution<int> grid(-4, 4);
+  for (std::size_t n : {1, 2, 3, 5, 8, 16, 17, 40})
+    for (const auto& rule : {median_rule, trimmed(1), trimmed(3)}) {
+      constexpr std::size_t dim = 1500; // more than one block of coordinates
+      std::vector<std::vector<float>> rows(n, std::vector<float>(dim));
+      for (auto& r : rows)
+        for (auto& v : r)
+          v = 0.5f * static_cast<float>(grid(gen));
+      const auto all = combined(rule, exact_pushes(rows), dim);
+      for (std::size_t j = 0; j < dim; ++j) {
+        std::vector<float> column;
+        for (const auto& r : rows)
+          column.push_back(r[j]);
+        BOOST_TEST_REQUIRE(all[j] == value_of(rule, column),
+                           "n " << n << " " << to_string(rule) << " coordinate " << j);
+      }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(the_robust_rules_do_not_form_the_mean_and_need_pushes) {
   std::vector<float> out(1), scratch;
   BOOST_CHECK_THROW(robust_combine(aggregate_rule{}, exact_pushes({{1}}), out, scratch),
