@@ -1,6 +1,7 @@
 #include "config/run_config.hpp"
 
 #include "compression/make_compressor.hpp"
+#include "config/aggregate_rule.hpp"
 #include "config/method.hpp"
 #include "config/run_limits.hpp"
 #include "config/slow_workers.hpp"
@@ -108,6 +109,25 @@ void check_compressor(const std::string& spec, const char* option) {
   }
 }
 
+/// --aggregate: a known rule; robust rules only in sync mode, and a trimmed mean that keeps
+/// at least one value of every coordinate when all --workers push.
+void check_aggregate(const run_config& cfg) {
+  aggregate_rule rule;
+  try {
+    rule = parse_aggregate_rule(cfg.aggregate);
+  } catch (const std::exception& e) {
+    throw config_error("--aggregate=" + cfg.aggregate + ": " + e.what());
+  }
+  if (rule.kind != aggregate_kind::mean && cfg.mode != "sync")
+    throw config_error("--aggregate=" + cfg.aggregate +
+                       " is for --mode=sync: an asynchronous server applies every push alone, "
+                       "with no other push of its step to compare it with");
+  if (rule.kind == aggregate_kind::trimmed_mean && cfg.workers <= 2 * rule.trim)
+    throw config_error("--aggregate=" + cfg.aggregate +
+                       " needs more than 2F = " + std::to_string(2 * rule.trim) +
+                       " workers, --workers is " + std::to_string(cfg.workers));
+}
+
 } // namespace
 
 void validate(const run_config& cfg) {
@@ -129,6 +149,7 @@ void validate(const run_config& cfg) {
     throw config_error("--target-accuracy=" + shown(cfg.target_accuracy) +
                        ": expected 0 < A <= 1 (0: no target)");
   parse_slow_workers(cfg.slow_worker);
+  check_aggregate(cfg);
   if (!(cfg.worker_timeout_s >= 0 && cfg.worker_timeout_s <= 86400))
     throw config_error("--worker-timeout=" + shown(cfg.worker_timeout_s) +
                        ": expected 0 (never) to 86400 seconds");
@@ -198,6 +219,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.max_workers = defaults.max_workers;
   shared.max_push_norm = defaults.max_push_norm;
   shared.max_message_bytes = defaults.max_message_bytes;
+  shared.aggregate = defaults.aggregate;
   shared.connect_timeout_s = defaults.connect_timeout_s;
   shared.reconnect_timeout_s = defaults.reconnect_timeout_s;
   shared.idle_timeout_s = defaults.idle_timeout_s;

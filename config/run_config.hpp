@@ -28,7 +28,10 @@ struct run_config {
   std::string mode = "sync";            ///< sync (Algorithm 1) | async (bounded staleness)
   std::int64_t staleness = -1;          ///< τ of async mode; -1: not given (async: 4)
   std::string slow_worker;              ///< stragglers "ID:FACTOR[,ID:FACTOR...]"
-  double target_accuracy = 0;           ///< end at the first evaluation reaching it (0: none)
+  /// Node-local, server: how a step's pushes are combined, mean | median | trimmed-mean:f=F
+  /// (config/aggregate_rule.hpp); sync mode only
+  std::string aggregate = "mean";
+  double target_accuracy = 0; ///< end at the first evaluation reaching it (0: none)
   std::uint64_t workers = 4;
   std::int64_t steps = -1; ///< -1: derived from epochs, or default_steps when neither is given
   double epochs = 0;

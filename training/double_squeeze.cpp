@@ -1,6 +1,7 @@
 #include "training/double_squeeze.hpp"
 
 #include "compression/make_compressor.hpp"
+#include "training/robust_aggregate.hpp"
 
 #include <stdexcept>
 #include <utility>
@@ -37,13 +38,25 @@ void compression_pass::restore_residual(std::span<const float> delta) {
 compressed_message server_aggregate(std::span<const compressed_message> pushes, float weight,
                                     compression_pass& downlink, Eigen::VectorXf& average,
                                     rng_engine& rng) {
+  std::vector<float> unused;
+  return server_aggregate(pushes, weight, aggregate_rule{}, downlink, average, unused, rng);
+}
+
+compressed_message server_aggregate(std::span<const compressed_message> pushes, float weight,
+                                    const aggregate_rule& rule, compression_pass& downlink,
+                                    Eigen::VectorXf& average, std::vector<float>& scratch,
+                                    rng_engine& rng) {
   if (pushes.empty())
     throw std::invalid_argument("server_aggregate: no pushes to average");
-  average.setZero();
   std::span<float> avg{average.data(), static_cast<std::size_t>(average.size())};
-  for (const auto& c : pushes)
-    add_scaled(c, weight, avg);
-  return downlink.compress(avg, rng); // v = avg + δ; c = C[v]; δ ← v − c
+  if (rule.kind == aggregate_kind::mean) {
+    average.setZero();
+    for (const auto& c : pushes)
+      add_scaled(c, weight, avg); // A = w Σ c⁽ⁱ⁾
+  } else {
+    robust_combine(rule, pushes, avg, scratch); // A = median or trimmed mean, per coordinate
+  }
+  return downlink.compress(avg, rng); // v = A + δ; c = C[v]; δ ← v − c
 }
 
 void apply_update(const compressed_message& c, float lr, momentum* mom, Eigen::VectorXf& x,

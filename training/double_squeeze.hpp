@@ -4,6 +4,7 @@
 //
 //   worker i:  v⁽ⁱ⁾ = g⁽ⁱ⁾ + δ⁽ⁱ⁾;  c⁽ⁱ⁾ = C[v⁽ⁱ⁾];  δ⁽ⁱ⁾ ← v⁽ⁱ⁾ − c⁽ⁱ⁾     (compression_pass)
 //   server:    v = w Σ_i c⁽ⁱ⁾ + δ;  c = C[v];  δ ← v − c                  (server_aggregate)
+//              or, with a robust --aggregate, v = A(c⁽¹⁾..c⁽ⁿ⁾) + δ (robust_aggregate.hpp)
 //   everyone:  x_{t+1} = x_t − γ c                                        (apply_update)
 //
 // The weight w is 1/n. Synchronous (Algorithm 1): the sum runs over the n pushes of one step.
@@ -16,6 +17,7 @@
 #include "compression/compressed_message.hpp"
 #include "compression/compressor.hpp"
 #include "compression/error_feedback.hpp"
+#include "config/aggregate_rule.hpp"
 #include "model/momentum.hpp"
 
 #include <Eigen/Core>
@@ -24,6 +26,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace dsq {
 
@@ -55,6 +58,14 @@ private:
 /// pass. Throws std::invalid_argument without pushes.
 compressed_message server_aggregate(std::span<const compressed_message> pushes, float weight,
                                     compression_pass& downlink, Eigen::VectorXf& average,
+                                    rng_engine& rng);
+
+/// Server, step 3 under --aggregate: `average` is A(c⁽¹⁾..c⁽ⁿ⁾), the weighted sum above for the
+/// mean (bit for bit the same), the coordinate-wise rule of robust_aggregate.hpp otherwise
+/// (which ignores `weight`); then the same downlink pass. `scratch` is the robust rules'.
+compressed_message server_aggregate(std::span<const compressed_message> pushes, float weight,
+                                    const aggregate_rule& rule, compression_pass& downlink,
+                                    Eigen::VectorXf& average, std::vector<float>& scratch,
                                     rng_engine& rng);
 
 /// Step 4 on every replica and on the server's copy: x ← x − γ c. With momentum μ > 0 the

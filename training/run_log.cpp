@@ -233,7 +233,8 @@ void write_summary(const std::string& path, const run_summary& s) {
   auto text = fmt::format(
       "{{\n"
       "  \"method\": {},\n  \"uplink\": {},\n  \"downlink\": {},\n  \"compressor\": {},\n"
-      "  \"model\": {},\n  \"dataset\": {},\n  \"mode\": {},\n  \"simd\": {},\n"
+      "  \"model\": {},\n  \"dataset\": {},\n  \"mode\": {},\n  \"simd\": {},\n  \"aggregate\": "
+      "{},\n"
       "  \"parameters\": {},\n"
       "  \"seed\": {},\n  \"workers\": {},\n  \"steps\": {},\n  \"final_train_loss\": {},\n"
       "  \"test_loss\": {},\n  \"test_accuracy\": {},\n  \"bytes_up\": {},\n"
@@ -252,11 +253,12 @@ void write_summary(const std::string& path, const run_summary& s) {
       json_string(s.method), json_string(s.uplink), json_string(s.downlink),
       json_string(s.uplink == s.downlink ? s.uplink : s.uplink + "/" + s.downlink),
       json_string(s.model), json_string(s.dataset), json_string(s.mode), json_string(s.simd),
-      s.parameters, s.seed, s.workers, s.steps, json_number(s.final_train_loss),
-      json_number(s.test_loss), json_number(s.test_accuracy), s.bytes_up, s.bytes_down,
-      json_number(s.wall_s), json_number(s.steps_per_s), s.joins, s.departures, s.ignored_pushes,
-      s.verified_replicas, s.rejected_pushes, s.timeouts, s.retransmissions, s.resyncs,
-      s.returned_workers, s.residuals_lost, json_counts(s.faults_injected),
+      json_string(s.aggregate), s.parameters, s.seed, s.workers, s.steps,
+      json_number(s.final_train_loss), json_number(s.test_loss), json_number(s.test_accuracy),
+      s.bytes_up, s.bytes_down, json_number(s.wall_s), json_number(s.steps_per_s), s.joins,
+      s.departures, s.ignored_pushes, s.verified_replicas, s.rejected_pushes, s.timeouts,
+      s.retransmissions, s.resyncs, s.returned_workers, s.residuals_lost,
+      json_counts(s.faults_injected),
       s.staleness_bound < 0 ? std::string{"null"} : std::to_string(s.staleness_bound),
       s.pushes_applied, s.max_staleness, json_number(s.mean_staleness),
       fmt::format("{}", fmt::join(s.staleness_histogram, ", ")), s.admission_waits,

@@ -122,6 +122,7 @@ private:
 struct run_summary {
   std::string method, uplink, downlink, model, dataset, mode;
   std::string simd; ///< the server's SIMD level (base/simd): each worker process picks its own
+  std::string aggregate = "mean"; ///< --aggregate, as the server applied it
   std::uint64_t workers = 0, steps = 0, parameters = 0, seed = 0;
   double final_train_loss = not_measured, test_loss = not_measured, test_accuracy = not_measured;
   std::uint64_t bytes_up = 0, bytes_down = 0;

@@ -1,6 +1,10 @@
 #include "training/training_spec.hpp"
 
+#include "config/aggregate_rule.hpp"
+
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include <map>
 #include <utility>
@@ -26,6 +30,7 @@ std::string training_spec_text(const run_config& cfg) {
       {"momentum", fmt::format("{}", cfg.momentum)},
       {"shard", cfg.shard},
       {"mode", cfg.mode},
+      {"aggregate", to_string(parse_aggregate_rule(cfg.aggregate))},
   };
   std::string text;
   for (const auto& [name, value] : options)
@@ -55,7 +60,11 @@ std::vector<std::pair<std::string, std::string>> parse_spec(std::string_view tex
 } // namespace
 
 std::string training_spec_differences(std::string_view checkpoint_spec, std::string_view run_spec) {
-  const auto written = parse_spec(checkpoint_spec);
+  auto written = parse_spec(checkpoint_spec);
+  // Checkpoints from before --aggregate existed were all written by the mean.
+  if (std::none_of(written.begin(), written.end(),
+                   [](const auto& o) { return o.first == "--aggregate"; }))
+    written.emplace_back("--aggregate", "mean");
   const auto current = parse_spec(run_spec);
   const std::map<std::string, std::string> written_map(written.begin(), written.end());
   const std::map<std::string, std::string> current_map(current.begin(), current.end());

@@ -2,8 +2,8 @@
 
 // What a checkpoint was trained with. A resumed run must train the same problem the same way;
 // only the options that change what is learned count (model, data, method, operators, residual
-// switches, seed, batch, step size and its schedule, momentum, sharding, mode), not how long,
-// with how many workers, or where outputs go.
+// switches, seed, batch, step size and its schedule, momentum, sharding, mode, --aggregate), not
+// how long, with how many workers, or where outputs go.
 
 #include "config/run_config.hpp"
 

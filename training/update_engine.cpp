@@ -9,7 +9,7 @@
 namespace dsq {
 
 update_engine::update_engine(const run_config& cfg, const model& net)
-    : base_lr_(static_cast<float>(cfg.lr)),
+    : base_lr_(static_cast<float>(cfg.lr)), rule_(parse_aggregate_rule(cfg.aggregate)),
       downlink_(resolve_method(cfg).downlink, resolve_method(cfg).downlink_residual,
                 net.num_parameters()),
       schedule_(parse_lr_schedule(cfg.lr_schedule)), rng_(mix_seed(cfg.seed, 999)) {
@@ -23,7 +23,7 @@ update_engine::update_engine(const run_config& cfg, const model& net)
 
 compressed_message update_engine::aggregate(std::span<const compressed_message> pushes,
                                             float weight) {
-  return server_aggregate(pushes, weight, downlink_, average_, rng_);
+  return server_aggregate(pushes, weight, rule_, downlink_, average_, robust_scratch_, rng_);
 }
 
 void update_engine::apply(const compressed_message& c) {

@@ -7,6 +7,7 @@
 
 #include "base/random.hpp"
 #include "compression/compressed_message.hpp"
+#include "config/aggregate_rule.hpp"
 #include "config/run_config.hpp"
 #include "model/lr_schedule.hpp"
 #include "model/model.hpp"
@@ -18,6 +19,7 @@
 
 #include <optional>
 #include <span>
+#include <vector>
 
 namespace dsq {
 
@@ -26,7 +28,8 @@ public:
   /// x_0 from the model's seeded initialisation, δ = 0, version 0.
   update_engine(const run_config& cfg, const model& net);
 
-  /// v = weight · Σ c⁽ⁱ⁾ + δ;  c = C[v];  δ ← v − c. Does not touch x or the version.
+  /// v = weight · Σ c⁽ⁱ⁾ + δ (or A(c⁽¹⁾..c⁽ⁿ⁾) + δ under a robust --aggregate);  c = C[v];
+  /// δ ← v − c. Does not touch x or the version.
   compressed_message aggregate(std::span<const compressed_message> pushes, float weight);
 
   /// x ← x − γ c (heavy ball with momentum), γ of the current version; version + 1.
@@ -55,6 +58,8 @@ public:
 private:
   float base_lr_;
   Eigen::VectorXf x_, average_, scratch_;
+  aggregate_rule rule_;
+  std::vector<float> robust_scratch_; ///< the decoded pushes, for a robust rule
   std::optional<momentum> mom_;
   compression_pass downlink_;
   lr_schedule schedule_;

@@ -109,6 +109,11 @@ dsq_options::dsq_options() {
                       "downlink operator, overrides the method's"});
   define(r.uplink_residual, {"uplink-residual", 0, "on|off", "", g::compression, run_commands,
                              "worker error feedback, overrides the method's"});
+  define(r.aggregate, {"aggregate", 0, "RULE", "", g::compression, run_commands,
+                       "sync: how the server combines a step's pushes: mean | median | "
+                       "trimmed-mean:f=F (drops the F largest and F smallest values of every "
+                       "coordinate; needs --workers > 2F); median and trimmed-mean bound what a "
+                       "member pushing anything can do to the update"});
   define(r.downlink_residual, {"downlink-residual", 0, "on|off", "", g::compression, run_commands,
                                "server error feedback, overrides the method's"});
   // -- mode -----------------------------------------------------------------------------------

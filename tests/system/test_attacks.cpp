@@ -298,6 +298,68 @@ BOOST_AUTO_TEST_CASE(pushes_of_ten_that_pass_every_check_end_the_run_as_diverged
 
 BOOST_AUTO_TEST_SUITE_END()
 
+// -- issue 29: robust aggregation (helper H12) ------------------------------------------------
+
+/// What a run of 5 members ended with: 4 real workers and the fifth real too, or the plus-ten
+/// attacker (sign pushes of +10 on every coordinate, which pass every check of a push).
+struct five_member_run {
+  bool exited_0 = false, completed = false;
+  std::optional<double> accuracy;
+};
+
+five_member_run play_five_members(const std::string& aggregate, bool attacked) {
+  cluster c{"robust-" + aggregate + (attacked ? "-attacked" : "")};
+  // An MLP: shifting every weight of a softmax model by the same amount leaves its predictions
+  // alone, while an MLP's ReLUs die under it.
+  c.start_server({"--dataset=synthetic:n=3000,d=20,classes=4", "--model=mlp:hidden=32,32",
+                  "--steps=" + std::to_string(steps), "--eval-every=0", "--quiet", "--workers=5",
+                  "--aggregate=" + aggregate});
+  if (attacked) {
+    auto& attacker = start_attacker(c, "plus-ten");
+    BOOST_REQUIRE_MESSAGE(attacker.wait_for_output("attack: registered", 20s), attacker.report());
+  }
+  for (int i = attacked ? 1 : 0; i < 5; ++i)
+    c.start_worker({"--quiet"});
+  auto status = c.server().wait_for(run_timeout);
+  BOOST_REQUIRE_MESSAGE(status.has_value(), "the run did not end in time");
+  BOOST_TEST(c.summary_value("aggregate").value_or("") == aggregate);
+  five_member_run r;
+  r.exited_0 = status->success();
+  r.completed = c.summary_value("completed").value_or("") == "true" &&
+                c.summary_value("steps").value_or("") == std::to_string(steps);
+  if (auto text = c.summary_value("test_accuracy"); text && *text != "null")
+    r.accuracy = std::stod(*text);
+  BOOST_TEST_MESSAGE("--aggregate=" << aggregate << (attacked ? " with plus-ten" : "")
+                                    << ": exit 0 " << r.exited_0 << ", completed " << r.completed
+                                    << ", accuracy " << r.accuracy.value_or(-1));
+  return r;
+}
+
+BOOST_AUTO_TEST_SUITE(robust_aggregation)
+
+// One member of five pushes +10 on every coordinate every step. Under the mean (the default) it
+// drags every coordinate of every update; under --aggregate=median it is one vote of five per
+// coordinate: the run completes within one point of the undisturbed run (five honest members,
+// the mean), where the mean's does not.
+BOOST_AUTO_TEST_CASE(the_median_outvotes_a_member_pushing_plus_ten_where_the_mean_does_not) {
+  const auto undisturbed = play_five_members("mean", false);
+  BOOST_REQUIRE(undisturbed.exited_0 && undisturbed.completed && undisturbed.accuracy);
+  BOOST_REQUIRE(*undisturbed.accuracy > 0.5);
+  const auto median = play_five_members("median", true);
+  BOOST_TEST(median.exited_0);
+  BOOST_TEST(median.completed);
+  BOOST_REQUIRE(median.accuracy);
+  BOOST_TEST(std::abs(*median.accuracy - *undisturbed.accuracy) <= 0.01,
+             "median under attack " << *median.accuracy << ", undisturbed "
+                                    << *undisturbed.accuracy);
+  const auto mean = play_five_members("mean", true);
+  const bool mean_held = mean.exited_0 && mean.completed && mean.accuracy &&
+                         std::abs(*mean.accuracy - *undisturbed.accuracy) <= 0.01;
+  BOOST_TEST(!mean_held, "the mean resisted the attack: the test shows nothing");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 // -- issue 29: log amplification (helper H8) --------------------------------------------------
 
 BOOST_AUTO_TEST_SUITE(log_amplification)

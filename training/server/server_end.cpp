@@ -3,6 +3,7 @@
 #include "training/server/server_core.hpp"
 
 #include "base/simd/simd_dispatch.hpp"
+#include "config/aggregate_rule.hpp"
 
 #include <fmt/format.h>
 
@@ -140,6 +141,7 @@ run_summary server_core::summary() {
   s.model = opts_.setup.net->spec();
   s.dataset = opts_.setup.data->description;
   s.mode = cfg.mode;
+  s.aggregate = to_string(parse_aggregate_rule(cfg.aggregate));
   s.staleness_bound = policy_->staleness_bound();
   policy_->add_statistics(s);
   if (opts_.faults_injected)

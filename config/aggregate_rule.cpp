@@ -1,0 +1,39 @@
+#include "config/aggregate_rule.hpp"
+
+#include <charconv>
+#include <stdexcept>
+#include <string_view>
+
+namespace dsq {
+
+aggregate_rule parse_aggregate_rule(const std::string& spec) {
+  if (spec == "mean")
+    return {};
+  if (spec == "median")
+    return {aggregate_kind::median, 0};
+  constexpr std::string_view prefix = "trimmed-mean:f=";
+  std::string_view s{spec};
+  if (s.substr(0, prefix.size()) == prefix) {
+    s.remove_prefix(prefix.size());
+    std::size_t f = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), f);
+    if (ec == std::errc{} && end == s.data() + s.size() && !s.empty() && f >= 1 && f <= 1000000)
+      return {aggregate_kind::trimmed_mean, f};
+    throw std::invalid_argument("trimmed-mean:f=F needs a whole number 1 <= F <= 1000000");
+  }
+  throw std::invalid_argument("expected mean, median or trimmed-mean:f=F");
+}
+
+std::string to_string(const aggregate_rule& rule) {
+  switch (rule.kind) {
+  case aggregate_kind::median:
+    return "median";
+  case aggregate_kind::trimmed_mean:
+    return "trimmed-mean:f=" + std::to_string(rule.trim);
+  case aggregate_kind::mean:
+    break;
+  }
+  return "mean";
+}
+
+} // namespace dsq

@@ -1,0 +1,28 @@
+#pragma once
+
+// --aggregate: how the server combines the decoded pushes of a step before its own compression
+// and residual (ALGORITHM.md, "Robust aggregation"; docs/algorithm.md). mean is Algorithm 1;
+// median and trimmed-mean are the coordinate-wise rules of Yin et al. (ICML 2018).
+
+#include <cstddef>
+#include <string>
+
+namespace dsq {
+
+/// Which combination A(c⁽¹⁾..c⁽ⁿ⁾) the server forms.
+enum class aggregate_kind { mean, median, trimmed_mean };
+
+/// A parsed --aggregate value.
+struct aggregate_rule {
+  aggregate_kind kind = aggregate_kind::mean;
+  std::size_t trim = 0; ///< trimmed-mean: F values dropped at each end of every coordinate
+};
+
+/// "mean", "median" or "trimmed-mean:f=F" (F >= 1). Throws std::invalid_argument saying what
+/// was expected.
+aggregate_rule parse_aggregate_rule(const std::string& spec);
+
+/// The canonical spelling, as parse_aggregate_rule reads it back ("trimmed-mean:f=1").
+std::string to_string(const aggregate_rule& rule);
+
+} // namespace dsq
