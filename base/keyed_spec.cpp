@@ -1,8 +1,8 @@
 #include "base/keyed_spec.hpp"
 
 #include "base/parse_number.hpp"
-#include "base/spec_error.hpp"
 #include "base/trim.hpp"
+#include <dsq/spec_error.hpp>
 
 #include <algorithm>
 
@@ -116,6 +116,13 @@ void keyed_spec::reject_unknown(std::initializer_list<std::string_view> known) c
   fail(fmt::format("unknown parameter{} {} for '{}' (known: {})", unknown.size() > 1 ? "s" : "",
                    fmt::join(unknown, ", "), name_,
                    known.size() == 0 ? "none" : fmt::format("{}", fmt::join(known, ", "))));
+}
+
+std::vector<std::string> keyed_spec::keys() const {
+  std::vector<std::string> result;
+  for (const auto& p : parameters_)
+    result.push_back(p.key);
+  return result;
 }
 
 std::string keyed_spec::error_message(std::string_view problem) const {

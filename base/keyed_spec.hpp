@@ -44,6 +44,9 @@ public:
   /// take_unsigned().
   std::optional<std::vector<std::uint64_t>> take_unsigned_list(std::string_view key) const;
 
+  /// The keys given, in the order given.
+  std::vector<std::string> keys() const;
+
   /// The message of an error about this spec: "<kind> spec '<text>': <problem>".
   std::string error_message(std::string_view problem) const;
 

@@ -1,7 +1,6 @@
 #include "compression/make_compressor.hpp"
 
 #include "base/keyed_spec.hpp"
-#include "base/spec_error.hpp"
 #include "compression/fp16.hpp"
 #include "compression/identity.hpp"
 #include "compression/payload_layout.hpp"
@@ -9,6 +8,7 @@
 #include "compression/randomk.hpp"
 #include "compression/sign.hpp"
 #include "compression/topk.hpp"
+#include <dsq/spec_error.hpp>
 
 #include <cmath>
 #include <limits>

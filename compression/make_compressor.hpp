@@ -1,7 +1,7 @@
 #pragma once
 
-#include "base/spec_error.hpp"
 #include "compression/compressor.hpp"
+#include <dsq/spec_error.hpp>
 
 #include <memory>
 #include <string_view>

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The rules of the tree that a machine checks (issue 24; docs/architecture.md):
 #   1. every `#include "dir/..."` and `#include <caf/...>` of a C++ file is allowed by the row of
-#      the file's folder in scripts/include_rules.txt (which folder may include which);
+#      the file's folder in scripts/include_rules.txt (which folder may include which); the
+#      public headers `<dsq/...>` (include/dsq) are floor 0, which every folder may include;
 #   2. every C++ file is clang-format clean (the repository's .clang-format, clang-format 14);
 #   3. docs/architecture.md shows the same table as scripts/include_rules.txt.
 # Prints one line per violation, naming the file and the line, and exits 1 if there is any.
@@ -74,6 +75,13 @@ if ! awk '
       target = "caf"
       header = line
       sub(/>.*/, ">", header)
+    } else if (line ~ /^<dsq\//) {
+      # The public headers (include/dsq): floor 0, which every folder may include.
+      target = "include/dsq"
+      header = line
+      sub(/>.*/, ">", header)
+      if (from != "include/dsq")
+        next
     } else if (line ~ /^"[^".][^"]*\/[^"]*"/) {
       header = line
       sub(/^"/, "", header)

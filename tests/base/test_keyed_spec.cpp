@@ -1,9 +1,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "base/keyed_spec.hpp"
-#include "base/spec_error.hpp"
+#include <dsq/spec_args.hpp>
+#include <dsq/spec_error.hpp>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 BOOST_AUTO_TEST_SUITE(keyed_spec)
 
@@ -88,6 +91,40 @@ BOOST_AUTO_TEST_CASE(errors_are_spec_errors_that_quote_the_spec_and_name_the_pro
                s.reject_unknown({"lr"});
              }).ends_with("unknown parameters 'n', 'l' for 'm' (known: lr)"));
   BOOST_TEST(s.require("lr") == "1e999");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// spec_args, the face of keyed_spec that registered factories see: what a factory never read
+// is refused after it returns.
+BOOST_AUTO_TEST_SUITE(spec_args)
+
+BOOST_AUTO_TEST_CASE(reads_values_and_refuses_the_unread) {
+  const dsq::spec_args args{"mine:k=3,scale=0.5,hidden=8,4,tpyo=1", "compressor"};
+  BOOST_TEST(args.name() == "mine");
+  BOOST_TEST(args.count("k") == 3u);
+  BOOST_TEST(args.number("scale") == 0.5);
+  BOOST_TEST(args.number("absent", 2.5) == 2.5);
+  BOOST_TEST(args.count("absent", 7) == 7u);
+  BOOST_TEST((args.counts("hidden", {}) == std::vector<std::uint64_t>{8, 4}));
+  BOOST_TEST(!args.has("other"));
+  std::string what;
+  try {
+    args.reject_unread();
+  } catch (const dsq::spec_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what == "compressor spec 'mine:k=3,scale=0.5,hidden=8,4,tpyo=1': unknown parameter "
+                     "'tpyo' for 'mine' (it reads: absent, hidden, k, other, scale)");
+  BOOST_TEST(args.text_of("tpyo").value() == "1");
+  BOOST_CHECK_NO_THROW(args.reject_unread());
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_or_bad_value_names_the_key) {
+  const dsq::spec_args args{"mine:k=x", "model"};
+  BOOST_CHECK_THROW(args.count("k"), dsq::spec_error);
+  BOOST_CHECK_THROW(args.number("s"), dsq::spec_error);
+  BOOST_TEST(args.error("k too big") == "model spec 'mine:k=x': k too big");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,5 @@
-#include "base/spec_error.hpp"
 #include "compression/make_compressor.hpp"
+#include <dsq/spec_error.hpp>
 
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
