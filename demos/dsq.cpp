@@ -4,6 +4,8 @@
 //   dsq server [options]   publish the parameter server; train once --min-workers registered
 //   dsq worker --server=HOST:PORT   join a server (its configuration is the one that counts)
 
+#include <dsq/version.hpp>
+
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
@@ -37,10 +39,6 @@
 namespace {
 
 using namespace dsq;
-
-#ifndef DSQ_VERSION
-#error "DSQ_VERSION must hold dsq's version (set by demos/CMakeLists.txt)"
-#endif
 
 constexpr const char* usage = R"(usage: dsq <command> [--key=value ...] [--config=FILE]
        dsq <command> --help     the options of <command>, with their defaults
@@ -431,7 +429,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "--version" || command == "version") {
-    fmt::print("dsq {}\n", DSQ_VERSION);
+    fmt::print("dsq {}\n", dsq::version()); // the library's version: <dsq/version.hpp>
     return 0;
   }
   if (command != "local" && command != "server" && command != "worker") {
@@ -447,7 +445,7 @@ int main(int argc, char** argv) {
   apply_runtime_defaults(opts, role_of_command(command)); // the user's settings win
   auto parsed = parse_options({argv + 2, argv + argc}, opts, which);
   if (parsed.version) {
-    fmt::print("dsq {}\n", DSQ_VERSION);
+    fmt::print("dsq {}\n", dsq::version()); // the library's version: <dsq/version.hpp>
     return 0;
   }
   if (parsed.help) {
