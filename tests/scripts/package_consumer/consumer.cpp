@@ -1,8 +1,7 @@
 // What CTest install_package runs: a program built against the installed package only. It uses
 // the public headers that exist today (the version, a spec's parameters) and links dsq::dsq.
 
-#include <dsq/spec_args.hpp>
-#include <dsq/version.hpp>
+#include <dsq/dsq.hpp> // the umbrella: every public header
 
 #include <cstdio>
 #include <cstring>
