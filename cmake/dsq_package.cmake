@@ -74,6 +74,28 @@ function(dsq_export_link_interface library)
   set_property(TARGET ${library} PROPERTY INTERFACE_LINK_LIBRARIES "${rewritten}")
 endfunction()
 
+# Keeps the trees' own include directories of `library` to this build ($<BUILD_INTERFACE:>):
+# installed, the headers a user sees are include/ (dsq_base's $<INSTALL_INTERFACE:include>).
+# The libraries say so themselves; this catches one that does not (CMake would refuse to export
+# a source path).
+function(dsq_keep_tree_includes_in_build library)
+  get_target_property(dirs ${library} INTERFACE_INCLUDE_DIRECTORIES)
+  if(NOT dirs)
+    return()
+  endif()
+  set(kept)
+  foreach(dir ${dirs})
+    string(FIND "${dir}/" "${PROJECT_SOURCE_DIR}/" in_source)
+    string(FIND "${dir}/" "${PROJECT_BINARY_DIR}/" in_build)
+    if(in_source EQUAL 0 OR in_build EQUAL 0)
+      list(APPEND kept "$<BUILD_INTERFACE:${dir}>")
+    else()
+      list(APPEND kept "${dir}") # already wrapped, or not ours
+    endif()
+  endforeach()
+  set_property(TARGET ${library} PROPERTY INTERFACE_INCLUDE_DIRECTORIES "${kept}")
+endfunction()
+
 # Installs the program, the libraries it links, the public headers and the package files.
 function(dsq_install_package program)
   set(libraries)
@@ -81,6 +103,7 @@ function(dsq_install_package program)
   list(SORT libraries)
   foreach(library ${libraries})
     dsq_export_link_interface(${library})
+    dsq_keep_tree_includes_in_build(${library})
     # dsq::base, dsq::model, ...: the names a user may link one by one.
     string(REGEX REPLACE "^dsq_" "" export_name ${library})
     set_target_properties(${library} PROPERTIES EXPORT_NAME ${export_name})
