@@ -49,7 +49,17 @@ fi
 
 # 2. Across processes on loopback: a free port, the server, two workers (which retry until the
 #    server listens, for --connect-timeout).
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { # a port no socket of this host is bound to (/proc/net/tcp*: hex local ports)
+  local used candidate
+  used=" $(tail -q -n +2 /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{ split($2, a, ":"); print a[2] }' |
+    while read -r hex; do printf '%d ' "0x$hex"; done) "
+  for _ in $(seq 100); do
+    candidate=$((20000 + RANDOM % 40000))
+    [[ $used == *" $candidate "* ]] || { echo "$candidate"; return 0; }
+  done
+  return 1
+}
+port=$(free_port)
 timeout 120 "$example" server --port="$port" --workers=2 >"$work/server.out" 2>&1 &
 server=$!
 workers=()
