@@ -55,7 +55,9 @@ function(dsq_export_link_interface library)
   set(rewritten)
   foreach(item ${items})
     dsq_unwrap_link_item("${item}" name)
-    if((name MATCHES "^dsq_" AND TARGET ${name}) OR name STREQUAL "Eigen3::Eigen")
+    if(name MATCHES "^::@")
+      list(APPEND rewritten "${item}") # CMake's marker of a link added from another directory
+    elseif((name MATCHES "^dsq_" AND TARGET ${name}) OR name STREQUAL "Eigen3::Eigen")
       list(APPEND rewritten "${item}") # exported with the package, or found by its config
     elseif(name STREQUAL "caf" OR name MATCHES "(^|/)libcaf_[a-z_]*\\.(so|a)$")
       # CAF 0.17's libraries, found by path by the package config (dsqConfig.cmake.in).
