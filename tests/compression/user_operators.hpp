@@ -115,10 +115,12 @@ public:
   std::size_t payload_bytes(std::uint32_t d) const override { return 4 * std::size_t{d}; }
   void encode(std::span<const float> v, rng_engine&,
               std::span<std::uint8_t> payload) const override {
-    std::memcpy(payload.data(), v.data(), v.size_bytes());
+    if (!v.empty()) // memcpy wants valid pointers even for 0 bytes, and empty spans have none
+      std::memcpy(payload.data(), v.data(), v.size_bytes());
   }
   void decode(std::span<const std::uint8_t> payload, std::span<float> out) const override {
-    std::memcpy(out.data(), payload.data(), out.size_bytes());
+    if (!out.empty())
+      std::memcpy(out.data(), payload.data(), out.size_bytes());
   }
   bool unbiased() const override { return true; }
 };
