@@ -61,8 +61,11 @@ public:
   void decode(std::span<const std::uint8_t> payload, std::span<float> out) const override {
     float scale;
     std::memcpy(&scale, payload.data(), 4);
-    for (std::size_t j = 0; j < out.size(); ++j)
+    for (std::size_t j = 0; j < out.size(); ++j) {
+      if (payload[4 + j] > 1)
+        throw std::invalid_argument("user_sign: a sign byte other than 0 or 1");
       out[j] = payload[4 + j] != 0 ? -scale : scale;
+    }
   }
   bool unbiased() const override { return false; }
 
@@ -188,6 +191,34 @@ BOOST_AUTO_TEST_CASE(pushes_of_another_operator_or_spec_are_refused_by_the_serve
   }
   push_check builtin{"sign", d, 0};
   BOOST_CHECK_THROW(builtin.accept(encode("user_sign:gain=2")), push_rejected);
+}
+
+BOOST_AUTO_TEST_CASE(a_payload_its_operator_refuses_is_a_corrupt_push_and_a_refused_update) {
+  run_config cfg;
+  cfg.compressor = "user_sign";
+  cfg.batch = 8;
+  const auto setup = small_setup();
+  update_engine server{cfg, *setup.net};
+  std::vector<float> g(server.dim(), 0.5f);
+  rng_engine rng{1};
+  auto bad = to_bytes(make_compressor("user_sign")->compress(g, rng));
+  bad.back() = 2; // a sign byte the operator's decoder refuses; its size is right
+  push_check check{"user_sign", server.dim(), 0};
+  try {
+    check.accept(bad);
+    BOOST_ERROR("a payload its operator refuses was accepted");
+  } catch (const push_rejected& e) {
+    BOOST_TEST((e.why() == push_rejected::reason::corrupt));
+    BOOST_TEST(std::string{e.what()}.find("operator 'user_sign' refused its payload") !=
+                   std::string::npos,
+               e.what());
+  }
+  const auto x = server.x();
+  worker_engine w{
+      cfg, setup, 0, 0, {x.data(), static_cast<std::size_t>(x.size())}, {}, shard_assignment{}};
+  BOOST_CHECK_THROW(w.apply(bad), std::runtime_error);
+  BOOST_TEST((w.x() == x)); // untouched
+  BOOST_TEST(w.version() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
