@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace dsq {
@@ -22,6 +23,7 @@ namespace dsq {
 /// | topk     | -                      | indices (strictly increasing) and values, k of each      |
 /// | randomk  | shared_seed, seed      | values, and indices unless shared_seed (then regenerated)
 /// | | qsgd     | levels (s)             | values: {norm}; bits: per coordinate, level then sign |
+/// | custom   | spec                   | payload: the registered operator's payload_bytes(d) bytes|
 ///
 /// Sparse values are the final C[v]_j: an unbiased random-k already carries the d/k factor, so
 /// decoding never needs to know how they were scaled.
@@ -35,12 +37,14 @@ struct compressed_message {
   bool shared_seed = false; ///< randomk: indices come from `seed`, not from `indices`.
   std::uint64_t seed = 0;   ///< randomk with shared_seed: seeds the index draw.
   std::uint32_t k = 0;      ///< topk, randomk: number of kept coordinates.
+  std::string spec;         ///< custom: the spec of the registered operator ("mine:k=3").
 
   // Payload.
   std::vector<float> values;
   std::vector<std::uint32_t> indices;
   std::vector<std::uint16_t> halves;
   std::vector<std::uint64_t> bits;
+  std::vector<std::uint8_t> payload; ///< custom: the operator's own bytes, opaque to dsq.
 
   std::size_t dimension() const noexcept { return dim; }
 

@@ -19,7 +19,8 @@ void check_decodable(const compressed_message& m, std::span<float> out) {
                                 " coordinates, message has " + std::to_string(m.dimension()));
   const payload_layout layout = layout_of(m);
   if (m.values.size() != layout.values || m.indices.size() != layout.indices ||
-      m.halves.size() != layout.halves || m.bits.size() != layout.bit_words())
+      m.halves.size() != layout.halves || m.bits.size() != layout.bit_words() ||
+      m.payload.size() != layout.bytes)
     throw std::invalid_argument(std::string{"decompress: "} + std::string{to_string(m.op)} +
                                 " message payload does not match its dimension and parameters");
 }
@@ -38,6 +39,8 @@ void decode(const compressed_message& m, std::span<float> out, detail::write_mod
     return detail::decode_sparse(m, out, mode);
   case operator_id::qsgd:
     return detail::decode_qsgd(m, out, mode);
+  case operator_id::custom:
+    return detail::decode_custom(m, out, mode);
   }
 }
 

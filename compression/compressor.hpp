@@ -30,7 +30,9 @@ public:
 // need not know which compressor the sender used.
 
 /// out = C[v]. Throws std::invalid_argument if out.size() != m.dimension() or if the message is
-/// internally inconsistent (which from_bytes never lets through).
+/// internally inconsistent (which from_bytes never lets through), and for a custom message if
+/// its operator is not registered here or refuses the payload (its decode is the operator's own:
+/// from_bytes checks the payload's size, not its content).
 void decompress(const compressed_message& m, std::span<float> out);
 
 /// out += scale * C[v], touching only the kept coordinates of sparse messages.

@@ -1,8 +1,10 @@
 #include "compression/make_compressor.hpp"
 
 #include "base/keyed_spec.hpp"
+#include "compression/custom.hpp"
 #include "compression/fp16.hpp"
 #include "compression/identity.hpp"
+#include "compression/operator_registry.hpp"
 #include "compression/payload_layout.hpp"
 #include "compression/qsgd.hpp"
 #include "compression/randomk.hpp"
@@ -15,6 +17,7 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace dsq {
 
@@ -61,6 +64,36 @@ sparsity k_of(const keyed_spec& spec) {
   return sparsity::count(static_cast<std::uint32_t>(value));
 }
 
+// One spelling per spec ("mine: k=3" and "mine:k=3" are one operator): the spec text is what
+// the messages carry and what the receiver's registry and the server's push check compare.
+std::string canonical_text(const keyed_spec& spec) {
+  std::string text = spec.name();
+  const char* separator = ":";
+  for (const auto& key : spec.keys()) {
+    text += fmt::format("{}{}={}", separator, key, *spec.take(key));
+    separator = ",";
+  }
+  return text;
+}
+
+std::unique_ptr<compressor> make_registered(const keyed_spec& spec) {
+  std::string text = canonical_text(spec);
+  if (text.size() > max_operator_spec_bytes)
+    fail(spec, fmt::format("longer than {} characters (it travels in every message)",
+                           max_operator_spec_bytes));
+  auto op = find_operator(text);
+  if (!op) // unregistered between the caller's check and now: registrations are never undone
+    fail(spec, fmt::format("operator '{}' is not registered", spec.name()));
+  return std::make_unique<custom_compressor>(std::move(text), std::move(op));
+}
+
+std::string known_operators() {
+  const auto registered = registered_operator_names();
+  if (registered.empty())
+    return std::string{known_names};
+  return fmt::format("{}; registered: {}", known_names, fmt::join(registered, ", "));
+}
+
 } // namespace
 
 std::unique_ptr<compressor> make_compressor(std::string_view text) {
@@ -98,7 +131,9 @@ std::unique_ptr<compressor> make_compressor(std::string_view text) {
     return std::make_unique<qsgd_compressor>(
         whole_number(spec, "s", *spec.take_unsigned("s"), 1, qsgd_max_levels));
   }
-  fail(spec, fmt::format("unknown compressor '{}' (known: {})", name, known_names));
+  if (is_registered_operator(name))
+    return make_registered(spec);
+  fail(spec, fmt::format("unknown compressor '{}' (known: {})", name, known_operators()));
 }
 
 } // namespace dsq

@@ -14,10 +14,12 @@ enum class operator_id : std::uint8_t {
   topk = 3,
   randomk = 4,
   qsgd = 5,
+  /// A registered operator (include/dsq/operator.hpp): the message carries its spec.
+  custom = 6,
 };
 
 /// One past the largest valid id, for decoders that must reject unknown ones.
-inline constexpr std::uint8_t operator_id_count = 6;
+inline constexpr std::uint8_t operator_id_count = 7;
 
 /// The operator's name as it appears in spec strings.
 constexpr std::string_view to_string(operator_id id) noexcept {
@@ -34,6 +36,8 @@ constexpr std::string_view to_string(operator_id id) noexcept {
     return "randomk";
   case operator_id::qsgd:
     return "qsgd";
+  case operator_id::custom:
+    return "custom";
   }
   return "unknown";
 }

@@ -1,5 +1,7 @@
 #include "compression/payload_layout.hpp"
 
+#include "compression/operator_registry.hpp"
+
 #include <bit>
 #include <stdexcept>
 #include <string>
@@ -33,6 +35,8 @@ payload_layout layout_of(const compressed_message& m) {
   payload_layout layout;
   if (m.op != operator_id::topk && m.op != operator_id::randomk && m.k != 0)
     bad(m.op, "unexpected k parameter");
+  if (m.op != operator_id::custom && !m.spec.empty())
+    bad(m.op, "unexpected operator spec");
   switch (m.op) {
   case operator_id::identity:
     require_no_block_levels_or_seed(m);
@@ -74,6 +78,13 @@ payload_layout layout_of(const compressed_message& m) {
       bad(m.op, "levels outside [1, 65535]");
     layout.values = 1;
     layout.bits = d * qsgd_bits_per_coordinate(m.levels);
+    return layout;
+  case operator_id::custom:
+    require_no_block_levels_or_seed(m);
+    if (m.spec.empty() || m.spec.size() > max_operator_spec_bytes)
+      bad(m.op, "operator spec empty or longer than " + std::to_string(max_operator_spec_bytes) +
+                    " bytes");
+    layout.bytes = registered_operator(m.spec)->payload_bytes(m.dim);
     return layout;
   }
   throw std::invalid_argument("unknown operator id " + std::to_string(static_cast<unsigned>(m.op)));

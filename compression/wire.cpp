@@ -1,5 +1,6 @@
 #include "compression/wire.hpp"
 
+#include "compression/operator_registry.hpp"
 #include "compression/payload_layout.hpp"
 
 #include <bit>
@@ -19,8 +20,8 @@ namespace {
 // Byte layout, after the one byte Cereal's portable archive writes to say its endianness:
 //   u8 magic, u8 version, u8 operator id, u32 dim,
 //   parameters: sign u32 block | topk u32 k | randomk u32 k, u8 shared_seed, [u64 seed] | qsgd
-//   u32 levels,
-//   u32 payload length, payload.
+//   u32 levels | custom u16 spec length, spec (printable ASCII, at most 256 bytes),
+//   u32 payload length, payload (custom: the operator's payload_bytes(d) bytes, opaque).
 constexpr std::uint8_t magic = 0xd5;
 constexpr std::uint8_t format_version = 1;
 constexpr std::size_t common_header_bytes = 1 + 1 + 1 + 1 + 4 + 4;
@@ -33,6 +34,8 @@ std::size_t parameter_bytes(const compressed_message& m) {
     return 4;
   case operator_id::randomk:
     return 4 + 1 + (m.shared_seed ? 8 : 0);
+  case operator_id::custom:
+    return 2 + m.spec.size();
   default:
     return 0;
   }
@@ -107,6 +110,20 @@ private:
 
 [[noreturn]] void reject(const std::string& problem) {
   throw decode_error("compressed message rejected: " + problem);
+}
+
+// How messages name their operator: a custom one by its spec, which says more than "custom".
+std::string operator_name(const compressed_message& m) {
+  return m.op == operator_id::custom ? fmt::format("operator '{}'", m.spec)
+                                     : std::string{to_string(m.op)};
+}
+
+// Specs are read from the network and end up in error messages and logs: printable ASCII only.
+bool printable(std::string_view text) {
+  for (const char c : text)
+    if (c < 0x20 || c > 0x7e)
+      return false;
+  return true;
 }
 
 // Reads through Cereal, counting bytes itself so that every read is checked against what is left
@@ -224,8 +241,11 @@ std::size_t wire_size(const compressed_message& m) {
 std::vector<std::uint8_t> to_bytes(const compressed_message& m) {
   const payload_layout layout = layout_of(m);
   if (m.values.size() != layout.values || m.indices.size() != layout.indices ||
-      m.halves.size() != layout.halves || m.bits.size() != layout.bit_words())
+      m.halves.size() != layout.halves || m.bits.size() != layout.bit_words() ||
+      m.payload.size() != layout.bytes)
     throw std::invalid_argument("to_bytes: payload does not match the message's parameters");
+  if (m.op == operator_id::custom && !printable(m.spec))
+    throw std::invalid_argument("to_bytes: operator spec with a character that is not printable");
   const std::uint64_t payload = layout.wire_bytes();
   if (payload > std::numeric_limits<std::uint32_t>::max())
     throw std::length_error("to_bytes: payload above 4 GiB");
@@ -252,6 +272,10 @@ std::vector<std::uint8_t> to_bytes(const compressed_message& m) {
     case operator_id::qsgd:
       archive(m.levels);
       break;
+    case operator_id::custom: // layout_of has checked its length
+      archive(static_cast<std::uint16_t>(m.spec.size()));
+      archive(cereal::binary_data(m.spec.data(), m.spec.size()));
+      break;
     default:
       break;
     }
@@ -269,6 +293,7 @@ std::vector<std::uint8_t> to_bytes(const compressed_message& m) {
       archive(cereal::binary_data(reinterpret_cast<const std::uint8_t*>(words.data()),
                                   layout.bit_bytes()));
     }
+    archive(cereal::binary_data(m.payload.data(), m.payload.size()));
   }
   return bytes;
 }
@@ -308,20 +333,34 @@ compressed_message from_bytes(std::span<const std::uint8_t> bytes, const decode_
     case operator_id::qsgd:
       m.levels = reader.read<std::uint32_t>("parameters");
       break;
+    case operator_id::custom: {
+      const auto length = reader.read<std::uint16_t>("parameters");
+      if (length == 0 || length > max_operator_spec_bytes)
+        reject(fmt::format("operator spec of {} bytes (at least 1, at most {})", length,
+                           max_operator_spec_bytes));
+      reader.need(length, "operator spec");
+      m.spec.resize(length);
+      reader.read_bytes(m.spec.data(), length, 1, "operator spec");
+      if (!printable(m.spec))
+        reject("operator spec with a character that is not printable");
+      break;
+    }
     default:
       break;
     }
     payload_layout layout;
     try {
       layout = layout_of(m);
-    } catch (const std::invalid_argument& e) {
+    } catch (const std::exception& e) {
+      // Invalid parameters, or a custom operator that is not registered here or whose factory
+      // refuses the spec: the factory is the program's code, so any exception it throws counts.
       reject(e.what());
     }
     const auto declared = reader.read<std::uint32_t>("header");
     if (declared != layout.wire_bytes())
       reject(
           fmt::format("payload length {} does not match the {} bytes that {} with d = {} implies",
-                      declared, layout.wire_bytes(), to_string(m.op), m.dim));
+                      declared, layout.wire_bytes(), operator_name(m), m.dim));
     if (reader.remaining() < declared)
       reject(fmt::format("truncated payload: {} of {} bytes", reader.remaining(), declared));
     if (reader.remaining() > declared)
@@ -337,6 +376,8 @@ compressed_message from_bytes(std::span<const std::uint8_t> bytes, const decode_
     m.bits.assign(layout.bit_words(), 0);
     reader.read_bytes(m.bits.data(), layout.bit_bytes(), 1, "bit stream");
     words_to_little_endian(m.bits); // the same swap converts back on big-endian hosts
+    m.payload.resize(layout.bytes);
+    reader.read_bytes(m.payload.data(), layout.bytes, 1, "payload");
     check_payload_content(m, layout);
     return m;
   } catch (const cereal::Exception& e) {

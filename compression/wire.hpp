@@ -30,9 +30,11 @@ std::vector<std::uint8_t> to_bytes(const compressed_message& m);
 
 /// The inverse of to_bytes. Throws decode_error unless `bytes` is exactly one well-formed message
 /// whose dimension is within `limits`; checks every length against the bytes actually present
-/// before allocating, so memory use stays proportional to bytes.size(). Floats are taken as they
-/// come: NaN or infinite scales and values decode as such (they cannot make decoding misbehave,
-/// and rejecting them would break the round trip of a diverged run's messages).
+/// before allocating, so memory use stays proportional to bytes.size(). A custom message must
+/// name an operator registered in this process, with a payload of exactly its payload_bytes(d)
+/// bytes (its content is the operator's to check, when decompress() decodes it). Floats are
+/// taken as they come: NaN or infinite scales and values decode as such (they cannot make decoding
+/// misbehave, and rejecting them would break the round trip of a diverged run's messages).
 compressed_message from_bytes(std::span<const std::uint8_t> bytes,
                               const decode_limits& limits = {});
 

@@ -32,7 +32,7 @@ mkdir -p "$out/obj" "$out/seeds"
 exec 9>"$out/.build-lock"
 flock 9
 
-common=(-std=c++20 -I. -isystem /usr/include/eigen3 -march=x86-64-v2 -g -O1 -fno-omit-frame-pointer)
+common=(-std=c++20 -I. -Iinclude -isystem /usr/include/eigen3 -march=x86-64-v2 -g -O1 -fno-omit-frame-pointer)
 sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 sources=(compression/*.cpp)
 [ -d base ] && sources+=(base/*.cpp base/simd/*.cpp)

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace dsq {
@@ -43,6 +45,11 @@ double finite_sum_of_squares(std::span<const float> v) {
   return finite(sum);
 }
 
+/// A registered operator is named by its spec, which is all that tells two of them apart.
+std::string shown_operator(const compressed_message& m) {
+  return m.op == operator_id::custom ? m.spec : std::string{to_string(m.op)};
+}
+
 } // namespace
 
 double push_check::finite_norm(const compressed_message& c) {
@@ -67,7 +74,13 @@ double push_check::finite_norm(const compressed_message& c) {
   default:
     break;
   }
-  decompress(c, {dense_.data(), dim_});
+  try {
+    decompress(c, {dense_.data(), dim_});
+  } catch (const std::invalid_argument& e) {
+    // Only a registered operator's own decoder refuses bytes from_bytes let through.
+    throw push_rejected(push_rejected::reason::corrupt,
+                        std::string{"corrupt gradient: "} + e.what());
+  }
   return std::sqrt(finite_sum_of_squares({dense_.data(), dim_}));
 }
 
@@ -136,11 +149,11 @@ push_check::checked push_check::check(std::span<const std::uint8_t> bytes) {
         fmt::format("gradient of dimension {}, the model has {}", c.dimension(), dim_));
   const auto& r = reference_;
   if (c.op != r.op || c.block != r.block || c.levels != r.levels || c.k != r.k ||
-      c.shared_seed != r.shared_seed)
+      c.shared_seed != r.shared_seed || c.spec != r.spec)
     throw push_rejected(push_rejected::reason::operator_mismatch,
                         fmt::format("gradient encoded with {} (block {}, levels {}, k {}), the "
                                     "run's uplink is {} (block {}, levels {}, k {})",
-                                    to_string(c.op), c.block, c.levels, c.k, to_string(r.op),
+                                    shown_operator(c), c.block, c.levels, c.k, shown_operator(r),
                                     r.block, r.levels, r.k));
   const double norm = finite_norm(c);
   if (norm > bound())

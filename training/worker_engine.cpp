@@ -155,7 +155,13 @@ void worker_engine::apply(std::span<const std::uint8_t> payload) {
   if (c.dimension() != static_cast<std::size_t>(x_.size()))
     throw std::runtime_error("update of the wrong dimension from the server");
   float lr = schedule_.at(version_, static_cast<float>(cfg_.lr));
-  apply_update(c, lr, mom_ ? &*mom_ : nullptr, x_, scratch_);
+  try {
+    // Decodes before it touches x or the momentum: a refused update changes nothing.
+    apply_update(c, lr, mom_ ? &*mom_ : nullptr, x_, scratch_);
+  } catch (const std::invalid_argument& e) {
+    // Only a registered operator's own decoder refuses what from_bytes let through.
+    throw std::runtime_error(std::string{"update from the server refused: "} + e.what());
+  }
   ++version_;
 }
 

@@ -42,5 +42,8 @@ void decode_fp16(const compressed_message& m, std::span<float> out, write_mode m
 void decode_sign(const compressed_message& m, std::span<float> out, write_mode mode);
 void decode_sparse(const compressed_message& m, std::span<float> out, write_mode mode);
 void decode_qsgd(const compressed_message& m, std::span<float> out, write_mode mode);
+/// Through the registered operator named by m.spec; throws std::invalid_argument naming it if the
+/// operator refuses the payload.
+void decode_custom(const compressed_message& m, std::span<float> out, write_mode mode);
 
 } // namespace dsq::detail

@@ -3,6 +3,7 @@
 
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
+#include "user_operators.hpp"
 
 #include <cstdio>
 #include <fstream>
@@ -23,7 +24,12 @@ int main(int argc, char** argv) {
                                           "randomk:k=3,unbiased=1,shared_seed=1",
                                           "qsgd:s=1",
                                           "qsgd:s=16",
-                                          "qsgd:s=255"};
+                                          "qsgd:s=255",
+                                          "scaled_sign",
+                                          "scaled_sign:gain=2",
+                                          "round8:levels=3",
+                                          "plain"};
+  dsq::test::register_test_operators();
   int written = 0;
   for (const std::size_t d : {0, 1, 7, 70}) {
     std::vector<float> v(d);

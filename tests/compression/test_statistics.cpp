@@ -4,6 +4,7 @@
 
 #include "compression/make_compressor.hpp"
 #include "test_support.hpp"
+#include "user_operators.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -104,6 +105,21 @@ BOOST_AUTO_TEST_CASE(qsgd_variance_is_within_min_of_d_over_s2_and_sqrt_d_over_s)
       BOOST_TEST(moments.mean_error <= bound * squared_norm(v), "s = " << s);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_user_operator_declared_unbiased_averages_to_v_and_a_biased_one_does_not) {
+  register_test_operators();
+  const auto v = normal_vector(d, 41);
+  const auto op = make_compressor("round8:levels=3");
+  BOOST_TEST_REQUIRE(op->unbiased());
+  const auto unbiased = measure(*op, v, trials, 5);
+  // Independent draws: E‖mean − v‖² = E‖C[v] − v‖² / N; allow four times the measured value.
+  const double tolerance = 4 * unbiased.mean_error / trials / squared_norm(v);
+  BOOST_TEST(relative_bias(unbiased.mean, v) < tolerance);
+  // The test can fail: scaled_sign declares itself biased, and its mean is far from v.
+  const auto sign = make_compressor("scaled_sign");
+  BOOST_TEST_REQUIRE(!sign->unbiased());
+  BOOST_TEST(relative_bias(measure(*sign, v, 100, 5).mean, v) > 100 * tolerance);
 }
 
 BOOST_AUTO_TEST_CASE(unbiased_flags_match_the_operators) {
