@@ -726,6 +726,7 @@ BOOST_AUTO_TEST_CASE(corrupt_or_misfit_chunks_stop_the_worker_before_it_trains) 
   BOOST_TEST(!corrupt.joined());
 
   worker_core oversized{from(data_source::server), t0};
+  w = welcome_on_data(chunked_spec); // the first worker took the last one
   last = serve(oversized, server, oversized.on_welcome(w),
                [](data_chunk& c) { c.bytes.push_back(0); });
   stop = first_of<fx::stop>(last);
@@ -748,6 +749,20 @@ BOOST_AUTO_TEST_CASE(grants_and_a_new_shard_sent_while_the_data_comes_are_taken_
   BOOST_REQUIRE(core.joined());
   BOOST_TEST(core.engine().shard_size() == 1000u); // the new shard: half of 2000
   BOOST_TEST(core.gradient_due());                 // the grant is there
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_never_guesses_the_data_set_of_a_welcome_that_names_none) {
+  // Its configuration says `auto`: loading that could fall back to synthetic data.
+  for (auto source : {data_source::local, data_source::automatic, data_source::server}) {
+    auto w = welcome_on_data(small_spec);
+    w.data = data_identity{};
+    worker_core core{from(source), t0};
+    auto stop = first_of<fx::stop>(core.on_welcome(w));
+    BOOST_REQUIRE(stop);
+    BOOST_TEST(stop->reason.find("names no data set") != std::string::npos, stop->reason);
+    BOOST_TEST(!core.joined());
+    BOOST_TEST(!core.fetching());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(data_shared_in_the_process_is_not_checked) {

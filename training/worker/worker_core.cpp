@@ -79,13 +79,14 @@ std::string megabytes(std::uint64_t bytes) {
 } // namespace
 
 std::optional<std::string> worker_core::load_own_data(const welcome& w) {
+  // A welcome that states no data set: only the configuration would say, and `auto` there
+  // would make this worker guess (synthetic data when it finds no MNIST). It never does.
+  if (w.data.spec.empty())
+    throw std::runtime_error("the server's welcome names no data set, and this worker never "
+                             "guesses one: run the same dsq version on server and workers");
   const auto source = settings_.source;
   if (source == data_source::server)
     return std::string{"--data=server"};
-  if (w.data.spec.empty()) // a server that states no data: only its configuration says
-    if (w.config.dataset == "auto")
-      throw std::runtime_error("the server's welcome names no data set, and this worker never "
-                               "guesses one: run the same dsq version on server and workers");
   const auto cfg = config_of(w, settings_.data_dir);
   const bool local = source == data_source::local;
   const std::string fix = "or --data=auto to get it from the server";
