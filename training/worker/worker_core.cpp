@@ -100,12 +100,11 @@ std::optional<std::string> worker_core::load_own_data(const welcome& w) {
                                            e.what(), fix));
     return fmt::format("no local copy of the data ({})", e.what());
   }
-  if (!w.data.spec.empty())
-    if (auto differs = data_mismatch(w.data, mine.identity); !differs.empty()) {
-      if (local)
-        throw std::runtime_error(differs + " (--data=local), " + fix);
-      return differs.substr(0, differs.find(';'));
-    }
+  if (auto differs = data_mismatch(w.data, mine.identity); !differs.empty()) {
+    if (local)
+      throw std::runtime_error(differs + " (--data=local), " + fix);
+    return differs.substr(0, differs.find(';')); // what differs, without the fix
+  }
   settings_.setup = std::move(mine);
   own_data_ = true;
   return std::nullopt;
