@@ -144,6 +144,8 @@ void deliver(Self* self, const caf::actor& to, worker_message& what) {
           self->send(to, resend_atom::value, m.key);
         } else if constexpr (std::is_same_v<type, sent_msg>) {
           self->send(to, sent_atom::value, m.version);
+        } else if constexpr (std::is_same_v<type, data_chunk_msg>) {
+          self->send(to, chunk_atom::value, std::move(m.chunk));
         } else {
           if (m.reject)
             self->send(to, reject_atom::value, std::move(m.bye));
@@ -275,6 +277,9 @@ caf::behavior server_behavior(Self* self, server_options opts) {
       },
       [=](status_atom, std::uint64_t held) {
         run(self, core().status(sender_peer(self), held, clock_type::now()));
+      },
+      [=](data_atom, const data_request& r) {
+        run(self, core().data_requested(sender_peer(self), r, clock_type::now()));
       },
       [=](leave_atom, std::uint32_t id) {
         run(self, core().left(sender_peer(self), id, clock_type::now()));

@@ -87,6 +87,11 @@ void perform(Self* self, worker_effect::send_register& fx) {
 }
 
 template <class Self>
+void perform(Self* self, worker_effect::send_data_request& fx) {
+  self->send(self->state.server, data_atom::value, fx.request);
+}
+
+template <class Self>
 void perform(Self* self, worker_effect::send_leave& fx) {
   self->send(self->state.server, leave_atom::value, fx.id);
   // Quit on the server's farewell, on its loss, or at the deadline. Updates, grants, acks: too
@@ -181,7 +186,7 @@ void start_worker(Self* self, caf::actor server, worker_options opts) {
   const bool reconnects = static_cast<bool>(st.opts.on_server_lost);
   st.core.emplace(worker_settings{std::move(st.opts.setup), st.opts.verbose, reconnects,
                                   st.opts.server_timeout, st.opts.reconnect_timeout,
-                                  st.opts.data_dir},
+                                  st.opts.data_dir, st.opts.source, st.opts.message_limit},
                   clock_type::now());
   self->monitor(server);
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -204,6 +209,9 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
         if (st.core->starts_up_on_welcome())
           self->send(st.server, starting_atom::value);
         handle(self, [&](worker_core& core, time_point) { return core.on_welcome(w); });
+      },
+      [=](chunk_atom, const data_chunk& c) {
+        handle(self, [&](worker_core& core, time_point now) { return core.on_data_chunk(c, now); });
       },
       [=](reshard_atom, const shard_assignment& shard) {
         handle(self, [&](worker_core& core, time_point) { return core.on_reshard(shard); });

@@ -32,6 +32,7 @@
 // do not occupy CAF's scheduler threads (which the middleman and the server need), or, alone
 // in their process, in the middleman's thread (worker_options::in_middleman).
 
+#include "config/data_origin.hpp"
 #include "training/training_setup.hpp"
 
 #include <caf/actor.hpp>
@@ -79,6 +80,10 @@ struct worker_options {
   std::chrono::steady_clock::duration reconnect_timeout{};
   /// dsq worker --data-dir: where this host keeps the run's data.
   std::string data_dir;
+  /// dsq worker --data: its own files, the server's copy, or its own files if they match.
+  data_origin source = data_origin::automatic;
+  /// dsq worker --max-message-bytes (0: none): chunks of the server's data stay below it.
+  std::uint64_t message_limit = 0;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).

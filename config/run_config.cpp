@@ -2,6 +2,7 @@
 
 #include "compression/make_compressor.hpp"
 #include "config/aggregate_rule.hpp"
+#include "config/data_origin.hpp"
 #include "config/method.hpp"
 #include "config/run_limits.hpp"
 #include "config/slow_workers.hpp"
@@ -179,6 +180,7 @@ void validate(const run_config& cfg) {
     throw config_error("--scheduling=" + cfg.scheduling + ": expected batch or normal");
   if (cfg.tcp != "eager" && cfg.tcp != "caf")
     throw config_error("--tcp=" + cfg.tcp + ": expected eager or caf");
+  parse_data_origin(cfg.data_origin);
   if (cfg.shard != "contiguous" && cfg.shard != "shuffled")
     throw config_error("--shard=" + cfg.shard + ": expected contiguous or shuffled");
   try {
@@ -234,6 +236,7 @@ run_config shared_training_part(const run_config& cfg) {
   shared.insecure = defaults.insecure;
   shared.quiet = defaults.quiet;
   shared.data_dir = defaults.data_dir;
+  shared.data_origin = defaults.data_origin;
   return shared;
 }
 

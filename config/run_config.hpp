@@ -17,6 +17,9 @@ struct run_config {
   /// Node-local: directory searched for data after the working directory (before the installed
   /// data and the repository's data/); empty: $DSQ_DATA_DIR. See model/data_locations.hpp.
   std::string data_dir;
+  /// Node-local, dsq worker: where the run's data comes from, local | server | auto
+  /// (config/data_origin.hpp).
+  std::string data_origin = "auto";
 
   // -- how it is trained ----------------------------------------------------------------------
   std::string method = "doublesqueeze"; ///< preset: sgd | compressed | ef-worker | doublesqueeze

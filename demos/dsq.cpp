@@ -16,6 +16,7 @@
 #include "base/simd/simd_dispatch.hpp"
 #include "config/cli/dsq_options.hpp"
 #include "config/cli/runtime_defaults.hpp"
+#include "config/data_origin.hpp"
 #include "model/model_spec_error.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/register_types.hpp"
@@ -368,6 +369,8 @@ int run_worker_command(caf::actor_system& sys, const run_config& cfg,
   opts.verbose = !cfg.quiet;
   opts.pin_process = cfg.pin_cpus;
   opts.data_dir = cfg.data_dir;
+  opts.source = parse_data_origin(cfg.data_origin);
+  opts.message_limit = cfg.max_message_bytes;
   opts.server_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(cfg.server_timeout_s));
   opts.reconnect_timeout = std::chrono::seconds(cfg.reconnect_timeout_s);

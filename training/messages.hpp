@@ -17,7 +17,7 @@
 namespace dsq {
 
 /// Bumped whenever a message below changes shape; server and worker must agree on it.
-inline constexpr std::uint32_t protocol_version = 5;
+inline constexpr std::uint32_t protocol_version = 6;
 
 /// Server -> worker, with welcome_atom: everything a worker needs to take part from `version`
 /// on. The model is sent in full precision so that the new replica equals the others exactly.
@@ -62,6 +62,35 @@ struct model_update {
   std::uint64_t version = 0;
   std::vector<std::uint8_t> payload; ///< compressed_message in its wire format
 };
+
+/// Worker -> server, with data_atom: a welcomed worker without the run's data asks for chunk
+/// `index` of the training set the welcome named (net/PROTOCOL.md, "Data from the server").
+struct data_request {
+  std::uint64_t fingerprint = 0; ///< the welcome's data.train_fingerprint: which data set
+  std::uint64_t index = 0;       ///< the chunk: bytes [index · chunk_bytes, ...) of the layout
+  std::uint32_t chunk_bytes = 0; ///< the chunk size, within [data_chunk_min, data_chunk_max]
+  /// Chunks this worker holds: the server sends none while `data_window` of its chunks are not
+  /// yet counted here.
+  std::uint64_t received = 0;
+};
+
+/// Server -> worker, with chunk_atom: the answer to a data_request, bytes [offset, offset +
+/// bytes.size()) of the training set's layout (model/dataset_bytes.hpp), `total` bytes in all.
+struct data_chunk {
+  std::uint64_t fingerprint = 0;
+  std::uint64_t index = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t total = 0;
+  std::vector<std::uint8_t> bytes;
+};
+
+/// The bounds of a data chunk's size: far below any message limit a run can have (a server's
+/// limit is at least 1 MiB more than its largest message), and large enough that a round trip
+/// per chunk costs little.
+inline constexpr std::uint32_t data_chunk_min = 4 * 1024;
+inline constexpr std::uint32_t data_chunk_max = 512 * 1024;
+/// The chunks a server sends a worker ahead of those it knows arrived (data_request::received).
+inline constexpr std::uint64_t data_window = 4;
 
 /// Server -> worker, with reject_atom or shutdown_atom: why the worker must stop.
 struct farewell {

@@ -95,6 +95,9 @@ dsq_options::dsq_options() {
                       "where relative data paths and MNIST are looked for after the working "
                       "directory, before the installed data and the repository's data/ "
                       "(default: $DSQ_DATA_DIR)"});
+  define(r.data_origin, {"data", 0, "FROM", "", g::model_and_data, worker_only,
+                         "local | server | auto: this host's files, the server's copy sent over "
+                         "the connection, or this host's files when they are the server's data"});
   define(r.shard, {"shard", 0, "HOW", "", g::model_and_data, run_commands,
                    "contiguous | shuffled: how samples are split among workers"});
   // -- compression ----------------------------------------------------------------------------

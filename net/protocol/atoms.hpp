@@ -16,6 +16,9 @@ using grant_atom = caf::atom_constant<caf::atom("grant")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 /// A worker took its welcome and loads its data before it can train (net/PROTOCOL.md).
 using starting_atom = caf::atom_constant<caf::atom("starting")>;
+/// A worker asks for a chunk of the run's data; the server answers with one (net/PROTOCOL.md).
+using data_atom = caf::atom_constant<caf::atom("data")>;
+using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
 using reshard_atom = caf::atom_constant<caf::atom("reshard")>;
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;

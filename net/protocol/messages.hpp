@@ -85,6 +85,17 @@ typename Inspector::result_type inspect(Inspector& f, model_update& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, data_request& x) {
+  return f(caf::meta::type_name("data_request"), x.fingerprint, x.index, x.chunk_bytes, x.received);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, data_chunk& x) {
+  return f(caf::meta::type_name("data_chunk"), x.fingerprint, x.index, x.offset, x.total,
+           bounded(x.bytes));
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, farewell& x) {
   return f(caf::meta::type_name("farewell"), bounded(x.reason), x.error, x.may_rejoin);
 }

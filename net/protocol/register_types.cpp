@@ -11,6 +11,8 @@ void register_message_types(caf::actor_system_config& cfg) {
       .add_message_type<gradient_push>("dsq::gradient_push")
       .add_message_type<model_update>("dsq::model_update")
       .add_message_type<farewell>("dsq::farewell")
+      .add_message_type<data_request>("dsq::data_request")
+      .add_message_type<data_chunk>("dsq::data_chunk")
       .add_message_type<std::vector<float>>("std::vector<float>");
 }
 

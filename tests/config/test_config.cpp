@@ -4,6 +4,7 @@
 
 #include "config/cli/command_options.hpp"
 #include "config/cli/dsq_options.hpp"
+#include "config/data_origin.hpp"
 #include "config/method.hpp"
 #include "tests/support/temp_directory.hpp"
 #include "training/faults/fault_plan.hpp"
@@ -348,6 +349,29 @@ BOOST_AUTO_TEST_CASE(data_dir_must_be_a_directory_and_stays_on_its_node) {
   for (const char* part : {"zero_based=auto", "label=auto|first|last|name:COL",
                            "sep=auto|comma|semicolon|tab", "normalize=none|unit|standardize"})
     BOOST_TEST(specs.find(part) != std::string::npos, part);
+}
+
+BOOST_AUTO_TEST_CASE(data_names_where_a_worker_takes_the_data_from_and_stays_on_its_node) {
+  for (const auto& [text, source] :
+       std::vector<std::pair<std::string, data_origin>>{{"local", data_origin::local},
+                                                        {"server", data_origin::server},
+                                                        {"auto", data_origin::automatic}}) {
+    dsq_options opts;
+    auto r = parse_options({"--data=" + text}, opts, dsq_command::worker);
+    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+    BOOST_TEST((parse_data_origin(opts.run.data_origin) == source));
+    BOOST_TEST(shared_training_part(opts.run).data_origin == "auto"); // never sent
+  }
+  dsq_options defaults;
+  BOOST_TEST(defaults.run.data_origin == "auto");
+  dsq_options bad;
+  auto r = parse_options({"--data=disk"}, bad, dsq_command::worker);
+  BOOST_TEST(mentions(r, "--data=disk: expected local, server or auto"), r.error);
+  // An option of dsq worker only, in its help.
+  dsq_options server;
+  r = parse_options({"--data=server"}, server, dsq_command::server);
+  BOOST_TEST(mentions(r, "--data is an option of dsq worker"), r.error);
+  BOOST_TEST(defaults.options_help(dsq_command::worker).find("--data=FROM") != std::string::npos);
 }
 
 // -- Each command's options (issue 26) -----------------------------------------------------

@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
       write(sys, root / "message", msg);
     }
   }
+  // What the server takes while it sends its data (net/PROTOCOL.md, "Data from the server").
+  auto data = caf::make_message(dsq::data_atom::value,
+                                dsq::data_request{0x0123456789abcdefULL, 2, 4096, 1});
+  write(sys, root / "message", data);
   auto leave = caf::make_message(dsq::leave_atom::value, std::uint32_t{3});
   write(sys, root / "message", leave);
   auto stop = caf::make_message(dsq::stop_atom::value);

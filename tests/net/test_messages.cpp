@@ -122,6 +122,39 @@ BOOST_AUTO_TEST_CASE(a_welcome_carries_the_data_identity) {
   BOOST_TEST((back.data == w.data));
 }
 
+BOOST_AUTO_TEST_CASE(a_data_request_and_a_data_chunk_come_back_whole) {
+  data_request r{0x0123456789abcdefULL, 41, data_chunk_max, 38};
+  auto r_back = round_trip(*sys, r);
+  BOOST_TEST(r_back.fingerprint == r.fingerprint);
+  BOOST_TEST(r_back.index == 41u);
+  BOOST_TEST(r_back.chunk_bytes == data_chunk_max);
+  BOOST_TEST(r_back.received == 38u);
+
+  data_chunk c{r.fingerprint, 41, 41ULL * data_chunk_max, 188'160'032, {}};
+  c.bytes.resize(data_chunk_max);
+  for (std::size_t i = 0; i < c.bytes.size(); ++i)
+    c.bytes[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  auto c_back = round_trip(*sys, c);
+  BOOST_TEST(c_back.fingerprint == c.fingerprint);
+  BOOST_TEST(c_back.index == 41u);
+  BOOST_TEST(c_back.offset == c.offset);
+  BOOST_TEST(c_back.total == c.total);
+  BOOST_TEST((c_back.bytes == c.bytes));
+}
+
+// A chunk announcing more bytes than follow fails once they run out, having allocated one
+// bounded piece, not the announced size (bounded_bytes.hpp).
+BOOST_AUTO_TEST_CASE(a_data_chunk_announcing_more_than_it_carries_is_refused) {
+  data_chunk c{1, 0, 0, 100, std::vector<std::uint8_t>(100, 0x5a)};
+  std::vector<char> bytes;
+  caf::binary_serializer sink{*sys, bytes};
+  BOOST_REQUIRE(!sink(c));
+  bytes.resize(bytes.size() - 50);
+  data_chunk back;
+  caf::binary_deserializer source{*sys, bytes};
+  BOOST_TEST(static_cast<bool>(source(back)));
+}
+
 // A vector that announces far more floats than the bytes that follow fails once the bytes run
 // out, having allocated a chunk, not the announced size.
 BOOST_AUTO_TEST_CASE(a_float_vector_announcing_more_than_it_carries_is_refused) {

@@ -406,9 +406,9 @@ std::string points_csv(bool changed) {
 }
 
 // The server states the data set's identity in its welcome; a worker that loaded other data
-// (its --data-dir holds a CSV file of the same name and shape that differs in one value) is
-// refused with one line that names what differs and how to fix it, and exits non-zero. A worker
-// given the server's data trains.
+// (its --data-dir holds a CSV file of the same name and shape that differs in one value) under
+// --data=local is refused with one line that names what differs and how to fix it, and exits
+// non-zero. A worker given the server's data trains.
 BOOST_AUTO_TEST_CASE(a_worker_whose_data_differs_is_refused_with_one_line) {
   temp_dir servers{"data-server"}, others{"data-other"};
   write_text(servers.path() / "points.csv", points_csv(false));
@@ -422,7 +422,8 @@ BOOST_AUTO_TEST_CASE(a_worker_whose_data_differs_is_refused_with_one_line) {
 
   cluster refused{"data-differs"};
   refused.start_server(concat(run, {"--steps=10000000"})); // until stopped
-  auto& other = refused.start_worker({"--quiet", "--data-dir=" + others.path().string()});
+  auto& other =
+      refused.start_worker({"--quiet", "--data=local", "--data-dir=" + others.path().string()});
   const auto status = other.wait_for(run_timeout);
   BOOST_REQUIRE_MESSAGE(status, other.report());
   BOOST_TEST(status->exited, status->describe());
@@ -434,7 +435,8 @@ BOOST_AUTO_TEST_CASE(a_worker_whose_data_differs_is_refused_with_one_line) {
                              "test set fingerprint ",
                              0) == 0u,
              errors[0]);
-  BOOST_TEST(errors[0].find("give --data-dir=DIR holding the server's data") != std::string::npos,
+  BOOST_TEST(errors[0].find("give --data-dir=DIR holding the server's data (--data=local), or "
+                            "--data=auto to get it from the server") != std::string::npos,
              errors[0]);
   refused.server().send_signal(SIGTERM);
   BOOST_REQUIRE_MESSAGE(refused.wait_all(run_timeout), refused.server().report());
@@ -446,6 +448,92 @@ BOOST_AUTO_TEST_CASE(a_worker_whose_data_differs_is_refused_with_one_line) {
   BOOST_TEST(same.server().status()->success(), same.server().report());
   BOOST_TEST(worker.status()->success(), worker.report());
   BOOST_TEST(same.summary_value("steps").value_or("") == "30");
+}
+
+/// The summary fields that say what a run computed (not how fast).
+std::vector<std::string> outcome_of(const cluster& c) {
+  std::vector<std::string> out;
+  for (const auto* key : {"steps", "final_train_loss", "test_loss", "test_accuracy", "bytes_up",
+                          "bytes_down", "completed"})
+    out.push_back(key + std::string{"="} + c.summary_value(key).value_or("?"));
+  return out;
+}
+
+/// `env -C dir DSQ_SOURCE_DIR=dir DSQ_DATA_DIR=`: a worker started in the empty directory `dir`
+/// that finds no data anywhere (not even the repository's data/, which the tests' binary knows).
+std::vector<std::string> in_empty_directory(const temp_dir& dir) {
+  const auto path = dir.path().string();
+  return {"env", "-C", path, "DSQ_SOURCE_DIR=" + path, "DSQ_DATA_DIR="};
+}
+
+/// Runs `run` with two workers whose data is `with_files` (each given its arguments and
+/// prefix), then with two workers that start in empty directories, one with --data=server and
+/// one with --data=auto: the run ends the same way, and both said they got the data from the
+/// server.
+void same_run_with_data_from_the_server(
+    const std::vector<std::string>& run,
+    const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>& with_files) {
+  cluster files{"data-files"};
+  files.start_server(concat(run, {"--workers=2"}));
+  for (const auto& [args, prefix] : with_files)
+    files.start_worker(concat({"--quiet"}, args), prefix);
+  BOOST_REQUIRE_MESSAGE(files.wait_all(run_timeout), "the run with files did not end");
+  BOOST_TEST(files.server().status()->success(), files.server().report());
+
+  temp_dir empty1{"data-empty"}, empty2{"data-empty"};
+  cluster sent{"data-sent"};
+  sent.start_server(concat(run, {"--workers=2"}));
+  auto& by_option = sent.start_worker({"--data=server"}, in_empty_directory(empty1));
+  auto& by_default = sent.start_worker({}, in_empty_directory(empty2)); // --data=auto
+  BOOST_REQUIRE_MESSAGE(sent.wait_all(run_timeout), "the run with sent data did not end");
+  BOOST_TEST(sent.server().status()->success(), sent.server().report());
+  for (auto* w : {&by_option, &by_default}) {
+    BOOST_TEST(w->status()->success(), w->report());
+    BOOST_TEST(w->out().find("got the training set from the server") != std::string::npos,
+               w->report());
+  }
+  BOOST_TEST(by_option.out().find("--data=server; getting the training set") != std::string::npos,
+             by_option.report());
+  BOOST_TEST(by_default.out().find("no local copy of the data") != std::string::npos,
+             by_default.report());
+  BOOST_TEST(outcome_of(sent) == outcome_of(files), boost::test_tools::per_element());
+}
+
+// A worker started where the data is not (another host, an empty directory) gets the training
+// set from the server over its connection and trains exactly as a worker with the files: MNIST.
+BOOST_AUTO_TEST_CASE(workers_without_mnist_get_it_from_the_server_and_train_the_same) {
+  // The first 6000 training samples (19 MB through the connection) keep the test short.
+  const std::vector<std::string> run{"--dataset=mnist:limit=6000", "--model=softmax", "--steps=40",
+                                     "--eval-every=0"};
+  same_run_with_data_from_the_server(run, {{{"--data=local"}, {}}, {{"--data=local"}, {}}});
+}
+
+// The same with a CSV file the server read from its --data-dir; one worker has a corrupt copy
+// (one value changed) and, under --data=auto, gets the server's data instead.
+BOOST_AUTO_TEST_CASE(workers_without_the_csv_file_or_with_a_corrupt_copy_get_the_servers) {
+  temp_dir servers{"data-server"}, others{"data-other"};
+  write_text(servers.path() / "points.csv", points_csv(false));
+  write_text(others.path() / "points.csv", points_csv(true));
+  const std::vector<std::string> run{"--dataset=csv:path=points.csv,label=first",
+                                     "--model=softmax",
+                                     "--batch=8",
+                                     "--eval-every=0",
+                                     "--steps=30",
+                                     "--data-dir=" + servers.path().string()};
+  const auto server_files = "--data-dir=" + servers.path().string();
+  same_run_with_data_from_the_server(run, {{{server_files}, {}}, {{server_files}, {}}});
+
+  cluster corrupt{"data-corrupt"};
+  corrupt.start_server(concat(run, {"--workers=1"}));
+  auto& w = corrupt.start_worker({"--data-dir=" + others.path().string()}); // --data=auto
+  BOOST_REQUIRE_MESSAGE(corrupt.wait_all(run_timeout), "the run did not end");
+  BOOST_TEST(corrupt.server().status()->success(), corrupt.server().report());
+  BOOST_TEST(w.status()->success(), w.report());
+  BOOST_TEST(w.out().find("this worker's data differs from the server's: CSV test set "
+                          "fingerprint") != std::string::npos,
+             w.report());
+  BOOST_TEST(w.out().find("got the training set from the server") != std::string::npos, w.report());
+  BOOST_TEST(corrupt.summary_value("steps").value_or("") == "30");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,6 +7,7 @@
 #include "system_support.hpp"
 
 #include <csignal>
+#include <cstdlib>
 
 using namespace dsq::system_test;
 
@@ -118,6 +119,22 @@ struct veth_link {
   }
 };
 
+/// A CA and certificates for a server named `server_name` and `workers` workers in `dir`
+/// (scripts/make-certs.sh, as test_tls.cpp makes them).
+void make_certs(cluster& c, const std::string& dir, int workers, const std::string& server_name) {
+  const char* source = std::getenv("DSQ_SOURCE_DIR");
+  BOOST_REQUIRE_MESSAGE(source != nullptr, "DSQ_SOURCE_DIR is not set (CTest sets it)");
+  auto& script = c.start("make-certs", {"bash", std::string{source} + "/scripts/make-certs.sh", dir,
+                                        std::to_string(workers), server_name});
+  auto s = script.wait_for(60s);
+  BOOST_REQUIRE_MESSAGE(s && s->success(), "make-certs.sh failed:\n" << script.report());
+}
+
+std::vector<std::string> tls_options(const std::string& dir, const std::string& name) {
+  return {"--tls-cert=" + dir + "/" + name + ".pem", "--tls-key=" + dir + "/" + name + ".key",
+          "--tls-ca=" + dir + "/ca.pem"};
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(server_and_workers_in_two_namespaces_over_veth,
@@ -210,5 +227,54 @@ BOOST_AUTO_TEST_CASE(a_second_signal_ends_the_wait_for_goodbyes,
     BOOST_REQUIRE_MESSAGE(status, "the server still waits:\n" << server.report());
     BOOST_TEST(stopped_by_sigterm(*status), server.report());
     BOOST_TEST(c.summary_value("note").value_or("").find("stopped at step") != std::string::npos);
+  }
+}
+
+// Over TLS between the two namespaces, two workers without the server's data: one started in
+// an empty directory with --data=server, one whose copy of the CSV file is corrupt (--data=auto,
+// the default). Both get the training set from the server through the TLS connection, check its
+// fingerprint and train; the run completes.
+BOOST_AUTO_TEST_CASE(workers_in_another_namespace_get_the_data_over_tls,
+                     *boost::unit_test::precondition(namespaces_available)) {
+  namespace_pair ns;
+  const veth_link link{ns};
+  temp_dir servers{"netns-data-server"}, corrupt{"netns-data-corrupt"}, empty{"netns-empty"};
+  std::string csv = "label,a,b\n", changed = csv;
+  for (int i = 0; i < 600; ++i) {
+    const auto row = std::to_string(i % 3) + "," + std::to_string(i % 3 + (i % 7) * 0.1) + "," +
+                     std::to_string((i % 5) * 0.2) + "\n";
+    csv += row;
+    changed += i == 17 ? std::string{"0,5.5,0.4\n"} : row;
+  }
+  write_text(servers.path() / "points.csv", csv);
+  write_text(corrupt.path() / "points.csv", changed);
+  {
+    cluster c{"netns-tls-data"};
+    const auto certs = c.file("certs");
+    make_certs(c, certs, 2, link.net + "1");
+    c.start_server(
+        concat({"--dataset=csv:path=points.csv,label=first", "--model=softmax", "--steps=50",
+                "--eval-every=0", "--workers=2", "--data-dir=" + servers.path().string()},
+               tls_options(certs, "server")),
+        link.net + "1", {"ip", "netns", "exec", ns.a});
+    const auto in_b = std::vector<std::string>{"ip", "netns", "exec", ns.b};
+    auto& fresh =
+        c.start_worker(concat({"--data=server"}, tls_options(certs, "worker-1")),
+                       concat(in_b, {"env", "-C", empty.path().string(),
+                                     "DSQ_SOURCE_DIR=" + empty.path().string(), "DSQ_DATA_DIR="}));
+    auto& mended = c.start_worker(
+        concat({"--data-dir=" + corrupt.path().string()}, tls_options(certs, "worker-2")), in_b);
+    BOOST_REQUIRE_MESSAGE(c.wait_all(90s), "the run did not end in time");
+    BOOST_TEST(c.server().status()->success(), c.server().report());
+    for (auto* w : {&fresh, &mended}) {
+      BOOST_TEST(w->status()->success(), w->report());
+      BOOST_TEST(w->out().find("got the training set from the server") != std::string::npos,
+                 w->report());
+    }
+    BOOST_TEST(mended.out().find("this worker's data differs from the server's") !=
+                   std::string::npos,
+               mended.report());
+    BOOST_TEST(c.summary_value("completed").value_or("") == "true");
+    BOOST_TEST(c.summary_value("steps").value_or("") == "50");
   }
 }

@@ -7,6 +7,7 @@
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
+#include "model/dataset_bytes.hpp"
 #include "training/server/server_core.hpp"
 
 #include <chrono>
@@ -712,4 +713,84 @@ BOOST_AUTO_TEST_CASE(the_summary_counts_the_workers_that_trained_not_the_ids_giv
   core.evaluated(2, true, 0.5, 0.5, 0.5);
   BOOST_TEST(outcome->summary.workers == 2u); // ids 0..3 were given, two workers trained
   BOOST_TEST(outcome->summary.simd == name(active_simd_level()));
+}
+
+// -- the data from the server ----------------------------------------------------------------
+
+namespace {
+
+/// Worker `peer`'s request for chunk `index` (of the smallest size) of the run's training set.
+data_request chunk_request(const started& s, std::uint64_t index, std::uint64_t received) {
+  return data_request{load_training(s.cfg).identity.train_fingerprint, index, data_chunk_min,
+                      received};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_member_gets_the_training_set_chunk_by_chunk_as_it_is_held_in_memory) {
+  started s{small_run()};
+  const auto loaded = load_training(s.cfg);
+  const auto total = dataset_bytes_size(8, 200);
+  std::vector<std::uint8_t> got;
+  for (std::uint64_t i = 0; got.size() < total; ++i) {
+    auto chunks = sent<data_chunk_msg>(s.core.data_requested(1, chunk_request(s, i, i), t0));
+    BOOST_REQUIRE(chunks.size() == 1u);
+    BOOST_TEST(chunks[0].first == 1u);
+    const auto& c = chunks[0].second.chunk;
+    BOOST_TEST(c.index == i);
+    BOOST_TEST(c.offset == got.size());
+    BOOST_TEST(c.total == total);
+    got.insert(got.end(), c.bytes.begin(), c.bytes.end());
+  }
+  BOOST_TEST(got.size() == total);
+  BOOST_TEST(data_fingerprint(read_dataset_bytes(got)) == loaded.identity.train_fingerprint);
+  // Past the end: nothing.
+  BOOST_TEST(s.core.data_requested(1, chunk_request(s, 99, 99), t0).empty());
+}
+
+BOOST_AUTO_TEST_CASE(strangers_other_data_sets_and_a_full_window_get_no_answer) {
+  auto cfg = small_run();
+  cfg.dataset = "synthetic:n=2000,d=8,classes=2"; // 18 chunks
+  started s{cfg};
+  BOOST_TEST(s.core.data_requested(std::nullopt, chunk_request(s, 0, 0), t0).empty());
+  BOOST_TEST(s.core.data_requested(77, chunk_request(s, 0, 0), t0).empty()); // not registered
+  auto other = chunk_request(s, 0, 0);
+  other.fingerprint ^= 1;
+  BOOST_TEST(s.core.data_requested(1, other, t0).empty());
+  // A worker that registered but was not welcomed (the run waits for a second) gets nothing.
+  server_core waiting{setup_of(s.cfg), t0};
+  waiting.registered(hello(1), t0);
+  BOOST_TEST(waiting.data_requested(1, chunk_request(s, 0, 0), t0).empty());
+  // At most data_window chunks ahead of what the worker says it holds.
+  for (std::uint64_t i = 0; i < data_window; ++i)
+    BOOST_TEST(sent<data_chunk_msg>(s.core.data_requested(1, chunk_request(s, i, 0), t0)).size() ==
+               1u);
+  BOOST_TEST(s.core.data_requested(1, chunk_request(s, data_window, 0), t0).empty());
+  BOOST_TEST(
+      sent<data_chunk_msg>(s.core.data_requested(1, chunk_request(s, data_window, 1), t0)).size() ==
+      1u);
+  // A worker cannot claim more than it was sent to widen its window.
+  BOOST_TEST(s.core.data_requested(2, chunk_request(s, 0, 1000), t0).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_getting_the_data_still_starts_up_until_all_of_it_went_out) {
+  // Worker 0 gets the data from the server for 60 s, six times --worker-timeout, heartbeating
+  // meanwhile: its start-up lasts until the last chunk went out.
+  started s{small_run()};
+  s.core.starting(1, t0 + 1s);
+  s.core.data_requested(1, chunk_request(s, 0, 0), t0 + 2s);
+  s.core.pushed(2, push_of(s.cfg, 1, 0), t0 + 5s);
+  s.core.heartbeat(1, t0 + 30s);
+  s.core.heartbeat(2, t0 + 30s);
+  BOOST_TEST(farewells_to(s.core.tick(t0 + 35s), 1).empty());
+  const auto chunks = (dataset_bytes_size(8, 200) + data_chunk_min - 1) / data_chunk_min;
+  for (std::uint64_t i = 1; i < chunks; ++i)
+    s.core.data_requested(1, chunk_request(s, i, i), t0 + 60s);
+  s.core.heartbeat(1, t0 + 61s); // ends the start-up: the push clock starts
+  s.core.heartbeat(1, t0 + 68s);
+  s.core.heartbeat(2, t0 + 68s);
+  BOOST_TEST(farewells_to(s.core.tick(t0 + 70s), 1).empty());
+  auto late = farewells_to(s.core.tick(t0 + 72s), 1);
+  BOOST_REQUIRE(late.size() == 1u);
+  BOOST_TEST(late[0].bye.reason.find("no push") != std::string::npos);
 }

@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "compression/wire.hpp"
+#include "model/dataset_bytes.hpp"
 #include "model/make_model.hpp"
 #include "model/synthetic.hpp"
 #include "training/update_engine.hpp"
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -545,8 +547,15 @@ BOOST_AUTO_TEST_CASE(a_worker_that_loads_the_servers_data_joins) {
   BOOST_TEST(core.engine().shard_size() == 40u);
 }
 
+/// Settings of a worker that takes its data from `source` (--data).
+worker_settings from(data_origin source) {
+  worker_settings s;
+  s.source = source;
+  return s;
+}
+
 BOOST_AUTO_TEST_CASE(a_worker_whose_data_differs_is_refused_with_one_line) {
-  worker_core core{worker_settings{}, t0};
+  worker_core core{from(data_origin::local), t0};
   auto w = welcome_on_data(small_spec);
   const auto theirs = w.data.train_fingerprint;
   w.data.train_fingerprint ^= 0x5a5a; // the server's files are other files
@@ -561,8 +570,10 @@ BOOST_AUTO_TEST_CASE(a_worker_whose_data_differs_is_refused_with_one_line) {
                   w.data.train_fingerprint, theirs);
   BOOST_TEST(stop->reason.rfind(expected, 0) == 0u, stop->reason);
   BOOST_TEST(stop->reason.find('\n') == std::string::npos);
+  BOOST_TEST(stop->reason.find("or --data=auto to get it from the server") != std::string::npos,
+             stop->reason);
 
-  worker_core fewer{worker_settings{}, t0};
+  worker_core fewer{from(data_origin::local), t0};
   w = welcome_on_data(small_spec);
   w.data.train_samples = 41;
   stop = first_of<fx::stop>(fewer.on_welcome(w));
@@ -576,12 +587,182 @@ BOOST_AUTO_TEST_CASE(a_worker_loads_the_data_set_the_server_names_never_auto) {
   // MNIST: it fails to find it instead of falling back to synthetic data.
   auto w = welcome_on_data(small_spec);
   w.data.spec = "mnist:dir=/nonexistent-dsq-data";
-  worker_core core{worker_settings{}, t0};
+  worker_core core{from(data_origin::local), t0};
   auto stop = first_of<fx::stop>(core.on_welcome(w));
   BOOST_REQUIRE(stop);
   BOOST_TEST(stop->error);
   BOOST_TEST(stop->reason.find("/nonexistent-dsq-data") != std::string::npos, stop->reason);
   BOOST_TEST(stop->reason.rfind("MNIST not found", 0) == 0u, stop->reason);
+  BOOST_TEST(stop->reason.find("--data=local: give --data-dir=DIR") != std::string::npos,
+             stop->reason);
+}
+
+/// The server's side of a data transfer: the data set it loaded, answering each request as
+/// server_core::data_requested does.
+struct data_server {
+  training_setup loaded;
+  explicit data_server(const std::string& spec) {
+    run_config cfg = config("sync");
+    cfg.dataset = spec;
+    loaded = load_training(cfg);
+  }
+  data_chunk answer(const data_request& r) const {
+    const auto& train = loaded.data->train;
+    const auto total =
+        dataset_bytes_size(static_cast<std::uint64_t>(train.dimension()), train.size());
+    data_chunk c{r.fingerprint, r.index, r.index * r.chunk_bytes, total, {}};
+    c.bytes.resize(std::min<std::uint64_t>(r.chunk_bytes, total - c.offset));
+    copy_dataset_bytes(train, c.offset, c.bytes);
+    return c;
+  }
+};
+
+/// Answers every data request among `fx`, and those the answers bring, until none is left;
+/// `tamper` may change each chunk first. The effects of the last chunk.
+template <class Tamper>
+worker_effects serve(worker_core& core, const data_server& server, worker_effects fx, Tamper tamper,
+                     std::size_t* chunks = nullptr) {
+  std::deque<data_request> asked;
+  for (const auto& r : all_of<fx::send_data_request>(fx))
+    asked.push_back(r.request);
+  worker_effects last;
+  while (!asked.empty()) {
+    BOOST_REQUIRE(asked.size() <= data_window);
+    auto c = server.answer(asked.front());
+    asked.pop_front();
+    tamper(c);
+    last = core.on_data_chunk(c, t0);
+    if (chunks)
+      ++*chunks;
+    for (const auto& r : all_of<fx::send_data_request>(last))
+      asked.push_back(r.request);
+    if (first_of<fx::stop>(last))
+      break;
+  }
+  return last;
+}
+
+worker_effects serve(worker_core& core, const data_server& server, worker_effects fx) {
+  return serve(core, server, std::move(fx), [](data_chunk&) {});
+}
+
+// A larger data set than small_spec: a few chunks of the largest size.
+const std::string chunked_spec = "synthetic:n=2000,test=5,d=100,classes=3";
+
+BOOST_AUTO_TEST_CASE(data_server_gets_the_training_set_from_the_server_and_joins) {
+  const data_server server{chunked_spec};
+  auto w = welcome_on_data(chunked_spec);
+  w.model.assign(server.loaded.net->num_parameters(), 0.0f);
+  // --data=server never looks at a file: the server's MNIST need not be on this host.
+  w.data.spec = "mnist:dir=/nonexistent-dsq-data";
+  auto settings = from(data_origin::server);
+  settings.verbose = true;
+  worker_core core{settings, t0};
+  auto fx = core.on_welcome(w);
+  BOOST_TEST(!first_of<fx::stop>(fx));
+  BOOST_TEST(!core.joined());
+  BOOST_TEST(core.fetching());
+  BOOST_TEST(all_of<fx::send_data_request>(fx).size() == 2u); // the window is larger
+  const auto total = dataset_bytes_size(100, 2000);
+  BOOST_TEST(core.fetch().total_bytes() == total);
+  BOOST_TEST(first_of<fx::say>(fx)->line.find("--data=server; getting the training set from the "
+                                              "server (0.8 MB, 2 chunks)") != std::string::npos,
+             first_of<fx::say>(fx)->line);
+  std::size_t chunks = 0;
+  auto last = serve(
+      core, server, fx, [](data_chunk&) {}, &chunks);
+  BOOST_TEST(chunks == 2u);
+  BOOST_TEST(core.joined());
+  BOOST_TEST(!core.fetching());
+  BOOST_TEST(core.engine().shard_size() == 2000u);
+  // Updates sent meanwhile were not taken: a probe's answer says which are missing.
+  BOOST_TEST(first_of<fx::send_probe>(last).has_value());
+  auto says = all_of<fx::say>(last);
+  BOOST_REQUIRE(says.size() == 2u);
+  BOOST_TEST(says[0].line.find("got the training set from the server (0.8 MB, fingerprint") !=
+             std::string::npos);
+  BOOST_TEST(says[1].line.find("worker 2: joined") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(data_auto_uses_a_matching_local_copy_and_fetches_a_differing_one) {
+  auto w = welcome_on_data(small_spec);
+  worker_core matching{from(data_origin::automatic), t0};
+  auto fx = matching.on_welcome(w);
+  BOOST_TEST(matching.joined()); // the files are the server's: nothing is sent
+  BOOST_TEST(all_of<fx::send_data_request>(fx).empty());
+
+  // This host's copy differs from the server's (the welcome states another fingerprint).
+  const data_server server{small_spec};
+  w.data.train_fingerprint ^= 1;
+  auto settings = from(data_origin::automatic);
+  settings.verbose = true;
+  worker_core differing{settings, t0};
+  fx = differing.on_welcome(w);
+  BOOST_TEST(differing.fetching());
+  BOOST_TEST(first_of<fx::say>(fx)->line.find("this worker's data differs from the server's") !=
+             std::string::npos);
+  // The server's copy arrives, but it is not the data the welcome announced: the worker
+  // stops before it trains.
+  auto last = serve(differing, server, fx);
+  auto stop = first_of<fx::stop>(last);
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(stop->reason.find("fingerprint") != std::string::npos, stop->reason);
+  BOOST_TEST(!differing.joined());
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_or_misfit_chunks_stop_the_worker_before_it_trains) {
+  const data_server server{chunked_spec};
+  auto w = welcome_on_data(chunked_spec);
+  worker_core corrupt{from(data_origin::server), t0};
+  auto last = serve(corrupt, server, corrupt.on_welcome(w), [](data_chunk& c) {
+    if (c.index == 1)
+      c.bytes[4000] ^= 1;
+  });
+  auto stop = first_of<fx::stop>(last);
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(stop->error);
+  BOOST_TEST(stop->reason.find("bad data from the server: the training set's fingerprint") == 0u,
+             stop->reason);
+  BOOST_TEST(!corrupt.joined());
+
+  worker_core oversized{from(data_origin::server), t0};
+  w = welcome_on_data(chunked_spec); // the first worker took the last one
+  last = serve(oversized, server, oversized.on_welcome(w),
+               [](data_chunk& c) { c.bytes.push_back(0); });
+  stop = first_of<fx::stop>(last);
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(stop->reason.find("bytes, not") != std::string::npos, stop->reason);
+  // A chunk nobody asked for (a stray, or from before the welcome) is ignored.
+  worker_core idle{from(data_origin::server), t0};
+  BOOST_TEST(idle.on_data_chunk(server.answer(data_request{1, 0, data_chunk_min, 0}), t0).empty());
+}
+
+BOOST_AUTO_TEST_CASE(grants_and_a_new_shard_sent_while_the_data_comes_are_taken_after) {
+  const data_server server{chunked_spec};
+  auto w = welcome_on_data(chunked_spec);
+  w.config.mode = "async";
+  worker_core core{from(data_origin::server), t0};
+  auto fx = core.on_welcome(w);
+  BOOST_TEST(core.on_grant(0, 1, t0).empty()); // not computed: there is no data yet
+  core.on_reshard(shard_assignment{2, 1, 2});
+  serve(core, server, fx);
+  BOOST_REQUIRE(core.joined());
+  BOOST_TEST(core.engine().shard_size() == 1000u); // the new shard: half of 2000
+  BOOST_TEST(core.gradient_due());                 // the grant is there
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_never_guesses_the_data_set_of_a_welcome_that_names_none) {
+  // Its configuration says `auto`: loading that could fall back to synthetic data.
+  for (auto source : {data_origin::local, data_origin::automatic, data_origin::server}) {
+    auto w = welcome_on_data(small_spec);
+    w.data = data_identity{};
+    worker_core core{from(source), t0};
+    auto stop = first_of<fx::stop>(core.on_welcome(w));
+    BOOST_REQUIRE(stop);
+    BOOST_TEST(stop->reason.find("names no data set") != std::string::npos, stop->reason);
+    BOOST_TEST(!core.joined());
+    BOOST_TEST(!core.fetching());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(data_shared_in_the_process_is_not_checked) {

@@ -5,6 +5,7 @@
 
 #include "base/log_text.hpp"
 #include "base/simd/simd_dispatch.hpp"
+#include "model/dataset_bytes.hpp"
 #include "training/make_round_policy.hpp"
 
 #include <fmt/format.h>
@@ -236,6 +237,8 @@ server_effects server_core::starting(std::optional<peer_id> from, time_point now
 /// check_liveness start now, as if it had just entered.
 void server_core::heard_from(std::uint32_t id) {
   last_heard_[id] = now_;
+  if (fetching_.count(id) > 0)
+    return; // its heartbeats and probes while the data comes do not end its start-up
   if (starting_since_.erase(id) > 0 && last_progress_.count(id) > 0)
     last_progress_[id] = now_;
 }
@@ -293,6 +296,41 @@ server_effects server_core::status(std::optional<peer_id> from, std::uint64_t he
   return take();
 }
 
+server_effects server_core::data_requested(std::optional<peer_id> from, const data_request& r,
+                                           time_point now) {
+  now_ = now;
+  auto id = from ? worker_of(*from) : std::nullopt;
+  // A stranger, a worker not yet welcomed (it cannot know the data set), another data set, a
+  // finished run: no answer.
+  if (!id || !members_.is_member(*id) || phase_ == phase::finishing ||
+      r.fingerprint != opts_.setup.identity.train_fingerprint)
+    return take();
+  const auto& train = opts_.setup.data->train;
+  const auto total =
+      dataset_bytes_size(static_cast<std::uint64_t>(train.dimension()), train.size());
+  const std::uint64_t chunk = std::clamp(r.chunk_bytes, data_chunk_min, data_chunk_max);
+  const auto chunks = (total + chunk - 1) / chunk;
+  if (r.index >= chunks)
+    return take();
+  auto& sent = data_sent_[*id];
+  if (sent - std::min(r.received, sent) >= data_window)
+    return take(); // more asked than the window: the worker breaks the protocol
+  if (sent == 0)
+    fetching_.insert(*id);
+  last_heard_[*id] = now_;
+  data_chunk c;
+  c.fingerprint = r.fingerprint;
+  c.index = r.index;
+  c.offset = r.index * chunk;
+  c.total = total;
+  c.bytes.resize(std::min(chunk, total - c.offset));
+  copy_dataset_bytes(train, c.offset, c.bytes);
+  send(*id, data_chunk_msg{std::move(c)});
+  if (++sent >= chunks)
+    fetching_.erase(*id); // its next message ends its start-up
+  return take();
+}
+
 server_effects server_core::left(std::optional<peer_id> from, std::uint32_t id, time_point now) {
   // Only a worker itself may announce its departure. The farewell tells it that the leave
   // arrived: its process may end now without losing it.
@@ -326,6 +364,8 @@ server_effects server_core::connection_lost(peer_id peer, const std::string& why
 }
 
 void server_core::depart(std::uint32_t id, const std::string& why) {
+  data_sent_.erase(id);
+  fetching_.erase(id);
   last_heard_.erase(id);
   last_progress_.erase(id);
   starting_since_.erase(id);

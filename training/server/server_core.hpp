@@ -77,6 +77,11 @@ public:
   server_effects probed(std::optional<peer_id> from, std::uint64_t pushed, time_point now);
   /// A worker lacks the updates after `held`.
   server_effects status(std::optional<peer_id> from, std::uint64_t held, time_point now);
+  /// A welcomed worker without the run's data asks for a chunk of the training set. Answered
+  /// only for a member, for this run's data set, with at most data_window chunks sent ahead of
+  /// those it says it holds; anybody else gets no answer. Until every chunk went out, the
+  /// worker still starts up (starting).
+  server_effects data_requested(std::optional<peer_id> from, const data_request& r, time_point now);
   /// Worker `id` says it leaves (only `from` itself may).
   server_effects left(std::optional<peer_id> from, std::uint32_t id, time_point now);
 
@@ -186,6 +191,11 @@ private:
   std::optional<time_point> idle_since_;
   /// Workers that said they start up, and since when (starting); their next message ends it.
   std::map<std::uint32_t, time_point> starting_since_;
+  /// Chunks of the training set sent to each worker that asked (data_requested).
+  std::map<std::uint32_t, std::uint64_t> data_sent_;
+  /// Workers that get the data from this server and have not been sent all of it: still
+  /// starting up, whatever else they send.
+  std::set<std::uint32_t> fetching_;
   /// Sync with checkpoints: workers attach their state to pushes of steps that are multiples
   /// of this, and the server writes the checkpoint of that step with them (0: never).
   std::uint64_t state_every_ = 0;

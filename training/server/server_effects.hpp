@@ -50,6 +50,10 @@ struct resend_msg {
 struct sent_msg {
   std::uint64_t version = 0;
 };
+/// chunk_atom: a chunk of the training set, the answer to a data_request.
+struct data_chunk_msg {
+  data_chunk chunk;
+};
 /// reject_atom (a refused registration) or shutdown_atom: the worker must stop.
 struct farewell_msg {
   farewell bye;
@@ -57,7 +61,7 @@ struct farewell_msg {
 };
 
 using worker_message = std::variant<welcome_msg, grant_msg, reshard_msg, update_msg, ack_msg,
-                                    resend_msg, sent_msg, farewell_msg>;
+                                    resend_msg, sent_msg, farewell_msg, data_chunk_msg>;
 
 // -- effects ----------------------------------------------------------------------------------
 

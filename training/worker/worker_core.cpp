@@ -1,5 +1,6 @@
 #include "training/worker/worker_core.hpp"
 
+#include "model/make_model.hpp"
 #include "training/double_squeeze.hpp"
 
 #include <fmt/format.h>
@@ -58,20 +59,100 @@ void worker_core::register_with_server(bool returning, time_point now, worker_ef
 
 // -- the server's messages -------------------------------------------------------------------
 
-void worker_core::adopt(welcome& w) {
-  id_ = w.worker_id;
-  cfg_ = std::move(w.config);
-  cfg_.data_dir = settings_.data_dir;
-  // The concrete data set the server loaded: a worker never resolves `auto` itself, so it never
-  // falls back to synthetic data when the server trains on MNIST (it fails to find MNIST).
+namespace {
+
+/// The run's configuration as this worker trains it: the welcome's, with this host's data
+/// directory and the concrete data set the server loaded. A worker never resolves `auto`
+/// itself, so it never falls back to synthetic data when the server trains on MNIST.
+run_config config_of(const welcome& w, const std::string& data_dir) {
+  auto cfg = w.config;
+  cfg.data_dir = data_dir;
   if (!w.data.spec.empty())
-    cfg_.dataset = w.data.spec;
+    cfg.dataset = w.data.spec;
+  return cfg;
+}
+
+std::string megabytes(std::uint64_t bytes) {
+  return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
+}
+
+} // namespace
+
+std::optional<std::string> worker_core::load_own_data(const welcome& w) {
+  // A welcome that states no data set: only the configuration would say, and `auto` there
+  // would make this worker guess (synthetic data when it finds no MNIST). It never does.
+  if (w.data.spec.empty())
+    throw std::runtime_error("the server's welcome names no data set, and this worker never "
+                             "guesses one: run the same dsq version on server and workers");
+  const auto source = settings_.source;
+  if (source == data_origin::server)
+    return std::string{"--data=server"};
+  const auto cfg = config_of(w, settings_.data_dir);
+  const bool local = source == data_origin::local;
+  const std::string fix = "or --data=auto to get it from the server";
+  training_setup mine;
+  try {
+    mine = load_training(cfg);
+  } catch (const std::exception& e) {
+    if (local)
+      throw std::runtime_error(fmt::format("{} (--data=local: give --data-dir=DIR holding the "
+                                           "server's data, {})",
+                                           e.what(), fix));
+    return fmt::format("no local copy of the data ({})", e.what());
+  }
+  if (auto differs = data_mismatch(w.data, mine.identity); !differs.empty()) {
+    if (local)
+      throw std::runtime_error(differs + " (--data=local), " + fix);
+    return differs.substr(0, differs.find(';')); // what differs, without the fix
+  }
+  settings_.setup = std::move(mine);
+  own_data_ = true;
+  return std::nullopt;
+}
+
+void worker_core::start_fetch(welcome& w, const std::string& why, worker_effects& out) {
+  fetch_.emplace(w.data, data_chunk_size(settings_.message_limit));
+  fetch_welcome_ = std::move(w);
+  fetch_reported_ = 0;
+  fetch_grants_.clear();
+  registered_ = false; // the welcome is taken; the chunks are owed now
+  if (settings_.verbose)
+    out.push_back(
+        effect::say{fmt::format("worker: {}; getting the training set from the "
+                                "server ({}, {} chunks)",
+                                why, megabytes(fetch_->total_bytes()), fetch_->chunk_count())});
+  ask_for_chunks(out);
+}
+
+void worker_core::ask_for_chunks(worker_effects& out) {
+  while (auto r = fetch_->next_request())
+    out.push_back(effect::send_data_request{*r});
+}
+
+void worker_core::finish_fetch() {
+  const auto& w = *fetch_welcome_;
+  auto data = std::make_shared<train_test>();
+  data->train = fetch_->take(); // checked: the fingerprint is the welcome's
+  data->description = fmt::format("{} from the server ({} train samples, {} features)", w.data.spec,
+                                  data->train.size(), data->train.dimension());
+  const auto cfg = config_of(w, settings_.data_dir);
+  training_setup setup;
+  setup.net = make_model(cfg.model, data->train.dimension(), data->train.num_classes);
+  setup.data = std::move(data);
+  // The training set is the server's, fingerprint checked; the test set is not sent (workers
+  // never evaluate), so the identity is the welcome's.
+  setup.identity = w.data;
+  settings_.setup = std::move(setup);
+  own_data_ = true;
+}
+
+void worker_core::adopt(welcome& w) {
+  if (!settings_.setup.data) // on_welcome loads it, or the server sent it (on_data_chunk)
+    throw std::logic_error("worker_core::adopt without data");
+  id_ = w.worker_id;
+  cfg_ = config_of(w, settings_.data_dir);
   total_steps_ = w.total_steps;
   state_every_ = w.state_every;
-  if (!settings_.setup.data) {
-    settings_.setup = load_training(cfg_);
-    own_data_ = true;
-  }
   // Data shared in the process is the server's own; data loaded here must be the same.
   if (own_data_ && !w.data.spec.empty())
     if (auto differs = data_mismatch(w.data, settings_.setup.identity); !differs.empty())
@@ -92,22 +173,82 @@ void worker_core::adopt(welcome& w) {
   registered_ = false;
 }
 
+std::string worker_core::joined_line(const welcome& w) const {
+  return fmt::format("worker {}: {} at step {} of {}, shard {}/{} ({} samples){}", id_,
+                     w.has_state ? "back with its state" : "joined", w.version, total_steps_,
+                     w.shard.index + 1, w.shard.count, engine_->shard_size(),
+                     slow_ > 1 ? fmt::format(", {}x slower", slow_) : std::string{});
+}
+
 worker_effects worker_core::on_welcome(welcome& w) {
   auto out = heard_from_server();
   if (!takes_welcome())
-    return out; // a copy of the welcome this worker already took
+    return out;   // a copy of the welcome this worker already took
+  fetch_.reset(); // registered again while the data came: it starts over with this welcome
+  fetch_welcome_.reset();
   try {
+    if (!settings_.setup.data)
+      if (auto why = load_own_data(w)) {
+        start_fetch(w, *why, out);
+        return out;
+      }
     adopt(w);
   } catch (const std::exception& e) {
     return stop(true, e.what());
   }
-  if (!settings_.verbose)
+  if (settings_.verbose)
+    out.push_back(effect::say{joined_line(w)});
+  return out;
+}
+
+worker_effects worker_core::on_data_chunk(const data_chunk& c, time_point now) {
+  auto out = heard_from_server();
+  if (!fetch_)
+    return out; // not asked for, or from before a new welcome
+  try {
+    if (fetch_->offer(c) == data_assembler::outcome::duplicate)
+      return out;
+  } catch (const std::exception& e) {
+    return stop(true, e.what());
+  }
+  progressed(now, out);
+  const auto tenths = fetch_->received_bytes() * 10 / fetch_->total_bytes();
+  if (settings_.verbose && tenths > fetch_reported_ && !fetch_->complete()) {
+    fetch_reported_ = tenths;
+    out.push_back(
+        effect::say{fmt::format("worker: {} of {} ({}%)", megabytes(fetch_->received_bytes()),
+                                megabytes(fetch_->total_bytes()), tenths * 10)});
+  }
+  if (!fetch_->complete()) {
+    ask_for_chunks(out);
     return out;
-  out.push_back(
-      effect::say{fmt::format("worker {}: {} at step {} of {}, shard {}/{} ({} samples){}", id_,
-                              w.has_state ? "back with its state" : "joined", w.version,
-                              total_steps_, w.shard.index + 1, w.shard.count, engine_->shard_size(),
-                              slow_ > 1 ? fmt::format(", {}x slower", slow_) : std::string{})});
+  }
+  const auto bytes = fetch_->total_bytes();
+  welcome w;
+  try {
+    finish_fetch();
+    w = std::move(*fetch_welcome_);
+    fetch_.reset();
+    fetch_welcome_.reset();
+    adopt(w);
+  } catch (const std::exception& e) {
+    fetch_.reset();
+    fetch_welcome_.reset();
+    return stop(true, e.what());
+  }
+  if (settings_.verbose) {
+    out.push_back(effect::say{fmt::format("worker: got the training set from the server ({}, "
+                                          "fingerprint {:016x} checked)",
+                                          megabytes(bytes), w.data.train_fingerprint)});
+    out.push_back(effect::say{joined_line(w)});
+  }
+  // What the server sent while the data came: its grants now; updates were not taken, and a
+  // probe's answer says which are missing (on_sent asks for them).
+  for (const auto& [version, number] : fetch_grants_)
+    policy_->on_grant(version, number);
+  fetch_grants_.clear();
+  out.push_back(effect::send_probe{0});
+  progressed(now, out);
   return out;
 }
 
@@ -115,6 +256,8 @@ worker_effects worker_core::on_reshard(const shard_assignment& shard) {
   auto out = heard_from_server();
   if (joined())
     engine_->use_shard(shard);
+  else if (fetch_welcome_)
+    fetch_welcome_->shard = shard; // taken with the welcome once the data is here
   return out;
 }
 
@@ -148,6 +291,8 @@ worker_effects worker_core::on_update(model_update& u, time_point now) {
 
 worker_effects worker_core::on_grant(std::uint64_t version, std::uint64_t number, time_point now) {
   auto out = heard_from_server();
+  if (fetching() && fetch_grants_.size() < 64)
+    fetch_grants_.emplace_back(version, number); // taken once the data is here
   if (!joined() || !policy_->on_grant(version, number))
     return out;                         // before the welcome, or a copy of a grant already taken
   timer_.acknowledged(number - 1, now); // granted again: the last push was taken
@@ -226,7 +371,10 @@ worker_effects worker_core::on_reject(const farewell& f) {
 worker_effects worker_core::on_server_lost() {
   if (!settings_.reconnects)
     return stop(true, "lost the connection to the server");
-  // Keep everything and wait to be told where the server is now.
+  // Keep everything and wait to be told where the server is now. Data on its way is dropped:
+  // the next welcome starts it over.
+  fetch_.reset();
+  fetch_welcome_.reset();
   orphaned_ = true;
   registered_ = false;
   silent_since_.reset(); // gone, not silent: the reconnect has its own bound
@@ -279,7 +427,8 @@ worker_effects worker_core::on_leave() {
 bool worker_core::waiting() const {
   // Waiting for a welcome is waiting for the server too, but only the silence rule needs
   // probes then: without it nothing is asked.
-  const bool awaits_welcome = registered_ && settings_.server_timeout > duration::zero();
+  const bool awaits_welcome =
+      (registered_ || fetching()) && settings_.server_timeout > duration::zero();
   if (!(joined() || awaits_welcome) || orphaned_ || delayed_)
     return false; // nothing is owed to this worker (a straggler's timer sends its push)
   return awaits_welcome || timer_.unacknowledged() || policy_->waiting(engine_->version());

@@ -10,6 +10,8 @@
 // gradient_due(), and if so calls compute() and hands the push to push() with the times the
 // computation started and ended (the straggler's delay and the round trip depend on both).
 
+#include "config/data_origin.hpp"
+#include "training/data_assembler.hpp"
 #include "training/messages.hpp"
 #include "training/push_policy.hpp"
 #include "training/resend/retransmit_timer.hpp"
@@ -44,6 +46,11 @@ struct worker_settings {
   /// This host's --data-dir: where the run's data is looked for when the welcome's
   /// configuration is loaded (a node-local option, never sent by the server).
   std::string data_dir;
+  /// --data: where a worker that loads its own data takes it from (its files, the server, or
+  /// its files if they are the server's data).
+  data_origin source = data_origin::automatic;
+  /// This process's message limit (--max-message-bytes; 0: none): data chunks stay below it.
+  std::uint64_t message_limit = 0;
 };
 
 class worker_core {
@@ -61,13 +68,16 @@ public:
 
   // -- the server's messages ---------------------------------------------------------------------
   /// True if a welcome now would be taken (not a copy of one already taken).
-  bool takes_welcome() const { return !joined() || registered_; }
+  bool takes_welcome() const { return (!joined() && !fetching()) || registered_; }
   /// True if taking a welcome now loads the data set first (a worker process, not one of dsq
   /// local's): the server is told before (starting_atom), so that a slow load on a busy
   /// machine does not count against --worker-timeout.
   bool starts_up_on_welcome() const { return takes_welcome() && !settings_.setup.data; }
   /// (welcome_atom, w): join the run (or, back after a server restart, continue in it).
   worker_effects on_welcome(welcome& w);
+  /// (chunk_atom, c): a chunk of the run's training set, asked for while the worker gets its
+  /// data from the server; the last one makes the worker join.
+  worker_effects on_data_chunk(const data_chunk& c, time_point now);
   /// (reshard_atom, shard): sample from `shard` from now on.
   worker_effects on_reshard(const shard_assignment& shard);
   /// (update_atom, u): apply every update that is next in line, in version order.
@@ -116,6 +126,10 @@ public:
   /// (FACTOR − 1) times that long, still applying updates meanwhile.
   worker_effects push(gradient_push p, time_point started, time_point now);
 
+  /// True while the worker gets the run's data from the server (welcomed, not yet joined).
+  bool fetching() const { return fetch_.has_value(); }
+  /// The data on its way from the server (fetching() only).
+  const data_assembler& fetch() const { return *fetch_; }
   /// True once welcomed (and not removed since).
   bool joined() const { return engine_.has_value(); }
   /// The version of the replica (joined only).
@@ -127,6 +141,15 @@ public:
 
 private:
   void adopt(welcome& w);
+  /// Loads this host's copy of `w`'s data as --data says, or says why the data must come from
+  /// the server instead. Throws (one line naming the fix) when --data=local cannot be met.
+  std::optional<std::string> load_own_data(const welcome& w);
+  void start_fetch(welcome& w, const std::string& why, worker_effects& out);
+  void ask_for_chunks(worker_effects& out);
+  /// The data arrived whole: the run's training set and the model sized to it.
+  void finish_fetch();
+  /// "worker 3: joined at step 0 of 100, shard 1/4 (15000 samples)".
+  std::string joined_line(const welcome& w) const;
   void receive_update(model_update& u, time_point now, worker_effects& out);
   void progressed(time_point now, worker_effects& out);
   void send(gradient_push p, time_point now, worker_effects& out);
@@ -160,6 +183,12 @@ private:
   std::optional<time_point> silent_since_;
   bool stopped_ = false;  ///< a stop effect was returned: nothing more is done
   bool own_data_ = false; ///< the data was loaded by this worker (checked against each welcome)
+  /// While the data comes from the server: the chunks so far, and the welcome to take then.
+  std::optional<data_assembler> fetch_;
+  std::optional<welcome> fetch_welcome_;
+  std::uint64_t fetch_reported_ = 0; ///< tenths of the data reported on the console
+  /// Grants the server sent while the data came, taken once the worker joined.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> fetch_grants_;
 };
 
 } // namespace dsq

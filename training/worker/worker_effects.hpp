@@ -40,6 +40,10 @@ struct send_register {
   bool returning = false;
   std::uint32_t previous_id = 0;
 };
+/// (data_atom, request): a chunk of the run's data (net/PROTOCOL.md, "Data from the server").
+struct send_data_request {
+  data_request request;
+};
 /// (leave_atom, id), then wait for the server's farewell (or its loss) at most `deadline`,
 /// taking nothing else.
 struct send_leave {
@@ -81,8 +85,9 @@ namespace dsq {
 using any_worker_effect =
     std::variant<worker_effect::send_push, worker_effect::resend_push, worker_effect::send_probe,
                  worker_effect::send_status, worker_effect::send_heartbeat,
-                 worker_effect::send_register, worker_effect::send_leave, worker_effect::arm_timer,
-                 worker_effect::say, worker_effect::find_server, worker_effect::stop>;
+                 worker_effect::send_register, worker_effect::send_data_request,
+                 worker_effect::send_leave, worker_effect::arm_timer, worker_effect::say,
+                 worker_effect::find_server, worker_effect::stop>;
 /// What one event asks for, in order.
 using worker_effects = std::vector<any_worker_effect>;
 
