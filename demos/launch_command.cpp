@@ -204,7 +204,13 @@ private:
 
   std::size_t start(const planned_process& p, const std::vector<std::string>& command) {
     const auto argv = argv_for(p, command);
-    const auto id = children_.start(argv, p.prefix());
+    std::size_t id = 0;
+    try {
+      id = children_.start(argv, p.prefix());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("{} on {}{}: {}", p.prefix(), p.host,
+                                           p.local ? "" : " (--launch-command)", e.what()));
+    }
     fmt::print("dsq launch: {} started on {}: pid {}\n", p.prefix(), p.host,
                children_.process(id).pid());
     std::fflush(stdout);
