@@ -444,6 +444,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "launch") {
+    for (int i = 2; i < argc; ++i)
+      if (std::string_view{argv[i]} == "--version") {
+        fmt::print("dsq {}\n", DSQ_VERSION);
+        return 0;
+      }
     std::error_code ec;
     auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
     return run_launch_command({argv + 2, argv + argc}, ec ? std::string{argv[0]} : self.string());

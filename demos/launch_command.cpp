@@ -437,6 +437,8 @@ int run_launch_command(const std::vector<std::string>& args, const std::string& 
       if (command == dsq_command::worker)
         words.push_back("--server=127.0.0.1:1");
       auto r = parse_options(words, *parsed, command);
+      if (r.help || r.version) // --dump-config, --version: printed by the first that read it
+        return 0;
       if (!r.ok) {
         fmt::print(stderr, "dsq launch: error: {}\n", r.error);
         return 2;

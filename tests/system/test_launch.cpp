@@ -223,6 +223,52 @@ BOOST_AUTO_TEST_CASE(a_launch_without_a_host_file_equals_the_run_started_by_hand
   expect_nothing_left(marker);
 }
 
+// --tls-dir: each process gets its own certificate of scripts/make-certs.sh's directory, and
+// the TLS run equals the plaintext one.
+BOOST_AUTO_TEST_CASE(a_launch_with_tls_dir_runs_over_tls_and_equals_plaintext) {
+  const char* source = std::getenv("DSQ_SOURCE_DIR");
+  BOOST_REQUIRE_MESSAGE(source != nullptr, "DSQ_SOURCE_DIR names the source tree (CTest sets it)");
+  cluster c{"launch-tls"};
+  const auto marker = c.dir().path().string();
+  child_process certs{
+      {"bash", std::string{source} + "/scripts/make-certs.sh", c.file("certs"), "3", "127.0.0.1"},
+      c.dir().path(),
+      "make-certs"};
+  auto made = certs.wait_for(60s);
+  BOOST_REQUIRE_MESSAGE(made && made->success(), certs.report());
+  const auto run = launched_run(200, marker);
+  auto& tls = launch(
+      c, "tls", concat(run, {"--tls-dir=" + c.file("certs"), "--summary=" + c.file("tls.json")}));
+  auto& plain = launch(c, "plain", concat(run, {"--summary=" + c.file("plain.json")}));
+  for (auto* l : {&tls, &plain}) {
+    auto s = l->wait_for(launch_timeout);
+    BOOST_REQUIRE_MESSAGE(s && s->success(), l->report());
+  }
+  BOOST_TEST(tls.out().find("[worker 2@localhost] dsq worker: connected") != std::string::npos,
+             tls.report());
+  BOOST_TEST(json_value(read_text(c.file("tls.json")), "final_train_loss").value_or("tls") ==
+             json_value(read_text(c.file("plain.json")), "final_train_loss").value_or("plain"));
+  // A directory without a worker's files is refused before anything starts.
+  auto& few = launch(
+      c, "few", concat(launched_run(200, marker), {"--workers=4", "--tls-dir=" + c.file("certs")}));
+  auto s = few.wait_for(30s);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->code == 2);
+  BOOST_TEST(few.err().find("no worker-4.pem (scripts/make-certs.sh") != std::string::npos,
+             few.report());
+  // Each worker reads its own files: a broken certificate of worker 1 fails that worker alone.
+  write_text(c.file("certs") + "/worker-2.pem", "not a certificate\n");
+  auto& broken =
+      launch(c, "broken", concat(launched_run(100000, marker), {"--tls-dir=" + c.file("certs")}));
+  s = broken.wait_for(launch_timeout);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->code == 1, broken.report());
+  BOOST_TEST(broken.err().find("dsq launch: error: [worker 1@localhost] failed") !=
+                 std::string::npos,
+             broken.report());
+  expect_nothing_left(marker);
+}
+
 // A failed worker is reported and restarted (--restart-workers): it joins the run again.
 BOOST_AUTO_TEST_CASE(a_failed_worker_is_restarted_and_the_run_completes) {
   cluster c{"launch-restart-worker"};
