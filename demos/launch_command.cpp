@@ -137,6 +137,12 @@ bool server_crashed(const exit_status& s) {
   return !s.exited || s.code == 1 || s.code == 4 || s.code == 6;
 }
 
+/// The name of `p`'s files in a scripts/make-certs.sh directory: "server", "worker-(i+1)".
+std::string certificate_name(const planned_process& p) {
+  return p.role == launch_role::server ? std::string{"server"}
+                                       : fmt::format("worker-{}", p.index + 1);
+}
+
 /// Where the launch is.
 enum class phase {
   running,  ///< the run goes on
@@ -168,8 +174,7 @@ private:
     if (opts_.tls_dir.empty())
       return {};
     const auto dir = std::filesystem::path{opts_.tls_dir};
-    const auto name = p.role == launch_role::server ? std::string{"server"}
-                                                    : fmt::format("worker-{}", p.index + 1);
+    const auto name = certificate_name(p);
     return {"--tls-cert=" + (dir / (name + ".pem")).string(),
             "--tls-key=" + (dir / (name + ".key")).string(),
             "--tls-ca=" + (dir / "ca.pem").string()};
@@ -460,6 +465,8 @@ int run_launch_command(const std::vector<std::string>& args, const std::string& 
         (was_given(split, "tls-cert") || was_given(split, "tls-key") || was_given(split, "tls-ca")))
       throw config_error("--tls-dir gives every process its --tls-cert, --tls-key and --tls-ca: "
                          "give either --tls-dir or the three --tls-* options");
+    if (l.start_timeout_s == 0)
+      throw config_error("--start-timeout=0: the server needs at least 1 s to say its port");
     if (l.restart_server > 0 && server_opts.run.checkpoint.empty())
       throw config_error("--restart-server=" + std::to_string(l.restart_server) +
                          " resumes the server from its checkpoint: give --checkpoint=DIR (and "
@@ -469,8 +476,7 @@ int run_launch_command(const std::vector<std::string>& args, const std::string& 
         for (const auto& p : *group) {
           if (!p.local)
             continue;
-          const auto name = p.role == launch_role::server ? std::string{"server"}
-                                                          : fmt::format("worker-{}", p.index + 1);
+          const auto name = certificate_name(p);
           for (const auto& file : {name + ".pem", name + ".key", std::string{"ca.pem"}})
             if (!std::filesystem::exists(std::filesystem::path{l.tls_dir} / file))
               throw config_error(fmt::format(
