@@ -269,6 +269,29 @@ BOOST_AUTO_TEST_CASE(a_launch_with_tls_dir_runs_over_tls_and_equals_plaintext) {
   expect_nothing_left(marker);
 }
 
+// Hosts other than localhost go through the launch command; here a local shell plays the
+// remote one ({command}: the quoted command line as one word), and a path with a blank and a
+// quote reaches the server intact.
+BOOST_AUTO_TEST_CASE(a_launch_command_gets_the_command_line_quoted_for_a_shell) {
+  cluster c{"launch-template"};
+  const auto marker = c.dir().path().string();
+  write_text(c.file("hosts"), "fake-a slots=2 address=127.0.0.1\nfake-b slots=1\n");
+  std::filesystem::create_directories(c.file("it's a dir"));
+  const auto summary = c.file("it's a dir") + "/summary.json";
+  auto& l = launch(c, "launch",
+                   concat(launched_run(200, marker),
+                          {"--hostfile=" + c.file("hosts"),
+                           "--launch-command=sh -c {command} {host}", "--summary=" + summary}));
+  auto s = l.wait_for(launch_timeout);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << l.report());
+  BOOST_TEST(s->success(), l.report());
+  BOOST_TEST(json_value(read_text(summary), "completed").value_or("") == "true");
+  BOOST_TEST(l.out().find("[worker 2@fake-b] dsq worker: connected to 127.0.0.1:") !=
+                 std::string::npos,
+             l.report());
+  expect_nothing_left(marker);
+}
+
 // A failed worker is reported and restarted (--restart-workers): it joins the run again.
 BOOST_AUTO_TEST_CASE(a_failed_worker_is_restarted_and_the_run_completes) {
   cluster c{"launch-restart-worker"};
