@@ -3,6 +3,7 @@
 //   dsq local  [options]   server and workers as actors of one process
 //   dsq server [options]   publish the parameter server; train once --min-workers registered
 //   dsq worker --server=HOST:PORT   join a server (its configuration is the one that counts)
+//   dsq launch [--hostfile=FILE] [options]   start a server and its workers here or on hosts
 
 #include <dsq/version.hpp>
 
@@ -17,6 +18,7 @@
 #include "config/cli/dsq_options.hpp"
 #include "config/cli/runtime_defaults.hpp"
 #include "config/data_origin.hpp"
+#include "demos/launch_command.hpp"
 #include "model/model_spec_error.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/register_types.hpp"
@@ -34,6 +36,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 #include <unistd.h>
 
@@ -50,6 +53,8 @@ commands:
   server   publish the parameter server on --bind:--port and train once --min-workers
            workers have registered; workers may join and leave while it trains
   worker   connect to --server=HOST:PORT, receive the run's configuration and the model, train
+  launch   start a server and --workers workers on this machine or on the hosts of
+           --hostfile, forward their output, stop them all at the end (docs/launch.md)
 
 Options come from the command line and from the [global] section of an INI file given with
 --config=FILE (the command line wins). Ready-made files are in config/. Each command refuses
@@ -66,6 +71,8 @@ constexpr const char* exit_codes = R"(exit codes:
   4    dsq server: injected crash (--faults.server-crash); restart it with --resume=DIR
   5    dsq worker: injected crash (--faults.crash)
   6    dsq server: a peer's message ended CAF's network layer; restart it with --resume=DIR
+  dsq launch exits with its server's exit code (128 + N for a server killed by signal N), 1
+  when a worker failed beyond --restart-workers or a process could not start, 2 for bad options
   130  dsq local, dsq server: stopped by SIGINT before the end ("stopped at step N of M")
   143  dsq local, dsq server: stopped by SIGTERM before the end (the summary has
        "completed": false; with --checkpoint, --resume=DIR continues the run)
@@ -90,6 +97,8 @@ std::string command_usage(dsq_command command) {
            "and trains. The server's options count (model, data, method, steps, ...): a worker\n"
            "takes only the options of its own process below. SIGINT or SIGTERM makes it leave\n"
            "the run (a second one: at once).\n";
+  case dsq_command::launch: // its help is demos/launch_command.cpp's
+    break;
   }
   return {};
 }
@@ -435,8 +444,19 @@ int main(int argc, char** argv) {
     fmt::print("dsq {}\n", dsq::version()); // the library's version: <dsq/version.hpp>
     return 0;
   }
+  if (command == "launch") {
+    for (int i = 2; i < argc; ++i)
+      if (std::string_view{argv[i]} == "--version") {
+        fmt::print("dsq {}\n", dsq::version());
+        return 0;
+      }
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return run_launch_command({argv + 2, argv + argc}, ec ? std::string{argv[0]} : self.string());
+  }
   if (command != "local" && command != "server" && command != "worker") {
-    fmt::print(stderr, "dsq: error: unknown command '{}' (expected local, server or worker)\n",
+    fmt::print(stderr,
+               "dsq: error: unknown command '{}' (expected local, server, worker or launch)\n",
                command);
     return 2;
   }

@@ -56,6 +56,42 @@ std::string exit_status::describe() const {
 child_process::child_process(std::vector<std::string> argv, const std::filesystem::path& log_dir,
                              const std::string& name, const std::filesystem::path& cwd)
     : name_{name}, out_path_{log_dir / (name + ".out")}, err_path_{log_dir / (name + ".err")} {
+  child_stdio stdio;
+  stdio.out_file = out_path_.string();
+  stdio.err_file = err_path_.string();
+  spawn(argv, stdio, cwd.string());
+}
+
+child_process::child_process(std::vector<std::string> argv, piped_output_t, const std::string& name)
+    : name_{name} {
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0)
+    throw std::runtime_error("child_process: pipe failed: " + std::string{::strerror(errno)});
+  if (::pipe2(err, O_CLOEXEC) != 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    throw std::runtime_error("child_process: pipe failed: " + std::string{::strerror(errno)});
+  }
+  child_stdio stdio;
+  stdio.out_fd = out[1];
+  stdio.err_fd = err[1];
+  try {
+    spawn(argv, stdio, {});
+  } catch (...) {
+    for (int fd : {out[0], out[1], err[0], err[1]})
+      ::close(fd);
+    throw;
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  out_fd_ = out[0];
+  err_fd_ = err[0];
+  for (int fd : {out_fd_, err_fd_})
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+void child_process::spawn(std::vector<std::string>& argv, const child_stdio& stdio,
+                          const std::string& dir) {
   if (argv.empty())
     throw std::invalid_argument("child_process: empty command line");
   for (const auto& a : argv)
@@ -65,8 +101,6 @@ child_process::child_process(std::vector<std::string> argv, const std::filesyste
   for (auto& a : argv)
     args.push_back(a.data());
   args.push_back(nullptr);
-  const std::string out_file = out_path_.string(), err_file = err_path_.string();
-  const std::string dir = cwd.string();
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0)
     throw std::runtime_error("child_process: pipe failed: " + std::string{::strerror(errno)});
@@ -80,7 +114,8 @@ child_process::child_process(std::vector<std::string> argv, const std::filesyste
   if (pid_ == 0) {
     ::close(report[0]);
     ::setpgid(0, 0);
-    // Die with the test process, even if it is killed without running destructors.
+    // Die with the process that started it, even if that is killed without running
+    // destructors.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent)
       ::_exit(127);
@@ -90,8 +125,12 @@ child_process::child_process(std::vector<std::string> argv, const std::filesyste
     for (int sig : {SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGHUP})
       ::signal(sig, SIG_DFL);
     int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int out = stdio.out_fd >= 0
+                  ? stdio.out_fd
+                  : ::open(stdio.out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = stdio.err_fd >= 0
+                  ? stdio.err_fd
+                  : ::open(stdio.err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (in < 0 || out < 0 || err < 0)
       child_fail(report[1], errno);
     if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0)
@@ -121,6 +160,21 @@ child_process::child_process(std::vector<std::string> argv, const std::filesyste
 
 child_process::~child_process() {
   kill_all();
+  for (int fd : {out_fd_, err_fd_})
+    if (fd >= 0)
+      ::close(fd);
+}
+
+void child_process::close_output(int fd) {
+  if (fd < 0)
+    return;
+  if (fd == out_fd_)
+    out_fd_ = -1;
+  else if (fd == err_fd_)
+    err_fd_ = -1;
+  else
+    return;
+  ::close(fd);
 }
 
 void child_process::reaped(int raw, const struct rusage& used) {
@@ -177,11 +231,11 @@ void child_process::kill_all() {
 }
 
 std::string child_process::out() const {
-  return slurp(out_path_);
+  return out_path_.empty() ? std::string{} : slurp(out_path_);
 }
 
 std::string child_process::err() const {
-  return slurp(err_path_);
+  return err_path_.empty() ? std::string{} : slurp(err_path_);
 }
 
 bool child_process::wait_for_output(const std::string& text, std::chrono::milliseconds timeout) {

@@ -10,6 +10,8 @@ std::string_view command_name(dsq_command c) {
     return "server";
   case dsq_command::worker:
     return "worker";
+  case dsq_command::launch:
+    return "launch";
   }
   return "?";
 }
@@ -17,9 +19,11 @@ std::string_view command_name(dsq_command c) {
 std::string command_list(command_set commands) {
   std::string text;
   int left = 0;
-  for (auto c : {dsq_command::local, dsq_command::server, dsq_command::worker})
+  constexpr dsq_command every[] = {dsq_command::local, dsq_command::server, dsq_command::worker,
+                                   dsq_command::launch};
+  for (auto c : every)
     left += uses(commands, c);
-  for (auto c : {dsq_command::local, dsq_command::server, dsq_command::worker}) {
+  for (auto c : every) {
     if (!uses(commands, c))
       continue;
     if (!text.empty())
@@ -56,10 +60,14 @@ std::string_view group_heading(option_group g, dsq_command command) {
       return "faults to inject (the workers inject message and worker faults on their links)";
     case dsq_command::worker:
       return "faults to inject on this worker's link to the server (net/PROTOCOL.md)";
+    case dsq_command::launch:
+      return "faults to inject";
     }
     break;
   case option_group::output:
     return "output";
+  case option_group::launch:
+    return "where the processes run, and how they are kept";
   }
   return "";
 }

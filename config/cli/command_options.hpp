@@ -9,14 +9,17 @@
 
 namespace dsq {
 
-/// The three commands of `dsq`.
-enum class dsq_command : unsigned { local = 1, server = 2, worker = 4 };
+/// The commands of `dsq`.
+enum class dsq_command : unsigned { local = 1, server = 2, worker = 4, launch = 8 };
 
 /// A set of commands, as a bit mask of dsq_command values.
 using command_set = unsigned;
 
-/// Every command.
+/// Every command that runs training itself (dsq launch starts server and workers, and hands
+/// their options on).
 inline constexpr command_set all_commands = 7;
+/// dsq launch alone: its own options.
+inline constexpr command_set launch_only = 8;
 /// dsq local and dsq server: the options that define the run (a worker receives them).
 inline constexpr command_set run_commands = 3;
 
@@ -25,7 +28,7 @@ constexpr bool uses(command_set commands, dsq_command c) {
   return (commands & static_cast<unsigned>(c)) != 0;
 }
 
-/// The command word: "local", "server" or "worker".
+/// The command word: "local", "server", "worker" or "launch".
 std::string_view command_name(dsq_command c);
 
 /// "dsq local and dsq server", "dsq worker", ...: the commands of `commands` for a sentence.
@@ -43,6 +46,7 @@ enum class option_group {
   tls,
   faults,
   output,
+  launch,
 };
 
 /// The syntax of the specs that --model, --dataset, --compressor and --lr-schedule take, for

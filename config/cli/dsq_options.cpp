@@ -252,6 +252,39 @@ dsq_options::dsq_options() {
                   "seed of every random fault decision"});
   define(f.log, {"fault-log", 0, "FILE", "", g::faults, all_commands,
                  "CSV file with one row per injected fault"});
+  // -- dsq launch (docs/launch.md): its own options; every other option goes on to the server
+  // and the workers it starts, each getting those of its command.
+  auto& l = launch;
+  define(l.hostfile, {"hostfile", 0, "FILE", "-", g::launch, launch_only,
+                      "hosts, one a line: NAME [slots=N] [address=ADDR] (# comments); the server "
+                      "runs on the first, the workers fill the slots in order (default: all on "
+                      "this machine)"});
+  define(l.servers, {"servers", 0, "K", "", g::launch, launch_only,
+                     "parameter-server processes (only 1 today: shards are not available yet)"});
+  define(l.launch_command,
+         {"launch-command", 0, "TEMPLATE", "", g::launch, launch_only,
+          "how a process starts on a host other than localhost: {host} is its name; the dsq "
+          "binary and its arguments follow, each quoted for a shell where needed (a word "
+          "{command} takes them as one argument instead, e.g. 'ip netns exec {host} sh -c "
+          "{command}')"});
+  define(l.dsq_binary, {"dsq-binary", 0, "PATH", "-", g::launch, launch_only,
+                        "the dsq every process runs, at this path on every host (default: this "
+                        "dsq's own path)"});
+  define(l.oversubscribe, {"oversubscribe", 0, "", "", g::launch, launch_only,
+                           "allow more workers than slots (they fill the hosts again, in order)"});
+  define(l.restart_workers, {"restart-workers", 0, "N", "", g::launch, launch_only,
+                             "restart a worker that fails (it joins the run again), up to N "
+                             "times in all; a failed worker beyond that stops the run (exit 1)"});
+  define(l.restart_server, {"restart-server", 0, "N", "", g::launch, launch_only,
+                            "restart a server that dies (a signal, or exit 1, 4 or 6) with "
+                            "--resume from its --checkpoint, on the same port, up to N times; "
+                            "the workers reconnect (needs --checkpoint)"});
+  define(l.tls_dir, {"tls-dir", 0, "DIR", "-", g::launch, launch_only,
+                     "TLS with the files of scripts/make-certs.sh DIR WORKERS SERVER_ADDRESS, "
+                     "at this path on every host: the server gets DIR/server.pem and .key, "
+                     "worker i DIR/worker-(i+1).pem and .key, every process DIR/ca.pem"});
+  define(l.start_timeout_s, {"start-timeout", 0, "S", "", g::launch, launch_only,
+                             "seconds for the server to say which port it listens on"});
 }
 
 const option_info* dsq_options::find_option(std::string_view name) const {
@@ -315,9 +348,9 @@ constexpr const char* common_options_help =
 std::string dsq_options::options_help(dsq_command command) const {
   std::string text;
   for (auto group :
-       {option_group::run, option_group::model_and_data, option_group::compression,
-        option_group::mode, option_group::server, option_group::worker, option_group::process,
-        option_group::tls, option_group::faults, option_group::output}) {
+       {option_group::launch, option_group::run, option_group::model_and_data,
+        option_group::compression, option_group::mode, option_group::server, option_group::worker,
+        option_group::process, option_group::tls, option_group::faults, option_group::output}) {
     std::string lines;
     for (const auto& o : options_)
       if (o.group == group && uses(o.commands, command))

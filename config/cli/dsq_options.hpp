@@ -2,6 +2,7 @@
 
 #include "config/cli/command_options.hpp"
 #include "config/fault_options.hpp"
+#include "config/launch/launch_options.hpp"
 #include "config/run_config.hpp"
 
 #include <caf/actor_system_config.hpp>
@@ -36,6 +37,8 @@ public:
   run_config run;
   /// The `faults` group and --fault-log, as given (training/faults/fault_plan.hpp checks them).
   fault_options faults;
+  /// dsq launch's own options (the run's go to the server and workers it starts).
+  launch_options launch;
 
   /// dsq's options, in the order of the help.
   const std::vector<option_info>& options() const { return options_; }

@@ -378,7 +378,8 @@ BOOST_AUTO_TEST_CASE(data_names_where_a_worker_takes_the_data_from_and_stays_on_
 
 BOOST_AUTO_TEST_CASE(each_commands_help_lists_exactly_the_options_it_uses) {
   dsq_options opts;
-  for (auto command : {dsq_command::local, dsq_command::server, dsq_command::worker}) {
+  for (auto command :
+       {dsq_command::local, dsq_command::server, dsq_command::worker, dsq_command::launch}) {
     const auto help = opts.options_help(command);
     BOOST_TEST_CONTEXT(command_name(command)) {
       for (const auto& o : opts.options()) {
@@ -393,6 +394,30 @@ BOOST_AUTO_TEST_CASE(each_commands_help_lists_exactly_the_options_it_uses) {
         BOOST_TEST(line.size() <= 100u, line);
     }
   }
+}
+
+// dsq launch's own options (the run's go on to its processes: demos/launch_command.cpp).
+BOOST_AUTO_TEST_CASE(dsq_launch_takes_its_own_options_and_the_others_refuse_them) {
+  dsq_options opts;
+  auto r = parse_options({"--hostfile=hosts", "--restart-workers=2", "--restart-server=1",
+                          "--launch-command=ip netns exec {host}", "--oversubscribe",
+                          "--tls-dir=certs", "--start-timeout=5", "--dsq-binary=/opt/dsq"},
+                         opts, dsq_command::launch);
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_TEST(opts.launch.hostfile == "hosts");
+  BOOST_TEST(opts.launch.restart_workers == 2u);
+  BOOST_TEST(opts.launch.restart_server == 1u);
+  BOOST_TEST(opts.launch.launch_command == "ip netns exec {host}");
+  BOOST_TEST(opts.launch.oversubscribe);
+  BOOST_TEST(opts.launch.tls_dir == "certs");
+  BOOST_TEST(opts.launch.start_timeout_s == 5u);
+  BOOST_TEST(opts.launch.dsq_binary == "/opt/dsq");
+  BOOST_TEST(opts.launch.servers == 1u);
+  dsq_options server;
+  r = parse_options({"--hostfile=hosts"}, server, dsq_command::server);
+  BOOST_TEST(mentions(r, "dsq server does not use --hostfile=hosts: --hostfile is an option of "
+                         "dsq launch"),
+             r.error);
 }
 
 BOOST_AUTO_TEST_CASE(an_option_a_command_does_not_use_is_refused_naming_who_uses_it) {
