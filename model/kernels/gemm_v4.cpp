@@ -49,7 +49,7 @@ DSQ_V4 void tile(index kc, const float* a, index a_step, const float* b, float* 
 }
 
 struct micro {
-  static constexpr index MR = tile_rows, NR = tile_cols, MC = 256, NC = 1024;
+  static constexpr index MR = tile_rows, NR = tile_cols, MC = 64, NC = 1024;
   static constexpr tile_kernel tiles[NR] = {tile<1>, tile<2>, tile<3>, tile<4>,
                                             tile<5>, tile<6>, tile<7>, tile<8>};
 };

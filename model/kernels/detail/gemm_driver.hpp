@@ -12,7 +12,8 @@
 // into panels of MR rows, and an incomplete last panel of rows is packed with zero rows. Each
 // micro-kernel call sums one kc-deep block of an MR x NR tile from zero and adds it to C (or
 // writes it on the first block without `accumulate`): the order gemm.hpp promises, whatever
-// MR, NR, mc and nc are. Only kc (gemm_depth_block) is part of the order.
+// MR, NR, mc and nc are. Only kc (gemm_depth_block) is part of the order. A product whose B
+// would be costly to pack and whose A is small is computed transposed (better_transposed).
 
 #include "model/kernels/gemm.hpp"
 
@@ -85,30 +86,35 @@ inline void transpose_into(const float* src, index src_stride, index lines, inde
 /// Packs rows [p0, p0 + kc) and columns [j0, j0 + nc) of b into panels of nr columns: panel q
 /// at out + q * kc * nr, row p of it at + p * nr; columns past nc are zero.
 inline void pack_b(matrix_operand b, index p0, index j0, index kc, index nc, index nr, float* out) {
-  for (index jr = 0; jr < nc; jr += nr, out += kc * nr) {
-    const index cols = smaller(nr, nc - jr);
-    if (b.col_stride == 1) { // rows contiguous: copy row by row
-      for (index p = 0; p < kc; ++p) {
-        const float* src = b.data + (p0 + p) * b.row_stride + j0 + jr;
-        float* dst = out + p * nr;
+  if (b.col_stride == 1) {
+    // Rows contiguous: each row once, whole, into every panel (reading a panel's few columns
+    // of every row would fetch each cache line of B again for the next panel).
+    for (index p = 0; p < kc; ++p) {
+      const float* src = b.data + (p0 + p) * b.row_stride + j0;
+      float* dst = out + p * nr;
+      for (index jr = 0; jr < nc; jr += nr, dst += kc * nr) {
+        const index cols = smaller(nr, nc - jr);
         index j = 0;
         for (; j < cols; ++j)
-          dst[j] = src[j];
+          dst[j] = src[jr + j];
         for (; j < nr; ++j)
           dst[j] = 0.0f;
       }
-    } else { // columns contiguous (or neither): copy column by column
-      const float* src = b.data + p0 * b.row_stride + (j0 + jr) * b.col_stride;
-      if (b.row_stride == 1)
-        transpose_into(src, b.col_stride, cols, kc, out, nr);
-      else
-        for (index j = 0; j < cols; ++j)
-          for (index p = 0; p < kc; ++p)
-            out[p * nr + j] = src[p * b.row_stride + j * b.col_stride];
-      for (index j = cols; j < nr; ++j)
-        for (index p = 0; p < kc; ++p)
-          out[p * nr + j] = 0.0f;
     }
+    return;
+  }
+  for (index jr = 0; jr < nc; jr += nr, out += kc * nr) { // columns contiguous (or neither)
+    const index cols = smaller(nr, nc - jr);
+    const float* src = b.data + p0 * b.row_stride + (j0 + jr) * b.col_stride;
+    if (b.row_stride == 1)
+      transpose_into(src, b.col_stride, cols, kc, out, nr);
+    else
+      for (index j = 0; j < cols; ++j)
+        for (index p = 0; p < kc; ++p)
+          out[p * nr + j] = src[p * b.row_stride + j * b.col_stride];
+    for (index j = cols; j < nr; ++j)
+      for (index p = 0; p < kc; ++p)
+        out[p * nr + j] = 0.0f;
   }
 }
 
@@ -143,33 +149,42 @@ inline void pack_a(matrix_operand a, index i0, index p0, index mc, index kc, ind
 }
 
 /// Adds (or writes, if `overwrite`) the first rows x cols entries of a tile computed into
-/// `tile` (column-major, MR rows) to C: one rounding per entry, as the micro-kernel's own.
-inline void merge_tile(const float* tile, index mr, index rows, index cols, float* c, index ldc,
-                       bool overwrite) {
+/// `tile` (column-major, mr rows) to C, entry (i, j) at c[i * row_stride + j * col_stride]: one
+/// rounding per entry, as the micro-kernel's own.
+inline void merge_tile(const float* tile, index mr, index rows, index cols, float* c,
+                       index row_stride, index col_stride, bool overwrite) {
   for (index j = 0; j < cols; ++j)
-    for (index i = 0; i < rows; ++i)
-      c[i + j * ldc] = overwrite ? tile[i + j * mr] : c[i + j * ldc] + tile[i + j * mr];
+    for (index i = 0; i < rows; ++i) {
+      float& to = c[i * row_stride + j * col_stride];
+      to = overwrite ? tile[i + j * mr] : to + tile[i + j * mr];
+    }
+}
+
+/// True if C = A B is cheaper computed as C^T = B^T A^T: when A^T is small and B^T can be read
+/// in place (B row-major), packing A^T instead of B saves more than writing C transposed (tile
+/// by tile, through a buffer) costs. The results are the same bits either way: each entry's
+/// terms are summed in the same order, and a * b rounds as b * a.
+inline bool better_transposed(const gemm_problem& p, index depth_block) noexcept {
+  const double blocks = double((p.k + depth_block - 1) / depth_block);
+  const double as_given = double(p.k) * double(p.n) + (p.a.row_stride == 1 ? 0 : double(p.m * p.k));
+  const double transposed = double(p.k) * double(p.m) +
+                            (p.b.col_stride == 1 ? 0 : double(p.n * p.k)) +
+                            2 * double(p.m) * double(p.n) * blocks;
+  return transposed < as_given;
 }
 
 /// gemm() with a level's micro-kernels. Micro has MR, NR (tile rows and columns), MC, NC
 /// (rows of A and columns of B per block: speed only) and tiles[c - 1], the kernel for a tile
-/// of c <= NR columns.
+/// of c <= NR columns. With `c_transposed`, entry (i, j) of the product goes to c[i * ldc + j].
 template <class Micro>
-void blocked_gemm(const gemm_problem& p) {
+void blocked_gemm(const gemm_problem& p, bool c_transposed) {
   constexpr index MR = Micro::MR, NR = Micro::NR, MC = Micro::MC, NC = Micro::NC;
   constexpr index KC = gemm_depth_block;
   static_assert(MC % MR == 0 && NC % NR == 0);
-  if (p.m <= 0 || p.n <= 0)
-    return;
-  if (p.k <= 0) {
-    if (!p.accumulate)
-      for (index j = 0; j < p.n; ++j)
-        std::memset(p.c + j * p.ldc, 0, sizeof(float) * std::size_t(p.m));
-    return;
-  }
   thread_local const aligned_floats b_buffer(KC * NC), a_buffer(KC * MC), tile_buffer(MR * NR);
   float* const packed_b = b_buffer.data();
   float* const packed_a = a_buffer.data();
+  const index c_row_stride = c_transposed ? p.ldc : 1, c_col_stride = c_transposed ? 1 : p.ldc;
   // A column-major A is read in place, except an incomplete last panel of rows.
   const bool a_in_place = p.a.row_stride == 1;
   for (index jc = 0; jc < p.n; jc += NC) {
@@ -190,7 +205,7 @@ void blocked_gemm(const gemm_problem& p) {
           const tile_kernel kernel = Micro::tiles[cols - 1];
           const float* const b_panel = packed_b + jr * kc;
           for (index ir = 0; ir < mc; ir += MR) {
-            float* const c = p.c + (ic + ir) + (jc + jr) * p.ldc;
+            float* const c = p.c + (ic + ir) * c_row_stride + (jc + jr) * c_col_stride;
             const float* a_panel;
             index a_step = MR;
             if (!a_in_place)
@@ -201,17 +216,43 @@ void blocked_gemm(const gemm_problem& p) {
             } else
               a_panel = packed_a;
             const index rows = smaller(MR, mc - ir);
-            if (rows == MR) {
+            if (rows == MR && !c_transposed) {
               kernel(kc, a_panel, a_step, b_panel, c, p.ldc, overwrite);
             } else {
               kernel(kc, a_panel, a_step, b_panel, tile_buffer.data(), MR, true);
-              merge_tile(tile_buffer.data(), MR, rows, cols, c, p.ldc, overwrite);
+              merge_tile(tile_buffer.data(), MR, rows, cols, c, c_row_stride, c_col_stride,
+                         overwrite);
             }
           }
         }
       }
     }
   }
+}
+
+/// gemm() with a level's micro-kernels (see blocked_gemm), in the cheaper orientation.
+template <class Micro>
+void blocked_gemm(const gemm_problem& p) {
+  if (p.m <= 0 || p.n <= 0)
+    return;
+  if (p.k <= 0) {
+    if (!p.accumulate)
+      for (index j = 0; j < p.n; ++j)
+        std::memset(p.c + j * p.ldc, 0, sizeof(float) * std::size_t(p.m));
+    return;
+  }
+  if (!better_transposed(p, gemm_depth_block))
+    return blocked_gemm<Micro>(p, false);
+  // C^T = B^T A^T: B^T(i, q) = B(q, i), A^T(q, j) = A(j, q).
+  const gemm_problem t{p.n,
+                       p.m,
+                       p.k,
+                       {p.b.data, p.b.col_stride, p.b.row_stride},
+                       {p.a.data, p.a.col_stride, p.a.row_stride},
+                       p.c,
+                       p.ldc,
+                       p.accumulate};
+  blocked_gemm<Micro>(t, true);
 }
 
 } // namespace dsq::gemm_detail
