@@ -8,6 +8,7 @@
 
 #include "model/cross_entropy.hpp"
 #include "model/data_rng.hpp"
+#include "model/matrix_product.hpp"
 
 namespace dsq {
 
@@ -30,51 +31,59 @@ constexpr Eigen::Index samples_per_pass = 32;
 // + c holds the channels of pixel (r, c) of sample b. A single-channel input batch (d x count,
 // column-major) already has this layout, and so does a flattened (channels * pixels, count).
 
-// cols (channels * 25, side^2 * count): column of output pixel (b, r, c) holds the 5 x 5
-// neighbourhood of every input channel, zero outside the image.
+// cols (25 * channels, side^2 * count): the column of output pixel (b, r, c) holds, tap by tap
+// of the 5 x 5 window around it (row-major), the channels of the input pixel under the tap, zero
+// outside the image. With the channels innermost in both the maps and the taps, the taps of
+// one window row are one contiguous run of the input: one copy each.
 void im2col(const float* in, Eigen::Index channels, Eigen::Index side, Eigen::Index count,
             Eigen::MatrixXf& cols) {
-  const Eigen::Index pixels = side * side, rows = channels * kernel * kernel;
+  const Eigen::Index pixels = side * side, rows = kernel * kernel * channels;
   cols.resize(rows, pixels * count);
   float* out = cols.data();
   for (Eigen::Index b = 0; b < count; ++b)
     for (Eigen::Index r = 0; r < side; ++r)
-      for (Eigen::Index c = 0; c < side; ++c, out += rows)
-        for (Eigen::Index ch = 0; ch < channels; ++ch)
-          for (Eigen::Index kr = 0; kr < kernel; ++kr) {
-            float* taps = out + (ch * kernel + kr) * kernel;
-            const Eigen::Index rr = r + kr - padding;
-            for (Eigen::Index kc = 0; kc < kernel; ++kc) {
-              const Eigen::Index cc = c + kc - padding;
-              taps[kc] = rr >= 0 && rr < side && cc >= 0 && cc < side
-                             ? in[(b * pixels + rr * side + cc) * channels + ch]
-                             : 0.0f;
-            }
+      for (Eigen::Index c = 0; c < side; ++c, out += rows) {
+        const Eigen::Index first = std::max<Eigen::Index>(c - padding, 0);
+        const Eigen::Index last = std::min<Eigen::Index>(c + padding, side - 1);
+        for (Eigen::Index kr = 0; kr < kernel; ++kr) {
+          float* taps = out + kr * kernel * channels;
+          const Eigen::Index rr = r + kr - padding;
+          if (rr < 0 || rr >= side) {
+            std::fill(taps, taps + kernel * channels, 0.0f);
+            continue;
           }
+          const Eigen::Index before = (first - (c - padding)) * channels;
+          const Eigen::Index inside = (last - first + 1) * channels;
+          std::fill(taps, taps + before, 0.0f);
+          std::copy_n(in + (b * pixels + rr * side + first) * channels, inside, taps + before);
+          std::fill(taps + before + inside, taps + kernel * channels, 0.0f);
+        }
+      }
 }
 
 // The adjoint of im2col: adds every entry of dcols back onto the input pixel it was copied from.
 void col2im(const Eigen::MatrixXf& dcols, Eigen::Index channels, Eigen::Index side,
             Eigen::Index count, Eigen::MatrixXf& din) {
-  const Eigen::Index pixels = side * side, rows = channels * kernel * kernel;
+  const Eigen::Index pixels = side * side, rows = kernel * kernel * channels;
   din.setZero(channels, pixels * count);
-  float* in = din.data();
+  float* const in = din.data();
   const float* src = dcols.data();
   for (Eigen::Index b = 0; b < count; ++b)
     for (Eigen::Index r = 0; r < side; ++r)
-      for (Eigen::Index c = 0; c < side; ++c, src += rows)
-        for (Eigen::Index ch = 0; ch < channels; ++ch)
-          for (Eigen::Index kr = 0; kr < kernel; ++kr) {
-            const Eigen::Index rr = r + kr - padding;
-            if (rr < 0 || rr >= side)
-              continue;
-            const float* taps = src + (ch * kernel + kr) * kernel;
-            for (Eigen::Index kc = 0; kc < kernel; ++kc) {
-              const Eigen::Index cc = c + kc - padding;
-              if (cc >= 0 && cc < side)
-                in[(b * pixels + rr * side + cc) * channels + ch] += taps[kc];
-            }
-          }
+      for (Eigen::Index c = 0; c < side; ++c, src += rows) {
+        const Eigen::Index first = std::max<Eigen::Index>(c - padding, 0);
+        const Eigen::Index last = std::min<Eigen::Index>(c + padding, side - 1);
+        for (Eigen::Index kr = 0; kr < kernel; ++kr) {
+          const Eigen::Index rr = r + kr - padding;
+          if (rr < 0 || rr >= side)
+            continue;
+          const float* taps = src + (kr * kernel + first - (c - padding)) * channels;
+          float* dst = in + (b * pixels + rr * side + first) * channels;
+          const Eigen::Index inside = (last - first + 1) * channels;
+          for (Eigen::Index i = 0; i < inside; ++i)
+            dst[i] += taps[i];
+        }
+      }
 }
 
 // 2 x 2 max-pooling of z (channels, side^2 * count) followed by ReLU; `where` records the
@@ -116,10 +125,12 @@ void unpool(const Eigen::MatrixXf& dout, const Eigen::MatrixXf& out,
 } // namespace
 
 // Everything the backward pass of one chunk needs from its forward pass.
+// One per thread, kept between calls: its matrices keep their sizes from one batch to the next,
+// so that a step allocates (and the kernel maps and zeroes) nothing.
 struct convolutional_network::chunk_pass {
-  Eigen::MatrixXf cols1, pooled1, cols2, pooled2, hidden, logits;
+  Eigen::MatrixXf cols1, z1, pooled1, cols2, z2, pooled2, hidden, logits;
   std::vector<Eigen::Index> where1, where2;
-  Eigen::MatrixXf z, delta, below, dcols; // scratch
+  Eigen::MatrixXf delta, dhidden, dfeatures, dz2, dcols, dpooled1, dz1; // the backward pass
 };
 
 convolutional_network::convolutional_network(Eigen::Index input_dim,
@@ -184,24 +195,24 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
   const Eigen::Index half = side_ / 2, quarter = side_ / 4;
 
   im2col(images, 1, side_, count, pass.cols1);
-  pass.z.resize(channels_[0], pass.cols1.cols());
-  pass.z.noalias() = weights(0) * pass.cols1;
-  pass.z.colwise() += bias(0);
-  pool_and_relu(pass.z, channels_[0], side_, count, pass.pooled1, pass.where1);
+  pass.z1.resize(channels_[0], pass.cols1.cols());
+  multiply(pass.z1, as_is(weights(0)), as_is(pass.cols1));
+  pass.z1.colwise() += bias(0);
+  pool_and_relu(pass.z1, channels_[0], side_, count, pass.pooled1, pass.where1);
 
   im2col(pass.pooled1.data(), channels_[0], half, count, pass.cols2);
-  pass.z.resize(channels_[1], pass.cols2.cols());
-  pass.z.noalias() = weights(1) * pass.cols2;
-  pass.z.colwise() += bias(1);
-  pool_and_relu(pass.z, channels_[1], half, count, pass.pooled2, pass.where2);
+  pass.z2.resize(channels_[1], pass.cols2.cols());
+  multiply(pass.z2, as_is(weights(1)), as_is(pass.cols2));
+  pass.z2.colwise() += bias(1);
+  pool_and_relu(pass.z2, channels_[1], half, count, pass.pooled2, pass.where2);
 
   const const_matrix_view features(pass.pooled2.data(), channels_[1] * quarter * quarter, count);
   pass.hidden.resize(hidden_, count);
-  pass.hidden.noalias() = weights(2) * features;
+  multiply(pass.hidden, as_is(weights(2)), as_is(features));
   pass.hidden.colwise() += bias(2);
   pass.hidden = pass.hidden.cwiseMax(0.0f);
   pass.logits.resize(num_classes_, count);
-  pass.logits.noalias() = weights(3) * pass.hidden;
+  multiply(pass.logits, as_is(weights(3)), as_is(pass.hidden));
   pass.logits.colwise() += bias(3);
 }
 
@@ -224,33 +235,31 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   const Eigen::Index half = side_ / 2, quarter = side_ / 4;
 
   // Output layer, then the dense hidden layer (its ReLU output is pass.hidden).
-  grad_weights(3).noalias() += pass.delta * pass.hidden.transpose();
+  multiply(grad_weights(3), as_is(pass.delta), transposed(pass.hidden), true);
   grad_bias(3) += pass.delta.rowwise().sum();
-  pass.below.resize(hidden_, count);
-  pass.below.noalias() = weights(3).transpose() * pass.delta;
-  pass.below.array() *= (pass.hidden.array() > 0.0f).cast<float>();
-  pass.delta.swap(pass.below);
+  pass.dhidden.resize(hidden_, count);
+  multiply(pass.dhidden, transposed(weights(3)), as_is(pass.delta));
+  pass.dhidden.array() *= (pass.hidden.array() > 0.0f).cast<float>();
 
   const const_matrix_view features(pass.pooled2.data(), channels_[1] * quarter * quarter, count);
-  grad_weights(2).noalias() += pass.delta * features.transpose();
-  grad_bias(2) += pass.delta.rowwise().sum();
-  pass.below.resize(features.rows(), count);
-  pass.below.noalias() = weights(2).transpose() * pass.delta;
-  // Flattened features and the pooled maps share one layout: reinterpret, then unpool.
-  pass.below.resize(channels_[1], quarter * quarter * count);
-  unpool(pass.below, pass.pooled2, pass.where2, channels_[1], half * half * count, pass.z);
+  multiply(grad_weights(2), as_is(pass.dhidden), transposed(features), true);
+  grad_bias(2) += pass.dhidden.rowwise().sum();
+  pass.dfeatures.resize(features.rows(), count);
+  multiply(pass.dfeatures, transposed(weights(2)), as_is(pass.dhidden));
+  // Flattened features and the pooled maps share one layout: unpool reads it as the maps.
+  unpool(pass.dfeatures, pass.pooled2, pass.where2, channels_[1], half * half * count, pass.dz2);
 
-  // Second convolution: pass.z is now the gradient with respect to its output.
-  grad_weights(1).noalias() += pass.z * pass.cols2.transpose();
-  grad_bias(1) += pass.z.rowwise().sum();
+  // Second convolution: dz2 is the gradient with respect to its output.
+  multiply(grad_weights(1), as_is(pass.dz2), transposed(pass.cols2), true);
+  grad_bias(1) += pass.dz2.rowwise().sum();
   pass.dcols.resize(pass.cols2.rows(), pass.cols2.cols());
-  pass.dcols.noalias() = weights(1).transpose() * pass.z;
-  col2im(pass.dcols, channels_[0], half, count, pass.below);
-  unpool(pass.below, pass.pooled1, pass.where1, channels_[0], side_ * side_ * count, pass.z);
+  multiply(pass.dcols, transposed(weights(1)), as_is(pass.dz2));
+  col2im(pass.dcols, channels_[0], half, count, pass.dpooled1);
+  unpool(pass.dpooled1, pass.pooled1, pass.where1, channels_[0], side_ * side_ * count, pass.dz1);
 
   // First convolution; the gradient with respect to the images is not needed.
-  grad_weights(0).noalias() += pass.z * pass.cols1.transpose();
-  grad_bias(0) += pass.z.rowwise().sum();
+  multiply(grad_weights(0), as_is(pass.dz1), transposed(pass.cols1), true);
+  grad_bias(0) += pass.dz1.rowwise().sum();
 }
 
 float convolutional_network::penalty(const Eigen::VectorXf& params) const {
@@ -267,14 +276,14 @@ float convolutional_network::do_loss_and_gradient(const Eigen::VectorXf& params,
                                                   std::span<const std::int32_t> y,
                                                   Eigen::Ref<Eigen::VectorXf> grad) const {
   grad.setZero();
-  chunk_pass pass;
+  thread_local chunk_pass pass;
   const Eigen::Index total = x.cols();
   double data_loss = 0;
   for (Eigen::Index start = 0; start < total; start += samples_per_pass) {
     const Eigen::Index count = std::min(samples_per_pass, total - start);
     const float* images = x.data() + start * input_dim_;
     forward(params, images, count, pass);
-    pass.delta = std::move(pass.logits);
+    pass.delta = pass.logits;
     // The chunk's mean loss and its gradient, reweighted into the whole batch's mean.
     const float chunk_loss = cross_entropy_with_gradient(
         pass.delta, y.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(count)));
@@ -295,7 +304,7 @@ float convolutional_network::do_loss_and_gradient(const Eigen::VectorXf& params,
 evaluation convolutional_network::do_evaluate_batch(const Eigen::VectorXf& params,
                                                     const Eigen::MatrixXf& x,
                                                     std::span<const std::int32_t> y) const {
-  chunk_pass pass;
+  thread_local chunk_pass pass;
   double loss_sum = 0;
   std::size_t correct = 0;
   std::vector<std::int32_t> predicted;
@@ -319,7 +328,7 @@ float convolutional_network::do_loss(const Eigen::VectorXf& params, const Eigen:
 
 void convolutional_network::do_predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
                                        std::span<std::int32_t> out) const {
-  chunk_pass pass;
+  thread_local chunk_pass pass;
   for (Eigen::Index start = 0; start < x.cols(); start += samples_per_pass) {
     const Eigen::Index count = std::min(samples_per_pass, x.cols() - start);
     forward(params, x.data() + start * input_dim_, count, pass);

@@ -17,16 +17,17 @@ namespace dsq {
 //   -> dense `hidden` units -> ReLU -> dense num_classes -> softmax cross-entropy
 //
 // (pooling before the ReLU gives the same values as after it, since both are monotone, and
-// touches a quarter of the numbers). Convolutions are im2col followed by one Eigen matrix
-// product per layer, forward and backward. Inputs are d x B with d = side * side, pixels in
-// row-major order inside a column, as the MNIST reader stores them; side must be a multiple
-// of 4 so that both poolings divide evenly.
+// touches a quarter of the numbers). Convolutions are im2col followed by one matrix
+// product per layer (model/matrix_product.hpp), forward and backward. Inputs are d x B with d =
+// side * side, pixels in row-major order inside a column, as the MNIST reader stores them; side
+// must be a multiple of 4 so that both poolings divide evenly.
 //
 // Parameter layout: conv1 W (channels[0] x 25, column-major; a row is one filter, its 25 taps
-// in row-major order), b; conv2 W (channels[1] x channels[0]*25, column index
-// (in_channel * 5 + row) * 5 + column), b; dense W (hidden x channels[1]*(side/4)^2, feature
-// index pixel * channels[1] + channel), b; output W (num_classes x hidden), b. The loss adds
-// (l2 / 2) * sum ||W||^2 over the four weight matrices, not the biases.
+// in row-major order), b; conv2 W (channels[1] x 25*channels[0], column index
+// (row * 5 + column) * channels[0] + in_channel: the channels innermost, as in the maps), b; dense
+// W (hidden x channels[1]*(side/4)^2, feature index pixel * channels[1] + channel), b; output W
+// (num_classes x hidden), b. The loss adds (l2 / 2) * sum ||W||^2 over the four weight matrices,
+// not the biases.
 class convolutional_network final : public model {
 public:
   /// Throws std::invalid_argument for an input_dim that is not the square of a multiple of 4,

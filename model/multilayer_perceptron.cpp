@@ -8,6 +8,7 @@
 
 #include "model/cross_entropy.hpp"
 #include "model/data_rng.hpp"
+#include "model/matrix_product.hpp"
 
 namespace dsq {
 
@@ -70,7 +71,7 @@ multilayer_perceptron::forward_pass multilayer_perceptron::forward(const Eigen::
     const const_vector_view b(params.data() + layer.bias_offset, layer.fan_out);
     auto& out = l < hidden_.size() ? pass.hidden[l] : pass.logits;
     out.resize(layer.fan_out, x.cols());
-    out.noalias() = w * *input;
+    multiply(out, as_is(w), as_is(*input));
     out.colwise() += b;
     if (l < hidden_.size())
       out = out.cwiseMax(0.0f);
@@ -104,14 +105,14 @@ float multilayer_perceptron::do_loss_and_gradient(const Eigen::VectorXf& params,
     const const_matrix_view w(params.data() + layer.weight_offset, layer.fan_out, layer.fan_in);
     Eigen::Map<Eigen::MatrixXf> grad_w(grad.data() + layer.weight_offset, layer.fan_out,
                                        layer.fan_in);
-    grad_w.noalias() = delta * input.transpose();
+    multiply(grad_w, as_is(delta), transposed(input));
     if (l2_ != 0)
       grad_w += l2_ * w;
     grad.segment(Eigen::Index(layer.bias_offset), layer.fan_out) = delta.rowwise().sum();
     if (l == 0)
       break; // the gradient with respect to the inputs is not needed
     below.resize(layer.fan_in, x.cols());
-    below.noalias() = w.transpose() * delta;
+    multiply(below, transposed(w), as_is(delta));
     // ReLU passes the gradient where its output was positive; its output is `input` here.
     below.array() *= (input.array() > 0.0f).cast<float>();
     delta.swap(below);

@@ -1,8 +1,8 @@
 // Figures for docs/model.md.
 //
-//   bench_model            gradient throughput of the MLP 784-256-128-10 (and softmax) on one
-//                          core, and the share of it spent in the matrix products; samples/s
-//                          of the convolutional network (cnn) beside it
+//   bench_model            gradient throughput of the MLPs, softmax and the CNNs on one core at
+//                          every SIMD level the machine has: samples/s, GFLOP/s, and the ratio
+//                          to the peak of that level, measured in the same run
 //   bench_model --train    plain SGD on MNIST, test accuracy after every epoch
 //                          (options: --epochs N, default 5)
 #include <algorithm>
@@ -15,6 +15,9 @@
 
 #include <fmt/format.h>
 
+#include "base/simd/machine_levels.hpp"
+#include "base/simd/simd_dispatch.hpp"
+#include "fma_peak.hpp"
 #include "model/data_rng.hpp"
 #include "model/load_dataset.hpp"
 #include "model/make_model.hpp"
@@ -37,116 +40,106 @@ Eigen::MatrixXf random_matrix(Eigen::Index rows, Eigen::Index cols, std::uint64_
   return m;
 }
 
-// Seconds per call of f and of g: the best of several rounds of about 0.2 s each, the two
-// interleaved round by round. The machine is shared with other work: the best round is the
-// least disturbed one, and interleaving exposes both to the same disturbances.
-template <class F, class G>
-std::pair<double, double> time_per_call(F f, G g, int rounds = 9, double round_seconds = 0.2) {
-  auto one_round = [round_seconds](auto& h) {
+// Seconds of the thread's CPU time per call of f: the best of `rounds` rounds of about
+// `round_seconds` each. The machine is shared: CPU time leaves out the time other processes
+// hold the core, and the best round is the least disturbed one.
+template <class F>
+double cpu_seconds_per_call(F f, int rounds, double round_seconds) {
+  f(); // warm-up: buffers, caches
+  double best = 1e30;
+  for (int r = 0; r < rounds; ++r) {
     std::size_t calls = 0;
-    const auto start = clock_type::now();
+    const double start = dsq::bench::thread_cpu_seconds();
     double elapsed = 0;
     do {
-      h();
+      f();
       ++calls;
-      elapsed = seconds_since(start);
+      elapsed = dsq::bench::thread_cpu_seconds() - start;
     } while (elapsed < round_seconds);
-    return elapsed / double(calls);
-  };
-  for (int i = 0; i < 3; ++i) {
-    f();
-    g();
+    best = std::min(best, elapsed / double(calls));
   }
-  double best_f = 1e30, best_g = 1e30;
-  for (int r = 0; r < rounds; ++r) {
-    best_f = std::min(best_f, one_round(f));
-    best_g = std::min(best_g, one_round(g));
-  }
-  return {best_f, best_g};
+  return best;
 }
 
-// The matrix products of one forward and backward pass of a network with the given layer
-// sizes, alone: the same shapes as in multilayer_perceptron::loss_and_gradient, nothing else.
-struct gemm_only {
-  std::vector<Eigen::MatrixXf> w, a, z, dw, below;
+// Floating-point operations of one sample's forward and backward pass through dense layers of
+// the given sizes (input first): every layer's product forward and its weights' gradient, and
+// the gradient with respect to its input for every layer but the first.
+double dense_flops(const std::vector<double>& sizes) {
+  double flops = 0;
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
+    flops += 2 * sizes[l] * sizes[l + 1] * (l == 0 ? 2 : 3);
+  return flops;
+}
 
-  gemm_only(const std::vector<Eigen::Index>& sizes, Eigen::Index batch) {
-    for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-      w.push_back(random_matrix(sizes[l + 1], sizes[l], l));
-      a.push_back(random_matrix(sizes[l], batch, 10 + l)); // input of layer l
-      z.emplace_back(sizes[l + 1], batch);
-      dw.emplace_back(sizes[l + 1], sizes[l]);
-      below.emplace_back(sizes[l], batch);
-    }
-  }
+// The same for cnn:channels=c1,c2,hidden=h on 28 x 28 images: the two convolutions are
+// products of (c_out x c_in * 25) by (c_in * 25 x pixels), as cnn.cpp computes them.
+double cnn_flops(double c1, double c2, double hidden) {
+  const double conv1 = 2 * c1 * 25 * 784, conv2 = 2 * c2 * c1 * 25 * 196;
+  const double dense = 2 * hidden * c2 * 49, out = 2 * 10 * hidden;
+  return 2 * conv1 + 3 * (conv2 + dense + out);
+}
 
-  void operator()() {
-    const auto layers = w.size();
-    for (std::size_t l = 0; l < layers; ++l)
-      z[l].noalias() = w[l] * a[l];
-    for (std::size_t l = layers; l-- > 0;) {
-      dw[l].noalias() = z[l] * a[l].transpose();
-      if (l > 0)
-        below[l].noalias() = w[l].transpose() * z[l];
-    }
-  }
+struct bench_case {
+  const char* spec;
+  double flops_per_sample;
+  std::vector<Eigen::Index> batches;
 };
 
+// samples/s and GFLOP/s of loss_and_gradient per model, batch and SIMD level, against the
+// peak of each level measured in this run.
 void gradient_throughput() {
-  fmt::print("Gradient throughput on one core (Eigen {}.{}.{}, SIMD: {})\n\n", EIGEN_WORLD_VERSION,
-             EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse());
-  fmt::print("{:<22} {:>6} {:>14} {:>12} {:>16}\n", "model", "batch", "samples/s", "us/batch",
-             "GEMM share");
   const int classes = 10;
   const Eigen::Index d = 784;
-  for (const char* spec : {"mlp:hidden=256,128", "softmax"}) {
-    const auto m = dsq::make_model(spec, d, classes);
+  const std::vector<bench_case> cases{
+      {"mlp:hidden=128", dense_flops({784, 128, 10}), {32, 128}},
+      {"mlp:hidden=256,128", dense_flops({784, 256, 128, 10}), {32, 128, 512}},
+      {"softmax", dense_flops({784, 10}), {32, 128}},
+      {"cnn:channels=16,32,hidden=256", cnn_flops(16, 32, 256), {32, 128}},
+      {"cnn:channels=32,64,hidden=1024", cnn_flops(32, 64, 1024), {32, 128}},
+  };
+  std::vector<dsq::simd_level> levels;
+  for (const auto level : dsq::all_simd_levels)
+    if (dsq::machine_simd_levels().contains(level))
+      levels.push_back(level);
+  fmt::print("Gradient (loss_and_gradient) on one core at every SIMD level this machine has "
+             "({}); the\nbaseline build's Eigen does the rest (SIMD: {}).\n\n",
+             dsq::machine_simd_levels().to_string(), Eigen::SimdInstructionSetsInUse());
+  std::vector<double> peaks;
+  for (const auto level : levels) {
+    peaks.push_back(dsq::bench::measured_peak_flops(level));
+    fmt::print("peak {}: {:6.1f} GFLOP/s (a loop of independent {} on registers)\n",
+               dsq::name(level), peaks.back() * 1e-9,
+               level == dsq::simd_level::v2   ? "SSE multiplies and adds"
+               : level == dsq::simd_level::v3 ? "256-bit FMAs"
+                                              : "512-bit FMAs");
+  }
+  fmt::print("\n{:<31} {:>5} {:>5} {:>11} {:>9} {:>9} {:>6}\n", "model", "batch", "level",
+             "samples/s", "GFLOP/s", "peak", "ratio");
+  for (const auto& c : cases) {
+    const auto m = dsq::make_model(c.spec, d, classes);
     Eigen::VectorXf params(Eigen::Index(m->num_parameters())), grad(params.size());
     m->initialize(params, 1);
-    for (Eigen::Index batch : {32, 128, 512}) {
+    for (const Eigen::Index batch : c.batches) {
       const auto x = random_matrix(d, batch, 7);
       std::vector<std::int32_t> y(static_cast<std::size_t>(batch));
       for (std::size_t i = 0; i < y.size(); ++i)
         y[i] = std::int32_t(i % classes);
-      const auto sizes = std::string(spec) == "softmax"
-                             ? std::vector<Eigen::Index>{d, classes}
-                             : std::vector<Eigen::Index>{d, 256, 128, classes};
-      gemm_only products(sizes, batch);
-      const auto [per_batch, gemm] =
-          time_per_call([&] { m->loss_and_gradient(params, x, y, grad); }, products);
-      fmt::print("{:<22} {:>6} {:>14.0f} {:>12.1f} {:>15.0f}%\n", spec, batch,
-                 double(batch) / per_batch, per_batch * 1e6, 100.0 * gemm / per_batch);
+      for (std::size_t l = 0; l < levels.size(); ++l) {
+        dsq::force_simd_level(levels[l]);
+        const double heavy = c.flops_per_sample * double(batch) > 1e8 ? 0.3 : 0.1;
+        const double per_batch =
+            cpu_seconds_per_call([&] { m->loss_and_gradient(params, x, y, grad); }, 5, heavy);
+        const double flops = c.flops_per_sample * double(batch) / per_batch;
+        fmt::print("{:<31} {:>5} {:>5} {:>11.0f} {:>9.1f} {:>9.1f} {:>5.0f}%\n", c.spec, batch,
+                   dsq::name(levels[l]), double(batch) / per_batch, flops * 1e-9, peaks[l] * 1e-9,
+                   100 * flops / peaks[l]);
+      }
     }
   }
-  fmt::print("\nGEMM share: time of the layer's matrix products alone (same shapes, forward and "
-             "backward) over the time of loss_and_gradient.\n");
-}
-
-// The convolutional network has no GEMM-only twin here (its im2col copies are part of the
-// method); its samples/s set against the MLP's show how much more compute a step carries.
-void cnn_throughput() {
-  fmt::print("\nConvolutional network on 28 x 28 images, one core\n\n");
-  fmt::print("{:<32} {:>10} {:>6} {:>12} {:>12}\n", "model", "params", "batch", "samples/s",
-             "ms/batch");
-  const int classes = 10;
-  const Eigen::Index d = 784;
-  for (const char* spec : {"cnn:channels=16,32,hidden=256", "cnn:channels=32,64,hidden=1024"}) {
-    const auto m = dsq::make_model(spec, d, classes);
-    Eigen::VectorXf params(Eigen::Index(m->num_parameters())), grad(params.size());
-    m->initialize(params, 1);
-    for (Eigen::Index batch : {32, 128}) {
-      const auto x = random_matrix(d, batch, 7);
-      std::vector<std::int32_t> y(static_cast<std::size_t>(batch));
-      for (std::size_t i = 0; i < y.size(); ++i)
-        y[i] = std::int32_t(i % classes);
-      auto step = [&] { m->loss_and_gradient(params, x, y, grad); };
-      const auto [per_batch, unused] = time_per_call(
-          step, [] {}, 3, 0.3);
-      (void)unused;
-      fmt::print("{:<32} {:>10} {:>6} {:>12.0f} {:>12.2f}\n", spec, m->num_parameters(), batch,
-                 double(batch) / per_batch, per_batch * 1e3);
-    }
-  }
+  dsq::force_simd_level(levels.back());
+  fmt::print("\nTimes are the thread's CPU time (best of 5 rounds), not wall time: the machine "
+             "may be shared.\nGFLOP/s counts the products' multiply-adds as 2 (forward, weight "
+             "gradients, input gradients\nbut the first layer's); peak: the loop above.\n");
 }
 
 void train_on_mnist(std::size_t epochs) {
@@ -212,7 +205,6 @@ int main(int argc, char** argv) {
     train_on_mnist(epochs);
   else {
     gradient_throughput();
-    cnn_throughput();
   }
   return 0;
 }

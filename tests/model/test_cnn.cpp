@@ -3,6 +3,7 @@
 // differences on instances small enough to check every coordinate, and its spec.
 #include <boost/test/unit_test.hpp>
 
+#include "each_simd_level.hpp"
 #include "gradient_check.hpp"
 
 #include <algorithm>
@@ -61,8 +62,8 @@ double direct_mean_loss(const Eigen::VectorXf& p, const dsq::test::labelled_batc
                 const Eigen::Index rr = r + kr - 2, cc = c + kc - 2;
                 if (rr < 0 || rr >= s || cc < 0 || cc >= s)
                   continue;
-                // W is (out_channels x in_channels*25), column-major.
-                const Eigen::Index column = (i * 5 + kr) * 5 + kc;
+                // W is (out_channels x 25*in_channels), column-major, channels innermost.
+                const Eigen::Index column = (kr * 5 + kc) * in_channels + i;
                 sum += double(w[column * out_channels + o]) *
                        in[std::size_t(i)][std::size_t(rr * s + cc)];
               }
@@ -130,18 +131,24 @@ BOOST_AUTO_TEST_CASE(loss_equals_a_direct_evaluation_of_the_documented_network) 
   const auto params = initialized_params(m, 21);
   const auto b = dsq::test::random_batch(12 * 12, 4, 5, 22);
   const double expected = direct_mean_loss(params, b, 12, 3, 4, 6, 5);
-  BOOST_TEST(std::abs(m.loss(params, b.x, b.y) - expected) <= 1e-5 * std::abs(expected));
+  dsq::test::at_every_simd_level([&] {
+    BOOST_TEST(std::abs(m.loss(params, b.x, b.y) - expected) <= 1e-5 * std::abs(expected));
+  });
   BOOST_TEST(expected > 0.1); // not a degenerate network whose loss anything would match
 }
 
 BOOST_AUTO_TEST_CASE(gradient_matches_finite_differences) {
   const dsq::convolutional_network m(8 * 8, {2, 3}, 5, 3);
-  dsq::test::check_gradient(m, initialized_params(m, 1), dsq::test::random_batch(8 * 8, 6, 3, 2));
+  dsq::test::at_every_simd_level([&] {
+    dsq::test::check_gradient(m, initialized_params(m, 1), dsq::test::random_batch(8 * 8, 6, 3, 2));
+  });
 }
 
 BOOST_AUTO_TEST_CASE(gradient_with_l2_matches_finite_differences) {
   const dsq::convolutional_network m(8 * 8, {2, 2}, 4, 4, 0.3f);
-  dsq::test::check_gradient(m, initialized_params(m, 3), dsq::test::random_batch(8 * 8, 5, 4, 4));
+  dsq::test::at_every_simd_level([&] {
+    dsq::test::check_gradient(m, initialized_params(m, 3), dsq::test::random_batch(8 * 8, 5, 4, 4));
+  });
 }
 
 BOOST_AUTO_TEST_CASE(a_batch_larger_than_one_pass_gets_the_weighted_mean_of_its_parts) {

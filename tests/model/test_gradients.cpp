@@ -2,6 +2,7 @@
 // every coordinate.
 #include <boost/test/unit_test.hpp>
 
+#include "each_simd_level.hpp"
 #include "gradient_check.hpp"
 
 #include <cmath>
@@ -40,7 +41,8 @@ BOOST_AUTO_TEST_CASE(mlp_gradient_matches_finite_differences) {
   Eigen::VectorXf params(static_cast<Eigen::Index>(m.num_parameters()));
   m.initialize(params, 5);
   params += random_params(m, 6) * 0.2f; // non-zero biases, so every term of the gradient counts
-  dsq::test::check_gradient(m, params, dsq::test::random_batch(5, 8, 3, 7));
+  dsq::test::at_every_simd_level(
+      [&] { dsq::test::check_gradient(m, params, dsq::test::random_batch(5, 8, 3, 7)); });
 }
 
 BOOST_AUTO_TEST_CASE(mlp_gradient_with_l2_matches_finite_differences) {
@@ -48,7 +50,8 @@ BOOST_AUTO_TEST_CASE(mlp_gradient_with_l2_matches_finite_differences) {
   Eigen::VectorXf params(static_cast<Eigen::Index>(m.num_parameters()));
   m.initialize(params, 8);
   params += random_params(m, 9) * 0.2f;
-  dsq::test::check_gradient(m, params, dsq::test::random_batch(5, 8, 4, 10));
+  dsq::test::at_every_simd_level(
+      [&] { dsq::test::check_gradient(m, params, dsq::test::random_batch(5, 8, 4, 10)); });
 }
 
 BOOST_AUTO_TEST_CASE(l2_adds_l2_times_weights_but_nothing_to_biases) {

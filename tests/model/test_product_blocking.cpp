@@ -1,8 +1,11 @@
-// A deterministic run's numbers are the same on every machine with the build's instruction set:
-// Eigen's product blocking is pinned (model/product_blocking.hpp) instead of read from the
-// machine's caches. The stored numbers below fail on any change of summation order.
+// A deterministic run's numbers are the same on every machine at a given SIMD level: the
+// models' products have a fixed summation order (model/kernels/gemm.hpp), and Eigen's product
+// blocking, which the rest still uses, is pinned (model/product_blocking.hpp) instead of read
+// from the machine's caches. The stored numbers below fail on any change of summation order.
 #include <boost/test/unit_test.hpp>
 
+#include "base/simd/machine_levels.hpp"
+#include "base/simd/simd_dispatch.hpp"
 #include "model/make_model.hpp"
 #include "model/product_blocking.hpp"
 #include "model/synthetic.hpp"
@@ -61,25 +64,49 @@ BOOST_AUTO_TEST_CASE(a_model_pins_the_product_blocking_whatever_the_machine_repo
   BOOST_TEST(c.l3 == want.l3);
 }
 
-BOOST_AUTO_TEST_CASE(a_short_run_ends_with_the_stored_loss_bit_for_bit) {
-  // Stored from the x86-64-v2 build (the only instruction-set level the build has): any
-  // machine must print these; a change of summation order (a kernel, the blocking, the
-  // instruction set) changes them, which is what this test is for.
-  const auto mlp = short_run("mlp:hidden=256,128");
-  BOOST_TEST(mlp.loss == 0x3e808304u);
-  BOOST_TEST(mlp.params == 0x909317e5b63fe11bull);
-  const auto cnn = short_run("cnn:channels=8,16,hidden=64");
-  BOOST_TEST(cnn.loss == 0x4012d620u);
-  BOOST_TEST(cnn.params == 0x51722e4987cecbe7ull);
+BOOST_AUTO_TEST_CASE(a_short_run_ends_with_the_stored_loss_bit_for_bit_at_every_level) {
+  // The MLP's and the CNN's products are model/kernels/gemm.hpp's: stored per SIMD level (v2
+  // multiplies and adds, v3 and v4 fuse them and agree bit for bit); softmax's product is
+  // Eigen's, compiled for the baseline, the same at every level. Any machine must print these;
+  // a change of summation order (a kernel, the blocking, the instruction set) changes them,
+  // which is what this test is for.
+  struct stored {
+    simd_level level;
+    run_end mlp, cnn;
+  };
+  const stored expected[] = {
+      {simd_level::v2, {0x3e808303u, 0xf3174167774f2e1cull}, {0x401233f5u, 0x41fb0633e033e306ull}},
+      {simd_level::v3, {0x3e808304u, 0x2262a1643de30b01ull}, {0x401233f5u, 0xfdf83e6ed36576e2ull}},
+      {simd_level::v4, {0x3e808304u, 0x2262a1643de30b01ull}, {0x401233f5u, 0xfdf83e6ed36576e2ull}},
+  };
+  const simd_level before = active_simd_level();
+  for (const auto& e : expected) {
+    if (!machine_simd_levels().contains(e.level))
+      continue;
+    BOOST_TEST_CONTEXT("SIMD level " << name(e.level)) {
+      force_simd_level(e.level);
+      const auto mlp = short_run("mlp:hidden=256,128");
+      BOOST_TEST(mlp.loss == e.mlp.loss);
+      BOOST_TEST(mlp.params == e.mlp.params);
+      const auto cnn = short_run("cnn:channels=8,16,hidden=64");
+      BOOST_TEST(cnn.loss == e.cnn.loss);
+      BOOST_TEST(cnn.params == e.cnn.params);
+      const auto softmax = short_run("softmax");
+      BOOST_TEST(softmax.loss == 0x3e30870bu);
+      BOOST_TEST(softmax.params == 0x8c1b3bfc53aeadc5ull);
+    }
+  }
+  force_simd_level(before);
 }
 
 BOOST_AUTO_TEST_CASE(the_stored_loss_would_differ_under_another_machines_blocking) {
   // What made runs differ between machines: a 32 KiB L1 and 256 KiB L2 (a common Intel core)
-  // block the products differently, and the same run ends with other bits. The test above can
-  // fail, and the pin is what keeps it from failing on such a machine.
-  const auto pinned = short_run("mlp:hidden=256,128").params;
+  // block Eigen's products differently, and the same run ends with other bits. Softmax's
+  // product is still Eigen's: the pin is what keeps its stored numbers above from failing on
+  // such a machine.
+  const auto pinned = short_run("softmax").params;
   Eigen::setCpuCacheSizes(32 * 1024, 256 * 1024, 8 * 1024 * 1024);
-  const auto other = short_run("mlp:hidden=256,128").params;
+  const auto other = short_run("softmax").params;
   const product_blocking b;
   Eigen::setCpuCacheSizes(b.l1, b.l2, b.l3);
   BOOST_TEST(other != pinned);
