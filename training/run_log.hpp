@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -69,6 +70,10 @@ public:
   /// Written rows kept in memory (rows()) under row_memory::last; about 1 MB of them.
   static constexpr std::size_t kept_rows = 10000;
 
+  /// Hands `sink` every row once it is final, in step order: when it is written (a row awaiting
+  /// its evaluation once that is in, with its test columns). The run's observer (run_observer).
+  void on_final(std::function<void(const step_record&)> sink) { on_final_ = std::move(sink); }
+
   /// Which rows rows() holds from now on (row_memory::last unless told).
   void keep(row_memory which) { memory_ = which; }
 
@@ -93,6 +98,7 @@ private:
   std::size_t written_ = 0;      ///< rows_[0, written_) are in the file (or have no file)
   std::optional<step_record> last_evaluated_;
   row_memory memory_ = row_memory::last;
+  std::function<void(const step_record&)> on_final_;
   std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
   std::uint64_t bytes_up_ = 0;
   std::uint64_t bytes_down_ = 0;
