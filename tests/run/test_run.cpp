@@ -7,6 +7,7 @@
 
 #include "actors/local_run.hpp"
 #include "base/os/child_process.hpp"
+#include "model/make_model.hpp"
 #include "tests/support/actor_system_fixture.hpp"
 #include "tests/support/temp_directory.hpp"
 
@@ -299,4 +300,16 @@ BOOST_AUTO_TEST_CASE(a_configuration_the_program_refuses_is_thrown_with_its_mess
   auto r = run_worker(worker); // a failure of the run, not of the configuration
   BOOST_TEST(!r.ok);
   BOOST_TEST(r.error == "dsq worker needs --server=HOST:PORT");
+}
+
+BOOST_AUTO_TEST_CASE(a_model_given_to_run_local_replaces_the_one_of_the_configuration) {
+  auto cfg = tiny_run(30);
+  cfg.model = "mlp:hidden=8"; // not what is trained
+  std::shared_ptr<const model> given = make_model("softmax", 20, 4);
+  auto with_model = run_local(cfg, {}, given);
+  BOOST_REQUIRE_MESSAGE(with_model.ok, with_model.error);
+  BOOST_TEST(with_model.summary.model == "softmax");
+  auto by_spec = run_local(tiny_run(30));
+  BOOST_REQUIRE(by_spec.ok);
+  BOOST_TEST(same_bits(with_model.model, by_spec.model));
 }
