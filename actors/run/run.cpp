@@ -30,6 +30,7 @@ run_context context_of(const run_observer& observer) {
 template <class Command>
 run_result run_in_own_system(const run_config& cfg, dsq_command command, Command run) {
   validate(cfg);
+  check_for_command(cfg, command);
   check_before_running(cfg, command);
   dsq_options opts;
   register_message_types(opts);
@@ -65,7 +66,10 @@ run_result run_local(const run_config& cfg, const run_observer& observer,
 
 run_result run_server(const run_config& cfg, const run_observer& observer) {
   return run_in_own_system(cfg, dsq_command::server, [&](caf::actor_system& sys, run_result& r) {
-    server_command(sys, cfg, context_of(observer), r);
+    // 2: the program's exit code for a bad option found once the model is known
+    // (--max-message-bytes below the run's largest message).
+    if (server_command(sys, cfg, context_of(observer), r) == 2)
+      throw config_error(r.error);
   });
 }
 

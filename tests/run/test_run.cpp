@@ -295,6 +295,19 @@ BOOST_AUTO_TEST_CASE(a_configuration_the_program_refuses_is_thrown_with_its_mess
   BOOST_CHECK_EXCEPTION(run_local(cfg), config_error, [](const config_error& e) {
     return std::string{e.what()}.find("--workers") != std::string::npos;
   });
+  // What only dsq local can check, with the message dsq gives.
+  temp_directory dir{"run-api"};
+  auto slow = tiny_run();
+  slow.slow_worker = "5:2";
+  std::string message = "(accepted)";
+  try {
+    run_local(slow);
+  } catch (const config_error& e) {
+    message = e.what();
+  }
+  auto cli = run_program({"local", "--workers=2", "--slow-worker=5:2"}, dir);
+  BOOST_TEST(cli.status.code == 2);
+  BOOST_TEST(cli.err == "dsq: error: " + message + "\n");
   run_config worker;
   worker.server = "127.0.0.1";
   auto r = run_worker(worker); // a failure of the run, not of the configuration
