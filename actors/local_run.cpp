@@ -39,11 +39,14 @@ void sync_fault_log(fault_injector& faults, run_outcome& outcome) {
 /// every applied update, also tells `coordinator` when a rejoin is due.
 server_options make_local_server_options(const run_config& cfg, const training_setup& setup,
                                          bool verbose, row_memory rows,
+                                         const local_run_hooks& hooks,
                                          const std::shared_ptr<fault_injector>& faults,
                                          const caf::actor& coordinator = {}) {
   auto opts = make_server_options(cfg, setup);
   opts.verbose = verbose;
   opts.rows = rows;
+  opts.on_row = hooks.on_row;
+  opts.on_line = hooks.on_line;
   if (!faults)
     return opts;
   opts.faults_injected = [faults] { return faults->counts(); };
@@ -67,10 +70,11 @@ server_options make_local_server_options(const run_config& cfg, const training_s
 class faulty_cluster {
 public:
   faulty_cluster(caf::actor_system& sys, caf::scoped_actor& self, const run_config& cfg,
-                 training_setup setup, bool verbose, row_memory rows,
+                 training_setup setup, bool verbose, row_memory rows, local_run_hooks hooks,
                  std::shared_ptr<fault_injector> faults)
       : sys_(sys), self_(self), cfg_(cfg), setup_(std::move(setup)), verbose_(verbose), rows_(rows),
-        faults_(std::move(faults)), next_id_(static_cast<std::uint32_t>(cfg.workers)) {}
+        hooks_(std::move(hooks)), faults_(std::move(faults)),
+        next_id_(static_cast<std::uint32_t>(cfg.workers)) {}
 
   /// Spawns the server and registers the workers on their behalf, in id order.
   void start(server_options opts) {
@@ -101,15 +105,13 @@ public:
       cfg.resume = cfg_.checkpoint;
     } else {
       cfg.resume.clear();
-      if (verbose_)
-        fmt::print("dsq: no checkpoint was written before the server crashed: it restarts from "
-                   "the initial model\n");
+      say("dsq: no checkpoint was written before the server crashed: it restarts from the "
+          "initial model");
     }
-    if (verbose_)
-      fmt::print("dsq: the server crashed (--faults.server-crash); restarting it{}\n",
-                 cfg.resume.empty() ? "" : " from " + cfg.resume);
+    say(fmt::format("dsq: the server crashed (--faults.server-crash); restarting it{}",
+                    cfg.resume.empty() ? "" : " from " + cfg.resume));
     start_server_only(
-        make_local_server_options(cfg, setup_, verbose_, rows_, faults_, coordinator()));
+        make_local_server_options(cfg, setup_, verbose_, rows_, hooks_, faults_, coordinator()));
     for (auto& w : std::exchange(lost_, {}))
       reconnect(w);
     return true;
@@ -130,6 +132,15 @@ public:
   }
 
 private:
+  void say(const std::string& line) const {
+    if (!verbose_)
+      return;
+    if (hooks_.on_line)
+      hooks_.on_line(line);
+    else
+      fmt::print("{}\n", line);
+  }
+
   void start_server_only(server_options opts) {
     outcome_ = opts.outcome;
     server_ = spawn_parameter_server(sys_, std::move(opts));
@@ -186,6 +197,7 @@ private:
   training_setup setup_;
   bool verbose_;
   row_memory rows_;
+  local_run_hooks hooks_;
   std::shared_ptr<fault_injector> faults_;
   std::uint32_t next_id_;
   caf::actor server_;
@@ -198,11 +210,12 @@ private:
 
 run_outcome run_faulty(caf::actor_system& sys, const run_config& cfg, training_setup setup,
                        bool verbose, const std::atomic<bool>* stop,
-                       std::shared_ptr<fault_injector> faults, row_memory rows) {
+                       std::shared_ptr<fault_injector> faults, row_memory rows,
+                       const local_run_hooks& hooks) {
   caf::scoped_actor self{sys};
-  faulty_cluster cluster{sys, self, cfg, setup, verbose, rows, faults};
+  faulty_cluster cluster{sys, self, cfg, setup, verbose, rows, hooks, faults};
   cluster.start(
-      make_local_server_options(cfg, setup, verbose, rows, faults, cluster.coordinator()));
+      make_local_server_options(cfg, setup, verbose, rows, hooks, faults, cluster.coordinator()));
   bool done = false, stop_sent = false;
   while (!done)
     self->receive(
@@ -245,11 +258,12 @@ run_outcome run_faulty(caf::actor_system& sys, const run_config& cfg, training_s
 
 run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,
                       bool verbose, const std::atomic<bool>* stop,
-                      std::shared_ptr<fault_injector> faults, row_memory rows) {
+                      std::shared_ptr<fault_injector> faults, row_memory rows,
+                      local_run_hooks hooks) {
   // A plan that injects nothing takes exactly the fault-free path: no link, no hook.
   if (faults && !faults->plan().empty())
-    return run_faulty(sys, cfg, std::move(setup), verbose, stop, std::move(faults), rows);
-  auto opts = make_local_server_options(cfg, setup, verbose, rows, faults);
+    return run_faulty(sys, cfg, std::move(setup), verbose, stop, std::move(faults), rows, hooks);
+  auto opts = make_local_server_options(cfg, setup, verbose, rows, hooks, faults);
   auto outcome = opts.outcome;
   auto server = spawn_parameter_server(sys, std::move(opts));
   caf::scoped_actor self{sys};

@@ -6,9 +6,18 @@
 #include <caf/actor_system.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 namespace dsq {
+
+/// What a local run tells its caller while it runs (server_setup::on_row and on_line; the
+/// restart lines of a crashed server go to on_line too). Empty: nothing, and lines to stdout.
+struct local_run_hooks {
+  std::function<bool(const step_record& row)> on_row;
+  std::function<void(std::string_view line)> on_line;
+};
 
 /// `dsq local`: the parameter server and cfg.workers workers as actors of `sys`, exchanging
 /// the same serialized messages they would exchange across hosts. Blocks until the run ends.
@@ -25,6 +34,6 @@ namespace dsq {
 run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,
                       bool verbose, const std::atomic<bool>* stop = nullptr,
                       std::shared_ptr<fault_injector> faults = nullptr,
-                      row_memory rows = row_memory::last);
+                      row_memory rows = row_memory::last, local_run_hooks hooks = {});
 
 } // namespace dsq

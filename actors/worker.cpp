@@ -123,7 +123,11 @@ void perform(Self* self, worker_effect::arm_timer& fx) {
 }
 
 template <class Self>
-void perform(Self*, worker_effect::say& fx) {
+void perform(Self* self, worker_effect::say& fx) {
+  if (self->state.opts.on_line) {
+    self->state.opts.on_line(fx.line);
+    return;
+  }
   fmt::print("{}\n", fx.line);
   std::fflush(stdout); // a worker's log must show where it is, also when it is killed
 }

@@ -41,6 +41,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace dsq {
 
@@ -50,6 +51,8 @@ struct worker_options {
   training_setup setup;
   std::string host = "local";
   bool verbose = false; ///< print progress of its own (dsq worker)
+  /// Where those lines go, each without its newline; empty: stdout.
+  std::function<void(std::string_view line)> on_line;
   /// false: whoever spawns the worker registers it (see spawn_local_workers), so that the
   /// server monitors it even if it dies before it runs.
   bool self_register = true;

@@ -155,9 +155,11 @@ void run_log::flush(bool all) {
   if (!failure_.empty())
     throw std::runtime_error(failure_);
   for (; written_ < rows_.size() && (all || !waiting_[written_]); ++written_) {
+    const auto& r = rows_[written_];
+    if (on_final_)
+      on_final_(r);
     if (!csv_.is_open())
       continue;
-    const auto& r = rows_[written_];
     // The initial (or resumed) model has no pushes, hence no training loss: an empty cell. A
     // step with pushes whose loss is not finite writes nan or inf: the run diverged there.
     const bool trained = r.pushes > 0 || !std::isnan(r.train_loss);

@@ -17,9 +17,19 @@ std::string human_bytes(std::uint64_t bytes) {
   return fmt::format("{:.1f} kB", b / 1e3);
 }
 
-run_reporter::run_reporter(std::shared_ptr<run_log> log, bool verbose, std::uint64_t total_steps)
+run_reporter::run_reporter(std::shared_ptr<run_log> log, bool verbose, std::uint64_t total_steps,
+                           line_sink lines)
     : log_(log ? std::move(log) : std::make_shared<run_log>(std::string{})), verbose_(verbose),
-      total_steps_(total_steps) {}
+      lines_(std::move(lines)), total_steps_(total_steps) {}
+
+void run_reporter::put(std::string_view line) const {
+  if (lines_) {
+    lines_(line);
+    return;
+  }
+  fmt::print("{}\n", line);
+  std::fflush(stdout);
+}
 
 std::string human_duration(double seconds) {
   const auto s = static_cast<std::uint64_t>(std::llround(std::max(0.0, seconds)));
@@ -64,13 +74,13 @@ std::optional<step_record> run_reporter::evaluated(std::uint64_t step, double te
   if (!row || !verbose_)
     return row;
   auto train = std::isnan(row->train_loss) ? std::string{"  -   "} : loss_text(row->train_loss);
-  fmt::print("step {:>6}/{}  batch_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}  "
-             "{:.1f} steps/s  workers {}\n",
-             row->step, total_steps_, train, loss_text(row->test_loss), 100 * row->test_accuracy,
-             human_bytes(row->total_bytes_up), human_bytes(row->total_bytes_down),
-             row->wall_s > 0 ? static_cast<double>(row->step - first_version_) / row->wall_s : 0.0,
-             row->workers);
-  std::fflush(stdout);
+  put(fmt::format(
+      "step {:>6}/{}  batch_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}  "
+      "{:.1f} steps/s  workers {}",
+      row->step, total_steps_, train, loss_text(row->test_loss), 100 * row->test_accuracy,
+      human_bytes(row->total_bytes_up), human_bytes(row->total_bytes_down),
+      row->wall_s > 0 ? static_cast<double>(row->step - first_version_) / row->wall_s : 0.0,
+      row->workers));
   return row;
 }
 
@@ -92,8 +102,7 @@ std::optional<std::string> run_reporter::progress(std::uint64_t version, time_po
   auto line = fmt::format("step {:>6}/{}  {:.1f} steps/s  ETA {}", version, total_steps_, rate,
                           rate > 0 ? human_duration(static_cast<double>(left) / rate)
                                    : std::string{"unknown"});
-  fmt::print("{}\n", line);
-  std::fflush(stdout);
+  put(line);
   return line;
 }
 
@@ -127,8 +136,7 @@ run_summary run_reporter::finish(std::uint64_t version) {
 void run_reporter::say(const std::string& line) const {
   if (!verbose_)
     return;
-  fmt::print("{}\n", line);
-  std::fflush(stdout);
+  put(line);
 }
 
 void run_reporter::print_done(const run_summary& s, std::size_t dim) const {
@@ -140,22 +148,21 @@ void run_reporter::print_done(const run_summary& s, std::size_t dim) const {
   const auto head = stopped ? s.note + ":" : std::string{"done:"};
   if (s.pushes_applied == 0 && std::isnan(s.test_loss)) {
     // Stopped before training started: there is no loss or accuracy to show.
-    fmt::print("{} no step made in {:.1f} s{}\n", head, s.wall_s,
-               s.note.empty() || stopped ? std::string{} : " (" + s.note + ")");
-    std::fflush(stdout);
+    put(fmt::format("{} no step made in {:.1f} s{}", head, s.wall_s,
+                    s.note.empty() || stopped ? std::string{} : " (" + s.note + ")"));
     return;
   }
   // What the same pushes would have cost in fp32: the saving compression buys.
   const double dense_bytes = 4.0 * static_cast<double>(dim) * static_cast<double>(s.pushes_applied);
-  fmt::print("{} {} steps in {:.1f} s ({:.1f} steps/s), train_loss (full set) {}, test_loss {}, "
-             "test_acc {:.2f}%, traffic up {} down {}",
-             head, s.steps, s.wall_s, s.steps_per_s, loss_text(s.final_train_loss),
-             loss_text(s.test_loss), 100 * s.test_accuracy, human_bytes(s.bytes_up),
-             human_bytes(s.bytes_down));
+  auto line = fmt::format(
+      "{} {} steps in {:.1f} s ({:.1f} steps/s), train_loss (full set) {}, test_loss "
+      "{}, test_acc {:.2f}%, traffic up {} down {}",
+      head, s.steps, s.wall_s, s.steps_per_s, loss_text(s.final_train_loss), loss_text(s.test_loss),
+      100 * s.test_accuracy, human_bytes(s.bytes_up), human_bytes(s.bytes_down));
   if (s.bytes_up > 0)
-    fmt::print(" ({:.1f}x less than fp32 uplink)", dense_bytes / static_cast<double>(s.bytes_up));
-  fmt::print("\n");
-  std::fflush(stdout);
+    line += fmt::format(" ({:.1f}x less than fp32 uplink)",
+                        dense_bytes / static_cast<double>(s.bytes_up));
+  put(line);
 }
 
 } // namespace dsq

@@ -8,17 +8,24 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace dsq {
 
 class run_reporter {
 public:
-  /// Rows go to `log`; console lines only if `verbose`. The run ends at version `total_steps`.
-  run_reporter(std::shared_ptr<run_log> log, bool verbose, std::uint64_t total_steps);
+  /// Where console lines go: each line without its newline.
+  using line_sink = std::function<void(std::string_view line)>;
+
+  /// Rows go to `log`; console lines only if `verbose`, to `lines` (empty: stdout, flushed at
+  /// each line). The run ends at version `total_steps`.
+  run_reporter(std::shared_ptr<run_log> log, bool verbose, std::uint64_t total_steps,
+               line_sink lines = {});
 
   using time_point = std::chrono::steady_clock::time_point;
 
@@ -58,8 +65,11 @@ public:
   void print_done(const run_summary& s, std::size_t dim) const;
 
 private:
+  void put(std::string_view line) const;
+
   std::shared_ptr<run_log> log_;
   bool verbose_;
+  line_sink lines_;
   std::uint64_t total_steps_;
   std::uint64_t first_version_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();

@@ -534,7 +534,8 @@ void check_given_values(const std::vector<given_option>& given, const run_config
                        ": must be 0 or more (leave it out for the default of 4)");
 }
 
-/// What only `command` can check.
+} // namespace
+
 void check_for_command(const run_config& run, dsq_command command) {
   if (command != dsq_command::local)
     return; // dsq server: later ids are the workers that join (see --slow-worker's help)
@@ -544,8 +545,6 @@ void check_for_command(const run_config& run, dsq_command command) {
                                      "--workers={}: ids 0 to {})",
                                      run.slow_worker, id, run.workers, run.workers - 1));
 }
-
-} // namespace
 
 parse_result parse_options(const std::vector<std::string>& args, dsq_options& opts,
                            std::optional<dsq_command> command) {

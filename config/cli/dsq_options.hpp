@@ -81,6 +81,10 @@ struct parse_result {
 parse_result parse_options(const std::vector<std::string>& args, dsq_options& opts,
                            std::optional<dsq_command> command = std::nullopt);
 
+/// What only `command` can check of a configuration that validate() accepted (a --slow-worker
+/// id beyond dsq local's --workers); throws config_error. parse_options calls it.
+void check_for_command(const run_config& run, dsq_command command);
+
 /// One `key=value` line of an INI file, as the argument it stands for.
 struct ini_entry {
   std::string argument; ///< "--key=value", "--section.key=value" outside [global]

@@ -396,7 +396,7 @@ BOOST_AUTO_TEST_CASE(each_commands_help_lists_exactly_the_options_it_uses) {
   }
 }
 
-// dsq launch's own options (the run's go on to its processes: demos/launch_command.cpp).
+// dsq launch's own options (the run's go on to its processes: actors/run/launch.cpp).
 BOOST_AUTO_TEST_CASE(dsq_launch_takes_its_own_options_and_the_others_refuse_them) {
   dsq_options opts;
   auto r = parse_options({"--hostfile=hosts", "--restart-workers=2", "--restart-server=1",

@@ -1,4 +1,4 @@
-// dsq launch (demos/launch_command.cpp) driven as a process: a run launched on this machine
+// dsq launch (actors/run/launch.cpp) driven as a process: a run launched on this machine
 // equals the same run started by hand; a launch over three network namespaces whose server is
 // SIGKILLed mid-run restarts it from its checkpoint and ends like the undisturbed run; a bad
 // host file, an unreachable host, a launch command that fails, a failed worker and a stopped

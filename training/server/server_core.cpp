@@ -47,7 +47,7 @@ server_core::server_core(server_setup setup, time_point now)
     : opts_(std::move(setup)), method_(resolve_method(opts_.cfg)),
       engine_(opts_.cfg, *opts_.setup.net),
       members_(worker_cap(opts_.cfg), opts_.setup.data->train.size()),
-      total_steps_(steps_of(opts_)), report_(opts_.log, opts_.verbose, total_steps_),
+      total_steps_(steps_of(opts_)), report_(opts_.log, opts_.verbose, total_steps_, opts_.on_line),
       checks_(method_.uplink, opts_.setup.net->num_parameters(), opts_.cfg.max_push_norm),
       probe_(opts_.setup.net, opts_.setup.data->train, opts_.cfg.seed),
       ring_(recent_updates_max, recent_bytes_max), now_(now), waiting_since_(now) {
@@ -69,6 +69,20 @@ server_core::server_core(server_setup setup, time_point now)
   if (opts_.resume_from) // the automatic bound goes on
     checks_.restore_norms(opts_.resume_from->push_norms, opts_.resume_from->push_norm_peak);
   report_.log().keep(opts_.rows);
+  if (opts_.on_row)
+    // Called inside the log's flush: only notes the answer, which the core acts on once the
+    // row's event is handled (stop_if_observer_asked). Every final row is shown, also after a
+    // false, so that the observer sees the whole record.
+    report_.log().on_final([this](const step_record& row) {
+      try {
+        if (!opts_.on_row(row))
+          observer_said_stop_ = true;
+      } catch (const std::exception& e) {
+        if (observer_failure_.empty())
+          observer_failure_ =
+              fmt::format("the run's observer failed at row {}: {}", row.step, e.what());
+      }
+    });
   report_.start(version());
 }
 

@@ -158,6 +158,7 @@ private:
   void heard_from(std::uint32_t id);
   // the end
   void finish(std::string failure = {});
+  bool stop_if_observer_asked();
   void maybe_quit();
   run_summary summary();
 
@@ -206,6 +207,9 @@ private:
   std::size_t evals_in_flight_ = 0;
   std::string failure_;
   bool stopped_early_ = false;
+  /// The observer (server_setup::on_row) returned false, or threw (its message).
+  bool observer_said_stop_ = false;
+  std::string observer_failure_;
   std::optional<std::uint64_t> diverged_at_;
   /// Workers told to go whose connection is still open (await_goodbyes).
   std::set<peer_id> told_to_go_;

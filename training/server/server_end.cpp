@@ -32,6 +32,20 @@ server_effects server_core::stop_requested(time_point now) {
   return take();
 }
 
+/// The run's observer asked to stop (or failed) while the last event was handled: ends the run
+/// at the step it has reached, as a stop request does. True if it ended it.
+bool server_core::stop_if_observer_asked() {
+  if (phase_ != phase::training || (!observer_said_stop_ && observer_failure_.empty()))
+    return false;
+  if (!observer_failure_.empty()) {
+    finish(observer_failure_);
+    return true;
+  }
+  stopped_early_ = true;
+  finish();
+  return true;
+}
+
 void server_core::finish(std::string failure) {
   if (phase_ == phase::finishing)
     return;

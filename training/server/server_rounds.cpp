@@ -235,6 +235,8 @@ void server_core::record_row(step_record row) {
   }
   if (check_diverged(row.train_loss))
     return;
+  if (!last && stop_if_observer_asked())
+    return;
   if (evaluate_now)
     request_evaluation(false);
   else if (!last)
@@ -354,6 +356,7 @@ server_effects server_core::evaluated(std::uint64_t step, bool with_train, doubl
   }
   if (with_train)
     opts_.outcome->summary.final_train_loss = train_loss;
+  stop_if_observer_asked();
   // dsq server only: its members come over the network and may push poison that passes every
   // check. dsq local's workers are this process's own code, and a method that wrecks the model
   // there is a result (the bit-for-bit tests and comparisons run such methods to the end).

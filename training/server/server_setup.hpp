@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace dsq {
 
@@ -41,6 +42,13 @@ struct server_setup {
   /// without a goodbye or a checkpoint (it quits with exit_reason::kill). The fault plan's
   /// server-crash uses it; empty: never.
   std::function<bool(std::uint64_t version)> crash_hook;
+  /// Called with every row of the record once it is final (an evaluated row with its test
+  /// columns), in step order, from the server's thread. false: stop the run as
+  /// server_core::stop_requested does (summary completed false, "stopped at step N of M"), at the
+  /// step the run has reached. The run's observer (include/dsq/run.hpp); empty: none.
+  std::function<bool(const step_record& row)> on_row;
+  /// Where the console lines go when `verbose`, each without its newline; empty: stdout.
+  std::function<void(std::string_view line)> on_line;
   /// Read at the end for the summary's `faults_injected` ({kind: count}); empty: none.
   std::function<std::map<std::string, std::uint64_t>()> faults_injected;
 };

@@ -1,4 +1,4 @@
-#include "demos/launch_command.hpp"
+#include "actors/run/launch.hpp"
 
 #include "base/os/supervised_children.hpp"
 #include "config/cli/dsq_options.hpp"
