@@ -793,113 +793,114 @@ BOOST_AUTO_TEST_CASE(a_worker_getting_the_data_still_starts_up_until_all_of_it_w
   auto late = farewells_to(s.core.tick(t0 + 72s), 1);
   BOOST_REQUIRE(late.size() == 1u);
   BOOST_TEST(late[0].bye.reason.find("no push") != std::string::npos);
+}
 
-  // -- issue 25: the run's observer (server_setup::on_row, on_line) ------------------------------
+// -- issue 25: the run's observer (server_setup::on_row, on_line) ------------------------------
 
-  BOOST_AUTO_TEST_CASE(the_observer_sees_every_row_once_final_in_step_order) {
-    auto cfg = small_run();
-    cfg.steps = 3;
-    auto setup = setup_of(cfg);
-    std::vector<step_record> seen;
-    setup.on_row = [&](const step_record& row) {
-      seen.push_back(row);
-      return true;
-    };
-    auto outcome = setup.outcome;
-    server_core core{setup, t0};
-    core.registered(hello(1), t0);
-    core.registered(hello(2), t0);
-    core.pushed(1, push_of(cfg, 0, 0), t0);
-    core.pushed(2, push_of(cfg, 1, 0), t0);
-    BOOST_TEST(seen.empty()); // row 0 waits for its evaluation, and row 1 behind it
-    core.evaluated(0, false, 0.69, 0.5, 0);
-    BOOST_REQUIRE(seen.size() == 2u);
-    BOOST_TEST(seen[0].step == 0u);
-    BOOST_TEST(seen[0].evaluated);
-    BOOST_TEST(seen[0].test_loss == 0.69);
-    BOOST_TEST(seen[1].step == 1u);
-    core.pushed(1, push_of(cfg, 0, 1), t0);
-    core.pushed(2, push_of(cfg, 1, 1), t0);
-    BOOST_TEST(seen.size() == 3u); // nothing waits: the row is shown as it is recorded
-    core.pushed(1, push_of(cfg, 0, 2), t0);
-    core.pushed(2, push_of(cfg, 1, 2), t0); // the last: its row waits for the final evaluation
-    BOOST_TEST(seen.size() == 3u);
-    core.evaluated(3, true, 0.5, 0.75, 0.4);
-    BOOST_REQUIRE(seen.size() == 4u);
-    BOOST_TEST(seen[3].step == 3u);
-    BOOST_TEST(seen[3].test_accuracy == 0.75);
-    BOOST_TEST(outcome->ok);
-    BOOST_TEST(outcome->summary.completed);
+BOOST_AUTO_TEST_CASE(the_observer_sees_every_row_once_final_in_step_order) {
+  auto cfg = small_run();
+  cfg.steps = 3;
+  auto setup = setup_of(cfg);
+  std::vector<step_record> seen;
+  setup.on_row = [&](const step_record& row) {
+    seen.push_back(row);
+    return true;
+  };
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  BOOST_TEST(seen.empty()); // row 0 waits for its evaluation, and row 1 behind it
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  BOOST_REQUIRE(seen.size() == 2u);
+  BOOST_TEST(seen[0].step == 0u);
+  BOOST_TEST(seen[0].evaluated);
+  BOOST_TEST(seen[0].test_loss == 0.69);
+  BOOST_TEST(seen[1].step == 1u);
+  core.pushed(1, push_of(cfg, 0, 1), t0);
+  core.pushed(2, push_of(cfg, 1, 1), t0);
+  BOOST_TEST(seen.size() == 3u); // nothing waits: the row is shown as it is recorded
+  core.pushed(1, push_of(cfg, 0, 2), t0);
+  core.pushed(2, push_of(cfg, 1, 2), t0); // the last: its row waits for the final evaluation
+  BOOST_TEST(seen.size() == 3u);
+  core.evaluated(3, true, 0.5, 0.75, 0.4);
+  BOOST_REQUIRE(seen.size() == 4u);
+  BOOST_TEST(seen[3].step == 3u);
+  BOOST_TEST(seen[3].test_accuracy == 0.75);
+  BOOST_TEST(outcome->ok);
+  BOOST_TEST(outcome->summary.completed);
+}
+
+BOOST_AUTO_TEST_CASE(an_observer_returning_false_stops_the_run_at_that_step_as_a_stop_does) {
+  auto cfg = small_run();
+  cfg.steps = 10;
+  auto setup = setup_of(cfg);
+  std::vector<std::uint64_t> seen;
+  setup.on_row = [&](const step_record& row) {
+    seen.push_back(row.step);
+    return row.step < 2;
+  };
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  for (std::uint64_t step = 0; step < 2; ++step) {
+    core.pushed(1, push_of(cfg, 0, step), t0);
+    core.pushed(2, push_of(cfg, 1, step), t0);
   }
+  BOOST_TEST(core.version() == 2u);
+  BOOST_TEST((core.now_in() == server_core::phase::finishing));
+  auto end = core.evaluated(2, true, 0.6, 0.6, 0.6);
+  BOOST_REQUIRE(effects<stop_server>(end).size() == 1u);
+  BOOST_TEST(!effects<stop_server>(end)[0].failed);
+  BOOST_TEST(outcome->ok);
+  BOOST_TEST(!outcome->summary.completed);
+  BOOST_TEST(outcome->summary.steps == 2u);
+  BOOST_TEST(outcome->summary.note == "stopped at step 2 of 10");
+  BOOST_TEST((seen == std::vector<std::uint64_t>{0, 1, 2}));
+}
 
-  BOOST_AUTO_TEST_CASE(an_observer_returning_false_stops_the_run_at_that_step_as_a_stop_does) {
-    auto cfg = small_run();
-    cfg.steps = 10;
-    auto setup = setup_of(cfg);
-    std::vector<std::uint64_t> seen;
-    setup.on_row = [&](const step_record& row) {
-      seen.push_back(row.step);
-      return row.step < 2;
-    };
-    auto outcome = setup.outcome;
-    server_core core{setup, t0};
-    core.registered(hello(1), t0);
-    core.registered(hello(2), t0);
-    core.evaluated(0, false, 0.69, 0.5, 0);
-    for (std::uint64_t step = 0; step < 2; ++step) {
-      core.pushed(1, push_of(cfg, 0, step), t0);
-      core.pushed(2, push_of(cfg, 1, step), t0);
-    }
-    BOOST_TEST(core.version() == 2u);
-    BOOST_TEST((core.now_in() == server_core::phase::finishing));
-    auto end = core.evaluated(2, true, 0.6, 0.6, 0.6);
-    BOOST_REQUIRE(effects<stop_server>(end).size() == 1u);
-    BOOST_TEST(!effects<stop_server>(end)[0].failed);
-    BOOST_TEST(outcome->ok);
-    BOOST_TEST(!outcome->summary.completed);
-    BOOST_TEST(outcome->summary.steps == 2u);
-    BOOST_TEST(outcome->summary.note == "stopped at step 2 of 10");
-    BOOST_TEST((seen == std::vector<std::uint64_t>{0, 1, 2}));
-  }
+BOOST_AUTO_TEST_CASE(an_observer_that_throws_fails_the_run_with_its_message) {
+  auto cfg = small_run();
+  auto setup = setup_of(cfg);
+  setup.on_row = [](const step_record& row) -> bool {
+    if (row.step == 1)
+      throw std::runtime_error("plot window closed");
+    return true;
+  };
+  auto outcome = setup.outcome;
+  server_core core{setup, t0};
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  core.evaluated(1, true, 0.6, 0.6, 0.6);
+  BOOST_TEST(!outcome->ok);
+  BOOST_TEST(outcome->error == "the run's observer failed at row 1: plot window closed");
+}
 
-  BOOST_AUTO_TEST_CASE(an_observer_that_throws_fails_the_run_with_its_message) {
-    auto cfg = small_run();
-    auto setup = setup_of(cfg);
-    setup.on_row = [](const step_record& row) -> bool {
-      if (row.step == 1)
-        throw std::runtime_error("plot window closed");
-      return true;
-    };
-    auto outcome = setup.outcome;
-    server_core core{setup, t0};
-    core.registered(hello(1), t0);
-    core.registered(hello(2), t0);
-    core.evaluated(0, false, 0.69, 0.5, 0);
-    core.pushed(1, push_of(cfg, 0, 0), t0);
-    core.pushed(2, push_of(cfg, 1, 0), t0);
-    core.evaluated(1, true, 0.6, 0.6, 0.6);
-    BOOST_TEST(!outcome->ok);
-    BOOST_TEST(outcome->error == "the run's observer failed at row 1: plot window closed");
-  }
-
-  BOOST_AUTO_TEST_CASE(console_lines_go_to_the_line_sink_when_one_is_given) {
-    auto cfg = small_run();
-    cfg.steps = 1;
-    auto setup = setup_of(cfg);
-    setup.verbose = true;
-    std::vector<std::string> lines;
-    setup.on_line = [&](std::string_view line) { lines.emplace_back(line); };
-    server_core core{setup, t0};
-    core.start();
-    core.registered(hello(1), t0);
-    core.registered(hello(2), t0);
-    core.evaluated(0, false, 0.69, 0.5, 0);
-    core.pushed(1, push_of(cfg, 0, 0), t0);
-    core.pushed(2, push_of(cfg, 1, 0), t0);
-    core.evaluated(1, true, 0.6, 0.6, 0.6);
-    BOOST_REQUIRE(!lines.empty());
-    BOOST_TEST(lines.front() == core.header());
-    BOOST_TEST(lines.back().rfind("done: 1 steps in", 0) == 0u);
-    for (const auto& line : lines)
-      BOOST_TEST(line.find('\n') == std::string::npos);
-  }
+BOOST_AUTO_TEST_CASE(console_lines_go_to_the_line_sink_when_one_is_given) {
+  auto cfg = small_run();
+  cfg.steps = 1;
+  auto setup = setup_of(cfg);
+  setup.verbose = true;
+  std::vector<std::string> lines;
+  setup.on_line = [&](std::string_view line) { lines.emplace_back(line); };
+  server_core core{setup, t0};
+  core.start();
+  core.registered(hello(1), t0);
+  core.registered(hello(2), t0);
+  core.evaluated(0, false, 0.69, 0.5, 0);
+  core.pushed(1, push_of(cfg, 0, 0), t0);
+  core.pushed(2, push_of(cfg, 1, 0), t0);
+  core.evaluated(1, true, 0.6, 0.6, 0.6);
+  BOOST_REQUIRE(!lines.empty());
+  BOOST_TEST(lines.front() == core.header());
+  BOOST_TEST(lines.back().rfind("done: 1 steps in", 0) == 0u);
+  for (const auto& line : lines)
+    BOOST_TEST(line.find('\n') == std::string::npos);
+}
