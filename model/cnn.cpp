@@ -217,9 +217,11 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
 }
 
 // Adds this chunk's gradient to grad; on entry pass.delta holds the gradient of the (whole
-// batch's) loss with respect to the chunk's logits.
+// batch's) loss with respect to the chunk's logits. The first chunk writes the weights'
+// gradients instead of adding them to zeros (the same bits: a product's sums start from +0 and
+// never become -0, and 0 + x = x), which saves zeroing and reading 13 MB for the default CNN.
 void convolutional_network::backward(const Eigen::VectorXf& params, const float* images,
-                                     Eigen::Index count, chunk_pass& pass,
+                                     Eigen::Index count, bool first_chunk, chunk_pass& pass,
                                      Eigen::Ref<Eigen::VectorXf> grad) const {
   (void)images; // its im2col matrix, pass.cols1, is all that the first layer's gradient needs
   auto weights = [&](std::size_t l) {
@@ -235,14 +237,14 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   const Eigen::Index half = side_ / 2, quarter = side_ / 4;
 
   // Output layer, then the dense hidden layer (its ReLU output is pass.hidden).
-  multiply(grad_weights(3), as_is(pass.delta), transposed(pass.hidden), true);
+  multiply(grad_weights(3), as_is(pass.delta), transposed(pass.hidden), !first_chunk);
   grad_bias(3) += pass.delta.rowwise().sum();
   pass.dhidden.resize(hidden_, count);
   multiply(pass.dhidden, transposed(weights(3)), as_is(pass.delta));
   pass.dhidden.array() *= (pass.hidden.array() > 0.0f).cast<float>();
 
   const const_matrix_view features(pass.pooled2.data(), channels_[1] * quarter * quarter, count);
-  multiply(grad_weights(2), as_is(pass.dhidden), transposed(features), true);
+  multiply(grad_weights(2), as_is(pass.dhidden), transposed(features), !first_chunk);
   grad_bias(2) += pass.dhidden.rowwise().sum();
   pass.dfeatures.resize(features.rows(), count);
   multiply(pass.dfeatures, transposed(weights(2)), as_is(pass.dhidden));
@@ -250,7 +252,7 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   unpool(pass.dfeatures, pass.pooled2, pass.where2, channels_[1], half * half * count, pass.dz2);
 
   // Second convolution: dz2 is the gradient with respect to its output.
-  multiply(grad_weights(1), as_is(pass.dz2), transposed(pass.cols2), true);
+  multiply(grad_weights(1), as_is(pass.dz2), transposed(pass.cols2), !first_chunk);
   grad_bias(1) += pass.dz2.rowwise().sum();
   pass.dcols.resize(pass.cols2.rows(), pass.cols2.cols());
   multiply(pass.dcols, transposed(weights(1)), as_is(pass.dz2));
@@ -258,7 +260,7 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   unpool(pass.dpooled1, pass.pooled1, pass.where1, channels_[0], side_ * side_ * count, pass.dz1);
 
   // First convolution; the gradient with respect to the images is not needed.
-  multiply(grad_weights(0), as_is(pass.dz1), transposed(pass.cols1), true);
+  multiply(grad_weights(0), as_is(pass.dz1), transposed(pass.cols1), !first_chunk);
   grad_bias(0) += pass.dz1.rowwise().sum();
 }
 
@@ -275,7 +277,8 @@ float convolutional_network::do_loss_and_gradient(const Eigen::VectorXf& params,
                                                   const Eigen::MatrixXf& x,
                                                   std::span<const std::int32_t> y,
                                                   Eigen::Ref<Eigen::VectorXf> grad) const {
-  grad.setZero();
+  for (const auto& blk : blocks_) // the weights' gradients are written by the first chunk
+    grad.segment(Eigen::Index(blk.bias_offset), blk.rows).setZero();
   thread_local chunk_pass pass;
   const Eigen::Index total = x.cols();
   double data_loss = 0;
@@ -290,7 +293,7 @@ float convolutional_network::do_loss_and_gradient(const Eigen::VectorXf& params,
     const double weight = double(count) / double(total);
     data_loss += weight * chunk_loss;
     pass.delta *= static_cast<float>(weight);
-    backward(params, images, count, pass, grad);
+    backward(params, images, count, start == 0, pass, grad);
   }
   if (l2_ != 0)
     for (const auto& blk : blocks_) {

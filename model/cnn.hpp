@@ -71,7 +71,7 @@ private:
   void forward(const Eigen::VectorXf& params, const float* images, Eigen::Index count,
                chunk_pass& pass) const;
   void backward(const Eigen::VectorXf& params, const float* images, Eigen::Index count,
-                chunk_pass& pass, Eigen::Ref<Eigen::VectorXf> grad) const;
+                bool first_chunk, chunk_pass& pass, Eigen::Ref<Eigen::VectorXf> grad) const;
   float penalty(const Eigen::VectorXf& params) const;
 
   Eigen::Index input_dim_, side_;

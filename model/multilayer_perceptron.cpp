@@ -60,9 +60,13 @@ void multilayer_perceptron::do_initialize(Eigen::Ref<Eigen::VectorXf> params,
   }
 }
 
-multilayer_perceptron::forward_pass multilayer_perceptron::forward(const Eigen::VectorXf& params,
-                                                                   const Eigen::MatrixXf& x) const {
-  forward_pass pass;
+multilayer_perceptron::forward_pass& multilayer_perceptron::thread_pass() {
+  thread_local forward_pass pass;
+  return pass;
+}
+
+void multilayer_perceptron::forward(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
+                                    forward_pass& pass) const {
   pass.hidden.resize(hidden_.size());
   const Eigen::MatrixXf* input = &x;
   for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -77,7 +81,6 @@ multilayer_perceptron::forward_pass multilayer_perceptron::forward(const Eigen::
       out = out.cwiseMax(0.0f);
     input = &out;
   }
-  return pass;
 }
 
 float multilayer_perceptron::penalty(const Eigen::VectorXf& params) const {
@@ -94,11 +97,13 @@ float multilayer_perceptron::do_loss_and_gradient(const Eigen::VectorXf& params,
                                                   const Eigen::MatrixXf& x,
                                                   std::span<const std::int32_t> y,
                                                   Eigen::Ref<Eigen::VectorXf> grad) const {
-  auto pass = forward(params, x);
+  auto& pass = thread_pass();
+  forward(params, x, pass);
   // delta is the gradient of the mean loss with respect to the current layer's pre-activation.
-  Eigen::MatrixXf delta = std::move(pass.logits);
+  Eigen::MatrixXf& delta = pass.delta;
+  Eigen::MatrixXf& below = pass.below;
+  delta.swap(pass.logits);
   const float data_loss = cross_entropy_with_gradient(delta, y);
-  Eigen::MatrixXf below;
   for (std::size_t l = layers_.size(); l-- > 0;) {
     const auto& layer = layers_[l];
     const Eigen::MatrixXf& input = l == 0 ? x : pass.hidden[l - 1];
@@ -122,19 +127,25 @@ float multilayer_perceptron::do_loss_and_gradient(const Eigen::VectorXf& params,
 
 float multilayer_perceptron::do_loss(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
                                      std::span<const std::int32_t> y) const {
-  return static_cast<float>(total_cross_entropy(forward(params, x).logits, y) / double(x.cols())) +
+  auto& pass = thread_pass();
+  forward(params, x, pass);
+  return static_cast<float>(total_cross_entropy(pass.logits, y) / double(x.cols())) +
          penalty(params);
 }
 
 void multilayer_perceptron::do_predict(const Eigen::VectorXf& params, const Eigen::MatrixXf& x,
                                        std::span<std::int32_t> out) const {
-  argmax_per_column(forward(params, x).logits, out);
+  auto& pass = thread_pass();
+  forward(params, x, pass);
+  argmax_per_column(pass.logits, out);
 }
 
 evaluation multilayer_perceptron::do_evaluate_batch(const Eigen::VectorXf& params,
                                                     const Eigen::MatrixXf& x,
                                                     std::span<const std::int32_t> y) const {
-  const auto logits = forward(params, x).logits;
+  auto& pass = thread_pass();
+  forward(params, x, pass);
+  const Eigen::MatrixXf& logits = pass.logits;
   std::vector<std::int32_t> predicted(y.size());
   argmax_per_column(logits, predicted);
   std::size_t correct = 0;

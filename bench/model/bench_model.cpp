@@ -5,11 +5,14 @@
 //                          to the peak of that level, measured in the same run
 //   bench_model --train    plain SGD on MNIST, test accuracy after every epoch
 //                          (options: --epochs N, default 5)
+//   bench_model --model SPEC   the gradient throughput of that one model spec only
+//   bench_model --level L      ... at that SIMD level only (v2, v3, v4)
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,7 +90,7 @@ struct bench_case {
 
 // samples/s and GFLOP/s of loss_and_gradient per model, batch and SIMD level, against the
 // peak of each level measured in this run.
-void gradient_throughput() {
+void gradient_throughput(const std::string& only, std::optional<dsq::simd_level> only_level) {
   const int classes = 10;
   const Eigen::Index d = 784;
   const std::vector<bench_case> cases{
@@ -99,8 +102,13 @@ void gradient_throughput() {
   };
   std::vector<dsq::simd_level> levels;
   for (const auto level : dsq::all_simd_levels)
-    if (dsq::machine_simd_levels().contains(level))
+    if (dsq::machine_simd_levels().contains(level) && (!only_level || level == *only_level))
       levels.push_back(level);
+  if (levels.empty()) {
+    fmt::print("--level {}: this machine does not have it ({})\n", dsq::name(*only_level),
+               dsq::machine_simd_levels().to_string());
+    return;
+  }
   fmt::print("Gradient (loss_and_gradient) on one core at every SIMD level this machine has "
              "({}); the\nbaseline build's Eigen does the rest (SIMD: {}).\n\n",
              dsq::machine_simd_levels().to_string(), Eigen::SimdInstructionSetsInUse());
@@ -115,7 +123,12 @@ void gradient_throughput() {
   }
   fmt::print("\n{:<31} {:>5} {:>5} {:>11} {:>9} {:>9} {:>6}\n", "model", "batch", "level",
              "samples/s", "GFLOP/s", "peak", "ratio");
+  if (!only.empty() &&
+      std::none_of(cases.begin(), cases.end(), [&](const bench_case& c) { return only == c.spec; }))
+    fmt::print("--model {}: not one of the benchmark's models\n", only);
   for (const auto& c : cases) {
+    if (!only.empty() && only != c.spec)
+      continue;
     const auto m = dsq::make_model(c.spec, d, classes);
     Eigen::VectorXf params(Eigen::Index(m->num_parameters())), grad(params.size());
     m->initialize(params, 1);
@@ -191,20 +204,28 @@ void train_on_mnist(std::size_t epochs) {
 int main(int argc, char** argv) {
   bool train = false;
   std::size_t epochs = 5;
+  std::string only;
+  std::optional<dsq::simd_level> only_level;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--train") == 0) {
       train = true;
     } else if (std::strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) {
       epochs = std::strtoul(argv[++i], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else if (std::strcmp(argv[i], "--level") == 0 && i + 1 < argc &&
+               (only_level = dsq::parse_simd_level(argv[i + 1]))) {
+      ++i;
     } else {
-      fmt::print(stderr, "usage: {} [--train [--epochs N]]\n", argv[0]);
+      fmt::print(stderr, "usage: {} [--model SPEC] [--level v2|v3|v4] | --train [--epochs N]\n",
+                 argv[0]);
       return 2;
     }
   }
   if (train)
     train_on_mnist(epochs);
   else {
-    gradient_throughput();
+    gradient_throughput(only, only_level);
   }
   return 0;
 }

@@ -13,18 +13,18 @@ namespace {
 
 constexpr index tile_rows = 8, tile_cols = 4;
 
-template <int Cols>
-void tile(index kc, const float* a, index a_step, const float* b, float* c, index ldc,
+template <int Cols, bool BInPlace>
+void tile(index kc, const float* a, index a_step, const float* b, index b_step, float* c, index ldc,
           bool overwrite) {
   __m128 lo[Cols], hi[Cols];
 #pragma GCC unroll 16
   for (int j = 0; j < Cols; ++j)
     lo[j] = hi[j] = _mm_setzero_ps();
-  for (index p = 0; p < kc; ++p, a += a_step, b += tile_cols) {
+  for (index p = 0; p < kc; ++p, a += a_step, b += BInPlace ? 1 : tile_cols) {
     const __m128 a0 = _mm_loadu_ps(a), a1 = _mm_loadu_ps(a + 4);
 #pragma GCC unroll 16
     for (int j = 0; j < Cols; ++j) {
-      const __m128 bj = _mm_set1_ps(b[j]);
+      const __m128 bj = _mm_set1_ps(b[BInPlace ? j * b_step : j]);
       lo[j] = _mm_add_ps(lo[j], _mm_mul_ps(a0, bj));
       hi[j] = _mm_add_ps(hi[j], _mm_mul_ps(a1, bj));
     }
@@ -43,7 +43,10 @@ void tile(index kc, const float* a, index a_step, const float* b, float* c, inde
 
 struct micro {
   static constexpr index MR = tile_rows, NR = tile_cols, MC = 128, NC = 1024;
-  static constexpr tile_kernel tiles[NR] = {tile<1>, tile<2>, tile<3>, tile<4>};
+  static constexpr tile_kernel tiles[NR] = {tile<1, false>, tile<2, false>, tile<3, false>,
+                                            tile<4, false>};
+  static constexpr tile_kernel tiles_b_in_place[NR] = {tile<1, true>, tile<2, true>, tile<3, true>,
+                                                       tile<4, true>};
 };
 
 } // namespace

@@ -18,18 +18,18 @@ namespace {
 
 constexpr index tile_rows = 16, tile_cols = 6;
 
-template <int Cols>
-DSQ_V3 void tile(index kc, const float* a, index a_step, const float* b, float* c, index ldc,
-                 bool overwrite) {
+template <int Cols, bool BInPlace>
+DSQ_V3 void tile(index kc, const float* a, index a_step, const float* b, index b_step, float* c,
+                 index ldc, bool overwrite) {
   __m256 lo[Cols], hi[Cols];
 #pragma GCC unroll 16
   for (int j = 0; j < Cols; ++j)
     lo[j] = hi[j] = _mm256_setzero_ps();
-  for (index p = 0; p < kc; ++p, a += a_step, b += tile_cols) {
+  for (index p = 0; p < kc; ++p, a += a_step, b += BInPlace ? 1 : tile_cols) {
     const __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + 8);
 #pragma GCC unroll 16
     for (int j = 0; j < Cols; ++j) {
-      const __m256 bj = _mm256_broadcast_ss(b + j);
+      const __m256 bj = _mm256_broadcast_ss(b + (BInPlace ? j * b_step : j));
       lo[j] = _mm256_fmadd_ps(a0, bj, lo[j]);
       hi[j] = _mm256_fmadd_ps(a1, bj, hi[j]);
     }
@@ -48,7 +48,10 @@ DSQ_V3 void tile(index kc, const float* a, index a_step, const float* b, float* 
 
 struct micro {
   static constexpr index MR = tile_rows, NR = tile_cols, MC = 128, NC = 768;
-  static constexpr tile_kernel tiles[NR] = {tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>};
+  static constexpr tile_kernel tiles[NR] = {tile<1, false>, tile<2, false>, tile<3, false>,
+                                            tile<4, false>, tile<5, false>, tile<6, false>};
+  static constexpr tile_kernel tiles_b_in_place[NR] = {tile<1, true>, tile<2, true>, tile<3, true>,
+                                                       tile<4, true>, tile<5, true>, tile<6, true>};
 };
 
 } // namespace

@@ -20,18 +20,18 @@ namespace {
 
 constexpr index tile_rows = 32, tile_cols = 8;
 
-template <int Cols>
-DSQ_V4 void tile(index kc, const float* a, index a_step, const float* b, float* c, index ldc,
-                 bool overwrite) {
+template <int Cols, bool BInPlace>
+DSQ_V4 void tile(index kc, const float* a, index a_step, const float* b, index b_step, float* c,
+                 index ldc, bool overwrite) {
   __m512 lo[Cols], hi[Cols];
 #pragma GCC unroll 16
   for (int j = 0; j < Cols; ++j)
     lo[j] = hi[j] = _mm512_setzero_ps();
-  for (index p = 0; p < kc; ++p, a += a_step, b += tile_cols) {
+  for (index p = 0; p < kc; ++p, a += a_step, b += BInPlace ? 1 : tile_cols) {
     const __m512 a0 = _mm512_loadu_ps(a), a1 = _mm512_loadu_ps(a + 16);
 #pragma GCC unroll 16
     for (int j = 0; j < Cols; ++j) {
-      const __m512 bj = _mm512_set1_ps(b[j]);
+      const __m512 bj = _mm512_set1_ps(b[BInPlace ? j * b_step : j]);
       lo[j] = _mm512_fmadd_ps(a0, bj, lo[j]);
       hi[j] = _mm512_fmadd_ps(a1, bj, hi[j]);
     }
@@ -50,8 +50,12 @@ DSQ_V4 void tile(index kc, const float* a, index a_step, const float* b, float* 
 
 struct micro {
   static constexpr index MR = tile_rows, NR = tile_cols, MC = 64, NC = 1024;
-  static constexpr tile_kernel tiles[NR] = {tile<1>, tile<2>, tile<3>, tile<4>,
-                                            tile<5>, tile<6>, tile<7>, tile<8>};
+  static constexpr tile_kernel tiles[NR] = {tile<1, false>, tile<2, false>, tile<3, false>,
+                                            tile<4, false>, tile<5, false>, tile<6, false>,
+                                            tile<7, false>, tile<8, false>};
+  static constexpr tile_kernel tiles_b_in_place[NR] = {tile<1, true>, tile<2, true>, tile<3, true>,
+                                                       tile<4, true>, tile<5, true>, tile<6, true>,
+                                                       tile<7, true>, tile<8, true>};
 };
 
 } // namespace

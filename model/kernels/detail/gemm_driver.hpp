@@ -37,10 +37,11 @@ inline index round_up(index n, index unit) noexcept {
 }
 
 /// A tile's micro-kernel: sums kc terms a(i, p) * b(p, j) for the tile's MR rows and `cols`
-/// columns from zero, a's column p at a + p * a_step (MR floats), b's row p at b + p * NR; then
-/// c(i, j) = sum (overwrite) or c(i, j) + sum.
-using tile_kernel = void (*)(index kc, const float* a, index a_step, const float* b, float* c,
-                             index ldc, bool overwrite);
+/// columns from zero, a's column p at a + p * a_step (MR floats); b(p, j) at b[p * NR + j]
+/// (packed; b_step unused), or at b[p + j * b_step] (the kernels of tiles_b_in_place: B read
+/// where it is, its columns contiguous); then c(i, j) = sum (overwrite) or c(i, j) + sum.
+using tile_kernel = void (*)(index kc, const float* a, index a_step, const float* b, index b_step,
+                             float* c, index ldc, bool overwrite);
 
 /// A 64-byte aligned float buffer of a fixed size, kept for the thread's life.
 class aligned_floats {
@@ -160,14 +161,26 @@ inline void merge_tile(const float* tile, index mr, index rows, index cols, floa
     }
 }
 
-/// True if C = A B is cheaper computed as C^T = B^T A^T: when A^T is small and B^T can be read
-/// in place (B row-major), packing A^T instead of B saves more than writing C transposed (tile
-/// by tile, through a buffer) costs. The results are the same bits either way: each entry's
-/// terms are summed in the same order, and a * b rounds as b * a.
-inline bool better_transposed(const gemm_problem& p, index depth_block) noexcept {
+/// True if B is read where it is rather than packed: its columns are contiguous (a panel's
+/// kc rows of one column are one run) and A has at most `rows_per_block` rows, so that each
+/// panel of B serves only the few tiles of one block of A, too few to pay for packing it (the
+/// CNN's convolution: 64 rows of weights times the 800 x 6272 im2col matrix).
+inline bool b_read_in_place(const gemm_problem& p, index rows_per_block) noexcept {
+  return p.b.row_stride == 1 && p.m <= rows_per_block;
+}
+
+/// True if C = A B is cheaper computed as C^T = B^T A^T: when packing A^T (or reading it in
+/// place) instead of B saves more than writing C transposed (tile by tile, through a buffer)
+/// costs. The results are the same bits either way: each entry's terms are summed in the same
+/// order, and a * b rounds as b * a.
+inline bool better_transposed(const gemm_problem& p, index depth_block,
+                              index rows_per_block) noexcept {
   const double blocks = double((p.k + depth_block - 1) / depth_block);
-  const double as_given = double(p.k) * double(p.n) + (p.a.row_stride == 1 ? 0 : double(p.m * p.k));
-  const double transposed = double(p.k) * double(p.m) +
+  const bool b_in_place = b_read_in_place(p, rows_per_block);
+  const bool bt_in_place = p.a.col_stride == 1 && p.n <= rows_per_block; // A^T's columns
+  const double as_given =
+      (b_in_place ? 0 : double(p.k) * double(p.n)) + (p.a.row_stride == 1 ? 0 : double(p.m * p.k));
+  const double transposed = (bt_in_place ? 0 : double(p.k) * double(p.m)) +
                             (p.b.col_stride == 1 ? 0 : double(p.n * p.k)) +
                             2 * double(p.m) * double(p.n) * blocks;
   return transposed < as_given;
@@ -187,12 +200,15 @@ void blocked_gemm(const gemm_problem& p, bool c_transposed) {
   const index c_row_stride = c_transposed ? p.ldc : 1, c_col_stride = c_transposed ? 1 : p.ldc;
   // A column-major A is read in place, except an incomplete last panel of rows.
   const bool a_in_place = p.a.row_stride == 1;
+  const bool b_in_place = b_read_in_place(p, MC);
+  const tile_kernel* const kernels = b_in_place ? Micro::tiles_b_in_place : Micro::tiles;
   for (index jc = 0; jc < p.n; jc += NC) {
     const index nc = smaller(NC, p.n - jc);
     for (index pc = 0; pc < p.k; pc += KC) {
       const index kc = smaller(KC, p.k - pc);
       const bool overwrite = pc == 0 && !p.accumulate;
-      pack_b(p.b, pc, jc, kc, nc, NR, packed_b);
+      if (!b_in_place)
+        pack_b(p.b, pc, jc, kc, nc, NR, packed_b);
       for (index ic = 0; ic < p.m; ic += MC) {
         const index mc = smaller(MC, p.m - ic);
         const index full_rows = mc / MR * MR;
@@ -202,8 +218,9 @@ void blocked_gemm(const gemm_problem& p, bool c_transposed) {
           pack_a(p.a, ic + full_rows, pc, mc - full_rows, kc, MR, packed_a);
         for (index jr = 0; jr < nc; jr += NR) {
           const index cols = smaller(NR, nc - jr);
-          const tile_kernel kernel = Micro::tiles[cols - 1];
-          const float* const b_panel = packed_b + jr * kc;
+          const tile_kernel kernel = kernels[cols - 1];
+          const float* const b_panel =
+              b_in_place ? p.b.data + pc + (jc + jr) * p.b.col_stride : packed_b + jr * kc;
           for (index ir = 0; ir < mc; ir += MR) {
             float* const c = p.c + (ic + ir) * c_row_stride + (jc + jr) * c_col_stride;
             const float* a_panel;
@@ -217,9 +234,9 @@ void blocked_gemm(const gemm_problem& p, bool c_transposed) {
               a_panel = packed_a;
             const index rows = smaller(MR, mc - ir);
             if (rows == MR && !c_transposed) {
-              kernel(kc, a_panel, a_step, b_panel, c, p.ldc, overwrite);
+              kernel(kc, a_panel, a_step, b_panel, p.b.col_stride, c, p.ldc, overwrite);
             } else {
-              kernel(kc, a_panel, a_step, b_panel, tile_buffer.data(), MR, true);
+              kernel(kc, a_panel, a_step, b_panel, p.b.col_stride, tile_buffer.data(), MR, true);
               merge_tile(tile_buffer.data(), MR, rows, cols, c, c_row_stride, c_col_stride,
                          overwrite);
             }
@@ -241,7 +258,7 @@ void blocked_gemm(const gemm_problem& p) {
         std::memset(p.c + j * p.ldc, 0, sizeof(float) * std::size_t(p.m));
     return;
   }
-  if (!better_transposed(p, gemm_depth_block))
+  if (!better_transposed(p, gemm_depth_block, Micro::MC))
     return blocked_gemm<Micro>(p, false);
   // C^T = B^T A^T: B^T(i, q) = B(q, i), A^T(q, j) = A(j, q).
   const gemm_problem t{p.n,
