@@ -68,7 +68,7 @@ void worker_core::adopt(welcome& w) {
     cfg_.dataset = w.data.spec;
   total_steps_ = w.total_steps;
   state_every_ = w.state_every;
-  if (!settings_.setup.data) {
+  if (!has_data(settings_.setup)) {
     settings_.setup = load_training(cfg_);
     own_data_ = true;
   }
