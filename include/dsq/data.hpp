@@ -31,6 +31,7 @@ struct shard_spec {
 /// batches bit for bit; exact resume and the run's reproducibility rely on it.
 class batch_source {
 public:
+  /// Destroys the source (the runtime drops it when the shard changes or the worker ends).
   virtual ~batch_source() = default;
   /// The next minibatch: x (input_dim x batch, one sample per column) and y (labels in
   /// [0, num_classes)), reusing their storage.
@@ -53,6 +54,7 @@ inline constexpr std::size_t max_state_words = 64;
 /// may be called from several threads at once).
 class data_source {
 public:
+  /// Destroys the data once no actor of the process holds it.
   virtual ~data_source() = default;
   /// Features per sample.
   virtual Eigen::Index input_dim() const = 0;

@@ -45,6 +45,7 @@ struct evaluation {
 /// worker applies the same updates) rely on it. Randomness comes from the seed only.
 class model {
 public:
+  /// Destroys the model once no actor of the process holds it.
   virtual ~model() = default;
 
 protected:
