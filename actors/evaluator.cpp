@@ -10,15 +10,19 @@ namespace dsq {
 namespace {
 
 caf::behavior evaluator_behavior(caf::event_based_actor*, training_setup setup) {
+  // The data's own evaluation sets: a program's data may have none (not measured).
+  auto source = data_of(setup);
   return {
-      [setup](eval_atom, std::uint64_t, const std::vector<float>& params, bool with_train) {
+      [setup, source](eval_atom, std::uint64_t, const std::vector<float>& params, bool with_train) {
         Eigen::Map<const Eigen::VectorXf> view(params.data(),
                                                static_cast<Eigen::Index>(params.size()));
         Eigen::VectorXf x = view;
-        auto test = evaluate(*setup.net, x, setup.data->test);
+        evaluation test{not_measured, not_measured};
+        if (const auto* test_set = source->test_set())
+          test = evaluate(*setup.net, x, *test_set);
         double train_loss = not_measured;
-        if (with_train)
-          train_loss = evaluate(*setup.net, x, setup.data->train).loss;
+        if (const auto* train_set = source->train_set(); with_train && train_set)
+          train_loss = evaluate(*setup.net, x, *train_set).loss;
         return caf::make_message(test.loss, test.accuracy, train_loss);
       },
   };

@@ -24,6 +24,14 @@ using server_lost_atom = caf::atom_constant<caf::atom("srv_lost")>;
 /// (fault_rejoin_atom, u32 worker, u64 version): a rejoin fault is due (from the crash hook).
 using fault_rejoin_atom = caf::atom_constant<caf::atom("fl_rejoin")>;
 
+/// The sentence a worker quit with (worker_core's stop reason), rather than CAF's rendering.
+std::string reason_of(caf::actor_system& sys, const caf::error& err) {
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return sys.render(err);
+}
+
 /// Syncs the fault log at the end of a run; a failed write fails the run.
 void sync_fault_log(fault_injector& faults, run_outcome& outcome) {
   try {
@@ -268,11 +276,23 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
   auto server = spawn_parameter_server(sys, std::move(opts));
   caf::scoped_actor self{sys};
   self->monitor(server);
-  spawn_local_workers(sys, server, setup, cfg.workers);
+  // A worker that fails (its model returned what cannot be trained on, ...) fails the run: it
+  // is this process's own code, not a peer that may come back.
+  for (const auto& worker : spawn_local_workers(sys, server, setup, cfg.workers))
+    self->monitor(worker);
   bool done = false, stop_sent = false;
+  std::string worker_failure;
   while (!done)
     self->receive(
         [&](caf::down_msg& dm) {
+          if (dm.source != server.address()) {
+            if (dm.reason && worker_failure.empty()) {
+              worker_failure = reason_of(sys, dm.reason);
+              self->send(server, stop_atom::value);
+              stop_sent = true;
+            }
+            return;
+          }
           if (dm.reason && outcome->error.empty())
             outcome->error = sys.render(dm.reason);
           done = true;
@@ -286,6 +306,11 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
               }
             });
   auto result = *outcome;
+  if (!worker_failure.empty() && !result.summary.diverged) {
+    result.ok = false;
+    if (result.error.empty())
+      result.error = worker_failure;
+  }
   if (faults)
     sync_fault_log(*faults, result); // the log's header, written at start
   return result;

@@ -325,7 +325,7 @@ server_options make_server_options(const run_config& cfg, training_setup setup) 
   if (!cfg.checkpoint.empty())
     check_checkpoint_dir(cfg.checkpoint);
   // Every worker needs a non-empty shard; the run's length must make sense for this data.
-  const auto samples = setup.data->train.size();
+  const auto samples = data_of(setup)->train_size();
   total_steps(cfg, samples);
   if (std::max(cfg.workers, cfg.min_workers) > samples)
     throw config_error(fmt::format("{} workers but only {} training samples: every worker needs "

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <variant>
 
@@ -162,7 +163,15 @@ void compute_if_due(Self* self) {
   if (!core.gradient_due())
     return;
   const auto started = clock_type::now();
-  auto push = core.compute();
+  gradient_push push;
+  try {
+    push = core.compute();
+  } catch (const std::exception& e) {
+    // The model returned what cannot be trained on (worker_engine::compute): the worker stops
+    // with the engine's one-line error, and the run with it.
+    act(self, core.compute_failed(e.what()));
+    return;
+  }
   act(self, core.push(std::move(push), started, clock_type::now()));
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -77,6 +78,30 @@ data_identity identify_data(std::string_view spec, const train_test& data) {
   id.test_samples = data.test.size();
   id.features = static_cast<std::uint64_t>(data.train.dimension());
   id.classes = static_cast<std::uint32_t>(data.train.num_classes);
+  return id;
+}
+
+data_identity identify_source(std::string_view spec, const data_source& data, std::uint64_t seed) {
+  data_identity id;
+  id.spec = std::string{spec};
+  id.train_samples = data.train_size();
+  id.features = static_cast<std::uint64_t>(data.input_dim());
+  id.classes = static_cast<std::uint32_t>(data.num_classes());
+  if (const auto* train = data.train_set()) {
+    id.train_fingerprint = data_fingerprint(*train);
+  } else {
+    shard_spec whole;
+    whole.batch = std::min<std::size_t>(256, data.train_size());
+    whole.seed = seed;
+    dataset first;
+    first.num_classes = data.num_classes();
+    data.open_shard(whole)->next(first.features, first.labels);
+    id.train_fingerprint = data_fingerprint(first);
+  }
+  if (const auto* test = data.test_set()) {
+    id.test_samples = test->size();
+    id.test_fingerprint = data_fingerprint(*test);
+  }
   return id;
 }
 

@@ -7,6 +7,8 @@
 
 #include "model/dataset.hpp"
 
+#include <dsq/data.hpp>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,6 +37,12 @@ std::uint64_t data_fingerprint(const dataset& data);
 
 /// The identity of `data`, loaded from the concrete `spec`.
 data_identity identify_data(std::string_view spec, const train_test& data);
+
+/// The identity of a program's own data (include/dsq/registry.hpp) built from `spec` with
+/// `seed`: its shape, and the fingerprints of what it can give. The train fingerprint is that
+/// of train_set() when the source has one, else that of the first batch (up to 256 samples) of
+/// the whole data as one shuffled shard with `seed`; the test fingerprint is test_set()'s, or 0.
+data_identity identify_source(std::string_view spec, const data_source& data, std::uint64_t seed);
 
 /// Empty if `mine` (a worker's data) is `server`'s; else one line that names the first thing
 /// that differs and how to fix it, e.g. "this worker's data differs from the server's: MNIST

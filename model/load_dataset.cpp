@@ -13,6 +13,7 @@
 #include "model/libsvm.hpp"
 #include "model/mnist.hpp"
 #include "model/normalize.hpp"
+#include "model/registry.hpp"
 #include "model/split.hpp"
 #include "model/synthetic.hpp"
 
@@ -276,7 +277,8 @@ void check_kind_and_keys(const keyed_spec& spec) {
     spec.reject_unknown({"path", "test", "split", "label", "sep", "normalize"});
   else
     throw std::invalid_argument(
-        spec.error_message(fmt::format("unknown data set '{}' (known: {})", kind, known_kinds)));
+        spec.error_message(fmt::format("unknown data set '{}' (known: {}{})", kind, known_kinds,
+                                       registered_tail(registered_datasets()))));
 }
 
 } // namespace
@@ -285,6 +287,9 @@ void check_dataset_spec(std::string_view spec_text) {
   if (spec_text == "auto")
     return;
   const keyed_spec spec(spec_text, "data set");
+  // A registered data set's parameters are its factory's to read (load_training).
+  if (find_data_factory(spec.name()))
+    return;
   check_kind_and_keys(spec);
 }
 

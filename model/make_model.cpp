@@ -8,6 +8,7 @@
 #include "model/cnn.hpp"
 #include "model/model_limits.hpp"
 #include "model/multilayer_perceptron.hpp"
+#include "model/registry.hpp"
 #include "model/softmax_regression.hpp"
 
 namespace dsq {
@@ -129,6 +130,37 @@ std::unique_ptr<model> build(const keyed_spec& spec, Eigen::Index input_dim, int
   });
 }
 
+bool built_in(const std::string& name) {
+  return name == "softmax" || name == "mlp" || name == "cnn";
+}
+
+/// A program's own model (include/dsq/registry.hpp), checked as far as the runtime can: it
+/// exists, fits the data and is not larger than the limit.
+std::unique_ptr<model> build_registered(const model_factory& factory, std::string_view spec_text,
+                                        Eigen::Index input_dim, int num_classes) {
+  const spec_args args(spec_text, "model");
+  auto m = factory(args, input_dim, num_classes);
+  args.reject_unread();
+  if (!m)
+    throw std::invalid_argument(args.error("the registered factory returned no model"));
+  if (m->input_dim() != input_dim || m->num_classes() != num_classes)
+    throw std::invalid_argument(
+        args.error(fmt::format("the model takes {} features and {} classes, the data has {} and {}",
+                               m->input_dim(), m->num_classes(), input_dim, num_classes)));
+  if (m->num_parameters() == 0 || m->num_parameters() > max_model_parameters)
+    throw std::invalid_argument(
+        args.error(fmt::format("{} parameters; a model needs between 1 and {} "
+                               "(model/model_limits.hpp)",
+                               m->num_parameters(), max_model_parameters)));
+  return m;
+}
+
+/// The error for a spec that failed: the problem, and every model that is known.
+model_spec_error spec_failure(const char* what) {
+  return model_spec_error(fmt::format("{} (known models: {}{})", what, known_models,
+                                      registered_tail(registered_models())));
+}
+
 } // namespace
 
 std::unique_ptr<model> make_model(std::string_view spec_text, Eigen::Index input_dim,
@@ -136,21 +168,27 @@ std::unique_ptr<model> make_model(std::string_view spec_text, Eigen::Index input
   // One error type for everything wrong with a model spec, however deep it was found.
   try {
     const keyed_spec spec(spec_text, "model");
+    if (!built_in(spec.name()))
+      if (auto factory = find_model_factory(spec.name()))
+        return build_registered(*factory, spec_text, input_dim, num_classes);
     return build(spec, input_dim, num_classes);
   } catch (const std::invalid_argument& e) {
-    throw model_spec_error(fmt::format("{} (known models: {})", e.what(), known_models));
+    throw spec_failure(e.what());
   }
 }
 
 void check_model_spec(std::string_view spec_text) {
   try {
     keyed_spec spec(spec_text, "model");
+    // A registered model's parameters are its factory's to read, with the data's shape.
+    if (!built_in(spec.name()) && find_model_factory(spec.name()))
+      return;
     const auto r = parse_request(spec);
     // The smallest data a model can meet: one feature (16 for a CNN), two classes. A model too
     // large even for that is too large for any data.
     check_size(spec, r, r.name == "cnn" ? 16 : 1, 2, " even for the smallest data");
   } catch (const std::invalid_argument& e) {
-    throw model_spec_error(fmt::format("{} (known models: {})", e.what(), known_models));
+    throw spec_failure(e.what());
   }
 }
 

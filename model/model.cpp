@@ -1,5 +1,7 @@
 #include "model/model.hpp"
 
+#include "model/product_blocking.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -45,6 +47,10 @@ void check_labels(const char* who, const char* method, const Eigen::MatrixXf& x,
 }
 
 } // namespace
+
+model::model() {
+  pin_product_blocking();
+}
 
 void model::check_batch(const char* method, const Eigen::VectorXf& params,
                         const Eigen::MatrixXf& x) const {

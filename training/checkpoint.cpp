@@ -26,7 +26,7 @@ namespace dsq {
 namespace {
 
 constexpr std::uint32_t magic = 0x4453514b; // "DSQK"
-constexpr std::uint32_t format_version = 3;
+constexpr std::uint32_t format_version = 4;
 constexpr std::size_t header_size = 4 + 4 + 8; // magic, format, body length
 constexpr std::size_t crc_size = 4;
 /// A vector longer than this is damage, not a model (2^32 floats are 16 GiB).
@@ -122,7 +122,9 @@ std::string workers_section(const std::map<std::uint32_t, worker_snapshot>& work
     for (const auto& [id, w] : workers) {
       ar(id, w.worker_id, w.version);
       put_shard(ar, w.shard);
-      ar(w.sampler_epoch, w.sampler_position);
+      ar(static_cast<std::uint64_t>(w.sampler_state.size()));
+      for (auto word : w.sampler_state)
+        ar(word);
       ar(static_cast<std::uint64_t>(w.rng.size()));
       for (auto word : w.rng)
         ar(word);
@@ -271,8 +273,10 @@ membership_snapshot read_membership_section(const std::string& bytes) {
   return m;
 }
 
-std::map<std::uint32_t, worker_snapshot> read_workers_section(const std::string& bytes,
-                                                              std::uint64_t version) {
+/// `format` 3 held each worker's sampler state as exactly two words (epoch, position), the
+/// state of the built-in data source; format 4 holds a count and the words.
+std::map<std::uint32_t, worker_snapshot>
+read_workers_section(const std::string& bytes, std::uint64_t version, std::uint32_t format) {
   section_reader r{"workers", bytes};
   std::map<std::uint32_t, worker_snapshot> workers;
   const auto n = r.get<std::uint32_t>();
@@ -287,8 +291,13 @@ std::map<std::uint32_t, worker_snapshot> read_workers_section(const std::string&
       r.fail(fmt::format("holds worker {}'s state of step {} in a checkpoint of step {}", key,
                          w.version, version));
     w.shard = r.shard();
-    w.sampler_epoch = r.get<std::uint64_t>();
-    w.sampler_position = r.get<std::uint64_t>();
+    const std::uint64_t words = format == 3 ? 2 : r.count(sizeof(std::uint64_t));
+    if (words > max_state_words)
+      r.fail(fmt::format("holds worker {}'s sampler state of {} words, more than {}", key, words,
+                         max_state_words));
+    w.sampler_state.resize(static_cast<std::size_t>(words));
+    for (auto& word : w.sampler_state)
+      word = r.get<std::uint64_t>();
     w.rng = read_rng(r);
     const auto d = r.count(sizeof(float));
     w.residual.resize(static_cast<std::size_t>(d));
@@ -321,7 +330,7 @@ std::string body_of(const checkpoint& ckpt) {
   return out.str();
 }
 
-void read_body(const std::string& body, checkpoint& ckpt) {
+void read_body(const std::string& body, std::uint32_t format, checkpoint& ckpt) {
   std::istringstream in{body};
   cereal::PortableBinaryInputArchive ar{in};
   ar(ckpt.spec, ckpt.version);
@@ -344,7 +353,7 @@ void read_body(const std::string& body, checkpoint& ckpt) {
     } else if (name == "membership") {
       ckpt.members = read_membership_section(bytes);
     } else if (name == "workers") {
-      ckpt.workers = read_workers_section(bytes, ckpt.version);
+      ckpt.workers = read_workers_section(bytes, ckpt.version, format);
     } else if (name == "push_norms") {
       ckpt.push_norms = read_norms_section(bytes);
     } else if (name == "push_norm_peak") {
@@ -442,17 +451,17 @@ checkpoint read_checkpoint(const std::string& dir) {
     fail(fmt::format("damaged: checksum 0x{:08x} does not match its content (0x{:08x})", stored,
                      computed));
   const auto format = get_le<std::uint32_t>(file, 4);
-  if (format < format_version)
+  if (format < 3)
     fail(fmt::format("checkpoint format {} was written by an older version of dsq; this version "
-                     "reads format {} only (it also keeps the random streams and the workers' "
+                     "reads formats 3 to {} (they also keep the random streams and the workers' "
                      "states)",
                      format, format_version));
-  if (format != format_version)
+  if (format > format_version)
     fail(fmt::format("checkpoint format {}, this version of dsq reads format {}", format,
                      format_version));
   checkpoint ckpt;
   try {
-    read_body(file.substr(header_size, body_size), ckpt);
+    read_body(file.substr(header_size, body_size), format, ckpt);
   } catch (const cereal::Exception& e) {
     fail(std::string{"malformed content: "} + e.what());
   } catch (const std::runtime_error& e) {

@@ -7,14 +7,17 @@
 // temporary file, synced and renamed, so that a reader never sees half a checkpoint; a CRC-32
 // over everything before it refuses a damaged or truncated file.
 //
-// Format 3: "DSQK" | format (u32) | body length (u64) | body | CRC-32 of all before (u32),
+// Format 4: "DSQK" | format (u32) | body length (u64) | body | CRC-32 of all before (u32),
 // little-endian. The body is the spec text, the version, and named sections ("model",
 // "server_residual", "momentum", "server_rng", "membership", "workers", "push_norms",
 // "push_norm_peak"), each a length-prefixed block, so that more state can be added as new
-// sections. Format 2 (without "server_rng", "membership" and "workers") is refused: it cannot
-// resume bit for bit. A file without "push_norms" or "push_norm_peak" (written before they
-// existed) resumes with the cold bound, or a peak that is the median of the norms. A
-// "push_losses" section (the loss history of an earlier divergence check) is skipped.
+// sections. In "workers", each worker's sampler state is its data source's state words (a
+// count, at most max_state_words, then the words); format 3 held exactly two words (epoch,
+// position, the built-in data's state) and is still read. Format 2 (without "server_rng",
+// "membership" and "workers") is refused: it cannot resume bit for bit. A file without "push_norms"
+// or "push_norm_peak" (written before they existed) resumes with the cold bound, or a peak that is
+// the median of the norms. A "push_losses" section (the loss history of an earlier divergence
+// check) is skipped.
 
 #include "config/run_config.hpp"
 #include "training/membership.hpp"

@@ -2,17 +2,25 @@
 
 #include "compression/wire.hpp"
 #include "config/method.hpp"
-#include "model/sharding.hpp"
 
 #include <fmt/format.h>
 
 #include <array>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
 namespace dsq {
 
 namespace {
+
+/// The first entry of `grad` that is not finite, as "NaN at index 17".
+std::string first_bad_entry(const Eigen::VectorXf& grad) {
+  for (Eigen::Index i = 0; i < grad.size(); ++i)
+    if (!std::isfinite(grad[i]))
+      return fmt::format("{} at index {}", grad[i], i);
+  return "none";
+}
 
 std::size_t checked_dim(const training_setup& setup, std::span<const float> model) {
   const auto d = setup.net->num_parameters();
@@ -28,7 +36,7 @@ std::size_t checked_dim(const training_setup& setup, std::span<const float> mode
 worker_engine::worker_engine(const run_config& cfg, training_setup setup, std::uint32_t id,
                              std::uint64_t version, std::span<const float> model,
                              std::span<const float> momentum_buffer, const shard_assignment& shard)
-    : cfg_(cfg), setup_(std::move(setup)), id_(id), version_(version),
+    : cfg_(cfg), setup_(std::move(setup)), source_(data_of(setup_)), id_(id), version_(version),
       // δ⁽ⁱ⁾ starts at zero, also for a worker that joins mid-run (docs/algorithm.md, membership).
       uplink_(resolve_method(cfg).uplink, resolve_method(cfg).uplink_residual,
               checked_dim(setup_, model)),
@@ -44,20 +52,24 @@ worker_engine::worker_engine(const run_config& cfg, training_setup setup, std::u
   use_shard(shard);
 }
 
-minibatch_sampler worker_engine::make_sampler(const shard_assignment& shard) const {
-  auto mode = cfg_.shard == "contiguous" ? shard_mode::contiguous : shard_mode::shuffled;
-  auto indices =
-      shard_indices(setup_.data->train.size(), shard.index, shard.count, mode, cfg_.seed);
-  return minibatch_sampler{std::move(indices), cfg_.batch,
-                           mix_seed(cfg_.seed, (shard.generation << 20) + id_)};
+std::unique_ptr<batch_source> worker_engine::open(const shard_assignment& shard) const {
+  shard_spec spec;
+  spec.index = shard.index;
+  spec.count = shard.count;
+  spec.generation = shard.generation;
+  spec.batch = cfg_.batch;
+  spec.seed = cfg_.seed;
+  spec.shuffled = cfg_.shard != "contiguous";
+  spec.worker = id_;
+  return source_->open_shard(spec);
 }
 
 void worker_engine::use_shard(const shard_assignment& shard) {
   // Generations only grow, so an equal assignment is the same one again (after restore()),
   // never a new one: starting its sampler over would lose the restored position.
-  if (sampler_ && shard == shard_)
+  if (batches_ && shard == shard_)
     return;
-  sampler_.emplace(make_sampler(shard));
+  batches_ = open(shard);
   shard_ = shard;
 }
 
@@ -70,8 +82,7 @@ worker_snapshot worker_engine::snapshot() const {
   auto words = rng_.state();
   s.rng.assign(words.begin(), words.end());
   s.shard = shard_;
-  s.sampler_epoch = sampler_->epoch();
-  s.sampler_position = sampler_->position();
+  s.sampler_state = batches_->state();
   return s;
 }
 
@@ -103,16 +114,19 @@ void worker_engine::restore(const worker_snapshot& state) {
   if (state.shard.count == 0 || state.shard.index >= state.shard.count)
     fail(fmt::format("shard {} of {} does not exist", state.shard.index, state.shard.count));
   // Everything that can fail before anything changes: the engine is left as it was.
-  std::optional<minibatch_sampler> sampler;
+  if (state.sampler_state.size() > max_state_words)
+    fail(fmt::format("its sampler state has {} words, more than {}", state.sampler_state.size(),
+                     max_state_words));
+  std::unique_ptr<batch_source> batches;
   try {
-    sampler.emplace(make_sampler(state.shard));
-    sampler->restore(state.sampler_epoch, static_cast<std::size_t>(state.sampler_position));
+    batches = open(state.shard);
+    batches->restore(state.sampler_state);
   } catch (const std::invalid_argument& e) {
     fail(e.what());
   }
   uplink_.restore_residual(state.residual);
   rng_ = rng;
-  sampler_ = std::move(sampler);
+  batches_ = std::move(batches);
   shard_ = state.shard;
 }
 
@@ -138,14 +152,37 @@ void worker_engine::reset_model(std::uint64_t version, std::span<const float> mo
 }
 
 computed_gradient worker_engine::compute() {
-  auto idx = sampler_->next();
-  gather(setup_.data->train, idx, batch_x_, batch_y_);
+  batches_->next(batch_x_, batch_y_);
   computed_gradient out;
   out.step = version_;
   out.loss = setup_.net->loss_and_gradient(x_, batch_x_, batch_y_, grad_);
+  // The model may be a program's own: what it returns is checked before it reaches the residual,
+  // the server and the other replicas, where a NaN would spread and end the run far from its
+  // cause. Training that diverged returns such values too, and the server tells it (its
+  // divergence probe, exit status 3); a model that fails on this batch at its initial
+  // parameters as well is broken, not diverged.
+  if (!std::isfinite(out.loss) || !grad_.allFinite())
+    check_model_at_start(out.loss);
   auto c = uplink_.compress({grad_.data(), static_cast<std::size_t>(grad_.size())}, rng_);
   out.payload = to_bytes(c);
   return out;
+}
+
+void worker_engine::check_model_at_start(float loss) const {
+  const auto& net = *setup_.net;
+  Eigen::VectorXf x0(x_.size()), g0(x_.size());
+  net.initialize(x0, cfg_.seed);
+  const auto loss0 = net.loss_and_gradient(x0, batch_x_, batch_y_, g0);
+  if (std::isfinite(loss0) && g0.allFinite())
+    return; // diverged: the push goes, and the server ends the run as diverged
+  const auto what = std::isfinite(loss)
+                        ? fmt::format("a gradient that is not finite ({})", first_bad_entry(grad_))
+                        : fmt::format("a loss of {}", loss);
+  throw model_output_error(
+      fmt::format("worker {}: model '{}' returned {} at step {}, and on the same batch at its "
+                  "initial parameters too: its loss_and_gradient is broken; fix the model "
+                  "(check it with a gradient test) before training",
+                  id_, net.spec(), what, version_));
 }
 
 void worker_engine::apply(std::span<const std::uint8_t> payload) {

@@ -11,20 +11,31 @@
 #include "base/random.hpp"
 #include "config/run_config.hpp"
 #include "model/lr_schedule.hpp"
-#include "model/minibatch_sampler.hpp"
 #include "model/momentum.hpp"
 #include "training/double_squeeze.hpp"
 #include "training/membership.hpp"
 #include "training/training_setup.hpp"
 #include "training/worker_snapshot.hpp"
 
+#include <dsq/data.hpp>
+
 #include <Eigen/Core>
+
+#include <memory>
 
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 namespace dsq {
+
+/// What a model returned that the runtime cannot use (a loss or gradient entry that is not
+/// finite): the worker stops with this one-line message, and the run does not succeed.
+class model_output_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
 
 /// One computed gradient, compressed and ready to push.
 struct computed_gradient {
@@ -56,8 +67,8 @@ public:
   /// already hold the model of state.version (constructor or reset_model()). Throws
   /// std::runtime_error naming the problem, and changes nothing, if `state` belongs to another
   /// worker or version, has a residual of the wrong dimension (or one where the uplink keeps
-  /// none, or none where it keeps one), a malformed random stream or shard, or a sampler
-  /// position outside the shard.
+  /// none, or none where it keeps one), a malformed random stream or shard, or sampler state
+  /// words the data source refuses.
   void restore(const worker_snapshot& state);
 
   /// Resync: x ← `model`, the momentum buffer ← `momentum` (zero when empty), at `version`.
@@ -66,7 +77,11 @@ public:
   void reset_model(std::uint64_t version, std::span<const float> model,
                    std::span<const float> momentum);
 
-  /// g⁽ⁱ⁾ = ∇F(x; ξ);  v = g + δ⁽ⁱ⁾;  c = C[v];  δ⁽ⁱ⁾ ← v − c.
+  /// g⁽ⁱ⁾ = ∇F(x; ξ);  v = g + δ⁽ⁱ⁾;  c = C[v];  δ⁽ⁱ⁾ ← v − c. If the model's loss or a
+  /// gradient entry is not finite, the batch is tried at the initial parameters x_0: finite
+  /// there, training diverged and the push goes (the server ends the run as diverged); not
+  /// finite there too, the model is broken: throws model_output_error naming the model spec,
+  /// the step and the fix, and changes nothing but the batch source's position.
   computed_gradient compute();
 
   /// x ← x − γ c for the update in `payload` (wire bytes from the server); version + 1.
@@ -82,21 +97,27 @@ public:
   /// δ⁽ⁱ⁾, or an empty span when the uplink keeps no residual.
   std::span<const float> residual() const { return uplink_.residual(); }
   const Eigen::VectorXf& x() const { return x_; }
-  std::size_t shard_size() const { return sampler_->shard_size(); }
+  /// The samples of the shard (0: the data source does not say).
+  std::size_t shard_size() const { return batches_->shard_size(); }
   const training_setup& setup() const { return setup_; }
 
 private:
-  minibatch_sampler make_sampler(const shard_assignment& shard) const;
+  /// Throws model_output_error if the model's output on the current batch is not finite at x_0
+  /// either; `loss` is what it returned at x.
+  void check_model_at_start(float loss) const;
+  /// The batches of `shard` for this worker, from the start.
+  std::unique_ptr<batch_source> open(const shard_assignment& shard) const;
 
   run_config cfg_;
   training_setup setup_;
+  std::shared_ptr<const data_source> source_;
   std::uint32_t id_;
   std::uint64_t version_;
   Eigen::VectorXf x_, grad_, scratch_;
   std::optional<momentum> mom_;
   compression_pass uplink_;
   shard_assignment shard_;
-  std::optional<minibatch_sampler> sampler_;
+  std::unique_ptr<batch_source> batches_;
   lr_schedule schedule_;
   rng_engine rng_;
   Eigen::MatrixXf batch_x_;

@@ -6,6 +6,8 @@
 
 #include "training/membership.hpp"
 
+#include <dsq/data.hpp>
+
 #include <cstdint>
 #include <vector>
 
@@ -15,12 +17,13 @@ namespace dsq {
 /// bit for bit.
 struct worker_snapshot {
   std::uint32_t worker_id = 0;
-  std::uint64_t version = 0;       ///< the replica held x_version; taken before gradient `version`
-  std::vector<float> residual;     ///< δ⁽ⁱ⁾ (empty when the uplink keeps no residual)
-  std::vector<std::uint64_t> rng;  ///< the worker's random stream (rng_engine state words)
-  shard_assignment shard;          ///< the shard it samples from (training/membership.hpp)
-  std::uint64_t sampler_epoch = 0; ///< minibatch_sampler: the epoch in progress (epochs completed)
-  std::uint64_t sampler_position = 0; ///< minibatch_sampler: next entry of the epoch's permutation
+  std::uint64_t version = 0;      ///< the replica held x_version; taken before gradient `version`
+  std::vector<float> residual;    ///< δ⁽ⁱ⁾ (empty when the uplink keeps no residual)
+  std::vector<std::uint64_t> rng; ///< the worker's random stream (rng_engine state words)
+  shard_assignment shard;         ///< the shard it samples from (training/membership.hpp)
+  /// The batch source's state words (batch_source::state(), at most max_state_words): for the
+  /// built-in data {epoch in progress, next entry of the epoch's permutation}.
+  std::vector<std::uint64_t> sampler_state;
 
   /// Equal in every field (the residuals compared value by value).
   friend bool operator==(const worker_snapshot&, const worker_snapshot&) = default;

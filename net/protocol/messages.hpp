@@ -5,6 +5,7 @@
 
 #include "config/run_config.hpp"
 #include "net/protocol/bounded_bytes.hpp"
+#include "net/protocol/capped_words.hpp"
 #include "net/protocol/exact_floats.hpp"
 #include "training/messages.hpp"
 
@@ -58,7 +59,7 @@ typename Inspector::result_type inspect(Inspector& f, shard_assignment& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_snapshot& x) {
   return f(caf::meta::type_name("worker_snapshot"), x.worker_id, x.version, exact(x.residual),
-           x.rng, x.shard, x.sampler_epoch, x.sampler_position);
+           x.rng, x.shard, capped(x.sampler_state, max_state_words));
 }
 
 template <class Inspector>

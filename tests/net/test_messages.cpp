@@ -170,4 +170,24 @@ BOOST_AUTO_TEST_CASE(a_float_vector_announcing_more_than_it_carries_is_refused) 
   BOOST_TEST(static_cast<bool>(source(back)));
 }
 
+// A worker's state carries its data source's state words exactly; more than max_state_words are
+// refused by the receiver before it reads them.
+BOOST_AUTO_TEST_CASE(a_workers_sampler_state_words_travel_and_more_than_64_are_refused) {
+  gradient_push p;
+  p.has_state = true;
+  p.state.rng = {1, 2, 3, 4};
+  for (std::uint64_t i = 0; i < max_state_words; ++i)
+    p.state.sampler_state.push_back(~i * 0x9e3779b97f4a7c15ULL);
+  auto back = round_trip(*sys, p);
+  BOOST_TEST((back.state == p.state));
+
+  p.state.sampler_state.push_back(7);
+  std::vector<char> bytes;
+  caf::binary_serializer sink{*sys, bytes};
+  BOOST_REQUIRE(!sink(p));
+  gradient_push refused;
+  caf::binary_deserializer source{*sys, bytes};
+  BOOST_TEST(static_cast<bool>(source(refused)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -67,8 +67,7 @@ checkpoint small_sample() {
   w.residual = {0.5f, -0.5f, 1e-40f, -0.0f, 3.0f, 4.0f, 5.0f, 6.0f};
   w.rng = {9, 8, 7, 6};
   w.shard = shard_assignment{3, 1, 2};
-  w.sampler_epoch = 12;
-  w.sampler_position = 5;
+  w.sampler_state = {12, 5};
   c.workers[3] = w;
   c.push_norms = {17.5, 0.0, 3.25, 1e-300};
   c.push_norm_peak = 21.75;
@@ -398,15 +397,37 @@ BOOST_AUTO_TEST_CASE(an_older_or_newer_format_is_refused_naming_it) {
   write_checkpoint(dir.path().string(), small_sample());
   const auto file = dir.path() / "server.ckpt";
   set_format(file, 2);
-  BOOST_CHECK_EXCEPTION(
-      read_checkpoint(dir.path().string()), std::runtime_error, [](const auto& e) {
-        return says(e, "checkpoint format 2") && says(e, "older") && says(e, "reads format 3");
-      });
-  set_format(file, 4);
   BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
-                        [](const auto& e) { return says(e, "checkpoint format 4"); });
+                        [](const auto& e) {
+                          return says(e, "checkpoint format 2") && says(e, "older") &&
+                                 says(e, "reads formats 3 to 4");
+                        });
+  set_format(file, 5);
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
+                        [](const auto& e) { return says(e, "checkpoint format 5"); });
+  set_format(file, 4);
+  BOOST_CHECK_NO_THROW(read_checkpoint(dir.path().string()));
+  // Format 3 differs only in the workers' sampler state (two words, no count): a checkpoint
+  // without workers' states reads the same in both.
+  auto no_workers = small_sample();
+  no_workers.workers.clear();
+  write_checkpoint(dir.path().string(), no_workers);
   set_format(file, 3);
   BOOST_CHECK_NO_THROW(read_checkpoint(dir.path().string()));
+}
+
+BOOST_AUTO_TEST_CASE(sampler_state_words_round_trip_and_more_than_64_are_refused) {
+  temp_directory dir{"ckpt"};
+  auto c = small_sample();
+  c.workers[3].sampler_state.assign(max_state_words, 0);
+  for (std::size_t i = 0; i < max_state_words; ++i)
+    c.workers[3].sampler_state[i] = 0x9e3779b97f4a7c15ULL * (i + 1);
+  write_checkpoint(dir.path().string(), c);
+  BOOST_TEST((read_checkpoint(dir.path().string()).workers.at(3) == c.workers.at(3)));
+  c.workers[3].sampler_state.push_back(1);
+  write_checkpoint(dir.path().string(), c);
+  BOOST_CHECK_EXCEPTION(read_checkpoint(dir.path().string()), std::runtime_error,
+                        [](const auto& e) { return says(e, "65 words, more than 64"); });
 }
 
 BOOST_AUTO_TEST_CASE(a_torn_write_leaves_the_previous_checkpoint_readable) {

@@ -152,8 +152,8 @@ BOOST_AUTO_TEST_CASE(a_restored_worker_continues_bit_for_bit) {
       BOOST_TEST(snap.worker_id == 1u);
       BOOST_TEST(snap.version == s);
       BOOST_TEST((snap.shard == shard_assignment{1, 1, 2}));
-      BOOST_TEST(snap.sampler_epoch == 1u);     // the batch of step 4 crossed into epoch 1
-      BOOST_TEST(snap.sampler_position == 12u); // 42 - 30
+      // {epoch, position}: the batch of step 4 crossed into epoch 1, at 42 - 30 = 12.
+      BOOST_TEST((snap.sampler_state == std::vector<std::uint64_t>{1, 12}));
       BOOST_TEST(snap.rng.size() == 4u);
       BOOST_TEST(snap.residual.size() ==
                  (v.method == "doublesqueeze" ? a.setup.net->num_parameters() : 0u));
@@ -263,8 +263,14 @@ BOOST_AUTO_TEST_CASE(a_state_that_does_not_fit_is_refused_and_changes_nothing) {
   bad.shard = {1, 2, 2};
   refused(bad, "shard 2 of 2");
   bad = good;
-  bad.sampler_position = 30; // the shard holds 30 samples
+  bad.sampler_state[1] = 30; // the shard holds 30 samples
   refused(bad, "position 30");
+  bad = good;
+  bad.sampler_state.push_back(0);
+  refused(bad, "3 words instead of 2");
+  bad = good;
+  bad.sampler_state.assign(65, 0);
+  refused(bad, "65 words, more than 64");
   BOOST_CHECK_NO_THROW(a.worker.restore(good));
 
   // An uplink without residual refuses a state that holds one.
@@ -315,8 +321,7 @@ BOOST_AUTO_TEST_CASE(use_shard_starts_a_new_shard_and_keeps_the_current_one) {
   BOOST_TEST((a.worker.snapshot() == s));
   a.worker.use_shard(shard_assignment{2, 0, 3});
   BOOST_TEST((a.worker.shard() == shard_assignment{2, 0, 3}));
-  BOOST_TEST(a.worker.snapshot().sampler_epoch == 0u);
-  BOOST_TEST(a.worker.snapshot().sampler_position == 0u);
+  BOOST_TEST((a.worker.snapshot().sampler_state == std::vector<std::uint64_t>{0, 0}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

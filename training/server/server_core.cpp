@@ -38,19 +38,39 @@ std::chrono::milliseconds liveness_period(const run_config& cfg) {
 }
 
 std::uint64_t steps_of(const server_setup& s) {
-  return total_steps(s.cfg, s.setup.data->train.size());
+  return total_steps(s.cfg, s.setup.source->train_size());
+}
+
+/// `s` with its setup's data source filled in (setups built by hand may hold only the data).
+server_setup with_source(server_setup s) {
+  s.setup.source = data_of(s.setup);
+  return s;
+}
+
+/// The samples the divergence probe holds: the training set's, or for data that holds none in
+/// memory, one batch of the whole data drawn with the run's seed.
+divergence_probe make_probe(const training_setup& setup, std::uint64_t seed) {
+  if (const auto* train = setup.source->train_set())
+    return divergence_probe{setup.net, *train, seed};
+  shard_spec whole;
+  whole.batch = std::min(probe_samples, setup.source->train_size());
+  whole.seed = seed;
+  dataset drawn;
+  drawn.num_classes = setup.source->num_classes();
+  setup.source->open_shard(whole)->next(drawn.features, drawn.labels);
+  return divergence_probe{setup.net, drawn, seed};
 }
 
 } // namespace
 
 server_core::server_core(server_setup setup, time_point now)
-    : opts_(std::move(setup)), method_(resolve_method(opts_.cfg)),
+    : opts_(with_source(std::move(setup))), method_(resolve_method(opts_.cfg)),
       engine_(opts_.cfg, *opts_.setup.net),
-      members_(worker_cap(opts_.cfg), opts_.setup.data->train.size()),
+      members_(worker_cap(opts_.cfg), opts_.setup.source->train_size()),
       total_steps_(steps_of(opts_)), report_(opts_.log, opts_.verbose, total_steps_, opts_.on_line),
       checks_(method_.uplink, opts_.setup.net->num_parameters(), opts_.cfg.max_push_norm),
-      probe_(opts_.setup.net, opts_.setup.data->train, opts_.cfg.seed),
-      ring_(recent_updates_max, recent_bytes_max), now_(now), waiting_since_(now) {
+      probe_(make_probe(opts_.setup, opts_.cfg.seed)), ring_(recent_updates_max, recent_bytes_max),
+      now_(now), waiting_since_(now) {
   const auto& cfg = opts_.cfg;
   if (opts_.resume_from) {
     auto& from = *opts_.resume_from;
@@ -106,7 +126,7 @@ std::string server_core::header() const {
                      cfg.method, describe(method_), policy_->describe(), starts_with,
                      starts_with == 1 ? "" : "s", opts_.setup.net->spec(),
                      opts_.setup.net->num_parameters(), total_steps_, cfg.batch,
-                     opts_.setup.data->description, name(active_simd_level()));
+                     opts_.setup.source->description(), name(active_simd_level()));
 }
 
 server_effects server_core::take() {
@@ -319,7 +339,12 @@ server_effects server_core::data_requested(std::optional<peer_id> from, const da
   if (!id || !members_.is_member(*id) || phase_ == phase::finishing ||
       r.fingerprint != opts_.setup.identity.train_fingerprint)
     return take();
-  const auto& train = opts_.setup.data->train;
+  // A program's own data source without training samples in memory cannot be sent: its workers
+  // build it themselves (the same registered name in every process, docs/data.md).
+  const dataset* held = opts_.setup.source->train_set();
+  if (held == nullptr)
+    return take();
+  const auto& train = *held;
   const auto total =
       dataset_bytes_size(static_cast<std::uint64_t>(train.dimension()), train.size());
   const std::uint64_t chunk = std::clamp(r.chunk_bytes, data_chunk_min, data_chunk_max);

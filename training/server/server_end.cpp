@@ -153,7 +153,7 @@ run_summary server_core::summary() {
   s.uplink = method_.uplink;
   s.downlink = method_.downlink;
   s.model = opts_.setup.net->spec();
-  s.dataset = opts_.setup.data->description;
+  s.dataset = opts_.setup.source->description();
   s.mode = cfg.mode;
   s.aggregate = to_string(parse_aggregate_rule(cfg.aggregate));
   s.staleness_bound = policy_->staleness_bound();

@@ -360,7 +360,9 @@ server_effects server_core::evaluated(std::uint64_t step, bool with_train, doubl
   // dsq server only: its members come over the network and may push poison that passes every
   // check. dsq local's workers are this process's own code, and a method that wrecks the model
   // there is a result (the bit-for-bit tests and comparisons run such methods to the end).
-  if (opts_.elastic && !diverged_at_ && probe_.evaluation_diverged(test_loss)) {
+  // Data without a test set is not evaluated (NaN): no sign of divergence.
+  if (opts_.elastic && !diverged_at_ && opts_.setup.source->test_set() != nullptr &&
+      probe_.evaluation_diverged(test_loss)) {
     diverge_on_evaluation(step, test_loss);
     maybe_quit();
     return take();

@@ -147,7 +147,7 @@ void worker_core::finish_fetch() {
 }
 
 void worker_core::adopt(welcome& w) {
-  if (!settings_.setup.data) // on_welcome loads it, or the server sent it (on_data_chunk)
+  if (!has_data(settings_.setup)) // on_welcome loads it, or the server sent it (on_data_chunk)
     throw std::logic_error("worker_core::adopt without data");
   id_ = w.worker_id;
   cfg_ = config_of(w, settings_.data_dir);
@@ -187,7 +187,7 @@ worker_effects worker_core::on_welcome(welcome& w) {
   fetch_.reset(); // registered again while the data came: it starts over with this welcome
   fetch_welcome_.reset();
   try {
-    if (!settings_.setup.data)
+    if (!has_data(settings_.setup))
       if (auto why = load_own_data(w)) {
         start_fetch(w, *why, out);
         return out;

@@ -72,7 +72,7 @@ public:
   /// True if taking a welcome now loads the data set first (a worker process, not one of dsq
   /// local's): the server is told before (starting_atom), so that a slow load on a busy
   /// machine does not count against --worker-timeout.
-  bool starts_up_on_welcome() const { return takes_welcome() && !settings_.setup.data; }
+  bool starts_up_on_welcome() const { return takes_welcome() && !has_data(settings_.setup); }
   /// (welcome_atom, w): join the run (or, back after a server restart, continue in it).
   worker_effects on_welcome(welcome& w);
   /// (chunk_atom, c): a chunk of the run's training set, asked for while the worker gets its
@@ -121,7 +121,10 @@ public:
   /// straggler's push is waiting).
   bool gradient_due() const;
   /// Computes the gradient that is due (see gradient_due()) and marks it done with the policy.
+  /// Throws what worker_engine::compute() throws (model_output_error: a broken model).
   gradient_push compute();
+  /// compute() threw `why`: the worker stops with that error (and a local run with it).
+  worker_effects compute_failed(std::string why) { return stop(true, std::move(why)); }
   /// Sends `p`, computed from `started` until `now`, or (a straggler) holds it back for
   /// (FACTOR − 1) times that long, still applying updates meanwhile.
   worker_effects push(gradient_push p, time_point started, time_point now);
