@@ -79,6 +79,9 @@ struct worker_options {
   std::chrono::steady_clock::duration reconnect_timeout{};
   /// dsq worker --data-dir: where this host keeps the run's data.
   std::string data_dir;
+  /// Called with the number of parameters of the model each welcome states, before the worker
+  /// takes it (dsq worker: bounds the messages it accepts from then on by that model).
+  std::function<void(std::uint64_t parameters)> on_welcome;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).

@@ -188,8 +188,8 @@ dsq_options::dsq_options() {
   define(r.max_message_bytes,
          {"max-message-bytes", 0, "BYTES", "-", g::process, network_commands,
           "close a connection whose peer announces a larger message (default 0: the server "
-          "derives it from the model: twice its largest message plus 1 MiB; a worker has no "
-          "bound)"});
+          "derives it from the model: twice its largest message plus 1 MiB; a worker takes "
+          "64 MiB until its welcome, then its model's limit)"});
   define(r.tcp, {"tcp", 0, "HOW", "", g::process, network_commands,
                  "eager: plain TCP connections send a message at once and read what the socket "
                  "holds in one call (net/transport/eager_tcp.hpp); caf: CAF's own, which waits "
