@@ -320,8 +320,8 @@ void server_core::catch_up(std::uint32_t id, std::uint64_t held) {
   if (plan.resync || !plan.versions.empty()) {
     if (!budget_.ask(id)) {
       ++report_.totals().floods_expelled;
-      expel(id,
-            fmt::format("it asked for updates again {} times without a new push", budget_.limit()));
+      expel(id, fmt::format("it asked for updates again {} times without a new push: a flood",
+                            budget_.limit()));
       return;
     }
   }
@@ -375,10 +375,10 @@ server_effects server_core::evaluated(std::uint64_t step, bool with_train, doubl
   }
   if (with_train)
     opts_.outcome->summary.final_train_loss = train_loss;
-  // dsq server only: its members come over the network and may push poison that passes every
-  // check. dsq local's workers are this process's own code, and a method that wrecks the model
-  // there is a result (the bit-for-bit tests and comparisons run such methods to the end).
-  if (opts_.elastic && !diverged_at_ && probe_.evaluation_diverged(test_loss)) {
+  // In every mode: a dsq server's members may push poison that passes every check, and a
+  // dsq local run whose test loss is 1000 times its start's has diverged whatever wrecked it
+  // (no comparison or reproduce run comes near: their losses stay below 2.5).
+  if (!diverged_at_ && probe_.evaluation_diverged(test_loss)) {
     diverge_on_evaluation(step, test_loss);
     maybe_quit();
     return take();
