@@ -612,9 +612,10 @@ BOOST_AUTO_TEST_CASE(an_idle_timeout_of_0_waits_for_ever) {
   BOOST_TEST((core.now_in() == server_core::phase::training));
 }
 
-// dsq local (not elastic) judges its evaluations as dsq server does: a test loss 1000 times
-// the start's is a diverged run, exit 3, not a result reported as completed.
-BOOST_AUTO_TEST_CASE(a_local_run_whose_evaluated_loss_explodes_is_diverged_too) {
+// dsq local's workers are its own code: a method that wrecks the model is a result, reported
+// as it is (a 4-worker MLP with qsgd:s=4 reaches a test loss of 1.6e6 in the coordinated
+// bit-for-bit runs, and must run to its end).
+BOOST_AUTO_TEST_CASE(a_local_run_reports_its_evaluated_loss_whatever_it_is) {
   auto cfg = small_run();
   cfg.steps = 1;
   auto setup = setup_of(cfg);
@@ -626,27 +627,7 @@ BOOST_AUTO_TEST_CASE(a_local_run_whose_evaluated_loss_explodes_is_diverged_too) 
   core.evaluated(0, false, 0.69, 0.5, 0);
   core.pushed(1, push_of(cfg, 0, 0), t0);
   core.pushed(2, push_of(cfg, 1, 0), t0);
-  auto end = core.evaluated(1, true, 7e6, 0.1, 7e6);
-  BOOST_REQUIRE(effects<stop_server>(end).size() == 1u);
-  BOOST_TEST(effects<stop_server>(end)[0].failed);
-  BOOST_TEST(outcome->summary.diverged);
-  BOOST_TEST(!outcome->summary.completed);
-  BOOST_TEST(!outcome->ok);
-}
-
-// A loss that rose, but not a thousandfold, is a result in dsq local.
-BOOST_AUTO_TEST_CASE(a_local_run_reports_a_worse_but_sane_evaluated_loss) {
-  auto cfg = small_run();
-  cfg.steps = 1;
-  auto setup = setup_of(cfg);
-  auto outcome = setup.outcome;
-  server_core core{setup, t0};
-  core.registered(hello(1), t0);
-  core.registered(hello(2), t0);
-  core.evaluated(0, false, 0.69, 0.5, 0);
-  core.pushed(1, push_of(cfg, 0, 0), t0);
-  core.pushed(2, push_of(cfg, 1, 0), t0);
-  core.evaluated(1, true, 50.0, 0.1, 50.0);
+  core.evaluated(1, true, 7e6, 0.1, 7e6);
   BOOST_TEST(!outcome->summary.diverged);
   BOOST_TEST(outcome->ok);
 }

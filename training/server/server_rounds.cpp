@@ -375,10 +375,11 @@ server_effects server_core::evaluated(std::uint64_t step, bool with_train, doubl
   }
   if (with_train)
     opts_.outcome->summary.final_train_loss = train_loss;
-  // In every mode: a dsq server's members may push poison that passes every check, and a
-  // dsq local run whose test loss is 1000 times its start's has diverged whatever wrecked it
-  // (no comparison or reproduce run comes near: their losses stay below 2.5).
-  if (!diverged_at_ && probe_.evaluation_diverged(test_loss)) {
+  // dsq server only: its members come over the network and may push poison that passes every
+  // check. dsq local's workers are this process's own code, and a method that wrecks the model
+  // there is a result: the coordinated bit-for-bit runs take a 4-worker MLP with qsgd:s=4 to a
+  // test loss of 1.6e6 (1000 x its start's at step 40) and must reach their step 60 unchanged.
+  if (opts_.elastic && !diverged_at_ && probe_.evaluation_diverged(test_loss)) {
     diverge_on_evaluation(step, test_loss);
     maybe_quit();
     return take();
