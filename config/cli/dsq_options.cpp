@@ -112,8 +112,9 @@ dsq_options::dsq_options() {
   define(r.aggregate, {"aggregate", 0, "RULE", "", g::compression, run_commands,
                        "sync: how the server combines a step's pushes: mean | median | "
                        "trimmed-mean:f=F (drops the F largest and F smallest values of every "
-                       "coordinate; needs --workers > 2F); median and trimmed-mean bound what a "
-                       "member pushing anything can do to the update"});
+                       "coordinate; needs --workers > 2F) | krum:f=F (the push closest to its "
+                       "n-F-2 nearest others; needs --workers >= 2F+3); the robust rules bound "
+                       "what a member pushing anything can do to the update"});
   define(r.downlink_residual, {"downlink-residual", 0, "on|off", "", g::compression, run_commands,
                                "server error feedback, overrides the method's"});
   // -- mode -----------------------------------------------------------------------------------
