@@ -216,6 +216,8 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
   return {
       [=](welcome_atom, welcome& w) {
         auto& st = self->state;
+        if (st.opts.on_welcome)
+          st.opts.on_welcome(w.model.size());
         if (st.opts.pin_process && st.core->takes_welcome())
           pin_process_to_cpu_slot(static_cast<int>(w.worker_id) + 1);
         // Sent before the load, which holds this actor (and its heartbeats) up.

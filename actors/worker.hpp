@@ -87,6 +87,9 @@ struct worker_options {
   data_origin source = data_origin::automatic;
   /// dsq worker --max-message-bytes (0: none): chunks of the server's data stay below it.
   std::uint64_t message_limit = 0;
+  /// Called with the number of parameters of the model each welcome states, before the worker
+  /// takes it (dsq worker: bounds the messages it accepts from then on by that model).
+  std::function<void(std::uint64_t parameters)> on_welcome;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).

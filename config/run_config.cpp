@@ -127,6 +127,10 @@ void check_aggregate(const run_config& cfg) {
     throw config_error("--aggregate=" + cfg.aggregate +
                        " needs more than 2F = " + std::to_string(2 * rule.trim) +
                        " workers, --workers is " + std::to_string(cfg.workers));
+  if (rule.kind == aggregate_kind::krum && cfg.workers < fewest_pushes(rule))
+    throw config_error("--aggregate=" + cfg.aggregate +
+                       " needs at least 2F + 3 = " + std::to_string(fewest_pushes(rule)) +
+                       " workers, --workers is " + std::to_string(cfg.workers));
 }
 
 } // namespace

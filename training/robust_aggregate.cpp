@@ -62,6 +62,46 @@ float robust_value(const aggregate_rule& rule, std::span<float> values) {
   return sorted_value(rule, values);
 }
 
+std::size_t krum_choice(std::size_t f, std::span<const float> rows, std::size_t n) {
+  if (n == 0 || rows.size() % n != 0)
+    throw std::invalid_argument("krum_choice: rows must hold n rows");
+  const auto d = rows.size() / n;
+  // Squared distances in double: a push of 1e30s must not turn every score into inf.
+  std::vector<double> dist(n * n, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j) {
+      double sum = 0;
+      const float* a = rows.data() + i * d;
+      const float* b = rows.data() + j * d;
+      for (std::size_t k = 0; k < d; ++k) {
+        const double x = static_cast<double>(a[k]) - static_cast<double>(b[k]);
+        sum += x * x;
+      }
+      dist[i * n + j] = dist[j * n + i] = sum;
+    }
+  const std::size_t neighbours = n > f + 2 ? n - f - 2 : 1;
+  std::size_t best = 0;
+  double best_score = 0;
+  std::vector<double> others;
+  for (std::size_t i = 0; i < n; ++i) {
+    others.clear();
+    for (std::size_t j = 0; j < n; ++j)
+      if (j != i)
+        others.push_back(dist[i * n + j]);
+    const auto k = std::min(neighbours, others.size());
+    std::partial_sort(others.begin(), others.begin() + static_cast<std::ptrdiff_t>(k),
+                      others.end());
+    double score = 0;
+    for (std::size_t j = 0; j < k; ++j)
+      score += others[j];
+    if (i == 0 || score < best_score) {
+      best = i;
+      best_score = score;
+    }
+  }
+  return best;
+}
+
 void robust_combine(const aggregate_rule& rule, std::span<const compressed_message> pushes,
                     std::span<float> out, std::vector<float>& scratch) {
   if (rule.kind == aggregate_kind::mean)
@@ -74,6 +114,15 @@ void robust_combine(const aggregate_rule& rule, std::span<const compressed_messa
   scratch.resize(n * d);
   for (std::size_t i = 0; i < n; ++i)
     decompress(pushes[i], std::span<float>{scratch.data() + i * d, d});
+  if (rule.kind == aggregate_kind::krum) {
+    if (n >= fewest_pushes(rule)) {
+      const auto chosen = krum_choice(rule.trim, scratch, n);
+      std::copy_n(scratch.data() + chosen * d, d, out.data());
+      return;
+    }
+    // A step left with too few pushes for Krum (departures): their median, as trimmed-mean does.
+    return robust_combine(aggregate_rule{aggregate_kind::median, 0}, pushes, out, scratch);
+  }
   std::vector<float> column(n);
   for (std::size_t begin = 0; begin < d; begin += block) {
     const auto end = std::min(d, begin + block);

@@ -243,7 +243,8 @@ void write_summary(const std::string& path, const run_summary& s) {
       "  \"bytes_down\": {},\n  \"wall_s\": {},\n  \"steps_per_s\": {},\n  \"joins\": {},\n"
       "  \"departures\": {},\n  \"ignored_pushes\": {},\n  \"verified_replicas\": {},\n"
       "  \"rejected_pushes\": {},\n  \"timeouts\": {},\n  \"retransmissions\": {},\n"
-      "  \"resyncs\": {},\n  \"returned_workers\": {},\n  \"residuals_lost\": {},\n"
+      "  \"resyncs\": {},\n  \"floods_expelled\": {},\n  \"returned_workers\": {},\n  "
+      "\"residuals_lost\": {},\n"
       "  \"faults_injected\": {{{}}},\n  \"staleness_bound\": {},\n"
       "  \"pushes_applied\": {},\n  \"max_staleness\": {},\n  \"mean_staleness\": {},\n"
       "  \"staleness_histogram\": [{}],\n  \"admission_waits\": {},\n"
@@ -259,7 +260,7 @@ void write_summary(const std::string& path, const run_summary& s) {
       json_number(s.final_train_loss), json_number(s.test_loss), json_number(s.test_accuracy),
       s.bytes_up, s.bytes_down, json_number(s.wall_s), json_number(s.steps_per_s), s.joins,
       s.departures, s.ignored_pushes, s.verified_replicas, s.rejected_pushes, s.timeouts,
-      s.retransmissions, s.resyncs, s.returned_workers, s.residuals_lost,
+      s.retransmissions, s.resyncs, s.floods_expelled, s.returned_workers, s.residuals_lost,
       json_counts(s.faults_injected),
       s.staleness_bound < 0 ? std::string{"null"} : std::to_string(s.staleness_bound),
       s.pushes_applied, s.max_staleness, json_number(s.mean_staleness),

@@ -222,6 +222,11 @@ int server_command(caf::actor_system& sys, const run_config& cfg, const run_cont
     return 2;
   }
   set_message_size_limit(run_message_size_limit(parameters, cfg.max_message_bytes));
+  if (largest_run_message(parameters) > limit_before_welcome)
+    note(ctx, fmt::format("dsq server: note: this model's welcome ({} bytes) is larger than a "
+                          "worker takes before it knows the model: start its workers with "
+                          "--max-message-bytes={}",
+                          largest_run_message(parameters), run_message_size_limit(parameters, 0)));
   opts.elastic = true;
   opts.in_middleman = true; // its workers' messages arrive there: no thread hand-off for them
   opts.network_layer = network_layer(sys);
@@ -294,9 +299,10 @@ int worker_command(caf::actor_system& sys, const run_config& cfg, const run_cont
   }
   if (port <= 0 || port > 65535)
     return failed("--server=" + cfg.server + ": invalid port");
-  // The model, and with it the largest legitimate message, comes with the server's welcome.
-  if (cfg.max_message_bytes != 0)
-    set_message_size_limit(cfg.max_message_bytes);
+  // The model, and with it the largest legitimate message, comes with the server's welcome:
+  // until then a fixed limit, then the model's (issue 29: a fake server's header announcing
+  // 1 GiB was allocated whole).
+  set_message_size_limit(cfg.max_message_bytes != 0 ? cfg.max_message_bytes : limit_before_welcome);
   // The server may still be starting: retries for a bounded time, handshake included.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.connect_timeout_s);
   const auto* stop = ctx.stop;
@@ -345,6 +351,10 @@ int worker_command(caf::actor_system& sys, const run_config& cfg, const run_cont
                            cpu, slot));
   }
   opts.in_middleman = true; // alone in this process: no thread hand-off per message
+  if (cfg.max_message_bytes == 0)
+    opts.on_welcome = [](std::uint64_t parameters) {
+      set_message_size_limit(run_message_size_limit(parameters, 0));
+    };
   const auto& faults = ctx.faults;
   if (cfg.reconnect_timeout_s > 0) {
     // A lost server: keep the state, reach the address again (a supervisor restarts the server

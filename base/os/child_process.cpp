@@ -182,6 +182,7 @@ void child_process::reaped(int raw, const struct rusage& used) {
   usage_.cpu_us = 1e6 * static_cast<double>(used.ru_utime.tv_sec + used.ru_stime.tv_sec) +
                   static_cast<double>(used.ru_utime.tv_usec + used.ru_stime.tv_usec);
   usage_.voluntary_switches = static_cast<double>(used.ru_nvcsw);
+  usage_.max_resident_kib = used.ru_maxrss; // KiB on Linux
 }
 
 bool child_process::running() {

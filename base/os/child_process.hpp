@@ -32,6 +32,7 @@ struct exit_status {
 struct child_usage {
   double cpu_us = 0;             ///< user + system CPU time, microseconds
   double voluntary_switches = 0; ///< the times a thread blocked and was woken
+  long max_resident_kib = 0;     ///< its peak resident memory (VmHWM at its end), KiB
 };
 
 /// Selects the constructor whose child writes into pipes instead of files.

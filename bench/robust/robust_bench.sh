@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What --aggregate costs when nobody attacks and what it saves when one of 5 members pushes +10
 # on every coordinate (tests/system/attack_client.cpp plus-ten: sign pushes that pass every
-# check of a push): test accuracy and steps per second of mean, median and trimmed-mean:f=1,
-# side by side, measured in one run. One dsq server and 5 members on 127.0.0.1: 5 honest
+# check of a push): test accuracy and steps per second of mean, median, trimmed-mean:f=1 and
+# krum:f=1 (RULES="..." for a subset), side by side, measured in one run. One dsq server and 5 members on 127.0.0.1: 5 honest
 # workers, or 4 and the attacker. Each row is checked to have run what it claims (the
 # summary's workers, steps, completed and aggregate); a row that did not says so.
 #
@@ -19,7 +19,7 @@ if [ "${1:-}" = "--quick" ]; then
   shift
   steps=200
 fi
-rules=(mean median trimmed-mean:f=1)
+read -r -a rules <<<"${RULES:-mean median trimmed-mean:f=1 krum:f=1}"
 out=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$out"; }

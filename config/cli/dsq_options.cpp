@@ -115,8 +115,9 @@ dsq_options::dsq_options() {
   define(r.aggregate, {"aggregate", 0, "RULE", "", g::compression, run_commands,
                        "sync: how the server combines a step's pushes: mean | median | "
                        "trimmed-mean:f=F (drops the F largest and F smallest values of every "
-                       "coordinate; needs --workers > 2F); median and trimmed-mean bound what a "
-                       "member pushing anything can do to the update"});
+                       "coordinate; needs --workers > 2F) | krum:f=F (the push closest to its "
+                       "n-F-2 nearest others; needs --workers >= 2F+3); the robust rules bound "
+                       "what a member pushing anything can do to the update"});
   define(r.downlink_residual, {"downlink-residual", 0, "on|off", "", g::compression, run_commands,
                                "server error feedback, overrides the method's"});
   // -- mode -----------------------------------------------------------------------------------
@@ -191,8 +192,8 @@ dsq_options::dsq_options() {
   define(r.max_message_bytes,
          {"max-message-bytes", 0, "BYTES", "-", g::process, network_commands,
           "close a connection whose peer announces a larger message (default 0: the server "
-          "derives it from the model: twice its largest message plus 1 MiB; a worker has no "
-          "bound)"});
+          "derives it from the model: twice its largest message plus 1 MiB; a worker takes "
+          "64 MiB until its welcome, then its model's limit)"});
   define(r.tcp, {"tcp", 0, "HOW", "", g::process, network_commands,
                  "eager: plain TCP connections send a message at once and read what the socket "
                  "holds in one call (net/transport/eager_tcp.hpp); caf: CAF's own, which waits "

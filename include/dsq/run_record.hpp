@@ -52,6 +52,7 @@ struct run_summary {
   // -- recovery (net/PROTOCOL.md, "Faults") -----------------------------------------------------
   std::uint64_t retransmissions = 0;  ///< pushes, updates and grants that had to be sent again
   std::uint64_t resyncs = 0;          ///< workers brought back with the full model
+  std::uint64_t floods_expelled = 0;  ///< workers expelled for asking too much to be sent again
   std::uint64_t returned_workers = 0; ///< workers that came back with their identity and state
   std::uint64_t residuals_lost = 0;   ///< members that left mid-run, taking their residual along
   std::map<std::string, std::uint64_t> faults_injected; ///< {kind: count} (--faults.*)

@@ -53,7 +53,10 @@ class eager_scribe final : public screened_scribe<eager_stream> {
 public:
   using screened_scribe::screened_scribe;
 
-  void flush() override { stream_.flush_now(this); }
+  void flush() override {
+    if (outgoing_within_limit())
+      stream_.flush_now(this);
+  }
 
   void add_to_loop() override {
     stream_.activate(this);

@@ -29,4 +29,12 @@ std::uint64_t message_size_limit() noexcept {
   return limit.load(std::memory_order_relaxed);
 }
 
+std::uint64_t outgoing_buffer_limit() noexcept {
+  constexpr std::uint64_t floor = std::uint64_t{8} << 20;
+  const auto largest = message_size_limit();
+  if (largest == 0)
+    return std::uint64_t{256} << 20;
+  return 4 * largest > floor ? 4 * largest : floor;
+}
+
 } // namespace dsq

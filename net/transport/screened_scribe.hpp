@@ -4,12 +4,16 @@
 // input screened before the broker takes it (screened_input.hpp). dsq's plain connections
 // (eager_tcp.hpp) and its TLS connections (screened_tls.hpp) are this with their own streams.
 
+#include "net/transport/message_size_limit.hpp"
 #include "net/transport/screened_input.hpp"
 
 #include <caf/io/network/default_multiplexer.hpp>
 #include <caf/io/scribe.hpp>
 
+#include <sys/socket.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,7 +51,10 @@ public:
     detach(&stream_.backend(), false);
   }
 
-  void flush() override { stream_.flush(this); }
+  void flush() override {
+    if (outgoing_within_limit())
+      stream_.flush(this);
+  }
 
   /// Hands what arrived to the broker, unless it is BASP's broker and the screen refuses it:
   /// then the connection is shut down, and the broker learns that it closed.
@@ -75,10 +82,34 @@ protected:
   /// Called once, right after the stream started.
   virtual void launched() {}
 
+  /// True while the bytes queued for the peer (those not yet handed to the socket) are within
+  /// outgoing_buffer_limit(). A peer that stops reading would otherwise grow this process
+  /// without bound (issue 29: 20,000 answers to an attacker that no longer read): beyond it,
+  /// the connection is shut down, with one line on stderr, and its queue freed; the next read
+  /// finds the end and the broker is told, as for a refused input.
+  bool outgoing_within_limit() {
+    auto& out = stream_.wr_buf();
+    const auto limit = outgoing_buffer_limit();
+    if (!dropped_ && out.size() <= limit)
+      return true;
+    if (!dropped_) {
+      dropped_ = true;
+      std::fprintf(stderr,
+                   "dsq: closed the connection to %s:%u: it left %zu bytes unread, more than "
+                   "this process's limit of %llu for a peer (4 x --max-message-bytes)\n",
+                   addr().c_str(), static_cast<unsigned>(port()), out.size(),
+                   static_cast<unsigned long long>(limit));
+      ::shutdown(stream_.fd(), SHUT_RDWR);
+    }
+    std::vector<char>{}.swap(out); // whatever comes after goes nowhere either
+    return false;
+  }
+
   Stream stream_;
 
 private:
   bool launched_ = false;
+  bool dropped_ = false; ///< the peer left too much unread: the connection is being closed
   screened_input input_;
 };
 

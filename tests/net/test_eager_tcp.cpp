@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "net/transport/eager_tcp.hpp"
+#include "net/transport/message_size_limit.hpp"
 #include "net/transport/read_ahead_tcp.hpp"
 
 #include <caf/all.hpp>
@@ -359,6 +360,61 @@ BOOST_AUTO_TEST_CASE(a_broker_that_reads_on_trigger_gets_the_bytes_read_ahead) {
     self->send(*broker, caf::atom("more"));
   }
   ::close(peer);
+}
+
+// A peer that stops reading: what a broker writes towards it queues in this process. Beyond
+// outgoing_buffer_limit() (4 x the message limit, at least 8 MiB) the connection is closed and
+// the queue freed (issue 29: a server grew to 639 MB answering an attacker that no longer read).
+namespace {
+
+/// Writes 1 MiB to `hdl` on every `more`, answering `collector` with the bytes still queued;
+/// tells it `closed` when the connection is.
+caf::behavior flooder(caf::io::broker* self, caf::io::connection_handle hdl, caf::actor collector) {
+  self->configure_read(hdl, caf::io::receive_policy::at_most(1024));
+  return {
+      [=](caf::atom_value) {
+        auto& out = self->wr_buf(hdl);
+        out.insert(out.end(), std::size_t{1} << 20, 'x');
+        self->flush(hdl);
+        self->send(collector, static_cast<std::uint64_t>(self->wr_buf(hdl).size()));
+      },
+      [](const caf::io::new_data_msg&) {},
+      [=](const caf::io::connection_closed_msg&) {
+        self->send(collector, caf::atom("closed"));
+        self->quit();
+      },
+  };
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_peer_that_stops_reading_is_dropped_beyond_the_outgoing_limit) {
+  set_message_size_limit(std::uint64_t{1} << 20);
+  const auto limit = outgoing_buffer_limit();
+  BOOST_REQUIRE(limit == std::uint64_t{8} << 20); // the floor: 4 x 1 MiB is less
+  eager_system client;
+  listener l;
+  caf::scoped_actor self{*client.sys};
+  auto broker =
+      client.sys->middleman().spawn_client(flooder, "127.0.0.1", l.port, caf::actor{self});
+  BOOST_REQUIRE(broker);
+  int peer = ::accept(l.fd, nullptr, nullptr); // accepted, never read
+  BOOST_REQUIRE(peer >= 0);
+  std::uint64_t most_queued = 0;
+  bool closed = false;
+  // 64 MiB: far more than the socket buffers of both ends and the limit together.
+  for (int i = 0; i < 64 && !closed; ++i) {
+    self->send(*broker, caf::atom("more"));
+    self->receive([&](std::uint64_t queued) { most_queued = std::max(most_queued, queued); },
+                  [&](caf::atom_value) { closed = true; }, caf::after(patience) >> [] {});
+  }
+  if (!closed)
+    self->receive([&](caf::atom_value) { closed = true; }, caf::after(patience) >> [] {});
+  BOOST_TEST(closed, "the connection to a peer that does not read stayed open");
+  BOOST_TEST(most_queued <= limit + (std::uint64_t{1} << 20),
+             most_queued << " bytes queued for the peer, limit " << limit);
+  ::close(peer);
+  set_message_size_limit(0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -47,6 +47,13 @@
 //   forged-grant    (async runs) registers, then answers every grant with a push of zeros
 //                   under the grant's number + 1000, a grant the server never issued (issue 29:
 //                   it was taken, and the worker's real pushes then acknowledged as resends)
+//   replay          registers, pushes sign zeros at every version, and on every update it
+//                   receives (resent ones too) sends every push it ever made again (issue 29:
+//                   a server grew to 16.7 GB and was killed for memory)
+//   probe-flood     registers, pushes once, sends 20,000 probes, says "attack: stops reading"
+//                   once the server told it to go (or after 10 s) and stops itself (SIGSTOP):
+//                   its socket is no longer read (issue 29: 20,000 answers grew a server by
+//                   600 MB)
 //
 // It prints one line per event ("attack: ..."), and exits 0 once the server has ended, told it
 // to go, or removed it (it stops receiving updates: it waits for the server's end then). It
@@ -166,6 +173,8 @@ std::vector<std::uint8_t> push_payload(const std::string& attack, std::size_t di
       small[i] = 0.01f * static_cast<float>(i % 7) - 0.03f;
     return encode("topk:k=0.5", small);
   }
+  if (attack == "replay" || attack == "probe-flood")
+    return encode("sign", std::vector<float>(dim, 0.0f));
   if (attack == "plus-ten")
     return encode("sign", std::vector<float>(dim, 10.0f));
   if (attack == "minus-ten")
@@ -323,7 +332,8 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
     register_with(self, server, host);
     say("registered");
   } else {
-    if (attack != "spoof" && attack != "forged-grant")
+    if (attack != "spoof" && attack != "forged-grant" && attack != "replay" &&
+        attack != "probe-flood")
       push_payload(attack, 8); // an unknown attack fails here, before it registers
     register_with(self, server, "attacker");
     say("registered");
@@ -347,6 +357,44 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
   };
   std::uint64_t total = 0, pushes = 0;
   bool done = false;
+  // Whatever the attack has no use for (acks, resyncs, "sent" notes) is dropped, not kept in
+  // the mailbox for every later receive to look through.
+  auto drop = [](caf::message_view&) -> caf::result<caf::message> { return caf::message{}; };
+  // replay: every push made, and the newest version pushed at.
+  std::vector<gradient_push> history;
+  std::uint64_t replayed = 0;
+  auto replay = [&](std::uint64_t version) {
+    if (version < total && (history.empty() || version > history.back().step)) {
+      history.push_back(make_push(id, version, payload));
+      self->send(server, push_atom::value, history.back());
+    }
+    for (const auto& p : history)
+      self->send(server, push_atom::value, p);
+    replayed += history.size();
+    if (replayed / 1000 != (replayed - history.size()) / 1000)
+      say("replayed " + std::to_string(replayed) + " pushes");
+  };
+  // probe-flood: the flood, then no more reading.
+  auto flood_then_stop = [&] {
+    for (int i = 0; i < 20000; ++i)
+      self->send(server, probe_atom::value, std::uint64_t{1});
+    say("sent 20000 probes");
+    bool told = false;
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (!told && std::chrono::steady_clock::now() < until)
+      self->receive(
+          [&](shutdown_atom, const farewell& f) {
+            told = true;
+            say("told to go: " + f.reason);
+          },
+          [&](reject_atom, const farewell& f) {
+            told = true;
+            say("rejected: " + f.reason);
+          },
+          [&](caf::down_msg&) { told = true; }, caf::others >> drop, caf::after(1s) >> [] {});
+    say("stops reading");
+    std::raise(SIGSTOP);
+  };
   while (!done && std::chrono::steady_clock::now() < give_up) {
     self->receive(
         [&](welcome_atom, const welcome& w) {
@@ -366,14 +414,20 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
             say("left");
             return;
           }
+          if (attack == "replay")
+            return replay(w.version);
           if (attack != "forged-grant") {
             push(w.version, total);
             ++pushes;
           }
+          if (attack == "probe-flood")
+            flood_then_stop();
         },
         [&](update_atom, const model_update& u) {
-          if (attack == "forged-grant")
+          if (attack == "forged-grant" || attack == "probe-flood")
             return;
+          if (attack == "replay")
+            return replay(u.version);
           push(u.version, total);
           if (++pushes % 100 == 0)
             say("still a member at version " + std::to_string(u.version));
@@ -389,7 +443,7 @@ int play(caf::actor_system& sys, const std::string& address, const std::string& 
         },
         [&](shutdown_atom, const farewell& f) { say("told to go: " + f.reason); },
         [&](reject_atom, const farewell& f) { say("rejected: " + f.reason); },
-        [&](caf::down_msg&) { done = true; }, caf::after(1s) >> [] {});
+        [&](caf::down_msg&) { done = true; }, caf::others >> drop, caf::after(1s) >> [] {});
   }
   say(done ? "the server ended" : "gave up waiting");
   return 0;
@@ -402,7 +456,8 @@ int main(int argc, char** argv) {
     std::cerr
         << "usage: attack_client HOST:PORT stop|nan-identity|huge-identity|huge-sign|nan-loss|"
            "wrong-operator|spoof|silent|huge-length|bad-variant|error-exit|forged-stop|"
-           "forged-kill|tick-flood|plus-ten|minus-ten|tls-huge-header [CERT KEY CA]\n";
+           "forged-kill|tick-flood|plus-ten|minus-ten|junk-long-host|forged-grant|replay|"
+           "probe-flood|tls-huge-header [CERT KEY CA]\n";
     return 2;
   }
   block_sigusr1();

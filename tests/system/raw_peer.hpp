@@ -34,6 +34,11 @@ public:
     BOOST_REQUIRE_MESSAGE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
                           "connect to 127.0.0.1:" << port);
   }
+  /// The connection of socket `fd` (one that a raw_listener accepted).
+  struct adopt {
+    int fd;
+  };
+  explicit raw_peer(adopt a) : fd_(a.fd) { BOOST_REQUIRE(fd_ >= 0); }
   ~raw_peer() { ::close(fd_); }
   raw_peer(const raw_peer&) = delete;
   raw_peer& operator=(const raw_peer&) = delete;
@@ -73,11 +78,46 @@ private:
   int fd_ = -1;
 };
 
-/// CAF 0.17's BASP header (32 bytes, network byte order): a client handshake announcing a
-/// payload of `payload_len` bytes that never comes.
-inline std::string forged_transport_header(std::uint32_t payload_len) {
+/// A listening socket on 127.0.0.1 at a free port: a fake server.
+class raw_listener {
+public:
+  raw_listener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    BOOST_REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    BOOST_REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+    BOOST_REQUIRE(::listen(fd_, 8) == 0);
+    BOOST_REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~raw_listener() { ::close(fd_); }
+  raw_listener(const raw_listener&) = delete;
+  raw_listener& operator=(const raw_listener&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+  /// The socket of the next connection, or -1 if none came within `timeout`.
+  int accept(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1)
+      return -1;
+    return ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+
+private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+/// CAF 0.17's BASP header (32 bytes, network byte order): a handshake announcing a payload of
+/// `payload_len` bytes that never comes; a client's (to a server) unless `from_server`.
+inline std::string forged_transport_header(std::uint32_t payload_len, bool from_server = false) {
   std::string h(32, '\0');
-  h[0] = 0x01; // message_type::client_handshake; then two bytes of padding and the flags
+  // message_type::client_handshake (1) or server_handshake (0); then padding and the flags.
+  h[0] = from_server ? 0x00 : 0x01;
   for (int i = 0; i < 4; ++i)
     h[4 + i] = static_cast<char>((payload_len >> (24 - 8 * i)) & 0xff);
   return h; // operation data, source and destination actor: zero

@@ -180,11 +180,40 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(option)
 
+// Krum (Blanchard et al. 2017): each push scored by its summed squared distance to its
+// n - F - 2 nearest others; the lowest wins, whole. Five pushes of 3 coordinates, F = 1: three
+// near (0, 0, 0), one at (1, 1, 1), one liar at (10, 10, 10). Scores with 2 neighbours: row 1
+// 0.0125 + 0.05, row 2 0.0425 + 0.05, row 4 0.0125 + 0.0425 (the lowest).
+BOOST_AUTO_TEST_CASE(krum_picks_the_push_closest_to_its_nearest_others_whole) {
+  const std::vector<std::vector<float>> rows{
+      {10, 10, 10}, {0.1f, 0, 0}, {0, 0.2f, 0}, {1, 1, 1}, {0, 0, 0.05f}};
+  std::vector<float> flat;
+  for (const auto& r : rows)
+    flat.insert(flat.end(), r.begin(), r.end());
+  BOOST_TEST(krum_choice(1, flat, 5) == 4u);
+  auto pushes = exact_pushes(rows);
+  std::vector<float> out(3), scratch;
+  robust_combine({aggregate_kind::krum, 1}, pushes, out, scratch);
+  BOOST_TEST(out == rows[4], boost::test_tools::per_element());
+  // The liar is never chosen, however large.
+  auto far = rows;
+  far[0] = {1e30f, -1e30f, 1e30f};
+  auto far_pushes = exact_pushes(far);
+  robust_combine({aggregate_kind::krum, 1}, far_pushes, out, scratch);
+  BOOST_TEST(out == rows[4], boost::test_tools::per_element());
+  // Fewer than 2F + 3 pushes (a step after departures): the median of each coordinate.
+  std::vector<std::vector<float>> three{{1, 5, 9}, {2, 6, 7}, {3, 4, 8}};
+  auto few = exact_pushes(three);
+  robust_combine({aggregate_kind::krum, 1}, few, out, scratch);
+  BOOST_TEST(out == (std::vector<float>{2, 5, 8}), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(the_spellings_read_back) {
-  for (const char* spec : {"mean", "median", "trimmed-mean:f=1", "trimmed-mean:f=12"})
+  for (const char* spec :
+       {"mean", "median", "trimmed-mean:f=1", "trimmed-mean:f=12", "krum:f=1", "krum:f=3"})
     BOOST_TEST(to_string(parse_aggregate_rule(spec)) == spec);
   for (const char* bad : {"", "Mean", "krum", "trimmed-mean", "trimmed-mean:f=0",
-                          "trimmed-mean:f=-1", "trimmed-mean:f=2x", "median:f=1"})
+                          "trimmed-mean:f=-1", "trimmed-mean:f=2x", "median:f=1", "krum:f=0"})
     BOOST_CHECK_THROW(parse_aggregate_rule(bad), std::invalid_argument);
 }
 
@@ -212,6 +241,17 @@ BOOST_AUTO_TEST_CASE(validation_names_the_option_and_why) {
   BOOST_CHECK_NO_THROW(validate(cfg));
   cfg.aggregate = "krum";
   BOOST_CHECK_THROW(validate(cfg), config_error);
+  cfg.aggregate = "krum:f=1";
+  cfg.workers = 4;
+  try {
+    validate(cfg);
+    BOOST_FAIL("--aggregate=krum:f=1 with 4 workers was accepted");
+  } catch (const config_error& e) {
+    BOOST_TEST(std::string{e.what()}.find("needs at least 2F + 3 = 5 workers") !=
+               std::string::npos);
+  }
+  cfg.workers = 5;
+  BOOST_CHECK_NO_THROW(validate(cfg));
   BOOST_TEST(shared_training_part(cfg).aggregate == "mean"); // the server's business only
 }
 

@@ -13,6 +13,8 @@
 #include <chrono>
 #include <filesystem>
 #include <limits>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <unistd.h>
@@ -611,11 +613,14 @@ BOOST_AUTO_TEST_CASE(an_idle_timeout_of_0_waits_for_ever) {
   BOOST_TEST((core.now_in() == server_core::phase::training));
 }
 
+// dsq local's workers are its own code: a method that wrecks the model is a result, reported
+// as it is (a 4-worker MLP with qsgd:s=4 reaches a test loss of 1.6e6 in the coordinated
+// bit-for-bit runs, and must run to its end).
 BOOST_AUTO_TEST_CASE(a_local_run_reports_its_evaluated_loss_whatever_it_is) {
-  // dsq local's workers are its own code: a method that wrecks the model is a result.
   auto cfg = small_run();
   cfg.steps = 1;
   auto setup = setup_of(cfg);
+  BOOST_REQUIRE(!setup.elastic);
   auto outcome = setup.outcome;
   server_core core{setup, t0};
   core.registered(hello(1), t0);
@@ -671,6 +676,60 @@ BOOST_AUTO_TEST_CASE(a_worker_gets_at_most_one_resync_per_version) {
   budget.forget(0);
   BOOST_TEST(budget.ask(0));
   BOOST_TEST(budget.may_resync(0, 6));
+}
+
+BOOST_AUTO_TEST_CASE(an_allowance_gives_its_burst_then_refills_at_its_rate_up_to_the_burst) {
+  resend_allowance a{1000, 100.0}; // 1000 bytes at once, 100 a second
+  BOOST_TEST(a.take(0, 600, t0));
+  BOOST_TEST(a.take(0, 400, t0));
+  BOOST_TEST(!a.take(0, 1, t0));        // empty
+  BOOST_TEST(a.take(1, 1000, t0));      // another worker's bucket is its own
+  BOOST_TEST(!a.take(0, 200, t0 + 1s)); // 100 refilled
+  BOOST_TEST(a.take(0, 100, t0 + 1s));
+  BOOST_TEST(!a.take(0, 1001, t0 + 1h)); // never more than the burst at once
+  BOOST_TEST(a.take(0, 1000, t0 + 1h));
+  BOOST_TEST(!a.take(0, 1, t0 + 1h - 1s)); // an earlier time refills nothing
+  a.forget(0);
+  BOOST_TEST(a.take(0, 1000, t0 + 1h)); // a new worker under that id: full
+}
+
+BOOST_AUTO_TEST_CASE(a_runs_allowance_is_16_models_at_once_and_4_a_second_at_least_1_mib) {
+  auto small = run_resend_allowance(1000);
+  BOOST_TEST(small.burst() == std::uint64_t{1} << 20);
+  BOOST_TEST(small.rate() == 256.0 * 1024);
+  auto large = run_resend_allowance(1'000'000);
+  BOOST_TEST(large.burst() == 64'000'000u);
+  BOOST_TEST(large.rate() == 16e6);
+}
+
+// A member that probes 20,000 times at once (each probe gets up to three answers) asks for more
+// than its allowance: it is expelled, with the reason, before the flood is over.
+BOOST_AUTO_TEST_CASE(a_probe_flood_is_answered_up_to_the_allowance_then_expelled) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  std::size_t answered = 0;
+  std::optional<std::string> reason;
+  for (int i = 0; i < 20000 && !reason; ++i) {
+    auto fx = s.core.probed(2, 0, t0 + 1s);
+    answered += sent<sent_msg>(fx).size();
+    if (auto byes = sent<farewell_msg>(fx); !byes.empty())
+      reason = byes[0].second.bye.reason;
+  }
+  BOOST_REQUIRE(reason.has_value());
+  BOOST_TEST(reason->find("allowance") != std::string::npos, *reason);
+  BOOST_TEST(answered * 3 * small_answer_bytes <= (std::uint64_t{1} << 20));
+  BOOST_TEST(!s.core.knows(2));
+  BOOST_TEST(s.core.totals().floods_expelled == 1u);
+}
+
+// An honest worker probes about once a second while it waits: never near its allowance.
+BOOST_AUTO_TEST_CASE(probes_at_an_honest_pace_are_always_answered) {
+  started s{small_run()};
+  s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  for (int i = 0; i < 5000; ++i)
+    BOOST_REQUIRE(sent<sent_msg>(s.core.probed(2, 0, t0 + i * 100ms)).size() == 1u);
+  BOOST_TEST(s.core.knows(2));
+  BOOST_TEST(s.core.totals().floods_expelled == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(the_header_names_the_workers_the_run_starts_with_and_the_simd_level) {

@@ -23,8 +23,10 @@ update_ring::catch_up_plan update_ring::catch_up(std::uint64_t held, std::uint64
     return plan;
   }
   for (const auto& [version, bytes] : kept_)
-    if (version > held)
+    if (version > held) {
       plan.versions.push_back(version);
+      plan.bytes += bytes;
+    }
   return plan;
 }
 

@@ -31,6 +31,7 @@ public:
   struct catch_up_plan {
     bool resync = false;                 ///< the full model: the ring lacks the first update
     std::vector<std::uint64_t> versions; ///< else these updates again, oldest first
+    std::size_t bytes = 0;               ///< their bytes together
   };
   /// Nothing when `held` >= `current`; the kept updates after `held` when the ring still has
   /// the first one missing (held + 1); a resync otherwise.

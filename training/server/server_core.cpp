@@ -70,7 +70,8 @@ server_core::server_core(server_setup setup, time_point now)
       total_steps_(steps_of(opts_)), report_(opts_.log, opts_.verbose, total_steps_, opts_.on_line),
       checks_(method_.uplink, opts_.setup.net->num_parameters(), opts_.cfg.max_push_norm),
       probe_(make_probe(opts_.setup, opts_.cfg.seed)), ring_(recent_updates_max, recent_bytes_max),
-      now_(now), waiting_since_(now) {
+      allowance_(run_resend_allowance(opts_.setup.net->num_parameters())), now_(now),
+      waiting_since_(now) {
   const auto& cfg = opts_.cfg;
   if (opts_.resume_from) {
     auto& from = *opts_.resume_from;
@@ -303,6 +304,9 @@ server_effects server_core::probed(std::optional<peer_id> from, std::uint64_t pu
       send(*waiting, sent_msg{version()});
     return take();
   }
+  // Up to three answers (the push's fate, the open grant, "sent"), from the worker's allowance.
+  if (!within_allowance(*id, 3 * small_answer_bytes))
+    return take();
   if (pushed > 0) {
     const auto key = pushed - 1;
     if (ledger_.in_hand(*id, key)) {
@@ -410,6 +414,7 @@ void server_core::depart(std::uint32_t id, const std::string& why) {
   starting_since_.erase(id);
   ledger_.forget(id);
   budget_.forget(id);
+  allowance_.forget(id);
   collected_.erase(id);
   auto removed = members_.remove(id);
   if (removed == membership<peer_id>::removal::joiner) {

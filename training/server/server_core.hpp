@@ -20,6 +20,7 @@
 #include "training/push_check.hpp"
 #include "training/resend/catch_up_budget.hpp"
 #include "training/resend/push_ledger.hpp"
+#include "training/resend/resend_allowance.hpp"
 #include "training/resend/update_ring.hpp"
 #include "training/round_policy.hpp"
 #include "training/run_reporter.hpp"
@@ -142,6 +143,7 @@ private:
   void cross_boundary(const std::uint64_t* update);
   welcome make_welcome(std::uint32_t id, const shard_assignment& shard);
   void catch_up(std::uint32_t id, std::uint64_t held);
+  bool within_allowance(std::uint32_t id, std::uint64_t bytes);
   void request_evaluation(bool with_train);
   void save_checkpoint(std::map<std::uint32_t, worker_snapshot> workers = {});
   // departures and liveness
@@ -176,11 +178,12 @@ private:
   std::uint64_t total_steps_ = 0;
   run_reporter report_;
   push_check checks_;
-  divergence_probe probe_; ///< judges a bad push: diverged model or bad worker
-  update_ring ring_;       ///< the latest updates sent, for workers that miss some
-  push_ledger ledger_;     ///< the latest push accepted from each worker
-  catch_up_budget budget_; ///< what each worker may ask to be sent again
-  time_point now_;         ///< when the event being handled happened
+  divergence_probe probe_;     ///< judges a bad push: diverged model or bad worker
+  update_ring ring_;           ///< the latest updates sent, for workers that miss some
+  push_ledger ledger_;         ///< the latest push accepted from each worker
+  catch_up_budget budget_;     ///< what each worker may ask to be sent again
+  resend_allowance allowance_; ///< the bytes each worker may be sent again, over time
+  time_point now_;             ///< when the event being handled happened
   phase phase_ = phase::waiting;
   std::uint64_t first_version_ = 0; ///< where this run started (non-zero when resumed)
   std::size_t resumed_members_ = 0; ///< members of the checkpoint resumed from, with states
