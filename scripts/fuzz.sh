@@ -36,6 +36,11 @@ common=(-std=c++20 -I. -Iinclude -isystem /usr/include/eigen3 -march=x86-64-v2 -
 sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 sources=(compression/*.cpp)
 [ -d base ] && sources+=(base/*.cpp base/simd/*.cpp)
+# base/version.cpp includes the version header that CMake generates into its build tree; the
+# fuzzers do not need the version.
+kept=()
+for src in "${sources[@]}"; do [ "$src" = base/version.cpp ] || kept+=("$src"); done
+sources=("${kept[@]}")
 if [ "$target" != decode ]; then
   sources+=(training/push_check.cpp net/protocol/register_types.cpp net/transport/basp_screen.cpp)
 fi
