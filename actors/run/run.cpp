@@ -56,11 +56,8 @@ run_result run_in_own_system(const run_config& cfg, dsq_command command, Command
 
 run_result run_local(const run_config& cfg, const run_observer& observer,
                      std::shared_ptr<const model> model, std::shared_ptr<const data_source> data) {
-  if (data)
-    throw std::invalid_argument("run_local: a data_source is not supported yet (it comes with "
-                                "include/dsq/data.hpp); give cfg.dataset instead");
   return run_in_own_system(cfg, dsq_command::local, [&](caf::actor_system& sys, run_result& r) {
-    local_command(sys, cfg, context_of(observer), r, std::move(model));
+    local_command(sys, cfg, context_of(observer), r, std::move(model), std::move(data));
   });
 }
 

@@ -14,6 +14,8 @@
 #include "config/cli/dsq_options.hpp"
 #include "config/cli/runtime_defaults.hpp"
 #include "config/data_origin.hpp"
+#include "model/data_identity.hpp"
+#include "model/make_model.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/register_types.hpp"
 #include "net/transport/eager_tcp.hpp"
@@ -180,13 +182,37 @@ caf::actor server_end(caf::actor_system& sys, const caf::actor& server,
   return spawn_fault_link(sys, server, std::move(opts));
 }
 
+/// What a run trains when a program gives its own data source to run_local: cfg.model sized to
+/// it, and its identity (data_identity.hpp), as load_training() does for a registered name.
+training_setup setup_of(const run_config& cfg, std::shared_ptr<const data_source> data) {
+  if (data->train_size() == 0)
+    throw config_error("run_local: the data source has no training samples");
+  if (data->input_dim() <= 0 || data->num_classes() < 2)
+    throw config_error(fmt::format("run_local: the data source has {} features and {} classes "
+                                   "(at least 1 and 2 needed)",
+                                   data->input_dim(), data->num_classes()));
+  training_setup setup;
+  setup.identity = identify_source("program data", *data, cfg.seed);
+  setup.net = make_model(cfg.model, data->input_dim(), data->num_classes());
+  setup.source = std::move(data);
+  return setup;
+}
+
 } // namespace
 
 int local_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
-                  run_result& result, std::shared_ptr<const model> model) {
-  auto setup = load_training(cfg);
-  if (model)
+                  run_result& result, std::shared_ptr<const model> model,
+                  std::shared_ptr<const data_source> data) {
+  auto setup = data ? setup_of(cfg, std::move(data)) : load_training(cfg);
+  if (model) {
+    if (model->input_dim() != setup.source->input_dim() ||
+        model->num_classes() != setup.source->num_classes())
+      throw config_error(fmt::format(
+          "run_local: the model takes {} features and {} classes, the data has {} and {}",
+          model->input_dim(), model->num_classes(), setup.source->input_dim(),
+          setup.source->num_classes()));
     setup.net = std::move(model);
+  }
   if (cfg.quiet && !setup.note.empty())
     note(ctx, "dsq: " + setup.note);
   local_run_hooks hooks;

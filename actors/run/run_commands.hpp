@@ -57,7 +57,8 @@ inline constexpr int exit_network_lost = 6;
 /// `dsq local` on `sys`: fills `result`, returns the program's exit code (0: the run ended; the
 /// program turns a stopped run into 128 + its signal).
 int local_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
-                  run_result& result, std::shared_ptr<const model> model = nullptr);
+                  run_result& result, std::shared_ptr<const model> model = nullptr,
+                  std::shared_ptr<const data_source> data = nullptr);
 /// `dsq server` on `sys`, likewise.
 int server_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
                    run_result& result);

@@ -9,6 +9,8 @@
 // codes 1, 3 and 6 of the program) returns ok false and the error. The functions install no
 // signal handler and print nothing: their words go to the observer's on_log, if any.
 
+#include <dsq/data.hpp>
+#include <dsq/model.hpp>
 #include <dsq/run_config.hpp>
 #include <dsq/run_record.hpp>
 
@@ -20,9 +22,6 @@
 #include <vector>
 
 namespace dsq {
-
-class model;       // model/model.hpp (include/dsq/model.hpp)
-class data_source; // include/dsq/data.hpp
 
 /// What a run started from code reports while it runs. Called from the server's thread, one
 /// call at a time; keep it short (the run waits for it).
@@ -54,8 +53,10 @@ struct run_result {
 
 /// `dsq local`: the server and cfg.workers workers in this process. Model and data come from
 /// cfg.model / cfg.dataset (built-in or registered) unless given here: `model` replaces the
-/// one cfg.model would build (it must fit the data: its input and class counts). A data_source
-/// is not accepted yet (throws std::invalid_argument) until include/dsq/data.hpp is merged.
+/// one cfg.model would build (it must fit the data: its input and class counts); `data` replaces
+/// the data set cfg.dataset names (cfg.model is then sized to it; cfg.dataset must still be a
+/// valid spec). Both stay in this process:
+/// across processes, register them by name (<dsq/registry.hpp>).
 run_result run_local(const run_config& cfg, const run_observer& observer = {},
                      std::shared_ptr<const model> model = nullptr,
                      std::shared_ptr<const data_source> data = nullptr);

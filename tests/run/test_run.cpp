@@ -10,6 +10,7 @@
 #include "model/make_model.hpp"
 #include "tests/support/actor_system_fixture.hpp"
 #include "tests/support/temp_directory.hpp"
+#include "tests/support/user_plugins.hpp"
 
 #include <dsq/run.hpp>
 
@@ -325,4 +326,22 @@ BOOST_AUTO_TEST_CASE(a_model_given_to_run_local_replaces_the_one_of_the_configur
   auto by_spec = run_local(tiny_run(30));
   BOOST_REQUIRE(by_spec.ok);
   BOOST_TEST(same_bits(with_model.model, by_spec.model));
+}
+
+BOOST_AUTO_TEST_CASE(a_data_source_given_to_run_local_is_what_is_trained) {
+  // A program's own data, as an object (not registered by name): run_local sizes cfg.model to
+  // it, trains on it and evaluates on its test set; the same source again gives the same bits.
+  auto cfg = tiny_run(200);
+  // cfg.dataset (synthetic, 20 features) is not what is trained: the given source replaces it.
+  const auto data = std::make_shared<const user::blobs>(7, 2000, 6, 3);
+  auto first = run_local(cfg, {}, nullptr, data);
+  BOOST_REQUIRE_MESSAGE(first.ok, first.error);
+  BOOST_TEST(first.summary.parameters == (6u + 1u) * 3u); // softmax for 6 features, 3 classes
+  BOOST_TEST(first.summary.test_accuracy > 0.8);
+  auto again = run_local(cfg, {}, nullptr, data);
+  BOOST_REQUIRE(again.ok);
+  BOOST_TEST(same_bits(first.model, again.model));
+  // A model that does not fit the data is refused before anything runs.
+  std::shared_ptr<const model> wrong = make_model("softmax", 5, 3);
+  BOOST_CHECK_THROW(run_local(cfg, {}, wrong, data), config_error);
 }
