@@ -39,13 +39,20 @@ struct step_record {
 
 /// What --summary writes.
 struct run_summary {
+  /// The method preset, the operator specs of each pass, the model and data set specs, sync or
+  /// async (docs/usage.md, "The summary", defines every field).
   std::string method, uplink, downlink, model, dataset, mode;
   std::string simd; ///< the server's SIMD level (base/simd): each worker process picks its own
   std::string aggregate = "mean"; ///< --aggregate, as the server applied it
+  /// Workers that trained, versions made, the model's parameter count, the run's seed.
   std::uint64_t workers = 0, steps = 0, parameters = 0, seed = 0;
+  /// The final model's loss on the whole training set, its test loss and accuracy (a fraction).
   double final_train_loss = not_measured, test_loss = not_measured, test_accuracy = not_measured;
+  /// Serialized bytes of every push and of every update times the workers it went to.
   std::uint64_t bytes_up = 0, bytes_down = 0;
+  /// Wall seconds of training, and versions per second.
   double wall_s = 0, steps_per_s = 0;
+  /// Workers that joined and left mid-run, pushes ignored (late or duplicate), replica checks.
   std::uint64_t joins = 0, departures = 0, ignored_pushes = 0, verified_replicas = 0;
   std::uint64_t rejected_pushes = 0; ///< pushes that failed validation (their worker removed)
   std::uint64_t timeouts = 0;        ///< workers removed for silence (--worker-timeout)
@@ -57,22 +64,22 @@ struct run_summary {
   std::uint64_t residuals_lost = 0;   ///< members that left mid-run, taking their residual along
   std::map<std::string, std::uint64_t> faults_injected; ///< {kind: count} (--faults.*)
   // -- staleness (async mode; zeros in sync) --------------------------------------------------
-  std::int64_t staleness_bound = -1; ///< τ, or -1 in sync mode (written as null)
-  std::uint64_t pushes_applied = 0;
-  std::uint64_t max_staleness = 0;
-  double mean_staleness = 0;
+  std::int64_t staleness_bound = -1;              ///< τ, or -1 in sync mode (written as null)
+  std::uint64_t pushes_applied = 0;               ///< pushes the server applied
+  std::uint64_t max_staleness = 0;                ///< the largest staleness among them
+  double mean_staleness = 0;                      ///< their mean staleness
   std::vector<std::uint64_t> staleness_histogram; ///< entry s: applied pushes with staleness s
   std::uint64_t admission_waits = 0; ///< times a worker waited for permission to compute
   double admission_wait_s = 0;       ///< their total wait
   std::uint64_t held_pushes = 0;     ///< pushes held back until the bound allowed them
   // -- --target-accuracy ------------------------------------------------------------------------
-  double target_accuracy = not_measured; ///< NaN: no target
-  bool reached_target = false;
+  double target_accuracy = not_measured;  ///< NaN: no target
+  bool reached_target = false;            ///< an evaluation reached target_accuracy
   double time_to_target_s = not_measured; ///< wall seconds from the start of training
   bool completed = true;                  ///< written false when diverged
   bool diverged = false; ///< the model became non-finite (the server stopped the run)
   std::optional<std::uint64_t> diverged_at_step; ///< the first non-finite step, if diverged
-  std::string note;
+  std::string note; ///< why the run ended early or how it was stopped, if it was
 };
 
 } // namespace dsq
