@@ -307,9 +307,12 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
             });
   auto result = *outcome;
   if (!worker_failure.empty() && !result.summary.diverged) {
+    // The worker's error is the cause; the server may have ended first, with a consequence of
+    // it ("every worker is gone"), depending on which down message arrived first.
     result.ok = false;
-    if (result.error.empty())
-      result.error = worker_failure;
+    result.error = result.error.empty()
+                       ? worker_failure
+                       : fmt::format("{} (then: {})", worker_failure, result.error);
   }
   if (faults)
     sync_fault_log(*faults, result); // the log's header, written at start
