@@ -5,9 +5,11 @@
 #include "config/launch/host_file.hpp"
 #include "config/launch/launch_command.hpp"
 #include "config/launch/launch_plan.hpp"
+#include "config/launch/launch_supervisor.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -125,43 +127,36 @@ bool was_given(const split_arguments& a, const std::string& name) {
   return std::find(a.given_keys.begin(), a.given_keys.end(), name) != a.given_keys.end();
 }
 
-/// The exit code a shell would report for `s`.
-int exit_code_of(const exit_status& s) {
-  return s.exited ? s.code : 128 + s.signal;
-}
-
-/// Whether the server's end is one that --restart-server restarts from its checkpoint: killed,
-/// an error (1), an injected crash (4), its network layer lost (6); not a finished (0),
-/// misconfigured (2), diverged (3) or stopped (130, 143) run.
-bool server_crashed(const exit_status& s) {
-  return !s.exited || s.code == 1 || s.code == 4 || s.code == 6;
-}
-
 /// The name of `p`'s files in a scripts/make-certs.sh directory: "server", "worker-(i+1)".
 std::string certificate_name(const planned_process& p) {
   return p.role == launch_role::server ? std::string{"server"}
                                        : fmt::format("worker-{}", p.index + 1);
 }
 
-/// Where the launch is.
-enum class phase {
-  running,  ///< the run goes on
-  stopping, ///< a signal was passed on to the server: it dismisses the workers
-  ending,   ///< the server ended: the workers finish, or are stopped
-};
+/// `s` as the launch supervisor reads it.
+process_end end_of(const exit_status& s) {
+  return {s.exited, s.code, s.signal, s.describe()};
+}
 
-/// The state of one launch; see run_launch_command.
+/// The processes of one launch: starts them, waits for the server's port, and carries out what
+/// the launch supervisor (config/launch/launch_supervisor.hpp) decides on their ends, the stop
+/// signals and the time; see run_launch_command.
 class launcher {
 public:
   launcher(launch_options opts, split_arguments args, launch_plan plan, std::string binary,
            std::vector<std::string> template_words, std::string checkpoint)
       : opts_{std::move(opts)}, args_{std::move(args)}, plan_{std::move(plan)},
-        binary_{std::move(binary)}, template_{std::move(template_words)}, checkpoint_{std::move(
-                                                                              checkpoint)} {}
+        binary_{std::move(binary)}, template_{std::move(template_words)},
+        checkpoint_{std::move(checkpoint)}, supervisor_{plan_, opts_, checkpoint_} {}
 
   int run();
 
 private:
+  const planned_process& planned(const launch_child& c) const {
+    const auto& group = c.role == launch_role::server ? plan_.servers : plan_.workers;
+    return group.at(static_cast<std::size_t>(c.index));
+  }
+
   /// The argv that starts `command` (dsq's arguments after the binary) as process `p`.
   std::vector<std::string> argv_for(const planned_process& p,
                                     const std::vector<std::string>& command) const {
@@ -180,35 +175,38 @@ private:
             "--tls-ca=" + (dir / "ca.pem").string()};
   }
 
-  /// Starts the server (again, with --resume, when `resume`); its child id.
-  std::size_t start_server(bool resume) {
-    const auto& p = plan_.servers.front();
+  /// dsq's arguments for the server (again, with --resume, when `resume`).
+  std::vector<std::string> server_command(bool resume) const {
     std::vector<std::string> command{"server"};
     if (!was_given(args_, "port") || resume)
       command.push_back("--port=" + std::to_string(port_));
     if (!was_given(args_, "bind"))
       command.push_back("--bind=" + plan_.server_address);
-    for (auto& a : tls_arguments(p))
+    for (auto& a : tls_arguments(plan_.servers.front()))
       command.push_back(std::move(a));
     for (const auto& a : args_.server)
       if (!resume || (key_of(a) != "resume" && key_of(a) != "port"))
         command.push_back(a);
     if (resume)
       command.push_back("--resume=" + checkpoint_);
-    return start(p, command);
+    return command;
   }
 
-  std::size_t start_worker(const planned_process& p) {
+  /// dsq's arguments for worker `p`.
+  std::vector<std::string> worker_command(const planned_process& p) const {
     std::vector<std::string> command{"worker",
                                      fmt::format("--server={}:{}", plan_.server_address, port_)};
     for (auto& a : tls_arguments(p))
       command.push_back(std::move(a));
     command.insert(command.end(), args_.worker.begin(), args_.worker.end());
-    return start(p, command);
+    return command;
   }
 
-  std::size_t start(const planned_process& p, const std::vector<std::string>& command) {
-    const auto argv = argv_for(p, command);
+  /// Starts `c` (the server with --resume when `resume`) and tells the supervisor.
+  void start(const launch_child& c, bool resume) {
+    const auto& p = planned(c);
+    const auto argv =
+        argv_for(p, c.role == launch_role::server ? server_command(resume) : worker_command(p));
     std::size_t id = 0;
     try {
       id = children_.start(argv, p.prefix());
@@ -219,18 +217,18 @@ private:
     fmt::print("dsq launch: {} started on {}: pid {}\n", p.prefix(), p.host,
                children_.process(id).pid());
     std::fflush(stdout);
-    return id;
+    if (c.role == launch_role::server)
+      server_ = id;
+    child_of_[id] = c;
+    supervisor_.started(c, steady::now());
   }
+
+  /// Carries out `actions`; the exit code once the supervisor says the launch is over.
+  std::optional<int> carry_out(const std::vector<launch_action>& actions);
 
   /// Waits for the server's port; false (after saying why) when it ended first, a signal came
   /// or --start-timeout passed.
   bool learn_port();
-
-  void on_server_end(const exit_status& s);
-  void on_worker_end(std::size_t worker, const exit_status& s);
-  void on_signal(int sig);
-  /// Passes `sig` on to the server, or to the workers once the server has ended.
-  void stop_run(int sig);
 
   launch_options opts_;
   split_arguments args_;
@@ -238,18 +236,13 @@ private:
   std::string binary_;
   std::vector<std::string> template_;
   std::string checkpoint_;
+  launch_supervisor supervisor_;
 
   supervised_children children_;
   std::uint16_t port_ = 0;
-  std::size_t server_ = 0;
-  std::vector<std::size_t> workers_;     ///< worker index -> its current child
-  std::map<std::size_t, int> worker_of_; ///< child -> worker index
-  std::uint64_t server_restarts_ = 0, worker_restarts_ = 0;
-  phase phase_ = phase::running;
-  int signals_ = 0;
+  std::size_t server_ = 0;                       ///< the server's current child
+  std::map<std::size_t, launch_child> child_of_; ///< child id -> its process of the plan
   int exit_code_ = 0;
-  bool worker_failed_ = false;
-  std::optional<steady::time_point> term_at_, kill_at_;
 };
 
 bool launcher::learn_port() {
@@ -284,83 +277,29 @@ bool launcher::learn_port() {
   return false;
 }
 
-void launcher::stop_run(int sig) {
-  if (children_.running(server_))
-    children_.signal(server_, sig);
-  else
-    for (auto id : workers_)
-      children_.signal(id, sig);
-}
-
-void launcher::on_signal(int sig) {
-  if (++signals_ > 1) {
-    fmt::print(stderr, "dsq launch: signal {} again: killing every process\n", sig);
-    children_.kill_all();
-    exit_code_ = 128 + sig;
-    return;
+std::optional<int> launcher::carry_out(const std::vector<launch_action>& actions) {
+  for (const auto& a : actions) {
+    switch (a.what) {
+    case launch_action::kind::start:
+      start(a.child, a.resume);
+      break;
+    case launch_action::kind::signal:
+      for (const auto& [id, c] : child_of_)
+        if (c == a.child && children_.running(id))
+          children_.signal(id, a.sig);
+      break;
+    case launch_action::kind::kill_all:
+      children_.kill_all();
+      break;
+    case launch_action::kind::say:
+      fmt::print(a.to_stderr ? stderr : stdout, "{}\n", a.text);
+      std::fflush(stdout);
+      break;
+    case launch_action::kind::exit:
+      return a.code;
+    }
   }
-  fmt::print(stderr, "dsq launch: signal {}: stopping the run\n", sig);
-  if (phase_ == phase::running)
-    phase_ = phase::stopping;
-  stop_run(sig);
-  // The server writes its outputs and dismisses its workers; past this, everything is killed.
-  kill_at_ = steady::now() + 60s;
-}
-
-void launcher::on_server_end(const exit_status& s) {
-  const bool restart =
-      phase_ == phase::running && server_crashed(s) && server_restarts_ < opts_.restart_server;
-  if (restart) {
-    ++server_restarts_;
-    fmt::print(stderr,
-               "dsq launch: the server ended ({}): restarting it from --checkpoint={} on port "
-               "{} (restart {} of {})\n",
-               s.describe(), checkpoint_, port_, server_restarts_, opts_.restart_server);
-    server_ = start_server(true);
-    return;
-  }
-  if (signals_ == 0 || exit_code_ == 0)
-    exit_code_ = worker_failed_ ? 1 : exit_code_of(s);
-  fmt::print(s.success() ? stdout : stderr, "dsq launch: the server ended ({})\n", s.describe());
-  std::fflush(stdout);
-  phase_ = phase::ending;
-  // A finished server has said goodbye: its workers end by themselves. Otherwise they would
-  // look for it until --reconnect-timeout: they are stopped now.
-  const auto grace = s.success() ? 30s : 0s;
-  term_at_ = steady::now() + grace;
-  kill_at_ = *term_at_ + 10s;
-}
-
-void launcher::on_worker_end(std::size_t id, const exit_status& s) {
-  const int index = worker_of_.at(id);
-  const auto& p = plan_.workers[static_cast<std::size_t>(index)];
-  if (phase_ != phase::running) {
-    if (!s.success() && !(s.exited && s.code == 0))
-      fmt::print(stderr, "dsq launch: {} ended ({})\n", p.prefix(), s.describe());
-    return;
-  }
-  if (s.success()) {
-    fmt::print("dsq launch: {} ended ({})\n", p.prefix(), s.describe());
-    return;
-  }
-  if (worker_restarts_ < opts_.restart_workers) {
-    ++worker_restarts_;
-    fmt::print(stderr, "dsq launch: {} failed ({}): restarting it (restart {} of {})\n", p.prefix(),
-               s.describe(), worker_restarts_, opts_.restart_workers);
-    const auto fresh = start_worker(p);
-    workers_[static_cast<std::size_t>(index)] = fresh;
-    worker_of_[fresh] = index;
-    return;
-  }
-  fmt::print(stderr,
-             "dsq launch: error: {} failed ({}) and no restart is left (--restart-workers={}): "
-             "stopping the run\n",
-             p.prefix(), s.describe(), opts_.restart_workers);
-  worker_failed_ = true;
-  exit_code_ = 1;
-  phase_ = phase::stopping;
-  stop_run(SIGTERM);
-  kill_at_ = steady::now() + 60s;
+  return std::nullopt;
 }
 
 int launcher::run() {
@@ -378,44 +317,31 @@ int launcher::run() {
                plan_.workers.size() == 1 ? "" : "s", where);
     std::fflush(stdout);
   }
-  server_ = start_server(false);
+  start({launch_role::server, 0}, false);
   if (!learn_port())
     return exit_code_; // the supervisor kills whatever runs as it goes
   fmt::print("dsq launch: the server listens on {}:{}\n", plan_.server_address, port_);
   std::fflush(stdout);
-  for (const auto& p : plan_.workers) {
-    const auto id = start_worker(p);
-    workers_.push_back(id);
-    worker_of_[id] = p.index;
-  }
-  while (children_.running_count() > 0) {
-    for (const auto& e : children_.wait(200ms)) {
+  if (auto code = carry_out(supervisor_.listening(port_, steady::now())))
+    return *code;
+  for (;;) {
+    // Wake for the supervisor's next deadline (a restart's back-off, the stop), at most 200 ms.
+    auto timeout = std::chrono::milliseconds{200};
+    if (const auto next = supervisor_.next_deadline())
+      timeout = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(*next - steady::now()),
+                           std::chrono::milliseconds{0}, timeout);
+    for (const auto& e : children_.wait(timeout)) {
+      std::vector<launch_action> actions;
       if (e.what == child_event::kind::signal)
-        on_signal(e.sig);
-      else if (e.what == child_event::kind::ended && e.child == server_)
-        on_server_end(e.status);
-      else if (e.what == child_event::kind::ended && worker_of_.count(e.child) != 0)
-        on_worker_end(e.child, e.status);
-      if (signals_ > 1)
-        return exit_code_;
+        actions = supervisor_.signalled(e.sig, steady::now());
+      else if (e.what == child_event::kind::ended && child_of_.count(e.child) != 0)
+        actions = supervisor_.ended(child_of_.at(e.child), end_of(e.status), steady::now());
+      if (auto code = carry_out(actions))
+        return *code;
     }
-    const auto now = steady::now();
-    if (term_at_ && now >= *term_at_) {
-      term_at_.reset();
-      for (auto id : workers_)
-        if (children_.running(id)) {
-          fmt::print(stderr, "dsq launch: stopping {} (the server has ended)\n",
-                     plan_.workers[static_cast<std::size_t>(worker_of_.at(id))].prefix());
-          children_.signal(id, SIGTERM);
-        }
-    }
-    if (kill_at_ && now >= *kill_at_) {
-      fmt::print(stderr, "dsq launch: processes still running after the stop: killing them\n");
-      children_.kill_all();
-      kill_at_.reset();
-    }
+    if (auto code = carry_out(supervisor_.tick(steady::now())))
+      return *code;
   }
-  return exit_code_;
 }
 
 } // namespace
