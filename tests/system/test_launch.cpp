@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <dirent.h>
+#include <map>
 
 using namespace dsq::system_test;
 
@@ -286,6 +287,65 @@ BOOST_AUTO_TEST_CASE(a_launch_command_gets_the_command_line_quoted_for_a_shell) 
   BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << l.report());
   BOOST_TEST(s->success(), l.report());
   BOOST_TEST(json_value(read_text(summary), "completed").value_or("") == "true");
+  BOOST_TEST(l.out().find("[worker 2@fake-b] dsq worker: connected to 127.0.0.1:") !=
+                 std::string::npos,
+             l.report());
+  expect_nothing_left(marker);
+}
+
+// The default launch command, `ssh {host}`, with a fake ssh first on PATH that records its
+// arguments and runs the command here, as the remote shell would: each process is started as
+// `ssh HOST DSQ ARGS...` (docs/launch.md: the template's words with {host} replaced, then the
+// dsq binary and its arguments, each quoted for a POSIX shell where it needs it), and the run
+// succeeds.
+BOOST_AUTO_TEST_CASE(the_default_launch_command_is_ssh_host_then_the_quoted_command) {
+  cluster c{"launch-ssh"};
+  const auto marker = c.dir().path().string();
+  const auto bin = c.file("fake-bin"), calls = c.file("ssh-calls");
+  std::filesystem::create_directories(bin);
+  std::filesystem::create_directories(calls);
+  // Its arguments one per line in ssh-calls/PID; then, like sshd, the rest joined with blanks
+  // for a shell, which removes the quotes.
+  write_text(bin + "/ssh", "#!/bin/sh\nprintf '%s\\n' \"$@\" > '" + calls +
+                               "'/$$\nshift\nexec sh -c \"exec $*\"\n");
+  std::filesystem::permissions(bin + "/ssh", std::filesystem::perms::owner_all);
+  write_text(c.file("hosts"), "fake-a slots=2 address=127.0.0.1\nfake-b slots=1\n");
+  std::filesystem::create_directories(c.file("it's a dir"));
+  const auto summary = c.file("it's a dir") + "/summary.json";
+  const char* path = std::getenv("PATH");
+  auto& l = c.start(
+      "launch",
+      concat({"env", "PATH=" + bin + ":" + (path ? path : "/usr/bin:/bin"), dsq_binary(), "launch"},
+             concat(launched_run(200, marker),
+                    {"--hostfile=" + c.file("hosts"), "--summary=" + summary})));
+  auto s = l.wait_for(launch_timeout);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << l.report());
+  BOOST_TEST(s->success(), l.report());
+  BOOST_TEST(json_value(read_text(summary), "completed").value_or("") == "true");
+  // One ssh call per process: the host, this dsq, its command and options.
+  const auto self = std::filesystem::canonical(dsq_binary()).string();
+  std::map<std::string, int> servers, workers;
+  for (const auto& entry : std::filesystem::directory_iterator(calls)) {
+    const auto args = lines(read_text(entry.path().string()));
+    BOOST_REQUIRE_GE(args.size(), 3u);
+    BOOST_TEST(args[1] == self, "the dsq binary follows the host");
+    if (args[2] == "server") {
+      ++servers[args[0]];
+      // A word a shell would split or unquote is quoted; the others are left alone.
+      BOOST_TEST(std::count(args.begin(), args.end(),
+                            "'--summary=" + c.file("it'\\''s a dir") + "/summary.json'") == 1,
+                 read_text(entry.path().string()));
+      BOOST_TEST(std::count(args.begin(), args.end(), "--bind=127.0.0.1") == 1);
+    } else {
+      BOOST_TEST(args[2] == "worker");
+      ++workers[args[0]];
+      BOOST_TEST(args[3].rfind("--server=127.0.0.1:", 0) == 0u, args[3]);
+    }
+  }
+  BOOST_TEST((servers == std::map<std::string, int>{{"fake-a", 1}}),
+             "the server on the first host");
+  BOOST_TEST((workers == std::map<std::string, int>{{"fake-a", 2}, {"fake-b", 1}}),
+             "the workers in the slots");
   BOOST_TEST(l.out().find("[worker 2@fake-b] dsq worker: connected to 127.0.0.1:") !=
                  std::string::npos,
              l.report());
