@@ -1,5 +1,7 @@
-// The link actor of actors/fault_link.hpp: fault injection's CAF half (the CAF-free half, plan,
-// fates, log and injector, is training/faults/).
+// The link actor of actors/fault_link.hpp: fault injection's CAF half. It carries messages and
+// timers; what happens to each message (drop, duplicate, hold, delay, and when) and which
+// worker fault fires is decided by training/faults/fault_link_core.hpp, the CAF-free half with
+// the plan, fates, log and injector.
 
 #include "actors/fault_link.hpp"
 
@@ -7,13 +9,12 @@
 #include "compression/wire.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
+#include "training/faults/fault_link_core.hpp"
 
 #include <caf/all.hpp>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -30,55 +31,18 @@ using hang_end_atom = caf::atom_constant<caf::atom("fl_hangend")>;
 /// (hold_cap_atom, up, hold number): a held message's bound has passed.
 using hold_cap_atom = caf::atom_constant<caf::atom("fl_holdcap")>;
 
-using clock_type = std::chrono::steady_clock;
+using clock_type = link_clock;
 
 /// Bytes counted for a message beyond its payload (CAF framing, ids, steps): bandwidth makes
 /// even a heartbeat cost something.
 constexpr std::size_t message_overhead = 64;
 
-/// Streams of the seeded damage, apart from the streams of link_faults.
-constexpr std::uint64_t corrupt_stream = 0xC0'22'0B'7E'00'00'00'00ull;
-
-/// `ms` milliseconds as the clock's duration.
-clock_type::duration millis(double ms) {
-  return std::chrono::duration_cast<clock_type::duration>(
-      std::chrono::duration<double, std::milli>(ms));
-}
-
-/// The least time a held message waits for the next one beyond its own delay. A held message
-/// goes after the next message of its direction or after max(this, delay + jitter), whichever
-/// comes first: a sync update is the last message of its step, and waiting for the next one
-/// would hold it until the worker's retry.
-constexpr double min_hold_ms = 10;
-
-/// A message held back by a reorder fault until the next message of its direction.
-struct held_message {
-  caf::message msg;
-  double delay_ms = 0;    ///< what its own delay would have been
-  std::uint64_t hold = 0; ///< its number among the holds of the direction (for its timer)
-};
-
-/// One direction of the link.
-struct direction_state {
-  std::optional<link_faults> faults;                         ///< once the worker's id is known
-  std::multimap<clock_type::time_point, caf::message> queue; ///< by release time, FIFO on ties
-  clock_type::time_point busy_until{};                       ///< bandwidth: busy sending
-  clock_type::time_point last_release{};                     ///< keeps FIFO order
-  std::optional<held_message> held;
-  std::uint64_t holds = 0; ///< messages held so far
-  /// Copies of each (verb, step) of the protocol's step messages seen so far: a resend is the
-  /// next copy, with a fate of its own.
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> copies;
-  std::uint64_t timed = 0; ///< timer-driven and other messages seen so far
-};
-
 struct link_state {
   fault_link_options opts;
+  std::optional<fault_link_core> core; ///< what happens to each message (training/faults/)
+  std::map<message_token, caf::message> messages; ///< the messages the core holds tokens of
   caf::actor server, worker;
-  std::optional<std::uint32_t> id; ///< the worker's id, from the welcome
-  std::uint64_t version = 0;       ///< the latest model version seen on the link
-  std::array<direction_state, 2> dirs;
-  bool hanging = false;
+  std::uint64_t version = 0; ///< the latest model version seen on the link
   std::vector<std::pair<link_direction, caf::message>> hang_buffer;
   std::vector<caf::message> early_down; ///< from the server before the worker was attached
   /// Set when one end went down: the reason to quit with and the direction still delivered.
@@ -86,8 +50,6 @@ struct link_state {
   std::optional<link_direction> draining;
 
   static inline const char* name = "dsq_fault_link";
-
-  direction_state& dir(link_direction d) { return dirs[d == link_direction::up ? 0 : 1]; }
 };
 
 using link_actor = caf::stateful_actor<link_state>;
@@ -119,22 +81,16 @@ std::size_t wire_bytes(const caf::message& msg) {
   return message_overhead;
 }
 
-/// Whether messages toward `d`'s destination are still queued or held.
-bool pending_toward(link_actor* self, link_direction d) {
-  auto& st = self->state;
-  return !st.dir(d).queue.empty() || st.dir(d).held.has_value();
-}
-
 void maybe_finish_closing(link_actor* self) {
   auto& st = self->state;
-  if (st.closing && (!st.draining || !pending_toward(self, *st.draining)))
+  if (st.closing && (!st.draining || !st.core->pending(*st.draining)))
     self->quit(*st.closing);
 }
 
 /// Sends `msg` on to its end now (or keeps it while hanging or before the worker is known).
 void deliver(link_actor* self, link_direction d, caf::message msg) {
   auto& st = self->state;
-  if (st.hanging) {
+  if (st.core->hanging()) {
     st.hang_buffer.emplace_back(d, std::move(msg));
     return;
   }
@@ -149,128 +105,57 @@ void deliver(link_actor* self, link_direction d, caf::message msg) {
   }
 }
 
-/// Queues `msg` for release at `when`, or delivers it now when it is due and nothing is ahead.
-void release_at(link_actor* self, link_direction d, clock_type::time_point when, caf::message msg) {
-  auto& dir = self->state.dir(d);
-  const auto now = clock_type::now();
-  if (when <= now && dir.queue.empty()) {
-    deliver(self, d, std::move(msg));
-    return;
+/// Carries out what the core decided, in order.
+void carry_out(link_actor* self, const std::vector<link_effect>& effects) {
+  auto& st = self->state;
+  for (const auto& e : effects) {
+    const bool up = e.dir == link_direction::up;
+    switch (e.what) {
+    case link_effect::kind::deliver: {
+      auto msg = std::move(st.messages.at(e.token));
+      st.messages.erase(e.token);
+      deliver(self, e.dir, std::move(msg));
+      break;
+    }
+    case link_effect::kind::copy:
+      st.messages.emplace(e.copy, st.messages.at(e.token));
+      break;
+    case link_effect::kind::discard:
+      st.messages.erase(e.token);
+      break;
+    case link_effect::kind::wake:
+      self->delayed_send(self, e.after, release_atom::value, up);
+      break;
+    case link_effect::kind::hold_timer:
+      self->delayed_send(self, e.after, hold_cap_atom::value, up, e.hold);
+      break;
+    }
   }
-  dir.queue.emplace(when, std::move(msg));
-  const auto wait = std::chrono::ceil<std::chrono::microseconds>(std::max(when - now, {}));
-  self->delayed_send(self, wait, release_atom::value, d == link_direction::up);
 }
 
-/// Delivers the queued messages of `d` that are due, in release order.
-void release_due(link_actor* self, link_direction d) {
-  auto& queue = self->state.dir(d).queue;
-  const auto now = clock_type::now();
-  while (!queue.empty() && queue.begin()->first <= now) {
-    auto msg = std::move(queue.begin()->second);
-    queue.erase(queue.begin());
-    deliver(self, d, std::move(msg));
-  }
-  maybe_finish_closing(self);
-}
-
-std::string where(link_actor* self, link_direction d) {
-  return to_string(link_id{*self->state.id, d});
-}
-
-/// The index of `msg` for its fate (link_faults::decide). Pushes and updates, which the protocol
-/// sends once per step, are numbered by (verb, step, copy): the same seed loses the same pushes
-/// and updates at the same steps in every run, however heartbeats, status probes and resends
-/// fall in between; their k-th resend has a fate of its own. Other messages (heartbeats, status,
-/// acks, grants: driven by timers or by timing) are numbered in arrival order.
-std::uint64_t fate_index(direction_state& dir, const caf::message& msg, std::uint64_t step) {
+/// What the core needs to know of `msg` (`step` for the log and the fate of step messages).
+link_message describe(message_token token, const caf::message& msg, std::uint64_t step) {
   const auto atom = first_atom(msg);
   const bool stepped =
       (atom == push_atom::value && msg.match_elements<push_atom, gradient_push>()) ||
       (atom == update_atom::value && msg.match_elements<update_atom, model_update>());
-  if (!stepped)
-    return mix_seed(0x7469'6d65'6400ULL, dir.timed++);
-  const auto verb = static_cast<std::uint64_t>(atom);
-  const auto copy = dir.copies[{verb, step}]++;
-  // Steps only grow: forget the copies of long-gone steps.
-  if (dir.copies.size() > 4096)
-    std::erase_if(dir.copies, [&](const auto& entry) { return entry.first.second + 1024 < step; });
-  return mix_seed(mix_seed(verb, step), copy);
+  link_message m{token, is_data(atom), wire_bytes(msg), step, std::nullopt};
+  if (stepped)
+    m.stepped_verb = static_cast<std::uint64_t>(atom);
+  return m;
 }
 
 /// Applies the message faults of direction `d` to `msg` (`step` for the log).
 void route(link_actor* self, link_direction d, caf::message msg, std::uint64_t step) {
   auto& st = self->state;
-  auto& dir = st.dir(d);
-  const auto now = clock_type::now();
-  if (!dir.faults || !dir.faults->active()) {
-    release_at(self, d, now, std::move(msg));
-    return;
-  }
-  const auto& plan = st.opts.injector->plan();
-  const auto bytes = wire_bytes(msg);
-  const auto fate = dir.faults->decide(fate_index(dir, msg, step), bytes);
-  const bool data = is_data(first_atom(msg));
-  // Control messages ride a link that loses nothing: only their delay applies.
-  const auto action = data ? fate.action : message_action::deliver;
-  if (action == message_action::drop) {
-    st.opts.injector->record(step, fault_kind::drop, where(self, d));
-    if (dir.held) { // the message it waited for is gone: it goes on its own
-      auto held = std::move(*dir.held);
-      dir.held.reset();
-      release_at(self, d, now + millis(held.delay_ms), std::move(held.msg));
-    }
-    return;
-  }
-  // Delay = bandwidth (the direction is busy sending, one message after another) + latency.
-  const double tx_ms = plan.bandwidth_bytes_per_s > 0
-                           ? static_cast<double>(bytes) / plan.bandwidth_bytes_per_s * 1000
-                           : 0;
-  const double latency_ms = std::max(0.0, fate.delay_ms - tx_ms);
-  const auto start = std::max(now, dir.busy_until);
-  dir.busy_until = start + millis(tx_ms);
-  auto when = dir.busy_until + millis(latency_ms);
-  if (plan.jitter_ms == 0)
-    when = std::max(when, dir.last_release); // never overtake an earlier message
-  dir.last_release = std::max(dir.last_release, when);
-  // A message held for reordering goes right after this one (or is replaced by it).
-  std::optional<held_message> previous = std::move(dir.held);
-  dir.held.reset();
-  if (action == message_action::hold) {
-    st.opts.injector->record(step, fault_kind::reorder, where(self, d));
-    const double own_ms = std::chrono::duration<double, std::milli>(when - now).count();
-    dir.held = held_message{std::move(msg), own_ms, ++dir.holds};
-    // Bounded: the fate (held) is the plan's; only how long it waits depends on traffic.
-    const double cap_ms = own_ms + std::max(min_hold_ms, plan.delay_ms + plan.jitter_ms);
-    self->delayed_send(self,
-                       std::chrono::ceil<std::chrono::microseconds>(
-                           std::chrono::duration<double, std::milli>(cap_ms)),
-                       hold_cap_atom::value, d == link_direction::up, dir.holds);
-  } else {
-    if (action == message_action::duplicate) {
-      st.opts.injector->record(step, fault_kind::duplicate, where(self, d));
-      release_at(self, d, when, msg);
-    }
-    release_at(self, d, when, std::move(msg));
-  }
-  if (previous)
-    release_at(self, d, when, std::move(previous->msg));
-}
-
-void start_hang(link_actor* self, const worker_fault& f, std::uint64_t step) {
-  auto& st = self->state;
-  st.opts.injector->record(step, fault_kind::hang, std::to_string(*st.id));
-  st.hanging = true;
-  if (f.seconds)
-    self->delayed_send(self,
-                       std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::duration<double>(*f.seconds)),
-                       hang_end_atom::value);
+  const auto token = st.core->new_token();
+  const auto info = describe(token, msg, step);
+  st.messages.emplace(token, std::move(msg));
+  carry_out(self, st.core->route(d, info, clock_type::now()));
 }
 
 void crash(link_actor* self, std::uint64_t step) {
   auto& st = self->state;
-  st.opts.injector->record(step, fault_kind::crash, std::to_string(*st.id));
   if (st.opts.crash_exits_process) {
     try {
       st.opts.injector->sync();
@@ -291,52 +176,29 @@ void crash(link_actor* self, std::uint64_t step) {
 /// Worker faults triggered by a down message revealing model version `v`.
 /// Returns false if the link is gone (crash).
 bool on_version(link_actor* self, std::uint64_t v) {
-  auto& st = self->state;
-  auto& inj = *st.opts.injector;
-  if (!st.id)
-    return true;
-  if (inj.take(fault_kind::crash, *st.id, v)) {
+  const auto fired = self->state.core->version_seen(v);
+  if (fired.crash) {
     crash(self, v);
     return false;
   }
-  if (!st.hanging)
-    if (auto f = inj.take(fault_kind::hang, *st.id, v))
-      start_hang(self, *f, v);
+  if (fired.hang && *fired.hang)
+    self->delayed_send(self,
+                       std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::duration<double>(**fired.hang)),
+                       hang_end_atom::value);
   return true;
-}
-
-/// Learns the worker's id from a welcome; a new id (a worker that registered anew) gets the
-/// message faults of its own links.
-void learn_id(link_actor* self, std::uint32_t id) {
-  auto& st = self->state;
-  if (st.id == id)
-    return;
-  st.id = id;
-  const auto& plan = st.opts.injector->plan();
-  st.dir(link_direction::up).faults.emplace(plan, link_id{id, link_direction::up});
-  st.dir(link_direction::down).faults.emplace(plan, link_id{id, link_direction::down});
 }
 
 /// Corrupt and poison faults of a push going up.
 caf::message damage_push(link_actor* self, caf::message msg) {
-  auto& st = self->state;
-  if (!st.id)
-    return msg;
-  auto& inj = *st.opts.injector;
-  const auto step = msg.get_as<gradient_push>(1).step;
-  const auto corrupt = inj.take(fault_kind::corrupt, *st.id, step);
-  const auto poison = inj.take(fault_kind::poison, *st.id, step);
-  if (!corrupt && !poison)
+  const auto damage = self->state.core->damage(msg.get_as<gradient_push>(1).step);
+  if (!damage.poison && !damage.corrupt_seed)
     return msg;
   auto p = msg.get_as<gradient_push>(1);
-  if (poison) {
+  if (damage.poison)
     poison_payload(p.payload);
-    inj.record(step, fault_kind::poison, std::to_string(*st.id));
-  }
-  if (corrupt) {
-    corrupt_payload(p.payload, mix_seed(mix_seed(inj.plan().seed, corrupt_stream + *st.id), step));
-    inj.record(step, fault_kind::corrupt, std::to_string(*st.id));
-  }
+  if (damage.corrupt_seed)
+    corrupt_payload(p.payload, *damage.corrupt_seed);
   return caf::make_message(push_atom::value, std::move(p));
 }
 
@@ -366,7 +228,7 @@ void on_message(link_actor* self, caf::message msg) {
     if ((atom == welcome_atom::value || atom == resync_atom::value) && msg.size() == 2 &&
         msg.match_element<welcome>(1)) {
       const auto& w = msg.get_as<welcome>(1);
-      learn_id(self, w.worker_id);
+      st.core->learn_id(w.worker_id);
       revealed = w.version;
     } else if (atom == update_atom::value && msg.match_elements<update_atom, model_update>()) {
       revealed = msg.get_as<model_update>(1).version;
@@ -388,24 +250,14 @@ void on_end_down(link_actor* self, const caf::down_msg& dm) {
   const bool server_down = dm.source == st.server.address();
   if (!worker_down && !server_down)
     return;
-  if (st.closing || st.hanging) { // both ends gone, or a hung link: nothing to deliver
+  if (st.closing || st.core->hanging()) { // both ends gone, or a hung link: nothing to deliver
     self->quit(st.closing ? *st.closing : dm.reason);
     return;
   }
   st.closing = dm.reason;
   st.draining = worker_down ? link_direction::up : link_direction::down;
-  const auto dead = worker_down ? link_direction::down : link_direction::up;
-  st.dir(dead).queue.clear();
-  st.dir(dead).held.reset();
-  // A held message waits for a next one that may never come: it goes now.
-  auto& live = st.dir(*st.draining);
-  if (live.held) {
-    auto held = std::move(*live.held);
-    live.held.reset();
-    release_at(self, *st.draining,
-               std::max(clock_type::now(), live.last_release) + millis(held.delay_ms),
-               std::move(held.msg));
-  }
+  carry_out(self, st.core->end_down(worker_down ? link_direction::down : link_direction::up,
+                                    clock_type::now()));
   maybe_finish_closing(self);
 }
 
@@ -413,6 +265,7 @@ caf::behavior link_behavior(link_actor* self, caf::actor server, fault_link_opti
   auto& st = self->state;
   st.server = std::move(server);
   st.opts = std::move(opts);
+  st.core.emplace(*st.opts.injector);
   self->monitor(st.server);
   self->set_down_handler([=](caf::down_msg& dm) { on_end_down(self, dm); });
   self->set_default_handler(
@@ -431,21 +284,18 @@ caf::behavior link_behavior(link_actor* self, caf::actor server, fault_link_opti
           self->send(worker, std::move(msg));
       },
       [=](release_atom, bool up) {
-        release_due(self, up ? link_direction::up : link_direction::down);
+        const auto d = up ? link_direction::up : link_direction::down;
+        carry_out(self, self->state.core->release_due(d, clock_type::now()));
+        maybe_finish_closing(self);
       },
       [=](hold_cap_atom, bool up, std::uint64_t hold) {
         // The next message did not come within the bound: the held one goes on its own.
         const auto d = up ? link_direction::up : link_direction::down;
-        auto& dir = self->state.dir(d);
-        if (!dir.held || dir.held->hold != hold)
-          return; // released already, by a later message or a drop
-        auto held = std::move(*dir.held);
-        dir.held.reset();
-        release_at(self, d, std::max(clock_type::now(), dir.last_release), std::move(held.msg));
+        carry_out(self, self->state.core->hold_expired(d, hold, clock_type::now()));
       },
       [=](hang_end_atom) {
         auto& st = self->state;
-        st.hanging = false;
+        st.core->end_hang();
         for (auto& [d, msg] : std::exchange(st.hang_buffer, {}))
           deliver(self, d, std::move(msg));
         maybe_finish_closing(self);

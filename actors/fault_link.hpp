@@ -20,7 +20,8 @@
 // direction busy for bytes / rate per message, so queueing adds up.
 //
 // This is fault injection's CAF half, and so it lives with the actors; its CAF-free half (the
-// plan, the fates of messages, the log, the injector) is training/faults/.
+// plan, the fates of messages, the log, the injector, and what happens to each message and when:
+// fault_link_core) is training/faults/.
 //
 // Worker faults of its worker (the id comes from the welcome it forwards; before the welcome the
 // link forwards untouched):
