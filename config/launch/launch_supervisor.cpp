@@ -16,6 +16,12 @@ std::string seconds(launch_clock::duration d) {
   return s.str();
 }
 
+/// The end of a restart's line: " in 2 s" after a back-off, then " (restart 2 of 5)".
+std::string restart_note(launch_clock::duration delay, std::uint64_t restart, std::uint64_t of) {
+  return (delay > launch_clock::duration::zero() ? " in " + seconds(delay) + " s" : std::string{}) +
+         " (restart " + std::to_string(restart) + " of " + std::to_string(of) + ")";
+}
+
 launch_action say(std::string text, bool to_stderr) {
   launch_action a;
   a.what = launch_action::kind::say;
@@ -134,14 +140,11 @@ void launch_supervisor::on_server_end(const process_end& end, launch_clock::time
   if (phase_ == phase::running && server_crashed(end) && server_restarts_ < opts_.restart_server) {
     if (const auto delay = backoff(the_server, now)) {
       ++server_restarts_;
-      out.push_back(
-          say("the server ended (" + end.description + "): restarting it from --checkpoint=" +
-                  checkpoint_ + " on port " + std::to_string(port_) +
-                  (*delay > launch_clock::duration::zero() ? " in " + seconds(*delay) + " s"
-                                                           : std::string{}) +
-                  " (restart " + std::to_string(server_restarts_) + " of " +
-                  std::to_string(opts_.restart_server) + ")",
-              true));
+      out.push_back(say("the server ended (" + end.description +
+                            "): restarting it from --checkpoint=" + checkpoint_ + " on port " +
+                            std::to_string(port_) +
+                            restart_note(*delay, server_restarts_, opts_.restart_server),
+                        true));
       children_.at(the_server).restart_at = now + *delay;
       return;
     }
@@ -178,13 +181,9 @@ void launch_supervisor::on_worker_end(const launch_child& c, const process_end& 
   if (worker_restarts_ < opts_.restart_workers) {
     if (const auto delay = backoff(c, now)) {
       ++worker_restarts_;
-      out.push_back(
-          say(prefix(c) + " failed (" + end.description + "): restarting it" +
-                  (*delay > launch_clock::duration::zero() ? " in " + seconds(*delay) + " s"
-                                                           : std::string{}) +
-                  " (restart " + std::to_string(worker_restarts_) + " of " +
-                  std::to_string(opts_.restart_workers) + ")",
-              true));
+      out.push_back(say(prefix(c) + " failed (" + end.description + "): restarting it" +
+                            restart_note(*delay, worker_restarts_, opts_.restart_workers),
+                        true));
       children_.at(c).restart_at = now + *delay;
       return;
     }
