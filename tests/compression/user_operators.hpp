@@ -9,7 +9,9 @@
 //   round8:levels=L     v rounded at random to one of L + 1 evenly spaced values between
 //                       min v and max v, up or down in proportion to the distance: unbiased
 //                       payload: f32 low, f32 step, then d bytes of level (decoded as they come)
-//   plain               C[v] = v; payload: the d floats
+//   plain               C[v] = v; payload: the d floats (tests/support/user_operator_parts.hpp)
+
+#include "tests/support/user_operator_parts.hpp"
 
 #include <dsq/operator.hpp>
 #include <dsq/spec_error.hpp>
@@ -45,11 +47,7 @@ public:
 
   void encode(std::span<const float> v, rng_engine&,
               std::span<std::uint8_t> payload) const override {
-    double l1 = 0;
-    for (const float x : v)
-      l1 += std::fabs(x);
-    const float scale = v.empty() ? 0.0f : gain_ * static_cast<float>(l1 / v.size());
-    write_float(scale, payload.data());
+    write_float(sign_scale(v, gain_), payload.data());
     std::fill(payload.begin() + 4, payload.end(), std::uint8_t{0});
     for (std::size_t j = 0; j < v.size(); ++j)
       if (v[j] < 0)
@@ -110,30 +108,12 @@ private:
   unsigned levels_;
 };
 
-class plain final : public custom_operator {
-public:
-  std::size_t payload_bytes(std::uint32_t d) const override { return 4 * std::size_t{d}; }
-  void encode(std::span<const float> v, rng_engine&,
-              std::span<std::uint8_t> payload) const override {
-    if (!v.empty()) // memcpy wants valid pointers even for 0 bytes, and empty spans have none
-      std::memcpy(payload.data(), v.data(), v.size_bytes());
-  }
-  void decode(std::span<const std::uint8_t> payload, std::span<float> out) const override {
-    if (!out.empty())
-      std::memcpy(out.data(), payload.data(), out.size_bytes());
-  }
-  bool unbiased() const override { return true; }
-};
-
 /// Registers scaled_sign, round8 and plain, once per process.
 inline void register_test_operators() {
   static std::once_flag once;
   std::call_once(once, [] {
     register_operator("scaled_sign", [](const spec_args& args) {
-      const double gain = args.number("gain", 1.0);
-      if (!(gain > 0))
-        throw spec_error(args.error("gain must be positive"));
-      return std::make_unique<scaled_sign>(static_cast<float>(gain));
+      return std::make_unique<scaled_sign>(positive_gain(args));
     });
     register_operator("round8", [](const spec_args& args) {
       const auto levels = args.count("levels", 255);

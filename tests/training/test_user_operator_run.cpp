@@ -11,6 +11,7 @@
 #include "config/run_config.hpp"
 #include "model/make_model.hpp"
 #include "model/synthetic.hpp"
+#include "tests/support/user_operator_parts.hpp"
 #include "training/push_check.hpp"
 #include "training/training_setup.hpp"
 #include "training/update_engine.hpp"
@@ -26,22 +27,6 @@ using namespace dsq;
 
 namespace {
 
-/// C[v] = v through an opaque payload: what a user writes, none of the built-ins' code.
-class user_identity final : public custom_operator {
-public:
-  std::size_t payload_bytes(std::uint32_t d) const override { return 4 * std::size_t{d}; }
-  void encode(std::span<const float> v, rng_engine&,
-              std::span<std::uint8_t> payload) const override {
-    if (!v.empty()) // memcpy wants valid pointers even for 0 bytes, and empty spans have none
-      std::memcpy(payload.data(), v.data(), v.size_bytes());
-  }
-  void decode(std::span<const std::uint8_t> payload, std::span<float> out) const override {
-    if (!out.empty())
-      std::memcpy(out.data(), payload.data(), out.size_bytes());
-  }
-  bool unbiased() const override { return true; }
-};
-
 /// C[v] = gain (‖v‖₁ / d) sign(v) with one f32 scale and one byte per sign: biased, and lossy
 /// enough that the residuals matter.
 class user_sign final : public custom_operator {
@@ -50,10 +35,7 @@ public:
   std::size_t payload_bytes(std::uint32_t d) const override { return 4 + std::size_t{d}; }
   void encode(std::span<const float> v, rng_engine&,
               std::span<std::uint8_t> payload) const override {
-    double l1 = 0;
-    for (const float x : v)
-      l1 += std::fabs(x);
-    const float scale = v.empty() ? 0.0f : gain_ * static_cast<float>(l1 / v.size());
+    const float scale = test::sign_scale(v, gain_);
     std::memcpy(payload.data(), &scale, 4);
     for (std::size_t j = 0; j < v.size(); ++j)
       payload[4 + j] = v[j] < 0 ? 1 : 0;
@@ -77,13 +59,11 @@ struct registered {
   registered() {
     static std::once_flag once;
     std::call_once(once, [] {
+      // C[v] = v through an opaque payload: what a user writes, none of the built-ins' code.
       register_operator("user_identity",
-                        [](const spec_args&) { return std::make_unique<user_identity>(); });
+                        [](const spec_args&) { return std::make_unique<test::plain>(); });
       register_operator("user_sign", [](const spec_args& args) {
-        const double gain = args.number("gain", 1.0);
-        if (!(gain > 0))
-          throw spec_error(args.error("gain must be positive"));
-        return std::make_unique<user_sign>(static_cast<float>(gain));
+        return std::make_unique<user_sign>(test::positive_gain(args));
       });
     });
   }
