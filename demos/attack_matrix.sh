@@ -27,19 +27,12 @@ main() {
 caller=$PWD
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+# shellcheck source=scripts/lib/demo_matrix.sh
+source scripts/lib/demo_matrix.sh
 all="stop error-exit forged-stop forged-kill tick-flood huge-length bad-variant junk-long-host
 nan-identity huge-identity huge-sign nan-loss wrong-operator spoof silent forged-grant replay
 probe-flood minus-ten plus-ten"
-only=""
-out=""
-for arg in "$@"; do
-  case $arg in
-    --out=*) out=${arg#--out=} ;;
-    --only=*) only=${arg#--only=}; only=${only//,/ } ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "attack_matrix: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
-  esac
-done
+matrix_args attack_matrix "$@"
 attacks=${only:-$all}
 for a in $attacks; do
   [[ " $(echo $all) " == *" $a "* ]] || { echo "attack_matrix: no attack '$a'" >&2; exit 2; }
@@ -49,19 +42,9 @@ attack_client=${ATTACK:-build/tests/system/attack_client}
 [[ -n ${DSQ:-} && $dsq != /* ]] && dsq=$caller/$dsq
 [[ -n ${ATTACK:-} && $attack_client != /* ]] && attack_client=$caller/$attack_client
 for x in "$dsq" "$attack_client"; do
-  if [[ ! -x $x ]]; then
-    echo "attack_matrix: $x is not an executable (build it, or set DSQ= / ATTACK=)" >&2
-    exit 2
-  fi
+  matrix_executable attack_matrix "$x" "set DSQ= / ATTACK="
 done
-if [[ -z $out ]]; then
-  out=$(mktemp -d "${TMPDIR:-/tmp}/dsq-attacks.XXXXXX")
-  trap 'cleanup; rm -rf "$out"' EXIT
-else
-  [[ $out == /* ]] || out=$caller/$out
-  mkdir -p "$out"
-  trap cleanup EXIT
-fi
+matrix_out_dir attacks cleanup
 
 base=(--dataset=synthetic:n=3000,d=20,classes=4 --model=softmax --steps=400 --eval-every=0
       --seed=1)
@@ -74,13 +57,12 @@ for a in $attacks; do
   play "$a" || failed+=" $a"
 done
 
-echo "| attack | member | expected | outcome | test accuracy | undisturbed | server VmHWM growth |"
-echo "|---|---|---|---|---:|---:|---:|"
+matrix_head attack member expected outcome "test accuracy:" "undisturbed:" \
+  "server VmHWM growth:"
 printf '%s\n' "${rows[@]}"
 if [[ -n $failed ]]; then
   echo "attack_matrix: unexpected outcome:$failed (see $out/*.log)" >&2
-  [[ $out == "${TMPDIR:-/tmp}"/dsq-attacks.* ]] && trap cleanup EXIT &&
-    echo "attack_matrix: kept $out" >&2
+  matrix_keep attack_matrix attacks cleanup
   exit 1
 fi
 }

@@ -27,20 +27,13 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo" # dataset=auto finds data/mnist here
 # shellcheck source=scripts/lib/check_summary.sh
 source scripts/lib/check_summary.sh
+# shellcheck source=scripts/lib/demo_matrix.sh
+source scripts/lib/demo_matrix.sh
 
 # The matrix's order: message faults, worker faults, server fault.
 all="drop-5 drop-5-async duplicate-reorder bandwidth-100mbit straggler-sync straggler-async
 worker-crash worker-hang late-join poison server-crash"
-out=""
-only=""
-for arg in "$@"; do
-  case $arg in
-    --out=*) out=${arg#--out=} ;;
-    --only=*) only=${arg#--only=}; only=${only//,/ } ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "fault_scenarios: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
-  esac
-done
+matrix_args fault_scenarios "$@"
 scenarios=${only:-$all}
 for name in $scenarios; do
   if [[ ! -f config/faults/$name.ini ]]; then
@@ -50,17 +43,8 @@ for name in $scenarios; do
 done
 dsq=${DSQ:-build/dsq}
 [[ -n ${DSQ:-} && $dsq != /* ]] && dsq=$caller/$dsq
-if [[ ! -x $dsq ]]; then
-  echo "fault_scenarios: $dsq is not an executable (build it, or set DSQ=path)" >&2
-  exit 2
-fi
-if [[ -z $out ]]; then
-  out=$(mktemp -d "${TMPDIR:-/tmp}/dsq-faults.XXXXXX")
-  trap 'rm -rf "$out"' EXIT
-else
-  [[ $out == /* ]] || out=$caller/$out
-  mkdir -p "$out"
-fi
+matrix_executable fault_scenarios "$dsq" "set DSQ=path"
+matrix_out_dir faults
 
 failed=""
 declare -A twin_done # twins run by this invocation (a --out=DIR may hold older ones)
@@ -82,14 +66,14 @@ for name in $scenarios; do
   run "$name" "$file" --fault-log="$out/$name.faults.csv" "${extra[@]}" || failed+=" $name"
 done
 
-echo "| scenario | mode | steps done | test accuracy | fault-free accuracy | faults injected | recovered | lost | wall s (fault-free) |"
-echo "|---|---|---:|---:|---:|---|---|---|---:|"
+matrix_head scenario mode "steps done:" "test accuracy:" "fault-free accuracy:" \
+  "faults injected" recovered lost "wall s (fault-free):"
 for name in $scenarios; do
   row "$name" "$(sed -n 2p "$out/$name.twin")"
 done
 if [[ -n $failed ]]; then
   echo "fault_scenarios: failed:$failed (see $out/*.log)" >&2
-  [[ $out == "${TMPDIR:-/tmp}"/dsq-faults.* ]] && trap - EXIT && echo "fault_scenarios: kept $out" >&2
+  matrix_keep fault_scenarios faults
   exit 1
 fi
 }
