@@ -1,8 +1,11 @@
-// The peak loops, one per level, compiled for their level through target attributes (each
-// runs only where the machine has the level). Twelve independent accumulators per loop hide
-// the latency of the operation (4 cycles) on two pipes with room to spare.
+// The peak loops, one per level, each compiled for its level and run only where the machine
+// has it: the SSE loop here, the FMA loops (one template, fma_chains.hpp) in fma_peak_v3.cpp
+// and fma_peak_v4.cpp. Twelve independent accumulators per loop hide the latency of the
+// operation (4 cycles) on two pipes with room to spare.
 
 #include "fma_peak.hpp"
+
+#include "fma_chains.hpp"
 
 #include <ctime>
 #include <immintrin.h>
@@ -11,7 +14,7 @@ namespace dsq::bench {
 
 namespace {
 
-constexpr int chains = 12;
+constexpr int chains = peak_chains;
 constexpr long steps = 2'000'000;
 
 // Returns a value that depends on every chain, so that no chain is optimised away.
@@ -30,36 +33,6 @@ float sse_loop(long n) {
   for (int i = 0; i < chains; ++i)
     all = _mm_add_ps(all, _mm_add_ps(prod[i], sum[i]));
   return _mm_cvtss_f32(all);
-}
-
-__attribute__((target("avx2,fma"))) float avx2_loop(long n) {
-  __m256 acc[chains];
-  for (int i = 0; i < chains; ++i)
-    acc[i] = _mm256_set1_ps(float(i));
-  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-  for (long s = 0; s < n; ++s)
-#pragma GCC unroll 16
-    for (int i = 0; i < chains; ++i)
-      acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-  __m256 all = _mm256_setzero_ps();
-  for (int i = 0; i < chains; ++i)
-    all = _mm256_add_ps(all, acc[i]);
-  return _mm_cvtss_f32(_mm256_castps256_ps128(all));
-}
-
-__attribute__((target("avx2,fma,avx512f"))) float avx512_loop(long n) {
-  __m512 acc[chains];
-  for (int i = 0; i < chains; ++i)
-    acc[i] = _mm512_set1_ps(float(i));
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (long s = 0; s < n; ++s)
-#pragma GCC unroll 16
-    for (int i = 0; i < chains; ++i)
-      acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-  __m512 all = _mm512_setzero_ps();
-  for (int i = 0; i < chains; ++i)
-    all = _mm512_add_ps(all, acc[i]);
-  return _mm512_cvtss_f32(all);
 }
 
 volatile float sink;
