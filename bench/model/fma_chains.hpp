@@ -1,10 +1,10 @@
 #pragma once
 
 // The body of the FMA peak loops (fma_peak.hpp), one template for every vector width: `Ops`
-// gives the vector type and its broadcast, fused multiply-add, add and first lane. GCC does not
-// inline intrinsics into a function that lacks their target, so each instantiation lives in a
-// file compiled for its level (fma_peak_v3.cpp, fma_peak_v4.cpp) that includes nothing else
-// with external linkage.
+// gives the vector type (a GCC vector: broadcast, add and lane 0 are the language's) and its
+// fused multiply-add. GCC does not inline intrinsics into a function that lacks their target,
+// so each instantiation lives in a file compiled for its level (fma_peak_v3.cpp,
+// fma_peak_v4.cpp) that includes nothing else with external linkage.
 
 namespace dsq::bench {
 
@@ -16,18 +16,19 @@ inline constexpr int peak_chains = 12;
 /// depends on every chain, so that no chain is optimised away.
 template <class Ops>
 float fma_chains(long n) {
-  typename Ops::vec acc[peak_chains];
+  using vec = typename Ops::vec;
+  vec acc[peak_chains];
   for (int i = 0; i < peak_chains; ++i)
-    acc[i] = Ops::set1(float(i));
-  const auto a = Ops::set1(0.999999f), b = Ops::set1(1e-7f);
+    acc[i] = vec{} + float(i); // every lane float(i)
+  const vec a = vec{} + 0.999999f, b = vec{} + 1e-7f;
   for (long s = 0; s < n; ++s)
 #pragma GCC unroll 16
     for (int i = 0; i < peak_chains; ++i)
       acc[i] = Ops::fmadd(acc[i], a, b);
-  auto all = Ops::zero();
+  vec all{};
   for (int i = 0; i < peak_chains; ++i)
-    all = Ops::add(all, acc[i]);
-  return Ops::first(all);
+    all = all + acc[i];
+  return all[0];
 }
 
 /// fma_chains on 256-bit vectors (fma_peak_v3.cpp, compiled for AVX2 and FMA).

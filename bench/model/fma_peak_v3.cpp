@@ -11,11 +11,7 @@ namespace {
 
 struct avx2_ops {
   using vec = __m256;
-  static vec set1(float x) { return _mm256_set1_ps(x); }
-  static vec zero() { return _mm256_setzero_ps(); }
   static vec fmadd(vec x, vec a, vec b) { return _mm256_fmadd_ps(x, a, b); }
-  static vec add(vec x, vec y) { return _mm256_add_ps(x, y); }
-  static float first(vec x) { return _mm_cvtss_f32(_mm256_castps256_ps128(x)); }
 };
 
 } // namespace

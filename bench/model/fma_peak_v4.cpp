@@ -11,11 +11,7 @@ namespace {
 
 struct avx512_ops {
   using vec = __m512;
-  static vec set1(float x) { return _mm512_set1_ps(x); }
-  static vec zero() { return _mm512_setzero_ps(); }
   static vec fmadd(vec x, vec a, vec b) { return _mm512_fmadd_ps(x, a, b); }
-  static vec add(vec x, vec y) { return _mm512_add_ps(x, y); }
-  static float first(vec x) { return _mm512_cvtss_f32(x); }
 };
 
 } // namespace
