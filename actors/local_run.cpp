@@ -307,12 +307,14 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
             });
   auto result = *outcome;
   if (!worker_failure.empty() && !result.summary.diverged) {
-    // The worker's error is the cause; the server may have ended first, with a consequence of
-    // it ("every worker is gone"), depending on which down message arrived first.
+    // The worker's error is the cause. The server says it already when the worker told it why
+    // (worker_failures); else it may have ended first, with a consequence of it ("every worker
+    // is gone"), depending on which down message arrived first.
     result.ok = false;
-    result.error = result.error.empty()
-                       ? worker_failure
-                       : fmt::format("{} (then: {})", worker_failure, result.error);
+    if (result.summary.worker_failures == 0 || result.error.empty())
+      result.error = result.error.empty()
+                         ? worker_failure
+                         : fmt::format("{} (then: {})", worker_failure, result.error);
   }
   if (faults)
     sync_fault_log(*faults, result); // the log's header, written at start

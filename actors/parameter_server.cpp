@@ -284,6 +284,12 @@ caf::behavior server_behavior(Self* self, server_options opts) {
       [=](leave_atom, std::uint32_t id) {
         run(self, core().left(sender_peer(self), id, clock_type::now()));
       },
+      // A worker that cannot go on says why; the reason comes from the network and ends up in
+      // a log line: capped and made printable first.
+      [=](leave_atom, std::uint32_t id, const farewell& why) {
+        run(self, core().worker_failed(sender_peer(self), id, log_safe(why.reason, log_text_chars),
+                                       clock_type::now()));
+      },
       [=](tick_atom) { run(self, core().tick(clock_type::now())); },
       [=](goodbye_atom) {
         if (self->current_sender() == self->ctrl())

@@ -94,17 +94,26 @@ void perform(Self* self, worker_effect::send_data_request& fx) {
 
 template <class Self>
 void perform(Self* self, worker_effect::send_leave& fx) {
-  self->send(self->state.server, leave_atom::value, fx.id);
-  // Quit on the server's farewell, on its loss, or at the deadline. Updates, grants, acks: too
-  // late. Skipped, not dropped: dropping answers the sender with an error message, which would
-  // end the server.
-  self->set_down_handler([=](caf::down_msg&) { self->quit(); });
+  if (fx.failure)
+    self->send(self->state.server, leave_atom::value, fx.id, farewell{*fx.failure, true});
+  else
+    self->send(self->state.server, leave_atom::value, fx.id);
+  // Quit on the server's farewell, on its loss, or at the deadline (with the failure, if any).
+  // Updates, grants, acks: too late. Skipped, not dropped: dropping answers the sender with an
+  // error message, which would end the server.
+  auto end = [self, failure = fx.failure] {
+    if (failure)
+      fail(self, *failure);
+    else
+      self->quit();
+  };
+  self->set_down_handler([=](caf::down_msg&) { end(); });
   self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(fx.deadline),
                      leave_atom::value);
   self->set_default_handler(caf::skip);
   self->become(caf::behavior{
-      [=](shutdown_atom, const farewell&) { self->quit(); },
-      [=](leave_atom) { self->quit(); },
+      [=](shutdown_atom, const farewell&) { end(); },
+      [=](leave_atom) { end(); },
   });
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Plays every attack of the project's attack client (tests/system/attack_client.cpp) against a
-# plaintext `dsq server` on 127.0.0.1 training with two real `dsq worker`s, and prints a
+# `dsq server` on 127.0.0.1 (plaintext; over TLS for the tls-* rows) training with two real
+# `dsq worker`s, and prints a
 # Markdown matrix: the attack, whether the attacker is a member, the outcome expected, the
 # outcome, the test accuracy beside the undisturbed run's, and the server's peak memory growth.
 #
@@ -17,10 +18,15 @@
 # method, seed 1. The undisturbed run is the same with two workers and no attacker (five for
 # the robust-aggregation row, an MLP for the poisoned rows). An attacker that is not a member
 # must leave the run as it was (accuracy equal); a member may change it by at most one point;
-# a poisoning member that no check can see must end the run as diverged (exit 3).
+# a poisoning member that no check can see must end the run as diverged (exit 3). A flooding
+# member must be expelled by the limit its row names: replay by the catch-up budget (requests),
+# replay-large (the same replays in a run of an MLP whose updates are 3.2 KB) and probe-flood by
+# the resend allowance (bytes). tls-replay and tls-probe-flood play the floods over TLS with a
+# certificate of the run's CA (scripts/make-certs.sh, which needs openssl), the strongest
+# attacker TLS admits.
 # Exit status: 0 when every attack had its expected outcome; 1 otherwise; 2 for a bad argument.
-# TLS attacks (a certified peer's 1 GiB header, bad handshakes) need certificates: see
-# tests/system/test_tls.cpp, not played here.
+# Other TLS attacks (a certified peer's 1 GiB header, bad handshakes) are played by
+# tests/system/test_tls.cpp, not here.
 set -euo pipefail
 
 main() {
@@ -31,7 +37,7 @@ cd "$repo"
 source scripts/lib/demo_matrix.sh
 all="stop error-exit forged-stop forged-kill tick-flood huge-length bad-variant junk-long-host
 nan-identity huge-identity huge-sign nan-loss wrong-operator spoof silent forged-grant replay
-probe-flood minus-ten plus-ten"
+replay-large probe-flood tls-replay tls-probe-flood minus-ten plus-ten"
 matrix_args attack_matrix "$@"
 attacks=${only:-$all}
 for a in $attacks; do
@@ -49,7 +55,10 @@ matrix_out_dir attacks cleanup
 base=(--dataset=synthetic:n=3000,d=20,classes=4 --model=softmax --steps=400 --eval-every=0
       --seed=1)
 mlp=(--dataset=synthetic:n=3000,d=20,classes=4 --model=mlp:hidden=32,32 --steps=400 --seed=1)
+large=(--dataset=synthetic:n=3000,d=20,classes=4 --model=mlp:hidden=1024 --steps=400
+       --eval-every=0 --seed=1)
 declare -A reference # undisturbed accuracy by kind
+tls=0                # 1: start_server and workers run over TLS ($out/certs)
 failed=""
 rows=()
 for a in $attacks; do
@@ -88,11 +97,25 @@ wait_line() {
   return 1
 }
 
+# make_certs: a CA and certificates for a server and 3 workers in $out/certs (once).
+make_certs() {
+  [[ -f $out/certs/worker-3.pem ]] && return 0
+  bash "$repo/scripts/make-certs.sh" "$out/certs" 3 >"$out/make-certs.log" 2>&1
+}
+
+# tls_options NODE: the TLS options of node NODE (server, worker-1, ...) of $out/certs.
+tls_options() {
+  echo "--tls-cert=$out/certs/$1.pem --tls-key=$out/certs/$1.key --tls-ca=$out/certs/ca.pem"
+}
+
 # start_server NAME ARGS...: a server on a free port of 127.0.0.1; sets server_pid and addr.
+# Over TLS when $tls is 1.
 start_server() {
   local name=$1
   shift
-  "$dsq" server --port=0 --bind=127.0.0.1 --summary="$out/$name.json" "$@" \
+  local -a extra=()
+  ((tls)) && read -ra extra <<<"$(tls_options server)"
+  "$dsq" server --port=0 --bind=127.0.0.1 --summary="$out/$name.json" "$@" "${extra[@]}" \
     >"$out/$name.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
@@ -100,11 +123,14 @@ start_server() {
   addr=$(sed -n 's/.*dsq server: listening on \([^ ]*:[0-9]*\),.*/\1/p' "$out/$name.log" | head -1)
 }
 
-# workers NAME N: N real workers of the server at addr.
+# workers NAME N: N real workers of the server at addr (over TLS when $tls is 1).
 workers() {
   local i
+  local -a extra=()
   for ((i = 1; i <= $2; ++i)); do
-    "$dsq" worker --server="$addr" --connect-timeout=10 --quiet >"$out/$1.w$i.log" 2>&1 &
+    ((tls)) && read -ra extra <<<"$(tls_options "worker-$i")"
+    "$dsq" worker --server="$addr" --connect-timeout=10 --quiet "${extra[@]}" \
+      >"$out/$1.w$i.log" 2>&1 &
     pids+=($!)
   done
 }
@@ -132,6 +158,8 @@ undisturbed() {
   local name=undisturbed-$kind
   case $kind in
     two) start_server "$name" "${base[@]}" --workers=2; workers "$name" 2 ;;
+    two-tls) tls=1; start_server "$name" "${base[@]}" --workers=2; workers "$name" 2; tls=0 ;;
+    large) start_server "$name" "${large[@]}" --workers=2; workers "$name" 2 ;;
     five-median) start_server "$name" "${mlp[@]}" --eval-every=0 --workers=5; workers "$name" 5 ;;
     mlp) start_server "$name" "${mlp[@]}" --eval-every=50 --workers=2; workers "$name" 2 ;;
   esac
@@ -146,7 +174,8 @@ within() { awk -v a="$1" -v b="$2" -v d="$3" 'BEGIN { x = a - b; if (x < 0) x = 
 play() {
   local a=$1 name=attack-$1 member=yes kind=two expected outcome ok=1 said="attack: registered"
   local -a server_args=("${base[@]}" --workers=3)
-  local honest=2
+  local honest=2 client=$1 limit=""
+  local -a credentials=()
   case $a in
     stop | error-exit | forged-stop | forged-kill | tick-flood | huge-length | bad-variant)
       member=no; server_args=("${base[@]}" --workers=2)
@@ -161,7 +190,24 @@ play() {
       expected="both seats removed for silence; within 1 point" ;;
     forged-grant) server_args=("${base[@]}" --workers=3 --mode=async --staleness=2 --worker-timeout=2)
       expected="never-issued grant refused; completes" ;;
-    replay | probe-flood) expected="expelled for its flood, memory bounded; within 1 point" ;;
+    replay) limit="times without a new push"
+      expected="expelled by its request budget, memory bounded; within 1 point" ;;
+    replay-large) client=replay; kind=large; limit="than its allowance"
+      server_args=("${large[@]}" --workers=3)
+      expected="expelled by its byte allowance, memory bounded; within 1 point" ;;
+    probe-flood) limit="than its allowance"
+      expected="expelled by its byte allowance, memory bounded; within 1 point" ;;
+    tls-replay | tls-probe-flood)
+      client=${a#tls-}; kind=two-tls
+      make_certs || { rows+=("| $a | yes | - | make-certs.sh failed | - | - | - |"); return 1; }
+      credentials=("$out/certs/worker-3.pem" "$out/certs/worker-3.key" "$out/certs/ca.pem")
+      if [[ $client == replay ]]; then
+        limit="times without a new push"
+        expected="certified member expelled by its request budget, memory bounded; within 1 point"
+      else
+        limit="than its allowance"
+        expected="certified member expelled by its byte allowance, memory bounded; within 1 point"
+      fi ;;
     minus-ten) kind=mlp; server_args=("${mlp[@]}" --eval-every=50 --workers=3)
       expected="exit 3, diverged (passes every push check)" ;;
     plus-ten) kind=five-median; honest=4
@@ -169,10 +215,11 @@ play() {
       expected="--aggregate=median outvotes it; within 1 point" ;;
   esac
   undisturbed "$kind"
-  start_server "$name" "${server_args[@]}" || { rows+=("| $a | $member | $expected | server did not start | - | - | - |"); return 1; }
+  [[ $kind == two-tls ]] && tls=1
+  start_server "$name" "${server_args[@]}" || { tls=0; rows+=("| $a | $member | $expected | server did not start | - | - | - |"); return 1; }
   local before
   before=$(hwm "$server_pid")
-  "$attack_client" "$addr" "$a" >"$out/$name.attacker.log" 2>&1 &
+  "$attack_client" "$addr" "$client" "${credentials[@]}" >"$out/$name.attacker.log" 2>&1 &
   local attacker=$!
   pids+=("$attacker")
   case $a in
@@ -187,6 +234,7 @@ play() {
   wait_line "$out/$name.attacker.log" "$said" 30 || { outcome="attacker never got going; "; ok=0; }
   [[ $a == bad-variant ]] && kill -USR1 "$attacker"
   workers "$name" "$honest"
+  tls=0
   local peak=0 h until=$((SECONDS + 120))
   while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < until)); do
     h=$(hwm "$server_pid")
@@ -218,9 +266,10 @@ play() {
         if [[ $member == no ]]; then within "$acc" "$ref" 0 || ok=0
         else within "$acc" "$ref" 0.01 || ok=0; fi
       fi
-      case $a in
-        replay | probe-flood) [[ $floods == 1 ]] || ok=0 ;;
-      esac ;;
+      if [[ -n $limit ]]; then
+        [[ $floods == 1 ]] || ok=0
+        grep -qF -- "$limit" "$out/$name.log" || { outcome+=", not expelled by the expected limit"; ok=0; }
+      fi ;;
   esac
   ((ok)) || outcome="**unexpected**: $outcome"
   rows+=("| $a | $member | $expected | $outcome | $(pct "$acc") | $(pct "$ref") | $growth MiB |")

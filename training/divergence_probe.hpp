@@ -32,8 +32,8 @@ inline constexpr double probe_loss_factor = 10;
 /// diverged, whatever the pushes' checks said: pushes that pass every check can still wreck the
 /// model (issue 29: +10 sign pushes took a test loss from 2.3 to 7e6). Far above any loss a
 /// healthy run evaluates (the reproduce runs stay below 2.5, x_0 is about 2.3); the rule of bad
-/// pushes (probe_loss_factor) is stricter because it only decides whom to blame. Applied by
-/// dsq server only (server_core::evaluated), whose members may lie.
+/// pushes (probe_loss_factor) is stricter because it only decides whom to blame. Applied to
+/// every run (server_core::evaluated): a run that diverged never reports success.
 inline constexpr double evaluated_loss_factor = 1000;
 
 class divergence_probe {

@@ -17,7 +17,7 @@
 namespace dsq {
 
 /// Bumped whenever a message below changes shape; server and worker must agree on it.
-inline constexpr std::uint32_t protocol_version = 7;
+inline constexpr std::uint32_t protocol_version = 8;
 
 /// Server -> worker, with welcome_atom: everything a worker needs to take part from `version`
 /// on. The model is sent in full precision so that the new replica equals the others exactly.

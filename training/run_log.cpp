@@ -242,7 +242,8 @@ void write_summary(const std::string& path, const run_summary& s) {
       "  \"test_loss\": {},\n  \"test_accuracy\": {},\n  \"bytes_up\": {},\n"
       "  \"bytes_down\": {},\n  \"wall_s\": {},\n  \"steps_per_s\": {},\n  \"joins\": {},\n"
       "  \"departures\": {},\n  \"ignored_pushes\": {},\n  \"verified_replicas\": {},\n"
-      "  \"rejected_pushes\": {},\n  \"timeouts\": {},\n  \"retransmissions\": {},\n"
+      "  \"rejected_pushes\": {},\n  \"timeouts\": {},\n  \"worker_failures\": {},\n"
+      "  \"retransmissions\": {},\n"
       "  \"resyncs\": {},\n  \"floods_expelled\": {},\n  \"returned_workers\": {},\n  "
       "\"residuals_lost\": {},\n"
       "  \"faults_injected\": {{{}}},\n  \"staleness_bound\": {},\n"
@@ -260,8 +261,8 @@ void write_summary(const std::string& path, const run_summary& s) {
       json_number(s.final_train_loss), json_number(s.test_loss), json_number(s.test_accuracy),
       s.bytes_up, s.bytes_down, json_number(s.wall_s), json_number(s.steps_per_s), s.joins,
       s.departures, s.ignored_pushes, s.verified_replicas, s.rejected_pushes, s.timeouts,
-      s.retransmissions, s.resyncs, s.floods_expelled, s.returned_workers, s.residuals_lost,
-      json_counts(s.faults_injected),
+      s.worker_failures, s.retransmissions, s.resyncs, s.floods_expelled, s.returned_workers,
+      s.residuals_lost, json_counts(s.faults_injected),
       s.staleness_bound < 0 ? std::string{"null"} : std::to_string(s.staleness_bound),
       s.pushes_applied, s.max_staleness, json_number(s.mean_staleness),
       fmt::format("{}", fmt::join(s.staleness_histogram, ", ")), s.admission_waits,

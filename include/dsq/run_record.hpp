@@ -56,6 +56,7 @@ struct run_summary {
   std::uint64_t joins = 0, departures = 0, ignored_pushes = 0, verified_replicas = 0;
   std::uint64_t rejected_pushes = 0; ///< pushes that failed validation (their worker removed)
   std::uint64_t timeouts = 0;        ///< workers removed for silence (--worker-timeout)
+  std::uint64_t worker_failures = 0; ///< workers that left because they could not go on
   // -- recovery (net/PROTOCOL.md, "Faults") -----------------------------------------------------
   std::uint64_t retransmissions = 0;  ///< pushes, updates and grants that had to be sent again
   std::uint64_t resyncs = 0;          ///< workers brought back with the full model

@@ -10,7 +10,7 @@
 #   completed=true     [true] "completed" is true; "any": not checked (a diverged run is a result)
 #   allow=F1,F2        counters that may be non-zero in this scenario; the others must be 0:
 #                      timeouts departures joins returned_workers resyncs residuals_lost
-#                      rejected_pushes
+#                      rejected_pushes worker_failures
 #   FIELD=VALUE        any other top-level field must have exactly this value
 #
 # Reads the summary with the same sed as the scripts' own field(): one "key": value per line.
@@ -40,7 +40,8 @@ check_summary() {
   if [[ $completed != any ]]; then
     wanted+=("completed=$completed")
   fi
-  for key in timeouts departures joins returned_workers resyncs residuals_lost rejected_pushes; do
+  for key in timeouts departures joins returned_workers resyncs residuals_lost rejected_pushes \
+    worker_failures; do
     [[ $allow == *",$key,"* ]] || wanted+=("$key=0")
   done
   for expect in "${wanted[@]}"; do

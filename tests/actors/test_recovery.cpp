@@ -107,16 +107,19 @@ BOOST_FIXTURE_TEST_SUITE(recovery, system_fixture)
 
 // The sync goal of issue 9: a server that dies at any step and is resumed from its last
 // checkpoint, its workers coming back, ends with the uninterrupted run's model, bit for bit.
-// Random compressors (their streams) and momentum (the replicas' buffer) included.
+// Random compressors (their streams) and momentum (the replicas' buffer) included; each run
+// trains (qsgd:s=4, too few levels for error feedback on this MLP, reached a test loss of 6.7e12,
+// which now ends a run as diverged).
 BOOST_AUTO_TEST_CASE(a_resumed_server_continues_the_run_exactly) {
   for (auto [compressor, momentum] :
-       {std::pair{"randomk:k=0.1", 0.0}, {"qsgd:s=4", 0.5}, {"topk:k=0.05", 0.0}}) {
+       {std::pair{"randomk:k=0.1", 0.0}, {"qsgd:s=16", 0.5}, {"topk:k=0.05", 0.0}}) {
     auto cfg = small_run(compressor, momentum);
     temp_directory reference{"recovery-reference"};
     cfg.checkpoint = reference.path().string();
     cfg.checkpoint_every = 10;
     auto uninterrupted = run(*sys, cfg, std::nullopt);
     BOOST_TEST(uninterrupted.summary.steps == static_cast<std::uint64_t>(cfg.steps));
+    BOOST_TEST(uninterrupted.summary.test_accuracy > 0.8); // it trains (all three: 91-97%)
     // The automatic push bound's history (the norms of the last 64 pushes applied and the
     // largest median they have had) is part of the state a resumed run continues from, like
     // the model.

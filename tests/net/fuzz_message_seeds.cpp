@@ -91,6 +91,11 @@ int main(int argc, char** argv) {
   write(sys, root / "message", data);
   auto leave = caf::make_message(dsq::leave_atom::value, std::uint32_t{3});
   write(sys, root / "message", leave);
+  // A worker that cannot go on says why (protocol 8): the reason is the peer's to choose.
+  auto failed =
+      caf::make_message(dsq::leave_atom::value, std::uint32_t{3},
+                        dsq::farewell{"worker 3: model 'x' returned a loss of nan", true});
+  write(sys, root / "message", failed);
   auto stop = caf::make_message(dsq::stop_atom::value);
   write(sys, root / "message", stop);
   // The server's timer, which strangers flooded (net/transport/local_only_atoms.hpp).

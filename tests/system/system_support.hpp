@@ -249,7 +249,7 @@ public:
                               const std::string& host = "127.0.0.1",
                               const std::vector<std::string>& prefix = {}) {
     host_ = host;
-    auto argv = concat(prefix, {dsq_binary(), "server", "--port=0", "--bind=" + host,
+    auto argv = concat(prefix, {program_, "server", "--port=0", "--bind=" + host,
                                 "--metrics=" + metrics(), "--summary=" + summary()});
     auto& server = start("server", concat(argv, args));
     server_ = &server;
@@ -263,12 +263,16 @@ public:
 
   child_process& server() { return *server_; }
 
+  /// The program its server and workers run from now on (default dsq_binary()): a dsq with a
+  /// program's own models registered (dsq_with_test_plugins).
+  void use_program(std::string path) { program_ = std::move(path); }
+
   /// `prefix dsq worker --server=HOST:PORT args`.
   child_process& start_worker(const std::vector<std::string>& args = {},
                               const std::vector<std::string>& prefix = {}) {
     auto name = "worker" + std::to_string(++workers_started_);
     auto argv =
-        concat(prefix, {dsq_binary(), "worker", "--server=" + address(), "--connect-timeout=10"});
+        concat(prefix, {program_, "worker", "--server=" + address(), "--connect-timeout=10"});
     return start(name, concat(argv, args));
   }
 
@@ -309,6 +313,7 @@ private:
   temp_dir dir_;
   std::vector<std::unique_ptr<child_process>> processes_;
   child_process* server_ = nullptr;
+  std::string program_ = dsq_binary();
   std::string host_ = "127.0.0.1";
   std::uint16_t port_ = 0;
   int workers_started_ = 0;

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <csignal>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -33,33 +34,47 @@ std::vector<std::string> run_config() {
   return concat(tiny_run(steps), {"--quiet"});
 }
 
+/// `args` with the options of `extra` instead of theirs (--key=value: the same --key).
+std::vector<std::string> with_options(std::vector<std::string> args,
+                                      const std::vector<std::string>& extra) {
+  for (const auto& e : extra) {
+    const auto key = e.substr(0, e.find('=') + 1);
+    std::erase_if(args, [&](const std::string& a) { return a.rfind(key, 0) == 0; });
+    args.push_back(e);
+  }
+  return args;
+}
+
 double accuracy_of(const cluster& c) {
   auto text = c.summary_value("test_accuracy");
   BOOST_REQUIRE_MESSAGE(text.has_value(), "no test_accuracy in the summary");
   return std::stod(*text);
 }
 
-/// The accuracy of the run without an attacker (two workers), measured once.
-double undisturbed_accuracy() {
-  static std::optional<double> accuracy;
-  if (!accuracy) {
+/// The accuracy of the run (with the options `extra`) without an attacker (two workers),
+/// measured once.
+double undisturbed_accuracy(const std::vector<std::string>& extra = {}) {
+  static std::map<std::vector<std::string>, double> measured;
+  auto& accuracy = measured.try_emplace(extra, -1.0).first->second;
+  if (accuracy < 0) {
     cluster c{"attack-reference"};
-    c.start_server(concat(run_config(), {"--workers=2"}));
+    c.start_server(with_options(concat(run_config(), {"--workers=2"}), extra));
     c.start_worker({"--quiet"});
     c.start_worker({"--quiet"});
     BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the undisturbed run did not end in time");
     BOOST_REQUIRE(c.server().status()->success());
     BOOST_REQUIRE(c.summary_value("completed").value_or("") == "true");
     accuracy = accuracy_of(c);
-    BOOST_TEST_MESSAGE("undisturbed accuracy " << *accuracy);
-    BOOST_REQUIRE_MESSAGE(*accuracy > 0.5, "the reference run should learn something");
+    BOOST_TEST_MESSAGE("undisturbed accuracy " << accuracy);
+    BOOST_REQUIRE_MESSAGE(accuracy > 0.5, "the reference run should learn something");
   }
-  return *accuracy;
+  return accuracy;
 }
 
 /// The run completed every step, its two real workers exited 0, and its accuracy is within one
-/// point of the undisturbed run's.
-void expect_undisturbed(cluster& c, child_process& w1, child_process& w2) {
+/// point of the undisturbed run's (with the options `extra`).
+void expect_undisturbed(cluster& c, child_process& w1, child_process& w2,
+                        const std::vector<std::string>& extra = {}) {
   BOOST_REQUIRE_MESSAGE(c.server().wait_for(run_timeout).has_value(),
                         "the run did not end in time");
   BOOST_TEST(c.server().status()->success(), c.server().report());
@@ -71,7 +86,7 @@ void expect_undisturbed(cluster& c, child_process& w1, child_process& w2) {
   BOOST_TEST(c.summary_value("completed").value_or("") == "true");
   BOOST_TEST(c.summary_value("steps").value_or("") == std::to_string(steps));
   BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
-  const auto reference = undisturbed_accuracy();
+  const auto reference = undisturbed_accuracy(extra);
   const auto accuracy = accuracy_of(c);
   BOOST_TEST_MESSAGE("accuracy " << accuracy << " (undisturbed " << reference << ")");
   BOOST_TEST(std::abs(accuracy - reference) <= 0.01,
@@ -462,14 +477,25 @@ BOOST_AUTO_TEST_SUITE(floods)
 /// once for this model), so the bound is far from reached. docs/faults.md, "Floods".
 constexpr long flood_bound_kib = (3 * 2 * 8 + 16) * 1024;
 
+/// A run whose updates are large: an MLP of 25,604 parameters (its message limit, and so the
+/// transport's bound for a peer, stays at the 8 MiB minimum).
+const std::vector<std::string> large_update_run{"--model=mlp:hidden=1024"};
+
+/// What the server's line says when a worker is expelled by catch_up_budget (too many requests
+/// between two pushes) and by resend_allowance (too many bytes), training/resend/.
+const std::string over_the_budget = "times without a new push: a flood";
+const std::string over_the_allowance = "than its allowance (";
+
 /// A member attacker that floods: the run must end within one point of the undisturbed one,
-/// the attacker expelled for its flood (named in the log, counted in the summary), and the
-/// server's memory within flood_bound_kib.
-void play_flood(const std::string& attack, const std::string& said) {
-  undisturbed_accuracy();
+/// the attacker expelled for its flood (named in the log, counted in the summary) by the limit
+/// whose words are `limit` (over_the_budget or over_the_allowance), and the server's memory
+/// within flood_bound_kib. `extra`: options of the run, the undisturbed one's too.
+void play_flood(const std::string& attack, const std::string& said, const std::string& limit,
+                const std::vector<std::string>& extra = {}) {
+  undisturbed_accuracy(extra);
   cluster c{"attack-" + attack};
   // Not --quiet: the expulsion's line is part of what is checked.
-  auto& server = c.start_server(concat(tiny_run(steps), {"--workers=3"}));
+  auto& server = c.start_server(with_options(concat(tiny_run(steps), {"--workers=3"}), extra));
   const long before = peak_resident_kib(server.pid());
   BOOST_REQUIRE(before > 0);
   auto& attacker = start_attacker(c, attack);
@@ -477,7 +503,7 @@ void play_flood(const std::string& attack, const std::string& said) {
   auto& w1 = c.start_worker({"--quiet"});
   auto& w2 = c.start_worker({"--quiet"});
   BOOST_REQUIRE_MESSAGE(attacker.wait_for_output(said, 60s), attacker.report());
-  expect_undisturbed(c, w1, w2);
+  expect_undisturbed(c, w1, w2, extra);
   // The server has ended: its peak from the kernel's accounting, when it was reaped.
   const long after = server.usage().max_resident_kib;
   BOOST_TEST_MESSAGE(attack << ": server VmHWM " << before << " KiB before the attacker, " << after
@@ -486,6 +512,8 @@ void play_flood(const std::string& attack, const std::string& said) {
   BOOST_TEST(after - before < flood_bound_kib, "peak VmRSS grew by " << (after - before) << " KiB");
   BOOST_TEST(std::stoull(c.summary_value("floods_expelled").value_or("0")) == 1u);
   BOOST_TEST(server.out().find(": a flood)") != std::string::npos, server.report());
+  BOOST_TEST(server.out().find(limit) != std::string::npos,
+             "expelled by another limit than '" << limit << "': " << server.report());
   BOOST_TEST_MESSAGE("attacker said:\n" << attacker.out());
 }
 
@@ -493,14 +521,25 @@ void play_flood(const std::string& attack, const std::string& said) {
 // too): each old push made the server send every update since again, and those updates made
 // more replays (a server grew to 16.7 GB). Its resends exceed its allowance within a few steps.
 BOOST_AUTO_TEST_CASE(a_member_replaying_its_pushes_on_every_update_is_expelled_memory_bounded) {
-  play_flood("replay", "attack: told to go");
+  // This model's updates are small (84 parameters: about 200 bytes each with their answer), so
+  // the requests exceed their budget long before their bytes exceed the allowance.
+  play_flood("replay", "attack: told to go", over_the_budget);
+}
+
+// The same replays in a run whose updates are large (an MLP of 25,604 parameters: 3.2 KB an
+// update, 205 KB a resync): what the attacker asks to be sent again exceeds its allowance in
+// bytes before its requests exceed the budget. Without the allowance this flood would go on
+// until the budget (1000 requests between two pushes, each answered with up to 256 updates).
+BOOST_AUTO_TEST_CASE(replays_asking_for_large_updates_exceed_the_allowance_memory_bounded) {
+  play_flood("replay", "attack: told to go", over_the_allowance, large_update_run);
 }
 
 // A member that probes 20,000 times, then stops reading its socket (it stops itself): the
 // answers are bounded by its allowance, it is expelled, and what the server queued for it
 // stays within the transport's bound.
 BOOST_AUTO_TEST_CASE(a_probe_flood_then_no_reading_is_expelled_memory_bounded) {
-  play_flood("probe-flood", "attack: stops reading");
+  // Each probe's answers cost 3 x 128 bytes: the allowance of 1 MiB ends the flood.
+  play_flood("probe-flood", "attack: stops reading", over_the_allowance);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,7 +4,8 @@
 // --faults.crash, or hangs (SIGSTOP) and wakes again, or joins late, and the same fault seed
 // giving the same faults; a server whose network layer a peer's message ended exits 6 and
 // resumes bit for bit too; a server stopped with SIGSTOP, which its workers give up on after
-// --server-timeout, also while they wait for their welcome. Every wait is on an event (a line
+// --server-timeout, also while they wait for their welcome; a worker whose model fails, which
+// tells the server why (and a run left without workers fails). Every wait is on an event (a line
 // of output, a file, an exit) and bounded; the cluster kills whatever still runs at the end of
 // each test.
 #define BOOST_TEST_MODULE dsq_system_faults_processes
@@ -521,6 +522,38 @@ BOOST_AUTO_TEST_CASE(an_injected_worker_crash_exits_5_and_training_goes_on) {
   auto csv = read_csv(c.metrics());
   BOOST_REQUIRE_EQUAL(csv.rows.size(), steps + 1);
   BOOST_TEST(csv.at(steps, "workers") == "2");
+}
+
+// Issue 29: a worker whose model fails (its gradient is not finite, at its initial parameters
+// too: model_output_error) said so on its own console only; the server saw a lost connection,
+// and, left without workers, waited (--idle-timeout, 300 s by default). The worker now tells
+// the server why it leaves: the server's log and summary say it, and with its last worker gone
+// the run fails (exit 1) instead of waiting or reporting success.
+BOOST_AUTO_TEST_CASE(a_worker_whose_model_fails_tells_the_server_and_the_run_fails_without_it) {
+  cluster c{"model-fails"};
+  c.use_program(DSQ_PLUGIN_BINARY);
+  auto& server = c.start_server({"--dataset=synthetic:n=3000,d=20,classes=4", "--model=lsq_nan",
+                                 "--steps=100", "--eval-every=0", "--workers=1"});
+  auto& worker = c.start_worker({"--quiet"});
+  const auto ws = worker.wait_for(run_timeout);
+  BOOST_REQUIRE_MESSAGE(ws.has_value(), "the worker did not end: " << worker.report());
+  BOOST_TEST(!ws->success(), worker.report());
+  BOOST_TEST(worker.err().find("model 'lsq_nan' returned a gradient that is not finite") !=
+                 std::string::npos,
+             worker.report());
+  const auto ss = server.wait_for(run_timeout);
+  BOOST_REQUIRE_MESSAGE(ss.has_value(),
+                        "the server waited on without workers: " << server.report());
+  BOOST_TEST(ss->exited);
+  BOOST_TEST(ss->code == 1, ss->describe());
+  BOOST_TEST(server.out().find("worker 0 failed at step 0: model 'lsq_nan' returned a gradient "
+                               "that is not finite") != std::string::npos,
+             server.report());
+  BOOST_TEST(server.err().find("no worker is left") != std::string::npos, server.report());
+  BOOST_TEST(c.summary_value("worker_failures").value_or("") == "1");
+  BOOST_TEST(c.summary_value("completed").value_or("") == "false");
+  BOOST_TEST(c.summary_value("note").value_or("").find("model 'lsq_nan'") != std::string::npos,
+             c.summary_text());
 }
 
 // A genuinely hung process: SIGSTOP. The server removes it within --worker-timeout plus a margin

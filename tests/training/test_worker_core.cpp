@@ -487,7 +487,29 @@ BOOST_AUTO_TEST_CASE(leaving_tells_the_server_and_waits_for_its_farewell) {
   BOOST_REQUIRE(leave);
   BOOST_TEST(leave->id == 3u);
   BOOST_TEST((leave->deadline == duration{2s}));
+  BOOST_TEST(!leave->failure); // an orderly leave: no reason, and the worker ends normally
   BOOST_TEST(!first_of<fx::stop>(fx));
+}
+
+// Issue 29: a worker whose model fails used to say so only on its own console; the server saw a
+// lost connection. A member now tells the server why before it ends with the error.
+BOOST_AUTO_TEST_CASE(a_failed_computation_is_told_to_the_server_before_the_worker_ends) {
+  rig r{"sync"};
+  auto fx = r.core.compute_failed("worker: broken");
+  BOOST_REQUIRE(first_of<fx::stop>(fx)); // not joined: nobody to tell
+  BOOST_TEST(first_of<fx::stop>(fx)->error);
+  BOOST_TEST(first_of<fx::stop>(fx)->reason == "worker: broken");
+  rig joined{"sync"};
+  joined.join(3, 10);
+  fx = joined.core.compute_failed("worker 3: model 'x' returned a loss of nan");
+  auto leave = first_of<fx::send_leave>(fx);
+  BOOST_REQUIRE(leave);
+  BOOST_TEST(leave->id == 3u);
+  BOOST_REQUIRE(leave->failure.has_value()); // the adapter ends with it once the server knows
+  BOOST_TEST(*leave->failure == "worker 3: model 'x' returned a loss of nan");
+  BOOST_TEST((leave->deadline == duration{2s}));
+  BOOST_TEST(!first_of<fx::stop>(fx));
+  BOOST_TEST(!joined.core.gradient_due()); // nothing more is computed
 }
 
 BOOST_AUTO_TEST_CASE(a_farewell_ends_the_worker_or_lets_it_join_anew) {

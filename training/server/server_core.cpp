@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include <string_view>
+
 namespace dsq {
 
 namespace {
@@ -382,6 +384,38 @@ server_effects server_core::left(std::optional<peer_id> from, std::uint32_t id, 
     depart(id, "left");
     send_peer(*from, farewell_msg{farewell{"left", false}});
   }
+  return take();
+}
+
+server_effects server_core::worker_failed(std::optional<peer_id> from, std::uint32_t id,
+                                          const std::string& why, time_point now) {
+  now_ = now;
+  auto sender = from ? worker_of(*from) : std::nullopt;
+  if (!sender || *sender != id)
+    return take();
+  send_peer(*from, farewell_msg{farewell{"left", true}});
+  if (phase_ == phase::finishing) {
+    depart(id, "failed");
+    return take();
+  }
+  ++report_.totals().worker_failures;
+  // A worker's own errors begin with its name: said once.
+  const auto own = fmt::format("worker {}: ", id);
+  const std::string_view said =
+      std::string_view{why}.substr(why.rfind(own, 0) == 0 ? own.size() : 0);
+  const auto what = fmt::format("worker {} failed at step {}: {}", id, version(), said);
+  if (!opts_.elastic) {
+    // dsq local's workers are this process's own code: one that fails fails the run.
+    finish(what);
+    depart(id, "failed");
+    return take();
+  }
+  // dsq server goes on with its other workers. A model that fails fails on every worker, and
+  // nobody would come to finish the run: without any left, it fails (its error names why).
+  report_.say(what);
+  depart(id, "it failed");
+  if (phase_ != phase::finishing && members_.members().empty() && members_.joining().empty())
+    finish(what + "; no worker is left");
   return take();
 }
 

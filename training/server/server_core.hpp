@@ -85,6 +85,11 @@ public:
   server_effects data_requested(std::optional<peer_id> from, const data_request& r, time_point now);
   /// Worker `id` says it leaves (only `from` itself may).
   server_effects left(std::optional<peer_id> from, std::uint32_t id, time_point now);
+  /// Worker `id` leaves because it cannot go on (its model returned what cannot be trained on),
+  /// `why` in its words, made fit for a log line (only `from` itself may say so). Logged and
+  /// counted (worker_failures); dsq local fails with it, dsq server when no worker is left.
+  server_effects worker_failed(std::optional<peer_id> from, std::uint32_t id,
+                               const std::string& why, time_point now);
 
   // -- events from the actor ------------------------------------------------------------------
 

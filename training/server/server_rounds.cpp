@@ -378,12 +378,11 @@ server_effects server_core::evaluated(std::uint64_t step, bool with_train, doubl
   if (with_train)
     opts_.outcome->summary.final_train_loss = train_loss;
   stop_if_observer_asked();
-  // dsq server only: its members come over the network and may push poison that passes every
-  // check. dsq local's workers are this process's own code, and a method that wrecks the model
-  // there is a result: the coordinated bit-for-bit runs take a 4-worker MLP with qsgd:s=4 to a
-  // test loss of 1.6e6 (1000 x its start's at step 40) and must reach their step 60 unchanged.
+  // In every run: members of dsq server may push poison that passes every check, and in dsq
+  // local a method can wreck the model by itself (error feedback with qsgd:s=4 took a small
+  // MLP's test loss from 1.7 to 2.9e3 by step 40, 1.6e6 by step 60); neither is a success.
   // Data without a test set is not evaluated (NaN): no sign of divergence.
-  if (opts_.elastic && !diverged_at_ && opts_.setup.source->test_set() != nullptr &&
+  if (!diverged_at_ && opts_.setup.source->test_set() != nullptr &&
       probe_.evaluation_diverged(test_loss)) {
     diverge_on_evaluation(step, test_loss);
     maybe_quit();

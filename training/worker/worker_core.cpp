@@ -422,6 +422,15 @@ worker_effects worker_core::on_leave() {
   return {effect::send_leave{id_, std::chrono::seconds(2)}};
 }
 
+worker_effects worker_core::compute_failed(std::string why) {
+  if (!joined())
+    return stop(true, std::move(why));
+  // Without the reason the server would see only a lost connection, and a run whose last
+  // worker failed would wait for others, its failure on the worker's console alone.
+  stopped_ = true;
+  return {effect::send_leave{id_, std::chrono::seconds(2), std::move(why)}};
+}
+
 // -- timers ----------------------------------------------------------------------------------
 
 bool worker_core::waiting() const {

@@ -123,8 +123,9 @@ public:
   /// Computes the gradient that is due (see gradient_due()) and marks it done with the policy.
   /// Throws what worker_engine::compute() throws (model_output_error: a broken model).
   gradient_push compute();
-  /// compute() threw `why`: the worker stops with that error (and a local run with it).
-  worker_effects compute_failed(std::string why) { return stop(true, std::move(why)); }
+  /// compute() threw `why`: the worker stops with that error. A member tells the server why
+  /// first (a leave with the reason), so that the run's log and summary say it, then ends.
+  worker_effects compute_failed(std::string why);
   /// Sends `p`, computed from `started` until `now`, or (a straggler) holds it back for
   /// (FACTOR − 1) times that long, still applying updates meanwhile.
   worker_effects push(gradient_push p, time_point started, time_point now);

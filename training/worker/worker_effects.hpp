@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -45,10 +46,12 @@ struct send_data_request {
   data_request request;
 };
 /// (leave_atom, id), then wait for the server's farewell (or its loss) at most `deadline`,
-/// taking nothing else.
+/// taking nothing else, and end. With `failure`: (leave_atom, id, farewell{failure, true}), the
+/// reason the worker cannot go on, and the worker then ends with that error.
 struct send_leave {
   std::uint32_t id = 0;
   duration deadline{};
+  std::optional<std::string> failure;
 };
 
 /// The timers of a worker; each fires back into worker_core as its own event.
