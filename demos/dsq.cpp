@@ -192,6 +192,8 @@ int run_local_command(caf::actor_system& sys, const run_config& cfg,
   auto setup = load_training(cfg);
   if (cfg.quiet && !setup.note.empty())
     fmt::print(stderr, "dsq: {}\n", setup.note);
+  if (!cfg.quiet && !setup.data_note.empty())
+    fmt::print("dsq: {}\n", setup.data_note);
   auto outcome =
       run_local(sys, cfg, std::move(setup), !cfg.quiet, &stop_requested, std::move(faults));
   if (outcome.summary.diverged)
@@ -249,7 +251,10 @@ bool finish_fault_log(const std::shared_ptr<fault_injector>& faults) {
 
 int run_server_command(caf::actor_system& sys, const run_config& cfg,
                        const std::shared_ptr<fault_injector>& faults) {
-  auto opts = make_server_options(cfg, load_training(cfg));
+  auto setup = load_training(cfg);
+  if (!cfg.quiet && !setup.data_note.empty())
+    fmt::print("dsq: {}\n", setup.data_note);
+  auto opts = make_server_options(cfg, std::move(setup));
   // Every connection refuses a header that announces more than this run can send, before
   // CAF's broker sizes a buffer for it (net/transport/message_size_limit.hpp); set before
   // publishing.

@@ -127,6 +127,8 @@ struct run_summary {
   double final_train_loss = not_measured, test_loss = not_measured, test_accuracy = not_measured;
   std::uint64_t bytes_up = 0, bytes_down = 0;
   double wall_s = 0, steps_per_s = 0;
+  /// Seconds from this process's start to its first applied step (not measured: none made).
+  double startup_s = not_measured;
   std::uint64_t joins = 0, departures = 0, ignored_pushes = 0, verified_replicas = 0;
   std::uint64_t rejected_pushes = 0; ///< pushes that failed validation (their worker removed)
   std::uint64_t timeouts = 0;        ///< workers removed for silence (--worker-timeout)

@@ -5,6 +5,8 @@
 #include "model/make_model.hpp"
 #include "model/mnist.hpp"
 
+#include <fmt/format.h>
+
 namespace dsq {
 
 training_setup load_training(const run_config& cfg) {
@@ -23,6 +25,12 @@ training_setup load_training(const run_config& cfg) {
     }
   }
   auto data = std::make_shared<train_test>(load_dataset(spec, cfg.seed, where));
+  // A damaged cache or one that cannot be written is worth a word even in a quiet run; where
+  // the data came from otherwise goes with the run's header (data_note).
+  if (data->cache_warning)
+    fmt::print(stderr, "dsq: note: {}\n", data->cache_note);
+  else
+    result.data_note = data->cache_note;
   if (data->train.size() == 0)
     throw config_error("--dataset=" + spec + ": the training set is empty");
   result.identity = identify_data(spec, *data);
