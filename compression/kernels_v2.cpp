@@ -7,6 +7,7 @@
 #include "compression/detail/kernels_common.hpp"
 #include "compression/half.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace dsq::detail {
@@ -69,9 +70,18 @@ void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits,
   });
 }
 
+std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n, unsigned level_bits) {
+  bit_reader reader{std::span<const std::uint64_t>{words, (n * (level_bits + 1) + 63) / 64}};
+  const std::uint32_t level_mask = (1u << level_bits) - 1;
+  std::uint32_t most = 0;
+  for (std::size_t j = 0; j < n; ++j)
+    most = std::max(most, static_cast<std::uint32_t>(reader.get(level_bits + 1)) & level_mask);
+  return most;
+}
+
 } // namespace
 
-const kernel_table kernels_v2 = {fp16_encode, fp16_decode, sum_of_squares, qsgd_encode,
-                                 qsgd_decode};
+const kernel_table kernels_v2 = {fp16_encode, fp16_decode, sum_of_squares,
+                                 qsgd_encode, qsgd_decode, qsgd_max_level};
 
 } // namespace dsq::detail

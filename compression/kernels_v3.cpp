@@ -10,6 +10,7 @@
 #include "compression/detail/kernels_common.hpp"
 #include "compression/half.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <immintrin.h>
 
@@ -262,9 +263,58 @@ DSQ_V3 void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned leve
   }
 }
 
+// The fields spread into 32-bit lanes as qsgd_decode spreads them; the largest level is the
+// unsigned maximum of their low level_bits bits.
+DSQ_V3 std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n,
+                                    unsigned level_bits) {
+  const unsigned width = level_bits + 1;
+  const auto level_mask = static_cast<std::uint32_t>((std::uint64_t{1} << level_bits) - 1);
+  const __m256i levels = _mm256_set1_epi32(static_cast<int>(level_mask));
+  __m256i most = _mm256_setzero_si256();
+  std::size_t j = 0;
+  std::size_t position = 0; // in bits
+  const std::uint64_t byte_mask = lane_mask(width, 8);
+  const std::uint64_t half_mask = lane_mask(width, 16);
+  const std::size_t stream_bytes = (n * width + 63) / 64 * 8;
+  if (width <= 7) {
+    for (; j + 8 <= n && (position + 8 * width) / 8 + 8 <= stream_bytes;
+         j += 8, position += 8 * width)
+      most = _mm256_max_epu32(
+          most, _mm256_and_si256(spread_bytes(bits_at(words, position), byte_mask), levels));
+  } else if (width <= 14) {
+    for (; j + 8 <= n && (position + 8 * width) / 8 + 8 <= stream_bytes;
+         j += 8, position += 8 * width)
+      most = _mm256_max_epu32(
+          most, _mm256_and_si256(spread_halves(bits_at(words, position),
+                                               bits_at(words, position + 4 * width), half_mask),
+                                 levels));
+  }
+  bit_extractor in{words, position};
+  if (width <= 16) {
+    for (; j + 8 <= n; j += 8) {
+      __m256i fields;
+      if (width <= 8) {
+        fields = spread_bytes(in.get(8 * width), byte_mask);
+      } else {
+        const std::uint64_t low = in.get(4 * width);
+        fields = spread_halves(low, in.get(4 * width), half_mask);
+      }
+      most = _mm256_max_epu32(most, _mm256_and_si256(fields, levels));
+    }
+  }
+  alignas(32) std::uint32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), most);
+  std::uint32_t result = 0;
+  for (const auto lane : lanes)
+    result = std::max(result, lane);
+  for (; j < n; ++j)
+    result = std::max(result, static_cast<std::uint32_t>(in.get(width)) & level_mask);
+  return result;
+}
+
 } // namespace v3
 
 const kernel_table kernels_v3 = {v3::fp16_encode, v3::fp16_decode, v3::sum_of_squares,
-                                 v3::qsgd_encode, v3::qsgd_decode};
+                                 v3::qsgd_encode, v3::qsgd_decode, v3::qsgd_max_level};
 
 } // namespace dsq::detail

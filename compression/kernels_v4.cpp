@@ -75,7 +75,7 @@ DSQ_V4 void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, writ
 
 } // namespace
 
-const kernel_table kernels_v4 = {fp16_encode, fp16_decode, v3::sum_of_squares, v3::qsgd_encode,
-                                 v3::qsgd_decode};
+const kernel_table kernels_v4 = {fp16_encode,     fp16_decode,     v3::sum_of_squares,
+                                 v3::qsgd_encode, v3::qsgd_decode, v3::qsgd_max_level};
 
 } // namespace dsq::detail

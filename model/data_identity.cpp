@@ -95,7 +95,9 @@ data_identity identify_source(std::string_view spec, const data_source& data, st
     whole.seed = seed;
     dataset first;
     first.num_classes = data.num_classes();
-    data.open_shard(whole)->next(first.features, first.labels);
+    Eigen::MatrixXf batch; // next() fills a plain matrix
+    data.open_shard(whole)->next(batch, first.labels);
+    first.features = std::move(batch);
     id.train_fingerprint = data_fingerprint(first);
   }
   if (const auto* test = data.test_set()) {

@@ -37,6 +37,9 @@ struct kernel_table {
   /// Decodes n fields of level_bits + 1 bits: ±level · unit, written as `mode` says.
   void (*qsgd_decode)(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
                       float* out, write_mode mode);
+  /// The largest level (the low level_bits bits of a field) among n fields of level_bits + 1
+  /// bits: what from_bytes checks against s.
+  std::uint32_t (*qsgd_max_level)(const std::uint64_t* words, std::size_t n, unsigned level_bits);
 };
 
 /// The table for `level`. The caller makes sure the machine supports it (machine_simd_levels):
@@ -59,6 +62,7 @@ void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, rng_eng
                  std::uint64_t* words);
 void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
                  float* out, write_mode mode);
+std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n, unsigned level_bits);
 } // namespace v3
 
 } // namespace dsq::detail

@@ -184,6 +184,25 @@ BOOST_AUTO_TEST_CASE(qsgd_decode_gives_the_reference_floats_for_any_stream_at_ev
   }
 }
 
+BOOST_AUTO_TEST_CASE(qsgd_max_level_finds_the_reference_level_for_any_stream_at_every_level) {
+  for (unsigned level_bits = 1; level_bits <= 16; ++level_bits) {
+    for (const std::size_t n : {0, 1, 7, 8, 9, 64, 100, 1001}) {
+      rng_engine rng{level_bits * 977 + n};
+      std::vector<std::uint64_t> words((n * (level_bits + 1) + 63) / 64 + 1);
+      // Sparse streams too, so that the largest level is not always the all-ones one.
+      for (const int density : {0, 1, 4}) {
+        for (auto& w : words)
+          w = density == 0 ? rng() : rng() & rng() & (density == 4 ? rng() & rng() : ~0ull);
+        const auto expected = reference.qsgd_max_level(words.data(), n, level_bits);
+        for (const simd_level level : levels_to_check())
+          BOOST_TEST(kernels_at(level).qsgd_max_level(words.data(), n, level_bits) == expected,
+                     name(level) << " bits " << level_bits << " n = " << n << " density "
+                                 << density);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(operators_give_the_same_messages_and_values_at_every_level) {
   active_level_guard guard;
   const auto with_nan = qsgd_input(10007, 9);
