@@ -4,8 +4,9 @@
 
 namespace dsq {
 
-/// When this process started, as near as a program can tell: the steady clock read while the
-/// program's static objects were initialised, before main().
+/// When this process started: its fork as the kernel records it (/proc/self/stat, to 10 ms),
+/// so that the exec and the dynamic loader count; where that is not known, the steady clock
+/// read while the program's static objects were initialised, before main().
 std::chrono::steady_clock::time_point process_start() noexcept;
 
 /// Seconds since process_start().

@@ -72,8 +72,10 @@ class mapping {
 public:
   mapping(void* address, std::size_t bytes) : address_(address), bytes_(bytes) {}
   ~mapping() {
-    if (address_ != nullptr)
+    if (address_ != nullptr) {
+      forget_read_only_fingerprints(address_, bytes_);
       munmap(address_, bytes_);
+    }
   }
   mapping(const mapping&) = delete;
   mapping& operator=(const mapping&) = delete;
@@ -122,7 +124,8 @@ std::shared_ptr<mapping> map_file(const std::filesystem::path& file, std::string
 std::optional<std::uint64_t> source_key(std::string_view kind,
                                         std::span<const std::filesystem::path> sources) {
   std::uint64_t h = mix(0, std::hash<std::string_view>{}(kind));
-  h = mix(h, sizeof(cache_header)); // a new layout is a new key
+  h = mix(h, sizeof(cache_header));     // a new layout is a new key
+  h = mix(h, data_fingerprint_version); // and so is a new fingerprint definition
   for (const auto& source : sources) {
     struct stat st {};
     if (::stat(source.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
@@ -182,9 +185,10 @@ std::optional<train_test> read_cache(const std::filesystem::path& file, std::uin
         return std::nullopt;
       }
   }
-  // The fingerprints cover every value and label: a flipped bit anywhere fails here.
-  if (data_fingerprint(data.train) != h.train_fingerprint ||
-      data_fingerprint(data.test) != h.test_fingerprint) {
+  // The fingerprints cover every value and label: a flipped bit anywhere fails here. The
+  // mapping is read-only, so the features' hash is kept for the data's identity (one pass).
+  if (remember_read_only_fingerprint(data.train) != h.train_fingerprint ||
+      remember_read_only_fingerprint(data.test) != h.test_fingerprint) {
     problem = "its content does not match its fingerprints";
     return std::nullopt;
   }
