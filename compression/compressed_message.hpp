@@ -51,4 +51,22 @@ struct compressed_message {
   friend bool operator==(const compressed_message&, const compressed_message&) = default;
 };
 
+/// Makes `m` equal to a default compressed_message but keeps the capacity of its payload
+/// vectors, so that a message compressed into again and again allocates only when it grows.
+inline void clear_keeping_capacity(compressed_message& m) noexcept {
+  m.op = operator_id::identity;
+  m.dim = 0;
+  m.block = 0;
+  m.levels = 0;
+  m.shared_seed = false;
+  m.seed = 0;
+  m.k = 0;
+  m.spec.clear();
+  m.values.clear();
+  m.indices.clear();
+  m.halves.clear();
+  m.bits.clear();
+  m.payload.clear();
+}
+
 } // namespace dsq

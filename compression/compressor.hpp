@@ -19,6 +19,16 @@ public:
   /// Returns C[v]. Throws std::invalid_argument if v has more than 2^32 - 1 coordinates.
   virtual compressed_message compress(std::span<const float> v, rng_engine& rng) const = 0;
 
+  /// out = C[v], the same message and the same draws from `rng` as compress(), written into
+  /// out's vectors: their capacity is kept, so that a caller compressing every step into one
+  /// message allocates nothing once it has grown (a fresh vector of a large d costs a page
+  /// fault per 4 KiB on first touch, more than the operator). The default calls compress().
+  /// Throws like compress(); `out` is then unspecified.
+  virtual void compress_into(std::span<const float> v, rng_engine& rng,
+                             compressed_message& out) const {
+    out = compress(v, rng);
+  }
+
   /// True if E[C[v]] = v for every v.
   virtual bool unbiased() const = 0;
 

@@ -10,17 +10,23 @@ error_feedback::error_feedback(std::size_t dim) : residual_(dim, 0.0f) {}
 
 compressed_message error_feedback::compress(const compressor& op, std::span<const float> g,
                                             rng_engine& rng) {
+  compressed_message c;
+  compress_into(op, g, rng, c);
+  return c;
+}
+
+void error_feedback::compress_into(const compressor& op, std::span<const float> g, rng_engine& rng,
+                                   compressed_message& c) {
   if (g.size() != residual_.size())
     throw std::invalid_argument("error_feedback: input has " + std::to_string(g.size()) +
                                 " coordinates, residual has " + std::to_string(residual_.size()));
   // v = g + δ is built in the residual's own storage: no second d-sized buffer.
   for (std::size_t j = 0; j < g.size(); ++j)
     residual_[j] += g[j];
-  compressed_message c = op.compress(residual_, rng);
+  op.compress_into(residual_, rng, c);
   // δ ← v − c. Subtracting through add_scaled touches only the k kept coordinates of sparse
   // messages, and leaves exact zeros where c_j = v_j.
   add_scaled(c, -1.0f, residual_);
-  return c;
 }
 
 void error_feedback::reset() noexcept {

@@ -27,6 +27,10 @@ public:
   /// Should the compressor itself throw (only std::bad_alloc can), δ holds v = g + δ afterwards.
   compressed_message compress(const compressor& op, std::span<const float> g, rng_engine& rng);
 
+  /// The same, into `out`, whose buffers are reused (compressor::compress_into).
+  void compress_into(const compressor& op, std::span<const float> g, rng_engine& rng,
+                     compressed_message& out);
+
   std::span<const float> residual() const noexcept { return residual_; }
   /// Writable, for checkpoints and for tests that set up a residual.
   std::span<float> residual() noexcept { return residual_; }

@@ -9,6 +9,8 @@ namespace dsq {
 class fp16_compressor final : public compressor {
 public:
   compressed_message compress(std::span<const float> v, rng_engine& rng) const override;
+  void compress_into(std::span<const float> v, rng_engine& rng,
+                     compressed_message& out) const override;
   bool unbiased() const override { return false; }
   std::string spec() const override { return "fp16"; }
 };

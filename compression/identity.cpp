@@ -6,12 +6,19 @@
 
 namespace dsq {
 
-compressed_message identity_compressor::compress(std::span<const float> v, rng_engine&) const {
+compressed_message identity_compressor::compress(std::span<const float> v, rng_engine& rng) const {
   compressed_message m;
-  m.op = operator_id::identity;
-  m.dim = detail::checked_dimension(v.size());
-  m.values.assign(v.begin(), v.end());
+  compress_into(v, rng, m);
   return m;
+}
+
+void identity_compressor::compress_into(std::span<const float> v, rng_engine&,
+                                        compressed_message& out) const {
+  const auto dim = detail::checked_dimension(v.size());
+  clear_keeping_capacity(out);
+  out.op = operator_id::identity;
+  out.dim = dim;
+  out.values.assign(v.begin(), v.end()); // a memcpy into the kept capacity
 }
 
 void detail::decode_identity(const compressed_message& m, std::span<float> out, write_mode mode) {

@@ -8,6 +8,8 @@ namespace dsq {
 class identity_compressor final : public compressor {
 public:
   compressed_message compress(std::span<const float> v, rng_engine& rng) const override;
+  void compress_into(std::span<const float> v, rng_engine& rng,
+                     compressed_message& out) const override;
   bool unbiased() const override { return true; }
   std::string spec() const override { return "identity"; }
 };

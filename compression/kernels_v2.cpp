@@ -7,6 +7,7 @@
 #include "compression/detail/kernels_common.hpp"
 #include "compression/half.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace dsq::detail {
@@ -25,36 +26,22 @@ void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, write_mode 
   });
 }
 
-// In double, since float would lose the small terms of a long sum; four independent partial
-// sums, since a single chain of dependent additions would be the slowest part of the encoder.
+// In double, since float would lose the small terms of a long sum; 32 independent partial
+// sums (lane j mod 32), since a single chain of dependent additions would be the slowest part
+// of the encoder, added as a tree (sum_of_lanes).
 double sum_of_squares(const float* v, std::size_t n) {
-  double partial[4] = {0, 0, 0, 0};
-  std::size_t j = 0;
-  for (; j + 4 <= n; j += 4)
-    for (int lane = 0; lane < 4; ++lane)
-      partial[lane] += double(v[j + lane]) * double(v[j + lane]);
-  for (; j < n; ++j)
-    partial[0] += double(v[j]) * double(v[j]);
-  return (partial[0] + partial[1]) + (partial[2] + partial[3]);
+  double partial[norm_lane_count] = {};
+  for (std::size_t j = 0; j < n; ++j)
+    partial[j % norm_lane_count] += double(v[j]) * double(v[j]);
+  return sum_of_lanes(partial);
 }
 
 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
                  std::uint64_t* words) {
-  // The stream's length is what the caller sized; bit_writer never writes past its last field.
-  bit_writer writer{std::span<std::uint64_t>{words, (n * (q.level_bits + 1) + 63) / 64}};
-  const float s = static_cast<float>(q.levels);
-  auto field = [&](float x, float uniform) { return qsgd_field(x, uniform, s, q); };
-  // One engine call yields two 24-bit uniforms; 24 bits is all a float in [0, 1) can resolve.
-  const unsigned width = q.level_bits + 1;
-  std::size_t j = 0;
-  for (; j + 2 <= n; j += 2) {
-    const std::uint64_t random_bits = rng();
-    writer.put(field(v[j], static_cast<float>(random_bits >> 40) * 0x1p-24f), width);
-    writer.put(field(v[j + 1], static_cast<float>(random_bits & 0xffffffu) * 0x1p-24f), width);
-  }
-  if (j < n)
-    writer.put(field(v[j], static_cast<float>(rng() >> 40) * 0x1p-24f), width);
-  writer.flush();
+  bit_appender out{words};
+  qsgd_lanes lanes{rng};
+  qsgd_encode_lanes(v, 0, n, q, lanes, out);
+  out.flush();
 }
 
 void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
@@ -69,9 +56,18 @@ void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits,
   });
 }
 
+std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n, unsigned level_bits) {
+  bit_reader reader{std::span<const std::uint64_t>{words, (n * (level_bits + 1) + 63) / 64}};
+  const std::uint32_t level_mask = (1u << level_bits) - 1;
+  std::uint32_t most = 0;
+  for (std::size_t j = 0; j < n; ++j)
+    most = std::max(most, static_cast<std::uint32_t>(reader.get(level_bits + 1)) & level_mask);
+  return most;
+}
+
 } // namespace
 
-const kernel_table kernels_v2 = {fp16_encode, fp16_decode, sum_of_squares, qsgd_encode,
-                                 qsgd_decode};
+const kernel_table kernels_v2 = {fp16_encode, fp16_decode, sum_of_squares,
+                                 qsgd_encode, qsgd_decode, qsgd_max_level};
 
 } // namespace dsq::detail

@@ -10,6 +10,7 @@
 #include "compression/detail/kernels_common.hpp"
 #include "compression/half.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <immintrin.h>
 
@@ -83,49 +84,61 @@ DSQ_V3 void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, writ
   }
 }
 
-// The reference's four partial sums are the four lanes of one register: same products, same
-// additions, same order. Its speed is the latency of that chain of additions.
+// The reference's 32 partial sums are the lanes of eight registers: same products, same
+// additions, same order; eight independent chains of additions instead of one.
 DSQ_V3 double sum_of_squares(const float* v, std::size_t n) {
-  __m256d partial = _mm256_setzero_pd();
+  __m256d partial[8];
+  for (auto& p : partial)
+    p = _mm256_setzero_pd();
   std::size_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(v + j));
-    partial = _mm256_add_pd(partial, _mm256_mul_pd(x, x));
-  }
-  alignas(32) double lanes[4];
-  _mm256_store_pd(lanes, partial);
-  for (; j < n; ++j)
-    lanes[0] += double(v[j]) * double(v[j]);
-  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (; j + norm_lane_count <= n; j += norm_lane_count)
+    for (int r = 0; r < 8; ++r) {
+      const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(v + j + 4 * r));
+      partial[r] = _mm256_add_pd(partial[r], _mm256_mul_pd(x, x));
+    }
+  alignas(32) double lanes[norm_lane_count];
+  for (int r = 0; r < 8; ++r)
+    _mm256_store_pd(lanes + 4 * r, partial[r]);
+  for (std::size_t i = 0; j < n; ++j, ++i)
+    lanes[i] += double(v[j]) * double(v[j]);
+  return sum_of_lanes(lanes);
 }
 
 namespace {
 
-// The fields of 8 coordinates x[0..7] with their uniforms from 4 draws (coordinate 2i takes
-// the high 24 bits of draw i, coordinate 2i + 1 the low 24), as the reference's field().
-DSQ_V3 inline __m256i qsgd_fields_8(const float* x, __m256i draws, const qsgd_quantizer& q,
-                                    __m256 s, __m256 levels_per_unit) {
-  // 32-bit lane 2i: r[i] >> 40; lane 2i + 1: r[i] & 0xffffff.
-  const __m256i bits24 =
-      _mm256_or_si256(_mm256_srli_epi64(draws, 40),
-                      _mm256_slli_epi64(_mm256_and_si256(draws, _mm256_set1_epi64x(0xffffff)), 32));
-  const __m256 uniform = _mm256_mul_ps(_mm256_cvtepi32_ps(bits24), _mm256_set1_ps(0x1p-24f));
+DSQ_V3 inline __m256i rotl_11(__m256i x) {
+  return _mm256_or_si256(_mm256_slli_epi32(x, 11), _mm256_srli_epi32(x, 21));
+}
+
+// One step of 8 xoshiro128+ lanes (qsgd_lanes::next): their numbers.
+DSQ_V3 inline __m256i lanes_next_8(__m256i* s) {
+  const __m256i result = _mm256_add_epi32(s[0], s[3]);
+  const __m256i t = _mm256_slli_epi32(s[1], 9);
+  s[2] = _mm256_xor_si256(s[2], s[0]);
+  s[3] = _mm256_xor_si256(s[3], s[1]);
+  s[1] = _mm256_xor_si256(s[1], s[2]);
+  s[0] = _mm256_xor_si256(s[0], s[3]);
+  s[2] = _mm256_xor_si256(s[2], t);
+  s[3] = rotl_11(s[3]);
+  return result;
+}
+
+// qsgd_lane_field for 8 coordinates x[0..7] and their lanes' numbers. The level's truncation
+// gives 0x80000000 for NaN and values from 2^31 on, which the unsigned minimum turns into s,
+// as the reference's comparison does.
+DSQ_V3 inline __m256i qsgd_lane_fields_8(const float* x, __m256i draws, __m256i levels,
+                                         __m256 levels_per_unit, __m128i sign_shift) {
+  const __m256 uniform =
+      _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(draws, 8)), _mm256_set1_ps(0x1p-24f));
   const __m256 value = _mm256_loadu_ps(x);
-  const __m256 scaled = _mm256_mul_ps(
-      _mm256_and_ps(value, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))), levels_per_unit);
-  const __m256 below_s = _mm256_cmp_ps(scaled, s, _CMP_LT_OQ); // false for NaN, as !(scaled < s)
-  const __m256 floor = _mm256_floor_ps(scaled);
-  const __m256 round_up = _mm256_cmp_ps(uniform, _mm256_sub_ps(scaled, floor), _CMP_LT_OQ);
-  // All-ones is -1: subtracting the mask adds 1 where the level rounds up.
-  const __m256i rounded =
-      _mm256_sub_epi32(_mm256_cvttps_epi32(floor), _mm256_castps_si256(round_up));
-  const __m256i level = _mm256_blendv_epi8(_mm256_set1_epi32(static_cast<int>(q.levels)), rounded,
-                                           _mm256_castps_si256(below_s));
-  const __m256i negative = _mm256_andnot_si256(
-      _mm256_cmpeq_epi32(level, _mm256_setzero_si256()),
-      _mm256_castps_si256(_mm256_cmp_ps(value, _mm256_setzero_ps(), _CMP_LT_OQ)));
-  return _mm256_or_si256(
-      level, _mm256_and_si256(negative, _mm256_set1_epi32(static_cast<int>(1u << q.level_bits))));
+  const __m256 t = _mm256_add_ps(
+      _mm256_mul_ps(_mm256_and_ps(value, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))),
+                    levels_per_unit),
+      uniform);
+  const __m256i level = _mm256_min_epu32(_mm256_cvttps_epi32(t), levels);
+  const __m256i negative = _mm256_andnot_si256(_mm256_cmpeq_epi32(level, _mm256_setzero_si256()),
+                                               _mm256_srli_epi32(_mm256_castps_si256(value), 31));
+  return _mm256_or_si256(level, _mm256_sll_epi32(negative, sign_shift));
 }
 
 } // namespace
@@ -133,53 +146,52 @@ DSQ_V3 inline __m256i qsgd_fields_8(const float* x, __m256i draws, const qsgd_qu
 DSQ_V3 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
                         std::uint64_t* words) {
   const unsigned width = q.level_bits + 1;
-  const __m256 s = _mm256_set1_ps(static_cast<float>(q.levels));
-  const __m256 levels_per_unit = _mm256_set1_ps(q.levels_per_unit);
-  // A local engine, so that the stores into `words` cannot be taken to alias its state.
-  rng_engine engine = rng;
-  bit_appender out{words};
+  qsgd_lanes lanes{rng};
   std::size_t j = 0;
-  // 64 coordinates at a time: 32 draws, then 8 fields at a time, packed with one PEXT (fields
-  // of up to 8 bits) or two (up to 16). Wider fields (s >= 32768) take the scalar path.
-  // Drawing a block's numbers in one run keeps the engine's state in registers.
+  // 16 coordinates at a time, the lanes' state in registers; every 8 fields packed by one PEXT
+  // (fields of up to 8 bits) or two (up to 16) into `width` whole bytes (qsgd_chunked_end).
+  // Wider fields (s >= 32768) and the last coordinates take the reference's path.
   if (width <= 16) {
+    const std::size_t end = qsgd_chunked_end(n);
+    auto* bytes = reinterpret_cast<unsigned char*>(words);
+    const __m256i levels = _mm256_set1_epi32(static_cast<int>(q.levels));
+    const __m256 levels_per_unit = _mm256_set1_ps(q.levels_per_unit);
+    const __m128i sign_shift = _mm_cvtsi32_si128(static_cast<int>(q.level_bits));
     const std::uint64_t byte_mask = lane_mask(width, 8);
     const std::uint64_t half_mask = lane_mask(width, 16);
-    for (; j + 64 <= n; j += 64) {
-      alignas(32) std::uint64_t draws[32];
-      for (auto& d : draws)
-        d = engine();
-      for (unsigned c = 0; c < 64; c += 8) {
+    __m256i low[4], high[4]; // lanes 0-7 and 8-15
+    for (int w = 0; w < 4; ++w) {
+      low[w] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes.s[w]));
+      high[w] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes.s[w] + 8));
+    }
+    for (; j < end; j += qsgd_lane_count) {
+      for (int part = 0; part < 2; ++part) {
         const __m256i fields =
-            qsgd_fields_8(v + j + c, _mm256_load_si256(reinterpret_cast<__m256i*>(draws + c / 2)),
-                          q, s, levels_per_unit);
+            qsgd_lane_fields_8(v + j + 8 * part, lanes_next_8(part == 0 ? low : high), levels,
+                               levels_per_unit, sign_shift);
         const __m128i halves =
             _mm_packus_epi32(_mm256_castsi256_si128(fields), _mm256_extracti128_si256(fields, 1));
+        unsigned char* at = bytes + (j / 8 + part) * width;
         if (width <= 8) {
-          const auto bytes =
+          const auto packed =
               static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_packus_epi16(halves, halves)));
-          out.put(_pext_u64(bytes, byte_mask), 8 * width);
+          store_chunk(at, _pext_u64(packed, byte_mask));
         } else {
-          out.put(_pext_u64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(halves)), half_mask),
-                  4 * width);
-          out.put(_pext_u64(static_cast<std::uint64_t>(_mm_extract_epi64(halves, 1)), half_mask),
-                  4 * width);
+          store_chunk(
+              at, _pext_u64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(halves)), half_mask),
+              _pext_u64(static_cast<std::uint64_t>(_mm_extract_epi64(halves, 1)), half_mask),
+              4 * width);
         }
       }
     }
+    for (int w = 0; w < 4; ++w) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes.s[w]), low[w]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes.s[w] + 8), high[w]);
+    }
   }
-  // The rest one pair at a time, exactly as the reference.
-  const float levels = static_cast<float>(q.levels);
-  for (; j < n; j += 2) {
-    const std::uint64_t random_bits = engine();
-    out.put(qsgd_field(v[j], static_cast<float>(random_bits >> 40) * 0x1p-24f, levels, q), width);
-    if (j + 1 < n)
-      out.put(
-          qsgd_field(v[j + 1], static_cast<float>(random_bits & 0xffffffu) * 0x1p-24f, levels, q),
-          width);
-  }
+  bit_appender out{words + j * width / 64}; // j is a multiple of 64
+  qsgd_encode_lanes(v, j, n, q, lanes, out);
   out.flush();
-  rng = engine;
 }
 
 namespace {
@@ -262,9 +274,58 @@ DSQ_V3 void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned leve
   }
 }
 
+// The fields spread into 32-bit lanes as qsgd_decode spreads them; the largest level is the
+// unsigned maximum of their low level_bits bits.
+DSQ_V3 std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n,
+                                    unsigned level_bits) {
+  const unsigned width = level_bits + 1;
+  const auto level_mask = static_cast<std::uint32_t>((std::uint64_t{1} << level_bits) - 1);
+  const __m256i levels = _mm256_set1_epi32(static_cast<int>(level_mask));
+  __m256i most = _mm256_setzero_si256();
+  std::size_t j = 0;
+  std::size_t position = 0; // in bits
+  const std::uint64_t byte_mask = lane_mask(width, 8);
+  const std::uint64_t half_mask = lane_mask(width, 16);
+  const std::size_t stream_bytes = (n * width + 63) / 64 * 8;
+  if (width <= 7) {
+    for (; j + 8 <= n && (position + 8 * width) / 8 + 8 <= stream_bytes;
+         j += 8, position += 8 * width)
+      most = _mm256_max_epu32(
+          most, _mm256_and_si256(spread_bytes(bits_at(words, position), byte_mask), levels));
+  } else if (width <= 14) {
+    for (; j + 8 <= n && (position + 8 * width) / 8 + 8 <= stream_bytes;
+         j += 8, position += 8 * width)
+      most = _mm256_max_epu32(
+          most, _mm256_and_si256(spread_halves(bits_at(words, position),
+                                               bits_at(words, position + 4 * width), half_mask),
+                                 levels));
+  }
+  bit_extractor in{words, position};
+  if (width <= 16) {
+    for (; j + 8 <= n; j += 8) {
+      __m256i fields;
+      if (width <= 8) {
+        fields = spread_bytes(in.get(8 * width), byte_mask);
+      } else {
+        const std::uint64_t low = in.get(4 * width);
+        fields = spread_halves(low, in.get(4 * width), half_mask);
+      }
+      most = _mm256_max_epu32(most, _mm256_and_si256(fields, levels));
+    }
+  }
+  alignas(32) std::uint32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), most);
+  std::uint32_t result = 0;
+  for (const auto lane : lanes)
+    result = std::max(result, lane);
+  for (; j < n; ++j)
+    result = std::max(result, static_cast<std::uint32_t>(in.get(width)) & level_mask);
+  return result;
+}
+
 } // namespace v3
 
 const kernel_table kernels_v3 = {v3::fp16_encode, v3::fp16_decode, v3::sum_of_squares,
-                                 v3::qsgd_encode, v3::qsgd_decode};
+                                 v3::qsgd_encode, v3::qsgd_decode, v3::qsgd_max_level};
 
 } // namespace dsq::detail

@@ -16,6 +16,8 @@ public:
   explicit qsgd_compressor(std::uint32_t levels);
 
   compressed_message compress(std::span<const float> v, rng_engine& rng) const override;
+  void compress_into(std::span<const float> v, rng_engine& rng,
+                     compressed_message& out) const override;
   bool unbiased() const override { return true; }
   std::string spec() const override { return "qsgd:s=" + std::to_string(levels_); }
 

@@ -55,10 +55,18 @@ std::string sign_compressor::spec() const {
   return block_ == 0 ? "sign" : "sign:block=" + std::to_string(block_);
 }
 
-compressed_message sign_compressor::compress(std::span<const float> v, rng_engine&) const {
+compressed_message sign_compressor::compress(std::span<const float> v, rng_engine& rng) const {
   compressed_message m;
+  compress_into(v, rng, m);
+  return m;
+}
+
+void sign_compressor::compress_into(std::span<const float> v, rng_engine&,
+                                    compressed_message& m) const {
+  const auto dim = detail::checked_dimension(v.size());
+  clear_keeping_capacity(m);
   m.op = operator_id::sign;
-  m.dim = detail::checked_dimension(v.size());
+  m.dim = dim;
   m.block = block_;
   const std::size_t d = v.size();
   const std::size_t block = block_ == 0 ? d : block_;
@@ -91,7 +99,6 @@ compressed_message sign_compressor::compress(std::span<const float> v, rng_engin
     const std::size_t length = std::min(block, d - b * block);
     m.values[b] = static_cast<float>(block_sums[b] / static_cast<double>(length));
   }
-  return m;
 }
 
 void detail::decode_sign(const compressed_message& m, std::span<float> out, write_mode mode) {

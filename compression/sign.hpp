@@ -17,6 +17,8 @@ public:
   explicit sign_compressor(std::uint32_t block = 0) noexcept : block_(block) {}
 
   compressed_message compress(std::span<const float> v, rng_engine& rng) const override;
+  void compress_into(std::span<const float> v, rng_engine& rng,
+                     compressed_message& out) const override;
   bool unbiased() const override { return false; }
   std::string spec() const override;
 

@@ -1,5 +1,6 @@
 #include "compression/wire.hpp"
 
+#include "compression/detail/kernels.hpp"
 #include "compression/operator_registry.hpp"
 #include "compression/payload_layout.hpp"
 
@@ -216,6 +217,10 @@ void check_payload_content(const compressed_message& m, const payload_layout& la
     reject("nonzero padding bits after the bit stream");
   if (m.op == operator_id::qsgd) {
     const unsigned level_bits = qsgd_bits_per_coordinate(m.levels) - 1;
+    // One pass of the level's kernel finds the largest level; only a message that fails looks
+    // for the coordinate to name.
+    if (detail::active_kernels().qsgd_max_level(m.bits.data(), m.dim, level_bits) <= m.levels)
+      return;
     const std::uint64_t level_mask = (std::uint64_t{1} << level_bits) - 1;
     std::uint64_t position = 0;
     for (std::uint32_t j = 0; j < m.dim; ++j, position += level_bits + 1) {
@@ -239,6 +244,13 @@ std::size_t wire_size(const compressed_message& m) {
 }
 
 std::vector<std::uint8_t> to_bytes(const compressed_message& m) {
+  std::vector<std::uint8_t> bytes;
+  to_bytes(m, bytes);
+  return bytes;
+}
+
+void to_bytes(const compressed_message& m, std::vector<std::uint8_t>& bytes) {
+  bytes.clear();
   const payload_layout layout = layout_of(m);
   if (m.values.size() != layout.values || m.indices.size() != layout.indices ||
       m.halves.size() != layout.halves || m.bits.size() != layout.bit_words() ||
@@ -250,9 +262,8 @@ std::vector<std::uint8_t> to_bytes(const compressed_message& m) {
   if (payload > std::numeric_limits<std::uint32_t>::max())
     throw std::length_error("to_bytes: payload above 4 GiB");
 
-  std::vector<std::uint8_t> bytes;
   bytes.reserve(wire_size(m));
-  {
+  try {
     vector_sink sink{bytes};
     borrowed_stream<std::ostream> stream{sink}; // rdbuf() clears the state a failed call left
     cereal::PortableBinaryOutputArchive archive{stream.get()};
@@ -294,18 +305,27 @@ std::vector<std::uint8_t> to_bytes(const compressed_message& m) {
                                   layout.bit_bytes()));
     }
     archive(cereal::binary_data(m.payload.data(), m.payload.size()));
+  } catch (...) {
+    bytes.clear();
+    throw;
   }
-  return bytes;
 }
 
 compressed_message from_bytes(std::span<const std::uint8_t> bytes, const decode_limits& limits) {
+  compressed_message m;
+  from_bytes_into(bytes, m, limits);
+  return m;
+}
+
+void from_bytes_into(std::span<const std::uint8_t> bytes, compressed_message& m,
+                     const decode_limits& limits) {
+  clear_keeping_capacity(m);
   try {
     checked_reader reader{bytes};
     if (reader.read<std::uint8_t>("header") != magic)
       reject("bad magic byte");
     if (const auto version = reader.read<std::uint8_t>("header"); version != format_version)
       reject(fmt::format("unsupported format version {}", version));
-    compressed_message m;
     const auto op = reader.read<std::uint8_t>("header");
     if (op >= operator_id_count)
       reject(fmt::format("unknown operator id {}", op));
@@ -373,13 +393,15 @@ compressed_message from_bytes(std::span<const std::uint8_t> bytes, const decode_
     reader.read_array(std::span{m.values}, "values");
     m.halves.resize(layout.halves);
     reader.read_array(std::span{m.halves}, "halves");
-    m.bits.assign(layout.bit_words(), 0);
+    // Every byte but the last word's unused tail is read into: only that tail is zeroed.
+    m.bits.resize(layout.bit_words());
+    if (!m.bits.empty())
+      m.bits.back() = 0;
     reader.read_bytes(m.bits.data(), layout.bit_bytes(), 1, "bit stream");
     words_to_little_endian(m.bits); // the same swap converts back on big-endian hosts
     m.payload.resize(layout.bytes);
     reader.read_bytes(m.payload.data(), layout.bytes, 1, "payload");
     check_payload_content(m, layout);
-    return m;
   } catch (const cereal::Exception& e) {
     // Not expected, since lengths are checked first; kept so that no Cereal error escapes.
     reject(e.what());

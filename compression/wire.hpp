@@ -28,6 +28,10 @@ struct decode_limits {
 /// std::length_error if the payload exceeds 2^32 - 1 bytes.
 std::vector<std::uint8_t> to_bytes(const compressed_message& m);
 
+/// to_bytes() into `out` (replacing its content, keeping its capacity), for a caller that
+/// serialises into one buffer again and again. Throws like to_bytes(); `out` is then empty.
+void to_bytes(const compressed_message& m, std::vector<std::uint8_t>& out);
+
 /// The inverse of to_bytes. Throws decode_error unless `bytes` is exactly one well-formed message
 /// whose dimension is within `limits`; checks every length against the bytes actually present
 /// before allocating, so memory use stays proportional to bytes.size(). A custom message must
@@ -37,6 +41,11 @@ std::vector<std::uint8_t> to_bytes(const compressed_message& m);
 /// misbehave, and rejecting them would break the round trip of a diverged run's messages).
 compressed_message from_bytes(std::span<const std::uint8_t> bytes,
                               const decode_limits& limits = {});
+
+/// from_bytes() into `out`, reusing its buffers (compressed_message.hpp,
+/// clear_keeping_capacity). Throws like from_bytes(); `out` is then unspecified.
+void from_bytes_into(std::span<const std::uint8_t> bytes, compressed_message& out,
+                     const decode_limits& limits = {});
 
 /// to_bytes(m).size(), computed without serialising: the traffic a message costs.
 /// Throws std::invalid_argument if m's parameters make no sense for its op.

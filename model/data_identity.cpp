@@ -5,6 +5,13 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#endif
 
 namespace dsq {
 
@@ -43,30 +50,114 @@ std::string fix_for(std::string_view spec) {
 
 } // namespace
 
-std::uint64_t data_fingerprint(const dataset& data) {
+namespace {
+
+/// One xxHash32 round: the lanes of the features' hash.
+constexpr std::uint32_t lane_prime_1 = 2654435761u, lane_prime_2 = 2246822519u;
+inline std::uint32_t lane_round(std::uint32_t lane, std::uint32_t word) {
+  return std::rotl(lane + word * lane_prime_2, 13) * lane_prime_1;
+}
+
+/// The hash of data_fingerprint() before the labels: the shape, the class count, every feature.
+/// The features' bits go through 16 independent 32-bit lanes (xxHash32's round: a word every
+/// lane, 64 bytes a step), computed four lanes to an SSE register where the build has SSE4.1
+/// and one by one otherwise, with the same result: every process of a run hashes the whole
+/// data set once, and a single 64-bit chain ran at about 2 GB/s, the largest part of a
+/// worker's start (0.4 s of 4 workers on 2 cores for MNIST's 220 MB).
+std::uint64_t features_hash(const dataset& data) {
   auto h = mix(0, static_cast<std::uint64_t>(data.features.rows()));
   h = mix(h, static_cast<std::uint64_t>(data.features.cols()));
   h = mix(h, static_cast<std::uint64_t>(data.num_classes));
-  // Four independent lanes over the feature words, so that the multiplications of one lane
-  // overlap with the others' (a single chain is bound by their latency), combined in order.
-  const float* values = data.features.data();
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.features.data());
   const auto count = static_cast<std::size_t>(data.features.size());
-  std::uint64_t lanes[4] = {h, h + 1, h + 2, h + 3};
+  alignas(16) std::uint32_t lanes[16];
+  for (std::uint32_t i = 0; i < 16; ++i)
+    lanes[i] = static_cast<std::uint32_t>(h >> (i % 2 == 0 ? 0 : 32)) + i * lane_prime_1;
   std::size_t i = 0;
-  for (; i + 8 <= count; i += 8) // two floats to a word, four words a round
-    for (int lane = 0; lane < 4; ++lane) {
-      std::uint64_t word = 0;
-      std::memcpy(&word, values + i + 2 * lane, sizeof word);
-      lanes[lane] = mix(lanes[lane], word);
+#if defined(__SSE4_1__)
+  __m128i acc[4];
+  for (int r = 0; r < 4; ++r)
+    acc[r] = _mm_load_si128(reinterpret_cast<const __m128i*>(lanes + 4 * r));
+  const __m128i p1 = _mm_set1_epi32(static_cast<int>(lane_prime_1));
+  const __m128i p2 = _mm_set1_epi32(static_cast<int>(lane_prime_2));
+  for (; i + 16 <= count; i += 16)
+    for (int r = 0; r < 4; ++r) {
+      const __m128i word =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 4 * (i + 4 * r)));
+      const __m128i sum = _mm_add_epi32(acc[r], _mm_mullo_epi32(word, p2));
+      acc[r] = _mm_mullo_epi32(_mm_or_si128(_mm_slli_epi32(sum, 13), _mm_srli_epi32(sum, 19)), p1);
+    }
+  for (int r = 0; r < 4; ++r)
+    _mm_store_si128(reinterpret_cast<__m128i*>(lanes + 4 * r), acc[r]);
+#endif
+  for (; i + 16 <= count; i += 16)
+    for (int lane = 0; lane < 16; ++lane) {
+      std::uint32_t word = 0;
+      std::memcpy(&word, bytes + 4 * (i + lane), sizeof word);
+      lanes[lane] = lane_round(lanes[lane], word);
     }
   for (auto lane : lanes)
     h = mix(h, lane);
-  for (; i < count; ++i)
-    h = mix(h, std::bit_cast<std::uint32_t>(values[i]));
+  for (; i < count; ++i) {
+    std::uint32_t word = 0;
+    std::memcpy(&word, bytes + 4 * i, sizeof word);
+    h = mix(h, word);
+  }
+  return h;
+}
+
+/// features_hash() of read-only features, by their values' address, shape and class count.
+struct known_features {
+  const float* values;
+  Eigen::Index rows, cols;
+  int classes;
+  std::uint64_t hash;
+};
+
+std::mutex known_mutex;
+std::vector<known_features> known; // a handful of entries: a linear search
+
+std::optional<std::uint64_t> known_hash(const dataset& data) {
+  const std::lock_guard lock{known_mutex};
+  for (const auto& k : known)
+    if (k.values == data.features.data() && k.rows == data.features.rows() &&
+        k.cols == data.features.cols() && k.classes == data.num_classes)
+      return k.hash;
+  return std::nullopt;
+}
+
+std::uint64_t with_labels(std::uint64_t h, const dataset& data) {
   h = mix(h, data.labels.size());
   for (auto label : data.labels)
     h = mix(h, static_cast<std::uint32_t>(label));
   return h;
+}
+
+} // namespace
+
+std::uint64_t data_fingerprint(const dataset& data) {
+  const auto known = known_hash(data);
+  return with_labels(known ? *known : features_hash(data), data);
+}
+
+std::uint64_t remember_read_only_fingerprint(const dataset& data) {
+  auto h = known_hash(data);
+  if (!h) {
+    h = features_hash(data);
+    const std::lock_guard lock{known_mutex};
+    known.push_back(
+        {data.features.data(), data.features.rows(), data.features.cols(), data.num_classes, *h});
+  }
+  return with_labels(*h, data);
+}
+
+void forget_read_only_fingerprints(const void* begin, std::size_t bytes) {
+  const auto* first = static_cast<const unsigned char*>(begin);
+  const std::lock_guard lock{known_mutex};
+  std::erase_if(known, [&](const known_features& k) {
+    const auto* at = reinterpret_cast<const unsigned char*>(k.values);
+    return at >= first && at < first + bytes;
+  });
 }
 
 data_identity identify_data(std::string_view spec, const train_test& data) {
@@ -95,7 +186,9 @@ data_identity identify_source(std::string_view spec, const data_source& data, st
     whole.seed = seed;
     dataset first;
     first.num_classes = data.num_classes();
-    data.open_shard(whole)->next(first.features, first.labels);
+    Eigen::MatrixXf batch; // next() fills a plain matrix
+    data.open_shard(whole)->next(batch, first.labels);
+    first.features = std::move(batch);
     id.train_fingerprint = data_fingerprint(first);
   }
   if (const auto* test = data.test_set()) {

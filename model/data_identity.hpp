@@ -30,10 +30,25 @@ struct data_identity {
   friend bool operator==(const data_identity&, const data_identity&) = default;
 };
 
+/// The version of data_fingerprint()'s definition: a data cache file records fingerprints, so
+/// its name includes this (model/data_cache.cpp), and a changed definition starts new files.
+inline constexpr std::uint64_t data_fingerprint_version = 2;
+
 /// A 64-bit hash of `data` as held in memory: its shape, the bits of every feature and every
 /// label. Equal data sets have equal fingerprints on every host; a single changed value changes
 /// it (with overwhelming probability).
 std::uint64_t data_fingerprint(const dataset& data);
+
+/// data_fingerprint(data) for data whose features are read-only memory that stays as it is
+/// until forget_read_only_fingerprints() is called for it (a mapped data cache): the hash of
+/// its features is kept, so that later data_fingerprint() calls for the same features (same
+/// address, shape and class count) hash only the labels. A data set's identity then costs no
+/// second pass over data the cache has just verified.
+std::uint64_t remember_read_only_fingerprint(const dataset& data);
+
+/// Forgets what remember_read_only_fingerprint() kept for features within the `bytes` bytes
+/// from `begin` (called before that memory is unmapped).
+void forget_read_only_fingerprints(const void* begin, std::size_t bytes);
 
 /// The identity of `data`, loaded from the concrete `spec`.
 data_identity identify_data(std::string_view spec, const train_test& data);

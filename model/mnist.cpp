@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "model/data_cache.hpp"
 #include "model/mnist_idx.hpp"
 
 namespace dsq {
@@ -93,6 +94,37 @@ train_test load_mnist(const std::filesystem::path& directory) {
   std::error_code ec;
   if (!std::filesystem::is_directory(directory, ec))
     throw data_error(directory, "MNIST directory not found");
+  const std::filesystem::path sources[] = {
+      idx_file(directory, "train-images", "idx3"), idx_file(directory, "train-labels", "idx1"),
+      idx_file(directory, "t10k-images", "idx3"), idx_file(directory, "t10k-labels", "idx1")};
+  auto cached = load_through_cache(data_cache_directory(), "mnist", sources,
+                                   [&] { return parse_mnist(directory); });
+  auto& data = cached.data;
+  switch (cached.outcome) {
+  case cache_outcome::disabled:
+    break;
+  case cache_outcome::hit:
+    data.cache_note = fmt::format("data from the cache {}", cached.file.string());
+    break;
+  case cache_outcome::written:
+    data.cache_note = fmt::format("data cache written: {}", cached.file.string());
+    break;
+  case cache_outcome::rebuilt:
+    data.cache_note = fmt::format("the data cache {} was damaged ({}): rebuilt from the IDX files",
+                                  cached.file.string(), cached.problem);
+    data.cache_warning = true;
+    break;
+  case cache_outcome::unwritten:
+    data.cache_note = fmt::format("no data cache written ({}); set DSQ_CACHE_DIR to a writable "
+                                  "directory, or DSQ_CACHE_DIR=off",
+                                  cached.problem);
+    data.cache_warning = true;
+    break;
+  }
+  return std::move(cached.data);
+}
+
+train_test parse_mnist(const std::filesystem::path& directory) {
   train_test data;
   data.train = read_mnist_pair(idx_file(directory, "train-images", "idx3"),
                                idx_file(directory, "train-labels", "idx1"));

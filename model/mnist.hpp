@@ -48,9 +48,13 @@ std::filesystem::path locate_mnist(const std::filesystem::path& dir, const data_
 // synthetic data instead of failing. (It does not validate the files' contents.)
 bool mnist_available();
 
+// Reads MNIST through the data cache (model/data_cache.hpp; parse_mnist on a miss), with its
+// cache_note. Throws like parse_mnist.
+train_test load_mnist(const std::filesystem::path& directory);
+
 // Reads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and
 // t10k-labels-idx1-ubyte (or the same names with '.' before "idx") from `directory`. Pixels
 // are scaled to [0, 1]. Throws dsq::data_error naming the file at fault.
-train_test load_mnist(const std::filesystem::path& directory);
+train_test parse_mnist(const std::filesystem::path& directory);
 
 } // namespace dsq

@@ -17,7 +17,7 @@ namespace dsq {
 
 // Images as a (rows * cols) x N matrix, one image per column in row-major pixel order, with
 // the pixel bytes scaled from [0, 255] to [0, 1].
-Eigen::MatrixXf read_idx_images(const std::filesystem::path& file);
+feature_matrix read_idx_images(const std::filesystem::path& file);
 
 // Labels as stored (0..255).
 std::vector<std::int32_t> read_idx_labels(const std::filesystem::path& file);

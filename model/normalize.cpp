@@ -6,14 +6,14 @@
 
 namespace dsq {
 
-void feature_transform::apply(Eigen::MatrixXf& features) const {
+void feature_transform::apply(feature_matrix& features) const {
   if (features.rows() != offset.size())
     throw std::invalid_argument("feature_transform: fitted on " + std::to_string(offset.size()) +
                                 " features, applied to " + std::to_string(features.rows()));
   features = (features.colwise() - offset).array().colwise() * scale.array();
 }
 
-feature_transform fit_unit_range(const Eigen::MatrixXf& features) {
+feature_transform fit_unit_range(const Eigen::Ref<const Eigen::MatrixXf>& features) {
   feature_transform t;
   t.offset = features.rowwise().minCoeff();
   const Eigen::VectorXf range = features.rowwise().maxCoeff() - t.offset;
@@ -21,7 +21,7 @@ feature_transform fit_unit_range(const Eigen::MatrixXf& features) {
   return t;
 }
 
-feature_transform fit_standardize(const Eigen::MatrixXf& features) {
+feature_transform fit_standardize(const Eigen::Ref<const Eigen::MatrixXf>& features) {
   const Eigen::MatrixXd x = features.cast<double>();
   const Eigen::VectorXd mean = x.rowwise().mean();
   const Eigen::VectorXd variance = (x.colwise() - mean).array().square().rowwise().sum() /

@@ -13,15 +13,15 @@ namespace dsq {
 struct feature_transform {
   Eigen::VectorXf offset, scale;
 
-  void apply(Eigen::MatrixXf& features) const;
+  void apply(feature_matrix& features) const;
 };
 
 // Maps each feature's training range [min, max] to [0, 1]. Constant features map to 0.
-feature_transform fit_unit_range(const Eigen::MatrixXf& features);
+feature_transform fit_unit_range(const Eigen::Ref<const Eigen::MatrixXf>& features);
 
 // Mean 0 and standard deviation 1 per feature (population deviation, computed in double).
 // Constant features are only centred.
-feature_transform fit_standardize(const Eigen::MatrixXf& features);
+feature_transform fit_standardize(const Eigen::Ref<const Eigen::MatrixXf>& features);
 
 enum class normalization { none, unit_range, standardize };
 

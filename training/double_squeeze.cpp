@@ -15,9 +15,17 @@ compression_pass::compression_pass(const std::string& spec, bool residual, std::
 }
 
 compressed_message compression_pass::compress(std::span<const float> g, rng_engine& rng) {
+  compressed_message c;
+  compress_into(g, rng, c);
+  return c;
+}
+
+void compression_pass::compress_into(std::span<const float> g, rng_engine& rng,
+                                     compressed_message& out) {
   if (feedback_)
-    return feedback_->compress(*op_, g, rng);
-  return op_->compress(g, rng);
+    feedback_->compress_into(*op_, g, rng, out);
+  else
+    op_->compress_into(g, rng, out);
 }
 
 std::span<const float> compression_pass::residual() const {
@@ -46,6 +54,15 @@ compressed_message server_aggregate(std::span<const compressed_message> pushes, 
                                     const aggregate_rule& rule, compression_pass& downlink,
                                     Eigen::VectorXf& average, std::vector<float>& scratch,
                                     rng_engine& rng) {
+  compressed_message c;
+  server_aggregate_into(pushes, weight, rule, downlink, average, scratch, rng, c);
+  return c;
+}
+
+void server_aggregate_into(std::span<const compressed_message> pushes, float weight,
+                           const aggregate_rule& rule, compression_pass& downlink,
+                           Eigen::VectorXf& average, std::vector<float>& scratch, rng_engine& rng,
+                           compressed_message& out) {
   if (pushes.empty())
     throw std::invalid_argument("server_aggregate: no pushes to average");
   std::span<float> avg{average.data(), static_cast<std::size_t>(average.size())};
@@ -56,7 +73,7 @@ compressed_message server_aggregate(std::span<const compressed_message> pushes, 
   } else {
     robust_combine(rule, pushes, avg, scratch); // A = median or trimmed mean, per coordinate
   }
-  return downlink.compress(avg, rng); // v = A + δ; c = C[v]; δ ← v − c
+  downlink.compress_into(avg, rng, out); // v = A + δ; c = C[v]; δ ← v − c
 }
 
 void apply_update(const compressed_message& c, float lr, momentum* mom, Eigen::VectorXf& x,

@@ -38,6 +38,9 @@ public:
   /// With residual: v = g + δ; c = C[v]; δ ← v − c. Without: c = C[g].
   compressed_message compress(std::span<const float> g, rng_engine& rng);
 
+  /// The same into `out`, reusing its buffers: what the engines call every step.
+  void compress_into(std::span<const float> g, rng_engine& rng, compressed_message& out);
+
   bool has_residual() const { return feedback_.has_value(); }
 
   /// δ, or an empty span when the pass has no residual.
@@ -59,6 +62,12 @@ private:
 compressed_message server_aggregate(std::span<const compressed_message> pushes, float weight,
                                     compression_pass& downlink, Eigen::VectorXf& average,
                                     rng_engine& rng);
+
+/// server_aggregate() into `out`, reusing its buffers: what update_engine calls every step.
+void server_aggregate_into(std::span<const compressed_message> pushes, float weight,
+                           const aggregate_rule& rule, compression_pass& downlink,
+                           Eigen::VectorXf& average, std::vector<float>& scratch, rng_engine& rng,
+                           compressed_message& out);
 
 /// Server, step 3 under --aggregate: `average` is A(c⁽¹⁾..c⁽ⁿ⁾), the weighted sum above for the
 /// mean (bit for bit the same), the coordinate-wise rule of robust_aggregate.hpp otherwise

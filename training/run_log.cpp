@@ -240,7 +240,8 @@ void write_summary(const std::string& path, const run_summary& s) {
       "  \"parameters\": {},\n"
       "  \"seed\": {},\n  \"workers\": {},\n  \"steps\": {},\n  \"final_train_loss\": {},\n"
       "  \"test_loss\": {},\n  \"test_accuracy\": {},\n  \"bytes_up\": {},\n"
-      "  \"bytes_down\": {},\n  \"wall_s\": {},\n  \"steps_per_s\": {},\n  \"joins\": {},\n"
+      "  \"bytes_down\": {},\n  \"wall_s\": {},\n  \"steps_per_s\": {},\n  \"startup_s\": {},\n"
+      "  \"joins\": {},\n"
       "  \"departures\": {},\n  \"ignored_pushes\": {},\n  \"verified_replicas\": {},\n"
       "  \"rejected_pushes\": {},\n  \"timeouts\": {},\n  \"worker_failures\": {},\n"
       "  \"retransmissions\": {},\n"
@@ -259,10 +260,10 @@ void write_summary(const std::string& path, const run_summary& s) {
       json_string(s.model), json_string(s.dataset), json_string(s.mode), json_string(s.simd),
       json_string(s.aggregate), s.parameters, s.seed, s.workers, s.steps,
       json_number(s.final_train_loss), json_number(s.test_loss), json_number(s.test_accuracy),
-      s.bytes_up, s.bytes_down, json_number(s.wall_s), json_number(s.steps_per_s), s.joins,
-      s.departures, s.ignored_pushes, s.verified_replicas, s.rejected_pushes, s.timeouts,
-      s.worker_failures, s.retransmissions, s.resyncs, s.floods_expelled, s.returned_workers,
-      s.residuals_lost, json_counts(s.faults_injected),
+      s.bytes_up, s.bytes_down, json_number(s.wall_s), json_number(s.steps_per_s),
+      json_number(s.startup_s), s.joins, s.departures, s.ignored_pushes, s.verified_replicas,
+      s.rejected_pushes, s.timeouts, s.worker_failures, s.retransmissions, s.resyncs,
+      s.floods_expelled, s.returned_workers, s.residuals_lost, json_counts(s.faults_injected),
       s.staleness_bound < 0 ? std::string{"null"} : std::to_string(s.staleness_bound),
       s.pushes_applied, s.max_staleness, json_number(s.mean_staleness),
       fmt::format("{}", fmt::join(s.staleness_histogram, ", ")), s.admission_waits,

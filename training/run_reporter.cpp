@@ -1,5 +1,7 @@
 #include "training/run_reporter.hpp"
 
+#include "base/process_clock.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -61,6 +63,9 @@ std::string loss_text(double v) {
 } // namespace
 
 void run_reporter::record(const step_record& row, bool awaiting_evaluation) {
+  // The first step this process applied: how long the run took to start (docs/usage.md).
+  if (std::isnan(totals_.startup_s) && row.step > first_version_)
+    totals_.startup_s = seconds_since_process_start();
   log_->record(row, awaiting_evaluation);
   log_->flush();
 }

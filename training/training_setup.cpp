@@ -10,6 +10,8 @@
 
 #include <dsq/spec_args.hpp>
 
+#include <fmt/format.h>
+
 namespace dsq {
 
 namespace {
@@ -71,6 +73,12 @@ training_setup load_training(const run_config& cfg) {
     }
   }
   auto data = std::make_shared<train_test>(load_dataset(spec, cfg.seed, where));
+  // A damaged cache or one that cannot be written is worth a word even in a quiet run; where
+  // the data came from otherwise goes with the run's header (data_note).
+  if (data->cache_warning)
+    fmt::print(stderr, "dsq: note: {}\n", data->cache_note);
+  else
+    result.data_note = data->cache_note;
   if (data->train.size() == 0)
     throw config_error("--dataset=" + spec + ": the training set is empty");
   result.identity = identify_data(spec, *data);

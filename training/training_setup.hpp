@@ -20,6 +20,9 @@ struct training_setup {
   std::shared_ptr<const train_test> data;
   std::shared_ptr<const model> net;
   std::string note; ///< e.g. why synthetic data stands in for MNIST
+  /// Where the data came from when a cache was involved ("data from the cache FILE"), for the
+  /// commands to print unless quiet; empty otherwise.
+  std::string data_note;
   /// What the data is (its concrete spec, shape and fingerprint); empty spec when the data did
   /// not come from load_training().
   data_identity identity;

@@ -21,9 +21,10 @@ update_engine::update_engine(const run_config& cfg, const model& net)
     mom_.emplace(net.num_parameters(), static_cast<float>(cfg.momentum));
 }
 
-compressed_message update_engine::aggregate(std::span<const compressed_message> pushes,
-                                            float weight) {
-  return server_aggregate(pushes, weight, rule_, downlink_, average_, robust_scratch_, rng_);
+const compressed_message& update_engine::aggregate(std::span<const compressed_message> pushes,
+                                                   float weight) {
+  server_aggregate_into(pushes, weight, rule_, downlink_, average_, robust_scratch_, rng_, update_);
+  return update_;
 }
 
 void update_engine::apply(const compressed_message& c) {

@@ -29,8 +29,9 @@ public:
   update_engine(const run_config& cfg, const model& net);
 
   /// v = weight · Σ c⁽ⁱ⁾ + δ (or A(c⁽¹⁾..c⁽ⁿ⁾) + δ under a robust --aggregate);  c = C[v];
-  /// δ ← v − c. Does not touch x or the version.
-  compressed_message aggregate(std::span<const compressed_message> pushes, float weight);
+  /// δ ← v − c. Does not touch x or the version. The message is the engine's own, reused by
+  /// the next call (so that a step allocates no message): valid until then.
+  const compressed_message& aggregate(std::span<const compressed_message> pushes, float weight);
 
   /// x ← x − γ c (heavy ball with momentum), γ of the current version; version + 1.
   void apply(const compressed_message& c);
@@ -62,6 +63,7 @@ private:
   std::vector<float> robust_scratch_; ///< the decoded pushes, for a robust rule
   std::optional<momentum> mom_;
   compression_pass downlink_;
+  compressed_message update_; ///< aggregate()'s result, its buffers kept across steps
   lr_schedule schedule_;
   rng_engine rng_;
   std::uint64_t version_ = 0;

@@ -163,8 +163,8 @@ computed_gradient worker_engine::compute() {
   // parameters as well is broken, not diverged.
   if (!std::isfinite(out.loss) || !grad_.allFinite())
     check_model_at_start(out.loss);
-  auto c = uplink_.compress({grad_.data(), static_cast<std::size_t>(grad_.size())}, rng_);
-  out.payload = to_bytes(c);
+  uplink_.compress_into({grad_.data(), static_cast<std::size_t>(grad_.size())}, rng_, push_);
+  out.payload = to_bytes(push_);
   return out;
 }
 
@@ -188,7 +188,8 @@ void worker_engine::check_model_at_start(float loss) const {
 void worker_engine::apply(std::span<const std::uint8_t> payload) {
   decode_limits limits;
   limits.max_dimension = static_cast<std::uint32_t>(x_.size());
-  auto c = from_bytes(payload, limits);
+  from_bytes_into(payload, update_, limits);
+  const compressed_message& c = update_;
   if (c.dimension() != static_cast<std::size_t>(x_.size()))
     throw std::runtime_error("update of the wrong dimension from the server");
   float lr = schedule_.at(version_, static_cast<float>(cfg_.lr));

@@ -116,6 +116,9 @@ private:
   Eigen::VectorXf x_, grad_, scratch_;
   std::optional<momentum> mom_;
   compression_pass uplink_;
+  /// The last push's message and the last update's, their buffers kept across steps so that
+  /// a step allocates no message (only the bytes that leave with the push).
+  compressed_message push_, update_;
   shard_assignment shard_;
   std::unique_ptr<batch_source> batches_;
   lr_schedule schedule_;

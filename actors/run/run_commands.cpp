@@ -215,6 +215,8 @@ int local_command(caf::actor_system& sys, const run_config& cfg, const run_conte
   }
   if (cfg.quiet && !setup.note.empty())
     note(ctx, "dsq: " + setup.note);
+  if (verbose(cfg, ctx) && !setup.data_note.empty())
+    say(ctx, "dsq: " + setup.data_note);
   local_run_hooks hooks;
   hooks.on_row = ctx.on_row;
   hooks.on_line = ctx.console.line;
@@ -230,7 +232,10 @@ int local_command(caf::actor_system& sys, const run_config& cfg, const run_conte
 
 int server_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
                    run_result& result) {
-  auto opts = make_server_options(cfg, load_training(cfg));
+  auto setup = load_training(cfg);
+  if (verbose(cfg, ctx) && !setup.data_note.empty())
+    say(ctx, "dsq: " + setup.data_note);
+  auto opts = make_server_options(cfg, std::move(setup));
   opts.verbose = verbose(cfg, ctx);
   opts.on_line = ctx.console.line;
   opts.on_row = ctx.on_row;

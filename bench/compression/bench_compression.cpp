@@ -1,30 +1,27 @@
-// Throughput of every compression operator against a plain memcpy of the same buffer, measured
-// in the same run so that the ratio means something on a shared machine.
+// Throughput of every compression operator at every SIMD level the machine supports, against a
+// plain memcpy of the same buffer measured in the same run, so that the ratio means something
+// on a shared machine. Columns (GB/s counts the float input, 4 bytes per coordinate):
 //
-//   encode     compress(v)                      decode     decompress(m)
-//   encode+w   compress(v) then to_bytes         decode+w   from_bytes then decompress
+//   encode      compress_into(v, rng, m), m kept across calls (what the engines do every step)
+//   +wire       the same, then to_bytes(m, bytes) into a kept byte buffer
+//   push        compress_into, then to_bytes(m) into a fresh vector: what one push costs in
+//               training/worker_engine.cpp today, where the bytes leave with the message
+//   decode      decompress(m, out)
+//   wire+dec    from_bytes_into(bytes, m) with m kept, then decompress (a worker's update)
+//   faults      page faults of one `push`: fresh output memory the kernel maps page by page
 //
-// GB/s counts the float input (4 bytes per coordinate) in every column; each figure is the
-// fastest of several repetitions, the usual defence against other processes' noise. "faults"
-// counts the page faults of one encode: fresh output memory the kernel maps page by page.
-//
-// Then, for the operators whose kernels differ by SIMD level (fp16, qsgd), the same at every
-// level the machine supports, forced one after the other: through compress() and decompress(),
-// and the kernels alone writing into memory they already own (what the level's code costs
-// without the allocation of a message). Each level's message and decoded values are checked
-// against v2's, the scalar reference, bit for bit; a difference fails the run.
+// Each figure is the fastest of several repetitions, the usual defence against other
+// processes' noise. Each level's message and decoded values are checked against v2's, the
+// scalar reference, bit for bit; a difference fails the run.
 
 #include "base/simd/machine_levels.hpp"
 #include "base/simd/simd_dispatch.hpp"
 #include "compression/compressor.hpp"
-#include "compression/detail/kernels.hpp"
 #include "compression/make_compressor.hpp"
-#include "compression/payload_layout.hpp"
 #include "compression/wire.hpp"
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -41,7 +38,7 @@ using clock_type = std::chrono::steady_clock;
 
 // Best time in seconds over enough repetitions to fill about `budget` seconds (at least 3).
 template <class Work>
-double best_seconds(Work&& work, double budget = 0.4) {
+double best_seconds(Work&& work, double budget = 0.15) {
   double best = 1e300;
   double spent = 0;
   for (int rep = 0; rep < 3 || (spent < budget && rep < 50); ++rep) {
@@ -71,88 +68,51 @@ long page_faults() {
 // Set when a level's results differ from the reference's.
 bool mismatch = false;
 
-// The per-level table for the operators with level-specific kernels.
-void run_levels(const std::vector<float>& v, double memcpy_seconds) {
-  using dsq::simd_level;
-  const std::size_t d = v.size();
-  const double bytes = 4.0 * double(d);
-  const simd_level chosen = dsq::active_simd_level();
-  std::vector<float> out(d, 0.0f);
-  fmt::print("\nPer SIMD level (compress/decompress; then the kernels alone, into memory they "
-             "own):\n\n");
-  fmt::print("| operator | level | encode GB/s | × memcpy | decode GB/s | × memcpy | "
-             "kernel encode × memcpy | kernel decode × memcpy | same bits as v2 |\n");
-  fmt::print("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
-  for (const std::string spec : {"fp16", "qsgd:s=16"}) {
-    const auto op = dsq::make_compressor(spec);
-    std::vector<std::uint8_t> reference_bytes;
-    std::vector<float> reference_values(d);
-    for (const simd_level level : dsq::all_simd_levels) {
-      if (!dsq::machine_simd_levels().contains(level))
-        continue;
-      dsq::force_simd_level(level);
-      const auto& kernels = dsq::detail::kernels_at(level);
-      dsq::rng_engine rng{7};
-      dsq::compressed_message m = op->compress(v, rng);
-      dsq::decompress(m, out);
-      const auto wire = dsq::to_bytes(m);
-      if (level == dsq::simd_level::v2) {
-        reference_bytes = wire;
-        reference_values = out;
-      }
-      const bool same =
-          wire == reference_bytes && std::memcmp(out.data(), reference_values.data(), 4 * d) == 0;
-      mismatch = mismatch || !same;
+struct timings {
+  double encode, encode_wire, push, decode, wire_decode;
+  long faults;
+};
 
-      const double encode = best_seconds([&] {
-        m = op->compress(v, rng);
-        keep(m.values.size());
-      });
-      const double decode = best_seconds([&] {
-        dsq::decompress(m, out);
-        keep(static_cast<std::size_t>(out[d / 3] != 0));
-      });
-      // The kernels alone, on the message's own buffers.
-      double kernel_encode = 0, kernel_decode = 0;
-      if (m.op == dsq::operator_id::fp16) {
-        kernel_encode = best_seconds([&] {
-          kernels.fp16_encode(v.data(), m.halves.data(), d);
-          keep(m.halves[d / 2]);
-        });
-        kernel_decode = best_seconds([&] {
-          kernels.fp16_decode(m.halves.data(), out.data(), d, {});
-          keep(static_cast<std::size_t>(out[d / 3] != 0));
-        });
-      } else {
-        const unsigned level_bits = dsq::qsgd_bits_per_coordinate(m.levels) - 1;
-        kernel_encode = best_seconds([&] {
-          // The norm, then the fields: all of compress() but the message's allocation.
-          const auto norm = static_cast<float>(std::sqrt(kernels.sum_of_squares(v.data(), d)));
-          std::fill(m.bits.begin(), m.bits.end(), 0);
-          kernels.qsgd_encode(v.data(), d,
-                              {.levels = m.levels,
-                               .level_bits = level_bits,
-                               .levels_per_unit = static_cast<float>(m.levels) / norm},
-                              rng, m.bits.data());
-          keep(m.bits[m.bits.size() / 2]);
-        });
-        kernel_decode = best_seconds([&] {
-          kernels.qsgd_decode(m.bits.data(), d, level_bits, m.values[0] / float(m.levels),
-                              out.data(), {});
-          keep(static_cast<std::size_t>(out[d / 3] != 0));
-        });
-      }
-      fmt::print("| {} | {}{} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} |\n", spec,
-                 dsq::name(level), level == chosen ? " (chosen)" : "", bytes / encode / 1e9,
-                 memcpy_seconds / encode, bytes / decode / 1e9, memcpy_seconds / decode,
-                 memcpy_seconds / kernel_encode, memcpy_seconds / kernel_decode,
-                 same ? "yes" : "NO");
-    }
-  }
-  dsq::force_simd_level(chosen);
+timings measure(const dsq::compressor& op, const std::vector<float>& v, std::vector<float>& out) {
+  dsq::rng_engine rng{7};
+  dsq::compressed_message m;
+  std::vector<std::uint8_t> bytes;
+  op.compress_into(v, rng, m);
+  dsq::to_bytes(m, bytes);
+  timings t{};
+  t.encode = best_seconds([&] {
+    op.compress_into(v, rng, m);
+    keep(m.dim);
+  });
+  t.encode_wire = best_seconds([&] {
+    op.compress_into(v, rng, m);
+    dsq::to_bytes(m, bytes);
+    keep(bytes.size());
+  });
+  t.push = best_seconds([&] {
+    op.compress_into(v, rng, m);
+    keep(dsq::to_bytes(m).size());
+  });
+  const long faults_before = page_faults();
+  op.compress_into(v, rng, m);
+  keep(dsq::to_bytes(m).size());
+  t.faults = page_faults() - faults_before;
+  t.decode = best_seconds([&] {
+    dsq::decompress(m, out);
+    keep(static_cast<std::size_t>(out[out.size() / 3] != 0));
+  });
+  dsq::to_bytes(m, bytes);
+  dsq::compressed_message received;
+  t.wire_decode = best_seconds([&] {
+    dsq::from_bytes_into(bytes, received, {.max_dimension = 1u << 30});
+    dsq::decompress(received, out);
+    keep(static_cast<std::size_t>(out[out.size() / 3] != 0));
+  });
+  return t;
 }
 
 void run(std::size_t d) {
+  using dsq::simd_level;
   std::vector<float> v(d);
   dsq::rng_engine data_rng{2024};
   std::normal_distribution<float> normal;
@@ -165,50 +125,42 @@ void run(std::size_t d) {
     std::memcpy(copy.data(), v.data(), static_cast<std::size_t>(bytes));
     keep(static_cast<std::size_t>(copy[d / 2] != 0));
   });
-  const double memcpy_rate = bytes / memcpy_seconds / 1e9;
-  fmt::print("\nd = {:.0e} ({} MB of floats); memcpy {:.2f} GB/s\n\n", double(d),
-             static_cast<std::size_t>(bytes / 1e6), memcpy_rate);
-  fmt::print("| operator | encode GB/s | × memcpy | encode+wire GB/s | decode GB/s | × memcpy | "
-             "decode+wire GB/s | wire bytes/coord | faults/encode |\n");
-  fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  fmt::print("| memcpy | {:.2f} | 1.00 | | {:.2f} | 1.00 | | 4 | 0 |\n", memcpy_rate, memcpy_rate);
-
-  for (const std::string spec : {"identity", "fp16", "sign", "sign:block=4096", "topk:k=0.01",
-                                 "randomk:k=0.01", "randomk:k=0.01,shared_seed=1", "qsgd:s=16"}) {
+  fmt::print("\nd = {:.0e} ({} MB of floats); memcpy {:.2f} GB/s; figures are x memcpy\n\n",
+             double(d), static_cast<std::size_t>(bytes / 1e6), bytes / memcpy_seconds / 1e9);
+  fmt::print("| operator | level | encode | +wire | push | decode | wire+dec | wire bytes/coord | "
+             "faults/push | same bits as v2 |\n");
+  fmt::print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+  const simd_level chosen = dsq::active_simd_level();
+  for (const std::string spec :
+       {"identity", "fp16", "qsgd:s=16", "qsgd:s=255", "sign", "sign:block=4096", "topk:k=0.01",
+        "randomk:k=0.01", "randomk:k=0.01,shared_seed=1"}) {
     const auto op = dsq::make_compressor(spec);
-    dsq::rng_engine rng{7};
-    dsq::compressed_message m = op->compress(v, rng);
-    // A few untimed rounds first: glibc serves the first large messages from fresh mappings
-    // (page faults) until its mmap threshold has grown to their size.
-    for (int warm_up = 0; warm_up < 4; ++warm_up)
-      m = op->compress(v, rng);
-    const auto wire = dsq::to_bytes(m);
-
-    const double encode = best_seconds([&] {
-      m = op->compress(v, rng);
-      keep(m.values.size());
-    });
-    const long faults_before = page_faults();
-    m = op->compress(v, rng);
-    const long faults = page_faults() - faults_before;
-    const double encode_wire = best_seconds([&] {
-      m = op->compress(v, rng);
-      keep(dsq::to_bytes(m).size());
-    });
-    const double decode = best_seconds([&] {
+    std::vector<std::uint8_t> reference_bytes;
+    std::vector<float> reference_values;
+    for (const simd_level level : dsq::all_simd_levels) {
+      if (!dsq::machine_simd_levels().contains(level))
+        continue;
+      dsq::force_simd_level(level);
+      dsq::rng_engine rng{7};
+      const auto m = op->compress(v, rng);
       dsq::decompress(m, out);
-      keep(static_cast<std::size_t>(out[d / 3] != 0));
-    });
-    const double decode_wire = best_seconds([&] {
-      dsq::decompress(dsq::from_bytes(wire), out);
-      keep(static_cast<std::size_t>(out[d / 3] != 0));
-    });
-    const auto rate = [&](double seconds) { return bytes / seconds / 1e9; };
-    fmt::print("| {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.4f} | {} |\n", spec,
-               rate(encode), memcpy_seconds / encode, rate(encode_wire), rate(decode),
-               memcpy_seconds / decode, rate(decode_wire), double(wire.size()) / double(d), faults);
+      const auto wire = dsq::to_bytes(m);
+      if (reference_bytes.empty()) {
+        reference_bytes = wire;
+        reference_values = out;
+      }
+      const bool same =
+          wire == reference_bytes && std::memcmp(out.data(), reference_values.data(), 4 * d) == 0;
+      mismatch = mismatch || !same;
+      const timings t = measure(*op, v, out);
+      const auto ratio = [&](double seconds) { return memcpy_seconds / seconds; };
+      fmt::print("| {} | {}{} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.4f} | {} | {} |\n",
+                 spec, dsq::name(level), level == chosen ? " (chosen)" : "", ratio(t.encode),
+                 ratio(t.encode_wire), ratio(t.push), ratio(t.decode), ratio(t.wire_decode),
+                 double(wire.size()) / double(d), t.faults, same ? "yes" : "NO");
+    }
   }
-  run_levels(v, memcpy_seconds);
+  dsq::force_simd_level(chosen);
 }
 
 } // namespace

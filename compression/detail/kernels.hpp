@@ -27,16 +27,21 @@ struct kernel_table {
   void (*fp16_encode)(const float* in, std::uint16_t* out, std::size_t n);
   /// out[j] = half_to_float(in[j]), or out[j] += scale * half_to_float(in[j]), for j < n.
   void (*fp16_decode)(const std::uint16_t* in, float* out, std::size_t n, write_mode mode);
-  /// Σ v[j]² in double, in four partial sums (lane j mod 4, the tail of n mod 4 in lane 0)
-  /// added as (p0 + p1) + (p2 + p3).
+  /// Σ v[j]² in double, in 32 partial sums (lane j mod 32) added as a tree (sum_of_lanes in
+  /// kernels_common.hpp).
   double (*sum_of_squares)(const float* v, std::size_t n);
-  /// Writes the n QSGD fields (level, then sign) of v into the zeroed stream `words`, least
-  /// significant bit first; one engine call gives the uniforms of two coordinates.
+  /// Writes the n QSGD fields (level, then sign) of v into `words`, least
+  /// significant bit first, every word of the stream (the unused bits of the last one zero,
+  /// whatever `words` held before). The uniforms come from 16 lanes seeded by 32 draws of `rng`
+  /// (qsgd_lanes in kernels_common.hpp): coordinate j takes lane j mod 16.
   void (*qsgd_encode)(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
                       std::uint64_t* words);
   /// Decodes n fields of level_bits + 1 bits: ±level · unit, written as `mode` says.
   void (*qsgd_decode)(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
                       float* out, write_mode mode);
+  /// The largest level (the low level_bits bits of a field) among n fields of level_bits + 1
+  /// bits: what from_bytes checks against s.
+  std::uint32_t (*qsgd_max_level)(const std::uint64_t* words, std::size_t n, unsigned level_bits);
 };
 
 /// The table for `level`. The caller makes sure the machine supports it (machine_simd_levels):
@@ -51,14 +56,12 @@ extern const kernel_table kernels_v2;
 extern const kernel_table kernels_v3;
 extern const kernel_table kernels_v4;
 
-// The v3 kernels that the v4 table reuses where AVX-512 would not pay: the norm is one chain of
-// dependent additions at any width, and QSGD's fields are packed one PEXT at a time.
+// The v3 kernels that the v4 table reuses where AVX-512 would not pay: QSGD's fields are
+// unpacked one PDEP at a time.
 namespace v3 {
-double sum_of_squares(const float* v, std::size_t n);
-void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
-                 std::uint64_t* words);
 void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
                  float* out, write_mode mode);
+std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n, unsigned level_bits);
 } // namespace v3
 
 } // namespace dsq::detail

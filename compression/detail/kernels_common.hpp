@@ -6,26 +6,119 @@
 
 #include "compression/detail/kernels.hpp"
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 namespace dsq::detail {
 
-/// The QSGD field of one coordinate x: its level, stochastically rounded with `uniform` in
-/// [0, 1), then its sign bit above the level's bits. `s` is q.levels as a float.
-inline std::uint32_t qsgd_field(float x, float uniform, float s, const qsgd_quantizer& q) noexcept {
-  const float scaled = std::fabs(x) * q.levels_per_unit;
-  std::uint32_t level;
-  if (!(scaled < s)) { // also catches NaN and rounding just above s
-    level = q.levels;
-  } else {
-    const float floor = std::floor(scaled);
-    level = static_cast<std::uint32_t>(floor) + (uniform < scaled - floor ? 1u : 0u);
+/// The lanes of QSGD's random numbers and of its norm's partial sums: coordinate j takes lane
+/// j mod 16, so that 16 lanes fill one AVX-512 register, two AVX2 ones, and every level
+/// computes the same numbers.
+inline constexpr std::size_t qsgd_lane_count = 16;
+
+/// QSGD's random numbers: 16 independent xoshiro128+ generators, seeded from 32 draws of the
+/// operator's engine, each step giving one 32-bit number per lane. A serial chain of draws
+/// (one engine for every coordinate) would be the encoder's speed limit; independent lanes are
+/// computed side by side in SIMD registers.
+struct qsgd_lanes {
+  alignas(64) std::uint32_t s[4][qsgd_lane_count];
+
+  /// Seeds lane i with the draws 2i and 2i + 1 of `rng` (a lane of all zeros, which would stay
+  /// zero, starts at 1 instead).
+  explicit qsgd_lanes(rng_engine& rng) noexcept {
+    for (std::size_t i = 0; i < qsgd_lane_count; ++i) {
+      const std::uint64_t a = rng();
+      const std::uint64_t b = rng();
+      s[0][i] = static_cast<std::uint32_t>(a);
+      s[1][i] = static_cast<std::uint32_t>(a >> 32);
+      s[2][i] = static_cast<std::uint32_t>(b);
+      s[3][i] = static_cast<std::uint32_t>(b >> 32);
+      if ((a | b) == 0)
+        s[0][i] = 1;
+    }
   }
-  // A zero level carries no sign, so it is written as +; this keeps encoding canonical.
-  const std::uint32_t negative = (x < 0.0f && level != 0) ? 1u : 0u;
+
+  /// One step of every lane: out[i] is lane i's next number (xoshiro128+).
+  void next(std::uint32_t* out) noexcept {
+    for (std::size_t i = 0; i < qsgd_lane_count; ++i) {
+      out[i] = s[0][i] + s[3][i];
+      const std::uint32_t t = s[1][i] << 9;
+      s[2][i] ^= s[0][i];
+      s[3][i] ^= s[1][i];
+      s[1][i] ^= s[2][i];
+      s[0][i] ^= s[3][i];
+      s[2][i] ^= t;
+      s[3][i] = std::rotl(s[3][i], 11);
+    }
+  }
+};
+
+/// The QSGD field of one coordinate x with the lane's number `draw`: its level
+/// floor(|x|·s/‖v‖ + u), u the draw's top 24 bits as a uniform in [0, 1), which rounds up with
+/// probability equal to the fraction (capped at s; a NaN or an overflow gives s), then the
+/// sign bit of x above the level's bits when the level is not 0 (a zero level is sent as +,
+/// which keeps encoding canonical).
+inline std::uint32_t qsgd_lane_field(float x, std::uint32_t draw,
+                                     const qsgd_quantizer& q) noexcept {
+  const float uniform = static_cast<float>(draw >> 8) * 0x1p-24f;
+  const float t = std::fabs(x) * q.levels_per_unit + uniform; // two roundings, never fused
+  const std::uint32_t level =
+      t < static_cast<float>(q.levels) ? static_cast<std::uint32_t>(t) : q.levels;
+  const std::uint32_t negative = (std::bit_cast<std::uint32_t>(x) >> 31) & (level != 0 ? 1u : 0u);
   return level | (negative << q.level_bits);
+}
+
+/// Where a kernel may stop writing 8 fields at a time into byte-aligned chunks: every chunk of
+/// 8 fields of `width` bits is `width` whole bytes, written by one unaligned store of 8 or 16
+/// bytes whose zero tail the next chunk overwrites. Stopping at a multiple of 64 coordinates
+/// leaves a word-aligned position for the rest (bit_appender), and leaving one block of 64
+/// coordinates to it keeps the stores' tails inside the stream.
+inline std::size_t qsgd_chunked_end(std::size_t n) noexcept {
+  return n >= 128 ? (n / 64 - 1) * 64 : 0;
+}
+
+/// Stores the low `bytes` bytes of `value` (and zeros up to 8) at `at`: a chunk of fields.
+inline void store_chunk(unsigned char* at, std::uint64_t value) noexcept {
+  std::memcpy(at, &value, sizeof value);
+}
+
+/// store_chunk for chunks of 9 to 16 bytes: `low` (its low `low_bits` bits, 36 to 64 of
+/// them), then `high` above them.
+inline void store_chunk(unsigned char* at, std::uint64_t low, std::uint64_t high,
+                        unsigned low_bits) noexcept {
+  // Shifted in two steps, since a shift by 64 (low_bits = 64) is undefined.
+  const std::uint64_t words[2] = {low | ((high << (low_bits - 1)) << 1), high >> (64 - low_bits)};
+  std::memcpy(at, words, sizeof words);
+}
+
+/// The reference's encoding of the coordinates [j, n) of v with `lanes` (the kernels' tail):
+/// every 16 coordinates one step of the lanes, coordinate j + i taking lane i.
+template <class Writer>
+void qsgd_encode_lanes(const float* v, std::size_t j, std::size_t n, const qsgd_quantizer& q,
+                       qsgd_lanes& lanes, Writer& out) {
+  const unsigned width = q.level_bits + 1;
+  std::uint32_t draws[qsgd_lane_count];
+  for (; j < n; j += qsgd_lane_count) {
+    lanes.next(draws);
+    const std::size_t count = n - j < qsgd_lane_count ? n - j : qsgd_lane_count;
+    for (std::size_t i = 0; i < count; ++i)
+      out.put(qsgd_lane_field(v[j + i], draws[i], q), width);
+  }
+}
+
+/// The partial sums of QSGD's norm: coordinate j's square goes to sum j mod 32, so that four
+/// AVX-512 or eight AVX2 registers hold them, enough independent chains of additions to hide
+/// their latency.
+inline constexpr std::size_t norm_lane_count = 32;
+
+/// The norm's 32 partial sums added as a tree: lane i with lane i + 16, then i + 8, ..., i + 1.
+inline double sum_of_lanes(double* partial) noexcept {
+  for (std::size_t half = norm_lane_count / 2; half >= 1; half /= 2)
+    for (std::size_t i = 0; i < half; ++i)
+      partial[i] += partial[i + half];
+  return partial[0];
 }
 
 /// A 64-bit mask with the low `width` bits of every `lane_bits`-bit lane set (PEXT and PDEP

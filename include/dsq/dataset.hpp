@@ -8,13 +8,16 @@
 
 #include <Eigen/Core>
 
+#include <dsq/feature_matrix.hpp>
+
 namespace dsq {
 
 /// A labelled classification data set held in memory.
 struct dataset {
   /// d x N, one sample per column: column-major storage keeps every sample contiguous, so a
-  /// minibatch is gathered by copying whole columns.
-  Eigen::MatrixXf features;
+  /// minibatch is gathered by copying whole columns. Used as an Eigen::MatrixXf; the built-in
+  /// readers may hand out a read-only view of a memory-mapped data cache (feature_matrix.hpp).
+  feature_matrix features;
   /// Class of each sample, in [0, num_classes).
   std::vector<std::int32_t> labels;
   /// The number of classes; labels lie in [0, num_classes).
@@ -32,6 +35,11 @@ struct train_test {
   dataset train, test;
   /// For logs, e.g. "MNIST (60000 train / 10000 test, 784 features)".
   std::string description;
+  /// What the built-in readers' data cache did ("data from the cache FILE"), for a log line;
+  /// empty without a cache (a program's own data).
+  std::string cache_note;
+  /// True when cache_note is a warning (a damaged cache rebuilt, or none written).
+  bool cache_warning = false;
 };
 
 /// The samples at `indices`, in that order (indices may repeat). Throws std::out_of_range for

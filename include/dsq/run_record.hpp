@@ -52,6 +52,8 @@ struct run_summary {
   std::uint64_t bytes_up = 0, bytes_down = 0;
   /// Wall seconds of training, and versions per second.
   double wall_s = 0, steps_per_s = 0;
+  /// Seconds from this process's start to its first applied step (not measured: none made).
+  double startup_s = not_measured;
   /// Workers that joined and left mid-run, pushes ignored (late or duplicate), replica checks.
   std::uint64_t joins = 0, departures = 0, ignored_pushes = 0, verified_replicas = 0;
   std::uint64_t rejected_pushes = 0; ///< pushes that failed validation (their worker removed)

@@ -5,6 +5,7 @@
 #include "base/simd/simd_dispatch.hpp"
 #include "compression/compressor.hpp"
 #include "compression/detail/kernels.hpp"
+#include "compression/detail/kernels_common.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/payload_layout.hpp"
 #include "compression/wire.hpp"
@@ -151,13 +152,47 @@ BOOST_AUTO_TEST_CASE(qsgd_encode_gives_the_reference_stream_and_draws_at_every_l
       rng_engine expected_rng{levels};
       reference.qsgd_encode(v.data(), n, q, expected_rng, expected.data());
       for (const simd_level level : levels_to_check()) {
-        std::vector<std::uint64_t> got(words, 0);
+        std::vector<std::uint64_t> got(words, ~std::uint64_t{0}); // every word must be written
         rng_engine rng{levels};
         kernels_at(level).qsgd_encode(v.data(), n, q, rng, got.data());
         BOOST_TEST(same_bits(got, expected), name(level) << " s = " << levels << " n = " << n);
         BOOST_TEST((rng == expected_rng), name(level) << " s = " << levels << " n = " << n);
       }
     }
+  }
+}
+
+// The operator's engine seeds QSGD's 16 lanes and nothing more: 32 draws whatever d, so that
+// what error feedback and checkpoints keep of the engine does not depend on the dimension; and
+// coordinate j + 16 takes the next number of coordinate j's lane (the reference's layout).
+BOOST_AUTO_TEST_CASE(qsgd_lanes_take_32_draws_and_coordinate_j_takes_lane_j_mod_16) {
+  for (const std::size_t n : {1, 16, 1000}) {
+    rng_engine used{7};
+    std::vector<std::uint64_t> words((n * 2 + 63) / 64, 0);
+    const auto v = normal_vector(n, 3);
+    reference.qsgd_encode(v.data(), n, {1, 1, 0.5f}, used, words.data());
+    rng_engine expected{7};
+    for (int i = 0; i < 32; ++i)
+      expected();
+    BOOST_TEST((used == expected), "n = " << n);
+  }
+  rng_engine rng{11};
+  detail::qsgd_lanes lanes{rng};
+  rng_engine again{11};
+  const std::uint64_t a = again(), b = again(); // lane 0's seed
+  std::uint32_t s[4] = {static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(a >> 32),
+                        static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(b >> 32)};
+  std::uint32_t out[detail::qsgd_lane_count];
+  for (int step = 0; step < 3; ++step) { // xoshiro128+ by its published definition
+    lanes.next(out);
+    BOOST_TEST(out[0] == s[0] + s[3]);
+    const std::uint32_t t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = std::rotl(s[3], 11);
   }
 }
 
@@ -179,6 +214,25 @@ BOOST_AUTO_TEST_CASE(qsgd_decode_gives_the_reference_floats_for_any_stream_at_ev
           BOOST_TEST(same_bits(got, expected), name(level) << " bits " << level_bits << " n = " << n
                                                            << " accumulate " << mode.accumulate);
         }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(qsgd_max_level_finds_the_reference_level_for_any_stream_at_every_level) {
+  for (unsigned level_bits = 1; level_bits <= 16; ++level_bits) {
+    for (const std::size_t n : {0, 1, 7, 8, 9, 64, 100, 1001}) {
+      rng_engine rng{level_bits * 977 + n};
+      std::vector<std::uint64_t> words((n * (level_bits + 1) + 63) / 64 + 1);
+      // Sparse streams too, so that the largest level is not always the all-ones one.
+      for (const int density : {0, 1, 4}) {
+        for (auto& w : words)
+          w = density == 0 ? rng() : rng() & rng() & (density == 4 ? rng() & rng() : ~0ull);
+        const auto expected = reference.qsgd_max_level(words.data(), n, level_bits);
+        for (const simd_level level : levels_to_check())
+          BOOST_TEST(kernels_at(level).qsgd_max_level(words.data(), n, level_bits) == expected,
+                     name(level) << " bits " << level_bits << " n = " << n << " density "
+                                 << density);
       }
     }
   }

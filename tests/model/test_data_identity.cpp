@@ -47,6 +47,45 @@ BOOST_AUTO_TEST_CASE(equal_data_has_equal_fingerprints_and_no_mismatch) {
   BOOST_TEST(ia.classes == 3u);
 }
 
+// A remembered fingerprint stands for its read-only features only: the same features (address,
+// shape, classes) hash only their labels, so a changed label still shows; other features, or
+// the same memory once forgotten, are hashed anew.
+BOOST_AUTO_TEST_CASE(a_remembered_fingerprint_is_reused_only_for_the_same_features) {
+  const auto a = small_data(1);
+  const auto expected = data_fingerprint(a.train);
+  BOOST_TEST(remember_read_only_fingerprint(a.train) == expected);
+  BOOST_TEST(data_fingerprint(a.train) == expected);
+  auto relabelled = a.train; // owns a copy of the features: another address
+  relabelled.labels[0] = (relabelled.labels[0] + 1) % 3;
+  BOOST_TEST(data_fingerprint(relabelled) != expected);
+  dataset view; // the remembered features with other labels
+  view.features = feature_matrix::view(nullptr, const_cast<float*>(a.train.features.data()),
+                                       a.train.features.rows(), a.train.features.cols());
+  view.labels = relabelled.labels;
+  view.num_classes = a.train.num_classes;
+  BOOST_TEST(data_fingerprint(view) == data_fingerprint(relabelled));
+  forget_read_only_fingerprints(a.train.features.data(),
+                                sizeof(float) * static_cast<std::size_t>(a.train.features.size()));
+  BOOST_TEST(data_fingerprint(a.train) == expected);
+}
+
+// Data sets of every length around the 16 lanes of the features' hash: one changed float in
+// any position (lanes, tail) changes the fingerprint.
+BOOST_AUTO_TEST_CASE(a_changed_float_anywhere_changes_the_fingerprint) {
+  for (const Eigen::Index cols : {1, 3, 4, 5, 16, 33}) {
+    dataset d;
+    d.features = Eigen::MatrixXf::Random(4, cols);
+    d.labels.assign(static_cast<std::size_t>(cols), 0);
+    d.num_classes = 2;
+    const auto before = data_fingerprint(d);
+    for (Eigen::Index i = 0; i < d.features.size(); ++i) {
+      auto changed = d;
+      changed.features.data()[i] += 1.0f;
+      BOOST_TEST(data_fingerprint(changed) != before, "cols " << cols << " float " << i);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(one_changed_feature_or_label_changes_the_fingerprint) {
   const auto a = small_data(1);
   auto b = a;

@@ -59,7 +59,9 @@ divergence_probe make_probe(const training_setup& setup, std::uint64_t seed) {
   whole.seed = seed;
   dataset drawn;
   drawn.num_classes = setup.source->num_classes();
-  setup.source->open_shard(whole)->next(drawn.features, drawn.labels);
+  Eigen::MatrixXf batch; // next() fills a plain matrix
+  setup.source->open_shard(whole)->next(batch, drawn.labels);
+  drawn.features = std::move(batch);
   return divergence_probe{setup.net, drawn, seed};
 }
 

@@ -141,7 +141,7 @@ private:
   void drain();
   void apply_round(round r);
   bool checkpoint_before_round();
-  compressed_message aggregate(round& r, step_record& row);
+  const compressed_message& aggregate(round& r, step_record& row);
   void send_update(std::uint64_t version, std::vector<std::uint8_t> payload, std::size_t bytes);
   void record_row(step_record row);
   void send_grants();

@@ -133,7 +133,7 @@ void server_core::apply_round(round r) {
   if (!checkpoint_before_round())
     return;
   step_record row;
-  auto c = aggregate(r, row);
+  const compressed_message& c = aggregate(r, row); // the engine's, valid until the next round
   const float lr = engine_.lr();
   const auto new_version = version() + 1;
   auto payload = to_bytes(c);
@@ -183,7 +183,7 @@ bool server_core::checkpoint_before_round() {
 }
 
 /// The round's update c, and the row's columns that its pushes give.
-compressed_message server_core::aggregate(round& r, step_record& row) {
+const compressed_message& server_core::aggregate(round& r, step_record& row) {
   std::vector<compressed_message> cs;
   cs.reserve(r.pushes.size());
   double loss_sum = 0;
