@@ -404,7 +404,65 @@ BOOST_AUTO_TEST_CASE(an_update_marked_for_another_shard_stops_the_worker) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_SUITE(resync)
+
+BOOST_AUTO_TEST_CASE(the_k_resync_slices_of_one_version_join_into_one_resync) {
+  rig r{2};
+  r.join(4);
+  auto part = [&](std::uint32_t k, std::uint64_t version, float value) {
+    auto w = r.welcome_of(k, 4, version);
+    std::fill(w.model.begin(), w.model.end(), value + static_cast<float>(k));
+    return w;
+  };
+  auto w = part(1, 5, 1.0f);
+  r.mux.on_resync(1, w, r.now);
+  w = part(0, 6, 2.0f); // another version: no match for shard 1's
+  r.mux.on_resync(0, w, r.now);
+  BOOST_TEST(r.core.version() == 0u);
+  w = part(0, 5, 1.0f);
+  auto out = r.mux.on_resync(0, w, r.now);
+  BOOST_TEST(!stop_of(out).has_value());
+  BOOST_TEST(r.core.version() == 5u);
+  const auto& x = r.core.engine().x();
+  for (std::uint32_t k = 0; k < 2; ++k)
+    for (auto i = r.ranges[k].begin; i < r.ranges[k].end; ++i)
+      BOOST_TEST(x[static_cast<Eigen::Index>(i)] == 1.0f + static_cast<float>(k));
+}
+
+BOOST_AUTO_TEST_CASE(a_resync_slice_of_the_wrong_size_stops_the_worker) {
+  rig r{2};
+  r.join(4);
+  auto w = r.welcome_of(1, 4, 5);
+  w.model.push_back(0);
+  BOOST_TEST(stop_of(r.mux.on_resync(1, w, r.now)).has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE(losses_and_farewells)
+
+BOOST_AUTO_TEST_CASE(a_follower_gone_once_the_run_is_over_is_no_error) {
+  rig r{2};
+  r.welcome_from(0, r.welcome_of(0, 4, 100, 100)); // joins at the last version
+  r.mux.on_shard_connected(1, r.now);
+  r.welcome_from(1, r.welcome_of(1, 4, 100, 100));
+  BOOST_REQUIRE(r.core.joined());
+  BOOST_TEST(r.mux.on_shard_lost(1, r.now).empty());
+  BOOST_TEST(!r.mux.stopped());
+  // The leader's farewell ends the worker as without shards.
+  const auto stop = stop_of(r.mux.on_shutdown(0, farewell{"the run is over", false, false}, r.now));
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(!stop->error);
+}
+
+BOOST_AUTO_TEST_CASE(grants_and_data_from_a_follower_are_ignored) {
+  rig r{2, "async"};
+  r.join(4);
+  BOOST_TEST(r.mux.on_grant(1, 0, 1, r.now).empty());
+  BOOST_TEST(!r.core.gradient_due()); // no grant taken
+  r.mux.on_grant(0, 0, 1, r.now);
+  BOOST_TEST(r.core.gradient_due());
+}
 
 BOOST_AUTO_TEST_CASE(a_lost_follower_stops_the_worker_naming_it) {
   rig r{3};

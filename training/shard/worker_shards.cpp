@@ -233,21 +233,27 @@ worker_shard_effects worker_shards::on_update(std::uint32_t shard, model_update&
 
 void worker_shards::give_complete(time_point now, worker_shard_effects& out) {
   prune();
-  for (auto& [version, h] : held_) {
+  // Collected first: giving a version to the core may prune the held ones it then holds.
+  std::vector<std::uint64_t> whole;
+  for (const auto& [version, h] : held_)
+    if (!h.given && h.count == count_)
+      whole.push_back(version);
+  for (const auto version : whole) {
     if (stopped_)
       return;
-    if (h.given || h.count < count_)
-      continue;
+    auto it = held_.find(version);
+    if (it == held_.end())
+      continue; // the core already holds it
+    auto& h = it->second;
     std::vector<payload> slices;
     slices.reserve(count_);
     for (auto& s : h.slices)
       slices.push_back(std::move(*s));
     h.slices.clear();
     h.given = true;
-    model_update whole{version, join_slices(slices), 0};
-    route_into(core_.on_update(whole, now), now, out);
+    model_update u{version, join_slices(slices), 0};
+    route_into(core_.on_update(u, now), now, out);
   }
-  prune();
 }
 
 void worker_shards::prune() {
