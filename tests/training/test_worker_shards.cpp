@@ -344,6 +344,21 @@ BOOST_AUTO_TEST_CASE(probes_ask_each_shard_for_what_it_lacks_and_status_goes_to_
   }
 }
 
+BOOST_AUTO_TEST_CASE(before_the_welcome_only_the_leader_is_probed_and_its_answer_counts) {
+  rig r{2};
+  auto out = r.mux.route(r.core.start(true, r.now), r.now);
+  BOOST_TEST(all_of<fx::send_register>(sent_to(out, 0)).size() == 1u);
+  r.welcome_from(0, r.welcome_of(0, 4));
+  r.mux.on_shard_connected(1, r.now);
+  r.now += 1s;
+  out = r.mux.on_retry_timer(r.now);
+  BOOST_TEST(all_of<fx::send_probe>(sent_to(out, 0)).size() == 1u);
+  BOOST_TEST(sent_to(out, 1).empty()); // shard 1 does not know this worker yet
+  BOOST_TEST(r.core.retransmit().unanswered_since().has_value());
+  r.mux.on_sent(0, 0, r.now); // the leader is there: the core's silence count stops
+  BOOST_TEST(!r.core.retransmit().unanswered_since().has_value());
+}
+
 BOOST_AUTO_TEST_CASE(heartbeats_leave_and_registration_go_to_the_leader_only) {
   rig r{2};
   r.join(4);

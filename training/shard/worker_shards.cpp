@@ -172,7 +172,7 @@ worker_shard_effects worker_shards::on_welcome(std::uint32_t shard, welcome& w, 
     if (!core_.takes_welcome())
       return route(core_.on_welcome(w), now); // a copy of one taken: the core ignores it
     if (!sharded(w))
-      return fail("the leader's welcome names no shards, where it named " + std::to_string(count_));
+      return fail("the leader's welcome names no shards: a worker_shards is for sharded runs");
     return begin_assembly(w, now);
   }
   if (!assembling() || shard >= count_ || followers_[shard])
@@ -314,6 +314,8 @@ worker_shard_effects worker_shards::on_sent(std::uint32_t shard, std::uint64_t l
   if (stopped_ || shard >= count_)
     return {};
   heard(shard);
+  if (!core_.joined()) // waiting for its welcome: the leader's answer says it is there
+    return shard == 0 ? route(core_.on_sent(latest), now) : worker_shard_effects{};
   sent_[shard] = std::max(sent_[shard].value_or(latest), latest);
   std::optional<std::uint64_t> least;
   for (const auto& s : sent_) {
@@ -510,7 +512,9 @@ void worker_shards::route_into(worker_effects effects, time_point now, worker_sh
       if (kept_ && kept_->key == r->key)
         send_slices(*kept_, out, true);
     } else if (auto* probe = std::get_if<effect::send_probe>(&e)) {
-      for (std::uint32_t k = 0; k < count_; ++k) {
+      // Before the welcome only the leader knows this worker: a follower would not answer.
+      const auto probed = core_.joined() ? count_ : std::min<std::uint32_t>(count_, 1);
+      for (std::uint32_t k = 0; k < probed; ++k) {
         if (!connected_[k])
           continue;
         auto pushed = probe->pushed;

@@ -24,7 +24,8 @@
 //   (no push awaited) to those that have, so that each shard's answer (`sent`) shows the update
 //   slices it lost. worker_core hears `sent` as the minimum over the shards of the latest each
 //   said it sent (nothing until every shard answered once); its status (catch-up) request goes
-//   to every shard.
+//   to every shard. Before the welcome only the leader is probed (the followers do not know the
+//   worker yet), and its answer reaches worker_core as it is.
 // - Updates. The slice updates of version v (model_update with shard = k) are held until all K
 //   are in; then worker_core gets one model_update of v whose payload is the K slices joined in
 //   shard order (it applies versions in order itself). A slice of a version worker_core already
