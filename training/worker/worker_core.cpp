@@ -533,7 +533,7 @@ worker_effects worker_core::push(gradient_push p, time_point started, time_point
 
 void worker_core::send(gradient_push p, time_point now, worker_effects& out) {
   const auto key = policy_->push_key(p.step, p.grant);
-  out.push_back(effect::send_push{std::move(p)});
+  out.push_back(effect::send_push{std::move(p), key});
   if (auto after = timer_.pushed(key, now))
     out.push_back(effect::arm_timer{effect::timer::retry, *after});
 }
