@@ -459,7 +459,7 @@ int run_launch_command(const std::vector<std::string>& args, const std::string& 
   try {
     const auto hosts = l.hostfile.empty() ? std::vector<launch_host>{} : read_host_file(l.hostfile);
     plan = make_launch_plan(hosts, {static_cast<int>(server_opts.run.workers),
-                                    static_cast<int>(l.servers), l.oversubscribe});
+                                    static_cast<int>(server_opts.run.servers), l.oversubscribe});
     template_words = split_launch_template(l.launch_command);
     if (!l.tls_dir.empty() &&
         (was_given(split, "tls-cert") || was_given(split, "tls-key") || was_given(split, "tls-ca")))

@@ -198,11 +198,21 @@ training_setup setup_of(const run_config& cfg, std::shared_ptr<const data_source
   return setup;
 }
 
+/// Refuses --servers=K > 1 while this build's actors do not run shards yet (the cores do:
+/// training/shard/); one line naming the fix.
+void refuse_unwired_shards(const run_config& cfg) {
+  if (cfg.servers > 1)
+    throw config_error(fmt::format("--servers={}: sharded runs are not wired into dsq's actors "
+                                   "in this build yet: run with --servers=1",
+                                   cfg.servers));
+}
+
 } // namespace
 
 int local_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
                   run_result& result, std::shared_ptr<const model> model,
                   std::shared_ptr<const data_source> data) {
+  refuse_unwired_shards(cfg);
   auto setup = data ? setup_of(cfg, std::move(data)) : load_training(cfg);
   if (model) {
     if (model->input_dim() != setup.source->input_dim() ||
@@ -230,6 +240,7 @@ int local_command(caf::actor_system& sys, const run_config& cfg, const run_conte
 
 int server_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
                    run_result& result) {
+  refuse_unwired_shards(cfg);
   auto opts = make_server_options(cfg, load_training(cfg));
   opts.verbose = verbose(cfg, ctx);
   opts.on_line = ctx.console.line;

@@ -52,7 +52,7 @@ typename Inspector::result_type inspect(Inspector& f, run_config& x) {
            exact(x.lr), x.lr_schedule, exact(x.momentum), x.seed, x.eval_every, x.verify_replicas,
            x.metrics, x.summary, x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers,
            x.checkpoint, x.checkpoint_every, x.resume, x.connect_timeout_s, x.reconnect_timeout_s,
-           x.pin_cpus, exact(x.worker_timeout_s), exact(x.max_push_norm));
+           x.pin_cpus, exact(x.worker_timeout_s), exact(x.max_push_norm), x.servers);
 }
 
 template <class Inspector>
