@@ -84,9 +84,16 @@ struct outcome {
   std::vector<std::uint32_t> losses;         ///< every loss of every step, as bits
 };
 
-/// `steps` synchronous steps of `workers` workers and the shards of `ranges` (one range: the
-/// unsharded engines, on today's code path), all at weight 1/n.
-outcome run(const run_config& cfg, const std::vector<key_range>& ranges) {
+/// How the rounds are made.
+enum class rounds {
+  sync, ///< Algorithm 1: the n pushes of a step make one update
+  async ///< the asynchronous variant, no staleness: each push alone makes one update
+};
+
+/// `steps` steps of `workers` workers and the shards of `ranges` (one range: the unsharded
+/// engines, on today's code path), all at weight 1/n.
+outcome run(const run_config& cfg, const std::vector<key_range>& ranges,
+            rounds mode = rounds::sync) {
   const auto& net = *setup().net;
   const auto d = net.num_parameters();
   const auto K = static_cast<std::uint32_t>(ranges.size());
@@ -107,12 +114,9 @@ outcome run(const run_config& cfg, const std::vector<key_range>& ranges) {
   }
   outcome out;
   const float weight = 1.0f / static_cast<float>(workers);
-  for (std::size_t t = 0; t < steps; ++t) {
-    std::vector<computed_gradient> pushes;
-    for (auto& w : ws) {
-      pushes.push_back(w.compute());
-      out.losses.push_back(std::bit_cast<std::uint32_t>(pushes.back().loss));
-    }
+  // Every shard makes the update of its range from the same pushes in the same order, and every
+  // worker applies the K slices of it.
+  auto make_update = [&](const std::vector<computed_gradient>& pushes) {
     std::vector<std::vector<std::uint8_t>> updates;
     for (std::uint32_t k = 0; k < K; ++k) {
       decode_limits limits;
@@ -129,6 +133,19 @@ outcome run(const run_config& cfg, const std::vector<key_range>& ranges) {
     const auto update = K == 1 ? updates[0] : join_slices(updates);
     for (auto& w : ws)
       w.apply(update);
+  };
+  for (std::size_t t = 0; t < steps; ++t) {
+    std::vector<computed_gradient> pushes;
+    for (auto& w : ws) {
+      pushes.push_back(w.compute());
+      out.losses.push_back(std::bit_cast<std::uint32_t>(pushes.back().loss));
+      if (mode == rounds::async) {
+        make_update(pushes);
+        pushes.clear();
+      }
+    }
+    if (mode == rounds::sync)
+      make_update(pushes);
   }
   out.server_x.resize(static_cast<Eigen::Index>(d));
   for (std::uint32_t k = 0; k < K; ++k)
@@ -138,7 +155,7 @@ outcome run(const run_config& cfg, const std::vector<key_range>& ranges) {
     out.worker_x.push_back(w.x());
     const auto delta = w.residual();
     out.residuals.emplace_back(delta.begin(), delta.end());
-    BOOST_TEST(w.version() == steps);
+    BOOST_TEST(w.version() == (mode == rounds::sync ? steps : steps * workers));
   }
   return out;
 }
@@ -208,7 +225,8 @@ const register_reference registered;
 
 BOOST_AUTO_TEST_SUITE(coordinate_wise)
 
-// identity and fp16 act coordinate by coordinate: K shards change nothing, bit for bit.
+// identity and fp16 act coordinate by coordinate: K shards change nothing, bit for bit, in
+// synchronous rounds and in asynchronous ones.
 BOOST_AUTO_TEST_CASE(identity_and_fp16_equal_the_unsharded_run) {
   for (const char* op : {"identity", "fp16"})
     for (double mu : {0.0, 0.9})
@@ -216,6 +234,8 @@ BOOST_AUTO_TEST_CASE(identity_and_fp16_equal_the_unsharded_run) {
         BOOST_TEST_CONTEXT(op << " momentum " << mu << " K=" << K) {
           const auto cfg = config_of(op, mu);
           check_same(run(cfg, unsharded()), run(cfg, split_keys(model_dim(), K)));
+          check_same(run(cfg, unsharded(), rounds::async),
+                     run(cfg, split_keys(model_dim(), K), rounds::async));
         }
       }
 }
@@ -240,6 +260,9 @@ BOOST_AUTO_TEST_CASE(sharded_sign_is_sign_with_the_ranges_as_blocks) {
         const auto sharded = run(config_of("sign", mu), split_keys(model_dim(), K));
         const auto reference = run(config_of("sign:block=" + std::to_string(B), mu), unsharded());
         check_same(sharded, reference);
+        check_same(
+            run(config_of("sign", mu), split_keys(model_dim(), K), rounds::async),
+            run(config_of("sign:block=" + std::to_string(B), mu), unsharded(), rounds::async));
         // And not the unsharded sign with one scale: the equality above means something.
         const auto one_scale = run(config_of("sign", mu), unsharded());
         BOOST_TEST(!same_bits(span_of(one_scale.server_x), span_of(sharded.server_x)));
