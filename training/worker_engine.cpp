@@ -269,10 +269,6 @@ void worker_engine::apply(std::span<const std::uint8_t> payload) {
   ++version_;
 }
 
-} // namespace dsq
-
-namespace dsq {
-
 void worker_engine::apply_slices(std::span<const std::uint8_t> payload) {
   std::vector<std::span<const std::uint8_t>> slices;
   try {
