@@ -379,7 +379,7 @@ BOOST_AUTO_TEST_CASE(the_end_sends_the_report_and_stops) {
   BOOST_TEST(reports[0].shard == 1u);
   BOOST_TEST(reports[0].updates == 1u);
   BOOST_TEST(reports[0].bytes_in == 2 * p.payload.size());
-  BOOST_TEST(reports[0].bytes_out == 3 * effects<new_update>(commit)[0].payload.size());
+  BOOST_TEST(reports[0].bytes_out == 2 * effects<new_update>(commit)[0].payload.size());
   auto stops = effects<stop_shard>(fx);
   BOOST_REQUIRE(stops.size() == 1u);
   BOOST_TEST(!stops[0].failed);

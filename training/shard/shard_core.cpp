@@ -233,6 +233,7 @@ void shard_core::apply_commit(const round_commit& c) {
       return;
     }
     checks_->record(p->second.norm); // in the leader's order, as it records its own slices
+    report_.bytes_in += p->second.bytes;
     cs.push_back(std::move(p->second.c));
   }
   // The named pushes, and every older one of their workers (pushes the leader never took).
@@ -250,7 +251,7 @@ void shard_core::apply_commit(const round_commit& c) {
     out_.push_back(send_to{peer, update_msg{version()}});
   to_lead(slice_update_msg{version()});
   report_.updates += 1;
-  report_.bytes_out += bytes * (members_.size() + 1);
+  report_.bytes_out += bytes * members_.size(); // as the leader counts its bytes_down
   snapshot_entries();
   std::vector<std::uint32_t> ready;
   for (const auto& [id, a] : announced_)
@@ -358,7 +359,6 @@ shard_effects shard_core::pushed(std::optional<peer_id> from, const gradient_pus
   held_[*id][key] = std::move(r);
   ledger_.accepted(*id, key);
   budget_.pushed(*id);
-  report_.bytes_in += p.payload.size();
   send(*id, ack_msg{key});
   to_lead(slice_held{shard_, *id, key});
   return take();

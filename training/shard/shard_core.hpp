@@ -32,10 +32,6 @@
 
 namespace dsq {
 
-/// Slice pushes a follower holds per worker that no commit has named yet: an honest worker has
-/// one or two (it computes one gradient at a time); more is refused (slice_refused).
-inline constexpr std::size_t held_pushes_max = 8;
-
 class shard_core {
 public:
   using clock = std::chrono::steady_clock;

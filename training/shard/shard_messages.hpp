@@ -19,6 +19,12 @@
 
 namespace dsq {
 
+/// Pushes a shard holds per worker that no round has taken yet (a follower: slices held and not
+/// committed; the leader: its slices waiting for every slice_held): an honest worker has one or
+/// two (it computes one gradient at a time). A follower refuses more (slice_refused); the leader
+/// drops its oldest.
+inline constexpr std::size_t held_pushes_max = 8;
+
 /// Follower -> leader: shard `shard` of `shards` is up; workers reach it at `endpoint`
 /// ("host:port"; "" within one process).
 struct shard_join {
@@ -83,8 +89,8 @@ struct shard_end {
 /// Follower -> leader, at the end: what the follower moved, for the run's summary.
 struct shard_report {
   std::uint32_t shard = 0;
-  std::uint64_t bytes_in = 0;  ///< slice pushes received
-  std::uint64_t bytes_out = 0; ///< slice updates sent (times their recipients)
+  std::uint64_t bytes_in = 0;  ///< the slice pushes it applied (as the leader's bytes_up)
+  std::uint64_t bytes_out = 0; ///< its slice updates times the workers sent to (as bytes_down)
   std::uint64_t updates = 0;
 };
 
