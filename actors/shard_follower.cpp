@@ -19,6 +19,8 @@ namespace dsq {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+/// From this process to a follower spawned without its leader: begin (begin_follower).
+using begin_atom = caf::atom_constant<caf::atom("shardbegin")>;
 
 struct follower_state {
   std::optional<shard_core> core;
@@ -159,7 +161,25 @@ void run(follower_actor* self, shard_effects effects) {
   }
 }
 
+caf::behavior begun_behavior(follower_actor* self, follower_options opts);
+
 caf::behavior follower_behavior(follower_actor* self, follower_options opts) {
+  if (opts.leader)
+    return begun_behavior(self, std::move(opts));
+  self->set_default_handler(caf::skip); // workers come only after the leader named this shard
+  return {
+      [=](begin_atom, const std::string& endpoint, const caf::actor& leader) mutable {
+        auto sender = self->current_sender();
+        if (sender && sender->node() != self->node())
+          return; // only this process begins it
+        opts.endpoint = endpoint;
+        opts.leader = leader;
+        self->become(begun_behavior(self, opts));
+      },
+  };
+}
+
+caf::behavior begun_behavior(follower_actor* self, follower_options opts) {
   auto& st = self->state;
   st.leader = opts.leader;
   st.shard = opts.shard;
@@ -212,6 +232,11 @@ caf::behavior follower_behavior(follower_actor* self, follower_options opts) {
       [=](status_atom, std::uint64_t held) {
         run(self, core().status(sender_peer(self), held, clock_type::now()));
       },
+      [=](stop_atom) { // dsq server's signal handler: the leader ends the run, not this shard
+        auto sender = self->current_sender();
+        if (!sender || sender->node() == self->node())
+          self->quit(caf::make_error(caf::sec::runtime_error, "stopped by a signal"));
+      },
       // A worker's heartbeats and "starting" go to the leader; one sent here is ignored.
       [=](heartbeat_atom) {},
       [=](starting_atom) {},
@@ -219,6 +244,11 @@ caf::behavior follower_behavior(follower_actor* self, follower_options opts) {
 }
 
 } // namespace
+
+void begin_follower(const caf::actor& follower, const std::string& endpoint,
+                    const caf::actor& leader) {
+  caf::anon_send(follower, begin_atom::value, endpoint, leader);
+}
 
 caf::actor spawn_shard_follower(caf::actor_system& sys, follower_options opts) {
   if (opts.detached)

@@ -38,15 +38,22 @@ struct follower_options {
   std::uint32_t shard = 1;  ///< k, 1..shards−1
   std::uint32_t shards = 2; ///< K
   std::string endpoint;     ///< "host:port" the workers dial; "" within one process
-  caf::actor leader;        ///< the leader's actor (its parameter server)
+  /// The leader's actor (its parameter server). Invalid: the follower waits for
+  /// begin_follower (dsq server publishes it before it knows its port and its leader).
+  caf::actor leader;
   /// false: the follower runs on CAF's scheduler (tests under the test coordinator).
   bool detached = true;
   /// Where the follower's lines go (its end, when it failed); empty: stderr.
   std::function<void(std::string_view)> on_line;
 };
 
-/// Spawns follower `opts.shard`, which sends its join to the leader at once and ends with the
-/// run (an error naming the shard when it failed: the leader's loss, a bad set-up).
+/// Spawns follower `opts.shard`, which sends its join to the leader at once (or once begun) and
+/// ends with the run (an error naming the shard when it failed: the leader's loss, a bad
+/// set-up).
 caf::actor spawn_shard_follower(caf::actor_system& sys, follower_options opts);
+
+/// Starts a follower spawned without a leader: it joins `leader`, telling it `endpoint`.
+void begin_follower(const caf::actor& follower, const std::string& endpoint,
+                    const caf::actor& leader);
 
 } // namespace dsq

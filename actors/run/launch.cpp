@@ -198,6 +198,26 @@ private:
     return start(p, command);
   }
 
+  /// Starts follower shard p.index (--servers=K) beside the leader, once the leader's port is
+  /// known: only the options a follower reads go on (its configuration comes from the leader).
+  std::size_t start_follower(const planned_process& p) {
+    std::vector<std::string> command{"server",
+                                     fmt::format("--servers={}", plan_.servers.size()),
+                                     fmt::format("--shard-index={}", p.index),
+                                     fmt::format("--leader={}:{}", plan_.server_address, port_),
+                                     "--port=0",
+                                     "--bind=" + plan_.server_address};
+    for (auto& a : tls_arguments(p))
+      command.push_back(std::move(a));
+    for (const auto& a : args_.server) {
+      const auto key = key_of(a);
+      if (key == "tcp" || key == "quiet" || key == "q" || key == "insecure" ||
+          key == "max-message-bytes" || key.find('.') != std::string::npos)
+        command.push_back(a);
+    }
+    return start(p, command);
+  }
+
   std::size_t start_worker(const planned_process& p) {
     std::vector<std::string> command{"worker",
                                      fmt::format("--server={}:{}", plan_.server_address, port_)};
@@ -383,6 +403,8 @@ int launcher::run() {
     return exit_code_; // the supervisor kills whatever runs as it goes
   fmt::print("dsq launch: the server listens on {}:{}\n", plan_.server_address, port_);
   std::fflush(stdout);
+  for (std::size_t k = 1; k < plan_.servers.size(); ++k) // followers: the leader ends them
+    start_follower(plan_.servers[k]);
   for (const auto& p : plan_.workers) {
     const auto id = start_worker(p);
     workers_.push_back(id);
