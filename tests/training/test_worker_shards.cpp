@@ -271,6 +271,23 @@ BOOST_AUTO_TEST_CASE(updates_before_the_assembly_are_kept) {
   BOOST_TEST(r.mux.held_versions() == 2u); // 3 and 4 still wait for a slice each
 }
 
+BOOST_AUTO_TEST_CASE(removed_and_welcomed_anew_it_registers_with_the_followers_it_is_connected_to) {
+  rig r{2};
+  r.join(4);
+  auto out = r.mux.on_shutdown(0, farewell{"no message", false, true}, r.now);
+  BOOST_TEST(all_of<fx::send_register>(sent_to(out, 0)).size() == 1u); // to the leader only
+  BOOST_TEST(sent_to(out, 1).empty());
+  BOOST_TEST(!r.core.joined());
+  out = r.welcome_from(0, r.welcome_of(0, 7, 5));
+  BOOST_REQUIRE(out.size() == 1u); // no new connection
+  const auto reg = all_of<fx::send_register>(sent_to(out, 1));
+  BOOST_REQUIRE(reg.size() == 1u);
+  BOOST_TEST(reg[0].previous_id == 7u);
+  r.welcome_from(1, r.welcome_of(1, 7, 5));
+  BOOST_TEST(r.core.joined());
+  BOOST_TEST(r.core.version() == 5u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(pushes)
