@@ -322,6 +322,28 @@ BOOST_AUTO_TEST_CASE(the_core_hears_an_ack_only_when_every_shard_acked) {
   BOOST_TEST(!r.core.retransmit().unacknowledged());
 }
 
+BOOST_AUTO_TEST_CASE(async_a_granted_push_goes_to_every_shard_and_is_acked_by_all) {
+  rig r{2, "async", "identity"};
+  r.join(4);
+  r.mux.on_grant(0, 0, 1, r.now);
+  BOOST_REQUIRE(r.core.gradient_due());
+  auto out = r.mux.push(r.core.compute(), r.now, r.now);
+  for (std::uint32_t k = 0; k < 2; ++k) {
+    const auto p = pushes_to(out, k);
+    BOOST_REQUIRE(p.size() == 1u);
+    BOOST_TEST(p[0].grant == 1u);
+  }
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u)); // async: the grant number
+  r.mux.on_ack(1, 1, r.now);
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u));
+  r.mux.on_ack(0, 1, r.now);
+  BOOST_TEST(!r.core.retransmit().unacknowledged());
+  // Each shard's slice of the push, echoed, makes version 1.
+  r.update_from(1, 1, pushes_to(out, 1)[0].payload);
+  r.update_from(0, 1, pushes_to(out, 0)[0].payload);
+  BOOST_TEST(r.core.version() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_resend_from_shard_k_sends_slice_k_again_the_same_bytes) {
   rig r{3};
   r.join(4);
