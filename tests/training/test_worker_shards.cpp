@@ -271,6 +271,23 @@ BOOST_AUTO_TEST_CASE(updates_before_the_assembly_are_kept) {
   BOOST_TEST(r.mux.held_versions() == 2u); // 3 and 4 still wait for a slice each
 }
 
+BOOST_AUTO_TEST_CASE(removed_and_welcomed_anew_it_registers_with_the_followers_it_is_connected_to) {
+  rig r{2};
+  r.join(4);
+  auto out = r.mux.on_shutdown(0, farewell{"no message", false, true}, r.now);
+  BOOST_TEST(all_of<fx::send_register>(sent_to(out, 0)).size() == 1u); // to the leader only
+  BOOST_TEST(sent_to(out, 1).empty());
+  BOOST_TEST(!r.core.joined());
+  out = r.welcome_from(0, r.welcome_of(0, 7, 5));
+  BOOST_REQUIRE(out.size() == 1u); // no new connection
+  const auto reg = all_of<fx::send_register>(sent_to(out, 1));
+  BOOST_REQUIRE(reg.size() == 1u);
+  BOOST_TEST(reg[0].previous_id == 7u);
+  r.welcome_from(1, r.welcome_of(1, 7, 5));
+  BOOST_TEST(r.core.joined());
+  BOOST_TEST(r.core.version() == 5u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(pushes)
@@ -303,6 +320,28 @@ BOOST_AUTO_TEST_CASE(the_core_hears_an_ack_only_when_every_shard_acked) {
   BOOST_TEST((r.core.retransmit().unacknowledged() == 0u));
   r.mux.on_ack(1, 0, r.now);
   BOOST_TEST(!r.core.retransmit().unacknowledged());
+}
+
+BOOST_AUTO_TEST_CASE(async_a_granted_push_goes_to_every_shard_and_is_acked_by_all) {
+  rig r{2, "async", "identity"};
+  r.join(4);
+  r.mux.on_grant(0, 0, 1, r.now);
+  BOOST_REQUIRE(r.core.gradient_due());
+  auto out = r.mux.push(r.core.compute(), r.now, r.now);
+  for (std::uint32_t k = 0; k < 2; ++k) {
+    const auto p = pushes_to(out, k);
+    BOOST_REQUIRE(p.size() == 1u);
+    BOOST_TEST(p[0].grant == 1u);
+  }
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u)); // async: the grant number
+  r.mux.on_ack(1, 1, r.now);
+  BOOST_TEST((r.core.retransmit().unacknowledged() == 1u));
+  r.mux.on_ack(0, 1, r.now);
+  BOOST_TEST(!r.core.retransmit().unacknowledged());
+  // Each shard's slice of the push, echoed, makes version 1.
+  r.update_from(1, 1, pushes_to(out, 1)[0].payload);
+  r.update_from(0, 1, pushes_to(out, 0)[0].payload);
+  BOOST_TEST(r.core.version() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_resend_from_shard_k_sends_slice_k_again_the_same_bytes) {
@@ -526,6 +565,90 @@ BOOST_AUTO_TEST_CASE(the_leaders_loss_is_the_cores) {
   const auto stop = stop_of(r.mux.on_shard_lost(0, r.now));
   BOOST_REQUIRE(stop);
   BOOST_TEST(stop->reason == "lost the connection to the server");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(with_the_sharded_engine)
+
+/// The replica after each of `steps` steps of one worker whose server echoes its push as the next
+/// update (the identity aggregation of one worker, which is what an identity or fp16 downlink
+/// makes of it): unsharded (`shards` = 1, worker_core alone), or through the multiplexer with
+/// `shards` fake shards, each echoing its slice, the last shard's first.
+std::vector<std::vector<float>> echo_run(std::uint32_t shards, const std::string& op,
+                                         double momentum, std::uint64_t steps) {
+  rig r{shards, "sync", op};
+  r.cfg.momentum = momentum;
+  std::vector<std::vector<float>> replicas;
+  auto record = [&] {
+    const auto& x = r.core.engine().x();
+    replicas.emplace_back(x.data(), x.data() + x.size());
+  };
+  if (shards == 1) {
+    auto w = r.welcome_of(0, 3, 0, steps);
+    w.shards = {};
+    r.core.on_welcome(w);
+  } else {
+    r.join(3);
+  }
+  BOOST_REQUIRE(r.core.joined());
+  for (std::uint64_t s = 0; s < steps; ++s) {
+    BOOST_REQUIRE(r.core.gradient_due());
+    auto p = r.core.compute();
+    BOOST_REQUIRE(p.step == s);
+    if (shards == 1) {
+      auto sent = r.core.push(std::move(p), r.now, r.now);
+      auto push = std::get<fx::send_push>(sent.front()).push;
+      model_update u{s + 1, std::move(push.payload)};
+      const auto applied = r.core.on_update(u, r.now);
+      BOOST_TEST(applied.empty());
+    } else {
+      auto out = r.mux.push(std::move(p), r.now, r.now);
+      for (auto k = shards; k-- > 0;) {
+        const auto slice = pushes_to(out, k);
+        BOOST_REQUIRE(slice.size() == 1u);
+        BOOST_TEST(!stop_of(r.update_from(k, s + 1, slice[0].payload)).has_value());
+      }
+    }
+    BOOST_REQUIRE(r.core.version() == s + 1);
+    record();
+  }
+  return replicas;
+}
+
+BOOST_AUTO_TEST_CASE(through_k_shards_the_worker_applies_what_an_unsharded_worker_applies) {
+  for (const std::string op : {"identity", "fp16"})
+    for (const double momentum : {0.0, 0.9}) {
+      BOOST_TEST_CONTEXT(op << ", momentum " << momentum) {
+        const auto one = echo_run(1, op, momentum, 6);
+        BOOST_TEST(one.front() != one.back()); // the model moves
+        for (std::uint32_t k : {2u, 3u})
+          BOOST_TEST((echo_run(k, op, momentum, 6) == one), k << " shards");
+      }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(versions_out_of_order_across_shards_apply_in_order) {
+  rig r{2, "sync", "identity"};
+  r.join(3);
+  // Two valid updates of the sharded model: pushes of another worker's sharded engine.
+  const std::vector<float> model(r.server.x().data(), r.server.x().data() + r.server.dim());
+  worker_engine helper(r.cfg, r.setup, 9, 0, model, {}, shard_assignment{});
+  helper.use_ranges(r.ranges);
+  const auto g1 = helper.compute().payload;
+  const auto g2 = helper.compute().payload;
+  auto s1 = split_slices(g1, 2);
+  auto s2 = split_slices(g2, 2);
+  auto vec = [](std::span<const std::uint8_t> b) {
+    return std::vector<std::uint8_t>(b.begin(), b.end());
+  };
+  r.update_from(1, 2, vec(s2[1]));
+  r.update_from(0, 1, vec(s1[0]));
+  r.update_from(0, 2, vec(s2[0])); // version 2 is whole: the core keeps it until 1 is
+  BOOST_TEST(r.core.version() == 0u);
+  r.update_from(1, 1, vec(s1[1]));
+  BOOST_TEST(r.core.version() == 2u);
+  BOOST_TEST(r.mux.held_versions() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

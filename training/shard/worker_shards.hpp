@@ -6,6 +6,13 @@
 // each message with the shard it came from and the time, and carries out the effects
 // (worker_shard_effects.hpp). With K = 1 the adapter does not use this class at all.
 //
+// Driving it (the adapter, K > 1): from the leader's welcome on (sharded(w)), every message of
+// shard k's connection goes to on_<message>(k, ...), a connection's end to on_shard_lost(k), the
+// retry timer to on_retry_timer, a push to push(); worker_core's other events (start, the
+// straggler, heartbeat and reconnect timers, a reconnect, leave, compute_failed) are called on
+// the core as without shards and their effects handed to route(). gradient_due() and compute()
+// stay the core's.
+//
 // The rules:
 // - Welcome. The leader's welcome (its `shards` names K, the ranges and the followers'
 //   endpoints) is held; the worker connects to each follower (`connect`) and registers with it
@@ -34,7 +41,8 @@
 //   would have to have lost that many updates, far beyond what a server's catch-up ring
 //   resends.
 // - Resync: the K resync welcomes of one version (the leader's and each follower's) are joined
-//   as a welcome is, then given to worker_core as one resync.
+//   as a welcome is, then given to worker_core as one resync. Parts of other versions wait (the
+//   four latest versions): a resync completes only when every shard sends one at that version.
 // - Leader only: grants, data chunks, reshards, heartbeats, leave, data requests, registration.
 //   The leader's shutdown, reject and loss are worker_core's, as without shards.
 // - A follower's loss or farewell stops the worker with an error naming it ("lost shard 2 of 3
