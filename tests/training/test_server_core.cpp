@@ -1301,3 +1301,13 @@ BOOST_AUTO_TEST_CASE(a_sharded_run_refuses_what_it_cannot_do_yet_in_one_line) {
   cfg.aggregate = "krum:f=1";
   BOOST_CHECK_THROW((server_core{leading::sharded_setup(cfg, 2), t0}), std::invalid_argument);
 }
+
+BOOST_AUTO_TEST_CASE(a_slice_of_another_shard_sent_to_the_leader_is_ignored) {
+  leading l{small_run()};
+  l.join_all();
+  auto p = l.push0(0, 0);
+  p.shard = 1;
+  l.core.pushed(1, p, t0);
+  BOOST_TEST(l.core.totals().ignored_pushes == 1u);
+  BOOST_TEST(sent<resend_msg>(l.core.probed(1, 1, t0)).size() == 1u); // not in hand
+}

@@ -26,8 +26,8 @@ server_effects server_core::pushed(std::optional<peer_id> from, const gradient_p
   }
   heard_from(*id);
   last_progress_[*id] = now_;
-  if (phase_ != phase::training || !members_.is_member(*id)) {
-    ++report_.totals().ignored_pushes;
+  if (phase_ != phase::training || !members_.is_member(*id) || (shards_ && p.shard != 0)) {
+    ++report_.totals().ignored_pushes; // sharded: only range 0's slice comes to the leader
     return take();
   }
   const auto key = policy_->push_key(p.step, p.grant);
