@@ -1239,7 +1239,7 @@ BOOST_AUTO_TEST_CASE(an_evaluation_waits_until_every_range_reached_its_step) {
   BOOST_REQUIRE(evals[0].params.size() == l.ranges.back().end);
   // Range 1 of the evaluated model is x_0's moved by follower 1's update, as a worker applies it.
   const auto& s1 = l.setups.at(1);
-  range_engine ref{cfg, l.ranges[1], 1, s1.slice, s1.momentum, 0};
+  update_engine ref{cfg, l.ranges.back().end, l.ranges[1], 1, s1.slice, s1.momentum, 0};
   ref.apply(from_bytes(u1.payload));
   const auto r1 = l.ranges[1];
   std::vector<float> got(evals[0].params.begin() + static_cast<std::ptrdiff_t>(r1.begin),
