@@ -1239,7 +1239,7 @@ BOOST_AUTO_TEST_CASE(an_evaluation_waits_until_every_range_reached_its_step) {
   BOOST_REQUIRE(evals[0].params.size() == l.ranges.back().end);
   // Range 1 of the evaluated model is x_0's moved by follower 1's update, as a worker applies it.
   const auto& s1 = l.setups.at(1);
-  range_engine ref{cfg, l.ranges[1], 1, s1.slice, s1.momentum, 0};
+  update_engine ref{cfg, l.ranges.back().end, l.ranges[1], 1, s1.slice, s1.momentum, 0};
   ref.apply(from_bytes(u1.payload));
   const auto r1 = l.ranges[1];
   std::vector<float> got(evals[0].params.begin() + static_cast<std::ptrdiff_t>(r1.begin),
@@ -1300,4 +1300,14 @@ BOOST_AUTO_TEST_CASE(a_sharded_run_refuses_what_it_cannot_do_yet_in_one_line) {
   cfg.checkpoint.clear();
   cfg.aggregate = "krum:f=1";
   BOOST_CHECK_THROW((server_core{leading::sharded_setup(cfg, 2), t0}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(a_slice_of_another_shard_sent_to_the_leader_is_ignored) {
+  leading l{small_run()};
+  l.join_all();
+  auto p = l.push0(0, 0);
+  p.shard = 1;
+  l.core.pushed(1, p, t0);
+  BOOST_TEST(l.core.totals().ignored_pushes == 1u);
+  BOOST_TEST(sent<resend_msg>(l.core.probed(1, 1, t0)).size() == 1u); // not in hand
 }

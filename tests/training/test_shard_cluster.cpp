@@ -12,6 +12,7 @@
 #include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "training/server/server_core.hpp"
+#include "training/shard/range_operator.hpp"
 #include "training/shard/shard_core.hpp"
 
 #include <chrono>
@@ -101,7 +102,7 @@ private:
     bool done = false;
     std::uint64_t version = 0;
     std::map<std::uint32_t, welcome> welcomes;
-    std::vector<std::unique_ptr<range_engine>> replica; ///< per range, once welcomed
+    std::vector<std::unique_ptr<update_engine>> replica; ///< per range, once welcomed
     std::map<std::uint64_t, std::map<std::uint32_t, std::vector<std::uint8_t>>> slices;
     std::deque<grant_msg> grants;
     std::optional<std::uint64_t> pushed_for; ///< sync: the version it pushed for last
@@ -223,8 +224,8 @@ private:
       const auto& wk = w.welcomes.at(k);
       if (wk.version != w.version)
         problems.push_back("welcomes of different versions");
-      w.replica.push_back(
-          std::make_unique<range_engine>(cfg_, ranges_[k], k, wk.model, wk.momentum, w.version));
+      w.replica.push_back(std::make_unique<update_engine>(cfg_, dim(), ranges_[k], k, wk.model,
+                                                          wk.momentum, w.version));
     }
     advance(w);
     work(w);
@@ -284,7 +285,9 @@ private:
       p.loss = 0.5f;
       p.grant = grant;
       p.shard = k;
-      p.payload = to_bytes(make_compressor(resolve_method(cfg_).uplink)->compress(g, rng));
+      p.payload = to_bytes(
+          make_compressor(range_operator_spec(resolve_method(cfg_).uplink, dim(), ranges_[k]))
+              ->compress(g, rng));
       const auto peer = w.peer;
       later([this, peer, k, p] {
         if (k == 0)

@@ -250,7 +250,8 @@ BOOST_AUTO_TEST_CASE(a_commit_sums_the_named_pushes_in_its_order_and_sends_the_u
   auto fx = f.core.committed(commit_of(1, {1, 0}, {0, 0}, 0.5f), t0);
   BOOST_TEST(f.core.version() == 1u);
   // The reference: the same engine, the same pushes in the same order.
-  range_engine ref{f.cfg, f.setup.ranges[1], 1, f.setup.slice, f.setup.momentum, 0};
+  update_engine ref{
+      f.cfg, f.setup.ranges.back().end, f.setup.ranges[1], 1, f.setup.slice, f.setup.momentum, 0};
   std::vector<compressed_message> cs{from_bytes(b.payload), from_bytes(a.payload)};
   auto c = ref.aggregate(cs, 0.5f);
   ref.apply(c);

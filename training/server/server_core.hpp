@@ -27,7 +27,6 @@
 #include "training/server/server_effects.hpp"
 #include "training/server/server_setup.hpp"
 #include "training/server/shard_leader.hpp"
-#include "training/shard/range_engine.hpp"
 #include "training/update_engine.hpp"
 
 #include <chrono>
@@ -138,7 +137,7 @@ public:
   /// joiner, or a worker told to go whose connection is open. The actor may forget the others.
   bool knows(peer_id peer) const;
   /// The model's version.
-  std::uint64_t version() const { return range0_ ? range0_->version() : engine_.version(); }
+  std::uint64_t version() const { return engine_.version(); }
   /// The number of shards (1: unsharded).
   std::uint32_t shard_count() const { return shards_ ? shards_->count() : 1; }
   /// The key ranges of a sharded run (empty when unsharded).
@@ -190,7 +189,7 @@ private:
   /// The full model as the leader knows it: x, or with shards its replica of every range.
   Eigen::VectorXf full_model() const;
   /// The x this server's engine updates: the model, or with shards range 0 of it.
-  const Eigen::VectorXf& own_x() const { return range0_ ? range0_->x() : engine_.x(); }
+  const Eigen::VectorXf& own_x() const { return engine_.x(); }
   // departures and liveness
   void depart(std::uint32_t id, const std::string& why);
   void expel(std::uint32_t id, const std::string& why, bool may_rejoin = false);
@@ -217,10 +216,9 @@ private:
 
   server_setup opts_;
   method_switches method_;
-  update_engine engine_;
-  /// Sharded runs: the leader's own engine on range 0 (engine_ then only gave x_0), and the
-  /// followers' joins, held slices, replica and reports. Both empty when unsharded.
-  std::unique_ptr<range_engine> range0_;
+  update_engine engine_; ///< the model, or in a sharded run its range 0
+  /// Sharded runs: the followers' joins, held slices, replica and reports (engine_ then owns
+  /// range 0 only). Empty when unsharded.
   std::optional<shard_leader> shards_;
   /// Sharded runs: pushes whose leader slice is in and checked, waiting for every follower's
   /// slice_held; with the state they carried.

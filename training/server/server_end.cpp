@@ -137,7 +137,7 @@ void server_core::maybe_quit() {
     out.error = e.what();
   }
   out.summary = s;
-  report_.print_done(s, engine_.dim());
+  report_.print_done(s, opts_.setup.net->num_parameters());
   out_.push_back(stop_server{false, !out.ok, out.error});
 }
 
@@ -163,7 +163,7 @@ run_summary server_core::summary() {
   policy_->add_statistics(s);
   if (opts_.faults_injected)
     s.faults_injected = opts_.faults_injected();
-  s.parameters = engine_.dim();
+  s.parameters = opts_.setup.net->num_parameters();
   if (shards_) {
     // Shard 0's bytes are the reporter's; each follower's, its report (0 if it sent none).
     s.shards = shards_->count();

@@ -26,8 +26,8 @@ server_effects server_core::pushed(std::optional<peer_id> from, const gradient_p
   }
   heard_from(*id);
   last_progress_[*id] = now_;
-  if (phase_ != phase::training || !members_.is_member(*id)) {
-    ++report_.totals().ignored_pushes;
+  if (phase_ != phase::training || !members_.is_member(*id) || (shards_ && p.shard != 0)) {
+    ++report_.totals().ignored_pushes; // sharded: only range 0's slice comes to the leader
     return take();
   }
   const auto key = policy_->push_key(p.step, p.grant);
@@ -158,7 +158,7 @@ void server_core::apply_round(round r) {
   if (shards_)
     commit_round(r); // every follower makes this version from the same pushes, first
   auto c = aggregate(r, row);
-  const float lr = range0_ ? range0_->lr() : engine_.lr();
+  const float lr = engine_.lr();
   const auto new_version = version() + 1;
   auto payload = to_bytes(c);
   const auto update_bytes = payload.size();
@@ -167,12 +167,11 @@ void server_core::apply_round(round r) {
   // log, so those come after the send, which takes the server's update (a pass over x) off
   // the critical path. Only welcoming joiners needs x_{t+1} (and its momentum) first.
   const bool welcomes = !members_.joining().empty();
-  auto apply = [&] { range0_ ? range0_->apply(c) : engine_.apply(c); };
   if (welcomes)
-    apply();
+    engine_.apply(c);
   send_update(new_version, std::move(payload), update_bytes);
   if (!welcomes)
-    apply();
+    engine_.apply(c);
   if (opts_.crash_hook && opts_.crash_hook(version())) {
     // An injected crash: gone at once, with nothing written and nobody told.
     out_.push_back(stop_server{true, true, {}});
@@ -230,7 +229,7 @@ compressed_message server_core::aggregate(round& r, step_record& row) {
   row.bytes_up = bytes_up;
   row.pushes = static_cast<std::uint32_t>(cs.size());
   row.staleness = staleness;
-  return range0_ ? range0_->aggregate(cs, r.weight) : engine_.aggregate(cs, r.weight);
+  return engine_.aggregate(cs, r.weight);
 }
 
 /// Sends the update that makes `version` to the members (one message for every recipient and
@@ -325,7 +324,7 @@ welcome server_core::make_welcome(std::uint32_t id, const shard_assignment& shar
   w.version = version();
   w.total_steps = total_steps_;
   w.model.assign(x.data(), x.data() + x.size());
-  if (const auto* m = range0_ ? range0_->momentum_buffer() : engine_.momentum_buffer())
+  if (const auto* m = engine_.momentum_buffer())
     w.momentum.assign(m->data(), m->data() + m->size());
   if (shards_)
     w.shards = shards_->map(); // from_shard stays 0: this is the leader's welcome

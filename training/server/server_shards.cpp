@@ -6,6 +6,7 @@
 #include "training/server/server_core.hpp"
 
 #include "base/log_text.hpp"
+#include "training/shard/range_operator.hpp"
 
 #include <fmt/format.h>
 
@@ -27,28 +28,25 @@ void server_core::set_up_shards() {
   if (auto why =
           sharding_refusal(opts_.cfg, k, static_cast<bool>(opts_.crash_hook) || opts_.resume_from))
     throw std::invalid_argument(*why);
-  auto ranges = opts_.ranges.empty() ? run_ranges(opts_.cfg, engine_.dim(), k) : opts_.ranges;
-  bool fits = ranges.size() == k && ranges.front().begin == 0 && ranges.back().end == engine_.dim();
+  const std::uint64_t d = opts_.setup.net->num_parameters();
+  auto ranges = opts_.ranges.empty() ? run_ranges(opts_.cfg, d, k) : opts_.ranges;
+  bool fits = ranges.size() == k && ranges.front().begin == 0 && ranges.back().end == d;
   for (std::size_t i = 1; fits && i < ranges.size(); ++i)
     fits = ranges[i].begin == ranges[i - 1].end && ranges[i].begin < ranges[i].end;
   if (!fits)
-    throw std::invalid_argument(
-        fmt::format("the key ranges given do not split the model's {} coordinates into {} "
-                    "contiguous ranges",
-                    engine_.dim(), k));
-  const auto& x = engine_.x();
-  const auto* m = engine_.momentum_buffer();
-  const auto r0 = ranges[0];
-  const auto n0 = static_cast<std::size_t>(r0.size());
-  range0_ = std::make_unique<range_engine>(
-      opts_.cfg, r0, 0, std::span<const float>{x.data(), n0},
-      m ? std::span<const float>{m->data(), n0} : std::span<const float>{}, engine_.version());
-  shards_.emplace(opts_.cfg, std::move(ranges), x, m, engine_.version());
-  checks_ = push_check(method_.uplink, n0, opts_.cfg.max_push_norm);
+    throw std::invalid_argument(fmt::format(
+        "the key ranges given do not split the model's {} coordinates into {} contiguous ranges", d,
+        k));
+  // The replica starts from x_0 (and zero momentum) of the whole model; then the engine keeps
+  // range 0 only, with range 0's downlink operator and shard 0's stream (the unsharded one).
+  shards_.emplace(opts_.cfg, ranges, engine_.x(), engine_.momentum_buffer(), engine_.version());
+  engine_ = update_engine(opts_.cfg, *opts_.setup.net, ranges[0], 0);
+  checks_ = push_check(range_operator_spec(method_.uplink, d, ranges[0]),
+                       static_cast<std::size_t>(ranges[0].size()), opts_.cfg.max_push_norm);
 }
 
 Eigen::VectorXf server_core::full_model() const {
-  return shards_ ? shards_->latest(range0_->x()) : engine_.x();
+  return shards_ ? shards_->latest(engine_.x()) : engine_.x();
 }
 
 void server_core::to_followers(const shard_message& m) {
@@ -94,7 +92,7 @@ void server_core::request_full_evaluation(bool with_train) {
   if (shards_->any_lost())
     return; // a range is missing for good: the run fails anyway
   ++evals_in_flight_;
-  shards_->want(version(), with_train, range0_->x());
+  shards_->want(version(), with_train, engine_.x());
   emit_ready_evaluations();
 }
 

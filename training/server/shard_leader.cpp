@@ -57,8 +57,8 @@ shard_leader::shard_leader(const run_config& cfg, std::vector<key_range> ranges,
     : ranges_(std::move(ranges)) {
   replica_.resize(ranges_.size());
   for (std::uint32_t k = 1; k < ranges_.size(); ++k)
-    replica_[k] = std::make_unique<range_engine>(
-        cfg, ranges_[k], k, slice_of(x, ranges_[k]),
+    replica_[k] = std::make_unique<update_engine>(
+        cfg, ranges_.back().end, ranges_[k], k, slice_of(x, ranges_[k]),
         m ? slice_of(*m, ranges_[k]) : std::span<const float>{}, version);
 }
 

@@ -11,8 +11,8 @@
 #include "training/messages.hpp"
 #include "training/server/server_effects.hpp"
 #include "training/shard/key_ranges.hpp"
-#include "training/shard/range_engine.hpp"
 #include "training/shard/shard_messages.hpp"
+#include "training/update_engine.hpp"
 
 #include <Eigen/Core>
 
@@ -121,7 +121,7 @@ private:
   std::map<std::uint32_t, std::string> endpoints_; ///< joined followers
   /// Followers holding each (worker, key).
   std::map<std::uint32_t, std::map<std::uint64_t, std::set<std::uint32_t>>> held_;
-  std::vector<std::unique_ptr<range_engine>> replica_; ///< [k] for k >= 1; [0] unused
+  std::vector<std::unique_ptr<update_engine>> replica_; ///< [k] for k >= 1; [0] unused
   std::map<std::uint32_t, std::map<std::uint64_t, compressed_message>> early_updates_;
   std::vector<waiting_evaluation> waiting_;
   std::map<std::uint32_t, shard_report> reports_;

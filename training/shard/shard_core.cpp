@@ -4,6 +4,7 @@
 #include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "training/make_round_policy.hpp"
+#include "training/shard/range_operator.hpp"
 #include "training/training_spec.hpp"
 
 #include <fmt/format.h>
@@ -99,10 +100,14 @@ shard_effects shard_core::set_up(const shard_setup& s, time_point now) {
     ranges_ = s.ranges;
     total_steps_ = s.total_steps;
     const auto range = ranges_[shard_];
-    engine_ = std::make_unique<range_engine>(cfg_, range, shard_, s.slice, s.momentum, s.version);
+    const auto dim = ranges_.back().end;
+    engine_ =
+        std::make_unique<update_engine>(cfg_, dim, range, shard_, s.slice, s.momentum, s.version);
     keys_ = make_round_policy(cfg_.mode, staleness_bound(cfg_));
-    checks_.emplace(resolve_method(cfg_).uplink, static_cast<std::size_t>(range.size()),
-                    cfg_.max_push_norm);
+    // The worker compresses this range with the run's operator on the range (a count
+    // sparsifier keeps its share: range_operator.hpp); its pushes are checked against that.
+    checks_.emplace(range_operator_spec(resolve_method(cfg_).uplink, dim, range),
+                    static_cast<std::size_t>(range.size()), cfg_.max_push_norm);
     allowance_.emplace(run_resend_allowance(range.size()));
   } catch (const std::exception& e) {
     engine_.reset();

@@ -19,8 +19,8 @@
 #include "training/resend/update_ring.hpp"
 #include "training/round_policy.hpp"
 #include "training/server/server_core.hpp"
-#include "training/shard/range_engine.hpp"
 #include "training/shard/shard_effects.hpp"
+#include "training/update_engine.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -114,7 +114,7 @@ private:
   run_config cfg_;
   std::vector<key_range> ranges_;
   std::uint64_t total_steps_ = 0;
-  std::unique_ptr<range_engine> engine_;
+  std::unique_ptr<update_engine> engine_;
   std::unique_ptr<round_policy> keys_; ///< only for push_key: the run's rule for push keys
   std::optional<push_check> checks_;
   update_ring ring_;
