@@ -16,6 +16,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace dsq {
 
@@ -45,6 +46,8 @@ struct server_state {
   /// the workers': the core names a follower by its shard, never as a worker's peer).
   std::map<std::uint32_t, caf::actor> followers;
   std::map<caf::actor_addr, std::uint32_t> follower_of;
+  /// Followers whose report came: their end is the run's, not a loss to tell the core of.
+  std::set<std::uint32_t> reported;
   /// Unexpected messages by kind: the first of each is logged, then counts (issue 29: one line
   /// each made 14,001 lines of one attacker's flood).
   kind_tally unexpected;
@@ -282,6 +285,8 @@ void on_down(Self* self, caf::down_msg& dm) {
     const auto shard = f->second;
     st.followers.erase(shard);
     st.follower_of.erase(f);
+    if (st.reported.count(shard) > 0)
+      return; // it stopped after its report, as told: the core was told all it needs
     return run(self,
                st.core->shard_lost(shard, self->system().render(dm.reason), clock_type::now()));
   }
@@ -379,8 +384,10 @@ caf::behavior server_behavior(Self* self, server_options opts) {
           run(self, core().shard_updated(u, clock_type::now()));
       },
       [=](shard_report_atom, const shard_report& r) {
-        if (from_follower(self, r.shard))
+        if (from_follower(self, r.shard)) {
+          self->state.reported.insert(r.shard);
           run(self, core().shard_reported(r, clock_type::now()));
+        }
       },
       [=](shard_tick_atom) {
         if (self->current_sender() == self->ctrl())
