@@ -495,26 +495,30 @@ private:
 } // namespace
 
 BOOST_AUTO_TEST_CASE(a_sharded_sync_identity_run_equals_the_unsharded_one_bit_for_bit) {
-  const auto cfg = cluster_run("sync", 3);
-  cluster one{cfg, 1};
-  BOOST_REQUIRE(one.run());
-  BOOST_TEST(one.problems.empty());
-  BOOST_REQUIRE(one.outcome().ok);
-  BOOST_TEST(one.outcome().summary.steps == 12u);
-  for (std::uint32_t k : {2u, 3u}) {
-    cluster many{cfg, k};
-    BOOST_REQUIRE(many.run());
-    for (const auto& p : many.problems)
-      BOOST_TEST_MESSAGE(p);
-    BOOST_TEST(many.problems.empty());
-    BOOST_REQUIRE(many.outcome().ok);
-    BOOST_TEST(many.outcome().summary.shards == k);
-    for (std::uint32_t f = 1; f < k; ++f)
-      BOOST_TEST(many.commits().at(f) == 12u);
-    const auto& a = one.outcome().model;
-    const auto& b = many.outcome().model;
-    BOOST_REQUIRE(a.size() == b.size());
-    BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0);
+  for (const std::string rule : {"mean", "median"}) { // median is coordinate-wise too
+    auto cfg = cluster_run("sync", 3);
+    cfg.aggregate = rule;
+    cluster one{cfg, 1};
+    BOOST_REQUIRE(one.run());
+    BOOST_TEST(one.problems.empty());
+    BOOST_REQUIRE(one.outcome().ok);
+    BOOST_TEST(one.outcome().summary.steps == 12u);
+    for (std::uint32_t k : {2u, 3u}) {
+      cluster many{cfg, k};
+      BOOST_REQUIRE(many.run());
+      for (const auto& p : many.problems)
+        BOOST_TEST_MESSAGE(p);
+      BOOST_TEST(many.problems.empty());
+      BOOST_REQUIRE(many.outcome().ok);
+      BOOST_TEST(many.outcome().summary.shards == k);
+      for (std::uint32_t f = 1; f < k; ++f)
+        BOOST_TEST(many.commits().at(f) == 12u);
+      const auto& a = one.outcome().model;
+      const auto& b = many.outcome().model;
+      BOOST_REQUIRE(a.size() == b.size());
+      BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0,
+                 "--aggregate=" << rule << ", K = " << k);
+    }
   }
 }
 
