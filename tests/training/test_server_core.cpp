@@ -1081,7 +1081,11 @@ BOOST_AUTO_TEST_CASE(an_unsharded_run_says_nothing_to_shards) {
 }
 
 BOOST_AUTO_TEST_CASE(a_leader_starts_only_once_every_follower_joined_and_sets_each_up) {
-  leading l{small_run(), 3};
+  auto cfg = small_run();
+  cfg.aggregate = "median";
+  cfg.max_push_norm = 50;
+  cfg.metrics = "/nonexistent/metrics.csv"; // the leader's own paths stay its own
+  leading l{cfg, 3};
   BOOST_TEST((l.core.now_in() == server_core::phase::waiting)); // the workers are there
   auto first = l.join(1);
   auto setups = to_shards<shard_setup>(first);
@@ -1092,6 +1096,9 @@ BOOST_AUTO_TEST_CASE(a_leader_starts_only_once_every_follower_joined_and_sets_ea
   BOOST_TEST(s.version == 0u);
   BOOST_TEST(s.slice.size() == l.ranges[1].size());
   BOOST_TEST(s.config.seed == l.cfg.seed);
+  BOOST_TEST(s.config.aggregate == "median"); // a follower aggregates as the leader does
+  BOOST_TEST(s.config.max_push_norm == 50.0);
+  BOOST_TEST(s.config.metrics.empty());
   BOOST_TEST((l.core.now_in() == server_core::phase::waiting));
   auto again = l.join(1);
   BOOST_REQUIRE(effects<refuse_shard>(again).size() == 1u);

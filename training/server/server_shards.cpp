@@ -135,8 +135,13 @@ server_effects server_core::shard_joined(peer_id peer, const shard_join& j, time
   if (opts_.elastic)
     report_.say(fmt::format("shard {} joined ({}); {} of {} followers", j.shard,
                             log_safe(j.endpoint), shards_->joined_count(), shards_->count() - 1));
-  out_.push_back(send_to_shard{
-      j.shard, shards_->setup_for(j.shard, shared_training_part(opts_.cfg), total_steps_)});
+  // What workers get, and what a server needs beyond it: a follower aggregates, bounds pushes
+  // and gives seats as the leader does.
+  auto shared = shared_training_part(opts_.cfg);
+  shared.aggregate = opts_.cfg.aggregate;
+  shared.max_push_norm = opts_.cfg.max_push_norm;
+  shared.max_workers = opts_.cfg.max_workers;
+  out_.push_back(send_to_shard{j.shard, shards_->setup_for(j.shard, shared, total_steps_)});
   maybe_start();
   return take();
 }
