@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(leader_follower_and_two_workers_equal_the_local_run) {
 }
 
 // A follower killed mid-run: the run ends non-zero with a line naming the shard, and every
-// process ends (the cluster kills what is left only after the assertions).
+// process ends by itself (the cluster kills what is left only after the assertions).
 BOOST_AUTO_TEST_CASE(a_follower_killed_mid_run_fails_the_run_naming_the_shard) {
   cluster c{"shards-killed"};
   c.start_server(concat({"--servers=2"}, concat(shard_run(1'000'000), {"--compressor=fp16"})));
@@ -130,8 +130,10 @@ BOOST_AUTO_TEST_CASE(a_follower_killed_mid_run_fails_the_run_naming_the_shard) {
   BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "processes left after the follower's loss");
   BOOST_TEST(!c.server().status()->success());
   BOOST_TEST(c.server().err().find("shard 1") != std::string::npos, c.server().report());
-  BOOST_TEST(!w1.status()->success());
-  BOOST_TEST(!w2.status()->success());
+  // The workers end too: with an error naming the shard, or on the leader's farewell (which
+  // tells them the run's failure), whichever reaches them first.
+  BOOST_TEST(!w1.running());
+  BOOST_TEST(!w2.running());
 }
 
 // dsq launch --servers=2 without a host file: the leader, one follower and the workers here.
