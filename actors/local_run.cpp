@@ -1,6 +1,7 @@
 #include "actors/local_run.hpp"
 
 #include "actors/fault_link.hpp"
+#include "actors/shard_follower.hpp"
 #include "actors/worker.hpp"
 
 #include "net/protocol/atoms.hpp"
@@ -276,9 +277,22 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
   auto server = spawn_parameter_server(sys, std::move(opts));
   caf::scoped_actor self{sys};
   self->monitor(server);
+  // --servers=K: shards 1..K−1 as actors of this process; they join the leader at once, and the
+  // workers find them by shard (the welcome's endpoints are empty).
+  std::vector<caf::actor> shards(1);
+  for (std::uint32_t k = 1; k < cfg.servers; ++k) {
+    follower_options f;
+    f.shard = k;
+    f.shards = static_cast<std::uint32_t>(cfg.servers);
+    f.leader = server;
+    f.on_line = hooks.on_line;
+    shards.push_back(spawn_shard_follower(sys, std::move(f)));
+  }
+  if (cfg.servers <= 1)
+    shards.clear();
   // A worker that fails (its model returned what cannot be trained on, ...) fails the run: it
   // is this process's own code, not a peer that may come back.
-  for (const auto& worker : spawn_local_workers(sys, server, setup, cfg.workers))
+  for (const auto& worker : spawn_local_workers(sys, server, setup, cfg.workers, true, {}, shards))
     self->monitor(worker);
   bool done = false, stop_sent = false;
   std::string worker_failure;

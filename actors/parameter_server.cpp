@@ -16,6 +16,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace dsq {
 
@@ -26,6 +27,8 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using goodbye_atom = caf::atom_constant<caf::atom("goodbye")>;
 /// From the server to itself: a worker's connection was lost (see the down handler).
 using lost_atom = caf::atom_constant<caf::atom("lost")>;
+/// From the server to itself: the end's wait for the followers' reports is over.
+using shard_tick_atom = caf::atom_constant<caf::atom("shardtick")>;
 
 struct server_state {
   std::optional<server_core> core;
@@ -39,6 +42,12 @@ struct server_state {
   /// The updates the core's ring keeps, by version: one shared message each, which every
   /// recipient and every resend share (in one process, the payload is never copied).
   std::map<std::uint64_t, caf::message> updates;
+  /// Sharded runs: the followers' actors by shard, and the other way round (kept apart from
+  /// the workers': the core names a follower by its shard, never as a worker's peer).
+  std::map<std::uint32_t, caf::actor> followers;
+  std::map<caf::actor_addr, std::uint32_t> follower_of;
+  /// Followers whose report came: their end is the run's, not a loss to tell the core of.
+  std::set<std::uint32_t> reported;
   /// Unexpected messages by kind: the first of each is logged, then counts (issue 29: one line
   /// each made 14,001 lines of one attacker's flood).
   kind_tally unexpected;
@@ -82,6 +91,15 @@ peer_id peer_of(Self* self, const caf::actor& worker) {
   st.peers.emplace(worker.address(), peer);
   st.handles.emplace(peer, worker);
   return peer;
+}
+
+/// True if the current message comes from the actor that joined as follower `shard`.
+template <class Self>
+bool from_follower(Self* self, std::uint32_t shard) {
+  auto sender = self->current_sender();
+  auto& followers = self->state.followers;
+  auto it = followers.find(shard);
+  return sender && it != followers.end() && it->second.address() == sender;
 }
 
 /// Drops `peer` once the core no longer names it.
@@ -174,6 +192,29 @@ void request_evaluation(Self* self, evaluation_request& e) {
           });
 }
 
+/// Sends one of the leader's messages to follower `f.shard`, on its one ordered channel.
+template <class Self>
+void send_to_follower(Self* self, send_to_shard& f) {
+  auto& st = self->state;
+  auto it = st.followers.find(f.shard);
+  if (it == st.followers.end())
+    return; // gone: the core hears of it through its down message
+  const auto& to = it->second;
+  std::visit(
+      [&](auto& m) {
+        using type = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<type, shard_setup>)
+          self->send(to, shard_setup_atom::value, std::move(m));
+        else if constexpr (std::is_same_v<type, round_commit>)
+          self->send(to, commit_atom::value, std::move(m));
+        else if constexpr (std::is_same_v<type, member_change>)
+          self->send(to, member_atom::value, m);
+        else
+          self->send(to, shard_end_atom::value, std::move(m));
+      },
+      f.what);
+}
+
 /// Ends the server and its evaluator.
 template <class Self>
 void stop(Self* self, const stop_server& s) {
@@ -209,10 +250,20 @@ void run(Self* self, server_effects effects) {
     } else if (auto* t = std::get_if<arm_timer>(&effect)) {
       if (t->which == server_timer::liveness)
         self->delayed_send(self, t->after, tick_atom::value);
+      else if (t->which == server_timer::shard_reports)
+        self->delayed_send(self, t->after, shard_tick_atom::value);
       else
         self->delayed_send(self, t->after, goodbye_atom::value);
     } else if (auto* d = std::get_if<defer_loss>(&effect)) {
       self->send(self, lost_atom::value, st.handles.at(d->peer).address(), d->why);
+    } else if (auto* f = std::get_if<send_to_shard>(&effect)) {
+      send_to_follower(self, *f);
+    } else if (auto* r = std::get_if<refuse_shard>(&effect)) {
+      if (auto it = st.handles.find(r->peer); it != st.handles.end()) {
+        self->send(it->second, shard_end_atom::value, shard_end{true, r->why});
+        st.peers.erase(it->second.address());
+        st.handles.erase(it);
+      }
     } else {
       stop(self, std::get<stop_server>(effect));
     }
@@ -230,6 +281,15 @@ void on_down(Self* self, caf::down_msg& dm) {
                                            self->system().render(dm.reason) +
                                            "), probably on a message it could not decode; no "
                                            "worker can be reached"));
+  if (auto f = st.follower_of.find(dm.source); f != st.follower_of.end()) {
+    const auto shard = f->second;
+    st.followers.erase(shard);
+    st.follower_of.erase(f);
+    if (st.reported.count(shard) > 0)
+      return; // it stopped after its report, as told: the core was told all it needs
+    return run(self,
+               st.core->shard_lost(shard, self->system().render(dm.reason), clock_type::now()));
+  }
   auto peer = peer_at(self, dm.source);
   if (!peer)
     return;
@@ -291,6 +351,54 @@ caf::behavior server_behavior(Self* self, server_options opts) {
                                        clock_type::now()));
       },
       [=](tick_atom) { run(self, core().tick(clock_type::now())); },
+      // -- follower shards (sharded runs; net/PROTOCOL.md, "Shards") --
+      [=](shard_join_atom, const shard_join& j) {
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (!sender || self->state.followers.count(j.shard) > 0) {
+          if (sender) // a second follower for the same range; other refusals are the core's
+            self->send(sender, shard_end_atom::value,
+                       shard_end{true, fmt::format("shard {} has joined already", j.shard)});
+          return;
+        }
+        auto& s = self->state;
+        s.followers.emplace(j.shard, sender);
+        s.follower_of.emplace(sender.address(), j.shard);
+        self->monitor(sender);
+        auto peer = s.next_peer++;
+        s.peers.emplace(sender.address(), peer);
+        s.handles.emplace(peer, sender);
+        run(self, core().shard_joined(peer, j, clock_type::now()));
+        if (auto it = s.handles.find(peer); it != s.handles.end()) { // joined: a follower now
+          s.peers.erase(sender.address());
+          s.handles.erase(it);
+        } else { // refused (refuse_shard closed it)
+          s.followers.erase(j.shard);
+          s.follower_of.erase(sender.address());
+          self->demonitor(sender);
+        }
+      },
+      [=](held_atom, const slice_held& h) {
+        if (from_follower(self, h.shard))
+          run(self, core().shard_held(h, clock_type::now()));
+      },
+      [=](refused_atom, const slice_refused& r) {
+        if (from_follower(self, r.shard))
+          run(self, core().shard_refused(r, clock_type::now()));
+      },
+      [=](update_atom, const model_update& u) {
+        if (u.shard > 0 && from_follower(self, u.shard))
+          run(self, core().shard_updated(u, clock_type::now()));
+      },
+      [=](shard_report_atom, const shard_report& r) {
+        if (from_follower(self, r.shard)) {
+          self->state.reported.insert(r.shard);
+          run(self, core().shard_reported(r, clock_type::now()));
+        }
+      },
+      [=](shard_tick_atom) {
+        if (self->current_sender() == self->ctrl())
+          run(self, core().shard_reports_tick(clock_type::now()));
+      },
       [=](goodbye_atom) {
         if (self->current_sender() == self->ctrl())
           run(self, core().goodbye_tick(clock_type::now()));
@@ -339,6 +447,7 @@ server_options make_server_options(const run_config& cfg, training_setup setup) 
                                    std::max(cfg.workers, cfg.min_workers), samples));
   opts.setup = std::move(setup);
   opts.verbose = !cfg.quiet;
+  opts.shards = static_cast<std::uint32_t>(cfg.servers);
   return opts;
 }
 

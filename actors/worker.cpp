@@ -4,6 +4,7 @@
 #include "base/os/cpu_affinity.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
+#include "training/shard/worker_shards.hpp"
 #include "training/worker/worker_core.hpp"
 
 #include <caf/all.hpp>
@@ -13,7 +14,10 @@
 
 #include <chrono>
 #include <exception>
+#include <map>
+#include <memory>
 #include <optional>
+#include <thread>
 #include <variant>
 
 namespace dsq {
@@ -23,6 +27,8 @@ namespace {
 using send_push_atom = caf::atom_constant<caf::atom("send_push")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using lost_again_atom = caf::atom_constant<caf::atom("lost_again")>;
+/// From a connecting thread to the worker: follower `shard`'s actor (invalid: unreachable).
+using shard_conn_atom = caf::atom_constant<caf::atom("shardconn")>;
 using clock_type = std::chrono::steady_clock;
 
 struct worker_state {
@@ -35,6 +41,18 @@ struct worker_state {
   /// The last push sent and not yet known to be in the server's hands, as the message that
   /// went: a resend is the same bytes by construction, and sending it again copies no payload.
   caf::message unacked;
+  /// Where the core's next message goes: the server, or in a sharded run the shard a
+  /// multiplexer's send_to names.
+  caf::actor to;
+  /// Sharded runs (from the leader's welcome naming K > 1 shards): the multiplexer between the
+  /// core and the K connections (training/shard/worker_shards.hpp), the followers' actors by
+  /// shard (index 0: the leader, `server`) and the shard of each actor.
+  std::unique_ptr<worker_shards> mux;
+  std::vector<caf::actor> shards;
+  std::map<caf::actor_addr, std::uint32_t> shard_of;
+  /// The leader's grants (version, number) that came while the K welcomes were being joined:
+  /// the core takes a grant only once welcomed, so they are handed on after the welcome.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> early_grants;
 
   static inline const char* name = "dsq_worker";
 };
@@ -55,27 +73,27 @@ template <class Self>
 void perform(Self* self, worker_effect::send_push& fx) {
   auto& st = self->state;
   st.unacked = caf::make_message(push_atom::value, std::move(fx.push));
-  self->send(st.server, st.unacked);
+  self->send(st.to, st.unacked);
 }
 
 template <class Self>
 void perform(Self* self, worker_effect::resend_push&) {
-  self->send(self->state.server, self->state.unacked);
+  self->send(self->state.to, self->state.unacked);
 }
 
 template <class Self>
 void perform(Self* self, worker_effect::send_probe& fx) {
-  self->send(self->state.server, probe_atom::value, fx.pushed);
+  self->send(self->state.to, probe_atom::value, fx.pushed);
 }
 
 template <class Self>
 void perform(Self* self, worker_effect::send_status& fx) {
-  self->send(self->state.server, status_atom::value, fx.version);
+  self->send(self->state.to, status_atom::value, fx.version);
 }
 
 template <class Self>
 void perform(Self* self, worker_effect::send_heartbeat&) {
-  self->send(self->state.server, heartbeat_atom::value);
+  self->send(self->state.to, heartbeat_atom::value);
 }
 
 template <class Self>
@@ -84,12 +102,12 @@ void perform(Self* self, worker_effect::send_register& fx) {
   worker_hello hello{protocol_version, self, st.opts.host};
   hello.returning = fx.returning;
   hello.previous_id = fx.previous_id;
-  self->send(st.server, register_atom::value, std::move(hello));
+  self->send(st.to, register_atom::value, std::move(hello));
 }
 
 template <class Self>
 void perform(Self* self, worker_effect::send_data_request& fx) {
-  self->send(self->state.server, data_atom::value, fx.request);
+  self->send(self->state.to, data_atom::value, fx.request);
 }
 
 template <class Self>
@@ -158,10 +176,59 @@ void perform(Self* self, worker_effect::stop& fx) {
 /// Carries out what the core asked for, in order.
 template <class Self>
 void act(Self* self, worker_effects effects) {
+  self->state.to = self->state.server;
   for (auto& effect : effects)
     std::visit([self](auto& fx) { perform(self, fx); }, effect);
   if (!self->state.core->retransmit().unacknowledged())
     self->state.unacked = caf::message{}; // in the server's hands: no resend needs it
+}
+
+/// Opens the connection to follower `c.shard`: its actor comes back as (shard_conn_atom, shard,
+/// actor), from this process's followers at once, else from a thread that may block.
+template <class Self>
+void connect_follower(Self* self, const worker_shard_effect::connect& c) {
+  auto& st = self->state;
+  if (c.endpoint.empty()) {
+    caf::actor follower;
+    if (c.shard < st.opts.local_shards.size())
+      follower = st.opts.local_shards[c.shard];
+    self->send(self, shard_conn_atom::value, c.shard, follower);
+    return;
+  }
+  if (!st.opts.connect_shard) {
+    self->send(self, shard_conn_atom::value, c.shard, caf::actor{});
+    return;
+  }
+  std::thread{[connect = st.opts.connect_shard, endpoint = c.endpoint, shard = c.shard,
+               me = caf::actor{self}] {
+    caf::actor follower;
+    try {
+      follower = connect(endpoint);
+    } catch (const std::exception&) {
+    }
+    caf::anon_send(me, shard_conn_atom::value, shard, follower);
+  }}.detach();
+}
+
+/// Carries out what the multiplexer asked for, in order.
+template <class Self>
+void act_sharded(Self* self, worker_shard_effects effects) {
+  auto& st = self->state;
+  for (auto& effect : effects) {
+    if (auto* s = std::get_if<worker_shard_effect::send_to>(&effect)) {
+      if (s->shard >= st.shards.size() || !st.shards[s->shard])
+        continue; // not connected (yet, or any more): the multiplexer hears of it
+      st.to = st.shards[s->shard];
+      std::visit([self](auto& fx) { perform(self, fx); }, s->effect);
+    } else if (auto* c = std::get_if<worker_shard_effect::connect>(&effect)) {
+      connect_follower(self, *c);
+    } else {
+      st.to = st.server;
+      std::visit([self](auto& fx) { perform(self, fx); },
+                 std::get<worker_shard_effect::local>(effect).effect);
+    }
+  }
+  st.to = st.server;
 }
 
 /// Computes and pushes a gradient if one is due, timing the computation: a straggler's delay
@@ -178,18 +245,55 @@ void compute_if_due(Self* self) {
   } catch (const std::exception& e) {
     // The model returned what cannot be trained on (worker_engine::compute): the worker stops
     // with the engine's one-line error, and the run with it.
-    act(self, core.compute_failed(e.what()));
+    if (auto& mux = self->state.mux)
+      act_sharded(self, mux->route(core.compute_failed(e.what()), clock_type::now()));
+    else
+      act(self, core.compute_failed(e.what()));
     return;
   }
-  act(self, core.push(std::move(push), started, clock_type::now()));
+  if (auto& mux = self->state.mux)
+    act_sharded(self, mux->push(std::move(push), started, clock_type::now()));
+  else
+    act(self, core.push(std::move(push), started, clock_type::now()));
 }
 
 /// Hands an event to the core with the time it happened, carries out what the core asks, then
 /// computes if a gradient became due.
 template <class Self, class Event>
 void handle(Self* self, Event&& event) {
-  act(self, event(*self->state.core, clock_type::now()));
+  if (auto& mux = self->state.mux)
+    act_sharded(self, mux->route(event(*self->state.core, clock_type::now()), clock_type::now()));
+  else
+    act(self, event(*self->state.core, clock_type::now()));
   compute_if_due(self);
+}
+
+/// The shard the current message comes from (0: the leader), if it is one of the run's.
+template <class Self>
+std::optional<std::uint32_t> sender_shard(Self* self) {
+  auto& st = self->state;
+  auto sender = self->current_sender();
+  if (!sender)
+    return std::nullopt;
+  if (sender == st.server.address())
+    return 0;
+  if (auto it = st.shard_of.find(caf::actor_cast<caf::actor_addr>(sender)); it != st.shard_of.end())
+    return it->second;
+  return std::nullopt;
+}
+
+/// In a sharded run, hands a message of shard `shard` to the multiplexer (and returns true);
+/// `event` is its handler of that message.
+template <class Self, class Event>
+bool handle_sharded(Self* self, Event&& event) {
+  auto& st = self->state;
+  if (!st.mux)
+    return false;
+  if (auto shard = sender_shard(self)) {
+    act_sharded(self, event(*st.mux, *shard, clock_type::now()));
+    compute_if_due(self);
+  }
+  return true; // from no shard of this run: ignored
 }
 
 using time_point = worker_core::time_point;
@@ -212,7 +316,20 @@ void start_worker(Self* self, caf::actor server, worker_options opts) {
                   clock_type::now());
   self->monitor(server);
   self->set_down_handler([=](caf::down_msg& dm) {
-    if (dm.source == self->state.server) // else a server this worker has left behind
+    auto& s = self->state;
+    if (s.mux) { // the leader's loss or a follower's: the multiplexer's to judge
+      std::optional<std::uint32_t> shard;
+      if (dm.source == s.server)
+        shard = 0;
+      else if (auto it = s.shard_of.find(dm.source); it != s.shard_of.end())
+        shard = it->second;
+      if (shard) {
+        act_sharded(self, s.mux->on_shard_lost(*shard, clock_type::now()));
+        compute_if_due(self);
+      }
+      return;
+    }
+    if (dm.source == s.server) // else a server this worker has left behind
       handle(self, [](worker_core& core, time_point) { return core.on_server_lost(); });
   });
   act(self, st.core->start(st.opts.self_register, clock_type::now()));
@@ -225,6 +342,37 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
   return {
       [=](welcome_atom, welcome& w) {
         auto& st = self->state;
+        const bool leader = self->current_sender() == st.server.address();
+        if (!st.mux && leader && worker_shards::sharded(w)) {
+          // The leader names K > 1 shards: from now on the multiplexer sits between the core
+          // and the K connections.
+          st.mux = std::make_unique<worker_shards>(*st.core, st.opts.server_timeout);
+          st.shards.assign(w.shards.count(), caf::actor{});
+          st.shards[0] = st.server;
+        }
+        if (st.mux) {
+          auto shard = sender_shard(self);
+          if (!shard)
+            return;
+          if (*shard == 0) {
+            if (st.opts.on_welcome) // the whole model's size bounds the messages
+              st.opts.on_welcome(w.shards.ranges.empty() ? w.model.size()
+                                                         : w.shards.ranges.back().end);
+            if (st.opts.pin_process && st.core->takes_welcome())
+              pin_process_to_cpu_slot(static_cast<int>(w.worker_id) + 1);
+          }
+          if (st.mux->welcome_completes(*shard, w) && st.core->starts_up_on_welcome())
+            self->send(st.server, starting_atom::value);
+          act_sharded(self, st.mux->on_welcome(*shard, w, clock_type::now()));
+          if (!st.mux->assembling() && !st.early_grants.empty()) {
+            auto grants = std::move(st.early_grants);
+            st.early_grants.clear();
+            for (auto [version, number] : grants)
+              act_sharded(self, st.mux->on_grant(0, version, number, clock_type::now()));
+          }
+          compute_if_due(self);
+          return;
+        }
         if (st.opts.on_welcome)
           st.opts.on_welcome(w.model.size());
         if (st.opts.pin_process && st.core->takes_welcome())
@@ -234,40 +382,102 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
           self->send(st.server, starting_atom::value);
         handle(self, [&](worker_core& core, time_point) { return core.on_welcome(w); });
       },
+      [=](shard_conn_atom, std::uint32_t shard, caf::actor follower) {
+        auto& st = self->state;
+        if (self->current_sender() && self->current_sender()->node() != self->node())
+          return; // only this process's connecting threads say so
+        if (!st.mux || shard == 0 || shard >= st.shards.size())
+          return;
+        if (!follower) {
+          act_sharded(self, st.mux->on_shard_lost(shard, clock_type::now()));
+          return compute_if_due(self);
+        }
+        st.shards[shard] = follower;
+        st.shard_of[follower.address()] = shard;
+        self->monitor(follower);
+        act_sharded(self, st.mux->on_shard_connected(shard, clock_type::now()));
+        compute_if_due(self);
+      },
       [=](chunk_atom, const data_chunk& c) {
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_data_chunk(k, c, now);
+            }))
+          return;
         handle(self, [&](worker_core& core, time_point now) { return core.on_data_chunk(c, now); });
       },
       [=](reshard_atom, const shard_assignment& shard) {
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_reshard(k, shard, now);
+            }))
+          return;
         handle(self, [&](worker_core& core, time_point) { return core.on_reshard(shard); });
       },
       [=](update_atom, model_update& u) {
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_update(k, u, now);
+            }))
+          return;
         handle(self, [&](worker_core& core, time_point now) { return core.on_update(u, now); });
       },
       [=](grant_atom, std::uint64_t version, std::uint64_t number) {
+        auto& st = self->state;
+        if (st.mux && st.mux->assembling() &&
+            sender_shard(self) == std::optional<std::uint32_t>{0}) {
+          st.early_grants.emplace_back(version, number);
+          return;
+        }
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_grant(k, version, number, now);
+            }))
+          return;
         handle(self, [=](worker_core& core, time_point now) {
           return core.on_grant(version, number, now);
         });
       },
       [=](resend_atom, std::uint64_t key) {
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_resend(k, key, now);
+            }))
+          return;
         handle(self, [=](worker_core& core, time_point) { return core.on_resend(key); });
       },
       [=](sent_atom, std::uint64_t latest) {
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_sent(k, latest, now);
+            }))
+          return;
         handle(self, [=](worker_core& core, time_point) { return core.on_sent(latest); });
       },
       [=](ack_atom, std::uint64_t key) {
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_ack(k, key, now);
+            }))
+          return;
         handle(self, [=](worker_core& core, time_point now) { return core.on_ack(key, now); });
       },
       [=](resync_atom, welcome& w) {
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_resync(k, w, now);
+            }))
+          return;
         handle(self, [&](worker_core& core, time_point now) { return core.on_resync(w, now); });
       },
       // A farewell's reason comes from the network and ends up in a log line: capped and
       // made printable first (base/log_text.hpp).
       [=](shutdown_atom, farewell f) {
         f.reason = log_safe(f.reason, log_text_chars);
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_shutdown(k, f, now);
+            }))
+          return;
         handle(self, [&](worker_core& core, time_point now) { return core.on_shutdown(f, now); });
       },
       [=](reject_atom, farewell f) {
         f.reason = log_safe(f.reason, log_text_chars);
+        if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
+              return m.on_reject(k, f, now);
+            }))
+          return;
         handle(self, [&](worker_core& core, time_point) { return core.on_reject(f); });
       },
       [=](reconnect_atom, caf::actor new_server) {
@@ -288,6 +498,10 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
         handle(self, [](worker_core& core, time_point) { return core.on_leave(); });
       },
       [=](retry_atom) {
+        if (auto& mux = self->state.mux) {
+          act_sharded(self, mux->on_retry_timer(clock_type::now()));
+          return compute_if_due(self);
+        }
         handle(self, [](worker_core& core, time_point now) { return core.on_retry_timer(now); });
       },
       [=](send_push_atom) {
@@ -307,7 +521,8 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
 std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
                                             const training_setup& setup, std::size_t n,
                                             bool detached,
-                                            std::function<void(caf::actor)> on_server_lost) {
+                                            std::function<void(caf::actor)> on_server_lost,
+                                            std::vector<caf::actor> local_shards) {
   std::vector<caf::actor> workers;
   for (std::size_t i = 0; i < n; ++i) {
     worker_options opts;
@@ -316,6 +531,7 @@ std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::a
     opts.cpu_slot = static_cast<int>(i);
     opts.detached = detached;
     opts.on_server_lost = on_server_lost;
+    opts.local_shards = local_shards;
     workers.push_back(spawn_worker(sys, server, std::move(opts)));
     caf::anon_send(server, register_atom::value,
                    worker_hello{protocol_version, workers.back(), "local"});

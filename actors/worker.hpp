@@ -42,6 +42,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dsq {
 
@@ -90,6 +91,14 @@ struct worker_options {
   /// Called with the number of parameters of the model each welcome states, before the worker
   /// takes it (dsq worker: bounds the messages it accepts from then on by that model).
   std::function<void(std::uint64_t parameters)> on_welcome;
+  /// Sharded runs (--servers=K > 1): the followers' actors by shard (index 0 unused) when they
+  /// are in this process (dsq local); a welcome's empty endpoint names them.
+  std::vector<caf::actor> local_shards;
+  /// Sharded runs across processes (dsq worker): opens the connection to the follower at
+  /// `endpoint` ("host:port", TLS as for the leader) and returns its actor, or an invalid
+  /// handle (after saying why on its own) when it cannot be reached. Called on a thread of its
+  /// own: it may block.
+  std::function<caf::actor(const std::string& endpoint)> connect_shard;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).
@@ -103,6 +112,7 @@ caf::actor spawn_worker(caf::actor_system& sys, caf::actor server, worker_option
 std::vector<caf::actor> spawn_local_workers(caf::actor_system& sys, const caf::actor& server,
                                             const training_setup& setup, std::size_t n,
                                             bool detached = true,
-                                            std::function<void(caf::actor)> on_server_lost = {});
+                                            std::function<void(caf::actor)> on_server_lost = {},
+                                            std::vector<caf::actor> local_shards = {});
 
 } // namespace dsq

@@ -135,6 +135,41 @@ void check_aggregate(const run_config& cfg) {
 
 } // namespace
 
+void check_shards(const run_config& cfg) {
+  const auto k = std::to_string(cfg.servers);
+  if (cfg.servers == 0)
+    throw config_error("--servers=0: at least one parameter-server shard is needed (1: unsharded)");
+  if (cfg.servers > max_servers)
+    throw config_error("--servers=" + k + ": at most " + std::to_string(max_servers) + " shards");
+  if (cfg.shard_index > 0 || !cfg.leader.empty()) {
+    if (cfg.leader.empty())
+      throw config_error("--shard-index=" + std::to_string(cfg.shard_index) +
+                         " starts a follower shard: give --leader=HOST:PORT of shard 0");
+    if (cfg.shard_index == 0 || cfg.shard_index >= cfg.servers)
+      throw config_error("--shard-index=" + std::to_string(cfg.shard_index) +
+                         ": a follower of --leader is shard 1.." + std::to_string(cfg.servers - 1) +
+                         " of --servers=" + k + " (give both, as the leader has them)");
+    if (cfg.leader.rfind(':') == std::string::npos)
+      throw config_error("--leader=" + cfg.leader + ": expected HOST:PORT of shard 0");
+  }
+  if (!cfg.advertise.empty() && cfg.shard_index == 0)
+    throw config_error("--advertise is for a follower shard (--shard-index=k): workers find the "
+                       "leader at its own address");
+  if (cfg.servers == 1)
+    return;
+  const auto limit = "--servers=" + k + ": ";
+  if (!cfg.checkpoint.empty() || !cfg.resume.empty())
+    throw config_error(limit + "checkpoints of a sharded run are not available yet: drop "
+                               "--checkpoint/--resume or run with --servers=1");
+  if (cfg.verify_replicas > 0)
+    throw config_error(limit + "--verify-replicas is not available with shards yet: drop it or "
+                               "run with --servers=1");
+  if (cfg.aggregate.rfind("krum", 0) == 0)
+    throw config_error(limit + "--aggregate=" + cfg.aggregate +
+                       " compares whole gradients, which no shard holds: use median or "
+                       "trimmed-mean:f=F (coordinate-wise), or --servers=1");
+}
+
 void validate(const run_config& cfg) {
   auto m = resolve_method(cfg);
   check_compressor(cfg.compressor, "compressor");
@@ -208,6 +243,7 @@ void validate(const run_config& cfg) {
     throw config_error("--data-dir=" + cfg.data_dir + ": no such directory");
   if (cfg.max_workers > 0 && cfg.max_workers < std::max(cfg.min_workers, std::uint64_t{1}))
     throw config_error("--max-workers is below --min-workers");
+  check_shards(cfg);
 }
 
 run_config shared_training_part(const run_config& cfg) {
@@ -238,6 +274,9 @@ run_config shared_training_part(const run_config& cfg) {
   shared.tls_key = defaults.tls_key;
   shared.tls_ca = defaults.tls_ca;
   shared.insecure = defaults.insecure;
+  shared.shard_index = defaults.shard_index;
+  shared.leader = defaults.leader;
+  shared.advertise = defaults.advertise;
   shared.quiet = defaults.quiet;
   shared.data_dir = defaults.data_dir;
   shared.data_origin = defaults.data_origin;

@@ -26,6 +26,14 @@ std::uint64_t worker_cap(const run_config& cfg);
 /// τ of async mode: --staleness, or 4 when not given.
 std::uint64_t staleness_bound(const run_config& cfg);
 
+/// The most shards --servers may ask for.
+inline constexpr std::uint64_t max_servers = 64;
+
+/// The checks of --servers, --shard-index, --leader and --advertise (part of validate): K in
+/// 1..max_servers, a follower's index in 1..K−1 with its leader, and what a sharded run does
+/// not do yet (checkpoints, --verify-replicas, Krum), each refused naming the fix.
+void check_shards(const run_config& cfg);
+
 /// How many times as long worker `id` takes per gradient (--slow-worker); 1 if not listed.
 double slow_factor(const run_config& cfg, std::uint32_t id);
 

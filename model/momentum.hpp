@@ -20,6 +20,14 @@ public:
   // Throws std::invalid_argument if x or u do not have the buffer's dimension.
   void apply(Eigen::Ref<Eigen::VectorXf> x, const Eigen::VectorXf& u, float lr);
 
+  // The same step on the coordinates [begin, begin + u.size()) alone: x is that slice of the
+  // replica, and only that slice of m moves. A sharded run (--servers=K) applies each shard's
+  // slice update so; the arithmetic is apply()'s, coordinate by coordinate, so the slices of K
+  // shards give bit for bit what one update of the whole vector would. Throws
+  // std::invalid_argument if x and u differ in size or the slice does not fit the buffer.
+  void apply_slice(Eigen::Index begin, Eigen::Ref<Eigen::VectorXf> x, const Eigen::VectorXf& u,
+                   float lr);
+
   // The velocity m, for checkpoints and for tests.
   Eigen::VectorXf& buffer() { return buffer_; }
   const Eigen::VectorXf& buffer() const { return buffer_; }

@@ -4,6 +4,7 @@
 #include "training/robust_aggregate.hpp"
 
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace dsq {
@@ -85,6 +86,24 @@ void apply_update(const compressed_message& c, float lr, momentum* mom, Eigen::V
   scratch.resize(x.size());
   decompress(c, std::span<float>{scratch.data(), static_cast<std::size_t>(scratch.size())});
   mom->apply(x, scratch, lr);
+}
+
+void apply_update_slice(const compressed_message& c, std::size_t begin, float lr, momentum* mom,
+                        Eigen::VectorXf& x, Eigen::VectorXf& scratch) {
+  const auto n = c.dimension();
+  if (begin > static_cast<std::size_t>(x.size()) || n > static_cast<std::size_t>(x.size()) - begin)
+    throw std::invalid_argument("apply_update_slice: a slice of " + std::to_string(n) +
+                                " coordinates at " + std::to_string(begin) +
+                                " does not fit a model of " + std::to_string(x.size()));
+  if (mom == nullptr) {
+    add_scaled(c, -lr, std::span<float>{x.data() + begin, n});
+    return;
+  }
+  scratch.resize(static_cast<Eigen::Index>(n));
+  decompress(c, std::span<float>{scratch.data(), n});
+  mom->apply_slice(static_cast<Eigen::Index>(begin),
+                   x.segment(static_cast<Eigen::Index>(begin), static_cast<Eigen::Index>(n)),
+                   scratch, lr);
 }
 
 std::uint64_t replica_digest(const Eigen::VectorXf& x) {

@@ -83,6 +83,14 @@ compressed_message server_aggregate(std::span<const compressed_message> pushes, 
 void apply_update(const compressed_message& c, float lr, momentum* mom, Eigen::VectorXf& x,
                   Eigen::VectorXf& scratch);
 
+/// Step 4 for one shard's slice update in a sharded run (--servers=K): c updates the
+/// coordinates [begin, begin + c.dimension()) of the full replica x (and of the momentum buffer,
+/// which spans all of x). The same arithmetic as apply_update() on that slice alone, so a
+/// replica that applies the K slices of a version equals, bit for bit, each shard's engine
+/// applying its own. Throws std::invalid_argument if the slice does not fit x.
+void apply_update_slice(const compressed_message& c, std::size_t begin, float lr, momentum* mom,
+                        Eigen::VectorXf& x, Eigen::VectorXf& scratch);
+
 /// A 64-bit digest of the bits of x (never 0): replicas that apply the same updates are equal
 /// bit for bit, so equal digests are what a healthy run shows.
 std::uint64_t replica_digest(const Eigen::VectorXf& x);

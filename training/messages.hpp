@@ -8,6 +8,7 @@
 #include "config/run_config.hpp"
 #include "model/data_identity.hpp"
 #include "training/membership.hpp"
+#include "training/shard/key_ranges.hpp"
 #include "training/worker_snapshot.hpp"
 
 #include <cstdint>
@@ -17,7 +18,19 @@
 namespace dsq {
 
 /// Bumped whenever a message below changes shape; server and worker must agree on it.
-inline constexpr std::uint32_t protocol_version = 8;
+inline constexpr std::uint32_t protocol_version = 9;
+
+/// The shards of a run (--servers=K, key_ranges.hpp), as the welcome of shard 0 tells a worker:
+/// empty in an unsharded run.
+struct shard_map {
+  std::vector<key_range> ranges;      ///< shard k owns ranges[k]; size K, or empty
+  std::vector<std::string> endpoints; ///< "host:port" of shard k (k >= 1; "" within a process)
+
+  /// The number of shards (1 for an unsharded run).
+  std::uint32_t count() const {
+    return ranges.empty() ? 1 : static_cast<std::uint32_t>(ranges.size());
+  }
+};
 
 /// Server -> worker, with welcome_atom: everything a worker needs to take part from `version`
 /// on. The model is sent in full precision so that the new replica equals the others exactly.
@@ -38,6 +51,10 @@ struct welcome {
   /// The data the server trains on (its concrete spec, never `auto`, shape and fingerprint): a
   /// worker loads that spec and is refused if what it loaded differs.
   data_identity data;
+  /// Sharded runs: the shard that sent this welcome; `model` and `momentum` are its key range.
+  std::uint32_t from_shard = 0;
+  /// Sharded runs (shard 0's welcome): every shard's range and where to reach it.
+  shard_map shards;
 };
 
 /// Worker -> server, with push_atom: the compressed gradient c⁽ⁱ⁾ computed on x_step.
@@ -54,6 +71,8 @@ struct gradient_push {
   /// The worker's state before it computed this gradient (see welcome::state_every).
   bool has_state = false;
   worker_snapshot state;
+  /// Sharded runs: the shard this push goes to; `payload` compresses that shard's key range.
+  std::uint32_t shard = 0;
 };
 
 /// Server -> every worker, with update_atom: the compressed update c that turns x_{version-1}
@@ -61,6 +80,8 @@ struct gradient_push {
 struct model_update {
   std::uint64_t version = 0;
   std::vector<std::uint8_t> payload; ///< compressed_message in its wire format
+  /// Sharded runs: the shard that made it; `payload` updates that shard's key range.
+  std::uint32_t shard = 0;
 };
 
 /// Worker -> server, with data_atom: a welcomed worker without the run's data asks for chunk

@@ -18,6 +18,8 @@ struct received_push {
   float loss = 0;
   std::size_t bytes = 0; ///< its size on the wire
   double norm = 0;       ///< ‖c‖₂, which the push bound learns from once it is applied
+  /// round_policy::push_key of its step and grant: how a sharded run's round_commit names it.
+  std::uint64_t key = 0;
 };
 
 /// Pushes that make one update, in the order they are summed, each weighted by `weight` (1/n).

@@ -253,6 +253,7 @@ void write_summary(const std::string& path, const run_summary& s) {
       "  \"admission_wait_s\": {},\n  \"held_pushes\": {},\n  \"target_accuracy\": {},\n"
       "  \"reached_target\": {},\n  \"time_to_target_s\": {},\n"
       "  \"completed\": {},\n  \"diverged\": {},\n  \"diverged_at_step\": {},\n"
+      "{}"
       "  \"note\": {}\n"
       "}}\n",
       json_string(s.method), json_string(s.uplink), json_string(s.downlink),
@@ -271,6 +272,11 @@ void write_summary(const std::string& path, const run_summary& s) {
       s.reached_target ? "true" : "false", json_number(s.time_to_target_s),
       s.completed && !s.diverged ? "true" : "false", s.diverged ? "true" : "false",
       s.diverged && s.diverged_at_step ? std::to_string(*s.diverged_at_step) : std::string{"null"},
+      s.shards > 1 ? fmt::format("  \"shards\": {},\n  \"shard_bytes_up\": [{}],\n"
+                                 "  \"shard_bytes_down\": [{}],\n",
+                                 s.shards, fmt::join(s.shard_bytes_up, ", "),
+                                 fmt::join(s.shard_bytes_down, ", "))
+                   : std::string{},
       json_string(s.note));
   write_file_atomically(path, text, "summary file");
 }

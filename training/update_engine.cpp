@@ -1,24 +1,79 @@
 #include "training/update_engine.hpp"
 
 #include "config/method.hpp"
+#include "training/shard/range_operator.hpp"
 #include "training/training_setup.hpp"
+
+#include <fmt/format.h>
 
 #include <stdexcept>
 #include <string>
 
 namespace dsq {
 
-update_engine::update_engine(const run_config& cfg, const model& net)
-    : base_lr_(static_cast<float>(cfg.lr)), rule_(parse_aggregate_rule(cfg.aggregate)),
-      downlink_(resolve_method(cfg).downlink, resolve_method(cfg).downlink_residual,
-                net.num_parameters()),
-      schedule_(parse_lr_schedule(cfg.lr_schedule)), rng_(mix_seed(cfg.seed, 999)) {
-  const auto d = static_cast<Eigen::Index>(net.num_parameters());
+namespace {
+
+/// `range`, checked to be a non-empty part of a model of `dim` coordinates.
+key_range checked_range(const key_range& range, std::uint64_t dim) {
+  if (range.begin >= range.end || range.end > dim)
+    throw std::invalid_argument(fmt::format(
+        "a shard's key range [{}, {}) is not a part of the model's {} coordinates (ranges come "
+        "from split_keys over the same model)",
+        range.begin, range.end, dim));
+  return range;
+}
+
+} // namespace
+
+update_engine::update_engine(const run_config& cfg, const std::string& downlink_spec,
+                             const key_range& range, std::uint64_t rng_seed)
+    : range_(range), base_lr_(static_cast<float>(cfg.lr)),
+      rule_(parse_aggregate_rule(cfg.aggregate)),
+      downlink_(downlink_spec, resolve_method(cfg).downlink_residual, range.size()),
+      schedule_(parse_lr_schedule(cfg.lr_schedule)), rng_(rng_seed) {
+  const auto d = static_cast<Eigen::Index>(range.size());
   x_.resize(d);
-  net.initialize(x_, cfg.seed);
   average_.resize(d);
   if (cfg.momentum > 0)
-    mom_.emplace(net.num_parameters(), static_cast<float>(cfg.momentum));
+    mom_.emplace(range.size(), static_cast<float>(cfg.momentum));
+}
+
+update_engine::update_engine(const run_config& cfg, const model& net)
+    : update_engine(cfg, resolve_method(cfg).downlink, key_range{0, net.num_parameters()},
+                    downlink_seed(cfg.seed, 0)) {
+  net.initialize(x_, cfg.seed);
+}
+
+update_engine::update_engine(const run_config& cfg, const model& net, const key_range& range,
+                             std::uint32_t shard)
+    : update_engine(cfg,
+                    range_operator_spec(resolve_method(cfg).downlink, net.num_parameters(),
+                                        checked_range(range, net.num_parameters())),
+                    range, downlink_seed(cfg.seed, shard)) {
+  Eigen::VectorXf x0(static_cast<Eigen::Index>(net.num_parameters()));
+  net.initialize(x0, cfg.seed);
+  x_ = x0.segment(static_cast<Eigen::Index>(range.begin), static_cast<Eigen::Index>(range.size()));
+}
+
+update_engine::update_engine(const run_config& cfg, std::uint64_t model_dim, const key_range& range,
+                             std::uint32_t shard, std::span<const float> slice,
+                             std::span<const float> momentum, std::uint64_t version)
+    : update_engine(cfg,
+                    range_operator_spec(resolve_method(cfg).downlink, model_dim,
+                                        checked_range(range, model_dim)),
+                    range, downlink_seed(cfg.seed, shard)) {
+  if (slice.size() != range.size())
+    throw std::invalid_argument(fmt::format("shard {}: a slice of {} values for a key range of {}",
+                                            shard, slice.size(), range.size()));
+  if (!momentum.empty() && momentum.size() != range.size())
+    throw std::invalid_argument(
+        fmt::format("shard {}: a momentum slice of {} values for a key range of {}", shard,
+                    momentum.size(), range.size()));
+  x_ = Eigen::Map<const Eigen::VectorXf>(slice.data(), static_cast<Eigen::Index>(slice.size()));
+  if (mom_ && !momentum.empty())
+    mom_->buffer() = Eigen::Map<const Eigen::VectorXf>(momentum.data(),
+                                                       static_cast<Eigen::Index>(momentum.size()));
+  version_ = version;
 }
 
 const compressed_message& update_engine::aggregate(std::span<const compressed_message> pushes,

@@ -14,6 +14,7 @@
 #include "model/momentum.hpp"
 #include "training/checkpoint.hpp"
 #include "training/double_squeeze.hpp"
+#include "training/shard/key_ranges.hpp"
 
 #include <Eigen/Core>
 
@@ -27,6 +28,21 @@ class update_engine {
 public:
   /// x_0 from the model's seeded initialisation, δ = 0, version 0.
   update_engine(const run_config& cfg, const model& net);
+
+  /// Shard `shard` of a sharded run (--servers=K), owning `range` of the model: x = that range
+  /// of x_0 (the model's seeded initialisation), δ = 0 and momentum of the range's size, the
+  /// downlink operator of the range (range_operator.hpp) and shard k's downlink random stream
+  /// (downlink_seed in base/random.hpp), version 0. Shard 0 of K = 1 is the engine above.
+  /// Throws std::invalid_argument if the range is empty or past the model's end.
+  update_engine(const run_config& cfg, const model& net, const key_range& range,
+                std::uint32_t shard);
+
+  /// The same shard continuing from its slice of x_`version` (a follower's shard_setup):
+  /// x = `slice`, the momentum buffer = `momentum` (zero when empty), δ = 0, in a model of
+  /// `model_dim` coordinates. Throws std::invalid_argument if a size does not fit the range.
+  update_engine(const run_config& cfg, std::uint64_t model_dim, const key_range& range,
+                std::uint32_t shard, std::span<const float> slice, std::span<const float> momentum,
+                std::uint64_t version);
 
   /// v = weight · Σ c⁽ⁱ⁾ + δ (or A(c⁽¹⁾..c⁽ⁿ⁾) + δ under a robust --aggregate);  c = C[v];
   /// δ ← v − c. Does not touch x or the version. The message is the engine's own, reused by
@@ -42,6 +58,8 @@ public:
   std::uint64_t version() const { return version_; }
   const Eigen::VectorXf& x() const { return x_; }
   std::size_t dim() const { return static_cast<std::size_t>(x_.size()); }
+  /// The coordinates of the model that x holds: [0, d) unsharded.
+  const key_range& range() const { return range_; }
   /// The momentum buffer every replica carries, or nullptr without momentum.
   const Eigen::VectorXf* momentum_buffer() const { return mom_ ? &mom_->buffer() : nullptr; }
 
@@ -57,6 +75,11 @@ public:
   void restore(const checkpoint& ckpt);
 
 private:
+  /// Everything but x's values: x sized to `range`, the downlink of `downlink_spec`.
+  update_engine(const run_config& cfg, const std::string& downlink_spec, const key_range& range,
+                std::uint64_t rng_seed);
+
+  key_range range_;
   float base_lr_;
   Eigen::VectorXf x_, average_, scratch_;
   aggregate_rule rule_;

@@ -2,6 +2,8 @@
 
 #include "compression/wire.hpp"
 #include "config/method.hpp"
+#include "training/shard/range_operator.hpp"
+#include "training/shard/sliced_payload.hpp"
 
 #include <fmt/format.h>
 
@@ -73,11 +75,62 @@ void worker_engine::use_shard(const shard_assignment& shard) {
   shard_ = shard;
 }
 
+void worker_engine::use_ranges(std::span<const key_range> ranges) {
+  const auto d = static_cast<std::uint64_t>(x_.size());
+  if (ranges.size() <= 1) {
+    if (ranges.size() == 1 && (ranges[0].begin != 0 || ranges[0].end != d))
+      throw std::runtime_error(fmt::format("the server's one key range [{}, {}) is not the "
+                                           "model's {} coordinates",
+                                           ranges[0].begin, ranges[0].end, d));
+    if (!ranges_.empty()) { // back to one range: δ⁽ⁱ⁾ is the ranges' residuals, joined
+      const auto joined = residual();
+      const std::vector<float> delta(joined.begin(), joined.end());
+      uplink_.restore_residual(delta);
+      ranges_.clear();
+      range_passes_.clear();
+    }
+    return;
+  }
+  std::uint64_t next = 0;
+  for (const auto& r : ranges) {
+    if (r.begin != next || r.end <= r.begin || r.end > d)
+      throw std::runtime_error(fmt::format(
+          "the server's key ranges do not split the model's {} coordinates: [{}, {}) where "
+          "[{}, ...) was due (different model, or a server of another version?)",
+          d, r.begin, r.end, next));
+    next = r.end;
+  }
+  if (next != d)
+    throw std::runtime_error(fmt::format(
+        "the server's key ranges end at {}, the model has {} coordinates (different model?)", next,
+        d));
+  const auto delta_now = residual();
+  const std::vector<float> delta(delta_now.begin(), delta_now.end());
+  auto passes = range_passes(uplink_.op().spec(), uplink_.has_residual(), d, ranges);
+  if (!delta.empty())
+    for (std::size_t k = 0; k < ranges.size(); ++k)
+      passes[k].restore_residual(
+          std::span<const float>{delta}.subspan(ranges[k].begin, ranges[k].size()));
+  ranges_.assign(ranges.begin(), ranges.end());
+  range_passes_ = std::move(passes);
+}
+
+std::span<const float> worker_engine::residual() const {
+  if (ranges_.empty() || !uplink_.has_residual())
+    return uplink_.residual();
+  joined_residual_.resize(static_cast<std::size_t>(x_.size()));
+  for (std::size_t k = 0; k < ranges_.size(); ++k) {
+    const auto part = range_passes_[k].residual();
+    std::copy(part.begin(), part.end(), joined_residual_.begin() + ranges_[k].begin);
+  }
+  return joined_residual_;
+}
+
 worker_snapshot worker_engine::snapshot() const {
   worker_snapshot s;
   s.worker_id = id_;
   s.version = version_;
-  auto delta = uplink_.residual();
+  auto delta = residual(); // sharded: the ranges' residuals in range order, one vector as ever
   s.residual.assign(delta.begin(), delta.end());
   auto words = rng_.state();
   s.rng.assign(words.begin(), words.end());
@@ -124,7 +177,12 @@ void worker_engine::restore(const worker_snapshot& state) {
   } catch (const std::invalid_argument& e) {
     fail(e.what());
   }
-  uplink_.restore_residual(state.residual);
+  if (ranges_.empty())
+    uplink_.restore_residual(state.residual);
+  else if (!state.residual.empty())
+    for (std::size_t k = 0; k < ranges_.size(); ++k)
+      range_passes_[k].restore_residual(
+          std::span<const float>{state.residual}.subspan(ranges_[k].begin, ranges_[k].size()));
   rng_ = rng;
   batches_ = std::move(batches);
   shard_ = state.shard;
@@ -163,8 +221,14 @@ computed_gradient worker_engine::compute() {
   // parameters as well is broken, not diverged.
   if (!std::isfinite(out.loss) || !grad_.allFinite())
     check_model_at_start(out.loss);
-  uplink_.compress_into({grad_.data(), static_cast<std::size_t>(grad_.size())}, rng_, push_);
-  out.payload = to_bytes(push_);
+  const std::span<const float> g{grad_.data(), static_cast<std::size_t>(grad_.size())};
+  if (ranges_.empty()) {
+    uplink_.compress_into(g, rng_, push_);
+    out.payload = to_bytes(push_);
+    return out;
+  }
+  // Sharded: each range on its own, in range order, all from the one random stream.
+  out.payload = compress_slices(range_passes_, ranges_, g, rng_);
   return out;
 }
 
@@ -186,6 +250,10 @@ void worker_engine::check_model_at_start(float loss) const {
 }
 
 void worker_engine::apply(std::span<const std::uint8_t> payload) {
+  if (!ranges_.empty()) {
+    apply_slices(payload);
+    return;
+  }
   decode_limits limits;
   limits.max_dimension = static_cast<std::uint32_t>(x_.size());
   from_bytes_into(payload, update_, limits);
@@ -199,6 +267,46 @@ void worker_engine::apply(std::span<const std::uint8_t> payload) {
   } catch (const std::invalid_argument& e) {
     // Only a registered operator's own decoder refuses what from_bytes let through.
     throw std::runtime_error(std::string{"update from the server refused: "} + e.what());
+  }
+  ++version_;
+}
+
+void worker_engine::apply_slices(std::span<const std::uint8_t> payload) {
+  std::vector<std::span<const std::uint8_t>> slices;
+  try {
+    slices = split_slices(payload, static_cast<std::uint32_t>(ranges_.size()));
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string{"update from the servers refused: "} + e.what());
+  }
+  // Every slice decodes before x or the momentum changes: a refused update changes nothing.
+  std::vector<compressed_message> parts;
+  parts.reserve(slices.size());
+  for (std::size_t k = 0; k < slices.size(); ++k) {
+    decode_limits limits;
+    limits.max_dimension = static_cast<std::uint32_t>(ranges_[k].size());
+    auto c = from_bytes(slices[k], limits);
+    if (c.dimension() != ranges_[k].size())
+      throw std::runtime_error(fmt::format("update of the wrong dimension from shard {} ({} "
+                                           "coordinates, its range has {})",
+                                           k, c.dimension(), ranges_[k].size()));
+    if (c.op == operator_id::custom) {
+      // A registered operator's own decoder may still refuse it: ask now, not halfway through.
+      std::vector<float> probe(c.dimension());
+      try {
+        decompress(c, probe);
+      } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(fmt::format("update from shard {} refused: {}", k, e.what()));
+      }
+    }
+    parts.push_back(std::move(c));
+  }
+  const float lr = schedule_.at(version_, static_cast<float>(cfg_.lr));
+  try {
+    for (std::size_t k = 0; k < parts.size(); ++k)
+      apply_update_slice(parts[k], ranges_[k].begin, lr, mom_ ? &*mom_ : nullptr, x_, scratch_);
+  } catch (const std::invalid_argument& e) {
+    // Only a registered operator's own decoder refuses what from_bytes let through.
+    throw std::runtime_error(std::string{"update from the servers refused: "} + e.what());
   }
   ++version_;
 }

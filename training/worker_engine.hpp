@@ -14,6 +14,7 @@
 #include "model/momentum.hpp"
 #include "training/double_squeeze.hpp"
 #include "training/membership.hpp"
+#include "training/shard/key_ranges.hpp"
 #include "training/training_setup.hpp"
 #include "training/worker_snapshot.hpp"
 
@@ -53,6 +54,18 @@ public:
                 std::uint64_t version, std::span<const float> model,
                 std::span<const float> momentum_buffer, const shard_assignment& shard);
 
+  /// A sharded run (--servers=K, the welcome's `shards.ranges`): from now on compute() compresses
+  /// each range with its own uplink pass (the operator of range_operator.hpp, its own slice of
+  /// δ⁽ⁱ⁾, the worker's one random stream drawn in range order) and returns the K payloads in one
+  /// sliced_payload container, and apply() takes such a container of the K slice updates. The
+  /// residual carries over (each range takes its slice). Empty or one range: the unsharded
+  /// engine, unchanged. Throws std::runtime_error, and changes nothing, unless the ranges cover
+  /// [0, d) contiguously.
+  void use_ranges(std::span<const key_range> ranges);
+
+  /// The key ranges of a sharded run; empty when unsharded.
+  const std::vector<key_range>& ranges() const { return ranges_; }
+
   /// Samples from `shard` from now on, from the start of its first epoch. The shard it already
   /// samples from changes nothing: a welcome that gives back the shard of a restored snapshot
   /// keeps the restored sampler position.
@@ -77,15 +90,16 @@ public:
   void reset_model(std::uint64_t version, std::span<const float> model,
                    std::span<const float> momentum);
 
-  /// g⁽ⁱ⁾ = ∇F(x; ξ);  v = g + δ⁽ⁱ⁾;  c = C[v];  δ⁽ⁱ⁾ ← v − c. If the model's loss or a
-  /// gradient entry is not finite, the batch is tried at the initial parameters x_0: finite
-  /// there, training diverged and the push goes (the server ends the run as diverged); not
-  /// finite there too, the model is broken: throws model_output_error naming the model spec,
+  /// g⁽ⁱ⁾ = ∇F(x; ξ);  v = g + δ⁽ⁱ⁾;  c = C[v];  δ⁽ⁱ⁾ ← v − c (per range when sharded). If the
+  /// model's loss or a gradient entry is not finite, the batch is tried at the initial parameters
+  /// x_0: finite there, training diverged and the push goes (the server ends the run as diverged);
+  /// not finite there too, the model is broken: throws model_output_error naming the model spec,
   /// the step and the fix, and changes nothing but the batch source's position.
   computed_gradient compute();
 
-  /// x ← x − γ c for the update in `payload` (wire bytes from the server); version + 1.
-  /// Throws std::runtime_error for bytes that are not an update of this model.
+  /// x ← x − γ c for the update in `payload` (wire bytes from the server; sharded: the container
+  /// of the K slice updates, each applied to its range); version + 1. Throws std::runtime_error
+  /// for bytes that are not an update of this model, before x changes.
   void apply(std::span<const std::uint8_t> payload);
 
   std::uint64_t version() const { return version_; }
@@ -94,8 +108,9 @@ public:
   const shard_assignment& shard() const { return shard_; }
   /// The momentum buffer, or nullptr without momentum.
   const Eigen::VectorXf* momentum_buffer() const { return mom_ ? &mom_->buffer() : nullptr; }
-  /// δ⁽ⁱ⁾, or an empty span when the uplink keeps no residual.
-  std::span<const float> residual() const { return uplink_.residual(); }
+  /// δ⁽ⁱ⁾ (sharded: the ranges' residuals in range order), or an empty span when the uplink
+  /// keeps no residual. Valid until the next call of a non-const member.
+  std::span<const float> residual() const;
   const Eigen::VectorXf& x() const { return x_; }
   /// The samples of the shard (0: the data source does not say).
   std::size_t shard_size() const { return batches_->shard_size(); }
@@ -105,6 +120,8 @@ private:
   /// Throws model_output_error if the model's output on the current batch is not finite at x_0
   /// either; `loss` is what it returned at x.
   void check_model_at_start(float loss) const;
+  /// apply() of a sharded run: the container of the K slice updates.
+  void apply_slices(std::span<const std::uint8_t> payload);
   /// The batches of `shard` for this worker, from the start.
   std::unique_ptr<batch_source> open(const shard_assignment& shard) const;
 
@@ -119,6 +136,9 @@ private:
   /// The last push's message and the last update's, their buffers kept across steps so that
   /// a step allocates no message (only the bytes that leave with the push).
   compressed_message push_, update_;
+  std::vector<key_range> ranges_;              ///< sharded: the K ranges; empty: unsharded
+  std::vector<compression_pass> range_passes_; ///< sharded: the uplink of each range
+  mutable std::vector<float> joined_residual_; ///< sharded: residual()'s concatenation
   shard_assignment shard_;
   std::unique_ptr<batch_source> batches_;
   lr_schedule schedule_;

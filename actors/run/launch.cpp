@@ -192,6 +192,42 @@ private:
     return command;
   }
 
+  /// dsq's arguments for follower shard p.index (--servers=K), started beside the leader once
+  /// its port is known: only the options a follower reads go on (its configuration comes from
+  /// the leader).
+  std::vector<std::string> follower_command(const planned_process& p) const {
+    std::vector<std::string> command{"server",
+                                     fmt::format("--servers={}", plan_.servers.size()),
+                                     fmt::format("--shard-index={}", p.index),
+                                     fmt::format("--leader={}:{}", plan_.server_address, port_),
+                                     "--port=0",
+                                     "--bind=" + plan_.server_address};
+    for (auto& a : tls_arguments(p))
+      command.push_back(std::move(a));
+    for (const auto& a : args_.server) {
+      const auto key = key_of(a);
+      if (key == "tcp" || key == "quiet" || key == "q" || key == "insecure" ||
+          key == "max-message-bytes" || key.find('.') != std::string::npos)
+        command.push_back(a);
+    }
+    return command;
+  }
+
+  /// Starts follower `p`. The supervisor does not watch followers: the leader ends them with
+  /// the run, fails the run when one is lost, and the stop's kill_all reaches them.
+  void start_follower(const planned_process& p) {
+    std::size_t id = 0;
+    try {
+      id = children_.start(argv_for(p, follower_command(p)), p.prefix());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("{} on {}{}: {}", p.prefix(), p.host,
+                                           p.local ? "" : " (--launch-command)", e.what()));
+    }
+    fmt::print("dsq launch: {} started on {}: pid {}\n", p.prefix(), p.host,
+               children_.process(id).pid());
+    std::fflush(stdout);
+  }
+
   /// dsq's arguments for worker `p`.
   std::vector<std::string> worker_command(const planned_process& p) const {
     std::vector<std::string> command{"worker",
@@ -322,6 +358,8 @@ int launcher::run() {
     return exit_code_; // the supervisor kills whatever runs as it goes
   fmt::print("dsq launch: the server listens on {}:{}\n", plan_.server_address, port_);
   std::fflush(stdout);
+  for (std::size_t k = 1; k < plan_.servers.size(); ++k) // followers: the leader ends them
+    start_follower(plan_.servers[k]);
   if (auto code = carry_out(supervisor_.listening(port_, steady::now())))
     return *code;
   for (;;) {
@@ -385,7 +423,7 @@ int run_launch_command(const std::vector<std::string>& args, const std::string& 
   try {
     const auto hosts = l.hostfile.empty() ? std::vector<launch_host>{} : read_host_file(l.hostfile);
     plan = make_launch_plan(hosts, {static_cast<int>(server_opts.run.workers),
-                                    static_cast<int>(l.servers), l.oversubscribe});
+                                    static_cast<int>(server_opts.run.servers), l.oversubscribe});
     template_words = split_launch_template(l.launch_command);
     if (!l.tls_dir.empty() &&
         (was_given(split, "tls-cert") || was_given(split, "tls-key") || was_given(split, "tls-ca")))

@@ -7,6 +7,7 @@
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
 #include "actors/reconnect_worker.hpp"
+#include "actors/shard_follower.hpp"
 #include "actors/worker.hpp"
 #include "base/os/batch_scheduling.hpp"
 #include "base/os/cpu_affinity.hpp"
@@ -230,8 +231,63 @@ int local_command(caf::actor_system& sys, const run_config& cfg, const run_conte
   return 0;
 }
 
+/// `dsq server --shard-index=k --leader=HOST:PORT`: follower shard k. It listens on --port for
+/// the workers, joins the leader (telling it --advertise or --bind and the port) and ends with
+/// the run: 0 when the leader ended it, 1 with a line naming the shard otherwise.
+int follower_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
+                     run_result& result) {
+  const auto colon = cfg.leader.rfind(':');
+  const auto host = cfg.leader.substr(0, colon);
+  int port = -1;
+  try {
+    port = std::stoi(cfg.leader.substr(colon + 1));
+  } catch (const std::exception&) {
+  }
+  if (port <= 0 || port > 65535)
+    throw config_error("--leader=" + cfg.leader + ": invalid port");
+  follower_options f;
+  f.shard = static_cast<std::uint32_t>(cfg.shard_index);
+  f.shards = static_cast<std::uint32_t>(cfg.servers);
+  f.on_line = ctx.console.line;
+  auto follower = spawn_shard_follower(sys, std::move(f));
+  auto stop_follower = [&] {
+    caf::scoped_actor self{sys};
+    self->send_exit(follower, caf::exit_reason::user_shutdown);
+  };
+  std::uint16_t listening = 0;
+  caf::actor leader;
+  const auto* stop = ctx.stop;
+  try {
+    listening = publish_server(sys, follower, cfg.port, cfg.bind, cfg.insecure);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(cfg.connect_timeout_s);
+    leader = connect_to_server(sys, host, static_cast<std::uint16_t>(port), deadline,
+                               [stop] { return stop != nullptr && stop->load(); });
+  } catch (const transport_error& e) {
+    stop_follower();
+    result.error = fmt::format("shard {}: {}", cfg.shard_index, e.what());
+    return fail(ctx, result.error);
+  }
+  const auto endpoint =
+      fmt::format("{}:{}", cfg.advertise.empty() ? cfg.bind : cfg.advertise, listening);
+  say(ctx, fmt::format("dsq server: shard {} of {} listening on {}:{}, joining the leader at {}",
+                       cfg.shard_index, cfg.servers, cfg.bind, listening, cfg.leader));
+  if (ctx.on_listening)
+    ctx.on_listening(listening);
+  begin_follower(follower, endpoint, leader);
+  auto reason = wait_for(sys, follower, caf::make_message(stop_atom::value), ctx);
+  if (reason && reason != caf::exit_reason::normal) {
+    result.error = fmt::format("shard {}: {}", cfg.shard_index, describe(sys, reason));
+    return fail(ctx, result.error);
+  }
+  result.ok = true;
+  return 0;
+}
+
 int server_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
                    run_result& result) {
+  if (cfg.shard_index > 0)
+    return follower_command(sys, cfg, ctx, result);
   auto setup = load_training(cfg);
   if (verbose(cfg, ctx) && !setup.data_note.empty())
     say(ctx, "dsq: " + setup.data_note);
@@ -382,6 +438,28 @@ int worker_command(caf::actor_system& sys, const run_config& cfg, const run_cont
                            cpu, slot));
   }
   opts.in_middleman = true; // alone in this process: no thread hand-off per message
+  // Sharded runs: the followers the leader's welcome names, reached as the leader is (TLS with
+  // the run's CA when it is on), within --connect-timeout each.
+  opts.connect_shard = [&sys, timeout = cfg.connect_timeout_s, stopped,
+                        line = ctx.console.note](const std::string& endpoint) -> caf::actor {
+    const auto c = endpoint.rfind(':');
+    int p = -1;
+    try {
+      p = c == std::string::npos ? -1 : std::stoi(endpoint.substr(c + 1));
+    } catch (const std::exception&) {
+    }
+    if (p <= 0 || p > 65535)
+      return {};
+    try {
+      return connect_to_server(sys, endpoint.substr(0, c), static_cast<std::uint16_t>(p),
+                               std::chrono::steady_clock::now() + std::chrono::seconds(timeout),
+                               stopped);
+    } catch (const transport_error& e) {
+      if (line)
+        line(fmt::format("dsq worker: cannot reach shard at {}: {}", endpoint, e.what()));
+      return {};
+    }
+  };
   if (cfg.max_message_bytes == 0)
     opts.on_welcome = [](std::uint64_t parameters) {
       set_message_size_limit(run_message_size_limit(parameters, 0));

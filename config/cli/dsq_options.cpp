@@ -130,10 +130,21 @@ dsq_options::dsq_options() {
                          "worker ID takes F times as long per gradient (dsq local: ID < "
                          "--workers; dsq server: IDs from --workers on are the workers that "
                          "join later, in the order they join)"});
+  define(r.servers, {"servers", 0, "K", "", g::run, local_only | server_only | launch_only,
+                     "parameter-server shards: the model's coordinates split into K key ranges, "
+                     "one per shard (dsq server: the leader, shard 0, waits for K-1 followers "
+                     "started with --shard-index; dsq launch starts them)"});
   // -- the parameter server -------------------------------------------------------------------
   define(r.port, {"port", 0, "PORT", "", g::server, server_only,
                   "port to publish on (0 picks a free one)"});
   define(r.bind, {"bind", 0, "ADDR", "", g::server, server_only, "address to bind"});
+  define(r.shard_index, {"shard-index", 0, "k", "-", g::server, server_only,
+                         "this server is follower shard k (1..K-1) of --servers=K: it listens on "
+                         "--port for the workers and joins the leader at --leader"});
+  define(r.leader, {"leader", 0, "HOST:PORT", "", g::server, server_only,
+                    "a follower's leader (shard 0, the server the workers register with)"});
+  define(r.advertise, {"advertise", 0, "HOST", "-", g::server, server_only,
+                       "a follower's host as workers dial it (default: --bind)"});
   define(r.min_workers, {"min-workers", 0, "N", "-", g::server, server_only,
                          "start once this many registered (default: --workers)"});
   define(r.max_workers, {"max-workers", 0, "N", "-", g::server, server_only,
@@ -260,8 +271,6 @@ dsq_options::dsq_options() {
                       "hosts, one a line: NAME [slots=N] [address=ADDR] (# comments); the server "
                       "runs on the first, the workers fill the slots in order (default: all on "
                       "this machine)"});
-  define(l.servers, {"servers", 0, "K", "", g::launch, launch_only,
-                     "parameter-server processes (only 1 today: shards are not available yet)"});
   define(l.launch_command,
          {"launch-command", 0, "TEMPLATE", "", g::launch, launch_only,
           "how a process starts on a host other than localhost: {host} is its name; the dsq "

@@ -13,9 +13,6 @@ std::string planned_process::prefix() const {
 launch_plan make_launch_plan(const std::vector<launch_host>& hosts, const plan_request& request) {
   if (request.servers < 1)
     throw config_error("--servers=" + std::to_string(request.servers) + ": must be at least 1");
-  if (request.servers > 1)
-    throw config_error("--servers=" + std::to_string(request.servers) +
-                       ": parameter-server shards are not available yet; run with --servers=1");
   if (request.workers < 1)
     throw config_error("--workers=" + std::to_string(request.workers) + ": must be at least 1");
   launch_plan plan;

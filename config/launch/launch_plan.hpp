@@ -26,7 +26,7 @@ struct planned_process {
 
 /// The processes of a launch.
 struct launch_plan {
-  std::vector<planned_process> servers; ///< shard 0 first (today: exactly one)
+  std::vector<planned_process> servers; ///< shard 0 first; all on the first host
   std::vector<planned_process> workers;
   std::string server_address; ///< where the workers reach the server (its host's address)
 };

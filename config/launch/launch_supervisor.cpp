@@ -64,8 +64,10 @@ launch_supervisor::launch_supervisor(launch_plan plan, const launch_options& opt
                                      std::string checkpoint, restart_rule restarts, stop_rule stops)
     : plan_{std::move(plan)}, opts_{opts},
       checkpoint_{std::move(checkpoint)}, restarts_{restarts}, stops_{stops} {
-  if (plan_.servers.size() != 1)
-    throw std::invalid_argument("launch_supervisor: exactly one server process is supported");
+  // Sharded runs (--servers=K): only shard 0, the leader, is supervised here; it ends its
+  // followers with the run and fails the run when one is lost (actors/run/launch.cpp).
+  if (plan_.servers.empty())
+    throw std::invalid_argument("launch_supervisor: the plan has no server process");
   children_[the_server];
   for (const auto& w : plan_.workers)
     children_[launch_child{launch_role::worker, w.index}];

@@ -49,6 +49,9 @@ struct run_config {
   std::uint64_t seed = 1;
   std::uint64_t eval_every = 1000;   ///< 0: only at the end
   std::uint64_t verify_replicas = 0; ///< compare worker replicas with the server's every K steps
+  /// Parameter-server shards K (--servers): the model's coordinates split into K key ranges,
+  /// one per shard (docs/usage.md, net/PROTOCOL.md "Shards"); 1: unsharded.
+  std::uint64_t servers = 1;
 
   // -- outputs --------------------------------------------------------------------------------
   std::string metrics; ///< CSV file, one row per step
@@ -58,6 +61,12 @@ struct run_config {
   // -- across hosts ---------------------------------------------------------------------------
   std::uint16_t port = 0;
   std::string bind = "127.0.0.1";
+  /// Node-local, dsq server: this process is shard k (1..K−1) of a sharded run, a follower of
+  /// the leader at `leader`; 0: the leader (or an unsharded server).
+  std::uint64_t shard_index = 0;
+  std::string leader; ///< HOST:PORT of shard 0, for a follower (--shard-index)
+  /// Node-local, follower: the host workers dial to reach it (default: --bind).
+  std::string advertise;
   std::string server;                 ///< HOST:PORT, for `dsq worker`
   std::uint64_t min_workers = 0;      ///< 0: same as workers
   std::uint64_t max_workers = 0;      ///< 0: default_worker_cap, or more (worker_cap)

@@ -83,6 +83,11 @@ struct run_summary {
   bool diverged = false; ///< the model became non-finite (the server stopped the run)
   std::optional<std::uint64_t> diverged_at_step; ///< the first non-finite step, if diverged
   std::string note; ///< why the run ended early or how it was stopped, if it was
+  // -- sharded runs (--servers=K; written only when K > 1) -----------------------------------
+  std::uint32_t shards = 1; ///< K, the parameter-server shards
+  /// Entry k: shard k's part of bytes_up (the slice pushes it applied) and of bytes_down (its
+  /// slice updates times the workers they went to); bytes_up and bytes_down are their sums.
+  std::vector<std::uint64_t> shard_bytes_up, shard_bytes_down;
 };
 
 } // namespace dsq

@@ -32,5 +32,23 @@ using resend_atom = caf::atom_constant<caf::atom("resend")>;
 using sent_atom = caf::atom_constant<caf::atom("sent")>;
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
 using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
+// Between the shards of a sharded run (training/shard/shard_messages.hpp; net/PROTOCOL.md,
+// "Shards").
+/// Follower -> leader: shard_join.
+using shard_join_atom = caf::atom_constant<caf::atom("shardjoin")>;
+/// Leader -> follower: shard_setup.
+using shard_setup_atom = caf::atom_constant<caf::atom("shardsetup")>;
+/// Follower -> leader: slice_held.
+using held_atom = caf::atom_constant<caf::atom("held")>;
+/// Follower -> leader: slice_refused.
+using refused_atom = caf::atom_constant<caf::atom("refused")>;
+/// Leader -> followers: round_commit.
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+/// Leader -> followers: member_change.
+using member_atom = caf::atom_constant<caf::atom("member")>;
+/// Leader -> followers: shard_end.
+using shard_end_atom = caf::atom_constant<caf::atom("shardend")>;
+/// Follower -> leader: shard_report.
+using shard_report_atom = caf::atom_constant<caf::atom("shardrep")>;
 
 } // namespace dsq

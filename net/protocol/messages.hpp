@@ -5,9 +5,11 @@
 
 #include "config/run_config.hpp"
 #include "net/protocol/bounded_bytes.hpp"
+#include "net/protocol/capped_list.hpp"
 #include "net/protocol/capped_words.hpp"
 #include "net/protocol/exact_floats.hpp"
 #include "training/messages.hpp"
+#include "training/shard/shard_messages.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
@@ -17,6 +19,14 @@
 #include <vector>
 
 namespace dsq {
+
+/// The most shards (--servers) a message may describe; longer lists are refused before they
+/// are read.
+inline constexpr std::size_t max_wire_shards = 1024;
+
+/// The most pushes one round_commit may name (one per worker of a round; --max-workers is far
+/// below).
+inline constexpr std::size_t max_wire_round_pushes = 1 << 16;
 
 /// Worker -> server, with register_atom: who is asking to join.
 struct worker_hello {
@@ -42,7 +52,7 @@ typename Inspector::result_type inspect(Inspector& f, run_config& x) {
            exact(x.lr), x.lr_schedule, exact(x.momentum), x.seed, x.eval_every, x.verify_replicas,
            x.metrics, x.summary, x.quiet, x.port, x.bind, x.server, x.min_workers, x.max_workers,
            x.checkpoint, x.checkpoint_every, x.resume, x.connect_timeout_s, x.reconnect_timeout_s,
-           x.pin_cpus, exact(x.worker_timeout_s), exact(x.max_push_norm));
+           x.pin_cpus, exact(x.worker_timeout_s), exact(x.max_push_norm), x.servers);
 }
 
 template <class Inspector>
@@ -69,20 +79,32 @@ typename Inspector::result_type inspect(Inspector& f, data_identity& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_range& x) {
+  return f(caf::meta::type_name("key_range"), x.begin, x.end);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_map& x) {
+  return f(caf::meta::type_name("shard_map"), capped_list(x.ranges, max_wire_shards),
+           capped_list(x.endpoints, max_wire_shards));
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, welcome& x) {
   return f(caf::meta::type_name("welcome"), x.worker_id, x.config, x.version, x.total_steps,
-           exact(x.model), exact(x.momentum), x.shard, x.state_every, x.has_state, x.state, x.data);
+           exact(x.model), exact(x.momentum), x.shard, x.state_every, x.has_state, x.state, x.data,
+           x.from_shard, x.shards);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gradient_push& x) {
   return f(caf::meta::type_name("gradient_push"), x.worker_id, x.step, exact(x.loss),
-           x.model_digest, x.grant, bounded(x.payload), x.has_state, x.state);
+           x.model_digest, x.grant, bounded(x.payload), x.has_state, x.state, x.shard);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_update& x) {
-  return f(caf::meta::type_name("model_update"), x.version, bounded(x.payload));
+  return f(caf::meta::type_name("model_update"), x.version, bounded(x.payload), x.shard);
 }
 
 template <class Inspector>
@@ -99,6 +121,51 @@ typename Inspector::result_type inspect(Inspector& f, data_chunk& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, farewell& x) {
   return f(caf::meta::type_name("farewell"), bounded(x.reason), x.error, x.may_rejoin);
+}
+
+// -- between shards (training/shard/shard_messages.hpp) ---------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_join& x) {
+  return f(caf::meta::type_name("shard_join"), x.shard, x.shards, x.protocol, bounded(x.endpoint));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_setup& x) {
+  return f(caf::meta::type_name("shard_setup"), x.config, capped_list(x.ranges, max_wire_shards),
+           x.version, x.total_steps, exact(x.slice), exact(x.momentum));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slice_held& x) {
+  return f(caf::meta::type_name("slice_held"), x.shard, x.worker, x.key);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slice_refused& x) {
+  return f(caf::meta::type_name("slice_refused"), x.shard, x.worker, x.key, bounded(x.why));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, round_commit& x) {
+  return f(caf::meta::type_name("round_commit"), x.version, exact(x.weight),
+           capped_list(x.workers, max_wire_round_pushes),
+           capped_list(x.keys, max_wire_round_pushes));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_change& x) {
+  return f(caf::meta::type_name("member_change"), x.worker, x.version, x.joined);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_end& x) {
+  return f(caf::meta::type_name("shard_end"), x.failed, bounded(x.why));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
+  return f(caf::meta::type_name("shard_report"), x.shard, x.bytes_in, x.bytes_out, x.updates);
 }
 
 } // namespace dsq

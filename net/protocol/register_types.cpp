@@ -13,6 +13,14 @@ void register_message_types(caf::actor_system_config& cfg) {
       .add_message_type<farewell>("dsq::farewell")
       .add_message_type<data_request>("dsq::data_request")
       .add_message_type<data_chunk>("dsq::data_chunk")
+      .add_message_type<shard_join>("dsq::shard_join")
+      .add_message_type<shard_setup>("dsq::shard_setup")
+      .add_message_type<slice_held>("dsq::slice_held")
+      .add_message_type<slice_refused>("dsq::slice_refused")
+      .add_message_type<round_commit>("dsq::round_commit")
+      .add_message_type<member_change>("dsq::member_change")
+      .add_message_type<shard_end>("dsq::shard_end")
+      .add_message_type<shard_report>("dsq::shard_report")
       .add_message_type<std::vector<float>>("std::vector<float>");
 }
 

@@ -6,6 +6,7 @@
 #include "config/cli/dsq_options.hpp"
 #include "config/data_origin.hpp"
 #include "config/method.hpp"
+#include "config/run_config.hpp"
 #include "tests/support/temp_directory.hpp"
 #include "training/faults/fault_plan.hpp"
 
@@ -454,6 +455,74 @@ BOOST_AUTO_TEST_CASE(an_option_a_command_does_not_use_is_refused_naming_who_uses
   }
   dsq_options any;
   BOOST_TEST(parse({"--lr=5", "--server=h:1", "--faults.drop=0.1"}, any).ok);
+}
+
+// --servers=K and a follower's options (net/PROTOCOL.md, "Shards"); what a sharded run does not
+// do yet is refused in one line naming the fix.
+BOOST_AUTO_TEST_CASE(shard_options_are_checked_and_name_the_fix) {
+  struct expectation {
+    dsq_command command;
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const auto& e : std::vector<expectation>{
+           {dsq_command::local, {"--servers=0"}, "--servers=0: at least one parameter-server"},
+           {dsq_command::local, {"--servers=65"}, "--servers=65: at most 64 shards"},
+           {dsq_command::local,
+            {"--servers=2", "--checkpoint=c"},
+            "--servers=2: checkpoints of a sharded run are not available yet: drop"},
+           {dsq_command::server,
+            {"--servers=3", "--resume=c"},
+            "--servers=3: checkpoints of a sharded run are not available yet"},
+           {dsq_command::local,
+            {"--servers=2", "--verify-replicas=5"},
+            "--verify-replicas is not available with shards yet"},
+           {dsq_command::local,
+            {"--servers=2", "--aggregate=krum:f=1", "--workers=5"},
+            "--aggregate=krum:f=1 compares whole gradients"},
+           {dsq_command::server,
+            {"--servers=2", "--shard-index=1"},
+            "--shard-index=1 starts a follower shard: give --leader=HOST:PORT"},
+           {dsq_command::server,
+            {"--servers=2", "--shard-index=2", "--leader=h:1"},
+            "--shard-index=2: a follower of --leader is shard 1..1 of --servers=2"},
+           {dsq_command::server,
+            {"--leader=h:1"},
+            "--shard-index=0: a follower of --leader is shard 1..0 of --servers=1"},
+           {dsq_command::server,
+            {"--servers=2", "--shard-index=1", "--leader=h"},
+            "--leader=h: expected HOST:PORT"},
+           {dsq_command::server, {"--advertise=h"}, "--advertise is for a follower shard"},
+           {dsq_command::worker,
+            {"--servers=2"},
+            "--servers is an option of dsq local, dsq "
+            "server and dsq launch"},
+       }) {
+    dsq_options opts;
+    auto r = parse_options(e.args, opts, e.command);
+    BOOST_TEST(mentions(r, e.says), e.args.front() << " -> '" << r.error << "'");
+  }
+  for (const auto& [command, args] : std::vector<std::pair<dsq_command, std::vector<std::string>>>{
+           {dsq_command::local, {"--servers=3", "--aggregate=median"}},
+           {dsq_command::server,
+            {"--servers=2", "--shard-index=1", "--leader=10.0.0.1:4242", "--advertise=10.0.0.2",
+             "--port=4243"}}}) {
+    dsq_options opts;
+    auto r = parse_options(args, opts, command);
+    BOOST_TEST(r.ok, command_name(command) << ": " << r.error);
+  }
+  dsq_options opts;
+  BOOST_REQUIRE(parse_options({"--servers=4"}, opts, dsq_command::local).ok);
+  BOOST_TEST(opts.run.servers == 4u);
+  // A follower's own options stay on its node: a worker's welcome never carries them.
+  opts.run.shard_index = 2;
+  opts.run.leader = "h:1";
+  opts.run.advertise = "a";
+  auto shared = shared_training_part(opts.run);
+  BOOST_TEST(shared.servers == 4u);
+  BOOST_TEST(shared.shard_index == 0u);
+  BOOST_TEST(shared.leader.empty());
+  BOOST_TEST(shared.advertise.empty());
 }
 
 BOOST_AUTO_TEST_CASE(written_out_defaults_and_ids_beyond_the_workers_are_refused) {

@@ -120,9 +120,18 @@ BOOST_AUTO_TEST_CASE(more_workers_than_slots_needs_oversubscribe) {
   BOOST_TEST((hosts_of(plan) == std::vector<std::string>{"a", "b", "b", "a", "b"}));
 }
 
-BOOST_AUTO_TEST_CASE(shards_are_refused_until_they_exist) {
-  BOOST_TEST(error_of([] { make_launch_plan({}, {.workers = 2, .servers = 2}); }) ==
-             "--servers=2: parameter-server shards are not available yet; run with --servers=1");
+BOOST_AUTO_TEST_CASE(shards_go_to_the_first_host_with_shard_0_first) {
+  auto plan = make_launch_plan({}, {.workers = 2, .servers = 3});
+  BOOST_REQUIRE_EQUAL(plan.servers.size(), 3u);
+  for (int k = 0; k < 3; ++k) {
+    BOOST_TEST(plan.servers[k].index == k);
+    BOOST_TEST(plan.servers[k].local);
+  }
+  BOOST_TEST(plan.servers[0].prefix() == "[server]");
+  BOOST_TEST(plan.servers[2].prefix() == "[server 2@localhost]");
+  BOOST_TEST(error_of([] {
+               make_launch_plan({}, {.workers = 2, .servers = 0});
+             }).find("--servers=0") == 0u);
   BOOST_TEST(error_of([] { make_launch_plan({}, {.workers = 0}); }).find("--workers=0") == 0u);
 }
 

@@ -101,6 +101,38 @@ int main(int argc, char** argv) {
   // The server's timer, which strangers flooded (net/transport/local_only_atoms.hpp).
   auto tick = caf::make_message(caf::atom_constant<caf::atom("tick")>::value);
   write(sys, root / "message", tick);
+  // What shards say to each other (net/PROTOCOL.md, "Shards"), and a sharded push.
+  {
+    dsq::gradient_push push;
+    push.worker_id = 1;
+    push.step = 7;
+    push.shard = 1;
+    push.payload = payload("sign", 84, 0.01f);
+    auto msg = caf::make_message(dsq::push_atom::value, push);
+    write(sys, root / "message", msg);
+    dsq::shard_setup setup;
+    setup.ranges = {{0, 42}, {42, 84}};
+    setup.slice.assign(42, 0.5f);
+    auto setup_msg = caf::make_message(dsq::shard_setup_atom::value, setup);
+    write(sys, root / "message", setup_msg);
+    auto join = caf::make_message(dsq::shard_join_atom::value,
+                                  dsq::shard_join{1, 2, dsq::protocol_version, "127.0.0.1:4243"});
+    write(sys, root / "message", join);
+    auto held = caf::make_message(dsq::held_atom::value, dsq::slice_held{1, 1, 7});
+    write(sys, root / "message", held);
+    auto refused =
+        caf::make_message(dsq::refused_atom::value, dsq::slice_refused{1, 1, 7, "bad norm"});
+    write(sys, root / "message", refused);
+    auto commit =
+        caf::make_message(dsq::commit_atom::value, dsq::round_commit{3, 0.5f, {1, 2}, {7, 8}});
+    write(sys, root / "message", commit);
+    auto member = caf::make_message(dsq::member_atom::value, dsq::member_change{2, 3, true});
+    write(sys, root / "message", member);
+    auto end = caf::make_message(dsq::shard_end_atom::value, dsq::shard_end{false, ""});
+    write(sys, root / "message", end);
+    auto report = caf::make_message(dsq::shard_report_atom::value, dsq::shard_report{1, 10, 20, 3});
+    write(sys, root / "message", report);
+  }
   auto bad_variant = caf::make_message(dsq::testing::forged_config_value{});
   write(sys, root / "message", bad_variant);
   std::printf("fuzz_message_seeds: %d seeds in %s\n", written, argv[1]);

@@ -4,7 +4,8 @@
 //   worker_hello    the body of (register_atom, worker_hello)
 //   gradient_push   the body of (push_atom, gradient_push), then the server's push_check
 //   message         a whole caf::message as the middleman hands it over: type names, then any
-//                   registered type (the server's atoms with their arguments among them); a
+//                   registered type (the server's atoms with their arguments among them, and
+//                   the messages between the shards of a sharded run); a
 //                   (push_atom, gradient_push) goes on to push_check too. The same bytes, as
 //                   the payload of a BASP direct message, go through the screen dsq's
 //                   connections put in front of CAF's broker (net/transport/basp_screen.hpp): it

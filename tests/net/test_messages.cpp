@@ -190,4 +190,101 @@ BOOST_AUTO_TEST_CASE(a_workers_sampler_state_words_travel_and_more_than_64_are_r
   BOOST_TEST(static_cast<bool>(source(refused)));
 }
 
+// Sharded runs (training/shard/shard_messages.hpp): the shard fields of the worker-facing
+// messages and every message between shards come back whole, floats bit for bit.
+BOOST_AUTO_TEST_CASE(the_shard_fields_and_the_messages_between_shards_come_back_whole) {
+  welcome w;
+  w.from_shard = 2;
+  w.shards.ranges = {{0, 10}, {10, 20}, {20, 25}};
+  w.shards.endpoints = {"", "10.0.0.2:4243", "host-3:4244"};
+  auto w_back = round_trip(*sys, w);
+  BOOST_TEST(w_back.from_shard == 2u);
+  BOOST_TEST((w_back.shards.ranges == w.shards.ranges));
+  BOOST_TEST((w_back.shards.endpoints == w.shards.endpoints));
+  BOOST_TEST(w_back.shards.count() == 3u);
+
+  gradient_push p;
+  p.shard = 3;
+  p.payload = {9, 8, 7};
+  BOOST_TEST(round_trip(*sys, p).shard == 3u);
+  model_update u{41, {1, 2}, 1};
+  auto u_back = round_trip(*sys, u);
+  BOOST_TEST(u_back.shard == 1u);
+  BOOST_TEST(u_back.version == 41u);
+  BOOST_TEST((u_back.payload == u.payload));
+
+  shard_join j{1, 4, protocol_version, "127.0.0.1:5000"};
+  auto j_back = round_trip(*sys, j);
+  BOOST_TEST(j_back.shard == 1u);
+  BOOST_TEST(j_back.shards == 4u);
+  BOOST_TEST(j_back.endpoint == j.endpoint);
+
+  shard_setup s;
+  s.config.lr = std::numeric_limits<double>::denorm_min();
+  s.config.compressor = "sign";
+  s.ranges = w.shards.ranges;
+  s.version = 5;
+  s.total_steps = 100;
+  s.slice = awkward_floats();
+  s.momentum = awkward_floats();
+  auto s_back = round_trip(*sys, s);
+  BOOST_TEST(same_bits(s_back.config.lr, s.config.lr));
+  BOOST_TEST(s_back.config.compressor == "sign");
+  BOOST_TEST((s_back.ranges == s.ranges));
+  BOOST_TEST(s_back.version == 5u);
+  BOOST_TEST(s_back.total_steps == 100u);
+  BOOST_TEST(same_bits(s_back.slice, s.slice));
+  BOOST_TEST(same_bits(s_back.momentum, s.momentum));
+
+  slice_held h{2, 7, 99};
+  auto h_back = round_trip(*sys, h);
+  BOOST_TEST((h_back.shard == 2u && h_back.worker == 7u && h_back.key == 99u));
+  slice_refused r{2, 7, 99, "norm above the bound"};
+  auto r_back = round_trip(*sys, r);
+  BOOST_TEST((r_back.shard == 2u && r_back.worker == 7u && r_back.key == 99u));
+  BOOST_TEST(r_back.why == r.why);
+
+  for (float weight : awkward_floats()) {
+    round_commit c{12, weight, {3, 1, 2}, {40, 41, 39}};
+    auto c_back = round_trip(*sys, c);
+    BOOST_TEST(same_bits(c_back.weight, weight));
+    BOOST_TEST(c_back.version == 12u);
+    BOOST_TEST((c_back.workers == c.workers));
+    BOOST_TEST((c_back.keys == c.keys));
+  }
+
+  member_change m{4, 17, true};
+  auto m_back = round_trip(*sys, m);
+  BOOST_TEST((m_back.worker == 4u && m_back.version == 17u && m_back.joined));
+  shard_end e{true, "worker 3 sent a bad push"};
+  auto e_back = round_trip(*sys, e);
+  BOOST_TEST(e_back.failed);
+  BOOST_TEST(e_back.why == e.why);
+  shard_report rep{3, 1000, 2000, 30};
+  auto rep_back = round_trip(*sys, rep);
+  BOOST_TEST((rep_back.shard == 3u && rep_back.bytes_in == 1000u && rep_back.bytes_out == 2000u &&
+              rep_back.updates == 30u));
+}
+
+// A shard map or a commit announcing more entries than any run has is refused before it is read.
+BOOST_AUTO_TEST_CASE(a_shard_map_or_a_commit_longer_than_the_cap_is_refused) {
+  welcome w;
+  w.shards.ranges.resize(max_wire_shards + 1, key_range{0, 1});
+  std::vector<char> bytes;
+  caf::binary_serializer sink{*sys, bytes};
+  BOOST_REQUIRE(!sink(w));
+  welcome back;
+  caf::binary_deserializer source{*sys, bytes};
+  BOOST_TEST(static_cast<bool>(source(back)));
+
+  round_commit c;
+  c.workers.resize(max_wire_round_pushes + 1, 1);
+  std::vector<char> cbytes;
+  caf::binary_serializer csink{*sys, cbytes};
+  BOOST_REQUIRE(!csink(c));
+  round_commit cback;
+  caf::binary_deserializer csource{*sys, cbytes};
+  BOOST_TEST(static_cast<bool>(csource(cback)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

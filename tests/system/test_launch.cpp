@@ -426,7 +426,7 @@ BOOST_AUTO_TEST_CASE(bad_launches_end_with_one_clear_error) {
   const std::vector<bad> cases = {
       {{"--hostfile=" + hosts}, 2, hosts + ":3: slots=zero: expected a number from 1 to 4096"},
       {{"--hostfile=" + c.file("none")}, 2, "--hostfile=" + c.file("none") + ": no such file"},
-      {{"--servers=2"}, 2, "--servers=2: parameter-server shards are not available yet"},
+      {{"--servers=0"}, 2, "--servers=0: at least one parameter-server shard is needed"},
       {{"--faults.rejoin=0@5"}, 2, "dsq launch does not use --faults.rejoin=0@5"},
       {{"--server=1.2.3.4:5"}, 2, "dsq launch gives each worker --server itself"},
       {{"--lr=x"}, 2, "command line: invalid value '--lr=x'"},

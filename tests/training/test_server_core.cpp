@@ -10,9 +10,14 @@
 #include "model/dataset_bytes.hpp"
 #include "training/server/server_core.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -1058,4 +1063,354 @@ BOOST_AUTO_TEST_CASE(console_lines_go_to_the_line_sink_when_one_is_given) {
   BOOST_TEST(lines.back().rfind("done: 1 steps in", 0) == 0u);
   for (const auto& line : lines)
     BOOST_TEST(line.find('\n') == std::string::npos);
+}
+
+// -- the leader of a sharded run (--servers=K > 1): fake followers and fake workers -------------
+
+namespace {
+
+/// The messages to followers of type M in `fx`, with their shard, in order.
+template <class M>
+std::vector<std::pair<std::uint32_t, M>> to_shards(const server_effects& fx) {
+  std::vector<std::pair<std::uint32_t, M>> out;
+  for (const auto& e : fx)
+    if (const auto* s = std::get_if<send_to_shard>(&e))
+      if (const auto* m = std::get_if<M>(&s->what))
+        out.emplace_back(s->shard, *m);
+  return out;
+}
+
+/// A leader of `cfg` over `shards` shards whose two workers (peers 1 and 2) registered at t0,
+/// before its followers joined.
+struct leading {
+  run_config cfg;
+  std::shared_ptr<run_outcome> outcome = std::make_shared<run_outcome>();
+  server_core core;
+  std::vector<key_range> ranges;
+  std::map<std::uint32_t, shard_setup> setups; ///< what each follower was set up with
+  explicit leading(run_config c, std::uint32_t shards = 2)
+      : cfg(std::move(c)), core(sharded_setup(cfg, shards, outcome), t0), ranges(core.ranges()) {
+    core.start();
+    core.registered(hello(1), t0);
+    core.registered(hello(2), t0);
+  }
+  static server_setup sharded_setup(const run_config& cfg, std::uint32_t shards,
+                                    std::shared_ptr<run_outcome> outcome = nullptr) {
+    auto s = setup_of(cfg);
+    s.shards = shards;
+    if (outcome)
+      s.outcome = std::move(outcome);
+    return s;
+  }
+  /// Follower k joins from peer 100 + k.
+  server_effects join(std::uint32_t k) {
+    shard_join j;
+    j.shard = k;
+    j.shards = static_cast<std::uint32_t>(ranges.size());
+    j.endpoint = fmt::format("10.0.0.{}:7000", k);
+    auto fx = core.shard_joined(100 + k, j, t0);
+    for (auto& [shard, setup] : to_shards<shard_setup>(fx))
+      setups.emplace(shard, setup);
+    return fx;
+  }
+  /// Every follower joins; the effects of the last join (the start).
+  server_effects join_all() {
+    server_effects last;
+    for (std::uint32_t k = 1; k < ranges.size(); ++k)
+      last = join(k);
+    return last;
+  }
+  /// Worker `id`'s slice push for shard 0.
+  gradient_push push0(std::uint32_t id, std::uint64_t step, std::uint64_t grant = 0,
+                      float value = 0.01f) const {
+    std::vector<float> g(ranges[0].size(), value);
+    rng_engine rng{1};
+    gradient_push p;
+    p.worker_id = id;
+    p.step = step;
+    p.loss = 0.5f;
+    p.grant = grant;
+    p.payload = to_bytes(make_compressor(resolve_method(cfg).uplink)->compress(g, rng));
+    return p;
+  }
+  /// Every follower holds worker `id`'s push `key`; the effects of the last.
+  server_effects held_everywhere(std::uint32_t id, std::uint64_t key) {
+    server_effects last;
+    for (std::uint32_t k = 1; k < ranges.size(); ++k)
+      last = core.shard_held(slice_held{k, id, key}, t0);
+    return last;
+  }
+};
+
+/// The position in `fx` of the first effect that `is` says yes to (fx.size() if none).
+template <class F>
+std::size_t position(const server_effects& fx, F is) {
+  for (std::size_t i = 0; i < fx.size(); ++i)
+    if (is(fx[i]))
+      return i;
+  return fx.size();
+}
+
+/// Follower `k`'s update of `version`: every coordinate of its range moved by `value`.
+model_update follower_update(const run_config& cfg, key_range r, std::uint32_t k,
+                             std::uint64_t version, float value = 0.01f) {
+  std::vector<float> c(r.size(), value);
+  rng_engine rng{7};
+  model_update u;
+  u.version = version;
+  u.shard = k;
+  u.payload = to_bytes(make_compressor(resolve_method(cfg).downlink)->compress(c, rng));
+  return u;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_unsharded_run_says_nothing_to_shards) {
+  started s{small_run()};
+  BOOST_TEST(s.core.shard_count() == 1u);
+  BOOST_TEST(effects<send_to_shard>(s.at_start).empty());
+  auto fx = s.core.pushed(1, push_of(s.cfg, 0, 0), t0);
+  fx = s.core.pushed(2, push_of(s.cfg, 1, 0), t0);
+  BOOST_TEST(effects<new_update>(fx).size() == 1u);
+  BOOST_TEST(effects<send_to_shard>(fx).empty());
+  BOOST_TEST(sent<welcome_msg>(s.at_start)[0].second.w.shards.ranges.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_leader_starts_only_once_every_follower_joined_and_sets_each_up) {
+  auto cfg = small_run();
+  cfg.aggregate = "median";
+  cfg.max_push_norm = 50;
+  cfg.metrics = "/nonexistent/metrics.csv"; // the leader's own paths stay its own
+  leading l{cfg, 3};
+  BOOST_TEST((l.core.now_in() == server_core::phase::waiting)); // the workers are there
+  auto first = l.join(1);
+  auto setups = to_shards<shard_setup>(first);
+  BOOST_REQUIRE(setups.size() == 1u);
+  BOOST_TEST(setups[0].first == 1u);
+  const auto& s = setups[0].second;
+  BOOST_TEST(s.ranges.size() == 3u);
+  BOOST_TEST(s.version == 0u);
+  BOOST_TEST(s.slice.size() == l.ranges[1].size());
+  BOOST_TEST(s.config.seed == l.cfg.seed);
+  BOOST_TEST(s.config.aggregate == "median"); // a follower aggregates as the leader does
+  BOOST_TEST(s.config.max_push_norm == 50.0);
+  BOOST_TEST(s.config.metrics.empty());
+  BOOST_TEST((l.core.now_in() == server_core::phase::waiting));
+  auto again = l.join(1);
+  BOOST_REQUIRE(effects<refuse_shard>(again).size() == 1u);
+  BOOST_TEST(effects<refuse_shard>(again)[0].peer == 101u);
+  BOOST_TEST(effects<refuse_shard>(again)[0].why.find("joined already") != std::string::npos);
+  shard_join other_k{2, 4, protocol_version, ""};
+  auto wrong = l.core.shard_joined(102, other_k, t0);
+  BOOST_TEST(effects<refuse_shard>(wrong)[0].why.find("--servers") != std::string::npos);
+  auto last = l.join(2);
+  BOOST_TEST((l.core.now_in() == server_core::phase::training));
+  BOOST_TEST(sent<welcome_msg>(last).size() == 2u);
+  BOOST_TEST(effects<refuse_shard>(l.join(2)).size() == 1u); // the run has started
+}
+
+BOOST_AUTO_TEST_CASE(member_change_reaches_every_follower_before_the_welcome) {
+  leading l{small_run(), 3};
+  auto fx = l.join_all();
+  for (std::uint32_t id : {0u, 1u}) {
+    const auto notice = position(fx, [&](const server_effect& e) {
+      const auto* s = std::get_if<send_to_shard>(&e);
+      const auto* m = s ? std::get_if<member_change>(&s->what) : nullptr;
+      return m && m->worker == id && m->joined && m->version == 0;
+    });
+    const auto welcome_at = position(fx, [&](const server_effect& e) {
+      const auto* s = std::get_if<send_to>(&e);
+      const auto* w = s ? std::get_if<welcome_msg>(&s->what) : nullptr;
+      return w && w->w.worker_id == id;
+    });
+    BOOST_TEST(notice < welcome_at);
+    BOOST_TEST(welcome_at < fx.size());
+  }
+  BOOST_TEST(to_shards<member_change>(fx).size() == 4u); // 2 workers x 2 followers
+  auto w = sent<welcome_msg>(fx).at(0).second.w;
+  BOOST_TEST(w.from_shard == 0u);
+  BOOST_TEST(w.model.size() == l.ranges[0].size());
+  BOOST_TEST(w.shards.ranges == l.ranges);
+  BOOST_REQUIRE(w.shards.endpoints.size() == 3u);
+  BOOST_TEST(w.shards.endpoints[2] == "10.0.0.2:7000");
+}
+
+BOOST_AUTO_TEST_CASE(a_sharded_sync_push_counts_only_when_every_follower_holds_its_slice) {
+  leading l{small_run()};
+  l.join_all();
+  l.core.pushed(1, l.push0(0, 0), t0);
+  auto fx = l.core.pushed(2, l.push0(1, 0), t0);
+  BOOST_TEST(effects<new_update>(fx).empty()); // no follower said it holds them
+  BOOST_TEST(l.core.version() == 0u);
+  // A probe meanwhile: the leader holds its slice.
+  BOOST_TEST(sent<ack_msg>(l.core.probed(1, 1, t0)).size() == 1u);
+  BOOST_TEST(effects<new_update>(l.held_everywhere(1, 0)).empty());
+  fx = l.held_everywhere(0, 0);
+  BOOST_REQUIRE(effects<new_update>(fx).size() == 1u);
+  BOOST_TEST(l.core.version() == 1u);
+  auto commits = to_shards<round_commit>(fx);
+  BOOST_REQUIRE(commits.size() == 1u);
+  const auto& c = commits[0].second;
+  BOOST_TEST(c.version == 1u);
+  BOOST_TEST(c.weight == 0.5f);
+  // The summation order of sync rounds (worker ids), not the order the slices arrived in.
+  BOOST_TEST((c.workers == std::vector<std::uint32_t>{0, 1}));
+  BOOST_TEST((c.keys == std::vector<std::uint64_t>{0, 0}));
+  // Committed to the followers before the leader's own update is made known.
+  const auto commit_at =
+      position(fx, [](const server_effect& e) { return std::holds_alternative<send_to_shard>(e); });
+  const auto update_at =
+      position(fx, [](const server_effect& e) { return std::holds_alternative<new_update>(e); });
+  BOOST_TEST(commit_at < update_at);
+}
+
+BOOST_AUTO_TEST_CASE(slices_held_before_the_leaders_own_count_when_it_arrives) {
+  leading l{small_run()};
+  l.join_all();
+  l.held_everywhere(0, 0);
+  l.held_everywhere(1, 0);
+  l.core.pushed(1, l.push0(0, 0), t0);
+  auto fx = l.core.pushed(2, l.push0(1, 0), t0);
+  BOOST_TEST(effects<new_update>(fx).size() == 1u);
+  BOOST_TEST(to_shards<round_commit>(fx).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_sharded_async_round_commits_each_push_alone_in_its_order) {
+  leading l{small_run("async")};
+  auto start = l.join_all();
+  auto grants = sent<grant_msg>(start);
+  BOOST_REQUIRE(grants.size() == 2u);
+  const auto g1 = grants[1].second; // worker 1's
+  auto fx = l.core.pushed(grants[1].first, l.push0(1, g1.version, g1.number), t0);
+  BOOST_TEST(effects<new_update>(fx).empty());
+  fx = l.held_everywhere(1, g1.number);
+  auto commits = to_shards<round_commit>(fx);
+  BOOST_REQUIRE(commits.size() == 1u);
+  BOOST_TEST((commits[0].second.workers == std::vector<std::uint32_t>{1}));
+  BOOST_TEST((commits[0].second.keys == std::vector<std::uint64_t>{g1.number}));
+  BOOST_TEST(commits[0].second.weight == 0.5f); // 1/n with n live workers
+  BOOST_TEST(l.core.version() == 1u);
+  BOOST_TEST(sent<grant_msg>(fx).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_slice_a_follower_refused_expels_its_worker) {
+  leading l{small_run()};
+  l.join_all();
+  l.core.pushed(1, l.push0(0, 0), t0);
+  auto fx = l.core.shard_refused(slice_refused{1, 0, 0, "dimension 3, expected 9"}, t0);
+  auto byes = sent<farewell_msg>(fx);
+  BOOST_REQUIRE(byes.size() == 1u);
+  BOOST_TEST(byes[0].first == 1u);
+  BOOST_TEST(byes[0].second.bye.reason.find("shard 1 refused its push") != std::string::npos);
+  BOOST_TEST(l.core.totals().rejected_pushes == 1u);
+  auto gone = to_shards<member_change>(fx);
+  BOOST_REQUIRE(gone.size() == 1u);
+  BOOST_TEST(gone[0].second.worker == 0u);
+  BOOST_TEST(!gone[0].second.joined);
+}
+
+BOOST_AUTO_TEST_CASE(a_departure_is_announced_to_every_follower) {
+  leading l{small_run(), 3};
+  l.join_all();
+  auto fx = l.core.left(2, 1, t0);
+  auto gone = to_shards<member_change>(fx);
+  BOOST_REQUIRE(gone.size() == 2u);
+  BOOST_TEST(gone[0].first == 1u);
+  BOOST_TEST(gone[1].first == 2u);
+  BOOST_TEST(gone[0].second.worker == 1u);
+  BOOST_TEST(!gone[0].second.joined);
+}
+
+BOOST_AUTO_TEST_CASE(an_evaluation_waits_until_every_range_reached_its_step) {
+  auto cfg = small_run();
+  cfg.eval_every = 1;
+  leading l{cfg, 3};
+  auto start = l.join_all();
+  BOOST_TEST(effects<evaluation_request>(start).size() == 1u); // x_0: every range is there
+  l.core.pushed(1, l.push0(0, 0), t0);
+  l.core.pushed(2, l.push0(1, 0), t0);
+  l.held_everywhere(0, 0);
+  auto fx = l.held_everywhere(1, 0);
+  BOOST_TEST(l.core.version() == 1u);
+  BOOST_TEST(effects<evaluation_request>(fx).empty());
+  const auto u2 = follower_update(cfg, l.ranges[2], 2, 1);
+  BOOST_TEST(effects<evaluation_request>(l.core.shard_updated(u2, t0)).empty());
+  const auto u1 = follower_update(cfg, l.ranges[1], 1, 1);
+  auto evals = effects<evaluation_request>(l.core.shard_updated(u1, t0));
+  BOOST_REQUIRE(evals.size() == 1u);
+  BOOST_TEST(evals[0].step == 1u);
+  BOOST_REQUIRE(evals[0].params.size() == l.ranges.back().end);
+  // Range 1 of the evaluated model is x_0's moved by follower 1's update, as a worker applies it.
+  const auto& s1 = l.setups.at(1);
+  update_engine ref{cfg, l.ranges.back().end, l.ranges[1], 1, s1.slice, s1.momentum, 0};
+  ref.apply(from_bytes(u1.payload));
+  const auto r1 = l.ranges[1];
+  std::vector<float> got(evals[0].params.begin() + static_cast<std::ptrdiff_t>(r1.begin),
+                         evals[0].params.begin() + static_cast<std::ptrdiff_t>(r1.end));
+  BOOST_TEST(got == std::vector<float>(ref.x().data(), ref.x().data() + ref.x().size()),
+             boost::test_tools::per_element());
+  BOOST_TEST((got != s1.slice)); // the update moved it
+}
+
+BOOST_AUTO_TEST_CASE(losing_a_follower_fails_the_run_naming_it) {
+  leading l{small_run()};
+  l.join_all();
+  l.core.evaluated(0, false, 0.7, 0.5, 0);
+  auto fx = l.core.shard_lost(1, "connection closed", t0 + 1s);
+  auto stops = effects<stop_server>(fx);
+  BOOST_REQUIRE(stops.size() == 1u);
+  BOOST_TEST(stops[0].failed);
+  BOOST_TEST(stops[0].error.find("shard 1 is lost") != std::string::npos);
+  BOOST_TEST(sent<farewell_msg>(fx).size() == 2u); // the workers are told
+}
+
+BOOST_AUTO_TEST_CASE(the_end_tells_the_followers_and_waits_for_their_reports) {
+  leading l{small_run()};
+  l.join_all();
+  l.core.evaluated(0, false, 0.7, 0.5, 0);
+  auto fx = l.core.stop_requested(t0 + 1s);
+  BOOST_TEST(to_shards<shard_end>(fx).size() == 1u);
+  BOOST_TEST(effects<stop_server>(fx).empty());
+  auto timers = effects<arm_timer>(fx);
+  BOOST_TEST(std::any_of(timers.begin(), timers.end(), [](const arm_timer& t) {
+    return t.which == server_timer::shard_reports;
+  }));
+  shard_report r;
+  r.shard = 1;
+  r.bytes_in = 1000;
+  r.bytes_out = 2000;
+  auto done = l.core.shard_reported(r, t0 + 2s);
+  auto stops = effects<stop_server>(done);
+  BOOST_REQUIRE(stops.size() == 1u);
+  BOOST_TEST(!stops[0].failed);
+  const auto& s = l.outcome->summary;
+  BOOST_TEST(s.shards == 2u);
+  BOOST_REQUIRE(s.shard_bytes_up.size() == 2u);
+  BOOST_TEST(s.shard_bytes_up[1] == 1000u);
+  BOOST_TEST(s.shard_bytes_down[1] == 2000u);
+  BOOST_TEST(s.bytes_up == s.shard_bytes_up[0] + 1000u);
+}
+
+BOOST_AUTO_TEST_CASE(a_sharded_run_refuses_what_it_cannot_do_yet_in_one_line) {
+  auto cfg = small_run();
+  cfg.checkpoint = "/nonexistent/ckpt";
+  BOOST_CHECK_EXCEPTION((server_core{leading::sharded_setup(cfg, 2), t0}), std::invalid_argument,
+                        [](const std::invalid_argument& e) {
+                          return std::string{e.what()}.find(
+                                     "--servers=2 does not support --checkpoint") !=
+                                 std::string::npos;
+                        });
+  cfg.checkpoint.clear();
+  cfg.aggregate = "krum:f=1";
+  BOOST_CHECK_THROW((server_core{leading::sharded_setup(cfg, 2), t0}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(a_slice_of_another_shard_sent_to_the_leader_is_ignored) {
+  leading l{small_run()};
+  l.join_all();
+  auto p = l.push0(0, 0);
+  p.shard = 1;
+  l.core.pushed(1, p, t0);
+  BOOST_TEST(l.core.totals().ignored_pushes == 1u);
+  BOOST_TEST(sent<resend_msg>(l.core.probed(1, 1, t0)).size() == 1u); // not in hand
 }

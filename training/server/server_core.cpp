@@ -87,6 +87,7 @@ server_core::server_core(server_setup setup, time_point now)
       resumed_members_ = returning_states_.size();
     }
   }
+  set_up_shards();
   first_version_ = version();
   policy_ = make_round_policy(cfg.mode, staleness_bound(cfg));
   if (policy_->collects_worker_states() && !cfg.checkpoint.empty() && cfg.checkpoint_every > 0)
@@ -126,12 +127,13 @@ std::string server_core::header() const {
   // The workers the run waits for before its first step: --min-workers (else --workers), or
   // after a resume with the workers' states, the checkpoint's members.
   const auto starts_with = resumed_members_ > 0 ? resumed_members_ : start_quorum(cfg);
-  return fmt::format("dsq: {} ({}), {}, starts with {} worker{}, model {} with {} parameters, {} "
-                     "steps of batch {} per worker, data: {}, simd {}",
-                     cfg.method, describe(method_), policy_->describe(), starts_with,
-                     starts_with == 1 ? "" : "s", opts_.setup.net->spec(),
-                     opts_.setup.net->num_parameters(), total_steps_, cfg.batch,
-                     opts_.setup.source->description(), name(active_simd_level()));
+  return fmt::format(
+      "dsq: {} ({}), {}, starts with {} worker{}, model {} with {} parameters{}, "
+      "{} steps of batch {} per worker, data: {}, simd {}",
+      cfg.method, describe(method_), policy_->describe(), starts_with, starts_with == 1 ? "" : "s",
+      opts_.setup.net->spec(), opts_.setup.net->num_parameters(),
+      shards_ ? fmt::format(" over {} shards", shards_->count()) : std::string{}, total_steps_,
+      cfg.batch, opts_.setup.source->description(), name(active_simd_level()));
 }
 
 server_effects server_core::take() {
@@ -211,8 +213,11 @@ std::string server_core::start_condition() const {
     return fmt::format("the resumed run starts when the checkpoint's workers are back ({} "
                        "missing)",
                        members_.expected().size());
-  return fmt::format("{} of the {} needed to start", members_.joining().size(),
-                     start_quorum(opts_.cfg));
+  return fmt::format("{} of the {} needed to start{}", members_.joining().size(),
+                     start_quorum(opts_.cfg),
+                     shards_ ? fmt::format(" ({} of {} shards joined)", shards_->joined_count(),
+                                           shards_->count() - 1)
+                             : std::string{});
 }
 
 /// Starts training once --min-workers registered; after a resume, once every worker of the
@@ -220,6 +225,8 @@ std::string server_core::start_condition() const {
 void server_core::maybe_start() {
   if (phase_ != phase::waiting)
     return;
+  if (shards_ && !shards_->all_joined())
+    return; // every key range needs its shard
   const auto present = members_.joining().size();
   if (resumed_members_ > 0) {
     // Resumed with the workers' states: the checkpoint's members, not --min-workers, decide.
@@ -313,7 +320,7 @@ server_effects server_core::probed(std::optional<peer_id> from, std::uint64_t pu
     return take();
   if (pushed > 0) {
     const auto key = pushed - 1;
-    if (ledger_.in_hand(*id, key)) {
+    if (ledger_.in_hand(*id, key) || waiting_.count({*id, key}) > 0) {
       send(*id, ack_msg{key});
     } else {
       send(*id, resend_msg{key});
@@ -453,6 +460,11 @@ void server_core::depart(std::uint32_t id, const std::string& why) {
   allowance_.forget(id);
   collected_.erase(id);
   auto removed = members_.remove(id);
+  if (shards_ && removed != membership<peer_id>::removal::none) {
+    std::erase_if(waiting_, [&](const auto& w) { return w.first.first == id; });
+    shards_->forget(id);
+    announce(id, false);
+  }
   if (removed == membership<peer_id>::removal::joiner) {
     // Nobody else will come to a local run: it cannot reach its quorum any more.
     if (phase_ == phase::waiting && !opts_.elastic)
@@ -574,7 +586,7 @@ void server_core::check_idle() {
 
 /// Ends the run when the model or its loss is no longer finite: nothing after it is training.
 bool server_core::check_diverged(double loss) {
-  if (std::isfinite(loss) && (version() % 64 != 0 || engine_.x().allFinite()))
+  if (std::isfinite(loss) && (version() % 64 != 0 || own_x().allFinite()))
     return false;
   diverged_at_ = version();
   finish(fmt::format("the run diverged at step {} (non-finite {})", version(),
@@ -586,7 +598,7 @@ bool server_core::check_diverged(double loss) {
 /// ends the run as diverged if the server's model has (divergence_probe.hpp), and returns true;
 /// returns false if it has not, and the push is the worker's fault.
 bool server_core::end_if_diverged(std::uint32_t id, const std::string& what) {
-  const double loss = probe_.loss(engine_.x());
+  const double loss = probe_.loss(full_model());
   if (!probe_.diverged(loss))
     return false;
   diverged_at_ = version();

@@ -26,6 +26,7 @@
 #include "training/run_reporter.hpp"
 #include "training/server/server_effects.hpp"
 #include "training/server/server_setup.hpp"
+#include "training/server/shard_leader.hpp"
 #include "training/update_engine.hpp"
 
 #include <chrono>
@@ -111,6 +112,28 @@ public:
   /// The evaluator failed (`why` in words).
   server_effects evaluation_failed(const std::string& why);
 
+  // -- events from follower shards (sharded runs, --servers=K > 1; net/PROTOCOL.md "Shards") ---
+
+  /// A follower connected as `peer` asks to be shard j.shard: answered with send_to_shard
+  /// {shard_setup}, or refuse_shard. Training starts once all K−1 joined (and the workers).
+  server_effects shard_joined(peer_id peer, const shard_join& j, time_point now);
+  /// A follower holds the slice of worker h.worker's push h.key: the push counts once every
+  /// follower holds it and the leader has its own slice.
+  server_effects shard_held(const slice_held& h, time_point now);
+  /// A follower refused the slice of a push (or a worker flooded it): a bad push, the worker is
+  /// expelled.
+  server_effects shard_refused(const slice_refused& r, time_point now);
+  /// A follower's update of its slice (u.shard, u.version), for the leader's replica: an
+  /// evaluation of step s is asked for once every range reached s.
+  server_effects shard_updated(const model_update& u, time_point now);
+  /// A follower's report at the end (answer to shard_end).
+  server_effects shard_reported(const shard_report& r, time_point now);
+  /// Follower `shard`'s connection is gone (`why`): the run ends as failed, naming it (at the
+  /// end, it only stops being waited for).
+  server_effects shard_lost(std::uint32_t shard, const std::string& why, time_point now);
+  /// The timer of the end's wait for the followers' reports (server_timer::shard_reports).
+  server_effects shard_reports_tick(time_point now);
+
   // -- what the actor and tests may read ------------------------------------------------------
 
   /// The worker id of `peer` (member or joiner), if any.
@@ -120,6 +143,12 @@ public:
   bool knows(peer_id peer) const;
   /// The model's version.
   std::uint64_t version() const { return engine_.version(); }
+  /// The number of shards (1: unsharded).
+  std::uint32_t shard_count() const { return shards_ ? shards_->count() : 1; }
+  /// The key ranges of a sharded run (empty when unsharded).
+  std::vector<key_range> ranges() const {
+    return shards_ ? shards_->ranges() : std::vector<key_range>{};
+  }
   /// Waiting for workers, training, or finishing.
   enum class phase { waiting, training, finishing };
   phase now_in() const { return phase_; }
@@ -151,6 +180,21 @@ private:
   bool within_allowance(std::uint32_t id, std::uint64_t bytes);
   void request_evaluation(bool with_train);
   void save_checkpoint(std::map<std::uint32_t, worker_snapshot> workers = {});
+  // sharded runs (server_shards.cpp)
+  void set_up_shards();
+  void offer_push(received_push r, bool has_state, const worker_snapshot& state);
+  void offer_if_held(std::uint32_t id, std::uint64_t key);
+  void commit_round(const round& r);
+  void announce(std::uint32_t id, bool joined);
+  void to_followers(const shard_message& m);
+  void request_full_evaluation(bool with_train);
+  void emit_ready_evaluations();
+  void end_shards();
+  bool awaiting_shard_reports() const;
+  /// The full model as the leader knows it: x, or with shards its replica of every range.
+  Eigen::VectorXf full_model() const;
+  /// The x this server's engine updates: the model, or with shards range 0 of it.
+  const Eigen::VectorXf& own_x() const { return engine_.x(); }
   // departures and liveness
   void depart(std::uint32_t id, const std::string& why);
   void expel(std::uint32_t id, const std::string& why, bool may_rejoin = false);
@@ -177,7 +221,19 @@ private:
 
   server_setup opts_;
   method_switches method_;
-  update_engine engine_;
+  update_engine engine_; ///< the model, or in a sharded run its range 0
+  /// Sharded runs: the followers' joins, held slices, replica and reports (engine_ then owns
+  /// range 0 only). Empty when unsharded.
+  std::optional<shard_leader> shards_;
+  /// Sharded runs: pushes whose leader slice is in and checked, waiting for every follower's
+  /// slice_held; with the state they carried.
+  struct waiting_push {
+    received_push push;
+    bool has_state = false;
+    worker_snapshot state;
+  };
+  std::map<std::pair<std::uint32_t, std::uint64_t>, waiting_push> waiting_;
+  bool shard_reports_over_ = false; ///< the end's wait for the followers' reports is over
   std::unique_ptr<round_policy> policy_;
   membership<peer_id> members_;
   std::uint64_t total_steps_ = 0;

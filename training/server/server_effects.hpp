@@ -5,6 +5,7 @@
 
 #include "training/membership.hpp"
 #include "training/messages.hpp"
+#include "training/shard/shard_messages.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -89,8 +90,9 @@ struct evaluation_request {
 };
 /// The server's own timers.
 enum class server_timer {
-  liveness, ///< server_core::tick
-  goodbye   ///< server_core::goodbye_tick
+  liveness,     ///< server_core::tick
+  goodbye,      ///< server_core::goodbye_tick
+  shard_reports ///< server_core::shard_reports_tick (sharded runs: the end's wait for reports)
 };
 /// Call back after `after`.
 struct arm_timer {
@@ -111,8 +113,25 @@ struct stop_server {
   std::string error;
 };
 
+// -- sharded runs (--servers=K > 1; never emitted when K = 1) --------------------------------
+
+/// What the leader says to a follower shard (training/shard/shard_messages.hpp).
+using shard_message = std::variant<shard_setup, round_commit, member_change, shard_end>;
+/// Send `what` to follower `shard` (1..K−1), on its one ordered channel: the order of these
+/// effects is the order the follower must receive them in (net/PROTOCOL.md, "Shards").
+struct send_to_shard {
+  std::uint32_t shard = 0;
+  shard_message what;
+};
+/// The follower connected as `peer` may not join (`why`): answer it with shard_end{failed, why}
+/// and close its connection; it is no shard of this run.
+struct refuse_shard {
+  peer_id peer = 0;
+  std::string why;
+};
+
 using server_effect = std::variant<send_to, new_update, watch, evaluation_request, arm_timer,
-                                   defer_loss, stop_server>;
+                                   defer_loss, stop_server, send_to_shard, refuse_shard>;
 using server_effects = std::vector<server_effect>;
 
 } // namespace dsq

@@ -71,6 +71,7 @@ void server_core::finish(std::string failure) {
     farewells_sent_ = now_;
     out_.push_back(arm_timer{server_timer::goodbye, goodbye_grace});
   }
+  end_shards();
   // The final evaluation, including the loss on the whole training set; start_training asked
   // for it already when no step was made.
   if (previous == phase::training && version() > first_version_)
@@ -120,9 +121,11 @@ void server_core::maybe_quit() {
     return;
   if (!told_to_go_.empty() && !goodbye_wait_over_)
     return;
+  if (awaiting_shard_reports())
+    return;
   auto& out = *opts_.outcome;
   auto s = summary();
-  out.model = engine_.x();
+  out.model = full_model();
   out.rows = report_.log().rows();
   out.ok = failure_.empty();
   out.error = failure_;
@@ -134,7 +137,7 @@ void server_core::maybe_quit() {
     out.error = e.what();
   }
   out.summary = s;
-  report_.print_done(s, engine_.dim());
+  report_.print_done(s, opts_.setup.net->num_parameters());
   out_.push_back(stop_server{false, !out.ok, out.error});
 }
 
@@ -160,7 +163,21 @@ run_summary server_core::summary() {
   policy_->add_statistics(s);
   if (opts_.faults_injected)
     s.faults_injected = opts_.faults_injected();
-  s.parameters = engine_.dim();
+  s.parameters = opts_.setup.net->num_parameters();
+  if (shards_) {
+    // Shard 0's bytes are the reporter's; each follower's, its report (0 if it sent none).
+    s.shards = shards_->count();
+    s.shard_bytes_up.assign(s.shards, 0);
+    s.shard_bytes_down.assign(s.shards, 0);
+    s.shard_bytes_up[0] = s.bytes_up;
+    s.shard_bytes_down[0] = s.bytes_down;
+    for (const auto& [k, r] : shards_->reports()) {
+      s.shard_bytes_up[k] = r.bytes_in;
+      s.shard_bytes_down[k] = r.bytes_out;
+      s.bytes_up += r.bytes_in;
+      s.bytes_down += r.bytes_out;
+    }
+  }
   s.seed = cfg.seed;
   s.workers = trained_.size(); // distinct workers that trained
   s.simd = name(active_simd_level());

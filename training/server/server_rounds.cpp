@@ -26,8 +26,8 @@ server_effects server_core::pushed(std::optional<peer_id> from, const gradient_p
   }
   heard_from(*id);
   last_progress_[*id] = now_;
-  if (phase_ != phase::training || !members_.is_member(*id)) {
-    ++report_.totals().ignored_pushes;
+  if (phase_ != phase::training || !members_.is_member(*id) || (shards_ && p.shard != 0)) {
+    ++report_.totals().ignored_pushes; // sharded: only range 0's slice comes to the leader
     return take();
   }
   const auto key = policy_->push_key(p.step, p.grant);
@@ -57,15 +57,37 @@ void server_core::accept_push(std::uint32_t id, const gradient_push& p) {
   auto r = checked_push(id, p);
   if (!r)
     return;
-  const auto key = policy_->push_key(p.step, p.grant);
-  if (!policy_->offer(std::move(*r), version())) {
+  r->key = policy_->push_key(p.step, p.grant);
+  if (shards_) {
+    // Counted only once every follower holds its slice (shard_held): then no commit can name
+    // a slice a follower lacks. A few per worker at most: an honest worker has one or two.
+    const auto key = r->key;
+    waiting_[{id, key}] = waiting_push{std::move(*r), p.has_state, p.state};
+    std::size_t mine = 0;
+    for (auto it = waiting_.lower_bound({id, 0}); it != waiting_.end() && it->first.first == id;
+         ++it)
+      ++mine;
+    if (mine > held_pushes_max)
+      waiting_.erase(waiting_.lower_bound({id, 0}));
+    return offer_if_held(id, key);
+  }
+  offer_push(std::move(*r), p.has_state, p.state);
+}
+
+/// Offers a checked push to the round policy; taken, it is in hand (acknowledged to probes,
+/// never applied twice) and the rounds it completes are applied.
+void server_core::offer_push(received_push r, bool has_state, const worker_snapshot& state) {
+  const auto id = r.worker;
+  const auto key = r.key;
+  const auto step = r.step;
+  if (!policy_->offer(std::move(r), version())) {
     ++report_.totals().ignored_pushes; // late, early, or without a grant
-    return catch_up(id, p.step);
+    return catch_up(id, step);
   }
   ledger_.accepted(id, key);
   budget_.pushed(id);
-  if (p.has_state && state_every_ > 0 && p.step % state_every_ == 0)
-    collected_[id] = p.state;
+  if (has_state && state_every_ > 0 && step % state_every_ == 0)
+    collected_[id] = state;
   drain();
 }
 
@@ -95,7 +117,7 @@ std::optional<received_push> server_core::checked_push(std::uint32_t id, const g
     expel(id, e.what());
     return std::nullopt;
   }
-  if (p.model_digest != 0 && p.step == version()) {
+  if (p.model_digest != 0 && p.step == version() && !shards_) {
     if (p.model_digest != replica_digest(engine_.x())) {
       expel(id, fmt::format("its replica differs from the server's model at step {}", version()));
       return std::nullopt;
@@ -133,6 +155,8 @@ void server_core::apply_round(round r) {
   if (!checkpoint_before_round())
     return;
   step_record row;
+  if (shards_)
+    commit_round(r); // every follower makes this version from the same pushes, first
   const compressed_message& c = aggregate(r, row); // the engine's, valid until the next round
   const float lr = engine_.lr();
   const auto new_version = version() + 1;
@@ -283,6 +307,7 @@ void server_core::cross_boundary(const std::uint64_t* update) {
     for (auto& [id, m] : members_.members())
       send_peer(m.handle, update_msg{*update});
   for (auto& [id, m] : members_.enter_joiners()) {
+    announce(id, true); // sharded: the followers keep this version's slice for it
     send_peer(m.handle, welcome_msg{make_welcome(id, shards[id])});
     if (phase_ == phase::training && version() > first_version_)
       report_.say(fmt::format("worker {} ({}) joins at step {}", id, m.host, version()));
@@ -292,7 +317,7 @@ void server_core::cross_boundary(const std::uint64_t* update) {
 }
 
 welcome server_core::make_welcome(std::uint32_t id, const shard_assignment& shard) {
-  const auto& x = engine_.x();
+  const auto& x = own_x();
   welcome w;
   w.worker_id = id;
   w.config = shared_training_part(opts_.cfg); // never the server's paths, ports or keys
@@ -301,6 +326,8 @@ welcome server_core::make_welcome(std::uint32_t id, const shard_assignment& shar
   w.model.assign(x.data(), x.data() + x.size());
   if (const auto* m = engine_.momentum_buffer())
     w.momentum.assign(m->data(), m->data() + m->size());
+  if (shards_)
+    w.shards = shards_->map(); // from_shard stays 0: this is the leader's welcome
   w.shard = shard;
   w.state_every = state_every_;
   w.data = opts_.setup.identity;
@@ -331,7 +358,7 @@ void server_core::catch_up(std::uint32_t id, std::uint64_t held) {
     if (!budget_.may_resync(id, version()))
       return; // one is on its way: it brings the worker to this version
     // The welcome's model and momentum, and its small fields.
-    const std::uint64_t resync_bytes = 8 * engine_.x().size() + small_answer_bytes;
+    const std::uint64_t resync_bytes = 8 * own_x().size() + small_answer_bytes;
     if (!within_allowance(id, resync_bytes))
       return;
     send_peer(m->handle, welcome_msg{make_welcome(id, m->shard), true});
@@ -360,6 +387,8 @@ bool server_core::within_allowance(std::uint32_t id, std::uint64_t bytes) {
 
 /// Asks the evaluator about x_version; the row of that step waits in the log for the answer.
 void server_core::request_evaluation(bool with_train) {
+  if (shards_)
+    return request_full_evaluation(with_train); // once every range reached this version
   ++evals_in_flight_;
   const auto& x = engine_.x();
   out_.push_back(

@@ -8,6 +8,7 @@
 #include "training/checkpoint.hpp"
 #include "training/run_log.hpp"
 #include "training/server/run_outcome.hpp"
+#include "training/shard/key_ranges.hpp"
 #include "training/training_setup.hpp"
 
 #include <functional>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dsq {
 
@@ -51,6 +53,10 @@ struct server_setup {
   std::function<void(std::string_view line)> on_line;
   /// Read at the end for the summary's `faults_injected` ({kind: count}); empty: none.
   std::function<std::map<std::string, std::uint64_t>()> faults_injected;
+  /// --servers=K: this server is shard 0, the leader, of K (1: an unsharded run, today's).
+  std::uint32_t shards = 1;
+  /// The K key ranges; empty: split_keys(d, K, the operators' alignment).
+  std::vector<key_range> ranges;
 };
 
 } // namespace dsq

@@ -158,6 +158,10 @@ void worker_core::adopt(welcome& w) {
     if (auto differs = data_mismatch(w.data, settings_.setup.identity); !differs.empty())
       throw std::runtime_error(differs);
   engine_.emplace(cfg_, settings_.setup, id_, w.version, w.model, w.momentum, w.shard);
+  // Sharded (--servers=K, the welcome worker_shards assembled): each key range is compressed
+  // and applied on its own. Before a checkpoint's state, which restores each range's residual.
+  if (w.shards.count() > 1)
+    engine_->use_ranges(w.shards.ranges);
   if (w.has_state) {
     engine_->restore(w.state); // back after a server restart: exactly where the run was
     // The welcome's shard wins: the same one (nothing changes) when every member came back,
@@ -542,7 +546,7 @@ worker_effects worker_core::push(gradient_push p, time_point started, time_point
 
 void worker_core::send(gradient_push p, time_point now, worker_effects& out) {
   const auto key = policy_->push_key(p.step, p.grant);
-  out.push_back(effect::send_push{std::move(p)});
+  out.push_back(effect::send_push{std::move(p), key});
   if (auto after = timer_.pushed(key, now))
     out.push_back(effect::arm_timer{effect::timer::retry, *after});
 }

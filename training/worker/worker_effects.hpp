@@ -20,6 +20,9 @@ using duration = std::chrono::steady_clock::duration;
 /// A new push: send it and keep it, as it was sent, until the server has it.
 struct send_push {
   gradient_push push;
+  /// Its key (the step in sync, the grant number in async): what acks and resends name. A
+  /// sharded worker's multiplexer keeps the K slices under it (training/shard/worker_shards.hpp).
+  std::uint64_t key = 0;
 };
 /// The kept push (of this key) again, the same bytes: computing again would fold the residual
 /// in twice.

@@ -1,0 +1,155 @@
+// Sharded runs (--servers=K, issue 27; net/PROTOCOL.md "Shards") with the real dsq binary:
+// dsq local with K shard actors equals the unsharded run bit for bit for coordinate-wise
+// operators, asynchronous K = 2 keeps its staleness bound, a leader + follower + workers as
+// processes on 127.0.0.1 equal the local K = 2 run, and a follower killed mid-run ends the run
+// non-zero naming the shard, with no process left.
+#define BOOST_TEST_MODULE dsq_system_shards
+#include <boost/test/unit_test.hpp>
+
+#include "system_support.hpp"
+
+#include <csignal>
+
+using namespace dsq::system_test;
+
+namespace {
+
+constexpr auto run_timeout = 120s;
+
+/// A small run whose model is large enough for three shards.
+std::vector<std::string> shard_run(int steps = 60) {
+  return {"--dataset=synthetic:n=3000,d=20,classes=4",
+          "--model=mlp:hidden=16",
+          "--steps=" + std::to_string(steps),
+          "--eval-every=20",
+          "--workers=2",
+          "--quiet"};
+}
+
+/// Runs `dsq local` with `args` in `c`, its metrics and summary named after `tag`.
+void run_local(cluster& c, const std::string& tag, const std::vector<std::string>& args) {
+  auto& p = c.start(tag, concat({dsq_binary(), "local", "--metrics=" + c.file(tag + ".csv"),
+                                 "--summary=" + c.file(tag + ".json")},
+                                args));
+  auto status = p.wait_for(run_timeout);
+  BOOST_REQUIRE_MESSAGE(status && status->success(), tag << " failed:\n" << p.report());
+}
+
+/// The columns and summary fields that must be equal bit for bit between two runs.
+void expect_same_run(const cluster& c, const std::string& a, const std::string& b) {
+  auto x = read_csv(c.file(a + ".csv")), y = read_csv(c.file(b + ".csv"));
+  BOOST_REQUIRE_EQUAL(x.rows.size(), y.rows.size());
+  for (const char* column : {"step", "train_loss", "test_loss", "test_accuracy"}) {
+    BOOST_TEST_CONTEXT(a << " vs " << b << ", column " << column) {
+      BOOST_TEST(x.values(column) == y.values(column), boost::test_tools::per_element());
+    }
+  }
+  const auto xj = read_text(c.file(a + ".json")), yj = read_text(c.file(b + ".json"));
+  for (const char* key : {"final_train_loss", "test_loss", "test_accuracy", "steps", "completed"})
+    BOOST_TEST(json_value(xj, key).value_or("(absent)") == json_value(yj, key).value_or("(none)"),
+               a << " vs " << b << ": summary " << key);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(local_shards)
+
+// identity and fp16 are coordinate-wise: the K-shard run makes the very same model.
+BOOST_AUTO_TEST_CASE(k_2_and_3_equal_the_unsharded_run_with_identity_and_fp16) {
+  for (const char* op : {"identity", "fp16"}) {
+    BOOST_TEST_CONTEXT(op) {
+      cluster c{std::string{"shards-"} + op};
+      const auto args = concat(shard_run(), {"--compressor=" + std::string{op}});
+      run_local(c, "k1", args);
+      run_local(c, "k2", concat(args, {"--servers=2"}));
+      run_local(c, "k3", concat(args, {"--servers=3"}));
+      expect_same_run(c, "k1", "k2");
+      expect_same_run(c, "k1", "k3");
+      const auto k3 = read_text(c.file("k3.json"));
+      BOOST_TEST(json_value(k3, "shards").value_or("(absent)") == "3");
+    }
+  }
+}
+
+// Versions are global: the leader's admission bounds every shard's staleness as unsharded.
+BOOST_AUTO_TEST_CASE(async_k_2_completes_within_its_staleness_bound) {
+  cluster c{"shards-async"};
+  run_local(
+      c, "async",
+      concat(shard_run(80), {"--mode=async", "--staleness=2", "--servers=2", "--compressor=sign"}));
+  const auto s = read_text(c.file("async.json"));
+  BOOST_TEST(json_value(s, "completed").value_or("") == "true");
+  BOOST_TEST(json_value(s, "steps").value_or("") == "80");
+  const auto max_staleness = json_value(s, "max_staleness");
+  BOOST_REQUIRE(max_staleness.has_value());
+  BOOST_TEST(std::stoi(*max_staleness) <= 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(processes)
+
+/// `dsq server --servers=2 --shard-index=1 --leader=...` on 127.0.0.1.
+child_process& start_follower(cluster& c, const std::string& name = "follower") {
+  auto& f = c.start(name, {dsq_binary(), "server", "--servers=2", "--shard-index=1",
+                           "--leader=" + c.address(), "--port=0", "--bind=127.0.0.1", "--quiet"});
+  BOOST_REQUIRE_MESSAGE(f.wait_for_output("listening on", 20s), f.report());
+  return f;
+}
+
+// The leader, one follower and two workers as processes compute what dsq local --servers=2 does.
+BOOST_AUTO_TEST_CASE(leader_follower_and_two_workers_equal_the_local_run) {
+  cluster c{"shards-processes"};
+  const auto args = concat(shard_run(), {"--compressor=fp16"});
+  run_local(c, "local", concat(args, {"--servers=2"}));
+  c.start_server(concat({"--servers=2"}, args));
+  auto& f = start_follower(c);
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the sharded run did not end in time");
+  BOOST_TEST(c.server().status()->success(), c.server().report());
+  BOOST_TEST(f.status()->success(), f.report());
+  BOOST_TEST(w1.status()->success(), w1.report());
+  BOOST_TEST(w2.status()->success(), w2.report());
+  auto mine = read_csv(c.metrics()), theirs = read_csv(c.file("local.csv"));
+  BOOST_REQUIRE_EQUAL(mine.rows.size(), theirs.rows.size());
+  for (const char* column : {"train_loss", "test_loss", "test_accuracy"})
+    BOOST_TEST(mine.values(column) == theirs.values(column), boost::test_tools::per_element());
+}
+
+// A follower killed mid-run: the run ends non-zero with a line naming the shard, and every
+// process ends by itself (the cluster kills what is left only after the assertions).
+BOOST_AUTO_TEST_CASE(a_follower_killed_mid_run_fails_the_run_naming_the_shard) {
+  cluster c{"shards-killed"};
+  c.start_server(concat({"--servers=2"}, concat(shard_run(1'000'000), {"--compressor=fp16"})));
+  auto& f = start_follower(c);
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(5, run_timeout), c.server().report());
+  f.send_signal(SIGKILL);
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "processes left after the follower's loss");
+  BOOST_TEST(!c.server().status()->success());
+  BOOST_TEST(c.server().err().find("shard 1") != std::string::npos, c.server().report());
+  // The workers end too: with an error naming the shard, or on the leader's farewell (which
+  // tells them the run's failure), whichever reaches them first.
+  BOOST_TEST(!w1.running());
+  BOOST_TEST(!w2.running());
+}
+
+// dsq launch --servers=2 without a host file: the leader, one follower and the workers here.
+BOOST_AUTO_TEST_CASE(launch_with_two_servers_and_no_host_file) {
+  cluster c{"shards-launch"};
+  auto& l =
+      c.start("launch",
+              concat({dsq_binary(), "launch", "--servers=2", "--summary=" + c.file("launch.json")},
+                     concat(shard_run(), {"--compressor=fp16"})));
+  auto status = l.wait_for(run_timeout);
+  BOOST_REQUIRE_MESSAGE(status.has_value(), "dsq launch did not end in time:\n" << l.report());
+  BOOST_TEST(status->success(), l.report());
+  BOOST_TEST(l.out().find("[server 1@localhost]") != std::string::npos, l.report());
+  const auto s = read_text(c.file("launch.json"));
+  BOOST_TEST(json_value(s, "shards").value_or("(absent)") == "2");
+  BOOST_TEST(json_value(s, "completed").value_or("") == "true");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

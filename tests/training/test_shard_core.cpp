@@ -1,0 +1,396 @@
+// A follower shard's rules without actors (training/shard/shard_core.hpp): a fake leader and fake
+// workers send events with a fake clock, and each test checks the effects that come out.
+#define BOOST_TEST_MODULE shard_core
+#include <boost/test/unit_test.hpp>
+
+#include "compression/make_compressor.hpp"
+#include "compression/wire.hpp"
+#include "config/method.hpp"
+#include "training/shard/shard_core.hpp"
+#include "training/training_setup.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace dsq;
+using namespace std::chrono_literals;
+
+namespace {
+
+const shard_core::time_point t0 = shard_core::time_point{} + 1h;
+
+run_config small_run(const std::string& mode = "sync") {
+  run_config cfg;
+  cfg.dataset = "synthetic:n=200,d=8,classes=2";
+  cfg.model = "softmax";
+  cfg.workers = 2;
+  cfg.steps = 10;
+  cfg.batch = 4;
+  cfg.eval_every = 0;
+  cfg.seed = 1;
+  cfg.mode = mode;
+  cfg.staleness = 1;
+  cfg.momentum = 0.5;
+  return cfg;
+}
+
+/// The model's initial x, as the leader holds it.
+Eigen::VectorXf initial_x(const run_config& cfg) {
+  auto setup = load_training(cfg);
+  Eigen::VectorXf x(static_cast<Eigen::Index>(setup.net->num_parameters()));
+  setup.net->initialize(x, cfg.seed);
+  return x;
+}
+
+/// The leader's set-up of shard 1 of 2 at version 0.
+shard_setup setup_of(const run_config& cfg) {
+  auto x = initial_x(cfg);
+  shard_setup s;
+  s.config = cfg;
+  s.ranges = split_keys(static_cast<std::uint64_t>(x.size()), 2);
+  s.total_steps = 10;
+  const auto r = s.ranges[1];
+  s.slice.assign(x.data() + r.begin, x.data() + r.end);
+  s.momentum.assign(r.size(), 0.0f);
+  return s;
+}
+
+template <class E>
+std::vector<E> effects(const shard_effects& fx) {
+  std::vector<E> out;
+  for (const auto& e : fx)
+    if (const auto* x = std::get_if<E>(&e))
+      out.push_back(*x);
+  return out;
+}
+
+template <class M>
+std::vector<std::pair<peer_id, M>> sent(const shard_effects& fx) {
+  std::vector<std::pair<peer_id, M>> out;
+  for (const auto& e : fx)
+    if (const auto* s = std::get_if<send_to>(&e))
+      if (const auto* m = std::get_if<M>(&s->what))
+        out.emplace_back(s->peer, *m);
+  return out;
+}
+
+template <class M>
+std::vector<M> to_lead(const shard_effects& fx) {
+  std::vector<M> out;
+  for (const auto& e : fx)
+    if (const auto* s = std::get_if<to_leader>(&e))
+      if (const auto* m = std::get_if<M>(&s->what))
+        out.push_back(*m);
+  return out;
+}
+
+/// Worker `id`'s slice push for shard 1 on x_step, every coordinate `value`.
+gradient_push slice_push(const run_config& cfg, std::uint32_t id, std::uint64_t step,
+                         std::size_t dim, float value = 0.01f, std::uint64_t grant = 0) {
+  std::vector<float> g(dim, value);
+  rng_engine rng{1};
+  gradient_push p;
+  p.worker_id = id;
+  p.step = step;
+  p.grant = grant;
+  p.shard = 1;
+  p.payload = to_bytes(make_compressor(resolve_method(cfg).uplink)->compress(g, rng));
+  return p;
+}
+
+registration hello(peer_id peer, std::uint32_t id) {
+  registration r;
+  r.peer = peer;
+  r.host = "test";
+  r.returning = true;
+  r.previous_id = id;
+  return r;
+}
+
+/// A follower set up, with workers 0 and 1 (peers 10 and 11) announced at 0 and registered.
+struct follower {
+  run_config cfg;
+  shard_setup setup;
+  shard_core core{1, 2, "127.0.0.1:7001"};
+  std::size_t dim;
+  explicit follower(run_config c = small_run()) : cfg(std::move(c)), setup(setup_of(cfg)) {
+    dim = setup.ranges[1].size();
+    core.set_up(setup, t0);
+    for (std::uint32_t id : {0u, 1u}) {
+      core.member_changed(member_change{id, 0, true}, t0);
+      core.registered(hello(10 + id, id), t0);
+    }
+  }
+};
+
+round_commit commit_of(std::uint64_t v, std::vector<std::uint32_t> workers,
+                       std::vector<std::uint64_t> keys, float weight) {
+  round_commit c;
+  c.version = v;
+  c.workers = std::move(workers);
+  c.keys = std::move(keys);
+  c.weight = weight;
+  return c;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_follower_starts_by_joining_its_leader) {
+  shard_core core{2, 3, "10.0.0.2:7002"};
+  auto joins = to_lead<shard_join>(core.start());
+  BOOST_REQUIRE(joins.size() == 1u);
+  BOOST_TEST(joins[0].shard == 2u);
+  BOOST_TEST(joins[0].shards == 3u);
+  BOOST_TEST(joins[0].protocol == protocol_version);
+  BOOST_TEST(joins[0].endpoint == "10.0.0.2:7002");
+}
+
+BOOST_AUTO_TEST_CASE(a_setup_for_another_shard_count_stops_the_follower) {
+  auto cfg = small_run();
+  shard_core core{1, 3, ""};
+  auto fx = core.set_up(setup_of(cfg), t0); // ranges for 2 shards
+  auto stops = effects<stop_shard>(fx);
+  BOOST_REQUIRE(stops.size() == 1u);
+  BOOST_TEST(stops[0].failed);
+  BOOST_TEST(stops[0].error.find("--servers") != std::string::npos);
+  BOOST_TEST(!core.is_set_up());
+}
+
+BOOST_AUTO_TEST_CASE(only_announced_workers_are_welcomed_with_their_entry_slice) {
+  auto cfg = small_run();
+  shard_core core{1, 2, ""};
+  auto s = setup_of(cfg);
+  core.set_up(s, t0);
+  // A new worker (not returning) is refused: workers register with the leader first.
+  registration stranger;
+  stranger.peer = 5;
+  auto refused = sent<farewell_msg>(core.registered(stranger, t0));
+  BOOST_REQUIRE(refused.size() == 1u);
+  BOOST_TEST(refused[0].second.reject);
+  // A registration before the leader's notice waits for it.
+  auto early = core.registered(hello(10, 0), t0);
+  BOOST_TEST(sent<welcome_msg>(early).empty());
+  auto fx = core.member_changed(member_change{0, 0, true}, t0);
+  auto welcomes = sent<welcome_msg>(fx);
+  BOOST_REQUIRE(welcomes.size() == 1u);
+  BOOST_TEST(welcomes[0].first == 10u);
+  const auto& w = welcomes[0].second.w;
+  BOOST_TEST(w.worker_id == 0u);
+  BOOST_TEST(w.from_shard == 1u);
+  BOOST_TEST(w.version == 0u);
+  BOOST_TEST(w.model == s.slice);
+  BOOST_TEST(w.momentum == s.momentum);
+  BOOST_TEST(effects<watch>(fx).size() == 1u);
+  BOOST_TEST((core.worker_of(10) == std::optional<std::uint32_t>{0}));
+}
+
+BOOST_AUTO_TEST_CASE(a_slice_push_is_acked_and_held_and_a_resend_only_acked_again) {
+  follower f;
+  auto fx = f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim), t0);
+  auto acks = sent<ack_msg>(fx);
+  BOOST_REQUIRE(acks.size() == 1u);
+  BOOST_TEST(acks[0].first == 10u);
+  BOOST_TEST(acks[0].second.key == 0u);
+  auto held = to_lead<slice_held>(fx);
+  BOOST_REQUIRE(held.size() == 1u);
+  BOOST_TEST(held[0].shard == 1u);
+  BOOST_TEST(held[0].worker == 0u);
+  BOOST_TEST(held[0].key == 0u);
+  BOOST_TEST(f.core.held(0) == 1u);
+  auto again = f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim), t0 + 1s);
+  BOOST_TEST(sent<ack_msg>(again).size() == 1u);
+  BOOST_TEST(to_lead<slice_held>(again).empty());
+  BOOST_TEST(f.core.held(0) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(pushes_of_strangers_or_under_another_id_are_ignored) {
+  follower f;
+  BOOST_TEST(f.core.pushed(99, slice_push(f.cfg, 0, 0, f.dim), t0).empty());
+  BOOST_TEST(f.core.pushed(11, slice_push(f.cfg, 0, 0, f.dim), t0).empty()); // peer 11 is id 1
+  BOOST_TEST(f.core.pushed(std::nullopt, slice_push(f.cfg, 0, 0, f.dim), t0).empty());
+  BOOST_TEST(f.core.held(0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_push_of_the_wrong_shape_shard_or_norm_is_refused_to_the_leader) {
+  follower f;
+  auto wrong_dim = f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim + 1), t0);
+  auto refused = to_lead<slice_refused>(wrong_dim);
+  BOOST_REQUIRE(refused.size() == 1u);
+  BOOST_TEST(refused[0].worker == 0u);
+  BOOST_TEST(refused[0].shard == 1u);
+  BOOST_TEST(sent<ack_msg>(wrong_dim).empty());
+  auto other_shard = slice_push(f.cfg, 0, 1, f.dim);
+  other_shard.shard = 0;
+  BOOST_TEST(to_lead<slice_refused>(f.core.pushed(10, other_shard, t0)).size() == 1u);
+  auto huge = f.core.pushed(11, slice_push(f.cfg, 1, 0, f.dim, 1e30f), t0);
+  BOOST_TEST(to_lead<slice_refused>(huge).size() == 1u);
+  BOOST_TEST(f.core.held(0) == 0u);
+  BOOST_TEST(f.core.held(1) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_holds_a_bounded_number_of_uncommitted_pushes) {
+  follower f{small_run("async")};
+  for (std::uint64_t grant = 1; grant <= held_pushes_max; ++grant)
+    BOOST_TEST(
+        to_lead<slice_held>(f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim, 0.01f, grant), t0))
+            .size() == 1u);
+  auto over = f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim, 0.01f, held_pushes_max + 1), t0);
+  BOOST_TEST(to_lead<slice_refused>(over).size() == 1u);
+  BOOST_TEST(f.core.held(0) == held_pushes_max);
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_sums_the_named_pushes_in_its_order_and_sends_the_update) {
+  follower f;
+  auto a = slice_push(f.cfg, 0, 0, f.dim, 0.01f);
+  auto b = slice_push(f.cfg, 1, 0, f.dim, -0.03f);
+  f.core.pushed(10, a, t0);
+  f.core.pushed(11, b, t0);
+  // The leader's order: worker 1 first.
+  auto fx = f.core.committed(commit_of(1, {1, 0}, {0, 0}, 0.5f), t0);
+  BOOST_TEST(f.core.version() == 1u);
+  // The reference: the same engine, the same pushes in the same order.
+  update_engine ref{
+      f.cfg, f.setup.ranges.back().end, f.setup.ranges[1], 1, f.setup.slice, f.setup.momentum, 0};
+  std::vector<compressed_message> cs{from_bytes(b.payload), from_bytes(a.payload)};
+  auto c = ref.aggregate(cs, 0.5f);
+  ref.apply(c);
+  auto updates = effects<new_update>(fx);
+  BOOST_REQUIRE(updates.size() == 1u);
+  BOOST_TEST(updates[0].version == 1u);
+  BOOST_TEST((updates[0].payload == to_bytes(c)));
+  std::vector<float> expected(ref.x().data(), ref.x().data() + ref.x().size());
+  BOOST_TEST(f.core.slice() == expected);
+  auto to_members = sent<update_msg>(fx);
+  BOOST_REQUIRE(to_members.size() == 2u);
+  BOOST_TEST(to_members[0].second.version == 1u);
+  auto to_leader_updates = to_lead<slice_update_msg>(fx);
+  BOOST_REQUIRE(to_leader_updates.size() == 1u);
+  BOOST_TEST(to_leader_updates[0].version == 1u);
+  BOOST_TEST(f.core.held(0) == 0u);
+  BOOST_TEST(f.core.held(1) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(commits_apply_strictly_in_version_order) {
+  follower f{small_run("async")};
+  f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim, 0.01f, 1), t0);
+  f.core.pushed(11, slice_push(f.cfg, 1, 0, f.dim, 0.02f, 1), t0);
+  auto early = f.core.committed(commit_of(2, {1}, {1}, 0.5f), t0);
+  BOOST_TEST(effects<new_update>(early).empty());
+  BOOST_TEST(f.core.version() == 0u);
+  auto both = f.core.committed(commit_of(1, {0}, {1}, 0.5f), t0);
+  auto updates = effects<new_update>(both);
+  BOOST_REQUIRE(updates.size() == 2u);
+  BOOST_TEST(updates[0].version == 1u);
+  BOOST_TEST(updates[1].version == 2u);
+  BOOST_TEST(f.core.version() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_naming_a_push_not_held_stops_the_follower_as_failed) {
+  follower f;
+  auto fx = f.core.committed(commit_of(1, {0}, {0}, 1.0f), t0);
+  auto stops = effects<stop_shard>(fx);
+  BOOST_REQUIRE(stops.size() == 1u);
+  BOOST_TEST(stops[0].failed);
+  BOOST_TEST(stops[0].error.find("does not hold") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_joiner_gets_the_slice_of_its_entry_version_then_the_updates_after_it) {
+  follower f;
+  f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim), t0);
+  f.core.pushed(11, slice_push(f.cfg, 1, 0, f.dim), t0);
+  f.core.committed(commit_of(1, {0, 1}, {0, 0}, 0.5f), t0);
+  const auto at_1 = f.core.slice();
+  // Worker 2 joins at version 1; it registers only after version 2 was made here.
+  BOOST_TEST(sent<welcome_msg>(f.core.member_changed(member_change{2, 1, true}, t0)).empty());
+  f.core.pushed(10, slice_push(f.cfg, 0, 1, f.dim), t0);
+  f.core.pushed(11, slice_push(f.cfg, 1, 1, f.dim), t0);
+  f.core.committed(commit_of(2, {0, 1}, {1, 1}, 0.5f), t0);
+  auto fx = f.core.registered(hello(12, 2), t0);
+  auto welcomes = sent<welcome_msg>(fx);
+  BOOST_REQUIRE(welcomes.size() == 1u);
+  BOOST_TEST(welcomes[0].second.w.version == 1u);
+  BOOST_TEST(welcomes[0].second.w.model == at_1);
+  auto catch_up = sent<update_msg>(fx);
+  BOOST_REQUIRE(catch_up.size() == 1u);
+  BOOST_TEST(catch_up[0].first == 12u);
+  BOOST_TEST(catch_up[0].second.version == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_join_announced_before_its_commit_waits_for_that_version) {
+  follower f;
+  // The leader's notice for version 1 comes before the commit of 1 was applied here (commit 1
+  // waits for nothing, but say it is still on its way): the slice is taken at 1, not at 0.
+  f.core.registered(hello(12, 2), t0);
+  BOOST_TEST(sent<welcome_msg>(f.core.member_changed(member_change{2, 1, true}, t0)).empty());
+  f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim), t0);
+  f.core.pushed(11, slice_push(f.cfg, 1, 0, f.dim), t0);
+  auto fx = f.core.committed(commit_of(1, {0, 1}, {0, 0}, 0.5f), t0);
+  auto welcomes = sent<welcome_msg>(fx);
+  BOOST_REQUIRE(welcomes.size() == 1u);
+  BOOST_TEST(welcomes[0].first == 12u);
+  BOOST_TEST(welcomes[0].second.w.version == 1u);
+  BOOST_TEST(welcomes[0].second.w.model == f.core.slice());
+}
+
+BOOST_AUTO_TEST_CASE(a_probe_is_answered_with_ack_or_resend_then_the_version) {
+  follower f;
+  f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim), t0);
+  auto in_hand = f.core.probed(10, 1, t0);
+  BOOST_TEST(sent<ack_msg>(in_hand).size() == 1u);
+  BOOST_TEST(sent<sent_msg>(in_hand).size() == 1u);
+  auto lost = f.core.probed(11, 1, t0);
+  auto resends = sent<resend_msg>(lost);
+  BOOST_REQUIRE(resends.size() == 1u);
+  BOOST_TEST(resends[0].second.key == 0u);
+  BOOST_TEST(f.core.probed(99, 1, t0).empty()); // a stranger
+}
+
+BOOST_AUTO_TEST_CASE(a_status_gets_the_missing_updates_from_the_ring) {
+  follower f;
+  f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim), t0);
+  f.core.pushed(11, slice_push(f.cfg, 1, 0, f.dim), t0);
+  f.core.committed(commit_of(1, {0, 1}, {0, 0}, 0.5f), t0);
+  auto fx = f.core.status(10, 0, t0);
+  auto updates = sent<update_msg>(fx);
+  BOOST_REQUIRE(updates.size() == 1u);
+  BOOST_TEST(updates[0].first == 10u);
+  BOOST_TEST(updates[0].second.version == 1u);
+  BOOST_TEST(f.core.status(10, 1, t0).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_departed_worker_is_forgotten_with_its_pushes) {
+  follower f;
+  f.core.pushed(10, slice_push(f.cfg, 0, 0, f.dim), t0);
+  f.core.member_changed(member_change{0, 0, false}, t0);
+  BOOST_TEST(f.core.held(0) == 0u);
+  BOOST_TEST(!f.core.worker_of(10));
+  BOOST_TEST(f.core.pushed(10, slice_push(f.cfg, 0, 1, f.dim), t0).empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_end_sends_the_report_and_stops) {
+  follower f;
+  auto p = slice_push(f.cfg, 0, 0, f.dim);
+  f.core.pushed(10, p, t0);
+  f.core.pushed(11, slice_push(f.cfg, 1, 0, f.dim), t0);
+  auto commit = f.core.committed(commit_of(1, {0, 1}, {0, 0}, 0.5f), t0);
+  auto fx = f.core.ended(shard_end{}, t0);
+  auto reports = to_lead<shard_report>(fx);
+  BOOST_REQUIRE(reports.size() == 1u);
+  BOOST_TEST(reports[0].shard == 1u);
+  BOOST_TEST(reports[0].updates == 1u);
+  BOOST_TEST(reports[0].bytes_in == 2 * p.payload.size());
+  BOOST_TEST(reports[0].bytes_out == 2 * effects<new_update>(commit)[0].payload.size());
+  auto stops = effects<stop_shard>(fx);
+  BOOST_REQUIRE(stops.size() == 1u);
+  BOOST_TEST(!stops[0].failed);
+  BOOST_TEST(f.core.pushed(10, slice_push(f.cfg, 0, 1, f.dim), t0).empty());
+}
+
+BOOST_AUTO_TEST_CASE(losing_the_leader_stops_the_follower_as_failed) {
+  follower f;
+  auto stops = effects<stop_shard>(f.core.leader_lost("connection closed"));
+  BOOST_REQUIRE(stops.size() == 1u);
+  BOOST_TEST(stops[0].failed);
+  BOOST_TEST(stops[0].error.find("leader") != std::string::npos);
+}

@@ -1,0 +1,450 @@
+#include "training/shard/shard_core.hpp"
+
+#include "base/log_text.hpp"
+#include "compression/wire.hpp"
+#include "config/method.hpp"
+#include "training/make_round_policy.hpp"
+#include "training/shard/range_operator.hpp"
+#include "training/training_spec.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace dsq {
+
+namespace {
+
+/// The ring of recent updates, as the leader's (server_core.cpp).
+constexpr std::size_t recent_updates_max = 256;
+constexpr std::size_t recent_bytes_max = std::size_t{64} << 20;
+
+/// Registrations kept for workers the leader has not announced yet: at most one per seat.
+std::size_t early_max(const run_config& cfg) {
+  return std::max<std::size_t>(cfg.max_workers > 0 ? cfg.max_workers : 256, 16);
+}
+
+std::vector<float> copy_of(const Eigen::VectorXf& v) {
+  return {v.data(), v.data() + v.size()};
+}
+
+} // namespace
+
+shard_core::shard_core(std::uint32_t shard, std::uint32_t shards, std::string endpoint)
+    : shard_(shard), shards_(shards), endpoint_(std::move(endpoint)),
+      ring_(recent_updates_max, recent_bytes_max) {
+  report_.shard = shard;
+}
+
+shard_effects shard_core::take() {
+  shard_effects effects;
+  effects.swap(out_);
+  return effects;
+}
+
+shard_effects shard_core::start() {
+  shard_join j;
+  j.shard = shard_;
+  j.shards = shards_;
+  j.endpoint = endpoint_;
+  to_lead(j);
+  return take();
+}
+
+std::vector<float> shard_core::slice() const {
+  return engine_ ? copy_of(engine_->x()) : std::vector<float>{};
+}
+
+std::optional<std::uint32_t> shard_core::worker_of(peer_id peer) const {
+  for (const auto& [id, p] : members_)
+    if (p == peer)
+      return id;
+  return std::nullopt;
+}
+
+std::size_t shard_core::held(std::uint32_t id) const {
+  auto it = held_.find(id);
+  return it == held_.end() ? 0 : it->second.size();
+}
+
+void shard_core::fail(std::string why) {
+  if (stopped_)
+    return;
+  stopped_ = true;
+  out_.push_back(stop_shard{true, fmt::format("shard {}: {}", shard_, why)});
+}
+
+void shard_core::send(std::uint32_t id, worker_message what) {
+  if (auto it = members_.find(id); it != members_.end())
+    out_.push_back(send_to{it->second, std::move(what)});
+}
+
+// -- the leader -------------------------------------------------------------------------------
+
+shard_effects shard_core::set_up(const shard_setup& s, time_point now) {
+  now_ = now;
+  if (stopped_)
+    return take();
+  if (engine_) {
+    fail("a second set-up from the leader");
+    return take();
+  }
+  if (s.ranges.size() != shards_ || shard_ >= shards_) {
+    fail(fmt::format("the leader's run has {} shards, this is shard {} of {}: start it with the "
+                     "leader's --servers",
+                     s.ranges.size(), shard_, shards_));
+    return take();
+  }
+  try {
+    cfg_ = s.config;
+    ranges_ = s.ranges;
+    total_steps_ = s.total_steps;
+    const auto range = ranges_[shard_];
+    const auto dim = ranges_.back().end;
+    engine_ =
+        std::make_unique<update_engine>(cfg_, dim, range, shard_, s.slice, s.momentum, s.version);
+    keys_ = make_round_policy(cfg_.mode, staleness_bound(cfg_));
+    // The worker compresses this range with the run's operator on the range (a count
+    // sparsifier keeps its share: range_operator.hpp); its pushes are checked against that.
+    checks_.emplace(range_operator_spec(resolve_method(cfg_).uplink, dim, range),
+                    static_cast<std::size_t>(range.size()), cfg_.max_push_norm);
+    allowance_.emplace(run_resend_allowance(range.size()));
+  } catch (const std::exception& e) {
+    engine_.reset();
+    fail(fmt::format("the leader's set-up does not fit: {}", e.what()));
+  }
+  return take();
+}
+
+shard_effects shard_core::member_changed(const member_change& m, time_point now) {
+  now_ = now;
+  if (stopped_)
+    return take();
+  if (!m.joined) {
+    forget(m.worker);
+    return take();
+  }
+  std::optional<peer_id> early;
+  if (auto e = early_.find(m.worker); e != early_.end())
+    early = e->second.peer;
+  forget(m.worker); // a new membership under a known id starts afresh
+  announced_[m.worker].version = m.version;
+  announced_[m.worker].peer = early;
+  snapshot_entries();
+  welcome_ready(m.worker);
+  return take();
+}
+
+/// Takes x_v for every announced worker that enters at the version this shard has reached. The
+/// notice of a join at v comes after the commit of v on the leader's channel, so a shard is
+/// never past v when it arrives.
+void shard_core::snapshot_entries() {
+  if (!engine_)
+    return;
+  for (auto& [id, a] : announced_) {
+    if (a.slice || a.version > version())
+      continue;
+    // a.version < version() breaks the leader's order; the current slice is the best there is,
+    // and the worker's catch-up starts from it.
+    a.version = version();
+    a.slice = copy_of(engine_->x());
+    a.moment =
+        engine_->momentum_buffer() ? copy_of(*engine_->momentum_buffer()) : std::vector<float>{};
+  }
+}
+
+/// Welcomes worker `id` once it is announced, registered and its slice taken.
+void shard_core::welcome_ready(std::uint32_t id) {
+  auto it = announced_.find(id);
+  if (it == announced_.end() || !it->second.slice || !it->second.peer)
+    return;
+  auto a = std::move(it->second);
+  announced_.erase(it);
+  members_[id] = *a.peer;
+  out_.push_back(watch{*a.peer});
+  send(id, welcome_msg{make_welcome(id, std::move(*a.slice), std::move(*a.moment), a.version)});
+  catch_up(id, a.version);
+}
+
+welcome shard_core::make_welcome(std::uint32_t id, std::vector<float> slice,
+                                 std::vector<float> moment, std::uint64_t version) const {
+  welcome w;
+  w.worker_id = id;
+  w.config = cfg_;
+  w.version = version;
+  w.total_steps = total_steps_;
+  w.model = std::move(slice);
+  w.momentum = std::move(moment);
+  w.from_shard = shard_;
+  return w;
+}
+
+void shard_core::forget(std::uint32_t id) {
+  members_.erase(id);
+  announced_.erase(id);
+  early_.erase(id);
+  held_.erase(id);
+  ledger_.forget(id);
+  budget_.forget(id);
+  if (allowance_)
+    allowance_->forget(id);
+}
+
+shard_effects shard_core::committed(const round_commit& c, time_point now) {
+  now_ = now;
+  if (stopped_)
+    return take();
+  if (!engine_) {
+    fail("a round commit before the set-up");
+    return take();
+  }
+  if (c.version <= version()) {
+    fail(fmt::format("a commit of version {} at version {}", c.version, version()));
+    return take();
+  }
+  commits_[c.version] = c;
+  apply_ready_commits();
+  return take();
+}
+
+void shard_core::apply_ready_commits() {
+  while (!stopped_) {
+    auto it = commits_.find(version() + 1);
+    if (it == commits_.end())
+      return;
+    auto c = std::move(it->second);
+    commits_.erase(it);
+    apply_commit(c);
+  }
+}
+
+/// Makes version c.version as the leader did: the named pushes, summed in the commit's order
+/// with its weight; the update goes to the members and to the leader.
+void shard_core::apply_commit(const round_commit& c) {
+  if (c.workers.size() != c.keys.size() || c.workers.empty()) {
+    fail(fmt::format("the commit of version {} names {} workers and {} keys", c.version,
+                     c.workers.size(), c.keys.size()));
+    return;
+  }
+  std::vector<compressed_message> cs;
+  cs.reserve(c.workers.size());
+  for (std::size_t i = 0; i < c.workers.size(); ++i) {
+    auto w = held_.find(c.workers[i]);
+    auto p = w == held_.end() ? decltype(w->second.end()){} : w->second.find(c.keys[i]);
+    if (w == held_.end() || p == w->second.end()) {
+      fail(fmt::format("the commit of version {} names push {} of worker {}, which this shard "
+                       "does not hold",
+                       c.version, c.keys[i], c.workers[i]));
+      return;
+    }
+    checks_->record(p->second.norm); // in the leader's order, as it records its own slices
+    report_.bytes_in += p->second.bytes;
+    cs.push_back(std::move(p->second.c));
+  }
+  // The named pushes, and every older one of their workers (pushes the leader never took).
+  for (std::size_t i = 0; i < c.workers.size(); ++i) {
+    auto& mine = held_[c.workers[i]];
+    mine.erase(mine.begin(), mine.upper_bound(c.keys[i]));
+  }
+  auto update = engine_->aggregate(cs, c.weight);
+  engine_->apply(update);
+  auto payload = to_bytes(update);
+  const auto bytes = payload.size();
+  ring_.remember(version(), bytes);
+  out_.push_back(new_update{version(), std::move(payload), ring_.oldest()});
+  for (const auto& [id, peer] : members_)
+    out_.push_back(send_to{peer, update_msg{version()}});
+  to_lead(slice_update_msg{version()});
+  report_.updates += 1;
+  report_.bytes_out += bytes * members_.size(); // as the leader counts its bytes_down
+  snapshot_entries();
+  std::vector<std::uint32_t> ready;
+  for (const auto& [id, a] : announced_)
+    if (a.slice && a.peer)
+      ready.push_back(id);
+  for (auto id : ready)
+    welcome_ready(id);
+}
+
+shard_effects shard_core::ended(const shard_end&, time_point now) {
+  now_ = now;
+  if (stopped_)
+    return take();
+  to_lead(report_);
+  stopped_ = true;
+  // The run's outcome is the leader's to report; this shard did its part.
+  out_.push_back(stop_shard{false, {}});
+  return take();
+}
+
+shard_effects shard_core::leader_lost(const std::string& why) {
+  fail(fmt::format("the leader is gone ({})", why));
+  return take();
+}
+
+// -- workers ----------------------------------------------------------------------------------
+
+shard_effects shard_core::registered(const registration& given, time_point now) {
+  now_ = now;
+  if (stopped_)
+    return take();
+  auto refuse = [&](std::string why) {
+    out_.push_back(send_to{given.peer, farewell_msg{farewell{std::move(why), true}, true}});
+  };
+  if (given.protocol != protocol_version) {
+    refuse(fmt::format("protocol version {} but shard {} speaks {}", given.protocol, shard_,
+                       protocol_version));
+    return take();
+  }
+  if (!given.returning) {
+    refuse(fmt::format("shard {} takes only workers the leader (shard 0) admitted: register "
+                       "with the leader first",
+                       shard_));
+    return take();
+  }
+  const auto id = given.previous_id;
+  if (members_.count(id) > 0 || worker_of(given.peer))
+    return take(); // registered already
+  if (auto a = announced_.find(id); a != announced_.end()) {
+    if (!a->second.peer)
+      a->second.peer = given.peer;
+    welcome_ready(id);
+    return take();
+  }
+  if (early_.size() >= early_max(cfg_) && early_.count(id) == 0) {
+    refuse(fmt::format("shard {}: too many registrations the leader has not announced", shard_));
+    return take();
+  }
+  auto r = given;
+  r.host = log_safe(r.host);
+  early_[id] = r;
+  return take();
+}
+
+std::optional<std::uint32_t> shard_core::member_of(std::optional<peer_id> from) const {
+  return from ? worker_of(*from) : std::nullopt;
+}
+
+shard_effects shard_core::pushed(std::optional<peer_id> from, const gradient_push& p,
+                                 time_point now) {
+  now_ = now;
+  auto id = member_of(from);
+  if (stopped_ || !engine_ || !id || *id != p.worker_id)
+    return take(); // a stranger, another's id, or no run: nothing to say
+  const auto key = keys_->push_key(p.step, p.grant);
+  if (ledger_.in_hand(*id, key)) {
+    // A resend of a slice in hand (the ack was lost): acknowledged again, never held twice.
+    if (within_allowance(*id, small_answer_bytes))
+      send(*id, ack_msg{key});
+    return take();
+  }
+  auto refuse = [&](std::string why) { to_lead(slice_refused{shard_, *id, key, std::move(why)}); };
+  if (p.shard != shard_) {
+    refuse(fmt::format("a push for shard {} sent to shard {}", p.shard, shard_));
+    return take();
+  }
+  if (held(*id) >= held_pushes_max) {
+    refuse(fmt::format("more than {} pushes that no round took", held_pushes_max));
+    return take();
+  }
+  received_push r;
+  try {
+    auto checked = checks_->check(p.payload);
+    r.c = std::move(checked.message);
+    r.norm = checked.norm;
+  } catch (const push_rejected& e) {
+    refuse(e.what());
+    return take();
+  }
+  r.worker = *id;
+  r.step = p.step;
+  r.loss = p.loss;
+  r.bytes = p.payload.size();
+  r.key = key;
+  held_[*id][key] = std::move(r);
+  ledger_.accepted(*id, key);
+  budget_.pushed(*id);
+  send(*id, ack_msg{key});
+  to_lead(slice_held{shard_, *id, key});
+  return take();
+}
+
+shard_effects shard_core::probed(std::optional<peer_id> from, std::uint64_t pushed,
+                                 time_point now) {
+  now_ = now;
+  auto id = member_of(from);
+  if (stopped_ || !id || !within_allowance(*id, 2 * small_answer_bytes))
+    return take();
+  if (pushed > 0) {
+    const auto key = pushed - 1;
+    send(*id, ledger_.in_hand(*id, key) ? worker_message{ack_msg{key}}
+                                        : worker_message{resend_msg{key}});
+  }
+  send(*id, sent_msg{version()});
+  return take();
+}
+
+shard_effects shard_core::status(std::optional<peer_id> from, std::uint64_t held, time_point now) {
+  now_ = now;
+  if (auto id = member_of(from); id && !stopped_)
+    catch_up(*id, held);
+  return take();
+}
+
+shard_effects shard_core::connection_closed(peer_id peer, time_point now) {
+  now_ = now;
+  // Only noted: the worker may still be a member for the leader, which decides (its
+  // member_change(joined = false) forgets it here). Nothing more is sent to a closed peer.
+  if (auto id = worker_of(peer))
+    members_.erase(*id);
+  return take();
+}
+
+/// The updates of this slice after `held` from the ring, or the slice itself (a resync).
+void shard_core::catch_up(std::uint32_t id, std::uint64_t held) {
+  if (members_.count(id) == 0 || !engine_)
+    return;
+  auto plan = ring_.catch_up(held, version());
+  if (plan.resync || !plan.versions.empty()) {
+    if (!budget_.ask(id)) {
+      to_lead(slice_refused{shard_, id, 0,
+                            fmt::format("it asked shard {} for updates again {} times without a "
+                                        "new push: a flood",
+                                        shard_, budget_.limit())});
+      forget(id);
+      return;
+    }
+  }
+  if (plan.resync) {
+    if (!budget_.may_resync(id, version()))
+      return;
+    if (!within_allowance(id, 8 * engine_->x().size() + small_answer_bytes))
+      return;
+    const auto* m = engine_->momentum_buffer();
+    send(id, welcome_msg{make_welcome(id, copy_of(engine_->x()),
+                                      m ? copy_of(*m) : std::vector<float>{}, version()),
+                         true});
+    return;
+  }
+  if (!within_allowance(id, plan.bytes + plan.versions.size() * small_answer_bytes))
+    return;
+  for (auto v : plan.versions)
+    send(id, update_msg{v});
+}
+
+/// The worker's resend allowance (resend_allowance.hpp); a worker over it floods: the leader is
+/// told (a refused push of key 0 expels it) and this shard forgets it.
+bool shard_core::within_allowance(std::uint32_t id, std::uint64_t bytes) {
+  if (allowance_ && allowance_->take(id, bytes, now_))
+    return true;
+  if (!allowance_)
+    return false;
+  to_lead(slice_refused{shard_, id, 0,
+                        fmt::format("it asked shard {} to send more again than its allowance: a "
+                                    "flood",
+                                    shard_)});
+  forget(id);
+  return false;
+}
+
+} // namespace dsq

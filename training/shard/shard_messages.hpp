@@ -1,0 +1,97 @@
+#pragma once
+
+// What the shards of a sharded run (--servers=K) say to each other, as plain data. Shard 0, the
+// leader, keeps the control plane of an unsharded server: membership, admission, grants, the
+// order of rounds, evaluation, the summary. Shards 1..K−1, the followers, each own a key range
+// (key_ranges.hpp) with its slice of x, its residual δ_k, its momentum and its downlink
+// operator: they take the workers' slice pushes, tell the leader which they hold, and apply
+// rounds only as the leader commits them, in the leader's order. So every shard makes version v
+// from the same pushes with the same weight, and a worker applies version v once it holds all K
+// slice updates of v (net/PROTOCOL.md, "Shards").
+
+#include "config/run_config.hpp"
+#include "training/messages.hpp"
+#include "training/shard/key_ranges.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dsq {
+
+/// Pushes a shard holds per worker that no round has taken yet (a follower: slices held and not
+/// committed; the leader: its slices waiting for every slice_held): an honest worker has one or
+/// two (it computes one gradient at a time). A follower refuses more (slice_refused); the leader
+/// drops its oldest.
+inline constexpr std::size_t held_pushes_max = 8;
+
+/// Follower -> leader: shard `shard` of `shards` is up; workers reach it at `endpoint`
+/// ("host:port"; "" within one process).
+struct shard_join {
+  std::uint32_t shard = 0;
+  std::uint32_t shards = 0;
+  std::uint32_t protocol = protocol_version;
+  std::string endpoint;
+};
+
+/// Leader -> follower: the run's configuration, every range, and the follower's slice of x and
+/// of the momentum buffer at `version`, the run's `total_steps`.
+struct shard_setup {
+  run_config config;
+  std::vector<key_range> ranges;
+  std::uint64_t version = 0;
+  std::uint64_t total_steps = 0;
+  std::vector<float> slice;
+  std::vector<float> momentum; ///< empty without momentum
+};
+
+/// Follower -> leader: the slice of worker `worker`'s push `key` arrived and passed the
+/// follower's checks; the leader counts a push only when every follower holds its slice.
+struct slice_held {
+  std::uint32_t shard = 0;
+  std::uint32_t worker = 0;
+  std::uint64_t key = 0;
+};
+
+/// Follower -> leader: the slice of worker `worker`'s push `key` failed a check (`why`): the
+/// leader treats the whole push as bad.
+struct slice_refused {
+  std::uint32_t shard = 0;
+  std::uint32_t worker = 0;
+  std::uint64_t key = 0;
+  std::string why;
+};
+
+/// Leader -> followers: make `version` from the pushes (workers[i], keys[i]), summed in this
+/// order with `weight`, as the leader did.
+struct round_commit {
+  std::uint64_t version = 0;
+  float weight = 1;
+  std::vector<std::uint32_t> workers;
+  std::vector<std::uint64_t> keys;
+};
+
+/// Leader -> followers: worker `worker` takes part from `version` on (`joined`; its welcome
+/// slice is x_version), or is gone.
+struct member_change {
+  std::uint32_t worker = 0;
+  std::uint64_t version = 0;
+  bool joined = false;
+};
+
+/// Leader -> followers: the run ends; `failed` with `why`. A follower answers with its
+/// shard_report and stops.
+struct shard_end {
+  bool failed = false;
+  std::string why;
+};
+
+/// Follower -> leader, at the end: what the follower moved, for the run's summary.
+struct shard_report {
+  std::uint32_t shard = 0;
+  std::uint64_t bytes_in = 0;  ///< the slice pushes it applied (as the leader's bytes_up)
+  std::uint64_t bytes_out = 0; ///< its slice updates times the workers sent to (as bytes_down)
+  std::uint64_t updates = 0;
+};
+
+} // namespace dsq
