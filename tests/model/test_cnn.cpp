@@ -161,7 +161,7 @@ BOOST_AUTO_TEST_CASE(a_batch_larger_than_one_pass_gets_the_weighted_mean_of_its_
   Eigen::VectorXf whole(n), part(n), expected = Eigen::VectorXf::Zero(n);
   const float loss = m.loss_and_gradient(params, b.x, b.y, whole);
   double expected_loss = 0;
-  for (const auto [start, count] : {std::pair{0, 32}, std::pair{32, 32}, std::pair{64, 6}}) {
+  for (const auto& [start, count] : {std::pair{0, 32}, std::pair{32, 32}, std::pair{64, 6}}) {
     const Eigen::MatrixXf x = b.x.middleCols(start, count);
     const std::span<const std::int32_t> y(b.y.data() + start, std::size_t(count));
     expected_loss += m.loss_and_gradient(params, x, y, part) * count / 70.0;

@@ -423,7 +423,7 @@ worker_effects worker_core::on_leave() {
     return stop(false, {}); // nothing to announce: its down message tells the server
   // The server's farewell says the leave arrived: quitting at once could end the process before
   // the leave went out. Nothing else matters any more; give up after 2 s.
-  return {effect::send_leave{id_, std::chrono::seconds(2)}};
+  return {effect::send_leave{id_, std::chrono::seconds(2), std::nullopt}};
 }
 
 worker_effects worker_core::compute_failed(std::string why) {
