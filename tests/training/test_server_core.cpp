@@ -1414,3 +1414,68 @@ BOOST_AUTO_TEST_CASE(a_slice_of_another_shard_sent_to_the_leader_is_ignored) {
   BOOST_TEST(l.core.totals().ignored_pushes == 1u);
   BOOST_TEST(sent<resend_msg>(l.core.probed(1, 1, t0)).size() == 1u); // not in hand
 }
+
+BOOST_AUTO_TEST_CASE(a_leader_resync_orders_every_follower_at_its_version) {
+  auto cfg = small_run();
+  cfg.steps = 400;
+  leading l{cfg, 3};
+  l.join_all();
+  // 300 rounds: the ring (256 updates) no longer holds version 1.
+  for (std::uint64_t s = 0; s < 300; ++s) {
+    for (std::uint32_t id : {0u, 1u}) {
+      l.core.pushed(1 + id, l.push0(id, s), t0);
+      l.held_everywhere(id, s);
+    }
+  }
+  BOOST_REQUIRE(l.core.version() == 300u);
+  // Worker 1 says it holds x_0: the leader resyncs it at 300 and orders both followers to.
+  auto fx = l.core.status(2, 0, t0);
+  auto resyncs = sent<welcome_msg>(fx);
+  BOOST_REQUIRE(resyncs.size() == 1u);
+  BOOST_TEST(resyncs[0].first == 2u);
+  BOOST_TEST(resyncs[0].second.resync);
+  BOOST_TEST(resyncs[0].second.w.version == 300u);
+  auto orders = to_shards<member_change>(fx);
+  BOOST_REQUIRE(orders.size() == 2u);
+  for (std::size_t i = 0; i < orders.size(); ++i) {
+    BOOST_TEST(orders[i].first == i + 1);
+    BOOST_TEST(orders[i].second.worker == 1u);
+    BOOST_TEST(orders[i].second.version == 300u);
+    BOOST_TEST(orders[i].second.joined);
+    BOOST_TEST(orders[i].second.resync);
+  }
+  BOOST_TEST(l.core.totals().resyncs == 1u);
+  // One per version: the worker asks again before it arrives, nothing more is ordered.
+  auto again = l.core.status(2, 0, t0);
+  BOOST_TEST(sent<welcome_msg>(again).empty());
+  BOOST_TEST(to_shards<member_change>(again).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_follower_that_cannot_serve_a_worker_asks_the_leader_to_resync_it) {
+  leading l{small_run(), 3};
+  l.join_all();
+  l.core.pushed(1, l.push0(0, 0), t0);
+  l.core.pushed(2, l.push0(1, 0), t0);
+  l.held_everywhere(0, 0);
+  l.held_everywhere(1, 0);
+  BOOST_REQUIRE(l.core.version() == 1u);
+  auto fx = l.core.shard_refused(
+      slice_refused{2, 1, 0, "it lacks updates after version 0 that shard 2 no longer keeps", true},
+      t0);
+  BOOST_TEST(sent<farewell_msg>(fx).empty()); // no refusal: the worker stays
+  BOOST_TEST(l.core.totals().rejected_pushes == 0u);
+  auto resyncs = sent<welcome_msg>(fx);
+  BOOST_REQUIRE(resyncs.size() == 1u);
+  BOOST_TEST(resyncs[0].first == 2u);
+  BOOST_TEST(resyncs[0].second.resync);
+  BOOST_TEST(resyncs[0].second.w.version == 1u);
+  auto orders = to_shards<member_change>(fx);
+  BOOST_REQUIRE(orders.size() == 2u);
+  BOOST_TEST(orders[0].second.resync);
+  BOOST_TEST(orders[0].second.version == 1u);
+  BOOST_TEST(orders[1].second.resync);
+  // The other follower asks too at this version: one resync is on its way already.
+  auto second = l.core.shard_refused(slice_refused{1, 1, 0, "lacks updates", true}, t0);
+  BOOST_TEST(sent<welcome_msg>(second).empty());
+  BOOST_TEST(to_shards<member_change>(second).empty());
+}

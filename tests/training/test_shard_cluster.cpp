@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 using namespace dsq;
@@ -103,6 +104,19 @@ public:
       next();
     }
     return stopped_;
+  }
+
+  /// Drops the updates and probe answers to worker `peer` (real workers) from when it holds
+  /// version `from` while the leader is at a version <= `until`, as a worker whose link loses
+  /// them for a while; when the cut ends the worker probes every shard.
+  void cut_off(peer_id peer, std::uint64_t from, std::uint64_t until) {
+    cut_ = cut{peer, from, until};
+  }
+  /// The pushes of the cut off worker computed on a version past the cut.
+  std::uint64_t pushes_past_cut() const { return pushes_past_cut_; }
+  /// The versions of the resync parts (welcomes with resync) workers got, by shard.
+  const std::map<std::uint32_t, std::set<std::uint64_t>>& resync_parts() const {
+    return resync_parts_;
   }
 
   const run_outcome& outcome() const { return *outcome_; }
@@ -207,9 +221,11 @@ private:
       lead(leader_->shard_joined(1000 + k, *j, now_));
     else if (const auto* h = std::get_if<slice_held>(&m))
       lead(leader_->shard_held(*h, now_));
-    else if (const auto* r = std::get_if<slice_refused>(&m))
-      problems.push_back("a slice was refused: " + r->why);
-    else if (const auto* u = std::get_if<slice_update_msg>(&m))
+    else if (const auto* r = std::get_if<slice_refused>(&m)) {
+      if (!r->resync)
+        problems.push_back("a slice was refused: " + r->why);
+      lead(leader_->shard_refused(*r, now_));
+    } else if (const auto* u = std::get_if<slice_update_msg>(&m))
       lead(leader_->shard_updated(model_update{u->version, updates_[k].at(u->version), k}, now_));
     else if (const auto* rep = std::get_if<shard_report>(&m))
       lead(leader_->shard_reported(*rep, now_));
@@ -343,6 +359,28 @@ private:
   void to_real(real_worker& w, std::uint32_t shard, const worker_message& msg) {
     if (w.done)
       return;
+    if (cut_ && w.peer == cut_->peer && !cut_->probed && w.core.joined() &&
+        w.core.version() >= cut_->from) {
+      if (leader_->version() <= cut_->until) {
+        if (std::holds_alternative<update_msg>(msg) || std::holds_alternative<sent_msg>(msg))
+          return; // lost
+        return to_real_now(w, shard, msg);
+      }
+      // The cut ends: the worker's probe (as its retry timer would send it) to every shard.
+      cut_->probed = true;
+      later([this, &w] {
+        if (w.done)
+          return;
+        if (w.mux)
+          shards(w, w.mux->route({worker_effect::send_probe{0}}, now_));
+        else
+          act(w, 0, {worker_effect::send_probe{0}});
+      });
+    }
+    to_real_now(w, shard, msg);
+  }
+
+  void to_real_now(real_worker& w, std::uint32_t shard, const worker_message& msg) {
     auto m = msg;
     auto& c = w.core;
     auto* x = w.mux.get();
@@ -352,6 +390,8 @@ private:
         x = w.mux.get();
       }
       if (wm->resync)
+        resync_parts_[shard].insert(wm->w.version);
+      if (wm->resync && !cut_)
         problems.push_back("a resync in a loss-free run");
       if (x)
         shards(w,
@@ -414,6 +454,8 @@ private:
         auto push = p->push;
         if (shard == 0)
           pushed_steps_[{push.worker_id, p->key}] = push.step;
+        if (shard == 0 && cut_ && w.peer == cut_->peer && push.step > cut_->until)
+          ++pushes_past_cut_;
         server_call(w, shard, [this, push, peer = w.peer](std::uint32_t k) {
           return k == 0 ? lead(leader_->pushed(peer, push, now_))
                         : follow(k, followers_[k]->pushed(peer, push, now_));
@@ -473,9 +515,18 @@ private:
     later([f, shard] { f(shard); });
   }
 
+  struct cut {
+    peer_id peer = 0;
+    std::uint64_t from = 0, until = 0;
+    bool probed = false;
+  };
+
   run_config cfg_;
   std::uint32_t k_;
   bool real_ = false;
+  std::optional<cut> cut_;
+  std::uint64_t pushes_past_cut_ = 0;
+  std::map<std::uint32_t, std::set<std::uint64_t>> resync_parts_;
   std::deque<real_worker> real_workers_;
   server_core::time_point now_ = server_core::time_point{} + 1h;
   std::shared_ptr<run_outcome> outcome_ = std::make_shared<run_outcome>();
@@ -590,4 +641,33 @@ BOOST_AUTO_TEST_CASE(with_worker_cores_async_staleness_stays_within_the_bound_on
       BOOST_TEST(c.commits().at(f) == 12u);
     BOOST_TEST_MESSAGE("worker cores, K = " << k << ": max staleness " << s.max_staleness);
   }
+}
+
+BOOST_AUTO_TEST_CASE(an_async_worker_far_behind_every_ring_is_resynced_at_one_version_and_goes_on) {
+  // 300 workers take turns (τ + 1 grants out at a time, in arrival order): a worker waits about
+  // 300 versions between two grants, and without one it holds the run back in nothing. Worker 3
+  // pushes once, then loses every update and probe answer until the leader is past version
+  // 280, long before its next grant: when it probes, no shard's ring (256 updates) holds what
+  // it lacks. Only the leader decides the resync, at its version, and the follower sends its
+  // part at that version: both shards' parts are of the same versions, and the worker pushes
+  // again on a version past the cut. (Each shard resyncing at its own version, the parts
+  // missed each other.)
+  auto cfg = cluster_run("async", 300);
+  cfg.dataset = "synthetic:n=1200,d=8,classes=2"; // 4 samples a worker
+  cfg.steps = 320;
+  cluster c{cfg, 2, true};
+  c.cut_off(4, 4, 280);
+  const bool ended = c.run();
+  for (const auto& p : c.problems)
+    BOOST_TEST_MESSAGE(p);
+  BOOST_REQUIRE(ended);
+  BOOST_TEST(c.problems.empty());
+  BOOST_REQUIRE(c.outcome().ok);
+  BOOST_TEST(c.outcome().summary.steps == 320u);
+  const auto& parts = c.resync_parts();
+  BOOST_REQUIRE(parts.count(0) == 1u);
+  BOOST_REQUIRE(parts.count(1) == 1u);
+  BOOST_TEST(parts.at(0) == parts.at(1));
+  BOOST_TEST(*parts.at(0).begin() > 280u);
+  BOOST_TEST(c.pushes_past_cut() > 0u);
 }

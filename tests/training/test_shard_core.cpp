@@ -394,3 +394,68 @@ BOOST_AUTO_TEST_CASE(losing_the_leader_stops_the_follower_as_failed) {
   BOOST_TEST(stops[0].failed);
   BOOST_TEST(stops[0].error.find("leader") != std::string::npos);
 }
+
+namespace {
+
+/// Makes versions 1..`last` from worker 0's pushes alone (a ring of 256 then lacks version 1).
+void commit_alone(follower& f, std::uint64_t first, std::uint64_t last) {
+  for (auto v = first; v <= last; ++v) {
+    f.core.pushed(10, slice_push(f.cfg, 0, v - 1, f.dim), t0);
+    f.core.committed(commit_of(v, {0}, {v - 1}, 1.0f), t0);
+  }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_worker_past_the_ring_is_no_resync_of_its_own_the_leader_is_asked) {
+  follower f;
+  commit_alone(f, 1, 300);
+  BOOST_REQUIRE(f.core.version() == 300u);
+  // Worker 1 holds x_0: this shard's ring no longer has version 1.
+  auto fx = f.core.status(11, 0, t0);
+  BOOST_TEST(sent<welcome_msg>(fx).empty());
+  BOOST_TEST(sent<update_msg>(fx).empty());
+  auto asks = to_lead<slice_refused>(fx);
+  BOOST_REQUIRE(asks.size() == 1u);
+  BOOST_TEST(asks[0].resync);
+  BOOST_TEST(asks[0].worker == 1u);
+  BOOST_TEST(asks[0].shard == 1u);
+  BOOST_TEST(asks[0].key == 0u);
+  // Asked once per version: the next status at this version waits for the leader's order.
+  auto again = f.core.status(11, 0, t0);
+  BOOST_TEST(to_lead<slice_refused>(again).empty());
+  BOOST_TEST(sent<welcome_msg>(again).empty());
+  BOOST_TEST((f.core.worker_of(11) == std::optional<std::uint32_t>{1}));
+}
+
+BOOST_AUTO_TEST_CASE(an_ordered_resync_sends_the_slice_at_the_leaders_version) {
+  follower f;
+  commit_alone(f, 1, 3);
+  // At the version reached: sent at once, as a resync, the worker stays a member.
+  auto now = f.core.member_changed(member_change{1, 3, true, true}, t0);
+  auto at_3 = sent<welcome_msg>(now);
+  BOOST_REQUIRE(at_3.size() == 1u);
+  BOOST_TEST(at_3[0].first == 11u);
+  BOOST_TEST(at_3[0].second.resync);
+  BOOST_TEST(at_3[0].second.w.worker_id == 1u);
+  BOOST_TEST(at_3[0].second.w.from_shard == 1u);
+  BOOST_TEST(at_3[0].second.w.version == 3u);
+  BOOST_TEST(at_3[0].second.w.model == f.core.slice());
+  BOOST_TEST(at_3[0].second.w.momentum.size() == f.dim);
+  BOOST_TEST(effects<watch>(now).empty());
+  BOOST_TEST((f.core.worker_of(11) == std::optional<std::uint32_t>{1}));
+  // Ordered at a version this shard has not made yet: the slice is kept at that version.
+  BOOST_TEST(sent<welcome_msg>(f.core.member_changed(member_change{1, 4, true, true}, t0)).empty());
+  f.core.pushed(10, slice_push(f.cfg, 0, 3, f.dim), t0);
+  auto fx = f.core.committed(commit_of(4, {0}, {3}, 1.0f), t0);
+  auto at_4 = sent<welcome_msg>(fx);
+  BOOST_REQUIRE(at_4.size() == 1u);
+  BOOST_TEST(at_4[0].second.resync);
+  BOOST_TEST(at_4[0].second.w.version == 4u);
+  BOOST_TEST(at_4[0].second.w.model == f.core.slice());
+  // Once only.
+  f.core.pushed(10, slice_push(f.cfg, 0, 4, f.dim), t0);
+  BOOST_TEST(sent<welcome_msg>(f.core.committed(commit_of(5, {0}, {4}, 1.0f), t0)).empty());
+  // A worker that is no member here (not registered) gets no part.
+  BOOST_TEST(f.core.member_changed(member_change{7, 5, true, true}, t0).empty());
+}

@@ -344,6 +344,26 @@ BOOST_AUTO_TEST_CASE(async_a_granted_push_goes_to_every_shard_and_is_acked_by_al
   BOOST_TEST(r.core.version() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(a_grant_during_the_welcomes_assembly_reaches_the_core_once_welcomed) {
+  rig r{2, "async", "identity"};
+  r.welcome_from(0, r.welcome_of(0, 4));
+  r.mux.on_shard_connected(1, r.now);
+  // The leader grants before the follower's welcome is in: kept, nothing sent yet.
+  BOOST_TEST(r.mux.on_grant(0, 0, 1, r.now).empty());
+  BOOST_TEST(!r.core.joined());
+  auto out = r.welcome_from(1, r.welcome_of(1, 4));
+  BOOST_TEST(!stop_of(out).has_value());
+  BOOST_REQUIRE(r.core.joined());
+  // worker_core took it right after its welcome: a push is due without another grant.
+  BOOST_REQUIRE(r.core.gradient_due());
+  auto pushed = r.mux.push(r.core.compute(), r.now, r.now);
+  for (std::uint32_t k = 0; k < 2; ++k) {
+    const auto p = pushes_to(pushed, k);
+    BOOST_REQUIRE(p.size() == 1u);
+    BOOST_TEST(p[0].grant == 1u);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_resend_from_shard_k_sends_slice_k_again_the_same_bytes) {
   rig r{3};
   r.join(4);

@@ -121,7 +121,8 @@ public:
   /// follower holds it and the leader has its own slice.
   server_effects shard_held(const slice_held& h, time_point now);
   /// A follower refused the slice of a push (or a worker flooded it): a bad push, the worker is
-  /// expelled.
+  /// expelled. With r.resync the worker lacks updates the follower no longer keeps: the leader
+  /// resyncs it at its version (its own welcome, and member_change{resync} to the followers).
   server_effects shard_refused(const slice_refused& r, time_point now);
   /// A follower's update of its slice (u.shard, u.version), for the leader's replica: an
   /// evaluation of step s is asked for once every range reached s.
@@ -177,6 +178,7 @@ private:
   void cross_boundary(const std::uint64_t* update);
   welcome make_welcome(std::uint32_t id, const shard_assignment& shard);
   void catch_up(std::uint32_t id, std::uint64_t held);
+  void resync(std::uint32_t id);
   bool within_allowance(std::uint32_t id, std::uint64_t bytes);
   void request_evaluation(bool with_train);
   void save_checkpoint(std::map<std::uint32_t, worker_snapshot> workers = {});

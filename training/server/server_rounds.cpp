@@ -354,23 +354,33 @@ void server_core::catch_up(std::uint32_t id, std::uint64_t held) {
       return;
     }
   }
-  if (plan.resync) {
-    if (!budget_.may_resync(id, version()))
-      return; // one is on its way: it brings the worker to this version
-    // The welcome's model and momentum, and its small fields.
-    const std::uint64_t resync_bytes = 8 * own_x().size() + small_answer_bytes;
-    if (!within_allowance(id, resync_bytes))
-      return;
-    send_peer(m->handle, welcome_msg{make_welcome(id, m->shard), true});
-    ++report_.totals().resyncs;
-    return;
-  }
+  if (plan.resync)
+    return resync(id);
   if (!within_allowance(id, plan.bytes + plan.versions.size() * small_answer_bytes))
     return;
   for (auto v : plan.versions) {
     send_peer(m->handle, update_msg{v});
     ++report_.totals().retransmissions;
   }
+}
+
+/// Sends member `id` the model at this version (a resync welcome); sharded, the followers are
+/// ordered to send their slices at this version too (member_change with resync), so that the
+/// worker's K parts are of one version.
+void server_core::resync(std::uint32_t id) {
+  const auto* m = members_.get(id);
+  if (m == nullptr || !members_.is_member(id))
+    return;
+  if (!budget_.may_resync(id, version()))
+    return; // one is on its way: it brings the worker to this version
+  // The welcome's model and momentum, and its small fields.
+  const std::uint64_t resync_bytes = 8 * own_x().size() + small_answer_bytes;
+  if (!within_allowance(id, resync_bytes))
+    return;
+  if (shards_)
+    to_followers(member_change{id, version(), true, true});
+  send_peer(m->handle, welcome_msg{make_welcome(id, m->shard), true});
+  ++report_.totals().resyncs;
 }
 
 /// Takes `bytes` from the allowance of worker `id` for what it asked to be sent again; a worker

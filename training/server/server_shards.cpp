@@ -160,6 +160,13 @@ server_effects server_core::shard_refused(const slice_refused& r, time_point now
   now_ = now;
   if (!shards_ || phase_ != phase::training || !members_.is_member(r.worker))
     return take();
+  if (r.resync) {
+    // No refusal: the worker lacks updates follower r.shard no longer keeps. The resync is the
+    // leader's to decide, at its version, for every shard (the follower counted the request
+    // against the worker's catch-up budget).
+    resync(r.worker);
+    return take();
+  }
   ++report_.totals().rejected_pushes;
   expel(r.worker, fmt::format("shard {} refused its push: {}", r.shard, r.why));
   return take();

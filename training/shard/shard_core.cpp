@@ -124,6 +124,15 @@ shard_effects shard_core::member_changed(const member_change& m, time_point now)
     forget(m.worker);
     return take();
   }
+  if (m.resync) {
+    // A member only: a worker still entering gets its welcome at its join version, and the
+    // catch-up after it as any member.
+    if (members_.count(m.worker) > 0 && engine_) {
+      resync_orders_[m.worker] = m.version;
+      send_ordered_resyncs();
+    }
+    return take();
+  }
   std::optional<peer_id> early;
   if (auto e = early_.find(m.worker); e != early_.end())
     early = e->second.peer;
@@ -150,6 +159,26 @@ void shard_core::snapshot_entries() {
     a.slice = copy_of(engine_->x());
     a.moment =
         engine_->momentum_buffer() ? copy_of(*engine_->momentum_buffer()) : std::vector<float>{};
+  }
+}
+
+/// Sends each ordered resync whose version this shard has reached: its slice and momentum at
+/// x_v, as a resync welcome. The order of a resync at v comes before the commit of v + 1 on the
+/// leader's channel, so this shard is never past v when it arrives; its x_v is taken as it
+/// reaches v (or at once).
+void shard_core::send_ordered_resyncs() {
+  for (auto it = resync_orders_.begin(); it != resync_orders_.end();) {
+    if (it->second > version()) {
+      ++it;
+      continue;
+    }
+    // it->second < version() breaks the leader's order: the current slice is the best there is
+    // (the worker's parts then disagree, and its next status asks again).
+    const auto* m = engine_->momentum_buffer();
+    send(it->first, welcome_msg{make_welcome(it->first, copy_of(engine_->x()),
+                                             m ? copy_of(*m) : std::vector<float>{}, version()),
+                                true});
+    it = resync_orders_.erase(it);
   }
 }
 
@@ -182,6 +211,7 @@ welcome shard_core::make_welcome(std::uint32_t id, std::vector<float> slice,
 void shard_core::forget(std::uint32_t id) {
   members_.erase(id);
   announced_.erase(id);
+  resync_orders_.erase(id);
   early_.erase(id);
   held_.erase(id);
   ledger_.forget(id);
@@ -264,6 +294,7 @@ void shard_core::apply_commit(const round_commit& c) {
       ready.push_back(id);
   for (auto id : ready)
     welcome_ready(id);
+  send_ordered_resyncs();
 }
 
 shard_effects shard_core::ended(const shard_end&, time_point now) {
@@ -416,14 +447,20 @@ void shard_core::catch_up(std::uint32_t id, std::uint64_t held) {
     }
   }
   if (plan.resync) {
-    if (!budget_.may_resync(id, version()))
-      return;
-    if (!within_allowance(id, 8 * engine_->x().size() + small_answer_bytes))
-      return;
-    const auto* m = engine_->momentum_buffer();
-    send(id, welcome_msg{make_welcome(id, copy_of(engine_->x()),
-                                      m ? copy_of(*m) : std::vector<float>{}, version()),
-                         true});
+    // Never a resync of its own: the K parts of a resync must be of one version, and only the
+    // leader's decision (member_change with resync, at the leader's version) gives every shard
+    // the same one. Mostly the leader decides first: the worker asks every shard, this shard
+    // trails the leader (it makes v only after the leader's commit of v) and both rings keep the
+    // same number of updates (recent_updates_max), so when the leader still holds the first
+    // update the worker lacks, this shard holds it too (its ring ends at its version <= the
+    // leader's). Only the byte bound (recent_bytes_max) can evict sooner here, this range's
+    // updates being larger than range 0's: then the leader is asked to decide (once per version).
+    if (budget_.may_resync(id, version()))
+      to_lead(slice_refused{shard_, id, 0,
+                            fmt::format("it lacks updates after version {} that shard {} no "
+                                        "longer keeps",
+                                        held, shard_),
+                            true});
     return;
   }
   if (!within_allowance(id, plan.bytes + plan.versions.size() * small_answer_bytes))

@@ -48,7 +48,8 @@ public:
   /// The leader's set-up: configuration, ranges, this shard's slice at its version. A set-up
   /// that does not fit (another K, a slice of the wrong size, a second set-up) stops the shard.
   shard_effects set_up(const shard_setup& s, time_point now);
-  /// A worker joins at version v (its slice is x_v until it registers) or is gone.
+  /// A worker joins at version v (its slice is x_v until it registers) or is gone; with
+  /// `resync`, a member gets this shard's slice at x_v as its part of the leader's resync.
   shard_effects member_changed(const member_change& m, time_point now);
   /// Make version c.version from the pushes c names; commits apply strictly in version order.
   shard_effects committed(const round_commit& c, time_point now);
@@ -97,6 +98,7 @@ private:
   void apply_ready_commits();
   void apply_commit(const round_commit& c);
   void snapshot_entries();
+  void send_ordered_resyncs();
   void welcome_ready(std::uint32_t id);
   void catch_up(std::uint32_t id, std::uint64_t held);
   bool within_allowance(std::uint32_t id, std::uint64_t bytes);
@@ -123,6 +125,8 @@ private:
   std::optional<resend_allowance> allowance_;
   std::map<std::uint32_t, peer_id> members_; ///< registered and welcomed
   std::map<std::uint32_t, announced> announced_;
+  /// Resyncs the leader ordered: member -> the version whose slice it gets.
+  std::map<std::uint32_t, std::uint64_t> resync_orders_;
   /// Registrations of workers not (yet) announced: the leader's notice may come after them.
   std::map<std::uint32_t, registration> early_;
   /// Slice pushes held, by worker and push key.

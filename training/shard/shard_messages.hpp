@@ -54,12 +54,15 @@ struct slice_held {
 };
 
 /// Follower -> leader: the slice of worker `worker`'s push `key` failed a check (`why`): the
-/// leader treats the whole push as bad.
+/// leader treats the whole push as bad. With `resync` it is no refusal: worker `worker` lacks
+/// updates this shard's ring no longer holds (key 0, `why` says so), and the leader decides a
+/// resync (member_change with `resync`).
 struct slice_refused {
   std::uint32_t shard = 0;
   std::uint32_t worker = 0;
   std::uint64_t key = 0;
   std::string why;
+  bool resync = false;
 };
 
 /// Leader -> followers: make `version` from the pushes (workers[i], keys[i]), summed in this
@@ -72,11 +75,15 @@ struct round_commit {
 };
 
 /// Leader -> followers: worker `worker` takes part from `version` on (`joined`; its welcome
-/// slice is x_version), or is gone.
+/// slice is x_version), or is gone. With `resync` (and `joined`) the worker, a member already,
+/// is resynced at `version`: the leader sent its own resync welcome at x_version, and each
+/// follower sends its slice at x_version as its part (the worker joins the K parts of one
+/// version). Only the leader decides a resync: the K parts then always meet.
 struct member_change {
   std::uint32_t worker = 0;
   std::uint64_t version = 0;
   bool joined = false;
+  bool resync = false;
 };
 
 /// Leader -> followers: the run ends; `failed` with `why`. A follower answers with its

@@ -134,6 +134,7 @@ worker_shard_effects worker_shards::begin_assembly(welcome& w, time_point now) {
   sent_.assign(count_, std::nullopt);
   held_.clear();
   resyncs_.clear();
+  early_grants_.clear();
   kept_.reset();
   leader_welcome_ = std::move(w);
   worker_shard_effects out;
@@ -159,6 +160,12 @@ worker_shard_effects worker_shards::finish_assembly(time_point now) {
   route_into(core_.on_welcome(full), now, out);
   if (!stopped_)
     give_complete(now, out); // the slice updates that came while the welcome was assembled
+  // The grants that came meanwhile: worker_core takes a grant only once welcomed.
+  auto grants = std::move(early_grants_);
+  early_grants_.clear();
+  for (const auto& [version, number] : grants)
+    if (!stopped_)
+      route_into(core_.on_grant(version, number, now), now, out);
   return out;
 }
 
@@ -392,6 +399,12 @@ worker_shard_effects worker_shards::on_grant(std::uint32_t shard, std::uint64_t 
   heard(shard);
   if (shard != 0)
     return {}; // grants are the leader's
+  if (assembling()) {
+    // The core would drop it (not welcomed yet) and hear it again only after its next probe.
+    if (early_grants_.size() < max_early_grants)
+      early_grants_.emplace_back(version, number);
+    return {};
+  }
   return route(core_.on_grant(version, number, now), now);
 }
 

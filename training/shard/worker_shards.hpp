@@ -43,6 +43,10 @@
 // - Resync: the K resync welcomes of one version (the leader's and each follower's) are joined
 //   as a welcome is, then given to worker_core as one resync. Parts of other versions wait (the
 //   four latest versions): a resync completes only when every shard sends one at that version.
+//   Only the leader decides a resync, at its version, and orders the followers to send their
+//   part at that version (member_change with resync): the K parts meet.
+// - Grants that come while the welcome is assembled are kept and handed to worker_core right
+//   after it takes the welcome (it would drop them before).
 // - Leader only: grants, data chunks, reshards, heartbeats, leave, data requests, registration.
 //   The leader's shutdown, reject and loss are worker_core's, as without shards.
 // - A follower's loss or farewell stops the worker with an error naming it ("lost shard 2 of 3
@@ -59,6 +63,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dsq {
@@ -70,6 +75,8 @@ public:
 
   /// How far past the worker's version a slice update may be (see the rules above).
   static constexpr std::uint64_t max_versions_ahead = 1024;
+  /// Grants kept while the welcome is assembled (a leader sends one, or one per probe).
+  static constexpr std::size_t max_early_grants = 16;
 
   /// True if `w` (the leader's welcome) makes the worker sharded: the adapter then makes a
   /// worker_shards and hands it every event from that welcome on.
@@ -187,6 +194,9 @@ private:
   std::vector<std::optional<std::uint64_t>> acked_; ///< per shard: the latest key it acked
   std::vector<std::optional<std::uint64_t>> sent_;  ///< per shard: the latest it said it sent
   std::map<std::uint64_t, held_update> held_;       ///< by version
+  /// The leader's grants (version, number) that came while the welcome was assembled, handed to
+  /// worker_core once it took the welcome.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> early_grants_;
   /// Resync welcomes by version, per shard.
   std::map<std::uint64_t, std::vector<std::optional<welcome>>> resyncs_;
   /// Per shard: since when a probe to it is unanswered (nothing heard from it since).
