@@ -50,9 +50,6 @@ struct worker_state {
   std::unique_ptr<worker_shards> mux;
   std::vector<caf::actor> shards;
   std::map<caf::actor_addr, std::uint32_t> shard_of;
-  /// The leader's grants (version, number) that came while the K welcomes were being joined:
-  /// the core takes a grant only once welcomed, so they are handed on after the welcome.
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> early_grants;
 
   static inline const char* name = "dsq_worker";
 };
@@ -364,12 +361,6 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
           if (st.mux->welcome_completes(*shard, w) && st.core->starts_up_on_welcome())
             self->send(st.server, starting_atom::value);
           act_sharded(self, st.mux->on_welcome(*shard, w, clock_type::now()));
-          if (!st.mux->assembling() && !st.early_grants.empty()) {
-            auto grants = std::move(st.early_grants);
-            st.early_grants.clear();
-            for (auto [version, number] : grants)
-              act_sharded(self, st.mux->on_grant(0, version, number, clock_type::now()));
-          }
           compute_if_due(self);
           return;
         }
@@ -420,12 +411,6 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
         handle(self, [&](worker_core& core, time_point now) { return core.on_update(u, now); });
       },
       [=](grant_atom, std::uint64_t version, std::uint64_t number) {
-        auto& st = self->state;
-        if (st.mux && st.mux->assembling() &&
-            sender_shard(self) == std::optional<std::uint32_t>{0}) {
-          st.early_grants.emplace_back(version, number);
-          return;
-        }
         if (handle_sharded(self, [&](worker_shards& m, std::uint32_t k, time_point now) {
               return m.on_grant(k, version, number, now);
             }))

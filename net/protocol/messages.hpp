@@ -143,7 +143,8 @@ typename Inspector::result_type inspect(Inspector& f, slice_held& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, slice_refused& x) {
-  return f(caf::meta::type_name("slice_refused"), x.shard, x.worker, x.key, bounded(x.why));
+  return f(caf::meta::type_name("slice_refused"), x.shard, x.worker, x.key, bounded(x.why),
+           x.resync);
 }
 
 template <class Inspector>
@@ -155,7 +156,7 @@ typename Inspector::result_type inspect(Inspector& f, round_commit& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_change& x) {
-  return f(caf::meta::type_name("member_change"), x.worker, x.version, x.joined);
+  return f(caf::meta::type_name("member_change"), x.worker, x.version, x.joined, x.resync);
 }
 
 template <class Inspector>
