@@ -80,10 +80,11 @@ std::optional<step_record> run_reporter::evaluated(std::uint64_t step, double te
     return row;
   auto train = std::isnan(row->train_loss) ? std::string{"  -   "} : loss_text(row->train_loss);
   put(fmt::format(
-      "step {:>6}/{}  batch_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}  "
+      "step {:>6}/{}  batch_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}{}  "
       "{:.1f} steps/s  workers {}",
       row->step, total_steps_, train, loss_text(row->test_loss), 100 * row->test_accuracy,
       human_bytes(row->total_bytes_up), human_bytes(row->total_bytes_down),
+      shards_ > 1 ? fmt::format(" (shard 0 of {})", shards_) : std::string{},
       row->wall_s > 0 ? static_cast<double>(row->step - first_version_) / row->wall_s : 0.0,
       row->workers));
   return row;

@@ -49,6 +49,10 @@ public:
   /// How often progress() prints at most.
   static constexpr std::chrono::seconds progress_period{5};
 
+  /// A sharded run (--servers=K, K > 1): the rows' bytes are shard 0's alone (the followers'
+  /// reach the summary at the end), which the console line says.
+  void count_one_shard_of(std::uint32_t shards) { shards_ = shards; }
+
   /// A push with staleness `s` was applied.
   void applied_push(std::uint64_t staleness);
 
@@ -69,6 +73,7 @@ private:
 
   std::shared_ptr<run_log> log_;
   bool verbose_;
+  std::uint32_t shards_ = 1; ///< count_one_shard_of
   line_sink lines_;
   std::uint64_t total_steps_;
   std::uint64_t first_version_ = 0;

@@ -41,6 +41,7 @@ void server_core::set_up_shards() {
   // range 0 only, with range 0's downlink operator and shard 0's stream (the unsharded one).
   shards_.emplace(opts_.cfg, ranges, engine_.x(), engine_.momentum_buffer(), engine_.version());
   engine_ = update_engine(opts_.cfg, *opts_.setup.net, ranges[0], 0);
+  report_.count_one_shard_of(k);
   checks_ = push_check(range_operator_spec(method_.uplink, d, ranges[0]),
                        static_cast<std::size_t>(ranges[0].size()), opts_.cfg.max_push_norm);
 }
