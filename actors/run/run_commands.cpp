@@ -3,11 +3,12 @@
 
 #include "actors/run/run_commands.hpp"
 
+#include "actors/run/command_support.hpp"
+
 #include "actors/fault_link.hpp"
 #include "actors/local_run.hpp"
 #include "actors/parameter_server.hpp"
 #include "actors/reconnect_worker.hpp"
-#include "actors/shard_follower.hpp"
 #include "actors/worker.hpp"
 #include "base/os/batch_scheduling.hpp"
 #include "base/os/cpu_affinity.hpp"
@@ -35,27 +36,6 @@ namespace dsq {
 
 namespace {
 
-void say(const run_context& ctx, const std::string& line) {
-  if (ctx.console.line)
-    ctx.console.line(line);
-}
-
-void note(const run_context& ctx, const std::string& line) {
-  if (ctx.console.note)
-    ctx.console.note(line);
-}
-
-int fail(const run_context& ctx, const std::string& message) {
-  if (ctx.console.error)
-    ctx.console.error(message);
-  return 1;
-}
-
-/// Progress lines only when the configuration wants them and someone reads them.
-bool verbose(const run_config& cfg, const run_context& ctx) {
-  return !cfg.quiet && static_cast<bool>(ctx.console.line);
-}
-
 /// The run's outcome as run_result.
 void take_outcome(const run_outcome& outcome, run_result& result) {
   result.ok = outcome.ok;
@@ -75,43 +55,6 @@ int report_divergence(const run_context& ctx, const run_outcome& outcome, run_re
   if (ctx.console.error)
     ctx.console.error(message);
   return exit_diverged;
-}
-
-/// The sentence inside an error an actor quit with, rather than CAF's rendering of it.
-std::string describe(caf::actor_system& sys, const caf::error& err) {
-  const auto& context = err.context();
-  if (err.category() == caf::atom("system") && context.size() == 1 &&
-      context.match_element<std::string>(0))
-    return context.get_as<std::string>(0);
-  return sys.render(err);
-}
-
-/// Waits for `target` to terminate and returns why it did; sends `target` `on_stop` for every
-/// stop request of the program (SIGINT/SIGTERM: a second one means "now": a worker's leave
-/// stops waiting for the server's farewell, a finished server stops waiting for its workers'
-/// goodbyes).
-caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::message on_stop,
-                    const run_context& ctx) {
-  caf::scoped_actor self{sys};
-  self->monitor(target);
-  caf::error reason;
-  bool done = false;
-  unsigned stops_sent = 0;
-  while (!done) {
-    self->receive(
-        [&](caf::down_msg& dm) {
-          reason = dm.reason;
-          done = true;
-        },
-        caf::after(std::chrono::milliseconds(100)) >>
-            [&] {
-              if (ctx.stops == nullptr)
-                return;
-              for (const auto stops = ctx.stops->load(); stops_sent < stops; ++stops_sent)
-                self->send(target, on_stop);
-            });
-  }
-  return reason;
 }
 
 /// The server process's share of the plan: server-crash through the crash hook (never on a
@@ -228,59 +171,6 @@ int local_command(caf::actor_system& sys, const run_config& cfg, const run_conte
     return report_divergence(ctx, outcome, result);
   if (!outcome.ok)
     return fail(ctx, outcome.error);
-  return 0;
-}
-
-/// `dsq server --shard-index=k --leader=HOST:PORT`: follower shard k. It listens on --port for
-/// the workers, joins the leader (telling it --advertise or --bind and the port) and ends with
-/// the run: 0 when the leader ended it, 1 with a line naming the shard otherwise.
-int follower_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
-                     run_result& result) {
-  const auto colon = cfg.leader.rfind(':');
-  const auto host = cfg.leader.substr(0, colon);
-  int port = -1;
-  try {
-    port = std::stoi(cfg.leader.substr(colon + 1));
-  } catch (const std::exception&) {
-  }
-  if (port <= 0 || port > 65535)
-    throw config_error("--leader=" + cfg.leader + ": invalid port");
-  follower_options f;
-  f.shard = static_cast<std::uint32_t>(cfg.shard_index);
-  f.shards = static_cast<std::uint32_t>(cfg.servers);
-  f.on_line = ctx.console.line;
-  auto follower = spawn_shard_follower(sys, std::move(f));
-  auto stop_follower = [&] {
-    caf::scoped_actor self{sys};
-    self->send_exit(follower, caf::exit_reason::user_shutdown);
-  };
-  std::uint16_t listening = 0;
-  caf::actor leader;
-  const auto* stop = ctx.stop;
-  try {
-    listening = publish_server(sys, follower, cfg.port, cfg.bind, cfg.insecure);
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(cfg.connect_timeout_s);
-    leader = connect_to_server(sys, host, static_cast<std::uint16_t>(port), deadline,
-                               [stop] { return stop != nullptr && stop->load(); });
-  } catch (const transport_error& e) {
-    stop_follower();
-    result.error = fmt::format("shard {}: {}", cfg.shard_index, e.what());
-    return fail(ctx, result.error);
-  }
-  const auto endpoint =
-      fmt::format("{}:{}", cfg.advertise.empty() ? cfg.bind : cfg.advertise, listening);
-  say(ctx, fmt::format("dsq server: shard {} of {} listening on {}:{}, joining the leader at {}",
-                       cfg.shard_index, cfg.servers, cfg.bind, listening, cfg.leader));
-  if (ctx.on_listening)
-    ctx.on_listening(listening);
-  begin_follower(follower, endpoint, leader);
-  auto reason = wait_for(sys, follower, caf::make_message(stop_atom::value), ctx);
-  if (reason && reason != caf::exit_reason::normal) {
-    result.error = fmt::format("shard {}: {}", cfg.shard_index, describe(sys, reason));
-    return fail(ctx, result.error);
-  }
-  result.ok = true;
   return 0;
 }
 

@@ -59,7 +59,14 @@ inline constexpr int exit_network_lost = 6;
 int local_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
                   run_result& result, std::shared_ptr<const model> model = nullptr,
                   std::shared_ptr<const data_source> data = nullptr);
-/// `dsq server` on `sys`, likewise.
+/// `dsq server --shard-index=k --leader=HOST:PORT`: follower shard k of a sharded run. It
+/// listens on --port for the workers, joins the leader (telling it --advertise or --bind and the
+/// port) and ends with the run: 0 when the leader ended it, 1 with a line naming the shard
+/// otherwise.
+int follower_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
+                     run_result& result);
+
+/// `dsq server` on `sys`, likewise (a follower's command when --shard-index is given).
 int server_command(caf::actor_system& sys, const run_config& cfg, const run_context& ctx,
                    run_result& result);
 /// `dsq worker` on `sys`, likewise.
