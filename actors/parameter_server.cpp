@@ -1,5 +1,6 @@
 #include "actors/parameter_server.hpp"
 
+#include "actors/deliver_to_worker.hpp"
 #include "actors/evaluator.hpp"
 #include "actors/local_exits_only.hpp"
 #include "actors/unexpected_messages.hpp"
@@ -138,42 +139,6 @@ bool may_register(Self* self, const caf::actor& worker) {
 template <class Self>
 void run(Self* self, server_effects effects);
 
-/// Sends one of the core's messages to `to` as the protocol's atom and message.
-template <class Self>
-void deliver(Self* self, const caf::actor& to, worker_message& what) {
-  auto& st = self->state;
-  std::visit(
-      [&](auto& m) {
-        using type = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<type, welcome_msg>) {
-          if (m.resync)
-            self->send(to, resync_atom::value, std::move(m.w));
-          else
-            self->send(to, welcome_atom::value, std::move(m.w));
-        } else if constexpr (std::is_same_v<type, grant_msg>) {
-          self->send(to, grant_atom::value, m.version, m.number);
-        } else if constexpr (std::is_same_v<type, reshard_msg>) {
-          self->send(to, reshard_atom::value, m.shard);
-        } else if constexpr (std::is_same_v<type, update_msg>) {
-          self->send(to, st.updates.at(m.version));
-        } else if constexpr (std::is_same_v<type, ack_msg>) {
-          self->send(to, ack_atom::value, m.key);
-        } else if constexpr (std::is_same_v<type, resend_msg>) {
-          self->send(to, resend_atom::value, m.key);
-        } else if constexpr (std::is_same_v<type, sent_msg>) {
-          self->send(to, sent_atom::value, m.version);
-        } else if constexpr (std::is_same_v<type, data_chunk_msg>) {
-          self->send(to, chunk_atom::value, std::move(m.chunk));
-        } else {
-          if (m.reject)
-            self->send(to, reject_atom::value, std::move(m.bye));
-          else
-            self->send(to, shutdown_atom::value, std::move(m.bye));
-        }
-      },
-      what);
-}
-
 /// Asks the evaluator; its answer (or failure) goes back to the core.
 template <class Self>
 void request_evaluation(Self* self, evaluation_request& e) {
@@ -237,7 +202,7 @@ void run(Self* self, server_effects effects) {
   auto& st = self->state;
   for (auto& effect : effects) {
     if (auto* s = std::get_if<send_to>(&effect)) {
-      deliver(self, st.handles.at(s->peer), s->what);
+      deliver(self, st.handles.at(s->peer), s->what, st.updates);
     } else if (auto* u = std::get_if<new_update>(&effect)) {
       st.updates.emplace(
           u->version,

@@ -1,5 +1,6 @@
 #include "actors/shard_follower.hpp"
 
+#include "actors/deliver_to_worker.hpp"
 #include "actors/local_exits_only.hpp"
 #include "actors/unexpected_messages.hpp"
 #include "base/log_text.hpp"
@@ -78,35 +79,6 @@ bool may_register(follower_actor* self, const caf::actor& worker) {
   return worker.node() == self->node() && (!sender || sender->node() == self->node());
 }
 
-void deliver(follower_actor* self, const caf::actor& to, worker_message& what) {
-  auto& st = self->state;
-  std::visit(
-      [&](auto& m) {
-        using type = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<type, welcome_msg>) {
-          if (m.resync)
-            self->send(to, resync_atom::value, std::move(m.w));
-          else
-            self->send(to, welcome_atom::value, std::move(m.w));
-        } else if constexpr (std::is_same_v<type, update_msg>) {
-          self->send(to, st.updates.at(m.version));
-        } else if constexpr (std::is_same_v<type, ack_msg>) {
-          self->send(to, ack_atom::value, m.key);
-        } else if constexpr (std::is_same_v<type, resend_msg>) {
-          self->send(to, resend_atom::value, m.key);
-        } else if constexpr (std::is_same_v<type, sent_msg>) {
-          self->send(to, sent_atom::value, m.version);
-        } else if constexpr (std::is_same_v<type, farewell_msg>) {
-          if (m.reject)
-            self->send(to, reject_atom::value, std::move(m.bye));
-          else
-            self->send(to, shutdown_atom::value, std::move(m.bye));
-        }
-        // grants, reshards and data chunks are the leader's: a follower's core never asks.
-      },
-      what);
-}
-
 void to_leader_send(follower_actor* self, leader_message& m) {
   auto& st = self->state;
   std::visit(
@@ -138,7 +110,7 @@ void run(follower_actor* self, shard_effects effects) {
   for (auto& effect : effects) {
     if (auto* s = std::get_if<send_to>(&effect)) {
       if (auto it = st.handles.find(s->peer); it != st.handles.end())
-        deliver(self, it->second, s->what);
+        deliver(self, it->second, s->what, st.updates);
     } else if (auto* u = std::get_if<new_update>(&effect)) {
       st.updates.emplace(
           u->version, caf::make_message(update_atom::value,

@@ -215,10 +215,13 @@ private:
 
   /// Starts follower `p`. The supervisor does not watch followers: the leader ends them with
   /// the run, fails the run when one is lost, and the stop's kill_all reaches them.
-  void start_follower(const planned_process& p) {
+  void start_follower(const planned_process& p) { spawn(p, follower_command(p)); }
+
+  /// Starts `command` (dsq's arguments) as process `p` and says so; its child id.
+  std::size_t spawn(const planned_process& p, const std::vector<std::string>& command) {
     std::size_t id = 0;
     try {
-      id = children_.start(argv_for(p, follower_command(p)), p.prefix());
+      id = children_.start(argv_for(p, command), p.prefix());
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("{} on {}{}: {}", p.prefix(), p.host,
                                            p.local ? "" : " (--launch-command)", e.what()));
@@ -226,6 +229,7 @@ private:
     fmt::print("dsq launch: {} started on {}: pid {}\n", p.prefix(), p.host,
                children_.process(id).pid());
     std::fflush(stdout);
+    return id;
   }
 
   /// dsq's arguments for worker `p`.
@@ -241,18 +245,8 @@ private:
   /// Starts `c` (the server with --resume when `resume`) and tells the supervisor.
   void start(const launch_child& c, bool resume) {
     const auto& p = planned(c);
-    const auto argv =
-        argv_for(p, c.role == launch_role::server ? server_command(resume) : worker_command(p));
-    std::size_t id = 0;
-    try {
-      id = children_.start(argv, p.prefix());
-    } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format("{} on {}{}: {}", p.prefix(), p.host,
-                                           p.local ? "" : " (--launch-command)", e.what()));
-    }
-    fmt::print("dsq launch: {} started on {}: pid {}\n", p.prefix(), p.host,
-               children_.process(id).pid());
-    std::fflush(stdout);
+    const auto id =
+        spawn(p, c.role == launch_role::server ? server_command(resume) : worker_command(p));
     if (c.role == launch_role::server)
       server_ = id;
     child_of_[id] = c;
