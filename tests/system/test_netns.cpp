@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "system_support.hpp"
+#include "tls_support.hpp"
 
 #include <csignal>
 #include <cstdlib>
@@ -118,22 +119,6 @@ struct veth_link {
     }
   }
 };
-
-/// A CA and certificates for a server named `server_name` and `workers` workers in `dir`
-/// (scripts/make-certs.sh, as test_tls.cpp makes them).
-void make_certs(cluster& c, const std::string& dir, int workers, const std::string& server_name) {
-  const char* source = std::getenv("DSQ_SOURCE_DIR");
-  BOOST_REQUIRE_MESSAGE(source != nullptr, "DSQ_SOURCE_DIR is not set (CTest sets it)");
-  auto& script = c.start("make-certs", {"bash", std::string{source} + "/scripts/make-certs.sh", dir,
-                                        std::to_string(workers), server_name});
-  auto s = script.wait_for(60s);
-  BOOST_REQUIRE_MESSAGE(s && s->success(), "make-certs.sh failed:\n" << script.report());
-}
-
-std::vector<std::string> tls_options(const std::string& dir, const std::string& name) {
-  return {"--tls-cert=" + dir + "/" + name + ".pem", "--tls-key=" + dir + "/" + name + ".key",
-          "--tls-ca=" + dir + "/ca.pem"};
-}
 
 } // namespace
 

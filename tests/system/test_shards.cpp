@@ -7,6 +7,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "system_support.hpp"
+#include "tls_support.hpp"
 
 #include <csignal>
 
@@ -90,9 +91,12 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(processes)
 
 /// `dsq server --servers=2 --shard-index=1 --leader=...` on 127.0.0.1.
-child_process& start_follower(cluster& c, const std::string& name = "follower") {
-  auto& f = c.start(name, {dsq_binary(), "server", "--servers=2", "--shard-index=1",
-                           "--leader=" + c.address(), "--port=0", "--bind=127.0.0.1", "--quiet"});
+child_process& start_follower(cluster& c, const std::string& name = "follower",
+                              const std::vector<std::string>& extra = {}) {
+  auto& f =
+      c.start(name, concat({dsq_binary(), "server", "--servers=2", "--shard-index=1",
+                            "--leader=" + c.address(), "--port=0", "--bind=127.0.0.1", "--quiet"},
+                           extra));
   BOOST_REQUIRE_MESSAGE(f.wait_for_output("listening on", 20s), f.report());
   return f;
 }
@@ -107,6 +111,29 @@ BOOST_AUTO_TEST_CASE(leader_follower_and_two_workers_equal_the_local_run) {
   auto& w1 = c.start_worker({"--quiet"});
   auto& w2 = c.start_worker({"--quiet"});
   BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the sharded run did not end in time");
+  BOOST_TEST(c.server().status()->success(), c.server().report());
+  BOOST_TEST(f.status()->success(), f.report());
+  BOOST_TEST(w1.status()->success(), w1.report());
+  BOOST_TEST(w2.status()->success(), w2.report());
+  auto mine = read_csv(c.metrics()), theirs = read_csv(c.file("local.csv"));
+  BOOST_REQUIRE_EQUAL(mine.rows.size(), theirs.rows.size());
+  for (const char* column : {"train_loss", "test_loss", "test_accuracy"})
+    BOOST_TEST(mine.values(column) == theirs.values(column), boost::test_tools::per_element());
+}
+
+// The same over mutual TLS: the follower joins the leader and takes its workers with the run's
+// CA (its certificate is the server's), and the run equals the local one.
+BOOST_AUTO_TEST_CASE(over_tls_the_sharded_run_equals_the_local_run) {
+  cluster c{"shards-tls"};
+  const auto certs = c.file("certs");
+  make_certs(c, certs, 2);
+  const auto args = concat(shard_run(), {"--compressor=fp16"});
+  run_local(c, "local", concat(args, {"--servers=2"}));
+  c.start_server(concat(concat({"--servers=2"}, args), tls_options(certs, "server")));
+  auto& f = start_follower(c, "follower", tls_options(certs, "server"));
+  auto& w1 = c.start_worker(concat({"--quiet"}, tls_options(certs, "worker-1")));
+  auto& w2 = c.start_worker(concat({"--quiet"}, tls_options(certs, "worker-2")));
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the sharded TLS run did not end in time");
   BOOST_TEST(c.server().status()->success(), c.server().report());
   BOOST_TEST(f.status()->success(), f.report());
   BOOST_TEST(w1.status()->success(), w1.report());

@@ -11,6 +11,7 @@
 
 #include "raw_peer.hpp"
 #include "system_support.hpp"
+#include "tls_support.hpp"
 
 #include <cmath>
 #include <csignal>
@@ -27,33 +28,6 @@ using namespace dsq::system_test;
 namespace {
 
 constexpr auto run_timeout = 90s;
-
-std::string source_dir() {
-  const char* dir = std::getenv("DSQ_SOURCE_DIR");
-  BOOST_REQUIRE_MESSAGE(dir != nullptr, "DSQ_SOURCE_DIR is not set (CTest sets it)");
-  return dir;
-}
-
-/// A CA and certificates for a server and `workers` workers in `dir` (scripts/make-certs.sh).
-void make_certs(cluster& c, const std::string& dir, int workers) {
-  auto& script =
-      c.start("make-certs-" + std::filesystem::path{dir}.filename().string(),
-              {"bash", source_dir() + "/scripts/make-certs.sh", dir, std::to_string(workers)});
-  auto s = script.wait_for(60s);
-  BOOST_REQUIRE_MESSAGE(s && s->success(), "make-certs.sh failed:\n" << script.report());
-}
-
-/// The TLS options of node `name` (server, worker-1, ...) whose files are in `dir`, trusting
-/// the CA of `ca_dir`.
-std::vector<std::string> tls_options(const std::string& dir, const std::string& name,
-                                     const std::string& ca_dir) {
-  return {"--tls-cert=" + dir + "/" + name + ".pem", "--tls-key=" + dir + "/" + name + ".key",
-          "--tls-ca=" + ca_dir + "/ca.pem"};
-}
-
-std::vector<std::string> tls_options(const std::string& dir, const std::string& name) {
-  return tls_options(dir, name, dir);
-}
 
 /// A TLS server of a 1-worker run of `steps`, with certificates for it and `workers` workers
 /// made in `c`'s directory "certs".
