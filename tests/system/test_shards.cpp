@@ -101,15 +101,17 @@ child_process& start_follower(cluster& c, const std::string& name = "follower",
   return f;
 }
 
-// The leader, one follower and two workers as processes compute what dsq local --servers=2 does.
-BOOST_AUTO_TEST_CASE(leader_follower_and_two_workers_equal_the_local_run) {
-  cluster c{"shards-processes"};
+/// The leader, one follower and two workers as processes, each with its own extra options
+/// (`node("server")`, `node("worker-1")`, ...; the follower takes the server's): an fp16 run that
+/// must end successfully everywhere and compute what dsq local --servers=2 does.
+template <class NodeOptions>
+void expect_processes_equal_the_local_run(cluster& c, NodeOptions node) {
   const auto args = concat(shard_run(), {"--compressor=fp16"});
   run_local(c, "local", concat(args, {"--servers=2"}));
-  c.start_server(concat({"--servers=2"}, args));
-  auto& f = start_follower(c);
-  auto& w1 = c.start_worker({"--quiet"});
-  auto& w2 = c.start_worker({"--quiet"});
+  c.start_server(concat(concat({"--servers=2"}, args), node("server")));
+  auto& f = start_follower(c, "follower", node("server"));
+  auto& w1 = c.start_worker(concat({"--quiet"}, node("worker-1")));
+  auto& w2 = c.start_worker(concat({"--quiet"}, node("worker-2")));
   BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the sharded run did not end in time");
   BOOST_TEST(c.server().status()->success(), c.server().report());
   BOOST_TEST(f.status()->success(), f.report());
@@ -121,27 +123,21 @@ BOOST_AUTO_TEST_CASE(leader_follower_and_two_workers_equal_the_local_run) {
     BOOST_TEST(mine.values(column) == theirs.values(column), boost::test_tools::per_element());
 }
 
+// The leader, one follower and two workers as processes compute what dsq local --servers=2 does.
+BOOST_AUTO_TEST_CASE(leader_follower_and_two_workers_equal_the_local_run) {
+  cluster c{"shards-processes"};
+  expect_processes_equal_the_local_run(
+      c, [](const std::string&) { return std::vector<std::string>{}; });
+}
+
 // The same over mutual TLS: the follower joins the leader and takes its workers with the run's
 // CA (its certificate is the server's), and the run equals the local one.
 BOOST_AUTO_TEST_CASE(over_tls_the_sharded_run_equals_the_local_run) {
   cluster c{"shards-tls"};
   const auto certs = c.file("certs");
   make_certs(c, certs, 2);
-  const auto args = concat(shard_run(), {"--compressor=fp16"});
-  run_local(c, "local", concat(args, {"--servers=2"}));
-  c.start_server(concat(concat({"--servers=2"}, args), tls_options(certs, "server")));
-  auto& f = start_follower(c, "follower", tls_options(certs, "server"));
-  auto& w1 = c.start_worker(concat({"--quiet"}, tls_options(certs, "worker-1")));
-  auto& w2 = c.start_worker(concat({"--quiet"}, tls_options(certs, "worker-2")));
-  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the sharded TLS run did not end in time");
-  BOOST_TEST(c.server().status()->success(), c.server().report());
-  BOOST_TEST(f.status()->success(), f.report());
-  BOOST_TEST(w1.status()->success(), w1.report());
-  BOOST_TEST(w2.status()->success(), w2.report());
-  auto mine = read_csv(c.metrics()), theirs = read_csv(c.file("local.csv"));
-  BOOST_REQUIRE_EQUAL(mine.rows.size(), theirs.rows.size());
-  for (const char* column : {"train_loss", "test_loss", "test_accuracy"})
-    BOOST_TEST(mine.values(column) == theirs.values(column), boost::test_tools::per_element());
+  expect_processes_equal_the_local_run(
+      c, [&](const std::string& name) { return tls_options(certs, name); });
 }
 
 // A follower killed mid-run: the run ends non-zero with a line naming the shard, and every
