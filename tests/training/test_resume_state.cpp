@@ -7,6 +7,7 @@
 #include "compression/wire.hpp"
 #include "model/make_model.hpp"
 #include "model/synthetic.hpp"
+#include "synthetic_setup.hpp"
 #include "tests/support/temp_directory.hpp"
 #include "training/checkpoint.hpp"
 #include "training/update_engine.hpp"
@@ -24,16 +25,7 @@ namespace {
 /// 61 samples of 6 features in 3 classes: shard 1 of 2 holds 30, so batches of 7 straddle
 /// epochs (30 = 4·7 + 2).
 training_setup small_setup() {
-  synthetic_options o;
-  o.train_size = 61;
-  o.test_size = 5;
-  o.dimension = 6;
-  o.num_classes = 3;
-  training_setup s;
-  auto data = std::make_shared<train_test>(make_synthetic(o, 11));
-  s.net = make_model("mlp:hidden=5", data->train.dimension(), data->train.num_classes);
-  s.data = std::move(data);
-  return s;
+  return synthetic_setup(61, 5, 6, 3, 11, "mlp:hidden=5");
 }
 
 struct variant {

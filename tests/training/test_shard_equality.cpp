@@ -10,6 +10,7 @@
 #include "compression/wire.hpp"
 #include "model/make_model.hpp"
 #include "model/synthetic.hpp"
+#include "synthetic_setup.hpp"
 #include "training/shard/key_ranges.hpp"
 #include "training/shard/range_operator.hpp"
 #include "training/shard/sliced_payload.hpp"
@@ -36,16 +37,7 @@ constexpr std::size_t steps = 20;
 /// 90 samples of 11 features in 3 classes and a softmax model: d = 11·3 + 3 = 36, which 2 and
 /// 3 shards split into equal ranges.
 training_setup small_setup() {
-  synthetic_options o;
-  o.train_size = 90;
-  o.test_size = 5;
-  o.dimension = 11;
-  o.num_classes = 3;
-  training_setup s;
-  auto data = std::make_shared<train_test>(make_synthetic(o, 17));
-  s.net = make_model("softmax", data->train.dimension(), data->train.num_classes);
-  s.data = std::move(data);
-  return s;
+  return synthetic_setup(90, 5, 11, 3, 17);
 }
 
 const training_setup& setup() {

@@ -11,6 +11,7 @@
 #include "config/run_config.hpp"
 #include "model/make_model.hpp"
 #include "model/synthetic.hpp"
+#include "synthetic_setup.hpp"
 #include "tests/support/user_operator_parts.hpp"
 #include "training/push_check.hpp"
 #include "training/training_setup.hpp"
@@ -70,16 +71,7 @@ struct registered {
 };
 
 training_setup small_setup() {
-  synthetic_options o;
-  o.train_size = 200;
-  o.test_size = 50;
-  o.dimension = 10;
-  o.num_classes = 3;
-  training_setup s;
-  auto data = std::make_shared<train_test>(make_synthetic(o, 3));
-  s.net = make_model("softmax", data->train.dimension(), data->train.num_classes);
-  s.data = std::move(data);
-  return s;
+  return synthetic_setup(200, 50, 10, 3, 3);
 }
 
 /// A sync run of `workers` workers for `steps` steps with --compressor=`spec`, every message

@@ -8,6 +8,7 @@
 #include "model/dataset_bytes.hpp"
 #include "model/make_model.hpp"
 #include "model/synthetic.hpp"
+#include "synthetic_setup.hpp"
 #include "training/update_engine.hpp"
 #include "training/worker/worker_core.hpp"
 
@@ -30,16 +31,7 @@ namespace {
 const time_point t0 = time_point{} + 1h; ///< the fake clock's start
 
 training_setup small_setup() {
-  synthetic_options o;
-  o.train_size = 40;
-  o.test_size = 5;
-  o.dimension = 6;
-  o.num_classes = 3;
-  training_setup s;
-  auto data = std::make_shared<train_test>(make_synthetic(o, 3));
-  s.net = make_model("softmax", data->train.dimension(), data->train.num_classes);
-  s.data = std::move(data);
-  return s;
+  return synthetic_setup(40, 5, 6, 3, 3);
 }
 
 run_config config(const std::string& mode) {
