@@ -319,6 +319,25 @@ private:
   int workers_started_ = 0;
 };
 
+/// A step count no test reaches: such a run goes on until the test has seen the event it is
+/// about and ends it with stop_run. Runs of a fixed length had to outlast a process start yet end
+/// within the time bound, which a loaded machine broke both ways.
+constexpr std::uint64_t forever = 10'000'000;
+
+/// Ends the run with SIGTERM to the server; every process must end well within `timeout` and
+/// the outputs hold the S steps made. Returns S.
+inline std::uint64_t stop_run(cluster& c, std::chrono::milliseconds timeout) {
+  c.server().send_signal(SIGTERM);
+  BOOST_REQUIRE_MESSAGE(c.wait_all(timeout), "the run did not end after SIGTERM");
+  BOOST_TEST(stopped_by_sigterm(*c.server().status()), c.server().report());
+  BOOST_TEST(c.summary_value("completed").value_or("") == "false");
+  const auto note = c.summary_value("note").value_or("");
+  BOOST_TEST(note.find("stopped at step") != std::string::npos, note);
+  const auto steps = std::stoull(c.summary_value("steps").value_or("0"));
+  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
+  return steps;
+}
+
 /// Plays attack_client's bad-variant attack (tests/system/attack_client.cpp): arms it, fires it
 /// and requires that the server closed that one connection and still runs.
 inline void expect_undecodable_message_closes_only_its_connection(child_process& attacker,

@@ -107,11 +107,8 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(membership)
 
-// The runs below would go on for ever: each test waits for the event it is about (a join, a
-// departure) and then for progress after it, and ends the run with SIGTERM to the server
-// (stop_run). Runs of a fixed length had to outlast a process start yet end within the time
-// bound, which a loaded machine broke both ways.
-constexpr std::uint64_t forever = 10'000'000;
+// The runs below go on for ever (`forever`): each test waits for the event it is about (a
+// join, a departure) and then for progress after it, and ends the run with stop_run.
 
 /// The step the late worker `w` says it joined at ("worker 2: joined at step K of N").
 std::uint64_t joined_at(child_process& w) {
@@ -130,20 +127,6 @@ void expect_progress(cluster& c, std::size_t more, const char* after) {
   BOOST_REQUIRE_MESSAGE(c.wait_for_rows(rows + more, run_timeout), "no progress after " << after);
 }
 
-/// Ends the run with SIGTERM to the server; every process must end well and the outputs hold
-/// the S steps made. Returns S.
-std::uint64_t stop_run(cluster& c) {
-  c.server().send_signal(SIGTERM);
-  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end after SIGTERM");
-  BOOST_TEST(stopped_by_sigterm(*c.server().status()), c.server().report());
-  BOOST_TEST(c.summary_value("completed").value_or("") == "false");
-  const auto note = c.summary_value("note").value_or("");
-  BOOST_TEST(note.find("stopped at step") != std::string::npos, note);
-  const auto steps = std::stoull(c.summary_value("steps").value_or("0"));
-  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
-  return steps;
-}
-
 BOOST_AUTO_TEST_CASE(a_worker_started_mid_run_takes_part_from_the_next_step) {
   cluster c{"join"};
   c.start_server(concat(tiny_run(forever), {"--workers=2", "--min-workers=2", "--batch=64"}));
@@ -153,7 +136,7 @@ BOOST_AUTO_TEST_CASE(a_worker_started_mid_run_takes_part_from_the_next_step) {
   auto& late = c.start_worker();
   const auto joined = joined_at(late);
   expect_progress(c, 500, "the join");
-  stop_run(c);
+  stop_run(c, run_timeout);
   BOOST_TEST(late.status()->success(), late.status()->describe());
   BOOST_TEST(c.summary_value("joins").value_or("") == "1");
   BOOST_TEST(c.summary_value("departures").value_or("") == "0");
@@ -208,7 +191,7 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_with_sigkill_does_not_stop_training) {
   victim.send_signal(SIGKILL);
   BOOST_REQUIRE_MESSAGE(victim.wait_for(30s).has_value(), "the killed worker did not end");
   expect_progress(c, 500, "the kill");
-  stop_run(c);
+  stop_run(c, run_timeout);
   BOOST_TEST(victim.status()->signal == SIGKILL);
   BOOST_TEST(w1.status()->success());
   BOOST_TEST(w3.status()->success());
@@ -230,7 +213,7 @@ BOOST_AUTO_TEST_CASE(async_mode_survives_a_sigkill_and_a_join_across_processes) 
   auto& joiner = c.start_worker();
   joined_at(joiner);
   expect_progress(c, 1000, "the join");
-  const auto steps = stop_run(c);
+  const auto steps = stop_run(c, run_timeout);
   BOOST_TEST(victim.status()->signal == SIGKILL);
   BOOST_TEST(w1.status()->success());
   BOOST_TEST(joiner.status()->success());
@@ -271,7 +254,7 @@ BOOST_AUTO_TEST_CASE(sigterm_makes_a_worker_leave_with_exit_0_and_the_server_con
   BOOST_TEST(left->success(), left->describe());
   BOOST_TEST(c.server().running());
   expect_progress(c, 500, "the worker left");
-  stop_run(c);
+  stop_run(c, run_timeout);
   BOOST_TEST(w1.status()->success());
   BOOST_TEST(w3.status()->success());
   BOOST_TEST(c.summary_value("departures").value_or("") == "1");

@@ -200,12 +200,11 @@ BOOST_AUTO_TEST_CASE(a_forged_1_gib_header_on_the_tls_port_is_refused_without_al
 // queue (net/transport/screened_tls.cpp). Three strangers while two workers train: an HTTP request,
 // random bytes, and the first 5 bytes of a ClientHello held open while the run goes on.
 BOOST_AUTO_TEST_CASE(a_strangers_bad_connections_leave_the_authenticated_workers_alone) {
-  const std::uint64_t steps = 6000;
   cluster c{"tls-junk"};
   const auto certs = c.file("certs");
   make_certs(c, certs, 2);
   auto& server = c.start_server(
-      concat(concat(tiny_run(steps), {"--workers=2", "--quiet"}), tls_options(certs, "server")));
+      concat(concat(tiny_run(forever), {"--workers=2", "--quiet"}), tls_options(certs, "server")));
   auto& w1 = c.start_worker(concat({"--quiet"}, tls_options(certs, "worker-1")));
   auto& w2 = c.start_worker(concat({"--quiet"}, tls_options(certs, "worker-2")));
   BOOST_REQUIRE_MESSAGE(c.wait_for_rows(10, 30s), "the run did not start");
@@ -236,14 +235,14 @@ BOOST_AUTO_TEST_CASE(a_strangers_bad_connections_leave_the_authenticated_workers
     BOOST_TEST(c.wait_for_rows(rows + 100, 30s), "the run went on while the handshake hung");
     rows_when_closed = csv_rows(c.metrics());
   } // closed here
-  BOOST_TEST_MESSAGE("the partial ClientHello was closed at row " << rows_when_closed << " of "
-                                                                  << steps);
-  BOOST_TEST(rows_when_closed < steps, "the run ended before the strangers were done");
-  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the run did not end in time");
-  BOOST_TEST(server.status()->success(), server.report());
+  BOOST_TEST_MESSAGE("the partial ClientHello was closed at row " << rows_when_closed);
+  // The run goes on for ever: it is still running once the strangers are done, and a stop by
+  // signal must end it, the workers and the outputs well.
+  BOOST_REQUIRE_MESSAGE(server.running(), server.report());
+  const auto steps = stop_run(c, run_timeout);
+  BOOST_TEST(steps + 1 >= rows_when_closed);
   BOOST_TEST(w1.status()->success(), w1.report());
   BOOST_TEST(w2.status()->success(), w2.report());
-  BOOST_TEST(read_csv(c.metrics()).rows.size() == steps + 1);
   BOOST_TEST(c.summary_value("departures").value_or("") == "0");
 }
 
