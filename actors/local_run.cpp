@@ -285,6 +285,7 @@ run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_se
     f.shard = k;
     f.shards = static_cast<std::uint32_t>(cfg.servers);
     f.leader = server;
+    f.storage = {cfg.checkpoint, cfg.resume}; // one directory for every shard of the process
     f.on_line = hooks.on_line;
     shards.push_back(spawn_shard_follower(sys, std::move(f)));
   }

@@ -174,6 +174,8 @@ void send_to_follower(Self* self, send_to_shard& f) {
           self->send(to, commit_atom::value, std::move(m));
         else if constexpr (std::is_same_v<type, member_change>)
           self->send(to, member_atom::value, m);
+        else if constexpr (std::is_same_v<type, slice_save>)
+          self->send(to, slice_save_atom::value, m);
         else
           self->send(to, shard_end_atom::value, std::move(m));
       },
@@ -359,6 +361,10 @@ caf::behavior server_behavior(Self* self, server_options opts) {
           self->state.reported.insert(r.shard);
           run(self, core().shard_reported(r, clock_type::now()));
         }
+      },
+      [=](slice_saved_atom, const slice_saved& saved) {
+        if (from_follower(self, saved.shard))
+          run(self, core().shard_saved(saved, clock_type::now()));
       },
       [=](shard_tick_atom) {
         if (self->current_sender() == self->ctrl())

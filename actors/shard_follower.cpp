@@ -92,6 +92,8 @@ void to_leader_send(follower_actor* self, leader_message& m) {
           self->send(st.leader, refused_atom::value, std::move(x));
         else if constexpr (std::is_same_v<type, slice_update_msg>)
           self->send(st.leader, st.updates.at(x.version));
+        else if constexpr (std::is_same_v<type, slice_saved>)
+          self->send(st.leader, slice_saved_atom::value, std::move(x));
         else
           self->send(st.leader, shard_report_atom::value, x);
       },
@@ -156,7 +158,7 @@ caf::behavior begun_behavior(follower_actor* self, follower_options opts) {
   st.leader = opts.leader;
   st.shard = opts.shard;
   st.on_line = std::move(opts.on_line);
-  st.core.emplace(opts.shard, opts.shards, opts.endpoint);
+  st.core.emplace(opts.shard, opts.shards, opts.endpoint, opts.storage);
   self->set_error_handler([](caf::error&) {});
   self->set_default_handler(count_unexpected(self, "dsq shard"));
   self->monitor(st.leader);
@@ -182,6 +184,10 @@ caf::behavior begun_behavior(follower_actor* self, follower_options opts) {
       [=](commit_atom, const round_commit& c) {
         if (from_leader(self))
           run(self, core().committed(c, clock_type::now()));
+      },
+      [=](slice_save_atom, const slice_save& o) {
+        if (from_leader(self))
+          run(self, core().save_ordered(o, clock_type::now()));
       },
       [=](shard_end_atom, const shard_end& e) {
         if (from_leader(self))

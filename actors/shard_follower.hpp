@@ -10,6 +10,8 @@
 //   <- leader   (member, member_change)          a worker joins at version v, or is gone
 //   <- leader   (commit, round_commit)           make version v from the named pushes
 //   <- leader   (shardend, shard_end)            the run ends: the report, then the end
+//   <- leader   (slicesave, slice_save)          write this shard's slice file of step v
+//   -> leader   (slicesaved, slice_saved)        written (its digest), or failed
 //   -> leader   (held | refused, ...)            a worker's slice push was taken (or not)
 //   -> leader   (update_atom, model_update)      each slice update (shard = k), for the
 //                                                leader's replica
@@ -43,6 +45,8 @@ struct follower_options {
   caf::actor leader;
   /// false: the follower runs on CAF's scheduler (tests under the test coordinator).
   bool detached = true;
+  /// Its own --checkpoint and --resume directories (on its own host).
+  shard_storage storage;
   /// Where the follower's lines go (its end, when it failed); empty: stderr.
   std::function<void(std::string_view)> on_line;
 };

@@ -158,9 +158,6 @@ void check_shards(const run_config& cfg) {
   if (cfg.servers == 1)
     return;
   const auto limit = "--servers=" + k + ": ";
-  if (!cfg.checkpoint.empty() || !cfg.resume.empty())
-    throw config_error(limit + "checkpoints of a sharded run are not available yet: drop "
-                               "--checkpoint/--resume or run with --servers=1");
   if (cfg.verify_replicas > 0)
     throw config_error(limit + "--verify-replicas is not available with shards yet: drop it or "
                                "run with --servers=1");

@@ -133,6 +133,29 @@ std::string workers_section(const std::map<std::uint32_t, worker_snapshot>& work
   });
 }
 
+void put_range(cereal::PortableBinaryOutputArchive& ar, const key_range& r) {
+  ar(r.begin, r.end);
+}
+
+/// A sharded leader's: K, then each range and its follower's digest.
+std::string shards_section(const shard_set& set) {
+  return section([&](auto& ar) {
+    ar(static_cast<std::uint32_t>(set.ranges.size()));
+    for (std::size_t k = 0; k < set.ranges.size(); ++k) {
+      put_range(ar, set.ranges[k]);
+      ar(k < set.digests.size() ? set.digests[k] : std::uint32_t{0});
+    }
+  });
+}
+
+/// A follower's: its shard, K and range.
+std::string slice_section(const slice_identity& id) {
+  return section([&](auto& ar) {
+    ar(id.shard, id.shards);
+    put_range(ar, id.range);
+  });
+}
+
 /// Reads one section's content; knows how many bytes are left, so that a count read from the
 /// file is checked against them before anything is allocated.
 class section_reader {
@@ -252,6 +275,46 @@ std::vector<std::uint64_t> read_rng_section(const std::string& bytes) {
   return words;
 }
 
+key_range read_range(section_reader& r) {
+  key_range range;
+  range.begin = r.get<std::uint64_t>();
+  range.end = r.get<std::uint64_t>();
+  if (range.end <= range.begin || range.end > max_vector_length)
+    r.fail(fmt::format("holds the range [{}, {}), which is none", range.begin, range.end));
+  return range;
+}
+
+/// The shards section: 2..max K contiguous ranges from 0, a digest each.
+shard_set read_shards_section(const std::string& bytes) {
+  section_reader r{"shards", bytes};
+  const auto k = r.get<std::uint32_t>();
+  if (k < 2 || k > max_vector_length || k > r.left() / (2 * sizeof(std::uint64_t)))
+    r.fail(fmt::format("names {} shards", k));
+  shard_set set;
+  for (std::uint32_t i = 0; i < k; ++i) {
+    set.ranges.push_back(read_range(r));
+    set.digests.push_back(r.get<std::uint32_t>());
+    const auto expected_begin = i == 0 ? 0 : set.ranges[i - 1].end;
+    if (set.ranges[i].begin != expected_begin)
+      r.fail(fmt::format("holds range {} from {}, not from {}", i, set.ranges[i].begin,
+                         expected_begin));
+  }
+  r.finish();
+  return set;
+}
+
+slice_identity read_slice_section(const std::string& bytes) {
+  section_reader r{"slice", bytes};
+  slice_identity id;
+  id.shard = r.get<std::uint32_t>();
+  id.shards = r.get<std::uint32_t>();
+  if (id.shard == 0 || id.shard >= id.shards)
+    r.fail(fmt::format("names shard {} of {}, which is no follower", id.shard, id.shards));
+  id.range = read_range(r);
+  r.finish();
+  return id;
+}
+
 membership_snapshot read_membership_section(const std::string& bytes) {
   section_reader r{"membership", bytes};
   membership_snapshot m;
@@ -314,7 +377,7 @@ std::string body_of(const checkpoint& ckpt) {
   {
     cereal::PortableBinaryOutputArchive ar{out};
     ar(ckpt.spec, ckpt.version);
-    const std::pair<const char*, std::string> sections[] = {
+    std::vector<std::pair<const char*, std::string>> sections = {
         {"model", vector_section(ckpt.model)},
         {"server_residual", vector_section(ckpt.server_residual)},
         {"momentum", vector_section(ckpt.momentum)},
@@ -323,7 +386,12 @@ std::string body_of(const checkpoint& ckpt) {
         {"workers", workers_section(ckpt.workers)},
         {"push_norms", norms_section(ckpt.push_norms)},
         {"push_norm_peak", number_section(ckpt.push_norm_peak)}};
-    ar(static_cast<std::uint32_t>(std::size(sections)));
+    // Only sharded runs write these: an unsharded file is what it always was.
+    if (ckpt.shards)
+      sections.emplace_back("shards", shards_section(*ckpt.shards));
+    if (ckpt.slice)
+      sections.emplace_back("slice", slice_section(*ckpt.slice));
+    ar(static_cast<std::uint32_t>(sections.size()));
     for (const auto& [name, bytes] : sections)
       ar(std::string{name}, bytes);
   }
@@ -358,6 +426,10 @@ void read_body(const std::string& body, std::uint32_t format, checkpoint& ckpt) 
       ckpt.push_norms = read_norms_section(bytes);
     } else if (name == "push_norm_peak") {
       ckpt.push_norm_peak = read_norm_section(name, bytes);
+    } else if (name == "shards") {
+      ckpt.shards = read_shards_section(bytes);
+    } else if (name == "slice") {
+      ckpt.slice = read_slice_section(bytes);
     } else if (name == "push_losses") {
       // Written by dsq before the divergence probe, which needs no history: nothing to restore.
     } else {
@@ -399,12 +471,14 @@ void check_checkpoint_dir(const std::string& dir) {
         fmt::format("cannot write checkpoint directory '{}': {}", dir, std::strerror(error)));
 }
 
-void write_checkpoint(const std::string& dir, const checkpoint& ckpt) {
+std::uint32_t write_checkpoint_file(const std::filesystem::path& path, const checkpoint& ckpt) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  const auto dir = path.parent_path();
+  if (!dir.empty())
+    std::filesystem::create_directories(dir, ec);
   if (ec)
     throw std::runtime_error(
-        fmt::format("cannot write checkpoint directory '{}': {}", dir, ec.message()));
+        fmt::format("cannot write checkpoint directory '{}': {}", dir.string(), ec.message()));
   const auto body = body_of(ckpt);
   std::string file;
   file.reserve(header_size + body.size() + crc_size);
@@ -412,18 +486,31 @@ void write_checkpoint(const std::string& dir, const checkpoint& ckpt) {
   put_u32(file, format_version);
   put_u64(file, body.size());
   file += body;
-  put_u32(file, crc32(file.data(), file.size()));
-  write_file_atomically(file_in(dir), file, "checkpoint");
+  const auto crc = crc32(file.data(), file.size());
+  put_u32(file, crc);
+  write_file_atomically(path, file, "checkpoint");
+  return crc;
+}
+
+void write_checkpoint(const std::string& dir, const checkpoint& ckpt) {
+  write_checkpoint_file(file_in(dir), ckpt);
 }
 
 checkpoint read_checkpoint(const std::string& dir) {
   const auto path = file_in(dir);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw std::runtime_error("no checkpoint at '" + path.string() + "'");
+  return read_checkpoint_file(path);
+}
+
+checkpoint read_checkpoint_file(const std::filesystem::path& path, std::uint32_t* digest) {
   auto fail = [&](const std::string& problem) {
     throw std::runtime_error("checkpoint '" + path.string() + "': " + problem);
   };
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
-    throw std::runtime_error("no checkpoint at '" + path.string() + "'");
+    fail("no such file");
   if (!std::filesystem::is_regular_file(path, ec))
     fail("not a regular file");
   std::string file;
@@ -467,15 +554,26 @@ checkpoint read_checkpoint(const std::string& dir) {
   } catch (const std::runtime_error& e) {
     fail(e.what());
   }
-  auto sized = [&](const Eigen::VectorXf& v) {
-    return v.size() == 0 || v.size() == ckpt.model.size();
+  auto sized = [&](const Eigen::VectorXf& v, std::uint64_t n) {
+    return v.size() == 0 || static_cast<std::uint64_t>(v.size()) == n;
   };
-  if (!sized(ckpt.server_residual) || !sized(ckpt.momentum))
+  const auto d = static_cast<std::uint64_t>(ckpt.model.size());
+  // A sharded leader keeps range 0's residual; the model and momentum are whole.
+  const auto residual_size = ckpt.shards ? ckpt.shards->ranges.front().size() : d;
+  if (!sized(ckpt.server_residual, residual_size) || !sized(ckpt.momentum, d))
     fail("vector sizes disagree");
+  if (ckpt.shards && ckpt.shards->ranges.back().end != d)
+    fail(fmt::format("its shards cover {} coordinates, its model has {}",
+                     ckpt.shards->ranges.back().end, d));
+  if (ckpt.slice && ckpt.slice->range.size() != d)
+    fail(fmt::format("its slice is a range of {} coordinates, its model has {}",
+                     ckpt.slice->range.size(), d));
   for (const auto& [id, w] : ckpt.workers)
     if (!w.residual.empty() && w.residual.size() != static_cast<std::size_t>(ckpt.model.size()))
       fail(fmt::format("worker {}'s residual has {} values, the model {} parameters", id,
                        w.residual.size(), ckpt.model.size()));
+  if (digest)
+    *digest = stored;
   return ckpt;
 }
 

@@ -18,19 +18,43 @@
 // or "push_norm_peak" (written before they existed) resumes with the cold bound, or a peak that is
 // the median of the norms. A "push_losses" section (the loss history of an earlier divergence
 // check) is skipped.
+//
+// Sharded runs (--servers=K > 1, net/PROTOCOL.md "Shards") add one section each, never written
+// with K = 1 (whose files stay as they were): the leader's server.ckpt has "shards" (the K
+// ranges and the CRC-32 of every follower's slice file of the same step), its model and
+// momentum are the whole x and momentum, its residual and random stream range 0's; a follower's
+// slice file (training/shard/slice_checkpoint.hpp) has "slice" (its shard, K and range), and its
+// vectors are those of its range.
 
 #include "config/run_config.hpp"
 #include "training/membership.hpp"
+#include "training/shard/key_ranges.hpp"
 #include "training/worker_snapshot.hpp"
 
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace dsq {
+
+/// The shards a sharded leader's checkpoint names: every range and the digest (the file's
+/// CRC-32) of each follower's slice file of the checkpoint's step.
+struct shard_set {
+  std::vector<key_range> ranges;      ///< K ranges, contiguous from 0 to the model's size
+  std::vector<std::uint32_t> digests; ///< [k] for follower k; [0] (the leader's own) is 0
+};
+
+/// Whose slice a follower's slice file holds.
+struct slice_identity {
+  std::uint32_t shard = 0;  ///< k, 1..shards−1
+  std::uint32_t shards = 0; ///< K
+  key_range range;          ///< the coordinates of x its vectors hold
+};
 
 /// Everything a resumed server continues from.
 struct checkpoint {
@@ -54,6 +78,10 @@ struct checkpoint {
   /// training_spec_text() of the run that wrote it (training/training_spec.hpp); the writer
   /// must fill it in, --resume compares it with the resuming run (check_same_training).
   std::string spec;
+  /// A sharded leader's: its followers' ranges and slice files (absent with K = 1).
+  std::optional<shard_set> shards;
+  /// A follower's slice file: whose slice it holds (absent in server.ckpt).
+  std::optional<slice_identity> slice;
 };
 
 /// Creates `dir` if needed and checks that a file can be written in it, so that an unwritable
@@ -63,6 +91,14 @@ void check_checkpoint_dir(const std::string& dir);
 /// Writes `dir`/server.ckpt atomically (creates `dir` if needed). Throws std::runtime_error
 /// naming the file and the OS's reason when a write, sync or rename fails.
 void write_checkpoint(const std::string& dir, const checkpoint& ckpt);
+
+/// Writes `ckpt` to `file` atomically, as write_checkpoint does; returns the file's CRC-32 (its
+/// digest). Throws std::runtime_error naming the file and the reason.
+std::uint32_t write_checkpoint_file(const std::filesystem::path& file, const checkpoint& ckpt);
+
+/// Reads the checkpoint file `file` with the checks of read_checkpoint; `digest` (if given)
+/// receives its CRC-32. Throws std::runtime_error naming the file and the problem.
+checkpoint read_checkpoint_file(const std::filesystem::path& file, std::uint32_t* digest = nullptr);
 
 /// Reads `dir`/server.ckpt; throws std::runtime_error naming the file and the problem (missing,
 /// not a regular file, not a checkpoint, truncated, checksum mismatch, unknown or older format,

@@ -6,6 +6,7 @@
 #include "config/cli/dsq_options.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/transport/transport.hpp"
+#include "training/checkpoint.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
@@ -26,9 +27,13 @@ int follower_command(caf::actor_system& sys, const run_config& cfg, const run_co
   }
   if (port <= 0 || port > 65535)
     throw config_error("--leader=" + cfg.leader + ": invalid port");
+  // Its slice files: in its own directories, as the leader's server.ckpt in the leader's.
+  if (!cfg.checkpoint.empty())
+    check_checkpoint_dir(cfg.checkpoint);
   follower_options f;
   f.shard = static_cast<std::uint32_t>(cfg.shard_index);
   f.shards = static_cast<std::uint32_t>(cfg.servers);
+  f.storage = {cfg.checkpoint, cfg.resume};
   f.on_line = ctx.console.line;
   auto follower = spawn_shard_follower(sys, std::move(f));
   auto stop_follower = [&] {

@@ -50,5 +50,10 @@ using member_atom = caf::atom_constant<caf::atom("member")>;
 using shard_end_atom = caf::atom_constant<caf::atom("shardend")>;
 /// Follower -> leader: shard_report.
 using shard_report_atom = caf::atom_constant<caf::atom("shardrep")>;
+// Checkpoints of a sharded run (--checkpoint with K > 1).
+/// Leader -> followers: slice_save.
+using slice_save_atom = caf::atom_constant<caf::atom("slicesave")>;
+/// Follower -> leader: slice_saved.
+using slice_saved_atom = caf::atom_constant<caf::atom("slicesaved")>;
 
 } // namespace dsq

@@ -133,7 +133,7 @@ typename Inspector::result_type inspect(Inspector& f, shard_join& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_setup& x) {
   return f(caf::meta::type_name("shard_setup"), x.config, capped_list(x.ranges, max_wire_shards),
-           x.version, x.total_steps, exact(x.slice), exact(x.momentum));
+           x.version, x.total_steps, exact(x.slice), exact(x.momentum), x.resume, x.resume_digest);
 }
 
 template <class Inspector>
@@ -167,6 +167,18 @@ typename Inspector::result_type inspect(Inspector& f, shard_end& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("shard_report"), x.shard, x.bytes_in, x.bytes_out, x.updates);
+}
+
+// -- checkpoints of a sharded run --
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slice_save& x) {
+  return f(caf::meta::type_name("slice_save"), x.version, x.keep);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slice_saved& x) {
+  return f(caf::meta::type_name("slice_saved"), x.shard, x.version, x.digest, bounded(x.failure));
 }
 
 } // namespace dsq

@@ -21,6 +21,9 @@ void register_message_types(caf::actor_system_config& cfg) {
       .add_message_type<member_change>("dsq::member_change")
       .add_message_type<shard_end>("dsq::shard_end")
       .add_message_type<shard_report>("dsq::shard_report")
+      // checkpoints of a sharded run
+      .add_message_type<slice_save>("dsq::slice_save")
+      .add_message_type<slice_saved>("dsq::slice_saved")
       .add_message_type<std::vector<float>>("std::vector<float>");
 }
 

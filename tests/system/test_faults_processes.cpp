@@ -11,6 +11,7 @@
 #define BOOST_TEST_MODULE dsq_system_faults_processes
 #include <boost/test/unit_test.hpp>
 
+#include "resume_support.hpp"
 #include "system_support.hpp"
 #include "training/checkpoint.hpp"
 
@@ -46,22 +47,6 @@ std::vector<std::string> exact_run(std::uint64_t steps) {
           "--seed=11"};
 }
 
-/// The largest N of the lines "`prefix`N" in `text`, or 0.
-std::uint64_t last_number_after(const std::string& text, const std::string& prefix) {
-  std::uint64_t best = 0;
-  for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
-    std::uint64_t n = 0;
-    bool digits = false;
-    for (auto i = at + prefix.size(); i < text.size() && std::isdigit(text[i]) != 0; ++i) {
-      n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
-      digits = true;
-    }
-    if (digits)
-      best = std::max(best, n);
-  }
-  return best;
-}
-
 /// How far a run is, as its processes say: the server's "checkpoint of step N written" and the
 /// workers' "worker I: step N/T" lines.
 std::uint64_t progress(child_process& server, const std::vector<child_process*>& workers) {
@@ -86,12 +71,6 @@ int joined_id(const child_process& w) {
   if (!std::regex_search(out, m, std::regex{"worker ([0-9]+): joined at step"}))
     return -1;
   return std::stoi(m[1].str());
-}
-
-/// Bit-for-bit equality of two parameter vectors (memcmp: -0 and 0 differ, as they should).
-bool same_bits(const Eigen::VectorXf& a, const Eigen::VectorXf& b) {
-  return a.size() == b.size() &&
-         std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
 }
 
 /// Rows of a fault log without their wall_s column: "step,kind,link".

@@ -1393,16 +1393,72 @@ BOOST_AUTO_TEST_CASE(the_end_tells_the_followers_and_waits_for_their_reports) {
 
 BOOST_AUTO_TEST_CASE(a_sharded_run_refuses_what_it_cannot_do_yet_in_one_line) {
   auto cfg = small_run();
-  cfg.checkpoint = "/nonexistent/ckpt";
+  cfg.verify_replicas = 5;
   BOOST_CHECK_EXCEPTION((server_core{leading::sharded_setup(cfg, 2), t0}), std::invalid_argument,
                         [](const std::invalid_argument& e) {
                           return std::string{e.what()}.find(
-                                     "--servers=2 does not support --checkpoint") !=
+                                     "--servers=2 does not support --verify-replicas") !=
                                  std::string::npos;
                         });
-  cfg.checkpoint.clear();
+  cfg.verify_replicas = 0;
   cfg.aggregate = "krum:f=1";
   BOOST_CHECK_THROW((server_core{leading::sharded_setup(cfg, 2), t0}), std::invalid_argument);
+}
+
+// A checkpoint of a sharded run is one cut: the order to every follower follows the commit of
+// its step (and comes before any later one), and the leader's server.ckpt, naming each slice
+// file's digest, is written only once every follower confirmed; a follower that could not write
+// ends the run naming it.
+BOOST_AUTO_TEST_CASE(a_sharded_checkpoint_is_written_once_every_follower_saved_its_slice) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("dsq_server_core_cut_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto cfg = small_run();
+  cfg.checkpoint = dir.string();
+  cfg.checkpoint_every = 1;
+  leading l{cfg, 3};
+  l.join_all();
+  l.core.pushed(1, l.push0(0, 0), t0);
+  l.core.pushed(2, l.push0(1, 0), t0);
+  l.held_everywhere(0, 0);
+  auto fx = l.held_everywhere(1, 0);
+  // The cut of step 0 (the last push of step 0 is in), before the commit of version 1.
+  auto orders = to_shards<slice_save>(fx);
+  BOOST_REQUIRE(orders.size() == 2u);
+  BOOST_TEST(orders[0].second.version == 0u);
+  BOOST_TEST(orders[0].second.keep == 0u);
+  const auto order_at = position(fx, [](const server_effect& e) {
+    const auto* s = std::get_if<send_to_shard>(&e);
+    return s && std::holds_alternative<slice_save>(s->what);
+  });
+  const auto commit_at = position(fx, [](const server_effect& e) {
+    const auto* s = std::get_if<send_to_shard>(&e);
+    return s && std::holds_alternative<round_commit>(s->what);
+  });
+  BOOST_TEST(order_at < commit_at);
+  BOOST_TEST(!std::filesystem::exists(dir / "server.ckpt"));
+  l.core.shard_saved(slice_saved{2, 0, 0x2222, {}}, t0);
+  BOOST_TEST(!std::filesystem::exists(dir / "server.ckpt")); // shard 1 has not confirmed
+  l.core.shard_saved(slice_saved{1, 0, 0x1111, {}}, t0);
+  auto written = read_checkpoint(dir.string());
+  BOOST_TEST(written.version == 0u);
+  BOOST_REQUIRE(written.shards.has_value());
+  BOOST_TEST((written.shards->ranges == l.ranges));
+  BOOST_TEST(written.shards->digests == (std::vector<std::uint32_t>{0, 0x1111, 0x2222}));
+  BOOST_TEST(static_cast<std::uint64_t>(written.model.size()) == l.ranges.back().end);
+  BOOST_TEST(static_cast<std::uint64_t>(written.server_residual.size()) == l.ranges[0].size());
+  // The next cut keeps step 0's slice files; a failed save ends the run naming the shard.
+  l.core.pushed(1, l.push0(0, 1), t0);
+  l.core.pushed(2, l.push0(1, 1), t0);
+  l.held_everywhere(0, 1);
+  orders = to_shards<slice_save>(l.held_everywhere(1, 1));
+  BOOST_REQUIRE(orders.size() == 2u);
+  BOOST_TEST(orders[0].second.version == 1u);
+  BOOST_TEST(orders[0].second.keep == 0u);
+  l.core.shard_saved(slice_saved{1, 1, 0, "No space left on device"}, t0);
+  BOOST_TEST((l.core.now_in() == server_core::phase::finishing));
+  BOOST_TEST(read_checkpoint(dir.string()).version == 0u); // the complete set stays
+  std::filesystem::remove_all(dir);
 }
 
 BOOST_AUTO_TEST_CASE(a_slice_of_another_shard_sent_to_the_leader_is_ignored) {

@@ -79,7 +79,14 @@ server_core::server_core(server_setup setup, time_point now)
   const auto& cfg = opts_.cfg;
   if (opts_.resume_from) {
     auto& from = *opts_.resume_from;
-    engine_.restore(from);
+    if (from.shards && opts_.shards <= 1)
+      throw std::invalid_argument(fmt::format(
+          "--resume: the checkpoint was written by a run of --servers={}: resume it with "
+          "--servers={} and its followers",
+          from.shards->ranges.size(), from.shards->ranges.size()));
+    // A sharded leader's engine holds range 0: set_up_shards restores it.
+    if (!from.shards)
+      engine_.restore(from);
     // With the workers' states the run continues exactly: the same ids, shards and residuals.
     if (!from.workers.empty()) {
       members_.restore(from.members);
@@ -184,6 +191,12 @@ void server_core::admit(const registration& r) {
   std::optional<std::uint32_t> back;
   if (r.returning)
     back = members_.admit_returning(r.previous_id, r.peer, r.host);
+  else if (shards_ && resumed_members_ > 0 && phase_ == phase::waiting &&
+           !members_.expected().empty())
+    // A sharded run's workers do not outlive a shard (a follower's loss ends them), so a
+    // resumed sharded run is restarted with new worker processes: each takes the seat, and in
+    // its welcome the state, of a checkpoint member that is not back, lowest id first.
+    back = members_.admit_returning(*members_.expected().begin(), r.peer, r.host);
   auto id = back ? *back : members_.admit(r.peer, r.host);
   if (back) {
     ++report_.totals().returned_workers;

@@ -27,6 +27,7 @@
 #include "training/server/server_effects.hpp"
 #include "training/server/server_setup.hpp"
 #include "training/server/shard_leader.hpp"
+#include "training/shard/checkpoint_cut.hpp"
 #include "training/update_engine.hpp"
 
 #include <chrono>
@@ -134,6 +135,9 @@ public:
   server_effects shard_lost(std::uint32_t shard, const std::string& why, time_point now);
   /// The timer of the end's wait for the followers' reports (server_timer::shard_reports).
   server_effects shard_reports_tick(time_point now);
+  /// A follower wrote (or failed to write) its slice file of a checkpoint's step: the leader's
+  /// checkpoint of that step is written once every follower did (a failure ends the run).
+  server_effects shard_saved(const slice_saved& s, time_point now);
 
   // -- what the actor and tests may read ------------------------------------------------------
 
@@ -193,6 +197,7 @@ private:
   void emit_ready_evaluations();
   void end_shards();
   bool awaiting_shard_reports() const;
+  void write_sharded_checkpoint(const checkpoint& whole);
   /// The full model as the leader knows it: x, or with shards its replica of every range.
   Eigen::VectorXf full_model() const;
   /// The x this server's engine updates: the model, or with shards range 0 of it.
@@ -236,6 +241,8 @@ private:
   };
   std::map<std::pair<std::uint32_t, std::uint64_t>, waiting_push> waiting_;
   bool shard_reports_over_ = false; ///< the end's wait for the followers' reports is over
+  /// Sharded runs with --checkpoint: the cuts waiting for the followers' slice files.
+  std::optional<checkpoint_cut> cut_;
   std::unique_ptr<round_policy> policy_;
   membership<peer_id> members_;
   std::uint64_t total_steps_ = 0;

@@ -477,6 +477,13 @@ void server_core::save_checkpoint(std::map<std::uint32_t, worker_snapshot> worke
   ckpt.push_norm_peak = checks_.peak_median();
   const bool exact = !workers.empty();
   ckpt.workers = std::move(workers);
+  if (cut_) {
+    // Sharded: one cut across the shards. Every follower is at this version when the order
+    // arrives (it follows this version's commit on the ordered channel); this checkpoint is
+    // written once all confirmed (shard_saved).
+    to_followers(cut_->open(std::move(ckpt)));
+    return;
+  }
   write_checkpoint(opts_.cfg.checkpoint, ckpt);
   report_.say(fmt::format("checkpoint of step {} written to {}{}", version(), opts_.cfg.checkpoint,
                           exact ? " (with the workers' states)" : ""));

@@ -25,8 +25,7 @@ void server_core::set_up_shards() {
   const auto k = opts_.shards;
   if (k <= 1)
     return;
-  if (auto why =
-          sharding_refusal(opts_.cfg, k, static_cast<bool>(opts_.crash_hook) || opts_.resume_from))
+  if (auto why = sharding_refusal(opts_.cfg, k, static_cast<bool>(opts_.crash_hook)))
     throw std::invalid_argument(*why);
   const std::uint64_t d = opts_.setup.net->num_parameters();
   auto ranges = opts_.ranges.empty() ? run_ranges(opts_.cfg, d, k) : opts_.ranges;
@@ -37,10 +36,30 @@ void server_core::set_up_shards() {
     throw std::invalid_argument(fmt::format(
         "the key ranges given do not split the model's {} coordinates into {} contiguous ranges", d,
         k));
-  // The replica starts from x_0 (and zero momentum) of the whole model; then the engine keeps
-  // range 0 only, with range 0's downlink operator and shard 0's stream (the unsharded one).
-  shards_.emplace(opts_.cfg, ranges, engine_.x(), engine_.momentum_buffer(), engine_.version());
+  const checkpoint* from = opts_.resume_from ? &*opts_.resume_from : nullptr;
+  if (from && !from->shards)
+    throw std::invalid_argument("--resume: the checkpoint was written by an unsharded run: resume "
+                                "it with --servers=1");
+  if (from && from->shards->ranges != ranges)
+    throw std::invalid_argument(fmt::format(
+        "--resume: the checkpoint was written by a run of --servers={} with other key ranges than "
+        "this run's: resume it with --servers={}",
+        from->shards->ranges.size(), from->shards->ranges.size()));
+  // The replica starts from x_0 (and zero momentum) of the whole model, or a resumed run's
+  // x_v; then the engine keeps range 0 only, with range 0's downlink operator and shard 0's
+  // stream (the unsharded one), restored from the checkpoint when resumed.
+  if (from) {
+    shards_.emplace(opts_.cfg, ranges, from->model,
+                    from->momentum.size() > 0 ? &from->momentum : nullptr, from->version);
+    shards_->resume_with(from->shards->digests);
+  } else {
+    shards_.emplace(opts_.cfg, ranges, engine_.x(), engine_.momentum_buffer(), engine_.version());
+  }
   engine_ = update_engine(opts_.cfg, *opts_.setup.net, ranges[0], 0);
+  if (from)
+    engine_.restore(leader_part(*from, ranges[0]));
+  if (!opts_.cfg.checkpoint.empty())
+    cut_.emplace(ranges, from ? from->version : 0);
   report_.count_one_shard_of(k);
   checks_ = push_check(range_operator_spec(method_.uplink, d, ranges[0]),
                        static_cast<std::size_t>(ranges[0].size()), opts_.cfg.max_push_norm);
@@ -217,6 +236,41 @@ server_effects server_core::shard_lost(std::uint32_t shard, const std::string& w
   finish(
       fmt::format("shard {} is lost ({}): the run cannot go on without its key range", shard, why));
   return take();
+}
+
+server_effects server_core::shard_saved(const slice_saved& s, time_point now) {
+  now_ = now;
+  if (!cut_ || s.shard == 0 || s.shard >= shards_->count())
+    return take();
+  try {
+    const auto& replica = shards_->replica(s.shard);
+    // The follower sent its update of s.version before this answer, on the same channel.
+    if (s.failure.empty() && replica.version() != s.version)
+      throw std::runtime_error(fmt::format("shard {} saved step {} but its updates reached step {}",
+                                           s.shard, s.version, replica.version()));
+    if (auto whole = cut_->saved(s, replica.x(), replica.momentum_buffer()))
+      write_sharded_checkpoint(*whole);
+  } catch (const std::exception& e) {
+    if (phase_ == phase::finishing) {
+      if (failure_.empty())
+        failure_ = e.what();
+      maybe_quit();
+    } else {
+      finish(e.what());
+    }
+  }
+  return take();
+}
+
+/// The leader's checkpoint of a cut every follower confirmed: from now on it names that set.
+void server_core::write_sharded_checkpoint(const checkpoint& whole) {
+  write_checkpoint(opts_.cfg.checkpoint, whole);
+  cut_->written(whole.version);
+  report_.say(fmt::format("checkpoint of step {} written to {} (with {}the slice files of shards "
+                          "1..{})",
+                          whole.version, opts_.cfg.checkpoint,
+                          whole.workers.empty() ? "" : "the workers' states and ",
+                          shards_->count() - 1));
 }
 
 server_effects server_core::shard_reports_tick(time_point now) {

@@ -32,10 +32,6 @@ std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t
     return fmt::format("--servers={} does not support {} yet: drop it, or run with --servers=1",
                        shards, what);
   };
-  if (!cfg.checkpoint.empty())
-    return no("--checkpoint");
-  if (!cfg.resume.empty())
-    return no("--resume");
   if (cfg.verify_replicas > 0)
     return no("--verify-replicas");
   if (faults)
@@ -93,6 +89,10 @@ shard_setup shard_leader::setup_for(std::uint32_t k, const run_config& shared,
   s.slice.assign(e.x().data(), e.x().data() + e.x().size());
   if (const auto* m = e.momentum_buffer())
     s.momentum.assign(m->data(), m->data() + m->size());
+  if (!resume_digests_.empty()) {
+    s.resume = true;
+    s.resume_digest = resume_digests_.at(k);
+  }
   return s;
 }
 

@@ -27,8 +27,8 @@
 
 namespace dsq {
 
-/// Why a run of `shards` > 1 shards cannot have this configuration in this version (checkpoints,
-/// --resume, --verify-replicas, a fault plan (`faults`), a robust --aggregate that is not
+/// Why a run of `shards` > 1 shards cannot have this configuration in this version
+/// (--verify-replicas, a fault plan (`faults`), a robust --aggregate that is not
 /// coordinate-wise), in one line naming the fix; nothing when it can (and always for 1 shard).
 std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t shards,
                                             bool faults);
@@ -62,6 +62,9 @@ public:
   /// The set-up of follower `k`: `shared` (the run's configuration as workers get it), every
   /// range, its slice of x and momentum at the replica's version.
   shard_setup setup_for(std::uint32_t k, const run_config& shared, std::uint64_t total_steps) const;
+  /// The leader resumed from a checkpoint naming `digests` ([k]: follower k's slice file): every
+  /// set-up tells its follower to continue from that file.
+  void resume_with(std::vector<std::uint32_t> digests) { resume_digests_ = std::move(digests); }
   /// The ranges and endpoints, for a welcome.
   shard_map map() const;
 
@@ -82,6 +85,8 @@ public:
   /// version order (an early one waits). Throws std::invalid_argument for a payload that does
   /// not decode to its range, or a version already made.
   void updated(std::uint32_t shard, std::uint64_t version, std::span<const std::uint8_t> payload);
+  /// The replica of follower `shard`'s range (1 <= shard < K).
+  const update_engine& replica(std::uint32_t shard) const { return *replica_.at(shard); }
   /// The version follower `shard`'s range has reached in the replica.
   std::uint64_t version_of(std::uint32_t shard) const { return replica_.at(shard)->version(); }
   /// The full model: range 0 from `own` (the leader's engine), the others as far as they got.
@@ -126,6 +131,7 @@ private:
   std::vector<waiting_evaluation> waiting_;
   std::map<std::uint32_t, shard_report> reports_;
   std::set<std::uint32_t> lost_;
+  std::vector<std::uint32_t> resume_digests_; ///< empty: a new run
 };
 
 } // namespace dsq

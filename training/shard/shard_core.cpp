@@ -5,6 +5,7 @@
 #include "config/method.hpp"
 #include "training/make_round_policy.hpp"
 #include "training/shard/range_operator.hpp"
+#include "training/shard/slice_checkpoint.hpp"
 #include "training/training_spec.hpp"
 
 #include <fmt/format.h>
@@ -30,8 +31,9 @@ std::vector<float> copy_of(const Eigen::VectorXf& v) {
 
 } // namespace
 
-shard_core::shard_core(std::uint32_t shard, std::uint32_t shards, std::string endpoint)
-    : shard_(shard), shards_(shards), endpoint_(std::move(endpoint)),
+shard_core::shard_core(std::uint32_t shard, std::uint32_t shards, std::string endpoint,
+                       shard_storage storage)
+    : shard_(shard), shards_(shards), endpoint_(std::move(endpoint)), storage_(std::move(storage)),
       ring_(recent_updates_max, recent_bytes_max) {
   report_.shard = shard;
 }
@@ -112,8 +114,36 @@ shard_effects shard_core::set_up(const shard_setup& s, time_point now) {
   } catch (const std::exception& e) {
     engine_.reset();
     fail(fmt::format("the leader's set-up does not fit: {}", e.what()));
+    return take();
   }
+  if (s.resume || !storage_.resume.empty())
+    resume_from_file(s);
   return take();
+}
+
+/// A resumed leader's set-up: the slice state continues from this shard's slice file of the
+/// leader's step (δ_k, the downlink stream and the push bound's history are nowhere else).
+void shard_core::resume_from_file(const shard_setup& s) {
+  if (!s.resume) {
+    fail(fmt::format("started with --resume={} but the leader starts a new run: give the leader "
+                     "the same --resume, or start shard {} without it",
+                     storage_.resume, shard_));
+    return;
+  }
+  if (storage_.resume.empty()) {
+    fail(fmt::format("the leader resumes from its checkpoint of step {}: start shard {} with "
+                     "--resume=DIR, the directory its --checkpoint wrote",
+                     s.version, shard_));
+    return;
+  }
+  try {
+    auto state = read_slice_checkpoint(
+        storage_.resume, {shard_, shards_, ranges_[shard_], s.version, s.resume_digest});
+    engine_->restore(state);
+    checks_->restore_norms(state.push_norms, state.push_norm_peak);
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
 }
 
 shard_effects shard_core::member_changed(const member_change& m, time_point now) {
@@ -295,6 +325,37 @@ void shard_core::apply_commit(const round_commit& c) {
   for (auto id : ready)
     welcome_ready(id);
   send_ordered_resyncs();
+}
+
+shard_effects shard_core::save_ordered(const slice_save& o, time_point now) {
+  now_ = now;
+  if (stopped_)
+    return take();
+  if (!engine_ || o.version != version()) {
+    fail(fmt::format("an order to save step {} at step {}", o.version, version()));
+    return take();
+  }
+  slice_saved done{shard_, o.version, 0, {}};
+  if (storage_.checkpoint.empty()) {
+    done.failure = fmt::format("shard {} has no --checkpoint directory: start it with "
+                               "--checkpoint=DIR as the leader",
+                               shard_);
+  } else {
+    auto state = engine_->snapshot();
+    state.spec = training_spec_text(cfg_);
+    state.push_norms = checks_->recent_norms();
+    state.push_norm_peak = checks_->peak_median();
+    state.slice = slice_identity{shard_, shards_, ranges_[shard_]};
+    try {
+      done.digest = write_slice_checkpoint(storage_.checkpoint, state, o.keep);
+    } catch (const std::exception& e) {
+      done.failure = e.what();
+    }
+  }
+  to_lead(done);
+  if (!done.failure.empty())
+    fail(done.failure);
+  return take();
 }
 
 shard_effects shard_core::ended(const shard_end&, time_point now) {

@@ -32,13 +32,22 @@
 
 namespace dsq {
 
+/// Where a follower keeps its slice files (its own --checkpoint and --resume, on its own host;
+/// training/shard/slice_checkpoint.hpp). Empty: none given.
+struct shard_storage {
+  std::string checkpoint; ///< where the leader's slice_save orders write
+  std::string resume;     ///< where the slice file a resumed leader names is read
+};
+
 class shard_core {
 public:
   using clock = std::chrono::steady_clock;
   using time_point = clock::time_point;
 
-  /// Shard `shard` of `shards` (1 <= shard < shards), reached by workers at `endpoint`.
-  shard_core(std::uint32_t shard, std::uint32_t shards, std::string endpoint);
+  /// Shard `shard` of `shards` (1 <= shard < shards), reached by workers at `endpoint`, keeping
+  /// its slice files in `storage`.
+  shard_core(std::uint32_t shard, std::uint32_t shards, std::string endpoint,
+             shard_storage storage = {});
 
   /// The join to send to the leader.
   shard_effects start();
@@ -53,6 +62,10 @@ public:
   shard_effects member_changed(const member_change& m, time_point now);
   /// Make version c.version from the pushes c names; commits apply strictly in version order.
   shard_effects committed(const round_commit& c, time_point now);
+  /// Write this shard's slice state at o.version (it is there: the order follows that commit on
+  /// the leader's channel) and confirm with slice_saved; a write that fails is confirmed as
+  /// failed and stops the shard.
+  shard_effects save_ordered(const slice_save& o, time_point now);
   /// The run ends: the report goes to the leader and the shard stops.
   shard_effects ended(const shard_end& e, time_point now);
   /// The leader's connection is gone: the shard stops as failed (no leader, no run).
@@ -96,6 +109,7 @@ private:
   };
 
   void apply_ready_commits();
+  void resume_from_file(const shard_setup& s);
   void apply_commit(const round_commit& c);
   void snapshot_entries();
   void send_ordered_resyncs();
@@ -113,6 +127,7 @@ private:
 
   std::uint32_t shard_, shards_;
   std::string endpoint_;
+  shard_storage storage_;
   run_config cfg_;
   std::vector<key_range> ranges_;
   std::uint64_t total_steps_ = 0;

@@ -43,6 +43,12 @@ struct shard_setup {
   std::uint64_t total_steps = 0;
   std::vector<float> slice;
   std::vector<float> momentum; ///< empty without momentum
+  // -- checkpoints (--resume with K > 1): the slice file the follower continues from ----------
+  /// The leader resumed from its checkpoint of step `version`: the follower continues from its
+  /// own slice file of that step (in its --resume directory), whose digest must be
+  /// `resume_digest`; `slice` and `momentum` are the leader's copy of the same x_version.
+  bool resume = false;
+  std::uint32_t resume_digest = 0;
 };
 
 /// Follower -> leader: the slice of worker `worker`'s push `key` arrived and passed the
@@ -91,6 +97,26 @@ struct member_change {
 struct shard_end {
   bool failed = false;
   std::string why;
+};
+
+// -- checkpoints of a sharded run (--checkpoint with K > 1; net/PROTOCOL.md "Shards") ----------
+
+/// Leader -> followers, on the ordered channel right after the commit of `version` (before any
+/// later one): write your slice state at `version` to your --checkpoint directory and answer
+/// slice_saved; slice files of steps before `keep` (the leader's newest complete checkpoint)
+/// may go.
+struct slice_save {
+  std::uint64_t version = 0;
+  std::uint64_t keep = 0;
+};
+
+/// Follower -> leader: the slice file of `version` is written, with `digest` (its CRC-32); or
+/// not (`failure` says why: the run ends as failed).
+struct slice_saved {
+  std::uint32_t shard = 0;
+  std::uint64_t version = 0;
+  std::uint32_t digest = 0;
+  std::string failure;
 };
 
 /// Follower -> leader, at the end: what the follower moved, for the run's summary.
