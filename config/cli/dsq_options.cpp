@@ -165,13 +165,15 @@ dsq_options::dsq_options() {
                            "reject pushes whose norm exceeds this (default 0: 10000x the "
                            "largest median of the norms of the last 64 pushes applied so far)"});
   define(r.checkpoint, {"checkpoint", 0, "DIR", "", g::server, run_commands,
-                        "directory for the server's checkpoint, written at the end"});
+                        "directory for the server's checkpoint, written at the end (with "
+                        "--servers=K every shard writes its own part to its own DIR)"});
   define(r.checkpoint_every, {"checkpoint-every", 0, "K", "-", g::server, run_commands,
                               "also write the checkpoint every K steps"});
   define(r.resume, {"resume", 0, "DIR", "", g::server, run_commands,
                     "start from the checkpoint in DIR (model, server state, version; sync runs "
                     "with --checkpoint-every also every worker's residual and sampler, given "
-                    "back as each worker returns)"});
+                    "back as each worker returns; with --servers=K every shard resumes from its "
+                    "own DIR)"});
   // -- the worker -----------------------------------------------------------------------------
   define(r.server, {"server", 0, "HOST:PORT", "", g::worker, worker_only,
                     "the dsq server to join (required)"});

@@ -264,6 +264,21 @@ BOOST_AUTO_TEST_CASE(the_shard_fields_and_the_messages_between_shards_come_back_
   auto rep_back = round_trip(*sys, rep);
   BOOST_TEST((rep_back.shard == 3u && rep_back.bytes_in == 1000u && rep_back.bytes_out == 2000u &&
               rep_back.updates == 30u));
+
+  // Checkpoints of a sharded run.
+  s.resume = true;
+  s.resume_digest = 0xdeadbeef;
+  auto resumed_back = round_trip(*sys, s);
+  BOOST_TEST(resumed_back.resume);
+  BOOST_TEST(resumed_back.resume_digest == 0xdeadbeefu);
+  slice_save save{150, 100};
+  auto save_back = round_trip(*sys, save);
+  BOOST_TEST((save_back.version == 150u && save_back.keep == 100u));
+  slice_saved saved{2, 150, 0x12345678, "No space left on device"};
+  auto saved_back = round_trip(*sys, saved);
+  BOOST_TEST(
+      (saved_back.shard == 2u && saved_back.version == 150u && saved_back.digest == 0x12345678u));
+  BOOST_TEST(saved_back.failure == saved.failure);
 }
 
 // A shard map or a commit announcing more entries than any run has is refused before it is read.

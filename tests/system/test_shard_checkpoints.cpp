@@ -5,7 +5,8 @@
 // follower (the run ends non-zero naming the shard) or of every process, restarted with --resume
 // (each shard from its own directory, new worker processes); and a slice file that is missing or
 // of another step is refused in one line naming the file, the shard and the fix. Every wait is
-// on an event and bounded; the cluster kills whatever still runs at the end of each test.
+// on an event and bounded; an async K = 2 run resumes too (not bit for bit); the cluster kills
+// whatever still runs at the end of each test.
 #define BOOST_TEST_MODULE dsq_system_shard_checkpoints
 #include <boost/test/unit_test.hpp>
 
@@ -207,6 +208,24 @@ BOOST_AUTO_TEST_CASE(a_killed_local_k_2_run_resumes_bit_for_bit) {
       expect_same_as(ref_dir, ref_csv, dir, c.file("run.csv"), resumed_at);
     }
   }
+}
+
+// Async: a K = 2 run resumes from its last checkpoint and trains on to a longer end (not bit for
+// bit: which pushes make a version depends on timing, as unsharded).
+BOOST_AUTO_TEST_CASE(an_async_k_2_run_resumes_from_its_checkpoint) {
+  cluster c{"shard-ckpt-async"};
+  const auto dir = c.file("ckpt");
+  const auto args = concat(sharded_run("sign", 200), {"--mode=async", "--staleness=2"});
+  run_to_end(c, "first", local_argv(c, "run", dir, args));
+  BOOST_TEST(dsq::read_checkpoint(dir).version == 200u);
+  run_to_end(c, "resumed", local_argv(c, "run", dir, concat(args, {"--steps=300"}), true));
+  const auto summary = read_text(c.file("run.json"));
+  BOOST_TEST(json_value(summary, "completed").value_or("") == "true");
+  BOOST_TEST(json_value(summary, "steps").value_or("") == "300");
+  BOOST_TEST(dsq::read_checkpoint(dir).version == 300u);
+  const auto csv = read_csv(c.file("run.csv"));
+  BOOST_REQUIRE(!csv.rows.empty());
+  BOOST_TEST(csv.at(csv.rows.size() - 1, "step") == "300");
 }
 
 // A slice file that is missing, or of another step under the name of the step the leader's
