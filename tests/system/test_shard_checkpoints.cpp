@@ -2,11 +2,11 @@
 // net/PROTOCOL.md "Shards") with the real dsq binary: dsq local with two shard actors killed
 // (SIGKILL) mid-run and resumed ends with the uninterrupted run's model and metrics bit for bit;
 // so do a leader, a follower and two workers as processes on 127.0.0.1 after SIGKILL of the
-// follower (the run ends non-zero naming the shard) or of every process, restarted with --resume
-// (each shard from its own directory, new worker processes); and a slice file that is missing or
-// of another step is refused in one line naming the file, the shard and the fix. Every wait is
-// on an event and bounded; an async K = 2 run resumes too (not bit for bit); the cluster kills
-// whatever still runs at the end of each test.
+// follower (the run ends non-zero naming the shard), of the leader, or of every process,
+// restarted with --resume (each shard from its own directory, new worker processes); an async
+// K = 2 run resumes too (not bit for bit); a slice file that is missing or of another step is
+// refused in one line naming the file, the shard and the fix. Every wait is on an event and
+// bounded; the cluster kills whatever still runs at the end of each test.
 #define BOOST_TEST_MODULE dsq_system_shard_checkpoints
 #include <boost/test/unit_test.hpp>
 
@@ -135,9 +135,11 @@ shard_processes start_processes(cluster& c, const std::vector<std::string>& args
   const auto leader = "127.0.0.1:" + std::to_string(listening_port(p.leader->out()));
   p.follower = &start_follower(c, "follower-" + tag, leader, c.file("follower"), resume, args);
   for (int i = 1; i <= 2; ++i)
-    p.workers.push_back(
-        &c.start("worker-" + tag + "-" + std::to_string(i),
-                 {dsq_binary(), "worker", "--server=" + leader, "--connect-timeout=10"}));
+    // --reconnect-timeout=0: a worker that loses its leader ends at once (the restart brings
+    // new workers), rather than trying the dead address for a minute.
+    p.workers.push_back(&c.start("worker-" + tag + "-" + std::to_string(i),
+                                 {dsq_binary(), "worker", "--server=" + leader,
+                                  "--connect-timeout=10", "--reconnect-timeout=0"}));
   return p;
 }
 
@@ -149,10 +151,14 @@ std::pair<std::string, std::string> reference(cluster& c, const std::string& op,
   return {dir, c.file("ref.csv")};
 }
 
-/// SIGKILL the processes `victims` once the leader wrote a checkpoint of step 100 or later; the
-/// rest end by themselves (a follower's loss fails the run) or are killed too; then everything
-/// restarts with --resume and must end like the uninterrupted run.
-void kill_and_resume(const std::string& tag, bool kill_all) {
+/// Which processes a test kills.
+enum class victims { follower, leader, all };
+
+/// SIGKILL `who` once the leader wrote a checkpoint of step 100 or later; the others end by
+/// themselves (a lost follower fails the run, a lost leader ends the follower and the workers)
+/// or are killed too; then everything restarts with --resume and must end like the
+/// uninterrupted run.
+void kill_and_resume(const std::string& tag, victims who) {
   const std::string op = "sign";
   const std::uint64_t steps = 4000;
   cluster c{tag};
@@ -160,17 +166,22 @@ void kill_and_resume(const std::string& tag, bool kill_all) {
   const auto args = sharded_run(op, steps);
   auto first = start_processes(c, args, 1, false);
   wait_for_checkpoint(*first.leader, 2 * every);
-  if (kill_all) {
+  if (who == victims::all) {
     for (auto* p : {first.leader, first.follower, first.workers[0], first.workers[1]})
       p->send_signal(SIGKILL);
   } else {
-    first.follower->send_signal(SIGKILL);
+    (who == victims::leader ? first.leader : first.follower)->send_signal(SIGKILL);
   }
   BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "processes left after the kill");
-  if (!kill_all) {
+  if (who == victims::follower) {
     BOOST_TEST(!first.leader->status()->success());
     BOOST_TEST(first.leader->err().find("shard 1 is lost") != std::string::npos,
                first.leader->report());
+  }
+  if (who == victims::leader) {
+    BOOST_TEST(!first.follower->status()->success());
+    BOOST_TEST(first.follower->err().find("the leader is gone") != std::string::npos,
+               first.follower->report());
   }
   auto ckpt = dsq::read_checkpoint(c.file("leader"));
   BOOST_TEST_MESSAGE(tag << ": resuming from the checkpoint of step " << ckpt.version);
@@ -266,12 +277,18 @@ BOOST_AUTO_TEST_SUITE(processes)
 // from its own directory) and two new workers restarted with --resume end bit for bit like the
 // uninterrupted run.
 BOOST_AUTO_TEST_CASE(a_killed_follower_and_a_restart_with_resume_end_bit_for_bit) {
-  kill_and_resume("shard-ckpt-follower", false);
+  kill_and_resume("shard-ckpt-follower", victims::follower);
 }
 
 // Every process killed at once, then all restarted with --resume: bit for bit too.
 BOOST_AUTO_TEST_CASE(all_shards_killed_and_restarted_with_resume_end_bit_for_bit) {
-  kill_and_resume("shard-ckpt-all", true);
+  kill_and_resume("shard-ckpt-all", victims::all);
+}
+
+// The leader killed: its follower and workers end by themselves; all restarted with --resume
+// end bit for bit.
+BOOST_AUTO_TEST_CASE(a_killed_leader_and_a_restart_with_resume_end_bit_for_bit) {
+  kill_and_resume("shard-ckpt-leader", victims::leader);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
