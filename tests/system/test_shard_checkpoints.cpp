@@ -55,14 +55,15 @@ void run_to_end(cluster& c, const std::string& name, std::vector<std::string> ar
   BOOST_REQUIRE_MESSAGE(status && status->success(), name << " failed:\n" << p.report());
 }
 
-/// Waits until `p` says it wrote a checkpoint of step `step` or later (with the slice files).
-void wait_for_checkpoint(child_process& p, std::uint64_t step) {
+/// Waits until follower 1 wrote its slice file of `step` in `dir` while `p` runs: a kill then
+/// lands right after a follower's write, before or after the leader wrote its checkpoint of that
+/// step (the leader's newest complete set is then of that step or of the one before).
+void wait_for_slice_file(child_process& p, const std::string& dir, std::uint64_t step) {
+  const auto file = std::filesystem::path{dir} / ("shard-1-step-" + std::to_string(step) + ".ckpt");
   BOOST_REQUIRE_MESSAGE(
-      wait_until(
-          [&] { return last_number_after(p.out(), "checkpoint of step ") >= step || !p.running(); },
-          run_timeout, 1ms) &&
+      wait_until([&] { return std::filesystem::exists(file) || !p.running(); }, run_timeout, 1ms) &&
           p.running(),
-      "no checkpoint of step " << step << " while running:\n"
+      "no slice file of step " << step << " while running:\n"
                                << p.report());
 }
 
@@ -154,7 +155,7 @@ std::pair<std::string, std::string> reference(cluster& c, const std::string& op,
 /// Which processes a test kills.
 enum class victims { follower, leader, all };
 
-/// SIGKILL `who` once the leader wrote a checkpoint of step 100 or later; the others end by
+/// SIGKILL `who` once the follower wrote its slice file of step 150; the others end by
 /// themselves (a lost follower fails the run, a lost leader ends the follower and the workers)
 /// or are killed too; then everything restarts with --resume and must end like the
 /// uninterrupted run.
@@ -165,7 +166,7 @@ void kill_and_resume(const std::string& tag, victims who) {
   const auto [ref_dir, ref_csv] = reference(c, op, steps);
   const auto args = sharded_run(op, steps);
   auto first = start_processes(c, args, 1, false);
-  wait_for_checkpoint(*first.leader, 2 * every);
+  wait_for_slice_file(*first.leader, c.file("follower"), 3 * every);
   if (who == victims::all) {
     for (auto* p : {first.leader, first.follower, first.workers[0], first.workers[1]})
       p->send_signal(SIGKILL);
@@ -210,7 +211,7 @@ BOOST_AUTO_TEST_CASE(a_killed_local_k_2_run_resumes_bit_for_bit) {
       const auto [ref_dir, ref_csv] = reference(c, op, steps);
       const auto dir = c.file("ckpt");
       auto& first = c.start("first", local_argv(c, "run", dir, sharded_run(op, steps)));
-      wait_for_checkpoint(first, 2 * every);
+      wait_for_slice_file(first, dir, 3 * every);
       first.send_signal(SIGKILL);
       BOOST_REQUIRE(first.wait_for(10s).has_value());
       const auto resumed_at = dsq::read_checkpoint(dir).version;

@@ -1458,6 +1458,45 @@ BOOST_AUTO_TEST_CASE(a_sharded_checkpoint_is_written_once_every_follower_saved_i
   l.core.shard_saved(slice_saved{1, 1, 0, "No space left on device"}, t0);
   BOOST_TEST((l.core.now_in() == server_core::phase::finishing));
   BOOST_TEST(read_checkpoint(dir.string()).version == 0u); // the complete set stays
+
+  // Resumed with the same K: each follower's set-up names the slice file to continue from.
+  auto again = cfg;
+  again.checkpoint.clear();
+  auto resumed_setup = leading::sharded_setup(again, 3);
+  resumed_setup.resume_from = written;
+  server_core resumed{std::move(resumed_setup), t0};
+  for (std::uint32_t k = 1; k < 3; ++k) {
+    shard_join j;
+    j.shard = k;
+    j.shards = 3;
+    auto setups = to_shards<shard_setup>(resumed.shard_joined(100 + k, j, t0));
+    BOOST_REQUIRE(setups.size() == 1u);
+    BOOST_TEST(setups[0].second.resume);
+    BOOST_TEST(setups[0].second.resume_digest == (k == 1 ? 0x1111u : 0x2222u));
+    BOOST_TEST(setups[0].second.version == 0u);
+  }
+  // With another K, or unsharded, it is refused naming the fix.
+  auto refused = [&](std::uint32_t shards, const std::string& says) {
+    auto setup = shards > 1 ? leading::sharded_setup(again, shards) : setup_of(again);
+    setup.resume_from = written;
+    BOOST_CHECK_EXCEPTION((server_core{std::move(setup), t0}), std::invalid_argument,
+                          [&](const std::invalid_argument& e) {
+                            return std::string{e.what()}.find(says) != std::string::npos;
+                          });
+  };
+  refused(1, "written by a run of --servers=3: resume it with --servers=3");
+  refused(2, "resume it with --servers=3");
+  auto unsharded = setup_of(again);
+  unsharded.shards = 2;
+  auto plain = written;
+  plain.shards.reset();
+  plain.server_residual.resize(0);
+  unsharded.resume_from = plain;
+  BOOST_CHECK_EXCEPTION((server_core{std::move(unsharded), t0}), std::invalid_argument,
+                        [](const std::invalid_argument& e) {
+                          return std::string{e.what()}.find("written by an unsharded run") !=
+                                 std::string::npos;
+                        });
   std::filesystem::remove_all(dir);
 }
 
