@@ -50,5 +50,7 @@ using member_atom = caf::atom_constant<caf::atom("member")>;
 using shard_end_atom = caf::atom_constant<caf::atom("shardend")>;
 /// Follower -> leader: shard_report.
 using shard_report_atom = caf::atom_constant<caf::atom("shardrep")>;
+/// Follower -> leader: slice_traffic (protocol 10).
+using traffic_atom = caf::atom_constant<caf::atom("traffic")>;
 
 } // namespace dsq

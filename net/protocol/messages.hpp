@@ -169,4 +169,10 @@ typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("shard_report"), x.shard, x.bytes_in, x.bytes_out, x.updates);
 }
 
+// protocol 10
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slice_traffic& x) {
+  return f(caf::meta::type_name("slice_traffic"), x.shard, x.version, x.bytes_in, x.bytes_out);
+}
+
 } // namespace dsq

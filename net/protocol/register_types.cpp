@@ -21,6 +21,7 @@ void register_message_types(caf::actor_system_config& cfg) {
       .add_message_type<member_change>("dsq::member_change")
       .add_message_type<shard_end>("dsq::shard_end")
       .add_message_type<shard_report>("dsq::shard_report")
+      .add_message_type<slice_traffic>("dsq::slice_traffic") // protocol 10
       .add_message_type<std::vector<float>>("std::vector<float>");
 }
 

@@ -264,6 +264,10 @@ BOOST_AUTO_TEST_CASE(the_shard_fields_and_the_messages_between_shards_come_back_
   auto rep_back = round_trip(*sys, rep);
   BOOST_TEST((rep_back.shard == 3u && rep_back.bytes_in == 1000u && rep_back.bytes_out == 2000u &&
               rep_back.updates == 30u));
+  slice_traffic t{2, std::uint64_t{1} << 40, 123456, 7890}; // protocol 10
+  auto t_back = round_trip(*sys, t);
+  BOOST_TEST((t_back.shard == 2u && t_back.version == (std::uint64_t{1} << 40) &&
+              t_back.bytes_in == 123456u && t_back.bytes_out == 7890u));
 }
 
 // A shard map or a commit announcing more entries than any run has is refused before it is read.

@@ -640,6 +640,27 @@ BOOST_AUTO_TEST_CASE(two_shards_on_hosts_of_their_own_equal_the_run_on_one_machi
   BOOST_TEST(read_csv(c.metrics()).values("train_loss") ==
                  read_csv(here.metrics()).values("train_loss"),
              boost::test_tools::per_element());
+  // Every row carries each shard's bytes and their sums; summed over the rows, each shard's
+  // are the summary's.
+  const auto metrics = read_csv(c.metrics());
+  for (const char* direction : {"up", "down"}) {
+    const std::string total = std::string{"bytes_"} + direction;
+    std::uint64_t sum[2] = {0, 0};
+    for (std::size_t r = 0; r < metrics.rows.size(); ++r) {
+      const auto a = std::stoull(metrics.at(r, total + "_0"));
+      const auto b = std::stoull(metrics.at(r, total + "_1"));
+      BOOST_TEST(std::stoull(metrics.at(r, total)) == a + b, total << " of row " << r);
+      sum[0] += a;
+      sum[1] += b;
+    }
+    BOOST_TEST(sum[1] > 0u, "the follower moved bytes");
+    const auto summary = read_text(c.summary());
+    const auto key = "\"shard_" + total + "\": [";
+    const auto at = summary.find(key);
+    BOOST_REQUIRE(at != std::string::npos);
+    const auto list = summary.substr(at + key.size(), summary.find(']', at) - at - key.size());
+    BOOST_TEST(list == std::to_string(sum[0]) + ", " + std::to_string(sum[1]), total);
+  }
   expect_nothing_left(marker);
 
   // The follower killed mid-run.
