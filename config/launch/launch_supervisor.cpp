@@ -132,13 +132,13 @@ std::vector<launch_action> launch_supervisor::ended(const launch_child& child,
                                                     launch_clock::time_point now) {
   std::vector<launch_action> out;
   children_.at(child).running = false;
-  if (child.role == launch_role::server && shards_restart_at_)
-    ; // a shard of a restart of every shard: they all come back (tick)
-  else if (child == the_server)
+  // A shard's end during a restart of every shard is part of it: they all come back (tick).
+  const bool restarting = child.role == launch_role::server && shards_restart_at_;
+  if (!restarting && child == the_server)
     on_server_end(end, now, out);
-  else if (child.role == launch_role::server)
+  else if (!restarting && child.role == launch_role::server)
     on_follower_end(child, end, now, out);
-  else
+  else if (child.role == launch_role::worker)
     on_worker_end(child, end, now, out);
   auto more = tick(now);
   out.insert(out.end(), more.begin(), more.end());
