@@ -356,6 +356,10 @@ caf::behavior server_behavior(Self* self, server_options opts) {
         if (u.shard > 0 && from_follower(self, u.shard))
           run(self, core().shard_updated(u, clock_type::now()));
       },
+      [=](traffic_atom, const slice_traffic& t) {
+        if (from_follower(self, t.shard))
+          run(self, core().shard_traffic(t, clock_type::now()));
+      },
       [=](shard_report_atom, const shard_report& r) {
         if (from_follower(self, r.shard)) {
           self->state.reported.insert(r.shard);
@@ -401,9 +405,10 @@ server_options make_server_options(const run_config& cfg, training_setup setup) 
     check_fits(*opts.resume_from, setup.net->num_parameters());
     check_same_training(*opts.resume_from, cfg);
     // A resumed run continues its metrics file rather than truncating it.
-    opts.log = std::make_shared<run_log>(cfg.metrics, append_at_step{opts.resume_from->version});
+    opts.log = std::make_shared<run_log>(cfg.metrics, append_at_step{opts.resume_from->version},
+                                         static_cast<std::uint32_t>(cfg.servers));
   } else {
-    opts.log = std::make_shared<run_log>(cfg.metrics);
+    opts.log = std::make_shared<run_log>(cfg.metrics, static_cast<std::uint32_t>(cfg.servers));
   }
   if (!cfg.summary.empty())
     check_writable(cfg.summary, "summary");

@@ -94,6 +94,8 @@ void to_leader_send(follower_actor* self, leader_message& m) {
           self->send(st.leader, st.updates.at(x.version));
         else if constexpr (std::is_same_v<type, slice_saved>)
           self->send(st.leader, slice_saved_atom::value, std::move(x));
+        else if constexpr (std::is_same_v<type, slice_traffic>)
+          self->send(st.leader, traffic_atom::value, x);
         else
           self->send(st.leader, shard_report_atom::value, x);
       },

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -18,8 +19,8 @@ namespace dsq {
 
 namespace {
 
-constexpr const char* metrics_header = "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,"
-                                       "bytes_down,workers,lr,pushes,staleness\n";
+constexpr const char* unsharded_header = "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,"
+                                         "bytes_down,workers,lr,pushes,staleness\n";
 
 /// Appends a measured value: non-finite ones are spelled out (a NaN's sign is dropped: "-nan"
 /// is noise).
@@ -53,22 +54,45 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+/// Appends the bytes of `shards` cells: the value where `in`, else nothing (not measured).
+void append_shard_cells(std::string& out, const std::vector<std::uint64_t>& bytes,
+                        const std::vector<bool>& in) {
+  for (std::size_t k = 0; k < bytes.size(); ++k) {
+    out += ',';
+    if (in[k])
+      fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}"), bytes[k]);
+  }
+}
+
 } // namespace
 
-run_log::run_log(const std::string& metrics_path) {
+std::string metrics_header(std::uint32_t shards) {
+  std::string h = unsharded_header;
+  if (shards <= 1)
+    return h;
+  h.pop_back();
+  for (const char* direction : {"up", "down"})
+    for (std::uint32_t k = 0; k < shards; ++k)
+      h += fmt::format(",bytes_{}_{}", direction, k);
+  return h + '\n';
+}
+
+run_log::run_log(const std::string& metrics_path, std::uint32_t shards) {
+  shards_ = std::max<std::uint32_t>(shards, 1);
   if (metrics_path.empty())
     return;
   csv_ = output_file{metrics_path, output_file::mode::truncate, "metrics file"};
-  csv_.write(metrics_header);
+  csv_.write(metrics_header(shards_));
 }
 
-run_log::run_log(const std::string& metrics_path, append_at_step from) {
+run_log::run_log(const std::string& metrics_path, append_at_step from, std::uint32_t shards) {
+  shards_ = std::max<std::uint32_t>(shards, 1);
   if (metrics_path.empty())
     return;
   std::error_code ec;
   if (!std::filesystem::exists(metrics_path, ec) ||
       std::filesystem::file_size(metrics_path, ec) == 0) {
-    *this = run_log{metrics_path};
+    *this = run_log{metrics_path, shards_};
     return;
   }
   if (!std::filesystem::is_regular_file(metrics_path, ec))
@@ -82,7 +106,8 @@ run_log::run_log(const std::string& metrics_path, append_at_step from) {
       throw std::runtime_error(
           fmt::format("cannot read metrics file '{}': {}", metrics_path, std::strerror(errno)));
   }
-  const std::string_view header{metrics_header};
+  const auto header_text = metrics_header(shards_);
+  const std::string_view header{header_text};
   if (text.compare(0, header.size(), header) != 0) {
     const auto first_line = text.substr(0, text.find('\n'));
     throw std::runtime_error(fmt::format(
@@ -116,12 +141,38 @@ run_log::run_log(const std::string& metrics_path, append_at_step from) {
   csv_ = output_file{metrics_path, output_file::mode::append, "metrics file"};
 }
 
+void run_log::expect_shards(std::uint32_t shards) {
+  shards = std::max<std::uint32_t>(shards, 1);
+  if (shards == shards_)
+    return;
+  if (!rows_.empty() || written_ > 0)
+    throw std::logic_error("run_log::expect_shards after a row was recorded");
+  if (csv_.is_open())
+    throw std::logic_error(
+        fmt::format("the metrics file was opened for {} shards, the run has {}", shards_, shards));
+  shards_ = shards;
+}
+
 void run_log::record(const step_record& row, bool awaiting_evaluation) {
   bytes_up_ += row.bytes_up;
   bytes_down_ += row.bytes_down;
+  all_bytes_up_ += row.bytes_up;
+  all_bytes_down_ += row.bytes_down;
   rows_.push_back(row);
   rows_.back().total_bytes_up = bytes_up_;
   rows_.back().total_bytes_down = bytes_down_;
+  if (shards_ > 1) { // this row is shard 0's part; the followers' come with set_shard_bytes
+    auto& r = rows_.back();
+    r.shard_bytes_up.assign(shards_, 0);
+    r.shard_bytes_down.assign(shards_, 0);
+    r.shard_bytes_up[0] = r.bytes_up;
+    r.shard_bytes_down[0] = r.bytes_down;
+    // A row without pushes (the initial or resumed model) made no version: no shard has
+    // bytes to add.
+    std::vector<bool> in(shards_, r.pushes == 0);
+    in[0] = true;
+    shard_in_.push_back(std::move(in));
+  }
   // A row recorded with its test columns filled has been evaluated, whatever their values.
   if (!std::isnan(row.test_loss) || !std::isnan(row.test_accuracy))
     rows_.back().evaluated = true;
@@ -151,10 +202,44 @@ const step_record* run_log::set_evaluation(std::uint64_t step, double test_loss,
   return nullptr;
 }
 
+void run_log::set_shard_bytes(std::uint64_t step, std::uint32_t shard, std::uint64_t up,
+                              std::uint64_t down) {
+  if (shards_ <= 1 || shard == 0 || shard >= shards_)
+    return;
+  // Rows are appended in step order, and a follower's bytes come soon after: search back.
+  for (auto i = rows_.size(); i-- > written_;) {
+    if (rows_[i].step != step)
+      continue;
+    if (shard_in_[i][shard])
+      return;
+    shard_in_[i][shard] = true;
+    auto& r = rows_[i];
+    r.shard_bytes_up[shard] = up;
+    r.shard_bytes_down[shard] = down;
+    r.bytes_up += up;
+    r.bytes_down += down;
+    all_bytes_up_ += up;
+    all_bytes_down_ += down;
+    return;
+  }
+}
+
 void run_log::flush(bool all) {
   if (!failure_.empty())
     throw std::runtime_error(failure_);
-  for (; written_ < rows_.size() && (all || !waiting_[written_]); ++written_) {
+  // A row of a sharded run waits for every shard's bytes too (but for the end: `all`).
+  const auto held = [&](std::size_t i) {
+    return waiting_[i] || (shards_ > 1 && std::find(shard_in_[i].begin(), shard_in_[i].end(),
+                                                    false) != shard_in_[i].end());
+  };
+  for (; written_ < rows_.size() && (all || !held(written_)); ++written_) {
+    if (shards_ > 1) { // the totals as written: every shard's bytes of every row so far
+      auto& w = rows_[written_];
+      written_bytes_up_ += w.bytes_up;
+      written_bytes_down_ += w.bytes_down;
+      w.total_bytes_up = written_bytes_up_;
+      w.total_bytes_down = written_bytes_down_;
+    }
     const auto& r = rows_[written_];
     if (on_final_)
       on_final_(r);
@@ -170,16 +255,37 @@ void run_log::flush(bool all) {
     append_cell(pending_, r.test_loss, r.evaluated);
     pending_ += ',';
     append_cell(pending_, r.test_accuracy, r.evaluated);
-    fmt::format_to(std::back_inserter(pending_), FMT_COMPILE(",{},{},{},"), r.bytes_up,
-                   r.bytes_down, r.workers);
+    if (shards_ <= 1) {
+      fmt::format_to(std::back_inserter(pending_), FMT_COMPILE(",{},{},{},"), r.bytes_up,
+                     r.bytes_down, r.workers);
+    } else {
+      // The sums over the shards, empty (not measured) when a shard's bytes never came (it
+      // was lost); then each shard's.
+      const auto& in = shard_in_[written_];
+      const bool complete = std::find(in.begin(), in.end(), false) == in.end();
+      pending_ += ',';
+      if (complete)
+        fmt::format_to(std::back_inserter(pending_), FMT_COMPILE("{},{}"), r.bytes_up,
+                       r.bytes_down);
+      else
+        pending_ += ',';
+      fmt::format_to(std::back_inserter(pending_), FMT_COMPILE(",{},"), r.workers);
+    }
     append_number(pending_, r.lr);
-    fmt::format_to(std::back_inserter(pending_), FMT_COMPILE(",{},{}\n"), r.pushes, r.staleness);
+    fmt::format_to(std::back_inserter(pending_), FMT_COMPILE(",{},{}"), r.pushes, r.staleness);
+    if (shards_ > 1) {
+      append_shard_cells(pending_, r.shard_bytes_up, shard_in_[written_]);
+      append_shard_cells(pending_, r.shard_bytes_down, shard_in_[written_]);
+    }
+    pending_ += '\n';
   }
   // Written rows are done with, but for the last few (rows()): a run of 10^8 steps must not
   // hold 10^8 rows.
   for (; memory_ == row_memory::last && written_ > 0 && rows_.size() > kept_rows; --written_) {
     rows_.pop_front();
     waiting_.pop_front();
+    if (shards_ > 1)
+      shard_in_.pop_front();
   }
   // Hand rows to the OS at least once a second (and at the end), not at every step.
   auto now = std::chrono::steady_clock::now();

@@ -41,13 +41,31 @@ class run_log {
 public:
   /// Opens `metrics_path` (if not empty) right away, truncating it and writing the header, so
   /// that a bad path fails before training. Throws std::runtime_error naming file and reason.
-  explicit run_log(const std::string& metrics_path);
+  /// With `shards` = K > 1 (--servers=K) the header has K columns more per direction
+  /// (metrics_header) and rows wait for every shard's bytes (expect_shards).
+  explicit run_log(const std::string& metrics_path, std::uint32_t shards = 1);
 
   /// Continues the metrics file of a resumed run (--resume): checks that its header is the one
   /// this version writes, cuts the rows from `from.step` on (and a last line left incomplete by
   /// a crash), and appends. A missing or empty file is started as the constructor above does.
   /// Throws std::runtime_error naming the file and the problem.
-  run_log(const std::string& metrics_path, append_at_step from);
+  run_log(const std::string& metrics_path, append_at_step from, std::uint32_t shards = 1);
+
+  // -- sharded runs (--servers=K > 1) -----------------------------------------------------------
+
+  /// The rows recorded from now on come from shard 0 of K: each carries shard_bytes_up/down
+  /// (entry 0 its own bytes_up/bytes_down) and is held back from the file until
+  /// set_shard_bytes gave shards 1..K−1 (a row without pushes, the initial model's, has
+  /// nothing to wait for). Throws std::logic_error after a row was recorded, or
+  /// when the file's header was written for another K.
+  void expect_shards(std::uint32_t shards);
+  /// Shard `shard`'s bytes of row `step`: added to the row's sums; a row no longer held, a
+  /// shard out of range or given before is ignored.
+  void set_shard_bytes(std::uint64_t step, std::uint32_t shard, std::uint64_t up,
+                       std::uint64_t down);
+  /// Every byte recorded so far, the followers' included (bytes_up() is shard 0's).
+  std::uint64_t all_bytes_up() const { return all_bytes_up_; }
+  std::uint64_t all_bytes_down() const { return all_bytes_down_; }
 
   /// Appends a row; `awaiting_evaluation` holds it back from the file until set_evaluation.
   void record(const step_record& row, bool awaiting_evaluation);
@@ -95,7 +113,12 @@ private:
   std::string failure_;          ///< the first write error; sticky
   std::deque<step_record> rows_; ///< the last rows (see rows())
   std::deque<bool> waiting_;     ///< per row of rows_: held back for its evaluation
-  std::size_t written_ = 0;      ///< rows_[0, written_) are in the file (or have no file)
+  std::uint32_t shards_ = 1;     ///< expect_shards
+  /// Per row of rows_ (K > 1): which shards' bytes are in; the row waits until all are.
+  std::deque<std::vector<bool>> shard_in_;
+  std::uint64_t written_bytes_up_ = 0, written_bytes_down_ = 0; ///< K > 1: totals as written
+  std::uint64_t all_bytes_up_ = 0, all_bytes_down_ = 0;
+  std::size_t written_ = 0; ///< rows_[0, written_) are in the file (or have no file)
   std::optional<step_record> last_evaluated_;
   row_memory memory_ = row_memory::last;
   std::function<void(const step_record&)> on_final_;
@@ -112,5 +135,9 @@ void check_writable(const std::string& path, const char* what);
 /// numbers are null, diverged_at_step is null unless diverged. Throws std::runtime_error naming
 /// the file and the reason when it cannot be written.
 void write_summary(const std::string& path, const run_summary& s);
+
+/// The first line of a metrics file of `shards` shards: the columns of docs/usage.md, and with
+/// K > 1 `bytes_up_0..bytes_up_{K−1}` and `bytes_down_0..` after them (with its newline).
+std::string metrics_header(std::uint32_t shards);
 
 } // namespace dsq

@@ -70,6 +70,17 @@ void run_reporter::record(const step_record& row, bool awaiting_evaluation) {
   log_->flush();
 }
 
+void run_reporter::count_shards(std::uint32_t shards) {
+  shards_ = shards;
+  log_->expect_shards(shards);
+}
+
+void run_reporter::shard_bytes(std::uint64_t step, std::uint32_t shard, std::uint64_t up,
+                               std::uint64_t down) {
+  log_->set_shard_bytes(step, shard, up, down);
+  log_->flush();
+}
+
 std::optional<step_record> run_reporter::evaluated(std::uint64_t step, double test_loss,
                                                    double test_accuracy) {
   std::optional<step_record> row;
@@ -79,14 +90,17 @@ std::optional<step_record> run_reporter::evaluated(std::uint64_t step, double te
   if (!row || !verbose_)
     return row;
   auto train = std::isnan(row->train_loss) ? std::string{"  -   "} : loss_text(row->train_loss);
-  put(fmt::format(
-      "step {:>6}/{}  batch_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}{}  "
-      "{:.1f} steps/s  workers {}",
-      row->step, total_steps_, train, loss_text(row->test_loss), 100 * row->test_accuracy,
-      human_bytes(row->total_bytes_up), human_bytes(row->total_bytes_down),
-      shards_ > 1 ? fmt::format(" (shard 0 of {})", shards_) : std::string{},
-      row->wall_s > 0 ? static_cast<double>(row->step - first_version_) / row->wall_s : 0.0,
-      row->workers));
+  // Sharded: the rows' totals count a follower's bytes once they arrived (in practice before
+  // the evaluation of their step); the line says the traffic of every shard known so far.
+  const auto up = shards_ > 1 ? log_->all_bytes_up() : row->total_bytes_up;
+  const auto down = shards_ > 1 ? log_->all_bytes_down() : row->total_bytes_down;
+  put(fmt::format("step {:>6}/{}  batch_loss {}  test_loss {}  test_acc {:.2f}%  up {}  down {}  "
+                  "{:.1f} steps/s  workers {}",
+                  row->step, total_steps_, train, loss_text(row->test_loss),
+                  100 * row->test_accuracy, human_bytes(up), human_bytes(down),
+                  row->wall_s > 0 ? static_cast<double>(row->step - first_version_) / row->wall_s
+                                  : 0.0,
+                  row->workers));
   return row;
 }
 

@@ -49,9 +49,13 @@ public:
   /// How often progress() prints at most.
   static constexpr std::chrono::seconds progress_period{5};
 
-  /// A sharded run (--servers=K, K > 1): the rows' bytes are shard 0's alone (the followers'
-  /// reach the summary at the end), which the console line says.
-  void count_one_shard_of(std::uint32_t shards) { shards_ = shards; }
+  /// A sharded run (--servers=K, K > 1): the rows recorded from now on carry every shard's
+  /// bytes, the followers' given by shard_bytes (run_log::expect_shards). Throws
+  /// std::logic_error when the log's file was opened for another K.
+  void count_shards(std::uint32_t shards);
+  /// Follower `shard`'s bytes of row `step` (protocol 10's slice_traffic); writes the rows it
+  /// completes. Throws like record().
+  void shard_bytes(std::uint64_t step, std::uint32_t shard, std::uint64_t up, std::uint64_t down);
 
   /// A push with staleness `s` was applied.
   void applied_push(std::uint64_t staleness);
@@ -73,7 +77,7 @@ private:
 
   std::shared_ptr<run_log> log_;
   bool verbose_;
-  std::uint32_t shards_ = 1; ///< count_one_shard_of
+  std::uint32_t shards_ = 1; ///< count_shards
   line_sink lines_;
   std::uint64_t total_steps_;
   std::uint64_t first_version_ = 0;

@@ -28,7 +28,8 @@ using steady = std::chrono::steady_clock;
 constexpr const char* launch_usage =
     "usage: dsq launch [--hostfile=FILE] [--workers=N] [launch options] [run options ...]\n\n"
     "Starts the parameter server and --workers workers, on this machine or on the hosts of\n"
-    "--hostfile (the server on the first host, the workers filling the slots in order), and\n"
+    "--hostfile (the server on the first host, shard k of --servers=K on host k mod H, the\n"
+    "workers filling the slots in order), and\n"
     "forwards their output line by line, each with its prefix ([server], [worker I@HOST]).\n"
     "Every other option goes on to the processes that take it (dsq server --help and dsq\n"
     "worker --help list them; an option neither takes is refused). It exits with the server's\n"
@@ -192,18 +193,26 @@ private:
     return command;
   }
 
-  /// dsq's arguments for follower shard p.index (--servers=K), started beside the leader once
-  /// its port is known: only the options a follower reads go on (its configuration comes from
-  /// the leader).
-  std::vector<std::string> follower_command(const planned_process& p) const {
+  /// dsq's arguments for follower shard p.index (--servers=K), started on its host once the
+  /// leader's port is known (again, with --resume from its own checkpoint, when `resume`): it
+  /// binds to its host's address and advertises it to the workers; only the options a
+  /// follower reads go on (its configuration comes from the leader).
+  std::vector<std::string> follower_command(const planned_process& p, bool resume) const {
     std::vector<std::string> command{"server",
                                      fmt::format("--servers={}", plan_.servers.size()),
                                      fmt::format("--shard-index={}", p.index),
                                      fmt::format("--leader={}:{}", plan_.server_address, port_),
                                      "--port=0",
-                                     "--bind=" + plan_.server_address};
+                                     "--bind=" + p.address,
+                                     "--advertise=" + p.address};
     for (auto& a : tls_arguments(p))
       command.push_back(std::move(a));
+    if (!checkpoint_.empty()) {
+      const auto own = shard_checkpoint_dir(checkpoint_, p.index);
+      command.push_back("--checkpoint=" + own);
+      if (resume)
+        command.push_back("--resume=" + own);
+    }
     for (const auto& a : args_.server) {
       const auto key = key_of(a);
       if (key == "tcp" || key == "quiet" || key == "q" || key == "insecure" ||
@@ -212,10 +221,6 @@ private:
     }
     return command;
   }
-
-  /// Starts follower `p`. The supervisor does not watch followers: the leader ends them with
-  /// the run, fails the run when one is lost, and the stop's kill_all reaches them.
-  void start_follower(const planned_process& p) { spawn(p, follower_command(p)); }
 
   /// Starts `command` (dsq's arguments) as process `p` and says so; its child id.
   std::size_t spawn(const planned_process& p, const std::vector<std::string>& command) {
@@ -242,12 +247,13 @@ private:
     return command;
   }
 
-  /// Starts `c` (the server with --resume when `resume`) and tells the supervisor.
+  /// Starts `c` (a server shard with --resume when `resume`) and tells the supervisor.
   void start(const launch_child& c, bool resume) {
     const auto& p = planned(c);
-    const auto id =
-        spawn(p, c.role == launch_role::server ? server_command(resume) : worker_command(p));
-    if (c.role == launch_role::server)
+    const auto id = spawn(p, c.role == launch_role::worker ? worker_command(p)
+                             : c.index == 0                ? server_command(resume)
+                                                           : follower_command(p, resume));
+    if (c.role == launch_role::server && c.index == 0)
       server_ = id;
     child_of_[id] = c;
     supervisor_.started(c, steady::now());
@@ -342,8 +348,12 @@ int launcher::run() {
         order.push_back(w.host);
     for (const auto& h : order)
       where += fmt::format("{}{} on {}", where.empty() ? "" : ", ", per_host[h], h);
-    fmt::print("dsq launch: the server on {} (reached at {}), {} worker{}: {}\n",
-               plan_.servers.front().host, plan_.server_address, plan_.workers.size(),
+    std::string followers;
+    for (std::size_t k = 1; k < plan_.servers.size(); ++k)
+      followers += fmt::format("{}shard {} on {} (at {})", k == 1 ? ", " : "; ", k,
+                               plan_.servers[k].host, plan_.servers[k].address);
+    fmt::print("dsq launch: the server on {} (reached at {}){}, {} worker{}: {}\n",
+               plan_.servers.front().host, plan_.server_address, followers, plan_.workers.size(),
                plan_.workers.size() == 1 ? "" : "s", where);
     std::fflush(stdout);
   }
@@ -352,8 +362,6 @@ int launcher::run() {
     return exit_code_; // the supervisor kills whatever runs as it goes
   fmt::print("dsq launch: the server listens on {}:{}\n", plan_.server_address, port_);
   std::fflush(stdout);
-  for (std::size_t k = 1; k < plan_.servers.size(); ++k) // followers: the leader ends them
-    start_follower(plan_.servers[k]);
   if (auto code = carry_out(supervisor_.listening(port_, steady::now())))
     return *code;
   for (;;) {

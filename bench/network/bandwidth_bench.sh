@@ -29,6 +29,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/lib/check_summary.sh
 source "$repo/scripts/lib/check_summary.sh"
+# shellcheck source=scripts/lib/netns_bench.sh
+source "$repo/scripts/lib/netns_bench.sh"
 dsq=${DSQ:-$repo/build/dsq}
 rates=(${RATES:-unlimited 1gbit 100mbit 10mbit})
 methods=(${METHODS:-sgd ef-sign ds-sign ds-topk})
@@ -44,15 +46,8 @@ run_limit=${RUN_LIMIT:-900}
 batch=${BATCH:-32}
 workers=4
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "bandwidth_bench: needs root (network namespaces and tc)" >&2
-  exit 1
-fi
-if [ ! -x "$dsq" ]; then
-  echo "bandwidth_bench: no dsq at $dsq: build it or set DSQ=path/to/dsq" >&2
-  exit 1
-fi
-dsq=$(cd "$(dirname "$dsq")" && pwd)/$(basename "$dsq")
+bench_require_root bandwidth_bench
+dsq=$(bench_dsq_path bandwidth_bench "$dsq")
 
 model=--model=mlp:hidden=1024,256
 if [ -s "$repo/data/mnist/train-images-idx3-ubyte" ]; then
@@ -108,12 +103,7 @@ ip netns add "$ns"
 ip -n "$ns" link set lo up
 if [ -n "$mtu" ]; then ip -n "$ns" link set lo mtu "$mtu"; fi
 
-set_rate() {
-  tc -n "$ns" qdisc del dev lo root 2>/dev/null || true
-  if [ "$1" != unlimited ]; then
-    tc -n "$ns" qdisc add dev lo root tbf rate "$1" burst "$burst" latency "$latency"
-  fi
-}
+set_rate() { bench_tbf "$ns" lo "$1" "$burst" "$latency"; }
 
 # run_one RATE METHOD STEPS: one server and $workers workers; sets result_s (seconds per step)
 # and result_b (bytes per step). Runs in this shell, so that the EXIT trap sees its processes.
@@ -127,13 +117,8 @@ run_one() {
     --metrics="$out/$tag.csv" --summary="$out/$tag.json" >"$server_log" 2>&1 &
   local server=$!
   pids+=("$server")
-  local port=
-  for _ in $(seq 1 600); do
-    port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\),.*/\1/p' "$server_log" | head -n 1)
-    [ -n "$port" ] && break
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.05
-  done
+  local port
+  port=$(bench_wait_port "$server_log" "$server")
   if [ -z "$port" ]; then
     echo "bandwidth_bench: the server of $tag did not start:" >&2
     cat "$server_log" >&2
@@ -145,22 +130,11 @@ run_one() {
     pids+=("$!")
   done
   # Bounded: every configuration is chosen to need well under RUN_LIMIT; SIGTERM stops the
-  # server early (it then reports completed: false, and this run counts as failed).
-  local deadline=$((SECONDS + run_limit)) status=0
-  while kill -0 "$server" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-  kill -TERM "$server" 2>/dev/null || true
-  wait "$server" || status=$?
-  # Workers exit once the server says so; one that is still there 30 s later is stuck (seen:
-  # a dsq worker hanging in ~actor_system at exit) and is killed; the measurement stands.
-  deadline=$((SECONDS + 30))
-  for pid in "${pids[@]:1}"; do
-    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "bandwidth_bench: $tag: worker pid $pid did not exit 30 s after the server; killed" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
+  # server early (it then reports completed: false, and this run counts as failed). Workers
+  # exit once the server says so; one still there 30 s later is stuck (seen: a dsq worker
+  # hanging in ~actor_system at exit) and is killed; the measurement stands.
+  local status=0
+  bench_end_run "bandwidth_bench $tag" "$run_limit" "$server" "${pids[@]:1}" || status=$?
   pids=()
   if [ "$status" -ne 0 ] || ! grep -q '"completed": true' "$out/$tag.json" 2>/dev/null; then
     echo "bandwidth_bench: $tag did not complete (server status $status), see $out" >&2

@@ -26,6 +26,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/lib/check_summary.sh
 source "$repo/scripts/lib/check_summary.sh"
+# shellcheck source=scripts/lib/netns_bench.sh
+source "$repo/scripts/lib/netns_bench.sh"
 dsq=${DSQ:-$repo/build/dsq}
 ks=(${KS:-1 2 4})
 cases=(${CASES:-ds-sign ds-topk cpu-identity})
@@ -38,15 +40,8 @@ batch=${BATCH:-8}
 steps=${STEPS:-30}
 run_limit=${RUN_LIMIT:-900}
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "shards_bench: needs root (network namespaces and tc)" >&2
-  exit 1
-fi
-if [ ! -x "$dsq" ]; then
-  echo "shards_bench: no dsq at $dsq: build it or set DSQ=path/to/dsq" >&2
-  exit 1
-fi
-dsq=$(cd "$(dirname "$dsq")" && pwd)/$(basename "$dsq")
+bench_require_root shards_bench
+dsq=$(bench_dsq_path shards_bench "$dsq")
 model=--model=mlp:hidden=$hidden
 dataset=--dataset=synthetic:n=20000,d=784,classes=10
 
@@ -101,24 +96,9 @@ addr() { echo "10.77.0.$(($1 + 1))"; }
 # Both directions of every host's link: its eth0 (up) and its bridge port (down).
 set_rate() {
   for i in $(seq 0 $((nhosts - 1))); do
-    tc -n "${hosts[$i]}" qdisc del dev eth0 root 2>/dev/null || true
-    tc -n "$hub" qdisc del dev "p$i" root 2>/dev/null || true
-    if [ "$1" != unlimited ]; then
-      tc -n "${hosts[$i]}" qdisc add dev eth0 root tbf rate "$1" burst "$burst" latency "$latency"
-      tc -n "$hub" qdisc add dev "p$i" root tbf rate "$1" burst "$burst" latency "$latency"
-    fi
+    bench_tbf "${hosts[$i]}" eth0 "$1" "$burst" "$latency"
+    bench_tbf "$hub" "p$i" "$1" "$burst" "$latency"
   done
-}
-
-wait_port() { # LOG PID -> the port the server said it listens on
-  local port=
-  for _ in $(seq 1 1200); do
-    port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$1" | head -n 1)
-    [ -n "$port" ] && break
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$port"
 }
 
 # run_one CASE K: hosts 0..K-1 the shards, hosts K.. the workers; sets sps, up, down.
@@ -133,7 +113,7 @@ run_one() {
   local server=$!
   pids+=("$server")
   local port
-  port=$(wait_port "$out/$name.server.log" "$server")
+  port=$(bench_wait_port "$out/$name.server.log" "$server")
   if [ -z "$port" ]; then
     echo "shards_bench: the leader of $name did not start:" >&2
     cat "$out/$name.server.log" >&2
@@ -150,16 +130,8 @@ run_one() {
       --placement=os >"$out/$name.worker$w.log" 2>&1 &
     pids+=("$!")
   done
-  local deadline=$((SECONDS + run_limit)) status=0
-  while kill -0 "$server" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-  kill -TERM "$server" 2>/dev/null || true
-  wait "$server" || status=$?
-  deadline=$((SECONDS + 30))
-  for pid in "${pids[@]:1}"; do
-    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  local status=0
+  bench_end_run shards_bench "$run_limit" "$server" "${pids[@]:1}" || status=$?
   pids=()
   if [ "$status" -ne 0 ] || ! grep -q '"completed": true' "$out/$name.json" 2>/dev/null; then
     echo "shards_bench: $name did not complete (leader status $status), see $out" >&2

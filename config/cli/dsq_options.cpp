@@ -133,7 +133,7 @@ dsq_options::dsq_options() {
   define(r.servers, {"servers", 0, "K", "", g::run, local_only | server_only | launch_only,
                      "parameter-server shards: the model's coordinates split into K key ranges, "
                      "one per shard (dsq server: the leader, shard 0, waits for K-1 followers "
-                     "started with --shard-index; dsq launch starts them)"});
+                     "started with --shard-index; dsq launch starts shard k on host k mod H)"});
   // -- the parameter server -------------------------------------------------------------------
   define(r.port, {"port", 0, "PORT", "", g::server, server_only,
                   "port to publish on (0 picks a free one)"});

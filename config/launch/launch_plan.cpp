@@ -19,15 +19,19 @@ launch_plan make_launch_plan(const std::vector<launch_host>& hosts, const plan_r
   if (hosts.empty()) { // everything on this machine, as `dsq server` and workers by hand
     plan.server_address = "127.0.0.1";
     for (int k = 0; k < request.servers; ++k)
-      plan.servers.push_back({launch_role::server, k, "localhost", true});
+      plan.servers.push_back({launch_role::server, k, "localhost", true, "127.0.0.1"});
     for (int i = 0; i < request.workers; ++i)
-      plan.workers.push_back({launch_role::worker, i, "localhost", true});
+      plan.workers.push_back({launch_role::worker, i, "localhost", true, "127.0.0.1"});
     return plan;
   }
   auto is_local = [](const launch_host& h) { return h.name == "localhost"; };
-  plan.server_address = hosts.front().address;
-  for (int k = 0; k < request.servers; ++k)
-    plan.servers.push_back({launch_role::server, k, hosts.front().name, is_local(hosts.front())});
+  // Shard k on host k mod H: with as many hosts as shards each shard has a host (and its link)
+  // of its own; with fewer, they take turns. The leader stays on the first host, as with K = 1.
+  for (int k = 0; k < request.servers; ++k) {
+    const auto& h = hosts[static_cast<std::size_t>(k) % hosts.size()];
+    plan.servers.push_back({launch_role::server, k, h.name, is_local(h), h.address});
+  }
+  plan.server_address = plan.servers.front().address;
   int slots = 0;
   for (const auto& h : hosts)
     slots += h.slots;
@@ -39,8 +43,14 @@ launch_plan make_launch_plan(const std::vector<launch_host>& hosts, const plan_r
   for (int i = 0; i < request.workers;)
     for (const auto& h : hosts)
       for (int s = 0; s < h.slots && i < request.workers; ++s, ++i)
-        plan.workers.push_back({launch_role::worker, i, h.name, is_local(h)});
+        plan.workers.push_back({launch_role::worker, i, h.name, is_local(h), h.address});
   return plan;
+}
+
+std::string shard_checkpoint_dir(const std::string& checkpoint, int shard) {
+  if (shard == 0)
+    return checkpoint;
+  return checkpoint + (checkpoint.ends_with('/') ? "" : "/") + "shard-" + std::to_string(shard);
 }
 
 } // namespace dsq

@@ -64,11 +64,12 @@ launch_supervisor::launch_supervisor(launch_plan plan, const launch_options& opt
                                      std::string checkpoint, restart_rule restarts, stop_rule stops)
     : plan_{std::move(plan)}, opts_{opts},
       checkpoint_{std::move(checkpoint)}, restarts_{restarts}, stops_{stops} {
-  // Sharded runs (--servers=K): only shard 0, the leader, is supervised here; it ends its
-  // followers with the run and fails the run when one is lost (actors/run/launch.cpp).
   if (plan_.servers.empty())
     throw std::invalid_argument("launch_supervisor: the plan has no server process");
-  children_[the_server];
+  // Sharded runs (--servers=K): shard 0 (the leader) is `the_server`; the followers are watched
+  // too, and the K shards restart together (on_follower_end, restart_shards).
+  for (const auto& s : plan_.servers)
+    children_[launch_child{launch_role::server, s.index}];
   for (const auto& w : plan_.workers)
     children_[launch_child{launch_role::worker, w.index}];
 }
@@ -82,6 +83,9 @@ std::vector<launch_action> launch_supervisor::listening(std::uint16_t port,
                                                         launch_clock::time_point now) {
   port_ = port;
   std::vector<launch_action> out;
+  // The followers join the leader; the workers' welcome names them.
+  for (std::size_t k = 1; k < plan_.servers.size(); ++k)
+    out.push_back(start_child({launch_role::server, static_cast<int>(k)}, now));
   for (const auto& w : plan_.workers)
     out.push_back(start_child({launch_role::worker, w.index}, now));
   return out;
@@ -128,9 +132,13 @@ std::vector<launch_action> launch_supervisor::ended(const launch_child& child,
                                                     launch_clock::time_point now) {
   std::vector<launch_action> out;
   children_.at(child).running = false;
-  if (child.role == launch_role::server)
+  // A shard's end during a restart of every shard is part of it: they all come back (tick).
+  const bool restarting = child.role == launch_role::server && shards_restart_at_;
+  if (!restarting && child == the_server)
     on_server_end(end, now, out);
-  else
+  else if (!restarting && child.role == launch_role::server)
+    on_follower_end(child, end, now, out);
+  else if (child.role == launch_role::worker)
     on_worker_end(child, end, now, out);
   auto more = tick(now);
   out.insert(out.end(), more.begin(), more.end());
@@ -139,15 +147,18 @@ std::vector<launch_action> launch_supervisor::ended(const launch_child& child,
 
 void launch_supervisor::on_server_end(const process_end& end, launch_clock::time_point now,
                                       std::vector<launch_action>& out) {
-  if (phase_ == phase::running && server_crashed(end) && server_restarts_ < opts_.restart_server) {
+  // (After a follower's loss without a restart left, the leader's failure is that loss.)
+  if (phase_ == phase::running && server_crashed(end) && !shard_failed_ &&
+      server_restarts_ < opts_.restart_server) {
     if (const auto delay = backoff(the_server, now)) {
       ++server_restarts_;
-      out.push_back(say("the server ended (" + end.description +
-                            "): restarting it from --checkpoint=" + checkpoint_ + " on port " +
-                            std::to_string(port_) +
-                            restart_note(*delay, server_restarts_, opts_.restart_server),
-                        true));
-      children_.at(the_server).restart_at = now + *delay;
+      out.push_back(
+          say("the server ended (" + end.description + "): restarting it from --checkpoint=" +
+                  checkpoint_ + " on port " + std::to_string(port_) +
+                  (plan_.servers.size() > 1 ? ", and every other shard from its own" : "") +
+                  restart_note(*delay, server_restarts_, opts_.restart_server),
+              true));
+      restart_shards(now + *delay, out);
       return;
     }
     out.push_back(say("error: the server failed " + std::to_string(restarts_.loop_limit) +
@@ -155,8 +166,11 @@ void launch_supervisor::on_server_end(const process_end& end, launch_clock::time
                           " s of its start (a crash loop): not restarting it",
                       true));
   }
+  leader_term_at_.reset();
+  // Without a shard the run failed, whether the leader noticed or was stopped by us.
+  const bool lost_shard = shard_failed_ && (end.success() || end.shell_code() == 128 + SIGTERM);
   if (signals_ == 0 || exit_code_ == 0)
-    exit_code_ = worker_failed_ ? 1 : end.shell_code();
+    exit_code_ = worker_failed_ || lost_shard ? 1 : end.shell_code();
   out.push_back(say("the server ended (" + end.description + ")", !end.success()));
   phase_ = phase::ending;
   cancel_restarts();
@@ -164,6 +178,61 @@ void launch_supervisor::on_server_end(const process_end& end, launch_clock::time
   // look for it until --reconnect-timeout: they are stopped now.
   term_at_ = now + (end.success() ? stops_.finished_grace : launch_clock::duration::zero());
   kill_at_ = *term_at_ + stops_.term_to_kill;
+}
+
+std::string launch_supervisor::shard_name(const launch_child& c) const {
+  return "shard " + std::to_string(c.index) + " of " + std::to_string(plan_.servers.size()) + " " +
+         prefix(c);
+}
+
+void launch_supervisor::on_follower_end(const launch_child& c, const process_end& end,
+                                        launch_clock::time_point now,
+                                        std::vector<launch_action>& out) {
+  const auto name = shard_name(c);
+  // A follower ends with the run (the leader's shard_end), possibly just before the leader.
+  if (phase_ != phase::running || end.success()) {
+    out.push_back(say(name + " ended (" + end.description + ")", !end.success()));
+    return;
+  }
+  if (server_crashed(end) && server_restarts_ < opts_.restart_server) {
+    if (const auto delay = backoff(the_server, now)) {
+      ++server_restarts_;
+      out.push_back(say(name + " ended (" + end.description +
+                            "): restarting every shard from its checkpoint (--checkpoint=" +
+                            checkpoint_ + "), the server on port " + std::to_string(port_) +
+                            restart_note(*delay, server_restarts_, opts_.restart_server),
+                        true));
+      restart_shards(now + *delay, out);
+      return;
+    }
+    out.push_back(say("error: the shards failed " + std::to_string(restarts_.loop_limit) +
+                          " times in a row within " + seconds(restarts_.quick) +
+                          " s of the server's start (a crash loop): not restarting them",
+                      true));
+  }
+  // The leader loses the shard's key range and fails the run; should it not end, it is
+  // stopped, and past the stop's deadline everything is killed.
+  out.push_back(say("error: " + name + " ended (" + end.description +
+                        "): the run cannot go on without its key range; the server ends it",
+                    true));
+  shard_failed_ = true;
+  leader_term_at_ = now + stops_.shard_lost_grace;
+  if (!kill_at_)
+    kill_at_ = now + stops_.stop_to_kill;
+}
+
+void launch_supervisor::restart_shards(launch_clock::time_point at,
+                                       std::vector<launch_action>& out) {
+  shards_restart_at_ = at;
+  for (const auto& [c, s] : children_)
+    if (c.role == launch_role::server && s.running)
+      out.push_back(signal_to(c, SIGKILL));
+}
+
+bool launch_supervisor::any_shard_running() const {
+  return std::any_of(children_.begin(), children_.end(), [](const auto& entry) {
+    return entry.first.role == launch_role::server && entry.second.running;
+  });
 }
 
 void launch_supervisor::on_worker_end(const launch_child& c, const process_end& end,
@@ -219,7 +288,7 @@ std::vector<launch_action> launch_supervisor::signalled(int sig, launch_clock::t
   if (phase_ == phase::running)
     phase_ = phase::stopping;
   // A server waiting for its restart never runs again: the run ends stopped.
-  if (children_.at(the_server).restart_at && exit_code_ == 0)
+  if (shards_restart_at_ && exit_code_ == 0)
     exit_code_ = 128 + sig;
   cancel_restarts();
   stop_run(sig, out);
@@ -237,10 +306,23 @@ std::vector<launch_action> launch_supervisor::tick(launch_clock::time_point now)
     if (s.restart_at && now >= *s.restart_at) {
       out.push_back(start_child(c, now));
     }
+  // Every shard again, with --resume, once the last of them has ended: the leader first.
+  if (shards_restart_at_ && now >= *shards_restart_at_ && !any_shard_running()) {
+    shards_restart_at_.reset();
+    for (const auto& p : plan_.servers)
+      out.push_back(start_child({launch_role::server, p.index}, now));
+  }
+  if (leader_term_at_ && now >= *leader_term_at_) {
+    leader_term_at_.reset();
+    if (children_.at(the_server).running) {
+      out.push_back(say("stopping the server (it runs on without a shard)", true));
+      out.push_back(signal_to(the_server, SIGTERM));
+    }
+  }
   if (term_at_ && now >= *term_at_) {
     term_at_.reset();
     for (const auto& [c, s] : children_)
-      if (c.role == launch_role::worker && s.running) {
+      if (c != the_server && s.running) {
         out.push_back(say("stopping " + prefix(c) + " (the server has ended)", true));
         out.push_back(signal_to(c, SIGTERM));
       }
@@ -265,8 +347,11 @@ std::optional<launch_clock::time_point> launch_supervisor::next_deadline() const
   };
   for (const auto& entry : children_)
     consider(entry.second.restart_at);
+  if (!any_shard_running()) // else the last shard's end comes first
+    consider(shards_restart_at_);
   consider(term_at_);
   consider(kill_at_);
+  consider(leader_term_at_);
   return next;
 }
 
@@ -276,13 +361,15 @@ void launch_supervisor::stop_run(int sig, std::vector<launch_action>& out) {
     return;
   }
   for (const auto& [c, s] : children_)
-    if (c.role == launch_role::worker && s.running)
+    if (s.running)
       out.push_back(signal_to(c, sig));
 }
 
 void launch_supervisor::cancel_restarts() {
   for (auto& entry : children_)
     entry.second.restart_at.reset();
+  shards_restart_at_.reset();
+  leader_term_at_.reset();
 }
 
 void launch_supervisor::maybe_exit(std::vector<launch_action>& out) {
@@ -291,6 +378,8 @@ void launch_supervisor::maybe_exit(std::vector<launch_action>& out) {
   for (const auto& entry : children_)
     if (entry.second.running || entry.second.restart_at)
       return;
+  if (shards_restart_at_)
+    return;
   launch_action done;
   done.what = launch_action::kind::exit;
   done.code = exit_code_;

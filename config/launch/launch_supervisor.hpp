@@ -89,6 +89,9 @@ struct stop_rule {
   launch_clock::duration term_to_kill = std::chrono::seconds(10);
   /// After a stop signal or a failed worker: what still runs is killed.
   launch_clock::duration stop_to_kill = std::chrono::seconds(60);
+  /// After a follower shard's loss: the leader, which fails the run itself once it notices,
+  /// gets SIGTERM past this (a leader still waiting for that follower to join never notices).
+  launch_clock::duration shard_lost_grace = std::chrono::seconds(5);
 };
 
 /// See the top of this file. Every event returns the actions it leads to, in order.
@@ -99,7 +102,8 @@ public:
   launch_supervisor(launch_plan plan, const launch_options& opts, std::string checkpoint,
                     restart_rule restarts = {}, stop_rule stops = {});
 
-  /// The server listens on `port`: every worker is started.
+  /// The server listens on `port`: the follower shards (--servers=K) and every worker are
+  /// started.
   std::vector<launch_action> listening(std::uint16_t port, launch_clock::time_point now);
   /// `child` was started (by a start action, or the server before listening()).
   void started(const launch_child& child, launch_clock::time_point now);
@@ -143,6 +147,16 @@ private:
                      std::vector<launch_action>& out);
   void on_worker_end(const launch_child& c, const process_end& end, launch_clock::time_point now,
                      std::vector<launch_action>& out);
+  /// Follower shard `c` (--servers=K) ended: reported by its shard number; a crash restarts
+  /// every shard as a server's crash does (restart_shards), else the leader ends the run.
+  void on_follower_end(const launch_child& c, const process_end& end, launch_clock::time_point now,
+                       std::vector<launch_action>& out);
+  /// "shard 1 of 2 [server 1@host]".
+  std::string shard_name(const launch_child& c) const;
+  /// Every shard is to start again with --resume at `at` (each from its own checkpoint): the
+  /// ones still running are killed first, since a sharded run resumes from one cut of all K.
+  void restart_shards(launch_clock::time_point at, std::vector<launch_action>& out);
+  bool any_shard_running() const;
   /// Passes `sig` on to the server, or to the workers when it does not run.
   void stop_run(int sig, std::vector<launch_action>& out);
   /// Drops the restarts still waiting (the run is stopping).
@@ -163,8 +177,12 @@ private:
   int signals_ = 0;
   int exit_code_ = 0;
   bool worker_failed_ = false;
+  bool shard_failed_ = false; ///< a follower died and no restart was left
+  /// When every shard starts again (restart_shards), once none runs.
+  std::optional<launch_clock::time_point> shards_restart_at_;
   bool over_ = false;
   std::optional<launch_clock::time_point> term_at_, kill_at_;
+  std::optional<launch_clock::time_point> leader_term_at_; ///< stop_rule::shard_lost_grace
 };
 
 } // namespace dsq

@@ -33,6 +33,9 @@ struct step_record {
   std::uint64_t total_bytes_down = 0; ///< bytes_down of this and every earlier row
   std::uint32_t pushes = 0;           ///< pushes applied by this update (sync: workers; async: 1)
   std::uint64_t staleness = 0;        ///< the largest staleness among them (0 in sync mode)
+  /// With --servers=K > 1: entry k is shard k's part of bytes_up and bytes_down (then their
+  /// sums over the shards); empty for K = 1.
+  std::vector<std::uint64_t> shard_bytes_up, shard_bytes_down;
   /// The test columns hold an evaluation (possibly nan); set by run_log::set_evaluation.
   bool evaluated = false;
 };

@@ -55,5 +55,7 @@ using shard_report_atom = caf::atom_constant<caf::atom("shardrep")>;
 using slice_save_atom = caf::atom_constant<caf::atom("slicesave")>;
 /// Follower -> leader: slice_saved.
 using slice_saved_atom = caf::atom_constant<caf::atom("slicesaved")>;
+/// Follower -> leader: slice_traffic (protocol 10).
+using traffic_atom = caf::atom_constant<caf::atom("traffic")>;
 
 } // namespace dsq

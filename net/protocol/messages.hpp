@@ -181,4 +181,10 @@ typename Inspector::result_type inspect(Inspector& f, slice_saved& x) {
   return f(caf::meta::type_name("slice_saved"), x.shard, x.version, x.digest, bounded(x.failure));
 }
 
+// protocol 10
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slice_traffic& x) {
+  return f(caf::meta::type_name("slice_traffic"), x.shard, x.version, x.bytes_in, x.bytes_out);
+}
+
 } // namespace dsq

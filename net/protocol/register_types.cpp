@@ -24,6 +24,7 @@ void register_message_types(caf::actor_system_config& cfg) {
       // checkpoints of a sharded run
       .add_message_type<slice_save>("dsq::slice_save")
       .add_message_type<slice_saved>("dsq::slice_saved")
+      .add_message_type<slice_traffic>("dsq::slice_traffic") // protocol 10
       .add_message_type<std::vector<float>>("std::vector<float>");
 }
 

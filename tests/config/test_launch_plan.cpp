@@ -120,7 +120,7 @@ BOOST_AUTO_TEST_CASE(more_workers_than_slots_needs_oversubscribe) {
   BOOST_TEST((hosts_of(plan) == std::vector<std::string>{"a", "b", "b", "a", "b"}));
 }
 
-BOOST_AUTO_TEST_CASE(shards_go_to_the_first_host_with_shard_0_first) {
+BOOST_AUTO_TEST_CASE(without_a_host_file_every_shard_runs_here_with_shard_0_first) {
   auto plan = make_launch_plan({}, {.workers = 2, .servers = 3});
   BOOST_REQUIRE_EQUAL(plan.servers.size(), 3u);
   for (int k = 0; k < 3; ++k) {
@@ -133,6 +133,47 @@ BOOST_AUTO_TEST_CASE(shards_go_to_the_first_host_with_shard_0_first) {
                make_launch_plan({}, {.workers = 2, .servers = 0});
              }).find("--servers=0") == 0u);
   BOOST_TEST(error_of([] { make_launch_plan({}, {.workers = 0}); }).find("--workers=0") == 0u);
+}
+
+/// The hosts the plan's shards run on, in shard order.
+std::vector<std::string> shard_hosts(const launch_plan& plan) {
+  std::vector<std::string> out;
+  for (const auto& p : plan.servers)
+    out.push_back(p.host);
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(shard_k_runs_on_host_k_mod_h_reached_at_its_address) {
+  auto hosts = parse_host_file(
+      "a slots=1 address=10.0.0.1\nb slots=2 address=10.0.0.2\nlocalhost slots=1\n", "h");
+  auto plan = make_launch_plan(hosts, {.workers = 4, .servers = 3});
+  BOOST_TEST((shard_hosts(plan) == std::vector<std::string>{"a", "b", "localhost"}));
+  BOOST_TEST(plan.servers[1].address == "10.0.0.2");
+  BOOST_TEST(!plan.servers[1].local);
+  BOOST_TEST(plan.servers[2].address == "127.0.0.1");
+  BOOST_TEST(plan.servers[2].local);
+  BOOST_TEST(plan.servers[1].prefix() == "[server 1@b]");
+  BOOST_TEST(plan.server_address == "10.0.0.1"); // the workers register with the leader
+  // The shards take no slot: the workers fill the slots as with one server.
+  BOOST_TEST((hosts_of(plan) == std::vector<std::string>{"a", "b", "b", "localhost"}));
+  BOOST_TEST(plan.workers[1].address == "10.0.0.2");
+}
+
+BOOST_AUTO_TEST_CASE(each_shard_resumes_from_a_directory_of_its_own) {
+  BOOST_TEST(shard_checkpoint_dir("/ck", 0) == "/ck");
+  BOOST_TEST(shard_checkpoint_dir("/ck", 2) == "/ck/shard-2");
+  BOOST_TEST(shard_checkpoint_dir("ck/", 1) == "ck/shard-1");
+}
+
+BOOST_AUTO_TEST_CASE(more_shards_than_hosts_take_the_hosts_in_turn) {
+  auto hosts = parse_host_file("a slots=2\nb slots=2\n", "h");
+  auto plan = make_launch_plan(hosts, {.workers = 2, .servers = 5});
+  BOOST_TEST((shard_hosts(plan) == std::vector<std::string>{"a", "b", "a", "b", "a"}));
+  BOOST_TEST(plan.servers[3].address == "b"); // the name, without address=
+  BOOST_TEST((hosts_of(plan) == std::vector<std::string>{"a", "a"}));
+  // One host: every shard on it, as before.
+  auto one = make_launch_plan(parse_host_file("solo slots=4\n", "h"), {.workers = 4, .servers = 3});
+  BOOST_TEST((shard_hosts(one) == std::vector<std::string>{"solo", "solo", "solo"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

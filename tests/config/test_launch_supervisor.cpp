@@ -38,17 +38,23 @@ launch_options options(std::uint64_t restart_workers, std::uint64_t restart_serv
   return o;
 }
 
-/// A supervisor of one server and `workers` workers on this machine, past its port, with every
-/// process started at the fake clock's `now`; what it says is kept in `said`.
+/// A supervisor of one server (or `servers` shards) and `workers` workers on this machine,
+/// past its port, with every process started at the fake clock's `now`; what it says is kept
+/// in `said`.
 struct fixture {
-  explicit fixture(launch_options opts, int workers = 2)
-      : sup{make_launch_plan({}, {workers, 1, false}), opts, "/tmp/ckpt"} {
+  explicit fixture(launch_options opts, int workers = 2, int servers = 1)
+      : sup{make_launch_plan({}, {workers, servers, false}), opts, "/tmp/ckpt"} {
     sup.started(server, now);
     auto starts = sup.listening(7000, now);
-    BOOST_REQUIRE_EQUAL(starts.size(), static_cast<std::size_t>(workers));
-    for (const auto& a : starts) {
+    BOOST_REQUIRE_EQUAL(starts.size(), static_cast<std::size_t>(workers + servers - 1));
+    for (std::size_t i = 0; i < starts.size(); ++i) {
+      const auto& a = starts[i];
       BOOST_REQUIRE((a.what == kind::start));
-      BOOST_REQUIRE((a.child.role == launch_role::worker));
+      // The followers first (the workers' welcome names them), then the workers.
+      BOOST_REQUIRE(
+          (a.child.role == (i + 1 < static_cast<std::size_t>(servers) ? launch_role::server
+                                                                      : launch_role::worker)));
+      BOOST_REQUIRE(!a.resume);
       sup.started(a.child, now);
     }
   }
@@ -283,3 +289,101 @@ BOOST_AUTO_TEST_CASE(a_stop_signal_goes_to_the_server_and_a_second_kills_everyth
   BOOST_TEST((a[0].what == kind::kill_all));
   BOOST_TEST(g.said_("processes still running after the stop: killing them"));
 }
+
+BOOST_AUTO_TEST_SUITE(shards)
+
+const launch_child follower{launch_role::server, 1};
+
+BOOST_AUTO_TEST_CASE(a_dead_follower_is_named_and_fails_the_run_without_restarts) {
+  fixture f{options(0, 0), 1, 2};
+  f.now += 20s;
+  BOOST_TEST(f.ended(follower, killed(9)).empty(), "the leader ends the run itself");
+  BOOST_TEST(f.said_("error: shard 1 of 2 [server 1@localhost] ended (killed by signal 9): the "
+                     "run cannot go on without its key range; the server ends it"));
+  // The leader fails the run (exit 1), the worker is stopped at once, the launch exits 1.
+  auto a = f.ended(server, exited(1));
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(is_signal(a[0], worker(0), SIGTERM));
+  a = f.ended(worker(0), exited(143));
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(is_exit(a[0], 1));
+
+  // Should the leader not end (it waits for a follower that never joined), it is stopped;
+  // past the stop's deadline, everything is killed.
+  fixture g{options(0, 0), 1, 2};
+  g.ended(follower, exited(255));
+  g.now += stop_rule{}.shard_lost_grace;
+  a = g.tick();
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(is_signal(a[0], server, SIGTERM));
+  BOOST_TEST(g.said_("stopping the server (it runs on without a shard)"));
+  g.now += stop_rule{}.stop_to_kill;
+  a = g.tick();
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST((a[0].what == kind::kill_all));
+  // And a leader stopped so (or saying it finished) does not make it a success.
+  g.ended(server, exited(143));
+  a = g.ended(worker(0), exited(0));
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(is_exit(a[0], 1));
+}
+
+BOOST_AUTO_TEST_CASE(followers_end_with_the_run_and_are_stopped_after_it) {
+  fixture f{options(0, 0), 1, 3};
+  f.now += 30s;
+  // The leader's shard_end: the followers end (0), maybe before the leader.
+  BOOST_TEST(f.ended(follower, exited(0)).empty());
+  BOOST_TEST(f.said_("shard 1 of 3 [server 1@localhost] ended (exit code 0)"));
+  BOOST_TEST(f.ended(server, exited(0)).empty());
+  BOOST_TEST(f.ended(worker(0), exited(0)).empty());
+  // Shard 2 never ended: stopped with the workers' grace, like a worker.
+  f.now += stop_rule{}.finished_grace;
+  auto a = f.tick();
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(is_signal(a[0], launch_child{launch_role::server, 2}, SIGTERM));
+  a = f.ended({launch_role::server, 2}, exited(143));
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(is_exit(a[0], 0));
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_shard_restarts_every_shard_with_resume) {
+  // A follower dies: the leader and the other follower are killed, and once none runs all
+  // three start again with --resume, the leader first.
+  fixture f{options(0, 2), 1, 3};
+  f.now += 20s;
+  auto a = f.ended(follower, killed(9));
+  BOOST_TEST(f.said_("shard 1 of 3 [server 1@localhost] ended (killed by signal 9): restarting "
+                     "every shard from its checkpoint (--checkpoint=/tmp/ckpt), the server on "
+                     "port 7000 (restart 1 of 2)"));
+  BOOST_REQUIRE_EQUAL(a.size(), 2u);
+  BOOST_TEST(is_signal(a[0], server, SIGKILL));
+  BOOST_TEST(is_signal(a[1], launch_child({launch_role::server, 2}), SIGKILL));
+  BOOST_TEST(f.ended(server, killed(9)).empty(), "not restarted alone, not counted");
+  a = f.ended({launch_role::server, 2}, killed(9));
+  BOOST_REQUIRE_EQUAL(a.size(), 3u);
+  for (int k = 0; k < 3; ++k)
+    BOOST_TEST(is_start(a[k], launch_child({launch_role::server, k}), true));
+  for (int k = 0; k < 3; ++k)
+    f.sup.started({launch_role::server, k}, f.now);
+
+  // The leader dies: the followers are killed and all come back, as for one server.
+  f.now += 20s;
+  a = f.ended(server, exited(1));
+  BOOST_TEST(f.said_("the server ended (exit code 1): restarting it from --checkpoint=/tmp/ckpt "
+                     "on port 7000, and every other shard from its own (restart 2 of 2)"));
+  BOOST_REQUIRE_EQUAL(a.size(), 2u);
+  BOOST_TEST(is_signal(a[0], follower, SIGKILL));
+  f.ended(follower, killed(9));
+  a = f.ended({launch_role::server, 2}, killed(9));
+  BOOST_REQUIRE_EQUAL(a.size(), 3u);
+  BOOST_TEST(is_start(a[0], server, true));
+  for (int k = 0; k < 3; ++k)
+    f.sup.started({launch_role::server, k}, f.now);
+
+  // No restart left: the next dead shard fails the run.
+  f.now += 20s;
+  BOOST_TEST(f.ended({launch_role::server, 2}, killed(9)).empty());
+  BOOST_TEST(f.said_("error: shard 2 of 3 [server 2@localhost] ended (killed by signal 9)"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -279,6 +279,10 @@ BOOST_AUTO_TEST_CASE(the_shard_fields_and_the_messages_between_shards_come_back_
   BOOST_TEST(
       (saved_back.shard == 2u && saved_back.version == 150u && saved_back.digest == 0x12345678u));
   BOOST_TEST(saved_back.failure == saved.failure);
+  slice_traffic t{2, std::uint64_t{1} << 40, 123456, 7890}; // protocol 10
+  auto t_back = round_trip(*sys, t);
+  BOOST_TEST((t_back.shard == 2u && t_back.version == (std::uint64_t{1} << 40) &&
+              t_back.bytes_in == 123456u && t_back.bytes_out == 7890u));
 }
 
 // A shard map or a commit announcing more entries than any run has is refused before it is read.

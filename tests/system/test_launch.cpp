@@ -3,7 +3,8 @@
 // SIGKILLed mid-run restarts it from its checkpoint and ends like the undisturbed run; a bad
 // host file, an unreachable host, a launch command that fails, a failed worker and a stopped
 // or killed launcher each end with a clear error, a non-zero exit and no process left behind
-// (read from the process table). The namespace tests need root and skip themselves otherwise.
+// (read from the process table), also with --servers=2, whose follower runs on a host of its own
+// and equals the unsharded run. The namespace tests need root and skip themselves otherwise.
 #define BOOST_TEST_MODULE dsq_system_launch
 #include <boost/test/unit_test.hpp>
 
@@ -105,6 +106,16 @@ bool ip(const std::vector<std::string>& args, const temp_dir& logs, std::string*
   }
 }
 
+/// launched_run with fp16, coordinate-wise: a run of K shards equals the unsharded one bit for
+/// bit (docs/compression.md, "Sharded operators").
+std::vector<std::string> sharded_run(std::uint64_t steps, const std::string& marker) {
+  auto run = launched_run(steps, marker);
+  for (auto& a : run)
+    if (a.rfind("--compressor=", 0) == 0)
+      a = "--compressor=fp16";
+  return run;
+}
+
 std::string namespace_prefix() {
   return "dsq-launch-" + std::to_string(::getpid());
 }
@@ -162,11 +173,16 @@ public:
   three_hosts(const three_hosts&) = delete;
   three_hosts& operator=(const three_hosts&) = delete;
 
-  /// A host file: one worker slot on each, the server on the first at its bridge address.
+  /// A host file: one worker slot on each, each at its bridge address; the server on the
+  /// first (shard k of --servers=K on the (k+1)-th).
   std::string host_file() const {
-    return "# three network namespaces on one bridge\n" + names_[0] + " slots=1 address=" + net_ +
-           "1\n" + names_[1] + "\n" + names_[2] + " slots=1\n";
+    return "# three network namespaces on one bridge\n" + names_[0] +
+           " slots=1 address=" + address(0) + "\n" + names_[1] + " address=" + address(1) + "\n" +
+           names_[2] + " slots=1 address=" + address(2) + "\n";
   }
+  /// The namespace of host `i` (from 0) and its address on the bridge.
+  const std::string& name(int i) const { return names_.at(static_cast<std::size_t>(i)); }
+  std::string address(int i) const { return net_ + std::to_string(i + 1); }
 
 private:
   void run(const std::vector<std::string>& args) {
@@ -425,6 +441,9 @@ BOOST_AUTO_TEST_CASE(bad_launches_end_with_one_clear_error) {
   };
   const std::vector<bad> cases = {
       {{"--hostfile=" + hosts}, 2, hosts + ":3: slots=zero: expected a number from 1 to 4096"},
+      {{"--hostfile=" + hosts, "--servers=2"},
+       2,
+       hosts + ":3: slots=zero: expected a number from 1 to 4096"},
       {{"--hostfile=" + c.file("none")}, 2, "--hostfile=" + c.file("none") + ": no such file"},
       {{"--servers=0"}, 2, "--servers=0: at least one parameter-server shard is needed"},
       {{"--faults.rejoin=0@5"}, 2, "dsq launch does not use --faults.rejoin=0@5"},
@@ -461,6 +480,19 @@ BOOST_AUTO_TEST_CASE(bad_launches_end_with_one_clear_error) {
   BOOST_TEST(f.err().find("dsq launch: error: the server on node-a ended before it listened "
                           "(exit code 1); it was started with: false node-a") != std::string::npos,
              f.report());
+  // --servers=2 with the follower's host behind a failing launch command (the leader and the
+  // worker here): the launch names the shard, stops the leader that waits for it, exits 1.
+  write_text(hosts, "localhost slots=1\nnode-b slots=1\n");
+  auto& k =
+      launch(c, "failing-follower",
+             concat(sharded_run(100000, marker), {"--hostfile=" + hosts, "--workers=1",
+                                                  "--servers=2", "--launch-command=false {host}"}));
+  s = k.wait_for(60s);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << k.report());
+  BOOST_TEST(s->code == 1, k.report());
+  BOOST_TEST(k.err().find("dsq launch: error: shard 1 of 2 [server 1@node-b] ended (exit code 1): "
+                          "the run cannot go on without its key range") != std::string::npos,
+             k.report());
   expect_nothing_left(marker);
 }
 
@@ -491,6 +523,22 @@ BOOST_AUTO_TEST_CASE(an_unreachable_host_ends_the_launch_with_nothing_left,
                         "] failed (exit code 255) and no restart is left") != std::string::npos;
   };
   BOOST_TEST((stopped_on(1) || stopped_on(2)), l.report());
+  expect_nothing_left(marker);
+
+  // --servers=2 whose follower's host does not exist (every worker here): the launch names the
+  // shard, stops the leader that waits for it and exits 1.
+  write_text(c.file("hosts2"), "localhost slots=3\n" + missing + " slots=1\n");
+  auto& k =
+      launch(c, "launch-k2",
+             concat(sharded_run(100000, marker), {"--hostfile=" + c.file("hosts2"), "--servers=2",
+                                                  "--launch-command=ip netns exec {host}"}));
+  s = k.wait_for(launch_timeout);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << k.report());
+  BOOST_TEST(s->code == 1, k.report());
+  BOOST_TEST(k.err().find("dsq launch: error: shard 1 of 2 [server 1@" + missing +
+                          "] ended (exit code 255): the run cannot go on without its key range") !=
+                 std::string::npos,
+             k.report());
   expect_nothing_left(marker);
 }
 
@@ -543,6 +591,92 @@ BOOST_AUTO_TEST_CASE(a_killed_server_is_restarted_from_its_checkpoint_and_the_ru
   BOOST_TEST(same_bits(final_state.server_residual, ref.server_residual));
   BOOST_TEST(c.summary_value("final_train_loss").value_or("resumed") ==
              reference.summary_value("final_train_loss").value_or("undisturbed"));
+  expect_nothing_left(marker);
+}
+
+// --servers=2 over three namespaces: the leader on the first host, the follower on the second
+// (bound to and advertising that host's address, where the third host's worker reaches it), a
+// worker on each of the first and third. The run equals the unsharded launch on this machine
+// bit for bit (fp16 is coordinate-wise). Then the follower SIGKILLed mid-run: the launch exits
+// 1 with a line naming the shard, and nothing is left in any namespace.
+BOOST_AUTO_TEST_CASE(two_shards_on_hosts_of_their_own_equal_the_run_on_one_machine,
+                     *boost::unit_test::precondition(namespaces_available)) {
+  three_hosts hosts;
+  const std::uint64_t steps = 300;
+  cluster here{"launch-k1-here"};
+  auto& r = launch(here, "launch",
+                   concat(sharded_run(steps, here.dir().path().string()),
+                          {"--metrics=" + here.metrics(), "--summary=" + here.summary()}));
+  auto rs = r.wait_for(launch_timeout);
+  BOOST_REQUIRE_MESSAGE(rs && rs->success(), r.report());
+
+  cluster c{"launch-k2-netns"};
+  const auto marker = c.dir().path().string();
+  write_text(c.file("hosts"), hosts.host_file());
+  const auto over_hosts = [&](std::uint64_t n) {
+    return concat(sharded_run(n, marker),
+                  {"--hostfile=" + c.file("hosts"), "--launch-command=ip netns exec {host}",
+                   "--insecure", "--servers=2", "--metrics=" + c.metrics(),
+                   "--summary=" + c.summary()});
+  };
+  auto& l = launch(c, "launch", over_hosts(steps));
+  auto s = l.wait_for(launch_timeout);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << l.report());
+  BOOST_TEST(s->success(), l.report());
+  const auto out = l.out();
+  BOOST_TEST(out.find("dsq launch: [server 1@" + hosts.name(1) + "] started on " + hosts.name(1)) !=
+                 std::string::npos,
+             out);
+  BOOST_TEST(out.find("[server 1@" + hosts.name(1) + "] dsq server: shard 1 of 2 listening on " +
+                      hosts.address(1) + ":") != std::string::npos,
+             out);
+  BOOST_TEST(
+      out.find("[worker 2@" + hosts.name(2) + "] dsq worker: connected") != std::string::npos, out);
+  BOOST_TEST(c.summary_value("shards").value_or("(absent)") == "2");
+  for (const char* key : {"final_train_loss", "test_loss", "test_accuracy", "steps", "completed"})
+    BOOST_TEST(c.summary_value(key).value_or("over hosts") ==
+                   here.summary_value(key).value_or("here"),
+               key);
+  BOOST_TEST(read_csv(c.metrics()).values("train_loss") ==
+                 read_csv(here.metrics()).values("train_loss"),
+             boost::test_tools::per_element());
+  // Every row carries each shard's bytes and their sums; summed over the rows, each shard's
+  // are the summary's.
+  const auto metrics = read_csv(c.metrics());
+  for (const char* direction : {"up", "down"}) {
+    const std::string total = std::string{"bytes_"} + direction;
+    std::uint64_t sum[2] = {0, 0};
+    for (std::size_t r = 0; r < metrics.rows.size(); ++r) {
+      const auto a = std::stoull(metrics.at(r, total + "_0"));
+      const auto b = std::stoull(metrics.at(r, total + "_1"));
+      BOOST_TEST(std::stoull(metrics.at(r, total)) == a + b, total << " of row " << r);
+      sum[0] += a;
+      sum[1] += b;
+    }
+    BOOST_TEST(sum[1] > 0u, "the follower moved bytes");
+    const auto summary = read_text(c.summary());
+    const auto key = "\"shard_" + total + "\": [";
+    const auto at = summary.find(key);
+    BOOST_REQUIRE(at != std::string::npos);
+    const auto list = summary.substr(at + key.size(), summary.find(']', at) - at - key.size());
+    BOOST_TEST(list == std::to_string(sum[0]) + ", " + std::to_string(sum[1]), total);
+  }
+  expect_nothing_left(marker);
+
+  // The follower killed mid-run.
+  std::filesystem::remove(c.metrics());
+  auto& k = launch(c, "killed", over_hosts(1000000));
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(20, 60s) || csv_rows(c.metrics()) >= 20, k.report());
+  const auto follower = started_pid(k.out(), "[server 1@" + hosts.name(1) + "]");
+  BOOST_REQUIRE_MESSAGE(follower > 0, k.out());
+  ::kill(follower, SIGKILL);
+  s = k.wait_for(launch_timeout);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << k.report());
+  BOOST_TEST(s->exited, k.report());
+  BOOST_TEST(s->code == 1, k.report());
+  BOOST_TEST(k.err().find("shard 1 of 2 [server 1@" + hosts.name(1) +
+                          "] ended (killed by signal 9") != std::string::npos,
+             k.report());
   expect_nothing_left(marker);
 }
 

@@ -368,3 +368,64 @@ BOOST_AUTO_TEST_CASE(a_run_that_did_not_diverge_writes_null_for_the_step) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// --servers=K > 1 (protocol 10): a row waits for every shard's bytes; its bytes_up and
+// bytes_down are their sums, with one column per shard and direction after the others; a shard
+// whose bytes never came (a lost follower) leaves its cells and the sums empty. K = 1 writes
+// the unsharded header.
+BOOST_AUTO_TEST_CASE(a_sharded_row_waits_for_every_shard_and_carries_their_bytes) {
+  BOOST_TEST(metrics_header(1) == "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,"
+                                  "bytes_down,workers,lr,pushes,staleness\n");
+  BOOST_TEST(metrics_header(2) == "step,wall_s,train_loss,test_loss,test_accuracy,bytes_up,"
+                                  "bytes_down,workers,lr,pushes,staleness,bytes_up_0,bytes_up_1,"
+                                  "bytes_down_0,bytes_down_1\n");
+  temp_directory dir{"run-log"};
+  const auto file = dir.path() / "m.csv";
+  {
+    run_log log{file.string(), 2};
+    log.keep(row_memory::all);
+    step_record initial;
+    log.record(initial, false);
+    auto one = trained_row(1);
+    one.bytes_up = 100;
+    one.bytes_down = 40;
+    log.record(one, false);
+    auto two = trained_row(2);
+    two.bytes_up = 10;
+    two.bytes_down = 4;
+    log.record(two, false);
+    log.hand_over(); // every row that may be written goes to the file now
+    BOOST_TEST(read_lines(file).size() == 2u, "row 0 (no pushes) waits for nothing, row 1 waits");
+    log.set_shard_bytes(0, 1, 5, 5); // row 0 is written: ignored
+    log.set_shard_bytes(1, 1, 200, 80);
+    log.set_shard_bytes(1, 1, 999, 999); // given before: ignored
+    log.set_shard_bytes(1, 2, 999, 999); // no such shard: ignored
+    log.hand_over();
+    BOOST_TEST(read_lines(file).size() == 3u, "row 1 is complete");
+    const auto rows = log.rows();
+    BOOST_TEST(rows[1].bytes_up == 300u);
+    BOOST_TEST(rows[1].bytes_down == 120u);
+    BOOST_TEST((rows[1].shard_bytes_up == std::vector<std::uint64_t>{100, 200}));
+    BOOST_TEST(rows[1].total_bytes_up == 300u);
+    BOOST_TEST(log.bytes_up() == 110u, "shard 0's, as the summary counts it");
+    BOOST_TEST(log.all_bytes_up() == 310u);
+    log.flush(true); // the end: row 2 never got shard 1's bytes
+  }
+  const auto lines = read_lines(file);
+  BOOST_REQUIRE_EQUAL(lines.size(), 4u);
+  BOOST_TEST(lines[0] + "\n" == metrics_header(2));
+  auto tail = [](const std::string& line) { // the byte columns: sums, then per shard
+    auto c = cells(line);
+    return std::vector<std::string>{c[5], c[6], c[11], c[12], c[13], c[14]};
+  };
+  BOOST_TEST((tail(lines[1]) == std::vector<std::string>{"0", "0", "0", "0", "0", "0"}));
+  BOOST_TEST((tail(lines[2]) == std::vector<std::string>{"300", "120", "100", "200", "40", "80"}));
+  BOOST_TEST((tail(lines[3]) == std::vector<std::string>{"", "", "10", "", "4", ""}));
+  // The header was written for K = 2: another K is a mistake of the program.
+  run_log other{(dir.path() / "n.csv").string()};
+  BOOST_CHECK_THROW(other.expect_shards(3), std::logic_error);
+  run_log memory{""};
+  memory.expect_shards(3); // no file yet: fine before the first row
+  memory.record(trained_row(1), false);
+  BOOST_CHECK_THROW(memory.expect_shards(2), std::logic_error);
+}

@@ -59,7 +59,8 @@ public:
     s.cfg = cfg_;
     s.setup = load_training(cfg_);
     s.verbose = false;
-    s.log = std::make_shared<run_log>("");
+    s.log = log_;
+    log_->keep(row_memory::all);
     s.shards = shards;
     s.outcome = outcome_;
     leader_ = std::make_unique<server_core>(std::move(s), now_);
@@ -120,6 +121,8 @@ public:
   }
 
   const run_outcome& outcome() const { return *outcome_; }
+  /// The leader's rows.
+  std::vector<step_record> rows() const { return log_->rows(); }
   /// Where the cores are, for a failure's message.
   std::string state() const {
     std::string out = "leader at " + std::to_string(leader_->version());
@@ -229,6 +232,8 @@ private:
       lead(leader_->shard_updated(model_update{u->version, updates_[k].at(u->version), k}, now_));
     else if (const auto* rep = std::get_if<shard_report>(&m))
       lead(leader_->shard_reported(*rep, now_));
+    else if (const auto* t = std::get_if<slice_traffic>(&m))
+      lead(leader_->shard_traffic(*t, now_));
   }
 
   void to_worker(peer_id peer, std::uint32_t shard, const worker_message& m) {
@@ -530,6 +535,7 @@ private:
   std::deque<real_worker> real_workers_;
   server_core::time_point now_ = server_core::time_point{} + 1h;
   std::shared_ptr<run_outcome> outcome_ = std::make_shared<run_outcome>();
+  std::shared_ptr<run_log> log_ = std::make_shared<run_log>("");
   std::unique_ptr<server_core> leader_;
   std::vector<key_range> ranges_;
   std::vector<std::unique_ptr<shard_core>> followers_;
@@ -618,6 +624,57 @@ BOOST_AUTO_TEST_CASE(with_worker_cores_a_sharded_sync_run_equals_the_unsharded_o
       BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0,
                  method << ", K = " << k);
       BOOST_TEST(one.outcome().summary.final_train_loss == many.outcome().summary.final_train_loss);
+    }
+  }
+}
+
+// Protocol 10: every row of a K-shard run carries each shard's bytes of its version and their
+// sums; summed over the rows, each shard's bytes are its report's (the summary's per-shard
+// fields), and a K = 1 row has no per-shard entries.
+BOOST_AUTO_TEST_CASE(every_row_carries_the_bytes_of_every_shard_and_their_sums) {
+  for (const std::string mode : {"sync", "async"}) {
+    auto cfg = cluster_run(mode, 3);
+    cfg.method = "doublesqueeze";
+    cfg.compressor = "fp16";
+    cluster one{cfg, 1, true};
+    BOOST_REQUIRE(one.run());
+    BOOST_REQUIRE(one.outcome().ok);
+    for (const auto& r : one.rows())
+      BOOST_TEST((r.shard_bytes_up.empty() && r.shard_bytes_down.empty()));
+    for (std::uint32_t k : {2u, 3u}) {
+      BOOST_TEST_CONTEXT(mode << ", K = " << k) {
+        cluster many{cfg, k, true};
+        BOOST_REQUIRE(many.run());
+        BOOST_REQUIRE(many.outcome().ok);
+        const auto& s = many.outcome().summary;
+        const auto rows = many.rows();
+        BOOST_REQUIRE_EQUAL(rows.size(), s.steps + 1); // row 0: the initial model
+        std::vector<std::uint64_t> up(k, 0), down(k, 0);
+        std::uint64_t total_up = 0, total_down = 0;
+        for (const auto& r : rows) {
+          BOOST_REQUIRE_EQUAL(r.shard_bytes_up.size(), k);
+          BOOST_REQUIRE_EQUAL(r.shard_bytes_down.size(), k);
+          std::uint64_t row_up = 0, row_down = 0;
+          for (std::uint32_t j = 0; j < k; ++j) {
+            up[j] += r.shard_bytes_up[j];
+            down[j] += r.shard_bytes_down[j];
+            row_up += r.shard_bytes_up[j];
+            row_down += r.shard_bytes_down[j];
+            if (r.step > 0) // every shard moved something at every version
+              BOOST_TEST((r.shard_bytes_up[j] > 0 && r.shard_bytes_down[j] > 0));
+          }
+          BOOST_TEST(r.bytes_up == row_up);
+          BOOST_TEST(r.bytes_down == row_down);
+          total_up += r.bytes_up;
+          total_down += r.bytes_down;
+          BOOST_TEST(r.total_bytes_up == total_up);
+          BOOST_TEST(r.total_bytes_down == total_down);
+        }
+        BOOST_TEST(up == s.shard_bytes_up, boost::test_tools::per_element());
+        BOOST_TEST(down == s.shard_bytes_down, boost::test_tools::per_element());
+        BOOST_TEST(total_up == s.bytes_up);
+        BOOST_TEST(total_down == s.bytes_down);
+      }
     }
   }
 }

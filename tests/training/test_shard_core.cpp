@@ -267,6 +267,13 @@ BOOST_AUTO_TEST_CASE(a_commit_sums_the_named_pushes_in_its_order_and_sends_the_u
   auto to_leader_updates = to_lead<slice_update_msg>(fx);
   BOOST_REQUIRE(to_leader_updates.size() == 1u);
   BOOST_TEST(to_leader_updates[0].version == 1u);
+  // Protocol 10: then what the version moved through this shard, for the leader's row.
+  auto traffic = to_lead<slice_traffic>(fx);
+  BOOST_REQUIRE(traffic.size() == 1u);
+  BOOST_TEST(traffic[0].shard == 1u);
+  BOOST_TEST(traffic[0].version == 1u);
+  BOOST_TEST(traffic[0].bytes_in == a.payload.size() + b.payload.size());
+  BOOST_TEST(traffic[0].bytes_out == 2 * updates[0].payload.size()); // to both members
   BOOST_TEST(f.core.held(0) == 0u);
   BOOST_TEST(f.core.held(1) == 0u);
 }

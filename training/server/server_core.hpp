@@ -130,6 +130,9 @@ public:
   server_effects shard_updated(const model_update& u, time_point now);
   /// A follower's report at the end (answer to shard_end).
   server_effects shard_reported(const shard_report& r, time_point now);
+  /// Protocol 10: what follower t.shard moved for version t.version, for that version's row
+  /// (rows wait for every follower's bytes).
+  server_effects shard_traffic(const slice_traffic& t, time_point now);
   /// Follower `shard`'s connection is gone (`why`): the run ends as failed, naming it (at the
   /// end, it only stops being waited for).
   server_effects shard_lost(std::uint32_t shard, const std::string& why, time_point now);

@@ -60,7 +60,7 @@ void server_core::set_up_shards() {
     engine_.restore(leader_part(*from, ranges[0]));
   if (!opts_.cfg.checkpoint.empty())
     cut_.emplace(ranges, from ? from->version : 0);
-  report_.count_one_shard_of(k);
+  report_.count_shards(k);
   checks_ = push_check(range_operator_spec(method_.uplink, d, ranges[0]),
                        static_cast<std::size_t>(ranges[0].size()), opts_.cfg.max_push_norm);
 }
@@ -205,6 +205,19 @@ server_effects server_core::shard_updated(const model_update& u, time_point now)
     return take();
   }
   emit_ready_evaluations();
+  return take();
+}
+
+// protocol 10: the followers' bytes of each version, for its row
+server_effects server_core::shard_traffic(const slice_traffic& t, time_point now) {
+  now_ = now;
+  if (!shards_ || t.shard == 0 || t.shard >= shards_->count())
+    return take();
+  try {
+    report_.shard_bytes(t.version, t.shard, t.bytes_in, t.bytes_out);
+  } catch (const std::exception& e) { // the metrics file could not be written
+    finish(e.what());
+  }
   return take();
 }
 

@@ -288,6 +288,7 @@ void shard_core::apply_commit(const round_commit& c) {
   }
   std::vector<compressed_message> cs;
   cs.reserve(c.workers.size());
+  std::uint64_t bytes_in = 0;
   for (std::size_t i = 0; i < c.workers.size(); ++i) {
     auto w = held_.find(c.workers[i]);
     auto p = w == held_.end() ? decltype(w->second.end()){} : w->second.find(c.keys[i]);
@@ -298,7 +299,7 @@ void shard_core::apply_commit(const round_commit& c) {
       return;
     }
     checks_->record(p->second.norm); // in the leader's order, as it records its own slices
-    report_.bytes_in += p->second.bytes;
+    bytes_in += p->second.bytes;
     cs.push_back(std::move(p->second.c));
   }
   // The named pushes, and every older one of their workers (pushes the leader never took).
@@ -316,7 +317,10 @@ void shard_core::apply_commit(const round_commit& c) {
     out_.push_back(send_to{peer, update_msg{version()}});
   to_lead(slice_update_msg{version()});
   report_.updates += 1;
-  report_.bytes_out += bytes * members_.size(); // as the leader counts its bytes_down
+  const std::uint64_t bytes_out = bytes * members_.size(); // as the leader counts its bytes_down
+  report_.bytes_in += bytes_in;
+  report_.bytes_out += bytes_out;
+  to_lead(slice_traffic{shard_, version(), bytes_in, bytes_out}); // protocol 10: the row's bytes
   snapshot_entries();
   std::vector<std::uint32_t> ready;
   for (const auto& [id, a] : announced_)

@@ -119,6 +119,18 @@ struct slice_saved {
   std::string failure;
 };
 
+// -- protocol 10: the bytes of every shard per version, for the metrics rows ------------------
+
+/// Follower -> leader, right after its slice update of `version`: what that version moved
+/// through shard `shard`, counted as its shard_report counts (the leader's row of `version`
+/// carries every shard's bytes and their sums).
+struct slice_traffic {
+  std::uint32_t shard = 0;
+  std::uint64_t version = 0;
+  std::uint64_t bytes_in = 0;  ///< the slice pushes the version applied
+  std::uint64_t bytes_out = 0; ///< its slice update times the workers it was sent to
+};
+
 /// Follower -> leader, at the end: what the follower moved, for the run's summary.
 struct shard_report {
   std::uint32_t shard = 0;
