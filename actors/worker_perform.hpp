@@ -4,6 +4,7 @@
 // (training/worker/worker_effects.hpp): one `perform` per effect, each a CAF message, timer or
 // exit; and the actor's state they act on. Only worker.cpp includes this.
 
+#include "actors/push_payload.hpp"
 #include "actors/unexpected_messages.hpp"
 #include "actors/worker.hpp"
 #include "net/protocol/atoms.hpp"
@@ -176,8 +177,11 @@ void act(Self* self, worker_effects effects) {
   self->state.to = self->state.server;
   for (auto& effect : effects)
     std::visit([self](auto& fx) { perform(self, fx); }, effect);
-  if (!self->state.core->retransmit().unacknowledged())
-    self->state.unacked = caf::message{}; // in the server's hands: no resend needs it
+  if (!self->state.core->retransmit().unacknowledged() && !self->state.unacked.empty()) {
+    // In the server's hands: no resend needs it, and its payload's memory serves the next push.
+    self->state.core->recycle_payload(take_push_payload(self->state.unacked));
+    self->state.unacked = caf::message{};
+  }
 }
 
 } // namespace dsq::worker_detail
