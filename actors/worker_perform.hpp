@@ -4,11 +4,11 @@
 // (training/worker/worker_effects.hpp): one `perform` per effect, each a CAF message, timer or
 // exit; and the actor's state they act on. Only worker.cpp includes this.
 
-#include "actors/push_payload.hpp"
 #include "actors/unexpected_messages.hpp"
 #include "actors/worker.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
+#include "net/protocol/push_payload.hpp"
 #include "training/shard/worker_shards.hpp"
 #include "training/worker/worker_core.hpp"
 

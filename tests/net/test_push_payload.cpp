@@ -1,10 +1,10 @@
-// take_push_payload (actors/push_payload.hpp): a sent push's payload comes back to the worker
+// take_push_payload (net/protocol/push_payload.hpp): a sent push's payload comes back to the worker
 // without a copy when the worker's handle is the message's only holder, and is left alone
 // otherwise.
 #define BOOST_TEST_MODULE push_payload
 #include <boost/test/unit_test.hpp>
 
-#include "actors/push_payload.hpp"
+#include "net/protocol/push_payload.hpp"
 
 #include <caf/all.hpp>
 
