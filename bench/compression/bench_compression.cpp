@@ -212,23 +212,23 @@ void run(std::size_t d) {
   std::vector<float> copy(d, 1.0f), out(d, 0.0f);
 
   const double bytes = 4.0 * double(d);
-  // memcpy is measured again after every row, and the rows are printed at the end against the
-  // best of all those measurements: one measurement that another process slowed down would
-  // otherwise inflate every ratio of the table.
-  double memcpy_seconds = 1e300;
+  // memcpy is measured before and after every row, and each row's ratios are against the better
+  // of those two: other processes slow a measurement down now and then, and a table against
+  // one slowed memcpy, or against the best of many, would be off for every row.
   const auto measure_memcpy = [&] {
-    memcpy_seconds = std::min(memcpy_seconds, best_seconds([&] {
-                                std::memcpy(copy.data(), v.data(), static_cast<std::size_t>(bytes));
-                                keep(static_cast<std::size_t>(copy[d / 2] != 0));
-                              }));
+    return best_seconds([&] {
+      std::memcpy(copy.data(), v.data(), static_cast<std::size_t>(bytes));
+      keep(static_cast<std::size_t>(copy[d / 2] != 0));
+    });
   };
-  measure_memcpy();
+  double memcpy_before = measure_memcpy();
   struct row {
     std::string spec;
     simd_level level;
     timings t;
     double wire_bytes;
     bool same;
+    double memcpy_seconds;
   };
   std::vector<row> rows;
   const simd_level chosen = dsq::active_simd_level();
@@ -253,27 +253,35 @@ void run(std::size_t d) {
       const bool same =
           wire == reference_bytes && std::memcmp(out.data(), reference_values.data(), 4 * d) == 0;
       mismatch = mismatch || !same;
-      rows.push_back({spec, level, measure(spec, *op, v, out), double(wire.size()), same});
-      measure_memcpy();
+      const timings t = measure(spec, *op, v, out);
+      const double memcpy_after = measure_memcpy();
+      rows.push_back(
+          {spec, level, t, double(wire.size()), same, std::min(memcpy_before, memcpy_after)});
+      memcpy_before = memcpy_after;
     }
   }
   dsq::force_simd_level(chosen);
-  fmt::print("\nd = {:.0e} ({} MB of floats); memcpy {:.2f} GB/s (best of {} measurements between "
-             "the rows); figures are x memcpy\n\n",
-             double(d), static_cast<std::size_t>(bytes / 1e6), bytes / memcpy_seconds / 1e9,
-             rows.size() + 1);
+  const auto [fastest, slowest] =
+      std::minmax_element(rows.begin(), rows.end(), [](const row& a, const row& b) {
+        return a.memcpy_seconds < b.memcpy_seconds;
+      });
+  fmt::print("\nd = {:.0e} ({} MB of floats); memcpy {:.2f} to {:.2f} GB/s (measured next to each "
+             "row); figures are x that row's memcpy\n\n",
+             double(d), static_cast<std::size_t>(bytes / 1e6),
+             bytes / slowest->memcpy_seconds / 1e9, bytes / fastest->memcpy_seconds / 1e9);
   fmt::print(
       "| operator | level | encode | push fresh | push kept | +CAF copy | CAF share | decode "
       "| wire+dec | wire bytes/coord | faults fresh / kept | same bits as v2 |\n");
   fmt::print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-  const auto ratio = [&](double seconds) { return memcpy_seconds / seconds; };
-  for (const auto& [spec, level, t, wire_bytes, same] : rows)
+  for (const auto& [spec, level, t, wire_bytes, same, memcpy_seconds] : rows) {
+    const auto ratio = [&](double seconds) { return memcpy_seconds / seconds; };
     fmt::print("| {} | {}{} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.0f}% | {:.2f} | {:.2f} | "
                "{:.4f} | {} / {} | {} |\n",
                spec, dsq::name(level), level == chosen ? " (chosen)" : "", ratio(t.encode),
                ratio(t.push_fresh), ratio(t.push_kept), ratio(t.push_caf),
                100.0 * t.serialize / t.push_caf, ratio(t.decode), ratio(t.wire_decode),
                wire_bytes / double(d), t.faults_fresh, t.faults_kept, same ? "yes" : "NO");
+  }
 }
 
 } // namespace
