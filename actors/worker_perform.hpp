@@ -8,6 +8,7 @@
 #include "actors/worker.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
+#include "net/protocol/push_payload.hpp"
 #include "training/shard/worker_shards.hpp"
 #include "training/worker/worker_core.hpp"
 
@@ -176,8 +177,11 @@ void act(Self* self, worker_effects effects) {
   self->state.to = self->state.server;
   for (auto& effect : effects)
     std::visit([self](auto& fx) { perform(self, fx); }, effect);
-  if (!self->state.core->retransmit().unacknowledged())
-    self->state.unacked = caf::message{}; // in the server's hands: no resend needs it
+  if (!self->state.core->retransmit().unacknowledged() && !self->state.unacked.empty()) {
+    // In the server's hands: no resend needs it, and its payload's memory serves the next push.
+    self->state.core->recycle_payload(take_push_payload(self->state.unacked));
+    self->state.unacked = caf::message{};
+  }
 }
 
 } // namespace dsq::worker_detail

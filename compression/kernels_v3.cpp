@@ -85,7 +85,10 @@ DSQ_V3 void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, writ
 }
 
 // The reference's 32 partial sums are the lanes of eight registers: same products, same
-// additions, same order; eight independent chains of additions instead of one.
+// additions, same order; eight independent chains of additions instead of one. Each square and
+// its addition are one fused multiply-add, which rounds once where the reference rounds twice,
+// and gives the same double: the square of a float is exact in double (24 + 24 bits of 53), so
+// the reference's multiply does not round. One instruction fewer per 4 coordinates.
 DSQ_V3 double sum_of_squares(const float* v, std::size_t n) {
   __m256d partial[8];
   for (auto& p : partial)
@@ -94,7 +97,7 @@ DSQ_V3 double sum_of_squares(const float* v, std::size_t n) {
   for (; j + norm_lane_count <= n; j += norm_lane_count)
     for (int r = 0; r < 8; ++r) {
       const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(v + j + 4 * r));
-      partial[r] = _mm256_add_pd(partial[r], _mm256_mul_pd(x, x));
+      partial[r] = _mm256_fmadd_pd(x, x, partial[r]);
     }
   alignas(32) double lanes[norm_lane_count];
   for (int r = 0; r < 8; ++r)
@@ -128,13 +131,13 @@ DSQ_V3 inline __m256i lanes_next_8(__m256i* s) {
 // as the reference's comparison does.
 DSQ_V3 inline __m256i qsgd_lane_fields_8(const float* x, __m256i draws, __m256i levels,
                                          __m256 levels_per_unit, __m128i sign_shift) {
-  const __m256 uniform =
-      _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(draws, 8)), _mm256_set1_ps(0x1p-24f));
   const __m256 value = _mm256_loadu_ps(x);
-  const __m256 t = _mm256_add_ps(
+  // The uniform's scaling and its addition are one fused multiply-add: draw >> 8 times 2^-24 is
+  // exact, so rounding once gives the reference's sum of two roundings.
+  const __m256 t = _mm256_fmadd_ps(
+      _mm256_cvtepi32_ps(_mm256_srli_epi32(draws, 8)), _mm256_set1_ps(0x1p-24f),
       _mm256_mul_ps(_mm256_and_ps(value, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))),
-                    levels_per_unit),
-      uniform);
+                    levels_per_unit));
   const __m256i level = _mm256_min_epu32(_mm256_cvttps_epi32(t), levels);
   const __m256i negative = _mm256_andnot_si256(_mm256_cmpeq_epi32(level, _mm256_setzero_si256()),
                                                _mm256_srli_epi32(_mm256_castps_si256(value), 31));
@@ -164,14 +167,15 @@ DSQ_V3 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, 
       low[w] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes.s[w]));
       high[w] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes.s[w] + 8));
     }
-    for (; j < end; j += qsgd_lane_count) {
+    // `chunk` runs along with j (2 * width bytes per 16 coordinates), a multiply fewer.
+    for (unsigned char* chunk = bytes; j < end; j += qsgd_lane_count, chunk += 2 * width) {
       for (int part = 0; part < 2; ++part) {
         const __m256i fields =
             qsgd_lane_fields_8(v + j + 8 * part, lanes_next_8(part == 0 ? low : high), levels,
                                levels_per_unit, sign_shift);
         const __m128i halves =
             _mm_packus_epi32(_mm256_castsi256_si128(fields), _mm256_extracti128_si256(fields, 1));
-        unsigned char* at = bytes + (j / 8 + part) * width;
+        unsigned char* at = chunk + part * width;
         if (width <= 8) {
           const auto packed =
               static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_packus_epi16(halves, halves)));

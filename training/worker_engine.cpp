@@ -224,12 +224,19 @@ computed_gradient worker_engine::compute() {
   const std::span<const float> g{grad_.data(), static_cast<std::size_t>(grad_.size())};
   if (ranges_.empty()) {
     uplink_.compress_into(g, rng_, push_);
-    out.payload = to_bytes(push_);
+    to_bytes(push_, spare_payload_);
+    out.payload = std::move(spare_payload_);
+    spare_payload_ = {};
     return out;
   }
   // Sharded: each range on its own, in range order, all from the one random stream.
   out.payload = compress_slices(range_passes_, ranges_, g, rng_);
   return out;
+}
+
+void worker_engine::recycle_payload(std::vector<std::uint8_t> bytes) noexcept {
+  if (bytes.capacity() > spare_payload_.capacity())
+    spare_payload_ = std::move(bytes);
 }
 
 void worker_engine::check_model_at_start(float loss) const {

@@ -3,22 +3,33 @@
 // on a shared machine. Columns (GB/s counts the float input, 4 bytes per coordinate):
 //
 //   encode      compress_into(v, rng, m), m kept across calls (what the engines do every step)
-//   +wire       the same, then to_bytes(m, bytes) into a kept byte buffer
-//   push        compress_into, then to_bytes(m) into a fresh vector: what one push costs in
-//               training/worker_engine.cpp today, where the bytes leave with the message
+//   push fresh  a worker's push as it was: compress_into, to_bytes(m) into a fresh vector, the
+//               gradient_push moved into a CAF message, the message released (acknowledged)
+//   push kept   a worker's push now: the same, the bytes written into the payload that the
+//               last released message gave back (take_push_payload, worker_engine's
+//               recycle_payload)
+//   +CAF copy   push kept, then the message's gradient_push serialised as CAF's middleman does
+//               for a remote receiver (binary_serializer into a kept buffer): encode and hand
+//               to the transport. `CAF share` is the serialisation's part of that time.
 //   decode      decompress(m, out)
 //   wire+dec    from_bytes_into(bytes, m) with m kept, then decompress (a worker's update)
-//   faults      page faults of one `push`: fresh output memory the kernel maps page by page
+//   faults      page faults of one push fresh / one push kept: fresh output memory the kernel
+//               maps page by page
 //
 // Each figure is the fastest of several repetitions, the usual defence against other
 // processes' noise. Each level's message and decoded values are checked against v2's, the
-// scalar reference, bit for bit; a difference fails the run.
+// scalar reference, bit for bit, and each timed loop's result is checked after it (the decoded
+// values against a decoding of the same message, the kept and the fresh push's bytes against
+// each other, the serialised payload read back against the bytes); a difference fails the run.
 
 #include "base/simd/machine_levels.hpp"
 #include "base/simd/simd_dispatch.hpp"
 #include "compression/compressor.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
+#include "net/protocol/atoms.hpp"
+#include "net/protocol/messages.hpp"
+#include "net/protocol/push_payload.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -28,6 +39,9 @@
 #include <string>
 #include <vector>
 
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/message.hpp>
 #include <fmt/format.h>
 
 #include <sys/resource.h>
@@ -65,18 +79,53 @@ long page_faults() {
   return usage.ru_minflt + usage.ru_majflt;
 }
 
-// Set when a level's results differ from the reference's.
+// Set when a level's results differ from the reference's, or a timed loop's from what it
+// should have computed.
 bool mismatch = false;
 
+void check(bool ok, const std::string& what) {
+  if (!ok) {
+    fmt::print(stderr, "bench_compression: {}\n", what);
+    mismatch = true;
+  }
+}
+
+bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), 4 * a.size()) == 0;
+}
+
 struct timings {
-  double encode, encode_wire, push, decode, wire_decode;
-  long faults;
+  double encode, push_fresh, push_kept, push_caf, serialize, decode, wire_decode;
+  long faults_fresh, faults_kept;
 };
 
-timings measure(const dsq::compressor& op, const std::vector<float>& v, std::vector<float>& out) {
+// One push as the worker makes it now: the bytes into `spare`, the message made and released,
+// its payload back into `spare` (the message's only holder here, as after an acknowledgement).
+void push_kept(const dsq::compressor& op, const std::vector<float>& v, dsq::rng_engine& rng,
+               dsq::compressed_message& m, std::vector<std::uint8_t>& spare) {
+  op.compress_into(v, rng, m);
+  dsq::to_bytes(m, spare);
+  dsq::gradient_push p;
+  p.payload = std::move(spare);
+  auto sent = caf::make_message(dsq::push_atom::value, std::move(p));
+  spare = dsq::take_push_payload(sent);
+}
+
+// What CAF's middleman does with a push to a remote actor: the gradient_push serialised into
+// the connection's kept write buffer.
+void serialize(dsq::gradient_push& p, std::vector<char>& buffer) {
+  buffer.clear();
+  caf::binary_serializer sink{static_cast<caf::execution_unit*>(nullptr), buffer};
+  if (auto err = sink(p))
+    throw std::runtime_error("bench_compression: serialising a push failed");
+}
+
+timings measure(const std::string& spec, const dsq::compressor& op, const std::vector<float>& v,
+                std::vector<float>& out) {
   dsq::rng_engine rng{7};
   dsq::compressed_message m;
-  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint8_t> bytes, spare;
+  std::vector<char> transport;
   op.compress_into(v, rng, m);
   dsq::to_bytes(m, bytes);
   timings t{};
@@ -84,23 +133,64 @@ timings measure(const dsq::compressor& op, const std::vector<float>& v, std::vec
     op.compress_into(v, rng, m);
     keep(m.dim);
   });
-  t.encode_wire = best_seconds([&] {
+  t.push_fresh = best_seconds([&] {
     op.compress_into(v, rng, m);
-    dsq::to_bytes(m, bytes);
-    keep(bytes.size());
+    dsq::gradient_push p;
+    p.payload = dsq::to_bytes(m);
+    auto sent = caf::make_message(dsq::push_atom::value, std::move(p));
+    keep(sent.size());
   });
-  t.push = best_seconds([&] {
+  t.push_kept = best_seconds([&] {
+    push_kept(op, v, rng, m, spare);
+    keep(spare.size());
+  });
+  dsq::gradient_push carried;
+  t.push_caf = best_seconds([&] {
+    push_kept(op, v, rng, m, spare);
+    carried.payload = std::move(spare);
+    serialize(carried, transport);
+    spare = std::move(carried.payload);
+    keep(transport.size());
+  });
+  carried.payload = spare;
+  t.serialize = best_seconds([&] {
+    serialize(carried, transport);
+    keep(transport.size());
+  });
+  {
+    // The kept push writes the bytes a fresh one writes, and the transport carries them.
+    dsq::rng_engine a = rng, b = rng;
+    dsq::compressed_message ma, mb;
+    op.compress_into(v, a, ma);
+    const auto fresh = dsq::to_bytes(ma);
+    push_kept(op, v, b, mb, spare);
+    check(fresh == spare, spec + ": a kept push's bytes differ from a fresh push's");
+    carried.payload = spare;
+    serialize(carried, transport);
+    dsq::gradient_push back;
+    caf::binary_deserializer source{static_cast<caf::execution_unit*>(nullptr), transport};
+    check(!source(back) && back.payload == spare,
+          spec + ": the serialised push does not read back as its bytes");
+  }
+  long before = page_faults();
+  {
     op.compress_into(v, rng, m);
-    keep(dsq::to_bytes(m).size());
-  });
-  const long faults_before = page_faults();
-  op.compress_into(v, rng, m);
-  keep(dsq::to_bytes(m).size());
-  t.faults = page_faults() - faults_before;
+    dsq::gradient_push p;
+    p.payload = dsq::to_bytes(m);
+    auto sent = caf::make_message(dsq::push_atom::value, std::move(p));
+    keep(sent.size());
+  }
+  t.faults_fresh = page_faults() - before;
+  before = page_faults();
+  push_kept(op, v, rng, m, spare);
+  t.faults_kept = page_faults() - before;
+  std::vector<float> expected(out.size());
+  dsq::decompress(m, expected);
   t.decode = best_seconds([&] {
     dsq::decompress(m, out);
     keep(static_cast<std::size_t>(out[out.size() / 3] != 0));
   });
+  check(same_floats(out, expected), spec + ": the timed decode's values differ");
   dsq::to_bytes(m, bytes);
   dsq::compressed_message received;
   t.wire_decode = best_seconds([&] {
@@ -108,6 +198,7 @@ timings measure(const dsq::compressor& op, const std::vector<float>& v, std::vec
     dsq::decompress(received, out);
     keep(static_cast<std::size_t>(out[out.size() / 3] != 0));
   });
+  check(same_floats(out, expected), spec + ": the timed wire+dec's values differ");
   return t;
 }
 
@@ -121,15 +212,25 @@ void run(std::size_t d) {
   std::vector<float> copy(d, 1.0f), out(d, 0.0f);
 
   const double bytes = 4.0 * double(d);
-  const double memcpy_seconds = best_seconds([&] {
-    std::memcpy(copy.data(), v.data(), static_cast<std::size_t>(bytes));
-    keep(static_cast<std::size_t>(copy[d / 2] != 0));
-  });
-  fmt::print("\nd = {:.0e} ({} MB of floats); memcpy {:.2f} GB/s; figures are x memcpy\n\n",
-             double(d), static_cast<std::size_t>(bytes / 1e6), bytes / memcpy_seconds / 1e9);
-  fmt::print("| operator | level | encode | +wire | push | decode | wire+dec | wire bytes/coord | "
-             "faults/push | same bits as v2 |\n");
-  fmt::print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+  // memcpy is measured before and after every row, and each row's ratios are against the better
+  // of those two: other processes slow a measurement down now and then, and a table against
+  // one slowed memcpy, or against the best of many, would be off for every row.
+  const auto measure_memcpy = [&] {
+    return best_seconds([&] {
+      std::memcpy(copy.data(), v.data(), static_cast<std::size_t>(bytes));
+      keep(static_cast<std::size_t>(copy[d / 2] != 0));
+    });
+  };
+  double memcpy_before = measure_memcpy();
+  struct row {
+    std::string spec;
+    simd_level level;
+    timings t;
+    double wire_bytes;
+    bool same;
+    double memcpy_seconds;
+  };
+  std::vector<row> rows;
   const simd_level chosen = dsq::active_simd_level();
   for (const std::string spec :
        {"identity", "fp16", "qsgd:s=16", "qsgd:s=255", "sign", "sign:block=4096", "topk:k=0.01",
@@ -152,15 +253,35 @@ void run(std::size_t d) {
       const bool same =
           wire == reference_bytes && std::memcmp(out.data(), reference_values.data(), 4 * d) == 0;
       mismatch = mismatch || !same;
-      const timings t = measure(*op, v, out);
-      const auto ratio = [&](double seconds) { return memcpy_seconds / seconds; };
-      fmt::print("| {} | {}{} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.4f} | {} | {} |\n",
-                 spec, dsq::name(level), level == chosen ? " (chosen)" : "", ratio(t.encode),
-                 ratio(t.encode_wire), ratio(t.push), ratio(t.decode), ratio(t.wire_decode),
-                 double(wire.size()) / double(d), t.faults, same ? "yes" : "NO");
+      const timings t = measure(spec, *op, v, out);
+      const double memcpy_after = measure_memcpy();
+      rows.push_back(
+          {spec, level, t, double(wire.size()), same, std::min(memcpy_before, memcpy_after)});
+      memcpy_before = memcpy_after;
     }
   }
   dsq::force_simd_level(chosen);
+  const auto [fastest, slowest] =
+      std::minmax_element(rows.begin(), rows.end(), [](const row& a, const row& b) {
+        return a.memcpy_seconds < b.memcpy_seconds;
+      });
+  fmt::print("\nd = {:.0e} ({} MB of floats); memcpy {:.2f} to {:.2f} GB/s (measured next to each "
+             "row); figures are x that row's memcpy\n\n",
+             double(d), static_cast<std::size_t>(bytes / 1e6),
+             bytes / slowest->memcpy_seconds / 1e9, bytes / fastest->memcpy_seconds / 1e9);
+  fmt::print(
+      "| operator | level | encode | push fresh | push kept | +CAF copy | CAF share | decode "
+      "| wire+dec | wire bytes/coord | faults fresh / kept | same bits as v2 |\n");
+  fmt::print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+  for (const auto& [spec, level, t, wire_bytes, same, memcpy_seconds] : rows) {
+    const auto ratio = [&](double seconds) { return memcpy_seconds / seconds; };
+    fmt::print("| {} | {}{} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.0f}% | {:.2f} | {:.2f} | "
+               "{:.4f} | {} / {} | {} |\n",
+               spec, dsq::name(level), level == chosen ? " (chosen)" : "", ratio(t.encode),
+               ratio(t.push_fresh), ratio(t.push_kept), ratio(t.push_caf),
+               100.0 * t.serialize / t.push_caf, ratio(t.decode), ratio(t.wire_decode),
+               wire_bytes / double(d), t.faults_fresh, t.faults_kept, same ? "yes" : "NO");
+  }
 }
 
 } // namespace
@@ -172,7 +293,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       fmt::print("usage: bench_compression [D...]\n"
-                 "Encode and decode throughput of every operator for vectors of D coordinates "
+                 "Encode, push (fresh and kept payload, CAF's serialisation) and decode "
+                 "throughput of every operator at every SIMD level for vectors of D coordinates "
                  "(default 1e6 and 1e7), next to memcpy.\n");
       return 0;
     }
@@ -203,8 +325,8 @@ int main(int argc, char** argv) {
   for (const auto d : dims)
     run(d);
   if (mismatch) {
-    fmt::print(stderr, "bench_compression: a SIMD level's results differ from v2's (see the "
-                       "tables' last column)\n");
+    fmt::print(stderr, "bench_compression: a result differs from what it should be (above, or "
+                       "the tables' last column: a SIMD level's results differ from v2's)\n");
     return 1;
   }
 }

@@ -28,7 +28,7 @@ struct kernel_table {
   /// out[j] = half_to_float(in[j]), or out[j] += scale * half_to_float(in[j]), for j < n.
   void (*fp16_decode)(const std::uint16_t* in, float* out, std::size_t n, write_mode mode);
   /// Σ v[j]² in double, in 32 partial sums (lane j mod 32) added as a tree (sum_of_lanes in
-  /// kernels_common.hpp).
+  /// kernels_common.hpp); a NaN sum is the default quiet NaN.
   double (*sum_of_squares)(const float* v, std::size_t n);
   /// Writes the n QSGD fields (level, then sign) of v into `words`, least
   /// significant bit first, every word of the stream (the unused bits of the last one zero,

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace dsq::detail {
 
@@ -114,11 +115,13 @@ void qsgd_encode_lanes(const float* v, std::size_t j, std::size_t n, const qsgd_
 inline constexpr std::size_t norm_lane_count = 32;
 
 /// The norm's 32 partial sums added as a tree: lane i with lane i + 16, then i + 8, ..., i + 1.
+/// A NaN sum is the quiet NaN 0x7ff8... whatever NaNs v held: which of two NaNs an addition
+/// keeps depends on its operands' order in the instruction, which the levels do not share.
 inline double sum_of_lanes(double* partial) noexcept {
   for (std::size_t half = norm_lane_count / 2; half >= 1; half /= 2)
     for (std::size_t i = 0; i < half; ++i)
       partial[i] += partial[i + half];
-  return partial[0];
+  return std::isnan(partial[0]) ? std::numeric_limits<double>::quiet_NaN() : partial[0];
 }
 
 /// A 64-bit mask with the low `width` bits of every `lane_bits`-bit lane set (PEXT and PDEP

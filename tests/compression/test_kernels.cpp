@@ -133,6 +133,33 @@ BOOST_AUTO_TEST_CASE(sum_of_squares_adds_in_the_reference_order_at_every_level) 
   }
 }
 
+// The levels add each square with one fused multiply-add, the reference with a multiply and an
+// add: the same double, since a float's square is exact in double. Checked where rounding
+// matters most (squares of every exponent, subnormals, sums that overflow to inf) and for NaNs
+// of different payloads and signs in one lane: the sum is then the default quiet NaN, whichever
+// NaN an addition kept.
+BOOST_AUTO_TEST_CASE(sum_of_squares_with_fused_squares_keeps_the_reference_bits) {
+  auto v = awkward_floats();
+  std::vector<float> finite;
+  for (const float x : v)
+    if (std::isfinite(x))
+      finite.push_back(x);
+  std::vector<float> nans(1000, 1.5f);
+  for (std::size_t j = 3; j < nans.size(); j += 32 * 5)
+    nans[j] = from_bits(0x7fc00000u | static_cast<std::uint32_t>(j)); // lane 3, payload j
+  nans[35] = from_bits(0xffc00001u);                                  // a negative one in lane 3
+  nans[36] = std::numeric_limits<float>::infinity();
+  BOOST_TEST(std::bit_cast<std::uint64_t>(reference.sum_of_squares(nans.data(), nans.size())) ==
+             0x7ff8000000000000u);
+  for (const auto* input : {&v, &finite, &nans}) {
+    const double expected = reference.sum_of_squares(input->data(), input->size());
+    for (const simd_level level : levels_to_check())
+      BOOST_TEST(std::bit_cast<std::uint64_t>(kernels_at(level).sum_of_squares(
+                     input->data(), input->size())) == std::bit_cast<std::uint64_t>(expected),
+                 name(level) << " n = " << input->size());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(qsgd_encode_gives_the_reference_stream_and_draws_at_every_level) {
   // Every field width from 2 to 17 bits, and lengths around the kernels' groups of 8 and 64.
   for (const std::uint32_t levels : {1u, 2u, 4u, 9u, 16u, 31u, 127u, 128u, 255u, 511u, 1023u, 2047u,

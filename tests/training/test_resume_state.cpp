@@ -128,6 +128,34 @@ void check_same(const step_record& a, const step_record& b, std::size_t step) {
 
 BOOST_AUTO_TEST_SUITE(worker_engine_state)
 
+// A payload given back (worker_engine::recycle_payload) is the buffer the next push's bytes go
+// into, and those bytes are the bytes of an engine that allocates every payload afresh.
+BOOST_AUTO_TEST_CASE(a_recycled_payload_carries_the_next_push_unchanged) {
+  for (const char* c : {"identity", "sign", "qsgd:s=4", "topk:k=4"}) {
+    BOOST_TEST_CONTEXT(c) {
+      const auto cfg = config_of({"doublesqueeze", c, "contiguous", 0.9});
+      rig recycled{cfg}, fresh{cfg};
+      for (std::size_t k = 0; k < 4; ++k) {
+        const auto a = recycled.step();
+        const auto b = fresh.step();
+        check_same(a, b, k);
+        // A larger buffer than the payload needs, so that its reuse shows in its capacity.
+        std::vector<std::uint8_t> back = a.out.payload;
+        back.reserve(back.size() + 4096);
+        const auto* buffer = back.data();
+        const auto capacity = back.capacity();
+        recycled.worker.recycle_payload(std::move(back));
+        // A smaller buffer than the one held is not taken in its place.
+        recycled.worker.recycle_payload(std::vector<std::uint8_t>(1));
+        const auto next = recycled.step();
+        check_same(next, fresh.step(), k);
+        BOOST_TEST(next.out.payload.data() == buffer);
+        BOOST_TEST(next.out.payload.capacity() == capacity);
+      }
+    }
+  }
+}
+
 // The worker of the original run takes a snapshot at step s (before computing gradient s);
 // a second engine built from the model and momentum of step s and restored from the snapshot
 // produces the same bytes, losses, residuals and replicas in every later step. An engine that

@@ -531,6 +531,11 @@ gradient_push worker_core::compute() {
   return p;
 }
 
+void worker_core::recycle_payload(std::vector<std::uint8_t> bytes) noexcept {
+  if (engine_)
+    engine_->recycle_payload(std::move(bytes));
+}
+
 worker_effects worker_core::push(gradient_push p, time_point started, time_point now) {
   worker_effects out;
   if (slow_ > 1) {

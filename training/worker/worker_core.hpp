@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace dsq {
 
@@ -129,6 +130,9 @@ public:
   /// Sends `p`, computed from `started` until `now`, or (a straggler) holds it back for
   /// (FACTOR − 1) times that long, still applying updates meanwhile.
   worker_effects push(gradient_push p, time_point started, time_point now);
+  /// The payload of a push that is no longer needed (acknowledged, its message released), for
+  /// the next push's bytes (worker_engine::recycle_payload); dropped when not joined.
+  void recycle_payload(std::vector<std::uint8_t> bytes) noexcept;
 
   /// True while the worker gets the run's data from the server (welcomed, not yet joined).
   bool fetching() const { return fetch_.has_value(); }
