@@ -8,6 +8,7 @@
 #define BOOST_TEST_MODULE dsq_system_launch
 #include <boost/test/unit_test.hpp>
 
+#include "resume_support.hpp"
 #include "system_support.hpp"
 #include "training/checkpoint.hpp"
 
@@ -82,12 +83,6 @@ pid_t started_pid(const std::string& out, const std::string& prefix) {
     return -1;
   const auto pid_at = out.find(": pid ", at + head.size());
   return pid_at == std::string::npos ? -1 : std::stoi(out.substr(pid_at + 6));
-}
-
-/// Bit-for-bit equality of two parameter vectors.
-bool same_bits(const Eigen::VectorXf& a, const Eigen::VectorXf& b) {
-  return a.size() == b.size() &&
-         std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
 }
 
 /// Runs `ip args...`; true when it succeeded within 10 s (its error in `err`).
@@ -677,6 +672,59 @@ BOOST_AUTO_TEST_CASE(two_shards_on_hosts_of_their_own_equal_the_run_on_one_machi
   BOOST_TEST(k.err().find("shard 1 of 2 [server 1@" + hosts.name(1) +
                           "] ended (killed by signal 9") != std::string::npos,
              k.report());
+  expect_nothing_left(marker);
+}
+
+// --servers=2 over three namespaces with checkpoints, the follower SIGKILLed mid-run: the
+// launcher restarts both shards from their last cut (--restart-server; follower k from its own
+// DIR/shard-k) and the workers, which cannot go on without a shard (--restart-workers), take
+// their seats again; the run ends with the undisturbed sharded run's model, bit for bit.
+BOOST_AUTO_TEST_CASE(a_killed_shard_restarts_every_shard_from_the_cut_and_the_run_is_exact,
+                     *boost::unit_test::precondition(namespaces_available)) {
+  three_hosts hosts;
+  const std::uint64_t steps = 3000, every = 50;
+  auto start = [&](cluster& c) -> child_process& {
+    write_text(c.file("hosts"), hosts.host_file());
+    return launch(
+        c, "launch",
+        concat(sharded_run(steps, c.dir().path().string()),
+               {"--hostfile=" + c.file("hosts"), "--launch-command=ip netns exec {host}",
+                "--insecure", "--servers=2", "--checkpoint=" + c.file("ckpt"),
+                "--checkpoint-every=" + std::to_string(every), "--restart-server=1",
+                "--restart-workers=3", "--metrics=" + c.metrics(), "--summary=" + c.summary()}));
+  };
+  cluster reference{"launch-k2-reference"};
+  auto& r = start(reference);
+  auto rs = r.wait_for(launch_timeout);
+  BOOST_REQUIRE_MESSAGE(rs && rs->success(), r.report());
+  const auto ref = dsq::read_checkpoint(reference.file("ckpt"));
+  BOOST_REQUIRE_EQUAL(ref.version, steps);
+
+  cluster c{"launch-k2-sigkill"};
+  const auto marker = c.dir().path().string();
+  auto& l = start(c);
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(steps / 5, 60s) || csv_rows(c.metrics()) >= steps / 5,
+                        l.report());
+  const auto follower = started_pid(l.out(), "[server 1@" + hosts.name(1) + "]");
+  BOOST_REQUIRE_MESSAGE(follower > 0, l.out());
+  BOOST_REQUIRE_MESSAGE(csv_rows(c.metrics()) < steps, "the run ended before the kill");
+  ::kill(follower, SIGKILL);
+  auto s = l.wait_for(launch_timeout);
+  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << l.report());
+  BOOST_TEST(s->success(), l.report());
+  BOOST_TEST(l.err().find("shard 1 of 2 [server 1@" + hosts.name(1) +
+                          "] ended (killed by signal 9 (Killed)): restarting every shard from "
+                          "its checkpoint") != std::string::npos,
+             l.report());
+  BOOST_TEST(started_pid(l.out(), "[server 1@" + hosts.name(1) + "]") != follower);
+  BOOST_TEST(c.summary_value("completed").value_or("") == "true");
+  const auto final_state = dsq::read_checkpoint(c.file("ckpt"));
+  BOOST_TEST(final_state.version == steps);
+  BOOST_TEST(same_bits(final_state.model, ref.model),
+             "the final model equals the undisturbed run's bit for bit");
+  BOOST_TEST(same_bits(final_state.server_residual, ref.server_residual));
+  BOOST_TEST(c.summary_value("final_train_loss").value_or("resumed") ==
+             reference.summary_value("final_train_loss").value_or("undisturbed"));
   expect_nothing_left(marker);
 }
 
