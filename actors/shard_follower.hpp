@@ -10,6 +10,8 @@
 //   <- leader   (member, member_change)          a worker joins at version v, or is gone
 //   <- leader   (commit, round_commit)           make version v from the named pushes
 //   <- leader   (shardend, shard_end)            the run ends: the report, then the end
+//   <- leader   (distquery, distance_query)      Krum: this range's distances of a round
+//   -> leader   (distreply, distance_reply)      the answer (or its refusal)
 //   -> leader   (held | refused, ...)            a worker's slice push was taken (or not)
 //   -> leader   (update_atom, model_update)      each slice update (shard = k), for the
 //                                                leader's replica

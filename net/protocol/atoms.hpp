@@ -50,5 +50,10 @@ using member_atom = caf::atom_constant<caf::atom("member")>;
 using shard_end_atom = caf::atom_constant<caf::atom("shardend")>;
 /// Follower -> leader: shard_report.
 using shard_report_atom = caf::atom_constant<caf::atom("shardrep")>;
+// -- Krum with K > 1 (protocol 10) --
+/// Leader -> followers: distance_query.
+using distance_query_atom = caf::atom_constant<caf::atom("distquery")>;
+/// Follower -> leader: distance_reply.
+using distance_reply_atom = caf::atom_constant<caf::atom("distreply")>;
 
 } // namespace dsq

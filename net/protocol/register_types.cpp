@@ -21,6 +21,9 @@ void register_message_types(caf::actor_system_config& cfg) {
       .add_message_type<member_change>("dsq::member_change")
       .add_message_type<shard_end>("dsq::shard_end")
       .add_message_type<shard_report>("dsq::shard_report")
+      // Krum with K > 1 (protocol 10)
+      .add_message_type<distance_query>("dsq::distance_query")
+      .add_message_type<distance_reply>("dsq::distance_reply")
       .add_message_type<std::vector<float>>("std::vector<float>");
 }
 
