@@ -577,3 +577,33 @@ BOOST_AUTO_TEST_CASE(the_queried_pushes_outlive_a_departure_and_the_commit_takes
   BOOST_REQUIRE(stops.size() == 1u);
   BOOST_TEST(stops[0].error.find("chooses push 3 of 1") != std::string::npos);
 }
+
+// run_config's inspection leaves --aggregate out (the server's own option), so a follower of a
+// process run gets the rule from shard_setup::aggregate: here the config says mean, the set-up
+// Krum, and the commit's chosen push is taken whole (the mean would have halved it).
+BOOST_AUTO_TEST_CASE(the_rule_comes_from_the_setup_not_from_the_config_that_lacks_it) {
+  auto cfg = krum_run();
+  auto s = setup_of(cfg);
+  s.config.aggregate = "mean"; // as the config arrives over the network
+  s.aggregate = "krum:f=1";
+  shard_core core{1, 2, ""};
+  core.set_up(s, t0);
+  for (std::uint32_t id : {0u, 1u}) {
+    core.member_changed(member_change{id, 0, true}, t0);
+    core.registered(hello(10 + id, id), t0);
+  }
+  const auto dim = s.ranges[1].size();
+  auto a = ramp_push(cfg, 0, dim, 0.01f);
+  auto b = ramp_push(cfg, 1, dim, -0.5f);
+  core.pushed(10, a, t0);
+  core.pushed(11, b, t0);
+  core.distances_asked(query_of(1, {0, 1}, {0, 0}), t0);
+  auto c = commit_of(1, {0, 1}, {0, 0}, 0.5f);
+  c.chosen = {1};
+  auto updates = effects<new_update>(core.committed(c, t0));
+  BOOST_REQUIRE(updates.size() == 1u);
+  std::vector<float> got(dim), pushed_b(dim);
+  decompress(from_bytes(updates[0].payload), got);
+  decompress(from_bytes(b.payload), pushed_b);
+  BOOST_TEST(got == pushed_b, boost::test_tools::per_element());
+}
