@@ -176,6 +176,8 @@ void send_to_follower(Self* self, send_to_shard& f) {
           self->send(to, member_atom::value, m);
         else if constexpr (std::is_same_v<type, slice_save>)
           self->send(to, slice_save_atom::value, m);
+        else if constexpr (std::is_same_v<type, distance_query>) // Krum with K > 1
+          self->send(to, distance_query_atom::value, std::move(m));
         else
           self->send(to, shard_end_atom::value, std::move(m));
       },
@@ -373,6 +375,11 @@ caf::behavior server_behavior(Self* self, server_options opts) {
       [=](shard_tick_atom) {
         if (self->current_sender() == self->ctrl())
           run(self, core().shard_reports_tick(clock_type::now()));
+      },
+      // -- Krum with K > 1 (protocol 10) --
+      [=](distance_reply_atom, const distance_reply& r) {
+        if (from_follower(self, r.shard))
+          run(self, core().shard_distances(r, clock_type::now()));
       },
       [=](goodbye_atom) {
         if (self->current_sender() == self->ctrl())

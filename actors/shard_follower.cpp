@@ -96,6 +96,8 @@ void to_leader_send(follower_actor* self, leader_message& m) {
           self->send(st.leader, slice_saved_atom::value, std::move(x));
         else if constexpr (std::is_same_v<type, slice_traffic>)
           self->send(st.leader, traffic_atom::value, x);
+        else if constexpr (std::is_same_v<type, distance_reply>) // Krum with K > 1
+          self->send(st.leader, distance_reply_atom::value, std::move(x));
         else
           self->send(st.leader, shard_report_atom::value, x);
       },
@@ -194,6 +196,11 @@ caf::behavior begun_behavior(follower_actor* self, follower_options opts) {
       [=](shard_end_atom, const shard_end& e) {
         if (from_leader(self))
           run(self, core().ended(e, clock_type::now()));
+      },
+      // -- Krum with K > 1 (protocol 10) --
+      [=](distance_query_atom, const distance_query& q) {
+        if (from_leader(self))
+          run(self, core().distances_asked(q, clock_type::now()));
       },
       [=](register_atom, const worker_hello& hello) {
         if (!hello.worker || !may_register(self, hello.worker))

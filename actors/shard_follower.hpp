@@ -12,6 +12,8 @@
 //   <- leader   (shardend, shard_end)            the run ends: the report, then the end
 //   <- leader   (slicesave, slice_save)          write this shard's slice file of step v
 //   -> leader   (slicesaved, slice_saved)        written (its digest), or failed
+//   <- leader   (distquery, distance_query)      Krum: this range's distances of a round
+//   -> leader   (distreply, distance_reply)      the answer (or its refusal)
 //   -> leader   (held | refused, ...)            a worker's slice push was taken (or not)
 //   -> leader   (update_atom, model_update)      each slice update (shard = k), for the
 //                                                leader's replica

@@ -161,10 +161,12 @@ void check_shards(const run_config& cfg) {
   if (cfg.verify_replicas > 0)
     throw config_error(limit + "--verify-replicas is not available with shards yet: drop it or "
                                "run with --servers=1");
-  if (cfg.aggregate.rfind("krum", 0) == 0)
-    throw config_error(limit + "--aggregate=" + cfg.aggregate +
-                       " compares whole gradients, which no shard holds: use median or "
-                       "trimmed-mean:f=F (coordinate-wise), or --servers=1");
+  // Krum with shards (protocol 10): the followers' partial distances grow with the seats².
+  if (cfg.aggregate.rfind("krum", 0) == 0 && worker_cap(cfg) > max_sharded_krum_seats)
+    throw config_error(limit + "--aggregate=" + cfg.aggregate + " takes at most " +
+                       std::to_string(max_sharded_krum_seats) + " seats with shards, not " +
+                       std::to_string(worker_cap(cfg)) + ": set --max-workers=" +
+                       std::to_string(max_sharded_krum_seats) + " or fewer");
 }
 
 void validate(const run_config& cfg) {

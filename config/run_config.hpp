@@ -31,7 +31,8 @@ inline constexpr std::uint64_t max_servers = 64;
 
 /// The checks of --servers, --shard-index, --leader and --advertise (part of validate): K in
 /// 1..max_servers, a follower's index in 1..K−1 with its leader, and what a sharded run does
-/// not do yet (checkpoints, --verify-replicas, Krum), each refused naming the fix.
+/// not do yet (checkpoints, --verify-replicas; Krum beyond max_sharded_krum_seats seats), each
+/// refused naming the fix.
 void check_shards(const run_config& cfg);
 
 /// How many times as long worker `id` takes per gradient (--slow-worker); 1 if not listed.

@@ -19,6 +19,9 @@ inline constexpr std::uint64_t max_worker_count = 65536;
 /// and without a cap 500 fake members were all admitted (a 10 s run took 217 s, 4.47 GB of
 /// traffic). 256 is far beyond any run of one server this project measures.
 inline constexpr std::uint64_t default_worker_cap = 256;
+/// The seats (--max-workers) of a sharded run with --aggregate=krum: each follower sends the
+/// leader n(n − 1)/2 partial distances (doubles) per round of n pushes, 1 MiB at 512.
+inline constexpr std::uint64_t max_sharded_krum_seats = 512;
 /// --batch (per worker).
 inline constexpr std::uint64_t max_batch = std::uint64_t{1} << 24;
 /// --connect-timeout, in seconds (one day).

@@ -62,12 +62,12 @@ float robust_value(const aggregate_rule& rule, std::span<float> values) {
   return sorted_value(rule, values);
 }
 
-std::size_t krum_choice(std::size_t f, std::span<const float> rows, std::size_t n) {
+std::vector<double> pairwise_squared_distances(std::span<const float> rows, std::size_t n) {
   if (n == 0 || rows.size() % n != 0)
-    throw std::invalid_argument("krum_choice: rows must hold n rows");
+    throw std::invalid_argument("pairwise_squared_distances: rows must hold n rows");
   const auto d = rows.size() / n;
-  // Squared distances in double: a push of 1e30s must not turn every score into inf.
-  std::vector<double> dist(n * n, 0.0);
+  std::vector<double> out;
+  out.reserve(row_pairs(n));
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = i + 1; j < n; ++j) {
       double sum = 0;
@@ -77,8 +77,19 @@ std::size_t krum_choice(std::size_t f, std::span<const float> rows, std::size_t 
         const double x = static_cast<double>(a[k]) - static_cast<double>(b[k]);
         sum += x * x;
       }
-      dist[i * n + j] = dist[j * n + i] = sum;
+      out.push_back(sum);
     }
+  return out;
+}
+
+std::size_t krum_choice_of(std::size_t f, std::span<const double> distances, std::size_t n) {
+  if (n == 0 || distances.size() != row_pairs(n))
+    throw std::invalid_argument("krum_choice_of: the distances of n rows are n(n - 1)/2 values");
+  // The full matrix from the upper triangle (row i's distances to the others).
+  std::vector<double> dist(n * n, 0.0);
+  for (std::size_t i = 0, at = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j, ++at)
+      dist[i * n + j] = dist[j * n + i] = distances[at];
   const std::size_t neighbours = n > f + 2 ? n - f - 2 : 1;
   std::size_t best = 0;
   double best_score = 0;
@@ -100,6 +111,12 @@ std::size_t krum_choice(std::size_t f, std::span<const float> rows, std::size_t 
     }
   }
   return best;
+}
+
+std::size_t krum_choice(std::size_t f, std::span<const float> rows, std::size_t n) {
+  if (n == 0 || rows.size() % n != 0)
+    throw std::invalid_argument("krum_choice: rows must hold n rows");
+  return krum_choice_of(f, pairwise_squared_distances(rows, n), n);
 }
 
 void robust_combine(const aggregate_rule& rule, std::span<const compressed_message> pushes,

@@ -26,7 +26,25 @@ void robust_combine(const aggregate_rule& rule, std::span<const compressed_messa
 
 /// Krum's choice among the `n` rows of `rows` (n × d floats, row-major): the row whose summed
 /// squared distance to its n - F - 2 nearest other rows is smallest, the first on a tie.
+/// krum_choice_of(f, pairwise_squared_distances(rows, n), n), bit for bit.
 std::size_t krum_choice(std::size_t f, std::span<const float> rows, std::size_t n);
+
+/// The squared Euclidean distances between the `n` rows of `rows` (n × d floats, row-major):
+/// the upper triangle, pair (i, j) with i < j at index i·n − i(i+1)/2 + (j − i − 1), each summed
+/// in double over the coordinates in increasing order from 0 (a push of 1e30s must not make
+/// every distance inf). A sharded run sums these partial distances of each shard's range.
+std::vector<double> pairwise_squared_distances(std::span<const float> rows, std::size_t n);
+
+/// The number of pairs i < j of n rows: n(n − 1)/2, the length of pairwise_squared_distances.
+constexpr std::size_t row_pairs(std::size_t n) {
+  return n < 2 ? 0 : n * (n - 1) / 2;
+}
+
+/// Krum's choice from the pairwise squared distances of n rows (`distances`, laid out as
+/// pairwise_squared_distances makes them): each row's score is the sum, in increasing order,
+/// of its n - F - 2 smallest distances to other rows; the lowest score wins, the first on a
+/// tie. Throws std::invalid_argument if `distances` does not hold row_pairs(n) values or n = 0.
+std::size_t krum_choice_of(std::size_t f, std::span<const double> distances, std::size_t n);
 
 /// One coordinate: A of `values` (reordered in place). Exposed for tests.
 float robust_value(const aggregate_rule& rule, std::span<float> values);

@@ -57,5 +57,10 @@ using slice_save_atom = caf::atom_constant<caf::atom("slicesave")>;
 using slice_saved_atom = caf::atom_constant<caf::atom("slicesaved")>;
 /// Follower -> leader: slice_traffic (protocol 10).
 using traffic_atom = caf::atom_constant<caf::atom("traffic")>;
+// -- Krum with K > 1 (protocol 10) --
+/// Leader -> followers: distance_query.
+using distance_query_atom = caf::atom_constant<caf::atom("distquery")>;
+/// Follower -> leader: distance_reply.
+using distance_reply_atom = caf::atom_constant<caf::atom("distreply")>;
 
 } // namespace dsq

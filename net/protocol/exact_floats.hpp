@@ -14,6 +14,7 @@
 
 #include <caf/deserializer.hpp>
 #include <caf/error.hpp>
+#include <caf/sec.hpp>
 #include <caf/serializer.hpp>
 
 #include <bit>
@@ -106,6 +107,51 @@ typename Inspector::result_type inspect(Inspector& f, exact_floats& x) {
       return err;
     detail::to_or_from_little_endian(x.value.data(), x.value.size());
     return caf::none;
+  } else {
+    return f(x.value); // printing
+  }
+}
+
+// -- a vector of doubles (Krum's partial distances, protocol 10) --
+
+/// A reference to a vector of at most `cap` doubles, for inspect: its length, then each value's
+/// bits as a 64-bit word (CAF's byte order); a longer vector is refused before it is read.
+struct exact_doubles {
+  std::vector<double>& value;
+  std::size_t cap;
+};
+
+/// `field`, to be inspected as the bits of at most `cap` doubles.
+inline exact_doubles exact(std::vector<double>& field, std::size_t cap) {
+  return {field, cap};
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, exact_doubles& x) {
+  if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
+    auto n = x.value.size();
+    if (auto err = f.begin_sequence(n))
+      return err;
+    for (double v : x.value) {
+      auto bits = std::bit_cast<std::uint64_t>(v);
+      if (auto err = f(bits))
+        return err;
+    }
+    return f.end_sequence();
+  } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
+    std::size_t announced = 0;
+    if (auto err = f.begin_sequence(announced))
+      return err;
+    if (announced > x.cap)
+      return caf::make_error(caf::sec::invalid_argument);
+    x.value.assign(announced, 0.0);
+    for (auto& v : x.value) {
+      std::uint64_t bits = 0;
+      if (auto err = f(bits))
+        return err;
+      v = std::bit_cast<double>(bits);
+    }
+    return f.end_sequence();
   } else {
     return f(x.value); // printing
   }

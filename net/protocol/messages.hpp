@@ -4,6 +4,7 @@
 // inspection (serialization) of every message; the plain data is training/messages.hpp.
 
 #include "config/run_config.hpp"
+#include "config/run_limits.hpp"
 #include "net/protocol/bounded_bytes.hpp"
 #include "net/protocol/capped_list.hpp"
 #include "net/protocol/capped_words.hpp"
@@ -133,7 +134,8 @@ typename Inspector::result_type inspect(Inspector& f, shard_join& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_setup& x) {
   return f(caf::meta::type_name("shard_setup"), x.config, capped_list(x.ranges, max_wire_shards),
-           x.version, x.total_steps, exact(x.slice), exact(x.momentum), x.resume, x.resume_digest);
+           x.version, x.total_steps, exact(x.slice), exact(x.momentum), x.resume, x.resume_digest,
+           bounded(x.aggregate));
 }
 
 template <class Inspector>
@@ -151,7 +153,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, round_commit& x) {
   return f(caf::meta::type_name("round_commit"), x.version, exact(x.weight),
            capped_list(x.workers, max_wire_round_pushes),
-           capped_list(x.keys, max_wire_round_pushes));
+           capped_list(x.keys, max_wire_round_pushes),
+           capped_list(x.chosen, max_wire_round_pushes)); // chosen: Krum with K > 1
 }
 
 template <class Inspector>
@@ -185,6 +188,25 @@ typename Inspector::result_type inspect(Inspector& f, slice_saved& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, slice_traffic& x) {
   return f(caf::meta::type_name("slice_traffic"), x.shard, x.version, x.bytes_in, x.bytes_out);
+}
+
+// -- Krum with K > 1 (protocol 10) --
+
+/// The most distances one distance_reply may hold: those of a round of every seat.
+inline constexpr std::size_t max_wire_distances =
+    max_sharded_krum_seats * (max_sharded_krum_seats - 1) / 2;
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, distance_query& x) {
+  return f(caf::meta::type_name("distance_query"), x.version,
+           capped_list(x.workers, max_sharded_krum_seats),
+           capped_list(x.keys, max_sharded_krum_seats));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, distance_reply& x) {
+  return f(caf::meta::type_name("distance_reply"), x.shard, x.version,
+           exact(x.distances, max_wire_distances), bounded(x.refused));
 }
 
 } // namespace dsq

@@ -25,6 +25,9 @@ void register_message_types(caf::actor_system_config& cfg) {
       .add_message_type<slice_save>("dsq::slice_save")
       .add_message_type<slice_saved>("dsq::slice_saved")
       .add_message_type<slice_traffic>("dsq::slice_traffic") // protocol 10
+      // Krum with K > 1 (protocol 10)
+      .add_message_type<distance_query>("dsq::distance_query")
+      .add_message_type<distance_reply>("dsq::distance_reply")
       .add_message_type<std::vector<float>>("std::vector<float>");
 }
 

@@ -471,9 +471,10 @@ BOOST_AUTO_TEST_CASE(shard_options_are_checked_and_name_the_fix) {
            {dsq_command::local,
             {"--servers=2", "--verify-replicas=5"},
             "--verify-replicas is not available with shards yet"},
-           {dsq_command::local,
-            {"--servers=2", "--aggregate=krum:f=1", "--workers=5"},
-            "--aggregate=krum:f=1 compares whole gradients"},
+           {dsq_command::server,
+            {"--servers=2", "--aggregate=krum:f=1", "--workers=5", "--max-workers=600"},
+            "--aggregate=krum:f=1 takes at most 512 seats with shards, not 600: set "
+            "--max-workers=512"},
            {dsq_command::server,
             {"--servers=2", "--shard-index=1"},
             "--shard-index=1 starts a follower shard: give --leader=HOST:PORT"},

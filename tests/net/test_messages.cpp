@@ -227,7 +227,12 @@ BOOST_AUTO_TEST_CASE(the_shard_fields_and_the_messages_between_shards_come_back_
   s.total_steps = 100;
   s.slice = awkward_floats();
   s.momentum = awkward_floats();
+  s.config.aggregate = "median";
+  s.aggregate = "krum:f=2";
   auto s_back = round_trip(*sys, s);
+  // run_config's inspection leaves --aggregate out (the server's own); shard_setup carries it.
+  BOOST_TEST(s_back.config.aggregate == "mean");
+  BOOST_TEST(s_back.aggregate == "krum:f=2");
   BOOST_TEST(same_bits(s_back.config.lr, s.config.lr));
   BOOST_TEST(s_back.config.compressor == "sign");
   BOOST_TEST((s_back.ranges == s.ranges));
@@ -245,12 +250,13 @@ BOOST_AUTO_TEST_CASE(the_shard_fields_and_the_messages_between_shards_come_back_
   BOOST_TEST(r_back.why == r.why);
 
   for (float weight : awkward_floats()) {
-    round_commit c{12, weight, {3, 1, 2}, {40, 41, 39}};
+    round_commit c{12, weight, {3, 1, 2}, {40, 41, 39}, {2}};
     auto c_back = round_trip(*sys, c);
     BOOST_TEST(same_bits(c_back.weight, weight));
     BOOST_TEST(c_back.version == 12u);
     BOOST_TEST((c_back.workers == c.workers));
     BOOST_TEST((c_back.keys == c.keys));
+    BOOST_TEST((c_back.chosen == c.chosen));
   }
 
   member_change m{4, 17, true};
@@ -283,6 +289,42 @@ BOOST_AUTO_TEST_CASE(the_shard_fields_and_the_messages_between_shards_come_back_
   auto t_back = round_trip(*sys, t);
   BOOST_TEST((t_back.shard == 2u && t_back.version == (std::uint64_t{1} << 40) &&
               t_back.bytes_in == 123456u && t_back.bytes_out == 7890u));
+}
+
+// Krum with K > 1 (protocol 10): the distance query and its answer come back whole, the
+// distances bit for bit (infinities, NaN, subnormals and the largest double included); an
+// answer announcing more distances than the most seats allow is refused before it is read.
+BOOST_AUTO_TEST_CASE(a_distance_query_and_its_answer_come_back_whole) {
+  distance_query q{9, {0, 3, 4}, {8, 8, 7}};
+  auto q_back = round_trip(*sys, q);
+  BOOST_TEST(q_back.version == 9u);
+  BOOST_TEST((q_back.workers == q.workers));
+  BOOST_TEST((q_back.keys == q.keys));
+  distance_reply r;
+  r.shard = 2;
+  r.version = 9;
+  r.distances = {0.0,
+                 -0.0,
+                 1e-310,
+                 std::numeric_limits<double>::max(),
+                 std::numeric_limits<double>::infinity(),
+                 std::numeric_limits<double>::quiet_NaN(),
+                 0.1 + 0.2};
+  r.refused = "shard 2 refused it";
+  auto r_back = round_trip(*sys, r);
+  BOOST_TEST((r_back.shard == 2u && r_back.version == 9u && r_back.refused == r.refused));
+  BOOST_REQUIRE(r_back.distances.size() == r.distances.size());
+  for (std::size_t i = 0; i < r.distances.size(); ++i)
+    BOOST_TEST(same_bits(r_back.distances[i], r.distances[i]), "distance " << i);
+
+  distance_reply big;
+  big.distances.resize(max_wire_distances + 1, 1.0);
+  std::vector<char> bytes;
+  caf::binary_serializer sink{*sys, bytes};
+  BOOST_REQUIRE(!sink(big));
+  distance_reply back;
+  caf::binary_deserializer source{*sys, bytes};
+  BOOST_TEST(static_cast<bool>(source(back)));
 }
 
 // A shard map or a commit announcing more entries than any run has is refused before it is read.

@@ -17,6 +17,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -129,8 +130,8 @@ inline void blob_sample(std::uint64_t seed, std::uint64_t i, Eigen::Index d, int
 class blob_batches final : public dsq::batch_source {
 public:
   blob_batches(std::uint64_t data_seed, std::uint64_t n, Eigen::Index d, int k,
-               const dsq::shard_spec& shard)
-      : data_seed_(data_seed), d_(d), k_(k), batch_(shard.batch),
+               const dsq::shard_spec& shard, bool lies = false)
+      : data_seed_(data_seed), d_(d), k_(k), lies_(lies), batch_(shard.batch),
         begin_(n * shard.index / shard.count), end_(n * (shard.index + 1) / shard.count),
         tag_(mix(mix(mix(shard.seed ^ shard.generation) ^ shard.worker) ^
                  (std::uint64_t(shard.index) << 32 | shard.count))) {
@@ -144,6 +145,10 @@ public:
     for (std::size_t j = 0; j < batch_; ++j) {
       const auto i = begin_ + mix(tag_ ^ counter_++) % (end_ - begin_);
       blob_sample(data_seed_, i, d_, k_, x.col(Eigen::Index(j)), y[j]);
+      if (lies_) { // a liar's shard: features ten times as large, labels shifted by one
+        x.col(Eigen::Index(j)) *= 10.0f;
+        y[j] = (y[j] + 1) % k_;
+      }
     }
   }
 
@@ -161,6 +166,7 @@ private:
   std::uint64_t data_seed_;
   Eigen::Index d_;
   int k_;
+  bool lies_;
   std::size_t batch_;
   std::uint64_t begin_, end_, tag_;
   std::uint64_t counter_ = 0;
@@ -169,8 +175,10 @@ private:
 /// n training samples generated on demand (no train_set()), a test set of 200 in memory.
 class blobs final : public dsq::data_source {
 public:
-  blobs(std::uint64_t seed, std::uint64_t n, Eigen::Index d, int k)
-      : seed_(seed), n_(n), d_(d), k_(k) {
+  /// `liar`: the shard index whose batches lie (none: no liar).
+  blobs(std::uint64_t seed, std::uint64_t n, Eigen::Index d, int k,
+        std::optional<std::uint64_t> liar = std::nullopt)
+      : seed_(seed), n_(n), d_(d), k_(k), liar_(liar) {
     test_.num_classes = k;
     test_.features.resize(d, 200);
     test_.labels.resize(200);
@@ -181,7 +189,7 @@ public:
   int num_classes() const override { return k_; }
   std::size_t train_size() const override { return n_; }
   std::unique_ptr<dsq::batch_source> open_shard(const dsq::shard_spec& shard) const override {
-    return std::make_unique<blob_batches>(seed_, n_, d_, k_, shard);
+    return std::make_unique<blob_batches>(seed_, n_, d_, k_, shard, liar_ == shard.index);
   }
   const dsq::dataset* test_set() const override { return &test_; }
   std::string description() const override { return "blobs (generated)"; }
@@ -190,10 +198,12 @@ private:
   std::uint64_t seed_, n_;
   Eigen::Index d_;
   int k_;
+  std::optional<std::uint64_t> liar_;
   dsq::dataset test_;
 };
 
-/// Registers "lsq[:l2=X]", "lsq_nan" and "blobs[:n=N][,d=D][,classes=K]" once per process.
+/// Registers "lsq[:l2=X]", "lsq_nan" and "blobs[:n=N][,d=D][,classes=K][,liar=I]" once per
+/// process (liar: the worker with shard I trains on lying data, for the robust rules' tests).
 inline void register_plugins() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -211,7 +221,10 @@ inline void register_plugins() {
       const auto k = args.count("classes", 3);
       if (k < 2 || d == 0 || n == 0)
         throw dsq::spec_error(args.error("needs n, d >= 1 and classes >= 2"));
-      return std::make_shared<const blobs>(ctx.seed, n, Eigen::Index(d), int(k));
+      std::optional<std::uint64_t> liar;
+      if (args.has("liar"))
+        liar = args.count("liar");
+      return std::make_shared<const blobs>(ctx.seed, n, Eigen::Index(d), int(k), liar);
     });
   });
 }

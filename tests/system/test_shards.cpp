@@ -27,9 +27,10 @@ std::vector<std::string> shard_run(int steps = 60) {
           "--quiet"};
 }
 
-/// Runs `dsq local` with `args` in `c`, its metrics and summary named after `tag`.
-void run_local(cluster& c, const std::string& tag, const std::vector<std::string>& args) {
-  auto& p = c.start(tag, concat({dsq_binary(), "local", "--metrics=" + c.file(tag + ".csv"),
+/// Runs `dsq local` (of `program`) with `args` in `c`, its metrics and summary named after `tag`.
+void run_local(cluster& c, const std::string& tag, const std::vector<std::string>& args,
+               const std::string& program = dsq_binary()) {
+  auto& p = c.start(tag, concat({program, "local", "--metrics=" + c.file(tag + ".csv"),
                                  "--summary=" + c.file(tag + ".json")},
                                 args));
   auto status = p.wait_for(run_timeout);
@@ -86,6 +87,38 @@ BOOST_AUTO_TEST_CASE(async_k_2_completes_within_its_staleness_bound) {
   BOOST_TEST(std::stoi(*max_staleness) <= 2);
 }
 
+// -- Krum with K > 1 (protocol 10) --
+// Five workers, the first training on lying data (tests/support/user_plugins.hpp, blobs with
+// liar=0: features ten times as large, labels shifted): Krum on the distances summed over two
+// shards makes the very run of one server (identity is coordinate-wise), and the liar matters
+// (the mean, which takes it in, makes another run).
+BOOST_AUTO_TEST_CASE(krum_with_two_shards_equals_the_unsharded_run_under_a_liar) {
+  cluster c{"shards-krum"};
+  const std::vector<std::string> args{"--dataset=blobs:n=3000,d=20,classes=4,liar=0",
+                                      "--model=mlp:hidden=16",
+                                      "--steps=60",
+                                      "--eval-every=20",
+                                      "--workers=5",
+                                      "--quiet",
+                                      "--compressor=identity"};
+  const std::string program = DSQ_PLUGIN_BINARY;
+  run_local(c, "k1", concat(args, {"--aggregate=krum:f=1"}), program);
+  run_local(c, "k2", concat(args, {"--aggregate=krum:f=1", "--servers=2"}), program);
+  run_local(c, "k3", concat(args, {"--aggregate=krum:f=1", "--servers=3"}), program);
+  run_local(c, "mean", args, program);
+  expect_same_run(c, "k1", "k2");
+  expect_same_run(c, "k1", "k3");
+  const auto k2 = read_text(c.file("k2.json"));
+  BOOST_TEST(json_value(k2, "shards").value_or("(absent)") == "2");
+  BOOST_TEST(json_value(k2, "aggregate").value_or("(absent)") == "krum:f=1");
+  // The liar wrecks the mean (about 28% on these 4 classes); Krum leaves it out (100%).
+  const auto mean = read_text(c.file("mean.json"));
+  const auto krum_accuracy = std::stod(json_value(k2, "test_accuracy").value_or("0"));
+  const auto mean_accuracy = std::stod(json_value(mean, "test_accuracy").value_or("1"));
+  BOOST_TEST(krum_accuracy >= 0.9);
+  BOOST_TEST(mean_accuracy < krum_accuracy - 0.2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(processes)
@@ -138,6 +171,43 @@ BOOST_AUTO_TEST_CASE(over_tls_the_sharded_run_equals_the_local_run) {
   make_certs(c, certs, 2);
   expect_processes_equal_the_local_run(
       c, [&](const std::string& name) { return tls_options(certs, name); });
+}
+
+// -- Krum with K > 1 (protocol 10) --
+// The leader, one follower and five workers as processes (the program with the tests' data,
+// blobs with a liar), Krum over the distances summed across the two shards: every process ends
+// successfully and the run is the local K = 2 run's (the distance queries cross the network).
+BOOST_AUTO_TEST_CASE(krum_across_processes_equals_the_local_run) {
+  cluster c{"shards-krum-processes"};
+  const std::string program = DSQ_PLUGIN_BINARY;
+  c.use_program(program);
+  const std::vector<std::string> args{"--dataset=blobs:n=3000,d=20,classes=4,liar=0",
+                                      "--model=mlp:hidden=16",
+                                      "--steps=40",
+                                      "--eval-every=20",
+                                      "--workers=5",
+                                      "--quiet",
+                                      "--compressor=identity",
+                                      "--aggregate=krum:f=1",
+                                      "--servers=2"};
+  run_local(c, "local", args, program);
+  c.start_server(args);
+  auto& f =
+      c.start("follower", {program, "server", "--servers=2", "--shard-index=1",
+                           "--leader=" + c.address(), "--port=0", "--bind=127.0.0.1", "--quiet"});
+  BOOST_REQUIRE_MESSAGE(f.wait_for_output("listening on", 20s), f.report());
+  std::vector<child_process*> workers;
+  for (int i = 0; i < 5; ++i)
+    workers.push_back(&c.start_worker({"--quiet"}));
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "the sharded Krum run did not end in time");
+  BOOST_TEST(c.server().status()->success(), c.server().report());
+  BOOST_TEST(f.status()->success(), f.report());
+  for (auto* w : workers)
+    BOOST_TEST(w->status()->success(), w->report());
+  auto mine = read_csv(c.metrics()), theirs = read_csv(c.file("local.csv"));
+  BOOST_REQUIRE_EQUAL(mine.rows.size(), theirs.rows.size());
+  for (const char* column : {"train_loss", "test_loss", "test_accuracy"})
+    BOOST_TEST(mine.values(column) == theirs.values(column), boost::test_tools::per_element());
 }
 
 // A follower killed mid-run: the run ends non-zero with a line naming the shard, and every

@@ -4,10 +4,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "base/simd/simd_dispatch.hpp"
+#include "compression/compressor.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "model/dataset_bytes.hpp"
+#include "training/robust_aggregate.hpp"
 #include "training/server/server_core.hpp"
 
 #include <fmt/format.h>
@@ -1402,7 +1404,16 @@ BOOST_AUTO_TEST_CASE(a_sharded_run_refuses_what_it_cannot_do_yet_in_one_line) {
                         });
   cfg.verify_replicas = 0;
   cfg.aggregate = "krum:f=1";
-  BOOST_CHECK_THROW((server_core{leading::sharded_setup(cfg, 2), t0}), std::invalid_argument);
+  cfg.workers = 5;
+  cfg.max_workers = 600; // Krum with shards: at most 512 seats (partial distances grow with n²)
+  BOOST_CHECK_EXCEPTION((server_core{leading::sharded_setup(cfg, 2), t0}), std::invalid_argument,
+                        [](const std::invalid_argument& e) {
+                          return std::string{e.what()}.find(
+                                     "--aggregate=krum takes at most 512 seats, not 600") !=
+                                 std::string::npos;
+                        });
+  cfg.max_workers = 0;
+  BOOST_CHECK_NO_THROW((server_core{leading::sharded_setup(cfg, 2), t0}));
 }
 
 // A checkpoint of a sharded run is one cut: the order to every follower follows the commit of
@@ -1573,4 +1584,169 @@ BOOST_AUTO_TEST_CASE(a_follower_that_cannot_serve_a_worker_asks_the_leader_to_re
   auto second = l.core.shard_refused(slice_refused{1, 1, 0, "lacks updates", true}, t0);
   BOOST_TEST(sent<welcome_msg>(second).empty());
   BOOST_TEST(to_shards<member_change>(second).empty());
+}
+
+// -- Krum with K > 1 (protocol 10): the leader waits for the followers' distances ---------------
+
+namespace {
+
+/// A leader of 3 shards running Krum (F = 1) with five workers (peers 1..5, ids 0..4), every
+/// follower joined; identity both ways.
+struct krum_leading : leading {
+  krum_leading() : leading{krum_cfg(), 3} {
+    for (peer_id p = 3; p <= 5; ++p)
+      core.registered(hello(p), t0);
+    join_all();
+  }
+  static run_config krum_cfg() {
+    auto cfg = small_run();
+    cfg.method = "sgd";
+    cfg.aggregate = "krum:f=1";
+    cfg.workers = 5;
+    return cfg;
+  }
+  /// Every worker's step-0 push, worker i's coordinates all `values[i]`, held everywhere; the
+  /// effects of the last.
+  server_effects push_all(const std::vector<float>& values) {
+    server_effects last;
+    for (std::uint32_t id = 0; id < 5; ++id) {
+      core.pushed(1 + id, push0(id, 0, 0, values[id]), t0);
+      last = held_everywhere(id, 0);
+    }
+    return last;
+  }
+  /// Follower k's answer for version 1: `d` for every pair.
+  distance_reply reply(std::uint32_t k, std::vector<double> d) const {
+    distance_reply r;
+    r.shard = k;
+    r.version = 1;
+    r.distances = std::move(d);
+    return r;
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_krum_round_waits_for_every_followers_distances_then_commits_the_choice) {
+  krum_leading l;
+  // Worker 3 lies on range 0; the others are near each other.
+  const std::vector<float> values{0.01f, 0.02f, 0.015f, 9.0f, 0.012f};
+  auto fx = l.push_all(values);
+  // No commit and no update yet: a query to each follower, naming the round in worker order.
+  BOOST_TEST(to_shards<round_commit>(fx).empty());
+  BOOST_TEST(effects<new_update>(fx).empty());
+  auto queries = to_shards<distance_query>(fx);
+  BOOST_REQUIRE(queries.size() == 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    BOOST_TEST(queries[i].first == i + 1);
+    BOOST_TEST(queries[i].second.version == 1u);
+    BOOST_TEST(queries[i].second.workers == (std::vector<std::uint32_t>{0, 1, 2, 3, 4}),
+               boost::test_tools::per_element());
+    BOOST_TEST(queries[i].second.keys == (std::vector<std::uint64_t>{0, 0, 0, 0, 0}),
+               boost::test_tools::per_element());
+  }
+  BOOST_TEST(l.core.version() == 0u);
+  // Follower 2 answers first: still waiting. Its distances make push 1 the choice: every pair
+  // with push 1 is 0 on range 2, every other pair 100 (the leader's range 0 adds little).
+  std::vector<double> far(row_pairs(5), 100.0);
+  for (std::size_t i = 0, at = 0; i < 5; ++i)
+    for (std::size_t j = i + 1; j < 5; ++j, ++at)
+      if (i == 1 || j == 1)
+        far[at] = 0.0;
+  auto first = l.core.shard_distances(l.reply(2, far), t0);
+  BOOST_TEST(to_shards<round_commit>(first).empty());
+  BOOST_TEST(l.core.version() == 0u);
+  // Follower 1: nothing on its range; now the round is applied, Krum's choice in the commit.
+  auto second = l.core.shard_distances(l.reply(1, std::vector<double>(row_pairs(5), 0.0)), t0);
+  auto commits = to_shards<round_commit>(second);
+  BOOST_REQUIRE(commits.size() == 2u);
+  for (const auto& [k, c] : commits) {
+    BOOST_TEST(c.version == 1u);
+    BOOST_TEST(c.workers.size() == 5u); // every push is taken, one is chosen
+    BOOST_TEST(c.chosen == (std::vector<std::uint32_t>{1}), boost::test_tools::per_element());
+  }
+  BOOST_TEST(l.core.version() == 1u);
+  // The leader's own update is push 1's range-0 slice, whole.
+  auto updates = effects<new_update>(second);
+  BOOST_REQUIRE(updates.size() == 1u);
+  std::vector<float> got(l.ranges[0].size());
+  decompress(from_bytes(updates[0].payload), got);
+  BOOST_TEST(got == std::vector<float>(l.ranges[0].size(), values[1]),
+             boost::test_tools::per_element());
+  // The commit came before the update to the workers.
+  const auto commit_at = position(second, [](const server_effect& e) {
+    const auto* s = std::get_if<send_to_shard>(&e);
+    return s && std::holds_alternative<round_commit>(s->what);
+  });
+  const auto update_at = position(
+      second, [](const server_effect& e) { return std::holds_alternative<new_update>(e); });
+  BOOST_TEST(commit_at < update_at);
+  // A late answer to the round applied changes nothing.
+  BOOST_TEST(l.core.shard_distances(l.reply(1, far), t0).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_distance_query_ends_the_run_naming_the_shard_and_the_push) {
+  krum_leading l;
+  l.push_all({0.01f, 0.02f, 0.015f, 9.0f, 0.012f});
+  auto r = l.reply(2, {});
+  r.refused = "shard 2 refused the distance query of version 1: it names push 0 of worker 3, "
+              "which this shard does not hold";
+  auto fx = l.core.shard_distances(r, t0);
+  BOOST_TEST((l.core.now_in() == server_core::phase::finishing));
+  BOOST_TEST(to_shards<round_commit>(fx).empty());
+  auto ends = to_shards<shard_end>(fx);
+  BOOST_REQUIRE(ends.size() == 2u);
+  BOOST_TEST(ends[0].second.failed);
+  BOOST_TEST(ends[0].second.why ==
+             "Krum's distances for version 1: shard 2 refused the distance query of version 1: "
+             "it names push 0 of worker 3, which this shard does not hold");
+  BOOST_TEST(l.core.version() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_follower_lost_while_the_leader_waits_for_distances_ends_the_run) {
+  krum_leading l;
+  l.push_all({0.01f, 0.02f, 0.015f, 9.0f, 0.012f});
+  l.core.shard_distances(l.reply(2, std::vector<double>(row_pairs(5), 1.0)), t0);
+  auto fx = l.core.shard_lost(1, "connection closed", t0);
+  BOOST_TEST((l.core.now_in() == server_core::phase::finishing));
+  BOOST_TEST(to_shards<round_commit>(fx).empty());
+  BOOST_TEST(l.core.version() == 0u);
+  // Its answer, had it come, applies nothing.
+  BOOST_TEST(to_shards<round_commit>(
+                 l.core.shard_distances(l.reply(1, std::vector<double>(row_pairs(5))), t0))
+                 .empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_departure_while_the_leader_waits_keeps_the_round_and_its_push) {
+  krum_leading l;
+  l.push_all({0.01f, 0.02f, 0.015f, 9.0f, 0.012f});
+  // Worker 4 leaves: the followers are told (they keep its queried slice), the round stays.
+  auto gone = l.core.left(5, 4, t0);
+  auto notices = to_shards<member_change>(gone);
+  BOOST_REQUIRE(notices.size() == 2u);
+  BOOST_TEST(!notices[0].second.joined);
+  BOOST_TEST(to_shards<distance_query>(gone).empty()); // no second round meanwhile
+  l.core.shard_distances(l.reply(1, std::vector<double>(row_pairs(5), 0.0)), t0);
+  auto fx = l.core.shard_distances(l.reply(2, std::vector<double>(row_pairs(5), 0.0)), t0);
+  auto commits = to_shards<round_commit>(fx);
+  BOOST_REQUIRE(commits.size() == 2u);
+  BOOST_TEST(commits[0].second.workers.size() == 5u); // a push that came before its worker left
+  BOOST_TEST(l.core.version() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_krum_round_of_fewer_than_2f_plus_3_pushes_takes_the_median_with_no_query) {
+  krum_leading l;
+  // Two workers leave before pushing: three pushes, fewer than 2F + 3 = 5.
+  l.core.left(4, 3, t0);
+  l.core.left(5, 4, t0);
+  server_effects fx;
+  for (std::uint32_t id = 0; id < 3; ++id) {
+    l.core.pushed(1 + id, l.push0(id, 0, 0, 0.01f * static_cast<float>(id + 1)), t0);
+    fx = l.held_everywhere(id, 0);
+  }
+  BOOST_TEST(to_shards<distance_query>(fx).empty());
+  auto commits = to_shards<round_commit>(fx);
+  BOOST_REQUIRE(commits.size() == 2u);
+  BOOST_TEST(commits[0].second.chosen.empty()); // every shard takes its range's median
+  BOOST_TEST(l.core.version() == 1u);
 }

@@ -17,6 +17,7 @@
 #include "training/shard/worker_shards.hpp"
 #include "training/worker/worker_core.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -139,6 +140,12 @@ public:
   std::uint64_t follower_staleness() const { return follower_staleness_; }
   /// The commits each follower received.
   const std::map<std::uint32_t, std::uint64_t>& commits() const { return commits_; }
+  /// Krum with K > 1: the distance queries each follower received, and the workers whose
+  /// pushes the commits it received chose.
+  const std::map<std::uint32_t, std::uint64_t>& queries() const { return queries_; }
+  const std::map<std::uint32_t, std::vector<std::uint32_t>>& chosen() const { return chosen_; }
+  /// The fake worker of this id pushes a lie: far from the others on every coordinate.
+  void make_liar(std::uint32_t id) { liar_ = id; }
   std::vector<std::string> problems;
 
 private:
@@ -190,6 +197,8 @@ private:
       follow(k, f.set_up(*s, now_));
     else if (const auto* c = std::get_if<round_commit>(&m)) {
       ++commits_[k];
+      for (auto i : c->chosen)
+        chosen_[k].push_back(c->workers.at(i));
       for (std::size_t i = 0; i < c->workers.size(); ++i) {
         const auto step = pushed_steps_.at({c->workers[i], c->keys[i]});
         follower_staleness_ = std::max(follower_staleness_, c->version - 1 - step);
@@ -199,6 +208,10 @@ private:
       follow(k, f.member_changed(*j, now_));
     else if (const auto* e = std::get_if<shard_end>(&m))
       follow(k, f.ended(*e, now_));
+    else if (const auto* q = std::get_if<distance_query>(&m)) {
+      ++queries_[k];
+      follow(k, f.distances_asked(*q, now_));
+    }
   }
 
   void follow(std::uint32_t k, shard_effects fx) {
@@ -234,6 +247,11 @@ private:
       lead(leader_->shard_reported(*rep, now_));
     else if (const auto* t = std::get_if<slice_traffic>(&m))
       lead(leader_->shard_traffic(*t, now_));
+    else if (const auto* d = std::get_if<distance_reply>(&m)) {
+      if (!d->refused.empty())
+        problems.push_back(d->refused);
+      lead(leader_->shard_distances(*d, now_));
+    }
   }
 
   void to_worker(peer_id peer, std::uint32_t shard, const worker_message& m) {
@@ -329,7 +347,7 @@ private:
       std::vector<float> g(static_cast<std::size_t>(x.size()));
       for (std::size_t i = 0; i < g.size(); ++i)
         g[i] = 0.3f * x[static_cast<Eigen::Index>(i)] + 0.01f * static_cast<float>(w.id + 1) -
-               0.002f * static_cast<float>(w.version % 5);
+               0.002f * static_cast<float>(w.version % 5) + (liar_ == w.id ? 3.0f : 0.0f);
       rng_engine rng{1};
       gradient_push p;
       p.worker_id = w.id;
@@ -543,6 +561,9 @@ private:
   std::map<std::uint32_t, std::map<std::uint64_t, std::vector<std::uint8_t>>> updates_;
   std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> pushed_steps_;
   std::map<std::uint32_t, std::uint64_t> commits_;
+  std::map<std::uint32_t, std::uint64_t> queries_;
+  std::map<std::uint32_t, std::vector<std::uint32_t>> chosen_;
+  std::optional<std::uint32_t> liar_;
   std::uint64_t follower_staleness_ = 0;
   std::deque<std::function<void()>> queue_;
   std::deque<std::function<void()>> timers_; ///< fire when nothing else is in flight
@@ -727,4 +748,75 @@ BOOST_AUTO_TEST_CASE(an_async_worker_far_behind_every_ring_is_resynced_at_one_ve
   BOOST_TEST(parts.at(0) == parts.at(1));
   BOOST_TEST(*parts.at(0).begin() > 280u);
   BOOST_TEST(c.pushes_past_cut() > 0u);
+}
+
+// Krum with K > 1 (protocol 10): the leader chooses on the distances summed over the shards, so
+// a K-shard run makes the very model of the unsharded run with a coordinate-wise operator, and
+// the liar (worker 2, 3 above the others on every coordinate) is never chosen.
+BOOST_AUTO_TEST_CASE(a_sharded_krum_run_equals_the_unsharded_one_bit_for_bit_and_drops_the_liar) {
+  auto cfg = cluster_run("sync", 5);
+  cfg.aggregate = "krum:f=1";
+  cluster one{cfg, 1};
+  one.make_liar(2);
+  BOOST_REQUIRE(one.run());
+  BOOST_TEST(one.problems.empty());
+  BOOST_REQUIRE(one.outcome().ok);
+  BOOST_TEST(one.outcome().summary.steps == 12u);
+  // The liar matters: the mean takes it in, and makes another model.
+  auto mean_cfg = cfg;
+  mean_cfg.aggregate = "mean";
+  cluster mean{mean_cfg, 1};
+  mean.make_liar(2);
+  BOOST_REQUIRE(mean.run());
+  BOOST_REQUIRE(mean.outcome().ok);
+  BOOST_TEST(std::memcmp(one.outcome().model.data(), mean.outcome().model.data(),
+                         sizeof(float) * one.outcome().model.size()) != 0);
+  for (std::uint32_t k : {2u, 3u}) {
+    cluster many{cfg, k};
+    many.make_liar(2);
+    BOOST_REQUIRE(many.run());
+    for (const auto& p : many.problems)
+      BOOST_TEST_MESSAGE(p);
+    BOOST_TEST(many.problems.empty());
+    BOOST_REQUIRE(many.outcome().ok);
+    BOOST_TEST(many.outcome().summary.steps == 12u);
+    for (std::uint32_t f = 1; f < k; ++f) {
+      BOOST_TEST(many.commits().at(f) == 12u);
+      BOOST_TEST(many.queries().at(f) == 12u); // one query per round
+      const auto& chosen = many.chosen().at(f);
+      BOOST_TEST(chosen.size() == 12u);
+      BOOST_TEST(std::count(chosen.begin(), chosen.end(), 2u) == 0);
+    }
+    const auto& a = one.outcome().model;
+    const auto& b = many.outcome().model;
+    BOOST_REQUIRE(a.size() == b.size());
+    BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0, "K = " << k);
+    BOOST_TEST(one.outcome().summary.final_train_loss == many.outcome().summary.final_train_loss);
+  }
+}
+
+// The same with the workers' own cores (and multiplexers): real gradients, fp16 with error
+// feedback on both passes (coordinate-wise).
+BOOST_AUTO_TEST_CASE(with_worker_cores_a_sharded_krum_run_equals_the_unsharded_one_bit_for_bit) {
+  auto cfg = cluster_run("sync", 5);
+  cfg.aggregate = "krum:f=1";
+  cfg.method = "doublesqueeze";
+  cfg.compressor = "fp16";
+  cluster one{cfg, 1, true};
+  BOOST_REQUIRE(one.run());
+  BOOST_TEST(one.problems.empty());
+  BOOST_REQUIRE(one.outcome().ok);
+  for (std::uint32_t k : {2u, 3u}) {
+    cluster many{cfg, k, true};
+    BOOST_REQUIRE(many.run());
+    for (const auto& p : many.problems)
+      BOOST_TEST_MESSAGE(p);
+    BOOST_TEST(many.problems.empty());
+    BOOST_REQUIRE(many.outcome().ok);
+    BOOST_TEST(many.outcome().summary.steps == 12u);
+    const auto& a = one.outcome().model;
+    const auto& b = many.outcome().model;
+    BOOST_REQUIRE(a.size() == b.size());
+    BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0, "K = " << k);
+  }
 }

@@ -3,9 +3,11 @@
 #define BOOST_TEST_MODULE shard_core
 #include <boost/test/unit_test.hpp>
 
+#include "compression/compressor.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
+#include "training/robust_aggregate.hpp"
 #include "training/shard/shard_core.hpp"
 #include "training/training_setup.hpp"
 
@@ -465,4 +467,150 @@ BOOST_AUTO_TEST_CASE(an_ordered_resync_sends_the_slice_at_the_leaders_version) {
   BOOST_TEST(sent<welcome_msg>(f.core.committed(commit_of(5, {0}, {4}, 1.0f), t0)).empty());
   // A worker that is no member here (not registered) gets no part.
   BOOST_TEST(f.core.member_changed(member_change{7, 5, true, true}, t0).empty());
+}
+
+// -- Krum with K > 1 (protocol 10): the follower's partial distances ---------------------------
+
+namespace {
+
+/// Worker `id`'s slice push for shard 1 whose coordinate i is `value` + i / 1000.
+gradient_push ramp_push(const run_config& cfg, std::uint32_t id, std::size_t dim, float value) {
+  std::vector<float> g(dim);
+  for (std::size_t i = 0; i < dim; ++i)
+    g[i] = value + static_cast<float>(i) / 1000.0f;
+  rng_engine rng{1};
+  gradient_push p;
+  p.worker_id = id;
+  p.step = 0;
+  p.shard = 1;
+  p.payload = to_bytes(make_compressor(resolve_method(cfg).uplink)->compress(g, rng));
+  return p;
+}
+
+distance_query query_of(std::uint64_t v, std::vector<std::uint32_t> workers,
+                        std::vector<std::uint64_t> keys) {
+  distance_query q;
+  q.version = v;
+  q.workers = std::move(workers);
+  q.keys = std::move(keys);
+  return q;
+}
+
+run_config krum_run() {
+  auto cfg = small_run();
+  cfg.aggregate = "krum:f=1";
+  cfg.workers = 5;
+  cfg.method = "sgd"; // identity both ways: an update is the pushes' aggregate itself
+  return cfg;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_distance_query_is_answered_with_the_distances_of_this_range_in_its_order) {
+  follower f{krum_run()};
+  auto a = ramp_push(f.cfg, 0, f.dim, 0.01f);
+  auto b = ramp_push(f.cfg, 1, f.dim, -0.5f);
+  f.core.pushed(10, a, t0);
+  f.core.pushed(11, b, t0);
+  auto fx = f.core.distances_asked(query_of(1, {1, 0}, {0, 0}), t0);
+  auto replies = to_lead<distance_reply>(fx);
+  BOOST_REQUIRE(replies.size() == 1u);
+  BOOST_TEST(replies[0].shard == 1u);
+  BOOST_TEST(replies[0].version == 1u);
+  BOOST_TEST(replies[0].refused.empty());
+  // The reference: the decoded slices in the query's order, summed as unsharded Krum sums.
+  std::vector<float> rows(2 * f.dim);
+  decompress(from_bytes(b.payload), std::span<float>{rows.data(), f.dim});
+  decompress(from_bytes(a.payload), std::span<float>{rows.data() + f.dim, f.dim});
+  BOOST_TEST(replies[0].distances == pairwise_squared_distances(rows, 2),
+             boost::test_tools::per_element());
+  BOOST_TEST(replies[0].distances[0] > 0.0);
+  // Nothing is applied or sent to workers: only the commit makes a version.
+  BOOST_TEST(effects<new_update>(fx).empty());
+  BOOST_TEST(f.core.version() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_distance_query_for_a_push_not_held_is_refused_naming_it) {
+  follower f{krum_run()};
+  f.core.pushed(10, ramp_push(f.cfg, 0, f.dim, 0.01f), t0);
+  auto fx = f.core.distances_asked(query_of(1, {0, 1}, {0, 0}), t0);
+  auto replies = to_lead<distance_reply>(fx);
+  BOOST_REQUIRE(replies.size() == 1u);
+  BOOST_TEST(replies[0].distances.empty());
+  BOOST_TEST(replies[0].refused ==
+             "shard 1 refused the distance query of version 1: it names push 0 of worker 1, "
+             "which this shard does not hold");
+  // A refusal is the leader's to act on: the follower goes on.
+  BOOST_TEST(effects<stop_shard>(fx).empty());
+  // A query for a version this shard made already is refused too.
+  auto old = to_lead<distance_reply>(f.core.distances_asked(query_of(0, {0}, {0}), t0));
+  BOOST_REQUIRE(old.size() == 1u);
+  BOOST_TEST(old[0].refused.find("made version 0 already") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_queried_pushes_outlive_a_departure_and_the_commit_takes_the_chosen_whole) {
+  follower f{krum_run()};
+  auto a = ramp_push(f.cfg, 0, f.dim, 0.01f);
+  auto b = ramp_push(f.cfg, 1, f.dim, -0.5f);
+  f.core.pushed(10, a, t0);
+  f.core.pushed(11, b, t0);
+  f.core.distances_asked(query_of(1, {0, 1}, {0, 0}), t0);
+  // Worker 1 leaves while the leader waits for the distances: its queried push stays.
+  f.core.member_changed(member_change{1, 0, false}, t0);
+  auto c = commit_of(1, {0, 1}, {0, 0}, 0.5f);
+  c.chosen = {1};
+  auto fx = f.core.committed(c, t0);
+  BOOST_TEST(effects<stop_shard>(fx).empty());
+  BOOST_TEST(f.core.version() == 1u);
+  // The reference: the engine under Krum given the chosen push alone (A of one push is it).
+  update_engine ref{
+      f.cfg, f.setup.ranges.back().end, f.setup.ranges[1], 1, f.setup.slice, f.setup.momentum, 0};
+  std::vector<compressed_message> chosen{from_bytes(b.payload)};
+  auto expected = ref.aggregate(chosen, 0.5f);
+  auto updates = effects<new_update>(fx);
+  BOOST_REQUIRE(updates.size() == 1u);
+  BOOST_TEST((updates[0].payload == to_bytes(expected)));
+  // The update is push b's slice: the weight plays no part under Krum.
+  std::vector<float> got(f.dim), pushed_b(f.dim);
+  decompress(from_bytes(updates[0].payload), got);
+  decompress(from_bytes(b.payload), pushed_b);
+  BOOST_TEST(got == pushed_b, boost::test_tools::per_element());
+  BOOST_TEST(f.core.held(0) == 0u);
+  // Both pushes counted as taken: a commit choosing an index past its pushes breaks the protocol.
+  f.core.pushed(10, slice_push(f.cfg, 0, 1, f.dim), t0);
+  auto bad = commit_of(2, {0}, {1}, 1.0f);
+  bad.chosen = {3};
+  auto stops = effects<stop_shard>(f.core.committed(bad, t0));
+  BOOST_REQUIRE(stops.size() == 1u);
+  BOOST_TEST(stops[0].error.find("chooses push 3 of 1") != std::string::npos);
+}
+
+// run_config's inspection leaves --aggregate out (the server's own option), so a follower of a
+// process run gets the rule from shard_setup::aggregate: here the config says mean, the set-up
+// Krum, and the commit's chosen push is taken whole (the mean would have halved it).
+BOOST_AUTO_TEST_CASE(the_rule_comes_from_the_setup_not_from_the_config_that_lacks_it) {
+  auto cfg = krum_run();
+  auto s = setup_of(cfg);
+  s.config.aggregate = "mean"; // as the config arrives over the network
+  s.aggregate = "krum:f=1";
+  shard_core core{1, 2, ""};
+  core.set_up(s, t0);
+  for (std::uint32_t id : {0u, 1u}) {
+    core.member_changed(member_change{id, 0, true}, t0);
+    core.registered(hello(10 + id, id), t0);
+  }
+  const auto dim = s.ranges[1].size();
+  auto a = ramp_push(cfg, 0, dim, 0.01f);
+  auto b = ramp_push(cfg, 1, dim, -0.5f);
+  core.pushed(10, a, t0);
+  core.pushed(11, b, t0);
+  core.distances_asked(query_of(1, {0, 1}, {0, 0}), t0);
+  auto c = commit_of(1, {0, 1}, {0, 0}, 0.5f);
+  c.chosen = {1};
+  auto updates = effects<new_update>(core.committed(c, t0));
+  BOOST_REQUIRE(updates.size() == 1u);
+  std::vector<float> got(dim), pushed_b(dim);
+  decompress(from_bytes(updates[0].payload), got);
+  decompress(from_bytes(b.payload), pushed_b);
+  BOOST_TEST(got == pushed_b, boost::test_tools::per_element());
 }

@@ -27,6 +27,7 @@
 #include "training/server/server_effects.hpp"
 #include "training/server/server_setup.hpp"
 #include "training/server/shard_leader.hpp"
+#include "training/server/sharded_krum.hpp"
 #include "training/shard/checkpoint_cut.hpp"
 #include "training/update_engine.hpp"
 
@@ -141,6 +142,10 @@ public:
   /// A follower wrote (or failed to write) its slice file of a checkpoint's step: the leader's
   /// checkpoint of that step is written once every follower did (a failure ends the run).
   server_effects shard_saved(const slice_saved& s, time_point now);
+  /// Krum with K > 1 (server_krum.cpp): a follower's partial distances for the round that waits
+  /// for them; once all are in, the round is applied with the push Krum chose. A refusal or a
+  /// malformed answer ends the run as failed.
+  server_effects shard_distances(const distance_reply& r, time_point now);
 
   // -- what the actor and tests may read ------------------------------------------------------
 
@@ -176,9 +181,11 @@ private:
   void accept_push(std::uint32_t id, const gradient_push& p);
   std::optional<received_push> checked_push(std::uint32_t id, const gradient_push& p);
   void drain();
-  void apply_round(round r);
+  /// `chosen`: Krum with K > 1, the push the summed distances chose (server_krum.cpp).
+  void apply_round(round r, std::optional<std::size_t> chosen = std::nullopt);
   bool checkpoint_before_round();
-  const compressed_message& aggregate(round& r, step_record& row);
+  const compressed_message& aggregate(round& r, step_record& row,
+                                      std::optional<std::size_t> chosen);
   void send_update(std::uint64_t version, std::vector<std::uint8_t> payload, std::size_t bytes);
   void record_row(step_record row);
   void send_grants();
@@ -193,7 +200,9 @@ private:
   void set_up_shards();
   void offer_push(received_push r, bool has_state, const worker_snapshot& state);
   void offer_if_held(std::uint32_t id, std::uint64_t key);
-  void commit_round(const round& r);
+  void commit_round(const round& r, std::optional<std::size_t> chosen);
+  // Krum with K > 1 (server_krum.cpp)
+  bool ask_distances(round& r);
   void announce(std::uint32_t id, bool joined);
   void to_followers(const shard_message& m);
   void request_full_evaluation(bool with_train);
@@ -246,6 +255,10 @@ private:
   bool shard_reports_over_ = false; ///< the end's wait for the followers' reports is over
   /// Sharded runs with --checkpoint: the cuts waiting for the followers' slice files.
   std::optional<checkpoint_cut> cut_;
+  /// Krum with K > 1: the distances of the round in wait, and that round (applied once every
+  /// follower's distances are in; no other round is released meanwhile).
+  std::optional<sharded_krum> krum_;
+  std::optional<round> krum_round_;
   std::unique_ptr<round_policy> policy_;
   membership<peer_id> members_;
   std::uint64_t total_steps_ = 0;

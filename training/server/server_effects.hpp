@@ -116,7 +116,8 @@ struct stop_server {
 // -- sharded runs (--servers=K > 1; never emitted when K = 1) --------------------------------
 
 /// What the leader says to a follower shard (training/shard/shard_messages.hpp).
-using shard_message = std::variant<shard_setup, round_commit, member_change, shard_end, slice_save>;
+using shard_message =
+    std::variant<shard_setup, round_commit, member_change, shard_end, slice_save, distance_query>;
 /// Send `what` to follower `shard` (1..K−1), on its one ordered channel: the order of these
 /// effects is the order the follower must receive them in (net/PROTOCOL.md, "Shards").
 struct send_to_shard {

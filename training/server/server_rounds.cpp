@@ -134,9 +134,13 @@ std::optional<received_push> server_core::checked_push(std::uint32_t id, const g
 /// Applies every round the policy releases, then hands out grants.
 void server_core::drain() {
   while (phase_ == phase::training) {
+    if (krum_round_)
+      return; // Krum with K > 1: the round waiting for its distances comes first
     auto r = policy_->next(version(), members_.members().size());
     if (!r)
       break;
+    if (ask_distances(*r))
+      return; // applied when the followers' distances are in (shard_distances)
     apply_round(std::move(*r));
   }
   if (phase_ != phase::training)
@@ -151,13 +155,13 @@ void server_core::drain() {
 
 /// Applies one round released by the policy: the checkpoint before it (sync with workers'
 /// states), the DoubleSqueeze update, its broadcast and its row.
-void server_core::apply_round(round r) {
+void server_core::apply_round(round r, std::optional<std::size_t> chosen) {
   if (!checkpoint_before_round())
     return;
   step_record row;
   if (shards_)
-    commit_round(r); // every follower makes this version from the same pushes, first
-  const compressed_message& c = aggregate(r, row); // the engine's, valid until the next round
+    commit_round(r, chosen); // every follower makes this version from the same pushes, first
+  const compressed_message& c = aggregate(r, row, chosen); // the engine's, until the next round
   const float lr = engine_.lr();
   const auto new_version = version() + 1;
   auto payload = to_bytes(c);
@@ -207,7 +211,8 @@ bool server_core::checkpoint_before_round() {
 }
 
 /// The round's update c, and the row's columns that its pushes give.
-const compressed_message& server_core::aggregate(round& r, step_record& row) {
+const compressed_message& server_core::aggregate(round& r, step_record& row,
+                                                 std::optional<std::size_t> chosen) {
   std::vector<compressed_message> cs;
   cs.reserve(r.pushes.size());
   double loss_sum = 0;
@@ -229,6 +234,8 @@ const compressed_message& server_core::aggregate(round& r, step_record& row) {
   row.bytes_up = bytes_up;
   row.pushes = static_cast<std::uint32_t>(cs.size());
   row.staleness = staleness;
+  if (chosen) // Krum with K > 1: the chosen push, whole (the rule over one push is that push)
+    return engine_.aggregate(std::span<const compressed_message>{&cs.at(*chosen), 1}, r.weight);
   return engine_.aggregate(cs, r.weight);
 }
 

@@ -6,6 +6,7 @@
 #include "training/server/server_core.hpp"
 
 #include "base/log_text.hpp"
+#include "config/aggregate_rule.hpp"
 #include "training/shard/range_operator.hpp"
 
 #include <fmt/format.h>
@@ -61,6 +62,9 @@ void server_core::set_up_shards() {
   if (!opts_.cfg.checkpoint.empty())
     cut_.emplace(ranges, from ? from->version : 0);
   report_.count_shards(k);
+  if (const auto rule = parse_aggregate_rule(opts_.cfg.aggregate);
+      rule.kind == aggregate_kind::krum)
+    krum_.emplace(rule.trim, k); // Krum needs the distances over every range (server_krum.cpp)
   checks_ = push_check(range_operator_spec(method_.uplink, d, ranges[0]),
                        static_cast<std::size_t>(ranges[0].size()), opts_.cfg.max_push_norm);
 }
@@ -83,7 +87,7 @@ void server_core::announce(std::uint32_t id, bool joined) {
 }
 
 /// The commit of the round about to make version + 1: its pushes in summation order.
-void server_core::commit_round(const round& r) {
+void server_core::commit_round(const round& r, std::optional<std::size_t> chosen) {
   round_commit c;
   c.version = version() + 1;
   c.weight = r.weight;
@@ -92,6 +96,8 @@ void server_core::commit_round(const round& r) {
     c.keys.push_back(p.key);
     shards_->taken(p.worker, p.key);
   }
+  if (chosen)
+    c.chosen.push_back(static_cast<std::uint32_t>(*chosen));
   to_followers(c);
 }
 

@@ -3,6 +3,7 @@
 #include "compression/wire.hpp"
 #include "config/aggregate_rule.hpp"
 #include "config/method.hpp"
+#include "config/run_limits.hpp"
 
 #include <fmt/format.h>
 
@@ -36,8 +37,13 @@ std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t
     return no("--verify-replicas");
   if (faults)
     return no("a fault plan (--fault-plan, --faults.*)");
-  if (parse_aggregate_rule(cfg.aggregate).kind == aggregate_kind::krum)
-    return no("--aggregate=krum (it is not coordinate-wise; median and trimmed-mean are)");
+  // Krum with K > 1 (protocol 10): the followers send the leader their partial distances of a
+  // round's pushes, n(n − 1)/2 doubles each; n is bounded by the seats.
+  if (parse_aggregate_rule(cfg.aggregate).kind == aggregate_kind::krum &&
+      worker_cap(cfg) > max_sharded_krum_seats)
+    return fmt::format("--servers={} with --aggregate=krum takes at most {} seats, not {}: set "
+                       "--max-workers={} or fewer",
+                       shards, max_sharded_krum_seats, worker_cap(cfg), max_sharded_krum_seats);
   return std::nullopt;
 }
 
@@ -86,6 +92,7 @@ shard_setup shard_leader::setup_for(std::uint32_t k, const run_config& shared,
   s.ranges = ranges_;
   s.version = e.version();
   s.total_steps = total_steps;
+  s.aggregate = shared.aggregate;
   s.slice.assign(e.x().data(), e.x().data() + e.x().size());
   if (const auto* m = e.momentum_buffer())
     s.momentum.assign(m->data(), m->data() + m->size());

@@ -28,8 +28,9 @@
 namespace dsq {
 
 /// Why a run of `shards` > 1 shards cannot have this configuration in this version
-/// (--verify-replicas, a fault plan (`faults`), a robust --aggregate that is not
-/// coordinate-wise), in one line naming the fix; nothing when it can (and always for 1 shard).
+/// (--verify-replicas, a fault plan (`faults`), Krum with more seats than
+/// max_sharded_krum_seats), in one line naming the fix; nothing when it can (and always for 1
+/// shard).
 std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t shards,
                                             bool faults);
 

@@ -1,9 +1,11 @@
 #include "training/shard/shard_core.hpp"
 
 #include "base/log_text.hpp"
+#include "compression/compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "training/make_round_policy.hpp"
+#include "training/robust_aggregate.hpp"
 #include "training/shard/range_operator.hpp"
 #include "training/shard/slice_checkpoint.hpp"
 #include "training/training_spec.hpp"
@@ -99,6 +101,8 @@ shard_effects shard_core::set_up(const shard_setup& s, time_point now) {
   }
   try {
     cfg_ = s.config;
+    if (!s.aggregate.empty())
+      cfg_.aggregate = s.aggregate; // not in the config's inspection: the server's own option
     ranges_ = s.ranges;
     total_steps_ = s.total_steps;
     const auto range = ranges_[shard_];
@@ -286,26 +290,39 @@ void shard_core::apply_commit(const round_commit& c) {
                      c.workers.size(), c.keys.size()));
     return;
   }
+  for (auto i : c.chosen)
+    if (i >= c.workers.size()) {
+      fail(fmt::format("the commit of version {} chooses push {} of {}", c.version, i,
+                       c.workers.size()));
+      return;
+    }
   std::vector<compressed_message> cs;
   cs.reserve(c.workers.size());
   std::uint64_t bytes_in = 0;
   for (std::size_t i = 0; i < c.workers.size(); ++i) {
-    auto w = held_.find(c.workers[i]);
-    auto p = w == held_.end() ? decltype(w->second.end()){} : w->second.find(c.keys[i]);
-    if (w == held_.end() || p == w->second.end()) {
+    auto* p = find_push(c.version, c.workers[i], c.keys[i]);
+    if (p == nullptr) {
       fail(fmt::format("the commit of version {} names push {} of worker {}, which this shard "
                        "does not hold",
                        c.version, c.keys[i], c.workers[i]));
       return;
     }
-    checks_->record(p->second.norm); // in the leader's order, as it records its own slices
-    bytes_in += p->second.bytes;
-    cs.push_back(std::move(p->second.c));
+    checks_->record(p->norm); // in the leader's order, as it records its own slices
+    bytes_in += p->bytes;
+    cs.push_back(std::move(p->c));
   }
   // The named pushes, and every older one of their workers (pushes the leader never took).
   for (std::size_t i = 0; i < c.workers.size(); ++i) {
     auto& mine = held_[c.workers[i]];
     mine.erase(mine.begin(), mine.upper_bound(c.keys[i]));
+  }
+  queried_.erase(queried_.begin(), queried_.upper_bound(c.version));
+  if (!c.chosen.empty()) {
+    // Krum with K > 1: the pushes the leader chose, whole (the rule over one push is that push).
+    std::vector<compressed_message> taken;
+    for (auto i : c.chosen)
+      taken.push_back(std::move(cs[i]));
+    cs = std::move(taken);
   }
   auto update = engine_->aggregate(cs, c.weight);
   engine_->apply(update);
@@ -359,6 +376,66 @@ shard_effects shard_core::save_ordered(const slice_save& o, time_point now) {
   to_lead(done);
   if (!done.failure.empty())
     fail(done.failure);
+  return take();
+}
+
+/// The push (worker, key): kept for the commit of `version` by a distance query, or held.
+received_push* shard_core::find_push(std::uint64_t version, std::uint32_t worker,
+                                     std::uint64_t key) {
+  if (auto q = queried_.find(version); q != queried_.end())
+    if (auto p = q->second.find({worker, key}); p != q->second.end())
+      return &p->second;
+  auto w = held_.find(worker);
+  if (w == held_.end())
+    return nullptr;
+  auto p = w->second.find(key);
+  return p == w->second.end() ? nullptr : &p->second;
+}
+
+shard_effects shard_core::distances_asked(const distance_query& q, time_point now) {
+  now_ = now;
+  if (stopped_)
+    return take();
+  distance_reply r;
+  r.shard = shard_;
+  r.version = q.version;
+  auto refuse = [&](std::string why) {
+    r.refused = fmt::format("shard {} refused the distance query of version {}: {}", shard_,
+                            q.version, why);
+    to_lead(std::move(r));
+    return take();
+  };
+  if (!engine_)
+    return refuse("it came before the set-up");
+  if (q.workers.size() != q.keys.size() || q.workers.empty())
+    return refuse(fmt::format("it names {} workers and {} keys", q.workers.size(), q.keys.size()));
+  if (q.version <= version())
+    return refuse(fmt::format("this shard made version {} already", version()));
+  // Every named push must be here: the leader counts a push only once every follower said it
+  // holds its slice (slice_held), so a missing one means the protocol broke.
+  const auto n = q.workers.size(), d = engine_->dim();
+  std::vector<float> rows(n * d);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto* p = find_push(q.version, q.workers[i], q.keys[i]);
+    if (p == nullptr)
+      return refuse(fmt::format("it names push {} of worker {}, which this shard does not hold",
+                                q.keys[i], q.workers[i]));
+    decompress(p->c, std::span<float>{rows.data() + i * d, d});
+  }
+  r.distances = pairwise_squared_distances(rows, n);
+  // Kept for the commit of q.version: a departure announced before it forgets its worker's
+  // held pushes, and the commit still names this one.
+  auto& keep = queried_[q.version];
+  for (std::size_t i = 0; i < n; ++i) {
+    auto w = held_.find(q.workers[i]);
+    if (w == held_.end())
+      continue; // already kept (named twice)
+    if (auto p = w->second.find(q.keys[i]); p != w->second.end()) {
+      keep.emplace(std::pair{q.workers[i], q.keys[i]}, std::move(p->second));
+      w->second.erase(p);
+    }
+  }
+  to_lead(std::move(r));
   return take();
 }
 

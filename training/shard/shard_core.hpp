@@ -66,6 +66,10 @@ public:
   /// the leader's channel) and confirm with slice_saved; a write that fails is confirmed as
   /// failed and stops the shard.
   shard_effects save_ordered(const slice_save& o, time_point now);
+  /// Krum with K > 1: the partial squared distances of the pushes `q` names over this shard's
+  /// range, to the leader; those pushes are kept for the commit of q.version whatever happens
+  /// to their workers meanwhile. A push this shard does not hold is refused to the leader.
+  shard_effects distances_asked(const distance_query& q, time_point now);
   /// The run ends: the report goes to the leader and the shard stops.
   shard_effects ended(const shard_end& e, time_point now);
   /// The leader's connection is gone: the shard stops as failed (no leader, no run).
@@ -110,6 +114,7 @@ private:
 
   void apply_ready_commits();
   void resume_from_file(const shard_setup& s);
+  received_push* find_push(std::uint64_t version, std::uint32_t worker, std::uint64_t key);
   void apply_commit(const round_commit& c);
   void snapshot_entries();
   void send_ordered_resyncs();
@@ -146,6 +151,10 @@ private:
   std::map<std::uint32_t, registration> early_;
   /// Slice pushes held, by worker and push key.
   std::map<std::uint32_t, std::map<std::uint64_t, received_push>> held_;
+  /// Krum with K > 1: the pushes a distance query named, by the version it asked for, kept
+  /// for that version's commit (a departure meanwhile must not take them away).
+  std::map<std::uint64_t, std::map<std::pair<std::uint32_t, std::uint64_t>, received_push>>
+      queried_;
   /// Commits that came before the one they follow (a leader sends them in order; kept anyway).
   std::map<std::uint64_t, round_commit> commits_;
   time_point now_{};

@@ -23,7 +23,7 @@ struct slice_update_msg {
 
 /// What a follower says to its leader.
 using leader_message = std::variant<shard_join, slice_held, slice_refused, slice_update_msg,
-                                    shard_report, slice_saved, slice_traffic>;
+                                    shard_report, slice_saved, slice_traffic, distance_reply>;
 
 /// Send `what` to the leader (one ordered channel).
 struct to_leader {

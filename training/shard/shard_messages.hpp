@@ -49,6 +49,10 @@ struct shard_setup {
   /// `resume_digest`; `slice` and `momentum` are the leader's copy of the same x_version.
   bool resume = false;
   std::uint32_t resume_digest = 0;
+  /// The run's --aggregate (protocol 10). The inspection of run_config leaves it out (the rule is
+  /// the server's, never sent to workers), so `config` arrives with the mean: a follower takes
+  /// the rule from here (median, trimmed mean, Krum's chosen push on every shard).
+  std::string aggregate;
 };
 
 /// Follower -> leader: the slice of worker `worker`'s push `key` arrived and passed the
@@ -78,6 +82,11 @@ struct round_commit {
   float weight = 1;
   std::vector<std::uint32_t> workers;
   std::vector<std::uint64_t> keys;
+  // -- Krum with K > 1 (protocol 10) --
+  /// The indices (into workers/keys) of the pushes the round takes whole: the leader's Krum
+  /// choice over the summed distances. Empty: the run's rule over every named push. The pushes
+  /// not chosen are taken all the same (their norms recorded, their slices dropped).
+  std::vector<std::uint32_t> chosen;
 };
 
 /// Leader -> followers: worker `worker` takes part from `version` on (`joined`; its welcome
@@ -129,6 +138,31 @@ struct slice_traffic {
   std::uint64_t version = 0;
   std::uint64_t bytes_in = 0;  ///< the slice pushes the version applied
   std::uint64_t bytes_out = 0; ///< its slice update times the workers it was sent to
+};
+
+// -- Krum with K > 1 (protocol 10; net/PROTOCOL.md "Shards", rule 9) ------------------------
+// Krum scores each push by its squared distances to the others over the whole vector; each
+// shard holds one range of every push, and the squared distance is the sum over the ranges.
+// Before the leader commits a Krum round it asks every follower for the partial distances of
+// the round's pushes over its range, adds them to its own and commits naming its choice.
+
+/// Leader -> followers: the partial squared distances of the pushes (workers[i], keys[i]) of the
+/// round that will make `version`, in this order (the round's summation order).
+struct distance_query {
+  std::uint64_t version = 0;
+  std::vector<std::uint32_t> workers;
+  std::vector<std::uint64_t> keys;
+};
+
+/// Follower -> leader: the answer to the distance query of `version`: the squared distances of
+/// the named pushes over shard `shard`'s range, pair (i, j), i < j, in the layout of
+/// pairwise_squared_distances (training/robust_aggregate.hpp). With `refused` (why) it holds
+/// nothing: the follower lacks a named push, and the leader ends the run (the protocol broke).
+struct distance_reply {
+  std::uint32_t shard = 0;
+  std::uint64_t version = 0;
+  std::vector<double> distances;
+  std::string refused;
 };
 
 /// Follower -> leader, at the end: what the follower moved, for the run's summary.
