@@ -25,7 +25,7 @@ std::span<const float> slice_of(const Eigen::VectorXf& v, key_range r) {
 } // namespace
 
 std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t shards,
-                                            bool faults) {
+                                            bool resuming) {
   if (shards <= 1)
     return std::nullopt;
   auto no = [&](std::string_view what) {
@@ -34,12 +34,8 @@ std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t
   };
   if (!cfg.checkpoint.empty())
     return no("--checkpoint");
-  if (!cfg.resume.empty())
+  if (!cfg.resume.empty() || resuming)
     return no("--resume");
-  if (cfg.verify_replicas > 0)
-    return no("--verify-replicas");
-  if (faults)
-    return no("a fault plan (--fault-plan, --faults.*)");
   if (parse_aggregate_rule(cfg.aggregate).kind == aggregate_kind::krum)
     return no("--aggregate=krum (it is not coordinate-wise; median and trimmed-mean are)");
   return std::nullopt;

@@ -28,10 +28,10 @@
 namespace dsq {
 
 /// Why a run of `shards` > 1 shards cannot have this configuration in this version (checkpoints,
-/// --resume, --verify-replicas, a fault plan (`faults`), a robust --aggregate that is not
-/// coordinate-wise), in one line naming the fix; nothing when it can (and always for 1 shard).
+/// --resume or a resumed server (`resuming`), a robust --aggregate that is not coordinate-wise),
+/// in one line naming the fix; nothing when it can (and always for 1 shard).
 std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t shards,
-                                            bool faults);
+                                            bool resuming);
 
 /// The key ranges of a run of `dim` coordinates over `shards` shards: split_keys aligned to the
 /// blocks of the run's uplink and downlink operators.
