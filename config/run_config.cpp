@@ -161,9 +161,6 @@ void check_shards(const run_config& cfg) {
   if (!cfg.checkpoint.empty() || !cfg.resume.empty())
     throw config_error(limit + "checkpoints of a sharded run are not available yet: drop "
                                "--checkpoint/--resume or run with --servers=1");
-  if (cfg.verify_replicas > 0)
-    throw config_error(limit + "--verify-replicas is not available with shards yet: drop it or "
-                               "run with --servers=1");
   if (cfg.aggregate.rfind("krum", 0) == 0)
     throw config_error(limit + "--aggregate=" + cfg.aggregate +
                        " compares whole gradients, which no shard holds: use median or "

@@ -475,9 +475,6 @@ BOOST_AUTO_TEST_CASE(shard_options_are_checked_and_name_the_fix) {
             {"--servers=3", "--resume=c"},
             "--servers=3: checkpoints of a sharded run are not available yet"},
            {dsq_command::local,
-            {"--servers=2", "--verify-replicas=5"},
-            "--verify-replicas is not available with shards yet"},
-           {dsq_command::local,
             {"--servers=2", "--aggregate=krum:f=1", "--workers=5"},
             "--aggregate=krum:f=1 compares whole gradients"},
            {dsq_command::server,
@@ -504,6 +501,11 @@ BOOST_AUTO_TEST_CASE(shard_options_are_checked_and_name_the_fix) {
   }
   for (const auto& [command, args] : std::vector<std::pair<dsq_command, std::vector<std::string>>>{
            {dsq_command::local, {"--servers=3", "--aggregate=median"}},
+           // Each shard checks its range of the replicas, and the plan faults every link.
+           {dsq_command::local, {"--servers=2", "--verify-replicas=5"}},
+           {dsq_command::local, {"--servers=2", "--faults.drop=0.1", "--faults.duplicate=0.1"}},
+           {dsq_command::server,
+            {"--servers=2", "--shard-index=1", "--leader=h:1", "--faults.server-crash=5"}},
            {dsq_command::server,
             {"--servers=2", "--shard-index=1", "--leader=10.0.0.1:4242", "--advertise=10.0.0.2",
              "--port=4243"}}}) {
