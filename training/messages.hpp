@@ -18,7 +18,7 @@
 namespace dsq {
 
 /// Bumped whenever a message below changes shape; server and worker must agree on it.
-inline constexpr std::uint32_t protocol_version = 9;
+inline constexpr std::uint32_t protocol_version = 10;
 
 /// The shards of a run (--servers=K, key_ranges.hpp), as the welcome of shard 0 tells a worker:
 /// empty in an unsharded run.
