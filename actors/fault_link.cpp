@@ -265,7 +265,7 @@ caf::behavior link_behavior(link_actor* self, caf::actor server, fault_link_opti
   auto& st = self->state;
   st.server = std::move(server);
   st.opts = std::move(opts);
-  st.core.emplace(*st.opts.injector);
+  st.core.emplace(*st.opts.injector, st.opts.shard);
   self->monitor(st.server);
   self->set_down_handler([=](caf::down_msg& dm) { on_end_down(self, dm); });
   self->set_default_handler(
@@ -308,6 +308,14 @@ caf::behavior link_behavior(link_actor* self, caf::actor server, fault_link_opti
 caf::actor spawn_fault_link(caf::actor_system& sys, caf::actor server, fault_link_options opts) {
   opts.injector->link_spawned();
   return sys.spawn(link_behavior, std::move(server), std::move(opts));
+}
+
+caf::actor link_to_follower(caf::actor_system& sys, const caf::actor& follower, std::uint32_t shard,
+                            const caf::actor& worker, fault_link_options opts) {
+  opts.shard = shard;
+  auto link = spawn_fault_link(sys, follower, std::move(opts));
+  attach_worker(link, worker); // before the worker's registration, sent after this returns
+  return link;
 }
 
 void attach_worker(const caf::actor& link, const caf::actor& worker) {

@@ -23,6 +23,9 @@
 // plan, the fates of messages, the log, the injector, and what happens to each message and when:
 // fault_link_core) is training/faults/.
 //
+// With --servers=K a worker has one link per shard (fault_link_options::shard); the worker faults
+// below fire on its link to the leader (shard 0) only.
+//
 // Worker faults of its worker (the id comes from the welcome it forwards; before the welcome the
 // link forwards untouched):
 //   crash   at the first update of version >= STEP: kills the worker (exit_reason::kill) and
@@ -55,12 +58,22 @@ struct fault_link_options {
   /// true (dsq worker): a crash fault exits the process with exit_injected_worker_crash after
   /// recording it; false (dsq local): it kills the worker actor.
   bool crash_exits_process = false;
+  /// The server shard at the server's end (--servers=K): 0, the leader (or the only server), or
+  /// a follower, whose link has message faults of its own seeded stream and no worker faults
+  /// (fault_link_core).
+  std::uint32_t shard = 0;
 };
 
 /// Spawns a link to `server`; counts it in the injector. Give it its worker with attach_worker()
 /// before the worker sends anything that needs an answer (messages from any actor but the server
 /// go up until then).
 caf::actor spawn_fault_link(caf::actor_system& sys, caf::actor server, fault_link_options opts);
+
+/// A worker's end toward follower shard `shard` (--servers=K): a new link to `follower` with
+/// `worker` attached (`opts.shard` set to `shard`). Called by the worker when it reached the
+/// follower (worker_options::shard_end), before it registers there.
+caf::actor link_to_follower(caf::actor_system& sys, const caf::actor& follower, std::uint32_t shard,
+                            const caf::actor& worker, fault_link_options opts);
 
 /// Tells `link` which actor is its worker (anon_send: ordered before later anon_sends of the
 /// calling thread to the link).

@@ -154,6 +154,33 @@ private:
     outcome_ = opts.outcome;
     server_ = spawn_parameter_server(sys_, std::move(opts));
     self_->monitor(server_);
+    // --servers=K: shards 1..K−1 join this leader (never a restarted one: check_local_plan
+    // refuses a server crash with shards), and each worker's link to each goes through a fault
+    // link of its own when the plan has message faults on that worker's links.
+    followers_.clear();
+    for (std::uint32_t k = 1; k < cfg_.servers; ++k) {
+      if (followers_.empty())
+        followers_.emplace_back();
+      follower_options f;
+      f.shard = k;
+      f.shards = static_cast<std::uint32_t>(cfg_.servers);
+      f.leader = server_;
+      f.on_line = hooks_.on_line;
+      followers_.push_back(spawn_shard_follower(sys_, std::move(f)));
+    }
+  }
+
+  /// Worker `id`'s ends toward the followers: fault links when its links have message faults.
+  std::function<caf::actor(const caf::actor&, std::uint32_t, const caf::actor&)>
+  follower_ends(std::uint32_t id) const {
+    if (followers_.empty() || !faults_->needs_follower_link(id))
+      return {};
+    return [&sys = sys_, faults = faults_](const caf::actor& follower, std::uint32_t shard,
+                                           const caf::actor& worker) {
+      fault_link_options opts;
+      opts.injector = faults;
+      return link_to_follower(sys, follower, shard, worker, std::move(opts));
+    };
   }
 
   /// The end a worker with id `id` talks to: the server, or a new link to it.
@@ -175,6 +202,8 @@ private:
     opts.host = "local";
     opts.self_register = false;
     opts.cpu_slot = static_cast<int>(id);
+    opts.local_shards = followers_;
+    opts.shard_end = follower_ends(id);
     if (faults_->plan().server_crash) {
       // The worker keeps its state and waits to be told where the restarted server is.
       opts.on_server_lost = [coordinator = coordinator()](caf::actor worker) {
@@ -210,6 +239,7 @@ private:
   std::shared_ptr<fault_injector> faults_;
   std::uint32_t next_id_;
   caf::actor server_;
+  std::vector<caf::actor> followers_; ///< --servers=K: [k] is shard k (k >= 1); empty: K = 1
   std::shared_ptr<run_outcome> outcome_;
   std::vector<caf::actor> spawned_;
   std::map<caf::actor_addr, std::uint32_t> ids_;

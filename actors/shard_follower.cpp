@@ -34,6 +34,7 @@ struct follower_state {
   /// The slice updates the core keeps, by version: one shared message for every recipient.
   std::map<std::uint64_t, caf::message> updates;
   std::function<void(std::string_view)> on_line;
+  std::function<bool(std::uint64_t)> crash_hook; ///< follower_options::crash_hook
   kind_tally unexpected;
 
   static inline const char* name = "dsq_shard_follower";
@@ -113,6 +114,7 @@ void say(follower_actor* self, const std::string& line) {
 
 void run(follower_actor* self, shard_effects effects) {
   auto& st = self->state;
+  std::optional<std::uint64_t> made; // the latest version made by these effects
   for (auto& effect : effects) {
     if (auto* s = std::get_if<send_to>(&effect)) {
       if (auto it = st.handles.find(s->peer); it != st.handles.end())
@@ -122,6 +124,7 @@ void run(follower_actor* self, shard_effects effects) {
           u->version, caf::make_message(update_atom::value,
                                         model_update{u->version, std::move(u->payload), st.shard}));
       st.updates.erase(st.updates.begin(), st.updates.lower_bound(u->oldest_kept));
+      made = u->version;
     } else if (auto* w = std::get_if<watch>(&effect)) {
       if (auto it = st.handles.find(w->peer); it != st.handles.end())
         self->monitor(it->second);
@@ -137,6 +140,8 @@ void run(follower_actor* self, shard_effects effects) {
       return;
     }
   }
+  if (made && st.crash_hook)
+    st.crash_hook(*made); // after the update went out, as the leader's hook after its own
 }
 
 caf::behavior begun_behavior(follower_actor* self, follower_options opts);
@@ -162,6 +167,7 @@ caf::behavior begun_behavior(follower_actor* self, follower_options opts) {
   st.leader = opts.leader;
   st.shard = opts.shard;
   st.on_line = std::move(opts.on_line);
+  st.crash_hook = std::move(opts.crash_hook);
   st.core.emplace(opts.shard, opts.shards, opts.endpoint, opts.storage);
   self->set_error_handler([](caf::error&) {});
   self->set_default_handler(count_unexpected(self, "dsq shard"));

@@ -51,6 +51,9 @@ struct follower_options {
   shard_storage storage;
   /// Where the follower's lines go (its end, when it failed); empty: stderr.
   std::function<void(std::string_view)> on_line;
+  /// --faults.server-crash given to this follower's process: called with each version the
+  /// follower made, once its update is sent; it may end the process there (empty: none).
+  std::function<bool(std::uint64_t version)> crash_hook;
 };
 
 /// Spawns follower `opts.shard`, which sends its join to the leader at once (or once begun) and

@@ -230,6 +230,8 @@ caf::behavior worker_behavior(Self* self, caf::actor server, worker_options opts
           act_sharded(self, st.mux->on_shard_lost(shard, clock_type::now()));
           return compute_if_due(self);
         }
+        if (st.opts.shard_end) // a fault link between this worker and the follower
+          follower = st.opts.shard_end(follower, shard, caf::actor{self});
         st.shards[shard] = follower;
         st.shard_of[follower.address()] = shard;
         self->monitor(follower);

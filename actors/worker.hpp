@@ -99,6 +99,12 @@ struct worker_options {
   /// handle (after saying why on its own) when it cannot be reached. Called on a thread of its
   /// own: it may block.
   std::function<caf::actor(const std::string& endpoint)> connect_shard;
+  /// Sharded runs with a fault plan: what this worker talks to for follower `shard` once it
+  /// reached it: a fault link to `follower` with `worker` attached, or `follower` itself.
+  /// Empty: the follower itself.
+  std::function<caf::actor(const caf::actor& follower, std::uint32_t shard,
+                           const caf::actor& worker)>
+      shard_end;
 };
 
 /// Spawns a detached worker that registers with `server` right away (if opts.self_register).

@@ -158,9 +158,6 @@ void check_shards(const run_config& cfg) {
   if (cfg.servers == 1)
     return;
   const auto limit = "--servers=" + k + ": ";
-  if (cfg.verify_replicas > 0)
-    throw config_error(limit + "--verify-replicas is not available with shards yet: drop it or "
-                               "run with --servers=1");
   // Krum with shards (protocol 10): the followers' partial distances grow with the seats².
   if (cfg.aggregate.rfind("krum", 0) == 0 && worker_cap(cfg) > max_sharded_krum_seats)
     throw config_error(limit + "--aggregate=" + cfg.aggregate + " takes at most " +

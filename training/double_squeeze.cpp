@@ -107,11 +107,15 @@ void apply_update_slice(const compressed_message& c, std::size_t begin, float lr
 }
 
 std::uint64_t replica_digest(const Eigen::VectorXf& x) {
+  return replica_digest(std::span<const float>{x.data(), static_cast<std::size_t>(x.size())});
+}
+
+std::uint64_t replica_digest(std::span<const float> x) {
   // FNV-1a over 32-bit words, then a final mix: cheap next to a gradient, and any flipped bit
   // of any coordinate changes it.
   std::uint64_t h = 0xcbf29ce484222325ULL;
   const auto* words = reinterpret_cast<const std::uint32_t*>(x.data());
-  for (Eigen::Index i = 0; i < x.size(); ++i)
+  for (std::size_t i = 0; i < x.size(); ++i)
     h = (h ^ words[i]) * 0x100000001b3ULL;
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;

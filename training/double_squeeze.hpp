@@ -94,5 +94,7 @@ void apply_update_slice(const compressed_message& c, std::size_t begin, float lr
 /// A 64-bit digest of the bits of x (never 0): replicas that apply the same updates are equal
 /// bit for bit, so equal digests are what a healthy run shows.
 std::uint64_t replica_digest(const Eigen::VectorXf& x);
+/// replica_digest() of the coordinates `x` (a key range of a sharded run's replica).
+std::uint64_t replica_digest(std::span<const float> x);
 
 } // namespace dsq

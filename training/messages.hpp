@@ -73,6 +73,10 @@ struct gradient_push {
   worker_snapshot state;
   /// Sharded runs: the shard this push goes to; `payload` compresses that shard's key range.
   std::uint32_t shard = 0;
+  /// Sharded runs with --verify-replicas, inside the worker's process only (never sent): the
+  /// digest of each key range of x_step; the multiplexer sends range k's as slice k's
+  /// model_digest, which shard k checks against its range.
+  std::vector<std::uint64_t> range_digests;
 };
 
 /// Server -> every worker, with update_atom: the compressed update c that turns x_{version-1}

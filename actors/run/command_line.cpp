@@ -167,13 +167,9 @@ command_line_request read_command_line(int argc, const char* const* argv, dsq_op
     check_before_running(opts.run, r.which);
     // The fault plan is checked before anything runs: a bad value is a bad option.
     r.plan = make_fault_plan(opts.faults);
-    if (opts.run.servers > 1 && !r.plan.empty())
-      throw config_error(fmt::format("--servers={}: fault injection (--faults.*) is not available "
-                                     "with shards yet: drop the --faults options or run with "
-                                     "--servers=1",
-                                     opts.run.servers));
     if (r.which == dsq_command::local)
-      check_local_plan(r.plan, opts.run.workers, opts.run.checkpoint);
+      check_local_plan(r.plan, opts.run.workers, opts.run.checkpoint,
+                       static_cast<std::uint32_t>(opts.run.servers));
   } catch (const config_error& e) {
     return answer(kind::refuse, e.what());
   }

@@ -1,6 +1,12 @@
 #include "actors/run/command_support.hpp"
 
+#include "training/faults/fault_injector.hpp"
+
 #include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include <chrono>
 
@@ -56,6 +62,27 @@ caf::error wait_for(caf::actor_system& sys, const caf::actor& target, caf::messa
             });
   }
   return reason;
+}
+
+std::function<bool(std::uint64_t)> injected_crash_hook(std::shared_ptr<fault_injector> faults,
+                                                       std::string who, std::string where) {
+  return [faults = std::move(faults), who = std::move(who),
+          where = std::move(where)](std::uint64_t version) {
+    if (!faults->take_server_crash(version))
+      return false;
+    faults->record(version, fault_kind::server_crash, where);
+    try {
+      faults->sync();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "dsq: error: {}\n", e.what());
+    }
+    fmt::print(stderr, "{}: injected crash (--faults.server-crash) at step {}: exit {}\n", who,
+               version, exit_injected_server_crash);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(exit_injected_server_crash);
+    return true;
+  };
 }
 
 } // namespace dsq

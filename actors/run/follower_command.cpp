@@ -7,6 +7,7 @@
 #include "net/protocol/atoms.hpp"
 #include "net/transport/transport.hpp"
 #include "training/checkpoint.hpp"
+#include "training/faults/fault_injector.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
@@ -35,6 +36,11 @@ int follower_command(caf::actor_system& sys, const run_config& cfg, const run_co
   f.shards = static_cast<std::uint32_t>(cfg.servers);
   f.storage = {cfg.checkpoint, cfg.resume};
   f.on_line = ctx.console.line;
+  if (ctx.faults && ctx.faults->plan().server_crash)
+    // A crash of this shard (net/PROTOCOL.md, "Shards"): the leader and the workers lose it and
+    // end the run as failed, naming it.
+    f.crash_hook = injected_crash_hook(ctx.faults, fmt::format("dsq server: shard {}", f.shard),
+                                       fmt::format("shard{}", f.shard));
   auto follower = spawn_shard_follower(sys, std::move(f));
   auto stop_follower = [&] {
     caf::scoped_actor self{sys};

@@ -72,22 +72,7 @@ void inject_server_faults(server_options& opts, const std::shared_ptr<fault_inje
                        "again (the fault happens once)\n");
     return;
   }
-  opts.crash_hook = [faults](std::uint64_t version) {
-    if (!faults->take_server_crash(version))
-      return false;
-    faults->record(version, fault_kind::server_crash, "");
-    try {
-      faults->sync();
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "dsq: error: {}\n", e.what());
-    }
-    fmt::print(stderr, "dsq server: injected crash (--faults.server-crash) at step {}: exit {}\n",
-               version, exit_injected_server_crash);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    std::_Exit(exit_injected_server_crash);
-    return true;
-  };
+  opts.crash_hook = injected_crash_hook(faults, "dsq server", "");
 }
 
 /// Writes the fault log to disk at the end of a run; false (after saying why) on failure.
@@ -371,6 +356,15 @@ int worker_command(caf::actor_system& sys, const run_config& cfg, const run_cont
       reconnect_worker(sys, h, p, timeout, stopped, through_link)(std::move(worker));
     };
   }
+  if (faults && faults->plan().has_message_faults())
+    // Sharded runs: the message faults on every link, each follower's too (its own stream).
+    opts.shard_end = [&sys, faults](const caf::actor& follower, std::uint32_t shard,
+                                    const caf::actor& worker) {
+      fault_link_options link;
+      link.injector = faults;
+      link.crash_exits_process = true;
+      return link_to_follower(sys, follower, shard, worker, std::move(link));
+    };
   auto end = server_end(sys, server, faults);
   auto worker = spawn_worker(sys, end, std::move(opts));
   if (end != server)

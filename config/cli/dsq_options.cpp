@@ -247,7 +247,7 @@ dsq_options::dsq_options() {
                        "RATE"});
   define(f.links, {"faults.links", 0, "LIST", "", g::faults, local_and_worker,
                    "comma list of worker ids and up/down the message faults apply to "
-                   "(default: all)"});
+                   "(default: all; with --servers=K each of a worker's K links)"});
   define(f.crash, {"faults.crash", 0, "ID@STEP,...", "", g::faults, local_and_worker,
                    "worker ID dies without a goodbye at STEP (dsq worker: exit code 5)"});
   define(f.hang, {"faults.hang", 0, "ID@STEP[:S],...", "", g::faults, local_and_worker,
@@ -261,7 +261,8 @@ dsq_options::dsq_options() {
                     "worker ID's push for STEP is non-finite"});
   define(f.server_crash, {"faults.server-crash", 0, "STEP", "", g::faults, run_commands,
                           "the server dies at STEP (dsq local restarts it from --checkpoint; "
-                          "dsq server exits with code 4: restart it with --resume)"});
+                          "dsq server exits with code 4: restart it with --resume; given to a "
+                          "follower, dsq server --shard-index=k, that shard dies)"});
   define(f.seed, {"faults.seed", 0, "N", "", g::faults, local_and_worker,
                   "seed of every random fault decision"});
   define(f.log, {"fault-log", 0, "FILE", "", g::faults, all_commands,

@@ -417,6 +417,28 @@ BOOST_AUTO_TEST_CASE(server_crash_restarts_the_server_from_its_checkpoint) {
   std::filesystem::remove_all(cfg.checkpoint);
 }
 
+// --servers=K in dsq local: a crashed worker leaves every shard and a rejoining one joins every
+// shard; corrupt and poisoned pushes (slice 0, on the worker's link to the leader) are rejected;
+// the run completes as with one server.
+BOOST_AUTO_TEST_CASE(with_two_shards_worker_crash_rejoin_corrupt_and_poison_work_as_with_one) {
+  auto cfg = small_run();
+  cfg.servers = 2;
+  auto faults = std::make_shared<fault_injector>(
+      plan_of({{"crash", "1@5"}, {"rejoin", "1@10"}, {"corrupt", "2@3"}, {"poison", "3@7"}}));
+  auto outcome = run_with(*sys, cfg, faults);
+  BOOST_TEST(outcome.summary.completed);
+  BOOST_TEST(outcome.summary.steps == cfg.steps);
+  BOOST_TEST(outcome.summary.shards == 2u);
+  BOOST_TEST(outcome.summary.joins == 1u);
+  BOOST_TEST(outcome.summary.departures == 3u);
+  BOOST_TEST(outcome.summary.rejected_pushes == 2u);
+  BOOST_TEST(outcome.rows.back().workers == 2u);
+  BOOST_TEST(faults->count(fault_kind::crash) == 1u);
+  BOOST_TEST(faults->count(fault_kind::rejoin) == 1u);
+  // No message faults: only the workers with faults of their own have a link, to the leader.
+  BOOST_TEST(faults->links_spawned() == 3u);
+}
+
 // Lost messages are survivable once the protocol retransmits (acks, status, update ring).
 BOOST_AUTO_TEST_CASE(five_percent_drop_on_every_link_completes_the_run) {
   auto cfg = small_run();
@@ -467,6 +489,14 @@ BOOST_AUTO_TEST_CASE(dsq_local_refuses_faults_it_cannot_inject) {
   refused(plan_of({{"poison", "0@1,9@2"}}), 4, "", "--faults.poison: worker 9");
   refused(plan_of({{"links", "1,5,up"}}), 4, "", "--faults.links: worker 5");
   refused(plan_of({{"server-crash", "10"}}), 4, "", "needs --checkpoint=DIR");
+  try {
+    check_local_plan(plan_of({{"server-crash", "10"}}), 4, "/tmp/x", 2);
+    BOOST_FAIL("a server crash with shards in dsq local was accepted");
+  } catch (const config_error& e) {
+    BOOST_TEST(std::string{e.what()}.find("dsq server --shard=k --faults.server-crash") !=
+                   std::string::npos,
+               e.what());
+  }
   BOOST_CHECK_NO_THROW(
       check_local_plan(plan_of({{"crash", "3@10"}, {"server-crash", "5"}}), 4, "/tmp/x"));
 }

@@ -151,6 +151,29 @@ BOOST_AUTO_TEST_CASE(duplicate_reorder_applies_nothing_twice_and_changes_nothing
   BOOST_TEST(run.summary().wall_s < 60.0);
 }
 
+// --servers=K: the plan's message faults hit every link, each worker's K links (each follower
+// link with its own seeded stream), and the retransmission and resync per shard recover: the
+// same promises as with one server, at K = 2 and 3 against the fault-free twin of the same K
+// (sign's scale is per range, so the model of a K-shard run is its own).
+BOOST_AUTO_TEST_CASE(with_shards_drops_duplicates_and_reorders_change_nothing) {
+  for (const char* k : {"2", "3"}) {
+    BOOST_TEST_CONTEXT("--servers=" << k) {
+      const std::vector<std::string> args{"--steps=40", std::string{"--servers="} + k};
+      const auto run = run_scenario(*sys, "drop-5", args);
+      const auto twin = run_scenario(*sys, "drop-5", args, false);
+      check_drops_survived(run, twin, 4);
+      BOOST_TEST(run.outcome.model == twin.outcome.model);
+      BOOST_TEST(run.summary().shards == std::stoul(k));
+      const auto mixed = run_scenario(*sys, "duplicate-reorder", args);
+      BOOST_TEST(injected(mixed, "duplicate") > 0u);
+      BOOST_TEST(injected(mixed, "reorder") > 0u);
+      BOOST_TEST(mixed.summary().departures == 0u);
+      check_pushes_add_up(mixed, 4);
+      BOOST_TEST(mixed.outcome.model == twin.outcome.model);
+    }
+  }
+}
+
 // The bound behind that: a held message with no next one on its link goes after max(10 ms,
 // delay + jitter) past its own delay, not never.
 BOOST_AUTO_TEST_CASE(a_held_message_with_no_next_one_goes_after_the_bound) {

@@ -468,9 +468,6 @@ BOOST_AUTO_TEST_CASE(shard_options_are_checked_and_name_the_fix) {
   for (const auto& e : std::vector<expectation>{
            {dsq_command::local, {"--servers=0"}, "--servers=0: at least one parameter-server"},
            {dsq_command::local, {"--servers=65"}, "--servers=65: at most 64 shards"},
-           {dsq_command::local,
-            {"--servers=2", "--verify-replicas=5"},
-            "--verify-replicas is not available with shards yet"},
            {dsq_command::server,
             {"--servers=2", "--aggregate=krum:f=1", "--workers=5", "--max-workers=600"},
             "--aggregate=krum:f=1 takes at most 512 seats with shards, not 600: set "
@@ -499,6 +496,11 @@ BOOST_AUTO_TEST_CASE(shard_options_are_checked_and_name_the_fix) {
   }
   for (const auto& [command, args] : std::vector<std::pair<dsq_command, std::vector<std::string>>>{
            {dsq_command::local, {"--servers=3", "--aggregate=median"}},
+           // Each shard checks its range of the replicas, and the plan faults every link.
+           {dsq_command::local, {"--servers=2", "--verify-replicas=5"}},
+           {dsq_command::local, {"--servers=2", "--faults.drop=0.1", "--faults.duplicate=0.1"}},
+           {dsq_command::server,
+            {"--servers=2", "--shard-index=1", "--leader=h:1", "--faults.server-crash=5"}},
            {dsq_command::server,
             {"--servers=2", "--shard-index=1", "--leader=10.0.0.1:4242", "--advertise=10.0.0.2",
              "--port=4243"}}}) {

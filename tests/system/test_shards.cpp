@@ -1,8 +1,9 @@
 // Sharded runs (--servers=K, issue 27; net/PROTOCOL.md "Shards") with the real dsq binary:
 // dsq local with K shard actors equals the unsharded run bit for bit for coordinate-wise
 // operators, asynchronous K = 2 keeps its staleness bound, a leader + follower + workers as
-// processes on 127.0.0.1 equal the local K = 2 run, and a follower killed mid-run ends the run
-// non-zero naming the shard, with no process left.
+// processes on 127.0.0.1 equal the local K = 2 run (with drops and duplicates on every link
+// too), and a follower killed mid-run or crashed by the fault plan ends the run non-zero naming
+// the shard, with no process left.
 #define BOOST_TEST_MODULE dsq_system_shards
 #include <boost/test/unit_test.hpp>
 
@@ -225,6 +226,80 @@ BOOST_AUTO_TEST_CASE(a_follower_killed_mid_run_fails_the_run_naming_the_shard) {
   BOOST_TEST(c.server().err().find("shard 1") != std::string::npos, c.server().report());
   // The workers end too: with an error naming the shard, or on the leader's farewell (which
   // tells them the run's failure), whichever reaches them first.
+  BOOST_TEST(!w1.running());
+  BOOST_TEST(!w2.running());
+}
+
+// The fault plan on every link (issue 27): each worker process injects drops and duplicates on
+// its link to the leader and on its link to the follower (a seeded stream of its own); the
+// retransmission and resync per shard recover, and the sync run computes what the fault-free
+// dsq local --servers=2 does.
+BOOST_AUTO_TEST_CASE(drops_and_duplicates_on_every_link_change_nothing) {
+  cluster c{"shards-faults"};
+  expect_processes_equal_the_local_run(c, [&](const std::string& name) {
+    if (name == "server")
+      return std::vector<std::string>{};
+    return std::vector<std::string>{"--faults.drop=0.05", "--faults.duplicate=0.05",
+                                    "--faults.seed=7", "--fault-log=" + c.file(name + ".csv")};
+  });
+  std::string logs;
+  for (const char* name : {"worker-1", "worker-2"})
+    logs += read_text(c.file(std::string{name} + ".csv"));
+  BOOST_TEST(logs.find(",drop,") != std::string::npos, logs);
+  BOOST_TEST(logs.find(",duplicate,") != std::string::npos, logs);
+  BOOST_TEST(logs.find("/shard1") != std::string::npos, logs); // the follower links' faults
+}
+
+// Worker faults with shards: the worker that gets id 1 crashes at step 10 (exit 5; its link to the
+// leader fires the fault, its follower link goes with the process), the leader removes it from
+// every shard, and a new worker started later joins every shard (its core hears the welcome only
+// once both shards' welcomes are in); the run goes on until stopped.
+BOOST_AUTO_TEST_CASE(a_crashed_worker_leaves_every_shard_and_a_new_one_joins_them_all) {
+  cluster c{"shards-worker-crash"};
+  c.start_server(
+      concat({"--servers=2"}, concat(shard_run(forever), {"--compressor=fp16", "--workers=3"})));
+  start_follower(c);
+  std::vector<child_process*> workers;
+  for (int i = 0; i < 3; ++i)
+    workers.push_back(&c.start_worker({"--quiet", "--faults.crash=1@10"}));
+  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(40, run_timeout), c.server().report());
+  auto& late = c.start_worker({});
+  BOOST_REQUIRE_MESSAGE(late.wait_for_output(": joined at step", run_timeout), late.report());
+  stop_run(c, run_timeout);
+  int crashed = 0;
+  for (auto* w : workers) {
+    if (w->status()->code == 5) {
+      ++crashed;
+      BOOST_TEST(w->err().find("injected crash (--faults.crash) at step 10") != std::string::npos,
+                 w->report());
+    } else {
+      BOOST_TEST(w->status()->success(), w->report());
+    }
+  }
+  BOOST_TEST(crashed == 1);
+  BOOST_TEST(late.status()->success(), late.report());
+  BOOST_TEST(c.summary_value("departures").value_or("") == "1");
+  BOOST_TEST(c.summary_value("joins").value_or("") == "1");
+}
+
+// Crashing one shard: --faults.server-crash given to the follower's process ends it with exit 4
+// at that step; the leader ends the run non-zero naming the shard, and every process ends by
+// itself.
+BOOST_AUTO_TEST_CASE(an_injected_follower_crash_exits_4_and_fails_the_run_naming_the_shard) {
+  cluster c{"shards-crash"};
+  c.start_server(concat({"--servers=2"}, concat(shard_run(1'000'000), {"--compressor=fp16"})));
+  auto& f = start_follower(c, "follower", {"--faults.server-crash=5"});
+  auto& w1 = c.start_worker({"--quiet"});
+  auto& w2 = c.start_worker({"--quiet"});
+  BOOST_REQUIRE_MESSAGE(c.wait_all(run_timeout), "processes left after the follower's crash");
+  const auto crashed = f.status();
+  BOOST_REQUIRE(crashed.has_value());
+  BOOST_TEST(crashed->code == 4, crashed->describe());
+  BOOST_TEST(f.err().find("shard 1: injected crash (--faults.server-crash) at step 5") !=
+                 std::string::npos,
+             f.report());
+  BOOST_TEST(!c.server().status()->success());
+  BOOST_TEST(c.server().err().find("shard 1") != std::string::npos, c.server().report());
   BOOST_TEST(!w1.running());
   BOOST_TEST(!w2.running());
 }

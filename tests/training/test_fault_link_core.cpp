@@ -9,7 +9,10 @@
 #include "training/faults/fault_link_core.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace dsq;
@@ -199,6 +202,44 @@ BOOST_AUTO_TEST_CASE(worker_faults_fire_once_at_their_version) {
   // Before the welcome, nothing fires.
   test_link early{plan, false};
   BOOST_TEST(!early.core.version_seen(10).crash);
+}
+
+// --servers=K: a worker's link to a follower shard carries the message faults (its own stream,
+// its log rows naming the shard) but fires no worker fault: those fire on the link to the
+// leader, once per worker.
+BOOST_AUTO_TEST_CASE(a_follower_shards_link_has_message_faults_and_no_worker_faults) {
+  auto plan = plan_with(1, 0, 0);
+  plan.crash = {{0, 2, std::nullopt}};
+  plan.hang = {{0, 1, std::nullopt}};
+  plan.corrupt = {{0, 1, std::nullopt}};
+  plan.poison = {{0, 1, std::nullopt}};
+  const auto log = std::filesystem::temp_directory_path() /
+                   ("dsq_test_follower_link_" + std::to_string(::getpid()) + ".csv");
+  fault_injector injector{plan, log.string()};
+  fault_link_core core{injector, 1};
+  BOOST_TEST(core.shard() == 1u);
+  core.learn_id(0);
+  const auto now = link_clock::time_point{} + 1h;
+  BOOST_TEST(show(core.route(up, {core.new_token(), true, 64, 1, std::nullopt}, now)) ==
+             words{"discard 1"});
+  const auto v = core.version_seen(5);
+  BOOST_TEST(!v.crash);
+  BOOST_TEST(!v.hang.has_value());
+  BOOST_TEST(!core.hanging());
+  const auto damage = core.damage(3);
+  BOOST_TEST(!damage.poison);
+  BOOST_TEST(!damage.corrupt_seed.has_value());
+  BOOST_TEST(injector.count(fault_kind::drop) == 1u);
+  BOOST_TEST(injector.count(fault_kind::crash) == 0u);
+  // The worker faults are still there for the worker's link to the leader.
+  fault_link_core leader{injector, 0};
+  leader.learn_id(0);
+  BOOST_TEST(leader.version_seen(5).crash);
+  injector.sync();
+  std::ifstream in{log};
+  const std::string text{std::istreambuf_iterator<char>{in}, {}};
+  BOOST_TEST(text.find("0/up/shard1") != std::string::npos, text);
+  std::filesystem::remove(log);
 }
 
 BOOST_AUTO_TEST_CASE(the_same_plan_and_messages_give_the_same_decisions) {

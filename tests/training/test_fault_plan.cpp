@@ -228,6 +228,31 @@ BOOST_AUTO_TEST_CASE(the_same_seed_gives_the_same_decisions_another_seed_others)
   BOOST_TEST(fate.delay_ms == a[321].second);
 }
 
+// --servers=K: a worker has a link to each shard. Shard 0's links are the unsharded run's
+// (the same decisions as before shards existed: a K = 1 run is unchanged), each follower's
+// links have decisions of their own, and the same seed gives the same ones.
+BOOST_AUTO_TEST_CASE(each_shards_link_has_its_own_seeded_decisions_and_shard_0s_are_unchanged) {
+  const auto plan = parse_fault_plan({{"drop", "0.3"}, {"duplicate", "0.3"}, {"seed", "4"}});
+  const auto fates = [&](link_id link) {
+    link_faults faults{plan, link};
+    std::vector<message_action> result;
+    for (int i = 0; i < 300; ++i)
+      result.push_back(faults.next(64).action);
+    return result;
+  };
+  const auto shard0 = fates({1, link_direction::up, 0});
+  BOOST_TEST((shard0 == fates(up1)));
+  const auto shard1 = fates({1, link_direction::up, 1});
+  const auto shard2 = fates({1, link_direction::up, 2});
+  BOOST_TEST((shard1 != shard0));
+  BOOST_TEST((shard2 != shard1));
+  BOOST_TEST((fates({1, link_direction::down, 1}) != shard1));
+  BOOST_TEST((fates({2, link_direction::up, 1}) != shard1));
+  BOOST_TEST((shard1 == fates({1, link_direction::up, 1})));
+  BOOST_TEST(to_string(link_id{3, link_direction::up, 0}) == "3/up");
+  BOOST_TEST(to_string(link_id{3, link_direction::down, 2}) == "3/down/shard2");
+}
+
 BOOST_AUTO_TEST_CASE(drop_duplicate_and_reorder_have_their_rates) {
   constexpr int n = 20000;
   for (const auto& [key, action] :

@@ -114,6 +114,11 @@ public:
   void cut_off(peer_id peer, std::uint64_t from, std::uint64_t until) {
     cut_ = cut{peer, from, until};
   }
+  /// Worker `peer`'s slice push of `step` to shard `shard` carries a wrong digest, as from a
+  /// replica whose range `shard` differs (--verify-replicas).
+  void corrupt_digest(peer_id peer, std::uint32_t shard, std::uint64_t step) {
+    bad_digest_ = bad_digest{peer, shard, step};
+  }
   /// The pushes of the cut off worker computed on a version past the cut.
   std::uint64_t pushes_past_cut() const { return pushes_past_cut_; }
   /// The versions of the resync parts (welcomes with resync) workers got, by shard.
@@ -475,6 +480,9 @@ private:
     for (auto& e : fx) {
       if (auto* p = std::get_if<worker_effect::send_push>(&e)) {
         auto push = p->push;
+        if (bad_digest_ && bad_digest_->peer == w.peer && bad_digest_->shard == shard &&
+            bad_digest_->step == push.step)
+          push.model_digest ^= 1;
         if (shard == 0)
           pushed_steps_[{push.worker_id, p->key}] = push.step;
         if (shard == 0 && cut_ && w.peer == cut_->peer && push.step > cut_->until)
@@ -544,10 +552,17 @@ private:
     bool probed = false;
   };
 
+  struct bad_digest {
+    peer_id peer = 0;
+    std::uint32_t shard = 0;
+    std::uint64_t step = 0;
+  };
+
   run_config cfg_;
   std::uint32_t k_;
   bool real_ = false;
   std::optional<cut> cut_;
+  std::optional<bad_digest> bad_digest_;
   std::uint64_t pushes_past_cut_ = 0;
   std::map<std::uint32_t, std::set<std::uint64_t>> resync_parts_;
   std::deque<real_worker> real_workers_;
@@ -818,5 +833,44 @@ BOOST_AUTO_TEST_CASE(with_worker_cores_a_sharded_krum_run_equals_the_unsharded_o
     const auto& b = many.outcome().model;
     BOOST_REQUIRE(a.size() == b.size());
     BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0, "K = " << k);
+  }
+}
+
+// --verify-replicas with K shards: each slice push carries the worker's digest of that range of
+// x_step, checked by the shard that owns the range (range 0 the leader, range k follower k).
+// Healthy replicas pass on every shard; a replica that differs in range k is caught by shard k
+// and its worker removed, as the one server does with K = 1, and the run goes on.
+BOOST_AUTO_TEST_CASE(verify_replicas_checks_every_range_and_catches_a_replica_that_differs) {
+  auto cfg = cluster_run("sync", 3);
+  cfg.method = "doublesqueeze";
+  cfg.compressor = "sign";
+  cfg.verify_replicas = 1;
+  for (std::uint32_t k : {1u, 2u, 3u}) {
+    cluster healthy{cfg, k, true};
+    BOOST_REQUIRE(healthy.run());
+    for (const auto& p : healthy.problems)
+      BOOST_TEST_MESSAGE(p);
+    BOOST_TEST(healthy.problems.empty(), "K = " << k);
+    BOOST_REQUIRE(healthy.outcome().ok);
+    BOOST_TEST(healthy.outcome().summary.departures == 0u);
+    BOOST_TEST(healthy.outcome().summary.verified_replicas == 36u); // 3 workers, 12 steps
+    for (std::uint32_t bad = 0; bad < k; ++bad) {
+      cluster c{cfg, k, true};
+      c.corrupt_digest(2, bad, 5);
+      BOOST_REQUIRE(c.run());
+      BOOST_REQUIRE(c.outcome().ok);
+      BOOST_TEST(c.outcome().summary.steps == 12u);
+      BOOST_TEST(c.outcome().summary.departures == 1u, "K = " << k << ", range " << bad);
+      // The worker's end (and, with shards, the follower's refusal the harness notes), each
+      // naming the replica, and the shard whose range differs.
+      BOOST_REQUIRE(!c.problems.empty());
+      for (const auto& p : c.problems) {
+        BOOST_TEST(p.find("replica differs") != std::string::npos, p);
+        if (bad > 0)
+          BOOST_TEST(p.find("shard " + std::to_string(bad)) != std::string::npos, p);
+      }
+      BOOST_TEST(c.problems.back().find("a worker stopped") != std::string::npos,
+                 c.problems.back());
+    }
   }
 }

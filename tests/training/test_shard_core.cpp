@@ -7,11 +7,14 @@
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
+#include "training/double_squeeze.hpp"
 #include "training/robust_aggregate.hpp"
 #include "training/shard/shard_core.hpp"
 #include "training/training_setup.hpp"
 
 #include <chrono>
+#include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -228,6 +231,66 @@ BOOST_AUTO_TEST_CASE(a_push_of_the_wrong_shape_shard_or_norm_is_refused_to_the_l
   auto huge = f.core.pushed(11, slice_push(f.cfg, 1, 0, f.dim, 1e30f), t0);
   BOOST_TEST(to_lead<slice_refused>(huge).size() == 1u);
   BOOST_TEST(f.core.held(0) == 0u);
+  BOOST_TEST(f.core.held(1) == 0u);
+}
+
+// Push validation per slice: a follower checks each slice push as the server checks a whole
+// push (training/push_check.hpp) against its range: the operator, finite values, bytes that
+// decode; a key older than one in hand is a resend (acknowledged, never held twice).
+BOOST_AUTO_TEST_CASE(a_slice_of_another_operator_not_finite_or_damaged_is_refused) {
+  follower f;
+  const auto uplink = resolve_method(f.cfg).uplink;
+  auto other = slice_push(f.cfg, 0, 0, f.dim);
+  {
+    std::vector<float> g(f.dim, 0.01f);
+    rng_engine rng{1};
+    other.payload =
+        to_bytes(make_compressor(uplink == "identity" ? "sign" : "identity")->compress(g, rng));
+  }
+  auto refused = to_lead<slice_refused>(f.core.pushed(10, other, t0));
+  BOOST_REQUIRE(refused.size() == 1u);
+  BOOST_TEST(refused[0].worker == 0u);
+  auto not_finite = slice_push(f.cfg, 0, 0, f.dim);
+  auto m = from_bytes(not_finite.payload);
+  for (auto& v : m.values)
+    v = std::numeric_limits<float>::quiet_NaN();
+  for (auto& h : m.halves)
+    h = 0x7E00; // an fp16 NaN
+  not_finite.payload = to_bytes(m);
+  refused = to_lead<slice_refused>(f.core.pushed(10, not_finite, t0));
+  BOOST_REQUIRE(refused.size() == 1u);
+  BOOST_TEST(refused[0].why.find("NaN") != std::string::npos, refused[0].why);
+  auto damaged = slice_push(f.cfg, 1, 0, f.dim);
+  damaged.payload[1] ^= 0x5A; // the wire format's magic byte
+  BOOST_TEST(to_lead<slice_refused>(f.core.pushed(11, damaged, t0)).size() == 1u);
+  BOOST_TEST(f.core.held(0) == 0u);
+  BOOST_TEST(f.core.held(1) == 0u);
+  // Keys in order: step 2 is held; then step 1, older than a key in hand, is only acknowledged.
+  BOOST_TEST(to_lead<slice_held>(f.core.pushed(10, slice_push(f.cfg, 0, 2, f.dim), t0)).size() ==
+             1u);
+  auto older = f.core.pushed(10, slice_push(f.cfg, 0, 1, f.dim), t0);
+  BOOST_TEST(to_lead<slice_held>(older).empty());
+  BOOST_TEST(to_lead<slice_refused>(older).empty());
+  BOOST_TEST(sent<ack_msg>(older).size() == 1u);
+  BOOST_TEST(f.core.held(0) == 1u);
+}
+
+// --verify-replicas with shards: each slice push carries the worker's digest of that range of
+// x_step, and the follower checks it against its own range, as the server checks its model.
+BOOST_AUTO_TEST_CASE(a_slice_whose_range_digest_differs_is_refused_naming_the_replica) {
+  follower f;
+  const auto digest = replica_digest(std::span<const float>{f.setup.slice});
+  auto good = slice_push(f.cfg, 0, 0, f.dim);
+  good.model_digest = digest;
+  BOOST_TEST(to_lead<slice_held>(f.core.pushed(10, good, t0)).size() == 1u);
+  auto bad = slice_push(f.cfg, 1, 0, f.dim);
+  bad.model_digest = digest ^ 1;
+  auto refused = to_lead<slice_refused>(f.core.pushed(11, bad, t0));
+  BOOST_REQUIRE(refused.size() == 1u);
+  BOOST_TEST(refused[0].worker == 1u);
+  BOOST_TEST(refused[0].why.find("replica differs from shard 1's range at step 0") !=
+                 std::string::npos,
+             refused[0].why);
   BOOST_TEST(f.core.held(1) == 0u);
 }
 

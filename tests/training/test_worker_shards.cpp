@@ -153,7 +153,8 @@ struct rig {
     p.worker_id = id;
     p.step = step;
     p.loss = 0.5f;
-    p.model_digest = 42;
+    for (std::uint32_t k = 0; k < count(); ++k) // --verify-replicas: one digest per range
+      p.range_digests.push_back(42 + k);
     p.has_state = true;
     p.state.worker_id = id;
     p.payload = join_slices(slices);
@@ -284,7 +285,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(pushes)
 
-BOOST_AUTO_TEST_CASE(a_push_splits_into_k_slice_pushes_digest_and_state_on_shard_0s) {
+BOOST_AUTO_TEST_CASE(a_push_splits_into_k_slice_pushes_each_with_its_ranges_digest_state_on_0s) {
   rig r{3};
   r.join(4);
   const auto slices = r.slices();
@@ -297,7 +298,7 @@ BOOST_AUTO_TEST_CASE(a_push_splits_into_k_slice_pushes_digest_and_state_on_shard
     BOOST_TEST(p[0].step == 0u);
     BOOST_TEST(p[0].loss == 0.5f);
     BOOST_TEST(p[0].payload == slices[k]);
-    BOOST_TEST(p[0].model_digest == (k == 0 ? 42u : 0u));
+    BOOST_TEST(p[0].model_digest == 42u + k);
     BOOST_TEST(p[0].has_state == (k == 0));
   }
   BOOST_TEST((r.core.retransmit().unacknowledged() == 0u));

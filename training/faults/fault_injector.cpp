@@ -79,11 +79,13 @@ bool fault_injector::has_worker_fault(std::uint32_t worker) const {
   return names(plan_.crash) || names(plan_.hang) || names(plan_.corrupt) || names(plan_.poison);
 }
 
+bool fault_injector::needs_follower_link(std::uint32_t worker) const {
+  return plan_.has_message_faults() && (plan_.covers({worker, link_direction::up}) ||
+                                        plan_.covers({worker, link_direction::down}));
+}
+
 bool fault_injector::needs_link(std::uint32_t worker) const {
-  const bool message_faults =
-      plan_.has_message_faults() &&
-      (plan_.covers({worker, link_direction::up}) || plan_.covers({worker, link_direction::down}));
-  return message_faults || has_worker_fault(worker);
+  return needs_follower_link(worker) || has_worker_fault(worker);
 }
 
 std::uint64_t fault_injector::count(fault_kind kind) const {
@@ -108,7 +110,8 @@ void fault_injector::sync() {
   log_.sync();
 }
 
-void check_local_plan(const fault_plan& plan, std::size_t workers, const std::string& checkpoint) {
+void check_local_plan(const fault_plan& plan, std::size_t workers, const std::string& checkpoint,
+                      std::uint32_t servers) {
   const auto check = [workers](const char* key, const std::vector<worker_fault>& faults) {
     for (const auto& f : faults)
       if (f.worker >= workers)
@@ -126,6 +129,11 @@ void check_local_plan(const fault_plan& plan, std::size_t workers, const std::st
       throw config_error(fmt::format("--faults.links: worker {} does not exist (dsq local has "
                                      "workers 0 to {} with --workers={})",
                                      id, workers - 1, workers));
+  if (plan.server_crash && servers > 1)
+    throw config_error(fmt::format("--faults.server-crash: dsq local cannot crash a shard of "
+                                   "--servers={}; run the shards as processes and give it to one "
+                                   "(dsq server --shard=k --faults.server-crash=STEP)",
+                                   servers));
   if (plan.server_crash && checkpoint.empty())
     throw config_error("--faults.server-crash needs --checkpoint=DIR in dsq local: the server is "
                        "restarted from its last checkpoint");

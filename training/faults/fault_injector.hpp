@@ -53,6 +53,9 @@ public:
   /// Whether worker `worker` needs a link: message faults on one of its directions, or a worker
   /// fault of its own (crash, hang, corrupt, poison).
   bool needs_link(std::uint32_t worker) const;
+  /// Whether worker `worker`'s link to a follower shard (--servers=K) needs a fault link: message
+  /// faults on one of its directions (worker faults fire on its link to the leader only).
+  bool needs_follower_link(std::uint32_t worker) const;
   /// Whether worker `worker` has a fault of its own (crash, hang, corrupt, poison).
   bool has_worker_fault(std::uint32_t worker) const;
 
@@ -84,8 +87,11 @@ private:
 };
 
 /// Refuses a plan that `dsq local` with `workers` workers cannot inject: a worker fault or a
-/// link naming a worker id >= workers, and server-crash without --checkpoint (the restarted
-/// server resumes from it). Throws config_error naming the option.
-void check_local_plan(const fault_plan& plan, std::size_t workers, const std::string& checkpoint);
+/// link naming a worker id >= workers, server-crash without --checkpoint (the restarted
+/// server resumes from it), and server-crash with `servers` > 1 shards (a shard's crash is a
+/// process's: `dsq server --shard=k --faults.server-crash`). Throws config_error naming the
+/// option.
+void check_local_plan(const fault_plan& plan, std::size_t workers, const std::string& checkpoint,
+                      std::uint32_t servers = 1);
 
 } // namespace dsq

@@ -32,12 +32,12 @@ void fault_link_core::learn_id(std::uint32_t id) {
     return;
   id_ = id;
   const auto& plan = injector_->plan();
-  dir(link_direction::up).faults.emplace(plan, link_id{id, link_direction::up});
-  dir(link_direction::down).faults.emplace(plan, link_id{id, link_direction::down});
+  dir(link_direction::up).faults.emplace(plan, link_id{id, link_direction::up, shard_});
+  dir(link_direction::down).faults.emplace(plan, link_id{id, link_direction::down, shard_});
 }
 
 std::string fault_link_core::where(link_direction d) const {
-  return to_string(link_id{*id_, d});
+  return to_string(link_id{*id_, d, shard_});
 }
 
 // Pushes and updates, which the protocol sends once per step, are numbered by (verb, step,
@@ -182,7 +182,7 @@ bool fault_link_core::pending(link_direction d) const {
 
 version_faults fault_link_core::version_seen(std::uint64_t v) {
   version_faults out;
-  if (!id_)
+  if (!id_ || shard_ != 0)
     return out;
   if (injector_->take(fault_kind::crash, *id_, v)) {
     injector_->record(v, fault_kind::crash, std::to_string(*id_));
@@ -200,7 +200,7 @@ version_faults fault_link_core::version_seen(std::uint64_t v) {
 
 push_damage fault_link_core::damage(std::uint64_t step) {
   push_damage out;
-  if (!id_)
+  if (!id_ || shard_ != 0)
     return out;
   const auto corrupt = injector_->take(fault_kind::corrupt, *id_, step);
   const auto poison = injector_->take(fault_kind::poison, *id_, step);

@@ -73,8 +73,15 @@ struct push_damage {
 /// See the top of this file. One per link; not thread-safe (an actor's state).
 class fault_link_core {
 public:
-  /// Injects `injector`'s plan, recording in it; the injector must outlive this.
-  explicit fault_link_core(fault_injector& injector) : injector_{&injector} {}
+  /// Injects `injector`'s plan, recording in it; the injector must outlive this. `shard`: the
+  /// server shard at the other end (--servers=K; 0: the leader, or the only server). A follower
+  /// shard's link (shard >= 1) has message faults of its own stream and no worker faults: those
+  /// fire on the worker's link to the leader only, once per worker.
+  explicit fault_link_core(fault_injector& injector, std::uint32_t shard = 0)
+      : injector_{&injector}, shard_{shard} {}
+
+  /// The server shard at the other end.
+  std::uint32_t shard() const { return shard_; }
 
   /// A token for a new message (the actor keeps the message under it).
   message_token new_token() { return next_token_++; }
@@ -98,13 +105,15 @@ public:
   /// Whether messages toward `d`'s end are still queued or held.
   bool pending(link_direction d) const;
 
-  /// The worker faults that model version `v` fires (none before the id is known).
+  /// The worker faults that model version `v` fires (none before the id is known, none on a
+  /// follower shard's link).
   version_faults version_seen(std::uint64_t v);
   /// Whether a hang holds the link.
   bool hanging() const { return hanging_; }
   /// The hang is over.
   void end_hang() { hanging_ = false; }
-  /// The damage of the push of `step` (none before the id is known).
+  /// The damage of the push of `step` (none before the id is known, none on a follower shard's
+  /// link).
   push_damage damage(std::uint64_t step);
 
   /// The least time a held message waits for the next one beyond its own delay: a held
@@ -148,6 +157,7 @@ private:
   std::string where(link_direction d) const;
 
   fault_injector* injector_;
+  std::uint32_t shard_ = 0;
   std::optional<std::uint32_t> id_;
   std::array<direction_state, 2> dirs_;
   bool hanging_ = false;

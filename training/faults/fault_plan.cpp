@@ -17,6 +17,10 @@ namespace dsq {
 
 namespace {
 
+/// Where the streams of a follower shard's links start (link_faults): apart from shard 0's,
+/// which are the unsharded run's.
+constexpr std::uint64_t shard_link_stream = 0x5A'4A'2D'00'00'00'00'00ull;
+
 /// Reads one `faults` entry; every error names the option as the user wrote it.
 class entry_reader {
 public:
@@ -154,7 +158,10 @@ double unit_interval(rng_engine& engine) {
 } // namespace
 
 std::string to_string(link_id link) {
-  return fmt::format("{}/{}", link.worker, link.direction == link_direction::up ? "up" : "down");
+  const auto* d = link.direction == link_direction::up ? "up" : "down";
+  if (link.shard == 0)
+    return fmt::format("{}/{}", link.worker, d);
+  return fmt::format("{}/{}/shard{}", link.worker, d, link.shard);
 }
 
 bool fault_plan::covers(link_id link) const {
@@ -274,9 +281,12 @@ std::string_view name(message_action action) {
 link_faults::link_faults(const fault_plan& plan, link_id link)
     : drop_(plan.drop), duplicate_(plan.duplicate), reorder_(plan.reorder),
       delay_ms_(plan.delay_ms), jitter_ms_(plan.jitter_ms), bandwidth_(plan.bandwidth_bytes_per_s),
-      // Each link and direction its own stream, so that links do not share decisions.
-      link_seed_(mix_seed(plan.seed, 2 * std::uint64_t{link.worker} +
-                                         (link.direction == link_direction::down ? 1 : 0))),
+      // Each link and direction its own stream, so that links do not share decisions; a
+      // follower shard's links (shard k >= 1) draw from a seed of their own, shard 0's (every
+      // link of an unsharded run) from the plan's seed as always.
+      link_seed_(mix_seed(
+          link.shard == 0 ? plan.seed : mix_seed(plan.seed, shard_link_stream + link.shard),
+          2 * std::uint64_t{link.worker} + (link.direction == link_direction::down ? 1 : 0))),
       link_(link), active_(plan.covers(link) && plan.has_message_faults()) {}
 
 message_fate link_faults::next(std::size_t bytes) {

@@ -15,14 +15,17 @@
 //   links=L                          the message faults apply only to these links: a comma list
 //                                    of worker ids and directions up (worker to server) and down
 //                                    (server to worker); no id means every worker, no direction
-//                                    both; empty means every link both ways
+//                                    both; empty means every link both ways. With --servers=K a
+//                                    worker has K links (one per shard): each is covered, with a
+//                                    seeded stream of its own (link_id::shard)
 //   crash=ID@STEP                    worker ID's process dies when it reaches model version STEP
 //   hang=ID@STEP[:SECONDS]           worker ID stops answering (heartbeats too) at STEP, for
 //                                    SECONDS or, without them, for good
 //   rejoin=ID@STEP                   worker ID (gone by then) registers again at server step STEP
 //   corrupt=ID@STEP                  worker ID's push for STEP has damaged bytes
 //   poison=ID@STEP                   worker ID's push for STEP decodes to non-finite values
-//   server-crash=STEP                the server's process dies at STEP
+//   server-crash=STEP                the server's process dies at STEP (with --servers=K: the
+//                                    process it is given to, the leader or a follower shard)
 //   seed=N                           seed of every random decision
 // The worker faults take comma lists ("crash=1@100,2@300").
 
@@ -44,16 +47,19 @@ enum class link_direction : std::uint8_t {
   down ///< server to worker
 };
 
-/// One direction of the connection between worker `worker` and the server.
+/// One direction of the connection between worker `worker` and the server, or, in a sharded
+/// run (--servers=K), shard `shard` of it (0: the leader, the only server of an unsharded run).
 struct link_id {
   std::uint32_t worker = 0;
   link_direction direction = link_direction::up;
+  std::uint32_t shard = 0; ///< the server shard at the link's other end
 
   /// Equal ids name the same link.
   friend bool operator==(const link_id&, const link_id&) = default;
 };
 
-/// "3/up", "3/down": a link as the fault log writes it.
+/// "3/up", "3/down": a link as the fault log writes it; a follower shard's link names its shard
+/// ("3/up/shard1").
 std::string to_string(link_id link);
 
 /// A fault of one worker at one step.
@@ -124,9 +130,9 @@ struct message_fate {
   double delay_ms = 0; ///< delay + jitter draw + bytes / bandwidth; 0 for a dropped message
 };
 
-/// The message faults of one link. Every decision is a function of (plan seed, link, message
-/// index, size) alone, so a run with the same seed and the same message sequence on a link
-/// sees the same faults there, whatever happens on other links or in other processes.
+/// The message faults of one link. Every decision is a function of (plan seed, link (its shard
+/// too), message index, size) alone, so a run with the same seed and the same message sequence on a
+/// link sees the same faults there, whatever happens on other links or in other processes.
 class link_faults {
 public:
   /// Decides for `link` under `plan` (copied: the plan may go away).

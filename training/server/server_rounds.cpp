@@ -117,7 +117,9 @@ std::optional<received_push> server_core::checked_push(std::uint32_t id, const g
     expel(id, e.what());
     return std::nullopt;
   }
-  if (p.model_digest != 0 && p.step == version() && !shards_) {
+  // Sharded: the engine holds range 0, and the digest is of the worker's range 0; each follower
+  // checks its own range (shard_core::pushed).
+  if (p.model_digest != 0 && p.step == version()) {
     if (p.model_digest != replica_digest(engine_.x())) {
       expel(id, fmt::format("its replica differs from the server's model at step {}", version()));
       return std::nullopt;

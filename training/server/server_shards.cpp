@@ -26,7 +26,7 @@ void server_core::set_up_shards() {
   const auto k = opts_.shards;
   if (k <= 1)
     return;
-  if (auto why = sharding_refusal(opts_.cfg, k, static_cast<bool>(opts_.crash_hook)))
+  if (auto why = sharding_refusal(opts_.cfg, k))
     throw std::invalid_argument(*why);
   const std::uint64_t d = opts_.setup.net->num_parameters();
   auto ranges = opts_.ranges.empty() ? run_ranges(opts_.cfg, d, k) : opts_.ranges;

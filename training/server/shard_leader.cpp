@@ -9,7 +9,6 @@
 
 #include <numeric>
 #include <stdexcept>
-#include <string_view>
 
 namespace dsq {
 
@@ -25,18 +24,9 @@ std::span<const float> slice_of(const Eigen::VectorXf& v, key_range r) {
 
 } // namespace
 
-std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t shards,
-                                            bool faults) {
+std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t shards) {
   if (shards <= 1)
     return std::nullopt;
-  auto no = [&](std::string_view what) {
-    return fmt::format("--servers={} does not support {} yet: drop it, or run with --servers=1",
-                       shards, what);
-  };
-  if (cfg.verify_replicas > 0)
-    return no("--verify-replicas");
-  if (faults)
-    return no("a fault plan (--fault-plan, --faults.*)");
   // Krum with K > 1 (protocol 10): the followers send the leader their partial distances of a
   // round's pushes, n(n − 1)/2 doubles each; n is bounded by the seats.
   if (parse_aggregate_rule(cfg.aggregate).kind == aggregate_kind::krum &&

@@ -27,12 +27,10 @@
 
 namespace dsq {
 
-/// Why a run of `shards` > 1 shards cannot have this configuration in this version
-/// (--verify-replicas, a fault plan (`faults`), Krum with more seats than
-/// max_sharded_krum_seats), in one line naming the fix; nothing when it can (and always for 1
+/// Why a run of `shards` > 1 shards cannot have this configuration: Krum with more seats than
+/// max_sharded_krum_seats, in one line naming the fix; nothing when it can (and always for 1
 /// shard).
-std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t shards,
-                                            bool faults);
+std::optional<std::string> sharding_refusal(const run_config& cfg, std::uint32_t shards);
 
 /// The key ranges of a run of `dim` coordinates over `shards` shards: split_keys aligned to the
 /// blocks of the run's uplink and downlink operators.

@@ -4,6 +4,7 @@
 #include "compression/compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
+#include "training/double_squeeze.hpp"
 #include "training/make_round_policy.hpp"
 #include "training/robust_aggregate.hpp"
 #include "training/shard/range_operator.hpp"
@@ -527,6 +528,13 @@ shard_effects shard_core::pushed(std::optional<peer_id> from, const gradient_pus
     r.norm = checked.norm;
   } catch (const push_rejected& e) {
     refuse(e.what());
+    return take();
+  }
+  // --verify-replicas: the worker's digest of this range of x_step (worker_shards), checked as
+  // the leader checks range 0; a mismatch is refused, and the leader removes the worker.
+  if (p.model_digest != 0 && p.step == version() &&
+      p.model_digest != replica_digest(engine_->x())) {
+    refuse(fmt::format("its replica differs from shard {}'s range at step {}", shard_, version()));
     return take();
   }
   r.worker = *id;

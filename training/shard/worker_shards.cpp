@@ -512,8 +512,9 @@ void worker_shards::route_into(worker_effects effects, time_point now, worker_sh
         s.grant = p->push.grant;
         s.shard = k;
         s.payload.assign(parts[k].begin(), parts[k].end());
-        if (k == 0) { // the digest and the state are the leader's concern
-          s.model_digest = p->push.model_digest;
+        if (k < p->push.range_digests.size()) // --verify-replicas: shard k checks its range
+          s.model_digest = p->push.range_digests[k];
+        if (k == 0) { // the state is the leader's concern
           s.has_state = p->push.has_state;
           s.state = std::move(p->push.state);
         }

@@ -526,8 +526,17 @@ gradient_push worker_core::compute() {
   p.loss = g.loss;
   p.payload = std::move(g.payload);
   const auto every = cfg_.verify_replicas;
-  if (every > 0 && g.step % every == 0)
-    p.model_digest = replica_digest(engine_->x());
+  if (every > 0 && g.step % every == 0) {
+    const auto& ranges = engine_->ranges();
+    if (ranges.empty()) {
+      p.model_digest = replica_digest(engine_->x());
+    } else { // each shard checks its own range (worker_shards)
+      const auto& x = engine_->x();
+      for (const auto& r : ranges)
+        p.range_digests.push_back(replica_digest(
+            std::span<const float>{x.data() + r.begin, static_cast<std::size_t>(r.size())}));
+    }
+  }
   return p;
 }
 
