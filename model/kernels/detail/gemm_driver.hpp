@@ -161,6 +161,14 @@ inline void pack_a(matrix_operand a, index i0, index p0, index mc, index kc, ind
 /// rounding per entry, as the micro-kernel's own.
 inline void merge_tile(const float* tile, index mr, index rows, index cols, float* c,
                        index row_stride, index col_stride, bool overwrite) {
+  if (row_stride != 1) { // C transposed: its rows are contiguous, so walk them
+    for (index i = 0; i < rows; ++i)
+      for (index j = 0; j < cols; ++j) {
+        float& to = c[i * row_stride + j * col_stride];
+        to = overwrite ? tile[i + j * mr] : to + tile[i + j * mr];
+      }
+    return;
+  }
   for (index j = 0; j < cols; ++j)
     for (index i = 0; i < rows; ++i) {
       float& to = c[i * row_stride + j * col_stride];
