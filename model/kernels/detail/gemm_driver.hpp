@@ -176,9 +176,14 @@ inline void merge_tile(const float* tile, index mr, index rows, index cols, floa
     }
 }
 
+/// The most rows of A for which B is read in place (b_read_in_place): every level's MC, and
+/// two of v4's blocks of rows, which read each panel of B from L1 or L2 again (the MLP's first
+/// layer, 128 x 784 times a batch of 32 or 128, whose B packed cost 5% of its gradient).
+inline constexpr index b_in_place_rows = 128;
+
 /// True if B is read where it is rather than packed: its columns are contiguous (a panel's
 /// kc rows of one column are one run) and A has at most `rows_per_block` rows, so that each
-/// panel of B serves only the few tiles of one block of A, too few to pay for packing it (the
+/// panel of B serves only the few tiles of A's rows, too few to pay for packing it (the
 /// CNN's convolution: 64 rows of weights times the 800 x 6272 im2col matrix).
 inline bool b_read_in_place(const gemm_problem& p, index rows_per_block) noexcept {
   return p.b.row_stride == 1 && p.m <= rows_per_block;
@@ -215,7 +220,7 @@ void blocked_gemm(const gemm_problem& p, bool c_transposed) {
   const index c_row_stride = c_transposed ? p.ldc : 1, c_col_stride = c_transposed ? 1 : p.ldc;
   // A column-major A is read in place, except an incomplete last panel of rows.
   const bool a_in_place = p.a.row_stride == 1;
-  const bool b_in_place = b_read_in_place(p, MC);
+  const bool b_in_place = b_read_in_place(p, b_in_place_rows);
   const tile_kernel* const kernels = b_in_place ? Micro::tiles_b_in_place : Micro::tiles;
   for (index jc = 0; jc < p.n; jc += NC) {
     const index nc = smaller(NC, p.n - jc);
@@ -273,7 +278,7 @@ void blocked_gemm(const gemm_problem& p) {
         std::memset(p.c + j * p.ldc, 0, sizeof(float) * std::size_t(p.m));
     return;
   }
-  if (!better_transposed(p, gemm_depth_block, Micro::MC))
+  if (!better_transposed(p, gemm_depth_block, b_in_place_rows))
     return blocked_gemm<Micro>(p, false);
   // C^T = B^T A^T: B^T(i, q) = B(q, i), A^T(q, j) = A(j, q).
   const gemm_problem t{p.n,
