@@ -8,6 +8,7 @@
 
 #include "model/cross_entropy.hpp"
 #include "model/data_rng.hpp"
+#include "model/kernels/gemm.hpp"
 #include "model/matrix_product.hpp"
 
 namespace dsq {
@@ -27,6 +28,12 @@ constexpr Eigen::Index padding = kernel / 2; // "same" convolution: the side is 
 // matrix products still have thousands of columns.
 constexpr Eigen::Index samples_per_pass = 32;
 
+// Columns of the second convolution's im2col matrix (and of its gradient) per block: 256
+// columns of 25 * 32 rows are 800 KB, which stay in the core's L2 between the copy and the
+// products. A multiple of gemm_depth_block, so that the weights' gradient, summed block by
+// block, adds the same sums in the same order as one product over all columns.
+constexpr Eigen::Index conv_columns_per_block = gemm_depth_block;
+
 // Feature maps are stored as a matrix (channels, pixels * count): column b * side^2 + r * side
 // + c holds the channels of pixel (r, c) of sample b. A single-channel input batch (d x count,
 // column-major) already has this layout, and so does a flattened (channels * pixels, count).
@@ -34,56 +41,68 @@ constexpr Eigen::Index samples_per_pass = 32;
 // cols (25 * channels, side^2 * count): the column of output pixel (b, r, c) holds, tap by tap
 // of the 5 x 5 window around it (row-major), the channels of the input pixel under the tap, zero
 // outside the image. With the channels innermost in both the maps and the taps, the taps of
-// one window row are one contiguous run of the input: one copy each.
-void im2col(const float* in, Eigen::Index channels, Eigen::Index side, Eigen::Index count,
-            Eigen::MatrixXf& cols) {
+// one window row are one contiguous run of the input: one copy each. This writes columns
+// [first, end) of it, column `first` at `out`.
+void im2col_columns(const float* in, Eigen::Index channels, Eigen::Index side, Eigen::Index first,
+                    Eigen::Index end, float* out) {
   const Eigen::Index pixels = side * side, rows = kernel * kernel * channels;
-  cols.resize(rows, pixels * count);
-  float* out = cols.data();
-  for (Eigen::Index b = 0; b < count; ++b)
-    for (Eigen::Index r = 0; r < side; ++r)
-      for (Eigen::Index c = 0; c < side; ++c, out += rows) {
-        const Eigen::Index first = std::max<Eigen::Index>(c - padding, 0);
-        const Eigen::Index last = std::min<Eigen::Index>(c + padding, side - 1);
-        for (Eigen::Index kr = 0; kr < kernel; ++kr) {
-          float* taps = out + kr * kernel * channels;
-          const Eigen::Index rr = r + kr - padding;
-          if (rr < 0 || rr >= side) {
-            std::fill(taps, taps + kernel * channels, 0.0f);
-            continue;
-          }
-          const Eigen::Index before = (first - (c - padding)) * channels;
-          const Eigen::Index inside = (last - first + 1) * channels;
-          std::fill(taps, taps + before, 0.0f);
-          std::copy_n(in + (b * pixels + rr * side + first) * channels, inside, taps + before);
-          std::fill(taps + before + inside, taps + kernel * channels, 0.0f);
-        }
+  Eigen::Index b = first / pixels, r = first % pixels / side, c = first % side;
+  for (Eigen::Index column = first; column < end; ++column, out += rows) {
+    const Eigen::Index left = std::max<Eigen::Index>(c - padding, 0);
+    const Eigen::Index right = std::min<Eigen::Index>(c + padding, side - 1);
+    for (Eigen::Index kr = 0; kr < kernel; ++kr) {
+      float* taps = out + kr * kernel * channels;
+      const Eigen::Index rr = r + kr - padding;
+      if (rr < 0 || rr >= side) {
+        std::fill(taps, taps + kernel * channels, 0.0f);
+        continue;
       }
+      const Eigen::Index before = (left - (c - padding)) * channels;
+      const Eigen::Index inside = (right - left + 1) * channels;
+      std::fill(taps, taps + before, 0.0f);
+      std::copy_n(in + (b * pixels + rr * side + left) * channels, inside, taps + before);
+      std::fill(taps + before + inside, taps + kernel * channels, 0.0f);
+    }
+    if (++c == side) {
+      c = 0;
+      if (++r == side)
+        r = 0, ++b;
+    }
+  }
 }
 
-// The adjoint of im2col: adds every entry of dcols back onto the input pixel it was copied from.
-void col2im(const Eigen::MatrixXf& dcols, Eigen::Index channels, Eigen::Index side,
-            Eigen::Index count, Eigen::MatrixXf& din) {
+// The whole im2col matrix of `count` images.
+void im2col(const float* in, Eigen::Index channels, Eigen::Index side, Eigen::Index count,
+            Eigen::MatrixXf& cols) {
+  cols.resize(kernel * kernel * channels, side * side * count);
+  im2col_columns(in, channels, side, 0, cols.cols(), cols.data());
+}
+
+// The adjoint of im2col_columns: adds every entry of columns [first, end) of an im2col matrix
+// (column `first` at dcols) back onto the input pixel it was copied from, in din.
+void col2im_columns(const float* dcols, Eigen::Index channels, Eigen::Index side,
+                    Eigen::Index first, Eigen::Index end, float* din) {
   const Eigen::Index pixels = side * side, rows = kernel * kernel * channels;
-  din.setZero(channels, pixels * count);
-  float* const in = din.data();
-  const float* src = dcols.data();
-  for (Eigen::Index b = 0; b < count; ++b)
-    for (Eigen::Index r = 0; r < side; ++r)
-      for (Eigen::Index c = 0; c < side; ++c, src += rows) {
-        const Eigen::Index first = std::max<Eigen::Index>(c - padding, 0);
-        const Eigen::Index last = std::min<Eigen::Index>(c + padding, side - 1);
-        for (Eigen::Index kr = 0; kr < kernel; ++kr) {
-          const Eigen::Index rr = r + kr - padding;
-          if (rr < 0 || rr >= side)
-            continue;
-          const float* taps = src + (kr * kernel + first - (c - padding)) * channels;
-          float* dst = in + (b * pixels + rr * side + first) * channels;
-          const Eigen::Index inside = (last - first + 1) * channels;
-          for (Eigen::Index i = 0; i < inside; ++i)
-            dst[i] += taps[i];
-        }
-      }
+  Eigen::Index b = first / pixels, r = first % pixels / side, c = first % side;
+  for (Eigen::Index column = first; column < end; ++column, dcols += rows) {
+    const Eigen::Index left = std::max<Eigen::Index>(c - padding, 0);
+    const Eigen::Index right = std::min<Eigen::Index>(c + padding, side - 1);
+    for (Eigen::Index kr = 0; kr < kernel; ++kr) {
+      const Eigen::Index rr = r + kr - padding;
+      if (rr < 0 || rr >= side)
+        continue;
+      const float* taps = dcols + (kr * kernel + left - (c - padding)) * channels;
+      float* dst = din + (b * pixels + rr * side + left) * channels;
+      const Eigen::Index inside = (right - left + 1) * channels;
+      for (Eigen::Index i = 0; i < inside; ++i)
+        dst[i] += taps[i];
+    }
+    if (++c == side) {
+      c = 0;
+      if (++r == side)
+        r = 0, ++b;
+    }
+  }
 }
 
 // 2 x 2 max-pooling of z (channels, side^2 * count) followed by ReLU; `where` records the
@@ -200,9 +219,19 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
   pass.z1.colwise() += bias(0);
   pool_and_relu(pass.z1, channels_[0], side_, count, pass.pooled1, pass.where1);
 
-  im2col(pass.pooled1.data(), channels_[0], half, count, pass.cols2);
-  pass.z2.resize(channels_[1], pass.cols2.cols());
-  multiply(pass.z2, as_is(weights(1)), as_is(pass.cols2));
+  // The second layer's im2col matrix (3.1 MB per sample for 32 channels) is never whole: a
+  // block of its columns is written and multiplied at once, and the product reads it from L2
+  // rather than from memory (the same bits: every column of the product is its own).
+  const Eigen::Index columns2 = half * half * count;
+  pass.cols2.resize(kernel * kernel * channels_[0], std::min(conv_columns_per_block, columns2));
+  pass.z2.resize(channels_[1], columns2);
+  for (Eigen::Index first = 0; first < columns2; first += conv_columns_per_block) {
+    const Eigen::Index width = std::min(conv_columns_per_block, columns2 - first);
+    im2col_columns(pass.pooled1.data(), channels_[0], half, first, first + width,
+                   pass.cols2.data());
+    auto z2 = pass.z2.middleCols(first, width);
+    multiply(z2, as_is(weights(1)), as_is(pass.cols2.leftCols(width)));
+  }
   pass.z2.colwise() += bias(1);
   pool_and_relu(pass.z2, channels_[1], half, count, pass.pooled2, pass.where2);
 
@@ -251,12 +280,30 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   // Flattened features and the pooled maps share one layout: unpool reads it as the maps.
   unpool(pass.dfeatures, pass.pooled2, pass.where2, channels_[1], half * half * count, pass.dz2);
 
-  // Second convolution: dz2 is the gradient with respect to its output.
-  multiply(grad_weights(1), as_is(pass.dz2), transposed(pass.cols2), !first_chunk);
+  // Second convolution: dz2 is the gradient with respect to its output. A block of columns at
+  // a time, as in the forward pass: its im2col block again (a copy from the pooled maps in L2
+  // costs less than keeping 20 MB and reading it back from memory), the weights' gradient from
+  // it, and the gradient of the block, added back onto the pooled maps while it is in L2. The
+  // same bits as whole products: a block is gemm_depth_block columns (or a multiple), so the
+  // weight gradient sums the same blocks of terms in the same order, and the other two
+  // products' columns are their own.
+  static_assert(conv_columns_per_block % gemm_depth_block == 0);
+  const Eigen::Index columns2 = half * half * count;
   grad_bias(1) += pass.dz2.rowwise().sum();
+  pass.dpooled1.setZero(channels_[0], columns2);
   pass.dcols.resize(pass.cols2.rows(), pass.cols2.cols());
-  multiply(pass.dcols, transposed(weights(1)), as_is(pass.dz2));
-  col2im(pass.dcols, channels_[0], half, count, pass.dpooled1);
+  for (Eigen::Index first = 0; first < columns2; first += conv_columns_per_block) {
+    const Eigen::Index width = std::min(conv_columns_per_block, columns2 - first);
+    im2col_columns(pass.pooled1.data(), channels_[0], half, first, first + width,
+                   pass.cols2.data());
+    const auto dz2 = pass.dz2.middleCols(first, width);
+    multiply(grad_weights(1), as_is(dz2), transposed(pass.cols2.leftCols(width)),
+             !first_chunk || first > 0);
+    auto dcols = pass.dcols.leftCols(width);
+    multiply(dcols, transposed(weights(1)), as_is(dz2));
+    col2im_columns(pass.dcols.data(), channels_[0], half, first, first + width,
+                   pass.dpooled1.data());
+  }
   unpool(pass.dpooled1, pass.pooled1, pass.where1, channels_[0], side_ * side_ * count, pass.dz1);
 
   // First convolution; the gradient with respect to the images is not needed.

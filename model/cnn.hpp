@@ -17,10 +17,11 @@ namespace dsq {
 //   -> dense `hidden` units -> ReLU -> dense num_classes -> softmax cross-entropy
 //
 // (pooling before the ReLU gives the same values as after it, since both are monotone, and
-// touches a quarter of the numbers). Convolutions are im2col followed by one matrix
-// product per layer (model/matrix_product.hpp), forward and backward. Inputs are d x B with d =
-// side * side, pixels in row-major order inside a column, as the MNIST reader stores them; side
-// must be a multiple of 4 so that both poolings divide evenly.
+// touches a quarter of the numbers). Convolutions are im2col followed by matrix products
+// (model/matrix_product.hpp), forward and backward; the second layer's im2col matrix is made
+// and used a block of 256 columns at a time, so that it stays in the core's L2. Inputs are d x B
+// with d = side * side, pixels in row-major order inside a column, as the MNIST reader stores them;
+// side must be a multiple of 4 so that both poolings divide evenly.
 //
 // Parameter layout: conv1 W (channels[0] x 25, column-major; a row is one filter, its 25 taps
 // in row-major order), b; conv2 W (channels[1] x 25*channels[0], column index

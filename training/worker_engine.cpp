@@ -7,8 +7,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -22,6 +25,16 @@ std::string first_bad_entry(const Eigen::VectorXf& grad) {
     if (!std::isfinite(grad[i]))
       return fmt::format("{} at index {}", grad[i], i);
   return "none";
+}
+
+/// True if no entry is a NaN or an infinity: the largest exponent field of all entries is not
+/// all ones. Integer operations, so that the loop is vectorised; Eigen's allFinite() tests one
+/// float at a time, which was 9% of the CPU of a 4-worker MNIST run (mlp:hidden=128).
+bool all_finite(std::span<const float> values) {
+  std::uint32_t largest = 0;
+  for (const float v : values)
+    largest = std::max(largest, std::bit_cast<std::uint32_t>(v) & 0x7f800000u);
+  return largest != 0x7f800000u;
 }
 
 std::size_t checked_dim(const training_setup& setup, std::span<const float> model) {
@@ -219,9 +232,9 @@ computed_gradient worker_engine::compute() {
   // cause. Training that diverged returns such values too, and the server tells it (its
   // divergence probe, exit status 3); a model that fails on this batch at its initial
   // parameters as well is broken, not diverged.
-  if (!std::isfinite(out.loss) || !grad_.allFinite())
-    check_model_at_start(out.loss);
   const std::span<const float> g{grad_.data(), static_cast<std::size_t>(grad_.size())};
+  if (!std::isfinite(out.loss) || !all_finite(g))
+    check_model_at_start(out.loss);
   if (ranges_.empty()) {
     uplink_.compress_into(g, rng_, push_);
     to_bytes(push_, spare_payload_);

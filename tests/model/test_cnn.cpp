@@ -144,6 +144,32 @@ BOOST_AUTO_TEST_CASE(gradient_matches_finite_differences) {
   });
 }
 
+BOOST_AUTO_TEST_CASE(the_second_convolutions_column_blocks_add_up_to_the_images_gradients) {
+  // 8 images of 12 x 12 give the second convolution 8 * 6 * 6 = 288 columns: its im2col matrix
+  // is made, multiplied and sent back in two blocks (256 + 32), and its weights' gradient is
+  // summed over both. One image alone is one block, whose gradient the finite-difference checks
+  // above cover (over 8 images of 12 x 12 too many max-pool and ReLU kinks lie within their
+  // step). The batch's gradient must be the mean of its images'.
+  const dsq::convolutional_network m(12 * 12, {2, 3}, 5, 3);
+  const auto params = initialized_params(m, 9);
+  const auto b = dsq::test::random_batch(12 * 12, 8, 3, 10);
+  const Eigen::Index n = params.size();
+  dsq::test::at_every_simd_level([&] {
+    Eigen::VectorXf whole(n), one(n), expected = Eigen::VectorXf::Zero(n);
+    const float loss = m.loss_and_gradient(params, b.x, b.y, whole);
+    double expected_loss = 0;
+    for (Eigen::Index i = 0; i < 8; ++i) {
+      const Eigen::MatrixXf x = b.x.col(i);
+      const std::span<const std::int32_t> y(b.y.data() + i, 1);
+      expected_loss += m.loss_and_gradient(params, x, y, one) / 8.0;
+      expected += one / 8.0f;
+    }
+    BOOST_TEST(std::abs(loss - expected_loss) <= 1e-5 * expected_loss);
+    BOOST_TEST((whole - expected).norm() <= 1e-5f * expected.norm());
+    BOOST_TEST(expected.norm() > 1e-3f);
+  });
+}
+
 BOOST_AUTO_TEST_CASE(gradient_with_l2_matches_finite_differences) {
   const dsq::convolutional_network m(8 * 8, {2, 2}, 4, 4, 0.3f);
   dsq::test::at_every_simd_level([&] {

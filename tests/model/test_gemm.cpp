@@ -22,13 +22,17 @@ struct shape {
 };
 
 // Full tiles of every level and edges of every size, depths within one block, across blocks
-// (gemm_depth_block = 256) and empty; both orientations of both operands.
+// (gemm_depth_block = 256) and empty; both orientations of both operands; B with contiguous
+// rows (packed a group of panels at a time) wider than a block of columns, with a last group of
+// fewer panels, and the MLP's weight gradient (128 x 784 from a batch of 128); B read in place
+// for A of more rows than one of v4's blocks (96).
 const shape shapes[] = {
-    {1, 1, 1, false, false},     {3, 5, 7, false, false},     {8, 4, 16, false, false},
-    {16, 6, 300, false, false},  {32, 8, 256, false, false},  {37, 29, 513, true, true},
-    {64, 50, 33, false, true},   {100, 13, 260, true, false}, {257, 70, 40, false, false},
-    {33, 1025, 9, false, false}, {300, 9, 1030, true, false}, {5, 3, 0, false, false},
-    {65, 17, 700, true, true},   {48, 128, 64, false, true},  {130, 31, 257, false, true},
+    {1, 1, 1, false, false},     {3, 5, 7, false, false},      {8, 4, 16, false, false},
+    {16, 6, 300, false, false},  {32, 8, 256, false, false},   {37, 29, 513, true, true},
+    {64, 50, 33, false, true},   {100, 13, 260, true, false},  {257, 70, 40, false, false},
+    {33, 1025, 9, false, false}, {300, 9, 1030, true, false},  {5, 3, 0, false, false},
+    {65, 17, 700, true, true},   {48, 128, 64, false, true},   {130, 31, 257, false, true},
+    {40, 1100, 70, false, true}, {128, 784, 128, false, true}, {96, 20, 300, false, false},
 };
 
 std::vector<float> random_values(std::size_t size, std::uint64_t seed) {

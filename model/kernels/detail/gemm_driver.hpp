@@ -88,18 +88,25 @@ inline void transpose_into(const float* src, index src_stride, index lines, inde
 /// at out + q * kc * nr, row p of it at + p * nr; columns past nc are zero.
 inline void pack_b(matrix_operand b, index p0, index j0, index kc, index nc, index nr, float* out) {
   if (b.col_stride == 1) {
-    // Rows contiguous: each row once, whole, into every panel (reading a panel's few columns
-    // of every row would fetch each cache line of B again for the next panel).
-    for (index p = 0; p < kc; ++p) {
-      const float* src = b.data + (p0 + p) * b.row_stride + j0;
-      float* dst = out + p * nr;
-      for (index jr = 0; jr < nc; jr += nr, dst += kc * nr) {
-        const index cols = smaller(nr, nc - jr);
-        index j = 0;
-        for (; j < cols; ++j)
-          dst[j] = src[jr + j];
-        for (; j < nr; ++j)
-          dst[j] = 0.0f;
+    // Rows contiguous: a group of panels at least a cache line wide at a time, row by row, so
+    // that each cache line of B is read once and each panel is written in order. (Writing
+    // every panel for each row instead scatters the stores kc * nr floats apart: at kc = 128
+    // and nr = 8 that is 4 KiB, every store into the same L1 set; the MLP's weight gradient at
+    // batch 128 spent a quarter of its time there.)
+    const index group = (16 + nr - 1) / nr;
+    for (index jg = 0; jg < nc; jg += group * nr) {
+      const index panels = smaller(group, (nc - jg + nr - 1) / nr);
+      for (index p = 0; p < kc; ++p) {
+        const float* src = b.data + (p0 + p) * b.row_stride + j0 + jg;
+        float* dst = out + jg * kc + p * nr;
+        for (index q = 0; q < panels; ++q, src += nr, dst += kc * nr) {
+          const index cols = smaller(nr, nc - jg - q * nr);
+          index j = 0;
+          for (; j < cols; ++j)
+            dst[j] = src[j];
+          for (; j < nr; ++j)
+            dst[j] = 0.0f;
+        }
       }
     }
     return;
@@ -154,6 +161,14 @@ inline void pack_a(matrix_operand a, index i0, index p0, index mc, index kc, ind
 /// rounding per entry, as the micro-kernel's own.
 inline void merge_tile(const float* tile, index mr, index rows, index cols, float* c,
                        index row_stride, index col_stride, bool overwrite) {
+  if (row_stride != 1) { // C transposed: its rows are contiguous, so walk them
+    for (index i = 0; i < rows; ++i)
+      for (index j = 0; j < cols; ++j) {
+        float& to = c[i * row_stride + j * col_stride];
+        to = overwrite ? tile[i + j * mr] : to + tile[i + j * mr];
+      }
+    return;
+  }
   for (index j = 0; j < cols; ++j)
     for (index i = 0; i < rows; ++i) {
       float& to = c[i * row_stride + j * col_stride];
@@ -161,9 +176,14 @@ inline void merge_tile(const float* tile, index mr, index rows, index cols, floa
     }
 }
 
+/// The most rows of A for which B is read in place (b_read_in_place): every level's MC, and
+/// two of v4's blocks of rows, which read each panel of B from L1 or L2 again (the MLP's first
+/// layer, 128 x 784 times a batch of 32 or 128, whose B packed cost 5% of its gradient).
+inline constexpr index b_in_place_rows = 128;
+
 /// True if B is read where it is rather than packed: its columns are contiguous (a panel's
 /// kc rows of one column are one run) and A has at most `rows_per_block` rows, so that each
-/// panel of B serves only the few tiles of one block of A, too few to pay for packing it (the
+/// panel of B serves only the few tiles of A's rows, too few to pay for packing it (the
 /// CNN's convolution: 64 rows of weights times the 800 x 6272 im2col matrix).
 inline bool b_read_in_place(const gemm_problem& p, index rows_per_block) noexcept {
   return p.b.row_stride == 1 && p.m <= rows_per_block;
@@ -200,7 +220,7 @@ void blocked_gemm(const gemm_problem& p, bool c_transposed) {
   const index c_row_stride = c_transposed ? p.ldc : 1, c_col_stride = c_transposed ? 1 : p.ldc;
   // A column-major A is read in place, except an incomplete last panel of rows.
   const bool a_in_place = p.a.row_stride == 1;
-  const bool b_in_place = b_read_in_place(p, MC);
+  const bool b_in_place = b_read_in_place(p, b_in_place_rows);
   const tile_kernel* const kernels = b_in_place ? Micro::tiles_b_in_place : Micro::tiles;
   for (index jc = 0; jc < p.n; jc += NC) {
     const index nc = smaller(NC, p.n - jc);
@@ -258,7 +278,7 @@ void blocked_gemm(const gemm_problem& p) {
         std::memset(p.c + j * p.ldc, 0, sizeof(float) * std::size_t(p.m));
     return;
   }
-  if (!better_transposed(p, gemm_depth_block, Micro::MC))
+  if (!better_transposed(p, gemm_depth_block, b_in_place_rows))
     return blocked_gemm<Micro>(p, false);
   // C^T = B^T A^T: B^T(i, q) = B(q, i), A^T(q, j) = A(j, q).
   const gemm_problem t{p.n,
