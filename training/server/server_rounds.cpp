@@ -3,7 +3,6 @@
 
 #include "training/server/server_core.hpp"
 
-#include "compression/wire.hpp"
 #include "training/double_squeeze.hpp"
 #include "training/training_spec.hpp"
 
@@ -160,7 +159,7 @@ void server_core::apply_round(round r) {
   const compressed_message& c = aggregate(r, row); // the engine's, valid until the next round
   const float lr = engine_.lr();
   const auto new_version = version() + 1;
-  auto payload = to_bytes(c);
+  auto payload = engine_.payload_of(c); // into a dropped update's buffer when one came back
   const auto update_bytes = payload.size();
   row.bytes_down = update_bytes * members_.members().size();
   // The workers wait for the update; nobody waits for the server's copy of x_{t+1} or for the
@@ -230,6 +229,10 @@ const compressed_message& server_core::aggregate(round& r, step_record& row) {
   row.pushes = static_cast<std::uint32_t>(cs.size());
   row.staleness = staleness;
   return engine_.aggregate(cs, r.weight);
+}
+
+void server_core::recycle_update(std::vector<std::uint8_t> bytes) noexcept {
+  engine_.recycle_payload(std::move(bytes));
 }
 
 /// Sends the update that makes `version` to the members (one message for every recipient and
