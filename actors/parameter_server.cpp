@@ -6,6 +6,7 @@
 #include "actors/unexpected_messages.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
+#include "net/protocol/update_payload.hpp"
 #include "training/server/server_core.hpp"
 
 #include <caf/all.hpp>
@@ -211,7 +212,10 @@ void run(Self* self, server_effects effects) {
       st.updates.emplace(
           u->version,
           caf::make_message(update_atom::value, model_update{u->version, std::move(u->payload)}));
-      st.updates.erase(st.updates.begin(), st.updates.lower_bound(u->oldest_kept));
+      // The dropped ones that no recipient still holds give their memory to the next update.
+      for (auto it = st.updates.begin(); it != st.updates.end() && it->first < u->oldest_kept;
+           it = st.updates.erase(it))
+        st.core->recycle_update(take_update_payload(it->second));
     } else if (auto* w = std::get_if<watch>(&effect)) {
       self->monitor(st.handles.at(w->peer));
     } else if (auto* e = std::get_if<evaluation_request>(&effect)) {

@@ -6,6 +6,7 @@
 #include "base/log_text.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
+#include "net/protocol/update_payload.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
@@ -123,7 +124,10 @@ void run(follower_actor* self, shard_effects effects) {
       st.updates.emplace(
           u->version, caf::make_message(update_atom::value,
                                         model_update{u->version, std::move(u->payload), st.shard}));
-      st.updates.erase(st.updates.begin(), st.updates.lower_bound(u->oldest_kept));
+      // The dropped ones that no recipient still holds give their memory to the next update.
+      for (auto it = st.updates.begin(); it != st.updates.end() && it->first < u->oldest_kept;
+           it = st.updates.erase(it))
+        st.core->recycle_update(take_update_payload(it->second));
       made = u->version;
     } else if (auto* w = std::get_if<watch>(&effect)) {
       if (auto it = st.handles.find(w->peer); it != st.handles.end())

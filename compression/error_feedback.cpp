@@ -1,5 +1,8 @@
 #include "compression/error_feedback.hpp"
 
+#include "compression/detail/kernels.hpp"
+#include "compression/qsgd.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -20,10 +23,17 @@ void error_feedback::compress_into(const compressor& op, std::span<const float> 
   if (g.size() != residual_.size())
     throw std::invalid_argument("error_feedback: input has " + std::to_string(g.size()) +
                                 " coordinates, residual has " + std::to_string(residual_.size()));
-  // v = g + δ is built in the residual's own storage: no second d-sized buffer.
-  for (std::size_t j = 0; j < g.size(); ++j)
-    residual_[j] += g[j];
-  op.compress_into(residual_, rng, c);
+  // v = g + δ is built in the residual's own storage: no second d-sized buffer. QSGD's norm is
+  // summed in the same pass (the same bits as its own pass over v, which this saves).
+  if (const auto* qsgd = dynamic_cast<const qsgd_compressor*>(&op)) {
+    const double sum_of_squares =
+        detail::active_kernels().add_sum_of_squares(residual_.data(), g.data(), g.size());
+    qsgd->compress_into(residual_, sum_of_squares, rng, c);
+  } else {
+    for (std::size_t j = 0; j < g.size(); ++j)
+      residual_[j] += g[j];
+    op.compress_into(residual_, rng, c);
+  }
   // δ ← v − c. Subtracting through add_scaled touches only the k kept coordinates of sparse
   // messages, and leaves exact zeros where c_j = v_j.
   add_scaled(c, -1.0f, residual_);

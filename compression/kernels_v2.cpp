@@ -36,6 +36,16 @@ double sum_of_squares(const float* v, std::size_t n) {
   return sum_of_lanes(partial);
 }
 
+// sum_of_squares's loop with v[j] = acc[j] + g[j] stored on the way.
+double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
+  double partial[norm_lane_count] = {};
+  for (std::size_t j = 0; j < n; ++j) {
+    acc[j] += g[j];
+    partial[j % norm_lane_count] += double(acc[j]) * double(acc[j]);
+  }
+  return sum_of_lanes(partial);
+}
+
 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
                  std::uint64_t* words) {
   bit_appender out{words};
@@ -67,7 +77,7 @@ std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n, unsigned
 
 } // namespace
 
-const kernel_table kernels_v2 = {fp16_encode, fp16_decode, sum_of_squares,
-                                 qsgd_encode, qsgd_decode, qsgd_max_level};
+const kernel_table kernels_v2 = {fp16_encode, fp16_decode,    sum_of_squares,    qsgd_encode,
+                                 qsgd_decode, qsgd_max_level, add_sum_of_squares};
 
 } // namespace dsq::detail

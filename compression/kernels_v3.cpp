@@ -107,6 +107,30 @@ DSQ_V3 double sum_of_squares(const float* v, std::size_t n) {
   return sum_of_lanes(lanes);
 }
 
+// sum_of_squares above with v = acc + g formed and stored on the way (one float addition per
+// coordinate, as the reference's).
+DSQ_V3 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
+  __m256d partial[8];
+  for (auto& p : partial)
+    p = _mm256_setzero_pd();
+  std::size_t j = 0;
+  for (; j + norm_lane_count <= n; j += norm_lane_count)
+    for (int r = 0; r < 8; ++r) {
+      const __m128 v = _mm_add_ps(_mm_loadu_ps(acc + j + 4 * r), _mm_loadu_ps(g + j + 4 * r));
+      _mm_storeu_ps(acc + j + 4 * r, v);
+      const __m256d x = _mm256_cvtps_pd(v);
+      partial[r] = _mm256_fmadd_pd(x, x, partial[r]);
+    }
+  alignas(32) double lanes[norm_lane_count];
+  for (int r = 0; r < 8; ++r)
+    _mm256_store_pd(lanes + 4 * r, partial[r]);
+  for (std::size_t i = 0; j < n; ++j, ++i) {
+    acc[j] += g[j];
+    lanes[i] += double(acc[j]) * double(acc[j]);
+  }
+  return sum_of_lanes(lanes);
+}
+
 namespace {
 
 DSQ_V3 inline __m256i rotl_11(__m256i x) {
@@ -329,7 +353,8 @@ DSQ_V3 std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n,
 
 } // namespace v3
 
-const kernel_table kernels_v3 = {v3::fp16_encode, v3::fp16_decode, v3::sum_of_squares,
-                                 v3::qsgd_encode, v3::qsgd_decode, v3::qsgd_max_level};
+const kernel_table kernels_v3 = {v3::fp16_encode,       v3::fp16_decode, v3::sum_of_squares,
+                                 v3::qsgd_encode,       v3::qsgd_decode, v3::qsgd_max_level,
+                                 v3::add_sum_of_squares};
 
 } // namespace dsq::detail

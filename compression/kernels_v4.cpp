@@ -95,6 +95,31 @@ DSQ_V4 double sum_of_squares(const float* v, std::size_t n) {
   return sum_of_lanes(lanes);
 }
 
+// sum_of_squares above with v = acc + g formed and stored on the way (one float addition per
+// coordinate, as the reference's).
+DSQ_V4 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
+  __m512d partial[4];
+  for (auto& p : partial)
+    p = _mm512_setzero_pd();
+  std::size_t j = 0;
+  for (; j + norm_lane_count <= n; j += norm_lane_count)
+    for (int r = 0; r < 4; ++r) {
+      const __m256 v =
+          _mm256_add_ps(_mm256_loadu_ps(acc + j + 8 * r), _mm256_loadu_ps(g + j + 8 * r));
+      _mm256_storeu_ps(acc + j + 8 * r, v);
+      const __m512d x = _mm512_cvtps_pd(v);
+      partial[r] = _mm512_fmadd_pd(x, x, partial[r]);
+    }
+  alignas(64) double lanes[norm_lane_count];
+  for (int r = 0; r < 4; ++r)
+    _mm512_store_pd(lanes + 8 * r, partial[r]);
+  for (std::size_t i = 0; j < n; ++j, ++i) {
+    acc[j] += g[j];
+    lanes[i] += double(acc[j]) * double(acc[j]);
+  }
+  return sum_of_lanes(lanes);
+}
+
 // One step of the 16 xoshiro128+ lanes (qsgd_lanes::next): their numbers.
 DSQ_V4 inline __m512i lanes_next_16(__m512i* s) {
   const __m512i result = _mm512_add_epi32(s[0], s[3]);
@@ -179,7 +204,8 @@ DSQ_V4 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, 
 
 } // namespace
 
-const kernel_table kernels_v4 = {fp16_encode, fp16_decode,     sum_of_squares,
-                                 qsgd_encode, v3::qsgd_decode, v3::qsgd_max_level};
+const kernel_table kernels_v4 = {fp16_encode,       fp16_decode,     sum_of_squares,
+                                 qsgd_encode,       v3::qsgd_decode, v3::qsgd_max_level,
+                                 add_sum_of_squares};
 
 } // namespace dsq::detail

@@ -18,6 +18,10 @@ public:
   compressed_message compress(std::span<const float> v, rng_engine& rng) const override;
   void compress_into(std::span<const float> v, rng_engine& rng,
                      compressed_message& out) const override;
+  /// compress_into() with Σ v_j² given: `sum_of_squares` must be the kernels' sum_of_squares
+  /// of v (as add_sum_of_squares returns it where v is formed), so that v is read once only.
+  void compress_into(std::span<const float> v, double sum_of_squares, rng_engine& rng,
+                     compressed_message& out) const;
   bool unbiased() const override { return true; }
   std::string spec() const override { return "qsgd:s=" + std::to_string(levels_); }
 

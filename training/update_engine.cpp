@@ -1,5 +1,6 @@
 #include "training/update_engine.hpp"
 
+#include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "training/shard/range_operator.hpp"
 #include "training/training_setup.hpp"
@@ -80,6 +81,18 @@ const compressed_message& update_engine::aggregate(std::span<const compressed_me
                                                    float weight) {
   server_aggregate_into(pushes, weight, rule_, downlink_, average_, robust_scratch_, rng_, update_);
   return update_;
+}
+
+std::vector<std::uint8_t> update_engine::payload_of(const compressed_message& c) {
+  std::vector<std::uint8_t> out = std::move(spare_payload_);
+  spare_payload_ = {};
+  to_bytes(c, out);
+  return out;
+}
+
+void update_engine::recycle_payload(std::vector<std::uint8_t> bytes) noexcept {
+  if (bytes.capacity() > spare_payload_.capacity())
+    spare_payload_ = std::move(bytes);
 }
 
 void update_engine::apply(const compressed_message& c) {

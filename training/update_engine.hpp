@@ -18,6 +18,7 @@
 
 #include <Eigen/Core>
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <vector>
@@ -51,6 +52,16 @@ public:
 
   /// x ← x − γ c (heavy ball with momentum), γ of the current version; version + 1.
   void apply(const compressed_message& c);
+
+  /// The wire bytes of `c` (to_bytes), written into the buffer that recycle_payload() gave back
+  /// if there is one, else into a fresh vector: the same bytes either way.
+  std::vector<std::uint8_t> payload_of(const compressed_message& c);
+
+  /// Gives back the payload of an earlier update once nobody needs it any more (the sender's
+  /// ring dropped it and its message has no other holder): the next payload_of() writes there
+  /// instead of into a fresh vector, so that an update maps no new pages (a fresh vector of
+  /// 4 bytes per coordinate faults page by page). Keeps the larger of this and the one held.
+  void recycle_payload(std::vector<std::uint8_t> bytes) noexcept;
 
   /// γ for the update that produces the next version.
   float lr() const;
@@ -87,6 +98,8 @@ private:
   std::optional<momentum> mom_;
   compression_pass downlink_;
   compressed_message update_; ///< aggregate()'s result, its buffers kept across steps
+  /// A payload given back by recycle_payload(): the next update's bytes go there.
+  std::vector<std::uint8_t> spare_payload_;
   lr_schedule schedule_;
   rng_engine rng_;
   std::uint64_t version_ = 0;

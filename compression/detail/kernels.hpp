@@ -42,6 +42,10 @@ struct kernel_table {
   /// The largest level (the low level_bits bits of a field) among n fields of level_bits + 1
   /// bits: what from_bytes checks against s.
   std::uint32_t (*qsgd_max_level)(const std::uint64_t* words, std::size_t n, unsigned level_bits);
+  /// acc[j] += g[j] for j < n (one float addition each, as error feedback's v = g + δ), then
+  /// sum_of_squares of the new acc, bit for bit, from the same pass: QSGD's norm without a
+  /// second read of v.
+  double (*add_sum_of_squares)(float* acc, const float* g, std::size_t n);
 };
 
 /// The table for `level`. The caller makes sure the machine supports it (machine_simd_levels):

@@ -6,6 +6,7 @@
 #include "compression/compressor.hpp"
 #include "compression/detail/kernels.hpp"
 #include "compression/detail/kernels_common.hpp"
+#include "compression/error_feedback.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/payload_layout.hpp"
 #include "compression/wire.hpp"
@@ -157,6 +158,73 @@ BOOST_AUTO_TEST_CASE(sum_of_squares_with_fused_squares_keeps_the_reference_bits)
       BOOST_TEST(std::bit_cast<std::uint64_t>(kernels_at(level).sum_of_squares(
                      input->data(), input->size())) == std::bit_cast<std::uint64_t>(expected),
                  name(level) << " n = " << input->size());
+  }
+}
+
+// Error feedback's v = acc + g with QSGD's norm in the same pass: at every level (the reference
+// too) acc becomes the plain loop's sums, and the returned sum is the reference sum_of_squares
+// of them, bit for bit; around the 32-lane groups, with awkward floats and a NaN.
+BOOST_AUTO_TEST_CASE(add_sum_of_squares_forms_v_and_its_reference_sum_at_every_level) {
+  auto levels = levels_to_check();
+  levels.insert(levels.begin(), simd_level::v2);
+  for (const std::size_t n : {0, 1, 3, 31, 32, 33, 64, 1000, 100003}) {
+    auto acc = qsgd_input(n, n + 1);
+    const auto g = normal_vector(n, n + 7);
+    for (const std::size_t with_nan : {0, 1}) {
+      if (with_nan == 0) // no NaN: a NaN's payload after an addition is not part of the promise
+        for (auto& x : acc)
+          if (std::isnan(x))
+            x = 2.5f;
+      std::vector<float> v(n);
+      for (std::size_t j = 0; j < n; ++j)
+        v[j] = acc[j] + g[j];
+      const double expected = reference.sum_of_squares(v.data(), n);
+      for (const simd_level level : levels) {
+        auto got = acc;
+        const double sum = kernels_at(level).add_sum_of_squares(got.data(), g.data(), n);
+        BOOST_TEST(std::bit_cast<std::uint64_t>(sum) == std::bit_cast<std::uint64_t>(expected),
+                   name(level) << " n = " << n << " NaN " << with_nan);
+        if (with_nan == 0)
+          BOOST_TEST(same_bits(got, v), name(level) << " n = " << n);
+      }
+      if (n > 0)
+        acc[0] = std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+}
+
+// Error feedback hands QSGD the norm of the pass that forms v: the message's bytes, the random
+// stream after it and the new residual are those of v formed first and QSGD's own norm pass,
+// at every level.
+BOOST_AUTO_TEST_CASE(error_feedback_gives_qsgd_its_own_norm_at_every_level) {
+  active_level_guard guard;
+  auto levels = levels_to_check();
+  levels.insert(levels.begin(), simd_level::v2);
+  for (const std::string spec : {"qsgd:s=1", "qsgd:s=16", "qsgd:s=255"}) {
+    const auto op = make_compressor(spec);
+    for (const std::size_t d : {1, 33, 10007}) {
+      for (const simd_level level : levels) {
+        force_simd_level(level);
+        error_feedback feedback{d};
+        std::vector<float> delta = normal_vector(d, d + 3);
+        std::copy(delta.begin(), delta.end(), feedback.residual().begin());
+        rng_engine rng{6}, expected_rng{6};
+        for (std::uint64_t step = 0; step < 3; ++step) {
+          const auto g = normal_vector(d, 50 + step);
+          compressed_message m, expected;
+          feedback.compress_into(*op, g, rng, m);
+          for (std::size_t j = 0; j < d; ++j)
+            delta[j] += g[j];
+          op->compress_into(delta, expected_rng, expected);
+          add_scaled(expected, -1.0f, delta);
+          const std::vector<float> residual(feedback.residual().begin(), feedback.residual().end());
+          BOOST_TEST((to_bytes(m) == to_bytes(expected)),
+                     spec << " d = " << d << " at " << name(level) << " step " << step);
+          BOOST_TEST(same_bits(residual, delta), spec << " d = " << d << " at " << name(level));
+          BOOST_TEST(rng() == expected_rng());
+        }
+      }
+    }
   }
 }
 

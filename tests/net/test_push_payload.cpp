@@ -1,10 +1,12 @@
 // take_push_payload (net/protocol/push_payload.hpp): a sent push's payload comes back to the worker
 // without a copy when the worker's handle is the message's only holder, and is left alone
-// otherwise.
+// otherwise; take_update_payload (net/protocol/update_payload.hpp) does the same for a dropped
+// update's message and the server.
 #define BOOST_TEST_MODULE push_payload
 #include <boost/test/unit_test.hpp>
 
 #include "net/protocol/push_payload.hpp"
+#include "net/protocol/update_payload.hpp"
 
 #include <caf/all.hpp>
 
@@ -51,4 +53,24 @@ BOOST_AUTO_TEST_CASE(other_messages_give_nothing) {
   auto update = caf::make_message(update_atom::value, std::move(u));
   BOOST_TEST(take_push_payload(update).empty());
   BOOST_TEST(update.get_as<model_update>(1).payload.size() == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(a_dropped_update_gives_its_payload_to_its_only_holder) {
+  model_update u;
+  u.version = 4;
+  u.payload.assign(1000, 0x3c);
+  auto kept = caf::make_message(update_atom::value, std::move(u));
+  const auto* buffer = kept.get_as<model_update>(1).payload.data();
+  {
+    const caf::message held = kept; // a recipient's mailbox still holds it
+    BOOST_TEST(take_update_payload(kept).empty());
+    BOOST_TEST(held.get_as<model_update>(1).payload.data() == buffer); // not unshared
+    BOOST_TEST(kept.get_as<model_update>(1).payload.size() == 1000u);
+  }
+  const auto taken = take_update_payload(kept);
+  BOOST_TEST(taken.size() == 1000u);
+  BOOST_TEST(taken.data() == buffer); // moved, not copied
+  auto push = push_of(10);
+  BOOST_TEST(take_update_payload(push).empty());
+  BOOST_TEST(push.get_as<gradient_push>(1).payload.size() == 10u);
 }

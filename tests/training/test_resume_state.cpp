@@ -419,6 +419,43 @@ BOOST_AUTO_TEST_CASE(a_restored_server_continues_bit_for_bit) {
   }
 }
 
+// A payload given back (update_engine::recycle_payload) is the buffer the next update's bytes
+// go into (payload_of), and those bytes are the bytes of an engine whose every update is a
+// fresh to_bytes(); a smaller buffer given back later does not take its place.
+BOOST_AUTO_TEST_CASE(a_recycled_payload_carries_the_next_update_unchanged) {
+  for (const char* c : {"identity", "sign", "qsgd:s=3", "topk:k=5"}) {
+    BOOST_TEST_CONTEXT(c) {
+      const auto cfg = config_of({"doublesqueeze", c, "shuffled", 0.9});
+      const auto setup = small_setup();
+      const auto dim = setup.net->num_parameters();
+      update_engine recycled{cfg, *setup.net}, fresh{cfg, *setup.net};
+      std::vector<std::uint8_t> last;
+      for (std::uint64_t t = 0; t < 6; ++t) {
+        const auto pushes = pushes_of(t, dim);
+        const auto& cr = recycled.aggregate(pushes, 1.0f / 3);
+        const auto& cf = fresh.aggregate(pushes, 1.0f / 3);
+        const auto expected = to_bytes(cf);
+        const auto* buffer = last.data();
+        const auto capacity = last.capacity();
+        recycled.recycle_payload(std::move(last));
+        recycled.recycle_payload(std::vector<std::uint8_t>(1));
+        auto bytes = recycled.payload_of(cr);
+        BOOST_TEST((bytes == expected), "update of step " << t);
+        if (t > 0) {
+          BOOST_TEST(bytes.data() == buffer, "buffer of step " << t);
+          BOOST_TEST(bytes.capacity() == capacity, "capacity of step " << t);
+        }
+        recycled.apply(cr);
+        fresh.apply(cf);
+        BOOST_TEST(same_bits(recycled.x(), fresh.x()), "model after step " << t);
+        // A larger buffer than the update needs, so that its reuse shows in its capacity.
+        last = std::move(bytes);
+        last.reserve(last.size() + 4096);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_malformed_random_stream_is_refused) {
   const auto cfg = config_of({"doublesqueeze", "randomk:k=5", "shuffled", 0.0});
   const auto setup = small_setup();

@@ -37,6 +37,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace dsq {
 
@@ -113,6 +114,10 @@ public:
                            double test_accuracy, double train_loss);
   /// The evaluator failed (`why` in words).
   server_effects evaluation_failed(const std::string& why);
+  /// The payload of an update that no recipient and no resend needs any more (its new_update
+  /// dropped from the kept ones, its message released), for the next update's bytes
+  /// (update_engine::recycle_payload). No effect.
+  void recycle_update(std::vector<std::uint8_t> bytes) noexcept;
 
   // -- events from follower shards (sharded runs, --servers=K > 1; net/PROTOCOL.md "Shards") ---
 

@@ -3,7 +3,6 @@
 
 #include "training/server/server_core.hpp"
 
-#include "compression/wire.hpp"
 #include "training/double_squeeze.hpp"
 #include "training/training_spec.hpp"
 
@@ -166,7 +165,7 @@ void server_core::apply_round(round r, std::optional<std::size_t> chosen) {
   const compressed_message& c = aggregate(r, row, chosen); // the engine's, until the next round
   const float lr = engine_.lr();
   const auto new_version = version() + 1;
-  auto payload = to_bytes(c);
+  auto payload = engine_.payload_of(c); // into a dropped update's buffer when one came back
   const auto update_bytes = payload.size();
   row.bytes_down = update_bytes * members_.members().size();
   // The workers wait for the update; nobody waits for the server's copy of x_{t+1} or for the
@@ -239,6 +238,10 @@ const compressed_message& server_core::aggregate(round& r, step_record& row,
   if (chosen) // Krum with K > 1: the chosen push, whole (the rule over one push is that push)
     return engine_.aggregate(std::span<const compressed_message>{&cs.at(*chosen), 1}, r.weight);
   return engine_.aggregate(cs, r.weight);
+}
+
+void server_core::recycle_update(std::vector<std::uint8_t> bytes) noexcept {
+  engine_.recycle_payload(std::move(bytes));
 }
 
 /// Sends the update that makes `version` to the members (one message for every recipient and

@@ -2,7 +2,6 @@
 
 #include "base/log_text.hpp"
 #include "compression/compressor.hpp"
-#include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "training/double_squeeze.hpp"
 #include "training/make_round_policy.hpp"
@@ -327,7 +326,7 @@ void shard_core::apply_commit(const round_commit& c) {
   }
   auto update = engine_->aggregate(cs, c.weight);
   engine_->apply(update);
-  auto payload = to_bytes(update);
+  auto payload = engine_->payload_of(update); // into a dropped update's buffer if one came back
   const auto bytes = payload.size();
   ring_.remember(version(), bytes);
   out_.push_back(new_update{version(), std::move(payload), ring_.oldest()});
@@ -570,6 +569,11 @@ shard_effects shard_core::status(std::optional<peer_id> from, std::uint64_t held
   if (auto id = member_of(from); id && !stopped_)
     catch_up(*id, held);
   return take();
+}
+
+void shard_core::recycle_update(std::vector<std::uint8_t> bytes) noexcept {
+  if (engine_)
+    engine_->recycle_payload(std::move(bytes));
 }
 
 shard_effects shard_core::connection_closed(peer_id peer, time_point now) {

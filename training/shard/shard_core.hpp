@@ -87,6 +87,9 @@ public:
   shard_effects status(std::optional<peer_id> from, std::uint64_t held, time_point now);
   /// A worker's connection closed: only noted (the leader decides departures).
   shard_effects connection_closed(peer_id peer, time_point now);
+  /// The payload of a slice update that no recipient and no resend needs any more, for the next
+  /// update's bytes (update_engine::recycle_payload); dropped before the set-up. No effect.
+  void recycle_update(std::vector<std::uint8_t> bytes) noexcept;
 
   // -- what the actor and tests may read ------------------------------------------------------
 
