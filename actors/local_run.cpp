@@ -6,6 +6,7 @@
 
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
+#include "training/checkpoint.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
@@ -75,7 +76,7 @@ server_options make_local_server_options(const run_config& cfg, const training_s
 }
 
 /// A `dsq local` run with a fault plan: the workers, their links, and a server that may be
-/// restarted once.
+/// restarted once (with --servers=K, the leader: then every actor of the run restarts).
 class faulty_cluster {
 public:
   faulty_cluster(caf::actor_system& sys, caf::scoped_actor& self, const run_config& cfg,
@@ -87,7 +88,7 @@ public:
 
   /// Spawns the server and registers the workers on their behalf, in id order.
   void start(server_options opts) {
-    start_server_only(std::move(opts));
+    start_server_only(std::move(opts), cfg_.resume);
     for (std::uint32_t id = 0; id < cfg_.workers; ++id)
       spawn_one(id);
   }
@@ -119,8 +120,13 @@ public:
     }
     say(fmt::format("dsq: the server crashed (--faults.server-crash); restarting it{}",
                     cfg.resume.empty() ? "" : " from " + cfg.resume));
+    if (!followers_.empty()) {
+      restart_every_shard(cfg);
+      return true;
+    }
     start_server_only(
-        make_local_server_options(cfg, setup_, verbose_, rows_, hooks_, faults_, coordinator()));
+        make_local_server_options(cfg, setup_, verbose_, rows_, hooks_, faults_, coordinator()),
+        cfg.resume);
     for (auto& w : std::exchange(lost_, {}))
       reconnect(w);
     return true;
@@ -150,13 +156,44 @@ private:
       fmt::print("{}\n", line);
   }
 
-  void start_server_only(server_options opts) {
+  /// --servers=K: a sharded run's workers do not outlive a shard (net/PROTOCOL.md, "Shards"
+  /// rule 8). So the leader's crash ends every follower, worker and link of the run, and all
+  /// start again from the newest complete cut (`cfg.resume`; empty: from the start): the leader
+  /// and the followers resume, and one new worker per member of the checkpoint takes its seat.
+  void restart_every_shard(const run_config& cfg) {
+    auto old = std::exchange(spawned_, {});
+    for (const auto& f : followers_)
+      if (f)
+        old.push_back(f);
+    for (const auto& a : old)
+      self_->send_exit(a, caf::exit_reason::kill);
+    // Gone before the new ones start: no old follower still touches the slice files.
+    self_->wait_for(old);
+    ids_.clear();
+    lost_.clear();
+    // The seats in id order: a new worker takes the lowest member's seat not yet taken, so the
+    // i-th one spawned is the i-th member (its fault links are that member's).
+    std::vector<std::uint32_t> seats;
+    if (cfg.resume.empty())
+      for (std::uint32_t id = 0; id < cfg_.workers; ++id)
+        seats.push_back(id);
+    else
+      for (const auto& member : read_checkpoint(cfg.resume).members.members)
+        seats.push_back(member.first);
+    start_server_only(
+        make_local_server_options(cfg, setup_, verbose_, rows_, hooks_, faults_, coordinator()),
+        cfg.resume);
+    for (const auto id : seats)
+      spawn_one(id);
+  }
+
+  void start_server_only(server_options opts, const std::string& resume) {
     outcome_ = opts.outcome;
     server_ = spawn_parameter_server(sys_, std::move(opts));
     self_->monitor(server_);
-    // --servers=K: shards 1..K−1 join this leader (never a restarted one: check_local_plan
-    // refuses a server crash with shards), and each worker's link to each goes through a fault
-    // link of its own when the plan has message faults on that worker's links.
+    // --servers=K: shards 1..K−1 join this leader (a restarted one: restart_every_shard), and
+    // each worker's link to each goes through a fault link of its own when the plan has message
+    // faults on that worker's links.
     followers_.clear();
     for (std::uint32_t k = 1; k < cfg_.servers; ++k) {
       if (followers_.empty())
@@ -165,6 +202,7 @@ private:
       f.shard = k;
       f.shards = static_cast<std::uint32_t>(cfg_.servers);
       f.leader = server_;
+      f.storage = {cfg_.checkpoint, resume}; // one directory for every shard of the process
       f.on_line = hooks_.on_line;
       followers_.push_back(spawn_shard_follower(sys_, std::move(f)));
     }
@@ -204,8 +242,9 @@ private:
     opts.cpu_slot = static_cast<int>(id);
     opts.local_shards = followers_;
     opts.shard_end = follower_ends(id);
-    if (faults_->plan().server_crash) {
-      // The worker keeps its state and waits to be told where the restarted server is.
+    if (faults_->plan().server_crash && followers_.empty()) {
+      // The worker keeps its state and waits to be told where the restarted server is (with
+      // shards it ends with the leader: restart_every_shard replaces it).
       opts.on_server_lost = [coordinator = coordinator()](caf::actor worker) {
         caf::anon_send(coordinator, server_lost_atom::value, std::move(worker));
       };

@@ -28,7 +28,10 @@ struct local_run_hooks {
 /// server's crash hook for server-crash, and the summary's faults_injected. server-crash kills
 /// the server once; it is restarted from its last checkpoint in cfg.checkpoint (from the start
 /// if none was written yet), without the fault, and every live worker is sent
-/// (reconnect_atom, server or its new link). A rejoin fault spawns and registers a new worker.
+/// (reconnect_atom, server or its new link). With cfg.servers > 1 it kills the leader, and every
+/// follower, worker and link is ended too: all start again from the newest complete cut (the
+/// followers from their slice files, one new worker per checkpoint member, taking its seat).
+/// A rejoin fault spawns and registers a new worker.
 /// Without faults, or with a plan that injects nothing, the run is exactly the fault-free run.
 /// `rows` says which rows the outcome holds.
 run_outcome run_local(caf::actor_system& sys, const run_config& cfg, training_setup setup,

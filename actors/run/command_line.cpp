@@ -168,8 +168,7 @@ command_line_request read_command_line(int argc, const char* const* argv, dsq_op
     // The fault plan is checked before anything runs: a bad value is a bad option.
     r.plan = make_fault_plan(opts.faults);
     if (r.which == dsq_command::local)
-      check_local_plan(r.plan, opts.run.workers, opts.run.checkpoint,
-                       static_cast<std::uint32_t>(opts.run.servers));
+      check_local_plan(r.plan, opts.run.workers, opts.run.checkpoint);
   } catch (const config_error& e) {
     return answer(kind::refuse, e.what());
   }

@@ -260,7 +260,8 @@ dsq_options::dsq_options() {
   define(f.poison, {"faults.poison", 0, "ID@STEP,...", "", g::faults, local_and_worker,
                     "worker ID's push for STEP is non-finite"});
   define(f.server_crash, {"faults.server-crash", 0, "STEP", "", g::faults, run_commands,
-                          "the server dies at STEP (dsq local restarts it from --checkpoint; "
+                          "the server dies at STEP (dsq local restarts it, with --servers=K "
+                          "every shard, from --checkpoint; "
                           "dsq server exits with code 4: restart it with --resume; given to a "
                           "follower, dsq server --shard-index=k, that shard dies)"});
   define(f.seed, {"faults.seed", 0, "N", "", g::faults, local_and_worker,

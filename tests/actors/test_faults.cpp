@@ -489,14 +489,6 @@ BOOST_AUTO_TEST_CASE(dsq_local_refuses_faults_it_cannot_inject) {
   refused(plan_of({{"poison", "0@1,9@2"}}), 4, "", "--faults.poison: worker 9");
   refused(plan_of({{"links", "1,5,up"}}), 4, "", "--faults.links: worker 5");
   refused(plan_of({{"server-crash", "10"}}), 4, "", "needs --checkpoint=DIR");
-  try {
-    check_local_plan(plan_of({{"server-crash", "10"}}), 4, "/tmp/x", 2);
-    BOOST_FAIL("a server crash with shards in dsq local was accepted");
-  } catch (const config_error& e) {
-    BOOST_TEST(std::string{e.what()}.find("dsq server --shard=k --faults.server-crash") !=
-                   std::string::npos,
-               e.what());
-  }
   BOOST_CHECK_NO_THROW(
       check_local_plan(plan_of({{"crash", "3@10"}, {"server-crash", "5"}}), 4, "/tmp/x"));
 }

@@ -293,6 +293,37 @@ BOOST_AUTO_TEST_CASE(server_crash_resumes_from_the_checkpoint_with_the_same_fina
   std::filesystem::remove_all(twin_ckpt);
 }
 
+// --servers=K: the leader's crash ends every shard and worker of the run; all start again from
+// the newest complete cut (step 200: checkpoints every 100, crash at 250), the followers from
+// their slice files and new workers in the seats of the checkpoint's members, so the run ends
+// with exactly the model and summary of its fault-free twin of the same K.
+BOOST_AUTO_TEST_CASE(with_shards_a_server_crash_restarts_every_shard_from_the_cut) {
+  for (const char* k : {"2", "3"}) {
+    BOOST_TEST_CONTEXT("--servers=" << k) {
+      const auto ckpt = temp_path(std::string{"shard_ckpt"} + k);
+      const auto twin_ckpt = temp_path(std::string{"shard_twin_ckpt"} + k);
+      const std::string servers = std::string{"--servers="} + k;
+      const auto run = run_scenario(*sys, "server-crash", {servers, "--checkpoint=" + ckpt});
+      const auto twin =
+          run_scenario(*sys, "server-crash", {servers, "--checkpoint=" + twin_ckpt}, false);
+      BOOST_TEST(injected(run, "server-crash") == 1u);
+      BOOST_TEST(run.summary().shards == std::stoul(k));
+      BOOST_TEST(run.summary().residuals_lost == 0u);
+      // Resumed from the cut, not from the start: the new leader counts the pushes of steps
+      // 201..600, and the 4 new workers took the 4 members' seats.
+      BOOST_TEST(run.summary().pushes_applied == 400u * 4u);
+      BOOST_TEST(run.summary().returned_workers == 4u);
+      BOOST_TEST(run.summary().steps == twin.summary().steps);
+      BOOST_TEST(run.summary().completed == twin.summary().completed);
+      BOOST_TEST(run.outcome.model == twin.outcome.model);
+      BOOST_TEST(run.summary().test_accuracy == twin.summary().test_accuracy);
+      BOOST_TEST(run.summary().final_train_loss == twin.summary().final_train_loss);
+      std::filesystem::remove_all(ckpt);
+      std::filesystem::remove_all(twin_ckpt);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(the_same_fault_seed_injects_the_same_faults_at_the_same_steps) {
   // Worker faults fire at their steps: two runs log the same rows, apart from wall_s.
   // (Message faults are reproducible per link and message index, test_faults checks that; in a

@@ -110,8 +110,7 @@ void fault_injector::sync() {
   log_.sync();
 }
 
-void check_local_plan(const fault_plan& plan, std::size_t workers, const std::string& checkpoint,
-                      std::uint32_t servers) {
+void check_local_plan(const fault_plan& plan, std::size_t workers, const std::string& checkpoint) {
   const auto check = [workers](const char* key, const std::vector<worker_fault>& faults) {
     for (const auto& f : faults)
       if (f.worker >= workers)
@@ -129,11 +128,6 @@ void check_local_plan(const fault_plan& plan, std::size_t workers, const std::st
       throw config_error(fmt::format("--faults.links: worker {} does not exist (dsq local has "
                                      "workers 0 to {} with --workers={})",
                                      id, workers - 1, workers));
-  if (plan.server_crash && servers > 1)
-    throw config_error(fmt::format("--faults.server-crash: dsq local cannot crash a shard of "
-                                   "--servers={}; run the shards as processes and give it to one "
-                                   "(dsq server --shard=k --faults.server-crash=STEP)",
-                                   servers));
   if (plan.server_crash && checkpoint.empty())
     throw config_error("--faults.server-crash needs --checkpoint=DIR in dsq local: the server is "
                        "restarted from its last checkpoint");

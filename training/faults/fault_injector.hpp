@@ -87,11 +87,9 @@ private:
 };
 
 /// Refuses a plan that `dsq local` with `workers` workers cannot inject: a worker fault or a
-/// link naming a worker id >= workers, server-crash without --checkpoint (the restarted
-/// server resumes from it), and server-crash with `servers` > 1 shards (a shard's crash is a
-/// process's: `dsq server --shard=k --faults.server-crash`). Throws config_error naming the
+/// link naming a worker id >= workers, and server-crash without --checkpoint (the restarted
+/// server, with --servers=K every shard, resumes from it). Throws config_error naming the
 /// option.
-void check_local_plan(const fault_plan& plan, std::size_t workers, const std::string& checkpoint,
-                      std::uint32_t servers = 1);
+void check_local_plan(const fault_plan& plan, std::size_t workers, const std::string& checkpoint);
 
 } // namespace dsq

@@ -25,7 +25,8 @@
 //   corrupt=ID@STEP                  worker ID's push for STEP has damaged bytes
 //   poison=ID@STEP                   worker ID's push for STEP decodes to non-finite values
 //   server-crash=STEP                the server's process dies at STEP (with --servers=K: the
-//                                    process it is given to, the leader or a follower shard)
+//                                    process it is given to, the leader or a follower shard;
+//                                    dsq local: the leader, and every shard restarts)
 //   seed=N                           seed of every random decision
 // The worker faults take comma lists ("crash=1@100,2@300").
 
