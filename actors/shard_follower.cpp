@@ -136,7 +136,7 @@ void run(follower_actor* self, shard_effects effects) {
       to_leader_send(self, l->what);
     } else if (auto* stop = std::get_if<stop_shard>(&effect)) {
       if (stop->failed) {
-        say(self, fmt::format("dsq server: shard {}: {}", st.shard, stop->error));
+        say(self, "dsq server: " + stop->error);
         self->quit(caf::make_error(caf::sec::runtime_error, stop->error));
       } else {
         self->quit();
