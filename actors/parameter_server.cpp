@@ -6,7 +6,7 @@
 #include "actors/unexpected_messages.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
-#include "net/protocol/update_payload.hpp"
+#include "net/protocol/taken_payload.hpp"
 #include "training/server/server_core.hpp"
 
 #include <caf/all.hpp>

@@ -6,7 +6,7 @@
 #include "base/log_text.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
-#include "net/protocol/update_payload.hpp"
+#include "net/protocol/taken_payload.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>

@@ -8,7 +8,7 @@
 #include "actors/worker.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
-#include "net/protocol/push_payload.hpp"
+#include "net/protocol/taken_payload.hpp"
 #include "training/shard/worker_shards.hpp"
 #include "training/worker/worker_core.hpp"
 

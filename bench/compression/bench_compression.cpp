@@ -29,7 +29,7 @@
 #include "compression/wire.hpp"
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
-#include "net/protocol/push_payload.hpp"
+#include "net/protocol/taken_payload.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -537,21 +537,24 @@ BOOST_AUTO_TEST_CASE(an_unreachable_host_ends_the_launch_with_nothing_left,
   expect_nothing_left(marker);
 }
 
-// Three namespaces as hosts (server and a worker on the first, a worker on each other), the
-// server SIGKILLed mid-run: the launcher restarts it from its checkpoint (--restart-server),
-// the workers reconnect, and the run ends with the undisturbed launch's model, bit for bit.
-BOOST_AUTO_TEST_CASE(a_killed_server_is_restarted_from_its_checkpoint_and_the_run_is_exact,
-                     *boost::unit_test::precondition(namespaces_available)) {
+/// A launch over three namespaces of `run_of`'s run with checkpoints every 50 steps and
+/// `restarts`, and the process that dsq launch names `victim` ("[server]") SIGKILLed mid-run:
+/// the launcher says `restarting` and restarts from the checkpoint, and the run ends with the
+/// undisturbed launch's model and residual, bit for bit. Returns the killed launch's cluster.
+std::unique_ptr<cluster> expect_killed_and_resumed_exactly(
+    std::vector<std::string> (*run_of)(std::uint64_t, const std::string&),
+    const std::vector<std::string>& restarts, const std::string& victim,
+    const std::string& restarting) {
   three_hosts hosts;
   const std::uint64_t steps = 3000, every = 50;
   auto start = [&](cluster& c) -> child_process& {
     write_text(c.file("hosts"), hosts.host_file());
     return launch(c, "launch",
-                  concat(launched_run(steps, c.dir().path().string()),
+                  concat(concat(run_of(steps, c.dir().path().string()), restarts),
                          {"--hostfile=" + c.file("hosts"), "--launch-command=ip netns exec {host}",
                           "--insecure", "--checkpoint=" + c.file("ckpt"),
-                          "--checkpoint-every=" + std::to_string(every), "--restart-server=1",
-                          "--metrics=" + c.metrics(), "--summary=" + c.summary()}));
+                          "--checkpoint-every=" + std::to_string(every), "--metrics=" + c.metrics(),
+                          "--summary=" + c.summary()}));
   };
   cluster reference{"launch-reference"};
   auto& r = start(reference);
@@ -560,33 +563,55 @@ BOOST_AUTO_TEST_CASE(a_killed_server_is_restarted_from_its_checkpoint_and_the_ru
   const auto ref = dsq::read_checkpoint(reference.file("ckpt"));
   BOOST_REQUIRE_EQUAL(ref.version, steps);
 
-  cluster c{"launch-sigkill"};
-  const auto marker = c.dir().path().string();
-  auto& l = start(c);
-  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(steps / 5, 60s) || csv_rows(c.metrics()) >= steps / 5,
+  auto c = std::make_unique<cluster>("launch-sigkill");
+  const auto marker = c->dir().path().string();
+  auto& l = start(*c);
+  BOOST_REQUIRE_MESSAGE(c->wait_for_rows(steps / 5, 60s) || csv_rows(c->metrics()) >= steps / 5,
                         l.report());
-  const auto server = started_pid(l.out(), "[server]");
-  BOOST_REQUIRE_MESSAGE(server > 0, l.out());
-  BOOST_REQUIRE_MESSAGE(csv_rows(c.metrics()) < steps, "the run ended before the kill");
-  ::kill(server, SIGKILL);
+  const auto killed = started_pid(l.out(), victim);
+  BOOST_REQUIRE_MESSAGE(killed > 0, l.out());
+  BOOST_REQUIRE_MESSAGE(csv_rows(c->metrics()) < steps, "the run ended before the kill");
+  ::kill(killed, SIGKILL);
   auto s = l.wait_for(launch_timeout);
   BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << l.report());
   BOOST_TEST(s->success(), l.report());
-  BOOST_TEST(l.err().find("dsq launch: the server ended (killed by signal 9 (Killed)): "
-                          "restarting it from --checkpoint=" +
-                          c.file("ckpt")) != std::string::npos,
-             l.report());
-  BOOST_TEST(started_pid(l.out(), "[server]") != server);
-  BOOST_TEST(c.summary_value("completed").value_or("") == "true");
-  BOOST_TEST(c.summary_value("returned_workers").value_or("") == "3");
-  const auto final_state = dsq::read_checkpoint(c.file("ckpt"));
+  BOOST_TEST(l.err().find(restarting) != std::string::npos, restarting << "\n" << l.report());
+  BOOST_TEST(started_pid(l.out(), victim) != killed);
+  BOOST_TEST(c->summary_value("completed").value_or("") == "true");
+  const auto final_state = dsq::read_checkpoint(c->file("ckpt"));
   BOOST_TEST(final_state.version == steps);
   BOOST_TEST(same_bits(final_state.model, ref.model),
              "the final model equals the undisturbed run's bit for bit");
   BOOST_TEST(same_bits(final_state.server_residual, ref.server_residual));
-  BOOST_TEST(c.summary_value("final_train_loss").value_or("resumed") ==
+  BOOST_TEST(c->summary_value("final_train_loss").value_or("resumed") ==
              reference.summary_value("final_train_loss").value_or("undisturbed"));
   expect_nothing_left(marker);
+  return c;
+}
+
+// Three namespaces as hosts (server and a worker on the first, a worker on each other), the
+// server SIGKILLed mid-run: the launcher restarts it from its checkpoint (--restart-server),
+// the workers reconnect with their state, and the run ends like the undisturbed launch.
+BOOST_AUTO_TEST_CASE(a_killed_server_is_restarted_from_its_checkpoint_and_the_run_is_exact,
+                     *boost::unit_test::precondition(namespaces_available)) {
+  const auto c =
+      expect_killed_and_resumed_exactly(launched_run, {"--restart-server=1"}, "[server]",
+                                        "dsq launch: the server ended (killed by signal 9 "
+                                        "(Killed)): restarting it from --checkpoint=");
+  BOOST_TEST(c->summary_value("returned_workers").value_or("") == "3");
+}
+
+// --servers=2 (the follower on a host of its own), the follower SIGKILLed mid-run: the launcher
+// restarts both shards from their last cut (--restart-server; follower k from its own
+// DIR/shard-k) and the workers, which cannot go on without a shard (--restart-workers), take
+// their seats again; the run ends like the undisturbed sharded launch.
+BOOST_AUTO_TEST_CASE(a_killed_shard_restarts_every_shard_from_the_cut_and_the_run_is_exact,
+                     *boost::unit_test::precondition(namespaces_available)) {
+  expect_killed_and_resumed_exactly(sharded_run,
+                                    {"--servers=2", "--restart-server=1", "--restart-workers=3"},
+                                    "[server 1@" + namespace_prefix() + "-2]",
+                                    "ended (killed by signal 9 (Killed)): restarting every shard "
+                                    "from its checkpoint");
 }
 
 // --servers=2 over three namespaces: the leader on the first host, the follower on the second
@@ -672,59 +697,6 @@ BOOST_AUTO_TEST_CASE(two_shards_on_hosts_of_their_own_equal_the_run_on_one_machi
   BOOST_TEST(k.err().find("shard 1 of 2 [server 1@" + hosts.name(1) +
                           "] ended (killed by signal 9") != std::string::npos,
              k.report());
-  expect_nothing_left(marker);
-}
-
-// --servers=2 over three namespaces with checkpoints, the follower SIGKILLed mid-run: the
-// launcher restarts both shards from their last cut (--restart-server; follower k from its own
-// DIR/shard-k) and the workers, which cannot go on without a shard (--restart-workers), take
-// their seats again; the run ends with the undisturbed sharded run's model, bit for bit.
-BOOST_AUTO_TEST_CASE(a_killed_shard_restarts_every_shard_from_the_cut_and_the_run_is_exact,
-                     *boost::unit_test::precondition(namespaces_available)) {
-  three_hosts hosts;
-  const std::uint64_t steps = 3000, every = 50;
-  auto start = [&](cluster& c) -> child_process& {
-    write_text(c.file("hosts"), hosts.host_file());
-    return launch(
-        c, "launch",
-        concat(sharded_run(steps, c.dir().path().string()),
-               {"--hostfile=" + c.file("hosts"), "--launch-command=ip netns exec {host}",
-                "--insecure", "--servers=2", "--checkpoint=" + c.file("ckpt"),
-                "--checkpoint-every=" + std::to_string(every), "--restart-server=1",
-                "--restart-workers=3", "--metrics=" + c.metrics(), "--summary=" + c.summary()}));
-  };
-  cluster reference{"launch-k2-reference"};
-  auto& r = start(reference);
-  auto rs = r.wait_for(launch_timeout);
-  BOOST_REQUIRE_MESSAGE(rs && rs->success(), r.report());
-  const auto ref = dsq::read_checkpoint(reference.file("ckpt"));
-  BOOST_REQUIRE_EQUAL(ref.version, steps);
-
-  cluster c{"launch-k2-sigkill"};
-  const auto marker = c.dir().path().string();
-  auto& l = start(c);
-  BOOST_REQUIRE_MESSAGE(c.wait_for_rows(steps / 5, 60s) || csv_rows(c.metrics()) >= steps / 5,
-                        l.report());
-  const auto follower = started_pid(l.out(), "[server 1@" + hosts.name(1) + "]");
-  BOOST_REQUIRE_MESSAGE(follower > 0, l.out());
-  BOOST_REQUIRE_MESSAGE(csv_rows(c.metrics()) < steps, "the run ended before the kill");
-  ::kill(follower, SIGKILL);
-  auto s = l.wait_for(launch_timeout);
-  BOOST_REQUIRE_MESSAGE(s.has_value(), "dsq launch did not end:\n" << l.report());
-  BOOST_TEST(s->success(), l.report());
-  BOOST_TEST(l.err().find("shard 1 of 2 [server 1@" + hosts.name(1) +
-                          "] ended (killed by signal 9 (Killed)): restarting every shard from "
-                          "its checkpoint") != std::string::npos,
-             l.report());
-  BOOST_TEST(started_pid(l.out(), "[server 1@" + hosts.name(1) + "]") != follower);
-  BOOST_TEST(c.summary_value("completed").value_or("") == "true");
-  const auto final_state = dsq::read_checkpoint(c.file("ckpt"));
-  BOOST_TEST(final_state.version == steps);
-  BOOST_TEST(same_bits(final_state.model, ref.model),
-             "the final model equals the undisturbed run's bit for bit");
-  BOOST_TEST(same_bits(final_state.server_residual, ref.server_residual));
-  BOOST_TEST(c.summary_value("final_train_loss").value_or("resumed") ==
-             reference.summary_value("final_train_loss").value_or("undisturbed"));
   expect_nothing_left(marker);
 }
 

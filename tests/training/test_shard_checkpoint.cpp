@@ -17,6 +17,8 @@
 #include "training/training_setup.hpp"
 #include "training/training_spec.hpp"
 
+#include "shard_core_support.hpp"
+
 #include <chrono>
 #include <fstream>
 #include <string>
@@ -24,11 +26,10 @@
 
 using namespace dsq;
 using namespace std::chrono_literals;
+using namespace dsq::shard_test;
 namespace fs = std::filesystem;
 
 namespace {
-
-const shard_core::time_point t0 = shard_core::time_point{} + 1h;
 
 bool says(const std::exception& e, const std::string& what) {
   return std::string{e.what()}.find(what) != std::string::npos;
@@ -62,39 +63,6 @@ run_config small_run() {
   return cfg;
 }
 
-/// The leader's set-up of shard 1 of 2 at version 0, from the model's initial x.
-shard_setup setup_of(const run_config& cfg) {
-  auto setup = load_training(cfg);
-  Eigen::VectorXf x(static_cast<Eigen::Index>(setup.net->num_parameters()));
-  setup.net->initialize(x, cfg.seed);
-  shard_setup s;
-  s.config = cfg;
-  s.ranges = split_keys(static_cast<std::uint64_t>(x.size()), 2);
-  s.total_steps = 10;
-  const auto r = s.ranges[1];
-  s.slice.assign(x.data() + r.begin, x.data() + r.end);
-  s.momentum.assign(r.size(), 0.0f);
-  return s;
-}
-
-template <class M>
-std::vector<M> to_lead(const shard_effects& fx) {
-  std::vector<M> out;
-  for (const auto& e : fx)
-    if (const auto* s = std::get_if<to_leader>(&e))
-      if (const auto* m = std::get_if<M>(&s->what))
-        out.push_back(*m);
-  return out;
-}
-
-std::vector<stop_shard> stops(const shard_effects& fx) {
-  std::vector<stop_shard> out;
-  for (const auto& e : fx)
-    if (const auto* s = std::get_if<stop_shard>(&e))
-      out.push_back(*s);
-  return out;
-}
-
 /// Follower 1 of 2 with one worker (id 0, peer 10), set up at version 0, that made version 1
 /// from one push of every coordinate `value`.
 struct follower {
@@ -113,14 +81,7 @@ struct follower {
   }
 
   void make_version(std::uint64_t v, float value) {
-    std::vector<float> g(setup.ranges[1].size(), value);
-    rng_engine rng{1};
-    gradient_push p;
-    p.worker_id = 0;
-    p.step = v - 1;
-    p.shard = 1;
-    p.payload = to_bytes(make_compressor(resolve_method(cfg).uplink)->compress(g, rng));
-    core.pushed(10, p, t0);
+    core.pushed(10, slice_push(cfg, 0, v - 1, setup.ranges[1].size(), value), t0);
     round_commit c;
     c.version = v;
     c.workers = {0};
@@ -330,7 +291,7 @@ BOOST_AUTO_TEST_CASE(a_follower_saves_on_order_and_a_resumed_one_continues_bit_f
   s.resume = true;
   s.resume_digest = digest;
   shard_core fresh{1, 2, "", shard_storage{d, d}};
-  BOOST_TEST(stops(fresh.set_up(s, t0)).empty());
+  BOOST_TEST(effects<stop_shard>(fresh.set_up(s, t0)).empty());
   BOOST_TEST(fresh.version() == 1u);
   BOOST_TEST(fresh.slice() == f.core.slice());
   fresh.member_changed(member_change{0, 1, true}, t0);
@@ -340,14 +301,7 @@ BOOST_AUTO_TEST_CASE(a_follower_saves_on_order_and_a_resumed_one_continues_bit_f
   r.previous_id = 0;
   fresh.registered(r, t0);
   f.make_version(2, -0.02f);
-  std::vector<float> g(f.setup.ranges[1].size(), -0.02f);
-  rng_engine rng{1};
-  gradient_push p;
-  p.worker_id = 0;
-  p.step = 1;
-  p.shard = 1;
-  p.payload = to_bytes(make_compressor(resolve_method(f.cfg).uplink)->compress(g, rng));
-  fresh.pushed(10, p, t0);
+  fresh.pushed(10, slice_push(f.cfg, 0, 1, f.setup.ranges[1].size(), -0.02f), t0);
   round_commit c;
   c.version = 2;
   c.workers = {0};
@@ -363,7 +317,7 @@ BOOST_AUTO_TEST_CASE(a_follower_without_a_checkpoint_directory_confirms_a_failur
   auto saved = to_lead<slice_saved>(fx);
   BOOST_REQUIRE(saved.size() == 1u);
   BOOST_TEST(saved[0].failure.find("start it with --checkpoint=DIR") != std::string::npos);
-  auto stopped = stops(fx);
+  auto stopped = effects<stop_shard>(fx);
   BOOST_REQUIRE(stopped.size() == 1u);
   BOOST_TEST(stopped[0].failed);
 }
@@ -371,7 +325,7 @@ BOOST_AUTO_TEST_CASE(a_follower_without_a_checkpoint_directory_confirms_a_failur
 BOOST_AUTO_TEST_CASE(an_order_for_another_step_stops_the_follower) {
   temp_directory dir{"shard-ckpt"};
   follower f{{dir.path().string(), {}}};
-  auto stopped = stops(f.core.save_ordered(slice_save{3, 0}, t0));
+  auto stopped = effects<stop_shard>(f.core.save_ordered(slice_save{3, 0}, t0));
   BOOST_REQUIRE(stopped.size() == 1u);
   BOOST_TEST(stopped[0].error.find("an order to save step 3 at step 0") != std::string::npos);
 }
@@ -385,7 +339,7 @@ BOOST_AUTO_TEST_CASE(resume_without_its_file_or_directory_or_against_a_new_run_i
   s.resume_digest = 1;
   {
     shard_core core{1, 2, "", shard_storage{d, {}}};
-    auto stopped = stops(core.set_up(s, t0));
+    auto stopped = effects<stop_shard>(core.set_up(s, t0));
     BOOST_REQUIRE(stopped.size() == 1u);
     BOOST_TEST(stopped[0].error ==
                "shard 1: the leader resumes from its checkpoint of step 4: start shard 1 with "
@@ -393,7 +347,7 @@ BOOST_AUTO_TEST_CASE(resume_without_its_file_or_directory_or_against_a_new_run_i
   }
   {
     shard_core core{1, 2, "", shard_storage{d, d}};
-    auto stopped = stops(core.set_up(s, t0));
+    auto stopped = effects<stop_shard>(core.set_up(s, t0));
     BOOST_REQUIRE(stopped.size() == 1u);
     BOOST_TEST(stopped[0].error.find("no slice file '" + slice_file(d, 1, 4).string() + "'") !=
                std::string::npos);
@@ -401,7 +355,7 @@ BOOST_AUTO_TEST_CASE(resume_without_its_file_or_directory_or_against_a_new_run_i
   {
     s.resume = false;
     shard_core core{1, 2, "", shard_storage{d, d}};
-    auto stopped = stops(core.set_up(s, t0));
+    auto stopped = effects<stop_shard>(core.set_up(s, t0));
     BOOST_REQUIRE(stopped.size() == 1u);
     BOOST_TEST(stopped[0].error.find("but the leader starts a new run") != std::string::npos);
   }

@@ -12,6 +12,8 @@
 #include "training/shard/shard_core.hpp"
 #include "training/training_setup.hpp"
 
+#include "shard_core_support.hpp"
+
 #include <chrono>
 #include <limits>
 #include <span>
@@ -20,10 +22,9 @@
 
 using namespace dsq;
 using namespace std::chrono_literals;
+using namespace dsq::shard_test;
 
 namespace {
-
-const shard_core::time_point t0 = shard_core::time_point{} + 1h;
 
 run_config small_run(const std::string& mode = "sync") {
   run_config cfg;
@@ -40,36 +41,6 @@ run_config small_run(const std::string& mode = "sync") {
   return cfg;
 }
 
-/// The model's initial x, as the leader holds it.
-Eigen::VectorXf initial_x(const run_config& cfg) {
-  auto setup = load_training(cfg);
-  Eigen::VectorXf x(static_cast<Eigen::Index>(setup.net->num_parameters()));
-  setup.net->initialize(x, cfg.seed);
-  return x;
-}
-
-/// The leader's set-up of shard 1 of 2 at version 0.
-shard_setup setup_of(const run_config& cfg) {
-  auto x = initial_x(cfg);
-  shard_setup s;
-  s.config = cfg;
-  s.ranges = split_keys(static_cast<std::uint64_t>(x.size()), 2);
-  s.total_steps = 10;
-  const auto r = s.ranges[1];
-  s.slice.assign(x.data() + r.begin, x.data() + r.end);
-  s.momentum.assign(r.size(), 0.0f);
-  return s;
-}
-
-template <class E>
-std::vector<E> effects(const shard_effects& fx) {
-  std::vector<E> out;
-  for (const auto& e : fx)
-    if (const auto* x = std::get_if<E>(&e))
-      out.push_back(*x);
-  return out;
-}
-
 template <class M>
 std::vector<std::pair<peer_id, M>> sent(const shard_effects& fx) {
   std::vector<std::pair<peer_id, M>> out;
@@ -78,30 +49,6 @@ std::vector<std::pair<peer_id, M>> sent(const shard_effects& fx) {
       if (const auto* m = std::get_if<M>(&s->what))
         out.emplace_back(s->peer, *m);
   return out;
-}
-
-template <class M>
-std::vector<M> to_lead(const shard_effects& fx) {
-  std::vector<M> out;
-  for (const auto& e : fx)
-    if (const auto* s = std::get_if<to_leader>(&e))
-      if (const auto* m = std::get_if<M>(&s->what))
-        out.push_back(*m);
-  return out;
-}
-
-/// Worker `id`'s slice push for shard 1 on x_step, every coordinate `value`.
-gradient_push slice_push(const run_config& cfg, std::uint32_t id, std::uint64_t step,
-                         std::size_t dim, float value = 0.01f, std::uint64_t grant = 0) {
-  std::vector<float> g(dim, value);
-  rng_engine rng{1};
-  gradient_push p;
-  p.worker_id = id;
-  p.step = step;
-  p.grant = grant;
-  p.shard = 1;
-  p.payload = to_bytes(make_compressor(resolve_method(cfg).uplink)->compress(g, rng));
-  return p;
 }
 
 registration hello(peer_id peer, std::uint32_t id) {
@@ -456,6 +403,15 @@ BOOST_AUTO_TEST_CASE(the_end_sends_the_report_and_stops) {
   auto stops = effects<stop_shard>(fx);
   BOOST_REQUIRE(stops.size() == 1u);
   BOOST_TEST(!stops[0].failed);
+  // Each member hears, before this shard's connection closes, that the run ended (no error):
+  // the leader's own farewell may come after that close (a run stopped early).
+  auto byes = sent<farewell_msg>(fx);
+  BOOST_REQUIRE(byes.size() == 2u);
+  for (const auto& [peer, bye] : byes) {
+    BOOST_TEST((peer == 10u || peer == 11u));
+    BOOST_TEST(!bye.bye.error);
+    BOOST_TEST(!bye.reject);
+  }
   BOOST_TEST(f.core.pushed(10, slice_push(f.cfg, 0, 1, f.dim), t0).empty());
 }
 

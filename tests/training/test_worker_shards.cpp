@@ -522,6 +522,21 @@ BOOST_AUTO_TEST_CASE(a_follower_gone_once_the_run_is_over_is_no_error) {
   BOOST_TEST(!stop->error);
 }
 
+// A run stopped early (a signal to the leader): every follower says the run ended (no error)
+// before it closes, and that farewell and the close may come before the leader's own farewell,
+// which travels on another connection. The worker waits for the leader's word.
+BOOST_AUTO_TEST_CASE(a_follower_that_said_the_run_ended_may_go_before_the_leaders_farewell) {
+  rig r{2};
+  r.join(4);
+  BOOST_TEST(r.mux.on_shutdown(1, farewell{"the run ended", false, false}, r.now).empty());
+  BOOST_TEST(r.mux.on_shard_lost(1, r.now).empty());
+  BOOST_TEST(!r.mux.stopped());
+  const auto stop =
+      stop_of(r.mux.on_shutdown(0, farewell{"stopped at step 4", false, false}, r.now));
+  BOOST_REQUIRE(stop);
+  BOOST_TEST(!stop->error);
+}
+
 BOOST_AUTO_TEST_CASE(grants_and_data_from_a_follower_are_ignored) {
   rig r{2, "async"};
   r.join(4);

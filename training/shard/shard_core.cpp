@@ -439,10 +439,15 @@ shard_effects shard_core::distances_asked(const distance_query& q, time_point no
   return take();
 }
 
-shard_effects shard_core::ended(const shard_end&, time_point now) {
+shard_effects shard_core::ended(const shard_end& e, time_point now) {
   now_ = now;
   if (stopped_)
     return take();
+  // Each member hears that the run ended before this shard's connection closes: the leader's
+  // farewell to it travels on another connection and may come later (a run stopped early).
+  if (!e.failed)
+    for (const auto& [id, peer] : members_)
+      out_.push_back(send_to{peer, farewell_msg{farewell{"the run ended", false}, false}});
   to_lead(report_);
   stopped_ = true;
   // The run's outcome is the leader's to report; this shard did its part.

@@ -127,6 +127,7 @@ worker_shard_effects worker_shards::begin_assembly(welcome& w, time_point now) {
   id_ = w.worker_id;
   total_steps_ = w.total_steps;
   connected_.resize(count_, false);
+  ended_.assign(count_, false);
   connected_[0] = true;
   unanswered_.assign(count_, std::nullopt);
   followers_.assign(count_, std::nullopt);
@@ -437,6 +438,12 @@ worker_shard_effects worker_shards::on_shutdown(std::uint32_t shard, const farew
     return route(core_.on_shutdown(f, now), now);
   if (finished())
     return {}; // the run ended: the leader's farewell follows
+  if (!f.error) {
+    // The leader ended the run and told this follower first: its farewell may overtake the
+    // leader's own, which follows on the leader's connection.
+    ended_[shard] = true;
+    return {};
+  }
   return fail(fmt::format("{} ended this worker's run: {}", name(shard), f.reason));
 }
 
@@ -456,7 +463,7 @@ worker_shard_effects worker_shards::on_shard_lost(std::uint32_t shard, time_poin
   if (shard == 0)
     return route(core_.on_server_lost(), now);
   connected_[shard] = false;
-  if (finished())
+  if (finished() || ended_[shard])
     return {}; // the run ended: the leader's farewell follows
   return fail(fmt::format("lost {}: the run cannot go on without it", name(shard)));
 }

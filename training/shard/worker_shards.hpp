@@ -50,10 +50,11 @@
 // - Leader only: grants, data chunks, reshards, heartbeats, leave, data requests, registration.
 //   The leader's shutdown, reject and loss are worker_core's, as without shards.
 // - A follower's loss or farewell stops the worker with an error naming it ("lost shard 2 of 3
-//   (HOST:PORT)"), unless the worker already holds the run's last version (the run ended; the
-//   leader's farewell follows). A follower that leaves a probe unanswered for --server-timeout
-//   stops the worker the same way (the leader may answer meanwhile: worker_core alone would not
-//   see the silence).
+//   (HOST:PORT)"), unless the worker already holds the run's last version, or the follower's
+//   farewell said the run ended (no error: a run stopped early, by signal): then the leader's
+//   farewell follows, and only the leader's loss would end the worker. A follower that leaves a
+//   probe unanswered for --server-timeout stops the worker the same way (the leader may answer
+//   meanwhile: worker_core alone would not see the silence).
 
 #include "training/messages.hpp"
 #include "training/shard/worker_shard_effects.hpp"
@@ -187,10 +188,11 @@ private:
   shard_map map_;
   std::uint32_t id_ = 0;
   std::uint64_t total_steps_ = 0;
-  std::optional<welcome> leader_welcome_;           ///< held while assembling
-  std::vector<std::optional<welcome>> followers_;   ///< their welcomes, while assembling
-  std::vector<bool> connected_;                     ///< per shard
-  std::optional<kept_push> kept_;                   ///< the push awaited
+  std::optional<welcome> leader_welcome_;         ///< held while assembling
+  std::vector<std::optional<welcome>> followers_; ///< their welcomes, while assembling
+  std::vector<bool> connected_;                   ///< per shard
+  std::vector<bool> ended_;       ///< per shard: said goodbye with the run's end (no error)
+  std::optional<kept_push> kept_; ///< the push awaited
   std::vector<std::optional<std::uint64_t>> acked_; ///< per shard: the latest key it acked
   std::vector<std::optional<std::uint64_t>> sent_;  ///< per shard: the latest it said it sent
   std::map<std::uint64_t, held_update> held_;       ///< by version

@@ -1,12 +1,10 @@
-// take_push_payload (net/protocol/push_payload.hpp): a sent push's payload comes back to the worker
-// without a copy when the worker's handle is the message's only holder, and is left alone
-// otherwise; take_update_payload (net/protocol/update_payload.hpp) does the same for a dropped
-// update's message and the server.
-#define BOOST_TEST_MODULE push_payload
+// net/protocol/taken_payload.hpp: a sent push's payload comes back to the worker without a copy
+// when the worker's handle is the message's only holder, and is left alone otherwise; a dropped
+// update's message gives its payload back to the server the same way.
+#define BOOST_TEST_MODULE taken_payload
 #include <boost/test/unit_test.hpp>
 
-#include "net/protocol/push_payload.hpp"
-#include "net/protocol/update_payload.hpp"
+#include "net/protocol/taken_payload.hpp"
 
 #include <caf/all.hpp>
 
