@@ -632,6 +632,34 @@ BOOST_AUTO_TEST_CASE(async_staleness_stays_within_the_bound_on_every_shard) {
   }
 }
 
+/// `cfg` with the workers' own cores (and multiplexers) through one shard and through K = 2 and
+/// 3: every run makes its 12 steps without a problem, and K shards make the unsharded model and
+/// final loss bit for bit (`label` names the case).
+void expect_sharded_runs_equal_the_unsharded_one(const run_config& cfg, const std::string& label) {
+  cluster one{cfg, 1, true};
+  BOOST_REQUIRE(one.run());
+  for (const auto& p : one.problems)
+    BOOST_TEST_MESSAGE(p);
+  BOOST_TEST(one.problems.empty());
+  BOOST_REQUIRE(one.outcome().ok);
+  BOOST_TEST(one.outcome().summary.steps == 12u);
+  for (std::uint32_t k : {2u, 3u}) {
+    cluster many{cfg, k, true};
+    BOOST_REQUIRE(many.run());
+    for (const auto& p : many.problems)
+      BOOST_TEST_MESSAGE(p);
+    BOOST_TEST(many.problems.empty());
+    BOOST_REQUIRE(many.outcome().ok);
+    BOOST_TEST(many.outcome().summary.steps == 12u);
+    const auto& a = one.outcome().model;
+    const auto& b = many.outcome().model;
+    BOOST_REQUIRE(a.size() == b.size());
+    BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0,
+               label << ", K = " << k);
+    BOOST_TEST(one.outcome().summary.final_train_loss == many.outcome().summary.final_train_loss);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(with_worker_cores_a_sharded_sync_run_equals_the_unsharded_one_bit_for_bit) {
   // The workers' own cores (and multiplexers): a real gradient on the data, compressed per
   // range. identity (sgd) and fp16 with error feedback on both passes are coordinate-wise.
@@ -639,28 +667,7 @@ BOOST_AUTO_TEST_CASE(with_worker_cores_a_sharded_sync_run_equals_the_unsharded_o
     auto cfg = cluster_run("sync", 3);
     cfg.method = method;
     cfg.compressor = "fp16";
-    cluster one{cfg, 1, true};
-    BOOST_REQUIRE(one.run());
-    for (const auto& p : one.problems)
-      BOOST_TEST_MESSAGE(p);
-    BOOST_TEST(one.problems.empty());
-    BOOST_REQUIRE(one.outcome().ok);
-    BOOST_TEST(one.outcome().summary.steps == 12u);
-    for (std::uint32_t k : {2u, 3u}) {
-      cluster many{cfg, k, true};
-      BOOST_REQUIRE(many.run());
-      for (const auto& p : many.problems)
-        BOOST_TEST_MESSAGE(p);
-      BOOST_TEST(many.problems.empty());
-      BOOST_REQUIRE(many.outcome().ok);
-      BOOST_TEST(many.outcome().summary.steps == 12u);
-      const auto& a = one.outcome().model;
-      const auto& b = many.outcome().model;
-      BOOST_REQUIRE(a.size() == b.size());
-      BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0,
-                 method << ", K = " << k);
-      BOOST_TEST(one.outcome().summary.final_train_loss == many.outcome().summary.final_train_loss);
-    }
+    expect_sharded_runs_equal_the_unsharded_one(cfg, method);
   }
 }
 
@@ -817,23 +824,7 @@ BOOST_AUTO_TEST_CASE(with_worker_cores_a_sharded_krum_run_equals_the_unsharded_o
   cfg.aggregate = "krum:f=1";
   cfg.method = "doublesqueeze";
   cfg.compressor = "fp16";
-  cluster one{cfg, 1, true};
-  BOOST_REQUIRE(one.run());
-  BOOST_TEST(one.problems.empty());
-  BOOST_REQUIRE(one.outcome().ok);
-  for (std::uint32_t k : {2u, 3u}) {
-    cluster many{cfg, k, true};
-    BOOST_REQUIRE(many.run());
-    for (const auto& p : many.problems)
-      BOOST_TEST_MESSAGE(p);
-    BOOST_TEST(many.problems.empty());
-    BOOST_REQUIRE(many.outcome().ok);
-    BOOST_TEST(many.outcome().summary.steps == 12u);
-    const auto& a = one.outcome().model;
-    const auto& b = many.outcome().model;
-    BOOST_REQUIRE(a.size() == b.size());
-    BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0, "K = " << k);
-  }
+  expect_sharded_runs_equal_the_unsharded_one(cfg, "krum:f=1");
 }
 
 // --verify-replicas with K shards: each slice push carries the worker's digest of that range of
