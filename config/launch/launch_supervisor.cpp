@@ -302,16 +302,17 @@ std::vector<launch_action> launch_supervisor::tick(launch_clock::time_point now)
   std::vector<launch_action> out;
   if (over_)
     return out;
-  for (auto& [c, s] : children_)
-    if (s.restart_at && now >= *s.restart_at) {
-      out.push_back(start_child(c, now));
-    }
   // Every shard again, with --resume, once the last of them has ended: the leader first.
   if (shards_restart_at_ && now >= *shards_restart_at_ && !any_shard_running()) {
     shards_restart_at_.reset();
     for (const auto& p : plan_.servers)
       out.push_back(start_child({launch_role::server, p.index}, now));
   }
+  // A worker that failed with the shards (the lost shard's, or the leader's farewell) waits for
+  // them: started earlier, it would meet the ending leader and be refused.
+  for (auto& [c, s] : children_)
+    if (s.restart_at && now >= *s.restart_at && !shards_restart_at_)
+      out.push_back(start_child(c, now));
   if (leader_term_at_ && now >= *leader_term_at_) {
     leader_term_at_.reset();
     if (children_.at(the_server).running) {
@@ -345,8 +346,9 @@ std::optional<launch_clock::time_point> launch_supervisor::next_deadline() const
     if (t && (!next || *t < *next))
       next = t;
   };
-  for (const auto& entry : children_)
-    consider(entry.second.restart_at);
+  if (!shards_restart_at_) // else the workers start after the shards
+    for (const auto& entry : children_)
+      consider(entry.second.restart_at);
   if (!any_shard_running()) // else the last shard's end comes first
     consider(shards_restart_at_);
   consider(term_at_);

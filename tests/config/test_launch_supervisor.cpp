@@ -386,4 +386,24 @@ BOOST_AUTO_TEST_CASE(a_dead_shard_restarts_every_shard_with_resume) {
   BOOST_TEST(f.said_("error: shard 2 of 3 [server 2@localhost] ended (killed by signal 9)"));
 }
 
+BOOST_AUTO_TEST_CASE(a_worker_that_fails_with_the_shards_starts_again_after_them) {
+  // A follower dies and its workers fail with it (the leader's farewell names the lost shard):
+  // a worker's restart waits until every shard has started again, else it would meet the
+  // ending leader and be refused; once the shards start, the worker starts right after them.
+  fixture f{options(2, 1), 2, 2};
+  f.now += 20s;
+  auto a = f.ended(follower, killed(9));
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(is_signal(a[0], server, SIGKILL));
+  BOOST_TEST(f.ended(worker(0), exited(1)).empty(), "no start before the shards'");
+  BOOST_TEST(f.said_("[worker 0@localhost] failed (exit code 1): restarting it (restart 1 of 2)"));
+  BOOST_TEST(f.tick().empty());
+  BOOST_TEST(!f.sup.next_deadline().has_value(), "nothing to wait for but the leader's end");
+  a = f.ended(server, killed(9));
+  BOOST_REQUIRE_EQUAL(a.size(), 3u);
+  BOOST_TEST(is_start(a[0], server, true));
+  BOOST_TEST(is_start(a[1], follower, true));
+  BOOST_TEST(is_start(a[2], worker(0), false));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -60,7 +60,8 @@ void server_core::finish(std::string failure) {
         failure_ = e.what();
     }
   }
-  farewell bye{failure_.empty() ? "training finished" : failure_, false};
+  // A failed run's workers exit non-zero too: a launcher restarting the server restarts them.
+  farewell bye{failure_.empty() ? "training finished" : failure_, !failure_.empty()};
   for (const auto* group : {&members_.members(), &members_.joining()})
     for (auto& [id, m] : *group) {
       send_peer(m.handle, farewell_msg{bye});
