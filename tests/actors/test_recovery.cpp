@@ -14,6 +14,7 @@
 #include "net/protocol/atoms.hpp"
 #include "net/protocol/messages.hpp"
 #include "net/protocol/register_types.hpp"
+#include "tests/support/same_bits.hpp"
 #include "tests/support/temp_directory.hpp"
 #include "training/checkpoint.hpp"
 #include "training/push_check.hpp"
@@ -23,6 +24,7 @@
 #include <chrono>
 
 using namespace dsq;
+using dsq::testing::same_bits;
 
 namespace {
 
@@ -94,11 +96,6 @@ run_outcome run(caf::actor_system& sys, run_config cfg, std::optional<std::uint6
   BOOST_REQUIRE_MESSAGE(outcome->ok, outcome->error);
   BOOST_TEST(crashed == crash_at.has_value());
   return *outcome;
-}
-
-bool same_bits(const Eigen::VectorXf& a, const Eigen::VectorXf& b) {
-  return a.size() == b.size() &&
-         std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
 }
 
 } // namespace

@@ -6,6 +6,7 @@
 
 #include "net/protocol/messages.hpp"
 #include "tests/support/actor_system_fixture.hpp"
+#include "tests/support/same_bits.hpp"
 
 #include <caf/all.hpp>
 #include <caf/binary_deserializer.hpp>
@@ -18,6 +19,7 @@
 #include <vector>
 
 using namespace dsq;
+using dsq::testing::same_bits;
 
 namespace {
 
@@ -32,15 +34,6 @@ T round_trip(caf::actor_system& sys, T& x) {
   BOOST_REQUIRE(!source(back));
   BOOST_TEST(source.remaining() == 0u);
   return back;
-}
-
-template <class T>
-bool same_bits(T a, T b) {
-  return std::memcmp(&a, &b, sizeof(T)) == 0;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 /// Values pack754 gets wrong or never finishes, and ordinary ones.

@@ -9,6 +9,7 @@
 #include "base/os/child_process.hpp"
 #include "model/make_model.hpp"
 #include "tests/support/actor_system_fixture.hpp"
+#include "tests/support/same_bits.hpp"
 #include "tests/support/temp_directory.hpp"
 #include "tests/support/user_plugins.hpp"
 
@@ -32,6 +33,7 @@
 #endif
 
 using namespace dsq;
+using dsq::testing::same_bits;
 using namespace std::chrono_literals;
 
 namespace {
@@ -77,10 +79,6 @@ std::string summary_without_time(const std::string& json) {
     if (!std::regex_search(line, timed))
       out += line + "\n";
   return out;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 /// The actors' own local run (actors/local_run.hpp), as dsq local ran before the API.

@@ -4,6 +4,8 @@
 // test_shard_checkpoints.cpp: the shards of a sharded run): reading a run's progress from its
 // lines and comparing parameter vectors bit for bit.
 
+#include "tests/support/same_bits.hpp"
+
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -30,10 +32,6 @@ inline std::uint64_t last_number_after(const std::string& text, const std::strin
   return best;
 }
 
-/// Bit-for-bit equality of two parameter vectors (memcmp: -0 and 0 differ, as they should).
-inline bool same_bits(const Eigen::VectorXf& a, const Eigen::VectorXf& b) {
-  return a.size() == b.size() &&
-         std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
-}
+using dsq::testing::same_bits;
 
 } // namespace dsq::system_test

@@ -8,6 +8,7 @@
 #include "model/make_model.hpp"
 #include "model/synthetic.hpp"
 #include "synthetic_setup.hpp"
+#include "tests/support/same_bits.hpp"
 #include "tests/support/temp_directory.hpp"
 #include "training/checkpoint.hpp"
 #include "training/update_engine.hpp"
@@ -19,6 +20,7 @@
 #include <vector>
 
 using namespace dsq;
+using dsq::testing::same_bits;
 
 namespace {
 
@@ -63,15 +65,6 @@ std::vector<variant> variants() {
 
 std::uint32_t bits(float f) {
   return std::bit_cast<std::uint32_t>(f);
-}
-
-bool same_bits(std::span<const float> a, std::span<const float> b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-bool same_bits(const Eigen::VectorXf& a, const Eigen::VectorXf& b) {
-  return same_bits(std::span<const float>{a.data(), static_cast<std::size_t>(a.size())},
-                   std::span<const float>{b.data(), static_cast<std::size_t>(b.size())});
 }
 
 /// What a worker produced in one step.

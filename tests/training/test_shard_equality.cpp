@@ -11,6 +11,7 @@
 #include "model/make_model.hpp"
 #include "model/synthetic.hpp"
 #include "synthetic_setup.hpp"
+#include "tests/support/same_bits.hpp"
 #include "training/shard/key_ranges.hpp"
 #include "training/shard/range_operator.hpp"
 #include "training/shard/sliced_payload.hpp"
@@ -28,6 +29,7 @@
 #include <vector>
 
 using namespace dsq;
+using dsq::testing::same_bits;
 
 namespace {
 
@@ -62,10 +64,6 @@ run_config config_of(const std::string& compressor, double momentum) {
 
 std::span<const float> span_of(const Eigen::VectorXf& v) {
   return {v.data(), static_cast<std::size_t>(v.size())};
-}
-
-bool same_bits(std::span<const float> a, std::span<const float> b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 /// What a run ends with.
