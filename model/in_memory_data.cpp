@@ -32,6 +32,7 @@ public:
 
   void next(Eigen::MatrixXf& x, std::vector<std::int32_t>& y) override {
     gather(data_->train, sampler_.next(), x, y);
+    prefetch(data_->train, sampler_.upcoming());
   }
 
   std::vector<std::uint64_t> state() const override {

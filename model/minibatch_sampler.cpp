@@ -51,6 +51,23 @@ std::span<const std::size_t> minibatch_sampler::next() {
   return batch_;
 }
 
+std::span<const std::size_t> minibatch_sampler::upcoming() const {
+  const auto take = std::min(batch_.size(), order_.size() - position_);
+  return std::span<const std::size_t>{order_}.subspan(position_, take);
+}
+
+void prefetch(const dataset& data, std::span<const std::size_t> idx) noexcept {
+  constexpr std::size_t line = 64;
+  const auto bytes = static_cast<std::size_t>(data.dimension()) * sizeof(float);
+  for (const auto i : idx) {
+    if (i >= data.size())
+      continue;
+    const auto* first = reinterpret_cast<const char*>(data.features.col(Eigen::Index(i)).data());
+    for (std::size_t at = 0; at < bytes; at += line)
+      __builtin_prefetch(first + at, 0, 3);
+  }
+}
+
 void gather(const dataset& data, std::span<const std::size_t> idx, Eigen::MatrixXf& x,
             std::vector<std::int32_t>& y) {
   x.resize(data.dimension(), static_cast<Eigen::Index>(idx.size()));

@@ -42,6 +42,10 @@ public:
   std::size_t shard_size() const { return order_.size(); }
   // The size of every batch: min(batch_size, shard_size()).
   std::size_t batch_size() const { return batch_.size(); }
+  // The first indices that the next call of next() returns, as far as the current epoch's
+  // permutation holds them (those of the next epoch are drawn only when it starts): what a caller
+  // can prefetch. Changes nothing.
+  std::span<const std::size_t> upcoming() const;
 
 private:
   void start_epoch();
@@ -58,5 +62,11 @@ private:
 // model::loss_and_gradient takes. Throws std::out_of_range for an index >= data.size().
 void gather(const dataset& data, std::span<const std::size_t> idx, Eigen::MatrixXf& x,
             std::vector<std::int32_t>& y);
+
+// Asks the CPU to fetch the features of the samples at idx into its caches, without waiting for
+// them: called with the next batch's indices while this batch's gradient is computed, the next
+// gather copies from cache instead of waiting on memory for samples spread over the whole data
+// set. Indices >= data.size() are skipped (gather reports them).
+void prefetch(const dataset& data, std::span<const std::size_t> idx) noexcept;
 
 } // namespace dsq

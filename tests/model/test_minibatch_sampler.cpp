@@ -105,6 +105,22 @@ BOOST_AUTO_TEST_CASE(gather_copies_the_chosen_columns_and_labels) {
   BOOST_CHECK_THROW(dsq::gather(data, bad, x, y), std::out_of_range);
 }
 
+// upcoming() names what next() returns, up to the end of the epoch in progress (the next
+// epoch's order is drawn only when it starts), and asking changes nothing.
+BOOST_AUTO_TEST_CASE(upcoming_is_the_next_batch_as_far_as_the_epoch_goes) {
+  dsq::minibatch_sampler s{shard_of(100, 23), 7, 42};
+  dsq::minibatch_sampler twin{shard_of(100, 23), 7, 42};
+  for (int b = 0; b < 10; ++b) {
+    const auto ahead = s.upcoming();
+    const std::vector<std::size_t> seen(ahead.begin(), ahead.end());
+    BOOST_TEST(seen.size() == std::min<std::size_t>(7, 23 - s.position()));
+    const auto batch = s.next();
+    BOOST_TEST(std::equal(seen.begin(), seen.end(), batch.begin()), "batch " << b);
+    const auto same = twin.next();
+    BOOST_TEST(std::equal(same.begin(), same.end(), batch.begin()), "upcoming() moved batch " << b);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // A sampler restored from (epoch, position) continues exactly where the original stood: the
