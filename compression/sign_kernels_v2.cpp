@@ -102,17 +102,22 @@ void decode(const std::uint64_t* bits, std::size_t begin, std::size_t end, float
   scalar_until(std::min(end, (begin + 3) / 4 * 4)); // bit groups of 4 start at multiples of 4
   const __m128 magnitudes = _mm_set1_ps(magnitude);
   const __m128 zero = _mm_setzero_ps();
-  for (; j + 4 <= end; j += 4) {
-    const auto nibble = static_cast<unsigned>(bits[j / 64] >> (j % 64)) & 15u;
-    const __m128 x =
-        _mm_xor_ps(magnitudes, _mm_load_ps(reinterpret_cast<const float*>(sign_masks[nibble])));
-    float* target = out + j;
-    if (how == sign_write::assign)
-      _mm_storeu_ps(target, x);
-    else if (how == sign_write::add)
-      _mm_storeu_ps(target, _mm_add_ps(_mm_loadu_ps(target), x));
-    else
-      _mm_storeu_ps(target, _mm_add_ps(zero, x));
+  // The word of sign bits is read once per 64 coordinates (or once at the start of the range)
+  // and shifted along, not reloaded for every group of 4.
+  while (j + 4 <= end) {
+    std::uint64_t word = bits[j / 64] >> (j % 64);
+    const std::size_t stop = std::min(end, (j / 64 + 1) * 64);
+    for (; j + 4 <= stop; j += 4, word >>= 4) {
+      const __m128 x = _mm_xor_ps(
+          magnitudes, _mm_load_ps(reinterpret_cast<const float*>(sign_masks[word & 15u])));
+      float* target = out + j;
+      if (how == sign_write::assign)
+        _mm_storeu_ps(target, x);
+      else if (how == sign_write::add)
+        _mm_storeu_ps(target, _mm_add_ps(_mm_loadu_ps(target), x));
+      else
+        _mm_storeu_ps(target, _mm_add_ps(zero, x));
+    }
   }
   scalar_until(end);
 }

@@ -80,18 +80,23 @@ DSQ_V3 void decode(const std::uint64_t* bits, std::size_t begin, std::size_t end
   const __m256i to_sign_bit = _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24);
   const __m256i sign_bit = _mm256_set1_epi32(int(0x80000000u));
   const __m256 zero = _mm256_setzero_ps();
-  for (; j + 8 <= end; j += 8) {
-    const auto byte = static_cast<int>((bits[j / 64] >> (j % 64)) & 0xffu);
-    const __m256i signs =
-        _mm256_and_si256(_mm256_sllv_epi32(_mm256_set1_epi32(byte), to_sign_bit), sign_bit);
-    const __m256 x = _mm256_xor_ps(magnitudes, _mm256_castsi256_ps(signs));
-    float* target = out + j;
-    if (how == sign_write::assign)
-      _mm256_storeu_ps(target, x);
-    else if (how == sign_write::add)
-      _mm256_storeu_ps(target, _mm256_add_ps(_mm256_loadu_ps(target), x));
-    else
-      _mm256_storeu_ps(target, _mm256_add_ps(zero, x));
+  // The word of sign bits is read once per 64 coordinates and shifted along.
+  while (j + 8 <= end) {
+    std::uint64_t word = bits[j / 64] >> (j % 64);
+    const std::size_t stop = std::min(end, (j / 64 + 1) * 64);
+    for (; j + 8 <= stop; j += 8, word >>= 8) {
+      const __m256i signs = _mm256_and_si256(
+          _mm256_sllv_epi32(_mm256_set1_epi32(static_cast<int>(word & 0xffu)), to_sign_bit),
+          sign_bit);
+      const __m256 x = _mm256_xor_ps(magnitudes, _mm256_castsi256_ps(signs));
+      float* target = out + j;
+      if (how == sign_write::assign)
+        _mm256_storeu_ps(target, x);
+      else if (how == sign_write::add)
+        _mm256_storeu_ps(target, _mm256_add_ps(_mm256_loadu_ps(target), x));
+      else
+        _mm256_storeu_ps(target, _mm256_add_ps(zero, x));
+    }
   }
   for (; j < end; ++j)
     write_signed(out[j], signed_magnitude(bits, j, magnitude_bits), how);

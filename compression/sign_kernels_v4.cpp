@@ -83,16 +83,21 @@ DSQ_V4 void decode(const std::uint64_t* bits, std::size_t begin, std::size_t end
   const __m512 magnitudes = _mm512_set1_ps(magnitude);
   const __m512 sign_bit = _mm512_set1_ps(-0.0f);
   const __m512 zero = _mm512_setzero_ps();
-  for (; j + 16 <= end; j += 16) {
-    const auto negative = static_cast<__mmask16>(bits[j / 64] >> (j % 64));
-    const __m512 x = _mm512_mask_xor_ps(magnitudes, negative, magnitudes, sign_bit);
-    float* target = out + j;
-    if (how == sign_write::assign)
-      _mm512_storeu_ps(target, x);
-    else if (how == sign_write::add)
-      _mm512_storeu_ps(target, _mm512_add_ps(_mm512_loadu_ps(target), x));
-    else
-      _mm512_storeu_ps(target, _mm512_add_ps(zero, x));
+  // The word of sign bits is read once per 64 coordinates and shifted along.
+  while (j + 16 <= end) {
+    std::uint64_t word = bits[j / 64] >> (j % 64);
+    const std::size_t stop = std::min(end, (j / 64 + 1) * 64);
+    for (; j + 16 <= stop; j += 16, word >>= 16) {
+      const __m512 x =
+          _mm512_mask_xor_ps(magnitudes, static_cast<__mmask16>(word), magnitudes, sign_bit);
+      float* target = out + j;
+      if (how == sign_write::assign)
+        _mm512_storeu_ps(target, x);
+      else if (how == sign_write::add)
+        _mm512_storeu_ps(target, _mm512_add_ps(_mm512_loadu_ps(target), x));
+      else
+        _mm512_storeu_ps(target, _mm512_add_ps(zero, x));
+    }
   }
   for (; j < end; ++j)
     write_signed(out[j], signed_magnitude(bits, j, magnitude_bits), how);
