@@ -1,6 +1,7 @@
 // The v2 sign kernels: the reference that every other level must reproduce bit for bit, and
-// what runs on a machine without AVX2. These are sign.cpp's loops as they were before there
-// were levels (SSE2): their results define the wire format and the decoded values.
+// what runs on a machine without AVX2. These are sign.cpp's SSE2 loops as they were before there
+// were levels (the decoder now keeps each word of sign bits in a register): their results
+// define the wire format and the decoded values.
 
 #include "compression/detail/sign_kernels.hpp"
 #include "compression/detail/sign_kernels_common.hpp"
