@@ -25,8 +25,20 @@ void check_decodable(const compressed_message& m, std::span<float> out) {
                                 " message payload does not match its dimension and parameters");
 }
 
+// The decoders that write onto zeros themselves (write_mode::onto_zeros), in one pass that
+// does not read out. The others get out filled with zeros and accumulate: the sparse ones touch
+// only k coordinates, a custom operator knows only decompress and add_scaled, and fp16's and
+// QSGD's kernels (kernels_v*.cpp) take only the two other modes.
+bool writes_onto_zeros(operator_id op) {
+  return op == operator_id::identity || op == operator_id::sign;
+}
+
 void decode(const compressed_message& m, std::span<float> out, detail::write_mode mode) {
   check_decodable(m, out);
+  if (mode.onto_zeros && !writes_onto_zeros(m.op)) {
+    std::fill(out.begin(), out.end(), 0.0f);
+    mode.onto_zeros = false;
+  }
   switch (m.op) {
   case operator_id::identity:
     return detail::decode_identity(m, out, mode);
@@ -52,6 +64,10 @@ void decompress(const compressed_message& m, std::span<float> out) {
 
 void add_scaled(const compressed_message& m, float scale, std::span<float> out) {
   decode(m, out, {.accumulate = true, .scale = scale});
+}
+
+void assign_scaled(const compressed_message& m, float scale, std::span<float> out) {
+  decode(m, out, {.accumulate = true, .scale = scale, .onto_zeros = true});
 }
 
 } // namespace dsq

@@ -49,4 +49,9 @@ void decompress(const compressed_message& m, std::span<float> out);
 /// Throws like decompress.
 void add_scaled(const compressed_message& m, float scale, std::span<float> out);
 
+/// out = 0 + scale * C[v]: bit for bit what filling out with 0 and then add_scaled give (so -0
+/// is written as +0), in one pass that does not read out for the dense operators.
+/// Throws like decompress.
+void assign_scaled(const compressed_message& m, float scale, std::span<float> out);
+
 } // namespace dsq

@@ -2,6 +2,7 @@
 
 #include "compression/detail/kernels.hpp"
 #include "compression/qsgd.hpp"
+#include "compression/sign.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -24,8 +25,11 @@ void error_feedback::compress_into(const compressor& op, std::span<const float> 
     throw std::invalid_argument("error_feedback: input has " + std::to_string(g.size()) +
                                 " coordinates, residual has " + std::to_string(residual_.size()));
   // v = g + δ is built in the residual's own storage: no second d-sized buffer. QSGD's norm is
-  // summed in the same pass (the same bits as its own pass over v, which this saves).
-  if (const auto* qsgd = dynamic_cast<const qsgd_compressor*>(&op)) {
+  // summed in the same pass (the same bits as its own pass over v, which this saves), and sign's
+  // bits and magnitudes are packed in it.
+  if (const auto* sign = dynamic_cast<const sign_compressor*>(&op)) {
+    sign->add_and_compress_into(residual_, g, c);
+  } else if (const auto* qsgd = dynamic_cast<const qsgd_compressor*>(&op)) {
     const double sum_of_squares =
         detail::active_kernels().add_sum_of_squares(residual_.data(), g.data(), g.size());
     qsgd->compress_into(residual_, sum_of_squares, rng, c);

@@ -24,7 +24,8 @@ public:
   explicit error_feedback(std::size_t dim);
 
   /// Throws std::invalid_argument if g.size() differs from the dimension (δ is then unchanged).
-  /// Should the compressor itself throw (only std::bad_alloc can), δ holds v = g + δ afterwards.
+  /// Should the compressor itself throw (only std::bad_alloc can), δ holds δ or v = g + δ
+  /// afterwards.
   compressed_message compress(const compressor& op, std::span<const float> g, rng_engine& rng);
 
   /// The same, into `out`, whose buffers are reused (compressor::compress_into).

@@ -19,6 +19,11 @@ public:
   compressed_message compress(std::span<const float> v, rng_engine& rng) const override;
   void compress_into(std::span<const float> v, rng_engine& rng,
                      compressed_message& out) const override;
+  /// acc += g (one float addition per coordinate), then out = C[acc], in one pass over acc:
+  /// error feedback's v = g + δ and its compression, bit for bit the same as the addition
+  /// followed by compress_into(). Throws std::invalid_argument if the sizes differ.
+  void add_and_compress_into(std::span<float> acc, std::span<const float> g,
+                             compressed_message& out) const;
   bool unbiased() const override { return false; }
   std::string spec() const override;
 

@@ -68,9 +68,11 @@ void server_aggregate_into(std::span<const compressed_message> pushes, float wei
     throw std::invalid_argument("server_aggregate: no pushes to average");
   std::span<float> avg{average.data(), static_cast<std::size_t>(average.size())};
   if (rule.kind == aggregate_kind::mean) {
-    average.setZero();
-    for (const auto& c : pushes)
-      add_scaled(c, weight, avg); // A = w Σ c⁽ⁱ⁾
+    // A = w Σ c⁽ⁱ⁾: the first push written onto zeros (one pass, the bits of zeroing then
+    // adding), the others added.
+    assign_scaled(pushes.front(), weight, avg);
+    for (const auto& c : pushes.subspan(1))
+      add_scaled(c, weight, avg);
   } else {
     robust_combine(rule, pushes, avg, scratch); // A = median or trimmed mean, per coordinate
   }

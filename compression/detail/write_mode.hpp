@@ -9,18 +9,26 @@
 
 namespace dsq::detail {
 
-/// How a decoder writes what it decodes: out_j = x (decompress) or out_j += scale * x
-/// (add_scaled). One decoder body serves both, instantiated once for each.
+/// How a decoder writes what it decodes: out_j = x (decompress), out_j += scale * x
+/// (add_scaled) or out_j = 0.0f + scale * x (assign_scaled). One decoder body serves all,
+/// instantiated once for each.
 struct write_mode {
   bool accumulate = false;
   float scale = 1.0f;
+  /// With accumulate: out is taken to hold zeros and is not read, out_j = 0.0f + scale * x, what
+  /// filling out with zeros and then accumulating gives (-0 becomes +0). Only the decoders that
+  /// compressor.cpp's decode() lists as taking it receive it.
+  bool onto_zeros = false;
 };
 
 /// Calls body(write) with write(out_j, x) doing what `mode` says, as a distinct type per mode so
 /// that the inner loops carry no branch on it.
 template <class Body>
 void with_writer(write_mode mode, Body&& body) {
-  if (mode.accumulate) {
+  if (mode.accumulate && mode.onto_zeros) {
+    const float scale = mode.scale;
+    body([scale](float& out, float x) { out = 0.0f + scale * x; });
+  } else if (mode.accumulate) {
     const float scale = mode.scale;
     body([scale](float& out, float x) { out += scale * x; });
   } else {
