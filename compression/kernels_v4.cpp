@@ -6,7 +6,9 @@
 #include "compression/detail/kernels_common.hpp"
 #include "compression/half.hpp"
 
+#include <array>
 #include <immintrin.h>
+#include <utility>
 
 #define DSQ_V4                                                                                     \
   __attribute__((target("avx2,fma,bmi,bmi2,f16c,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512dq,"     \
@@ -120,24 +122,27 @@ DSQ_V4 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
   return sum_of_lanes(lanes);
 }
 
-// One step of the 16 xoshiro128+ lanes (qsgd_lanes::next): their numbers.
+// One step of the 16 xoshiro128+ lanes (qsgd_lanes::next): their numbers. The generator's five
+// xors are four here: VPTERNLOGD 0x96 is a ^ b ^ c, and s1 ^ (s2 ^ s0), s2 ^ s0 ^ t and
+// s0 ^ (s3 ^ s1) are the reference's new s1, s2 and s0.
 DSQ_V4 inline __m512i lanes_next_16(__m512i* s) {
   const __m512i result = _mm512_add_epi32(s[0], s[3]);
   const __m512i t = _mm512_slli_epi32(s[1], 9);
-  s[2] = _mm512_xor_si512(s[2], s[0]);
-  s[3] = _mm512_xor_si512(s[3], s[1]);
-  s[1] = _mm512_xor_si512(s[1], s[2]);
-  s[0] = _mm512_xor_si512(s[0], s[3]);
-  s[2] = _mm512_xor_si512(s[2], t);
-  s[3] = _mm512_rol_epi32(s[3], 11);
+  const __m512i s3 = _mm512_xor_si512(s[3], s[1]);
+  const __m512i s1 = _mm512_ternarylogic_epi32(s[1], s[2], s[0], 0x96);
+  s[2] = _mm512_ternarylogic_epi32(s[2], s[0], t, 0x96);
+  s[0] = _mm512_ternarylogic_epi32(s[0], s[3], s[1], 0x96);
+  s[1] = s1;
+  s[3] = _mm512_rol_epi32(s3, 11);
   return result;
 }
 
-// qsgd_lane_field for 16 coordinates (kernels_v3.cpp's qsgd_lane_fields_8, with masks).
-// The uniform's scaling and its addition are one fused multiply-add: draw >> 8 times 2^-24 is
-// exact, so rounding once gives the reference's sum of two roundings.
+// qsgd_lane_field for 16 coordinates (kernels_v3.cpp's qsgd_lane_fields_8, with masks), fields
+// of Width bits. The uniform's scaling and its addition are one fused multiply-add: draw >> 8
+// times 2^-24 is exact, so rounding once gives the reference's sum of two roundings.
+template <unsigned Width>
 DSQ_V4 inline __m512i qsgd_lane_fields_16(const float* x, __m512i draws, __m512i levels,
-                                          __m512 levels_per_unit, __m512i sign_bit) {
+                                          __m512 levels_per_unit) {
   const __m512 value = _mm512_loadu_ps(x);
   const __m512 t =
       _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(draws, 8)), _mm512_set1_ps(0x1p-24f),
@@ -145,57 +150,184 @@ DSQ_V4 inline __m512i qsgd_lane_fields_16(const float* x, __m512i draws, __m512i
   const __m512i level = _mm512_min_epu32(_mm512_cvttps_epi32(t), levels);
   const __mmask16 negative =
       _mm512_mask_test_epi32_mask(_mm512_movepi32_mask(_mm512_castps_si512(value)), level, level);
-  return _mm512_mask_or_epi32(level, negative, level, sign_bit);
+  return _mm512_mask_or_epi32(level, negative, level, _mm512_set1_epi32(1 << (Width - 1)));
 }
+
+// The level of 16 coordinates with the sign of x, before the cap at s: the truncation of
+// ±(|x|·s/‖v‖ + u). The uniform takes x's sign (a bit select) and is added to x·s/‖v‖, whose
+// rounding is that of |x|·s/‖v‖ with the sign: rounding to nearest is symmetric, so the
+// truncation's magnitude is the reference's level before its cap, and a level 0 has no sign
+// (the reference's canonical +). draw & ~0xff converts exactly (24 significant bits) and times
+// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN, which the byte
+// path sends to the reference's arithmetic (qsgd_bytes_64).
+DSQ_V4 inline __m512i qsgd_signed_levels_16(const float* x, __m512i draws, __m512 levels_per_unit) {
+  const __m512 value = _mm512_loadu_ps(x);
+  const __m512i uniform = _mm512_castps_si512(
+      _mm512_cvtepu32_ps(_mm512_and_si512(draws, _mm512_set1_epi32(int(0xffffff00u)))));
+  // (value & sign) | uniform: 0xEC is (A & C) | B for A = value, B = uniform, C = sign.
+  const __m512 signed_uniform = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
+      _mm512_castps_si512(value), uniform, _mm512_set1_epi32(int(0x80000000u)), 0xEC));
+  return _mm512_cvttps_epi32(_mm512_fmadd_ps(signed_uniform, _mm512_set1_ps(0x1p-32f),
+                                             _mm512_mul_ps(value, levels_per_unit)));
+}
+
+// After packing four registers of 32-bit lanes to bytes in-lane (VPACKSSDW/VPACKUSDW, then
+// VPACKSSWB/VPACKUSWB), 32-bit lane 4k + r holds coordinates 16r + 4k to 16r + 4k + 3: this
+// puts lane 4(g mod 4) + g / 4 at g, the coordinates' order.
+DSQ_V4 inline __m512i bytes_in_order(__m512i bytes) {
+  return _mm512_permutexvar_epi32(
+      _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes);
+}
+
+// The fields of Width <= 8 bits of the 64 coordinates v[0..63], one byte each in the
+// coordinates' order, the lanes stepped four times. The signed levels are narrowed with
+// signed saturation, so that a byte keeps its level's sign; the field is then its magnitude
+// capped at s (VPABSB, VPMINUB) with the byte's sign bit moved to bit Width - 1 (a 16-bit shift
+// moves each byte's bit 7 there; the bits it brings from the neighbour byte are masked off). A
+// byte of -128 is a level of 128 or more below zero, a NaN or an overflow: the block then takes
+// the reference's arithmetic (qsgd_lane_fields_16) from the same draws. `levels` holds s in
+// every 32-bit lane, `byte_levels` in every byte (s <= 127 here).
+template <unsigned Width>
+DSQ_V4 inline __m512i qsgd_bytes_64(const float* v, __m512i* state, __m512i levels,
+                                    __m512i byte_levels, __m512 levels_per_unit) {
+  __m512i draws[4], signed_levels[4];
+  for (int r = 0; r < 4; ++r) {
+    draws[r] = lanes_next_16(state);
+    signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, draws[r], levels_per_unit);
+  }
+  const __m512i bytes =
+      bytes_in_order(_mm512_packs_epi16(_mm512_packs_epi32(signed_levels[0], signed_levels[1]),
+                                        _mm512_packs_epi32(signed_levels[2], signed_levels[3])));
+  if (_mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(-128)) != 0) [[unlikely]] {
+    __m512i fields[4];
+    for (int r = 0; r < 4; ++r)
+      fields[r] = qsgd_lane_fields_16<Width>(v + 16 * r, draws[r], levels, levels_per_unit);
+    return bytes_in_order(_mm512_packus_epi16(_mm512_packus_epi32(fields[0], fields[1]),
+                                              _mm512_packus_epi32(fields[2], fields[3])));
+  }
+  const __m512i magnitude = _mm512_min_epu8(_mm512_abs_epi8(bytes), byte_levels);
+  // magnitude | (sign & bit Width - 1): 0xF8 is A | (B & C).
+  return _mm512_ternarylogic_epi32(magnitude, _mm512_srli_epi16(bytes, 8 - Width),
+                                   _mm512_set1_epi8(static_cast<char>(1u << (Width - 1))), 0xF8);
+}
+
+// 64 fields of an even Width <= 8 bits, one per byte, joined into 8 * Width bytes at the start
+// of the result: byte pairs into 16 bits (VPMADDUBSW by 1 and 2^Width), those pairs into 32 bits
+// (VPMADDWD by 1 and 2^(2 Width)), so that each 32-bit lane holds 4 fields in Width / 2 whole
+// bytes; VPSHUFB gathers each 128-bit lane's 2 Width bytes at its start and VPERMD the four
+// lanes' Width / 2 dwords.
+template <unsigned Width>
+class even_width_packer {
+public:
+  DSQ_V4 even_width_packer() {
+    alignas(64) std::int8_t bytes[64];
+    for (int lane = 0; lane < 4; ++lane)
+      for (int i = 0; i < 16; ++i)
+        bytes[16 * lane + i] = i < 2 * int(Width)
+                                   ? static_cast<std::int8_t>(4 * (i / half_width) + i % half_width)
+                                   : std::int8_t{-1};
+    gather_bytes_ = _mm512_load_si512(bytes);
+    alignas(64) std::int32_t dwords[16] = {};
+    int next = 0;
+    for (int lane = 0; lane < 4; ++lane)
+      for (int k = 0; k < half_width; ++k)
+        dwords[next++] = 4 * lane + k;
+    gather_dwords_ = _mm512_load_si512(dwords);
+  }
+
+  DSQ_V4 __m512i operator()(__m512i fields) const {
+    const __m512i pairs =
+        _mm512_maddubs_epi16(fields, _mm512_set1_epi16(static_cast<short>(1 | (1 << (8 + Width)))));
+    const __m512i quads = _mm512_madd_epi16(pairs, _mm512_set1_epi32(1 | (1 << (16 + 2 * Width))));
+    return _mm512_permutexvar_epi32(gather_dwords_, _mm512_shuffle_epi8(quads, gather_bytes_));
+  }
+
+private:
+  static constexpr int half_width = static_cast<int>(Width) / 2;
+  __m512i gather_bytes_, gather_dwords_;
+};
+
+// The quantisation of v[0, end) (end a multiple of 64, qsgd_chunked_end) into `at` with fields
+// of Width bits, 2 to 16, the lanes' state in four registers. Fields of up to 8 bits are made
+// as bytes, 64 at a time (qsgd_bytes_64): at 8 bits they are the stream; at even widths they
+// are joined in registers (even_width_packer) and written by one store of 32 or 64 bytes; at
+// odd widths each 8 of them are joined by one PEXT into Width whole bytes, written by one
+// 8-byte store. Wider fields are made as 32-bit lanes, narrowed to halves in-lane (VPACKUSDW)
+// and put back in order by one permutation, 32 at a time, each 8 joined by two PEXTs into
+// Width bytes. Every store's zero tail (past the Width bytes per 8 fields) is overwritten by
+// the next block's, and stays within the stream after the last (the 64 coordinates or more
+// that qsgd_chunked_end leaves hold 8 * Width bytes, at least 16).
+template <unsigned Width>
+DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quantizer& q,
+                              qsgd_lanes& lanes, unsigned char* at) {
+  const __m512i levels = _mm512_set1_epi32(static_cast<int>(q.levels));
+  const __m512 levels_per_unit = _mm512_set1_ps(q.levels_per_unit);
+  __m512i state[4];
+  for (int w = 0; w < 4; ++w)
+    state[w] = _mm512_load_si512(lanes.s[w]);
+  alignas(64) std::uint64_t groups[8];
+  if constexpr (Width <= 8) {
+    [[maybe_unused]] const even_width_packer<(Width % 2 == 0 ? Width : 2)> packer;
+    const __m512i byte_levels = _mm512_set1_epi8(static_cast<char>(q.levels));
+    for (std::size_t j = 0; j < end; j += 4 * qsgd_lane_count, at += 8 * Width) {
+      const __m512i fields =
+          qsgd_bytes_64<Width>(v + j, state, levels, byte_levels, levels_per_unit);
+      if constexpr (Width == 8) {
+        _mm512_storeu_si512(at, fields);
+      } else if constexpr (Width <= 4 && Width % 2 == 0) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(at), _mm512_castsi512_si256(packer(fields)));
+      } else if constexpr (Width % 2 == 0) {
+        _mm512_storeu_si512(at, packer(fields));
+      } else {
+        _mm512_store_si512(groups, fields);
+        for (int g = 0; g < 8; ++g)
+          store_chunk(at + g * Width, _pext_u64(groups[g], lane_mask(Width, 8)));
+      }
+    }
+  } else {
+    // After the pack, 64-bit lane 2k + r holds coordinates 16r + 4k to 16r + 4k + 3.
+    const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+    constexpr std::uint64_t mask = lane_mask(Width, 16);
+    for (std::size_t j = 0; j < end; j += 2 * qsgd_lane_count, at += 4 * Width) {
+      const __m512i first =
+          qsgd_lane_fields_16<Width>(v + j, lanes_next_16(state), levels, levels_per_unit);
+      const __m512i second =
+          qsgd_lane_fields_16<Width>(v + j + 16, lanes_next_16(state), levels, levels_per_unit);
+      const __m512i halves = _mm512_permutexvar_epi64(order, _mm512_packus_epi32(first, second));
+      if constexpr (Width == 16) {
+        _mm512_storeu_si512(at, halves);
+      } else {
+        _mm512_store_si512(groups, halves);
+        for (int g = 0; g < 4; ++g)
+          store_chunk(at + g * Width, _pext_u64(groups[2 * g], mask),
+                      _pext_u64(groups[2 * g + 1], mask), 4 * Width);
+      }
+    }
+  }
+  for (int w = 0; w < 4; ++w)
+    _mm512_store_si512(lanes.s[w], state[w]);
+}
+
+using qsgd_encode_width_fn = void (*)(const float*, std::size_t, const qsgd_quantizer&, qsgd_lanes&,
+                                      unsigned char*);
+
+// qsgd_encode_width for widths 2 to 16, at index width - 2.
+template <std::size_t... I>
+constexpr std::array<qsgd_encode_width_fn, sizeof...(I)> qsgd_encoders(std::index_sequence<I...>) {
+  return {&qsgd_encode_width<static_cast<unsigned>(I) + 2>...};
+}
+
+constexpr auto qsgd_encoder_at_width = qsgd_encoders(std::make_index_sequence<15>{});
 
 DSQ_V4 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
                         std::uint64_t* words) {
   const unsigned width = q.level_bits + 1;
   qsgd_lanes lanes{rng};
   std::size_t j = 0;
-  // 16 coordinates at a time, the lanes' state in four registers; the fields narrowed to bytes
-  // (up to 8 bits) or halves (up to 16), every 8 packed by PEXT into `width` whole bytes
-  // (qsgd_chunked_end). Wider fields (s >= 32768) and the last coordinates take the
-  // reference's path.
+  // Wider fields (s >= 32768) and the last coordinates take the reference's path.
   if (width <= 16) {
-    const std::size_t end = qsgd_chunked_end(n);
-    auto* bytes = reinterpret_cast<unsigned char*>(words);
-    const __m512i levels = _mm512_set1_epi32(static_cast<int>(q.levels));
-    const __m512 levels_per_unit = _mm512_set1_ps(q.levels_per_unit);
-    const __m512i sign_bit = _mm512_set1_epi32(static_cast<int>(1u << q.level_bits));
-    const std::uint64_t byte_mask = lane_mask(width, 8);
-    const std::uint64_t half_mask = lane_mask(width, 16);
-    __m512i state[4];
-    for (int w = 0; w < 4; ++w)
-      state[w] = _mm512_load_si512(lanes.s[w]);
-    if (width <= 8) {
-      // `at` runs along with j (2 * width bytes per 16 coordinates) rather than being computed
-      // from it: a multiply fewer in a loop of about 30 instructions.
-      for (unsigned char* at = bytes; j < end; j += qsgd_lane_count, at += 2 * width) {
-        const __m128i packed = _mm512_cvtepi32_epi8(
-            qsgd_lane_fields_16(v + j, lanes_next_16(state), levels, levels_per_unit, sign_bit));
-        store_chunk(at,
-                    _pext_u64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(packed)), byte_mask));
-        store_chunk(at + width,
-                    _pext_u64(static_cast<std::uint64_t>(_mm_extract_epi64(packed, 1)), byte_mask));
-      }
-    } else {
-      for (unsigned char* at = bytes; j < end; j += qsgd_lane_count, at += 2 * width) {
-        const __m256i halves = _mm512_cvtepi32_epi16(
-            qsgd_lane_fields_16(v + j, lanes_next_16(state), levels, levels_per_unit, sign_bit));
-        const __m128i first = _mm256_castsi256_si128(halves);
-        const __m128i second = _mm256_extracti128_si256(halves, 1);
-        store_chunk(at, _pext_u64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(first)), half_mask),
-                    _pext_u64(static_cast<std::uint64_t>(_mm_extract_epi64(first, 1)), half_mask),
-                    4 * width);
-        store_chunk(at + width,
-                    _pext_u64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(second)), half_mask),
-                    _pext_u64(static_cast<std::uint64_t>(_mm_extract_epi64(second, 1)), half_mask),
-                    4 * width);
-      }
-    }
-    for (int w = 0; w < 4; ++w)
-      _mm512_store_si512(lanes.s[w], state[w]);
+    j = qsgd_chunked_end(n);
+    qsgd_encoder_at_width[width - 2](v, j, q, lanes, reinterpret_cast<unsigned char*>(words));
   }
   bit_appender out{words + j * width / 64}; // j is a multiple of 64
   qsgd_encode_lanes(v, j, n, q, lanes, out);
