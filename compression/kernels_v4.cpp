@@ -4,9 +4,12 @@
 
 #include "compression/detail/kernels.hpp"
 #include "compression/detail/kernels_common.hpp"
+#include "compression/detail/lane_jump.hpp"
 #include "compression/half.hpp"
 
 #include <array>
+#include <bit>
+#include <cstring>
 #include <immintrin.h>
 #include <utility>
 
@@ -247,65 +250,159 @@ private:
   __m512i gather_bytes_, gather_dwords_;
 };
 
-// The quantisation of v[0, end) (end a multiple of 64, qsgd_chunked_end) into `at` with fields
-// of Width bits, 2 to 16, the lanes' state in four registers. Fields of up to 8 bits are made
-// as bytes, 64 at a time (qsgd_bytes_64): at 8 bits they are the stream; at even widths they
-// are joined in registers (even_width_packer) and written by one store of 32 or 64 bytes; at
-// odd widths each 8 of them are joined by one PEXT into Width whole bytes, written by one
-// 8-byte store. Wider fields are made as 32-bit lanes, narrowed to halves in-lane (VPACKUSDW)
-// and put back in order by one permutation, 32 at a time, each 8 joined by two PEXTs into
-// Width bytes. Every store's zero tail (past the Width bytes per 8 fields) is overwritten by
-// the next block's, and stays within the stream after the last (the 64 coordinates or more
-// that qsgd_chunked_end leaves hold 8 * Width bytes, at least 16).
+// One block of QSGD fields of Width bits, 2 to 16: 64 coordinates (Width <= 8) or 32, the
+// lanes' state in four registers stepped once per 16. Fields of up to 8 bits are made as bytes
+// (qsgd_bytes_64): at 8 bits they are the stream; at even widths they are joined in registers
+// (even_width_packer) and written by one store of 32 or 64 bytes; at odd widths each 8 of them
+// are joined by one PEXT into Width whole bytes, written by one 8-byte store. Wider fields are
+// made as 32-bit lanes, narrowed to halves in-lane (VPACKUSDW) and put back in order by one
+// permutation, each 8 joined by two PEXTs into Width bytes. The stores write past the block's
+// Width * coordinates / 8 bytes (zeros that the next block overwrites, or the stream's tail,
+// which the reference's path writes after: qsgd_chunked_end leaves 64 coordinates or more, at
+// least 16 bytes); the last block of a chain followed by another chain's first is written
+// exactly (`exact`).
 template <unsigned Width>
-DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quantizer& q,
-                              qsgd_lanes& lanes, unsigned char* at) {
-  const __m512i levels = _mm512_set1_epi32(static_cast<int>(q.levels));
-  const __m512 levels_per_unit = _mm512_set1_ps(q.levels_per_unit);
-  __m512i state[4];
-  for (int w = 0; w < 4; ++w)
-    state[w] = _mm512_load_si512(lanes.s[w]);
-  alignas(64) std::uint64_t groups[8];
-  if constexpr (Width <= 8) {
-    [[maybe_unused]] const even_width_packer<(Width % 2 == 0 ? Width : 2)> packer;
-    const __m512i byte_levels = _mm512_set1_epi8(static_cast<char>(q.levels));
-    for (std::size_t j = 0; j < end; j += 4 * qsgd_lane_count, at += 8 * Width) {
+class qsgd_block_encoder {
+public:
+  static constexpr std::size_t coordinates = Width <= 8 ? 64 : 32;
+  static constexpr std::size_t bytes = coordinates * Width / 8;
+
+  DSQ_V4 explicit qsgd_block_encoder(const qsgd_quantizer& q)
+      : levels_(_mm512_set1_epi32(static_cast<int>(q.levels))),
+        byte_levels_(_mm512_set1_epi8(static_cast<char>(q.levels))),
+        levels_per_unit_(_mm512_set1_ps(q.levels_per_unit)) {}
+
+  DSQ_V4 void operator()(const float* v, __m512i* state, unsigned char* at, bool exact) const {
+    if (exact) {
+      unsigned char block[2 * 64];
+      write(v, state, block);
+      std::memcpy(at, block, bytes);
+    } else {
+      write(v, state, at);
+    }
+  }
+
+private:
+  DSQ_V4 void write(const float* v, __m512i* state, unsigned char* at) const {
+    alignas(64) std::uint64_t groups[8];
+    if constexpr (Width <= 8) {
       const __m512i fields =
-          qsgd_bytes_64<Width>(v + j, state, levels, byte_levels, levels_per_unit);
+          qsgd_bytes_64<Width>(v, state, levels_, byte_levels_, levels_per_unit_);
       if constexpr (Width == 8) {
         _mm512_storeu_si512(at, fields);
       } else if constexpr (Width <= 4 && Width % 2 == 0) {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(at), _mm512_castsi512_si256(packer(fields)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(at),
+                            _mm512_castsi512_si256(packer_(fields)));
       } else if constexpr (Width % 2 == 0) {
-        _mm512_storeu_si512(at, packer(fields));
+        _mm512_storeu_si512(at, packer_(fields));
       } else {
         _mm512_store_si512(groups, fields);
         for (int g = 0; g < 8; ++g)
           store_chunk(at + g * Width, _pext_u64(groups[g], lane_mask(Width, 8)));
       }
-    }
-  } else {
-    // After the pack, 64-bit lane 2k + r holds coordinates 16r + 4k to 16r + 4k + 3.
-    const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
-    constexpr std::uint64_t mask = lane_mask(Width, 16);
-    for (std::size_t j = 0; j < end; j += 2 * qsgd_lane_count, at += 4 * Width) {
+    } else {
       const __m512i first =
-          qsgd_lane_fields_16<Width>(v + j, lanes_next_16(state), levels, levels_per_unit);
+          qsgd_lane_fields_16<Width>(v, lanes_next_16(state), levels_, levels_per_unit_);
       const __m512i second =
-          qsgd_lane_fields_16<Width>(v + j + 16, lanes_next_16(state), levels, levels_per_unit);
-      const __m512i halves = _mm512_permutexvar_epi64(order, _mm512_packus_epi32(first, second));
+          qsgd_lane_fields_16<Width>(v + 16, lanes_next_16(state), levels_, levels_per_unit_);
+      // After the pack, 64-bit lane 2k + r holds coordinates 16r + 4k to 16r + 4k + 3.
+      const __m512i halves = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
+                                                      _mm512_packus_epi32(first, second));
       if constexpr (Width == 16) {
         _mm512_storeu_si512(at, halves);
       } else {
         _mm512_store_si512(groups, halves);
         for (int g = 0; g < 4; ++g)
-          store_chunk(at + g * Width, _pext_u64(groups[2 * g], mask),
-                      _pext_u64(groups[2 * g + 1], mask), 4 * Width);
+          store_chunk(at + g * Width, _pext_u64(groups[2 * g], lane_mask(Width, 16)),
+                      _pext_u64(groups[2 * g + 1], lane_mask(Width, 16)), 4 * Width);
       }
     }
   }
+
+  __m512i levels_, byte_levels_;
+  __m512 levels_per_unit_;
+  [[no_unique_address]] even_width_packer<(Width <= 8 && Width % 2 == 0 ? Width : 2)> packer_;
+};
+
+// The 16 lanes' state `from` moved on by the steps whose jump polynomial is `jump`
+// (lane_jump.hpp): 128 steps, whatever their number.
+// (GCC 12 warns of the intrinsics' internal _mm512_undefined_epi32 here, its bug 105593.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+DSQ_V4 void jump_lanes(const __m512i* from, const gf2_poly128& jump, __m512i* to) {
+  __m512i state[4], sum[4];
+  for (int w = 0; w < 4; ++w) {
+    state[w] = from[w];
+    sum[w] = _mm512_setzero_si512();
+  }
+  for (unsigned i = 0; i < 128; ++i) {
+    if (jump.coefficient(i))
+      for (int w = 0; w < 4; ++w)
+        sum[w] = _mm512_xor_si512(sum[w], state[w]);
+    lanes_next_16(state);
+  }
   for (int w = 0; w < 4; ++w)
-    _mm512_store_si512(lanes.s[w], state[w]);
+    to[w] = sum[w];
+}
+#pragma GCC diagnostic pop
+
+// The chains of the lanes that an encoder runs side by side (qsgd_encode_width): one step of
+// a lane depends on the last (two dependent instructions of 2 cycles each at v4), so one chain
+// leaves the SIMD units waiting. Measured on the project's machine: 16 lanes' steps alone take
+// 4.6 cycles each in one chain, 2.9 in two, 2.0 in four; the s = 16 encoder at d = 10^6 takes
+// 101-107 us with two chains, 109-110 with three, 121-125 with four (registers run out) and
+// 116-124 with one.
+inline constexpr std::size_t lane_chains = 2;
+
+// The steps (16 coordinates each) of every chain but the last, of the `steps` before
+// qsgd_chunked_end: about steps / lane_chains, K, with only K's top four bits kept (the jump
+// costs a product per set bit), a multiple of 4 (whole blocks of 64); 0, one chain, for
+// vectors of fewer than 8192 coordinates, where the jump's 128 steps would not pay.
+inline std::size_t chain_steps(std::size_t steps) noexcept {
+  if (steps < 512)
+    return 0;
+  const std::size_t share = steps / lane_chains;
+  const int drop = std::bit_width(share) - 4;
+  return (share >> drop) << drop; // drop >= 5: a multiple of 32
+}
+
+// The quantisation of v[0, end) (end a multiple of 64, qsgd_chunked_end) into `at` with fields
+// of Width bits, in lane_chains chains side by side: chain c from the lanes' state c * K steps
+// on (jump_lanes) over the steps [c * K, (c + 1) * K), the last over the rest, each writing its
+// own part of the stream. The last chain's state at its end is the lanes' state after every
+// step, as the reference leaves it.
+template <unsigned Width>
+DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quantizer& q,
+                              qsgd_lanes& lanes, unsigned char* at) {
+  using encoder = qsgd_block_encoder<Width>;
+  const encoder encode_block{q};
+  const std::size_t share = chain_steps(end / qsgd_lane_count);
+  const std::size_t chains = share > 0 ? lane_chains : 1;
+  __m512i state[lane_chains][4];
+  for (int w = 0; w < 4; ++w)
+    state[0][w] = _mm512_load_si512(lanes.s[w]);
+  if (share > 0) {
+    const gf2_poly128 jump = lane_jump_polynomial(share);
+    for (std::size_t c = 1; c < chains; ++c)
+      jump_lanes(state[c - 1], jump, state[c]);
+  }
+  const std::size_t share_blocks = share * qsgd_lane_count / encoder::coordinates;
+  const std::size_t last = chains - 1;
+  const float* last_v = v + last * share_blocks * encoder::coordinates;
+  unsigned char* last_at = at + last * share_blocks * encoder::bytes;
+  std::size_t i = 0;
+  for (; i < share_blocks; ++i) {
+    for (std::size_t c = 0; c < last; ++c)
+      encode_block(v + (c * share_blocks + i) * encoder::coordinates, state[c],
+                   at + (c * share_blocks + i) * encoder::bytes, i + 1 == share_blocks);
+    encode_block(last_v + i * encoder::coordinates, state[last], last_at + i * encoder::bytes,
+                 false);
+  }
+  for (const std::size_t blocks = end / encoder::coordinates; i + last * share_blocks < blocks; ++i)
+    encode_block(last_v + i * encoder::coordinates, state[last], last_at + i * encoder::bytes,
+                 false);
+  for (int w = 0; w < 4; ++w)
+    _mm512_store_si512(lanes.s[w], state[last][w]);
 }
 
 using qsgd_encode_width_fn = void (*)(const float*, std::size_t, const qsgd_quantizer&, qsgd_lanes&,

@@ -6,6 +6,7 @@
 #include "compression/compressor.hpp"
 #include "compression/detail/kernels.hpp"
 #include "compression/detail/kernels_common.hpp"
+#include "compression/detail/lane_jump.hpp"
 #include "compression/error_feedback.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/payload_layout.hpp"
@@ -261,15 +262,16 @@ BOOST_AUTO_TEST_CASE(qsgd_encode_gives_the_reference_stream_and_draws_at_every_l
   // Every field width from 2 to 17 bits at both of its ends (s = 2^k - 1 and 2^k), so that
   // each width the kernels specialise is met with its largest level; lengths around the
   // kernels' blocks of 16, 32 and 64 coordinates and the 64 or more left to the tail, which
-  // ends in a partial word.
+  // ends in a partial word; from 8192 on the v4 encoder runs its lanes in two chains, the
+  // second jumped ahead (8191 is one chain, 8269 and 33333 two, the second longer).
   std::vector<std::uint32_t> all_levels;
   for (unsigned k = 1; k <= 16; ++k) {
     all_levels.push_back((1u << k) - 1);
     all_levels.push_back(std::min(1u << k, 65535u));
   }
   for (const std::uint32_t levels : all_levels)
-    for (const std::size_t n :
-         {1, 2, 7, 8, 63, 64, 65, 127, 128, 129, 191, 192, 193, 255, 273, 1000, 4097}) {
+    for (const std::size_t n : {1,   2,   7,   8,   63,  64,   65,   127,  128,  129,
+                                191, 192, 193, 255, 273, 1000, 4097, 8191, 8269, 33333}) {
       // With NaNs, zeros, tiny and huge values in every block of 64 (qsgd_input) ...
       check_qsgd_encode(qsgd_input(n, levels + n), levels, "with specials");
       // ... and without: the blocks the v4 byte fields take without falling back to the
@@ -288,6 +290,27 @@ BOOST_AUTO_TEST_CASE(qsgd_encode_gives_the_reference_stream_and_draws_at_every_l
     v[300] = std::numeric_limits<float>::quiet_NaN();
     check_qsgd_encode(v, levels, "one NaN");
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_lane_jumped_ahead_by_k_steps_is_the_lane_after_k_steps) {
+  for (const std::uint64_t k :
+       {0ull, 1ull, 2ull, 3ull, 127ull, 128ull, 129ull, 4096ull, 28672ull, 100003ull, 1ull << 20}) {
+    std::uint32_t stepped[4] = {0x12345678u, 0x9abcdef0u, 0x0fedcba9u, 0x87654321u};
+    std::uint32_t jumped[4] = {0x12345678u, 0x9abcdef0u, 0x0fedcba9u, 0x87654321u};
+    for (std::uint64_t i = 0; i < k; ++i)
+      detail::xoshiro128_step(stepped);
+    detail::jump_lane(jumped, k);
+    BOOST_TEST(std::equal(stepped, stepped + 4, jumped), "k = " << k);
+  }
+  // One step is qsgd_lanes::next's.
+  rng_engine rng{5};
+  detail::qsgd_lanes lanes{rng};
+  std::uint32_t s[4] = {lanes.s[0][3], lanes.s[1][3], lanes.s[2][3], lanes.s[3][3]};
+  std::uint32_t out[detail::qsgd_lane_count];
+  lanes.next(out);
+  detail::xoshiro128_step(s);
+  BOOST_TEST((s[0] == lanes.s[0][3] && s[1] == lanes.s[1][3] && s[2] == lanes.s[2][3] &&
+              s[3] == lanes.s[3][3]));
 }
 
 // The operator's engine seeds QSGD's 16 lanes and nothing more: 32 draws whatever d, so that
