@@ -79,50 +79,56 @@ DSQ_V4 void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, writ
   }
 }
 
+// The floats whose squares sum_of_squares_of adds: v as it is, eight at a time and one by one.
+struct floats_of {
+  const float* v;
+  DSQ_V4 __m256 eight(std::size_t j) const { return _mm256_loadu_ps(v + j); }
+  float one(std::size_t j) const { return v[j]; }
+};
+
+// v = acc + g, formed and stored as it is read (one float addition per coordinate, as the
+// reference's).
+struct sums_into {
+  float* acc;
+  const float* g;
+  DSQ_V4 __m256 eight(std::size_t j) const {
+    const __m256 v = _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_loadu_ps(g + j));
+    _mm256_storeu_ps(acc + j, v);
+    return v;
+  }
+  float one(std::size_t j) const { return acc[j] += g[j]; }
+};
+
 // The reference's 32 partial sums are the lanes of four registers (same products, same
 // additions, same order), as v3's eight, each square and its addition one exact-product fused
-// multiply-add as there.
-DSQ_V4 double sum_of_squares(const float* v, std::size_t n) {
+// multiply-add as there; the floats from `floats` as there (floats_of, sums_into).
+template <class Floats>
+DSQ_V4 double sum_of_squares_of(Floats floats, std::size_t n) {
   __m512d partial[4];
   for (auto& p : partial)
     p = _mm512_setzero_pd();
   std::size_t j = 0;
   for (; j + norm_lane_count <= n; j += norm_lane_count)
     for (int r = 0; r < 4; ++r) {
-      const __m512d x = _mm512_cvtps_pd(_mm256_loadu_ps(v + j + 8 * r));
-      partial[r] = _mm512_fmadd_pd(x, x, partial[r]);
-    }
-  alignas(64) double lanes[norm_lane_count];
-  for (int r = 0; r < 4; ++r)
-    _mm512_store_pd(lanes + 8 * r, partial[r]);
-  for (std::size_t i = 0; j < n; ++j, ++i)
-    lanes[i] += double(v[j]) * double(v[j]);
-  return sum_of_lanes(lanes);
-}
-
-// sum_of_squares above with v = acc + g formed and stored on the way (one float addition per
-// coordinate, as the reference's).
-DSQ_V4 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
-  __m512d partial[4];
-  for (auto& p : partial)
-    p = _mm512_setzero_pd();
-  std::size_t j = 0;
-  for (; j + norm_lane_count <= n; j += norm_lane_count)
-    for (int r = 0; r < 4; ++r) {
-      const __m256 v =
-          _mm256_add_ps(_mm256_loadu_ps(acc + j + 8 * r), _mm256_loadu_ps(g + j + 8 * r));
-      _mm256_storeu_ps(acc + j + 8 * r, v);
-      const __m512d x = _mm512_cvtps_pd(v);
+      const __m512d x = _mm512_cvtps_pd(floats.eight(j + 8 * r));
       partial[r] = _mm512_fmadd_pd(x, x, partial[r]);
     }
   alignas(64) double lanes[norm_lane_count];
   for (int r = 0; r < 4; ++r)
     _mm512_store_pd(lanes + 8 * r, partial[r]);
   for (std::size_t i = 0; j < n; ++j, ++i) {
-    acc[j] += g[j];
-    lanes[i] += double(acc[j]) * double(acc[j]);
+    const float x = floats.one(j);
+    lanes[i] += double(x) * double(x);
   }
   return sum_of_lanes(lanes);
+}
+
+DSQ_V4 double sum_of_squares(const float* v, std::size_t n) {
+  return sum_of_squares_of(floats_of{v}, n);
+}
+
+DSQ_V4 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
+  return sum_of_squares_of(sums_into{acc, g}, n);
 }
 
 // One step of the 16 xoshiro128+ lanes (qsgd_lanes::next): their numbers. The generator's five
