@@ -220,6 +220,31 @@ DSQ_V4 inline __m512i qsgd_bytes_64(const float* v, __m512i* state, __m512i leve
                                    _mm512_set1_epi8(static_cast<char>(1u << (Width - 1))), 0xF8);
 }
 
+// The fields of 9 <= Width <= 16 bits of the 32 coordinates v[0..31], one per 16-bit lane in
+// the coordinates' order, the lanes stepped twice: qsgd_bytes_64 with halves (s <= 32767 here;
+// a half of -32768 sends the block to the reference's arithmetic). After the pack (VPACKSSDW),
+// 64-bit lane 2k + r holds coordinates 16r + 4k to 16r + 4k + 3.
+template <unsigned Width>
+DSQ_V4 inline __m512i qsgd_halves_32(const float* v, __m512i* state, __m512i levels,
+                                     __m512i half_levels, __m512 levels_per_unit) {
+  const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+  __m512i draws[2], signed_levels[2];
+  for (int r = 0; r < 2; ++r) {
+    draws[r] = lanes_next_16(state);
+    signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, draws[r], levels_per_unit);
+  }
+  const __m512i halves =
+      _mm512_permutexvar_epi64(order, _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
+  if (_mm512_cmpeq_epi16_mask(halves, _mm512_set1_epi16(-32768)) != 0) [[unlikely]] {
+    const __m512i first = qsgd_lane_fields_16<Width>(v, draws[0], levels, levels_per_unit);
+    const __m512i second = qsgd_lane_fields_16<Width>(v + 16, draws[1], levels, levels_per_unit);
+    return _mm512_permutexvar_epi64(order, _mm512_packus_epi32(first, second));
+  }
+  const __m512i magnitude = _mm512_min_epu16(_mm512_abs_epi16(halves), half_levels);
+  return _mm512_ternarylogic_epi32(magnitude, _mm512_srli_epi16(halves, 16 - Width),
+                                   _mm512_set1_epi16(static_cast<short>(1u << (Width - 1))), 0xF8);
+}
+
 // 64 fields of an even Width <= 8 bits, one per byte, joined into 8 * Width bytes at the start
 // of the result: byte pairs into 16 bits (VPMADDUBSW by 1 and 2^Width), those pairs into 32 bits
 // (VPMADDWD by 1 and 2^(2 Width)), so that each 32-bit lane holds 4 fields in Width / 2 whole
@@ -256,6 +281,23 @@ private:
   __m512i gather_bytes_, gather_dwords_;
 };
 
+// Each pair of neighbouring LaneBits-bit lanes, their fields of FieldBits bits in their low
+// bits (zeros above), joined in the pair's 2 * LaneBits bits: low | high << FieldBits. A shift
+// of the double lanes moves the high field down to bit FieldBits; the low field's bits come
+// from the unshifted lanes (VPTERNLOGD 0xCA is A ? B : C with the mask as A).
+template <unsigned LaneBits, unsigned FieldBits>
+DSQ_V4 inline __m512i join_pairs(__m512i lanes) {
+  static_assert(FieldBits <= LaneBits && (LaneBits == 16 || LaneBits == 32));
+  constexpr unsigned shift = LaneBits - FieldBits;
+  if constexpr (LaneBits == 16)
+    return _mm512_ternarylogic_epi32(_mm512_set1_epi32((1 << FieldBits) - 1), lanes,
+                                     _mm512_srli_epi32(lanes, shift), 0xCA);
+  else
+    return _mm512_ternarylogic_epi32(
+        _mm512_set1_epi64(static_cast<long long>((std::uint64_t{1} << FieldBits) - 1)), lanes,
+        _mm512_srli_epi64(lanes, shift), 0xCA);
+}
+
 // One block of QSGD fields of Width bits, 2 to 16: 64 coordinates (Width <= 8) or 32, the
 // lanes' state in four registers stepped once per 16. Fields of up to 8 bits are made as bytes
 // (qsgd_bytes_64): at 8 bits they are the stream; at even widths they are joined in registers
@@ -276,6 +318,7 @@ public:
   DSQ_V4 explicit qsgd_block_encoder(const qsgd_quantizer& q)
       : levels_(_mm512_set1_epi32(static_cast<int>(q.levels))),
         byte_levels_(_mm512_set1_epi8(static_cast<char>(q.levels))),
+        half_levels_(_mm512_set1_epi16(static_cast<short>(q.levels))),
         levels_per_unit_(_mm512_set1_ps(q.levels_per_unit)) {}
 
   DSQ_V4 void operator()(const float* v, __m512i* state, unsigned char* at, bool exact) const {
@@ -307,25 +350,19 @@ private:
           store_chunk(at + g * Width, _pext_u64(groups[g], lane_mask(Width, 8)));
       }
     } else {
-      const __m512i first =
-          qsgd_lane_fields_16<Width>(v, lanes_next_16(state), levels_, levels_per_unit_);
-      const __m512i second =
-          qsgd_lane_fields_16<Width>(v + 16, lanes_next_16(state), levels_, levels_per_unit_);
-      // After the pack, 64-bit lane 2k + r holds coordinates 16r + 4k to 16r + 4k + 3.
-      const __m512i halves = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
-                                                      _mm512_packus_epi32(first, second));
+      const __m512i halves =
+          qsgd_halves_32<Width>(v, state, levels_, half_levels_, levels_per_unit_);
       if constexpr (Width == 16) {
         _mm512_storeu_si512(at, halves);
       } else {
-        _mm512_store_si512(groups, halves);
+        _mm512_store_si512(groups, join_pairs<32, 2 * Width>(join_pairs<16, Width>(halves)));
         for (int g = 0; g < 4; ++g)
-          store_chunk(at + g * Width, _pext_u64(groups[2 * g], lane_mask(Width, 16)),
-                      _pext_u64(groups[2 * g + 1], lane_mask(Width, 16)), 4 * Width);
+          store_chunk(at + g * Width, groups[2 * g], groups[2 * g + 1], 4 * Width);
       }
     }
   }
 
-  __m512i levels_, byte_levels_;
+  __m512i levels_, byte_levels_, half_levels_;
   __m512 levels_per_unit_;
   [[no_unique_address]] even_width_packer<(Width <= 8 && Width % 2 == 0 ? Width : 2)> packer_;
 };
