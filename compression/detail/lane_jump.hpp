@@ -74,7 +74,7 @@ constexpr gf2_poly128 xoshiro128_characteristic() noexcept {
       ++shift;
     }
   }
-  // p(x) = x^128 + sum c_i x^(128 - i); degree is 128 here (lane_jump tests check the jump).
+  // p(x) = x^128 + sum c_i x^(128 - i); degree is 128 here (test_kernels checks the jump).
   gf2_poly128 p;
   for (std::size_t i = 1; i <= degree && i <= 128; ++i)
     if (c[i] != 0) {
