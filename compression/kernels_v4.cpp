@@ -146,29 +146,13 @@ DSQ_V4 inline __m512i lanes_next_16(__m512i* s) {
   return result;
 }
 
-// qsgd_lane_field for 16 coordinates (kernels_v3.cpp's qsgd_lane_fields_8, with masks), fields
-// of Width bits. The uniform's scaling and its addition are one fused multiply-add: draw >> 8
-// times 2^-24 is exact, so rounding once gives the reference's sum of two roundings.
-template <unsigned Width>
-DSQ_V4 inline __m512i qsgd_lane_fields_16(const float* x, __m512i draws, __m512i levels,
-                                          __m512 levels_per_unit) {
-  const __m512 value = _mm512_loadu_ps(x);
-  const __m512 t =
-      _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(draws, 8)), _mm512_set1_ps(0x1p-24f),
-                      _mm512_mul_ps(_mm512_abs_ps(value), levels_per_unit));
-  const __m512i level = _mm512_min_epu32(_mm512_cvttps_epi32(t), levels);
-  const __mmask16 negative =
-      _mm512_mask_test_epi32_mask(_mm512_movepi32_mask(_mm512_castps_si512(value)), level, level);
-  return _mm512_mask_or_epi32(level, negative, level, _mm512_set1_epi32(1 << (Width - 1)));
-}
-
 // The level of 16 coordinates with the sign of x, before the cap at s: the truncation of
 // ±(|x|·s/‖v‖ + u). The uniform takes x's sign (a bit select) and is added to x·s/‖v‖, whose
 // rounding is that of |x|·s/‖v‖ with the sign: rounding to nearest is symmetric, so the
 // truncation's magnitude is the reference's level before its cap, and a level 0 has no sign
 // (the reference's canonical +). draw & ~0xff converts exactly (24 significant bits) and times
-// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN, which the byte
-// path sends to the reference's arithmetic (qsgd_bytes_64).
+// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN (qsgd_bytes_64
+// gives them level s).
 DSQ_V4 inline __m512i qsgd_signed_levels_16(const float* x, __m512i draws, __m512 levels_per_unit) {
   const __m512 value = _mm512_loadu_ps(x);
   const __m512i uniform = _mm512_castps_si512(
@@ -188,61 +172,67 @@ DSQ_V4 inline __m512i bytes_in_order(__m512i bytes) {
       _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes);
 }
 
+// The sign bits of the Count floats v[0..Count) (Count 32 or 64): bit j is v[j]'s.
+template <int Count>
+DSQ_V4 inline std::uint64_t sign_bits(const float* v) {
+  std::uint64_t signs = 0;
+  for (int r = 0; r < Count / 16; ++r)
+    signs |= std::uint64_t{_mm512_movepi32_mask(_mm512_castps_si512(_mm512_loadu_ps(v + 16 * r)))}
+             << (16 * r);
+  return signs;
+}
+
 // The fields of Width <= 8 bits of the 64 coordinates v[0..63], one byte each in the
 // coordinates' order, the lanes stepped four times. The signed levels are narrowed with
 // signed saturation, so that a byte keeps its level's sign; the field is then its magnitude
 // capped at s (VPABSB, VPMINUB) with the byte's sign bit moved to bit Width - 1 (a 16-bit shift
-// moves each byte's bit 7 there; the bits it brings from the neighbour byte are masked off). A
-// byte of -128 is a level of 128 or more below zero, a NaN or an overflow: the block then takes
-// the reference's arithmetic (qsgd_lane_fields_16) from the same draws. `levels` holds s in
-// every 32-bit lane, `byte_levels` in every byte (s <= 127 here).
+// moves each byte's bit 7 there; the bits it brings from the neighbour byte are masked off).
+// A byte of -128 is a NaN, an overflow (INT_MIN) or a level of 128 or more below zero: in the
+// reference each is level s (s <= 127 here) with x's sign. `byte_levels` holds s in every
+// byte.
 template <unsigned Width>
-DSQ_V4 inline __m512i qsgd_bytes_64(const float* v, __m512i* state, __m512i levels,
-                                    __m512i byte_levels, __m512 levels_per_unit) {
-  __m512i draws[4], signed_levels[4];
-  for (int r = 0; r < 4; ++r) {
-    draws[r] = lanes_next_16(state);
-    signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, draws[r], levels_per_unit);
-  }
+DSQ_V4 inline __m512i qsgd_bytes_64(const float* v, __m512i* state, __m512i byte_levels,
+                                    __m512 levels_per_unit) {
+  __m512i signed_levels[4];
+  for (int r = 0; r < 4; ++r)
+    signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, lanes_next_16(state), levels_per_unit);
   const __m512i bytes =
       bytes_in_order(_mm512_packs_epi16(_mm512_packs_epi32(signed_levels[0], signed_levels[1]),
                                         _mm512_packs_epi32(signed_levels[2], signed_levels[3])));
-  if (_mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(-128)) != 0) [[unlikely]] {
-    __m512i fields[4];
-    for (int r = 0; r < 4; ++r)
-      fields[r] = qsgd_lane_fields_16<Width>(v + 16 * r, draws[r], levels, levels_per_unit);
-    return bytes_in_order(_mm512_packus_epi16(_mm512_packus_epi32(fields[0], fields[1]),
-                                              _mm512_packus_epi32(fields[2], fields[3])));
-  }
-  const __m512i magnitude = _mm512_min_epu8(_mm512_abs_epi8(bytes), byte_levels);
+  const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(1u << (Width - 1)));
   // magnitude | (sign & bit Width - 1): 0xF8 is A | (B & C).
-  return _mm512_ternarylogic_epi32(magnitude, _mm512_srli_epi16(bytes, 8 - Width),
-                                   _mm512_set1_epi8(static_cast<char>(1u << (Width - 1))), 0xF8);
+  __m512i fields = _mm512_ternarylogic_epi32(_mm512_min_epu8(_mm512_abs_epi8(bytes), byte_levels),
+                                             _mm512_srli_epi16(bytes, 8 - Width), sign_bit, 0xF8);
+  // A byte of -128 came out as s with the sign bit (VPABSB gives 128, capped at s): right for
+  // a negative x, so only a positive x's (NaN or overflow) is mended.
+  const __mmask64 capped = _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(-128));
+  if (capped != 0) [[unlikely]]
+    fields = _mm512_mask_blend_epi8(capped & ~sign_bits<64>(v), fields, byte_levels);
+  return fields;
 }
 
 // The fields of 9 <= Width <= 16 bits of the 32 coordinates v[0..31], one per 16-bit lane in
 // the coordinates' order, the lanes stepped twice: qsgd_bytes_64 with halves (s <= 32767 here;
-// a half of -32768 sends the block to the reference's arithmetic). After the pack (VPACKSSDW),
-// 64-bit lane 2k + r holds coordinates 16r + 4k to 16r + 4k + 3.
+// a half of -32768 is level s with x's sign). After the pack (VPACKSSDW), 64-bit lane 2k + r
+// holds coordinates 16r + 4k to 16r + 4k + 3.
 template <unsigned Width>
-DSQ_V4 inline __m512i qsgd_halves_32(const float* v, __m512i* state, __m512i levels,
-                                     __m512i half_levels, __m512 levels_per_unit) {
-  const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
-  __m512i draws[2], signed_levels[2];
-  for (int r = 0; r < 2; ++r) {
-    draws[r] = lanes_next_16(state);
-    signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, draws[r], levels_per_unit);
-  }
+DSQ_V4 inline __m512i qsgd_halves_32(const float* v, __m512i* state, __m512i half_levels,
+                                     __m512 levels_per_unit) {
+  __m512i signed_levels[2];
+  for (int r = 0; r < 2; ++r)
+    signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, lanes_next_16(state), levels_per_unit);
   const __m512i halves =
-      _mm512_permutexvar_epi64(order, _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
-  if (_mm512_cmpeq_epi16_mask(halves, _mm512_set1_epi16(-32768)) != 0) [[unlikely]] {
-    const __m512i first = qsgd_lane_fields_16<Width>(v, draws[0], levels, levels_per_unit);
-    const __m512i second = qsgd_lane_fields_16<Width>(v + 16, draws[1], levels, levels_per_unit);
-    return _mm512_permutexvar_epi64(order, _mm512_packus_epi32(first, second));
-  }
-  const __m512i magnitude = _mm512_min_epu16(_mm512_abs_epi16(halves), half_levels);
-  return _mm512_ternarylogic_epi32(magnitude, _mm512_srli_epi16(halves, 16 - Width),
-                                   _mm512_set1_epi16(static_cast<short>(1u << (Width - 1))), 0xF8);
+      _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
+                               _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
+  const __m512i sign_bit = _mm512_set1_epi16(static_cast<short>(1u << (Width - 1)));
+  __m512i fields =
+      _mm512_ternarylogic_epi32(_mm512_min_epu16(_mm512_abs_epi16(halves), half_levels),
+                                _mm512_srli_epi16(halves, 16 - Width), sign_bit, 0xF8);
+  const __mmask32 capped = _mm512_cmpeq_epi16_mask(halves, _mm512_set1_epi16(-32768));
+  if (capped != 0) [[unlikely]]
+    fields = _mm512_mask_blend_epi16(capped & ~static_cast<__mmask32>(sign_bits<32>(v)), fields,
+                                     half_levels);
+  return fields;
 }
 
 // 64 fields of an even Width <= 8 bits, one per byte, joined into 8 * Width bytes at the start
@@ -316,8 +306,7 @@ public:
   static constexpr std::size_t bytes = coordinates * Width / 8;
 
   DSQ_V4 explicit qsgd_block_encoder(const qsgd_quantizer& q)
-      : levels_(_mm512_set1_epi32(static_cast<int>(q.levels))),
-        byte_levels_(_mm512_set1_epi8(static_cast<char>(q.levels))),
+      : byte_levels_(_mm512_set1_epi8(static_cast<char>(q.levels))),
         half_levels_(_mm512_set1_epi16(static_cast<short>(q.levels))),
         levels_per_unit_(_mm512_set1_ps(q.levels_per_unit)) {}
 
@@ -335,8 +324,7 @@ private:
   DSQ_V4 void write(const float* v, __m512i* state, unsigned char* at) const {
     alignas(64) std::uint64_t groups[8];
     if constexpr (Width <= 8) {
-      const __m512i fields =
-          qsgd_bytes_64<Width>(v, state, levels_, byte_levels_, levels_per_unit_);
+      const __m512i fields = qsgd_bytes_64<Width>(v, state, byte_levels_, levels_per_unit_);
       if constexpr (Width == 8) {
         _mm512_storeu_si512(at, fields);
       } else if constexpr (Width <= 4 && Width % 2 == 0) {
@@ -350,8 +338,7 @@ private:
           store_chunk(at + g * Width, _pext_u64(groups[g], lane_mask(Width, 8)));
       }
     } else {
-      const __m512i halves =
-          qsgd_halves_32<Width>(v, state, levels_, half_levels_, levels_per_unit_);
+      const __m512i halves = qsgd_halves_32<Width>(v, state, half_levels_, levels_per_unit_);
       if constexpr (Width == 16) {
         _mm512_storeu_si512(at, halves);
       } else {
@@ -362,7 +349,7 @@ private:
     }
   }
 
-  __m512i levels_, byte_levels_, half_levels_;
+  __m512i byte_levels_, half_levels_;
   __m512 levels_per_unit_;
   [[no_unique_address]] even_width_packer<(Width <= 8 && Width % 2 == 0 ? Width : 2)> packer_;
 };

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -233,16 +234,20 @@ BOOST_AUTO_TEST_CASE(error_feedback_gives_qsgd_its_own_norm_at_every_level) {
 
 // Encodes v with s levels by the reference and by every level above it, and checks the streams
 // (every word written: the kernels' words start as all ones) and the engines after it.
-void check_qsgd_encode(const std::vector<float>& v, std::uint32_t levels, const std::string& what) {
+// levels_per_unit is s over the norm of v's coordinates other than its NaNs (so that the rest
+// quantise normally) unless `scale` is given: then s times it, the levels of |x| * scale * s
+// (what a wrong norm would give: levels far above s, overflows, inf * 0).
+void check_qsgd_encode(const std::vector<float>& v, std::uint32_t levels, const std::string& what,
+                       std::optional<float> scale = std::nullopt) {
   const std::size_t n = v.size();
   const unsigned level_bits = qsgd_bits_per_coordinate(levels) - 1;
-  // The norm of the coordinates other than the NaNs, so that the rest quantise normally.
   double sum = 0;
   for (const float x : v)
     sum += std::isnan(x) ? 0.0 : double(x) * double(x);
   const double norm = std::sqrt(sum);
   const detail::qsgd_quantizer q{levels, level_bits,
-                                 static_cast<float>(levels) / static_cast<float>(norm)};
+                                 scale ? static_cast<float>(levels) * *scale
+                                       : static_cast<float>(levels) / static_cast<float>(norm)};
   const std::size_t words = (n * (level_bits + 1) + 63) / 64;
   std::vector<std::uint64_t> expected(words, 0);
   rng_engine expected_rng{levels};
@@ -289,6 +294,16 @@ BOOST_AUTO_TEST_CASE(qsgd_encode_gives_the_reference_stream_and_draws_at_every_l
     auto v = normal_vector(1000, levels + 1);
     v[300] = std::numeric_limits<float>::quiet_NaN();
     check_qsgd_encode(v, levels, "one NaN");
+  }
+  // Levels far above s of either sign (capped at s with their sign), overflows past 2^31, and
+  // infinities times a scale of 0 (NaN): in every block, at the widths' ends.
+  for (const std::uint32_t levels : {1u, 2u, 15u, 16u, 127u, 128u, 255u, 32767u}) {
+    auto v = normal_vector(5000, levels + 2);
+    for (std::size_t j = 0; j < v.size(); j += 97)
+      v[j] = (j / 97) % 2 == 0 ? std::numeric_limits<float>::infinity()
+                               : -std::numeric_limits<float>::infinity();
+    for (const float scale : {3.0f, 300.0f, 1e7f, 0.0f})
+      check_qsgd_encode(v, levels, "scale " + std::to_string(scale), scale);
   }
 }
 
