@@ -132,16 +132,16 @@ DSQ_V4 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
 }
 
 // One step of the 16 xoshiro128+ lanes (qsgd_lanes::next): their numbers. The generator's five
-// xors are four here: VPTERNLOGD 0x96 is a ^ b ^ c, and s1 ^ (s2 ^ s0), s2 ^ s0 ^ t and
-// s0 ^ (s3 ^ s1) are the reference's new s1, s2 and s0.
+// xors are four here: VPTERNLOGD 0x96 is a ^ b ^ c, and s1 ^ s2 ^ s0 and s2 ^ s0 ^ t are the
+// reference's new s1 and s2. VPTERNLOGD overwrites its first operand, so each one's first
+// operand is a value that dies there (else the compiler copies it first).
 DSQ_V4 inline __m512i lanes_next_16(__m512i* s) {
   const __m512i result = _mm512_add_epi32(s[0], s[3]);
   const __m512i t = _mm512_slli_epi32(s[1], 9);
   const __m512i s3 = _mm512_xor_si512(s[3], s[1]);
-  const __m512i s1 = _mm512_ternarylogic_epi32(s[1], s[2], s[0], 0x96);
+  s[1] = _mm512_ternarylogic_epi32(s[1], s[2], s[0], 0x96);
   s[2] = _mm512_ternarylogic_epi32(s[2], s[0], t, 0x96);
-  s[0] = _mm512_ternarylogic_epi32(s[0], s[3], s[1], 0x96);
-  s[1] = s1;
+  s[0] = _mm512_xor_si512(s[0], s3);
   s[3] = _mm512_rol_epi32(s3, 11);
   return result;
 }
@@ -157,9 +157,9 @@ DSQ_V4 inline __m512i qsgd_signed_levels_16(const float* x, __m512i draws, __m51
   const __m512 value = _mm512_loadu_ps(x);
   const __m512i uniform = _mm512_castps_si512(
       _mm512_cvtepu32_ps(_mm512_and_si512(draws, _mm512_set1_epi32(int(0xffffff00u)))));
-  // (value & sign) | uniform: 0xEC is (A & C) | B for A = value, B = uniform, C = sign.
+  // uniform | (value & sign): 0xF8 is A | (B & C).
   const __m512 signed_uniform = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
-      _mm512_castps_si512(value), uniform, _mm512_set1_epi32(int(0x80000000u)), 0xEC));
+      uniform, _mm512_castps_si512(value), _mm512_set1_epi32(int(0x80000000u)), 0xF8));
   return _mm512_cvttps_epi32(_mm512_fmadd_ps(signed_uniform, _mm512_set1_ps(0x1p-32f),
                                              _mm512_mul_ps(value, levels_per_unit)));
 }
