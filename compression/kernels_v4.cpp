@@ -406,18 +406,27 @@ DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quanti
                               qsgd_lanes& lanes, unsigned char* at) {
   using encoder = qsgd_block_encoder<Width>;
   const encoder encode_block{q};
+  // Every index into `state` is a constant once the loops over c are unrolled, so that the
+  // states stay in registers. With one chain (share 0) the last chain is the only one.
   const std::size_t share = chain_steps(end / qsgd_lane_count);
-  const std::size_t chains = share > 0 ? lane_chains : 1;
+  constexpr std::size_t last = lane_chains - 1;
   __m512i state[lane_chains][4];
   for (int w = 0; w < 4; ++w)
-    state[0][w] = _mm512_load_si512(lanes.s[w]);
+    state[share > 0 ? 0 : last][w] = _mm512_load_si512(lanes.s[w]);
   if (share > 0) {
+    // Through copies: `state` itself passed to a function that is not inlined would live in
+    // memory, stored and loaded at every block.
     const gf2_poly128 jump = lane_jump_polynomial(share);
-    for (std::size_t c = 1; c < chains; ++c)
-      jump_lanes(state[c - 1], jump, state[c]);
+    for (std::size_t c = 1; c < lane_chains; ++c) {
+      __m512i from[4], to[4];
+      for (int w = 0; w < 4; ++w)
+        from[w] = state[c - 1][w];
+      jump_lanes(from, jump, to);
+      for (int w = 0; w < 4; ++w)
+        state[c][w] = to[w];
+    }
   }
   const std::size_t share_blocks = share * qsgd_lane_count / encoder::coordinates;
-  const std::size_t last = chains - 1;
   const float* last_v = v + last * share_blocks * encoder::coordinates;
   unsigned char* last_at = at + last * share_blocks * encoder::bytes;
   std::size_t i = 0;
