@@ -84,51 +84,64 @@ DSQ_V3 void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, writ
   }
 }
 
+namespace {
+
+// The floats whose squares sum_of_squares_of adds: v as it is, four at a time and one by one.
+struct floats_of {
+  const float* v;
+  DSQ_V3 __m128 four(std::size_t j) const { return _mm_loadu_ps(v + j); }
+  float one(std::size_t j) const { return v[j]; }
+};
+
+// v = acc + g, formed and stored as it is read (one float addition per coordinate, as the
+// reference's).
+struct sums_into {
+  float* acc;
+  const float* g;
+  DSQ_V3 __m128 four(std::size_t j) const {
+    const __m128 v = _mm_add_ps(_mm_loadu_ps(acc + j), _mm_loadu_ps(g + j));
+    _mm_storeu_ps(acc + j, v);
+    return v;
+  }
+  float one(std::size_t j) const { return acc[j] += g[j]; }
+};
+
 // The reference's 32 partial sums are the lanes of eight registers: same products, same
 // additions, same order; eight independent chains of additions instead of one. Each square and
 // its addition are one fused multiply-add, which rounds once where the reference rounds twice,
 // and gives the same double: the square of a float is exact in double (24 + 24 bits of 53), so
-// the reference's multiply does not round. One instruction fewer per 4 coordinates.
-DSQ_V3 double sum_of_squares(const float* v, std::size_t n) {
+// the reference's multiply does not round. One instruction fewer per 4 coordinates. The n
+// floats come from `floats` (floats_of, sums_into), so that the norm alone and the norm of v
+// formed on the way share this loop.
+template <class Floats>
+DSQ_V3 double sum_of_squares_of(Floats floats, std::size_t n) {
   __m256d partial[8];
   for (auto& p : partial)
     p = _mm256_setzero_pd();
   std::size_t j = 0;
   for (; j + norm_lane_count <= n; j += norm_lane_count)
     for (int r = 0; r < 8; ++r) {
-      const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(v + j + 4 * r));
-      partial[r] = _mm256_fmadd_pd(x, x, partial[r]);
-    }
-  alignas(32) double lanes[norm_lane_count];
-  for (int r = 0; r < 8; ++r)
-    _mm256_store_pd(lanes + 4 * r, partial[r]);
-  for (std::size_t i = 0; j < n; ++j, ++i)
-    lanes[i] += double(v[j]) * double(v[j]);
-  return sum_of_lanes(lanes);
-}
-
-// sum_of_squares above with v = acc + g formed and stored on the way (one float addition per
-// coordinate, as the reference's).
-DSQ_V3 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
-  __m256d partial[8];
-  for (auto& p : partial)
-    p = _mm256_setzero_pd();
-  std::size_t j = 0;
-  for (; j + norm_lane_count <= n; j += norm_lane_count)
-    for (int r = 0; r < 8; ++r) {
-      const __m128 v = _mm_add_ps(_mm_loadu_ps(acc + j + 4 * r), _mm_loadu_ps(g + j + 4 * r));
-      _mm_storeu_ps(acc + j + 4 * r, v);
-      const __m256d x = _mm256_cvtps_pd(v);
+      const __m256d x = _mm256_cvtps_pd(floats.four(j + 4 * r));
       partial[r] = _mm256_fmadd_pd(x, x, partial[r]);
     }
   alignas(32) double lanes[norm_lane_count];
   for (int r = 0; r < 8; ++r)
     _mm256_store_pd(lanes + 4 * r, partial[r]);
   for (std::size_t i = 0; j < n; ++j, ++i) {
-    acc[j] += g[j];
-    lanes[i] += double(acc[j]) * double(acc[j]);
+    const float x = floats.one(j);
+    lanes[i] += double(x) * double(x);
   }
   return sum_of_lanes(lanes);
+}
+
+} // namespace
+
+DSQ_V3 double sum_of_squares(const float* v, std::size_t n) {
+  return sum_of_squares_of(floats_of{v}, n);
+}
+
+DSQ_V3 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
+  return sum_of_squares_of(sums_into{acc, g}, n);
 }
 
 namespace {

@@ -4,9 +4,14 @@
 
 #include "compression/detail/kernels.hpp"
 #include "compression/detail/kernels_common.hpp"
+#include "compression/detail/lane_jump.hpp"
 #include "compression/half.hpp"
 
+#include <array>
+#include <bit>
+#include <cstring>
 #include <immintrin.h>
+#include <utility>
 
 #define DSQ_V4                                                                                     \
   __attribute__((target("avx2,fma,bmi,bmi2,f16c,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512dq,"     \
@@ -74,128 +79,391 @@ DSQ_V4 void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, writ
   }
 }
 
+// The floats whose squares sum_of_squares_of adds: v as it is, eight at a time and one by one.
+struct floats_of {
+  const float* v;
+  DSQ_V4 __m256 eight(std::size_t j) const { return _mm256_loadu_ps(v + j); }
+  float one(std::size_t j) const { return v[j]; }
+};
+
+// v = acc + g, formed and stored as it is read (one float addition per coordinate, as the
+// reference's).
+struct sums_into {
+  float* acc;
+  const float* g;
+  DSQ_V4 __m256 eight(std::size_t j) const {
+    const __m256 v = _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_loadu_ps(g + j));
+    _mm256_storeu_ps(acc + j, v);
+    return v;
+  }
+  float one(std::size_t j) const { return acc[j] += g[j]; }
+};
+
 // The reference's 32 partial sums are the lanes of four registers (same products, same
 // additions, same order), as v3's eight, each square and its addition one exact-product fused
-// multiply-add as there.
-DSQ_V4 double sum_of_squares(const float* v, std::size_t n) {
+// multiply-add as there; the floats from `floats` as there (floats_of, sums_into).
+template <class Floats>
+DSQ_V4 double sum_of_squares_of(Floats floats, std::size_t n) {
   __m512d partial[4];
   for (auto& p : partial)
     p = _mm512_setzero_pd();
   std::size_t j = 0;
   for (; j + norm_lane_count <= n; j += norm_lane_count)
     for (int r = 0; r < 4; ++r) {
-      const __m512d x = _mm512_cvtps_pd(_mm256_loadu_ps(v + j + 8 * r));
-      partial[r] = _mm512_fmadd_pd(x, x, partial[r]);
-    }
-  alignas(64) double lanes[norm_lane_count];
-  for (int r = 0; r < 4; ++r)
-    _mm512_store_pd(lanes + 8 * r, partial[r]);
-  for (std::size_t i = 0; j < n; ++j, ++i)
-    lanes[i] += double(v[j]) * double(v[j]);
-  return sum_of_lanes(lanes);
-}
-
-// sum_of_squares above with v = acc + g formed and stored on the way (one float addition per
-// coordinate, as the reference's).
-DSQ_V4 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
-  __m512d partial[4];
-  for (auto& p : partial)
-    p = _mm512_setzero_pd();
-  std::size_t j = 0;
-  for (; j + norm_lane_count <= n; j += norm_lane_count)
-    for (int r = 0; r < 4; ++r) {
-      const __m256 v =
-          _mm256_add_ps(_mm256_loadu_ps(acc + j + 8 * r), _mm256_loadu_ps(g + j + 8 * r));
-      _mm256_storeu_ps(acc + j + 8 * r, v);
-      const __m512d x = _mm512_cvtps_pd(v);
+      const __m512d x = _mm512_cvtps_pd(floats.eight(j + 8 * r));
       partial[r] = _mm512_fmadd_pd(x, x, partial[r]);
     }
   alignas(64) double lanes[norm_lane_count];
   for (int r = 0; r < 4; ++r)
     _mm512_store_pd(lanes + 8 * r, partial[r]);
   for (std::size_t i = 0; j < n; ++j, ++i) {
-    acc[j] += g[j];
-    lanes[i] += double(acc[j]) * double(acc[j]);
+    const float x = floats.one(j);
+    lanes[i] += double(x) * double(x);
   }
   return sum_of_lanes(lanes);
 }
 
-// One step of the 16 xoshiro128+ lanes (qsgd_lanes::next): their numbers.
+DSQ_V4 double sum_of_squares(const float* v, std::size_t n) {
+  return sum_of_squares_of(floats_of{v}, n);
+}
+
+DSQ_V4 double add_sum_of_squares(float* acc, const float* g, std::size_t n) {
+  return sum_of_squares_of(sums_into{acc, g}, n);
+}
+
+// One step of the 16 xoshiro128+ lanes (qsgd_lanes::next): their numbers. The generator's five
+// xors are four here: VPTERNLOGD 0x96 is a ^ b ^ c, and s1 ^ s2 ^ s0 and s2 ^ s0 ^ t are the
+// reference's new s1 and s2. VPTERNLOGD overwrites its first operand, so each one's first
+// operand is a value that dies there (else the compiler copies it first).
 DSQ_V4 inline __m512i lanes_next_16(__m512i* s) {
   const __m512i result = _mm512_add_epi32(s[0], s[3]);
   const __m512i t = _mm512_slli_epi32(s[1], 9);
-  s[2] = _mm512_xor_si512(s[2], s[0]);
-  s[3] = _mm512_xor_si512(s[3], s[1]);
-  s[1] = _mm512_xor_si512(s[1], s[2]);
-  s[0] = _mm512_xor_si512(s[0], s[3]);
-  s[2] = _mm512_xor_si512(s[2], t);
-  s[3] = _mm512_rol_epi32(s[3], 11);
+  const __m512i s3 = _mm512_xor_si512(s[3], s[1]);
+  s[1] = _mm512_ternarylogic_epi32(s[1], s[2], s[0], 0x96);
+  s[2] = _mm512_ternarylogic_epi32(s[2], s[0], t, 0x96);
+  s[0] = _mm512_xor_si512(s[0], s3);
+  s[3] = _mm512_rol_epi32(s3, 11);
   return result;
 }
 
-// qsgd_lane_field for 16 coordinates (kernels_v3.cpp's qsgd_lane_fields_8, with masks).
-// The uniform's scaling and its addition are one fused multiply-add: draw >> 8 times 2^-24 is
-// exact, so rounding once gives the reference's sum of two roundings.
-DSQ_V4 inline __m512i qsgd_lane_fields_16(const float* x, __m512i draws, __m512i levels,
-                                          __m512 levels_per_unit, __m512i sign_bit) {
+// The level of 16 coordinates with the sign of x, before the cap at s: the truncation of
+// ±(|x|·s/‖v‖ + u). The uniform takes x's sign (a bit select) and is added to x·s/‖v‖, whose
+// rounding is that of |x|·s/‖v‖ with the sign: rounding to nearest is symmetric, so the
+// truncation's magnitude is the reference's level before its cap, and a level 0 has no sign
+// (the reference's canonical +). draw & ~0xff converts exactly (24 significant bits) and times
+// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN (qsgd_bytes_64
+// gives them level s).
+DSQ_V4 inline __m512i qsgd_signed_levels_16(const float* x, __m512i draws, __m512 levels_per_unit) {
   const __m512 value = _mm512_loadu_ps(x);
-  const __m512 t =
-      _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(draws, 8)), _mm512_set1_ps(0x1p-24f),
-                      _mm512_mul_ps(_mm512_abs_ps(value), levels_per_unit));
-  const __m512i level = _mm512_min_epu32(_mm512_cvttps_epi32(t), levels);
-  const __mmask16 negative =
-      _mm512_mask_test_epi32_mask(_mm512_movepi32_mask(_mm512_castps_si512(value)), level, level);
-  return _mm512_mask_or_epi32(level, negative, level, sign_bit);
+  const __m512i uniform = _mm512_castps_si512(
+      _mm512_cvtepu32_ps(_mm512_and_si512(draws, _mm512_set1_epi32(int(0xffffff00u)))));
+  // uniform | (value & sign): 0xF8 is A | (B & C).
+  const __m512 signed_uniform = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
+      uniform, _mm512_castps_si512(value), _mm512_set1_epi32(int(0x80000000u)), 0xF8));
+  return _mm512_cvttps_epi32(_mm512_fmadd_ps(signed_uniform, _mm512_set1_ps(0x1p-32f),
+                                             _mm512_mul_ps(value, levels_per_unit)));
 }
+
+// After packing four registers of 32-bit lanes to bytes in-lane (VPACKSSDW/VPACKUSDW, then
+// VPACKSSWB/VPACKUSWB), 32-bit lane 4k + r holds coordinates 16r + 4k to 16r + 4k + 3: this
+// puts lane 4(g mod 4) + g / 4 at g, the coordinates' order.
+DSQ_V4 inline __m512i bytes_in_order(__m512i bytes) {
+  return _mm512_permutexvar_epi32(
+      _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes);
+}
+
+// The sign bits of the Count floats v[0..Count) (Count 32 or 64): bit j is v[j]'s.
+template <int Count>
+DSQ_V4 inline std::uint64_t sign_bits(const float* v) {
+  std::uint64_t signs = 0;
+  for (int r = 0; r < Count / 16; ++r)
+    signs |= std::uint64_t{_mm512_movepi32_mask(_mm512_castps_si512(_mm512_loadu_ps(v + 16 * r)))}
+             << (16 * r);
+  return signs;
+}
+
+// The fields of Width <= 8 bits of the 64 coordinates v[0..63], one byte each in the
+// coordinates' order, the lanes stepped four times. The signed levels are narrowed with
+// signed saturation, so that a byte keeps its level's sign; the field is then its magnitude
+// capped at s (VPABSB, VPMINUB) with the byte's sign bit moved to bit Width - 1 (a 16-bit shift
+// moves each byte's bit 7 there; the bits it brings from the neighbour byte are masked off).
+// A byte of -128 is a NaN, an overflow (INT_MIN) or a level of 128 or more below zero: in the
+// reference each is level s (s <= 127 here) with x's sign. `byte_levels` holds s in every
+// byte.
+template <unsigned Width>
+DSQ_V4 inline __m512i qsgd_bytes_64(const float* v, __m512i* state, __m512i byte_levels,
+                                    __m512 levels_per_unit) {
+  __m512i signed_levels[4];
+  for (int r = 0; r < 4; ++r)
+    signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, lanes_next_16(state), levels_per_unit);
+  const __m512i bytes =
+      bytes_in_order(_mm512_packs_epi16(_mm512_packs_epi32(signed_levels[0], signed_levels[1]),
+                                        _mm512_packs_epi32(signed_levels[2], signed_levels[3])));
+  const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(1u << (Width - 1)));
+  // magnitude | (sign & bit Width - 1): 0xF8 is A | (B & C).
+  __m512i fields = _mm512_ternarylogic_epi32(_mm512_min_epu8(_mm512_abs_epi8(bytes), byte_levels),
+                                             _mm512_srli_epi16(bytes, 8 - Width), sign_bit, 0xF8);
+  // A byte of -128 came out as s with the sign bit (VPABSB gives 128, capped at s): right for
+  // a negative x, so only a positive x's (NaN or overflow) is mended.
+  const __mmask64 capped = _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(-128));
+  if (capped != 0) [[unlikely]]
+    fields = _mm512_mask_blend_epi8(capped & ~sign_bits<64>(v), fields, byte_levels);
+  return fields;
+}
+
+// The fields of 9 <= Width <= 16 bits of the 32 coordinates v[0..31], one per 16-bit lane in
+// the coordinates' order, the lanes stepped twice: qsgd_bytes_64 with halves (s <= 32767 here;
+// a half of -32768 is level s with x's sign). After the pack (VPACKSSDW), 64-bit lane 2k + r
+// holds coordinates 16r + 4k to 16r + 4k + 3.
+template <unsigned Width>
+DSQ_V4 inline __m512i qsgd_halves_32(const float* v, __m512i* state, __m512i half_levels,
+                                     __m512 levels_per_unit) {
+  __m512i signed_levels[2];
+  for (int r = 0; r < 2; ++r)
+    signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, lanes_next_16(state), levels_per_unit);
+  const __m512i halves =
+      _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
+                               _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
+  const __m512i sign_bit = _mm512_set1_epi16(static_cast<short>(1u << (Width - 1)));
+  __m512i fields =
+      _mm512_ternarylogic_epi32(_mm512_min_epu16(_mm512_abs_epi16(halves), half_levels),
+                                _mm512_srli_epi16(halves, 16 - Width), sign_bit, 0xF8);
+  const __mmask32 capped = _mm512_cmpeq_epi16_mask(halves, _mm512_set1_epi16(-32768));
+  if (capped != 0) [[unlikely]]
+    fields = _mm512_mask_blend_epi16(capped & ~static_cast<__mmask32>(sign_bits<32>(v)), fields,
+                                     half_levels);
+  return fields;
+}
+
+// 64 fields of an even Width <= 8 bits, one per byte, joined into 8 * Width bytes at the start
+// of the result: byte pairs into 16 bits (VPMADDUBSW by 1 and 2^Width), those pairs into 32 bits
+// (VPMADDWD by 1 and 2^(2 Width)), so that each 32-bit lane holds 4 fields in Width / 2 whole
+// bytes; VPSHUFB gathers each 128-bit lane's 2 Width bytes at its start and VPERMD the four
+// lanes' Width / 2 dwords.
+template <unsigned Width>
+class even_width_packer {
+public:
+  DSQ_V4 even_width_packer() {
+    alignas(64) std::int8_t bytes[64];
+    for (int lane = 0; lane < 4; ++lane)
+      for (int i = 0; i < 16; ++i)
+        bytes[16 * lane + i] = i < 2 * int(Width)
+                                   ? static_cast<std::int8_t>(4 * (i / half_width) + i % half_width)
+                                   : std::int8_t{-1};
+    gather_bytes_ = _mm512_load_si512(bytes);
+    alignas(64) std::int32_t dwords[16] = {};
+    int next = 0;
+    for (int lane = 0; lane < 4; ++lane)
+      for (int k = 0; k < half_width; ++k)
+        dwords[next++] = 4 * lane + k;
+    gather_dwords_ = _mm512_load_si512(dwords);
+  }
+
+  DSQ_V4 __m512i operator()(__m512i fields) const {
+    const __m512i pairs =
+        _mm512_maddubs_epi16(fields, _mm512_set1_epi16(static_cast<short>(1 | (1 << (8 + Width)))));
+    const __m512i quads = _mm512_madd_epi16(pairs, _mm512_set1_epi32(1 | (1 << (16 + 2 * Width))));
+    return _mm512_permutexvar_epi32(gather_dwords_, _mm512_shuffle_epi8(quads, gather_bytes_));
+  }
+
+private:
+  static constexpr int half_width = static_cast<int>(Width) / 2;
+  __m512i gather_bytes_, gather_dwords_;
+};
+
+// Each pair of neighbouring LaneBits-bit lanes, their fields of FieldBits bits in their low
+// bits (zeros above), joined in the pair's 2 * LaneBits bits: low | high << FieldBits. A shift
+// of the double lanes moves the high field down to bit FieldBits; the low field's bits come
+// from the unshifted lanes (VPTERNLOGD 0xCA is A ? B : C with the mask as A).
+template <unsigned LaneBits, unsigned FieldBits>
+DSQ_V4 inline __m512i join_pairs(__m512i lanes) {
+  static_assert(FieldBits <= LaneBits && (LaneBits == 16 || LaneBits == 32));
+  constexpr unsigned shift = LaneBits - FieldBits;
+  if constexpr (LaneBits == 16)
+    return _mm512_ternarylogic_epi32(_mm512_set1_epi32((1 << FieldBits) - 1), lanes,
+                                     _mm512_srli_epi32(lanes, shift), 0xCA);
+  else
+    return _mm512_ternarylogic_epi32(
+        _mm512_set1_epi64(static_cast<long long>((std::uint64_t{1} << FieldBits) - 1)), lanes,
+        _mm512_srli_epi64(lanes, shift), 0xCA);
+}
+
+// One block of QSGD fields of Width bits, 2 to 16: 64 coordinates (Width <= 8) or 32, the
+// lanes' state in four registers stepped once per 16. Fields of up to 8 bits are made as bytes
+// (qsgd_bytes_64): at 8 bits they are the stream; at even widths they are joined in registers
+// (even_width_packer) and written by one store of 32 or 64 bytes; at odd widths each 8 of them
+// are joined by one PEXT into Width whole bytes, written by one 8-byte store. Wider fields are
+// made as 32-bit lanes, narrowed to halves in-lane (VPACKUSDW) and put back in order by one
+// permutation, each 8 joined by two PEXTs into Width bytes. The stores write past the block's
+// Width * coordinates / 8 bytes (zeros that the next block overwrites, or the stream's tail,
+// which the reference's path writes after: qsgd_chunked_end leaves 64 coordinates or more, at
+// least 16 bytes); the last block of a chain followed by another chain's first is written
+// exactly (`exact`).
+template <unsigned Width>
+class qsgd_block_encoder {
+public:
+  static constexpr std::size_t coordinates = Width <= 8 ? 64 : 32;
+  static constexpr std::size_t bytes = coordinates * Width / 8;
+
+  DSQ_V4 explicit qsgd_block_encoder(const qsgd_quantizer& q)
+      : byte_levels_(_mm512_set1_epi8(static_cast<char>(q.levels))),
+        half_levels_(_mm512_set1_epi16(static_cast<short>(q.levels))),
+        levels_per_unit_(_mm512_set1_ps(q.levels_per_unit)) {}
+
+  DSQ_V4 void operator()(const float* v, __m512i* state, unsigned char* at, bool exact) const {
+    if (exact) {
+      unsigned char block[2 * 64];
+      write(v, state, block);
+      std::memcpy(at, block, bytes);
+    } else {
+      write(v, state, at);
+    }
+  }
+
+private:
+  DSQ_V4 void write(const float* v, __m512i* state, unsigned char* at) const {
+    alignas(64) std::uint64_t groups[8];
+    if constexpr (Width <= 8) {
+      const __m512i fields = qsgd_bytes_64<Width>(v, state, byte_levels_, levels_per_unit_);
+      if constexpr (Width == 8) {
+        _mm512_storeu_si512(at, fields);
+      } else if constexpr (Width <= 4 && Width % 2 == 0) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(at),
+                            _mm512_castsi512_si256(packer_(fields)));
+      } else if constexpr (Width % 2 == 0) {
+        _mm512_storeu_si512(at, packer_(fields));
+      } else {
+        _mm512_store_si512(groups, fields);
+        for (int g = 0; g < 8; ++g)
+          store_chunk(at + g * Width, _pext_u64(groups[g], lane_mask(Width, 8)));
+      }
+    } else {
+      const __m512i halves = qsgd_halves_32<Width>(v, state, half_levels_, levels_per_unit_);
+      if constexpr (Width == 16) {
+        _mm512_storeu_si512(at, halves);
+      } else {
+        _mm512_store_si512(groups, join_pairs<32, 2 * Width>(join_pairs<16, Width>(halves)));
+        for (int g = 0; g < 4; ++g)
+          store_chunk(at + g * Width, groups[2 * g], groups[2 * g + 1], 4 * Width);
+      }
+    }
+  }
+
+  __m512i byte_levels_, half_levels_;
+  __m512 levels_per_unit_;
+  [[no_unique_address]] even_width_packer<(Width <= 8 && Width % 2 == 0 ? Width : 2)> packer_;
+};
+
+// The 16 lanes' state `from` moved on by the steps whose jump polynomial is `jump`
+// (lane_jump.hpp): 128 steps, whatever their number.
+// (GCC 12 warns of the intrinsics' internal _mm512_undefined_epi32 here, its bug 105593.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+DSQ_V4 void jump_lanes(const __m512i* from, const gf2_poly128& jump, __m512i* to) {
+  __m512i state[4], sum[4];
+  for (int w = 0; w < 4; ++w) {
+    state[w] = from[w];
+    sum[w] = _mm512_setzero_si512();
+  }
+  for (unsigned i = 0; i < 128; ++i) {
+    if (jump.coefficient(i))
+      for (int w = 0; w < 4; ++w)
+        sum[w] = _mm512_xor_si512(sum[w], state[w]);
+    lanes_next_16(state);
+  }
+  for (int w = 0; w < 4; ++w)
+    to[w] = sum[w];
+}
+#pragma GCC diagnostic pop
+
+// The chains of the lanes that an encoder runs side by side (qsgd_encode_width): one step of
+// a lane depends on the last (two dependent instructions of 2 cycles each at v4), so one chain
+// leaves the SIMD units waiting. Measured on the project's machine: 16 lanes' steps alone take
+// 4.6 cycles each in one chain, 2.9 in two, 2.0 in four; the s = 16 encoder at d = 10^6 takes
+// 101-107 us with two chains, 109-110 with three, 121-125 with four (registers run out) and
+// 116-124 with one.
+inline constexpr std::size_t lane_chains = 2;
+
+// The steps (16 coordinates each) of every chain but the last, of the `steps` before
+// qsgd_chunked_end: about steps / lane_chains, K, with only K's top four bits kept (the jump
+// costs a product per set bit), a multiple of 4 (whole blocks of 64); 0, one chain, for
+// vectors of fewer than 8192 coordinates, where the jump's 128 steps would not pay.
+inline std::size_t chain_steps(std::size_t steps) noexcept {
+  if (steps < 512)
+    return 0;
+  const std::size_t share = steps / lane_chains;
+  const int drop = std::bit_width(share) - 4;
+  return (share >> drop) << drop; // drop >= 5: a multiple of 32
+}
+
+// The quantisation of v[0, end) (end a multiple of 64, qsgd_chunked_end) into `at` with fields
+// of Width bits, in lane_chains chains side by side: chain c from the lanes' state c * K steps
+// on (jump_lanes) over the steps [c * K, (c + 1) * K), the last over the rest, each writing its
+// own part of the stream. The last chain's state at its end is the lanes' state after every
+// step, as the reference leaves it.
+template <unsigned Width>
+DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quantizer& q,
+                              qsgd_lanes& lanes, unsigned char* at) {
+  using encoder = qsgd_block_encoder<Width>;
+  const encoder encode_block{q};
+  // Every index into `state` is a constant once the loops over c are unrolled, so that the
+  // states stay in registers. With one chain (share 0) the last chain is the only one.
+  const std::size_t share = chain_steps(end / qsgd_lane_count);
+  constexpr std::size_t last = lane_chains - 1;
+  __m512i state[lane_chains][4];
+  for (int w = 0; w < 4; ++w)
+    state[share > 0 ? 0 : last][w] = _mm512_load_si512(lanes.s[w]);
+  if (share > 0) {
+    // Through copies: `state` itself passed to a function that is not inlined would live in
+    // memory, stored and loaded at every block.
+    const gf2_poly128 jump = lane_jump_polynomial(share);
+    for (std::size_t c = 1; c < lane_chains; ++c) {
+      __m512i from[4], to[4];
+      for (int w = 0; w < 4; ++w)
+        from[w] = state[c - 1][w];
+      jump_lanes(from, jump, to);
+      for (int w = 0; w < 4; ++w)
+        state[c][w] = to[w];
+    }
+  }
+  const std::size_t share_blocks = share * qsgd_lane_count / encoder::coordinates;
+  const float* last_v = v + last * share_blocks * encoder::coordinates;
+  unsigned char* last_at = at + last * share_blocks * encoder::bytes;
+  std::size_t i = 0;
+  for (; i < share_blocks; ++i) {
+    for (std::size_t c = 0; c < last; ++c)
+      encode_block(v + (c * share_blocks + i) * encoder::coordinates, state[c],
+                   at + (c * share_blocks + i) * encoder::bytes, i + 1 == share_blocks);
+    encode_block(last_v + i * encoder::coordinates, state[last], last_at + i * encoder::bytes,
+                 false);
+  }
+  for (const std::size_t blocks = end / encoder::coordinates; i + last * share_blocks < blocks; ++i)
+    encode_block(last_v + i * encoder::coordinates, state[last], last_at + i * encoder::bytes,
+                 false);
+  for (int w = 0; w < 4; ++w)
+    _mm512_store_si512(lanes.s[w], state[last][w]);
+}
+
+using qsgd_encode_width_fn = void (*)(const float*, std::size_t, const qsgd_quantizer&, qsgd_lanes&,
+                                      unsigned char*);
+
+// qsgd_encode_width for widths 2 to 16, at index width - 2.
+template <std::size_t... I>
+constexpr std::array<qsgd_encode_width_fn, sizeof...(I)> qsgd_encoders(std::index_sequence<I...>) {
+  return {&qsgd_encode_width<static_cast<unsigned>(I) + 2>...};
+}
+
+constexpr auto qsgd_encoder_at_width = qsgd_encoders(std::make_index_sequence<15>{});
 
 DSQ_V4 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, rng_engine& rng,
                         std::uint64_t* words) {
   const unsigned width = q.level_bits + 1;
   qsgd_lanes lanes{rng};
   std::size_t j = 0;
-  // 16 coordinates at a time, the lanes' state in four registers; the fields narrowed to bytes
-  // (up to 8 bits) or halves (up to 16), every 8 packed by PEXT into `width` whole bytes
-  // (qsgd_chunked_end). Wider fields (s >= 32768) and the last coordinates take the
-  // reference's path.
+  // Wider fields (s >= 32768) and the last coordinates take the reference's path.
   if (width <= 16) {
-    const std::size_t end = qsgd_chunked_end(n);
-    auto* bytes = reinterpret_cast<unsigned char*>(words);
-    const __m512i levels = _mm512_set1_epi32(static_cast<int>(q.levels));
-    const __m512 levels_per_unit = _mm512_set1_ps(q.levels_per_unit);
-    const __m512i sign_bit = _mm512_set1_epi32(static_cast<int>(1u << q.level_bits));
-    const std::uint64_t byte_mask = lane_mask(width, 8);
-    const std::uint64_t half_mask = lane_mask(width, 16);
-    __m512i state[4];
-    for (int w = 0; w < 4; ++w)
-      state[w] = _mm512_load_si512(lanes.s[w]);
-    if (width <= 8) {
-      // `at` runs along with j (2 * width bytes per 16 coordinates) rather than being computed
-      // from it: a multiply fewer in a loop of about 30 instructions.
-      for (unsigned char* at = bytes; j < end; j += qsgd_lane_count, at += 2 * width) {
-        const __m128i packed = _mm512_cvtepi32_epi8(
-            qsgd_lane_fields_16(v + j, lanes_next_16(state), levels, levels_per_unit, sign_bit));
-        store_chunk(at,
-                    _pext_u64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(packed)), byte_mask));
-        store_chunk(at + width,
-                    _pext_u64(static_cast<std::uint64_t>(_mm_extract_epi64(packed, 1)), byte_mask));
-      }
-    } else {
-      for (unsigned char* at = bytes; j < end; j += qsgd_lane_count, at += 2 * width) {
-        const __m256i halves = _mm512_cvtepi32_epi16(
-            qsgd_lane_fields_16(v + j, lanes_next_16(state), levels, levels_per_unit, sign_bit));
-        const __m128i first = _mm256_castsi256_si128(halves);
-        const __m128i second = _mm256_extracti128_si256(halves, 1);
-        store_chunk(at, _pext_u64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(first)), half_mask),
-                    _pext_u64(static_cast<std::uint64_t>(_mm_extract_epi64(first, 1)), half_mask),
-                    4 * width);
-        store_chunk(at + width,
-                    _pext_u64(static_cast<std::uint64_t>(_mm_cvtsi128_si64(second)), half_mask),
-                    _pext_u64(static_cast<std::uint64_t>(_mm_extract_epi64(second, 1)), half_mask),
-                    4 * width);
-      }
-    }
-    for (int w = 0; w < 4; ++w)
-      _mm512_store_si512(lanes.s[w], state[w]);
+    j = qsgd_chunked_end(n);
+    qsgd_encoder_at_width[width - 2](v, j, q, lanes, reinterpret_cast<unsigned char*>(words));
   }
   bit_appender out{words + j * width / 64}; // j is a multiple of 64
   qsgd_encode_lanes(v, j, n, q, lanes, out);

@@ -24,6 +24,7 @@
 
 #include "base/simd/machine_levels.hpp"
 #include "base/simd/simd_dispatch.hpp"
+#include "bench/compression/dimension_args.hpp"
 #include "compression/compressor.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
@@ -288,31 +289,20 @@ void run(std::size_t d) {
 
 int main(int argc, char** argv) {
   // Dimensions may be given on the command line; the default is the pair the goals refer to.
-  std::vector<std::size_t> dims;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      fmt::print("usage: bench_compression [D...]\n"
-                 "Encode, push (fresh and kept payload, CAF's serialisation) and decode "
-                 "throughput of every operator at every SIMD level for vectors of D coordinates "
-                 "(default 1e6 and 1e7), next to memcpy.\n");
-      return 0;
-    }
-    std::size_t used = 0;
-    double d = 0;
-    try {
-      d = std::stod(a, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != a.size() || !(d >= 1) || d > 1e9) {
-      fmt::print(stderr, "bench_compression: '{}' is no dimension (1 to 1e9; see --help)\n", a);
-      return 2;
-    }
-    dims.push_back(static_cast<std::size_t>(d));
+  if (dsq::bench::asks_for_help(argc, argv)) {
+    fmt::print("usage: bench_compression [D...]\n"
+               "Encode, push (fresh and kept payload, CAF's serialisation) and decode "
+               "throughput of every operator at every SIMD level for vectors of D coordinates "
+               "(default 1e6 and 1e7), next to memcpy.\n");
+    return 0;
   }
-  if (dims.empty())
-    dims = {1000000, 10000000};
+  std::vector<std::size_t> dims;
+  try {
+    dims = dsq::bench::parse_dimensions(argc, argv, {1000000, 10000000});
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "bench_compression: {}\n", e.what());
+    return 2;
+  }
   try {
     const char* forced = std::getenv("DSQ_SIMD");
     fmt::print("SIMD: {} chosen (machine supports {}; DSQ_SIMD {})\n",

@@ -9,6 +9,7 @@
 
 #include "base/simd/machine_levels.hpp"
 #include "base/simd/simd_dispatch.hpp"
+#include "bench/compression/dimension_args.hpp"
 #include "compression/detail/kernels.hpp"
 #include "compression/qsgd.hpp"
 #include "compression/wire.hpp"
@@ -96,24 +97,19 @@ bool run(std::size_t d) {
 } // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::size_t> dims;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      fmt::print("usage: bench_qsgd_feedback [D...]\nQSGD's error-feedback step (v = g + delta "
-                 "formed and encoded) in two passes and in one, per SIMD level, x memcpy; "
-                 "default D: 1e6 1e7.\n");
-      return 0;
-    }
-    const double d = std::strtod(a.c_str(), nullptr);
-    if (!(d >= 1 && d <= 1e9)) {
-      fmt::print(stderr, "bench_qsgd_feedback: '{}' is no dimension (1 to 1e9; see --help)\n", a);
-      return 2;
-    }
-    dims.push_back(static_cast<std::size_t>(d));
+  if (dsq::bench::asks_for_help(argc, argv)) {
+    fmt::print("usage: bench_qsgd_feedback [D...]\nQSGD's error-feedback step (v = g + delta "
+               "formed and encoded) in two passes and in one, per SIMD level, x memcpy; "
+               "default D: 1e6 1e7.\n");
+    return 0;
   }
-  if (dims.empty())
-    dims = {1'000'000, 10'000'000};
+  std::vector<std::size_t> dims;
+  try {
+    dims = dsq::bench::parse_dimensions(argc, argv, {1'000'000, 10'000'000});
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "bench_qsgd_feedback: {}\n", e.what());
+    return 2;
+  }
   bool same = true;
   for (const auto d : dims)
     same = run(d) && same;

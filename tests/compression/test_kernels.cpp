@@ -6,6 +6,7 @@
 #include "compression/compressor.hpp"
 #include "compression/detail/kernels.hpp"
 #include "compression/detail/kernels_common.hpp"
+#include "compression/detail/lane_jump.hpp"
 #include "compression/error_feedback.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/payload_layout.hpp"
@@ -14,11 +15,14 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <string>
 #include <vector>
 
 using namespace dsq;
@@ -228,33 +232,100 @@ BOOST_AUTO_TEST_CASE(error_feedback_gives_qsgd_its_own_norm_at_every_level) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(qsgd_encode_gives_the_reference_stream_and_draws_at_every_level) {
-  // Every field width from 2 to 17 bits, and lengths around the kernels' groups of 8 and 64.
-  for (const std::uint32_t levels : {1u, 2u, 4u, 9u, 16u, 31u, 127u, 128u, 255u, 511u, 1023u, 2047u,
-                                     4095u, 8191u, 16383u, 32767u, 65535u}) {
-    const unsigned level_bits = qsgd_bits_per_coordinate(levels) - 1;
-    for (const std::size_t n : {1, 2, 7, 8, 63, 64, 65, 127, 1000, 4097}) {
-      const auto v = qsgd_input(n, levels + n);
-      // The norm of the coordinates other than the NaNs, so that the rest quantise normally.
-      double sum = 0;
-      for (const float x : v)
-        sum += std::isnan(x) ? 0.0 : double(x) * double(x);
-      const double norm = std::sqrt(sum);
-      const detail::qsgd_quantizer q{levels, level_bits,
-                                     static_cast<float>(levels) / static_cast<float>(norm)};
-      const std::size_t words = (n * (level_bits + 1) + 63) / 64;
-      std::vector<std::uint64_t> expected(words, 0);
-      rng_engine expected_rng{levels};
-      reference.qsgd_encode(v.data(), n, q, expected_rng, expected.data());
-      for (const simd_level level : levels_to_check()) {
-        std::vector<std::uint64_t> got(words, ~std::uint64_t{0}); // every word must be written
-        rng_engine rng{levels};
-        kernels_at(level).qsgd_encode(v.data(), n, q, rng, got.data());
-        BOOST_TEST(same_bits(got, expected), name(level) << " s = " << levels << " n = " << n);
-        BOOST_TEST((rng == expected_rng), name(level) << " s = " << levels << " n = " << n);
-      }
-    }
+// Encodes v with s levels by the reference and by every level above it, and checks the streams
+// (every word written: the kernels' words start as all ones) and the engines after it.
+// levels_per_unit is s over the norm of v's coordinates other than its NaNs (so that the rest
+// quantise normally) unless `scale` is given: then s times it, the levels of |x| * scale * s
+// (what a wrong norm would give: levels far above s, overflows, inf * 0).
+void check_qsgd_encode(const std::vector<float>& v, std::uint32_t levels, const std::string& what,
+                       std::optional<float> scale = std::nullopt) {
+  const std::size_t n = v.size();
+  const unsigned level_bits = qsgd_bits_per_coordinate(levels) - 1;
+  double sum = 0;
+  for (const float x : v)
+    sum += std::isnan(x) ? 0.0 : double(x) * double(x);
+  const double norm = std::sqrt(sum);
+  const detail::qsgd_quantizer q{levels, level_bits,
+                                 scale ? static_cast<float>(levels) * *scale
+                                       : static_cast<float>(levels) / static_cast<float>(norm)};
+  const std::size_t words = (n * (level_bits + 1) + 63) / 64;
+  std::vector<std::uint64_t> expected(words, 0);
+  rng_engine expected_rng{levels};
+  reference.qsgd_encode(v.data(), n, q, expected_rng, expected.data());
+  for (const simd_level level : levels_to_check()) {
+    std::vector<std::uint64_t> got(words, ~std::uint64_t{0});
+    rng_engine rng{levels};
+    kernels_at(level).qsgd_encode(v.data(), n, q, rng, got.data());
+    BOOST_TEST(same_bits(got, expected), name(level)
+                                             << " s = " << levels << " n = " << n << " " << what);
+    BOOST_TEST((rng == expected_rng), name(level)
+                                          << " s = " << levels << " n = " << n << " " << what);
   }
+}
+
+BOOST_AUTO_TEST_CASE(qsgd_encode_gives_the_reference_stream_and_draws_at_every_level) {
+  // Every field width from 2 to 17 bits at both of its ends (s = 2^k - 1 and 2^k), so that
+  // each width the kernels specialise is met with its largest level; lengths around the
+  // kernels' blocks of 16, 32 and 64 coordinates and the 64 or more left to the tail, which
+  // ends in a partial word; from 8192 on the v4 encoder runs its lanes in two chains, the
+  // second jumped ahead (8191 is one chain, 8269 and 33333 two, the second longer).
+  std::vector<std::uint32_t> all_levels;
+  for (unsigned k = 1; k <= 16; ++k) {
+    all_levels.push_back((1u << k) - 1);
+    all_levels.push_back(std::min(1u << k, 65535u));
+  }
+  for (const std::uint32_t levels : all_levels)
+    for (const std::size_t n : {1,   2,   7,   8,   63,  64,   65,   127,  128,  129,
+                                191, 192, 193, 255, 273, 1000, 4097, 8191, 8269, 33333}) {
+      // With NaNs, zeros, tiny and huge values in every block of 64 (qsgd_input) ...
+      check_qsgd_encode(qsgd_input(n, levels + n), levels, "with specials");
+      // ... and without: the blocks the v4 byte fields take without falling back to the
+      // reference's arithmetic.
+      check_qsgd_encode(normal_vector(n, levels + n), levels, "normal");
+    }
+  // One coordinate carrying almost all of the norm gets level s or s + 1 before the cap, of
+  // either sign; a NaN in one block of many sends only that block to the fallback.
+  for (const std::uint32_t levels : {1u, 3u, 16u, 63u, 127u, 128u, 255u}) {
+    for (const float big : {1e4f, -1e4f}) {
+      auto v = normal_vector(1000, levels);
+      v[500] = big;
+      check_qsgd_encode(v, levels, "one large coordinate");
+    }
+    auto v = normal_vector(1000, levels + 1);
+    v[300] = std::numeric_limits<float>::quiet_NaN();
+    check_qsgd_encode(v, levels, "one NaN");
+  }
+  // Levels far above s of either sign (capped at s with their sign), overflows past 2^31, and
+  // infinities times a scale of 0 (NaN): in every block, at the widths' ends.
+  for (const std::uint32_t levels : {1u, 2u, 15u, 16u, 127u, 128u, 255u, 32767u}) {
+    auto v = normal_vector(5000, levels + 2);
+    for (std::size_t j = 0; j < v.size(); j += 97)
+      v[j] = (j / 97) % 2 == 0 ? std::numeric_limits<float>::infinity()
+                               : -std::numeric_limits<float>::infinity();
+    for (const float scale : {3.0f, 300.0f, 1e7f, 0.0f})
+      check_qsgd_encode(v, levels, "scale " + std::to_string(scale), scale);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_lane_jumped_ahead_by_k_steps_is_the_lane_after_k_steps) {
+  for (const std::uint64_t k :
+       {0ull, 1ull, 2ull, 3ull, 127ull, 128ull, 129ull, 4096ull, 28672ull, 100003ull, 1ull << 20}) {
+    std::uint32_t stepped[4] = {0x12345678u, 0x9abcdef0u, 0x0fedcba9u, 0x87654321u};
+    std::uint32_t jumped[4] = {0x12345678u, 0x9abcdef0u, 0x0fedcba9u, 0x87654321u};
+    for (std::uint64_t i = 0; i < k; ++i)
+      detail::xoshiro128_step(stepped);
+    detail::jump_lane(jumped, k);
+    BOOST_TEST(std::equal(stepped, stepped + 4, jumped), "k = " << k);
+  }
+  // One step is qsgd_lanes::next's.
+  rng_engine rng{5};
+  detail::qsgd_lanes lanes{rng};
+  std::uint32_t s[4] = {lanes.s[0][3], lanes.s[1][3], lanes.s[2][3], lanes.s[3][3]};
+  std::uint32_t out[detail::qsgd_lane_count];
+  lanes.next(out);
+  detail::xoshiro128_step(s);
+  BOOST_TEST((s[0] == lanes.s[0][3] && s[1] == lanes.s[1][3] && s[2] == lanes.s[2][3] &&
+              s[3] == lanes.s[3][3]));
 }
 
 // The operator's engine seeds QSGD's 16 lanes and nothing more: 32 draws whatever d, so that
