@@ -1,4 +1,5 @@
 #include "compression/detail/kernels.hpp"
+#include "compression/finite.hpp"
 
 #include "base/simd/simd_dispatch.hpp"
 
@@ -21,3 +22,11 @@ const kernel_table& active_kernels() {
 }
 
 } // namespace dsq::detail
+
+namespace dsq {
+
+bool all_finite(std::span<const float> v) {
+  return detail::active_kernels().all_finite(v.data(), v.size());
+}
+
+} // namespace dsq

@@ -75,9 +75,13 @@ std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n, unsigned
   return most;
 }
 
+bool all_finite(const float* v, std::size_t n) {
+  return no_nan_or_infinity(v, n);
+}
+
 } // namespace
 
-const kernel_table kernels_v2 = {fp16_encode, fp16_decode,    sum_of_squares,    qsgd_encode,
-                                 qsgd_decode, qsgd_max_level, add_sum_of_squares};
+const kernel_table kernels_v2 = {fp16_encode, fp16_decode,    sum_of_squares,     qsgd_encode,
+                                 qsgd_decode, qsgd_max_level, add_sum_of_squares, all_finite};
 
 } // namespace dsq::detail

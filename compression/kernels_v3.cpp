@@ -364,10 +364,14 @@ DSQ_V3 std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n,
   return result;
 }
 
+DSQ_V3 bool all_finite(const float* v, std::size_t n) {
+  return no_nan_or_infinity(v, n);
+}
+
 } // namespace v3
 
-const kernel_table kernels_v3 = {v3::fp16_encode,       v3::fp16_decode, v3::sum_of_squares,
-                                 v3::qsgd_encode,       v3::qsgd_decode, v3::qsgd_max_level,
-                                 v3::add_sum_of_squares};
+const kernel_table kernels_v3 = {v3::fp16_encode,        v3::fp16_decode, v3::sum_of_squares,
+                                 v3::qsgd_encode,        v3::qsgd_decode, v3::qsgd_max_level,
+                                 v3::add_sum_of_squares, v3::all_finite};
 
 } // namespace dsq::detail

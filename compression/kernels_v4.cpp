@@ -470,10 +470,14 @@ DSQ_V4 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, 
   out.flush();
 }
 
+DSQ_V4 bool all_finite(const float* v, std::size_t n) {
+  return no_nan_or_infinity(v, n);
+}
+
 } // namespace
 
-const kernel_table kernels_v4 = {fp16_encode,       fp16_decode,     sum_of_squares,
-                                 qsgd_encode,       v3::qsgd_decode, v3::qsgd_max_level,
-                                 add_sum_of_squares};
+const kernel_table kernels_v4 = {fp16_encode,        fp16_decode,     sum_of_squares,
+                                 qsgd_encode,        v3::qsgd_decode, v3::qsgd_max_level,
+                                 add_sum_of_squares, all_finite};
 
 } // namespace dsq::detail

@@ -46,6 +46,8 @@ struct kernel_table {
   /// sum_of_squares of the new acc, bit for bit, from the same pass: QSGD's norm without a
   /// second read of v.
   double (*add_sum_of_squares)(float* acc, const float* g, std::size_t n);
+  /// True if no v[j], j < n, is a NaN or an infinity (no_nan_or_infinity in kernels_common.hpp).
+  bool (*all_finite)(const float* v, std::size_t n);
 };
 
 /// The table for `level`. The caller makes sure the machine supports it (machine_simd_levels):

@@ -6,6 +6,7 @@
 
 #include "compression/detail/kernels.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -122,6 +123,16 @@ inline double sum_of_lanes(double* partial) noexcept {
     for (std::size_t i = 0; i < half; ++i)
       partial[i] += partial[i + half];
   return std::isnan(partial[0]) ? std::numeric_limits<double>::quiet_NaN() : partial[0];
+}
+
+/// True if no v[j], j < n, is a NaN or an infinity: the largest exponent field of all is not all
+/// ones. Integer operations, so that the loop is vectorised at the level of the kernel it is
+/// inlined into (a float test, as std::isfinite, is not).
+inline bool no_nan_or_infinity(const float* v, std::size_t n) noexcept {
+  std::uint32_t largest = 0;
+  for (std::size_t j = 0; j < n; ++j)
+    largest = std::max(largest, std::bit_cast<std::uint32_t>(v[j]) & 0x7f800000u);
+  return largest != 0x7f800000u;
 }
 
 /// A 64-bit mask with the low `width` bits of every `lane_bits`-bit lane set (PEXT and PDEP

@@ -12,6 +12,7 @@
 #include "compression/payload_layout.hpp"
 #include "compression/wire.hpp"
 #include "test_support.hpp"
+#include "tests/support/same_bits.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -26,6 +27,7 @@
 #include <vector>
 
 using namespace dsq;
+using dsq::testing::same_bits;
 using namespace dsq::test;
 using detail::kernel_table;
 using detail::kernels_at;
@@ -41,11 +43,6 @@ std::vector<simd_level> levels_to_check() {
     if (level != simd_level::v2 && machine_simd_levels().contains(level))
       levels.push_back(level);
   return levels;
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 float from_bits(std::uint32_t bits) {
@@ -136,6 +133,35 @@ BOOST_AUTO_TEST_CASE(sum_of_squares_adds_in_the_reference_order_at_every_level) 
                      std::bit_cast<std::uint64_t>(expected),
                  name(level) << " n = " << n);
   }
+}
+
+// all_finite at every level, the reference included, against what the vector holds: the
+// largest finite floats, subnormals and -0 are finite; one NaN (of either sign) or infinity
+// anywhere, the first, a middle or the last coordinate (in the SIMD body or its tail), is not.
+BOOST_AUTO_TEST_CASE(all_finite_finds_any_nan_or_infinity_at_every_level) {
+  using lim = std::numeric_limits<float>;
+  std::vector<simd_level> levels = levels_to_check();
+  levels.push_back(simd_level::v2);
+  for (const std::size_t n : {1, 15, 16, 17, 33, 1000, 100003}) {
+    auto v = normal_vector(n, n + 7);
+    v[n / 3] = lim::max();
+    v[n / 4] = -lim::denorm_min();
+    v[n / 5] = -0.0f;
+    for (const simd_level level : levels) {
+      BOOST_TEST(kernels_at(level).all_finite(v.data(), n), name(level) << " n = " << n);
+      for (const std::size_t at : {std::size_t{0}, n / 2, n - 1})
+        for (const float bad : {lim::quiet_NaN(), -lim::quiet_NaN(), lim::infinity(),
+                                -lim::infinity(), lim::signaling_NaN()}) {
+          const float kept = v[at];
+          v[at] = bad;
+          BOOST_TEST(!kernels_at(level).all_finite(v.data(), n),
+                     name(level) << " n = " << n << ", " << bad << " at " << at);
+          v[at] = kept;
+        }
+    }
+  }
+  for (const simd_level level : levels)
+    BOOST_TEST(kernels_at(level).all_finite(nullptr, 0), name(level) << " n = 0");
 }
 
 // The levels add each square with one fused multiply-add, the reference with a multiply and an

@@ -11,6 +11,7 @@
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "test_support.hpp"
+#include "tests/support/same_bits.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -24,6 +25,7 @@
 #include <vector>
 
 using namespace dsq;
+using dsq::testing::same_bits;
 using namespace dsq::test;
 using detail::sign_kernel_table;
 using detail::sign_kernels_at;
@@ -39,11 +41,6 @@ std::vector<simd_level> supported_levels() {
     if (machine_simd_levels().contains(level))
       levels.push_back(level);
   return levels;
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 // Restores the process's active level when a test that forces levels ends.
