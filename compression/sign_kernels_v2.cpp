@@ -23,36 +23,28 @@ struct sse2_pack {
     return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
   }
 
-  static std::uint64_t pack(const float* x, float& magnitude_sum) noexcept {
-    const __m128 zero = _mm_setzero_ps();
-    const __m128 magnitude_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
-    __m128 sum_a = zero;
-    __m128 sum_b = zero;
-    std::uint64_t word = 0;
-    for (int i = 0; i < 16; i += 2) {
-      const __m128 a = _mm_loadu_ps(x + 4 * i);
-      const __m128 b = _mm_loadu_ps(x + 4 * i + 4);
-      word |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_cmplt_ps(a, zero))) << (4 * i);
-      word |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_cmplt_ps(b, zero))) << (4 * i + 4);
-      sum_a = _mm_add_ps(sum_a, _mm_and_ps(a, magnitude_mask));
-      sum_b = _mm_add_ps(sum_b, _mm_and_ps(b, magnitude_mask));
+  // Loads floats at..at+3 of the 64: x's own, or (Fused) x's plus g's, stored back into x.
+  template <bool Fused, class Float>
+  static __m128 four(Float* x, const float* g, int at) noexcept {
+    if constexpr (Fused) {
+      const __m128 v = _mm_add_ps(_mm_loadu_ps(x + at), _mm_loadu_ps(g + at));
+      _mm_storeu_ps(x + at, v);
+      return v;
+    } else {
+      return _mm_loadu_ps(x + at);
     }
-    magnitude_sum = lane_sum(sum_a, sum_b);
-    return word;
   }
 
-  // pack() of acc after acc[i] += g[i], stored on the way.
-  static std::uint64_t add_pack(float* acc, const float* g, float& magnitude_sum) noexcept {
+  template <bool Fused, class Float>
+  static std::uint64_t pack(Float* x, const float* g, float& magnitude_sum) noexcept {
     const __m128 zero = _mm_setzero_ps();
     const __m128 magnitude_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
     __m128 sum_a = zero;
     __m128 sum_b = zero;
     std::uint64_t word = 0;
     for (int i = 0; i < 16; i += 2) {
-      const __m128 a = _mm_add_ps(_mm_loadu_ps(acc + 4 * i), _mm_loadu_ps(g + 4 * i));
-      const __m128 b = _mm_add_ps(_mm_loadu_ps(acc + 4 * i + 4), _mm_loadu_ps(g + 4 * i + 4));
-      _mm_storeu_ps(acc + 4 * i, a);
-      _mm_storeu_ps(acc + 4 * i + 4, b);
+      const __m128 a = four<Fused>(x, g, 4 * i);
+      const __m128 b = four<Fused>(x, g, 4 * i + 4);
       word |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_cmplt_ps(a, zero))) << (4 * i);
       word |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_cmplt_ps(b, zero))) << (4 * i + 4);
       sum_a = _mm_add_ps(sum_a, _mm_and_ps(a, magnitude_mask));

@@ -25,29 +25,26 @@ struct avx2_pack {
     return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
   }
 
-  DSQ_V3 static std::uint64_t pack(const float* x, float& magnitude_sum) noexcept {
-    const __m256 zero = _mm256_setzero_ps();
-    const __m256 magnitude_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 sum = zero;
-    std::uint64_t word = 0;
-    for (int i = 0; i < 8; ++i) {
-      const __m256 a = _mm256_loadu_ps(x + 8 * i);
-      word |= static_cast<std::uint64_t>(_mm256_movemask_ps(_mm256_cmp_ps(a, zero, _CMP_LT_OS)))
-              << (8 * i);
-      sum = _mm256_add_ps(sum, _mm256_and_ps(a, magnitude_mask));
+  // Loads floats at..at+7 of the 64: x's own, or (Fused) x's plus g's, stored back into x.
+  template <bool Fused, class Float>
+  DSQ_V3 static __m256 eight(Float* x, const float* g, int at) noexcept {
+    if constexpr (Fused) {
+      const __m256 v = _mm256_add_ps(_mm256_loadu_ps(x + at), _mm256_loadu_ps(g + at));
+      _mm256_storeu_ps(x + at, v);
+      return v;
+    } else {
+      return _mm256_loadu_ps(x + at);
     }
-    magnitude_sum = lane_sum(sum);
-    return word;
   }
 
-  DSQ_V3 static std::uint64_t add_pack(float* acc, const float* g, float& magnitude_sum) noexcept {
+  template <bool Fused, class Float>
+  DSQ_V3 static std::uint64_t pack(Float* x, const float* g, float& magnitude_sum) noexcept {
     const __m256 zero = _mm256_setzero_ps();
     const __m256 magnitude_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 sum = zero;
     std::uint64_t word = 0;
     for (int i = 0; i < 8; ++i) {
-      const __m256 a = _mm256_add_ps(_mm256_loadu_ps(acc + 8 * i), _mm256_loadu_ps(g + 8 * i));
-      _mm256_storeu_ps(acc + 8 * i, a);
+      const __m256 a = eight<Fused>(x, g, 8 * i);
       word |= static_cast<std::uint64_t>(_mm256_movemask_ps(_mm256_cmp_ps(a, zero, _CMP_LT_OS)))
               << (8 * i);
       sum = _mm256_add_ps(sum, _mm256_and_ps(a, magnitude_mask));

@@ -33,26 +33,25 @@ struct avx512_pack {
     sum = _mm256_add_ps(sum, _mm512_extractf32x8_ps(magnitudes, 1));
   }
 
-  DSQ_V4 static std::uint64_t pack(const float* x, float& magnitude_sum) noexcept {
-    const __m512 zero = _mm512_setzero_ps();
-    __m256 sum = _mm256_setzero_ps();
-    std::uint64_t word = 0;
-    for (int i = 0; i < 4; ++i) {
-      const __m512 a = _mm512_loadu_ps(x + 16 * i);
-      word |= static_cast<std::uint64_t>(_mm512_cmp_ps_mask(a, zero, _CMP_LT_OS)) << (16 * i);
-      add_sixteen(sum, a);
+  // Loads floats at..at+15 of the 64: x's own, or (Fused) x's plus g's, stored back into x.
+  template <bool Fused, class Float>
+  DSQ_V4 static __m512 sixteen(Float* x, const float* g, int at) noexcept {
+    if constexpr (Fused) {
+      const __m512 v = _mm512_add_ps(_mm512_loadu_ps(x + at), _mm512_loadu_ps(g + at));
+      _mm512_storeu_ps(x + at, v);
+      return v;
+    } else {
+      return _mm512_loadu_ps(x + at);
     }
-    magnitude_sum = lane_sum(sum);
-    return word;
   }
 
-  DSQ_V4 static std::uint64_t add_pack(float* acc, const float* g, float& magnitude_sum) noexcept {
+  template <bool Fused, class Float>
+  DSQ_V4 static std::uint64_t pack(Float* x, const float* g, float& magnitude_sum) noexcept {
     const __m512 zero = _mm512_setzero_ps();
     __m256 sum = _mm256_setzero_ps();
     std::uint64_t word = 0;
     for (int i = 0; i < 4; ++i) {
-      const __m512 a = _mm512_add_ps(_mm512_loadu_ps(acc + 16 * i), _mm512_loadu_ps(g + 16 * i));
-      _mm512_storeu_ps(acc + 16 * i, a);
+      const __m512 a = sixteen<Fused>(x, g, 16 * i);
       word |= static_cast<std::uint64_t>(_mm512_cmp_ps_mask(a, zero, _CMP_LT_OS)) << (16 * i);
       add_sixteen(sum, a);
     }

@@ -44,10 +44,10 @@ inline void write_signed(float& out, float x, sign_write how) noexcept {
 
 /// sign_kernel_table::encode (Fused = false: `v` is read only, `g` unused) or add_encode
 /// (Fused = true: v += g first) around Pack, a type with
-///   static std::uint64_t pack(const float* x, float& sum)
-///   static std::uint64_t add_pack(float* acc, const float* g, float& sum)
+///   template <bool Fused, class Float> static std::uint64_t pack(Float* x, const float* g,
+///                                                                float& sum)
 /// giving the signs of 64 coordinates and their magnitude sum in the reference's order
-/// (add_pack after acc[i] += g[i], stored).
+/// (with Fused, after x[i] += g[i], stored).
 template <class Pack, bool Fused>
 [[gnu::always_inline]] inline void
 sign_encode_loop(std::conditional_t<Fused, float*, const float*> v, const float* g, std::size_t n,
@@ -59,10 +59,7 @@ sign_encode_loop(std::conditional_t<Fused, float*, const float*> v, const float*
   for (std::size_t w = 0; w < full_words; ++w) {
     const std::size_t first = 64 * w;
     float chunk_sum;
-    if constexpr (Fused)
-      bits[w] = Pack::add_pack(v + first, g + first, chunk_sum);
-    else
-      bits[w] = Pack::pack(v + first, chunk_sum);
+    bits[w] = Pack::template pack<Fused>(v + first, Fused ? g + first : nullptr, chunk_sum);
     while (first >= block_end) {
       ++b;
       block_end += block;
