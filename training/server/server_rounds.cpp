@@ -168,9 +168,11 @@ void server_core::apply_round(round r, std::optional<std::size_t> chosen) {
   auto payload = engine_.payload_of(c); // into a dropped update's buffer when one came back
   const auto update_bytes = payload.size();
   row.bytes_down = update_bytes * members_.members().size();
-  // The workers wait for the update; nobody waits for the server's copy of x_{t+1} or for the
-  // log, so those come after the send, which takes the server's update (a pass over x) off
-  // the critical path. Only welcoming joiners needs x_{t+1} (and its momentum) first.
+  // Only welcoming joiners needs the server's copy of x_{t+1} (and its momentum) before the
+  // update is queued. Either way the pass over x runs before the update leaves: effects go out
+  // when this call returns. (Deferring that pass, and the downlink residual's, until after the
+  // send would overlap them with the workers' next gradient: docs/performance.md, "Fourth
+  // round, merged".)
   const bool welcomes = !members_.joining().empty();
   if (welcomes)
     engine_.apply(c);
