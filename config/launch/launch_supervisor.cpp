@@ -167,10 +167,14 @@ void launch_supervisor::on_server_end(const process_end& end, launch_clock::time
                       true));
   }
   leader_term_at_.reset();
-  // Without a shard the run failed, whether the leader noticed or was stopped by us.
-  const bool lost_shard = shard_failed_ && (end.success() || end.shell_code() == 128 + SIGTERM);
+  // A server that finished, or that we stopped (or killed past the stop's deadline), leaves the
+  // outcome to what made us stop it: a worker's failure or a lost shard (1). One that failed on
+  // its own keeps its code (3: diverged) even when its workers, told so, failed before it ended.
+  const int code = end.shell_code();
+  const bool stopped = end.success() || code == 128 + SIGTERM || code == 128 + SIGKILL;
+  const bool lost_shard = shard_failed_ && stopped;
   if (signals_ == 0 || exit_code_ == 0)
-    exit_code_ = worker_failed_ || lost_shard ? 1 : end.shell_code();
+    exit_code_ = (worker_failed_ && stopped) || lost_shard ? 1 : code;
   out.push_back(say("the server ended (" + end.description + ")", !end.success()));
   phase_ = phase::ending;
   cancel_restarts();

@@ -265,6 +265,18 @@ BOOST_AUTO_TEST_CASE(the_end_of_the_run_stops_everyone_and_exits_with_its_outcom
   a = d.ended(worker(1), exited(143));
   BOOST_REQUIRE_EQUAL(a.size(), 1u);
   BOOST_TEST(is_exit(a[0], 3));
+
+  // Its workers, told that the run failed, exit 1 before it ends: without restarts the first
+  // failure stops the run, and still the launch's outcome is the server's 3, not 1.
+  fixture told{options(0, 0)};
+  told.now += 30s;
+  a = told.ended(worker(0), exited(1));
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(is_signal(a[0], server, SIGTERM));
+  BOOST_TEST(told.ended(worker(1), exited(1)).empty());
+  a = told.ended(server, exited(3));
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(is_exit(a[0], 3));
 }
 
 BOOST_AUTO_TEST_CASE(a_stop_signal_goes_to_the_server_and_a_second_kills_everything) {
