@@ -11,6 +11,7 @@
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
+#include "tests/support/same_bits.hpp"
 #include "training/server/server_core.hpp"
 #include "training/shard/range_operator.hpp"
 #include "training/shard/shard_core.hpp"
@@ -19,7 +20,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
@@ -29,6 +29,7 @@
 #include <vector>
 
 using namespace dsq;
+using dsq::testing::same_bits;
 using namespace std::chrono_literals;
 
 namespace {
@@ -585,6 +586,15 @@ private:
   bool stopped_ = false;
 };
 
+/// Runs `c` to its end and requires that it succeeded; its problems are logged and must be none.
+void expect_clean_run(cluster& c) {
+  BOOST_REQUIRE(c.run());
+  for (const auto& p : c.problems)
+    BOOST_TEST_MESSAGE(p);
+  BOOST_TEST(c.problems.empty());
+  BOOST_REQUIRE(c.outcome().ok);
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(a_sharded_sync_identity_run_equals_the_unsharded_one_bit_for_bit) {
@@ -592,24 +602,15 @@ BOOST_AUTO_TEST_CASE(a_sharded_sync_identity_run_equals_the_unsharded_one_bit_fo
     auto cfg = cluster_run("sync", 3);
     cfg.aggregate = rule;
     cluster one{cfg, 1};
-    BOOST_REQUIRE(one.run());
-    BOOST_TEST(one.problems.empty());
-    BOOST_REQUIRE(one.outcome().ok);
+    expect_clean_run(one);
     BOOST_TEST(one.outcome().summary.steps == 12u);
     for (std::uint32_t k : {2u, 3u}) {
       cluster many{cfg, k};
-      BOOST_REQUIRE(many.run());
-      for (const auto& p : many.problems)
-        BOOST_TEST_MESSAGE(p);
-      BOOST_TEST(many.problems.empty());
-      BOOST_REQUIRE(many.outcome().ok);
+      expect_clean_run(many);
       BOOST_TEST(many.outcome().summary.shards == k);
       for (std::uint32_t f = 1; f < k; ++f)
         BOOST_TEST(many.commits().at(f) == 12u);
-      const auto& a = one.outcome().model;
-      const auto& b = many.outcome().model;
-      BOOST_REQUIRE(a.size() == b.size());
-      BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0,
+      BOOST_TEST(same_bits(one.outcome().model, many.outcome().model),
                  "--aggregate=" << rule << ", K = " << k);
     }
   }
@@ -619,9 +620,7 @@ BOOST_AUTO_TEST_CASE(async_staleness_stays_within_the_bound_on_every_shard) {
   for (std::uint32_t k : {1u, 2u, 3u}) {
     const auto cfg = cluster_run("async", 4);
     cluster c{cfg, k};
-    BOOST_REQUIRE(c.run());
-    BOOST_TEST(c.problems.empty());
-    BOOST_REQUIRE(c.outcome().ok);
+    expect_clean_run(c);
     const auto& s = c.outcome().summary;
     BOOST_TEST(s.steps == 12u);
     BOOST_TEST(s.max_staleness <= 2u);        // the leader's shard
@@ -637,25 +636,13 @@ BOOST_AUTO_TEST_CASE(async_staleness_stays_within_the_bound_on_every_shard) {
 /// final loss bit for bit (`label` names the case).
 void expect_sharded_runs_equal_the_unsharded_one(const run_config& cfg, const std::string& label) {
   cluster one{cfg, 1, true};
-  BOOST_REQUIRE(one.run());
-  for (const auto& p : one.problems)
-    BOOST_TEST_MESSAGE(p);
-  BOOST_TEST(one.problems.empty());
-  BOOST_REQUIRE(one.outcome().ok);
+  expect_clean_run(one);
   BOOST_TEST(one.outcome().summary.steps == 12u);
   for (std::uint32_t k : {2u, 3u}) {
     cluster many{cfg, k, true};
-    BOOST_REQUIRE(many.run());
-    for (const auto& p : many.problems)
-      BOOST_TEST_MESSAGE(p);
-    BOOST_TEST(many.problems.empty());
-    BOOST_REQUIRE(many.outcome().ok);
+    expect_clean_run(many);
     BOOST_TEST(many.outcome().summary.steps == 12u);
-    const auto& a = one.outcome().model;
-    const auto& b = many.outcome().model;
-    BOOST_REQUIRE(a.size() == b.size());
-    BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0,
-               label << ", K = " << k);
+    BOOST_TEST(same_bits(one.outcome().model, many.outcome().model), label << ", K = " << k);
     BOOST_TEST(one.outcome().summary.final_train_loss == many.outcome().summary.final_train_loss);
   }
 }
@@ -780,9 +767,7 @@ BOOST_AUTO_TEST_CASE(a_sharded_krum_run_equals_the_unsharded_one_bit_for_bit_and
   cfg.aggregate = "krum:f=1";
   cluster one{cfg, 1};
   one.make_liar(2);
-  BOOST_REQUIRE(one.run());
-  BOOST_TEST(one.problems.empty());
-  BOOST_REQUIRE(one.outcome().ok);
+  expect_clean_run(one);
   BOOST_TEST(one.outcome().summary.steps == 12u);
   // The liar matters: the mean takes it in, and makes another model.
   auto mean_cfg = cfg;
@@ -791,16 +776,11 @@ BOOST_AUTO_TEST_CASE(a_sharded_krum_run_equals_the_unsharded_one_bit_for_bit_and
   mean.make_liar(2);
   BOOST_REQUIRE(mean.run());
   BOOST_REQUIRE(mean.outcome().ok);
-  BOOST_TEST(std::memcmp(one.outcome().model.data(), mean.outcome().model.data(),
-                         sizeof(float) * one.outcome().model.size()) != 0);
+  BOOST_TEST(!same_bits(one.outcome().model, mean.outcome().model));
   for (std::uint32_t k : {2u, 3u}) {
     cluster many{cfg, k};
     many.make_liar(2);
-    BOOST_REQUIRE(many.run());
-    for (const auto& p : many.problems)
-      BOOST_TEST_MESSAGE(p);
-    BOOST_TEST(many.problems.empty());
-    BOOST_REQUIRE(many.outcome().ok);
+    expect_clean_run(many);
     BOOST_TEST(many.outcome().summary.steps == 12u);
     for (std::uint32_t f = 1; f < k; ++f) {
       BOOST_TEST(many.commits().at(f) == 12u);
@@ -809,10 +789,7 @@ BOOST_AUTO_TEST_CASE(a_sharded_krum_run_equals_the_unsharded_one_bit_for_bit_and
       BOOST_TEST(chosen.size() == 12u);
       BOOST_TEST(std::count(chosen.begin(), chosen.end(), 2u) == 0);
     }
-    const auto& a = one.outcome().model;
-    const auto& b = many.outcome().model;
-    BOOST_REQUIRE(a.size() == b.size());
-    BOOST_TEST(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0, "K = " << k);
+    BOOST_TEST(same_bits(one.outcome().model, many.outcome().model), "K = " << k);
     BOOST_TEST(one.outcome().summary.final_train_loss == many.outcome().summary.final_train_loss);
   }
 }
