@@ -175,8 +175,8 @@ DSQ_V4 inline __m512i lanes_next_16(__m512i* s) {
 // rounding is that of |x|·s/‖v‖ with the sign: rounding to nearest is symmetric, so the
 // truncation's magnitude is the reference's level before its cap, and a level 0 has no sign
 // (the reference's canonical +). draw & ~0xff converts exactly (24 significant bits) and times
-// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN (qsgd_bytes_64
-// gives them level s).
+// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN
+// (qsgd_byte_fields_64 gives them level s).
 DSQ_V4 inline __m512i qsgd_signed_levels_16(const float* x, __m512i draws, __m512 levels_per_unit) {
   const __m512 value = _mm512_loadu_ps(x);
   const __m512i uniform = _mm512_castps_si512(
@@ -206,23 +206,25 @@ DSQ_V4 inline std::uint64_t sign_bits(const float* v) {
   return signs;
 }
 
-// The fields of Width <= 8 bits of the 64 coordinates v[0..63], one byte each in the
-// coordinates' order, the lanes stepped four times. The signed levels are narrowed with
-// signed saturation, so that a byte keeps its level's sign; the field is then its magnitude
-// capped at s (VPABSB, VPMINUB) with the byte's sign bit moved to bit Width - 1 (a 16-bit shift
-// moves each byte's bit 7 there; the bits it brings from the neighbour byte are masked off).
-// A byte of -128 is a NaN, an overflow (INT_MIN) or a level of 128 or more below zero: in the
-// reference each is level s (s <= 127 here) with x's sign. `byte_levels` holds s in every
-// byte.
-template <unsigned Width>
-DSQ_V4 inline __m512i qsgd_bytes_64(const float* v, __m512i* state, __m512i byte_levels,
-                                    __m512 levels_per_unit) {
+// The signed levels of the 64 coordinates v[0..63], one byte each in the coordinates' order,
+// the lanes stepped four times: narrowed with signed saturation, so that a byte keeps its
+// level's sign.
+DSQ_V4 inline __m512i qsgd_signed_bytes_64(const float* v, __m512i* state, __m512 levels_per_unit) {
   __m512i signed_levels[4];
   for (int r = 0; r < 4; ++r)
     signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, lanes_next_16(state), levels_per_unit);
-  const __m512i bytes =
-      bytes_in_order(_mm512_packs_epi16(_mm512_packs_epi32(signed_levels[0], signed_levels[1]),
-                                        _mm512_packs_epi32(signed_levels[2], signed_levels[3])));
+  return bytes_in_order(_mm512_packs_epi16(_mm512_packs_epi32(signed_levels[0], signed_levels[1]),
+                                           _mm512_packs_epi32(signed_levels[2], signed_levels[3])));
+}
+
+// The fields of Width <= 8 bits of 64 coordinates v[0..63] from their signed bytes `bytes`
+// (qsgd_signed_bytes_64), one byte each: the field is the magnitude capped at s (VPABSB,
+// VPMINUB) with the byte's sign bit moved to bit Width - 1 (a 16-bit shift moves each byte's
+// bit 7 there; the bits it brings from the neighbour byte are masked off). A byte of -128 is a
+// NaN, an overflow (INT_MIN) or a level of 128 or more below zero: in the reference each is
+// level s (s <= 127 here) with x's sign. `byte_levels` holds s in every byte.
+template <unsigned Width>
+DSQ_V4 inline __m512i qsgd_byte_fields_64(__m512i bytes, const float* v, __m512i byte_levels) {
   const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(1u << (Width - 1)));
   // magnitude | (sign & bit Width - 1): 0xF8 is A | (B & C).
   __m512i fields = _mm512_ternarylogic_epi32(_mm512_min_epu8(_mm512_abs_epi8(bytes), byte_levels),
@@ -235,19 +237,23 @@ DSQ_V4 inline __m512i qsgd_bytes_64(const float* v, __m512i* state, __m512i byte
   return fields;
 }
 
-// The fields of 9 <= Width <= 16 bits of the 32 coordinates v[0..31], one per 16-bit lane in
-// the coordinates' order, the lanes stepped twice: qsgd_bytes_64 with halves (s <= 32767 here;
-// a half of -32768 is level s with x's sign). After the pack (VPACKSSDW), 64-bit lane 2k + r
-// holds coordinates 16r + 4k to 16r + 4k + 3.
-template <unsigned Width>
-DSQ_V4 inline __m512i qsgd_halves_32(const float* v, __m512i* state, __m512i half_levels,
-                                     __m512 levels_per_unit) {
+// The signed levels of the 32 coordinates v[0..31], one per 16-bit lane in the coordinates'
+// order, the lanes stepped twice (qsgd_signed_bytes_64 with halves). After the pack
+// (VPACKSSDW), 64-bit lane 2k + r holds coordinates 16r + 4k to 16r + 4k + 3.
+DSQ_V4 inline __m512i qsgd_signed_halves_32(const float* v, __m512i* state,
+                                            __m512 levels_per_unit) {
   __m512i signed_levels[2];
   for (int r = 0; r < 2; ++r)
     signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, lanes_next_16(state), levels_per_unit);
-  const __m512i halves =
-      _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
-                               _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
+  return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
+                                  _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
+}
+
+// The fields of 9 <= Width <= 16 bits of 32 coordinates v[0..31] from their signed halves
+// (qsgd_signed_halves_32): qsgd_byte_fields_64 with halves (s <= 32767 here; a half of
+// -32768 is level s with x's sign).
+template <unsigned Width>
+DSQ_V4 inline __m512i qsgd_half_fields_32(__m512i halves, const float* v, __m512i half_levels) {
   const __m512i sign_bit = _mm512_set1_epi16(static_cast<short>(1u << (Width - 1)));
   __m512i fields =
       _mm512_ternarylogic_epi32(_mm512_min_epu16(_mm512_abs_epi16(halves), half_levels),
@@ -313,16 +319,17 @@ DSQ_V4 inline __m512i join_pairs(__m512i lanes) {
 }
 
 // One block of QSGD fields of Width bits, 2 to 16: 64 coordinates (Width <= 8) or 32, the
-// lanes' state in four registers stepped once per 16. Fields of up to 8 bits are made as bytes
-// (qsgd_bytes_64): at 8 bits they are the stream; at even widths they are joined in registers
-// (even_width_packer) and written by one store of 32 or 64 bytes; at odd widths each 8 of them
-// are joined by one PEXT into Width whole bytes, written by one 8-byte store. Wider fields are
-// made as 32-bit lanes, narrowed to halves in-lane (VPACKUSDW) and put back in order by one
-// permutation, each 8 joined by two PEXTs into Width bytes. The stores write past the block's
-// Width * coordinates / 8 bytes (zeros that the next block overwrites, or the stream's tail,
-// which the reference's path writes after: qsgd_chunked_end leaves 64 coordinates or more, at
-// least 16 bytes); the last block of a chain followed by another chain's first is written
-// exactly (`exact`).
+// lanes' state in four registers stepped once per 16, in two steps: `levels` (the signed
+// levels, narrowed), then `write`. Fields of up to 8 bits are made as bytes
+// (qsgd_byte_fields_64): at 8 bits they are the stream; at even widths they are joined in
+// registers (even_width_packer) and written by one store of 32 or 64 bytes; at odd widths each
+// 8 of them are joined by one PEXT into Width whole bytes, written by one 8-byte store. Wider
+// fields are made as 32-bit lanes, narrowed to halves in-lane (VPACKSSDW) and put back in
+// order by one permutation, each 8 joined by two PEXTs into Width bytes. The stores write past
+// the block's Width * coordinates / 8 bytes (zeros that the next block overwrites, or the
+// stream's tail, which the reference's path writes after: qsgd_chunked_end leaves 64
+// coordinates or more, at least 16 bytes); the last block of a chain followed by another
+// chain's first is written exactly (`exact`).
 template <unsigned Width>
 class qsgd_block_encoder {
 public:
@@ -334,21 +341,30 @@ public:
         half_levels_(_mm512_set1_epi16(static_cast<short>(q.levels))),
         levels_per_unit_(_mm512_set1_ps(q.levels_per_unit)) {}
 
-  DSQ_V4 void operator()(const float* v, __m512i* state, unsigned char* at, bool exact) const {
+  // The block's signed levels, narrowed (qsgd_signed_bytes_64, qsgd_signed_halves_32).
+  DSQ_V4 __m512i levels(const float* v, __m512i* state) const {
+    if constexpr (Width <= 8)
+      return qsgd_signed_bytes_64(v, state, levels_per_unit_);
+    else
+      return qsgd_signed_halves_32(v, state, levels_per_unit_);
+  }
+
+  // The fields of the block v whose `levels` are given, written at `at`.
+  DSQ_V4 void write(__m512i levels, const float* v, unsigned char* at, bool exact) const {
     if (exact) {
       unsigned char block[2 * 64];
-      write(v, state, block);
+      write_fields(levels, v, block);
       std::memcpy(at, block, bytes);
     } else {
-      write(v, state, at);
+      write_fields(levels, v, at);
     }
   }
 
 private:
-  DSQ_V4 void write(const float* v, __m512i* state, unsigned char* at) const {
+  DSQ_V4 void write_fields(__m512i levels, const float* v, unsigned char* at) const {
     alignas(64) std::uint64_t groups[8];
     if constexpr (Width <= 8) {
-      const __m512i fields = qsgd_bytes_64<Width>(v, state, byte_levels_, levels_per_unit_);
+      const __m512i fields = qsgd_byte_fields_64<Width>(levels, v, byte_levels_);
       if constexpr (Width == 8) {
         _mm512_storeu_si512(at, fields);
       } else if constexpr (Width <= 4 && Width % 2 == 0) {
@@ -362,7 +378,7 @@ private:
           store_chunk(at + g * Width, _pext_u64(groups[g], lane_mask(Width, 8)));
       }
     } else {
-      const __m512i halves = qsgd_halves_32<Width>(v, state, half_levels_, levels_per_unit_);
+      const __m512i halves = qsgd_half_fields_32<Width>(levels, v, half_levels_);
       if constexpr (Width == 16) {
         _mm512_storeu_si512(at, halves);
       } else {
@@ -451,19 +467,39 @@ DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quanti
     }
   }
   const std::size_t share_blocks = share * qsgd_lane_count / encoder::coordinates;
-  const float* last_v = v + last * share_blocks * encoder::coordinates;
-  unsigned char* last_at = at + last * share_blocks * encoder::bytes;
+  const std::size_t blocks = end / encoder::coordinates;
+  const auto block_v = [&](std::size_t c, std::size_t i) {
+    return v + (c * share_blocks + i) * encoder::coordinates;
+  };
+  const auto block_at = [&](std::size_t c, std::size_t i) {
+    return at + (c * share_blocks + i) * encoder::bytes;
+  };
+  // Each block's fields are written one block later than its levels are made, so that
+  // the packing's chain of dependent instructions runs beside the next block's.
   std::size_t i = 0;
-  for (; i < share_blocks; ++i) {
-    for (std::size_t c = 0; c < last; ++c)
-      encode_block(v + (c * share_blocks + i) * encoder::coordinates, state[c],
-                   at + (c * share_blocks + i) * encoder::bytes, i + 1 == share_blocks);
-    encode_block(last_v + i * encoder::coordinates, state[last], last_at + i * encoder::bytes,
-                 false);
+  if (share_blocks > 0) {
+    __m512i pending[lane_chains];
+    for (std::size_t c = 0; c < lane_chains; ++c)
+      pending[c] = encode_block.levels(block_v(c, 0), state[c]);
+    for (i = 1; i < share_blocks; ++i)
+      for (std::size_t c = 0; c < lane_chains; ++c) {
+        const __m512i next = encode_block.levels(block_v(c, i), state[c]);
+        encode_block.write(pending[c], block_v(c, i - 1), block_at(c, i - 1), false);
+        pending[c] = next;
+      }
+    for (std::size_t c = 0; c < lane_chains; ++c)
+      encode_block.write(pending[c], block_v(c, i - 1), block_at(c, i - 1), c < last);
   }
-  for (const std::size_t blocks = end / encoder::coordinates; i + last * share_blocks < blocks; ++i)
-    encode_block(last_v + i * encoder::coordinates, state[last], last_at + i * encoder::bytes,
-                 false);
+  const std::size_t last_blocks = blocks - last * share_blocks;
+  if (i < last_blocks) {
+    __m512i pending = encode_block.levels(block_v(last, i), state[last]);
+    for (++i; i < last_blocks; ++i) {
+      const __m512i next = encode_block.levels(block_v(last, i), state[last]);
+      encode_block.write(pending, block_v(last, i - 1), block_at(last, i - 1), false);
+      pending = next;
+    }
+    encode_block.write(pending, block_v(last, i - 1), block_at(last, i - 1), false);
+  }
   for (int w = 0; w < 4; ++w)
     _mm512_store_si512(lanes.s[w], state[last][w]);
 }
