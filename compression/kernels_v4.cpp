@@ -318,6 +318,19 @@ DSQ_V4 inline __m512i join_pairs(__m512i lanes) {
         _mm512_srli_epi64(lanes, shift), 0xCA);
 }
 
+// Each 128-bit lane's two 64-bit lanes, their fields of FieldBits < 64 bits in their low bits
+// (zeros above), joined in the lane's low 2 * FieldBits bits: low | high << FieldBits, whose
+// bits from 64 on are the high lane's high >> (64 - FieldBits). VPSHUFD puts each high lane
+// beside its low one.
+template <unsigned FieldBits>
+DSQ_V4 inline __m512i join_lane_halves(__m512i lanes) {
+  static_assert(FieldBits < 64);
+  const __m512i swapped = _mm512_shuffle_epi32(lanes, _MM_PERM_BADC);
+  return _mm512_mask_blend_epi64(0xAA,
+                                 _mm512_or_si512(lanes, _mm512_slli_epi64(swapped, FieldBits)),
+                                 _mm512_srli_epi64(lanes, 64 - FieldBits));
+}
+
 // One block of QSGD fields of Width bits, 2 to 16: 64 coordinates (Width <= 8) or 32, the
 // lanes' state in four registers stepped once per 16, in two steps: `levels` (the signed
 // levels, narrowed), then `write`. Fields of up to 8 bits are made as bytes
@@ -325,11 +338,12 @@ DSQ_V4 inline __m512i join_pairs(__m512i lanes) {
 // registers (even_width_packer) and written by one store of 32 or 64 bytes; at odd widths each
 // 8 of them are joined by one PEXT into Width whole bytes, written by one 8-byte store. Wider
 // fields are made as 32-bit lanes, narrowed to halves in-lane (VPACKSSDW) and put back in
-// order by one permutation, each 8 joined by two PEXTs into Width bytes. The stores write past
-// the block's Width * coordinates / 8 bytes (zeros that the next block overwrites, or the
-// stream's tail, which the reference's path writes after: qsgd_chunked_end leaves 64
-// coordinates or more, at least 16 bytes); the last block of a chain followed by another
-// chain's first is written exactly (`exact`).
+// order by one permutation; below 16 bits they are joined in registers (join_pairs,
+// join_lane_halves) into Width bytes per 128-bit lane, written by four 16-byte stores. The
+// stores write past the block's Width * coordinates / 8 bytes (zeros or the next chunk's bytes,
+// which the next store overwrites, or the stream's tail, which the reference's path writes
+// after: qsgd_chunked_end leaves 64 coordinates or more, at least 16 bytes); the last block of
+// a chain followed by another chain's first is written exactly (`exact`).
 template <unsigned Width>
 class qsgd_block_encoder {
 public:
@@ -382,9 +396,17 @@ private:
       if constexpr (Width == 16) {
         _mm512_storeu_si512(at, halves);
       } else {
-        _mm512_store_si512(groups, join_pairs<32, 2 * Width>(join_pairs<16, Width>(halves)));
-        for (int g = 0; g < 4; ++g)
-          store_chunk(at + g * Width, groups[2 * g], groups[2 * g + 1], 4 * Width);
+        // Each 128-bit lane holds 8 fields, Width whole bytes, written by a 16-byte store whose
+        // tail the next one overwrites.
+        const __m512i chunks =
+            join_lane_halves<4 * Width>(join_pairs<32, 2 * Width>(join_pairs<16, Width>(halves)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(at), _mm512_castsi512_si128(chunks));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(at + Width),
+                         _mm512_extracti32x4_epi32(chunks, 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(at + 2 * Width),
+                         _mm512_extracti32x4_epi32(chunks, 2));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(at + 3 * Width),
+                         _mm512_extracti32x4_epi32(chunks, 3));
       }
     }
   }
