@@ -175,8 +175,8 @@ DSQ_V4 inline __m512i lanes_next_16(__m512i* s) {
 // rounding is that of |x|·s/‖v‖ with the sign: rounding to nearest is symmetric, so the
 // truncation's magnitude is the reference's level before its cap, and a level 0 has no sign
 // (the reference's canonical +). draw & ~0xff converts exactly (24 significant bits) and times
-// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN
-// (qsgd_byte_fields_64 gives them level s).
+// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN (for which
+// qsgd_encode takes the reference's path).
 DSQ_V4 inline __m512i qsgd_signed_levels_16(const float* x, __m512i draws, __m512 levels_per_unit) {
   const __m512 value = _mm512_loadu_ps(x);
   const __m512i uniform = _mm512_castps_si512(
@@ -196,16 +196,6 @@ DSQ_V4 inline __m512i bytes_in_order(__m512i bytes) {
       _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes);
 }
 
-// The sign bits of the Count floats v[0..Count) (Count 32 or 64): bit j is v[j]'s.
-template <int Count>
-DSQ_V4 inline std::uint64_t sign_bits(const float* v) {
-  std::uint64_t signs = 0;
-  for (int r = 0; r < Count / 16; ++r)
-    signs |= std::uint64_t{_mm512_movepi32_mask(_mm512_castps_si512(_mm512_loadu_ps(v + 16 * r)))}
-             << (16 * r);
-  return signs;
-}
-
 // The signed levels of the 64 coordinates v[0..63], one byte each in the coordinates' order,
 // the lanes stepped four times: narrowed with signed saturation, so that a byte keeps its
 // level's sign.
@@ -217,24 +207,22 @@ DSQ_V4 inline __m512i qsgd_signed_bytes_64(const float* v, __m512i* state, __m51
                                            _mm512_packs_epi32(signed_levels[2], signed_levels[3])));
 }
 
-// The fields of Width <= 8 bits of 64 coordinates v[0..63] from their signed bytes `bytes`
+// The fields of Width <= 8 bits of 64 coordinates from their signed bytes `bytes`
 // (qsgd_signed_bytes_64), one byte each: the field is the magnitude capped at s (VPABSB,
 // VPMINUB) with the byte's sign bit moved to bit Width - 1 (a 16-bit shift moves each byte's
-// bit 7 there; the bits it brings from the neighbour byte are masked off). A byte of -128 is a
-// NaN, an overflow (INT_MIN) or a level of 128 or more below zero: in the reference each is
-// level s (s <= 127 here) with x's sign. `byte_levels` holds s in every byte.
+// bit 7 there; the bits it brings from the neighbour byte are masked off). `byte_levels` holds
+// s in every byte. A byte of -128 is a NaN, an overflow (INT_MIN) or a level of 128 or more
+// below zero, whose field this may get wrong (the reference's is s with x's sign): its
+// magnitude, the only one of 128, is or-ed into `magnitudes`, for the encoder to see
+// (qsgd_encode).
 template <unsigned Width>
-DSQ_V4 inline __m512i qsgd_byte_fields_64(__m512i bytes, const float* v, __m512i byte_levels) {
+DSQ_V4 inline __m512i qsgd_byte_fields_64(__m512i bytes, __m512i byte_levels, __m512i& magnitudes) {
   const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(1u << (Width - 1)));
+  const __m512i magnitude = _mm512_abs_epi8(bytes);
+  magnitudes = _mm512_or_si512(magnitudes, magnitude);
   // magnitude | (sign & bit Width - 1): 0xF8 is A | (B & C).
-  __m512i fields = _mm512_ternarylogic_epi32(_mm512_min_epu8(_mm512_abs_epi8(bytes), byte_levels),
-                                             _mm512_srli_epi16(bytes, 8 - Width), sign_bit, 0xF8);
-  // A byte of -128 came out as s with the sign bit (VPABSB gives 128, capped at s): right for
-  // a negative x, so only a positive x's (NaN or overflow) is mended.
-  const __mmask64 capped = _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(-128));
-  if (capped != 0) [[unlikely]]
-    fields = _mm512_mask_blend_epi8(capped & ~sign_bits<64>(v), fields, byte_levels);
-  return fields;
+  return _mm512_ternarylogic_epi32(_mm512_min_epu8(magnitude, byte_levels),
+                                   _mm512_srli_epi16(bytes, 8 - Width), sign_bit, 0xF8);
 }
 
 // The signed levels of the 32 coordinates v[0..31], one per 16-bit lane in the coordinates'
@@ -249,20 +237,17 @@ DSQ_V4 inline __m512i qsgd_signed_halves_32(const float* v, __m512i* state,
                                   _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
 }
 
-// The fields of 9 <= Width <= 16 bits of 32 coordinates v[0..31] from their signed halves
+// The fields of 9 <= Width <= 16 bits of 32 coordinates from their signed halves
 // (qsgd_signed_halves_32): qsgd_byte_fields_64 with halves (s <= 32767 here; a half of
-// -32768 is level s with x's sign).
+// -32768, magnitude 32768, is the one this may get wrong).
 template <unsigned Width>
-DSQ_V4 inline __m512i qsgd_half_fields_32(__m512i halves, const float* v, __m512i half_levels) {
+DSQ_V4 inline __m512i qsgd_half_fields_32(__m512i halves, __m512i half_levels,
+                                          __m512i& magnitudes) {
   const __m512i sign_bit = _mm512_set1_epi16(static_cast<short>(1u << (Width - 1)));
-  __m512i fields =
-      _mm512_ternarylogic_epi32(_mm512_min_epu16(_mm512_abs_epi16(halves), half_levels),
-                                _mm512_srli_epi16(halves, 16 - Width), sign_bit, 0xF8);
-  const __mmask32 capped = _mm512_cmpeq_epi16_mask(halves, _mm512_set1_epi16(-32768));
-  if (capped != 0) [[unlikely]]
-    fields = _mm512_mask_blend_epi16(capped & ~static_cast<__mmask32>(sign_bits<32>(v)), fields,
-                                     half_levels);
-  return fields;
+  const __m512i magnitude = _mm512_abs_epi16(halves);
+  magnitudes = _mm512_or_si512(magnitudes, magnitude);
+  return _mm512_ternarylogic_epi32(_mm512_min_epu16(magnitude, half_levels),
+                                   _mm512_srli_epi16(halves, 16 - Width), sign_bit, 0xF8);
 }
 
 // 64 fields of an even Width <= 8 bits, one per byte, joined into 8 * Width bytes at the start
@@ -363,22 +348,32 @@ public:
       return qsgd_signed_halves_32(v, state, levels_per_unit_);
   }
 
-  // The fields of the block v whose `levels` are given, written at `at`.
-  DSQ_V4 void write(__m512i levels, const float* v, unsigned char* at, bool exact) const {
+  // The fields of the block whose `levels` are given, written at `at`; their magnitudes or-ed
+  // into `magnitudes` (qsgd_byte_fields_64).
+  DSQ_V4 void write(__m512i levels, unsigned char* at, bool exact, __m512i& magnitudes) const {
     if (exact) {
       unsigned char block[2 * 64];
-      write_fields(levels, v, block);
+      write_fields(levels, block, magnitudes);
       std::memcpy(at, block, bytes);
     } else {
-      write_fields(levels, v, at);
+      write_fields(levels, at, magnitudes);
     }
   }
 
+  // True if no level of the blocks whose magnitudes were or-ed into `magnitudes` reached the
+  // one this encoder may get wrong: every field written is the reference's.
+  DSQ_V4 static bool all_fields_right(__m512i magnitudes) {
+    if constexpr (Width <= 8)
+      return _mm512_movepi8_mask(magnitudes) == 0;
+    else
+      return _mm512_movepi16_mask(magnitudes) == 0;
+  }
+
 private:
-  DSQ_V4 void write_fields(__m512i levels, const float* v, unsigned char* at) const {
+  DSQ_V4 void write_fields(__m512i levels, unsigned char* at, __m512i& magnitudes) const {
     alignas(64) std::uint64_t groups[8];
     if constexpr (Width <= 8) {
-      const __m512i fields = qsgd_byte_fields_64<Width>(levels, v, byte_levels_);
+      const __m512i fields = qsgd_byte_fields_64<Width>(levels, byte_levels_, magnitudes);
       if constexpr (Width == 8) {
         _mm512_storeu_si512(at, fields);
       } else if constexpr (Width <= 4 && Width % 2 == 0) {
@@ -392,7 +387,7 @@ private:
           store_chunk(at + g * Width, _pext_u64(groups[g], lane_mask(Width, 8)));
       }
     } else {
-      const __m512i halves = qsgd_half_fields_32<Width>(levels, v, half_levels_);
+      const __m512i halves = qsgd_half_fields_32<Width>(levels, half_levels_, magnitudes);
       if constexpr (Width == 16) {
         _mm512_storeu_si512(at, halves);
       } else {
@@ -462,9 +457,10 @@ inline std::size_t chain_steps(std::size_t steps) noexcept {
 // of Width bits, in lane_chains chains side by side: chain c from the lanes' state c * K steps
 // on (jump_lanes) over the steps [c * K, (c + 1) * K), the last over the rest, each writing its
 // own part of the stream. The last chain's state at its end is the lanes' state after every
-// step, as the reference leaves it.
+// step, as the reference leaves it. False if a field may differ from the reference's (a NaN,
+// an overflow or a level of s + 1 below zero: qsgd_byte_fields_64), checked once at the end.
 template <unsigned Width>
-DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quantizer& q,
+DSQ_V4 bool qsgd_encode_width(const float* v, std::size_t end, const qsgd_quantizer& q,
                               qsgd_lanes& lanes, unsigned char* at) {
   using encoder = qsgd_block_encoder<Width>;
   const encoder encode_block{q};
@@ -499,6 +495,7 @@ DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quanti
   // Each block's fields are written one block later than its levels are made, so that
   // the packing's chain of dependent instructions runs beside the next block's.
   std::size_t i = 0;
+  __m512i magnitudes = _mm512_setzero_si512();
   if (share_blocks > 0) {
     __m512i pending[lane_chains];
     for (std::size_t c = 0; c < lane_chains; ++c)
@@ -506,27 +503,28 @@ DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quanti
     for (i = 1; i < share_blocks; ++i)
       for (std::size_t c = 0; c < lane_chains; ++c) {
         const __m512i next = encode_block.levels(block_v(c, i), state[c]);
-        encode_block.write(pending[c], block_v(c, i - 1), block_at(c, i - 1), false);
+        encode_block.write(pending[c], block_at(c, i - 1), false, magnitudes);
         pending[c] = next;
       }
     for (std::size_t c = 0; c < lane_chains; ++c)
-      encode_block.write(pending[c], block_v(c, i - 1), block_at(c, i - 1), c < last);
+      encode_block.write(pending[c], block_at(c, i - 1), c < last, magnitudes);
   }
   const std::size_t last_blocks = blocks - last * share_blocks;
   if (i < last_blocks) {
     __m512i pending = encode_block.levels(block_v(last, i), state[last]);
     for (++i; i < last_blocks; ++i) {
       const __m512i next = encode_block.levels(block_v(last, i), state[last]);
-      encode_block.write(pending, block_v(last, i - 1), block_at(last, i - 1), false);
+      encode_block.write(pending, block_at(last, i - 1), false, magnitudes);
       pending = next;
     }
-    encode_block.write(pending, block_v(last, i - 1), block_at(last, i - 1), false);
+    encode_block.write(pending, block_at(last, i - 1), false, magnitudes);
   }
   for (int w = 0; w < 4; ++w)
     _mm512_store_si512(lanes.s[w], state[last][w]);
+  return encoder::all_fields_right(magnitudes);
 }
 
-using qsgd_encode_width_fn = void (*)(const float*, std::size_t, const qsgd_quantizer&, qsgd_lanes&,
+using qsgd_encode_width_fn = bool (*)(const float*, std::size_t, const qsgd_quantizer&, qsgd_lanes&,
                                       unsigned char*);
 
 // qsgd_encode_width for widths 2 to 16, at index width - 2.
@@ -544,8 +542,16 @@ DSQ_V4 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, 
   std::size_t j = 0;
   // Wider fields (s >= 32768) and the last coordinates take the reference's path.
   if (width <= 16) {
+    const qsgd_lanes start = lanes;
     j = qsgd_chunked_end(n);
-    qsgd_encoder_at_width[width - 2](v, j, q, lanes, reinterpret_cast<unsigned char*>(words));
+    if (!qsgd_encoder_at_width[width - 2](v, j, q, lanes, reinterpret_cast<unsigned char*>(words)))
+        [[unlikely]] {
+      // A NaN, an overflow or a level of s + 1 below zero at s = 2^k - 1 (v with an infinity,
+      // where s/‖v‖ is 0): all from the reference's path. Checking each block instead took
+      // ~15% of the s = 16 quantisation (a mask compare and a branch per block).
+      lanes = start;
+      j = 0;
+    }
   }
   bit_appender out{words + j * width / 64}; // j is a multiple of 64
   qsgd_encode_lanes(v, j, n, q, lanes, out);
