@@ -306,14 +306,23 @@ DSQ_V4 inline __m512i join_pairs(__m512i lanes) {
 // Each 128-bit lane's two 64-bit lanes, their fields of FieldBits < 64 bits in their low bits
 // (zeros above), joined in the lane's low 2 * FieldBits bits: low | high << FieldBits, whose
 // bits from 64 on are the high lane's high >> (64 - FieldBits). VPSHUFD puts each high lane
-// beside its low one.
+// beside its low one; the high lanes' shift is merged into the result by its mask.
 template <unsigned FieldBits>
 DSQ_V4 inline __m512i join_lane_halves(__m512i lanes) {
   static_assert(FieldBits < 64);
   const __m512i swapped = _mm512_shuffle_epi32(lanes, _MM_PERM_BADC);
-  return _mm512_mask_blend_epi64(0xAA,
-                                 _mm512_or_si512(lanes, _mm512_slli_epi64(swapped, FieldBits)),
-                                 _mm512_srli_epi64(lanes, 64 - FieldBits));
+  return _mm512_mask_srli_epi64(_mm512_or_si512(lanes, _mm512_slli_epi64(swapped, FieldBits)), 0xAA,
+                                lanes, 64 - FieldBits);
+}
+
+// join_pairs<16, FieldBits> by one multiply-add of the pairs (VPMADDWD by 1 and
+// 2^FieldBits), for FieldBits <= 14, where the factor is a positive 16-bit number.
+template <unsigned FieldBits>
+DSQ_V4 inline __m512i join_half_pairs(__m512i halves) {
+  if constexpr (FieldBits <= 14)
+    return _mm512_madd_epi16(halves, _mm512_set1_epi32(1 | (1 << (16 + FieldBits))));
+  else
+    return join_pairs<16, FieldBits>(halves);
 }
 
 // One block of QSGD fields of Width bits, 2 to 16: 64 coordinates (Width <= 8) or 32, the
@@ -394,7 +403,7 @@ private:
         // Each 128-bit lane holds 8 fields, Width whole bytes, written by a 16-byte store whose
         // tail the next one overwrites.
         const __m512i chunks =
-            join_lane_halves<4 * Width>(join_pairs<32, 2 * Width>(join_pairs<16, Width>(halves)));
+            join_lane_halves<4 * Width>(join_pairs<32, 2 * Width>(join_half_pairs<Width>(halves)));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(at), _mm512_castsi512_si128(chunks));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(at + Width),
                          _mm512_extracti32x4_epi32(chunks, 1));
