@@ -79,26 +79,11 @@ DSQ_V4 void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, writ
   }
 }
 
-// How far ahead of its reads the norm's pass asks for v's lines (prefetch_line), in floats:
-// the pass adds one square to each of its 32 partial sums per 32 floats, a chain of fused
-// multiply-adds of 4 cycles, so it would run at ~10^6 floats in 36 us from any level of cache;
-// from L3 (v of 4 MB) the hardware's prefetcher alone gave 44-47 us on the project's machine,
-// 4 KB ahead 36 us.
-inline constexpr std::size_t norm_prefetch_distance = 1024;
-
-// Asks for the cache line of base[index] (a hint: no fault, whatever the address; the address
-// is computed as an integer, since index may lie past the array's end).
-DSQ_V4 inline void prefetch_line(const float* base, std::size_t index) {
-  _mm_prefetch(
-      reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(base) + index * sizeof(float)),
-      _MM_HINT_T0);
-}
-
 // The floats whose squares sum_of_squares_of adds: v as it is, eight at a time and one by one.
 struct floats_of {
   const float* v;
   DSQ_V4 __m256 eight(std::size_t j) const { return _mm256_loadu_ps(v + j); }
-  DSQ_V4 void prefetch(std::size_t j) const { prefetch_line(v, j); }
+  void prefetch(std::size_t j) const { prefetch_line(v, j); }
   float one(std::size_t j) const { return v[j]; }
 };
 
@@ -113,7 +98,7 @@ struct sums_into {
     return v;
   }
   float one(std::size_t j) const { return acc[j] += g[j]; }
-  DSQ_V4 void prefetch(std::size_t j) const {
+  void prefetch(std::size_t j) const {
     prefetch_line(acc, j);
     prefetch_line(g, j);
   }
