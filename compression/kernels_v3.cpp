@@ -91,6 +91,7 @@ struct floats_of {
   const float* v;
   DSQ_V3 __m128 four(std::size_t j) const { return _mm_loadu_ps(v + j); }
   float one(std::size_t j) const { return v[j]; }
+  void prefetch(std::size_t j) const { prefetch_line(v, j); }
 };
 
 // v = acc + g, formed and stored as it is read (one float addition per coordinate, as the
@@ -104,6 +105,10 @@ struct sums_into {
     return v;
   }
   float one(std::size_t j) const { return acc[j] += g[j]; }
+  void prefetch(std::size_t j) const {
+    prefetch_line(acc, j);
+    prefetch_line(g, j);
+  }
 };
 
 // The reference's 32 partial sums are the lanes of eight registers: same products, same
@@ -119,11 +124,15 @@ DSQ_V3 double sum_of_squares_of(Floats floats, std::size_t n) {
   for (auto& p : partial)
     p = _mm256_setzero_pd();
   std::size_t j = 0;
-  for (; j + norm_lane_count <= n; j += norm_lane_count)
+  for (; j + norm_lane_count <= n; j += norm_lane_count) {
+    // 32 floats are two lines.
+    floats.prefetch(j + norm_prefetch_distance);
+    floats.prefetch(j + norm_prefetch_distance + 16);
     for (int r = 0; r < 8; ++r) {
       const __m256d x = _mm256_cvtps_pd(floats.four(j + 4 * r));
       partial[r] = _mm256_fmadd_pd(x, x, partial[r]);
     }
+  }
   alignas(32) double lanes[norm_lane_count];
   for (int r = 0; r < 8; ++r)
     _mm256_store_pd(lanes + 4 * r, partial[r]);

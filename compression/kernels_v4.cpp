@@ -83,6 +83,7 @@ DSQ_V4 void fp16_decode(const std::uint16_t* in, float* out, std::size_t n, writ
 struct floats_of {
   const float* v;
   DSQ_V4 __m256 eight(std::size_t j) const { return _mm256_loadu_ps(v + j); }
+  void prefetch(std::size_t j) const { prefetch_line(v, j); }
   float one(std::size_t j) const { return v[j]; }
 };
 
@@ -97,6 +98,10 @@ struct sums_into {
     return v;
   }
   float one(std::size_t j) const { return acc[j] += g[j]; }
+  void prefetch(std::size_t j) const {
+    prefetch_line(acc, j);
+    prefetch_line(g, j);
+  }
 };
 
 // The reference's 32 partial sums are the lanes of four registers (same products, same
@@ -108,11 +113,15 @@ DSQ_V4 double sum_of_squares_of(Floats floats, std::size_t n) {
   for (auto& p : partial)
     p = _mm512_setzero_pd();
   std::size_t j = 0;
-  for (; j + norm_lane_count <= n; j += norm_lane_count)
+  for (; j + norm_lane_count <= n; j += norm_lane_count) {
+    // 32 floats are two lines.
+    floats.prefetch(j + norm_prefetch_distance);
+    floats.prefetch(j + norm_prefetch_distance + 16);
     for (int r = 0; r < 4; ++r) {
       const __m512d x = _mm512_cvtps_pd(floats.eight(j + 8 * r));
       partial[r] = _mm512_fmadd_pd(x, x, partial[r]);
     }
+  }
   alignas(64) double lanes[norm_lane_count];
   for (int r = 0; r < 4; ++r)
     _mm512_store_pd(lanes + 8 * r, partial[r]);
@@ -151,8 +160,8 @@ DSQ_V4 inline __m512i lanes_next_16(__m512i* s) {
 // rounding is that of |x|·s/‖v‖ with the sign: rounding to nearest is symmetric, so the
 // truncation's magnitude is the reference's level before its cap, and a level 0 has no sign
 // (the reference's canonical +). draw & ~0xff converts exactly (24 significant bits) and times
-// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN (qsgd_bytes_64
-// gives them level s).
+// 2^-32 is the reference's uniform. NaN and values from 2^31 on give INT_MIN (for which
+// qsgd_encode takes the reference's path).
 DSQ_V4 inline __m512i qsgd_signed_levels_16(const float* x, __m512i draws, __m512 levels_per_unit) {
   const __m512 value = _mm512_loadu_ps(x);
   const __m512i uniform = _mm512_castps_si512(
@@ -172,67 +181,58 @@ DSQ_V4 inline __m512i bytes_in_order(__m512i bytes) {
       _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes);
 }
 
-// The sign bits of the Count floats v[0..Count) (Count 32 or 64): bit j is v[j]'s.
-template <int Count>
-DSQ_V4 inline std::uint64_t sign_bits(const float* v) {
-  std::uint64_t signs = 0;
-  for (int r = 0; r < Count / 16; ++r)
-    signs |= std::uint64_t{_mm512_movepi32_mask(_mm512_castps_si512(_mm512_loadu_ps(v + 16 * r)))}
-             << (16 * r);
-  return signs;
-}
-
-// The fields of Width <= 8 bits of the 64 coordinates v[0..63], one byte each in the
-// coordinates' order, the lanes stepped four times. The signed levels are narrowed with
-// signed saturation, so that a byte keeps its level's sign; the field is then its magnitude
-// capped at s (VPABSB, VPMINUB) with the byte's sign bit moved to bit Width - 1 (a 16-bit shift
-// moves each byte's bit 7 there; the bits it brings from the neighbour byte are masked off).
-// A byte of -128 is a NaN, an overflow (INT_MIN) or a level of 128 or more below zero: in the
-// reference each is level s (s <= 127 here) with x's sign. `byte_levels` holds s in every
-// byte.
-template <unsigned Width>
-DSQ_V4 inline __m512i qsgd_bytes_64(const float* v, __m512i* state, __m512i byte_levels,
-                                    __m512 levels_per_unit) {
+// The signed levels of the 64 coordinates v[0..63], one byte each in the coordinates' order,
+// the lanes stepped four times: narrowed with signed saturation, so that a byte keeps its
+// level's sign.
+DSQ_V4 inline __m512i qsgd_signed_bytes_64(const float* v, __m512i* state, __m512 levels_per_unit) {
   __m512i signed_levels[4];
   for (int r = 0; r < 4; ++r)
     signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, lanes_next_16(state), levels_per_unit);
-  const __m512i bytes =
-      bytes_in_order(_mm512_packs_epi16(_mm512_packs_epi32(signed_levels[0], signed_levels[1]),
-                                        _mm512_packs_epi32(signed_levels[2], signed_levels[3])));
-  const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(1u << (Width - 1)));
-  // magnitude | (sign & bit Width - 1): 0xF8 is A | (B & C).
-  __m512i fields = _mm512_ternarylogic_epi32(_mm512_min_epu8(_mm512_abs_epi8(bytes), byte_levels),
-                                             _mm512_srli_epi16(bytes, 8 - Width), sign_bit, 0xF8);
-  // A byte of -128 came out as s with the sign bit (VPABSB gives 128, capped at s): right for
-  // a negative x, so only a positive x's (NaN or overflow) is mended.
-  const __mmask64 capped = _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(-128));
-  if (capped != 0) [[unlikely]]
-    fields = _mm512_mask_blend_epi8(capped & ~sign_bits<64>(v), fields, byte_levels);
-  return fields;
+  return bytes_in_order(_mm512_packs_epi16(_mm512_packs_epi32(signed_levels[0], signed_levels[1]),
+                                           _mm512_packs_epi32(signed_levels[2], signed_levels[3])));
 }
 
-// The fields of 9 <= Width <= 16 bits of the 32 coordinates v[0..31], one per 16-bit lane in
-// the coordinates' order, the lanes stepped twice: qsgd_bytes_64 with halves (s <= 32767 here;
-// a half of -32768 is level s with x's sign). After the pack (VPACKSSDW), 64-bit lane 2k + r
-// holds coordinates 16r + 4k to 16r + 4k + 3.
+// The fields of Width <= 8 bits of 64 coordinates from their signed bytes `bytes`
+// (qsgd_signed_bytes_64), one byte each: the field is the magnitude capped at s (VPABSB,
+// VPMINUB) with the byte's sign bit moved to bit Width - 1 (a 16-bit shift moves each byte's
+// bit 7 there; the bits it brings from the neighbour byte are masked off). `byte_levels` holds
+// s in every byte. A byte of -128 is a NaN, an overflow (INT_MIN) or a level of 128 or more
+// below zero, whose field this may get wrong (the reference's is s with x's sign): its
+// magnitude, the only one of 128, is or-ed into `magnitudes`, for the encoder to see
+// (qsgd_encode).
 template <unsigned Width>
-DSQ_V4 inline __m512i qsgd_halves_32(const float* v, __m512i* state, __m512i half_levels,
-                                     __m512 levels_per_unit) {
+DSQ_V4 inline __m512i qsgd_byte_fields_64(__m512i bytes, __m512i byte_levels, __m512i& magnitudes) {
+  const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(1u << (Width - 1)));
+  const __m512i magnitude = _mm512_abs_epi8(bytes);
+  magnitudes = _mm512_or_si512(magnitudes, magnitude);
+  // magnitude | (sign & bit Width - 1): 0xF8 is A | (B & C).
+  return _mm512_ternarylogic_epi32(_mm512_min_epu8(magnitude, byte_levels),
+                                   _mm512_srli_epi16(bytes, 8 - Width), sign_bit, 0xF8);
+}
+
+// The signed levels of the 32 coordinates v[0..31], one per 16-bit lane in the coordinates'
+// order, the lanes stepped twice (qsgd_signed_bytes_64 with halves). After the pack
+// (VPACKSSDW), 64-bit lane 2k + r holds coordinates 16r + 4k to 16r + 4k + 3.
+DSQ_V4 inline __m512i qsgd_signed_halves_32(const float* v, __m512i* state,
+                                            __m512 levels_per_unit) {
   __m512i signed_levels[2];
   for (int r = 0; r < 2; ++r)
     signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, lanes_next_16(state), levels_per_unit);
-  const __m512i halves =
-      _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
-                               _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
+  return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
+                                  _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
+}
+
+// The fields of 9 <= Width <= 16 bits of 32 coordinates from their signed halves
+// (qsgd_signed_halves_32): qsgd_byte_fields_64 with halves (s <= 32767 here; a half of
+// -32768, magnitude 32768, is the one this may get wrong).
+template <unsigned Width>
+DSQ_V4 inline __m512i qsgd_half_fields_32(__m512i halves, __m512i half_levels,
+                                          __m512i& magnitudes) {
   const __m512i sign_bit = _mm512_set1_epi16(static_cast<short>(1u << (Width - 1)));
-  __m512i fields =
-      _mm512_ternarylogic_epi32(_mm512_min_epu16(_mm512_abs_epi16(halves), half_levels),
-                                _mm512_srli_epi16(halves, 16 - Width), sign_bit, 0xF8);
-  const __mmask32 capped = _mm512_cmpeq_epi16_mask(halves, _mm512_set1_epi16(-32768));
-  if (capped != 0) [[unlikely]]
-    fields = _mm512_mask_blend_epi16(capped & ~static_cast<__mmask32>(sign_bits<32>(v)), fields,
-                                     half_levels);
-  return fields;
+  const __m512i magnitude = _mm512_abs_epi16(halves);
+  magnitudes = _mm512_or_si512(magnitudes, magnitude);
+  return _mm512_ternarylogic_epi32(_mm512_min_epu16(magnitude, half_levels),
+                                   _mm512_srli_epi16(halves, 16 - Width), sign_bit, 0xF8);
 }
 
 // 64 fields of an even Width <= 8 bits, one per byte, joined into 8 * Width bytes at the start
@@ -288,17 +288,41 @@ DSQ_V4 inline __m512i join_pairs(__m512i lanes) {
         _mm512_srli_epi64(lanes, shift), 0xCA);
 }
 
+// Each 128-bit lane's two 64-bit lanes, their fields of FieldBits < 64 bits in their low bits
+// (zeros above), joined in the lane's low 2 * FieldBits bits: low | high << FieldBits, whose
+// bits from 64 on are the high lane's high >> (64 - FieldBits). VPSHUFD puts each high lane
+// beside its low one; the high lanes' shift is merged into the result by its mask.
+template <unsigned FieldBits>
+DSQ_V4 inline __m512i join_lane_halves(__m512i lanes) {
+  static_assert(FieldBits < 64);
+  const __m512i swapped = _mm512_shuffle_epi32(lanes, _MM_PERM_BADC);
+  return _mm512_mask_srli_epi64(_mm512_or_si512(lanes, _mm512_slli_epi64(swapped, FieldBits)), 0xAA,
+                                lanes, 64 - FieldBits);
+}
+
+// join_pairs<16, FieldBits> by one multiply-add of the pairs (VPMADDWD by 1 and
+// 2^FieldBits), for FieldBits <= 14, where the factor is a positive 16-bit number.
+template <unsigned FieldBits>
+DSQ_V4 inline __m512i join_half_pairs(__m512i halves) {
+  if constexpr (FieldBits <= 14)
+    return _mm512_madd_epi16(halves, _mm512_set1_epi32(1 | (1 << (16 + FieldBits))));
+  else
+    return join_pairs<16, FieldBits>(halves);
+}
+
 // One block of QSGD fields of Width bits, 2 to 16: 64 coordinates (Width <= 8) or 32, the
-// lanes' state in four registers stepped once per 16. Fields of up to 8 bits are made as bytes
-// (qsgd_bytes_64): at 8 bits they are the stream; at even widths they are joined in registers
-// (even_width_packer) and written by one store of 32 or 64 bytes; at odd widths each 8 of them
-// are joined by one PEXT into Width whole bytes, written by one 8-byte store. Wider fields are
-// made as 32-bit lanes, narrowed to halves in-lane (VPACKUSDW) and put back in order by one
-// permutation, each 8 joined by two PEXTs into Width bytes. The stores write past the block's
-// Width * coordinates / 8 bytes (zeros that the next block overwrites, or the stream's tail,
-// which the reference's path writes after: qsgd_chunked_end leaves 64 coordinates or more, at
-// least 16 bytes); the last block of a chain followed by another chain's first is written
-// exactly (`exact`).
+// lanes' state in four registers stepped once per 16, in two steps: `levels` (the signed
+// levels, narrowed), then `write`. Fields of up to 8 bits are made as bytes
+// (qsgd_byte_fields_64): at 8 bits they are the stream; at even widths they are joined in
+// registers (even_width_packer) and written by one store of 32 or 64 bytes; at odd widths each
+// 8 of them are joined by one PEXT into Width whole bytes, written by one 8-byte store. Wider
+// fields are made as 32-bit lanes, narrowed to halves in-lane (VPACKSSDW) and put back in
+// order by one permutation; below 16 bits they are joined in registers (join_pairs,
+// join_lane_halves) into Width bytes per 128-bit lane, written by four 16-byte stores. The
+// stores write past the block's Width * coordinates / 8 bytes (zeros or the next chunk's bytes,
+// which the next store overwrites, or the stream's tail, which the reference's path writes
+// after: qsgd_chunked_end leaves 64 coordinates or more, at least 16 bytes); the last block of
+// a chain followed by another chain's first is written exactly (`exact`).
 template <unsigned Width>
 class qsgd_block_encoder {
 public:
@@ -310,21 +334,40 @@ public:
         half_levels_(_mm512_set1_epi16(static_cast<short>(q.levels))),
         levels_per_unit_(_mm512_set1_ps(q.levels_per_unit)) {}
 
-  DSQ_V4 void operator()(const float* v, __m512i* state, unsigned char* at, bool exact) const {
+  // The block's signed levels, narrowed (qsgd_signed_bytes_64, qsgd_signed_halves_32).
+  DSQ_V4 __m512i levels(const float* v, __m512i* state) const {
+    if constexpr (Width <= 8)
+      return qsgd_signed_bytes_64(v, state, levels_per_unit_);
+    else
+      return qsgd_signed_halves_32(v, state, levels_per_unit_);
+  }
+
+  // The fields of the block whose `levels` are given, written at `at`; their magnitudes or-ed
+  // into `magnitudes` (qsgd_byte_fields_64).
+  DSQ_V4 void write(__m512i levels, unsigned char* at, bool exact, __m512i& magnitudes) const {
     if (exact) {
       unsigned char block[2 * 64];
-      write(v, state, block);
+      write_fields(levels, block, magnitudes);
       std::memcpy(at, block, bytes);
     } else {
-      write(v, state, at);
+      write_fields(levels, at, magnitudes);
     }
   }
 
+  // True if no level of the blocks whose magnitudes were or-ed into `magnitudes` reached the
+  // one this encoder may get wrong: every field written is the reference's.
+  DSQ_V4 static bool all_fields_right(__m512i magnitudes) {
+    if constexpr (Width <= 8)
+      return _mm512_movepi8_mask(magnitudes) == 0;
+    else
+      return _mm512_movepi16_mask(magnitudes) == 0;
+  }
+
 private:
-  DSQ_V4 void write(const float* v, __m512i* state, unsigned char* at) const {
+  DSQ_V4 void write_fields(__m512i levels, unsigned char* at, __m512i& magnitudes) const {
     alignas(64) std::uint64_t groups[8];
     if constexpr (Width <= 8) {
-      const __m512i fields = qsgd_bytes_64<Width>(v, state, byte_levels_, levels_per_unit_);
+      const __m512i fields = qsgd_byte_fields_64<Width>(levels, byte_levels_, magnitudes);
       if constexpr (Width == 8) {
         _mm512_storeu_si512(at, fields);
       } else if constexpr (Width <= 4 && Width % 2 == 0) {
@@ -338,13 +381,21 @@ private:
           store_chunk(at + g * Width, _pext_u64(groups[g], lane_mask(Width, 8)));
       }
     } else {
-      const __m512i halves = qsgd_halves_32<Width>(v, state, half_levels_, levels_per_unit_);
+      const __m512i halves = qsgd_half_fields_32<Width>(levels, half_levels_, magnitudes);
       if constexpr (Width == 16) {
         _mm512_storeu_si512(at, halves);
       } else {
-        _mm512_store_si512(groups, join_pairs<32, 2 * Width>(join_pairs<16, Width>(halves)));
-        for (int g = 0; g < 4; ++g)
-          store_chunk(at + g * Width, groups[2 * g], groups[2 * g + 1], 4 * Width);
+        // Each 128-bit lane holds 8 fields, Width whole bytes, written by a 16-byte store whose
+        // tail the next one overwrites.
+        const __m512i chunks =
+            join_lane_halves<4 * Width>(join_pairs<32, 2 * Width>(join_half_pairs<Width>(halves)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(at), _mm512_castsi512_si128(chunks));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(at + Width),
+                         _mm512_extracti32x4_epi32(chunks, 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(at + 2 * Width),
+                         _mm512_extracti32x4_epi32(chunks, 2));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(at + 3 * Width),
+                         _mm512_extracti32x4_epi32(chunks, 3));
       }
     }
   }
@@ -400,9 +451,10 @@ inline std::size_t chain_steps(std::size_t steps) noexcept {
 // of Width bits, in lane_chains chains side by side: chain c from the lanes' state c * K steps
 // on (jump_lanes) over the steps [c * K, (c + 1) * K), the last over the rest, each writing its
 // own part of the stream. The last chain's state at its end is the lanes' state after every
-// step, as the reference leaves it.
+// step, as the reference leaves it. False if a field may differ from the reference's (a NaN,
+// an overflow or a level of s + 1 below zero: qsgd_byte_fields_64), checked once at the end.
 template <unsigned Width>
-DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quantizer& q,
+DSQ_V4 bool qsgd_encode_width(const float* v, std::size_t end, const qsgd_quantizer& q,
                               qsgd_lanes& lanes, unsigned char* at) {
   using encoder = qsgd_block_encoder<Width>;
   const encoder encode_block{q};
@@ -427,24 +479,46 @@ DSQ_V4 void qsgd_encode_width(const float* v, std::size_t end, const qsgd_quanti
     }
   }
   const std::size_t share_blocks = share * qsgd_lane_count / encoder::coordinates;
-  const float* last_v = v + last * share_blocks * encoder::coordinates;
-  unsigned char* last_at = at + last * share_blocks * encoder::bytes;
+  const std::size_t blocks = end / encoder::coordinates;
+  const auto block_v = [&](std::size_t c, std::size_t i) {
+    return v + (c * share_blocks + i) * encoder::coordinates;
+  };
+  const auto block_at = [&](std::size_t c, std::size_t i) {
+    return at + (c * share_blocks + i) * encoder::bytes;
+  };
+  // Each block's fields are written one block later than its levels are made, so that
+  // the packing's chain of dependent instructions runs beside the next block's.
   std::size_t i = 0;
-  for (; i < share_blocks; ++i) {
-    for (std::size_t c = 0; c < last; ++c)
-      encode_block(v + (c * share_blocks + i) * encoder::coordinates, state[c],
-                   at + (c * share_blocks + i) * encoder::bytes, i + 1 == share_blocks);
-    encode_block(last_v + i * encoder::coordinates, state[last], last_at + i * encoder::bytes,
-                 false);
+  __m512i magnitudes = _mm512_setzero_si512();
+  if (share_blocks > 0) {
+    __m512i pending[lane_chains];
+    for (std::size_t c = 0; c < lane_chains; ++c)
+      pending[c] = encode_block.levels(block_v(c, 0), state[c]);
+    for (i = 1; i < share_blocks; ++i)
+      for (std::size_t c = 0; c < lane_chains; ++c) {
+        const __m512i next = encode_block.levels(block_v(c, i), state[c]);
+        encode_block.write(pending[c], block_at(c, i - 1), false, magnitudes);
+        pending[c] = next;
+      }
+    for (std::size_t c = 0; c < lane_chains; ++c)
+      encode_block.write(pending[c], block_at(c, i - 1), c < last, magnitudes);
   }
-  for (const std::size_t blocks = end / encoder::coordinates; i + last * share_blocks < blocks; ++i)
-    encode_block(last_v + i * encoder::coordinates, state[last], last_at + i * encoder::bytes,
-                 false);
+  const std::size_t last_blocks = blocks - last * share_blocks;
+  if (i < last_blocks) {
+    __m512i pending = encode_block.levels(block_v(last, i), state[last]);
+    for (++i; i < last_blocks; ++i) {
+      const __m512i next = encode_block.levels(block_v(last, i), state[last]);
+      encode_block.write(pending, block_at(last, i - 1), false, magnitudes);
+      pending = next;
+    }
+    encode_block.write(pending, block_at(last, i - 1), false, magnitudes);
+  }
   for (int w = 0; w < 4; ++w)
     _mm512_store_si512(lanes.s[w], state[last][w]);
+  return encoder::all_fields_right(magnitudes);
 }
 
-using qsgd_encode_width_fn = void (*)(const float*, std::size_t, const qsgd_quantizer&, qsgd_lanes&,
+using qsgd_encode_width_fn = bool (*)(const float*, std::size_t, const qsgd_quantizer&, qsgd_lanes&,
                                       unsigned char*);
 
 // qsgd_encode_width for widths 2 to 16, at index width - 2.
@@ -462,8 +536,16 @@ DSQ_V4 void qsgd_encode(const float* v, std::size_t n, const qsgd_quantizer& q, 
   std::size_t j = 0;
   // Wider fields (s >= 32768) and the last coordinates take the reference's path.
   if (width <= 16) {
+    const qsgd_lanes start = lanes;
     j = qsgd_chunked_end(n);
-    qsgd_encoder_at_width[width - 2](v, j, q, lanes, reinterpret_cast<unsigned char*>(words));
+    if (!qsgd_encoder_at_width[width - 2](v, j, q, lanes, reinterpret_cast<unsigned char*>(words)))
+        [[unlikely]] {
+      // A NaN, an overflow or a level of s + 1 below zero at s = 2^k - 1 (v with an infinity,
+      // where s/‖v‖ is 0): all from the reference's path. Checking each block instead took
+      // ~15% of the s = 16 quantisation (a mask compare and a branch per block).
+      lanes = start;
+      j = 0;
+    }
   }
   bit_appender out{words + j * width / 64}; // j is a multiple of 64
   qsgd_encode_lanes(v, j, n, q, lanes, out);

@@ -305,12 +305,13 @@ BOOST_AUTO_TEST_CASE(qsgd_encode_gives_the_reference_stream_and_draws_at_every_l
                                 191, 192, 193, 255, 273, 1000, 4097, 8191, 8269, 33333}) {
       // With NaNs, zeros, tiny and huge values in every block of 64 (qsgd_input) ...
       check_qsgd_encode(qsgd_input(n, levels + n), levels, "with specials");
-      // ... and without: the blocks the v4 byte fields take without falling back to the
-      // reference's arithmetic.
+      // ... and without: what the v4 encoder's blocks take all the way (with a NaN, an
+      // overflow or a level of s + 1 below zero anywhere, it encodes the vector by the
+      // reference's path).
       check_qsgd_encode(normal_vector(n, levels + n), levels, "normal");
     }
   // One coordinate carrying almost all of the norm gets level s or s + 1 before the cap, of
-  // either sign; a NaN in one block of many sends only that block to the fallback.
+  // either sign; one NaN among many blocks sends the v4 encoder to the reference's path.
   for (const std::uint32_t levels : {1u, 3u, 16u, 63u, 127u, 128u, 255u}) {
     for (const float big : {1e4f, -1e4f}) {
       auto v = normal_vector(1000, levels);
