@@ -3,13 +3,12 @@
 // error feedback's fused pass for sign against the three passes it replaces; assign_scaled
 // against filling with zeros and then add_scaled, for every operator.
 
-#include "base/simd/machine_levels.hpp"
-#include "base/simd/simd_dispatch.hpp"
 #include "compression/compressor.hpp"
 #include "compression/detail/sign_kernels.hpp"
 #include "compression/error_feedback.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
+#include "simd_levels.hpp"
 #include "test_support.hpp"
 #include "tests/support/same_bits.hpp"
 
@@ -32,22 +31,6 @@ using detail::sign_kernels_at;
 using detail::write_mode;
 
 namespace {
-
-// Every level this machine can run, the reference's included (v2 is checked against the
-// scalar reference below like the others).
-std::vector<simd_level> supported_levels() {
-  std::vector<simd_level> levels;
-  for (const simd_level level : all_simd_levels)
-    if (machine_simd_levels().contains(level))
-      levels.push_back(level);
-  return levels;
-}
-
-// Restores the process's active level when a test that forces levels ends.
-struct active_level_guard {
-  simd_level saved = active_simd_level();
-  ~active_level_guard() { force_simd_level(saved); }
-};
 
 // Lengths around the 64-coordinate words and the SIMD widths, and a long one.
 const std::size_t lengths[] = {0, 1, 7, 15, 16, 17, 63, 64, 65, 127, 128, 200, 1000, 10007};
