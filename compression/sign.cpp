@@ -97,18 +97,6 @@ void sign_compressor::compress_into(std::span<const float> v, rng_engine&,
   });
 }
 
-void sign_compressor::add_and_compress_into(std::span<float> acc, std::span<const float> g,
-                                            compressed_message& m) const {
-  if (acc.size() != g.size())
-    throw std::invalid_argument("sign: adding " + std::to_string(g.size()) + " coordinates to " +
-                                std::to_string(acc.size()));
-  encode_into(m, acc.size(), block_,
-              [&](std::size_t block, std::uint64_t* bits, double* block_sums) {
-                detail::active_sign_kernels().add_encode(acc.data(), g.data(), acc.size(), block,
-                                                         bits, block_sums);
-              });
-}
-
 void sign_compressor::feedback_compress_into(std::span<float> acc,
                                              const compressed_message* deferred,
                                              const sign_feedback_input& g,

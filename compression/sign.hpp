@@ -30,11 +30,6 @@ public:
   compressed_message compress(std::span<const float> v, rng_engine& rng) const override;
   void compress_into(std::span<const float> v, rng_engine& rng,
                      compressed_message& out) const override;
-  /// acc += g (one float addition per coordinate), then out = C[acc], in one pass over acc:
-  /// error feedback's v = g + δ and its compression, bit for bit the same as the addition
-  /// followed by compress_into(). Throws std::invalid_argument if the sizes differ.
-  void add_and_compress_into(std::span<float> acc, std::span<const float> g,
-                             compressed_message& out) const;
   /// Error feedback's step with this operator (error_feedback.cpp), chunk by chunk so that the
   /// residual and the input meet in cache instead of in three passes over memory: first
   /// acc += −1 · *deferred when given (δ ← v − c of the previous step, left for now: the
