@@ -31,15 +31,6 @@ const std::vector<std::string> specs = {"sign",           "sign:block=64",   "si
 // Lengths: below a word, a word, across several chunks with a partial last word.
 const std::size_t lengths[] = {1, 64, 1000, 3 * 4096 + 5};
 
-// v = g + δ; c = C[v]; δ ← v − c, three passes.
-void three_passes(const compressor& op, std::vector<float>& delta, const std::vector<float>& g,
-                  rng_engine& rng, compressed_message& c) {
-  for (std::size_t j = 0; j < g.size(); ++j)
-    delta[j] += g[j];
-  op.compress_into(delta, rng, c);
-  add_scaled(c, -1.0f, delta);
-}
-
 std::vector<float> copy_of(std::span<const float> v) {
   return {v.begin(), v.end()};
 }
@@ -64,7 +55,7 @@ BOOST_AUTO_TEST_CASE(a_deferred_residual_gives_the_three_passes_messages_and_res
         for (int step = 0; step < 5; ++step) {
           const auto g = normal_vector(d, 10 * step + d);
           deferred.compress_into(*op, g, rng, c);
-          three_passes(*op, delta, g, rng, expected);
+          feedback_in_three_passes(*op, delta, g, rng, expected);
           BOOST_TEST((to_bytes(c) == to_bytes(expected)),
                      spec << " d " << d << " step " << step << " at " << name(level));
           if (step == 2) // read in the middle too: it settles δ, and the next step goes on
@@ -101,7 +92,7 @@ BOOST_AUTO_TEST_CASE(the_mean_formed_chunk_by_chunk_equals_the_mean_then_the_thr
             assign_scaled(pushes[0], w, mean);
             for (std::size_t i = 1; i < pushes.size(); ++i)
               add_scaled(pushes[i], w, mean);
-            three_passes(*downlink, delta, mean, rng, expected);
+            feedback_in_three_passes(*downlink, delta, mean, rng, expected);
             BOOST_TEST((to_bytes(c) == to_bytes(expected)),
                        up << " -> " << down << " step " << step << " at " << name(level));
           }
@@ -137,7 +128,7 @@ BOOST_AUTO_TEST_CASE(a_push_of_another_dimension_is_refused_and_the_residual_kep
   const std::vector<compressed_message> wrong{sign->compress(normal_vector(99, 2), rng)};
   std::vector<float> delta(100, 0.0f);
   compressed_message unused;
-  three_passes(*sign, delta, normal_vector(100, 1), rng, unused);
+  feedback_in_three_passes(*sign, delta, normal_vector(100, 1), rng, unused);
   BOOST_CHECK_THROW(feedback.compress_mean_into(*sign, wrong, 1.0f, c), std::invalid_argument);
   BOOST_TEST(same_bits(copy_of(std::as_const(feedback).residual()), delta));
 }

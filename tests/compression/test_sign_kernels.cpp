@@ -258,15 +258,6 @@ BOOST_AUTO_TEST_CASE(sign_messages_and_decodes_are_the_same_at_every_level) {
     }
 }
 
-// v = g + δ;  c = C[v];  δ ← v − c, as error_feedback did it before its fused pass for sign.
-void unfused_step(const compressor& op, std::vector<float>& delta, const std::vector<float>& g,
-                  rng_engine& rng, compressed_message& c) {
-  for (std::size_t j = 0; j < g.size(); ++j)
-    delta[j] += g[j];
-  op.compress_into(delta, rng, c);
-  add_scaled(c, -1.0f, delta);
-}
-
 BOOST_AUTO_TEST_CASE(fused_error_feedback_equals_the_three_passes_at_every_level) {
   active_level_guard guard;
   for (const std::string spec : {"sign", "sign:block=5", "sign:block=100"})
@@ -285,7 +276,7 @@ BOOST_AUTO_TEST_CASE(fused_error_feedback_equals_the_three_passes_at_every_level
           // and which of two NaNs an addition keeps is the compiler's choice.
           const auto g = awkward_vector(d, 100 * step + d, step == 0);
           fused.compress_into(*op, g, rng, c_fused);
-          unfused_step(*op, delta, g, rng, c_unfused);
+          feedback_in_three_passes(*op, delta, g, rng, c_unfused);
           BOOST_TEST((to_bytes(c_fused) == to_bytes(c_unfused)),
                      spec << " d " << d << " step " << step << " at " << name(level));
           BOOST_TEST(same_bits(std::vector<float>(fused.residual().begin(), fused.residual().end()),
