@@ -26,10 +26,17 @@ void error_feedback::compress_into(const compressor& op, std::span<const float> 
                                 " coordinates, residual has " + std::to_string(residual_.size()));
   // v = g + δ is built in the residual's own storage: no second d-sized buffer. QSGD's norm is
   // summed in the same pass (the same bits as its own pass over v, which this saves), and sign's
-  // bits and magnitudes are packed in it.
+  // bits and magnitudes are packed in it, after the previous step's δ ← v − c.
   if (const auto* sign = dynamic_cast<const sign_compressor*>(&op)) {
-    sign->add_and_compress_into(residual_, g, c);
-  } else if (const auto* qsgd = dynamic_cast<const qsgd_compressor*>(&op)) {
+    sign_feedback_input input;
+    input.dense = g;
+    sign->feedback_compress_into(residual_, has_deferred_ ? &deferred_ : nullptr, input, scratch_,
+                                 c);
+    defer(c);
+    return;
+  }
+  settle();
+  if (const auto* qsgd = dynamic_cast<const qsgd_compressor*>(&op)) {
     const double sum_of_squares =
         detail::active_kernels().add_sum_of_squares(residual_.data(), g.data(), g.size());
     qsgd->compress_into(residual_, sum_of_squares, rng, c);
@@ -43,7 +50,38 @@ void error_feedback::compress_into(const compressor& op, std::span<const float> 
   add_scaled(c, -1.0f, residual_);
 }
 
+bool error_feedback::compress_mean_into(const compressor& op,
+                                        std::span<const compressed_message> pushes, float weight,
+                                        compressed_message& out) {
+  const auto* sign = dynamic_cast<const sign_compressor*>(&op);
+  if (sign == nullptr || pushes.empty())
+    return false;
+  for (const auto& c : pushes)
+    if (c.op != operator_id::sign)
+      return false;
+  sign_feedback_input input;
+  input.pushes = pushes;
+  input.weight = weight;
+  sign->feedback_compress_into(residual_, has_deferred_ ? &deferred_ : nullptr, input, scratch_,
+                               out);
+  defer(out);
+  return true;
+}
+
+void error_feedback::defer(const compressed_message& c) {
+  deferred_ = c; // the vectors' assignment keeps their capacity: no allocation per step
+  has_deferred_ = true;
+}
+
+void error_feedback::settle() const {
+  if (!has_deferred_)
+    return;
+  add_scaled(deferred_, -1.0f, residual_);
+  has_deferred_ = false;
+}
+
 void error_feedback::reset() noexcept {
+  has_deferred_ = false;
   std::fill(residual_.begin(), residual_.end(), 0.0f);
 }
 

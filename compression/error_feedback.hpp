@@ -32,9 +32,23 @@ public:
   void compress_into(const compressor& op, std::span<const float> g, rng_engine& rng,
                      compressed_message& out);
 
-  std::span<const float> residual() const noexcept { return residual_; }
+  /// The server's step under the mean with a sign operator fed sign pushes: v = w Σ c⁽ⁱ⁾ + δ,
+  /// c = C[v], δ ← v − c, bit for bit what forming the mean with assign_scaled and add_scaled
+  /// and then compress_into() give, without a d-sized mean. Returns false, and changes
+  /// nothing, where that does not apply (another operator, a push not sign): the caller forms
+  /// the mean itself.
+  bool compress_mean_into(const compressor& op, std::span<const compressed_message> pushes,
+                          float weight, compressed_message& out);
+
+  std::span<const float> residual() const {
+    settle();
+    return residual_;
+  }
   /// Writable, for checkpoints and for tests that set up a residual.
-  std::span<float> residual() noexcept { return residual_; }
+  std::span<float> residual() {
+    settle();
+    return residual_;
+  }
 
   /// δ ← 0, as for a worker that (re)joins.
   void reset() noexcept;
@@ -42,7 +56,19 @@ public:
   std::size_t dimension() const noexcept { return residual_.size(); }
 
 private:
-  std::vector<float> residual_;
+  /// Completes a deferred δ ← v − c (below) now.
+  void settle() const;
+  /// Keeps c to complete δ ← v − c later: by the next step's fused pass, or by settle().
+  void defer(const compressed_message& c);
+
+  // With the sign operator the residual's last subtraction waits: the storage holds v and
+  // `deferred_` the c to subtract, which the next step's pass subtracts chunk by chunk as it
+  // adds its input (one pass over δ per step where there were two). Whoever reads δ settles
+  // it first; mutable because reading δ is what completes it.
+  mutable std::vector<float> residual_;
+  mutable compressed_message deferred_;
+  mutable bool has_deferred_ = false;
+  std::vector<float> scratch_; ///< a chunk of the server's mean (sign_feedback_input)
 };
 
 } // namespace dsq

@@ -3,6 +3,7 @@
 #include "compression/detail/sign_kernels.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,6 +37,47 @@ void encode_into(compressed_message& m, std::size_t d, std::uint32_t block_size,
   }
 }
 
+/// Coordinates per chunk of feedback_compress_into(): whole words of signs (64) and whole
+/// blocks, about 4096 (16 KB of floats: the residual's chunk and the input's stay in L1 from
+/// one kernel to the next). A block size whose least common multiple with 64 is large gets one
+/// chunk: correct, only without the cache's help.
+std::size_t chunk_length(std::uint32_t block, std::size_t d) {
+  constexpr std::size_t target = 4096;
+  if (block == 0)
+    return target;
+  const std::size_t unit = std::lcm(static_cast<std::size_t>(block), std::size_t{64});
+  if (unit > 16 * target)
+    return std::max<std::size_t>(d, 1);
+  return unit * std::max<std::size_t>(1, target / unit);
+}
+
+/// Refuses, naming `what`, a message that is not a sign message of d coordinates whose sizes
+/// its decoder can index without further checks.
+void check_sign_message(const compressed_message& m, std::size_t d, const char* what) {
+  const std::size_t block = m.block == 0 ? d : m.block;
+  const std::size_t blocks = d == 0 ? 0 : (d + block - 1) / block;
+  if (m.op != operator_id::sign || m.dimension() != d || m.bits.size() != (d + 63) / 64 ||
+      m.values.size() != blocks)
+    throw std::invalid_argument(std::string{"sign error feedback: "} + what +
+                                " is not a sign message of " + std::to_string(d) + " coordinates");
+}
+
+/// out[j - begin] (written as `mode` says) for the coordinates j in [begin, end) of the sign
+/// message m, begin a multiple of 64: what decode_sign writes there, block by block of m.
+void decode_range(const detail::sign_kernel_table& kernels, const compressed_message& m,
+                  std::size_t begin, std::size_t end, float* out, detail::write_mode mode) {
+  const std::size_t d = m.dimension();
+  const std::size_t block = m.block == 0 ? d : m.block;
+  const std::uint64_t* bits = m.bits.data() + begin / 64;
+  for (std::size_t lo = begin; lo < end;) {
+    const std::size_t b = lo / block;
+    const std::size_t hi = std::min(end, (b + 1) * block);
+    // decode_sign's magnitude: the scale folded in first.
+    kernels.decode(bits, lo - begin, hi - begin, mode.scale * m.values[b], out, mode);
+    lo = hi;
+  }
+}
+
 } // namespace
 
 std::string sign_compressor::spec() const {
@@ -55,16 +97,58 @@ void sign_compressor::compress_into(std::span<const float> v, rng_engine&,
   });
 }
 
-void sign_compressor::add_and_compress_into(std::span<float> acc, std::span<const float> g,
-                                            compressed_message& m) const {
-  if (acc.size() != g.size())
-    throw std::invalid_argument("sign: adding " + std::to_string(g.size()) + " coordinates to " +
-                                std::to_string(acc.size()));
-  encode_into(m, acc.size(), block_,
-              [&](std::size_t block, std::uint64_t* bits, double* block_sums) {
-                detail::active_sign_kernels().add_encode(acc.data(), g.data(), acc.size(), block,
-                                                         bits, block_sums);
-              });
+void sign_compressor::feedback_compress_into(std::span<float> acc,
+                                             const compressed_message* deferred,
+                                             const sign_feedback_input& g,
+                                             std::vector<float>& scratch,
+                                             compressed_message& out) const {
+  const std::size_t d = acc.size();
+  const bool dense = g.pushes.empty();
+  if (dense && g.dense.size() != d)
+    throw std::invalid_argument("sign error feedback: adding " + std::to_string(g.dense.size()) +
+                                " coordinates to " + std::to_string(d));
+  for (const auto& c : g.pushes)
+    check_sign_message(c, d, "a push");
+  if (deferred != nullptr)
+    check_sign_message(*deferred, d, "the deferred update");
+  const auto& kernels = detail::active_sign_kernels();
+  const std::size_t chunk = chunk_length(block_, d);
+  if (!dense)
+    scratch.resize(std::min(chunk, d));
+  encode_into(out, d, block_, [&](std::size_t block, std::uint64_t* bits, double* block_sums) {
+    for (std::size_t begin = 0; begin < d; begin += chunk) {
+      const std::size_t end = std::min(d, begin + chunk);
+      float* v = acc.data() + begin;
+      if (deferred != nullptr) // δ ← v − c of the previous step
+        decode_range(kernels, *deferred, begin, end, v, {.accumulate = true, .scale = -1.0f});
+      const float* input = dense ? g.dense.data() + begin : scratch.data();
+      for (std::size_t i = 0; i < g.pushes.size(); ++i) // w Σ c⁽ⁱ⁾, the first onto zeros
+        decode_range(kernels, g.pushes[i], begin, end, scratch.data(),
+                     {.accumulate = true, .scale = g.weight, .onto_zeros = i == 0});
+      // Chunks start on a block's first coordinate (or all is one block): the chunk's block
+      // sums continue the message's, word after word, as one call over everything would.
+      kernels.add_encode(v, input, end - begin, block, bits + begin / 64,
+                         block_sums + begin / block);
+    }
+  });
+}
+
+void add_scaled_in_turn(std::span<const compressed_message> updates, std::span<const float> scales,
+                        std::span<float> x) {
+  if (updates.size() != scales.size())
+    throw std::invalid_argument("add_scaled_in_turn: " + std::to_string(updates.size()) +
+                                " updates, " + std::to_string(scales.size()) + " scales");
+  const std::size_t d = x.size();
+  for (const auto& c : updates)
+    check_sign_message(c, d, "an update");
+  const auto& kernels = detail::active_sign_kernels();
+  constexpr std::size_t chunk = 4096; // whole words of signs; 16 KB of x
+  for (std::size_t begin = 0; begin < d; begin += chunk) {
+    const std::size_t end = std::min(d, begin + chunk);
+    for (std::size_t k = 0; k < updates.size(); ++k)
+      decode_range(kernels, updates[k], begin, end, x.data() + begin,
+                   {.accumulate = true, .scale = scales[k]});
+  }
 }
 
 void detail::decode_sign(const compressed_message& m, std::span<float> out, write_mode mode) {

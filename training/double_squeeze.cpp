@@ -29,6 +29,11 @@ void compression_pass::compress_into(std::span<const float> g, rng_engine& rng,
     op_->compress_into(g, rng, out);
 }
 
+bool compression_pass::compress_mean_into(std::span<const compressed_message> pushes, float weight,
+                                          compressed_message& out) {
+  return feedback_ && feedback_->compress_mean_into(*op_, pushes, weight, out);
+}
+
 std::span<const float> compression_pass::residual() const {
   if (feedback_)
     return std::as_const(*feedback_).residual();
@@ -67,6 +72,8 @@ void server_aggregate_into(std::span<const compressed_message> pushes, float wei
   if (pushes.empty())
     throw std::invalid_argument("server_aggregate: no pushes to average");
   std::span<float> avg{average.data(), static_cast<std::size_t>(average.size())};
+  if (rule.kind == aggregate_kind::mean && downlink.compress_mean_into(pushes, weight, out))
+    return; // v = w Σ c⁽ⁱ⁾ + δ; c = C[v]; δ ← v − c, the mean formed chunk by chunk
   if (rule.kind == aggregate_kind::mean) {
     // A = w Σ c⁽ⁱ⁾: the first push written onto zeros (one pass, the bits of zeroing then
     // adding), the others added.

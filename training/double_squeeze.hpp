@@ -41,6 +41,12 @@ public:
   /// The same into `out`, reusing its buffers: what the engines call every step.
   void compress_into(std::span<const float> g, rng_engine& rng, compressed_message& out);
 
+  /// With residual: v = w Σ c⁽ⁱ⁾ + δ; c = C[v]; δ ← v − c without a d-sized mean, where
+  /// error_feedback::compress_mean_into applies (a sign operator fed sign pushes); false, and
+  /// nothing changed, elsewhere.
+  bool compress_mean_into(std::span<const compressed_message> pushes, float weight,
+                          compressed_message& out);
+
   bool has_residual() const { return feedback_.has_value(); }
 
   /// δ, or an empty span when the pass has no residual.
@@ -58,7 +64,9 @@ private:
 
 /// Server, step 3: sums `weight` times each pushed c⁽ⁱ⁾ (in the order given, which callers keep
 /// fixed so that runs are reproducible) into `average`, then compresses it through the downlink
-/// pass. Throws std::invalid_argument without pushes.
+/// pass. A downlink with residual whose operator and pushes are sign forms the mean chunk by
+/// chunk instead (compression_pass::compress_mean_into, the same bits) and leaves `average` as
+/// it was. Throws std::invalid_argument without pushes.
 compressed_message server_aggregate(std::span<const compressed_message> pushes, float weight,
                                     compression_pass& downlink, Eigen::VectorXf& average,
                                     rng_engine& rng);

@@ -1,5 +1,6 @@
 #include "training/update_engine.hpp"
 
+#include "compression/sign.hpp"
 #include "compression/wire.hpp"
 #include "config/method.hpp"
 #include "training/shard/range_operator.hpp"
@@ -96,8 +97,29 @@ void update_engine::recycle_payload(std::vector<std::uint8_t> bytes) noexcept {
 }
 
 void update_engine::apply(const compressed_message& c) {
-  apply_update(c, lr(), mom_ ? &*mom_ : nullptr, x_, scratch_);
+  if (mom_ || c.op != operator_id::sign) {
+    settle();
+    apply_update(c, lr(), mom_ ? &*mom_ : nullptr, x_, scratch_);
+  } else {
+    if (deferred_count_ == max_deferred)
+      settle();
+    if (deferred_.size() <= deferred_count_)
+      deferred_.resize(deferred_count_ + 1);
+    deferred_[deferred_count_] = c; // capacity kept from earlier steps: no allocation
+    deferred_scales_.resize(deferred_count_ + 1);
+    deferred_scales_[deferred_count_] = -lr(); // apply_update's −γ
+    ++deferred_count_;
+  }
   ++version_;
+}
+
+void update_engine::settle() const {
+  if (deferred_count_ == 0)
+    return;
+  add_scaled_in_turn(std::span{deferred_}.first(deferred_count_),
+                     std::span{deferred_scales_}.first(deferred_count_),
+                     {x_.data(), static_cast<std::size_t>(x_.size())});
+  deferred_count_ = 0;
 }
 
 float update_engine::lr() const {
@@ -105,6 +127,7 @@ float update_engine::lr() const {
 }
 
 checkpoint update_engine::snapshot() const {
+  settle();
   checkpoint ckpt;
   ckpt.version = version_;
   ckpt.model = x_;
@@ -132,6 +155,7 @@ void update_engine::restore(const checkpoint& ckpt) {
     }
   }
   rng_ = rng;
+  deferred_count_ = 0; // x is the checkpoint's
   x_ = ckpt.model;
   version_ = ckpt.version;
   downlink_.restore_residual(

@@ -67,7 +67,11 @@ public:
   float lr() const;
 
   std::uint64_t version() const { return version_; }
-  const Eigen::VectorXf& x() const { return x_; }
+  /// x at the current version (applying the updates apply() left for later first).
+  const Eigen::VectorXf& x() const {
+    settle();
+    return x_;
+  }
   std::size_t dim() const { return static_cast<std::size_t>(x_.size()); }
   /// The coordinates of the model that x holds: [0, d) unsharded.
   const key_range& range() const { return range_; }
@@ -86,13 +90,24 @@ public:
   void restore(const checkpoint& ckpt);
 
 private:
+  /// Applies the updates apply() deferred, in order.
+  void settle() const;
+
   /// Everything but x's values: x sized to `range`, the downlink of `downlink_spec`.
   update_engine(const run_config& cfg, const std::string& downlink_spec, const key_range& range,
                 std::uint64_t rng_seed);
 
   key_range range_;
   float base_lr_;
-  Eigen::VectorXf x_, average_, scratch_;
+  // x's own update waits for up to max_deferred sign updates without momentum: nobody reads
+  // x between two steps but an evaluation, a welcome or a checkpoint, and x() applies them,
+  // in order and with their step sizes, in one pass (add_scaled_in_turn) where each took one.
+  static constexpr std::size_t max_deferred = 8;
+  mutable Eigen::VectorXf x_;
+  mutable std::vector<compressed_message> deferred_; ///< buffers kept; the first n are due
+  mutable std::vector<float> deferred_scales_;       ///< −γ of each
+  mutable std::size_t deferred_count_ = 0;
+  Eigen::VectorXf average_, scratch_;
   aggregate_rule rule_;
   std::vector<float> robust_scratch_; ///< the decoded pushes, for a robust rule
   std::optional<momentum> mom_;

@@ -94,7 +94,8 @@ public:
   /// model's loss or a gradient entry is not finite, the batch is tried at the initial parameters
   /// x_0: finite there, training diverged and the push goes (the server ends the run as diverged);
   /// not finite there too, the model is broken: throws model_output_error naming the model spec,
-  /// the step and the fix, and changes nothing but the batch source's position.
+  /// the step and the fix, and sends nothing (the worker stops; with a sign uplink, whose pass
+  /// over g is the check, δ⁽ⁱ⁾ holds that pass's v).
   computed_gradient compute();
 
   /// Gives back the payload of an earlier compute() once nobody needs it any more (the push was

@@ -11,6 +11,7 @@
 #include "compression/make_compressor.hpp"
 #include "compression/payload_layout.hpp"
 #include "compression/wire.hpp"
+#include "simd_levels.hpp"
 #include "test_support.hpp"
 #include "tests/support/same_bits.hpp"
 
@@ -81,12 +82,6 @@ std::vector<float> qsgd_input(std::size_t d, std::uint64_t seed) {
     v[j] = specials[(j / 7) % std::size(specials)];
   return v;
 }
-
-// Restores the process's active level when a test that forces levels ends.
-struct active_level_guard {
-  simd_level saved = active_simd_level();
-  ~active_level_guard() { force_simd_level(saved); }
-};
 
 } // namespace
 

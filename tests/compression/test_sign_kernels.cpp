@@ -3,13 +3,12 @@
 // error feedback's fused pass for sign against the three passes it replaces; assign_scaled
 // against filling with zeros and then add_scaled, for every operator.
 
-#include "base/simd/machine_levels.hpp"
-#include "base/simd/simd_dispatch.hpp"
 #include "compression/compressor.hpp"
 #include "compression/detail/sign_kernels.hpp"
 #include "compression/error_feedback.hpp"
 #include "compression/make_compressor.hpp"
 #include "compression/wire.hpp"
+#include "simd_levels.hpp"
 #include "test_support.hpp"
 #include "tests/support/same_bits.hpp"
 
@@ -32,22 +31,6 @@ using detail::sign_kernels_at;
 using detail::write_mode;
 
 namespace {
-
-// Every level this machine can run, the reference's included (v2 is checked against the
-// scalar reference below like the others).
-std::vector<simd_level> supported_levels() {
-  std::vector<simd_level> levels;
-  for (const simd_level level : all_simd_levels)
-    if (machine_simd_levels().contains(level))
-      levels.push_back(level);
-  return levels;
-}
-
-// Restores the process's active level when a test that forces levels ends.
-struct active_level_guard {
-  simd_level saved = active_simd_level();
-  ~active_level_guard() { force_simd_level(saved); }
-};
 
 // Lengths around the 64-coordinate words and the SIMD widths, and a long one.
 const std::size_t lengths[] = {0, 1, 7, 15, 16, 17, 63, 64, 65, 127, 128, 200, 1000, 10007};
@@ -275,15 +258,6 @@ BOOST_AUTO_TEST_CASE(sign_messages_and_decodes_are_the_same_at_every_level) {
     }
 }
 
-// v = g + δ;  c = C[v];  δ ← v − c, as error_feedback did it before its fused pass for sign.
-void unfused_step(const compressor& op, std::vector<float>& delta, const std::vector<float>& g,
-                  rng_engine& rng, compressed_message& c) {
-  for (std::size_t j = 0; j < g.size(); ++j)
-    delta[j] += g[j];
-  op.compress_into(delta, rng, c);
-  add_scaled(c, -1.0f, delta);
-}
-
 BOOST_AUTO_TEST_CASE(fused_error_feedback_equals_the_three_passes_at_every_level) {
   active_level_guard guard;
   for (const std::string spec : {"sign", "sign:block=5", "sign:block=100"})
@@ -302,7 +276,7 @@ BOOST_AUTO_TEST_CASE(fused_error_feedback_equals_the_three_passes_at_every_level
           // and which of two NaNs an addition keeps is the compiler's choice.
           const auto g = awkward_vector(d, 100 * step + d, step == 0);
           fused.compress_into(*op, g, rng, c_fused);
-          unfused_step(*op, delta, g, rng, c_unfused);
+          feedback_in_three_passes(*op, delta, g, rng, c_unfused);
           BOOST_TEST((to_bytes(c_fused) == to_bytes(c_unfused)),
                      spec << " d " << d << " step " << step << " at " << name(level));
           BOOST_TEST(same_bits(std::vector<float>(fused.residual().begin(), fused.residual().end()),

@@ -29,6 +29,17 @@ inline std::vector<float> decoded(const compressed_message& m) {
   return out;
 }
 
+/// v = g + δ;  c = C[v];  δ ← v − c in three passes: what error feedback's fused and deferred
+/// passes must equal bit for bit.
+inline void feedback_in_three_passes(const compressor& op, std::vector<float>& delta,
+                                     const std::vector<float>& g, rng_engine& rng,
+                                     compressed_message& c) {
+  for (std::size_t j = 0; j < g.size(); ++j)
+    delta[j] += g[j];
+  op.compress_into(delta, rng, c);
+  add_scaled(c, -1.0f, delta);
+}
+
 inline double squared_norm(std::span<const float> v) {
   double sum = 0;
   for (const float x : v)

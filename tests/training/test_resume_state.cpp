@@ -449,6 +449,37 @@ BOOST_AUTO_TEST_CASE(a_recycled_payload_carries_the_next_update_unchanged) {
   }
 }
 
+// With a sign downlink and no momentum the server's x waits for up to eight updates and takes
+// them in one pass when read: x() and snapshot() give, bit for bit, x updated at every step
+// (apply_update with that step's γ, here under a warm-up schedule), whenever they are read; a
+// restore drops the updates that waited.
+BOOST_AUTO_TEST_CASE(the_servers_deferred_updates_give_the_model_of_every_step) {
+  const auto cfg =
+      config_of({"doublesqueeze", "sign", "shuffled", 0.0, "cosine:total=40,warmup=5"});
+  const auto setup = small_setup();
+  const auto dim = setup.net->num_parameters();
+  update_engine a{cfg, *setup.net};
+  Eigen::VectorXf x = a.x(), scratch;
+  checkpoint at_step_5;
+  for (std::uint64_t t = 0; t < 30; ++t) {
+    const float lr = a.lr();
+    const auto& c = a.aggregate(pushes_of(t, dim), 1.0f / 3);
+    apply_update(c, lr, nullptr, x, scratch);
+    a.apply(c);
+    if (t == 4)
+      at_step_5 = a.snapshot();
+    if (t == 2 || t == 12 || t == 29) // read after 3, 8 + 2 and 8 + 8 + 1 waiting updates
+      BOOST_TEST(same_bits(a.x(), x), "model after step " << t);
+    if (t == 20)
+      BOOST_TEST(same_bits(a.snapshot().model, x), "checkpoint after step " << t);
+  }
+  BOOST_TEST(same_bits(at_step_5.model, x) == false);
+  a.apply(a.aggregate(pushes_of(30, dim), 1.0f / 3)); // one update waits
+  a.restore(at_step_5);
+  BOOST_TEST(a.version() == 5u);
+  BOOST_TEST(same_bits(a.x(), at_step_5.model));
+}
+
 BOOST_AUTO_TEST_CASE(a_malformed_random_stream_is_refused) {
   const auto cfg = config_of({"doublesqueeze", "randomk:k=5", "shuffled", 0.0});
   const auto setup = small_setup();
