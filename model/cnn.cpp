@@ -176,6 +176,7 @@ struct convolutional_network::chunk_pass {
   std::vector<Eigen::Index> where1, where2;
   std::vector<float> bordered_image; // im2col_images' copy of an image
   Eigen::MatrixXf delta, dhidden, dfeatures, dz2, dcols, dpooled1, dz1; // the backward pass
+  Eigen::MatrixXf weights1_t, dweights1_t; // conv2's weights and their gradient, transposed
 };
 
 convolutional_network::convolutional_network(Eigen::Index input_dim,
@@ -318,18 +319,30 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   grad_bias(1) += pass.dz2.rowwise().sum();
   pass.dpooled1.setZero(channels_[0], columns2);
   pass.dcols.resize(pass.cols2.rows(), pass.cols2.cols());
+  // Both products read conv2's weights (or write their gradient) transposed, as column-major
+  // copies made once per chunk rather than in every block: dcols' product would pack W^T from
+  // W in each of the 25 blocks, and the weight gradient, computed transposed (its im2col block
+  // read in place as the left operand), would write its 800 x 64 tiles into the 64 x 800
+  // gradient an entry at a time. The same bits: the same sums, in the same order; a transpose
+  // copies them.
+  pass.weights1_t = weights(1).transpose();
+  if (first_chunk)
+    pass.dweights1_t.resize(blocks_[1].cols, blocks_[1].rows);
+  else
+    pass.dweights1_t = grad_weights(1).transpose();
   for (Eigen::Index first = 0; first < columns2; first += conv_columns_per_block) {
     const Eigen::Index width = std::min(conv_columns_per_block, columns2 - first);
     im2col_columns(pass.pooled1.data(), channels_[0], half, first, first + width,
                    pass.cols2.data());
     const auto dz2 = pass.dz2.middleCols(first, width);
-    multiply(grad_weights(1), as_is(dz2), transposed(pass.cols2.leftCols(width)),
+    multiply(pass.dweights1_t, as_is(pass.cols2.leftCols(width)), transposed(dz2),
              !first_chunk || first > 0);
     auto dcols = pass.dcols.leftCols(width);
-    multiply(dcols, transposed(weights(1)), as_is(dz2));
+    multiply(dcols, as_is(pass.weights1_t), as_is(dz2));
     col2im_columns(pass.dcols.data(), channels_[0], half, first, first + width,
                    pass.dpooled1.data());
   }
+  grad_weights(1) = pass.dweights1_t.transpose();
   unpool(pass.dpooled1, pass.pooled1, pass.where1, channels_[0], side_ * side_ * count, pass.dz1);
 
   // First convolution; the gradient with respect to the images is not needed.
