@@ -76,27 +76,54 @@ void im2col_columns(const float* in, Eigen::Index channels, Eigen::Index side, E
   }
 }
 
-// The whole im2col matrix (25, side^2 * count) of `count` single-channel images, as
-// im2col_columns writes it. Each image is first copied into a square with a zero border, so that
-// every window row is five floats to copy with no test for the image's edge: im2col_columns' fill
-// and copy calls of a few floats each took longer than the first convolution's product.
-void im2col_images(const float* images, Eigen::Index side, Eigen::Index count,
-                   std::vector<float>& bordered, Eigen::MatrixXf& cols) {
+// Copies `count` single-channel images into `bordered`, each into a square of side + 4 with a
+// zero border (the padding), one after the other, for im2col_images and shifted_images.
+void border_images(const float* images, Eigen::Index side, Eigen::Index count,
+                   std::vector<float>& bordered) {
   const Eigen::Index wide = side + 2 * padding, pixels = side * side;
-  cols.resize(kernel * kernel, pixels * count);
-  bordered.assign(static_cast<std::size_t>(wide * wide), 0.0f);
-  float* out = cols.data();
-  for (Eigen::Index b = 0; b < count; ++b) {
+  bordered.assign(static_cast<std::size_t>(wide * wide * count), 0.0f);
+  for (Eigen::Index b = 0; b < count; ++b)
     for (Eigen::Index r = 0; r < side; ++r)
       std::copy_n(images + b * pixels + r * side, side,
-                  bordered.data() + (r + padding) * wide + padding);
+                  bordered.data() + b * wide * wide + (r + padding) * wide + padding);
+}
+
+// The whole im2col matrix (25, side^2 * count) of the single-channel images border_images()
+// made, as im2col_columns writes it: with the border in place, every window row is five floats
+// to copy with no test for the image's edge (im2col_columns' fill and copy calls of a few floats
+// each took longer than the first convolution's product).
+void im2col_images(const std::vector<float>& bordered, Eigen::Index side, Eigen::Index count,
+                   Eigen::MatrixXf& cols) {
+  const Eigen::Index wide = side + 2 * padding;
+  cols.resize(kernel * kernel, side * side * count);
+  float* out = cols.data();
+  for (Eigen::Index b = 0; b < count; ++b)
     for (Eigen::Index r = 0; r < side; ++r)
       for (Eigen::Index c = 0; c < side; ++c, out += kernel * kernel)
         for (Eigen::Index kr = 0; kr < kernel; ++kr) {
-          const float* row = bordered.data() + (r + kr) * wide + c;
+          const float* row = bordered.data() + b * wide * wide + (r + kr) * wide + c;
           for (Eigen::Index kc = 0; kc < kernel; ++kc)
             out[kr * kernel + kc] = row[kc];
         }
+}
+
+// The transpose of columns [first, end) of im2col_images' matrix, from the same bordered
+// images: row q - first of `out` (a column-major matrix whose columns are `ld` floats apart)
+// holds the 25 taps of pixel q, so that each of its columns is one tap's shifted image: runs of
+// an image row to copy.
+void shifted_images(const std::vector<float>& bordered, Eigen::Index side, Eigen::Index first,
+                    Eigen::Index end, Eigen::Index ld, float* out) {
+  const Eigen::Index wide = side + 2 * padding, pixels = side * side;
+  for (Eigen::Index tap = 0; tap < kernel * kernel; ++tap) {
+    const Eigen::Index kr = tap / kernel, kc = tap % kernel;
+    float* dst = out + tap * ld;
+    for (Eigen::Index q = first; q < end;) {
+      const Eigen::Index b = q / pixels, r = q % pixels / side, c = q % side;
+      const Eigen::Index run = std::min(side - c, end - q);
+      std::copy_n(bordered.data() + b * wide * wide + (r + kr) * wide + c + kc, run,
+                  dst + (q - first));
+      q += run;
+    }
   }
 }
 
@@ -268,7 +295,8 @@ void add_row_sums(const Eigen::MatrixXf& m, float* out, std::vector<float>& sums
 struct convolutional_network::chunk_pass {
   Eigen::MatrixXf cols1, z1, pooled1, cols2, z2, pooled2, hidden, logits;
   std::vector<std::uint8_t> which1, which2; // pool_and_relu's maxima
-  std::vector<float> bordered_image;        // im2col_images' copy of an image
+  std::vector<float> bordered_images;       // border_images' copy of the chunk's images
+  Eigen::MatrixXf taps1;                    // shifted_images' block
   std::vector<float> row_sums;              // add_row_sums' running sums
   Eigen::MatrixXf delta, dhidden, dfeatures, dz2, dcols, dpooled1, dz1; // the backward pass
   Eigen::MatrixXf weights1_t, dweights1_t; // conv2's weights and their gradient, transposed
@@ -335,7 +363,8 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
   };
   const Eigen::Index half = side_ / 2, quarter = side_ / 4;
 
-  im2col_images(images, side_, count, pass.bordered_image, pass.cols1);
+  border_images(images, side_, count, pass.bordered_images);
+  im2col_images(pass.bordered_images, side_, count, pass.cols1);
   pass.z1.resize(channels_[0], pass.cols1.cols());
   multiply(pass.z1, as_is(weights(0)), as_is(pass.cols1));
   pool_and_relu(pass.z1, bias(0).data(), channels_[0], side_, count, pass.pooled1, pass.which1);
@@ -372,7 +401,7 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
 void convolutional_network::backward(const Eigen::VectorXf& params, const float* images,
                                      Eigen::Index count, bool first_chunk, chunk_pass& pass,
                                      Eigen::Ref<Eigen::VectorXf> grad) const {
-  (void)images; // its im2col matrix, pass.cols1, is all that the first layer's gradient needs
+  (void)images; // the first layer's gradient reads their bordered copy, pass.bordered_images
   auto weights = [&](std::size_t l) {
     return const_matrix_view(params.data() + blocks_[l].weight_offset, blocks_[l].rows,
                              blocks_[l].cols);
@@ -438,8 +467,20 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   grad_weights(1) = pass.dweights1_t.transpose();
   unpool(pass.dpooled1, pass.pooled1, pass.which1, channels_[0], side_, count, pass.dz1);
 
-  // First convolution; the gradient with respect to the images is not needed.
-  multiply(grad_weights(0), as_is(pass.dz1), transposed(pass.cols1), !first_chunk);
+  // First convolution; the gradient with respect to the images is not needed. Its weights'
+  // gradient is dz1 times cols1's transpose, a block of gemm_depth_block pixels at a time (the
+  // same sums in the same order, as for conv2), with the block of cols1^T made from the bordered
+  // images into L1 (shifted_images) rather than packed from cols1's 2.5 MB, which by now only
+  // memory holds: read in place, each of its columns is one tap's run of pixels.
+  const Eigen::Index pixels1 = side_ * side_ * count;
+  pass.taps1.resize(std::min(gemm_depth_block, pixels1), kernel * kernel);
+  for (Eigen::Index first = 0; first < pixels1; first += gemm_depth_block) {
+    const Eigen::Index width = std::min(gemm_depth_block, pixels1 - first);
+    shifted_images(pass.bordered_images, side_, first, first + width, pass.taps1.rows(),
+                   pass.taps1.data());
+    multiply(grad_weights(0), as_is(pass.dz1.middleCols(first, width)),
+             as_is(pass.taps1.topRows(width)), !first_chunk || first > 0);
+  }
   add_row_sums(pass.dz1, grad_bias(0).data(), pass.row_sums);
 }
 
