@@ -77,7 +77,7 @@ void im2col_columns(const float* in, Eigen::Index channels, Eigen::Index side, E
 }
 
 // Copies `count` single-channel images into `bordered`, each into a square of side + 4 with a
-// zero border (the padding), one after the other, for im2col_images and shifted_images.
+// zero border (the padding), one after the other, for im2col_image and shifted_images.
 void border_images(const float* images, Eigen::Index side, Eigen::Index count,
                    std::vector<float>& bordered) {
   const Eigen::Index wide = side + 2 * padding, pixels = side * side;
@@ -88,29 +88,25 @@ void border_images(const float* images, Eigen::Index side, Eigen::Index count,
                   bordered.data() + b * wide * wide + (r + padding) * wide + padding);
 }
 
-// The whole im2col matrix (25, side^2 * count) of the single-channel images border_images()
-// made, as im2col_columns writes it: with the border in place, every window row is five floats
-// to copy with no test for the image's edge (im2col_columns' fill and copy calls of a few floats
-// each took longer than the first convolution's product).
-void im2col_images(const std::vector<float>& bordered, Eigen::Index side, Eigen::Index count,
-                   Eigen::MatrixXf& cols) {
+// The im2col matrix (25, side^2) of one single-channel image that border_images() bordered
+// (at `bordered`), as im2col_columns writes it, into `out`: with the border in place, every
+// window row is five floats to copy with no test for the image's edge (im2col_columns' fill
+// and copy calls of a few floats each took longer than the first convolution's product).
+void im2col_image(const float* bordered, Eigen::Index side, float* out) {
   const Eigen::Index wide = side + 2 * padding;
-  cols.resize(kernel * kernel, side * side * count);
-  float* out = cols.data();
-  for (Eigen::Index b = 0; b < count; ++b)
-    for (Eigen::Index r = 0; r < side; ++r)
-      for (Eigen::Index c = 0; c < side; ++c, out += kernel * kernel)
-        for (Eigen::Index kr = 0; kr < kernel; ++kr) {
-          const float* row = bordered.data() + b * wide * wide + (r + kr) * wide + c;
-          for (Eigen::Index kc = 0; kc < kernel; ++kc)
-            out[kr * kernel + kc] = row[kc];
-        }
+  for (Eigen::Index r = 0; r < side; ++r)
+    for (Eigen::Index c = 0; c < side; ++c, out += kernel * kernel)
+      for (Eigen::Index kr = 0; kr < kernel; ++kr) {
+        const float* row = bordered + (r + kr) * wide + c;
+        for (Eigen::Index kc = 0; kc < kernel; ++kc)
+          out[kr * kernel + kc] = row[kc];
+      }
 }
 
-// The transpose of columns [first, end) of im2col_images' matrix, from the same bordered
-// images: row q - first of `out` (a column-major matrix whose columns are `ld` floats apart)
-// holds the 25 taps of pixel q, so that each of its columns is one tap's shifted image: runs of
-// an image row to copy.
+// The transpose of columns [first, end) of the chunk's im2col matrix (im2col_image's, image
+// after image), from the same bordered images: row q - first of `out` (a column-major matrix
+// whose columns are `ld` floats apart) holds the 25 taps of pixel q, so that each of its
+// columns is one tap's shifted image: runs of an image row to copy.
 void shifted_images(const std::vector<float>& bordered, Eigen::Index side, Eigen::Index first,
                     Eigen::Index end, Eigen::Index ld, float* out) {
   const Eigen::Index wide = side + 2 * padding, pixels = side * side;
@@ -168,19 +164,13 @@ std::array<Float*, 4> window(Float* top, Eigen::Index channels, Eigen::Index sid
 // rather than by a pass over z (z.colwise() += bias, the same one rounding per entry): z is
 // read once, and nothing else needs z + bias. Four channels at a time with SSE (the baseline):
 // GCC leaves the plain loops of this function and unpool's scalar, and they took 20% of a step.
-void pool_and_relu(const Eigen::MatrixXf& z, const float* bias, Eigen::Index channels,
-                   Eigen::Index side, Eigen::Index count, Eigen::MatrixXf& out,
-                   std::vector<std::uint8_t>& which) {
+void pool_and_relu(const float* z, const float* bias, Eigen::Index channels, Eigen::Index side,
+                   Eigen::Index count, float* dst, std::uint8_t* best_of) {
   const Eigen::Index half = side / 2, pixels = side * side;
-  out.resize(channels, half * half * count);
-  which.resize(static_cast<std::size_t>(out.size()));
-  float* dst = out.data();
-  std::uint8_t* best_of = which.data();
   for (Eigen::Index b = 0; b < count; ++b)
     for (Eigen::Index r = 0; r < half; ++r)
       for (Eigen::Index c = 0; c < half; ++c, dst += channels, best_of += channels) {
-        const auto in =
-            window(z.data() + (b * pixels + 2 * r * side + 2 * c) * channels, channels, side);
+        const auto in = window(z + (b * pixels + 2 * r * side + 2 * c) * channels, channels, side);
         Eigen::Index ch = 0;
         for (; ch + 4 <= channels; ch += 4) { // what the loop below does, four channels at once
           const __m128 shift = _mm_loadu_ps(bias + ch);
@@ -293,7 +283,8 @@ void add_row_sums(const Eigen::MatrixXf& m, float* out, std::vector<float>& sums
 // One per thread, kept between calls: its matrices keep their sizes from one batch to the next,
 // so that a step allocates (and the kernel maps and zeroes) nothing.
 struct convolutional_network::chunk_pass {
-  Eigen::MatrixXf cols1, z1, pooled1, cols2, z2, pooled2, hidden, logits;
+  Eigen::MatrixXf cols1, z1; // of one image
+  Eigen::MatrixXf pooled1, cols2, z2, pooled2, hidden, logits;
   std::vector<std::uint8_t> which1, which2; // pool_and_relu's maxima
   std::vector<float> bordered_images;       // border_images' copy of the chunk's images
   Eigen::MatrixXf taps1;                    // shifted_images' block
@@ -363,11 +354,22 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
   };
   const Eigen::Index half = side_ / 2, quarter = side_ / 4;
 
+  // The first layer an image at a time: its im2col matrix (78 KB) and its maps (100 KB) stay in
+  // L2 from the copy through the product to the pooling (the same bits: every column of the
+  // product is its own), where the whole chunk's, 2.5 and 3.2 MB, went to memory and back.
   border_images(images, side_, count, pass.bordered_images);
-  im2col_images(pass.bordered_images, side_, count, pass.cols1);
-  pass.z1.resize(channels_[0], pass.cols1.cols());
-  multiply(pass.z1, as_is(weights(0)), as_is(pass.cols1));
-  pool_and_relu(pass.z1, bias(0).data(), channels_[0], side_, count, pass.pooled1, pass.which1);
+  const Eigen::Index wide = side_ + 2 * padding, pooled_per_image = channels_[0] * half * half;
+  pass.cols1.resize(kernel * kernel, side_ * side_);
+  pass.z1.resize(channels_[0], side_ * side_);
+  pass.pooled1.resize(channels_[0], half * half * count);
+  pass.which1.resize(static_cast<std::size_t>(pass.pooled1.size()));
+  for (Eigen::Index b = 0; b < count; ++b) {
+    im2col_image(pass.bordered_images.data() + b * wide * wide, side_, pass.cols1.data());
+    multiply(pass.z1, as_is(weights(0)), as_is(pass.cols1));
+    pool_and_relu(pass.z1.data(), bias(0).data(), channels_[0], side_, 1,
+                  pass.pooled1.data() + b * pooled_per_image,
+                  pass.which1.data() + b * pooled_per_image);
+  }
 
   // The second layer's im2col matrix (3.1 MB per sample for 32 channels) is never whole: a
   // block of its columns is written and multiplied at once, and the product reads it from L2
@@ -382,7 +384,10 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
     auto z2 = pass.z2.middleCols(first, width);
     multiply(z2, as_is(weights(1)), as_is(pass.cols2.leftCols(width)));
   }
-  pool_and_relu(pass.z2, bias(1).data(), channels_[1], half, count, pass.pooled2, pass.which2);
+  pass.pooled2.resize(channels_[1], quarter * quarter * count);
+  pass.which2.resize(static_cast<std::size_t>(pass.pooled2.size()));
+  pool_and_relu(pass.z2.data(), bias(1).data(), channels_[1], half, count, pass.pooled2.data(),
+                pass.which2.data());
 
   const const_matrix_view features(pass.pooled2.data(), channels_[1] * quarter * quarter, count);
   pass.hidden.resize(hidden_, count);
@@ -468,10 +473,10 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   unpool(pass.dpooled1, pass.pooled1, pass.which1, channels_[0], side_, count, pass.dz1);
 
   // First convolution; the gradient with respect to the images is not needed. Its weights'
-  // gradient is dz1 times cols1's transpose, a block of gemm_depth_block pixels at a time (the
-  // same sums in the same order, as for conv2), with the block of cols1^T made from the bordered
-  // images into L1 (shifted_images) rather than packed from cols1's 2.5 MB, which by now only
-  // memory holds: read in place, each of its columns is one tap's run of pixels.
+  // gradient is dz1 times the chunk's im2col matrix transposed, a block of gemm_depth_block
+  // pixels at a time (the same sums in the same order, as for conv2), the block made from the
+  // bordered images into L1 (shifted_images) rather than kept whole (2.5 MB) and packed: read
+  // in place, each of its columns is one tap's run of pixels.
   const Eigen::Index pixels1 = side_ * side_ * count;
   pass.taps1.resize(std::min(gemm_depth_block, pixels1), kernel * kernel);
   for (Eigen::Index first = 0; first < pixels1; first += gemm_depth_block) {
