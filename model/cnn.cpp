@@ -206,19 +206,13 @@ void pool_and_relu(const float* z, const float* bias, Eigen::Index channels, Eig
 // side^2 * count) is written once, window by window, rather than zeroed and then scattered
 // into. Without a branch on the data: `out > 0` is true for about half the outputs in no
 // pattern, and a branch on it mispredicted so often that the scatter took 3-9% of a CNN step.
-void unpool(const Eigen::MatrixXf& dout, const Eigen::MatrixXf& out,
-            const std::vector<std::uint8_t>& which, Eigen::Index channels, Eigen::Index side,
-            Eigen::Index count, Eigen::MatrixXf& dz) {
+void unpool(const float* g, const float* o, const std::uint8_t* best_of, Eigen::Index channels,
+            Eigen::Index side, Eigen::Index count, float* dz) {
   const Eigen::Index half = side / 2, pixels = side * side;
-  dz.resize(channels, pixels * count);
-  const float* g = dout.data();
-  const float* o = out.data();
-  const std::uint8_t* best_of = which.data();
   for (Eigen::Index b = 0; b < count; ++b)
     for (Eigen::Index r = 0; r < half; ++r)
       for (Eigen::Index c = 0; c < half; ++c, g += channels, o += channels, best_of += channels) {
-        const auto d =
-            window(dz.data() + (b * pixels + 2 * r * side + 2 * c) * channels, channels, side);
+        const auto d = window(dz + (b * pixels + 2 * r * side + 2 * c) * channels, channels, side);
         Eigen::Index ch = 0;
         for (; ch + 4 <= channels; ch += 4) { // what the loop below does, four channels at once
           const __m128 through = _mm_cmpgt_ps(_mm_loadu_ps(o + ch), _mm_setzero_ps());
@@ -432,7 +426,9 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   pass.dfeatures.resize(features.rows(), count);
   multiply(pass.dfeatures, transposed(weights(2)), as_is(pass.dhidden));
   // Flattened features and the pooled maps share one layout: unpool reads it as the maps.
-  unpool(pass.dfeatures, pass.pooled2, pass.which2, channels_[1], half, count, pass.dz2);
+  pass.dz2.resize(channels_[1], half * half * count);
+  unpool(pass.dfeatures.data(), pass.pooled2.data(), pass.which2.data(), channels_[1], half, count,
+         pass.dz2.data());
 
   // Second convolution: dz2 is the gradient with respect to its output. A block of columns at
   // a time, as in the forward pass: its im2col block again (a copy from the pooled maps in L2
@@ -470,21 +466,31 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
                    pass.dpooled1.data());
   }
   grad_weights(1) = pass.dweights1_t.transpose();
-  unpool(pass.dpooled1, pass.pooled1, pass.which1, channels_[0], side_, count, pass.dz1);
 
   // First convolution; the gradient with respect to the images is not needed. Its weights'
   // gradient is dz1 times the chunk's im2col matrix transposed, a block of gemm_depth_block
   // pixels at a time (the same sums in the same order, as for conv2), the block made from the
   // bordered images into L1 (shifted_images) rather than kept whole (2.5 MB) and packed: read
-  // in place, each of its columns is one tap's run of pixels.
-  const Eigen::Index pixels1 = side_ * side_ * count;
+  // in place, each of its columns is one tap's run of pixels. dz1 is made an image at a time,
+  // and every block it completes is multiplied while it is in L2.
+  const Eigen::Index pixels = side_ * side_, pixels1 = pixels * count;
+  const Eigen::Index pooled_per_image = channels_[0] * half * half;
+  pass.dz1.resize(channels_[0], pixels1);
   pass.taps1.resize(std::min(gemm_depth_block, pixels1), kernel * kernel);
-  for (Eigen::Index first = 0; first < pixels1; first += gemm_depth_block) {
-    const Eigen::Index width = std::min(gemm_depth_block, pixels1 - first);
-    shifted_images(pass.bordered_images, side_, first, first + width, pass.taps1.rows(),
-                   pass.taps1.data());
-    multiply(grad_weights(0), as_is(pass.dz1.middleCols(first, width)),
-             as_is(pass.taps1.topRows(width)), !first_chunk || first > 0);
+  Eigen::Index first = 0; // the next block of dz1's columns to multiply
+  for (Eigen::Index b = 0; b < count; ++b) {
+    const Eigen::Index offset = b * pooled_per_image;
+    unpool(pass.dpooled1.data() + offset, pass.pooled1.data() + offset, pass.which1.data() + offset,
+           channels_[0], side_, 1, pass.dz1.data() + b * pixels * channels_[0]);
+    const Eigen::Index made = (b + 1) * pixels;
+    for (; first < made && (first + gemm_depth_block <= made || made == pixels1);
+         first += gemm_depth_block) {
+      const Eigen::Index width = std::min(gemm_depth_block, pixels1 - first);
+      shifted_images(pass.bordered_images, side_, first, first + width, pass.taps1.rows(),
+                     pass.taps1.data());
+      multiply(grad_weights(0), as_is(pass.dz1.middleCols(first, width)),
+               as_is(pass.taps1.topRows(width)), !first_chunk || first > 0);
+    }
   }
   add_row_sums(pass.dz1, grad_bias(0).data(), pass.row_sums);
 }
