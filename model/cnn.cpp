@@ -285,6 +285,7 @@ struct convolutional_network::chunk_pass {
   std::vector<float> row_sums;              // add_row_sums' running sums
   Eigen::MatrixXf delta, dhidden, dfeatures, dz2, dcols, dpooled1, dz1; // the backward pass
   Eigen::MatrixXf weights1_t, dweights1_t; // conv2's weights and their gradient, transposed
+  Eigen::MatrixXf dfeatures_t;             // dfeatures, transposed
 };
 
 convolutional_network::convolutional_network(Eigen::Index input_dim,
@@ -423,8 +424,13 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   const const_matrix_view features(pass.pooled2.data(), channels_[1] * quarter * quarter, count);
   multiply(grad_weights(2), as_is(pass.dhidden), transposed(features), !first_chunk);
   grad_bias(2) += pass.dhidden.rowwise().sum();
-  pass.dfeatures.resize(features.rows(), count);
-  multiply(pass.dfeatures, transposed(weights(2)), as_is(pass.dhidden));
+  // dfeatures = W^T dhidden as its transpose, dhidden^T W: W (12.8 MB) read in place, the
+  // result's tiles written whole. Asked for as W^T dhidden, the product took the same
+  // orientation but merged each 32 x 8 tile into dfeatures an entry at a time (C transposed);
+  // the same sums in the same order either way, and a transpose copies them.
+  pass.dfeatures_t.resize(count, features.rows());
+  multiply(pass.dfeatures_t, transposed(pass.dhidden), as_is(weights(2)));
+  pass.dfeatures = pass.dfeatures_t.transpose();
   // Flattened features and the pooled maps share one layout: unpool reads it as the maps.
   pass.dz2.resize(channels_[1], half * half * count);
   unpool(pass.dfeatures.data(), pass.pooled2.data(), pass.which2.data(), channels_[1], half, count,
