@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
+#include <immintrin.h>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "base/simd/simd_dispatch.hpp"
 #include "model/cross_entropy.hpp"
 #include "model/data_rng.hpp"
+#include "model/kernels/add_into.hpp"
 #include "model/kernels/gemm.hpp"
 #include "model/matrix_product.hpp"
 
@@ -72,17 +76,60 @@ void im2col_columns(const float* in, Eigen::Index channels, Eigen::Index side, E
   }
 }
 
-// The whole im2col matrix of `count` images.
-void im2col(const float* in, Eigen::Index channels, Eigen::Index side, Eigen::Index count,
-            Eigen::MatrixXf& cols) {
-  cols.resize(kernel * kernel * channels, side * side * count);
-  im2col_columns(in, channels, side, 0, cols.cols(), cols.data());
+// Copies `count` single-channel images into `bordered`, each into a square of side + 4 with a
+// zero border (the padding), one after the other, for im2col_image and shifted_images.
+void border_images(const float* images, Eigen::Index side, Eigen::Index count,
+                   std::vector<float>& bordered) {
+  const Eigen::Index wide = side + 2 * padding, pixels = side * side;
+  bordered.assign(static_cast<std::size_t>(wide * wide * count), 0.0f);
+  for (Eigen::Index b = 0; b < count; ++b)
+    for (Eigen::Index r = 0; r < side; ++r)
+      std::copy_n(images + b * pixels + r * side, side,
+                  bordered.data() + b * wide * wide + (r + padding) * wide + padding);
+}
+
+// The im2col matrix (25, side^2) of one single-channel image that border_images() bordered
+// (at `bordered`), as im2col_columns writes it, into `out`: with the border in place, every
+// window row is five floats to copy with no test for the image's edge (im2col_columns' fill
+// and copy calls of a few floats each took longer than the first convolution's product).
+void im2col_image(const float* bordered, Eigen::Index side, float* out) {
+  const Eigen::Index wide = side + 2 * padding;
+  for (Eigen::Index r = 0; r < side; ++r)
+    for (Eigen::Index c = 0; c < side; ++c, out += kernel * kernel)
+      for (Eigen::Index kr = 0; kr < kernel; ++kr) {
+        const float* row = bordered + (r + kr) * wide + c;
+        for (Eigen::Index kc = 0; kc < kernel; ++kc)
+          out[kr * kernel + kc] = row[kc];
+      }
+}
+
+// The transpose of columns [first, end) of the chunk's im2col matrix (im2col_image's, image
+// after image), from the same bordered images: row q - first of `out` (a column-major matrix
+// whose columns are `ld` floats apart) holds the 25 taps of pixel q, so that each of its
+// columns is one tap's shifted image: runs of an image row to copy.
+void shifted_images(const std::vector<float>& bordered, Eigen::Index side, Eigen::Index first,
+                    Eigen::Index end, Eigen::Index ld, float* out) {
+  const Eigen::Index wide = side + 2 * padding, pixels = side * side;
+  for (Eigen::Index tap = 0; tap < kernel * kernel; ++tap) {
+    const Eigen::Index kr = tap / kernel, kc = tap % kernel;
+    float* dst = out + tap * ld;
+    for (Eigen::Index q = first; q < end;) {
+      const Eigen::Index b = q / pixels, r = q % pixels / side, c = q % side;
+      const Eigen::Index run = std::min(side - c, end - q);
+      std::copy_n(bordered.data() + b * wide * wide + (r + kr) * wide + c + kc, run,
+                  dst + (q - first));
+      q += run;
+    }
+  }
 }
 
 // The adjoint of im2col_columns: adds every entry of columns [first, end) of an im2col matrix
-// (column `first` at dcols) back onto the input pixel it was copied from, in din.
+// (column `first` at dcols) back onto the input pixel it was copied from, in din. Each window
+// row's run of taps is added by the active level's add_into (at v4 it took a quarter of the
+// baseline loop's time).
 void col2im_columns(const float* dcols, Eigen::Index channels, Eigen::Index side,
                     Eigen::Index first, Eigen::Index end, float* din) {
+  const add_into_kernel add_into = add_into_at(active_simd_level());
   const Eigen::Index pixels = side * side, rows = kernel * kernel * channels;
   Eigen::Index b = first / pixels, r = first % pixels / side, c = first % side;
   for (Eigen::Index column = first; column < end; ++column, dcols += rows) {
@@ -94,9 +141,7 @@ void col2im_columns(const float* dcols, Eigen::Index channels, Eigen::Index side
         continue;
       const float* taps = dcols + (kr * kernel + left - (c - padding)) * channels;
       float* dst = din + (b * pixels + rr * side + left) * channels;
-      const Eigen::Index inside = (right - left + 1) * channels;
-      for (Eigen::Index i = 0; i < inside; ++i)
-        dst[i] += taps[i];
+      add_into(dst, taps, (right - left + 1) * channels);
     }
     if (++c == side) {
       c = 0;
@@ -106,47 +151,124 @@ void col2im_columns(const float* dcols, Eigen::Index channels, Eigen::Index side
   }
 }
 
-// 2 x 2 max-pooling of z (channels, side^2 * count) followed by ReLU; `where` records the
-// index into z of each maximum, for the backward pass.
-void pool_and_relu(const Eigen::MatrixXf& z, Eigen::Index channels, Eigen::Index side,
-                   Eigen::Index count, Eigen::MatrixXf& out, std::vector<Eigen::Index>& where) {
+// The four inputs of the 2 x 2 window whose top left pixel's channels start at `top`, in the
+// order pooling compares them: top left, top right, bottom left, bottom right.
+template <class Float>
+std::array<Float*, 4> window(Float* top, Eigen::Index channels, Eigen::Index side) {
+  return {top, top + channels, top + side * channels, top + (side + 1) * channels};
+}
+
+// 2 x 2 max-pooling of z + bias (z: channels x side^2 * count, the bias of a channel added to
+// each of its entries) followed by ReLU; `which` records which of its window's four inputs
+// (window()'s order) each output's maximum was, for the backward pass. The bias is added here
+// rather than by a pass over z (z.colwise() += bias, the same one rounding per entry): z is
+// read once, and nothing else needs z + bias. Four channels at a time with SSE (the baseline):
+// GCC leaves the plain loops of this function and unpool's scalar, and they took 20% of a step.
+void pool_and_relu(const float* z, const float* bias, Eigen::Index channels, Eigen::Index side,
+                   Eigen::Index count, float* dst, std::uint8_t* best_of) {
   const Eigen::Index half = side / 2, pixels = side * side;
-  out.resize(channels, half * half * count);
-  where.resize(static_cast<std::size_t>(out.size()));
-  const float* in = z.data();
-  float* dst = out.data();
-  std::size_t i = 0;
   for (Eigen::Index b = 0; b < count; ++b)
     for (Eigen::Index r = 0; r < half; ++r)
-      for (Eigen::Index c = 0; c < half; ++c)
-        for (Eigen::Index ch = 0; ch < channels; ++ch, ++i) {
-          const Eigen::Index corner = (b * pixels + 2 * r * side + 2 * c) * channels + ch;
-          Eigen::Index best = corner;
-          for (const Eigen::Index offset : {channels, side * channels, (side + 1) * channels})
-            if (in[corner + offset] > in[best])
-              best = corner + offset;
-          where[i] = best;
-          dst[i] = std::max(in[best], 0.0f);
+      for (Eigen::Index c = 0; c < half; ++c, dst += channels, best_of += channels) {
+        const auto in = window(z + (b * pixels + 2 * r * side + 2 * c) * channels, channels, side);
+        Eigen::Index ch = 0;
+        for (; ch + 4 <= channels; ch += 4) { // what the loop below does, four channels at once
+          const __m128 shift = _mm_loadu_ps(bias + ch);
+          __m128 best = _mm_add_ps(_mm_loadu_ps(in[0] + ch), shift);
+          __m128i k = _mm_setzero_si128();
+          for (int q = 1; q < 4; ++q) {
+            const __m128 v = _mm_add_ps(_mm_loadu_ps(in[q] + ch), shift);
+            const __m128 greater = _mm_cmpgt_ps(v, best);
+            best = _mm_blendv_ps(best, v, greater);
+            k = _mm_blendv_epi8(k, _mm_set1_epi32(q), _mm_castps_si128(greater));
+          }
+          const __m128i bytes = _mm_packus_epi16(_mm_packus_epi32(k, k), k);
+          const std::int32_t four = _mm_cvtsi128_si32(bytes);
+          std::memcpy(best_of + ch, &four, sizeof four);
+          _mm_storeu_ps(dst + ch, _mm_max_ps(_mm_setzero_ps(), best)); // std::max(best, 0)
         }
+        for (; ch < channels; ++ch) {
+          float best = in[0][ch] + bias[ch];
+          std::uint8_t k = 0;
+          for (std::uint8_t q = 1; q < 4; ++q) {
+            const float v = in[q][ch] + bias[ch];
+            if (v > best)
+              best = v, k = q;
+          }
+          best_of[ch] = k;
+          dst[ch] = std::max(best, 0.0f);
+        }
+      }
 }
 
 // The adjoint of pool_and_relu: each output's gradient goes to the input that was its maximum,
-// where the ReLU let it through (every other input keeps dz's 0). Without a branch on the data:
-// `out > 0` is true for about half the outputs in no pattern, and a branch on it mispredicted
-// so often that the scatter took 3-9% of a CNN step. An output the ReLU stopped writes +0 over
-// its maximum's +0; each input is the maximum of at most one window.
-void unpool(const Eigen::MatrixXf& dout, const Eigen::MatrixXf& out,
-            const std::vector<Eigen::Index>& where, Eigen::Index rows, Eigen::Index cols,
-            Eigen::MatrixXf& dz) {
-  dz.setZero(rows, cols);
-  float* d = dz.data();
-  const float* g = dout.data();
-  const float* o = out.data();
-  for (Eigen::Index i = 0; i < out.size(); ++i) {
-    const std::uint32_t through = o[i] > 0.0f ? ~0u : 0u;
-    d[where[static_cast<std::size_t>(i)]] =
-        std::bit_cast<float>(std::bit_cast<std::uint32_t>(g[i]) & through);
+// where the ReLU let it through; every other input gets +0. Every entry of dz (channels x
+// side^2 * count) is written once, window by window, rather than zeroed and then scattered
+// into. Without a branch on the data: `out > 0` is true for about half the outputs in no
+// pattern, and a branch on it mispredicted so often that the scatter took 3-9% of a CNN step.
+void unpool(const float* g, const float* o, const std::uint8_t* best_of, Eigen::Index channels,
+            Eigen::Index side, Eigen::Index count, float* dz) {
+  const Eigen::Index half = side / 2, pixels = side * side;
+  for (Eigen::Index b = 0; b < count; ++b)
+    for (Eigen::Index r = 0; r < half; ++r)
+      for (Eigen::Index c = 0; c < half; ++c, g += channels, o += channels, best_of += channels) {
+        const auto d = window(dz + (b * pixels + 2 * r * side + 2 * c) * channels, channels, side);
+        Eigen::Index ch = 0;
+        for (; ch + 4 <= channels; ch += 4) { // what the loop below does, four channels at once
+          const __m128 through = _mm_cmpgt_ps(_mm_loadu_ps(o + ch), _mm_setzero_ps());
+          const __m128 gradient = _mm_and_ps(_mm_loadu_ps(g + ch), through);
+          std::int32_t four;
+          std::memcpy(&four, best_of + ch, sizeof four);
+          const __m128i k = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(four));
+          for (int q = 0; q < 4; ++q)
+            _mm_storeu_ps(
+                d[q] + ch,
+                _mm_and_ps(gradient, _mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(q)))));
+        }
+        for (; ch < channels; ++ch) {
+          const std::uint32_t through = o[ch] > 0.0f ? ~0u : 0u;
+          const float gradient =
+              std::bit_cast<float>(std::bit_cast<std::uint32_t>(g[ch]) & through);
+          for (std::uint8_t q = 0; q < 4; ++q)
+            d[q][ch] = best_of[ch] == q ? gradient : 0.0f;
+        }
+      }
+}
+
+// out[r] += the sum of row r of m, with the bits of Eigen's `out += m.rowwise().sum()` (Eigen 3.4,
+// at the build's packet size), in one pass over m's columns: Eigen makes one pass per packet of
+// rows, eight over dz1's 3.2 MB. Eigen sums the rows that `out` takes a packet at a time (from
+// its first packet-aligned entry, whole packets) as p = column 0, then p + ((c(i) + c(i+1)) +
+// (c(i+2) + c(i+3))) for i = 1, 5, ... below (columns - 1) & ~3, then the remaining columns one
+// by one; the other rows column by column from column 0.
+void add_row_sums(const Eigen::MatrixXf& m, float* out, std::vector<float>& sums) {
+  constexpr Eigen::Index width = Eigen::internal::packet_traits<float>::size;
+  constexpr int alignment = int(width * sizeof(float)); // a whole packet's
+  const Eigen::Index rows = m.rows(), columns = m.cols();
+  if (rows == 0 || columns == 0)
+    return;
+  const Eigen::Index start = Eigen::internal::first_aligned<alignment>(out, rows);
+  const Eigen::Index end = start + (rows - start) / width * width;
+  sums.assign(m.data(), m.data() + rows);
+  float* s = sums.data();
+  const Eigen::Index grouped = (columns - 1) & ~Eigen::Index(3);
+  Eigen::Index i = 1;
+  for (; i < grouped; i += 4) {
+    const float* c = m.data() + i * rows;
+    for (Eigen::Index r = 0; r < start; ++r)
+      s[r] = (((s[r] + c[r]) + c[rows + r]) + c[2 * rows + r]) + c[3 * rows + r];
+    for (Eigen::Index r = start; r < end; ++r)
+      s[r] = s[r] + ((c[r] + c[rows + r]) + (c[2 * rows + r] + c[3 * rows + r]));
+    for (Eigen::Index r = end; r < rows; ++r)
+      s[r] = (((s[r] + c[r]) + c[rows + r]) + c[2 * rows + r]) + c[3 * rows + r];
   }
+  for (; i < columns; ++i) {
+    const float* c = m.data() + i * rows;
+    for (Eigen::Index r = 0; r < rows; ++r)
+      s[r] = s[r] + c[r];
+  }
+  for (Eigen::Index r = 0; r < rows; ++r)
+    out[r] = out[r] + s[r];
 }
 
 } // namespace
@@ -155,9 +277,15 @@ void unpool(const Eigen::MatrixXf& dout, const Eigen::MatrixXf& out,
 // One per thread, kept between calls: its matrices keep their sizes from one batch to the next,
 // so that a step allocates (and the kernel maps and zeroes) nothing.
 struct convolutional_network::chunk_pass {
-  Eigen::MatrixXf cols1, z1, pooled1, cols2, z2, pooled2, hidden, logits;
-  std::vector<Eigen::Index> where1, where2;
+  Eigen::MatrixXf cols1, z1; // of one image
+  Eigen::MatrixXf pooled1, cols2, z2, pooled2, hidden, logits;
+  std::vector<std::uint8_t> which1, which2; // pool_and_relu's maxima
+  std::vector<float> bordered_images;       // border_images' copy of the chunk's images
+  Eigen::MatrixXf taps1;                    // shifted_images' block
+  std::vector<float> row_sums;              // add_row_sums' running sums
   Eigen::MatrixXf delta, dhidden, dfeatures, dz2, dcols, dpooled1, dz1; // the backward pass
+  Eigen::MatrixXf weights1_t, dweights1_t; // conv2's weights and their gradient, transposed
+  Eigen::MatrixXf dfeatures_t;             // dfeatures, transposed
 };
 
 convolutional_network::convolutional_network(Eigen::Index input_dim,
@@ -221,11 +349,22 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
   };
   const Eigen::Index half = side_ / 2, quarter = side_ / 4;
 
-  im2col(images, 1, side_, count, pass.cols1);
-  pass.z1.resize(channels_[0], pass.cols1.cols());
-  multiply(pass.z1, as_is(weights(0)), as_is(pass.cols1));
-  pass.z1.colwise() += bias(0);
-  pool_and_relu(pass.z1, channels_[0], side_, count, pass.pooled1, pass.where1);
+  // The first layer an image at a time: its im2col matrix (78 KB) and its maps (100 KB) stay in
+  // L2 from the copy through the product to the pooling (the same bits: every column of the
+  // product is its own), where the whole chunk's, 2.5 and 3.2 MB, went to memory and back.
+  border_images(images, side_, count, pass.bordered_images);
+  const Eigen::Index wide = side_ + 2 * padding, pooled_per_image = channels_[0] * half * half;
+  pass.cols1.resize(kernel * kernel, side_ * side_);
+  pass.z1.resize(channels_[0], side_ * side_);
+  pass.pooled1.resize(channels_[0], half * half * count);
+  pass.which1.resize(static_cast<std::size_t>(pass.pooled1.size()));
+  for (Eigen::Index b = 0; b < count; ++b) {
+    im2col_image(pass.bordered_images.data() + b * wide * wide, side_, pass.cols1.data());
+    multiply(pass.z1, as_is(weights(0)), as_is(pass.cols1));
+    pool_and_relu(pass.z1.data(), bias(0).data(), channels_[0], side_, 1,
+                  pass.pooled1.data() + b * pooled_per_image,
+                  pass.which1.data() + b * pooled_per_image);
+  }
 
   // The second layer's im2col matrix (3.1 MB per sample for 32 channels) is never whole: a
   // block of its columns is written and multiplied at once, and the product reads it from L2
@@ -240,8 +379,10 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
     auto z2 = pass.z2.middleCols(first, width);
     multiply(z2, as_is(weights(1)), as_is(pass.cols2.leftCols(width)));
   }
-  pass.z2.colwise() += bias(1);
-  pool_and_relu(pass.z2, channels_[1], half, count, pass.pooled2, pass.where2);
+  pass.pooled2.resize(channels_[1], quarter * quarter * count);
+  pass.which2.resize(static_cast<std::size_t>(pass.pooled2.size()));
+  pool_and_relu(pass.z2.data(), bias(1).data(), channels_[1], half, count, pass.pooled2.data(),
+                pass.which2.data());
 
   const const_matrix_view features(pass.pooled2.data(), channels_[1] * quarter * quarter, count);
   pass.hidden.resize(hidden_, count);
@@ -260,7 +401,7 @@ void convolutional_network::forward(const Eigen::VectorXf& params, const float* 
 void convolutional_network::backward(const Eigen::VectorXf& params, const float* images,
                                      Eigen::Index count, bool first_chunk, chunk_pass& pass,
                                      Eigen::Ref<Eigen::VectorXf> grad) const {
-  (void)images; // its im2col matrix, pass.cols1, is all that the first layer's gradient needs
+  (void)images; // the first layer's gradient reads their bordered copy, pass.bordered_images
   auto weights = [&](std::size_t l) {
     return const_matrix_view(params.data() + blocks_[l].weight_offset, blocks_[l].rows,
                              blocks_[l].cols);
@@ -283,10 +424,17 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   const const_matrix_view features(pass.pooled2.data(), channels_[1] * quarter * quarter, count);
   multiply(grad_weights(2), as_is(pass.dhidden), transposed(features), !first_chunk);
   grad_bias(2) += pass.dhidden.rowwise().sum();
-  pass.dfeatures.resize(features.rows(), count);
-  multiply(pass.dfeatures, transposed(weights(2)), as_is(pass.dhidden));
+  // dfeatures = W^T dhidden as its transpose, dhidden^T W: W (12.8 MB) read in place, the
+  // result's tiles written whole. Asked for as W^T dhidden, the product took the same
+  // orientation but merged each 32 x 8 tile into dfeatures an entry at a time (C transposed);
+  // the same sums in the same order either way, and a transpose copies them.
+  pass.dfeatures_t.resize(count, features.rows());
+  multiply(pass.dfeatures_t, transposed(pass.dhidden), as_is(weights(2)));
+  pass.dfeatures = pass.dfeatures_t.transpose();
   // Flattened features and the pooled maps share one layout: unpool reads it as the maps.
-  unpool(pass.dfeatures, pass.pooled2, pass.where2, channels_[1], half * half * count, pass.dz2);
+  pass.dz2.resize(channels_[1], half * half * count);
+  unpool(pass.dfeatures.data(), pass.pooled2.data(), pass.which2.data(), channels_[1], half, count,
+         pass.dz2.data());
 
   // Second convolution: dz2 is the gradient with respect to its output. A block of columns at
   // a time, as in the forward pass: its im2col block again (a copy from the pooled maps in L2
@@ -297,26 +445,60 @@ void convolutional_network::backward(const Eigen::VectorXf& params, const float*
   // products' columns are their own.
   static_assert(conv_columns_per_block % gemm_depth_block == 0);
   const Eigen::Index columns2 = half * half * count;
-  grad_bias(1) += pass.dz2.rowwise().sum();
+  add_row_sums(pass.dz2, grad_bias(1).data(), pass.row_sums);
   pass.dpooled1.setZero(channels_[0], columns2);
   pass.dcols.resize(pass.cols2.rows(), pass.cols2.cols());
+  // Both products read conv2's weights (or write their gradient) transposed, as column-major
+  // copies made once per chunk rather than in every block: dcols' product would pack W^T from
+  // W in each of the 25 blocks, and the weight gradient, computed transposed (its im2col block
+  // read in place as the left operand), would write its 800 x 64 tiles into the 64 x 800
+  // gradient an entry at a time. The same bits: the same sums, in the same order; a transpose
+  // copies them.
+  pass.weights1_t = weights(1).transpose();
+  if (first_chunk)
+    pass.dweights1_t.resize(blocks_[1].cols, blocks_[1].rows);
+  else
+    pass.dweights1_t = grad_weights(1).transpose();
   for (Eigen::Index first = 0; first < columns2; first += conv_columns_per_block) {
     const Eigen::Index width = std::min(conv_columns_per_block, columns2 - first);
     im2col_columns(pass.pooled1.data(), channels_[0], half, first, first + width,
                    pass.cols2.data());
     const auto dz2 = pass.dz2.middleCols(first, width);
-    multiply(grad_weights(1), as_is(dz2), transposed(pass.cols2.leftCols(width)),
+    multiply(pass.dweights1_t, as_is(pass.cols2.leftCols(width)), transposed(dz2),
              !first_chunk || first > 0);
     auto dcols = pass.dcols.leftCols(width);
-    multiply(dcols, transposed(weights(1)), as_is(dz2));
+    multiply(dcols, as_is(pass.weights1_t), as_is(dz2));
     col2im_columns(pass.dcols.data(), channels_[0], half, first, first + width,
                    pass.dpooled1.data());
   }
-  unpool(pass.dpooled1, pass.pooled1, pass.where1, channels_[0], side_ * side_ * count, pass.dz1);
+  grad_weights(1) = pass.dweights1_t.transpose();
 
-  // First convolution; the gradient with respect to the images is not needed.
-  multiply(grad_weights(0), as_is(pass.dz1), transposed(pass.cols1), !first_chunk);
-  grad_bias(0) += pass.dz1.rowwise().sum();
+  // First convolution; the gradient with respect to the images is not needed. Its weights'
+  // gradient is dz1 times the chunk's im2col matrix transposed, a block of gemm_depth_block
+  // pixels at a time (the same sums in the same order, as for conv2), the block made from the
+  // bordered images into L1 (shifted_images) rather than kept whole (2.5 MB) and packed: read
+  // in place, each of its columns is one tap's run of pixels. dz1 is made an image at a time,
+  // and every block it completes is multiplied while it is in L2.
+  const Eigen::Index pixels = side_ * side_, pixels1 = pixels * count;
+  const Eigen::Index pooled_per_image = channels_[0] * half * half;
+  pass.dz1.resize(channels_[0], pixels1);
+  pass.taps1.resize(std::min(gemm_depth_block, pixels1), kernel * kernel);
+  Eigen::Index first = 0; // the next block of dz1's columns to multiply
+  for (Eigen::Index b = 0; b < count; ++b) {
+    const Eigen::Index offset = b * pooled_per_image;
+    unpool(pass.dpooled1.data() + offset, pass.pooled1.data() + offset, pass.which1.data() + offset,
+           channels_[0], side_, 1, pass.dz1.data() + b * pixels * channels_[0]);
+    const Eigen::Index made = (b + 1) * pixels;
+    for (; first < made && (first + gemm_depth_block <= made || made == pixels1);
+         first += gemm_depth_block) {
+      const Eigen::Index width = std::min(gemm_depth_block, pixels1 - first);
+      shifted_images(pass.bordered_images, side_, first, first + width, pass.taps1.rows(),
+                     pass.taps1.data());
+      multiply(grad_weights(0), as_is(pass.dz1.middleCols(first, width)),
+               as_is(pass.taps1.topRows(width)), !first_chunk || first > 0);
+    }
+  }
+  add_row_sums(pass.dz1, grad_bias(0).data(), pass.row_sums);
 }
 
 float convolutional_network::penalty(const Eigen::VectorXf& params) const {
