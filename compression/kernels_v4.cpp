@@ -213,8 +213,8 @@ DSQ_V4 inline __m512i qsgd_byte_fields_64(__m512i bytes, __m512i byte_levels, __
 
 // The signed levels of the 32 coordinates v[0..31], one per 16-bit lane, the lanes stepped
 // twice (qsgd_signed_bytes_64 with halves). After the pack (VPACKSSDW), 64-bit lane 2k + r holds
-// coordinates 16r + 4k to 16r + 4k + 3: `in_order` puts them back in the coordinates' order by
-// one permutation (qword_fields_packer takes them as they are).
+// coordinates 16r + 4k to 16r + 4k + 3: `InOrder` puts them back in the coordinates' order by
+// one permutation (word_fields_packer takes them as they are).
 template <bool InOrder>
 DSQ_V4 inline __m512i qsgd_signed_halves_32(const float* v, __m512i* state,
                                             __m512 levels_per_unit) {
@@ -277,84 +277,70 @@ private:
   __m512i gather_bytes_, gather_dwords_;
 };
 
-// Each pair of neighbouring 16-bit lanes, their fields of FieldBits bits in their low bits
-// (zeros above), joined in the pair's 32 bits: low | high << FieldBits. For FieldBits <= 14 one
-// multiply-add of the pairs (VPMADDWD by 1 and 2^FieldBits, a positive 16-bit number); else a
-// shift of the 32-bit lanes moves the high field down to bit FieldBits, and the low field's bits
-// come from the unshifted lanes (VPTERNLOGD 0xCA is A ? B : C with the mask as A).
-template <unsigned FieldBits>
-DSQ_V4 inline __m512i join_half_pairs(__m512i halves) {
-  static_assert(FieldBits <= 16);
-  if constexpr (FieldBits <= 14)
-    return _mm512_madd_epi16(halves, _mm512_set1_epi32(1 | (1 << (16 + FieldBits))));
-  else
-    return _mm512_ternarylogic_epi32(_mm512_set1_epi32((1 << FieldBits) - 1), halves,
-                                     _mm512_srli_epi32(halves, 16 - FieldBits), 0xCA);
-}
-
 // 32 fields of 9 <= Width <= 15 bits, one per 16-bit lane as qsgd_signed_halves_32<false>
-// leaves them (not in order), joined into 4 * Width bytes at the start of the result: pairs of
-// neighbours into 2 * Width bits of a 32-bit lane (join_half_pairs), each pair p at bit 2 Width p
-// of the stream, i.e. at bit 2 Width p mod 32 of the stream's dword 2 Width p / 32. A variable
-// shift left puts every pair at its bit in its dword (`low`), one right its bits past that dword
-// (`high`, zero where none); each of the stream's dwords is then the or of at most three of them
-// (2 Width > 16: at most two pairs start in a dword, and one ends there), each moved to its
-// dword by one permutation (VPERMD, zeroing where there is none).
+// leaves them (not in order), joined into 4 * Width bytes at the start of the result. Field f is
+// at bit Width f of the stream, i.e. at bit Width f mod 16 of the stream's word Width f / 16. A
+// variable shift left puts every field at its bit in its word (`low`), one right its bits past
+// that word (`high`, zero where none); each of the stream's words is then the or of at most
+// three of them (Width > 8: at most two fields start in a word, and one ends there), each moved
+// to its word by one permutation (VPERMW, zeroing where there is none).
 template <unsigned Width>
-class dword_fields_packer {
+class word_fields_packer {
 public:
-  DSQ_V4 dword_fields_packer() {
-    alignas(64) std::int32_t shifts[16], first[16] = {}, second[16] = {}, spilled[16] = {};
-    for (int slot = 0; slot < 16; ++slot)
-      shifts[slot] = static_cast<std::int32_t>(bit_of(slot) % 32);
-    // Pairs in increasing order, so that `first` is the lower of two pairs in one dword.
-    for (int p = 0; p < 16; ++p) {
-      const int slot = slot_of(p);
-      const unsigned bit = 2 * Width * static_cast<unsigned>(p);
-      const unsigned dword = bit / 32;
-      if (!(first_mask_ >> dword & 1u)) {
-        first[dword] = slot;
-        first_mask_ |= __mmask16(1u << dword);
+  DSQ_V4 word_fields_packer() {
+    alignas(64) std::int16_t shifts[32], right_shifts[32], first[32] = {}, second[32] = {},
+                                                           spilled[32] = {};
+    for (int slot = 0; slot < 32; ++slot) {
+      shifts[slot] = static_cast<std::int16_t>(bit_of(slot) % 16);
+      // A shift by 16 (a field starting a word) gives 0.
+      right_shifts[slot] = static_cast<std::int16_t>(16 - bit_of(slot) % 16);
+    }
+    // Fields in increasing order, so that `first` is the lower of two fields in one word.
+    for (int f = 0; f < 32; ++f) {
+      const auto slot = static_cast<std::int16_t>(slot_of(f));
+      const unsigned bit = Width * static_cast<unsigned>(f);
+      const unsigned word = bit / 16;
+      if (!(first_mask_ >> word & 1u)) {
+        first[word] = slot;
+        first_mask_ |= __mmask32(1u << word);
       } else {
-        second[dword] = slot;
-        second_mask_ |= __mmask16(1u << dword);
+        second[word] = slot;
+        second_mask_ |= __mmask32(1u << word);
       }
-      if (bit % 32 + 2 * Width > 32) {
-        spilled[dword + 1] = slot;
-        spilled_mask_ |= __mmask16(1u << (dword + 1));
+      if (bit % 16 + Width > 16) {
+        spilled[word + 1] = slot;
+        spilled_mask_ |= __mmask32(1u << (word + 1));
       }
     }
     shifts_ = _mm512_load_si512(shifts);
+    right_shifts_ = _mm512_load_si512(right_shifts);
     first_ = _mm512_load_si512(first);
     second_ = _mm512_load_si512(second);
     spilled_ = _mm512_load_si512(spilled);
   }
 
-  DSQ_V4 __m512i operator()(__m512i halves) const {
-    const __m512i pairs = join_half_pairs<Width>(halves);
-    const __m512i low = _mm512_sllv_epi32(pairs, shifts_);
-    // A shift by 32 (a pair starting a dword) gives 0.
-    const __m512i high = _mm512_srlv_epi32(pairs, _mm512_sub_epi32(_mm512_set1_epi32(32), shifts_));
+  DSQ_V4 __m512i operator()(__m512i fields) const {
+    const __m512i low = _mm512_sllv_epi16(fields, shifts_);
+    const __m512i high = _mm512_srlv_epi16(fields, right_shifts_);
     // 0xFE is A | B | C.
-    return _mm512_ternarylogic_epi32(_mm512_maskz_permutexvar_epi32(first_mask_, first_, low),
-                                     _mm512_maskz_permutexvar_epi32(second_mask_, second_, low),
-                                     _mm512_maskz_permutexvar_epi32(spilled_mask_, spilled_, high),
+    return _mm512_ternarylogic_epi32(_mm512_maskz_permutexvar_epi16(first_mask_, first_, low),
+                                     _mm512_maskz_permutexvar_epi16(second_mask_, second_, low),
+                                     _mm512_maskz_permutexvar_epi16(spilled_mask_, spilled_, high),
                                      0xFE);
   }
 
 private:
-  // After VPACKSSDW, the 128-bit lane L holds coordinates 4L to 4L + 3 and 16 + 4L to 19 + 4L:
-  // the pairs 2L, 2L + 1, 8 + 2L, 9 + 2L in its dwords.
-  static constexpr int slot_of(int pair) {
-    return pair < 8 ? 4 * (pair / 2) + pair % 2 : 4 * ((pair - 8) / 2) + 2 + pair % 2;
+  // After VPACKSSDW, the 128-bit lane L holds coordinates 4L to 4L + 3, then 16 + 4L to 19 + 4L.
+  static constexpr int slot_of(int field) {
+    return field < 16 ? 8 * (field / 4) + field % 4 : 8 * ((field - 16) / 4) + 4 + field % 4;
   }
   static constexpr unsigned bit_of(int slot) {
-    const int lane = slot / 4, i = slot % 4;
-    return 2 * Width * static_cast<unsigned>(i < 2 ? 2 * lane + i : 8 + 2 * lane + i - 2);
+    const int lane = slot / 8, i = slot % 8;
+    return Width * static_cast<unsigned>(i < 4 ? 4 * lane + i : 16 + 4 * lane + i - 4);
   }
 
-  __m512i shifts_, first_, second_, spilled_;
-  __mmask16 first_mask_ = 0, second_mask_ = 0, spilled_mask_ = 0;
+  __m512i shifts_, right_shifts_, first_, second_, spilled_;
+  __mmask32 first_mask_ = 0, second_mask_ = 0, spilled_mask_ = 0;
 };
 
 // One block of QSGD fields of Width bits, 2 to 16: 64 coordinates (Width <= 8) or 32, the
@@ -365,7 +351,7 @@ private:
 // 8 of them are joined by one PEXT into Width whole bytes, written by one 8-byte store. Wider
 // fields are made as 32-bit lanes, narrowed to halves in-lane (VPACKSSDW): at 16 bits put back
 // in order by one permutation, they are the stream; below 16 bits they are joined in registers
-// as the pack leaves them (dword_fields_packer) and written by one 64-byte store. The stores
+// as the pack leaves them (word_fields_packer) and written by one 64-byte store. The stores
 // write past the block's Width * coordinates / 8 bytes (zeros, which the next block's store
 // overwrites, or the stream's tail, which the reference's path writes after: qsgd_chunked_end
 // leaves 64 coordinates or more, at least 8 Width bytes, and a store of 64 bytes at 9 bits and
@@ -442,7 +428,7 @@ private:
   __m512 levels_per_unit_;
   [[no_unique_address]] even_width_packer<(Width <= 8 && Width % 2 == 0 ? Width : 2)> packer_;
   struct no_packer {};
-  [[no_unique_address]] std::conditional_t<(Width > 8 && Width < 16), dword_fields_packer<Width>,
+  [[no_unique_address]] std::conditional_t<(Width > 8 && Width < 16), word_fields_packer<Width>,
                                            no_packer>
       wide_packer_;
 };
