@@ -11,6 +11,7 @@
 #include <bit>
 #include <cstring>
 #include <immintrin.h>
+#include <type_traits>
 #include <utility>
 
 #define DSQ_V4                                                                                     \
@@ -210,16 +211,21 @@ DSQ_V4 inline __m512i qsgd_byte_fields_64(__m512i bytes, __m512i byte_levels, __
                                    _mm512_srli_epi16(bytes, 8 - Width), sign_bit, 0xF8);
 }
 
-// The signed levels of the 32 coordinates v[0..31], one per 16-bit lane in the coordinates'
-// order, the lanes stepped twice (qsgd_signed_bytes_64 with halves). After the pack
-// (VPACKSSDW), 64-bit lane 2k + r holds coordinates 16r + 4k to 16r + 4k + 3.
+// The signed levels of the 32 coordinates v[0..31], one per 16-bit lane, the lanes stepped
+// twice (qsgd_signed_bytes_64 with halves). After the pack (VPACKSSDW), 64-bit lane 2k + r holds
+// coordinates 16r + 4k to 16r + 4k + 3: `InOrder` puts them back in the coordinates' order by
+// one permutation (word_fields_packer takes them as they are).
+template <bool InOrder>
 DSQ_V4 inline __m512i qsgd_signed_halves_32(const float* v, __m512i* state,
                                             __m512 levels_per_unit) {
   __m512i signed_levels[2];
   for (int r = 0; r < 2; ++r)
     signed_levels[r] = qsgd_signed_levels_16(v + 16 * r, lanes_next_16(state), levels_per_unit);
-  return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
-                                  _mm512_packs_epi32(signed_levels[0], signed_levels[1]));
+  const __m512i packed = _mm512_packs_epi32(signed_levels[0], signed_levels[1]);
+  if constexpr (InOrder)
+    return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), packed);
+  else
+    return packed;
 }
 
 // The fields of 9 <= Width <= 16 bits of 32 coordinates from their signed halves
@@ -271,44 +277,71 @@ private:
   __m512i gather_bytes_, gather_dwords_;
 };
 
-// Each pair of neighbouring LaneBits-bit lanes, their fields of FieldBits bits in their low
-// bits (zeros above), joined in the pair's 2 * LaneBits bits: low | high << FieldBits. A shift
-// of the double lanes moves the high field down to bit FieldBits; the low field's bits come
-// from the unshifted lanes (VPTERNLOGD 0xCA is A ? B : C with the mask as A).
-template <unsigned LaneBits, unsigned FieldBits>
-DSQ_V4 inline __m512i join_pairs(__m512i lanes) {
-  static_assert(FieldBits <= LaneBits && (LaneBits == 16 || LaneBits == 32));
-  constexpr unsigned shift = LaneBits - FieldBits;
-  if constexpr (LaneBits == 16)
-    return _mm512_ternarylogic_epi32(_mm512_set1_epi32((1 << FieldBits) - 1), lanes,
-                                     _mm512_srli_epi32(lanes, shift), 0xCA);
-  else
-    return _mm512_ternarylogic_epi32(
-        _mm512_set1_epi64(static_cast<long long>((std::uint64_t{1} << FieldBits) - 1)), lanes,
-        _mm512_srli_epi64(lanes, shift), 0xCA);
-}
+// 32 fields of 9 <= Width <= 15 bits, one per 16-bit lane as qsgd_signed_halves_32<false>
+// leaves them (not in order), joined into 4 * Width bytes at the start of the result. Field f is
+// at bit Width f of the stream, i.e. at bit Width f mod 16 of the stream's word Width f / 16. A
+// variable shift left puts every field at its bit in its word (`low`), one right its bits past
+// that word (`high`, zero where none); each of the stream's words is then the or of at most
+// three of them (Width > 8: at most two fields start in a word, and one ends there), each moved
+// to its word by one permutation (VPERMW, zeroing where there is none).
+template <unsigned Width>
+class word_fields_packer {
+public:
+  DSQ_V4 word_fields_packer() {
+    alignas(64) std::int16_t shifts[32], right_shifts[32], first[32] = {}, second[32] = {},
+                                                           spilled[32] = {};
+    for (int slot = 0; slot < 32; ++slot) {
+      shifts[slot] = static_cast<std::int16_t>(bit_of(slot) % 16);
+      // A shift by 16 (a field starting a word) gives 0.
+      right_shifts[slot] = static_cast<std::int16_t>(16 - bit_of(slot) % 16);
+    }
+    // Fields in increasing order, so that `first` is the lower of two fields in one word.
+    for (int f = 0; f < 32; ++f) {
+      const auto slot = static_cast<std::int16_t>(slot_of(f));
+      const unsigned bit = Width * static_cast<unsigned>(f);
+      const unsigned word = bit / 16;
+      if (!(first_mask_ >> word & 1u)) {
+        first[word] = slot;
+        first_mask_ |= __mmask32(1u << word);
+      } else {
+        second[word] = slot;
+        second_mask_ |= __mmask32(1u << word);
+      }
+      if (bit % 16 + Width > 16) {
+        spilled[word + 1] = slot;
+        spilled_mask_ |= __mmask32(1u << (word + 1));
+      }
+    }
+    shifts_ = _mm512_load_si512(shifts);
+    right_shifts_ = _mm512_load_si512(right_shifts);
+    first_ = _mm512_load_si512(first);
+    second_ = _mm512_load_si512(second);
+    spilled_ = _mm512_load_si512(spilled);
+  }
 
-// Each 128-bit lane's two 64-bit lanes, their fields of FieldBits < 64 bits in their low bits
-// (zeros above), joined in the lane's low 2 * FieldBits bits: low | high << FieldBits, whose
-// bits from 64 on are the high lane's high >> (64 - FieldBits). VPSHUFD puts each high lane
-// beside its low one; the high lanes' shift is merged into the result by its mask.
-template <unsigned FieldBits>
-DSQ_V4 inline __m512i join_lane_halves(__m512i lanes) {
-  static_assert(FieldBits < 64);
-  const __m512i swapped = _mm512_shuffle_epi32(lanes, _MM_PERM_BADC);
-  return _mm512_mask_srli_epi64(_mm512_or_si512(lanes, _mm512_slli_epi64(swapped, FieldBits)), 0xAA,
-                                lanes, 64 - FieldBits);
-}
+  DSQ_V4 __m512i operator()(__m512i fields) const {
+    const __m512i low = _mm512_sllv_epi16(fields, shifts_);
+    const __m512i high = _mm512_srlv_epi16(fields, right_shifts_);
+    // 0xFE is A | B | C.
+    return _mm512_ternarylogic_epi32(_mm512_maskz_permutexvar_epi16(first_mask_, first_, low),
+                                     _mm512_maskz_permutexvar_epi16(second_mask_, second_, low),
+                                     _mm512_maskz_permutexvar_epi16(spilled_mask_, spilled_, high),
+                                     0xFE);
+  }
 
-// join_pairs<16, FieldBits> by one multiply-add of the pairs (VPMADDWD by 1 and
-// 2^FieldBits), for FieldBits <= 14, where the factor is a positive 16-bit number.
-template <unsigned FieldBits>
-DSQ_V4 inline __m512i join_half_pairs(__m512i halves) {
-  if constexpr (FieldBits <= 14)
-    return _mm512_madd_epi16(halves, _mm512_set1_epi32(1 | (1 << (16 + FieldBits))));
-  else
-    return join_pairs<16, FieldBits>(halves);
-}
+private:
+  // After VPACKSSDW, the 128-bit lane L holds coordinates 4L to 4L + 3, then 16 + 4L to 19 + 4L.
+  static constexpr int slot_of(int field) {
+    return field < 16 ? 8 * (field / 4) + field % 4 : 8 * ((field - 16) / 4) + 4 + field % 4;
+  }
+  static constexpr unsigned bit_of(int slot) {
+    const int lane = slot / 8, i = slot % 8;
+    return Width * static_cast<unsigned>(i < 4 ? 4 * lane + i : 16 + 4 * lane + i - 4);
+  }
+
+  __m512i shifts_, right_shifts_, first_, second_, spilled_;
+  __mmask32 first_mask_ = 0, second_mask_ = 0, spilled_mask_ = 0;
+};
 
 // One block of QSGD fields of Width bits, 2 to 16: 64 coordinates (Width <= 8) or 32, the
 // lanes' state in four registers stepped once per 16, in two steps: `levels` (the signed
@@ -316,13 +349,14 @@ DSQ_V4 inline __m512i join_half_pairs(__m512i halves) {
 // (qsgd_byte_fields_64): at 8 bits they are the stream; at even widths they are joined in
 // registers (even_width_packer) and written by one store of 32 or 64 bytes; at odd widths each
 // 8 of them are joined by one PEXT into Width whole bytes, written by one 8-byte store. Wider
-// fields are made as 32-bit lanes, narrowed to halves in-lane (VPACKSSDW) and put back in
-// order by one permutation; below 16 bits they are joined in registers (join_pairs,
-// join_lane_halves) into Width bytes per 128-bit lane, written by four 16-byte stores. The
-// stores write past the block's Width * coordinates / 8 bytes (zeros or the next chunk's bytes,
-// which the next store overwrites, or the stream's tail, which the reference's path writes
-// after: qsgd_chunked_end leaves 64 coordinates or more, at least 16 bytes); the last block of
-// a chain followed by another chain's first is written exactly (`exact`).
+// fields are made as 32-bit lanes, narrowed to halves in-lane (VPACKSSDW): at 16 bits put back
+// in order by one permutation, they are the stream; below 16 bits they are joined in registers
+// as the pack leaves them (word_fields_packer) and written by one 64-byte store. The stores
+// write past the block's Width * coordinates / 8 bytes (zeros, which the next block's store
+// overwrites, or the stream's tail, which the reference's path writes after: qsgd_chunked_end
+// leaves 64 coordinates or more, at least 8 Width bytes, and a store of 64 bytes at 9 bits and
+// up writes 64 - 4 Width < 8 Width past); the last block of a chain followed by another
+// chain's first is written exactly (`exact`).
 template <unsigned Width>
 class qsgd_block_encoder {
 public:
@@ -339,7 +373,7 @@ public:
     if constexpr (Width <= 8)
       return qsgd_signed_bytes_64(v, state, levels_per_unit_);
     else
-      return qsgd_signed_halves_32(v, state, levels_per_unit_);
+      return qsgd_signed_halves_32<Width == 16>(v, state, levels_per_unit_);
   }
 
   // The fields of the block whose `levels` are given, written at `at`; their magnitudes or-ed
@@ -385,17 +419,7 @@ private:
       if constexpr (Width == 16) {
         _mm512_storeu_si512(at, halves);
       } else {
-        // Each 128-bit lane holds 8 fields, Width whole bytes, written by a 16-byte store whose
-        // tail the next one overwrites.
-        const __m512i chunks =
-            join_lane_halves<4 * Width>(join_pairs<32, 2 * Width>(join_half_pairs<Width>(halves)));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(at), _mm512_castsi512_si128(chunks));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(at + Width),
-                         _mm512_extracti32x4_epi32(chunks, 1));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(at + 2 * Width),
-                         _mm512_extracti32x4_epi32(chunks, 2));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(at + 3 * Width),
-                         _mm512_extracti32x4_epi32(chunks, 3));
+        _mm512_storeu_si512(at, wide_packer_(halves));
       }
     }
   }
@@ -403,6 +427,10 @@ private:
   __m512i byte_levels_, half_levels_;
   __m512 levels_per_unit_;
   [[no_unique_address]] even_width_packer<(Width <= 8 && Width % 2 == 0 ? Width : 2)> packer_;
+  struct no_packer {};
+  [[no_unique_address]] std::conditional_t<(Width > 8 && Width < 16), word_fields_packer<Width>,
+                                           no_packer>
+      wide_packer_;
 };
 
 // The 16 lanes' state `from` moved on by the steps whose jump polynomial is `jump`
