@@ -584,10 +584,58 @@ DSQ_V4 bool all_finite(const float* v, std::size_t n) {
   return no_nan_or_infinity(v, n);
 }
 
+// QSGD's fields of up to 16 bits, 16 at a time. A group of 16 fields is 16 * width bits, a
+// whole number of 16-bit words, so field i of a group starts in the group's word i * width / 16
+// at bit i * width % 16 and ends within the next word: one VPERMW puts those two words into
+// 32-bit lane i, one VPSRLVD moves the field down. Then the reference's values (v3's
+// qsgd_values_8, 16 lanes wide) and its writer. Groups whose 64-byte load would pass the
+// stream's end, and fields of 17 bits, go field by field as the reference goes.
+DSQ_V4 void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
+                        float* out, write_mode mode) {
+  const unsigned width = level_bits + 1;
+  std::size_t j = 0;
+  if (width <= 16) {
+    alignas(64) std::uint16_t word_of[32];
+    alignas(64) std::uint32_t shift_of[16];
+    for (unsigned i = 0; i < 16; ++i) {
+      const unsigned first = i * width / 16;
+      word_of[2 * i] = static_cast<std::uint16_t>(first);
+      word_of[2 * i + 1] = static_cast<std::uint16_t>(first + 1);
+      shift_of[i] = i * width % 16;
+    }
+    const __m512i words_of = _mm512_load_si512(word_of);
+    const __m512i shifts = _mm512_load_si512(shift_of);
+    const __m512i field_mask = _mm512_set1_epi32(static_cast<int>((1u << width) - 1));
+    const __m512i level_mask = _mm512_set1_epi32(static_cast<int>((1u << level_bits) - 1));
+    const __m512 units = _mm512_set1_ps(unit);
+    const __m512 scale = _mm512_set1_ps(mode.scale);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(words);
+    const std::size_t stream_bytes = (n * width + 63) / 64 * 8;
+    const std::size_t group_bytes = 2 * width;
+    for (std::size_t at = 0; j + 16 <= n && at + 64 <= stream_bytes; j += 16, at += group_bytes) {
+      const __m512i lanes = _mm512_permutexvar_epi16(words_of, _mm512_loadu_si512(bytes + at));
+      const __m512i fields = _mm512_and_si512(_mm512_srlv_epi32(lanes, shifts), field_mask);
+      const __m512i level = _mm512_and_si512(fields, level_mask);
+      const __m512i sign = _mm512_slli_epi32(_mm512_srli_epi32(fields, level_bits), 31);
+      const __m512 x = _mm512_castsi512_ps(_mm512_xor_si512(
+          _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(level), units)), sign));
+      _mm512_storeu_ps(
+          out + j,
+          mode.accumulate ? _mm512_add_ps(_mm512_loadu_ps(out + j), _mm512_mul_ps(scale, x)) : x);
+    }
+  }
+  bit_extractor in{words, j * width};
+  for (; j < n; ++j) {
+    const auto field = static_cast<std::uint32_t>(in.get(width));
+    const float magnitude = static_cast<float>(field & ((1u << level_bits) - 1)) * unit;
+    const float x = (field >> level_bits) ? -magnitude : magnitude;
+    out[j] = mode.accumulate ? out[j] + mode.scale * x : x;
+  }
+}
+
 } // namespace
 
-const kernel_table kernels_v4 = {fp16_encode,        fp16_decode,     sum_of_squares,
-                                 qsgd_encode,        v3::qsgd_decode, v3::qsgd_max_level,
-                                 add_sum_of_squares, all_finite};
+const kernel_table kernels_v4 = {fp16_encode, fp16_decode,        sum_of_squares,     qsgd_encode,
+                                 qsgd_decode, v3::qsgd_max_level, add_sum_of_squares, all_finite};
 
 } // namespace dsq::detail

@@ -62,11 +62,9 @@ extern const kernel_table kernels_v2;
 extern const kernel_table kernels_v3;
 extern const kernel_table kernels_v4;
 
-// The v3 kernels that the v4 table reuses where AVX-512 would not pay: QSGD's fields are
-// unpacked one PDEP at a time.
+// The v3 kernel that the v4 table reuses where AVX-512 would not pay: QSGD's largest level is
+// found one PDEP at a time.
 namespace v3 {
-void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned level_bits, float unit,
-                 float* out, write_mode mode);
 std::uint32_t qsgd_max_level(const std::uint64_t* words, std::size_t n, unsigned level_bits);
 } // namespace v3
 

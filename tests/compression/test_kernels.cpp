@@ -387,7 +387,7 @@ BOOST_AUTO_TEST_CASE(qsgd_lanes_take_32_draws_and_coordinate_j_takes_lane_j_mod_
 BOOST_AUTO_TEST_CASE(qsgd_decode_gives_the_reference_floats_for_any_stream_at_every_level) {
   // Random streams: levels above s and signed zero levels too, as a hostile sender may send.
   for (unsigned level_bits = 1; level_bits <= 16; ++level_bits) {
-    for (const std::size_t n : {1, 7, 8, 9, 64, 100, 1001}) {
+    for (const std::size_t n : {1, 7, 8, 9, 15, 16, 17, 64, 100, 1001, 4099}) {
       rng_engine rng{level_bits * 1000 + n};
       std::vector<std::uint64_t> words((n * (level_bits + 1) + 63) / 64);
       for (auto& w : words)
