@@ -625,12 +625,7 @@ DSQ_V4 void qsgd_decode(const std::uint64_t* words, std::size_t n, unsigned leve
     }
   }
   bit_extractor in{words, j * width};
-  for (; j < n; ++j) {
-    const auto field = static_cast<std::uint32_t>(in.get(width));
-    const float magnitude = static_cast<float>(field & ((1u << level_bits) - 1)) * unit;
-    const float x = (field >> level_bits) ? -magnitude : magnitude;
-    out[j] = mode.accumulate ? out[j] + mode.scale * x : x;
-  }
+  qsgd_decode_fields(in, j, n, level_bits, unit, out, mode);
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "compression/sign.hpp"
 
 #include "compression/detail/sign_kernels.hpp"
+#include "compression/payload_layout.hpp"
 
 #include <algorithm>
 #include <numeric>
@@ -37,33 +38,37 @@ void encode_into(compressed_message& m, std::size_t d, std::uint32_t block_size,
   }
 }
 
-/// Coordinates per chunk of feedback_compress_into(): whole words of signs (64) and whole
-/// blocks, about 4096 (16 KB of floats: the residual's chunk and the input's stay in L1 from
-/// one kernel to the next). A block size whose least common multiple with 64 is large gets one
+/// Coordinates per chunk of the passes that go chunk by chunk: whole words of signs (64), 16 KB
+/// of floats, so that a chunk stays in L1 from one kernel to the next.
+constexpr std::size_t chunk_target = 4096;
+
+/// Coordinates per chunk of feedback_compress_into(): whole words of signs and whole blocks,
+/// about chunk_target. A block size whose least common multiple with 64 is large gets one
 /// chunk: correct, only without the cache's help.
 std::size_t chunk_length(std::uint32_t block, std::size_t d) {
-  constexpr std::size_t target = 4096;
   if (block == 0)
-    return target;
+    return chunk_target;
   const std::size_t unit = std::lcm(static_cast<std::size_t>(block), std::size_t{64});
-  if (unit > 16 * target)
+  if (unit > 16 * chunk_target)
     return std::max<std::size_t>(d, 1);
-  return unit * std::max<std::size_t>(1, target / unit);
+  return unit * std::max<std::size_t>(1, chunk_target / unit);
 }
 
 /// Refuses, naming `what`, a message that is not a sign message of d coordinates whose sizes
-/// its decoder can index without further checks.
+/// its decoder can index without further checks (those payload_layout gives, as decompress
+/// checks them).
 void check_sign_message(const compressed_message& m, std::size_t d, const char* what) {
-  const std::size_t block = m.block == 0 ? d : m.block;
-  const std::size_t blocks = d == 0 ? 0 : (d + block - 1) / block;
-  if (m.op != operator_id::sign || m.dimension() != d || m.bits.size() != (d + 63) / 64 ||
-      m.values.size() != blocks)
-    throw std::invalid_argument(std::string{"sign error feedback: "} + what +
-                                " is not a sign message of " + std::to_string(d) + " coordinates");
+  if (m.op == operator_id::sign && m.dimension() == d) {
+    const payload_layout layout = layout_of(m);
+    if (m.values.size() == layout.values && m.bits.size() == layout.bit_words())
+      return;
+  }
+  throw std::invalid_argument(std::string{"sign error feedback: "} + what +
+                              " is not a sign message of " + std::to_string(d) + " coordinates");
 }
 
 /// out[j - begin] (written as `mode` says) for the coordinates j in [begin, end) of the sign
-/// message m, begin a multiple of 64: what decode_sign writes there, block by block of m.
+/// message m, begin a multiple of 64, block by block of m: decode_sign is the whole range.
 void decode_range(const detail::sign_kernel_table& kernels, const compressed_message& m,
                   std::size_t begin, std::size_t end, float* out, detail::write_mode mode) {
   const std::size_t d = m.dimension();
@@ -72,8 +77,10 @@ void decode_range(const detail::sign_kernel_table& kernels, const compressed_mes
   for (std::size_t lo = begin; lo < end;) {
     const std::size_t b = lo / block;
     const std::size_t hi = std::min(end, (b + 1) * block);
-    // decode_sign's magnitude: the scale folded in first.
-    kernels.decode(bits, lo - begin, hi - begin, mode.scale * m.values[b], out, mode);
+    // Every coordinate of a block is ±magnitude; for add_scaled the scale is folded in first,
+    // which is exact because flipping a float's sign bit commutes with the multiplication.
+    const float magnitude = mode.accumulate ? mode.scale * m.values[b] : m.values[b];
+    kernels.decode(bits, lo - begin, hi - begin, magnitude, out, mode);
     lo = hi;
   }
 }
@@ -142,9 +149,8 @@ void add_scaled_in_turn(std::span<const compressed_message> updates, std::span<c
   for (const auto& c : updates)
     check_sign_message(c, d, "an update");
   const auto& kernels = detail::active_sign_kernels();
-  constexpr std::size_t chunk = 4096; // whole words of signs; 16 KB of x
-  for (std::size_t begin = 0; begin < d; begin += chunk) {
-    const std::size_t end = std::min(d, begin + chunk);
+  for (std::size_t begin = 0; begin < d; begin += chunk_target) {
+    const std::size_t end = std::min(d, begin + chunk_target);
     for (std::size_t k = 0; k < updates.size(); ++k)
       decode_range(kernels, updates[k], begin, end, x.data() + begin,
                    {.accumulate = true, .scale = scales[k]});
@@ -152,15 +158,7 @@ void add_scaled_in_turn(std::span<const compressed_message> updates, std::span<c
 }
 
 void detail::decode_sign(const compressed_message& m, std::span<float> out, write_mode mode) {
-  const sign_kernel_table& kernels = active_sign_kernels();
-  const std::size_t d = out.size();
-  const std::size_t block = m.block == 0 ? d : m.block;
-  for (std::size_t start = 0, b = 0; start < d; start += block, ++b) {
-    // Every coordinate of a block is ±magnitude; for add_scaled the scale is folded in first,
-    // which is exact because flipping a float's sign bit commutes with the multiplication.
-    const float magnitude = mode.accumulate ? mode.scale * m.values[b] : m.values[b];
-    kernels.decode(m.bits.data(), start, std::min(d, start + block), magnitude, out.data(), mode);
-  }
+  decode_range(active_sign_kernels(), m, 0, out.size(), out.data(), mode);
 }
 
 } // namespace dsq

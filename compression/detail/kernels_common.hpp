@@ -218,6 +218,20 @@ private:
   std::size_t position_;
 };
 
+/// QSGD's coordinates [j, n) from the fields `in` reads, written as the reference writes them
+/// (out = x, or out + scale * x with two roundings): the SIMD decoders' last coordinates.
+[[gnu::always_inline]] inline void qsgd_decode_fields(bit_extractor& in, std::size_t j,
+                                                      std::size_t n, unsigned level_bits,
+                                                      float unit, float* out, write_mode mode) {
+  const unsigned width = level_bits + 1;
+  for (; j < n; ++j) {
+    const auto field = static_cast<std::uint32_t>(in.get(width));
+    const float magnitude = static_cast<float>(field & ((1u << level_bits) - 1)) * unit;
+    const float x = (field >> level_bits) ? -magnitude : magnitude;
+    out[j] = mode.accumulate ? out[j] + mode.scale * x : x;
+  }
+}
+
 /// Bits `position` on of a stream of 64-bit words, at least 57 of them valid, by one unaligned
 /// load (x86 is little-endian: the words' bytes are the stream's bytes in order). The caller
 /// makes sure the 8 bytes from byte position / 8 on are within the stream.
