@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <stdexcept>
 #include <string>
 
@@ -106,8 +107,6 @@ void update_engine::apply(const compressed_message& c) {
     if (deferred_.size() <= deferred_count_)
       deferred_.resize(deferred_count_ + 1);
     deferred_[deferred_count_] = c; // capacity kept from earlier steps: no allocation
-    deferred_scales_.resize(deferred_count_ + 1);
-    deferred_scales_[deferred_count_] = -lr(); // apply_update's −γ
     ++deferred_count_;
   }
   ++version_;
@@ -116,8 +115,12 @@ void update_engine::apply(const compressed_message& c) {
 void update_engine::settle() const {
   if (deferred_count_ == 0)
     return;
+  std::array<float, max_deferred> scales; // apply_update's −γ, γ of the version each started
+  const std::uint64_t first = version_ - deferred_count_;
+  for (std::size_t k = 0; k < deferred_count_; ++k)
+    scales[k] = -schedule_.at(first + k, base_lr_);
   add_scaled_in_turn(std::span{deferred_}.first(deferred_count_),
-                     std::span{deferred_scales_}.first(deferred_count_),
+                     std::span{scales}.first(deferred_count_),
                      {x_.data(), static_cast<std::size_t>(x_.size())});
   deferred_count_ = 0;
 }

@@ -104,8 +104,9 @@ private:
   // in order and with their step sizes, in one pass (add_scaled_in_turn) where each took one.
   static constexpr std::size_t max_deferred = 8;
   mutable Eigen::VectorXf x_;
-  mutable std::vector<compressed_message> deferred_; ///< buffers kept; the first n are due
-  mutable std::vector<float> deferred_scales_;       ///< −γ of each
+  /// Buffers kept across steps; the first deferred_count_ are due, the last of them made
+  /// version_ (so the k-th took x from version_ − deferred_count_ + k, with that version's γ).
+  mutable std::vector<compressed_message> deferred_;
   mutable std::size_t deferred_count_ = 0;
   Eigen::VectorXf average_, scratch_;
   aggregate_rule rule_;

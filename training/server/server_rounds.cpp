@@ -169,10 +169,9 @@ void server_core::apply_round(round r, std::optional<std::size_t> chosen) {
   const auto update_bytes = payload.size();
   row.bytes_down = update_bytes * members_.members().size();
   // Only welcoming joiners needs the server's copy of x_{t+1} (and its momentum) before the
-  // update is queued. Either way the pass over x runs before the update leaves: effects go out
-  // when this call returns. (Deferring that pass, and the downlink residual's, until after the
-  // send would overlap them with the workers' next gradient: docs/performance.md, "Fourth
-  // round, merged".)
+  // update is queued. Effects go out when this call returns, so whatever apply() does precedes
+  // the send; for a sign update without momentum it only keeps c, and x takes eight such
+  // updates in one pass when it is read (update_engine).
   const bool welcomes = !members_.joining().empty();
   if (welcomes)
     engine_.apply(c);
